@@ -1,0 +1,123 @@
+"""Normalise user inputs (arrays or framework tensors; positional or keyword) to numpy.
+
+A model's inputs can be given as one array, a sequence of arrays, or a dict from forward-argument
+name to array; each array may be a numpy array, a torch tensor or a paddle tensor. The result,
+:class:`ModelInputs`, is framework-neutral and converts to either framework on demand.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from padiff_ir.errors import InputError
+
+__all__ = ["ModelInputs", "normalize_inputs", "to_numpy"]
+
+_SUPPORTED_DTYPES = {"float16", "float32", "float64", "int32", "int64", "bool", "uint8", "int8"}
+
+
+def to_numpy(value: Any, *, what: str = "input") -> np.ndarray:
+    """Convert a numpy array, torch tensor, paddle tensor or number to a numpy array (a copy)."""
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(value, torch.Tensor):
+        return value.detach().cpu().numpy().copy()
+    paddle = sys.modules.get("paddle")
+    if paddle is not None and isinstance(value, paddle.Tensor):
+        return np.array(value.numpy(), copy=True)
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, (int, float, bool, np.generic)):
+        return np.asarray(value)
+    raise InputError(
+        f"{what} is a {type(value).__module__}.{type(value).__qualname__}; expected a numpy array, "
+        "a torch tensor or a paddle tensor"
+    )
+
+
+@dataclass(frozen=True)
+class ModelInputs:
+    """Framework-neutral model inputs.
+
+    Attributes:
+        arrays: the input values as numpy arrays, in order.
+        names: forward-argument names when given as a dict, else ``None`` per position.
+    """
+
+    arrays: tuple[np.ndarray, ...]
+    names: tuple[str | None, ...]
+
+    @property
+    def keyword(self) -> bool:
+        return any(n is not None for n in self.names)
+
+    def __len__(self) -> int:
+        return len(self.arrays)
+
+    def describe(self) -> str:
+        parts = []
+        for name, arr in zip(self.names, self.arrays):
+            label = f"{name}=" if name else ""
+            parts.append(f"{label}{arr.dtype}{list(arr.shape)}")
+        return ", ".join(parts)
+
+    def to_torch(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """``(args, kwargs)`` of torch tensors."""
+        import torch
+
+        tensors = [torch.from_numpy(np.ascontiguousarray(a)) for a in self.arrays]
+        return self._split(tensors)
+
+    def to_paddle(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """``(args, kwargs)`` of paddle tensors."""
+        import paddle
+
+        tensors = [paddle.to_tensor(np.ascontiguousarray(a)) for a in self.arrays]
+        return self._split(tensors)
+
+    def _split(self, values: list[Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        if self.keyword:
+            return (), {n: v for n, v in zip(self.names, values)}
+        return tuple(values), {}
+
+
+def normalize_inputs(inputs: Any) -> ModelInputs:
+    """Turn user inputs into :class:`ModelInputs`.
+
+    Examples:
+        >>> import numpy as np
+        >>> m = normalize_inputs({"x": np.zeros((2, 3), np.float32)})
+        >>> m.names, m.arrays[0].shape
+        (('x',), (2, 3))
+        >>> normalize_inputs([np.zeros(2), np.ones(3, np.int64)]).describe()
+        'float64[2], int64[3]'
+    """
+    if isinstance(inputs, Mapping):
+        if not inputs:
+            raise InputError("no inputs given: pass at least one array")
+        names: list[str | None] = []
+        arrays = []
+        for key, value in inputs.items():
+            if not isinstance(key, str):
+                raise InputError(f"input dict keys must be argument names (str), got {key!r}")
+            names.append(key)
+            arrays.append(to_numpy(value, what=f"input {key!r}"))
+    elif isinstance(inputs, Sequence) and not isinstance(inputs, (str, bytes)):
+        if not inputs:
+            raise InputError("no inputs given: pass at least one array")
+        arrays = [to_numpy(v, what=f"input #{i}") for i, v in enumerate(inputs)]
+        names = [None] * len(arrays)
+    else:
+        arrays = [to_numpy(inputs)]
+        names = [None]
+    for name, arr in zip(names, arrays):
+        if arr.dtype.name not in _SUPPORTED_DTYPES:
+            raise InputError(
+                f"input {name or ''} has dtype {arr.dtype}; supported: "
+                f"{', '.join(sorted(_SUPPORTED_DTYPES))}"
+            )
+    return ModelInputs(tuple(arrays), tuple(names))

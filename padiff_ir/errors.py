@@ -1,0 +1,60 @@
+"""Exception tree of padiff-ir.
+
+Every error the library raises on purpose derives from :class:`PadiffError`. Messages name the
+offending model, node, module or tensor and say what to do about it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ExecutionError",
+    "ExportError",
+    "InputError",
+    "IRError",
+    "MatchError",
+    "ModelTypeError",
+    "PadiffError",
+    "WeightAssignError",
+]
+
+
+class PadiffError(Exception):
+    """Root of every error raised by padiff-ir."""
+
+
+class ModelTypeError(PadiffError, TypeError):
+    """The object given as a model is not a torch module, a paddle layer or an ONNX model."""
+
+
+class InputError(PadiffError, ValueError):
+    """Inputs that do not fit a model (count, names, shape, dtype)."""
+
+
+class ExportError(PadiffError):
+    """A model could not be exported to ONNX.
+
+    Attributes:
+        framework: ``"torch"`` or ``"paddle"``.
+        location: the op or module the exporter failed on, when known.
+    """
+
+    def __init__(self, message: str, *, framework: str = "", location: str = "") -> None:
+        super().__init__(message)
+        self.framework = framework
+        self.location = location
+
+
+class IRError(PadiffError):
+    """The graph IR violates one of its invariants (see :func:`padiff_ir.ir.lint`)."""
+
+
+class ExecutionError(PadiffError):
+    """onnxruntime could not build or run an exported graph."""
+
+
+class MatchError(PadiffError):
+    """Two graphs or module trees could not be matched as asked."""
+
+
+class WeightAssignError(PadiffError):
+    """Weights could not be copied from one model to the other."""

@@ -1,0 +1,30 @@
+"""Exporters: a torch module, a paddle layer or an ONNX file to an attributed ONNX graph.
+
+:func:`export` detects the framework from the object and returns an :class:`ExportedGraph` whose
+every node names the module it came from (stored in the ONNX file itself).
+"""
+
+from __future__ import annotations
+
+from padiff_ir.exporters._detect import detect_framework
+from padiff_ir.exporters._export import export, load_onnx
+from padiff_ir.exporters._graph import (
+    FRAMEWORK_KEY,
+    MODULE_CLASS_KEY,
+    MODULE_PATH_KEY,
+    MODULES_KEY,
+    PARAMETERS_KEY,
+    ExportedGraph,
+)
+
+__all__ = [
+    "FRAMEWORK_KEY",
+    "MODULES_KEY",
+    "MODULE_CLASS_KEY",
+    "MODULE_PATH_KEY",
+    "PARAMETERS_KEY",
+    "ExportedGraph",
+    "detect_framework",
+    "export",
+    "load_onnx",
+]

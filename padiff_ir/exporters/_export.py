@@ -1,0 +1,156 @@
+"""``export``: any supported model object to an :class:`ExportedGraph`."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+from typing import Any
+
+from padiff_ir._inputs import ModelInputs, normalize_inputs
+from padiff_ir.errors import InputError, ModelTypeError
+from padiff_ir.exporters._detect import detect_framework
+from padiff_ir.exporters._graph import ExportedGraph
+
+__all__ = ["check_eager", "check_signature", "export", "forward_arg_names", "load_onnx"]
+
+logger = logging.getLogger(__name__)
+
+
+def load_onnx(model: Any) -> ExportedGraph:
+    """An :class:`ExportedGraph` from an ``onnx.ModelProto`` or a path to an ``.onnx`` file.
+
+    A file written by ``padiff-ir export`` keeps its attribution; a foreign file whose node names
+    are scope paths (``/blocks.0/fc/Gemm``, as torch's TorchScript exporter writes them) gets
+    module paths from them, otherwise none.
+    """
+    import onnx
+
+    if isinstance(model, (str, os.PathLike)):
+        path = os.fspath(model)
+        if not os.path.isfile(path):
+            raise ModelTypeError(f"ONNX file {path!r} does not exist")
+        try:
+            model = onnx.load(path)
+        except Exception as err:
+            raise ModelTypeError(f"{path!r} is not a readable ONNX model: {err}") from err
+    exported = ExportedGraph.from_model(model)
+    if not exported.attributed:
+        for node in model.graph.node:
+            if node.name.startswith("/") and node.name.count("/") >= 2:
+                exported.node_modules[node.name] = ".".join(node.name.split("/")[1:-1])
+                exported.node_classes[node.name] = ""
+    return exported
+
+
+def forward_arg_names(model: Any) -> list[str] | None:
+    """Names of ``model.forward``'s positional arguments; ``None`` if it takes ``*args``."""
+    try:
+        signature = inspect.signature(model.forward)
+    except (TypeError, ValueError):
+        return None
+    params = list(signature.parameters.values())
+    if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params):
+        return None
+    return [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
+
+def check_signature(model: Any, inputs: ModelInputs) -> None:
+    """Inputs' names and count against ``model.forward``'s signature.
+
+    Raises:
+        InputError: an unknown argument name, or more inputs than arguments.
+    """
+    names = forward_arg_names(model)
+    if names is None:
+        return
+    if inputs.keyword:
+        unknown = [n for n in inputs.names if n not in names]
+        if unknown:
+            raise InputError(
+                f"{type(model).__name__}.forward has no argument {unknown[0]!r}; "
+                f"its arguments are {names}"
+            )
+    elif len(inputs) > len(names):
+        raise InputError(
+            f"{type(model).__name__}.forward takes {len(names)} inputs {names}, "
+            f"got {len(inputs)}"
+        )
+
+
+def check_eager(model: Any, framework: str, inputs: ModelInputs) -> None:
+    """Run the model once in eval mode on ``inputs``; a failure is the inputs' fault.
+
+    The model's mode flags and RNG state are restored afterwards.
+
+    Raises:
+        InputError: naming the model, the inputs and the framework's complaint.
+    """
+    from padiff_ir.exporters._state import preserved_paddle_state, preserved_torch_state
+
+    try:
+        if framework == "torch":
+            import torch
+
+            args, kwargs = inputs.to_torch()
+            with preserved_torch_state(model), torch.no_grad():
+                model(*args, **kwargs)
+        else:
+            import paddle
+
+            args, kwargs = inputs.to_paddle()
+            with preserved_paddle_state(model), paddle.no_grad():
+                model(*args, **kwargs)
+    except Exception as err:
+        message = str(err).strip().splitlines()
+        detail = next((line for line in reversed(message) if line.strip()), "")[:400]
+        raise InputError(
+            f"{framework} model {type(model).__name__} fails on the given inputs "
+            f"({inputs.describe()}): {type(err).__name__}: {detail}. Check the inputs' count, "
+            "names, shapes and dtypes against the model's forward."
+        ) from err
+
+
+def export(model: Any, example_inputs: Any = None, *, opset: int | None = None) -> ExportedGraph:
+    """Export a model to ONNX with every node attributed to the module it came from.
+
+    Args:
+        model: a ``torch.nn.Module``, a ``paddle.nn.Layer``, an ``onnx.ModelProto`` or a path to
+            an ``.onnx`` file.
+        example_inputs: the inputs to trace with (not needed for ONNX): one array or tensor, a
+            sequence of them, or a dict from ``forward`` argument name to array; numpy arrays,
+            torch tensors or paddle tensors; float or int64.
+        opset: ONNX opset to export with (the exporter's default when ``None``).
+
+    Returns:
+        the :class:`ExportedGraph`; the model itself is left as it was (mode flags, parameters,
+        RNG state) and no file is left behind.
+
+    Raises:
+        ModelTypeError: ``model`` is not a model. InputError: the inputs do not fit it.
+        ExportError: the framework's exporter failed.
+
+    Examples:
+        >>> import torch
+        >>> from padiff_ir.exporters import export
+        >>> exported = export(torch.nn.Sequential(torch.nn.Linear(4, 2)), torch.zeros(3, 4))
+        >>> sorted(set(exported.node_modules.values()))
+        ['0']
+    """
+    framework = detect_framework(model)
+    if framework == "onnx":
+        return load_onnx(model)
+    if example_inputs is None:
+        raise InputError(
+            f"exporting a {framework} model needs example inputs: pass arrays or tensors"
+        )
+    inputs = normalize_inputs(example_inputs)
+    check_signature(model, inputs)
+    check_eager(model, framework, inputs)
+    if framework == "torch":
+        from padiff_ir.exporters.torch_exporter import export_torch
+
+        return export_torch(model, inputs, opset=opset)
+    from padiff_ir.exporters.paddle_exporter import export_paddle
+
+    return export_paddle(model, inputs, opset=opset)

@@ -1,0 +1,95 @@
+"""Map paddle's ``struct_name`` scopes back to sublayer attribute paths.
+
+While tracing a layer to a static program, paddle wraps each sublayer call in
+``name_struct(type(layer).__name__)``; the n-th call of a class under the same parent call gets
+``Class_n`` and every op records the joined path, e.g. ``/Blk_1/Linear/``. Those are class
+names, not attribute paths. :class:`CallRecorder` hooks every sublayer during the trace, replays
+paddle's naming on the recorded call tree and so learns, for each struct name, which sublayer
+(attribute path, e.g. ``blocks.1.fc``) it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+__all__ = ["CallRecorder"]
+
+
+class _Scope:
+    __slots__ = ("children", "name", "parent", "path")
+
+    def __init__(self, name: str, parent: _Scope | None, path: str) -> None:
+        self.name = name
+        self.parent = parent
+        self.path = path
+        self.children: dict[str, int] = {}
+
+    def child(self, prefix: str, path: str) -> _Scope:
+        count = self.children.get(prefix, 0)
+        self.children[prefix] = count + 1
+        return _Scope(prefix if count == 0 else f"{prefix}_{count}", self, path)
+
+    def full_name(self) -> str:
+        parts = []
+        scope: _Scope | None = self
+        while scope is not None and scope.parent is not None:
+            parts.append(scope.name)
+            scope = scope.parent
+        return "/" + "".join(p + "/" for p in reversed(parts)) if parts else ""
+
+
+class CallRecorder:
+    """Record sublayer calls during a trace; then :meth:`layer_path` maps struct names.
+
+    Use as ``with recorder.recording(model): paddle.jit.save(...)``; the hooks are removed on exit,
+    also when the trace raises.
+    """
+
+    def __init__(self) -> None:
+        self.struct_to_path: dict[str, str] = {}
+        self._stack: list[_Scope] = []
+
+    @contextlib.contextmanager
+    def recording(self, model: Any) -> Iterator[CallRecorder]:
+        self._stack = [_Scope("", None, "")]
+        handles = []
+        try:
+            for path, layer in model.named_sublayers():
+                handles.append(layer.register_forward_pre_hook(self._pre_hook(path)))
+                handles.append(layer.register_forward_post_hook(self._post_hook()))
+            yield self
+        finally:
+            for handle in handles:
+                handle.remove()
+
+    def _pre_hook(self, path: str):
+        def hook(layer: Any, inputs: Any) -> None:
+            scope = self._stack[-1].child(type(layer).__name__, path)
+            self.struct_to_path.setdefault(scope.full_name(), path)
+            self._stack.append(scope)
+
+        return hook
+
+    def _post_hook(self):
+        def hook(layer: Any, inputs: Any, outputs: Any) -> None:
+            if len(self._stack) > 1:
+                self._stack.pop()
+
+        return hook
+
+    def layer_path(self, struct_name: str | None) -> str | None:
+        """Attribute path for a struct name; ``""`` (root) for none; ``None`` if unknown.
+
+        An unknown struct (a layer created inside ``forward``, not a registered sublayer) maps
+        to its nearest known ancestor.
+        """
+        if not struct_name:
+            return ""
+        name = struct_name if struct_name.endswith("/") else struct_name + "/"
+        while name and name != "/":
+            if name in self.struct_to_path:
+                return self.struct_to_path[name]
+            name = name[: name.rstrip("/").rfind("/") + 1]
+        return ""

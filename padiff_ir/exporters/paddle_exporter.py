@@ -1,0 +1,283 @@
+"""Export a paddle layer to an attributed ONNX graph: ``paddle.jit.save`` then paddle2onnx.
+
+1. ``paddle.jit.save`` traces the layer to a PIR program (``.json``) while
+   :class:`~padiff_ir.exporters._paddle_scopes.CallRecorder` hooks record the sublayer calls.
+2. paddle2onnx (``optimize_tool=None``, in a child process, see ``_paddle2onnx_worker``)
+   converts the program. It names the final output of the k-th PIR op ``pd_op.X`` as
+   ``p2o.pd_op.X.k.i``, so each ONNX node is traced back to its PIR op and the op's
+   ``struct_name`` to the sublayer's attribute path; a node with no op of its own (a helper
+   constant, a piece of a decomposed op) takes its neighbour's module.
+3. paddle2onnx writes parameters as ``Constant`` nodes named ``linear_0.w_0``: they become
+   initializers named after the parameter's attribute path (``blocks.0.fc.weight``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from padiff_ir.errors import ExportError, InputError
+from padiff_ir.exporters._attribution import (
+    fill_missing_scopes,
+    unique_node_names,
+    write_attribution,
+)
+from padiff_ir.exporters._graph import ExportedGraph
+from padiff_ir.exporters._paddle_scopes import CallRecorder
+from padiff_ir.exporters._state import preserved_paddle_state
+
+if TYPE_CHECKING:
+    import onnx
+
+    from padiff_ir._inputs import ModelInputs
+
+__all__ = ["export_paddle"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_OPSET = 17
+_P2O_NAME = re.compile(r"^p2o\.pd_op\.(\w+)\.(\d+)\.\d+$")
+_NATIVE_HINT = "use padiff_ir.auto_diff(...), the native path, which needs no ONNX export"
+
+
+@dataclass(frozen=True)
+class _ProgramOp:
+    name: str
+    struct_name: str
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+    fetch_name: str | None
+
+
+def _attr(op: dict, key: str) -> Any:
+    for entry in op.get("A", []):
+        if isinstance(entry, dict) and entry.get("N") == key:
+            return entry.get("AT", {}).get("D")
+    return None
+
+
+def _value_ids(entries: Any) -> tuple[int, ...]:
+    if isinstance(entries, dict):
+        entries = [entries]
+    return tuple(e["%"] for e in entries or () if isinstance(e, dict) and "%" in e)
+
+
+def _read_program(path: str) -> list[_ProgramOp]:
+    """Top-level ops of a PIR program saved as JSON, in program order."""
+    with open(path, encoding="utf-8") as handle:
+        program = json.load(handle)
+    ops = []
+    for op in program["program"]["regions"][0]["blocks"][0]["ops"]:
+        kind = op.get("#", "")
+        name = kind.split(".", 1)[1] if "." in kind else kind
+        ops.append(
+            _ProgramOp(
+                name=name,
+                struct_name=_attr(op, "struct_name") or "",
+                inputs=_value_ids(op.get("I")),
+                outputs=_value_ids(op.get("O")),
+                fetch_name=_attr(op, "name") if name == "fetch" else None,
+            )
+        )
+    return ops
+
+
+def _ordered_specs(model: Any, inputs: ModelInputs) -> list[Any]:
+    """InputSpecs in ``forward``'s argument order, named after the arguments."""
+    import paddle
+
+    from padiff_ir.exporters._export import forward_arg_names
+
+    arg_names = forward_arg_names(model) or []
+    if inputs.keyword:
+        by_name = dict(zip(inputs.names, inputs.arrays))
+        ordered = []
+        for name in arg_names:
+            if name in by_name:
+                ordered.append((name, by_name[name]))
+            else:
+                break
+        if len(ordered) != len(by_name):
+            raise InputError(
+                f"{type(model).__name__}.forward: keyword inputs {list(by_name)} must be a prefix "
+                f"of its arguments {arg_names} for a static export"
+            )
+    else:
+        names = arg_names or [f"input_{i}" for i in range(len(inputs))]
+        ordered = list(zip(names, inputs.arrays))
+    return [paddle.static.InputSpec(list(a.shape), a.dtype.name, name) for name, a in ordered]
+
+
+def _run_paddle2onnx(model_file: str, params_file: str, out_file: str, opset: int,
+                     tmp: str) -> str:
+    env = dict(os.environ, TMPDIR=tmp, GLOG_minloglevel="2")
+    command = [sys.executable, "-m", "padiff_ir.exporters._paddle2onnx_worker",
+               model_file, params_file, out_file, str(opset)]
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    log = (proc.stdout or "") + (proc.stderr or "")
+    for line in log.splitlines():
+        if line.strip():
+            logger.debug("paddle2onnx: %s", line)
+    if proc.returncode != 0 or not os.path.exists(out_file):
+        raise _conversion_error(log, proc.returncode)
+    return log
+
+
+class _ConversionFailure(Exception):
+    def __init__(self, log: str, returncode: int) -> None:
+        super().__init__(log)
+        self.log = log
+        self.returncode = returncode
+
+
+def _conversion_error(log: str, returncode: int) -> _ConversionFailure:
+    return _ConversionFailure(log, returncode)
+
+
+def _explain_failure(failure: _ConversionFailure, ops: list[_ProgramOp],
+                     recorder: CallRecorder, model: Any) -> ExportError:
+    errors = [line.strip() for line in failure.log.splitlines()
+              if "[ERROR]" in line or "Error" in line or "not supported" in line]
+    failed_ops = re.findall(r"pd_op\.(\w+)", "\n".join(errors))
+    location = ""
+    if failed_ops:
+        for op in ops:
+            if op.name == failed_ops[0]:
+                path = recorder.layer_path(op.struct_name)
+                location = f"pd_op.{op.name} in layer {path or '<root>'!r}"
+                break
+        else:
+            location = f"pd_op.{failed_ops[0]}"
+    how = "crashed" if failure.returncode < 0 else f"failed (exit code {failure.returncode})"
+    detail = "; ".join(dict.fromkeys(errors[:5])) or failure.log.strip()[-500:]
+    where = f" at {location}" if location else ""
+    return ExportError(
+        f"paddle2onnx {how} converting {type(model).__name__}{where}: {detail}. "
+        f"This model cannot go through ONNX as is; {_NATIVE_HINT}.",
+        framework="paddle",
+        location=location,
+    )
+
+
+def _scopes_from_program(onnx_model: onnx.ModelProto, ops: list[_ProgramOp],
+                         recorder: CallRecorder) -> dict[str, str | None]:
+    by_kind: dict[tuple[str, int], _ProgramOp] = {}
+    counters: dict[str, int] = {}
+    producer: dict[int, _ProgramOp] = {}
+    fetch_struct: dict[str, str] = {}
+    for op in ops:
+        k = counters.get(op.name, 0)
+        counters[op.name] = k + 1
+        by_kind[(op.name, k)] = op
+        for value in op.outputs:
+            producer[value] = op
+    for op in ops:
+        if op.fetch_name and op.inputs and op.inputs[0] in producer:
+            fetch_struct[op.fetch_name] = producer[op.inputs[0]].struct_name
+    scopes: dict[str, str | None] = {}
+    for node in onnx_model.graph.node:
+        scope = None
+        for out in node.output:
+            match = _P2O_NAME.match(out)
+            if match:
+                op = by_kind.get((match.group(1), int(match.group(2))))
+                if op is not None:
+                    scope = recorder.layer_path(op.struct_name)
+                    break
+            elif out in fetch_struct:
+                scope = recorder.layer_path(fetch_struct[out])
+                break
+        scopes[node.name] = scope
+    return scopes
+
+
+def _parameters_to_initializers(onnx_model: onnx.ModelProto,
+                                param_names: dict[str, str]) -> dict[str, str]:
+    """Turn parameter ``Constant`` nodes into initializers named by attribute path."""
+    renamed: dict[str, str] = {}
+    keep = []
+    for node in onnx_model.graph.node:
+        out = node.output[0] if node.output else ""
+        if node.op_type == "Constant" and out in param_names and len(node.attribute) == 1 \
+                and node.attribute[0].name == "value":
+            tensor = onnx_model.graph.initializer.add()
+            tensor.CopyFrom(node.attribute[0].t)
+            tensor.name = param_names[out]
+            renamed[out] = tensor.name
+        else:
+            keep.append(node)
+    if not renamed:
+        return {}
+    del onnx_model.graph.node[:]
+    onnx_model.graph.node.extend(keep)
+    for node in onnx_model.graph.node:
+        for i, name in enumerate(node.input):
+            if name in renamed:
+                node.input[i] = renamed[name]
+    for output in onnx_model.graph.output:
+        if output.name in renamed:
+            output.name = renamed[output.name]
+    return {new: new for new in renamed.values()}
+
+
+def export_paddle(model: Any, inputs: ModelInputs, *, opset: int | None = None) -> ExportedGraph:
+    """Export ``model`` on ``inputs``; mode flags and RNG state are left as they were.
+
+    Raises:
+        InputError: the inputs do not fit ``model.forward``.
+        ExportError: tracing or paddle2onnx failed (names the op/layer when it can).
+    """
+    import onnx
+    import paddle
+
+    specs = _ordered_specs(model, inputs)
+    recorder = CallRecorder()
+    opset = opset or DEFAULT_OPSET
+    with tempfile.TemporaryDirectory(prefix="padiff_ir_") as tmp, preserved_paddle_state(model):
+        prefix = os.path.join(tmp, "model")
+        try:
+            with recorder.recording(model):
+                paddle.jit.save(model, prefix, input_spec=specs)
+        except Exception as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+            raise ExportError(
+                f"paddle could not trace {type(model).__name__} to a static program: "
+                f"{type(err).__name__}: {first}. Data-dependent control flow or Python-side "
+                f"logic cannot go through ONNX; {_NATIVE_HINT}.",
+                framework="paddle",
+            ) from err
+        model_file = prefix + ".json"
+        if not os.path.exists(model_file):
+            model_file = prefix + ".pdmodel"
+        ops = _read_program(model_file) if model_file.endswith(".json") else []
+        out_file = os.path.join(tmp, "model.onnx")
+        try:
+            _run_paddle2onnx(model_file, prefix + ".pdiparams", out_file, opset, tmp)
+        except _ConversionFailure as failure:
+            raise _explain_failure(failure, ops, recorder, model) from None
+        onnx_model = onnx.load(out_file)
+    unique_node_names(onnx_model)
+    param_names = {p.name: name for name, p in model.named_parameters()}
+    param_names.update({b.name: name for name, b in model.named_buffers()})
+    parameters = _parameters_to_initializers(onnx_model, param_names)
+    scopes = _scopes_from_program(onnx_model, ops, recorder)
+    node_modules = fill_missing_scopes(onnx_model, scopes)
+    modules = {name: type(layer).__name__ for name, layer in model.named_sublayers()}
+    modules[""] = type(model).__name__
+    write_attribution(
+        onnx_model,
+        framework="paddle",
+        node_modules=node_modules,
+        modules=modules,
+        parameters=parameters,
+        model_class=type(model).__name__,
+    )
+    logger.debug("exported paddle %s: %d nodes", type(model).__name__, len(onnx_model.graph.node))
+    return ExportedGraph.from_model(onnx_model)

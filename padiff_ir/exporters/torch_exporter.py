@@ -1,0 +1,121 @@
+"""Export a torch module to an attributed ONNX graph with the dynamo exporter.
+
+``torch.onnx.export(..., dynamo=True, optimize=False)`` keeps every op (no constant folding,
+BatchNorm not folded, initializers not deduplicated) and records on each node the module scopes
+it was traced in (``pkg.torch.onnx.name_scopes``: ``['', 'blocks.0', 'blocks.0.fc', 'linear']``)
+and their classes (``pkg.torch.onnx.class_hierarchy``). The innermost module scope is the node's
+module path; initializers are already named after the parameters (``blocks.0.fc.weight``).
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import io
+import logging
+import re
+import warnings
+from typing import TYPE_CHECKING, Any
+
+from padiff_ir.errors import ExportError
+from padiff_ir.exporters._attribution import (
+    fill_missing_scopes,
+    unique_node_names,
+    write_attribution,
+)
+from padiff_ir.exporters._graph import ExportedGraph
+from padiff_ir.exporters._state import preserved_torch_state
+
+if TYPE_CHECKING:
+    import onnx
+
+    from padiff_ir._inputs import ModelInputs
+
+__all__ = ["export_torch"]
+
+logger = logging.getLogger(__name__)
+
+_SCOPES_KEY = "pkg.torch.onnx.name_scopes"
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _describe_failure(err: BaseException) -> str:
+    """The most telling lines of an exporter failure (its cause chain), without colour codes."""
+    lines = []
+    current: BaseException | None = err
+    while current is not None and len(lines) < 3:
+        text = _ANSI.sub("", str(current)).strip()
+        first = text.splitlines()[0] if text else ""
+        lines.append(f"{type(current).__name__}: {first}")
+        current = current.__cause__
+    return " <- ".join(lines)
+
+
+def _node_scope(node: onnx.NodeProto) -> str | None:
+    for prop in node.metadata_props:
+        if prop.key == _SCOPES_KEY:
+            try:
+                scopes = ast.literal_eval(prop.value)
+            except (ValueError, SyntaxError):
+                return None
+            # The last scope is the traced op itself (``linear``), the ones before are modules.
+            return scopes[-2] if len(scopes) >= 2 else ""
+    return None
+
+
+def export_torch(model: Any, inputs: ModelInputs, *, opset: int | None = None) -> ExportedGraph:
+    """Export ``model`` on ``inputs``; the model's mode flags and RNG state are left as they were.
+
+    Raises:
+        InputError: the inputs do not fit ``model.forward``.
+        ExportError: the dynamo exporter failed (the message says why and what to do).
+    """
+    import torch
+
+    args, kwargs = inputs.to_torch()
+    captured = io.StringIO()
+    with preserved_torch_state(model), warnings.catch_warnings(), \
+            contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
+        warnings.simplefilter("ignore")
+        try:
+            program = torch.onnx.export(
+                model,
+                args,
+                kwargs=kwargs or None,
+                dynamo=True,
+                optimize=False,
+                verbose=False,
+                opset_version=opset,
+                report=False,
+            )
+        except Exception as err:
+            raise ExportError(
+                f"torch could not export {type(model).__name__} to ONNX: "
+                f"{_describe_failure(err)}. "
+                "Data-dependent control flow or unsupported ops cannot go through ONNX; "
+                "use padiff_ir.auto_diff(...), the native path, for this model.",
+                framework="torch",
+            ) from err
+        finally:
+            for line in captured.getvalue().splitlines():
+                if line.strip():
+                    logger.debug("torch exporter: %s", line)
+    onnx_model = program.model_proto
+    unique_node_names(onnx_model)
+    scopes = {node.name: _node_scope(node) for node in onnx_model.graph.node}
+    node_modules = fill_missing_scopes(onnx_model, scopes)
+    modules = {name: type(m).__name__ for name, m in model.named_modules()}
+    known = {name for name, _ in model.named_parameters()} | {
+        name for name, _ in model.named_buffers()
+    }
+    parameters = {t.name: t.name for t in onnx_model.graph.initializer if t.name in known}
+    write_attribution(
+        onnx_model,
+        framework="torch",
+        node_modules=node_modules,
+        modules=modules,
+        parameters=parameters,
+        model_class=type(model).__name__,
+    )
+    logger.debug("exported torch %s: %d nodes", type(model).__name__, len(onnx_model.graph.node))
+    return ExportedGraph.from_model(onnx_model)

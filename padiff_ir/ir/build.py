@@ -1,0 +1,154 @@
+"""Build the graph IR from an exported ONNX model (with shape inference)."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from padiff_ir.ir.graph import Graph, OpNode, TensorInfo
+
+if TYPE_CHECKING:
+    import onnx
+
+    from padiff_ir.exporters._graph import ExportedGraph
+
+__all__ = ["build_graph"]
+
+logger = logging.getLogger(__name__)
+
+
+def _attribute_value(attr: onnx.AttributeProto) -> Any:
+    from onnx import helper, numpy_helper
+
+    value = helper.get_attribute_value(attr)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, list) and value and isinstance(value[0], bytes):
+        return [v.decode("utf-8", "replace") for v in value]
+    if attr.type == attr.TENSOR:
+        return numpy_helper.to_array(value)
+    if attr.type == attr.GRAPH:
+        return f"<subgraph {value.name}>"
+    return value
+
+
+def _value_info(vi: onnx.ValueInfoProto) -> tuple[tuple | None, str | None]:
+    from onnx import helper
+
+    ttype = vi.type.tensor_type
+    if not vi.type.HasField("tensor_type"):
+        return None, None
+    dtype = None
+    if ttype.elem_type:
+        dtype = np.dtype(helper.tensor_dtype_to_np_dtype(ttype.elem_type)).name
+    if not ttype.HasField("shape"):
+        return None, dtype
+    dims: list[int | str | None] = []
+    for d in ttype.shape.dim:
+        if d.HasField("dim_value"):
+            dims.append(int(d.dim_value))
+        elif d.HasField("dim_param"):
+            dims.append(d.dim_param)
+        else:
+            dims.append(None)
+    return tuple(dims), dtype
+
+
+def _infer_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
+    import onnx
+
+    try:
+        return onnx.shape_inference.infer_shapes(model, data_prop=True)
+    except Exception as err:  # shape inference is best effort: the IR works without shapes
+        logger.warning("ONNX shape inference failed (%s); shapes stay unknown", err)
+        return model
+
+
+def build_graph(exported: ExportedGraph, *, infer_shapes: bool = True) -> Graph:
+    """Turn an :class:`ExportedGraph` into a :class:`Graph`.
+
+    Every node becomes an :class:`OpNode` with its attributes, module path and class; every
+    value a :class:`TensorInfo` with shape and dtype (from ONNX shape inference when
+    ``infer_shapes``) and, for initializers, the framework's parameter name.
+
+    Examples:
+        >>> import onnx
+        >>> from onnx import helper, TensorProto
+        >>> from padiff_ir.exporters import ExportedGraph
+        >>> x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])
+        >>> y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])
+        >>> node = helper.make_node("Relu", ["x"], ["y"], name="relu")
+        >>> model = helper.make_model(helper.make_graph([node], "g", [x], [y]))
+        >>> graph = build_graph(ExportedGraph.from_model(model))
+        >>> graph.ops["relu"].op_type, graph.tensors["y"].shape
+        ('Relu', (2, 3))
+    """
+    from onnx import helper
+
+    model = _infer_shapes(exported.model) if infer_shapes else exported.model
+    g = model.graph
+    tensors: dict[str, TensorInfo] = {}
+
+    def info(name: str) -> TensorInfo:
+        if name not in tensors:
+            tensors[name] = TensorInfo(name)
+        return tensors[name]
+
+    for vi in list(g.input) + list(g.value_info) + list(g.output):
+        shape, dtype = _value_info(vi)
+        t = info(vi.name)
+        t.shape = shape if shape is not None else t.shape
+        t.dtype = dtype or t.dtype
+    for init in g.initializer:
+        t = info(init.name)
+        t.is_initializer = True
+        t.shape = tuple(int(d) for d in init.dims)
+        t.dtype = np.dtype(helper.tensor_dtype_to_np_dtype(init.data_type)).name
+        t.param_name = exported.parameters.get(init.name)
+    initializer_names = {init.name for init in g.initializer}
+    inputs = [vi.name for vi in g.input if vi.name not in initializer_names]
+    for name in inputs:
+        info(name).is_input = True
+    outputs = [vi.name for vi in g.output]
+    for name in outputs:
+        info(name).is_output = True
+
+    ops: list[OpNode] = []
+    used_names: set[str] = set()
+    for index, node in enumerate(g.node):
+        name = node.name or f"{node.op_type}_{index}"
+        if name in used_names:
+            name = f"{name}__{index}"
+        used_names.add(name)
+        for out in node.output:
+            if out:
+                info(out)
+        for inp in node.input:
+            if inp:
+                info(inp)
+        ops.append(
+            OpNode(
+                name=name,
+                op_type=node.op_type,
+                domain=node.domain,
+                attributes={a.name: _attribute_value(a) for a in node.attribute},
+                inputs=tuple(node.input),
+                outputs=tuple(node.output),
+                module_path=exported.node_modules.get(node.name, ""),
+                module_class=exported.node_classes.get(node.name, ""),
+                index=index,
+                kind="const" if node.op_type == "Constant" else "data",
+            )
+        )
+    return Graph(
+        ops,
+        tensors,
+        inputs,
+        outputs,
+        framework=exported.framework,
+        modules=exported.modules,
+        meta={"model_class": exported.model_class,
+              "opset": {o.domain or "ai.onnx": o.version for o in model.opset_import}},
+    )

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Set up the development environment (idempotent) and run one job.
+#   bash scripts/dev.sh demo    set up .venv, then run the demo on the built-in ViTPose pair
+#   bash scripts/dev.sh test    set up .venv, then run the test suite (what CI runs)
+#   bash scripts/dev.sh setup   only set up
+# A second run skips what is done: the setup is keyed on pyproject.toml and this script.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+VENV="$ROOT/.venv"
+PY="$VENV/bin/python"
+TORCH_VERSION="2.13.0"
+
+stamp_key() {
+  cat pyproject.toml scripts/dev.sh | sha256sum | cut -c1-16
+}
+
+setup() {
+  local stamp="$VENV/.padiff-ir-setup-$(stamp_key)"
+  if [ -f "$stamp" ]; then
+    return 0
+  fi
+  echo "[setup] preparing $VENV" >&2
+  if [ ! -x "$PY" ]; then
+    python3 -m venv "$VENV"
+  fi
+  "$PY" -m pip install --quiet --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+  # torch first, pinned to the CPU build on disk: anything else pulls a multi-GB CUDA build.
+  if ! "$PY" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
+    "$PY" -m pip install --quiet "torch==$TORCH_VERSION" 2>&1 | grep -v "^WARNING: Location" || true
+  fi
+  "$PY" -m pip install --quiet -e ".[test]" 2>&1 | grep -vE "^WARNING: Location|BuildBackendWarning|^ +|^$" || true
+  "$PY" -c "import torch, paddle, paddle2onnx, onnx, onnxruntime, onnxscript, onnx_ir, networkx, padiff_ir" >/dev/null 2>&1 \
+    || { echo "[setup] dependencies failed to import" >&2; exit 2; }
+  rm -f "$VENV"/.padiff-ir-setup-*
+  touch "$stamp"
+  echo "[setup] done" >&2
+}
+
+job=${1:-test}
+shift || true
+case "$job" in
+  setup) setup ;;
+  demo)
+    setup
+    exec "$VENV/bin/padiff-ir" demo "$@"
+    ;;
+  test)
+    setup
+    set +e
+    "$PY" -m pytest -q "$@"
+    rc=$?
+    set -e
+    # pytest exits 5 when it collected no test: that is a failure of the suite here too.
+    exit $rc
+    ;;
+  *)
+    echo "usage: bash scripts/dev.sh {demo|test|setup} [args...]" >&2
+    exit 2
+    ;;
+esac
