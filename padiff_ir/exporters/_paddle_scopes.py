@@ -17,6 +17,12 @@ from typing import Any
 __all__ = ["CallRecorder"]
 
 
+def _paddle_framework() -> Any:
+    from paddle.base import framework
+
+    return framework
+
+
 class _Scope:
     __slots__ = ("children", "name", "parent", "path")
 
@@ -55,6 +61,13 @@ class CallRecorder:
     def recording(self, model: Any) -> Iterator[CallRecorder]:
         self._stack = [_Scope("", None, "")]
         handles = []
+        # paddle numbers struct names with a process-global counter tree whose root outlives
+        # every trace (a second export would see ``ReLU_2``). Trace under a fresh root, so the
+        # names depend on this model only, and put the user's counters back afterwards.
+        framework = _paddle_framework()
+        saved_root = getattr(framework, "_name_struct", None)
+        if saved_root is not None:
+            framework._name_struct = type(saved_root)()
         try:
             for path, layer in model.named_sublayers():
                 handles.append(layer.register_forward_pre_hook(self._pre_hook(path)))
@@ -63,6 +76,8 @@ class CallRecorder:
         finally:
             for handle in handles:
                 handle.remove()
+            if saved_root is not None:
+                framework._name_struct = saved_root
 
     def _pre_hook(self, path: str):
         def hook(layer: Any, inputs: Any) -> None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["preserved_paddle_state", "preserved_torch_state"]
+__all__ = ["preserved_paddle_state", "preserved_torch_state", "quiet_loggers"]
 
 
 @contextlib.contextmanager
@@ -39,3 +40,17 @@ def preserved_paddle_state(model: Any) -> Iterator[None]:
         for layer, flag in flags:
             layer.training = flag
         paddle.set_rng_state(rng)
+
+
+@contextlib.contextmanager
+def quiet_loggers(*names: str, level: int = logging.ERROR) -> Iterator[None]:
+    """Raise the level of third-party loggers for the block; restore them after."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [lg.level for lg in loggers]
+    try:
+        for lg in loggers:
+            lg.setLevel(max(level, lg.getEffectiveLevel()))
+        yield
+    finally:
+        for lg, old in zip(loggers, levels):
+            lg.setLevel(old)

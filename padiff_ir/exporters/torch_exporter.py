@@ -24,7 +24,7 @@ from padiff_ir.exporters._attribution import (
     write_attribution,
 )
 from padiff_ir.exporters._graph import ExportedGraph
-from padiff_ir.exporters._state import preserved_torch_state
+from padiff_ir.exporters._state import preserved_torch_state, quiet_loggers
 
 if TYPE_CHECKING:
     import onnx
@@ -75,7 +75,8 @@ def export_torch(model: Any, inputs: ModelInputs, *, opset: int | None = None) -
     args, kwargs = inputs.to_torch()
     captured = io.StringIO()
     with preserved_torch_state(model), warnings.catch_warnings(), \
-            contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
+            contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured), \
+            quiet_loggers("torch.onnx", "torch.export", "onnx_ir", "onnxscript"):
         warnings.simplefilter("ignore")
         try:
             program = torch.onnx.export(
