@@ -1,0 +1,129 @@
+"""ONNX Runtime sessions for the runner: options, building, errors, and checking feeds.
+
+Every session runs with graph optimisations off (``ORT_DISABLE_ALL``) so each node runs as
+written, and logs only errors. ORT failures become :class:`~padiff_ir.errors.ExecutionError`
+naming the node (and its module, when the graph is attributed) if ORT's message names one; values
+that contradict a tensor's type become :class:`~padiff_ir.errors.InputError` naming the tensor.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from padiff_ir.errors import ExecutionError, InputError
+from padiff_ir.runtime._graph_index import elem_type
+
+if TYPE_CHECKING:
+    import onnx
+    import onnxruntime
+
+__all__ = ["check_value", "create_session", "execution_error"]
+
+logger = logging.getLogger(__name__)
+
+_PROTOBUF_LIMIT = 2**31 - 2**24  # models larger than this are handed to ORT with external data
+_NODE_NAME_PATTERNS = (re.compile(r"Name:'([^']*)'"), re.compile(r"\bNode \(([^)]*)\)"))
+
+
+# -- sessions ------------------------------------------------------------------------------
+
+
+def _session_options() -> onnxruntime.SessionOptions:
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
+    options.log_severity_level = 3
+    return options
+
+
+def execution_error(err: Exception, action: str, node_modules: Mapping[str, str]) -> ExecutionError:
+    """An :class:`ExecutionError` for ORT's ``err``, naming the node (and module) ORT names."""
+    message = str(err).strip()
+    where = ""
+    for pattern in _NODE_NAME_PATTERNS:
+        match = pattern.search(message)
+        if match:
+            node = match.group(1)
+            module = node_modules.get(node)
+            where = f" at node {node!r}" + (f" (module {module!r})" if module is not None else "")
+            break
+    return ExecutionError(f"onnxruntime failed to {action}{where}: {message}")
+
+
+def create_session(
+    model: onnx.ModelProto,
+    providers: Sequence[str],
+    node_modules: Mapping[str, str],
+    *,
+    owned: bool = False,
+) -> onnxruntime.InferenceSession:
+    """An ORT session for ``model``; past the protobuf limit the weights go through a temporary
+    external-data file (``model`` is copied first unless ``owned``)."""
+    import onnxruntime
+
+    options = _session_options()
+    try:
+        if model.ByteSize() < _PROTOBUF_LIMIT:
+            return onnxruntime.InferenceSession(
+                model.SerializeToString(), options, providers=list(providers)
+            )
+        import onnx
+
+        if not owned:
+            copy = onnx.ModelProto()
+            copy.CopyFrom(model)
+            model = copy
+        with tempfile.TemporaryDirectory(
+            prefix="padiff_ir_model_", ignore_cleanup_errors=True
+        ) as directory:
+            path = os.path.join(directory, "model.onnx")
+            logger.debug("model of %d bytes goes to ORT through %s", model.ByteSize(), path)
+            onnx.save_model(model, path, save_as_external_data=True, location="model.onnx.data")
+            return onnxruntime.InferenceSession(path, options, providers=list(providers))
+    except Exception as err:
+        raise execution_error(err, "build a session", node_modules) from err
+
+
+# -- feeds ---------------------------------------------------------------------------------
+
+
+def _describe(dtype: object, shape: Sequence[object] | None) -> str:
+    dims = "?" if shape is None else "[" + ", ".join(str(d) for d in shape) + "]"
+    return f"{dtype}{dims}"
+
+
+def check_value(name: str, value: np.ndarray, type_proto: onnx.TypeProto | None, what: str) -> None:
+    """Raise :class:`InputError` when ``value`` contradicts the known type of ``name``."""
+    from onnx import helper
+
+    element = elem_type(type_proto)
+    if not element:
+        return
+    expected_dtype = np.dtype(helper.tensor_dtype_to_np_dtype(element))
+    dims: list[object] | None = None
+    if type_proto.tensor_type.HasField("shape"):
+        dims = [
+            d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
+            for d in type_proto.tensor_type.shape.dim
+        ]
+    got = _describe(value.dtype, value.shape)
+    expected = _describe(expected_dtype, dims)
+    if value.dtype != expected_dtype:
+        raise InputError(f"{what} {name!r}: expected {expected}, got {got} (dtype differs)")
+    if dims is None:
+        return
+    if len(dims) != value.ndim:
+        raise InputError(f"{what} {name!r}: expected {expected}, got {got} (rank differs)")
+    for axis, (want, size) in enumerate(zip(dims, value.shape)):
+        if isinstance(want, int) and want != size:
+            raise InputError(
+                f"{what} {name!r}: expected {expected}, got {got} (dimension {axis} differs)"
+            )

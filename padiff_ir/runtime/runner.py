@@ -1,0 +1,602 @@
+"""Run exported graphs in onnxruntime and record every intermediate tensor.
+
+A :class:`Runner` wraps one ONNX model (an :class:`~padiff_ir.exporters.ExportedGraph` or a bare
+``onnx.ModelProto``) and answers three questions:
+
+* :meth:`Runner.infer`: the graph outputs for some inputs, like Polygraphy's runners;
+* :meth:`Runner.run_all`: *every* node output (or the ``tensors`` asked for), recorded in an
+  :class:`~padiff_ir.runtime.ActivationStore`;
+* :meth:`Runner.run_subgraph`: some tensors computed from values given for *any* tensors, which
+  tells an error a module makes itself from the one it inherits from its inputs.
+
+All sessions run with graph optimisations off (``ORT_DISABLE_ALL``), so every node of the graph
+is executed as written and every tensor name keeps its meaning.
+
+How :meth:`Runner.run_all` bounds memory. ONNX Runtime returns all requested outputs of a run at
+once, so exposing every tensor of a big model in one session holds all its activations in RAM
+together. Instead, the graph's nodes are cut, in order, into *segments* whose exposed outputs are
+estimated (from shape inference with the actual input shapes) to fit in half of
+``memory_budget``, or hold at most ``chunk_size`` outputs. Segment *k* is a model of its own whose
+graph inputs are the tensors it reads from earlier segments; they are fed from the store (memory
+maps for spilled ones), and its outputs go into the store as soon as the run returns. Every node
+runs exactly once on the same values as in a single session, so the results are identical, and
+the peak is about one segment of activations plus what the store keeps in RAM (the other half of
+the budget) plus the weights.
+
+:func:`run_all` and :func:`run_subgraph` are the one-call forms. :func:`run_subgraph` caches its
+sessions per :class:`~padiff_ir.exporters.ExportedGraph` object (dropped when the graph is garbage
+collected); a bare ``ModelProto`` cannot be tracked that way, so use a :class:`Runner` to reuse
+sessions for one.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import math
+import weakref
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from padiff_ir.errors import ExecutionError, InputError
+from padiff_ir.runtime._graph_index import (
+    GraphIndex,
+    elem_type,
+    input_value_info,
+    output_value_info,
+    static_shape,
+)
+from padiff_ir.runtime._session import check_value, create_session, execution_error
+from padiff_ir.runtime.store import DEFAULT_STORE_BUDGET, ActivationStore
+
+if TYPE_CHECKING:
+    import onnx
+    import onnxruntime
+
+    from padiff_ir.exporters import ExportedGraph
+
+    ModelLike = ExportedGraph | onnx.ModelProto
+
+__all__ = ["DEFAULT_MEMORY_BUDGET", "DEFAULT_PROVIDERS", "Runner", "run_all", "run_subgraph"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PROVIDERS: tuple[str, ...] = ("CPUExecutionProvider",)
+DEFAULT_MEMORY_BUDGET = 2 * DEFAULT_STORE_BUDGET
+"""Bytes of activations :meth:`Runner.run_all` holds in RAM by default (1 GiB): half for the
+store, half for one segment's outputs."""
+
+# -- the runner ----------------------------------------------------------------------------
+
+
+class Runner:
+    """Runs one ONNX model in onnxruntime with graph optimisations off.
+
+    Args:
+        model: an :class:`~padiff_ir.exporters.ExportedGraph` (its node attribution then names
+            modules in error messages) or an ``onnx.ModelProto``. It is never modified; do not
+            modify it while the runner is in use.
+        providers: ONNX Runtime execution providers, in order of preference.
+        subgraph_cache_size: how many :meth:`run_subgraph` sessions to keep (least recently used
+            go first).
+
+    Sessions are built when first needed (so a runner used only for :meth:`run_all` never holds
+    a full inference session and its copy of the weights) and kept until :meth:`close` or the end
+    of a ``with`` block.
+
+    Example:
+        >>> import numpy as np
+        >>> from onnx import helper
+        >>> graph = helper.make_graph(
+        ...     [helper.make_node("Relu", ["x"], ["y"]), helper.make_node("Neg", ["y"], ["z"])],
+        ...     "g", [helper.make_tensor_value_info("x", 1, [2])],
+        ...     [helper.make_tensor_value_info("z", 1, [2])])
+        >>> model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        >>> x = np.array([-1.0, 2.0], np.float32)
+        >>> with Runner(model) as runner:
+        ...     runner.infer({"x": x})["z"].tolist()
+        ...     runner.run_subgraph({"y": np.array([5.0, 6.0], np.float32)}, ["z"])["z"].tolist()
+        ...     with runner.run_all({"x": x}) as store:
+        ...         sorted(store), store["y"].tolist()
+        [-0.0, -2.0]
+        [-5.0, -6.0]
+        (['x', 'y', 'z'], [0.0, 2.0])
+    """
+
+    def __init__(
+        self,
+        model: ModelLike,
+        *,
+        providers: Sequence[str] = DEFAULT_PROVIDERS,
+        subgraph_cache_size: int = 16,
+    ) -> None:
+        self.model: onnx.ModelProto = getattr(model, "model", model)
+        self.node_modules: dict[str, str] = dict(getattr(model, "node_modules", {}))
+        self.providers = tuple(providers)
+        self.subgraph_cache_size = subgraph_cache_size
+        self._index: GraphIndex | None = None
+        self._session: onnxruntime.InferenceSession | None = None
+        self._subgraph_sessions: collections.OrderedDict[
+            tuple[Any, ...], onnxruntime.InferenceSession
+        ] = collections.OrderedDict()
+        self._types: dict[tuple[Any, ...], dict[str, onnx.TypeProto]] = {}
+
+    # -- lifetime --------------------------------------------------------------------------
+
+    def __enter__(self) -> Runner:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release every session. The runner can be used again; sessions are rebuilt."""
+        self._session = None
+        self._subgraph_sessions.clear()
+
+    @property
+    def index(self) -> GraphIndex:
+        """Producers, readers and initializers of the model (built once)."""
+        if self._index is None:
+            self._index = GraphIndex.from_model(self.model)
+        return self._index
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        """Declared graph inputs that are not initializers."""
+        return tuple(self.index.inputs)
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return self.index.outputs
+
+    def _inference_session(self) -> onnxruntime.InferenceSession:
+        if self._session is None:
+            self._session = create_session(self.model, self.providers, self.node_modules)
+        return self._session
+
+    def _run(
+        self,
+        session: onnxruntime.InferenceSession,
+        output_names: Sequence[str],
+        feeds: Mapping[str, np.ndarray],
+    ) -> list[np.ndarray]:
+        try:
+            return session.run(list(output_names), dict(feeds))
+        except Exception as err:
+            raise execution_error(err, "run the graph", self.node_modules) from err
+
+    def _types_for(self, feeds: Mapping[str, np.ndarray] | None) -> dict[str, onnx.TypeProto]:
+        """Inferred tensor types: with the feeds' concrete shapes, or the declared ones."""
+        from onnx import helper
+
+        input_types: dict[str, tuple[int, Sequence[int]]] = {}
+        if feeds is not None:
+            for name in self.index.inputs:
+                value = feeds[name]
+                input_types[name] = (helper.np_dtype_to_tensor_dtype(value.dtype), value.shape)
+        key = tuple(sorted((name, t, tuple(s)) for name, (t, s) in input_types.items()))
+        if key not in self._types:
+            self._types[key] = self.index.infer_types(input_types)
+        return self._types[key]
+
+    # -- feeds -----------------------------------------------------------------------------
+
+    def check_feeds(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Validate ``feeds`` against the declared graph inputs and return them as arrays.
+
+        Raises:
+            InputError: a name missing or unknown, or a dtype, rank or fixed dimension that
+                differs from the declaration; the message names the input.
+        """
+        declared = self.index.inputs
+        for name in declared:
+            if name not in feeds:
+                raise InputError(
+                    f"missing input {name!r}: the model expects {list(declared)}, got {list(feeds)}"
+                )
+        for name in feeds:
+            if name not in declared:
+                hint = (
+                    "; it is an intermediate tensor: use run_subgraph to feed it"
+                    if name in self.index.producer or name in self.index.initializers
+                    else ""
+                )
+                raise InputError(
+                    f"unexpected input {name!r}: the model expects {list(declared)}{hint}"
+                )
+        arrays = {name: np.asarray(feeds[name]) for name in declared}
+        for name, value in arrays.items():
+            check_value(name, value, declared[name].type, "input")
+        return arrays
+
+    # -- infer -----------------------------------------------------------------------------
+
+    def infer(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The graph outputs for ``feeds`` (graph input name -> array)."""
+        arrays = self.check_feeds(feeds)
+        session = self._inference_session()
+        names = [output.name for output in session.get_outputs()]
+        return dict(zip(names, self._run(session, names, arrays)))
+
+    # -- run_all ---------------------------------------------------------------------------
+
+    def run_all(
+        self,
+        feeds: Mapping[str, np.ndarray],
+        *,
+        tensors: Iterable[str] | None = None,
+        chunk_size: int | None = None,
+        memory_budget: int | None = None,
+        store: ActivationStore | None = None,
+    ) -> ActivationStore:
+        """Run the graph and record every node output (or ``tensors``) with the graph inputs.
+
+        Args:
+            feeds: graph input name -> array.
+            tensors: the names to record; node outputs, graph inputs or initializers. Default:
+                every node output.
+            chunk_size: at most this many recorded tensors per session.
+            memory_budget: bytes of activations to hold in RAM (default
+                :data:`DEFAULT_MEMORY_BUDGET`): a store created here keeps half of it, and each
+                session's recorded outputs are estimated to fit in the other half.
+            store: the store to fill; by default a new one, which the caller should close.
+
+        Returns:
+            The store, graph inputs first, then the recorded tensors in graph order. Values that
+            are not tensors (sequences, maps) are not recorded.
+        """
+        if chunk_size is not None and chunk_size < 1:
+            raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+        arrays = self.check_feeds(feeds)
+        index = self.index
+        wanted = self._wanted(tensors)
+        budget = DEFAULT_MEMORY_BUDGET if memory_budget is None else int(memory_budget)
+        owned = store is None
+        if store is None:
+            store = ActivationStore(budget // 2)
+        try:
+            for name, value in arrays.items():
+                store.put(name, value.copy())  # a snapshot: the caller may reuse its buffers
+            for name in wanted:
+                if name in index.initializers and name not in index.producer:
+                    from onnx import numpy_helper
+
+                    store.put(name, numpy_helper.to_array(index.initializers[name]))
+            computed = [name for name in wanted if name in index.producer]
+            if computed:
+                self._run_segments(arrays, computed, store, budget // 2, chunk_size)
+        except BaseException:
+            if owned:
+                store.close()
+            raise
+        return store
+
+    def _wanted(self, tensors: Iterable[str] | None) -> list[str]:
+        index = self.index
+        if tensors is None:
+            return [name for name in index.node_outputs() if name not in index.inputs]
+        wanted = list(dict.fromkeys(tensors))
+        for name in wanted:
+            if not (name in index.producer or name in index.inputs or name in index.initializers):
+                raise InputError(
+                    f"unknown tensor {name!r}: no node of the graph produces it and it is neither "
+                    "a graph input nor an initializer"
+                )
+        return [name for name in wanted if name not in index.inputs]
+
+    def _run_segments(
+        self,
+        feeds: Mapping[str, np.ndarray],
+        computed: Sequence[str],
+        store: ActivationStore,
+        segment_bytes: int,
+        chunk_size: int | None,
+    ) -> None:
+        index = self.index
+        types = self._types_for(feeds)
+        sizes = self._estimate_bytes(computed, types, feeds)
+        recorded = set(computed)
+        node_indices, _ = index.ancestors(computed, stop=feeds)
+        segments: list[list[int]] = [[]]
+        used_bytes = used_count = 0
+        for node_index in node_indices:
+            outputs = [n for n in index.nodes[node_index].output if n in recorded]
+            extra = sum(sizes[n] for n in outputs)
+            full = used_bytes + extra > segment_bytes or (
+                chunk_size is not None and used_count + len(outputs) > chunk_size
+            )
+            if segments[-1] and full:
+                segments.append([])
+                used_bytes = used_count = 0
+            segments[-1].append(node_index)
+            used_bytes += extra
+            used_count += len(outputs)
+
+        segment_of = {
+            name: position
+            for position, segment in enumerate(segments)
+            for node_index in segment
+            for name in index.nodes[node_index].output
+            if name
+        }
+        last_reader: dict[str, int] = {}
+        for position, segment in enumerate(segments):
+            for node_index in segment:
+                for name in index.node_inputs[node_index]:
+                    if segment_of.get(name, position) < position:
+                        last_reader[name] = position
+        logger.debug(
+            "run_all: %d tensors (about %d bytes) in %d session(s)",
+            len(computed),
+            sum(sizes.values()),
+            len(segments),
+        )
+        with ActivationStore(segment_bytes) as scratch:  # read by later segments, not recorded
+            run = _SegmentRun(feeds, types, recorded, last_reader, store, scratch)
+            for position, segment in enumerate(segments):
+                self._run_segment(run, position, segment)
+                run.forget(position)
+
+    def _run_segment(self, run: _SegmentRun, position: int, segment: Sequence[int]) -> None:
+        index = self.index
+        produced = [n for i in segment for n in index.nodes[i].output if n]
+        produced_set = set(produced)
+        read = dict.fromkeys(
+            name
+            for i in segment
+            for name in index.node_inputs[i]
+            if name not in produced_set and name not in index.initializers
+        )
+        inputs, values = [], {}
+        for name in read:
+            if name in run.feeds:
+                inputs.append(index.inputs[name])
+                values[name] = run.feeds[name]
+            else:
+                values[name] = run.value(name, position)
+                inputs.append(run.value_info(name, values[name]))
+        exposed = [
+            n for n in produced if n in run.recorded or run.last_reader.get(n, -1) > position
+        ]
+        outputs = [output_value_info(n, run.types.get(n)) for n in exposed]
+        model = index.build(segment, inputs, outputs)
+        session, exposed = self._segment_session(model, exposed)
+        del model
+        results = self._run(session, exposed, values)
+        del values, session
+        results.reverse()
+        for name in exposed:
+            run.put(name, results.pop(), position)
+
+    def _segment_session(
+        self, model: onnx.ModelProto, exposed: list[str]
+    ) -> tuple[onnxruntime.InferenceSession, list[str]]:
+        try:
+            return create_session(model, self.providers, self.node_modules, owned=True), exposed
+        except ExecutionError:
+            untyped = {o.name for o in model.graph.output if not o.HasField("type")}
+            if not untyped:
+                raise
+        logger.debug(
+            "onnxruntime rejected outputs of unknown type; not recording %s", sorted(untyped)
+        )
+        kept = [o for o in model.graph.output if o.name not in untyped]
+        del model.graph.output[:]
+        model.graph.output.extend(kept)
+        session = create_session(model, self.providers, self.node_modules, owned=True)
+        return session, [n for n in exposed if n not in untyped]
+
+    @staticmethod
+    def _estimate_bytes(
+        names: Sequence[str], types: Mapping[str, onnx.TypeProto], feeds: Mapping[str, np.ndarray]
+    ) -> dict[str, int]:
+        from onnx import helper
+
+        sizes: dict[str, int] = {}
+        unknown: list[str] = []
+        for name in names:
+            shape = static_shape(types.get(name))
+            if shape is None:
+                unknown.append(name)
+                continue
+            itemsize = np.dtype(helper.tensor_dtype_to_np_dtype(elem_type(types[name]))).itemsize
+            sizes[name] = math.prod(shape) * itemsize
+        if unknown:  # assume the worst seen so far
+            fallback = max([*sizes.values(), *(v.nbytes for v in feeds.values()), 0])
+            logger.debug("%d tensors of unknown size counted as %d bytes", len(unknown), fallback)
+            sizes.update(dict.fromkeys(unknown, fallback))
+        return sizes
+
+    # -- run_subgraph ----------------------------------------------------------------------
+
+    def run_subgraph(
+        self, feeds: Mapping[str, np.ndarray], outputs: Sequence[str]
+    ) -> dict[str, np.ndarray]:
+        """Compute ``outputs`` from values given for any tensors of the graph.
+
+        Only the nodes between the fed tensors and ``outputs`` run; a fed tensor replaces the value
+        its producer would compute (a fed initializer replaces the weight). Sessions are cached by
+        the fed names, their dtypes and ranks, and the outputs.
+
+        Raises:
+            InputError: an unknown name, a fed value contradicting the tensor's inferred type, or
+                ``outputs`` that depend on tensors not fed.
+        """
+        index = self.index
+        known = index.producer.keys() | index.inputs.keys() | index.initializers.keys()
+        arrays = {name: np.asarray(value) for name, value in feeds.items()}
+        for name in [*arrays, *outputs]:
+            if name not in known:
+                raise InputError(f"unknown tensor {name!r}: not a tensor of the graph")
+        types = self._types_for(None)
+        for name, value in arrays.items():
+            check_value(name, value, types.get(name), "fed tensor")
+        result = {name: arrays[name] for name in outputs if name in arrays}
+        computed = list(dict.fromkeys(n for n in outputs if n not in arrays))
+        if not computed:
+            return result
+        node_indices, unresolved = index.ancestors(computed, stop=arrays)
+        if unresolved:
+            raise InputError(
+                f"cannot compute {computed} from the fed tensors {sorted(arrays)}: "
+                f"they also depend on {unresolved}; feed those too"
+            )
+        read = {n for i in node_indices for n in index.node_inputs[i]}
+        used = sorted(name for name in arrays if name in read)
+        key = (
+            tuple((name, arrays[name].dtype.str, arrays[name].ndim) for name in used),
+            tuple(computed),
+        )
+        session = self._subgraph_sessions.get(key)
+        if session is None:
+            model = index.build(
+                node_indices,
+                [input_value_info(n, arrays[n].dtype, arrays[n].ndim) for n in used],
+                [output_value_info(n, types.get(n)) for n in computed],
+            )
+            session = create_session(model, self.providers, self.node_modules, owned=True)
+            self._subgraph_sessions[key] = session
+            while len(self._subgraph_sessions) > self.subgraph_cache_size:
+                self._subgraph_sessions.popitem(last=False)
+        else:
+            self._subgraph_sessions.move_to_end(key)
+        values = self._run(session, computed, {name: arrays[name] for name in used})
+        result.update(zip(computed, values))
+        return {name: result[name] for name in outputs}
+
+    def __repr__(self) -> str:
+        return (
+            f"Runner(nodes={len(self.model.graph.node)}, providers={list(self.providers)}, "
+            f"subgraph_sessions={len(self._subgraph_sessions)})"
+        )
+
+
+class _SegmentRun:
+    """The state of one segmented :meth:`Runner.run_all`: where each value lives between sessions.
+
+    Recorded tensors go to ``store``; tensors only read by later segments go to ``scratch`` and
+    are dropped after their last reader; values that are not tensors (sequences, maps) are not
+    recorded and are kept in RAM while a later segment reads them.
+    """
+
+    def __init__(
+        self,
+        feeds: Mapping[str, np.ndarray],
+        types: Mapping[str, onnx.TypeProto],
+        recorded: set[str],
+        last_reader: Mapping[str, int],
+        store: ActivationStore,
+        scratch: ActivationStore,
+    ) -> None:
+        self.feeds = feeds
+        self.types = types
+        self.recorded = recorded
+        self.last_reader = last_reader
+        self.store = store
+        self.scratch = scratch
+        self.others: dict[str, Any] = {}
+
+    def put(self, name: str, value: Any, position: int) -> None:
+        if not isinstance(value, np.ndarray):
+            if name in self.recorded:
+                logger.debug("%r is a %s, not a tensor: not recorded", name, type(value).__name__)
+            if self.last_reader.get(name, -1) > position:
+                self.others[name] = value
+        elif name in self.recorded:
+            self.store.put(name, value)
+        else:
+            self.scratch.put(name, value)
+
+    def value(self, name: str, position: int) -> Any:
+        for source in (self.store, self.scratch, self.others):
+            if name in source:
+                return source[name]
+        raise ExecutionError(
+            f"tensor {name!r}, read by session {position + 1}, was not recorded by an earlier "
+            "session (its type may be unknown to ONNX and ORT); run without chunking (a larger "
+            "memory_budget and no chunk_size)"
+        )
+
+    def value_info(self, name: str, value: Any) -> onnx.ValueInfoProto:
+        if isinstance(value, np.ndarray):
+            return input_value_info(name, value.dtype, value.ndim)
+        if name not in self.types:
+            raise ExecutionError(
+                f"cannot feed {name!r} (a {type(value).__name__}) to a later session: its type is "
+                "unknown; run without chunking (a larger memory_budget and no chunk_size)"
+            )
+        return output_value_info(name, self.types[name])
+
+    def forget(self, position: int) -> None:
+        """Drop what only segments up to ``position`` read."""
+        for name, reader in self.last_reader.items():
+            if reader == position:
+                if name in self.scratch:
+                    self.scratch.discard(name)
+                self.others.pop(name, None)
+
+
+# -- one-call forms ------------------------------------------------------------------------
+
+
+def run_all(
+    exported_or_model: ModelLike,
+    feeds: Mapping[str, np.ndarray],
+    *,
+    tensors: Iterable[str] | None = None,
+    providers: Sequence[str] = DEFAULT_PROVIDERS,
+    chunk_size: int | None = None,
+    memory_budget: int | None = None,
+    store: ActivationStore | None = None,
+) -> ActivationStore:
+    """Record every node output of a model for ``feeds``; see :meth:`Runner.run_all`.
+
+    The caller owns the returned store: close it, or use it in a ``with`` block.
+    """
+    runner = Runner(exported_or_model, providers=providers)
+    try:
+        return runner.run_all(
+            feeds, tensors=tensors, chunk_size=chunk_size, memory_budget=memory_budget, store=store
+        )
+    finally:
+        runner.close()
+
+
+_SUBGRAPH_RUNNERS: dict[int, Runner] = {}
+
+
+def _forget_runner(key: int) -> None:
+    runner = _SUBGRAPH_RUNNERS.pop(key, None)
+    if runner is not None:
+        runner.close()
+
+
+def run_subgraph(
+    exported: ModelLike,
+    feeds: Mapping[str, np.ndarray],
+    outputs: Sequence[str],
+    *,
+    providers: Sequence[str] = DEFAULT_PROVIDERS,
+) -> dict[str, np.ndarray]:
+    """Compute ``outputs`` of a graph from values given for any of its tensors.
+
+    See :meth:`Runner.run_subgraph`. Sessions are cached per ``exported`` object and providers,
+    and dropped when that object is garbage collected; a bare ``ModelProto`` is not cached.
+    """
+    try:
+        key = id(exported)
+        runner = _SUBGRAPH_RUNNERS.get(key)
+        if runner is None or runner.model is not getattr(exported, "model", exported):
+            runner = Runner(exported, providers=providers)
+            weakref.finalize(exported, _forget_runner, key)
+            _SUBGRAPH_RUNNERS[key] = runner
+        elif runner.providers != tuple(providers):
+            runner.close()
+            runner.providers = tuple(providers)
+    except TypeError:  # not weak-referenceable (a ModelProto): no cache
+        logger.debug("run_subgraph sessions are not cached for %s", type(exported).__name__)
+        return Runner(exported, providers=providers).run_subgraph(feeds, outputs)
+    return runner.run_subgraph(feeds, outputs)
