@@ -1,0 +1,427 @@
+"""Copy weights from one model to the other: ``assign_weight(target, source)``.
+
+The argument order follows PaDiff: ``assign_weight(paddle_model, torch_model)`` copies the torch
+weights into the paddle model. Either model may be torch or paddle (or a
+:class:`~padiff_ir.matching.compat.PadiffModel` wrapper), the same framework included.
+
+Parameters are paired by a :class:`~padiff_ir.matching.types.Matching`: the one given (e.g. from
+the ONNX matcher, ``match_graphs``), or one computed by :func:`match_modules`. A matching pairs
+A with B, A being the torch side for a torch/paddle pair; each pair's transform turns A's layout
+into B's, and its inverse is applied when the target is A. Which model is A is checked against
+the parameter names of the matching, so a matching of either orientation works.
+
+Nothing is written unless everything fits. Every parameter and persistent buffer of the target
+must receive a value: those left without a source raise :class:`WeightAssignError`, all listed
+at once, except the documented skips (torch's ``num_batches_tracked`` when the source is
+paddle, modules ignored by the layer map) which the :class:`AssignReport` lists with reasons.
+Targets keep their dtype and device.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from padiff_ir.errors import MatchError, WeightAssignError
+from padiff_ir.matching.compat import unwrap_model
+from padiff_ir.matching.layer_map import LayerMap, named_modules
+from padiff_ir.matching.native import _framework, match_modules, model_tensors
+from padiff_ir.matching.transforms import (
+    SKIPPED_TENSORS,
+    apply_inverse,
+    apply_transform,
+    get_weight_transform,
+    invert_transform,
+)
+from padiff_ir.matching.types import Matching
+
+__all__ = ["AssignReport", "CopiedWeight", "SkippedWeight", "assign_weight", "auto_layer_map"]
+
+logger = logging.getLogger(__name__)
+
+_IGNORED = "ignored by the layer map"
+
+
+@dataclass(frozen=True)
+class CopiedWeight:
+    """Source tensors copied into target tensors through ``transform`` (source -> target)."""
+
+    source: tuple[str, ...]
+    target: tuple[str, ...]
+    transform: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SkippedWeight:
+    """A tensor deliberately left alone: ``side`` is ``"target"`` or ``"source"``."""
+
+    name: str
+    side: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class AssignReport:
+    """What :func:`assign_weight` did.
+
+    Attributes:
+        source_framework / target_framework: ``"torch"`` or ``"paddle"``.
+        copied: every copy, with its transform.
+        skipped: tensors left alone on purpose, with the reason.
+        unused: source tensors that were copied nowhere (the target has no such layer).
+    """
+
+    source_framework: str
+    target_framework: str
+    copied: tuple[CopiedWeight, ...]
+    skipped: tuple[SkippedWeight, ...] = ()
+    unused: tuple[str, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.copied)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        text = (
+            f"copied {len(self.copied)} tensor group(s) {self.source_framework} -> "
+            f"{self.target_framework}"
+        )
+        if self.skipped:
+            text += f", skipped {len(self.skipped)}"
+        if self.unused:
+            text += f", {len(self.unused)} source tensor(s) unused"
+        return text
+
+
+def auto_layer_map(
+    model_a: Any, model_b: Any, inputs: Any = None, *, layer_map: LayerMap | None = None
+) -> LayerMap:
+    """A layer map pinning every module pair :func:`match_modules` finds (to inspect and edit).
+
+    The ignores and black boxes of ``layer_map`` are kept.
+    """
+    matching = match_modules(model_a, model_b, inputs, layer_map=layer_map)
+    result = LayerMap.from_matching(matching)
+    if layer_map is not None:
+        base = layer_map.resolve(unwrap_model(model_a), unwrap_model(model_b))
+        for name in ("ignored_a", "ignored_b", "ignored_self_a", "ignored_self_b"):
+            getattr(result, name).update(getattr(base, name))
+        result.black_box_a |= base.black_box_a
+        result.black_box_b |= base.black_box_b
+    return result
+
+
+def _orient_by_default(target: Any, source: Any) -> bool:
+    """True when the target is model A: A is the torch model, or the source for one framework."""
+    framework_t, framework_s = _framework(target), _framework(source)
+    return framework_t != framework_s and framework_t == "torch"
+
+
+def _matching_orientation(matching: Matching, target: Any, source: Any) -> bool:
+    names_t, names_s = set(model_tensors(target)), set(model_tensors(source))
+    names_a = {n for p in matching.param_pairs for n in p.a}
+    names_b = {n for p in matching.param_pairs for n in p.b}
+    target_is_a = names_a <= names_t and names_b <= names_s
+    source_is_a = names_a <= names_s and names_b <= names_t
+    if target_is_a and source_is_a:
+        framework_a = matching.stats.get("framework_a")
+        if framework_a and _framework(target) != _framework(source):
+            return _framework(target) == framework_a
+        return _orient_by_default(target, source)
+    if target_is_a or source_is_a:
+        return target_is_a
+    missing = sorted((names_a - names_s - names_t) | (names_b - names_s - names_t))[:10]
+    raise WeightAssignError(
+        "the matching's parameter names do not belong to these two models "
+        f"(e.g. {', '.join(map(repr, missing)) or 'A and B names mixed'}); pass the matching "
+        "computed for these models"
+    )
+
+
+def _resolve_layer_map(
+    layer_map: LayerMap | None, model_a: Any, model_b: Any
+) -> tuple[LayerMap, bool]:
+    """The resolved layer map, and whether A/B had to be swapped for its paths to fit."""
+    layer_map = layer_map if layer_map is not None else LayerMap()
+    try:
+        return layer_map.resolve(model_a, model_b), False
+    except MatchError as err:
+        if not layer_map.is_resolved:
+            raise
+        try:
+            return layer_map.resolve(model_b, model_a), True
+        except MatchError:
+            raise err from None
+
+
+def _to_numpy(tensor: Any, framework: str) -> np.ndarray:
+    if framework == "torch":
+        import torch
+
+        value = tensor.detach().cpu()
+        if value.dtype == torch.bfloat16:
+            value = value.float()
+        return value.numpy()
+    if "bfloat16" in str(tensor.dtype):
+        tensor = tensor.astype("float32")
+    return np.asarray(tensor.numpy())
+
+
+def _write(tensor: Any, array: np.ndarray, framework: str) -> None:
+    if framework == "torch":
+        import torch
+
+        with torch.no_grad():
+            tensor.copy_(torch.from_numpy(np.asarray(array, order="C")))
+        return
+    import paddle
+
+    dtype_name = str(tensor.dtype).replace("paddle.", "")
+    try:
+        tensor.set_value(np.asarray(array, order="C").astype(np.dtype(dtype_name)))
+    except TypeError:  # no numpy equivalent (bfloat16): cast in paddle
+        tensor.set_value(paddle.cast(paddle.to_tensor(array), tensor.dtype))
+
+
+def _shape(tensor: Any) -> list[int]:
+    return [int(d) for d in tensor.shape]
+
+
+def _ignored_paths(layer_map: LayerMap, side: str) -> tuple[set[str], set[str]]:
+    return getattr(layer_map, f"ignored_{side}"), getattr(layer_map, f"ignored_self_{side}")
+
+
+def _is_ignored(name: str, owner: str, recursive: set[str], itself: set[str]) -> bool:
+    if owner in itself:
+        return True
+    return any(not p or name.startswith(f"{p}.") for p in recursive)
+
+
+def assign_weight(
+    target: Any,
+    source: Any,
+    layer_map: LayerMap | None = None,
+    *,
+    matching: Matching | None = None,
+    inputs: Any = None,
+) -> AssignReport:
+    """Copy the weights of ``source`` into ``target`` (PaDiff order: target first).
+
+    Args:
+        target: the model written to (torch module, paddle layer or wrapper).
+        source: the model read from.
+        layer_map: pins, ignores and black boxes, paths from A (the torch model; for two models
+            of one framework, ``source``) to B, or PaDiff-style objects. Its ignored target
+            modules are skipped.
+        matching: parameter pairs to use (from ``match_graphs`` or :func:`match_modules`); when
+            absent, :func:`match_modules` pairs the models (with ``inputs`` if given).
+        inputs: example inputs for :func:`match_modules` (call order beats definition order).
+
+    Returns:
+        An :class:`AssignReport`.
+
+    Raises:
+        WeightAssignError: target tensors left without a source (all listed), shape conflicts
+            (both sides' names and shapes), or a missing registered weight transform.
+
+    Example:
+        >>> import paddle, torch
+        >>> t = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU())
+        >>> p = paddle.nn.Sequential(paddle.nn.Linear(4, 3), paddle.nn.ReLU())
+        >>> report = assign_weight(p, t)
+        >>> report.summary()
+        'copied 2 tensor group(s) torch -> paddle'
+        >>> bool((p[0].weight.numpy() == t[0].weight.detach().numpy().T).all())
+        True
+    """
+    target, source = unwrap_model(target), unwrap_model(source)
+    framework_t, framework_s = _framework(target), _framework(source)
+    if matching is not None:
+        target_is_a = _matching_orientation(matching, target, source)
+        model_a, model_b = (target, source) if target_is_a else (source, target)
+        resolved, _ = _resolve_layer_map(layer_map, model_a, model_b)
+    else:
+        target_is_a = _orient_by_default(target, source)
+        model_a, model_b = (target, source) if target_is_a else (source, target)
+        resolved, swapped = _resolve_layer_map(layer_map, model_a, model_b)
+        if swapped:
+            target_is_a = not target_is_a
+            model_a, model_b = model_b, model_a
+        matching = match_modules(model_a, model_b, inputs, layer_map=resolved)
+    target_side = "a" if target_is_a else "b"
+    tensors_t, tensors_s = model_tensors(target), model_tensors(source)
+    modules_t = dict(named_modules(target))
+    modules_s = dict(named_modules(source))
+
+    problems: list[str] = []
+    writes: list[tuple[Any, np.ndarray]] = []
+    written: dict[int, str] = {}
+    used: set[int] = set()
+    copied: list[CopiedWeight] = []
+
+    def record(name: str, array: np.ndarray, source_names: tuple[str, ...]) -> None:
+        tensor = tensors_t[name]
+        if id(tensor) in written:
+            problems.append(
+                f"target {name!r} receives two values (from {written[id(tensor)]} and "
+                f"{', '.join(source_names)}); fix the matching or pin the layers"
+            )
+            return
+        written[id(tensor)] = ", ".join(source_names)
+        writes.append((tensor, array))
+
+    for pair in matching.param_pairs:
+        names_s, names_t = (pair.b, pair.a) if target_is_a else (pair.a, pair.b)
+        module_s, module_t = (
+            (pair.module_b, pair.module_a)
+            if target_is_a
+            else (
+                pair.module_a,
+                pair.module_b,
+            )
+        )
+        unknown = [f"source {n!r}" for n in names_s if n not in tensors_s]
+        unknown += [f"target {n!r}" for n in names_t if n not in tensors_t]
+        if unknown:
+            problems.append(f"the matching names tensors the models lack: {', '.join(unknown)}")
+            continue
+        used.update(id(tensors_s[n]) for n in names_s)
+        if "module" in pair.transform:
+            problems += _module_copy(names_t, module_s, module_t, modules_s, modules_t, record)
+            copied.append(CopiedWeight(names_s, names_t, dict(pair.transform)))
+            continue
+        arrays = [_to_numpy(tensors_s[n], framework_s) for n in names_s]
+        shapes_t = [_shape(tensors_t[n]) for n in names_t]
+        transform = pair.transform if not target_is_a else invert_transform(pair.transform)
+        try:
+            if target_is_a:
+                results = apply_inverse(pair.transform, arrays, target_shapes=shapes_t)
+            else:
+                results = apply_transform(pair.transform, arrays, target_shapes=shapes_t)
+        except WeightAssignError as err:
+            problems.append(
+                f"shape conflict: {framework_s} {_describe(names_s, tensors_s)} cannot fill "
+                f"{framework_t} {_describe(names_t, tensors_t)} ({err})"
+            )
+            continue
+        for name, array in zip(names_t, results):
+            record(name, array, names_s)
+        copied.append(CopiedWeight(names_s, names_t, transform))
+
+    skipped, missing = _coverage(
+        tensors_t, written, matching, resolved, target_side, framework_s, framework_t
+    )
+    problems += missing
+    if problems:
+        raise WeightAssignError(
+            f"cannot copy the weights of {framework_s} {type(source).__name__} into "
+            f"{framework_t} {type(target).__name__}; {len(problems)} problem(s):\n  - "
+            + "\n  - ".join(problems)
+            + "\nPin the layers with a LayerMap, ignore the ones to leave alone, or register a "
+            "weight transform for layers whose parameters differ."
+        )
+    unused, skipped_source = [], []
+    seen: set[int] = set()
+    for name, tensor in tensors_s.items():
+        if id(tensor) in used or id(tensor) in seen:
+            continue
+        seen.add(id(tensor))
+        leaf = name.rpartition(".")[2]
+        if leaf in SKIPPED_TENSORS and framework_s != framework_t:
+            skipped_source.append(SkippedWeight(name, "source", SKIPPED_TENSORS[leaf]))
+        else:
+            unused.append(name)
+    if unused:
+        logger.warning(
+            "%d source tensor(s) copied nowhere: %s", len(unused), ", ".join(unused[:10])
+        )
+    for tensor, array in writes:
+        _write(tensor, array, framework_t)
+    report = AssignReport(
+        framework_s,
+        framework_t,
+        tuple(copied),
+        tuple(skipped + skipped_source),
+        tuple(unused),
+    )
+    logger.debug("%s", report.summary())
+    return report
+
+
+def _describe(names: tuple[str, ...], tensors: Mapping[str, Any]) -> str:
+    return ", ".join(f"{n!r} {_shape(tensors[n])}" for n in names)
+
+
+def _module_copy(
+    names_t: tuple[str, ...],
+    module_s: str,
+    module_t: str,
+    modules_s: Mapping[str, Any],
+    modules_t: Mapping[str, Any],
+    record: Any,
+) -> list[str]:
+    """Run a registered weight transform; return problems."""
+    source_module, target_module = modules_s[module_s], modules_t[module_t]
+    class_s, class_t = type(source_module).__name__, type(target_module).__name__
+    fn = get_weight_transform(class_s, class_t)
+    if fn is None:
+        return [
+            f"no weight transform registered for {class_s} {module_s!r} -> {class_t} "
+            f"{module_t!r}; call register_weight_transform({class_s!r}, {class_t!r}, fn)"
+        ]
+    values = fn(source_module, target_module)
+    if values is None:  # the function wrote the target itself
+        return []
+    from padiff_ir._inputs import to_numpy
+
+    problems = []
+    given = {f"{module_t}.{k}" if module_t else k: v for k, v in values.items()}
+    for name in names_t:
+        if name not in given:
+            problems.append(
+                f"weight transform {class_s} -> {class_t} gave no value for target {name!r}"
+            )
+    for name, value in given.items():
+        if name not in names_t:
+            problems.append(f"weight transform {class_s} -> {class_t} names unknown {name!r}")
+            continue
+        array = to_numpy(value, what=f"value for {name!r}")
+        record(name, array, (f"{class_s} {module_s!r}",))
+    return problems
+
+
+def _coverage(
+    tensors_t: Mapping[str, Any],
+    written: Mapping[int, str],
+    matching: Matching,
+    layer_map: LayerMap,
+    target_side: str,
+    framework_s: str,
+    framework_t: str,
+) -> tuple[list[SkippedWeight], list[str]]:
+    """Skipped target tensors (with reasons) and problems for those left without a source."""
+    recursive, itself = _ignored_paths(layer_map, target_side)
+    reasons = {
+        u.name: u.reason for u in matching.unmatched if u.kind == "param" and u.side == target_side
+    }
+    skipped, missing = [], []
+    seen: set[int] = set()
+    for name, tensor in tensors_t.items():
+        if id(tensor) in written or id(tensor) in seen:
+            continue
+        seen.add(id(tensor))
+        owner, _, leaf = name.rpartition(".")
+        if _is_ignored(name, owner, recursive, itself) or reasons.get(name) == _IGNORED:
+            skipped.append(SkippedWeight(name, "target", _IGNORED))
+        elif leaf in SKIPPED_TENSORS and framework_s != framework_t:
+            skipped.append(SkippedWeight(name, "target", SKIPPED_TENSORS[leaf]))
+        else:
+            why = f": {reasons[name]}" if name in reasons else ""
+            missing.append(f"target {name!r} {_shape(tensor)} has no source{why}")
+    return skipped, missing

@@ -1,0 +1,339 @@
+"""The layer map: which module of model A is which layer of model B, as the user wants it.
+
+A :class:`LayerMap` holds the user's corrections to automatic matching, by module path:
+
+- ``pairs``: pins, ``A module path -> B layer path``; pinned modules are paired whatever their
+  structure says, and the modules inside them are only matched with each other;
+- ``ignored_a`` / ``ignored_b``: modules left out with everything inside them;
+- ``ignored_self_a`` / ``ignored_self_b``: modules left out themselves, their sublayers still
+  matched (PaDiff's ``ignore``);
+- ``black_box_a`` / ``black_box_b``: modules compared by their outputs only; a pinned black-box
+  pair is also matched as one unit, its parameters paired by name, role and shape.
+
+Paths are those of ``named_modules()`` / ``named_sublayers()``; ``""`` is the model itself.
+PaDiff's object-based API works too: ``layer_map.map = {paddle_layer: torch_module}`` (either
+order), ``ignore(module)``, ``ignore_recursively(module)``, ``ignore_class(model, cls)``. Object
+entries are turned into paths by :meth:`LayerMap.resolve` against the two models, by identity;
+which side an object belongs to follows from the model it is found in.
+
+Example:
+    >>> lm = LayerMap()
+    >>> lm.pin("encoder.attn", "encoder.self_attn", black_box=True)
+    >>> lm.ignore("head.dropout", side="b")
+    >>> LayerMap.from_dict(lm.to_dict()) == lm
+    True
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import logging
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from padiff_ir.errors import MatchError
+
+if TYPE_CHECKING:
+    from padiff_ir.matching.types import Matching
+
+__all__ = ["LayerMap"]
+
+logger = logging.getLogger(__name__)
+
+_FORMAT_VERSION = 1
+_SET_FIELDS = (
+    "ignored_a",
+    "ignored_b",
+    "ignored_self_a",
+    "ignored_self_b",
+    "black_box_a",
+    "black_box_b",
+)
+
+
+def named_modules(model: Any) -> Iterator[tuple[str, Any]]:
+    """``(path, module)`` of a torch module or paddle layer and all its submodules, root first."""
+    from padiff_ir.matching.compat import unwrap_model
+
+    model = unwrap_model(model)
+    if hasattr(model, "named_sublayers"):
+        yield from model.named_sublayers(include_self=True)
+    elif hasattr(model, "named_modules"):
+        yield from model.named_modules()
+    else:
+        raise MatchError(
+            f"{type(model).__qualname__} is not a torch.nn.Module or a paddle.nn.Layer; a layer "
+            "map resolves against model objects"
+        )
+
+
+class LayerMap:
+    """User-editable pins, ignores and black boxes between model A and model B.
+
+    Attributes:
+        pairs: A module path -> B layer path (pins).
+        ignored_a / ignored_b: paths ignored with their whole subtree.
+        ignored_self_a / ignored_self_b: paths ignored themselves; sublayers still matched.
+        black_box_a / black_box_b: paths compared by outputs only.
+    """
+
+    def __init__(
+        self,
+        pairs: Mapping[str, str] | None = None,
+        *,
+        ignored_a: Iterable[str] = (),
+        ignored_b: Iterable[str] = (),
+        ignored_self_a: Iterable[str] = (),
+        ignored_self_b: Iterable[str] = (),
+        black_box_a: Iterable[str] = (),
+        black_box_b: Iterable[str] = (),
+    ) -> None:
+        self.pairs: dict[str, str] = dict(pairs or {})
+        self.ignored_a: set[str] = set(ignored_a)
+        self.ignored_b: set[str] = set(ignored_b)
+        self.ignored_self_a: set[str] = set(ignored_self_a)
+        self.ignored_self_b: set[str] = set(ignored_self_b)
+        self.black_box_a: set[str] = set(black_box_a)
+        self.black_box_b: set[str] = set(black_box_b)
+        # Unresolved module objects (PaDiff style): (x, y, black_box) pins; (obj, recursive).
+        self._object_pins: list[tuple[Any, Any, bool]] = []
+        self._object_ignores: list[tuple[Any, bool]] = []
+        self._object_black_boxes: list[Any] = []
+
+    # -- editing -----------------------------------------------------------------------------
+
+    def pin(self, a: Any, b: Any, *, black_box: bool = False) -> None:
+        """Pair module ``a`` of A with layer ``b`` of B (paths, or module objects).
+
+        With ``black_box=True`` the pair is compared by its outputs only and matched as one unit.
+        """
+        if isinstance(a, str) and isinstance(b, str):
+            self.pairs[a] = b
+            if black_box:
+                self.black_box_a.add(a)
+                self.black_box_b.add(b)
+        elif isinstance(a, str) or isinstance(b, str):
+            raise MatchError(
+                f"pin() takes two paths or two module objects, got {type(a).__name__} and "
+                f"{type(b).__name__}"
+            )
+        else:
+            self._object_pins.append((a, b, black_box))
+
+    def ignore(self, path_or_module: Any, side: str | None = None) -> None:
+        """Leave a module out of matching itself; its sublayers are still matched.
+
+        ``path_or_module``: a path (then ``side`` is ``"a"`` or ``"b"``), a module object or a
+        list of them.
+        """
+        self._add_ignore(path_or_module, side, recursive=False)
+
+    def ignore_recursively(self, path_or_module: Any, side: str | None = None) -> None:
+        """Leave a module and everything inside it out of matching and weight copying."""
+        self._add_ignore(path_or_module, side, recursive=True)
+
+    def ignore_class(self, model: Any, cls: Any) -> None:
+        """Ignore (not recursively) every submodule of ``model`` that is an instance of ``cls``.
+
+        ``cls`` is a class, a tuple of classes or a class name.
+        """
+        for path, module in named_modules(model):
+            if path and _is_instance(module, cls):
+                self._object_ignores.append((module, False))
+
+    def black_box(self, a: Any, b: Any = None) -> None:
+        """Compare ``a`` (a path of A or a module) by its outputs only; with ``b``, pin them too."""
+        if b is not None:
+            self.pin(a, b, black_box=True)
+        elif isinstance(a, str):
+            self.black_box_a.add(a)
+        else:
+            self._object_black_boxes.append(a)
+
+    def _add_ignore(self, target: Any, side: str | None, *, recursive: bool) -> None:
+        if isinstance(target, (list, tuple, set)):
+            for item in target:
+                self._add_ignore(item, side, recursive=recursive)
+            return
+        if isinstance(target, str):
+            if side not in ("a", "b"):
+                raise MatchError(f"ignoring path {target!r} needs side='a' or side='b'")
+            field = f"ignored_{side}" if recursive else f"ignored_self_{side}"
+            getattr(self, field).add(target)
+        else:
+            self._object_ignores.append((target, recursive))
+
+    # -- PaDiff compatibility ----------------------------------------------------------------
+
+    @property
+    def map(self) -> dict[Any, Any]:
+        """PaDiff's ``{module: module}`` pins (objects; path pins are in :attr:`pairs`).
+
+        Setting it adds black-box pins, one per item, keys and values of either framework.
+        """
+        return {x: y for x, y, _ in self._object_pins}
+
+    @map.setter
+    def map(self, mapping: Mapping[Any, Any]) -> None:
+        if not isinstance(mapping, Mapping):
+            raise MatchError(f"LayerMap.map wants a dict of modules, got {type(mapping).__name__}")
+        for x, y in mapping.items():
+            self.pin(x, y, black_box=True)
+
+    # -- resolution and validation -----------------------------------------------------------
+
+    @property
+    def is_resolved(self) -> bool:
+        """True when every entry is a path (no module objects left to look up)."""
+        return not (self._object_pins or self._object_ignores or self._object_black_boxes)
+
+    def resolve(self, model_a: Any, model_b: Any) -> LayerMap:
+        """A path-only copy for these two models; object entries looked up by identity.
+
+        Raises:
+            MatchError: an object is in neither model, or a path names no module of its model.
+        """
+        paths_a = {id(m): p for p, m in named_modules(model_a)}
+        paths_b = {id(m): p for p, m in named_modules(model_b)}
+        resolved = self.copy(objects=False)
+
+        def locate(obj: Any) -> tuple[str, str]:
+            if id(obj) in paths_a:
+                return "a", paths_a[id(obj)]
+            if id(obj) in paths_b:
+                return "b", paths_b[id(obj)]
+            raise MatchError(
+                f"{type(obj).__name__} object {_short_repr(obj)} of the layer map is in neither "
+                "model; pass submodules of the two models being compared"
+            )
+
+        for x, y, black_box in self._object_pins:
+            (side_x, path_x), (side_y, path_y) = locate(x), locate(y)
+            if side_x == side_y:
+                raise MatchError(
+                    f"layer map pins {type(x).__name__} at {path_x!r} to {type(y).__name__} at "
+                    f"{path_y!r}, but both are in model {side_x.upper()}; pin a module of A to "
+                    "a layer of B"
+                )
+            path_a, path_b = (path_x, path_y) if side_x == "a" else (path_y, path_x)
+            resolved.pin(path_a, path_b, black_box=black_box)
+        for obj, recursive in self._object_ignores:
+            side, path = locate(obj)
+            resolved._add_ignore(path, side, recursive=recursive)
+        for obj in self._object_black_boxes:
+            side, path = locate(obj)
+            getattr(resolved, f"black_box_{side}").add(path)
+        resolved.validate(set(paths_a.values()), set(paths_b.values()))
+        return resolved
+
+    def validate(self, paths_a: set[str], paths_b: set[str]) -> None:
+        """Check every path against the models' module paths.
+
+        Raises:
+            MatchError: a path names no module, or one B layer is pinned twice.
+        """
+        problems = []
+        entries = [("a", p, "pinned") for p in self.pairs]
+        entries += [("b", p, "pinned") for p in self.pairs.values()]
+        for field in _SET_FIELDS:
+            entries += [(field[-1], p, field.rsplit("_", 1)[0]) for p in getattr(self, field)]
+        for side, path, what in entries:
+            known = paths_a if side == "a" else paths_b
+            if path not in known:
+                close = difflib.get_close_matches(path, sorted(known), n=3)
+                hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+                problems.append(
+                    f"{what} path {path!r} is not a module of model {side.upper()}{hint}"
+                )
+        seen: dict[str, str] = {}
+        for a, b in self.pairs.items():
+            if b in seen:
+                problems.append(f"layer {b!r} of B is pinned to both {seen[b]!r} and {a!r}")
+            seen[b] = a
+        if problems:
+            raise MatchError("invalid layer map:\n  - " + "\n  - ".join(problems))
+
+    # -- conversion --------------------------------------------------------------------------
+
+    def copy(self, *, objects: bool = True) -> LayerMap:
+        """A copy (with the unresolved object entries unless ``objects=False``)."""
+        other = LayerMap(self.pairs, **{f: getattr(self, f) for f in _SET_FIELDS})
+        if objects:
+            other._object_pins = list(self._object_pins)
+            other._object_ignores = list(self._object_ignores)
+            other._object_black_boxes = list(self._object_black_boxes)
+        return other
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form. Raises :class:`MatchError` while object entries are unresolved."""
+        if not self.is_resolved:
+            raise MatchError(
+                "the layer map holds module objects; call resolve(model_a, model_b) first to "
+                "turn them into paths"
+            )
+        data: dict[str, Any] = {"version": _FORMAT_VERSION, "pairs": dict(self.pairs)}
+        data.update({f: sorted(getattr(self, f)) for f in _SET_FIELDS})
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LayerMap:
+        version = data.get("version", _FORMAT_VERSION)
+        if version != _FORMAT_VERSION:
+            raise MatchError(f"layer map format version {version} is not supported")
+        return cls(data.get("pairs", {}), **{f: data.get(f, ()) for f in _SET_FIELDS})
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the layer map as JSON."""
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(self.to_dict(), f, indent=2, sort_keys=True)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> LayerMap:
+        """Read a layer map written by :meth:`save`."""
+        with open(path, encoding="utf-8") as f:
+            return cls.from_dict(json.load(f))
+
+    @classmethod
+    def from_matching(cls, matching: Matching) -> LayerMap:
+        """Pin every module pair of a matching (black-box pairs stay black boxes)."""
+        layer_map = cls()
+        for pair in matching.module_pairs:
+            layer_map.pin(pair.a, pair.b, black_box=pair.black_box)
+        return layer_map
+
+    # -- dunder ------------------------------------------------------------------------------
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LayerMap):
+            return NotImplemented
+        return (
+            self.pairs == other.pairs
+            and all(getattr(self, f) == getattr(other, f) for f in _SET_FIELDS)
+            and self._object_pins == other._object_pins
+            and self._object_ignores == other._object_ignores
+            and self._object_black_boxes == other._object_black_boxes
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        counts = [f"{len(self.pairs)} pins"]
+        counts += [f"{len(getattr(self, f))} {f}" for f in _SET_FIELDS if getattr(self, f)]
+        if not self.is_resolved:
+            counts.append("unresolved objects")
+        return f"LayerMap({', '.join(counts)})"
+
+
+def _is_instance(module: Any, cls: Any) -> bool:
+    if isinstance(cls, str):
+        return type(module).__name__ == cls
+    if isinstance(cls, (list, tuple)):
+        return any(_is_instance(module, c) for c in cls)
+    return isinstance(module, cls)
+
+
+def _short_repr(obj: Any) -> str:
+    text = repr(obj).splitlines()[0] if repr(obj) else type(obj).__name__
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,473 @@
+"""Parameter layout transforms: how a weight of model A becomes the weight of model B.
+
+A :class:`~padiff_ir.matching.types.ParamPair` carries a ``transform`` dict that turns the values
+of its ``a`` tensors (in order) into the values of its ``b`` tensors. The dict is plain data; its
+keys are applied in a fixed order, so one dict describes a transpose with a split or a concat:
+
+1. ``{"transpose": perm}``: every A array is permuted into B's layout
+   (``numpy.transpose(x, perm)``);
+2. ``{"split": axis, "sections": [n0, n1, ...]}``: the single (transposed) array is cut along
+   ``axis`` of B's layout into pieces of those sizes, one per B tensor;
+3. ``{"concat": axis, "sections": [...]}``: the (transposed) A arrays are joined along ``axis``
+   of B's layout (``sections``, their sizes along it, let the inverse cut them again).
+
+``{}`` is the identity. Two more kinds name code instead of describing a layout:
+``{"name": n}`` runs an array transform registered with :func:`register_transform` (and
+``"inverse": True`` its inverse); ``{"module": key}`` says that the whole module pair is copied by
+a function registered with :func:`register_weight_transform` (PaDiff's "special init"), which
+works on the two modules rather than on arrays.
+
+:func:`invert_transform` gives the dict that maps B back to A, so a transform written for
+torch -> paddle also copies paddle -> torch.
+
+Layout facts (each verified numerically in ``tests/matching``):
+
+- ``Linear``: torch ``weight`` is ``[out, in]``, paddle ``[in, out]`` (a transpose, even when
+  square); biases agree.
+- ``Conv*`` and ``ConvTranspose*`` / ``Conv*Transpose``: the same layout in both
+  (``[out, in/g, k...]`` and ``[in, out/g, k...]`` respectively); so do ``Embedding``, the norms
+  and the recurrent layers (``LSTM``/``GRU``/``SimpleRNN`` share names, shapes and gate order;
+  paddle also exposes each tensor under an alias such as ``0.cell.weight_ih``).
+- ``BatchNorm``: torch ``running_mean`` / ``running_var`` are paddle ``_mean`` / ``_variance``;
+  torch's ``num_batches_tracked`` counter has no paddle counterpart and is skipped on purpose.
+- ``MultiheadAttention``: torch's fused ``in_proj_weight`` ``[3E, E]`` (``[out, in]``) is paddle's
+  ``q_proj`` / ``k_proj`` / ``v_proj`` ``Linear`` weights ``[E, E]`` each in ``[in, out]``:
+  transpose, then split along axis 1 (``{"transpose": [1, 0], "split": 1, "sections": [E]*3}``);
+  ``in_proj_bias`` splits along axis 0.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from padiff_ir.errors import WeightAssignError
+
+__all__ = [
+    "SKIPPED_TENSORS",
+    "TensorInfo",
+    "WeightTransformFn",
+    "apply_inverse",
+    "apply_transform",
+    "builtin_param_pairs",
+    "class_family",
+    "describe_transform",
+    "get_weight_transform",
+    "invert_transform",
+    "layout_transform",
+    "param_role",
+    "register_transform",
+    "register_weight_transform",
+    "unregister_transform",
+    "unregister_weight_transform",
+    "weight_transform_family",
+]
+
+logger = logging.getLogger(__name__)
+
+WeightTransformFn = Callable[[Any, Any], "Mapping[str, Any] | None"]
+"""``fn(source_module, target_module) -> {target parameter name: array}`` (or ``None`` if ``fn``
+set the target's values itself); names are relative to ``target_module``."""
+
+ArrayFn = Callable[[list[np.ndarray]], list[np.ndarray]]
+
+SKIPPED_TENSORS: Mapping[str, str] = {
+    "num_batches_tracked": (
+        "torch BatchNorm's num_batches_tracked counter has no paddle counterpart (it only matters "
+        "with momentum=None in training); left as it is"
+    ),
+}
+"""Tensor names (last component) that are skipped on purpose when the other side has none."""
+
+# ---------------------------------------------------------------------------------------------
+# Class families: torch and paddle class names of the same layer kind get one family name.
+# ---------------------------------------------------------------------------------------------
+
+_FAMILY_ALIASES: Mapping[str, str] = {
+    "nondynamicallyquantizablelinear": "linear",
+    "convtranspose1d": "convtranspose1d",
+    "conv1dtranspose": "convtranspose1d",
+    "convtranspose2d": "convtranspose2d",
+    "conv2dtranspose": "convtranspose2d",
+    "convtranspose3d": "convtranspose3d",
+    "conv3dtranspose": "convtranspose3d",
+    "batchnorm": "batchnorm",
+    "batchnorm1d": "batchnorm",
+    "batchnorm2d": "batchnorm",
+    "batchnorm3d": "batchnorm",
+    "syncbatchnorm": "batchnorm",
+    "instancenorm1d": "instancenorm",
+    "instancenorm2d": "instancenorm",
+    "instancenorm3d": "instancenorm",
+    "dropout1d": "dropout",
+    "dropout2d": "dropout",
+    "dropout3d": "dropout",
+    "alphadropout": "dropout",
+    "modulelist": "list",
+    "layerlist": "list",
+    "moduledict": "dict",
+    "layerdict": "dict",
+    "parameterlist": "list",
+    "rnn_torch": "simplernn",
+    "silu": "silu",
+    "hardswish": "hardswish",
+    "upsamplingnearest2d": "upsample",
+    "upsamplingbilinear2d": "upsample",
+}
+
+UNIT_FAMILIES = frozenset({"multiheadattention", "lstm", "gru", "simplernn"})
+"""Families whose whole subtree is one unit (its parameters are paired together)."""
+
+
+def class_family(class_name: str, framework: str = "") -> str:
+    """The family of a torch or paddle class name: ``Conv2d`` and ``Conv2D`` are ``conv2d``.
+
+    Examples:
+        >>> class_family("Conv2DTranspose"), class_family("ConvTranspose2d")
+        ('convtranspose2d', 'convtranspose2d')
+        >>> class_family("RNN", "torch"), class_family("RNN", "paddle")
+        ('simplernn', 'rnn')
+    """
+    custom = weight_transform_family(class_name)
+    if custom is not None:
+        return custom
+    key = class_name.lower().replace("_", "")
+    if key == "rnn" and framework == "torch":
+        key = "rnn_torch"
+    return _FAMILY_ALIASES.get(key, key)
+
+
+# ---------------------------------------------------------------------------------------------
+# Registries.
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _NamedTransform:
+    forward: ArrayFn
+    inverse: ArrayFn
+
+
+_NAMED: dict[str, _NamedTransform] = {}
+_WEIGHT_TRANSFORMS: dict[tuple[str, str], WeightTransformFn] = {}
+
+
+def register_transform(name: str, forward: ArrayFn, inverse: ArrayFn) -> None:
+    """Register an array transform usable as ``{"name": name}`` in a ParamPair.
+
+    ``forward`` maps the list of A arrays to the list of B arrays, ``inverse`` the other way.
+
+    Example:
+        >>> import numpy as np
+        >>> register_transform("negate", lambda xs: [-x for x in xs], lambda xs: [-x for x in xs])
+        >>> apply_transform({"name": "negate"}, [np.ones(2)])[0].tolist()
+        [-1.0, -1.0]
+        >>> unregister_transform("negate")
+    """
+    _NAMED[name] = _NamedTransform(forward, inverse)
+
+
+def unregister_transform(name: str) -> None:
+    """Forget the array transform registered as ``name`` (no error if there is none)."""
+    _NAMED.pop(name, None)
+
+
+def register_weight_transform(class_a: str, class_b: str, fn: WeightTransformFn) -> None:
+    """Copy weights between a module of class ``class_a`` and one of ``class_b`` with ``fn``.
+
+    PaDiff's "special init": for a pair of layers whose parameters do not correspond one to one.
+    ``fn(source_module, target_module)`` returns ``{target parameter name: array}`` with names
+    relative to ``target_module`` (arrays may be numpy arrays or tensors of either framework), or
+    returns ``None`` after setting the target's values itself. It is used when the source is a
+    ``class_a`` and the target a ``class_b``; register the reverse pair too to copy the other way.
+    Modules of these classes are matched as one unit (their sublayers are not matched apart).
+
+    Example:
+        >>> def fused_to_split(src, dst):
+        ...     return {}
+        >>> register_weight_transform("FusedQKV", "SplitQKV", fused_to_split)
+        >>> get_weight_transform("FusedQKV", "SplitQKV") is fused_to_split
+        True
+        >>> weight_transform_family("SplitQKV")
+        'custom:FusedQKV|SplitQKV'
+        >>> unregister_weight_transform("FusedQKV", "SplitQKV")
+    """
+    _WEIGHT_TRANSFORMS[(class_a, class_b)] = fn
+
+
+def unregister_weight_transform(class_a: str, class_b: str) -> None:
+    """Forget the function registered for ``class_a -> class_b`` (no error if there is none)."""
+    _WEIGHT_TRANSFORMS.pop((class_a, class_b), None)
+
+
+def get_weight_transform(source_class: str, target_class: str) -> WeightTransformFn | None:
+    """The function registered for ``source_class -> target_class``, if any."""
+    return _WEIGHT_TRANSFORMS.get((source_class, target_class))
+
+
+def weight_transform_family(class_name: str) -> str | None:
+    """The family shared by both classes of a registered weight transform, else ``None``."""
+    for class_a, class_b in _WEIGHT_TRANSFORMS:
+        if class_name in (class_a, class_b):
+            first, second = sorted((class_a, class_b))
+            return f"custom:{first}|{second}"
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Applying transforms.
+# ---------------------------------------------------------------------------------------------
+
+
+def invert_transform(transform: Mapping[str, Any]) -> dict[str, Any]:
+    """The transform that maps B's values back to A's.
+
+    A split along axis ``k`` of B's layout becomes a concat along axis ``perm[k]`` of A's.
+
+    Examples:
+        >>> invert_transform({"transpose": [1, 0], "split": 1, "sections": [2, 2]})
+        {'transpose': [1, 0], 'concat': 0, 'sections': [2, 2]}
+        >>> invert_transform({"transpose": [1, 2, 0]})
+        {'transpose': [2, 0, 1]}
+    """
+    if "module" in transform:
+        return dict(transform)
+    if "name" in transform:
+        return {"name": transform["name"], "inverse": not transform.get("inverse", False)}
+    inverse: dict[str, Any] = {}
+    perm = transform.get("transpose")
+    if perm is not None:
+        inverse["transpose"] = [int(i) for i in np.argsort(perm)]
+
+    def axis_in_a(axis: int) -> int:
+        return int(perm[axis]) if perm is not None else axis
+
+    if "split" in transform:
+        inverse["concat"] = axis_in_a(transform["split"])
+        inverse["sections"] = list(transform["sections"])
+    if "concat" in transform:
+        inverse["split"] = axis_in_a(transform["concat"])
+        inverse["sections"] = list(transform["sections"])
+    return inverse
+
+
+def apply_transform(
+    transform: Mapping[str, Any],
+    arrays: Sequence[np.ndarray],
+    *,
+    target_shapes: Sequence[Sequence[int]] | None = None,
+) -> list[np.ndarray]:
+    """Turn A's arrays into B's layout (see the module docstring for the dict's keys).
+
+    Raises:
+        WeightAssignError: the arrays do not fit the transform, or (with ``target_shapes``) the
+            results do not have the expected shapes.
+
+    Example:
+        >>> import numpy as np
+        >>> fused = np.arange(12.0).reshape(6, 2)
+        >>> pieces = apply_transform({"transpose": [1, 0], "split": 1, "sections": [2, 2, 2]},
+        ...                          [fused])
+        >>> [p.shape for p in pieces], bool((pieces[1] == fused[2:4].T).all())
+        ([(2, 2), (2, 2), (2, 2)], True)
+    """
+    if "module" in transform:
+        raise WeightAssignError(
+            f"transform {describe_transform(transform)} works on modules, not arrays; use "
+            "padiff_ir.matching.assign.assign_weight"
+        )
+    pieces = [np.asarray(a) for a in arrays]
+    if "name" in transform:
+        named = _NAMED.get(transform["name"])
+        if named is None:
+            raise WeightAssignError(
+                f"no transform named {transform['name']!r} is registered; register it with "
+                "register_transform(name, forward, inverse)"
+            )
+        fn = named.inverse if transform.get("inverse", False) else named.forward
+        pieces = [np.asarray(p) for p in fn(pieces)]
+    else:
+        if "transpose" in transform:
+            perm = list(transform["transpose"])
+            bad = [list(p.shape) for p in pieces if p.ndim != len(perm)]
+            if bad:
+                raise WeightAssignError(f"cannot transpose shape(s) {bad} by {perm}")
+            pieces = [np.transpose(p, perm) for p in pieces]
+        if "split" in transform:
+            if len(pieces) != 1:
+                raise WeightAssignError(f"a split takes one array, got {len(pieces)}")
+            sections = list(transform["sections"])
+            axis = transform["split"]
+            if sum(sections) != pieces[0].shape[axis]:
+                raise WeightAssignError(
+                    f"cannot split shape {list(pieces[0].shape)} along axis {axis} into {sections}"
+                )
+            pieces = np.split(pieces[0], np.cumsum(sections)[:-1].tolist(), axis=axis)
+        if "concat" in transform:
+            pieces = [np.concatenate(pieces, axis=transform["concat"])]
+    pieces = [np.asarray(p, order="C") for p in pieces]
+    if target_shapes is not None:
+        got = [list(p.shape) for p in pieces]
+        want = [list(s) for s in target_shapes]
+        if got != want:
+            raise WeightAssignError(
+                f"transform {describe_transform(transform)} gives shape(s) {got}, expected {want}"
+            )
+    return pieces
+
+
+def apply_inverse(
+    transform: Mapping[str, Any],
+    arrays: Sequence[np.ndarray],
+    *,
+    target_shapes: Sequence[Sequence[int]] | None = None,
+) -> list[np.ndarray]:
+    """Turn B's arrays into A's layout: :func:`apply_transform` of :func:`invert_transform`."""
+    return apply_transform(invert_transform(transform), arrays, target_shapes=target_shapes)
+
+
+def describe_transform(transform: Mapping[str, Any]) -> str:
+    """A short form: ``identity``, ``transpose[1, 0]``, ``transpose[1, 0]+split(axis=1)``."""
+    if not transform:
+        return "identity"
+    if "module" in transform:
+        return f"module transform {transform['module']}"
+    if "name" in transform:
+        suffix = " (inverse)" if transform.get("inverse") else ""
+        return f"{transform['name']}{suffix}"
+    parts = []
+    if "transpose" in transform:
+        parts.append(f"transpose{list(transform['transpose'])}")
+    if "split" in transform:
+        parts.append(f"split(axis={transform['split']})")
+    if "concat" in transform:
+        parts.append(f"concat(axis={transform['concat']})")
+    return "+".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------
+# Built-in layout rules.
+# ---------------------------------------------------------------------------------------------
+
+_ROLE_ALIASES: Mapping[str, str] = {
+    "_mean": "running_mean",
+    "_variance": "running_var",
+    "gamma": "weight",
+    "beta": "bias",
+    "scale": "weight",
+}
+
+
+def param_role(name: str) -> str:
+    """The role of a parameter from its last name component, paddle aliases resolved.
+
+    Examples:
+        >>> param_role("bn1._variance"), param_role("lstm.0.cell.weight_ih")
+        ('running_var', 'weight_ih')
+    """
+    leaf = name.rpartition(".")[2]
+    return _ROLE_ALIASES.get(leaf, leaf)
+
+
+def layout_transform(
+    family: str,
+    role: str,
+    framework_a: str,
+    shape_a: Sequence[int],
+    framework_b: str,
+    shape_b: Sequence[int],
+) -> dict[str, Any] | None:
+    """The transform between two 1:1 parameters, or ``None`` if their shapes cannot agree.
+
+    ``family`` is the owning module's class family (of either side). Linear weights transpose
+    between torch and paddle even when square; any other 2-D tensor transposes only when that is
+    the sole way the shapes fit.
+
+    Examples:
+        >>> layout_transform("linear", "weight", "torch", [4, 4], "paddle", [4, 4])
+        {'transpose': [1, 0]}
+        >>> layout_transform("conv2d", "weight", "torch", [8, 3, 3, 3], "paddle", [8, 3, 3, 3])
+        {}
+    """
+    shape_a, shape_b = list(shape_a), list(shape_b)
+    cross = {framework_a, framework_b} == {"torch", "paddle"}
+    if cross and family == "linear" and role == "weight" and len(shape_a) == 2:
+        return {"transpose": [1, 0]} if shape_b == shape_a[::-1] else None
+    if shape_a == shape_b:
+        return {}
+    if len(shape_a) == 2 and shape_b == shape_a[::-1]:
+        return {"transpose": [1, 0]}
+    return None
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """A parameter or buffer as the matchers see it.
+
+    Attributes:
+        name: full name in its model (``encoder.0.linear1.weight``).
+        relative: name relative to the unit that owns it (``linear1.weight``).
+        shape: its shape.
+        family: class family of the module that holds it directly.
+    """
+
+    name: str
+    relative: str
+    shape: tuple[int, ...]
+    family: str
+
+
+_PairSpec = tuple[tuple[str, ...], tuple[str, ...], dict[str, Any]]
+
+
+def _mha_pairs(torch_side: Mapping[str, TensorInfo], paddle_side: Mapping[str, TensorInfo]):
+    """torch MultiheadAttention -> paddle MultiHeadAttention pairs (relative names)."""
+    pairs: list[_PairSpec] = []
+    projections = ("q_proj", "k_proj", "v_proj")
+    for kind in ("weight", "bias"):
+        fused = torch_side.get(f"in_proj_{kind}")
+        split = [paddle_side.get(f"{p}.{kind}") for p in projections]
+        if fused is not None and all(split):
+            axis = 1 if kind == "weight" else 0  # paddle's output axis
+            sections = [s.shape[axis] for s in split if s is not None]
+            transform: dict[str, Any] = {"split": axis, "sections": sections}
+            if kind == "weight":
+                transform = {"transpose": [1, 0], **transform}
+            pairs.append(((fused.relative,), tuple(f"{p}.{kind}" for p in projections), transform))
+    for proj in projections:  # kdim/vdim != embed_dim: separate torch projection weights
+        single = torch_side.get(f"{proj}_weight")
+        if single is not None and f"{proj}.weight" in paddle_side:
+            pairs.append(((single.relative,), (f"{proj}.weight",), {"transpose": [1, 0]}))
+    for kind, transform in (("weight", {"transpose": [1, 0]}), ("bias", {})):
+        name = f"out_proj.{kind}"
+        if name in torch_side and name in paddle_side:
+            pairs.append(((name,), (name,), dict(transform)))
+    return pairs
+
+
+def builtin_param_pairs(
+    family: str,
+    framework_a: str,
+    params_a: Mapping[str, TensorInfo],
+    framework_b: str,
+    params_b: Mapping[str, TensorInfo],
+) -> list[_PairSpec] | None:
+    """Parameter pairs of a built-in fused/split layer pair, or ``None`` when there is no rule.
+
+    ``params_a`` / ``params_b`` map names relative to each unit to their :class:`TensorInfo`.
+    Returns ``(names_a, names_b, transform)`` triples (relative names, A -> B); parameters left
+    out have no counterpart. Only torch ``MultiheadAttention`` vs paddle ``MultiHeadAttention``
+    needs a rule; every other built-in layer pair goes by name, role and shape.
+    """
+    if family != "multiheadattention" or {framework_a, framework_b} != {"torch", "paddle"}:
+        return None
+    if framework_a == "torch":
+        return _mha_pairs(params_a, params_b)
+    return [
+        (paddle_names, torch_names, invert_transform(transform))
+        for torch_names, paddle_names, transform in _mha_pairs(params_b, params_a)
+    ]
