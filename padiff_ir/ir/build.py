@@ -56,11 +56,50 @@ def _value_info(vi: onnx.ValueInfoProto) -> tuple[tuple | None, str | None]:
     return tuple(dims), dtype
 
 
+_SMALL_INITIALIZER = 4096  # bytes: larger initializers are weights, not shape constants
+
+
+def _skeleton(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The model without the data of its large initializers (declared as inputs instead).
+
+    Shape inference copies the whole model; for a ViT-B that is 350 MB of weights it does not
+    need: only small constants (reshape targets) take part in shape arithmetic.
+    """
+    import onnx
+    from onnx import helper
+
+    skeleton = onnx.ModelProto()
+    if not model.graph.initializer:
+        skeleton.CopyFrom(model)
+    else:
+        graph = model.graph
+        light = onnx.GraphProto()
+        light.name = graph.name
+        light.node.extend(graph.node)
+        light.input.extend(graph.input)
+        light.output.extend(graph.output)
+        light.value_info.extend(graph.value_info)
+        declared = {vi.name for vi in graph.input}
+        for init in graph.initializer:
+            if len(init.raw_data) + 4 * len(init.float_data) > _SMALL_INITIALIZER:
+                if init.name not in declared:
+                    light.input.append(
+                        helper.make_tensor_value_info(init.name, init.data_type, list(init.dims))
+                    )
+            else:
+                light.initializer.append(init)
+        skeleton.ir_version = model.ir_version
+        skeleton.opset_import.extend(model.opset_import)
+        skeleton.functions.extend(model.functions)
+        skeleton.graph.CopyFrom(light)
+    return skeleton
+
+
 def _infer_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
     import onnx
 
     try:
-        return onnx.shape_inference.infer_shapes(model, data_prop=True)
+        return onnx.shape_inference.infer_shapes(_skeleton(model), data_prop=True)
     except Exception as err:  # shape inference is best effort: the IR works without shapes
         logger.warning("ONNX shape inference failed (%s); shapes stay unknown", err)
         return model
@@ -87,7 +126,8 @@ def build_graph(exported: ExportedGraph, *, infer_shapes: bool = True) -> Graph:
     """
     from onnx import helper
 
-    model = _infer_shapes(exported.model) if infer_shapes else exported.model
+    model = exported.model
+    inferred = _infer_shapes(model).graph if infer_shapes else model.graph
     g = model.graph
     tensors: dict[str, TensorInfo] = {}
 
@@ -96,7 +136,7 @@ def build_graph(exported: ExportedGraph, *, infer_shapes: bool = True) -> Graph:
             tensors[name] = TensorInfo(name)
         return tensors[name]
 
-    for vi in list(g.input) + list(g.value_info) + list(g.output):
+    for vi in list(inferred.input) + list(inferred.value_info) + list(inferred.output):
         shape, dtype = _value_info(vi)
         t = info(vi.name)
         t.shape = shape if shape is not None else t.shape

@@ -15,7 +15,7 @@ import copy
 import logging
 from dataclasses import dataclass, field
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
@@ -147,19 +147,20 @@ class Graph:
     # -- construction helpers -------------------------------------------------------------
     def _rebuild(self) -> None:
         """Recompute producers and consumers from the ops; the networkx graph follows lazily."""
-        for info in self.tensors.values():
+        tensors = self.tensors
+        for info in tensors.values():
             info.producer = None
             info.consumers = []
         order = sorted(self.ops.values(), key=attrgetter("index"))
         for op in order:
             for out in op.outputs:
                 if out:
-                    self._tensor(out).producer = op.name
+                    (tensors.get(out) or self._tensor(out)).producer = op.name
         for op in order:
             for name in op.inputs:
                 if not name:
                     continue
-                consumers = self._tensor(name).consumers
+                consumers = (tensors.get(name) or self._tensor(name)).consumers
                 # ops are visited once each, so a repeated input can only follow itself
                 if not consumers or consumers[-1] != op.name:
                     consumers.append(op.name)
@@ -186,17 +187,22 @@ class Graph:
         return info
 
     def copy(self) -> Graph:
-        """A deep copy: passes work on copies so that graphs stay immutable for callers."""
-        return Graph(
-            [_copy_op(op) for op in self.ops.values()],
-            {k: _copy_tensor(v) for k, v in self.tensors.items()},
-            self.inputs,
-            self.outputs,
-            framework=self.framework,
-            modules=self.modules,
-            aliases=self.aliases,
-            meta=copy.deepcopy(self.meta),
-        )
+        """A deep copy: passes work on copies so that graphs stay immutable for callers.
+
+        Producers and consumers are copied as they are rather than recomputed (every edit
+        through :meth:`replace_ops` keeps them current); the networkx view is rebuilt on use.
+        """
+        new = Graph.__new__(Graph)
+        new.ops = {op.name: op for op in map(_copy_op, self.ops.values())}
+        new.tensors = {k: _copy_tensor(v) for k, v in self.tensors.items()}
+        new.inputs = self.inputs
+        new.outputs = self.outputs
+        new.framework = self.framework
+        new.modules = dict(self.modules)
+        new.aliases = dict(self.aliases)
+        new.meta = copy.deepcopy(self.meta)
+        new._nx = None
+        return new
 
     def replace_ops(
         self,
@@ -295,40 +301,55 @@ class Graph:
                 or op.module_path.startswith(prefix)]
 
 
-_T = TypeVar("_T", OpNode, TensorInfo)
-_IMMUTABLE = (str, int, float, bool, bytes, type(None))
+_ATOMIC = frozenset({str, int, float, bool, bytes, type(None)})
 
 
 def _copy_value(value: Any) -> Any:
-    """A deep copy of an attribute value, fast for the usual scalars and lists of scalars."""
-    if isinstance(value, _IMMUTABLE):
+    """``copy.deepcopy(value)``, fast for scalars and flat lists or tuples of scalars."""
+    cls = value.__class__
+    if cls in _ATOMIC:
         return value
-    if isinstance(value, list) and all(isinstance(v, _IMMUTABLE) for v in value):
-        return list(value)
+    if (cls is list or cls is tuple) and all(v.__class__ in _ATOMIC for v in value):
+        return list(value) if cls is list else value
     return copy.deepcopy(value)
 
 
-def _shallow_copy(obj: _T) -> _T:
-    """``copy.copy`` for our plain dataclasses, without its generic (slow) protocol."""
-    new = object.__new__(type(obj))
-    new.__dict__.update(obj.__dict__)
-    return new
+def _copy_names(names: tuple[str, ...]) -> tuple[str, ...]:
+    """A copy of a tuple of tensor names: the tuple itself, as ``copy.deepcopy`` gives."""
+    return names if names.__class__ is tuple else copy.deepcopy(names)
 
 
 def _copy_op(op: OpNode) -> OpNode:
-    """A deep copy of ``op`` (``copy.deepcopy`` is too slow for graphs of 20,000+ ops)."""
-    new = _shallow_copy(op)
-    new.attributes = {k: _copy_value(v) for k, v in op.attributes.items()}
-    new.meta = copy.deepcopy(op.meta) if op.meta else {}
-    if not isinstance(op.inputs, tuple) or not isinstance(op.outputs, tuple):
-        new.inputs, new.outputs = tuple(op.inputs), tuple(op.outputs)
-    return new
+    """``copy.deepcopy(op)``, several times faster (graphs have 20,000+ ops).
+
+    ``tests/ir/test_graph_copy.py`` checks that every field of :class:`OpNode` is passed on.
+    """
+    return OpNode(
+        op.name,
+        op.op_type,
+        op.domain,
+        {k: _copy_value(v) for k, v in op.attributes.items()} if op.attributes else {},
+        _copy_names(op.inputs),
+        _copy_names(op.outputs),
+        op.module_path,
+        op.module_class,
+        op.index,
+        op.kind,
+        {k: _copy_value(v) for k, v in op.meta.items()} if op.meta else {},
+    )
 
 
 def _copy_tensor(info: TensorInfo) -> TensorInfo:
-    """A deep copy of ``info``."""
-    new = _shallow_copy(info)
-    new.consumers = list(info.consumers)
-    if info.shape is not None and not isinstance(info.shape, tuple):
-        new.shape = tuple(info.shape)
-    return new
+    """``copy.deepcopy(info)``, several times faster (checked as :func:`_copy_op` is)."""
+    shape = info.shape
+    return TensorInfo(
+        info.name,
+        shape if shape is None or shape.__class__ is tuple else copy.deepcopy(shape),
+        info.dtype,
+        info.producer,
+        list(info.consumers),
+        info.param_name,
+        info.is_initializer,
+        info.is_input,
+        info.is_output,
+    )
