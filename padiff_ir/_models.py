@@ -92,7 +92,9 @@ def parse_input_shapes(specs: list[str], dtype: str = "float32", seed: int = 0) 
         try:
             shape = tuple(int(d) for d in dims.split(",") if d)
         except ValueError as err:
-            raise ModelTypeError(f"input shape {spec!r} has a dimension that is no integer") from err
+            raise ModelTypeError(
+                f"input shape {spec!r} has a dimension that is no integer"
+            ) from err
         if kind.startswith("int"):
             inputs[name] = rng.integers(0, 2, size=shape).astype(kind)
         else:

@@ -128,7 +128,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                      len(set(exported.node_modules.values())), stored,
                      time.perf_counter() - start))
     print(f"ViTPose-{args.size}: input {pair.inputs['x'].shape}, heatmaps {finals[0].shape}")
-    print(f"{'side':<8}{'onnx nodes':>12}{'data ops':>10}{'modules':>9}{'tensors':>9}{'seconds':>9}")
+    print(f"{'side':<8}{'onnx nodes':>12}{'data ops':>10}{'modules':>9}{'tensors':>9}"
+          f"{'seconds':>9}")
     for side, nodes, data, modules, stored, seconds in rows:
         print(f"{side:<8}{nodes:>12}{data:>10}{modules:>9}{stored:>9}{seconds:>9.1f}")
     diff = float(np.max(np.abs(finals[0] - finals[1])))
