@@ -28,6 +28,16 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 __all__ = [
+    # the main jobs
+    "match",
+    "MatchResult",
+    "Tolerance",
+    # layer maps and weights
+    "LayerMap",
+    "assign_weight",
+    "auto_layer_map",
+    "create_model",
+    "register_weight_transform",
     # export
     "ExportedGraph",
     "export",
@@ -50,6 +60,13 @@ __all__ = [
 ]
 
 _LAZY = {
+    "MatchResult": "padiff_ir.compare",
+    "Tolerance": "padiff_ir.compare",
+    "LayerMap": "padiff_ir.matching.layer_map",
+    "assign_weight": "padiff_ir.matching.assign",
+    "auto_layer_map": "padiff_ir.matching.assign",
+    "create_model": "padiff_ir.matching.compat",
+    "register_weight_transform": "padiff_ir.matching.transforms",
     "ExportedGraph": "padiff_ir.exporters",
     "export": "padiff_ir.exporters",
     "Graph": "padiff_ir.ir",
@@ -71,9 +88,81 @@ from padiff_ir.errors import (  # noqa: E402
 )
 
 if TYPE_CHECKING:
+    from padiff_ir.compare import MatchResult, Tolerance
     from padiff_ir.exporters import ExportedGraph, export
     from padiff_ir.ir import Graph, build_graph, canonicalize
+    from padiff_ir.matching.assign import assign_weight, auto_layer_map
+    from padiff_ir.matching.compat import create_model
+    from padiff_ir.matching.layer_map import LayerMap
+    from padiff_ir.matching.transforms import register_weight_transform
     from padiff_ir.runtime import ActivationStore, run_all
+
+
+def match(
+    model_a: Any,
+    model_b: Any,
+    inputs: Any,
+    *,
+    atol: float = 1e-5,
+    rtol: float = 1e-5,
+    compare_mode: str = "strict",
+    layer_map: Any = None,
+    assign_weights: bool = False,
+    tolerances: dict[str, dict[str, Any]] | None = None,
+    localize: bool = True,
+    providers: tuple[str, ...] = ("CPUExecutionProvider",),
+    memory_budget: int | None = None,
+    opset: int | None = None,
+) -> MatchResult:
+    """Do two models compute the same thing? If not, where do they part, and why?
+
+    Both models are exported to ONNX with every node attributed to its module, matched without
+    a hand-written layer map, run in onnxruntime (optimisations off) with every intermediate
+    exposed, and compared pair by pair. For every module pair whose outputs fail, B's module is
+    rerun from A's inputs to separate its own error from the error it inherited; the culprits
+    are the innermost modules whose own error fails, with the op attributes and parameters that
+    differ.
+
+    Args:
+        model_a, model_b: torch modules, paddle layers or ONNX files, in either order and any
+            combination (torch vs torch works too). A is the reference.
+        inputs: numpy arrays (one, a sequence, or a dict by argument name) used for both
+            models, or a pair of per-framework inputs such as ``({'x': paddle_tensor},
+            {'x': torch_tensor})``, matched to the models by tensor type whatever the order.
+        atol, rtol: tolerance of the default compare mode.
+        compare_mode: ``strict`` (elementwise), ``mean`` or ``abs_mean`` (PaDiff's modes).
+        layer_map: a :class:`LayerMap` (or a dict of pins ``{path_a: path_b}``) honoured by the
+            matching: pins, ignored modules, black boxes.
+        assign_weights: first copy A's weights into B through the parameter map (changes B).
+        tolerances: per-tensor overrides, ``{tensor of A: {"atol": ..., "rtol": ...}}``.
+        localize: measure own errors and find culprits (on by default).
+        providers: onnxruntime execution providers.
+        memory_budget: bytes of activations to keep in RAM per model (the rest is spilled).
+        opset: ONNX opset to export with.
+
+    Returns:
+        a :class:`MatchResult`: ``bool(result)`` is the verdict, ``str(result)`` a summary,
+        ``result.culprits`` / ``result.first_divergence`` the answer, ``result.to_json()`` data.
+
+    Raises:
+        InputError: the inputs do not fit a model. ExportError: a model cannot go through ONNX
+            (use :func:`auto_diff`, the native path). MatchError: the models have different
+            output counts.
+
+    Examples:
+        >>> import padiff_ir
+        >>> from padiff_ir.zoo import get_pair
+        >>> pair = get_pair("mlp")
+        >>> result = padiff_ir.match(pair.torch_model, pair.paddle_model, pair.inputs)
+        >>> bool(result), result.culprits
+        (True, [])
+    """
+    from padiff_ir.compare.match import match as _match
+
+    return _match(model_a, model_b, inputs, atol=atol, rtol=rtol, compare_mode=compare_mode,
+                  layer_map=layer_map, assign_weights=assign_weights, tolerances=tolerances,
+                  localize=localize, providers=providers, memory_budget=memory_budget,
+                  opset=opset)
 
 
 def __getattr__(name: str) -> Any:

@@ -121,3 +121,48 @@ def normalize_inputs(inputs: Any) -> ModelInputs:
                 f"{', '.join(sorted(_SUPPORTED_DTYPES))}"
             )
     return ModelInputs(tuple(arrays), tuple(names))
+
+
+def _framework_of_value(value: Any) -> str | None:
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(value, torch.Tensor):
+        return "torch"
+    paddle = sys.modules.get("paddle")
+    if paddle is not None and isinstance(value, paddle.Tensor):
+        return "paddle"
+    return None
+
+
+def _framework_of_inputs(inputs: Any) -> str | None:
+    values = inputs.values() if isinstance(inputs, Mapping) else (
+        inputs if isinstance(inputs, Sequence) and not isinstance(inputs, (str, bytes))
+        else [inputs])
+    kinds = {_framework_of_value(v) for v in values}
+    return kinds.pop() if len(kinds) == 1 else None
+
+
+def split_inputs(inputs: Any, framework_a: str, framework_b: str) -> tuple[Any, Any]:
+    """Each model's inputs: the same neutral inputs, or a per-framework pair put in order.
+
+    A pair such as ``({'x': paddle_tensor}, {'x': torch_tensor})`` (the seed's form) is matched
+    to the two models by tensor type, whatever its order.
+
+    Examples:
+        >>> import numpy as np
+        >>> a, b = split_inputs({"x": np.zeros(2)}, "torch", "paddle")
+        >>> a is b
+        True
+    """
+    if (isinstance(inputs, (tuple, list)) and len(inputs) == 2
+            and all(isinstance(part, (Mapping, tuple, list)) for part in inputs)):
+        kinds = [_framework_of_inputs(part) for part in inputs]
+        if kinds[0] and kinds[1] and kinds[0] != kinds[1]:
+            by_kind = dict(zip(kinds, inputs))
+            if framework_a in by_kind and framework_b in by_kind:
+                return by_kind[framework_a], by_kind[framework_b]
+            if framework_a == framework_b or "onnx" in (framework_a, framework_b):
+                # an ONNX side takes either; keep the given order
+                return inputs[0], inputs[1]
+        if kinds[0] and kinds[1] and kinds[0] == kinds[1] == framework_a == framework_b:
+            return inputs[0], inputs[1]
+    return inputs, inputs

@@ -12,7 +12,14 @@ from padiff_ir.errors import InputError, ModelTypeError
 from padiff_ir.exporters._detect import detect_framework
 from padiff_ir.exporters._graph import ExportedGraph
 
-__all__ = ["check_eager", "check_signature", "export", "forward_arg_names", "load_onnx"]
+__all__ = [
+    "check_eager",
+    "check_signature",
+    "eager_failure",
+    "export",
+    "forward_arg_names",
+    "load_onnx",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -102,16 +109,26 @@ def check_eager(model: Any, framework: str, inputs: ModelInputs) -> None:
             with preserved_paddle_state(model), paddle.no_grad():
                 model(*args, **kwargs)
     except Exception as err:
-        message = str(err).strip().splitlines()
-        detail = next((line for line in reversed(message) if line.strip()), "")[:400]
-        raise InputError(
-            f"{framework} model {type(model).__name__} fails on the given inputs "
-            f"({inputs.describe()}): {type(err).__name__}: {detail}. Check the inputs' count, "
-            "names, shapes and dtypes against the model's forward."
-        ) from err
+        raise eager_failure(model, framework, inputs, err) from err
 
 
-def export(model: Any, example_inputs: Any = None, *, opset: int | None = None) -> ExportedGraph:
+def eager_failure(model: Any, framework: str, inputs: ModelInputs, err: Exception) -> InputError:
+    """The error for a model that does not run on the given inputs, naming its complaint."""
+    if "could not get source code" in str(err):
+        return InputError(
+            f"paddle cannot read the source of {type(model).__name__}.forward (defined "
+            "interactively?): define the layer in a .py file"
+        )
+    detail = next((line.strip() for line in str(err).splitlines() if line.strip()), "")[:400]
+    return InputError(
+        f"{framework} model {type(model).__name__} fails on the given inputs "
+        f"({inputs.describe()}): {type(err).__name__}: {detail}. Check the inputs' count, "
+        "names, shapes and dtypes against the model's forward."
+    )
+
+
+def export(model: Any, example_inputs: Any = None, *, opset: int | None = None,
+           check: bool = True) -> ExportedGraph:
     """Export a model to ONNX with every node attributed to the module it came from.
 
     Args:
@@ -121,6 +138,8 @@ def export(model: Any, example_inputs: Any = None, *, opset: int | None = None) 
             sequence of them, or a dict from ``forward`` argument name to array; numpy arrays,
             torch tensors or paddle tensors; float or int64.
         opset: ONNX opset to export with (the exporter's default when ``None``).
+        check: run the model once eagerly first, so that inputs that do not fit it raise an
+            :class:`InputError` naming the problem rather than an exporter error.
 
     Returns:
         the :class:`ExportedGraph`; the model itself is left as it was (mode flags, parameters,
@@ -146,7 +165,8 @@ def export(model: Any, example_inputs: Any = None, *, opset: int | None = None) 
         )
     inputs = normalize_inputs(example_inputs)
     check_signature(model, inputs)
-    check_eager(model, framework, inputs)
+    if check:
+        check_eager(model, framework, inputs)
     if framework == "torch":
         from padiff_ir.exporters.torch_exporter import export_torch
 

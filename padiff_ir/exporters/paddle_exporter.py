@@ -246,6 +246,12 @@ def export_paddle(model: Any, inputs: ModelInputs, *, opset: int | None = None) 
             with recorder.recording(model):
                 paddle.jit.save(model, prefix, input_spec=specs)
         except Exception as err:
+            if "could not get source code" in str(err):
+                raise ExportError(
+                    f"paddle cannot read the source of {type(model).__name__}.forward (defined "
+                    "interactively?): define the layer in a .py file",
+                    framework="paddle",
+                ) from err
             first = str(err).strip().splitlines()[0] if str(err).strip() else ""
             raise ExportError(
                 f"paddle could not trace {type(model).__name__} to a static program: "

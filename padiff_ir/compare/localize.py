@@ -1,0 +1,118 @@
+"""Own error vs inherited error: find the modules that diverge by themselves.
+
+A module's outputs can fail because its inputs already differ (inherited error) or because it
+computes differently (own error). For every module pair of the layer_map, B's module is rerun
+from **A's** values of its input tensors (PaDiff's ``single_step``, done on the ONNX graph with
+:meth:`padiff_ir.runtime.Runner.run_subgraph`); comparing that with A's outputs removes the
+error accumulated upstream. The culprits are the failing modules none of whose submodules fails
+by itself; when outputs diverge but no module does, the divergence is accumulated rounding.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from padiff_ir.compare.metrics import TensorMetrics, Tolerance, compare_arrays
+from padiff_ir.compare.result import ModuleResult
+from padiff_ir.errors import ExecutionError, InputError
+from padiff_ir.matching.types import ModulePair
+
+__all__ = ["ModuleInputs", "culprit_modules", "is_inside", "measure_module", "worst"]
+
+logger = logging.getLogger(__name__)
+
+
+def worst(metrics: Sequence[TensorMetrics | None]) -> TensorMetrics | None:
+    """The failing metric with the largest error, else the largest error; ``None`` if none."""
+    present = [m for m in metrics if m is not None]
+    if not present:
+        return None
+    return max(present, key=lambda m: (not m.ok, m.max_abs if np.isfinite(m.max_abs) else 1e300))
+
+
+@dataclass(frozen=True)
+class ModuleInputs:
+    """What measuring a module needs: both stores, B's runner, tolerances."""
+
+    store_a: Mapping[str, Any]
+    store_b: Mapping[str, Any]
+    runner_b: Any
+    tolerance: Tolerance
+
+
+def _compare_lists(names_a: Sequence[str], names_b: Sequence[str], values_a: Mapping[str, Any],
+                   values_b: Mapping[str, Any], tolerance: Tolerance) -> TensorMetrics | None:
+    found = []
+    for name_a, name_b in zip(names_a, names_b):
+        if name_a in values_a and name_b in values_b:
+            found.append(compare_arrays(values_a[name_a], values_b[name_b], tolerance))
+    return worst(found)
+
+
+def measure_module(pair: ModulePair, ctx: ModuleInputs, depth: int) -> ModuleResult:
+    """Outputs as run, inputs as run, and the own error of B's module fed A's inputs."""
+    output = _compare_lists(pair.outputs_a, pair.outputs_b, ctx.store_a, ctx.store_b,
+                            ctx.tolerance)
+    inputs = _compare_lists(pair.inputs_a, pair.inputs_b, ctx.store_a, ctx.store_b,
+                            ctx.tolerance)
+    own = None
+    # Own error only matters where the outputs fail: an aligned module needs no rerun.
+    measurable = len(pair.inputs_a) == len(pair.inputs_b) and bool(pair.outputs_b)
+    if output is not None and not output.ok and measurable:
+        feeds = {}
+        for name_a, name_b in zip(pair.inputs_a, pair.inputs_b):
+            if name_a not in ctx.store_a or name_b not in ctx.store_b:
+                feeds = None
+                break
+            value = np.asarray(ctx.store_a[name_a])
+            target = np.asarray(ctx.store_b[name_b])
+            if value.size != target.size:
+                feeds = None
+                break
+            feeds[name_b] = value.reshape(target.shape).astype(target.dtype, copy=False)
+        outputs_b = [n for n in pair.outputs_b if n in ctx.store_b]
+        if feeds is not None and outputs_b:
+            try:
+                recomputed = ctx.runner_b.run_subgraph(feeds, outputs_b)
+                own = _compare_lists(pair.outputs_a, pair.outputs_b, ctx.store_a, recomputed,
+                                     ctx.tolerance)
+            except (InputError, ExecutionError) as err:
+                logger.debug("own error of %s <-> %s not measured: %s", pair.a, pair.b, err)
+    if output is None:
+        status = "unmeasured"
+    elif output.ok:
+        status = "ok"
+    elif own is None:
+        status = "unmeasured"
+    elif own.ok:
+        status = "inherited"
+    else:
+        status = "culprit"
+    return ModuleResult(a=pair.a, b=pair.b, class_a=pair.class_a, class_b=pair.class_b,
+                        output=output, own=own, inputs=inputs, status=status, depth=depth)
+
+
+def is_inside(child: str, parent: str) -> bool:
+    return parent == "" or child.startswith(parent + ".")
+
+
+def culprit_modules(modules: Sequence[ModuleResult]) -> list[ModuleResult]:
+    """Mark culprits: failing-by-themselves modules with no failing-by-itself submodule.
+
+    Returns the module results with statuses updated (``contains-culprit`` for containers
+    whose culprit is inside).
+    """
+    candidates = [m for m in modules if m.status == "culprit"]
+    innermost = {m.a for m in candidates
+                 if not any(o.a != m.a and is_inside(o.a, m.a) for o in candidates)}
+    updated = []
+    for module in modules:
+        if module.status == "culprit" and module.a not in innermost:
+            module = replace(module, status="contains-culprit")
+        updated.append(module)
+    return updated

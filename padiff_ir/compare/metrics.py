@@ -1,0 +1,189 @@
+"""Elementwise comparison of two tensors: metrics and a verdict under a tolerance.
+
+Compare modes (as in PaDiff):
+
+* ``strict``: every element within ``atol + rtol * |b|`` (numpy's ``allclose``);
+* ``mean``: the means within that tolerance of each other;
+* ``abs_mean``: the means of absolute values within it.
+
+A pair whose shapes differ is a divergence reported with both shapes (when the element counts
+agree the values are still compared in flat order, so the report can say whether only the
+layout differs). Shapes that differ only in dimensions of size 1 (``[2, 32]`` vs
+``[2, 1, 32]``: one exporter squeezes later than the other) hold the same data and compare
+as equal in shape. NaN/Inf are counted per side; a NaN on one side only fails the pair.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["COMPARE_MODES", "TensorMetrics", "Tolerance", "compare_arrays"]
+
+COMPARE_MODES = ("strict", "mean", "abs_mean")
+_HIST_EDGES = tuple(float(e) for e in range(-12, 3))  # log10 |a - b| bins: 1e-12 .. 1e2
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """``atol``/``rtol`` and the compare mode for one pair (or the default for all)."""
+
+    atol: float = 1e-5
+    rtol: float = 1e-5
+    mode: str = "strict"
+
+    def __post_init__(self) -> None:
+        if self.mode not in COMPARE_MODES:
+            raise ValueError(f"compare mode {self.mode!r} is not one of {COMPARE_MODES}")
+        if self.atol < 0 or self.rtol < 0:
+            raise ValueError(f"tolerances must be >= 0, got atol={self.atol} rtol={self.rtol}")
+
+    def bound(self, reference: np.ndarray | float) -> np.ndarray | float:
+        return self.atol + self.rtol * np.abs(reference)
+
+
+@dataclass(frozen=True)
+class TensorMetrics:
+    """How two tensors differ.
+
+    Attributes:
+        ok: the verdict under the tolerance.
+        reason: why not ok (empty when ok).
+        shape_a / shape_b, dtype_a / dtype_b: as compared.
+        numel: elements compared.
+        max_abs, max_rel, mean_abs: of ``|a - b|`` (relative to ``|b|``, guarded near zero).
+        cosine: cosine similarity of the flattened tensors (1.0 for two zero tensors).
+        out_of_tolerance: fraction of elements outside ``atol + rtol * |b|``.
+        nan_a / nan_b / inf_a / inf_b: non-finite counts per side.
+        mean_a / mean_b / abs_mean_a / abs_mean_b: the statistics the mean modes compare.
+        error_histogram: counts of ``log10 |a - b|`` per bin of :data:`_HIST_EDGES`
+            (first bin: exact or below 1e-12; last: 1e2 and above).
+    """
+
+    ok: bool
+    reason: str = ""
+    shape_a: tuple[int, ...] = ()
+    shape_b: tuple[int, ...] = ()
+    dtype_a: str = ""
+    dtype_b: str = ""
+    numel: int = 0
+    max_abs: float = 0.0
+    max_rel: float = 0.0
+    mean_abs: float = 0.0
+    cosine: float = 1.0
+    out_of_tolerance: float = 0.0
+    nan_a: int = 0
+    nan_b: int = 0
+    inf_a: int = 0
+    inf_b: int = 0
+    mean_a: float = 0.0
+    mean_b: float = 0.0
+    abs_mean_a: float = 0.0
+    abs_mean_b: float = 0.0
+    error_histogram: tuple[int, ...] = field(default_factory=tuple)
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key, value in data.items():  # JSON has no NaN/Inf
+            if isinstance(value, float) and not math.isfinite(value):
+                data[key] = repr(value)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TensorMetrics:
+        data = dict(data)
+        for key in ("shape_a", "shape_b", "error_histogram"):
+            data[key] = tuple(data.get(key, ()))
+        for key, value in data.items():
+            if isinstance(value, str) and value in ("nan", "inf", "-inf"):
+                data[key] = float(value)
+        return cls(**data)
+
+
+def _squeezed(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(d for d in shape if d != 1)
+
+
+def _histogram(abs_err: np.ndarray) -> tuple[int, ...]:
+    with np.errstate(divide="ignore"):
+        logs = np.log10(abs_err[np.isfinite(abs_err)])
+    edges = np.array((-np.inf, *_HIST_EDGES[1:], np.inf))
+    counts, _ = np.histogram(logs, bins=edges)
+    return tuple(int(c) for c in counts)
+
+
+def compare_arrays(a: Any, b: Any, tolerance: Tolerance | None = None) -> TensorMetrics:
+    """Compare ``a`` (reference side) with ``b``.
+
+    Examples:
+        >>> import numpy as np
+        >>> m = compare_arrays(np.array([1.0, 2.0]), np.array([1.0, 2.1]), Tolerance(1e-3, 0))
+        >>> bool(m), round(m.max_abs, 3), m.out_of_tolerance
+        (False, 0.1, 0.5)
+        >>> bool(compare_arrays(np.ones(3), np.ones(3)))
+        True
+    """
+    tolerance = tolerance or Tolerance()
+    a = np.asarray(a)
+    b = np.asarray(b)
+    shape_a, shape_b = tuple(int(d) for d in a.shape), tuple(int(d) for d in b.shape)
+    base = {"shape_a": shape_a, "shape_b": shape_b, "dtype_a": a.dtype.name,
+            "dtype_b": b.dtype.name}
+    if a.size != b.size:
+        return TensorMetrics(ok=False, reason=f"shape {list(shape_a)} vs {list(shape_b)}",
+                             max_abs=math.inf, max_rel=math.inf, mean_abs=math.inf,
+                             cosine=0.0, out_of_tolerance=1.0, **base)
+    x = a.astype(np.float64, copy=False).ravel()
+    y = b.astype(np.float64, copy=False).ravel()
+    nan_a, nan_b = int(np.isnan(x).sum()), int(np.isnan(y).sum())
+    inf_a, inf_b = int(np.isinf(x).sum()), int(np.isinf(y).sum())
+    with np.errstate(invalid="ignore", over="ignore"):
+        diff = np.abs(x - y)
+        both_nan = np.isnan(x) & np.isnan(y)
+        same_inf = np.isinf(x) & (x == y)
+        diff[both_nan | same_inf] = 0.0
+        finite = np.isfinite(diff)
+        bound = tolerance.atol + tolerance.rtol * np.abs(y)
+        bad = ~(diff <= bound)
+        rel = diff / np.maximum(np.abs(y), 1e-12)
+    numel = int(x.size)
+    max_abs = float(diff.max()) if numel else 0.0
+    max_rel = float(rel.max()) if numel else 0.0
+    mean_abs = float(diff[finite].mean()) if finite.any() else (math.inf if numel else 0.0)
+    fx, fy = np.nan_to_num(x), np.nan_to_num(y)
+    norms = float(np.linalg.norm(fx) * np.linalg.norm(fy))
+    cosine = float(fx @ fy / norms) if norms > 0 else (1.0 if not fx.any() and not fy.any()
+                                                       else 0.0)
+    mean_a, mean_b = (float(x.mean()) if numel else 0.0), (float(y.mean()) if numel else 0.0)
+    abs_mean_a = float(np.abs(x).mean()) if numel else 0.0
+    abs_mean_b = float(np.abs(y).mean()) if numel else 0.0
+    if tolerance.mode == "strict":
+        ok = not bad.any()
+    elif tolerance.mode == "mean":
+        ok = bool(abs(mean_a - mean_b) <= tolerance.bound(mean_b))
+    else:
+        ok = bool(abs(abs_mean_a - abs_mean_b) <= tolerance.bound(abs_mean_b))
+    reason = ""
+    if nan_a != nan_b or inf_a != inf_b:
+        ok = False
+        reason = f"non-finite values: NaN {nan_a} vs {nan_b}, Inf {inf_a} vs {inf_b}"
+    elif shape_a != shape_b and _squeezed(shape_a) != _squeezed(shape_b):
+        ok = False
+        reason = f"shape {list(shape_a)} vs {list(shape_b)} (same element count)"
+    elif not ok:
+        reason = (f"max abs {max_abs:.3g} > atol {tolerance.atol:g} + rtol {tolerance.rtol:g}"
+                  if tolerance.mode == "strict" else
+                  f"{tolerance.mode} {mean_a if tolerance.mode == 'mean' else abs_mean_a:.6g} vs "
+                  f"{mean_b if tolerance.mode == 'mean' else abs_mean_b:.6g}")
+    return TensorMetrics(
+        ok=bool(ok), reason=reason, numel=numel, max_abs=max_abs, max_rel=max_rel,
+        mean_abs=mean_abs, cosine=cosine, out_of_tolerance=float(bad.mean()) if numel else 0.0,
+        nan_a=nan_a, nan_b=nan_b, inf_a=inf_a, inf_b=inf_b, mean_a=mean_a, mean_b=mean_b,
+        abs_mean_a=abs_mean_a, abs_mean_b=abs_mean_b, error_histogram=_histogram(diff), **base,
+    )

@@ -1,0 +1,280 @@
+"""What :func:`padiff_ir.match` returns: per-pair and per-module metrics, culprits, verdict.
+
+Everything here is data with a JSON round trip; the terminal summary (``str(result)``) and the
+HTML report render from it alone.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from padiff_ir.compare.metrics import TensorMetrics, Tolerance
+from padiff_ir.matching.types import ModulePair, Unmatched
+
+__all__ = ["Culprit", "MatchResult", "ModuleResult", "PairResult"]
+
+
+def _metrics(data: dict[str, Any] | None) -> TensorMetrics | None:
+    return TensorMetrics.from_dict(data) if data is not None else None
+
+
+@dataclass(frozen=True)
+class PairResult:
+    """One matched tensor pair and how it compares.
+
+    Attributes:
+        index: position in A's data-flow order.
+        a / b: tensor names (several for an N:M group).
+        module_a / module_b, op_a / op_b: where the tensors come from.
+        metrics: A vs B as run (error inherited from upstream included).
+        own: the error of the producing op alone (B's op fed A's inputs), when measured.
+        confidence / evidence: from the matching.
+    """
+
+    index: int
+    a: tuple[str, ...]
+    b: tuple[str, ...]
+    module_a: str
+    module_b: str
+    op_a: str
+    op_b: str
+    metrics: TensorMetrics
+    own: TensorMetrics | None = None
+    confidence: float = 1.0
+    evidence: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.metrics.ok
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["metrics"] = self.metrics.to_dict()
+        data["own"] = self.own.to_dict() if self.own is not None else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PairResult:
+        data = dict(data)
+        for key in ("a", "b", "evidence"):
+            data[key] = tuple(data.get(key, ()))
+        data["metrics"] = TensorMetrics.from_dict(data["metrics"])
+        data["own"] = _metrics(data.get("own"))
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class ModuleResult:
+    """One module pair of the layer_map: its outputs compared, and its own error.
+
+    Attributes:
+        a / b, class_a / class_b: the module pair.
+        output: A's module outputs vs B's, as run.
+        own: B's module recomputed from A's module inputs vs A's outputs (``None`` when not
+            measured: the module's inputs could not all be paired).
+        inputs: A's module inputs vs B's (the error the module inherited).
+        status: ``ok``; ``culprit`` (its own error fails); ``inherited`` (fails only because of
+            its inputs); ``contains-culprit`` (a container whose culprit is inside);
+            ``unmeasured``.
+        attribute_diffs: differing attributes of its matched ops
+            (``LayerNormalization epsilon 1e-05 vs 1e-06``).
+        param_diffs: its parameters whose values differ between the sides.
+        depth: nesting depth of ``a`` (0 = the root model).
+    """
+
+    a: str
+    b: str
+    class_a: str
+    class_b: str
+    output: TensorMetrics | None
+    own: TensorMetrics | None = None
+    inputs: TensorMetrics | None = None
+    status: str = "ok"
+    attribute_diffs: tuple[str, ...] = ()
+    param_diffs: tuple[str, ...] = ()
+    depth: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key in ("output", "own", "inputs"):
+            value = getattr(self, key)
+            data[key] = value.to_dict() if value is not None else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModuleResult:
+        data = dict(data)
+        for key in ("output", "own", "inputs"):
+            data[key] = _metrics(data.get(key))
+        for key in ("attribute_diffs", "param_diffs"):
+            data[key] = tuple(data.get(key, ()))
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Culprit:
+    """A module whose own computation differs, with the evidence.
+
+    Attributes:
+        module_a / module_b, class_a / class_b: the module pair.
+        own_error: max abs error of B's module fed A's inputs.
+        inherited_error: max abs error of the module's inputs.
+        output_error: max abs error of its outputs as run.
+        attribute_diffs / param_diffs: as in :class:`ModuleResult`.
+        explanation: one sentence for the user.
+    """
+
+    module_a: str
+    module_b: str
+    class_a: str
+    class_b: str
+    own_error: float
+    inherited_error: float
+    output_error: float
+    attribute_diffs: tuple[str, ...] = ()
+    param_diffs: tuple[str, ...] = ()
+    explanation: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Culprit:
+        data = dict(data)
+        for key in ("attribute_diffs", "param_diffs"):
+            data[key] = tuple(data.get(key, ()))
+        return cls(**data)
+
+
+@dataclass
+class MatchResult:
+    """The answer of :func:`padiff_ir.match`: do the models agree, and if not, where and why.
+
+    ``bool(result)`` is the verdict. ``str(result)`` is a terminal summary.
+
+    Attributes:
+        ok: every matched pair and every output within tolerance.
+        tolerance: the default tolerance used (``overrides`` per tensor of A).
+        outputs: the final outputs, paired by position.
+        pairs: every compared tensor pair, in A's data-flow order.
+        modules: every module pair of the layer_map with its own/inherited error.
+        first_divergence: the earliest failing pair in data-flow order.
+        culprits: modules whose own error fails (empty when the divergence is accumulated).
+        accumulated: outputs diverge but no module's own error fails: rounding accumulated.
+        layer_map / unmatched: from the matching.
+        model_a / model_b: ``{"framework", "class", "nodes"}`` per side.
+        timings: seconds per stage. environment: framework versions, opsets.
+        notes: remarks for the user (warnings met on the way).
+        eager_outputs: the two models' eager outputs compared (framework models only).
+        export_fidelity: per side, whether the exported graph reproduces the eager outputs,
+            and where it first does not (``{"a": {"checked", "ok", "max_abs", "module"}}``).
+        graphs: compact views of the two graphs for the HTML report.
+    """
+
+    ok: bool
+    tolerance: Tolerance
+    outputs: list[PairResult] = field(default_factory=list)
+    pairs: list[PairResult] = field(default_factory=list)
+    modules: list[ModuleResult] = field(default_factory=list)
+    first_divergence: PairResult | None = None
+    culprits: list[Culprit] = field(default_factory=list)
+    accumulated: bool = False
+    layer_map: list[ModulePair] = field(default_factory=list)
+    unmatched: list[Unmatched] = field(default_factory=list)
+    model_a: dict[str, Any] = field(default_factory=dict)
+    model_b: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    environment: dict[str, Any] = field(default_factory=dict)
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    eager_outputs: list[PairResult] = field(default_factory=list)
+    export_fidelity: dict[str, dict[str, Any]] = field(default_factory=dict)
+    graphs: dict[str, Any] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, bool):  # ``if result == False`` as in PaDiff's examples
+            return self.ok is other
+        if not isinstance(other, MatchResult):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __str__(self) -> str:
+        from padiff_ir.compare.summary import render_summary
+
+        return render_summary(self)
+
+    def __repr__(self) -> str:
+        verdict = "aligned" if self.ok else "diverged"
+        return (f"MatchResult({verdict}, pairs={len(self.pairs)}, modules={len(self.modules)}, "
+                f"culprits={[c.module_a for c in self.culprits]})")
+
+    # -- serialisation ----------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "match",
+            "ok": self.ok,
+            "tolerance": asdict(self.tolerance),
+            "outputs": [p.to_dict() for p in self.outputs],
+            "pairs": [p.to_dict() for p in self.pairs],
+            "modules": [m.to_dict() for m in self.modules],
+            "first_divergence": (self.first_divergence.to_dict()
+                                 if self.first_divergence is not None else None),
+            "culprits": [c.to_dict() for c in self.culprits],
+            "accumulated": self.accumulated,
+            "layer_map": [p.to_dict() for p in self.layer_map],
+            "unmatched": [u.to_dict() for u in self.unmatched],
+            "model_a": self.model_a,
+            "model_b": self.model_b,
+            "timings": self.timings,
+            "environment": self.environment,
+            "overrides": self.overrides,
+            "notes": list(self.notes),
+            "eager_outputs": [p.to_dict() for p in self.eager_outputs],
+            "export_fidelity": self.export_fidelity,
+            "graphs": self.graphs,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MatchResult:
+        first = data.get("first_divergence")
+        return cls(
+            ok=bool(data["ok"]),
+            tolerance=Tolerance(**data["tolerance"]),
+            outputs=[PairResult.from_dict(p) for p in data.get("outputs", ())],
+            pairs=[PairResult.from_dict(p) for p in data.get("pairs", ())],
+            modules=[ModuleResult.from_dict(m) for m in data.get("modules", ())],
+            first_divergence=PairResult.from_dict(first) if first else None,
+            culprits=[Culprit.from_dict(c) for c in data.get("culprits", ())],
+            accumulated=bool(data.get("accumulated", False)),
+            layer_map=[ModulePair.from_dict(p) for p in data.get("layer_map", ())],
+            unmatched=[Unmatched.from_dict(u) for u in data.get("unmatched", ())],
+            model_a=dict(data.get("model_a", {})),
+            model_b=dict(data.get("model_b", {})),
+            timings=dict(data.get("timings", {})),
+            environment=dict(data.get("environment", {})),
+            overrides=dict(data.get("overrides", {})),
+            notes=list(data.get("notes", ())),
+            eager_outputs=[PairResult.from_dict(p) for p in data.get("eager_outputs", ())],
+            export_fidelity=dict(data.get("export_fidelity", {})),
+            graphs=dict(data.get("graphs", {})),
+        )
+
+    def to_json(self, path: str | Path | None = None, *, indent: int | None = 1) -> str:
+        """The result as JSON; also written to ``path`` when given."""
+        text = json.dumps(self.to_dict(), indent=indent)
+        if path is not None:
+            Path(path).write_text(text + "\n", encoding="utf-8")
+        return text
+
+    @classmethod
+    def load(cls, path: str | Path) -> MatchResult:
+        """Read a result saved with :meth:`to_json`."""
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))

@@ -1,0 +1,41 @@
+"""Fetch the values of a tensor pair from two activation stores, in one layout."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from padiff_ir.matching.types import TensorPair
+
+__all__ = ["pair_values", "side_value"]
+
+
+def side_value(store: Mapping[str, Any], names: Sequence[str], layout: Mapping[str, Any] | None,
+               *, side: str) -> np.ndarray | None:
+    """One side's value of a pair: a single tensor, or a group joined as ``layout`` says.
+
+    ``layout`` applies to side ``b`` (it brings B's value to A's layout): ``concat_axis``
+    joins a group, ``transpose`` permutes. Side ``a`` groups are concatenated along
+    ``concat_axis`` (default the last axis). ``None`` when a tensor is not in the store
+    (a tensor made up by a canonicalising pass has no runtime value).
+    """
+    if any(name not in store for name in names):
+        return None
+    values = [np.asarray(store[name]) for name in names]
+    layout = layout or {}
+    if len(values) == 1:
+        value = values[0]
+    else:
+        value = np.concatenate(values, axis=int(layout.get("concat_axis", -1)))
+    if side == "b" and "transpose" in layout and value.ndim == len(layout["transpose"]):
+        value = np.transpose(value, layout["transpose"])
+    return value
+
+
+def pair_values(pair: TensorPair, store_a: Mapping[str, Any], store_b: Mapping[str, Any]
+                ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """A's and B's values of ``pair`` (``None`` for a side with no runtime value)."""
+    return (side_value(store_a, pair.a, pair.layout, side="a"),
+            side_value(store_b, pair.b, pair.layout, side="b"))
