@@ -50,15 +50,20 @@ class EagerRun:
     Attributes:
         outputs: the model's outputs, flattened, as numpy arrays.
         modules: module path -> keys in ``store`` of its outputs, in order.
+        inputs: module path -> keys in ``store`` of its tensor inputs, in order.
         store: the arrays; close it (or use ``with``) when done.
     """
 
     outputs: list[np.ndarray]
     store: ActivationStore
     modules: dict[str, list[str]] = field(default_factory=dict)
+    inputs: dict[str, list[str]] = field(default_factory=dict)
 
     def module_outputs(self, path: str) -> list[np.ndarray]:
         return [self.store[key] for key in self.modules.get(path, [])]
+
+    def module_inputs(self, path: str) -> list[np.ndarray]:
+        return [self.store[key] for key in self.inputs.get(path, [])]
 
     def close(self) -> None:
         self.store.close()
@@ -70,18 +75,23 @@ class EagerRun:
         self.close()
 
 
-def _record(run: EagerRun, path: str, outputs: Any) -> None:
-    if path in run.modules:
-        return
+def _put_all(run: EagerRun, prefix: str, values: Any) -> list[str]:
     keys = []
-    for index, tensor in enumerate(_flatten(outputs)):
+    for index, tensor in enumerate(_flatten(values)):
         array = _to_numpy(tensor)
         if array is None:
             continue
-        key = f"{path}#{index}"
+        key = f"{prefix}{index}"
         run.store.put(key, np.array(array, copy=True))
         keys.append(key)
-    run.modules[path] = keys
+    return keys
+
+
+def _record(run: EagerRun, path: str, outputs: Any, inputs: Any = ()) -> None:
+    if path in run.modules:
+        return
+    run.modules[path] = _put_all(run, f"{path}#", outputs)
+    run.inputs[path] = _put_all(run, f"{path}<", inputs)
 
 
 def run_eager(model: Any, framework: str, inputs: ModelInputs, *,
@@ -108,7 +118,7 @@ def run_eager(model: Any, framework: str, inputs: ModelInputs, *,
                     for path, module in model.named_modules():
                         if path:
                             handles.append(module.register_forward_hook(
-                                lambda m, i, o, path=path: _record(run, path, o)))
+                                lambda m, i, o, path=path: _record(run, path, o, i)))
                 result = model(*args, **kwargs)
         else:
             import paddle
@@ -118,7 +128,7 @@ def run_eager(model: Any, framework: str, inputs: ModelInputs, *,
                 if modules:
                     for path, layer in model.named_sublayers():
                         handles.append(layer.register_forward_post_hook(
-                            lambda m, i, o, path=path: _record(run, path, o)))
+                            lambda m, i, o, path=path: _record(run, path, o, i)))
                 result = model(*args, **kwargs)
     except Exception as err:
         from padiff_ir.exporters._export import eager_failure

@@ -48,8 +48,10 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _ops_of(graph: Graph, module: str) -> list[OpNode]:
-    return [op for op in graph.ops_in_module(module) if op.kind == "data"]
+def _ops_of(graph: Graph, module: str, *, direct: bool = False) -> list[OpNode]:
+    """Data ops of ``module`` and its submodules, or (``direct``) of the module itself only."""
+    return [op for op in graph.ops_in_module(module)
+            if op.kind == "data" and (not direct or op.module_path == module)]
 
 
 def _paired_ops(module: ModulePair, matching: Matching, graph_a: Graph, graph_b: Graph
@@ -141,11 +143,15 @@ _DEFAULTS: Mapping[tuple[str, str], Any] = {
 }
 
 
-def op_structure_diffs(module: ModulePair, graph_a: Graph, graph_b: Graph) -> list[str]:
-    """Compute ops (not layout ops) that one side of the module has more of than the other."""
-    count_a = Counter(op.op_type for op in _ops_of(graph_a, module.a)
+def op_structure_diffs(module: ModulePair, graph_a: Graph, graph_b: Graph, *,
+                       direct: bool = False) -> list[str]:
+    """Compute ops (not layout ops) that one side of the module has more of than the other.
+
+    With ``direct``, only the ops of the module itself count, not those of its submodules.
+    """
+    count_a = Counter(op.op_type for op in _ops_of(graph_a, module.a, direct=direct)
                       if op.op_type not in _LAYOUT_OPS)
-    count_b = Counter(op.op_type for op in _ops_of(graph_b, module.b)
+    count_b = Counter(op.op_type for op in _ops_of(graph_b, module.b, direct=direct)
                       if op.op_type not in _LAYOUT_OPS)
     lines = []
     for op_type in sorted(set(count_a) | set(count_b)):

@@ -17,7 +17,8 @@ __all__ = ["render_summary"]
 
 WIDTH = 100
 _STATUS = {"ok": "ok", "culprit": "CULPRIT", "inherited": "inherited",
-           "contains-culprit": "contains culprit", "unmeasured": "?"}
+           "contains-culprit": "contains culprit", "unmeasured": "?",
+           "accumulated": "accumulated"}
 
 
 def _num(value: float) -> str:
