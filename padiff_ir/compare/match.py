@@ -406,27 +406,31 @@ def match(
     model_a, model_b = unwrap_model(model_a), unwrap_model(model_b)
     framework_a, framework_b = detect_framework(model_a), detect_framework(model_b)
     raw_a, raw_b = split_inputs(inputs, framework_a, framework_b)
-    with timer.stage("eager"):
-        eager_a = _eager_side(model_a, framework_a, raw_a, "A", memory_budget)
-        try:
-            eager_b = _eager_side(model_b, framework_b, raw_b, "B", memory_budget)
-        except BaseException:
-            if eager_a is not None:
-                eager_a.close()
-            raise
     with contextlib.ExitStack() as eager_runs:
-        for run in (eager_a, eager_b):
+        with timer.stage("eager"):
+            eager_a = _eager_side(model_a, framework_a, raw_a, "A", memory_budget)
+            if eager_a is not None:
+                eager_runs.enter_context(eager_a)
+            eager_b = _eager_side(model_b, framework_b, raw_b, "B", memory_budget)
+            if eager_b is not None:
+                eager_runs.enter_context(eager_b)
+
+        def rerun_b() -> EagerRun | None:
+            run = _eager_side(model_b, framework_b, raw_b, "B", memory_budget)
             if run is not None:
                 eager_runs.enter_context(run)
+            return run
+
         return _match_exported(
             model_a, model_b, framework_a, framework_b, raw_a, raw_b, eager_a, eager_b,
-            tolerance=tolerance, overrides=overrides, timer=timer, layer_map=layer_map,
-            assign_weights=assign_weights, localize=localize, providers=providers,
-            memory_budget=memory_budget, opset=opset)
+            rerun_b, tolerance=tolerance, overrides=overrides, timer=timer,
+            layer_map=layer_map, assign_weights=assign_weights, localize=localize,
+            providers=providers, memory_budget=memory_budget, opset=opset)
 
 
 def _match_exported(model_a: Any, model_b: Any, framework_a: str, framework_b: str, raw_a: Any,
-                    raw_b: Any, eager_a: EagerRun | None, eager_b: EagerRun | None, *,
+                    raw_b: Any, eager_a: EagerRun | None, eager_b: EagerRun | None,
+                    rerun_b: Any, *,
                     tolerance: Tolerance, overrides: Mapping[str, Tolerance], timer: _Timer,
                     layer_map: Any, assign_weights: bool, localize: bool,
                     providers: Sequence[str], memory_budget: int | None, opset: int | None
@@ -451,6 +455,9 @@ def _match_exported(model_a: Any, model_b: Any, framework_a: str, framework_b: s
                 from padiff_ir.matching.assign import assign_weight
 
                 assign_weight(model_b, model_a, matching=matching)
+                if eager_b is not None:  # B's eager run predates its new weights
+                    eager_b.close()
+                    eager_b = rerun_b()
             elif framework_b != "onnx":
                 notes.append("assign_weights: A is an ONNX file, so only B's exported graph "
                              "took A's weights, not B's model object")
