@@ -27,18 +27,51 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
                         help="more log output (-v info, -vv debug)")
 
 
+def _add_tolerances(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--atol", type=float, default=1e-5, help="absolute tolerance (1e-5)")
+    parser.add_argument("--rtol", type=float, default=1e-5, help="relative tolerance (1e-5)")
+    parser.add_argument("--mode", default="strict", choices=("strict", "mean", "abs_mean"),
+                        help="compare mode (strict: elementwise)")
+    parser.add_argument("--json", metavar="PATH", help="also write the result as JSON")
+    parser.add_argument("--html", metavar="PATH", help="also write the HTML report")
+
+
+def _add_inputs(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input-shape", action="append", default=[],
+                        metavar="NAME=D0,D1[:DTYPE]",
+                        help="an input's name, shape and dtype (repeat per input)")
+    parser.add_argument("--inputs", metavar="NPZ", help="an .npz file of named inputs")
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="padiff-ir",
         description="Tell whether a torch model and a paddle model compute the same thing, "
-                    "and where they part.",
+                    "and where they part. Exit codes: 0 aligned, 1 diverged, 2 error.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="run the main job on the built-in ViTPose pair")
     demo.add_argument("--size", default="tiny", choices=("tiny", "base"),
                       help="zoo size of the ViTPose pair (default tiny)")
+    demo.add_argument("--bug", action="store_true",
+                      help="inject a LayerNorm epsilon bug into one paddle block first")
+    demo.add_argument("-o", "--output", default="padiff-ir-demo.html",
+                      help="HTML report to write (default padiff-ir-demo.html)")
+    _add_tolerances(demo)
     _add_common(demo)
+
+    compare = sub.add_parser(
+        "compare", help="compare two models (ONNX files, zoo models or module:factory)",
+        description="MODEL is a path.onnx, zoo:NAME[:torch|paddle[:SIZE]] or "
+                    "package.module:factory.")
+    compare.add_argument("model_a", help="model A (the reference)")
+    compare.add_argument("model_b", help="model B")
+    _add_inputs(compare)
+    compare.add_argument("--assign-weights", action="store_true",
+                         help="copy A's weights into B through the parameter map first")
+    _add_tolerances(compare)
+    _add_common(compare)
 
     export = sub.add_parser(
         "export",
@@ -48,11 +81,13 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("model", help="model specification")
     export.add_argument("-o", "--output", required=True, help="ONNX file to write")
-    export.add_argument("--input-shape", action="append", default=[], metavar="NAME=D0,D1[:DTYPE]",
-                        help="an input's name, shape and dtype (repeat per input)")
-    export.add_argument("--inputs", metavar="NPZ", help="an .npz file of named inputs")
+    _add_inputs(export)
     export.add_argument("--opset", type=int, default=None, help="ONNX opset")
     _add_common(export)
+
+    from padiff_ir.report.cli import add_report_parser
+
+    _add_common(add_report_parser(sub))
     return parser
 
 
@@ -103,42 +138,71 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
-    import numpy as np
+class _Progress:
+    """Stage messages on stderr, with the time the previous stage took."""
 
-    from padiff_ir.exporters import export
-    from padiff_ir.ir import build_graph, canonicalize
-    from padiff_ir.runtime import run_all
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.last: str | None = None
+
+    def __call__(self, message: str) -> None:
+        now = time.perf_counter()
+        if self.last is not None:
+            _progress(f"  done in {now - self.start:.1f}s")
+        self.start = now
+        self.last = message
+        _progress(message)
+
+
+def _finish(result: object, args: argparse.Namespace, default_html: str | None = None) -> int:
+    print(result)
+    if args.json:
+        result.to_json(args.json)  # type: ignore[attr-defined]
+        print(f"result: {args.json}")
+    html = args.html if getattr(args, "html", None) else default_html
+    if html:
+        from padiff_ir.report import render_html
+
+        render_html(result, html)
+        print(f"report: {html}")
+    return EXIT_OK if result else EXIT_DIVERGED
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from padiff_ir.compare.match import match
     from padiff_ir.zoo import get_pair
 
-    _progress(f"building the zoo's ViTPose pair ({args.size}) ...")
+    _progress(f"building the zoo's ViTPose pair ({args.size}): torch and paddle, equal weights")
     pair = get_pair("vitpose", args.size)
-    rows = []
-    finals = []
-    for side, model in (("torch", pair.torch_model), ("paddle", pair.paddle_model)):
-        _progress(f"exporting the {side} model ...")
-        start = time.perf_counter()
-        exported = export(model, pair.inputs)
-        graph = canonicalize(build_graph(exported))
-        _progress(f"running every intermediate of the {side} graph ...")
-        with run_all(exported, pair.inputs) as store:
-            finals.append(np.asarray(store[exported.output_names[0]]).copy())
-            stored = len(store)
-        rows.append((side, len(exported.model.graph.node), len(graph.data_ops()),
-                     len(set(exported.node_modules.values())), stored,
-                     time.perf_counter() - start))
-    print(f"ViTPose-{args.size}: input {pair.inputs['x'].shape}, heatmaps {finals[0].shape}")
-    print(f"{'side':<8}{'onnx nodes':>12}{'data ops':>10}{'modules':>9}{'tensors':>9}"
-          f"{'seconds':>9}")
-    for side, nodes, data, modules, stored, seconds in rows:
-        print(f"{side:<8}{nodes:>12}{data:>10}{modules:>9}{stored:>9}{seconds:>9.1f}")
-    diff = float(np.max(np.abs(finals[0] - finals[1])))
-    verdict = "aligned" if diff <= 1e-5 else "diverged"
-    print(f"final output max abs diff {diff:.3g}: {verdict}")
-    return EXIT_OK if diff <= 1e-5 else EXIT_DIVERGED
+    if args.bug:
+        _progress("injecting a bug: backbone.blocks.1.norm1 epsilon 1e-3 in the paddle model")
+        pair.paddle_model.backbone.blocks[1].norm1._epsilon = 1e-3
+    result = match(pair.torch_model, pair.paddle_model, pair.inputs, atol=args.atol,
+                   rtol=args.rtol, compare_mode=args.mode, progress=_Progress())
+    return _finish(result, args, default_html=args.output)
 
 
-_COMMANDS = {"demo": _cmd_demo, "export": _cmd_export}
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from padiff_ir._models import load_model_spec
+    from padiff_ir.compare.match import match
+
+    model_a, inputs_a = load_model_spec(args.model_a)
+    model_b, inputs_b = load_model_spec(args.model_b)
+    inputs = _load_inputs(args, inputs_a if inputs_a is not None else inputs_b)
+    result = match(model_a, model_b, inputs, atol=args.atol, rtol=args.rtol,
+                   compare_mode=args.mode, assign_weights=args.assign_weights,
+                   progress=_Progress())
+    return _finish(result, args)
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from padiff_ir.report.cli import report_command
+
+    return report_command(args)
+
+
+_COMMANDS = {"demo": _cmd_demo, "compare": _cmd_compare, "export": _cmd_export,
+             "report": _cmd_report}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -48,12 +48,28 @@ __all__ = ["match"]
 logger = logging.getLogger(__name__)
 
 
+_STAGE_MESSAGES = {
+    "eager": "running both models eagerly",
+    "export": "exporting both models to ONNX",
+    "ir": "building the graph IR",
+    "match": "matching the graphs",
+    "assign": "copying A's weights into B",
+    "run": "running both graphs with every intermediate",
+    "compare": "comparing matched tensors",
+    "localize": "measuring each diverging module's own error",
+    "fidelity": "checking the exports against the eager runs",
+}
+
+
 class _Timer:
-    def __init__(self) -> None:
+    def __init__(self, progress: Callable[[str], None] | None = None) -> None:
         self.timings: dict[str, float] = {}
+        self.progress = progress
 
     @contextlib.contextmanager
     def stage(self, name: str) -> Iterator[None]:
+        if self.progress is not None:
+            self.progress(_STAGE_MESSAGES.get(name, name) + " ...")
         start = time.perf_counter()
         try:
             yield
@@ -392,17 +408,19 @@ def match(
     providers: Sequence[str] = ("CPUExecutionProvider",),
     memory_budget: int | None = None,
     opset: int | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> MatchResult:
     """Compare two models node by node; find the first divergence and its cause.
 
-    See :func:`padiff_ir.match` for the documentation.
+    See :func:`padiff_ir.match` for the documentation; ``progress`` is called with a short
+    message as each stage starts (the CLI prints them).
     """
     from padiff_ir.matching.compat import unwrap_model
 
     tolerance = Tolerance(atol=atol, rtol=rtol, mode=compare_mode)
     overrides = {name: Tolerance(**{"atol": atol, "rtol": rtol, "mode": compare_mode, **tol})
                  for name, tol in (tolerances or {}).items()}
-    timer = _Timer()
+    timer = _Timer(progress)
     model_a, model_b = unwrap_model(model_a), unwrap_model(model_b)
     framework_a, framework_b = detect_framework(model_a), detect_framework(model_b)
     raw_a, raw_b = split_inputs(inputs, framework_a, framework_b)
