@@ -37,6 +37,19 @@ setup() {
   echo "[setup] done" >&2
 }
 
+ensure_chromium() {
+  # The HTML report's browser tests drive Debian's chromium with Playwright (never
+  # "playwright install": it downloads a browser, which this network does not allow).
+  if command -v chromium >/dev/null 2>&1; then
+    return 0
+  fi
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
+    echo "[setup] installing chromium for the report's browser tests" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+      >/dev/null 2>&1 || echo "[setup] could not install chromium: browser tests will skip" >&2
+  fi
+}
+
 job=${1:-test}
 shift || true
 case "$job" in
@@ -47,6 +60,7 @@ case "$job" in
     ;;
   test)
     setup
+    ensure_chromium
     set +e
     "$PY" -m pytest -q "$@"
     rc=$?

@@ -54,8 +54,12 @@ def _compare_lists(names_a: Sequence[str], names_b: Sequence[str], values_a: Map
     return worst(found)
 
 
-def measure_module(pair: ModulePair, ctx: ModuleInputs, depth: int) -> ModuleResult:
-    """Outputs as run, inputs as run, and the own error of B's module fed A's inputs."""
+def measure_module(pair: ModulePair, ctx: ModuleInputs, depth: int, *,
+                   own_error: bool = True) -> ModuleResult:
+    """Outputs as run, inputs as run, and the own error of B's module fed A's inputs.
+
+    ``own_error=False`` skips the rerun (a container whose culprit is already known inside).
+    """
     output = _compare_lists(pair.outputs_a, pair.outputs_b, ctx.store_a, ctx.store_b,
                             ctx.tolerance)
     inputs = _compare_lists(pair.inputs_a, pair.inputs_b, ctx.store_a, ctx.store_b,
@@ -63,7 +67,7 @@ def measure_module(pair: ModulePair, ctx: ModuleInputs, depth: int) -> ModuleRes
     own = None
     # Own error only matters where the outputs fail: an aligned module needs no rerun.
     measurable = len(pair.inputs_a) == len(pair.inputs_b) and bool(pair.outputs_b)
-    if output is not None and not output.ok and measurable:
+    if own_error and output is not None and not output.ok and measurable:
         feeds = {}
         for name_a, name_b in zip(pair.inputs_a, pair.inputs_b):
             if name_a not in ctx.store_a or name_b not in ctx.store_b:

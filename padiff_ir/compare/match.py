@@ -42,6 +42,7 @@ from padiff_ir.exporters import ExportedGraph, detect_framework, export
 from padiff_ir.exporters._export import check_signature
 from padiff_ir.ir import Graph, build_graph, canonicalize
 from padiff_ir.matching.types import Matching
+from padiff_ir.report.graph_data import graph_view
 
 __all__ = ["match"]
 
@@ -329,38 +330,47 @@ def _explain(culprit: ModuleResult, result_lines: list[str], structure: list[str
     return ". ".join(parts)
 
 
-def _containers_without_evidence(modules: list[ModuleResult], matching: Matching,
-                                 graph_a: Graph, graph_b: Graph) -> list[ModuleResult]:
-    """A container fails by itself only through its own ops, not through its children.
+def _has_own_evidence(module: ModuleResult, children: Sequence[ModuleResult],
+                      pairs: Mapping[str, Any], matching: Matching, graph_a: Graph,
+                      graph_b: Graph) -> bool:
+    """Whether a container's own ops (not its children's) differ in structure or attributes."""
+    pair = pairs[module.a]
+    if op_structure_diffs(pair, graph_a, graph_b, direct=True):
+        return True
+    inherited = {d for c in children if c.a in pairs
+                 for d in attribute_diffs(pairs[c.a], matching, graph_a, graph_b)}
+    return any(d not in inherited for d in attribute_diffs(pair, matching, graph_a, graph_b))
 
-    A container's own error (B's container fed A's inputs) includes the rounding accumulated
-    over its children. When none of its children fails by itself, it is a culprit only if its
-    own ops (not its children's) differ in structure or attributes; otherwise its failure is
-    accumulated rounding (status ``accumulated``).
+
+def _measure_modules(matching: Matching, graph_a: Graph, graph_b: Graph, ctx: ModuleInputs
+                     ) -> list[ModuleResult]:
+    """Each module pair's outputs, inputs and (where needed) own error, innermost first.
+
+    A container whose culprit is already found inside is not rerun (``contains-culprit``).
+    A container's own error includes the rounding accumulated over its children: when none of
+    its children fails by itself, it is a culprit only if its own ops differ in structure or
+    attributes, else its status is ``accumulated``.
     """
     pairs = {p.a: p for p in matching.module_pairs}
-    updated = []
-    for module in modules:
-        children = [m for m in modules if m.a != module.a and is_inside(m.a, module.a)]
-        if module.status == "culprit" and children and \
-                not any(c.status == "culprit" for c in children):
-            pair = pairs[module.a]
-            evidence = op_structure_diffs(pair, graph_a, graph_b, direct=True) or [
-                d for d in attribute_diffs(pair, matching, graph_a, graph_b)
-                if not any(c.a and d in attribute_diffs(pairs[c.a], matching, graph_a, graph_b)
-                           for c in children)]
-            if not evidence:
-                module = replace(module, status="accumulated")
-        updated.append(module)
-    return updated
+    measured: dict[str, ModuleResult] = {}
+    for pair in sorted(matching.module_pairs, key=lambda p: -_depth(p.a)):
+        children = [m for path, m in measured.items() if path != pair.a
+                    and is_inside(path, pair.a)]
+        culprit_inside = any(c.status in ("culprit", "contains-culprit") for c in children)
+        module = measure_module(pair, ctx, _depth(pair.a), own_error=not culprit_inside)
+        if culprit_inside and module.output is not None and not module.output.ok:
+            module = replace(module, status="contains-culprit")
+        elif module.status == "culprit" and children and \
+                not _has_own_evidence(module, children, pairs, matching, graph_a, graph_b):
+            module = replace(module, status="accumulated")
+        measured[pair.a] = module
+    return [measured[p.a] for p in matching.module_pairs]
 
 
 def _localise(matching: Matching, graph_a: Graph, graph_b: Graph, ctx: ModuleInputs,
               exported_a: ExportedGraph, exported_b: ExportedGraph
               ) -> tuple[list[ModuleResult], list[Culprit]]:
-    modules = [measure_module(pair, ctx, _depth(pair.a)) for pair in matching.module_pairs]
-    modules = _containers_without_evidence(modules, matching, graph_a, graph_b)
-    modules = culprit_modules(modules)
+    modules = culprit_modules(_measure_modules(matching, graph_a, graph_b, ctx))
     pairs_by_a = {p.a: p for p in matching.module_pairs}
     failing = any(m.output is not None and not m.output.ok for m in modules)
     params_a = _initializers(exported_a) if failing else {}
@@ -552,6 +562,7 @@ def _match_exported(model_a: Any, model_b: Any, framework_a: str, framework_b: s
                  "nodes": len(exported_b.model.graph.node)},
         timings=dict(timer.timings), environment=environment(graph_a, graph_b),
         eager_outputs=eager_outputs, export_fidelity=fidelity,
+        graphs={"a": graph_view(graph_a, exported_a), "b": graph_view(graph_b, exported_b)},
         overrides={k: {"atol": v.atol, "rtol": v.rtol, "mode": v.mode}
                    for k, v in overrides.items()},
         notes=notes,

@@ -278,3 +278,19 @@ class MatchResult:
     def load(cls, path: str | Path) -> MatchResult:
         """Read a result saved with :meth:`to_json`."""
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+    # -- reports ----------------------------------------------------------------------------
+    def to_html(self, path: str | Path, *, title: str | None = None) -> Path:
+        """Write the offline HTML report of this result (:func:`padiff_ir.report.render_html`)."""
+        from padiff_ir.report import render_html
+
+        return render_html(self, path, title=title)
+
+    def to_model_explorer(self, directory: str | Path) -> dict[str, Path]:
+        """Write Model Explorer node data (error per node) and the A -> B node mapping.
+
+        See :func:`padiff_ir.report.to_model_explorer`.
+        """
+        from padiff_ir.report import to_model_explorer
+
+        return to_model_explorer(self, directory)
