@@ -1,0 +1,462 @@
+"""Pair modules (the layer map) from the tensor and parameter pairs, by votes and ancestry.
+
+* **Votes**: every parameter pair votes (weight 3) for the pair of the modules owning the two
+  parameters (the lowest common owner for a split group: three ``q/k/v_proj`` vote as their
+  attention layer, with torch's ``MultiheadAttention`` owning ``in_proj``; a fused ``qkv``
+  ``Linear`` that does nothing but the projection has no counterpart and does not vote), every
+  tensor pair (weight 1) for the modules of the two producing ops (slices of a fused output do
+  not vote). A module's candidate partner is its most voted one (ties: closest depth, then
+  graph order). Ops are attributed to the module owning the parameters they read when the
+  exporter put them in an ancestor (torch's attention reads ``out_proj.weight`` itself).
+* **Ancestry**: a module without votes (a container with no op of its own) takes the lowest
+  common ancestor of its descendants' partners, if that module's paired descendants all pair
+  back inside it; so a ``Sequential`` wrapping blocks on one side only finds no partner, while
+  the blocks themselves do.
+* **One to one**: the two roots pair (unless a pin says otherwise); candidates are accepted
+  pins first, then voted ones, then those by ancestry, each by decreasing strength and then
+  the smaller difference in depth; each module at most once.
+
+A pair is a *black box* when the ops of the two modules that no paired submodule explains do not
+pair with each other op for op (fused vs split projections, ``Gelu`` vs its ``Erf``
+decomposition), or when the layer map says so. Boundary tensors: those a module's ops read from
+outside (inputs) and those they make that are read outside or are graph outputs (outputs); the
+pair lists the boundary tensors of both sides that pair with each other, position by position.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from padiff_ir.matching._params import owner_module
+from padiff_ir.matching._propagate import paired_root
+from padiff_ir.matching.types import ModulePair, Unmatched
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from padiff_ir.matching._state import PairState
+    from padiff_ir.matching._view import SideView
+    from padiff_ir.matching.types import ParamPair
+
+__all__ = ["ModuleMatcher", "ModuleTree", "lowest_common_ancestor"]
+
+logger = logging.getLogger(__name__)
+
+
+def _parent(path: str) -> str | None:
+    if path == "":
+        return None
+    return path.rsplit(".", 1)[0] if "." in path else ""
+
+
+def _depth(path: str) -> int:
+    return 0 if path == "" else path.count(".") + 1
+
+
+def _within(path: str, ancestor: str) -> bool:
+    return ancestor == "" or path == ancestor or path.startswith(ancestor + ".")
+
+
+def _shared_suffix(chain_a: list[str], chain_b: list[str]) -> int:
+    """How many ancestors (from the root down) two module chains share."""
+    n = 0
+    while n < len(chain_a) and n < len(chain_b) and chain_a[-1 - n] == chain_b[-1 - n]:
+        n += 1
+    return n
+
+
+def lowest_common_ancestor(paths: Iterable[str]) -> str:
+    """The deepest module path that is an ancestor of (or equal to) every path.
+
+    Examples:
+        >>> lowest_common_ancestor(["attn.q_proj", "attn.k_proj", "attn.v_proj"])
+        'attn'
+        >>> lowest_common_ancestor(["fc1", "body.fc2"])
+        ''
+    """
+    common: list[str] | None = None
+    for path in paths:
+        parts = path.split(".") if path else []
+        if common is None:
+            common = parts
+            continue
+        n = 0
+        while n < min(len(common), len(parts)) and common[n] == parts[n]:
+            n += 1
+        common = common[:n]
+    return ".".join(common or [])
+
+
+@dataclass
+class ModuleTree:
+    """The modules of one side: classes, ops, first use, boundary tensors."""
+
+    view: SideView
+    ignored: tuple[str, ...] = ()
+    ignored_self: tuple[str, ...] = ()
+    classes: dict[str, str] = field(default_factory=dict)
+    direct_ops: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    first_use: dict[str, int] = field(default_factory=dict)
+    inputs: dict[str, dict[str, None]] = field(default_factory=lambda: defaultdict(dict))
+    outputs: dict[str, dict[str, None]] = field(default_factory=lambda: defaultdict(dict))
+    has_ops: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        view = self.view
+        graph = view.graph
+        self.classes = {p: c for p, c in graph.modules.items() if not self.is_ignored(p)}
+        self.classes.setdefault("", graph.meta.get("model_class", ""))
+        hidden = set(self.ignored_self)
+        self.module_of = {name: self._attribute(name) for name in view.order}
+        chains: dict[str, list[str]] = {}
+
+        def chain(path: str) -> list[str]:
+            found = chains.get(path)
+            if found is None:
+                found = [path]
+                parent = _parent(path)
+                while parent is not None:
+                    found.append(parent)
+                    parent = _parent(parent)
+                chains[path] = found
+                for module in found:
+                    self.classes.setdefault(module, "")
+            return found
+
+        module_of = self.module_of
+        seen_paths: set[str] = set()
+        for name in view.order:
+            if name in view.ignored:
+                continue
+            path = module_of[name]
+            self.direct_ops[path].append(name)
+            chain_c = chain(path)
+            if path not in seen_paths:
+                seen_paths.add(path)
+                rank = view.rank[name]
+                for module in chain_c:
+                    self.has_ops.add(module)
+                    if module not in self.first_use:
+                        self.first_use[module] = rank
+            for tensor in view.act_inputs(name):
+                producer = view.producer(tensor)
+                path_p = module_of[producer] if producer is not None else None
+                if path_p == path:
+                    continue  # the common case: no module boundary crossed
+                chain_p = chain(path_p) if path_p is not None else []
+                shared = _shared_suffix(chain_c, chain_p)
+                for module in chain_c[:len(chain_c) - shared]:
+                    self.inputs[module][tensor] = None
+                for module in chain_p[:len(chain_p) - shared]:
+                    self.outputs[module][tensor] = None
+        for tensor in graph.outputs:
+            producer = view.producer(tensor)
+            if producer is not None and producer not in view.ignored:
+                for module in chain(self.module_of[producer]):
+                    self.outputs[module][tensor] = None
+        for module in hidden:  # left out themselves, their submodules still matched
+            self.classes.pop(module, None)
+        self.children: dict[str, list[str]] = defaultdict(list)
+        for module in self.classes:
+            parent = _parent(module)
+            while parent is not None and parent not in self.classes:
+                parent = _parent(parent)
+            if parent is not None:
+                self.children[parent].append(module)
+
+    def post_order(self) -> list[str]:
+        """Modules, every module after all of its submodules."""
+        order: list[str] = []
+        stack: list[tuple[str, bool]] = [("", False)]
+        while stack:
+            module, done = stack.pop()
+            if done:
+                order.append(module)
+                continue
+            stack.append((module, True))
+            stack.extend((child, False) for child in self.children.get(module, ()))
+        return order
+
+    def own_ops(self, module: str, paired: set[str]) -> list[str]:
+        """Ops of ``module`` and of its submodules that are not in ``paired`` (nor below one)."""
+        found = list(self.direct_ops.get(module, ()))
+        stack = [c for c in self.children.get(module, ()) if c not in paired]
+        while stack:
+            current = stack.pop()
+            found.extend(self.direct_ops.get(current, ()))
+            stack.extend(c for c in self.children.get(current, ()) if c not in paired)
+        return found
+
+    def _attribute(self, name: str) -> str:
+        """The op's module, or the submodule owning the parameters it reads.
+
+        torch's ``MultiheadAttention`` reads ``out_proj.weight`` without calling ``out_proj``,
+        so the exporter attributes that ``MatMul`` to the attention module; it belongs to
+        ``out_proj`` as far as matching is concerned.
+        """
+        view = self.view
+        path = view.op(name).module_path
+        facts = view.facts[name]
+        if not facts.sources:
+            return path
+        owners = {owner_module(view.graph.modules, view.graph.tensors[t].param_name or t)
+                  for tensors in facts.sources.values() for t in tensors}
+        if len(owners) != 1:
+            return path
+        owner = owners.pop()
+        return owner if owner != path and _within(owner, path) else path
+
+    def only_reads_own_params(self, module: str) -> bool:
+        """Whether every op of ``module`` (and below) reads parameters ``module`` owns."""
+        ops = self.own_ops(module, set())
+        if not ops:
+            return False
+        for name in ops:
+            facts = self.view.facts[name]
+            owners = {owner_module(self.view.graph.modules,
+                                   self.view.graph.tensors[t].param_name or t)
+                      for tensors in facts.sources.values() for t in tensors}
+            if owners != {module}:
+                return False
+        return True
+
+    def is_ignored(self, path: str) -> bool:
+        return any(_within(path, p) for p in self.ignored)
+
+    def ordered_outputs(self, module: str) -> list[str]:
+        rank = self.view.rank
+
+        def key(tensor: str) -> int:
+            producer = self.view.producer(tensor)
+            return rank[producer] if producer is not None else -1
+
+        return sorted(self.outputs.get(module, {}), key=key)
+
+
+class ModuleMatcher:
+    """Builds the module pairs and the unmatched modules of a matching."""
+
+    def __init__(self, state: PairState, tree_a: ModuleTree, tree_b: ModuleTree) -> None:
+        self.state = state
+        self.tree_a = tree_a
+        self.tree_b = tree_b
+        self.votes: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        self.param_votes: set[str] = set()
+        self.rejected: dict[str, str] = {}
+        self.spread: dict[str, str] = {}
+        #: fused layers (one projection for several of the other side) -> the other side's
+        #: common ancestor of those
+        self.fused_a: dict[str, str] = {}
+        self.fused_b: dict[str, str] = {}
+
+    # -- votes -----------------------------------------------------------------------------
+    def vote_params(self, pairs: Iterable[ParamPair]) -> None:
+        for pair in pairs:
+            if len(pair.a) != len(pair.b):
+                # a fused layer against several: the single owner is the counterpart of the
+                # others' common ancestor only if it does more than the fused projection
+                single_a = len(pair.a) == 1
+                tree = self.tree_a if single_a else self.tree_b
+                owner = pair.module_a if single_a else pair.module_b
+                other = pair.module_b if single_a else pair.module_a
+                if tree.only_reads_own_params(owner):
+                    (self.fused_a if single_a else self.fused_b)[owner] = (
+                        "a fused layer: its parameters are split over several layers under "
+                        f"{other!r} on the other side; compare the modules around them")
+                    continue
+            self.votes[pair.module_a][pair.module_b] += 3.0
+            self.param_votes.add(pair.module_a)
+
+    def vote_tensors(self) -> None:
+        view_a, view_b = self.state.view_a, self.state.view_b
+        of_a, of_b = self.tree_a.module_of, self.tree_b.module_of
+        votes = self.votes
+        for draft in self.state.drafts:
+            if "split-group" in draft.evidence:
+                continue  # pieces of a fused layer against whole layers: no module pair
+            if len(draft.a) == 1 and len(draft.b) == 1:
+                producer_a, producer_b = view_a.producer(draft.a[0]), view_b.producer(draft.b[0])
+                if producer_a is not None and producer_b is not None:
+                    votes[of_a[producer_a]][of_b[producer_b]] += 1
+                continue
+            mods_a = [of_a[p] for p in map(view_a.producer, draft.a) if p]
+            mods_b = [of_b[p] for p in map(view_b.producer, draft.b) if p]
+            if len(mods_a) == len(draft.a) and len(mods_b) == len(draft.b):
+                votes[lowest_common_ancestor(mods_a)][lowest_common_ancestor(mods_b)] += 1
+
+    # -- assignment ------------------------------------------------------------------------
+    def assign(self, pins: dict[str, str]) -> dict[str, tuple[str, float, tuple[str, ...]]]:
+        """A module -> (B module, confidence, evidence)."""
+        candidates: dict[str, tuple[str, float, tuple[str, ...], float]] = {}
+        for module_a, ballot in self.votes.items():
+            if module_a not in self.tree_a.classes:
+                continue
+            ballot = {b: v for b, v in ballot.items() if b in self.tree_b.classes}
+            if not ballot:
+                continue
+            total = sum(ballot.values())
+            best = max(ballot, key=lambda b: (ballot[b], -abs(_depth(b) - _depth(module_a)),
+                                              -self.tree_b.first_use.get(b, 1 << 30)))
+            evidence = ("params",) if module_a in self.param_votes else ("ops",)
+            candidates[module_a] = (best, ballot[best] / total, evidence, ballot[best])
+        if "" not in pins and "" not in pins.values():
+            # both roots compute the model: graph inputs and outputs pair by position
+            pins = {"": "", **pins}
+        for module_a, module_b in pins.items():
+            candidates[module_a] = (module_b, 1.0, ("pinned",), float("inf"))
+        self._ancestry(candidates)
+        priority = {"pinned": 0, "params": 1, "ops": 1, "children": 2}
+        order = sorted(candidates.items(), key=lambda item: (
+            priority[item[1][2][0]], -item[1][3], abs(_depth(item[1][0]) - _depth(item[0])),
+            self.tree_a.first_use.get(item[0], 1 << 30)))
+        taken_b: dict[str, str] = {}
+        accepted: dict[str, tuple[str, float, tuple[str, ...]]] = {}
+        for module_a, (module_b, confidence, evidence, _) in order:
+            if module_b in taken_b:
+                self.rejected[module_a] = taken_b[module_b]
+                continue
+            taken_b[module_b] = module_a
+            accepted[module_a] = (module_b, round(min(1.0, confidence), 3), evidence)
+        return accepted
+
+    def _ancestry(self, candidates: dict[str, tuple[str, float, tuple[str, ...], float]]) -> None:
+        """Containers without votes: the lowest common ancestor of their children's partners.
+
+        One bottom-up sweep: each module carries the common ancestor of the partners below it,
+        their total strength and how many voted modules lie below it; a container is accepted
+        when every voted module whose partner lies under that ancestor lies under it too.
+        """
+        tree_a, tree_b = self.tree_a, self.tree_b
+        voted = dict(candidates)
+        below_b: dict[str, int] = defaultdict(int)  # voted partners under each B module
+        for module_b, *_ in voted.values():
+            node: str | None = module_b
+            while node is not None:
+                below_b[node] += 1
+                node = _parent(node)
+        lca: dict[str, str | None] = {}
+        strength: dict[str, float] = {}
+        count: dict[str, int] = {}
+        for module_a in tree_a.post_order():
+            partners, total, inside = [], 0.0, 0
+            for child in tree_a.children.get(module_a, ()):
+                if child in candidates:
+                    partners.append(candidates[child][0])
+                    total += candidates[child][3]
+                elif lca.get(child) is not None:
+                    partners.append(lca[child])  # type: ignore[arg-type]
+                    total += strength[child]
+                inside += count.get(child, 0)
+            if module_a in voted:
+                inside += 1
+            count[module_a] = inside
+            if module_a in candidates:
+                continue
+            lca[module_a] = lowest_common_ancestor(partners) if partners else None
+            strength[module_a] = total
+            module_b = lca[module_a]
+            if module_b is None or module_a not in tree_a.has_ops:
+                continue
+            outside = 0  # voted ancestors of module_a whose partner is under module_b
+            node = _parent(module_a)
+            while node is not None:
+                if node in voted and _within(voted[node][0], module_b):
+                    outside += 1
+                node = _parent(node)
+            if below_b.get(module_b, 0) - outside == inside and module_b in tree_b.classes:
+                candidates[module_a] = (module_b, 0.9, ("children",), total)
+            else:
+                self.spread[module_a] = module_b
+
+    # -- results ---------------------------------------------------------------------------
+    def module_pairs(self, accepted: dict[str, tuple[str, float, tuple[str, ...]]],
+                     black_box_a: Iterable[str] = (),
+                     black_box_b: Iterable[str] = ()) -> list[ModulePair]:
+        boxes_a, boxes_b = tuple(black_box_a), tuple(black_box_b)
+        paired_a = set(accepted)
+        paired_b = {b for b, _, _ in accepted.values()}
+        pairs = []
+        for module_a, (module_b, confidence, evidence) in accepted.items():
+            box = (any(_within(module_a, m) for m in boxes_a)
+                   or any(_within(module_b, m) for m in boxes_b)
+                   or self._internals_differ(module_a, module_b, paired_a, paired_b))
+            inputs = self._boundary(list(self.tree_a.inputs.get(module_a, {})),
+                                    list(self.tree_b.inputs.get(module_b, {})))
+            outputs = self._boundary(self.tree_a.ordered_outputs(module_a),
+                                     self.tree_b.ordered_outputs(module_b))
+            pairs.append(ModulePair(
+                a=module_a, b=module_b,
+                class_a=self.tree_a.classes.get(module_a, ""),
+                class_b=self.tree_b.classes.get(module_b, ""),
+                confidence=confidence, evidence=evidence, black_box=box,
+                inputs_a=tuple(a for a, _ in inputs), inputs_b=tuple(b for _, b in inputs),
+                outputs_a=tuple(a for a, _ in outputs), outputs_b=tuple(b for _, b in outputs)))
+        pairs.sort(key=lambda p: (self.tree_a.first_use.get(p.a, 1 << 30), _depth(p.a)))
+        return pairs
+
+    def _boundary(self, tensors_a: list[str], tensors_b: list[str]) -> list[tuple[str, str]]:
+        state = self.state
+        by_root = {}
+        for tensor in tensors_b:
+            by_root.setdefault(paired_root(state.view_b, state.one_b, tensor), tensor)
+        found, used = [], set()
+        for tensor in tensors_a:
+            partner = state.one_a.get(paired_root(state.view_a, state.one_a, tensor))
+            match = by_root.get(partner) if partner is not None else None
+            if match is not None and match not in used:
+                used.add(match)
+                found.append((tensor, match))
+        return found
+
+    def _internals_differ(self, module_a: str, module_b: str, paired_a: set[str],
+                          paired_b: set[str]) -> bool:
+        state = self.state
+        for view, tree, module, other, ops_map, other_tree, paired, covered in (
+                (state.view_a, self.tree_a, module_a, module_b, state.op_a, self.tree_b,
+                 paired_a, state.covered_a),
+                (state.view_b, self.tree_b, module_b, module_a, state.op_b, self.tree_a,
+                 paired_b, state.covered_b)):
+            for name in tree.own_ops(module, paired):
+                if view.facts[name].kind == "transparent" or (
+                        name in covered and name not in ops_map):
+                    continue
+                partner = ops_map.get(name)
+                if partner is None or not _within(other_tree.module_of[partner], other):
+                    return True
+        return False
+
+    def unmatched(self, accepted: dict[str, tuple[str, float, tuple[str, ...]]],
+                  fused_b: dict[str, str], fused_a: dict[str, str]) -> list[Unmatched]:
+        paired_b = {b: a for a, (b, _, _) in accepted.items()}
+        spread = self.spread
+        found = []
+        for side, tree, paired, fused in (("a", self.tree_a, accepted, fused_a),
+                                          ("b", self.tree_b, paired_b, fused_b)):
+            for module in sorted(tree.classes, key=lambda m: tree.first_use.get(m, 1 << 30)):
+                if module in paired or tree.is_ignored(module):
+                    continue
+                if module in fused:
+                    reason = fused[module]
+                elif module not in tree.has_ops:
+                    reason = ("no op of the graph comes from it (a layer that computes "
+                              "nothing at inference, e.g. Dropout or Identity)")
+                elif side == "a" and module in spread:
+                    reason = ("a container whose submodules pair with modules spread over "
+                              f"{spread[module]!r}, which holds others too: the other side "
+                              "has no module wrapping exactly these")
+                elif side == "a" and module in self.rejected:
+                    rival = self.rejected[module]
+                    reason = ("its ops pair with the same module as "
+                              f"{'the root' if rival == '' else repr(rival)}, which pairs "
+                              "better (both wrap the same computation)")
+                elif any(_within(p, module) for p in paired):
+                    reason = ("a container the other side does not have: its submodules are "
+                              "paired one by one")
+                else:
+                    reason = "none of its ops or parameters found a counterpart"
+                found.append(Unmatched(side, "module", module, reason,
+                                       module=module, op_type=tree.classes.get(module, "")))
+        return found

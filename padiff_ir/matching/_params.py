@@ -1,0 +1,202 @@
+"""Pair parameters through the matched units that read them, with the transform between them.
+
+Parameters pair by *role*, never by name:
+
+* ``linear``: weights by the ``weight_transposed`` flags of the two ``MatMul`` ops (torch stores
+  ``[out, in]``, paddle ``[in, out]``: ``{"transpose": [1, 0]}``), biases as they are;
+* a fused unit against split ones (one ``qkv`` projection against ``q``, ``k``, ``v``): A's weight,
+  transposed to B's layout if needed, ``{"split": axis, "sections": [...]}`` along B's output
+  axis (``{"concat": axis}`` the other way round); biases along axis 0;
+* convolutions: kernel and bias (the ``Add`` marked ``bias_of``) as they are;
+* any other unit (norms, embeddings, LSTM, ``Add(x, pos_embed)``...): operand by operand (sorted
+  by shape for commutative ops), and within an operand the parameters it is computed from, in
+  operand order (``BatchNormalization``'s scale, bias, mean, variance are inputs 1 to 4 on both
+  sides, whatever the buffers are called); equal shapes pair as they are, reversed 2-D shapes
+  with a transpose, anything else not at all.
+
+A parameter read by several units (a layer called twice) pairs once; a later, different pairing
+is logged and counted in ``conflicts``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from padiff_ir.matching._view import COMMUTATIVE
+from padiff_ir.matching.types import ParamPair
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from padiff_ir.matching._anchors import Unit
+    from padiff_ir.matching._view import SideView
+
+__all__ = ["ParamMatcher", "owner_module"]
+
+logger = logging.getLogger(__name__)
+
+
+def owner_module(graph_modules: dict[str, str], param_name: str) -> str:
+    """The module owning ``param_name``: its longest dotted prefix that is a module path."""
+    path = param_name
+    while "." in path:
+        path = path.rsplit(".", 1)[0]
+        if path in graph_modules:
+            return path
+    return ""
+
+
+class ParamMatcher:
+    """Collects :class:`ParamPair` from unit pairs, each parameter of A at most once."""
+
+    def __init__(self, view_a: SideView, view_b: SideView) -> None:
+        self.view_a = view_a
+        self.view_b = view_b
+        self.pairs: list[ParamPair] = []
+        self.paired_a: dict[str, int] = {}
+        self.paired_b: dict[str, int] = {}
+        self.conflicts = 0
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _name(self, view: SideView, tensor: str) -> str:
+        info = view.graph.tensors[tensor]
+        return info.param_name or tensor
+
+    def _add(self, a: Sequence[str], b: Sequence[str], transform: dict[str, Any],
+             evidence: tuple[str, ...]) -> None:
+        names_a = tuple(self._name(self.view_a, t) for t in a)
+        names_b = tuple(self._name(self.view_b, t) for t in b)
+        known = {self.paired_a.get(n) for n in names_a} | {self.paired_b.get(n) for n in names_b}
+        if known != {None}:
+            index = next(iter(known)) if len(known) == 1 else None
+            if index is None or (self.pairs[index].a, self.pairs[index].b) != (names_a, names_b):
+                self.conflicts += 1
+                logger.debug("parameters %s / %s already paired otherwise", names_a, names_b)
+            return
+        index = len(self.pairs)
+        self.pairs.append(ParamPair(
+            a=names_a, b=names_b,
+            module_a=_common_owner(self.view_a, names_a),
+            module_b=_common_owner(self.view_b, names_b),
+            transform=transform, evidence=evidence))
+        for n in names_a:
+            self.paired_a[n] = index
+        for n in names_b:
+            self.paired_b[n] = index
+
+    def _shape(self, view: SideView, tensor: str) -> tuple[Any, ...]:
+        shape = view.shape(tensor)
+        return tuple(shape) if shape is not None else ()
+
+    def _simple(self, a: str, b: str, evidence: tuple[str, ...],
+                transpose: bool | None = None) -> bool:
+        shape_a, shape_b = self._shape(self.view_a, a), self._shape(self.view_b, b)
+        if transpose is None:
+            if shape_a == shape_b:
+                transpose = False
+            elif len(shape_a) == 2 and shape_a == shape_b[::-1]:
+                transpose = True
+            else:
+                return False
+        expected = shape_a[::-1] if transpose else shape_a
+        if len(shape_a) == 2 and expected != shape_b:
+            return False
+        self._add((a,), (b,), {"transpose": [1, 0]} if transpose else {}, evidence)
+        return True
+
+    # -- unit pairs ------------------------------------------------------------------------
+    def add_units(self, units_a: tuple[Unit, ...], units_b: tuple[Unit, ...]) -> None:
+        if len(units_a) == 1 and len(units_b) == 1:
+            self._one(units_a[0], units_b[0])
+        elif units_a[0].family == "linear":
+            self._linear_group(units_a, units_b)
+        elif units_a[0].family in ("Conv", "ConvTranspose"):
+            self._conv_group(units_a, units_b)
+
+    def _one(self, ua: Unit, ub: Unit) -> None:
+        if ua.family == "linear" and ua.weight and ub.weight:
+            self._simple(ua.weight, ub.weight, ("param-anchor", "linear-weight"),
+                         transpose=ua.transposed != ub.transposed)
+            if ua.bias and ub.bias:
+                self._simple(ua.bias, ub.bias, ("param-anchor", "linear-bias"))
+            return
+        if ua.family in ("Conv", "ConvTranspose") and ua.weight and ub.weight:
+            self._simple(ua.weight, ub.weight, ("param-anchor", "conv-weight"), transpose=False)
+            if ua.bias and ub.bias:
+                self._simple(ua.bias, ub.bias, ("param-anchor", "conv-bias"))
+            return
+        for unit_a, unit_b in zip(ua.ops, ub.ops):
+            self._by_role(unit_a, unit_b)
+
+    def _by_role(self, op_a: str, op_b: str) -> None:
+        slots_a = self._role_slots(self.view_a, op_a)
+        slots_b = self._role_slots(self.view_b, op_b)
+        if len(slots_a) != len(slots_b):
+            return
+        family = self.view_a.facts[op_a].family
+        for sources_a, sources_b in zip(slots_a, slots_b):
+            if len(sources_a) != len(sources_b):
+                continue
+            for a, b in zip(sources_a, sources_b):
+                self._simple(a, b, ("param-anchor", f"role:{family}"))
+
+    def _role_slots(self, view: SideView, op: str) -> list[tuple[str, ...]]:
+        facts = view.facts[op]
+        slots = [facts.sources[s] for s in facts.const_slots if s in facts.sources]
+        if facts.family in COMMUTATIVE:
+            slots.sort(key=lambda srcs: tuple(self._shape(view, t) for t in srcs))
+        return slots
+
+    def _linear_group(self, units_a: tuple[Unit, ...], units_b: tuple[Unit, ...]) -> None:
+        if len(units_a) != 1 and len(units_b) != 1:
+            return
+        if any(u.weight is None for u in (*units_a, *units_b)):
+            return
+        flags_a = {u.transposed for u in units_a}
+        flags_b = {u.transposed for u in units_b}
+        if len(flags_a) != 1 or len(flags_b) != 1:
+            return
+        transposed_a, transposed_b = flags_a.pop(), flags_b.pop()
+        out_axis = 0 if transposed_b else 1
+        transform: dict[str, Any] = {"transpose": [1, 0]} if transposed_a != transposed_b else {}
+        fused_b = len(units_b) == 1
+        if fused_b:
+            transform["concat"] = out_axis
+            sections = [u.out_dim for u in units_a]
+        else:
+            transform["split"] = out_axis
+            sections = [u.out_dim for u in units_b]
+        transform["sections"] = sections
+        self._add([u.weight for u in units_a if u.weight], [u.weight for u in units_b if u.weight],
+                  transform, ("param-anchor", "linear-weight", "split-group"))
+        if all(u.bias for u in (*units_a, *units_b)):
+            bias_transform = {"concat" if fused_b else "split": 0, "sections": sections}
+            self._add([u.bias for u in units_a if u.bias], [u.bias for u in units_b if u.bias],
+                      bias_transform, ("param-anchor", "linear-bias", "split-group"))
+
+    def _conv_group(self, units_a: tuple[Unit, ...], units_b: tuple[Unit, ...]) -> None:
+        if (len(units_a) != 1 and len(units_b) != 1) or any(
+                u.weight is None for u in (*units_a, *units_b)):
+            return
+        axis = 0 if units_a[0].family == "Conv" else 1
+        fused_b = len(units_b) == 1
+        members = units_a if fused_b else units_b
+        sections = [self._shape(self.view_a if fused_b else self.view_b, u.weight)[axis]
+                    for u in members if u.weight]
+        op = "concat" if fused_b else "split"
+        self._add([u.weight for u in units_a if u.weight], [u.weight for u in units_b if u.weight],
+                  {op: axis, "sections": sections}, ("param-anchor", "conv-weight", "split-group"))
+        if all(u.bias for u in (*units_a, *units_b)):
+            self._add([u.bias for u in units_a if u.bias], [u.bias for u in units_b if u.bias],
+                      {op: 0, "sections": sections},
+                      ("param-anchor", "conv-bias", "split-group"))
+
+
+def _common_owner(view: SideView, names: Sequence[str]) -> str:
+    owners = [owner_module(view.graph.modules, n) for n in names]
+    common = owners[0]
+    for owner in owners[1:]:
+        while common and owner != common and not owner.startswith(common + "."):
+            common = common.rsplit(".", 1)[0] if "." in common else ""
+    return common
