@@ -6,11 +6,11 @@ HTML report render from it alone.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from padiff_ir._result import VerdictResult
 from padiff_ir.compare.metrics import TensorMetrics, Tolerance
 from padiff_ir.matching.types import ModulePair, Unmatched
 
@@ -150,7 +150,7 @@ class Culprit:
 
 
 @dataclass
-class MatchResult:
+class MatchResult(VerdictResult):
     """The answer of :func:`padiff_ir.match`: do the models agree, and if not, where and why.
 
     ``bool(result)`` is the verdict. ``str(result)`` is a terminal summary.
@@ -194,16 +194,7 @@ class MatchResult:
     export_fidelity: dict[str, dict[str, Any]] = field(default_factory=dict)
     graphs: dict[str, Any] = field(default_factory=dict)
 
-    def __bool__(self) -> bool:
-        return self.ok
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, bool):  # ``if result == False`` as in PaDiff's examples
-            return self.ok is other
-        if not isinstance(other, MatchResult):
-            return NotImplemented
-        return self.to_dict() == other.to_dict()
-
+    __eq__ = VerdictResult.__eq__  # dataclass(eq=True) would replace the mixin's
     __hash__ = None  # type: ignore[assignment]
 
     def __str__(self) -> str:
@@ -266,25 +257,6 @@ class MatchResult:
             export_fidelity=dict(data.get("export_fidelity", {})),
             graphs=dict(data.get("graphs", {})),
         )
-
-    def to_json(self, path: str | Path | None = None, *, indent: int | None = 1) -> str:
-        """The result as JSON; also written to ``path`` when given."""
-        text = json.dumps(self.to_dict(), indent=indent)
-        if path is not None:
-            Path(path).write_text(text + "\n", encoding="utf-8")
-        return text
-
-    @classmethod
-    def load(cls, path: str | Path) -> MatchResult:
-        """Read a result saved with :meth:`to_json`."""
-        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
-
-    # -- reports ----------------------------------------------------------------------------
-    def to_html(self, path: str | Path, *, title: str | None = None) -> Path:
-        """Write the offline HTML report of this result (:func:`padiff_ir.report.render_html`)."""
-        from padiff_ir.report import render_html
-
-        return render_html(self, path, title=title)
 
     def to_model_explorer(self, directory: str | Path) -> dict[str, Path]:
         """Write Model Explorer node data (error per node) and the A -> B node mapping.

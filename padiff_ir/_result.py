@@ -1,0 +1,58 @@
+"""What every top-level result shares: a verdict, PaDiff-style ``== False``, JSON, HTML."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, TypeVar
+
+__all__ = ["VerdictResult"]
+
+T = TypeVar("T", bound="VerdictResult")
+
+
+class VerdictResult:
+    """Mixin for result dataclasses with an ``ok`` field, ``to_dict`` and ``from_dict``.
+
+    ``bool(result)`` is the verdict and ``result == False`` works as in PaDiff's examples
+    (``if result == False: break``); two results are equal when their data are.
+    """
+
+    ok: bool
+
+    def to_dict(self) -> dict[str, Any]:  # pragma: no cover - provided by the dataclass
+        raise NotImplementedError
+
+    @classmethod
+    def from_dict(cls: type[T], data: dict[str, Any]) -> T:  # pragma: no cover
+        raise NotImplementedError
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, bool):
+            return self.ok is other
+        if not isinstance(other, type(self)):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def to_json(self, path: str | Path | None = None, *, indent: int | None = 1) -> str:
+        """The result as JSON; also written to ``path`` when given."""
+        text = json.dumps(self.to_dict(), indent=indent)
+        if path is not None:
+            Path(path).write_text(text + "\n", encoding="utf-8")
+        return text
+
+    @classmethod
+    def load(cls: type[T], path: str | Path) -> T:
+        """Read a result saved with :meth:`to_json`."""
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+    def to_html(self, path: str | Path, *, title: str | None = None) -> Path:
+        """Write the self-contained HTML report (renders from :meth:`to_dict` alone)."""
+        from padiff_ir.report import render_html
+
+        return render_html(self, path, title=title)
