@@ -1,0 +1,230 @@
+"""Argument handling of :func:`~padiff_ir.native.auto_diff`: pairs put in model order, losses run.
+
+PaDiff's examples give per-framework pairs in ``(paddle, torch)`` order whatever order the models
+come in (``loss_fn=[paddle_loss, torch_loss]``, ``optimizer=[paddle_opt, torch_opt]``). A pair is
+matched to models A and B by the framework its items show: tensors, modules and optimizers by
+type; a function by what it is bound to or closes over (a loss module, a target tensor, an
+optimizer) or the framework module it names (``torch.mean``). A pair whose items show nothing is
+taken in model order, and a loss that then fails on its model's output raises
+:class:`AutoDiffError` saying so and how to fix it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import types
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from padiff_ir.errors import PadiffError
+from padiff_ir.native._frameworks import FrameworkOps
+
+__all__ = ["AutoDiffError", "LossFunction", "OptimizerStep", "framework_of", "order_pair"]
+
+logger = logging.getLogger(__name__)
+
+
+class AutoDiffError(PadiffError):
+    """An argument of :func:`~padiff_ir.native.auto_diff` that cannot be used as given."""
+
+
+def _framework_of_value(value: Any, depth: int = 0) -> set[str]:
+    module = type(value).__module__.split(".")[0]
+    if module in ("torch", "paddle"):
+        return {module}
+    if isinstance(value, types.ModuleType):
+        root = value.__name__.split(".")[0]
+        return {root} if root in ("torch", "paddle") else set()
+    if depth >= 2:
+        return set()
+    if isinstance(value, Mapping):
+        return set().union(*(_framework_of_value(v, depth + 1) for v in value.values()))
+    if isinstance(value, (list, tuple)):
+        return set().union(*(_framework_of_value(v, depth + 1) for v in value[:8]))
+    for base in type(value).__mro__:  # a torch.nn.Module / paddle.nn.Layer subclass
+        root = base.__module__.split(".")[0]
+        if root in ("torch", "paddle") and base.__name__ in ("Module", "Layer", "Optimizer"):
+            return {root}
+    if callable(value) and depth < 2:
+        return _framework_of_callable(value, depth + 1)
+    return set()
+
+
+def _framework_of_callable(fn: Any, depth: int = 0) -> set[str]:
+    found: set[str] = set()
+    bound = getattr(fn, "__self__", None)
+    if bound is not None and not isinstance(bound, types.ModuleType):
+        found |= _framework_of_value(bound, depth)
+    if isinstance(fn, types.FunctionType):
+        for cell in fn.__closure__ or ():
+            try:
+                found |= _framework_of_value(cell.cell_contents, depth)
+            except ValueError:  # an empty cell
+                continue
+        for name in fn.__code__.co_names:
+            if name in fn.__globals__:
+                value = fn.__globals__[name]
+                if isinstance(value, types.ModuleType) or type(value).__module__.split(".")[0] in (
+                    "torch", "paddle"
+                ):
+                    found |= _framework_of_value(value, depth + 1)
+    return found
+
+
+def framework_of(value: Any) -> str | None:
+    """``"torch"`` or ``"paddle"`` when ``value`` shows exactly one of them, else ``None``.
+
+    Examples:
+        >>> import numpy as np
+        >>> framework_of(np.zeros(2)) is None
+        True
+    """
+    found = _framework_of_value(value)
+    return found.pop() if len(found) == 1 else None
+
+
+def order_pair(
+    pair: Sequence[Any], framework_a: str, framework_b: str, what: str
+) -> tuple[Any, Any, str]:
+    """``(item for A, item for B, note)``: the pair swapped when its items show the other order.
+
+    Raises:
+        AutoDiffError: ``pair`` is not two items.
+    """
+    if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+        raise AutoDiffError(
+            f"{what} must be a pair [for model A, for model B] (PaDiff's [paddle, torch] order is "
+            f"recognised by type), got {type(pair).__name__}"
+        )
+    first, second = pair
+    if framework_a == framework_b:
+        return first, second, ""
+    kind_first, kind_second = framework_of(first), framework_of(second)
+    swapped = (kind_first == framework_b and kind_second != framework_b) or (
+        kind_second == framework_a and kind_first != framework_a
+    )
+    if swapped:
+        note = (f"{what} was given as [{framework_b}, {framework_a}] (PaDiff's order); used in "
+                f"model order [{framework_a}, {framework_b}]")
+        logger.info("%s", note)
+        return second, first, note
+    return first, second, ""
+
+
+def describe_callable(fn: Any) -> str:
+    """``name (file:line)`` of a function, or its type for other callables."""
+    name = getattr(fn, "__qualname__", None) or type(fn).__qualname__
+    code = getattr(fn, "__code__", None)
+    if code is not None:
+        return f"{name} ({code.co_filename.rsplit('/', 1)[-1]}:{code.co_firstlineno})"
+    return name
+
+
+@dataclass
+class LossFunction:
+    """One side's loss: ``fn(output) -> scalar``, with what the error message needs."""
+
+    fn: Callable[[Any], Any]
+    position: int  # index in the pair as the user gave it
+    side: str  # "A" or "B"
+    framework: str
+    swapped: bool
+
+    def __call__(self, output: Any, ops: FrameworkOps, model_name: str) -> Any:
+        try:
+            loss = self.fn(output)
+        except Exception as err:
+            raise AutoDiffError(self._failure(f"{type(err).__name__}: {err}", model_name)) from err
+        if not ops.is_tensor(loss):
+            raise AutoDiffError(self._failure(
+                f"it returned a {type(loss).__module__}.{type(loss).__qualname__}, not a "
+                f"{self.framework} tensor", model_name))
+        if ops.numel(loss) != 1:
+            raise AutoDiffError(
+                f"loss_fn[{self.position}] {describe_callable(self.fn)} returned shape "
+                f"{[int(d) for d in loss.shape]} on model {self.side}'s output; a loss must be a "
+                "scalar: reduce it (e.g. .mean())"
+            )
+        return loss
+
+    def _failure(self, what: str, model_name: str) -> str:
+        head = (f"loss_fn[{self.position}] {describe_callable(self.fn)} failed on the output of "
+                f"model {self.side} ({self.framework} {model_name}): {what}.")
+        if self.swapped:
+            return (f"{head} The pair was read as PaDiff's [paddle, torch] order because its "
+                    "functions refer to those frameworks; if that is wrong, pass loss_fn in the "
+                    "order of the models given to auto_diff.")
+        other = "paddle" if self.framework == "torch" else "torch"
+        return (f"{head} loss_fn was read in model order [loss for model A, loss for model B] "
+                "because its functions do not show their framework. If "
+                f"loss_fn[{self.position}] is the {other} loss (PaDiff's [paddle_loss, "
+                "torch_loss] with the models given as (torch, paddle)), swap the two; or let "
+                "each loss close over its framework's loss module or target tensor so the order "
+                "is recognised.")
+
+
+@dataclass
+class OptimizerStep:
+    """One side's optimizer: an instance, a factory returning one, or a step function."""
+
+    value: Any
+    ops: FrameworkOps
+    instance: Any = None
+
+    def __post_init__(self) -> None:
+        if self.ops.is_optimizer(self.value):
+            self.instance = self.value
+        elif not callable(self.value):
+            raise AutoDiffError(
+                f"optimizer items must be {self.ops.name} optimizers or zero-argument callables, "
+                f"got {type(self.value).__qualname__}"
+            )
+        else:
+            self.instance = _optimizer_in_closure(self.value, self.ops)
+
+    def step(self) -> None:
+        if self.ops.is_optimizer(self.value):
+            self.ops.optimizer_step(self.value)
+            return
+        result = self.value()
+        if self.ops.is_optimizer(result):  # a factory: keep the optimizer for the next steps
+            self.value = self.instance = result
+            self.ops.optimizer_step(result)
+
+
+def _optimizer_in_closure(fn: Any, ops: FrameworkOps) -> Any:
+    """The optimizer a step function closes over or is bound to (for state comparison)."""
+    bound = getattr(fn, "__self__", None)
+    if bound is not None and ops.is_optimizer(bound):
+        return bound
+    if isinstance(fn, types.FunctionType):
+        for cell in fn.__closure__ or ():
+            try:
+                value = cell.cell_contents
+            except ValueError:
+                continue
+            if ops.is_optimizer(value):
+                return value
+        for name in fn.__code__.co_names:
+            value = fn.__globals__.get(name)
+            if value is not None and ops.is_optimizer(value):
+                return value
+    return None
+
+
+def check_one_argument(fn: Any, what: str) -> None:
+    """Raise unless ``fn`` is callable with one positional argument."""
+    if not callable(fn):
+        raise AutoDiffError(f"{what} must be callable, got {type(fn).__qualname__}")
+    try:
+        inspect.signature(fn).bind(None)
+    except TypeError as err:
+        raise AutoDiffError(
+            f"{what} {describe_callable(fn)} must take exactly one argument (the model output) "
+            f"and return a scalar: {err}"
+        ) from err
+    except ValueError:  # builtins without a signature
+        return
+

@@ -1,0 +1,484 @@
+"""Hooks on every matched layer pair: capture model A's tensors, compare model B's on the fly.
+
+Each pass runs model A first, then model B. Hooks on A's layers keep numpy copies of what
+B's counterparts will be compared with: layer outputs (forward hooks), the gradients reaching
+those outputs and the gradients each layer passes to its inputs (tensor hooks registered in the
+forward hooks: paddle has no full backward hook on layers, so both sides use tensor hooks).
+B's hooks compare as soon as their tensor exists and drop A's copy, so only
+:class:`~padiff_ir.compare.metrics.TensorMetrics` outlive the pass.
+
+Input gradients are per layer: a forward pre-hook hands each layer a view of its inputs (an
+autograd node of its own), so a tensor used by several layers yields each layer's share, as a
+full backward hook would.
+
+In single-step mode B's layers are fed A's values: each B layer's output is replaced by A's
+(straight-through when gradients are needed), and each gradient reaching a B layer's output is
+replaced by A's, so a layer's forward and backward errors are its own.
+
+:func:`installed` registers everything in a context manager and removes it in ``finally``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from padiff_ir.compare.metrics import TensorMetrics
+from padiff_ir.matching.types import ModulePair
+from padiff_ir.native._frameworks import FrameworkOps, flatten_tensors
+from padiff_ir.native._workers import Deferred, Workers
+from padiff_ir.native.result import LayerDiff
+
+__all__ = ["LayerSlot", "PassOptions", "Recorder", "failed_metrics", "installed"]
+
+logger = logging.getLogger(__name__)
+
+_LATE = 1e12  # order of entries model A never reached
+
+
+def failed_metrics(reason: str, shape_a: tuple[int, ...] = (), shape_b: tuple[int, ...] = ()
+                   ) -> TensorMetrics:
+    """A failing :class:`TensorMetrics` for a tensor present on one side only."""
+    return TensorMetrics(ok=False, reason=reason, shape_a=shape_a, shape_b=shape_b)
+
+
+def _shape(tensor: Any) -> tuple[int, ...]:
+    return tuple(int(d) for d in tensor.shape)
+
+
+@dataclass(frozen=True)
+class LayerSlot:
+    """A matched layer pair with its two module objects."""
+
+    index: int
+    pair: ModulePair
+    module_a: Any
+    module_b: Any
+
+
+@dataclass(frozen=True)
+class PassOptions:
+    """What one pass compares and feeds.
+
+    Attributes:
+        compare_forward: compare layer outputs.
+        backward: capture and compare output and input gradients.
+        feed_forward: single step: B's layers get A's outputs in place of their own.
+        feed_backward: single step: B's layer outputs receive A's gradients.
+    """
+
+    compare_forward: bool = True
+    backward: bool = False
+    feed_forward: bool = False
+    feed_backward: bool = False
+
+
+@dataclass
+class _Draft:
+    """A layer entry whose metrics may still be computing."""
+
+    slot: LayerSlot
+    kind: str
+    metrics: Deferred
+    call: int
+    position: int
+    order: float
+
+    def resolve(self) -> LayerDiff:
+        pair = self.slot.pair
+        return LayerDiff(pair.a, pair.b, pair.class_a, pair.class_b, self.kind,
+                         self.metrics.result(), self.call, self.position, self.order)
+
+
+@dataclass
+class _Pending:
+    """A's values waiting for B, by key."""
+
+    outputs: dict[tuple[int, int], list[np.ndarray | None]] = field(default_factory=dict)
+    output_grads: dict[tuple[int, int, int], np.ndarray] = field(default_factory=dict)
+    input_grads: dict[tuple[int, int, int], np.ndarray] = field(default_factory=dict)
+
+
+class Recorder:
+    """State of one pass: A's pending tensors, call counters, timeline, results."""
+
+    def __init__(self, slots: list[LayerSlot], ops_a: FrameworkOps, ops_b: FrameworkOps,
+                 workers: Workers, options: PassOptions) -> None:
+        self.slots = slots
+        self.ops_a, self.ops_b = ops_a, ops_b
+        self.workers = workers
+        self.options = options
+        self.pending = _Pending()
+        self.calls_a: dict[int, int] = {}
+        self.calls_b: dict[int, int] = {}
+        self.times: dict[tuple[int, int], list[float]] = {}  # A's (pre, post) per call
+        self._clock = itertools.count()
+        self.forward: list[_Draft] = []
+        self.backward: list[_Draft] = []
+        # one gradient hook per tensor value: (id, version) -> (tensor, keys); held for the pass
+        self._grad_targets_a: dict[tuple[int, int], tuple[Any, list[tuple[int, int, int]]]] = {}
+        self._grad_targets_b: dict[tuple[int, int], tuple[Any, list[tuple[int, int, int]]]] = {}
+        # by (id, in-place version): one copy per tensor value; tensors held for the pass
+        self._output_cache_a: dict[tuple[int, int], tuple[Any, np.ndarray]] = {}
+        self._metrics_cache: dict[tuple[int, int, int], tuple[Any, Deferred]] = {}
+        # which of A's layer outputs / inputs carry a gradient, by (index, call, position)
+        self._grad_outputs_a: set[tuple[int, int, int]] = set()
+        self._grad_inputs_a: set[tuple[int, int, int]] = set()
+        # keys already reported as gradient-less on one side (A's late values are dropped)
+        self._flagged_outputs: set[tuple[int, int, int]] = set()
+        self._flagged_inputs: set[tuple[int, int, int]] = set()
+        self._detached_b: dict[int, Any] = {}  # B outputs reported as detached, held by id
+
+    # -- comparisons -------------------------------------------------------------------------
+    def _compare(self, array_a: np.ndarray, tensor_b: Any) -> Deferred:
+        return self.workers.compare(array_a, self.ops_b.to_numpy(tensor_b))
+
+    def _entry(self, slot: LayerSlot, kind: str, metrics: TensorMetrics | Deferred, call: int,
+               position: int, order: float) -> _Draft:
+        deferred = metrics if isinstance(metrics, Deferred) else Deferred(metrics)
+        return _Draft(slot, kind, deferred, call, position, order)
+
+    def _order(self, index: int, call: int, kind: str) -> float:
+        times = self.times.get((index, call))
+        if times is None or times[1] is None:
+            return _LATE
+        pre, post = times
+        if kind == "output":
+            return post
+        return -post if kind == "output_grad" else -pre
+
+    # -- model A -----------------------------------------------------------------------------
+    def hooks_a(self, slot: LayerSlot) -> tuple[Callable[..., Any], Callable[..., Any]]:
+        ops, index = self.ops_a, slot.index
+
+        def pre(module: Any, args: Any, kwargs: Any) -> Any:
+            call = self.calls_a.get(index, 0)
+            self.calls_a[index] = call + 1
+            self.times[(index, call)] = [float(next(self._clock)), None]
+            if not self.options.backward:
+                return None
+
+            def store(key: tuple[int, int, int]) -> Callable[[Any], None]:
+                self._grad_inputs_a.add(key)
+
+                def hook(grad: Any) -> None:
+                    if key not in self._flagged_inputs:
+                        self.pending.input_grads[key] = ops.to_numpy(grad)
+
+                return hook
+
+            if _in_place(slot):
+                return None  # a view would take the in-place write away from the caller's tensor
+            return _alias_inputs(ops, args, kwargs, index, call, store)
+
+        def post(module: Any, args: Any, output: Any) -> None:
+            call = self.calls_a[index] - 1
+            self.times[(index, call)][1] = float(next(self._clock))
+            tensors = flatten_tensors(output, ops)
+            if self.options.compare_forward or self.options.feed_forward:
+                arrays = []
+                for tensor in tensors:
+                    key = (id(tensor), ops.version(tensor))
+                    cached = self._output_cache_a.get(key)
+                    if cached is None:
+                        cached = (tensor, ops.to_numpy(tensor))
+                        self._output_cache_a[key] = cached
+                    arrays.append(cached[1])
+                self.pending.outputs[(index, call)] = arrays
+            if self.options.backward:
+                for position, tensor in enumerate(tensors):
+                    if ops.is_floating(tensor) and ops.requires_grad(tensor):
+                        self._grad_outputs_a.add((index, call, position))
+                        self._grad_target(self._grad_targets_a, ops, tensor,
+                                          (index, call, position), self._store_output_grad)
+
+        return pre, post
+
+    def _store_output_grad(self, keys: list[tuple[int, int, int]], grad: Any) -> None:
+        wanted = [key for key in keys if key not in self._flagged_outputs]
+        if wanted:
+            array = self.ops_a.to_numpy(grad)
+            for key in wanted:
+                self.pending.output_grads[key] = array
+
+    def _grad_target(self, targets: dict[tuple[int, int], Any], ops: FrameworkOps,
+                     tensor: Any, key: tuple[int, int, int], action: Callable[..., Any]) -> None:
+        """One hook per tensor value: a tensor modified in place gets a hook of its own."""
+        identity = (id(tensor), ops.version(tensor))
+        entry = targets.get(identity)
+        if entry is not None and entry[0] is tensor:
+            entry[1].append(key)
+            return
+        keys = [key]
+        targets[identity] = (tensor, keys)
+        ops.register_grad_hook(tensor, lambda grad: action(keys, grad))
+
+    # -- model B -----------------------------------------------------------------------------
+    def hooks_b(self, slot: LayerSlot) -> tuple[Callable[..., Any], Callable[..., Any]]:
+        ops, index = self.ops_b, slot.index
+
+        def pre(module: Any, args: Any, kwargs: Any) -> Any:
+            call = self.calls_b.get(index, 0)
+            self.calls_b[index] = call + 1
+            if not self.options.backward:
+                return None
+
+            def check(key: tuple[int, int, int]) -> Callable[[Any], None]:
+                def hook(grad: Any) -> None:
+                    array_a = self.pending.input_grads.pop(key, None)
+                    order = self._order(index, key[1], "input_grad")
+                    if array_a is None:
+                        metrics = failed_metrics(
+                            "model A passes no gradient to this input (detached or "
+                            "stop_gradient in model A)", shape_b=_shape(grad))
+                    else:
+                        metrics = self._compare(array_a, grad)
+                    self.backward.append(self._entry(slot, "input_grad", metrics, key[1],
+                                                     key[2], order))
+
+                return hook
+
+            if _in_place(slot):
+                return None
+            self._gradless_inputs(slot, call, args, kwargs)
+            return _alias_inputs(ops, args, kwargs, index, call, check)
+
+        def post(module: Any, args: Any, output: Any) -> Any:
+            call = self.calls_b[index] - 1
+            tensors = flatten_tensors(output, ops)
+            arrays = self.pending.outputs.pop((index, call), None)
+            if self.options.compare_forward:
+                self._compare_outputs(slot, call, arrays, tensors)
+            fed = (self.options.feed_forward and arrays is not None
+                   and len(arrays) == len(tensors) and not _in_place(slot))
+            replaced = list(tensors)
+            for position, tensor in enumerate(tensors):
+                key = (index, call, position)
+                carries = ops.is_floating(tensor) and ops.requires_grad(tensor)
+                if fed:
+                    replaced[position] = self._fed(tensor, arrays[position], key, carries)
+                if not self.options.backward:
+                    continue
+                if carries and key in self._grad_outputs_a:
+                    if not fed:  # a fed tensor's gradient is checked by its feed op
+                        self._grad_target(self._grad_targets_b, ops, tensor, key,
+                                          self._check_output_grad)
+                elif carries or key in self._grad_outputs_a:
+                    self._gradless_output(slot, key, tensor, missing_in_b=not carries)
+            if not fed:
+                return None
+            return _rebuild(output, iter(replaced), ops)
+
+        return pre, post
+
+    def _gradless_output(self, slot: LayerSlot, key: tuple[int, int, int], tensor: Any, *,
+                         missing_in_b: bool) -> None:
+        """Report now a layer output that carries a gradient on one side only."""
+        side, other = ("B", "A") if missing_in_b else ("A", "B")
+        metrics = failed_metrics(
+            f"model {side}'s output of this layer carries no gradient while model {other}'s "
+            f"does: a detach or stop_gradient in model {side} (in this layer, or a frozen "
+            "path into it)", shape_b=_shape(tensor))
+        self._flagged_outputs.add(key)
+        if missing_in_b:
+            self._detached_b[id(tensor)] = tensor
+        self.backward.append(self._entry(slot, "output_grad", metrics, key[1], key[2],
+                                         self._order(key[0], key[1], "output_grad")))
+
+    def _gradless_inputs(self, slot: LayerSlot, call: int, args: Any, kwargs: Any) -> None:
+        """Report inputs that carry a gradient in A and none in B (not already reported)."""
+        ops = self.ops_b
+        tensors = [v for v in (*args, *kwargs.values()) if ops.is_tensor(v)]
+        for position, tensor in enumerate(tensors):
+            key = (slot.index, call, position)
+            if key not in self._grad_inputs_a or (
+                    ops.is_floating(tensor) and ops.requires_grad(tensor)):
+                continue
+            self._flagged_inputs.add(key)
+            if id(tensor) in self._detached_b:
+                continue  # its producer was reported
+            metrics = failed_metrics(
+                "model B's input to this layer carries no gradient while model A's does: a "
+                "detach or stop_gradient in model B before this layer", shape_b=_shape(tensor))
+            self.backward.append(self._entry(slot, "input_grad", metrics, call, position,
+                                             self._order(slot.index, call, "input_grad")))
+
+    def _fed(self, tensor: Any, array: np.ndarray | None, key: tuple[int, int, int],
+             carries: bool) -> Any:
+        """Single step: A's value in place of B's output; with gradients, a feed op whose
+        backward checks B's incoming gradient against A's and passes A's on."""
+        if array is None or not self.ops_b.is_floating(tensor):
+            return tensor
+        value = self.ops_b.from_numpy(array, like=tensor)
+        if self.options.backward and carries and key in self._grad_outputs_a:
+            return self.ops_b.feed(tensor, value,
+                                   lambda grad: self._check_output_grad([key], grad))
+        return value
+
+    def _compare_outputs(self, slot: LayerSlot, call: int, arrays: list[Any] | None,
+                         tensors: list[Any]) -> None:
+        order = self._order(slot.index, call, "output")
+        if arrays is None:
+            calls = self.calls_a.get(slot.index, 0)
+            metrics = failed_metrics(f"model A called this layer {calls} time(s), model B more")
+            self.forward.append(self._entry(slot, "output", metrics, call, 0, order))
+            return
+        if len(arrays) != len(tensors):
+            metrics = failed_metrics(
+                f"model A's layer returns {len(arrays)} tensor(s), model B's {len(tensors)}")
+            self.forward.append(self._entry(slot, "output", metrics, call, 0, order))
+            return
+        for position, (array, tensor) in enumerate(zip(arrays, tensors)):
+            cache_key = (id(array), id(tensor), self.ops_b.version(tensor))
+            cached = self._metrics_cache.get(cache_key)
+            if cached is not None and cached[0] is tensor:
+                metrics = cached[1]
+            else:
+                metrics = self._compare(array, tensor)
+                self._metrics_cache[cache_key] = (tensor, metrics)
+            self.forward.append(self._entry(slot, "output", metrics, call, position, order))
+
+    def _check_output_grad(self, keys: list[tuple[int, int, int]], grad: Any) -> Any:
+        replacement = None
+        metrics_by_array: dict[int, Deferred] = {}
+        for key in keys:
+            index, call, position = key
+            slot = self.slots[index]
+            array_a = self.pending.output_grads.pop(key, None)
+            order = self._order(index, call, "output_grad")
+            if array_a is None:
+                metrics = failed_metrics(
+                    "no gradient reaches model A's layer output (detached or stop_gradient in "
+                    "model A, or unused by A's loss)", shape_b=_shape(grad))
+            else:
+                metrics = metrics_by_array.get(id(array_a))
+                if metrics is None:
+                    metrics = self._compare(array_a, grad)
+                    metrics_by_array[id(array_a)] = metrics
+                if self.options.feed_backward and replacement is None:
+                    replacement = self.ops_b.from_numpy(array_a, like=grad)
+            self.backward.append(self._entry(slot, "output_grad", metrics, call, position,
+                                             order))
+        return replacement
+
+    # -- after the pass ----------------------------------------------------------------------
+    def finish_forward(self) -> list[LayerDiff]:
+        """Forward entries in completion order, with layers model B never called."""
+        for (index, call), _arrays in sorted(self.pending.outputs.items()):
+            slot = self.slots[index]
+            calls_b = self.calls_b.get(index, 0)
+            reason = (f"model B called this layer {calls_b} time(s), model A "
+                      f"{self.calls_a.get(index, 0)}")
+            if self.options.compare_forward:
+                self.forward.append(self._entry(slot, "output", failed_metrics(reason), call, 0,
+                                                self._order(index, call, "output")))
+        self.pending.outputs.clear()
+        self._output_cache_a.clear()
+        self._metrics_cache.clear()
+        return [d.resolve() for d in sorted(self.forward, key=lambda d: d.order)]
+
+    def finish_backward(self) -> list[LayerDiff]:
+        """Backward entries in backward order, with gradients model B never produced."""
+        for (index, call, position), array in sorted(self.pending.output_grads.items()):
+            if (index, call, position) in self._flagged_outputs:
+                continue
+            metrics = failed_metrics(
+                "no gradient reaches model B's layer output (detached or stop_gradient in model "
+                "B, or unused by B's loss)", shape_a=tuple(array.shape))
+            self.backward.append(self._entry(self.slots[index], "output_grad", metrics, call,
+                                             position, self._order(index, call, "output_grad")))
+        for (index, call, position), array in sorted(self.pending.input_grads.items()):
+            if (index, call, position) in self._flagged_inputs:
+                continue
+            metrics = failed_metrics(
+                "model B passes no gradient to this input (detached or stop_gradient in model "
+                "B)", shape_a=tuple(array.shape))
+            self.backward.append(self._entry(self.slots[index], "input_grad", metrics, call,
+                                             position, self._order(index, call, "input_grad")))
+        self.pending.output_grads.clear()
+        self.pending.input_grads.clear()
+        self._grad_targets_a.clear()
+        self._grad_targets_b.clear()
+        self._detached_b.clear()
+        drafts = sorted(self.backward, key=lambda d: (d.order, d.kind != "output_grad"))
+        return [d.resolve() for d in drafts]
+
+    def release(self) -> None:
+        """Drop every tensor and array the pass still holds."""
+        self.pending = _Pending()
+        self._detached_b.clear()
+        self._grad_targets_a.clear()
+        self._grad_targets_b.clear()
+        self._output_cache_a.clear()
+        self._metrics_cache.clear()
+
+
+def _in_place(slot: LayerSlot) -> bool:
+    """Whether either layer of the pair writes its input in place (``ReLU(inplace=True)``):
+    such layers keep their inputs as they are, and their input gradients are not compared."""
+    return any(getattr(m, "inplace", False) is True for m in (slot.module_a, slot.module_b))
+
+
+def _alias_inputs(ops: FrameworkOps, args: tuple[Any, ...], kwargs: dict[str, Any], index: int,
+                  call: int, make_hook: Callable[[tuple[int, int, int]], Callable[[Any], Any]]
+                  ) -> Any:
+    """Views of the gradient-carrying inputs, each with a hook; ``None`` when there are none."""
+    position = itertools.count()
+    changed = False
+
+    def alias(value: Any) -> Any:
+        nonlocal changed
+        if ops.is_tensor(value):
+            slot = next(position)
+            if ops.is_floating(value) and ops.requires_grad(value):
+                view = ops.alias(value)
+                ops.register_grad_hook(view, make_hook((index, call, slot)))
+                changed = True
+                return view
+        return value
+
+    new_args = tuple(alias(a) for a in args)
+    new_kwargs = {k: alias(v) for k, v in kwargs.items()}
+    return (new_args, new_kwargs) if changed else None
+
+
+def _rebuild(value: Any, tensors: Iterator[Any], ops: FrameworkOps) -> Any:
+    """``value`` with its tensors replaced, in :func:`flatten_tensors` order."""
+    if ops.is_tensor(value):
+        return next(tensors)
+    if isinstance(value, Mapping):
+        rebuilt = {k: _rebuild(v, tensors, ops) for k, v in value.items()}
+        try:
+            return type(value)(rebuilt)
+        except TypeError:
+            return rebuilt
+    if isinstance(value, tuple) and hasattr(value, "_fields"):  # namedtuple
+        return type(value)(*(_rebuild(v, tensors, ops) for v in value))
+    if isinstance(value, (list, tuple)):
+        return type(value)(_rebuild(v, tensors, ops) for v in value)
+    return value
+
+
+@contextlib.contextmanager
+def installed(recorder: Recorder) -> Iterator[Recorder]:
+    """Register the recorder's hooks on every slot's two modules; remove them all on exit."""
+    handles: list[Any] = []
+    try:
+        for slot in recorder.slots:
+            pre_a, post_a = recorder.hooks_a(slot)
+            pre_b, post_b = recorder.hooks_b(slot)
+            handles.append(recorder.ops_a.register_pre_hook(slot.module_a, pre_a))
+            handles.append(recorder.ops_a.register_post_hook(slot.module_a, post_a))
+            handles.append(recorder.ops_b.register_pre_hook(slot.module_b, pre_b))
+            handles.append(recorder.ops_b.register_post_hook(slot.module_b, post_b))
+        yield recorder
+    finally:
+        for handle in handles:
+            handle.remove()
+        recorder.release()
