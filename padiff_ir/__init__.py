@@ -32,6 +32,8 @@ __all__ = [
     "match",
     "MatchResult",
     "Tolerance",
+    "auto_diff",
+    "DiffResult",
     # layer maps and weights
     "LayerMap",
     "assign_weight",
@@ -61,6 +63,8 @@ __all__ = [
 
 _LAZY = {
     "MatchResult": "padiff_ir.compare",
+    "auto_diff": "padiff_ir.native",
+    "DiffResult": "padiff_ir.native",
     "Tolerance": "padiff_ir.compare",
     "LayerMap": "padiff_ir.matching.layer_map",
     "assign_weight": "padiff_ir.matching.assign",
@@ -95,6 +99,7 @@ if TYPE_CHECKING:
     from padiff_ir.matching.compat import create_model
     from padiff_ir.matching.layer_map import LayerMap
     from padiff_ir.matching.transforms import register_weight_transform
+    from padiff_ir.native import DiffResult, auto_diff
     from padiff_ir.runtime import ActivationStore, run_all
 
 

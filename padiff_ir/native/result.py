@@ -12,12 +12,11 @@ renders the terminal summary from the data alone.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
+from padiff_ir._result import VerdictResult
 from padiff_ir.compare.metrics import TensorMetrics, Tolerance
 from padiff_ir.matching.types import ModulePair, Unmatched
 
@@ -275,7 +274,7 @@ class FirstDifference:
 
 
 @dataclass
-class DiffResult:
+class DiffResult(VerdictResult):
     """The answer of :func:`~padiff_ir.native.auto_diff`: do the two models train alike?
 
     ``bool(result)`` is the verdict; ``result == False`` compares it with a bool.
@@ -310,16 +309,7 @@ class DiffResult:
     environment: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
 
-    def __bool__(self) -> bool:
-        return self.ok
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, bool):  # ``if result == False`` as in PaDiff's examples
-            return self.ok is other
-        if not isinstance(other, DiffResult):
-            return NotImplemented
-        return self.to_dict() == other.to_dict()
-
+    __eq__ = VerdictResult.__eq__  # dataclass(eq=True) would replace the mixin's
     __hash__ = None  # type: ignore[assignment]
 
     def __str__(self) -> str:
@@ -381,14 +371,3 @@ class DiffResult:
             timings=dict(data.get("timings", {})),
         )
 
-    def to_json(self, path: str | Path | None = None, *, indent: int | None = 1) -> str:
-        """The result as JSON; also written to ``path`` when given."""
-        text = json.dumps(self.to_dict(), indent=indent)
-        if path is not None:
-            Path(path).write_text(text + "\n", encoding="utf-8")
-        return text
-
-    @classmethod
-    def load(cls, path: str | Path) -> DiffResult:
-        """Read a result saved with :meth:`to_json`."""
-        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
