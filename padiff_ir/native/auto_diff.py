@@ -27,13 +27,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import platform
-import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from padiff_ir._inputs import split_inputs
+from padiff_ir.compare.environment import environment
 from padiff_ir.compare.metrics import Tolerance, compare_arrays
 from padiff_ir.exporters._detect import detect_framework
 from padiff_ir.matching.assign import assign_weight
@@ -325,7 +324,7 @@ class _Run:
             config_differences=configs,
             random_layers=randoms,
             notes=self.notes,
-            environment=_environment(),
+            environment=environment(),
             timings=self.timings,
         )
 
@@ -531,17 +530,3 @@ def _selection(blacklist: list[Selector], whitelist: list[Selector], modules_a: 
         return not whitelist or hit(whitelist, path_a, path_b)
 
     return select
-
-
-def _environment() -> dict[str, Any]:
-    import numpy
-
-    import padiff_ir
-
-    versions = {"padiff_ir": padiff_ir.__version__, "python": platform.python_version(),
-                "numpy": numpy.__version__}
-    for name in ("torch", "paddle"):
-        module = sys.modules.get(name)
-        if module is not None:
-            versions[name] = str(getattr(module, "__version__", "?"))
-    return {"versions": versions}
