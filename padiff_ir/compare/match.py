@@ -39,7 +39,7 @@ from padiff_ir.compare.result import Culprit, MatchResult, ModuleResult, PairRes
 from padiff_ir.compare.values import pair_values
 from padiff_ir.errors import ExecutionError, InputError, MatchError
 from padiff_ir.exporters import ExportedGraph, detect_framework, export
-from padiff_ir.exporters._export import check_signature
+from padiff_ir.exporters._export import StartedExport, check_signature, start_export
 from padiff_ir.ir import Graph, build_graph, canonicalize
 from padiff_ir.matching.types import Matching
 from padiff_ir.report.graph_data import graph_view
@@ -90,11 +90,22 @@ def _eager_side(model: Any, framework: str, raw_inputs: Any, label: str,
         raise InputError(f"model {label} ({framework}) does not run on the inputs: {err}") from err
 
 
-def _export_side(model: Any, framework: str, raw_inputs: Any, opset: int | None
-                 ) -> ExportedGraph:
-    if framework == "onnx":
-        return export(model)
-    return export(model, raw_inputs, opset=opset, check=False)
+def _export_pair(model_a: Any, framework_a: str, raw_a: Any, model_b: Any, framework_b: str,
+                 raw_b: Any, opset: int | None) -> tuple[ExportedGraph, ExportedGraph]:
+    """Both exports; a paddle side's conversion runs in its child process meanwhile."""
+    sides = [(model_a, framework_a, raw_a), (model_b, framework_b, raw_b)]
+    # start paddle exports first: their conversion overlaps the other side's export
+    order = sorted(range(2), key=lambda i: sides[i][1] != "paddle")
+    started: dict[int, StartedExport] = {}
+    try:
+        for i in order:
+            model, framework, raw = sides[i]
+            started[i] = (StartedExport(done=export(model)) if framework == "onnx" else
+                          start_export(model, raw, opset=opset, check=False))
+        return started[0].result(), started[1].result()
+    finally:
+        for export_ in started.values():
+            export_.close()
 
 
 def _feeds(exported: ExportedGraph, raw_inputs: Any, label: str) -> dict[str, np.ndarray]:
@@ -467,8 +478,8 @@ def _match_exported(model_a: Any, model_b: Any, framework_a: str, framework_b: s
     from padiff_ir.runtime import Runner
 
     with timer.stage("export"):
-        exported_a = _export_side(model_a, framework_a, raw_a, opset)
-        exported_b = _export_side(model_b, framework_b, raw_b, opset)
+        exported_a, exported_b = _export_pair(model_a, framework_a, raw_a, model_b,
+                                              framework_b, raw_b, opset)
     feeds_a, feeds_b = _feeds(exported_a, raw_a, "A"), _feeds(exported_b, raw_b, "B")
     with timer.stage("ir"):
         graph_a = canonicalize(build_graph(exported_a))
@@ -547,7 +558,7 @@ def _match_exported(model_a: Any, model_b: Any, framework_a: str, framework_b: s
         notes.append("the outputs drift apart but no module differs by itself beyond tolerance: "
                      "rounding error accumulated over the graph, no single culprit")
     total = worst([p.metrics for p in outputs])
-    logger.info("match: %s, %d pairs, %d failing, outputs max abs %s",
+    logger.debug("match: %s, %d pairs, %d failing, outputs max abs %s",
                 "aligned" if ok else "diverged", len(pairs), len(failing),
                 f"{total.max_abs:.3g}" if total else "-")
     return MatchResult(

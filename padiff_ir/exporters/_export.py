@@ -13,12 +13,14 @@ from padiff_ir.exporters._detect import detect_framework
 from padiff_ir.exporters._graph import ExportedGraph
 
 __all__ = [
+    "StartedExport",
     "check_eager",
     "check_signature",
     "eager_failure",
     "export",
     "forward_arg_names",
     "load_onnx",
+    "start_export",
 ]
 
 logger = logging.getLogger(__name__)
@@ -174,3 +176,42 @@ def export(model: Any, example_inputs: Any = None, *, opset: int | None = None,
     from padiff_ir.exporters.paddle_exporter import export_paddle
 
     return export_paddle(model, inputs, opset=opset)
+
+
+class StartedExport:
+    """An export under way: :meth:`result` gives the :class:`ExportedGraph`.
+
+    A paddle export converts in a child process, so this process can export another model
+    (the torch side of a pair) meanwhile; other exports are done when started.
+    """
+
+    def __init__(self, done: ExportedGraph | None = None, pending: Any = None) -> None:
+        self._done = done
+        self._pending = pending
+
+    def result(self) -> ExportedGraph:
+        if self._done is None:
+            self._done = self._pending.result()
+            self._pending = None
+        return self._done
+
+    def close(self) -> None:
+        if self._pending is not None:
+            self._pending.close()
+            self._pending = None
+
+
+def start_export(model: Any, example_inputs: Any = None, *, opset: int | None = None,
+                 check: bool = True) -> StartedExport:
+    """Like :func:`export`, but a paddle model's conversion goes on in the background."""
+    if detect_framework(model) != "paddle":
+        return StartedExport(done=export(model, example_inputs, opset=opset, check=check))
+    from padiff_ir.exporters.paddle_exporter import start_paddle_export
+
+    if example_inputs is None:
+        raise InputError("exporting a paddle model needs example inputs: pass arrays or tensors")
+    inputs = normalize_inputs(example_inputs)
+    check_signature(model, inputs)
+    if check:
+        check_eager(model, "paddle", inputs)
+    return StartedExport(pending=start_paddle_export(model, inputs, opset=opset))

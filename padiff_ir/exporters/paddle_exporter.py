@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
     from padiff_ir._inputs import ModelInputs
 
-__all__ = ["export_paddle"]
+__all__ = ["PendingPaddleExport", "export_paddle", "start_paddle_export"]
 
 logger = logging.getLogger(__name__)
 
@@ -115,13 +115,18 @@ def _ordered_specs(model: Any, inputs: ModelInputs) -> list[Any]:
     return [paddle.static.InputSpec(list(a.shape), a.dtype.name, name) for name, a in ordered]
 
 
-def _run_paddle2onnx(model_file: str, params_file: str, out_file: str, opset: int,
-                     tmp: str) -> str:
+def _start_paddle2onnx(model_file: str, params_file: str, out_file: str, opset: int,
+                       tmp: str) -> subprocess.Popen[str]:
     env = dict(os.environ, TMPDIR=tmp, GLOG_minloglevel="2")
     command = [sys.executable, "-m", "padiff_ir.exporters._paddle2onnx_worker",
                model_file, params_file, out_file, str(opset)]
-    proc = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    log = (proc.stdout or "") + (proc.stderr or "")
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env=env)
+
+
+def _wait_paddle2onnx(proc: subprocess.Popen[str], out_file: str) -> str:
+    log, _ = proc.communicate()
+    log = log or ""
     for line in log.splitlines():
         if line.strip():
             logger.debug("paddle2onnx: %s", line)
@@ -227,48 +232,95 @@ def _parameters_to_initializers(onnx_model: onnx.ModelProto,
     return {new: new for new in renamed.values()}
 
 
-def export_paddle(model: Any, inputs: ModelInputs, *, opset: int | None = None) -> ExportedGraph:
-    """Export ``model`` on ``inputs``; mode flags and RNG state are left as they were.
+class PendingPaddleExport:
+    """A paddle export whose paddle2onnx conversion runs in a child process.
+
+    :func:`start_paddle_export` traces the layer (in this process) and starts the conversion;
+    :meth:`result` waits for it and attributes the graph. Meanwhile this process is free, e.g.
+    to export the torch model of a pair. The temporary folder is removed by :meth:`result`
+    or :meth:`close`.
+    """
+
+    def __init__(self, model: Any, tmp: tempfile.TemporaryDirectory[str], ops: list[_ProgramOp],
+                 recorder: CallRecorder, proc: subprocess.Popen[str], out_file: str) -> None:
+        self.model = model
+        self._tmp = tmp
+        self._ops = ops
+        self._recorder = recorder
+        self._proc = proc
+        self._out_file = out_file
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.communicate()
+        self._tmp.cleanup()
+
+    def result(self) -> ExportedGraph:
+        import onnx
+
+        try:
+            try:
+                _wait_paddle2onnx(self._proc, self._out_file)
+            except _ConversionFailure as failure:
+                raise _explain_failure(failure, self._ops, self._recorder, self.model) from None
+            onnx_model = onnx.load(self._out_file)
+        finally:
+            self.close()
+        return _attribute(self.model, onnx_model, self._ops, self._recorder)
+
+
+def start_paddle_export(model: Any, inputs: ModelInputs, *, opset: int | None = None
+                        ) -> PendingPaddleExport:
+    """Trace ``model`` and start its conversion; see :class:`PendingPaddleExport`.
+
+    Mode flags and RNG state are restored once the trace is done.
 
     Raises:
         InputError: the inputs do not fit ``model.forward``.
-        ExportError: tracing or paddle2onnx failed (names the op/layer when it can).
+        ExportError: tracing failed.
     """
-    import onnx
     import paddle
 
     specs = _ordered_specs(model, inputs)
     recorder = CallRecorder()
     opset = opset or DEFAULT_OPSET
-    with tempfile.TemporaryDirectory(prefix="padiff_ir_") as tmp, preserved_paddle_state(model):
-        prefix = os.path.join(tmp, "model")
-        try:
-            with recorder.recording(model):
-                paddle.jit.save(model, prefix, input_spec=specs)
-        except Exception as err:
-            if "could not get source code" in str(err):
+    tmp = tempfile.TemporaryDirectory(prefix="padiff_ir_")
+    try:
+        prefix = os.path.join(tmp.name, "model")
+        with preserved_paddle_state(model):
+            try:
+                with recorder.recording(model):
+                    paddle.jit.save(model, prefix, input_spec=specs)
+            except Exception as err:
+                if "could not get source code" in str(err):
+                    raise ExportError(
+                        f"paddle cannot read the source of {type(model).__name__}.forward "
+                        "(defined interactively?): define the layer in a .py file",
+                        framework="paddle",
+                    ) from err
+                first = str(err).strip().splitlines()[0] if str(err).strip() else ""
                 raise ExportError(
-                    f"paddle cannot read the source of {type(model).__name__}.forward (defined "
-                    "interactively?): define the layer in a .py file",
+                    f"paddle could not trace {type(model).__name__} to a static program: "
+                    f"{type(err).__name__}: {first}. Data-dependent control flow or Python-side "
+                    f"logic cannot go through ONNX; {_NATIVE_HINT}.",
                     framework="paddle",
                 ) from err
-            first = str(err).strip().splitlines()[0] if str(err).strip() else ""
-            raise ExportError(
-                f"paddle could not trace {type(model).__name__} to a static program: "
-                f"{type(err).__name__}: {first}. Data-dependent control flow or Python-side "
-                f"logic cannot go through ONNX; {_NATIVE_HINT}.",
-                framework="paddle",
-            ) from err
         model_file = prefix + ".json"
         if not os.path.exists(model_file):
             model_file = prefix + ".pdmodel"
         ops = _read_program(model_file) if model_file.endswith(".json") else []
-        out_file = os.path.join(tmp, "model.onnx")
-        try:
-            _run_paddle2onnx(model_file, prefix + ".pdiparams", out_file, opset, tmp)
-        except _ConversionFailure as failure:
-            raise _explain_failure(failure, ops, recorder, model) from None
-        onnx_model = onnx.load(out_file)
+        out_file = os.path.join(tmp.name, "model.onnx")
+        proc = _start_paddle2onnx(model_file, prefix + ".pdiparams", out_file, opset, tmp.name)
+    except BaseException:
+        tmp.cleanup()
+        raise
+    return PendingPaddleExport(model, tmp, ops, recorder, proc, out_file)
+
+
+def _attribute(model: Any, onnx_model: onnx.ModelProto, ops: list[_ProgramOp],
+               recorder: CallRecorder) -> ExportedGraph:
+    """Initializers named after parameters, every node attributed, metadata written."""
     unique_node_names(onnx_model)
     param_names = {p.name: name for name, p in model.named_parameters()}
     param_names.update({b.name: name for name, b in model.named_buffers()})
@@ -287,3 +339,13 @@ def export_paddle(model: Any, inputs: ModelInputs, *, opset: int | None = None) 
     )
     logger.debug("exported paddle %s: %d nodes", type(model).__name__, len(onnx_model.graph.node))
     return ExportedGraph.from_model(onnx_model)
+
+
+def export_paddle(model: Any, inputs: ModelInputs, *, opset: int | None = None) -> ExportedGraph:
+    """Export ``model`` on ``inputs``; mode flags and RNG state are left as they were.
+
+    Raises:
+        InputError: the inputs do not fit ``model.forward``.
+        ExportError: tracing or paddle2onnx failed (names the op/layer when it can).
+    """
+    return start_paddle_export(model, inputs, opset=opset).result()
