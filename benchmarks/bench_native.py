@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks._common import write_results  # noqa: E402
+from benchmarks._common import reset_peak_rss, status_bytes, write_results  # noqa: E402
 
 logger = logging.getLogger("bench_native")
 
@@ -57,21 +57,8 @@ TOLERANCE = {"atol": 1e-6, "rtol": 1e-4, "compare_mode": "mean"}
 LEARNING_RATES = {"sgd": 0.01, "adam": 1e-4}
 
 
-def _status_bytes(field: str) -> int:
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError(f"{field} not in /proc/self/status")
 
 
-def _reset_peak_rss() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as clear_refs:
-            clear_refs.write("5")
-    except OSError:
-        return False
-    return True
 
 
 # ---------------------------------------------------------------------------------------------
@@ -170,7 +157,7 @@ def child(size: str, optimizer: str, runner: str, repeat: int) -> dict[str, Any]
         start = time.perf_counter()
         row["first_call"] = tool(ctx, True)
         row["first_call_s"] = time.perf_counter() - start
-    row["peak_reset"] = _reset_peak_rss()
+    row["peak_reset"] = reset_peak_rss()
     plain_times, tool_times, plain_cpu, tool_cpu = [], [], [], []
     details: dict[str, Any] = {}
     for _ in range(repeat):
@@ -193,7 +180,7 @@ def child(size: str, optimizer: str, runner: str, repeat: int) -> dict[str, Any]
         row["ratio"] = row["step_s"] / row["plain_s"]
         row["cpu_ratio"] = row["step_cpu_s"] / row["plain_cpu_s"]
         row.update(details)
-    row["peak_rss_mib"] = _status_bytes("VmHWM") / 2**20
+    row["peak_rss_mib"] = status_bytes("VmHWM") / 2**20
     row["load_after"] = os.getloadavg()[0]
     row["versions"] = {name: str(getattr(sys.modules[name], "__version__", "?"))
                        for name in ("torch", "paddle", "numpy", "padiff") if name in sys.modules}

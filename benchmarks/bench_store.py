@@ -39,6 +39,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks._common import reset_peak_rss, status_bytes  # noqa: E402
+
 logger = logging.getLogger("bench_store")
 
 MIB = 1024 * 1024
@@ -97,27 +103,13 @@ def export_model(path: Path, *, blocks: int, batch: int, channels: int, size: in
     np.save(str(path) + ".npy", x)
 
 
-def _status_bytes(field: str) -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no {field} in /proc/self/status")
 
 
-def _reset_peak_rss() -> bool:
-    """Reset VmHWM to the current RSS (Linux >= 4.0); False where that is not possible."""
-    try:
-        with open("/proc/self/clear_refs", "w") as clear_refs:
-            clear_refs.write("5")
-    except OSError:
-        return False
-    return True
 
 
 def _peak_rss() -> int:
     try:
-        return _status_bytes("VmHWM")
+        return status_bytes("VmHWM")
     except (OSError, RuntimeError):
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
@@ -135,8 +127,8 @@ def child(model_path: str, configuration: str) -> dict[str, Any]:
     options = dict(CONFIGURATIONS[configuration][1])
     import onnxruntime  # noqa: F401  (imported before measuring)
 
-    peak_reset = _reset_peak_rss()
-    rss_before = _status_bytes("VmRSS")
+    peak_reset = reset_peak_rss()
+    rss_before = status_bytes("VmRSS")
     cpu_start = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
     runner = Runner(model)
