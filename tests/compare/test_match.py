@@ -185,3 +185,14 @@ def test_unexportable_model_points_to_the_native_path():
     with pytest.raises(ExportError, match="auto_diff"):
         padiff_ir.match(PaddleUnconvertible(), PaddleUnconvertible(),
                         np.ones((2, 3), np.float32))
+
+
+def test_paddle_vs_paddle():
+    model_a = get_pair("cnn", seed=0).paddle_model
+    model_b = get_pair("cnn", seed=0).paddle_model
+    inputs = zoo_pair("cnn").inputs
+    assert padiff_ir.match(model_a, model_b, inputs)
+    model_b.bn1._epsilon = 0.3
+    result = padiff_ir.match(model_a, model_b, inputs)
+    assert [c.module_a for c in result.culprits] == ["bn1"]
+    assert result.culprits[0].attribute_diffs == ("BatchNormalization epsilon 1e-05 vs 0.3",)
