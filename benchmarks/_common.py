@@ -87,3 +87,16 @@ def timed(fn, *args, repeat: int = 1, **kwargs) -> tuple[Any, float]:
         result = fn(*args, **kwargs)
         best = min(best, time.perf_counter() - start)
     return result, best
+
+
+def eager_forward(model: Any, framework: str, inputs: dict[str, Any]) -> Any:
+    """One forward of a torch or paddle model without gradients, inputs by argument name."""
+    if framework == "torch":
+        import torch
+
+        with torch.no_grad():
+            return model(**{k: torch.from_numpy(v) for k, v in inputs.items()})
+    import paddle
+
+    with paddle.no_grad():
+        return model(**{k: paddle.to_tensor(v) for k, v in inputs.items()})

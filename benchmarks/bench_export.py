@@ -17,23 +17,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import peak_rss_mib, run_in_subprocess, timed, write_results
+from benchmarks._common import eager_forward, peak_rss_mib, run_in_subprocess, timed, write_results
 
 CASES = [
     ("mlp", "tiny"), ("cnn", "tiny"), ("vitpose", "tiny"), ("vitpose", "base"), ("bert", "base"),
 ]
-
-
-def _eager(model, side, inputs):
-    if side == "torch":
-        import torch
-
-        with torch.no_grad():
-            return model(**{k: torch.from_numpy(v) for k, v in inputs.items()})
-    import paddle
-
-    with paddle.no_grad():
-        return model(**{k: paddle.to_tensor(v) for k, v in inputs.items()})
 
 
 def run_case(case: str) -> dict:
@@ -45,8 +33,8 @@ def run_case(case: str) -> dict:
 
     pair = get_pair(name, size)
     model = pair.torch_model if side == "torch" else pair.paddle_model
-    _eager(model, side, pair.inputs)
-    _, eager_s = timed(_eager, model, side, pair.inputs, repeat=3)
+    eager_forward(model, side, pair.inputs)
+    _, eager_s = timed(eager_forward, model, side, pair.inputs, repeat=3)
     exported, export_s = timed(export, model, pair.inputs)
     graph, ir_s = timed(lambda: canonicalize(build_graph(exported)))
 

@@ -21,20 +21,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import peak_rss_mib, run_in_subprocess, timed, write_results
+from benchmarks._common import eager_forward, peak_rss_mib, run_in_subprocess, timed, write_results
 
 CASES = [("mlp", "tiny"), ("cnn", "tiny"), ("vitpose", "tiny"), ("vitpose", "base"),
          ("bert", "base")]
 
 
 def _eager_both(pair) -> None:
-    import paddle
-    import torch
-
-    with torch.no_grad():
-        pair.torch_model(**{k: torch.from_numpy(v) for k, v in pair.inputs.items()})
-    with paddle.no_grad():
-        pair.paddle_model(**{k: paddle.to_tensor(v) for k, v in pair.inputs.items()})
+    eager_forward(pair.torch_model, "torch", pair.inputs)
+    eager_forward(pair.paddle_model, "paddle", pair.inputs)
 
 
 def run_match(name: str, size: str) -> dict:

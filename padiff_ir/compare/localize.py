@@ -5,7 +5,8 @@ computes differently (own error). For every module pair of the layer_map, B's mo
 from **A's** values of its input tensors (PaDiff's ``single_step``, done on the ONNX graph with
 :meth:`padiff_ir.runtime.Runner.run_subgraph`); comparing that with A's outputs removes the
 error accumulated upstream. The culprits are the failing modules none of whose submodules fails
-by itself; when outputs diverge but no module does, the divergence is accumulated rounding.
+by itself; a container fails by itself only through its own ops (else its status is
+``accumulated``); when outputs diverge but no module does, the divergence is accumulated rounding.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ from typing import Any
 
 import numpy as np
 
+from padiff_ir.compare.explain import attribute_diffs, op_structure_diffs
 from padiff_ir.compare.metrics import TensorMetrics, Tolerance, compare_arrays
 from padiff_ir.compare.result import ModuleResult
 from padiff_ir.errors import ExecutionError, InputError
-from padiff_ir.matching.types import ModulePair
+from padiff_ir.ir.graph import Graph
+from padiff_ir.matching.types import Matching, ModulePair
 
-__all__ = ["ModuleInputs", "culprit_modules", "is_inside", "measure_module", "worst"]
+__all__ = ["ModuleInputs", "depth", "is_inside", "measure_module", "measure_modules", "worst"]
 
 logger = logging.getLogger(__name__)
 
@@ -105,18 +108,43 @@ def is_inside(child: str, parent: str) -> bool:
     return parent == "" or child.startswith(parent + ".")
 
 
-def culprit_modules(modules: Sequence[ModuleResult]) -> list[ModuleResult]:
-    """Mark culprits: failing-by-themselves modules with no failing-by-itself submodule.
+def depth(path: str) -> int:
+    """Nesting depth of a module path (0 for the root model)."""
+    return 0 if not path else path.count(".") + 1
 
-    Returns the module results with statuses updated (``contains-culprit`` for containers
-    whose culprit is inside).
+
+def _has_own_evidence(module: ModuleResult, children: Sequence[ModuleResult],
+                      pairs: Mapping[str, Any], matching: Matching, graph_a: Graph,
+                      graph_b: Graph) -> bool:
+    """Whether a container's own ops (not its children's) differ in structure or attributes."""
+    pair = pairs[module.a]
+    if op_structure_diffs(pair, graph_a, graph_b, direct=True):
+        return True
+    inherited = {d for c in children if c.a in pairs
+                 for d in attribute_diffs(pairs[c.a], matching, graph_a, graph_b)}
+    return any(d not in inherited for d in attribute_diffs(pair, matching, graph_a, graph_b))
+
+
+def measure_modules(matching: Matching, graph_a: Graph, graph_b: Graph, ctx: ModuleInputs
+                     ) -> list[ModuleResult]:
+    """Each module pair's outputs, inputs and (where needed) own error, innermost first.
+
+    A container whose culprit is already found inside is not rerun (``contains-culprit``).
+    A container's own error includes the rounding accumulated over its children: when none of
+    its children fails by itself, it is a culprit only if its own ops differ in structure or
+    attributes, else its status is ``accumulated``.
     """
-    candidates = [m for m in modules if m.status == "culprit"]
-    innermost = {m.a for m in candidates
-                 if not any(o.a != m.a and is_inside(o.a, m.a) for o in candidates)}
-    updated = []
-    for module in modules:
-        if module.status == "culprit" and module.a not in innermost:
+    pairs = {p.a: p for p in matching.module_pairs}
+    measured: dict[str, ModuleResult] = {}
+    for pair in sorted(matching.module_pairs, key=lambda p: -depth(p.a)):
+        children = [m for path, m in measured.items() if path != pair.a
+                    and is_inside(path, pair.a)]
+        culprit_inside = any(c.status in ("culprit", "contains-culprit") for c in children)
+        module = measure_module(pair, ctx, depth(pair.a), own_error=not culprit_inside)
+        if culprit_inside and module.output is not None and not module.output.ok:
             module = replace(module, status="contains-culprit")
-        updated.append(module)
-    return updated
+        elif module.status == "culprit" and children and \
+                not _has_own_evidence(module, children, pairs, matching, graph_a, graph_b):
+            module = replace(module, status="accumulated")
+        measured[pair.a] = module
+    return [measured[p.a] for p in matching.module_pairs]

@@ -29,9 +29,8 @@ from padiff_ir.compare.environment import environment
 from padiff_ir.compare.explain import attribute_diffs, op_structure_diffs, param_diffs
 from padiff_ir.compare.localize import (
     ModuleInputs,
-    culprit_modules,
     is_inside,
-    measure_module,
+    measure_modules,
     worst,
 )
 from padiff_ir.compare.metrics import Tolerance, compare_arrays
@@ -322,10 +321,6 @@ def _hidden_divergences(fidelity: Mapping[str, Any], matching: Matching,
     return culprits
 
 
-def _depth(path: str) -> int:
-    return 0 if not path else path.count(".") + 1
-
-
 def _explain(culprit: ModuleResult, result_lines: list[str], structure: list[str],
              params: list[str]) -> str:
     own = culprit.own.max_abs if culprit.own is not None else float("nan")
@@ -341,47 +336,10 @@ def _explain(culprit: ModuleResult, result_lines: list[str], structure: list[str
     return ". ".join(parts)
 
 
-def _has_own_evidence(module: ModuleResult, children: Sequence[ModuleResult],
-                      pairs: Mapping[str, Any], matching: Matching, graph_a: Graph,
-                      graph_b: Graph) -> bool:
-    """Whether a container's own ops (not its children's) differ in structure or attributes."""
-    pair = pairs[module.a]
-    if op_structure_diffs(pair, graph_a, graph_b, direct=True):
-        return True
-    inherited = {d for c in children if c.a in pairs
-                 for d in attribute_diffs(pairs[c.a], matching, graph_a, graph_b)}
-    return any(d not in inherited for d in attribute_diffs(pair, matching, graph_a, graph_b))
-
-
-def _measure_modules(matching: Matching, graph_a: Graph, graph_b: Graph, ctx: ModuleInputs
-                     ) -> list[ModuleResult]:
-    """Each module pair's outputs, inputs and (where needed) own error, innermost first.
-
-    A container whose culprit is already found inside is not rerun (``contains-culprit``).
-    A container's own error includes the rounding accumulated over its children: when none of
-    its children fails by itself, it is a culprit only if its own ops differ in structure or
-    attributes, else its status is ``accumulated``.
-    """
-    pairs = {p.a: p for p in matching.module_pairs}
-    measured: dict[str, ModuleResult] = {}
-    for pair in sorted(matching.module_pairs, key=lambda p: -_depth(p.a)):
-        children = [m for path, m in measured.items() if path != pair.a
-                    and is_inside(path, pair.a)]
-        culprit_inside = any(c.status in ("culprit", "contains-culprit") for c in children)
-        module = measure_module(pair, ctx, _depth(pair.a), own_error=not culprit_inside)
-        if culprit_inside and module.output is not None and not module.output.ok:
-            module = replace(module, status="contains-culprit")
-        elif module.status == "culprit" and children and \
-                not _has_own_evidence(module, children, pairs, matching, graph_a, graph_b):
-            module = replace(module, status="accumulated")
-        measured[pair.a] = module
-    return [measured[p.a] for p in matching.module_pairs]
-
-
 def _localise(matching: Matching, graph_a: Graph, graph_b: Graph, ctx: ModuleInputs,
               exported_a: ExportedGraph, exported_b: ExportedGraph
               ) -> tuple[list[ModuleResult], list[Culprit]]:
-    modules = culprit_modules(_measure_modules(matching, graph_a, graph_b, ctx))
+    modules = measure_modules(matching, graph_a, graph_b, ctx)
     pairs_by_a = {p.a: p for p in matching.module_pairs}
     failing = any(m.output is not None and not m.output.ok for m in modules)
     params_a = _initializers(exported_a) if failing else {}

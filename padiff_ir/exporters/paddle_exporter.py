@@ -131,7 +131,7 @@ def _wait_paddle2onnx(proc: subprocess.Popen[str], out_file: str) -> str:
         if line.strip():
             logger.debug("paddle2onnx: %s", line)
     if proc.returncode != 0 or not os.path.exists(out_file):
-        raise _conversion_error(log, proc.returncode)
+        raise _ConversionFailure(log, proc.returncode)
     return log
 
 
@@ -140,10 +140,6 @@ class _ConversionFailure(Exception):
         super().__init__(log)
         self.log = log
         self.returncode = returncode
-
-
-def _conversion_error(log: str, returncode: int) -> _ConversionFailure:
-    return _ConversionFailure(log, returncode)
 
 
 def _explain_failure(failure: _ConversionFailure, ops: list[_ProgramOp],

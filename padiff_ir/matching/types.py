@@ -179,12 +179,6 @@ class Matching:
         """Module path of A -> layer path of B."""
         return {p.a: p.b for p in self.module_pairs}
 
-    def pair_of_tensor(self, tensor: str, side: str = "a") -> TensorPair | None:
-        for pair in self.tensor_pairs:
-            if tensor in (pair.a if side == "a" else pair.b):
-                return pair
-        return None
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "tensor_pairs": [p.to_dict() for p in self.tensor_pairs],

@@ -109,8 +109,6 @@ class FrameworkOps:
         """``fn(module, args, output) -> output | None``; returns a handle."""
         raise NotImplementedError
 
-    def forward_hook_count(self, module: Any) -> int:
-        raise NotImplementedError
 
     def no_grad(self) -> contextlib.AbstractContextManager[Any]:
         raise NotImplementedError
@@ -236,8 +234,6 @@ class TorchOps(FrameworkOps):
     def register_post_hook(self, module: Any, fn: Callable[..., Any]) -> Any:
         return module.register_forward_hook(fn)
 
-    def forward_hook_count(self, module: Any) -> int:
-        return len(module._forward_hooks) + len(module._forward_pre_hooks)
 
     def no_grad(self) -> contextlib.AbstractContextManager[Any]:
         return self.torch.no_grad()
@@ -379,8 +375,6 @@ class PaddleOps(FrameworkOps):
     def register_post_hook(self, module: Any, fn: Callable[..., Any]) -> Any:
         return module.register_forward_post_hook(fn)
 
-    def forward_hook_count(self, module: Any) -> int:
-        return len(module._forward_post_hooks) + len(module._forward_pre_hooks)
 
     def no_grad(self) -> contextlib.AbstractContextManager[Any]:
         return self.paddle.no_grad()

@@ -126,10 +126,6 @@ class GraphIndex:
         """Every non-empty node output, in node order."""
         return [name for node in self.nodes for name in node.output if name]
 
-    def node_label(self, index: int) -> str:
-        node = self.nodes[index]
-        return f"{node.name or '<unnamed>'} ({node.op_type})"
-
     def ancestors(
         self, outputs: Iterable[str], stop: Iterable[str] = ()
     ) -> tuple[list[int], list[str]]:
