@@ -66,10 +66,10 @@ _LAZY = {
     "auto_diff": "padiff_ir.native",
     "DiffResult": "padiff_ir.native",
     "Tolerance": "padiff_ir.compare",
-    "LayerMap": "padiff_ir.matching.layer_map",
-    "assign_weight": "padiff_ir.matching.assign",
-    "auto_layer_map": "padiff_ir.matching.assign",
-    "create_model": "padiff_ir.matching.compat",
+    "LayerMap": "padiff_ir.pairing.layer_map",
+    "assign_weight": "padiff_ir.pairing.assign",
+    "auto_layer_map": "padiff_ir.pairing.assign",
+    "create_model": "padiff_ir.frameworks",
     "register_weight_transform": "padiff_ir.matching.transforms",
     "ExportedGraph": "padiff_ir.exporters",
     "export": "padiff_ir.exporters",
@@ -94,12 +94,12 @@ from padiff_ir.errors import (  # noqa: E402
 if TYPE_CHECKING:
     from padiff_ir.compare import MatchResult, Tolerance
     from padiff_ir.exporters import ExportedGraph, export
+    from padiff_ir.frameworks import create_model
     from padiff_ir.ir import Graph, build_graph, canonicalize
-    from padiff_ir.matching.assign import assign_weight, auto_layer_map
-    from padiff_ir.matching.compat import create_model
-    from padiff_ir.matching.layer_map import LayerMap
     from padiff_ir.matching.transforms import register_weight_transform
     from padiff_ir.native import DiffResult, auto_diff
+    from padiff_ir.pairing.assign import assign_weight, auto_layer_map
+    from padiff_ir.pairing.layer_map import LayerMap
     from padiff_ir.runtime import ActivationStore, run_all
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from padiff_ir._inputs import ModelInputs
+from padiff_ir.frameworks.inputs import ModelInputs
 from padiff_ir.runtime import ActivationStore
 
 __all__ = ["EagerRun", "run_eager"]
@@ -103,7 +103,7 @@ def run_eager(model: Any, framework: str, inputs: ModelInputs, *,
     Raises:
         InputError: the model does not run on ``inputs`` (names the framework's complaint).
     """
-    from padiff_ir.exporters._state import preserved_paddle_state, preserved_torch_state
+    from padiff_ir.frameworks.state import preserved_state
 
     store = ActivationStore(memory_budget) if memory_budget else ActivationStore()
     run = EagerRun(outputs=[], store=store)
@@ -113,7 +113,7 @@ def run_eager(model: Any, framework: str, inputs: ModelInputs, *,
             import torch
 
             args, kwargs = inputs.to_torch()
-            with preserved_torch_state(model), torch.no_grad():
+            with preserved_state(model), torch.no_grad():
                 if modules:
                     for path, module in model.named_modules():
                         if path:
@@ -124,7 +124,7 @@ def run_eager(model: Any, framework: str, inputs: ModelInputs, *,
             import paddle
 
             args, kwargs = inputs.to_paddle()
-            with preserved_paddle_state(model), paddle.no_grad():
+            with preserved_state(model), paddle.no_grad():
                 if modules:
                     for path, layer in model.named_sublayers():
                         handles.append(layer.register_forward_post_hook(

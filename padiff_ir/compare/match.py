@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 
-from padiff_ir._inputs import normalize_inputs, split_inputs
 from padiff_ir.compare.eager import EagerRun, module_output_metrics, run_eager
 from padiff_ir.compare.environment import environment
 from padiff_ir.compare.explain import attribute_diffs, op_structure_diffs, param_diffs
@@ -39,6 +38,7 @@ from padiff_ir.compare.values import pair_values
 from padiff_ir.errors import ExecutionError, InputError, MatchError
 from padiff_ir.exporters import ExportedGraph, detect_framework, export
 from padiff_ir.exporters._export import StartedExport, check_signature, start_export
+from padiff_ir.frameworks.inputs import normalize_inputs, split_inputs
 from padiff_ir.ir import Graph, build_graph, canonicalize
 from padiff_ir.matching.types import Matching
 from padiff_ir.report.graph_data import graph_view
@@ -129,7 +129,7 @@ def _resolve_layer_map(layer_map: Any, model_a: Any, model_b: Any) -> Any:
     if layer_map is None:
         return None
     if isinstance(layer_map, Mapping):
-        from padiff_ir.matching.layer_map import LayerMap
+        from padiff_ir.pairing.layer_map import LayerMap
 
         resolved = LayerMap()
         for a, b in layer_map.items():
@@ -394,7 +394,7 @@ def match(
     See :func:`padiff_ir.match` for the documentation; ``progress`` is called with a short
     message as each stage starts (the CLI prints them).
     """
-    from padiff_ir.matching.compat import unwrap_model
+    from padiff_ir.frameworks.wrapper import unwrap_model
 
     tolerance = Tolerance(atol=atol, rtol=rtol, mode=compare_mode)
     overrides = {name: Tolerance(**{"atol": atol, "rtol": rtol, "mode": compare_mode, **tol})
@@ -449,7 +449,7 @@ def _match_exported(model_a: Any, model_b: Any, framework_a: str, framework_b: s
     if assign_weights:
         with timer.stage("assign"):
             if framework_a != "onnx" and framework_b != "onnx":
-                from padiff_ir.matching.assign import assign_weight
+                from padiff_ir.pairing.assign import assign_weight
 
                 assign_weight(model_b, model_a, matching=matching)
                 if eager_b is not None:  # B's eager run predates its new weights

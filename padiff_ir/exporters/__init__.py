@@ -6,8 +6,7 @@ every node names the module it came from (stored in the ONNX file itself).
 
 from __future__ import annotations
 
-from padiff_ir.exporters._detect import detect_framework
-from padiff_ir.exporters._export import export, load_onnx
+from padiff_ir.exporters._export import export, export_pair, load_onnx
 from padiff_ir.exporters._graph import (
     FRAMEWORK_KEY,
     MODULE_CLASS_KEY,
@@ -16,6 +15,7 @@ from padiff_ir.exporters._graph import (
     PARAMETERS_KEY,
     ExportedGraph,
 )
+from padiff_ir.frameworks.detect import detect_framework
 
 __all__ = [
     "FRAMEWORK_KEY",
@@ -26,5 +26,6 @@ __all__ = [
     "ExportedGraph",
     "detect_framework",
     "export",
+    "export_pair",
     "load_onnx",
 ]

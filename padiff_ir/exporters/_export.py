@@ -7,10 +7,10 @@ import logging
 import os
 from typing import Any
 
-from padiff_ir._inputs import ModelInputs, normalize_inputs
 from padiff_ir.errors import InputError, ModelTypeError
-from padiff_ir.exporters._detect import detect_framework
 from padiff_ir.exporters._graph import ExportedGraph
+from padiff_ir.frameworks.detect import detect_framework
+from padiff_ir.frameworks.inputs import ModelInputs, normalize_inputs
 
 __all__ = [
     "StartedExport",
@@ -95,20 +95,20 @@ def check_eager(model: Any, framework: str, inputs: ModelInputs) -> None:
     Raises:
         InputError: naming the model, the inputs and the framework's complaint.
     """
-    from padiff_ir.exporters._state import preserved_paddle_state, preserved_torch_state
+    from padiff_ir.frameworks.state import preserved_state
 
     try:
         if framework == "torch":
             import torch
 
             args, kwargs = inputs.to_torch()
-            with preserved_torch_state(model), torch.no_grad():
+            with preserved_state(model), torch.no_grad():
                 model(*args, **kwargs)
         else:
             import paddle
 
             args, kwargs = inputs.to_paddle()
-            with preserved_paddle_state(model), paddle.no_grad():
+            with preserved_state(model), paddle.no_grad():
                 model(*args, **kwargs)
     except Exception as err:
         raise eager_failure(model, framework, inputs, err) from err
@@ -215,3 +215,25 @@ def start_export(model: Any, example_inputs: Any = None, *, opset: int | None = 
     if check:
         check_eager(model, "paddle", inputs)
     return StartedExport(pending=start_paddle_export(model, inputs, opset=opset))
+
+
+def export_pair(model_a: Any, inputs_a: Any, model_b: Any, inputs_b: Any, *,
+                opset: int | None = None, check: bool = True
+                ) -> tuple[ExportedGraph, ExportedGraph]:
+    """Both models of a pair exported; a paddle side converts while the other side exports.
+
+    Raises:
+        what :func:`export` raises, for whichever side fails first.
+    """
+    sides = [(model_a, inputs_a), (model_b, inputs_b)]
+    # start paddle exports first: their conversion overlaps the other side's export
+    order = sorted(range(2), key=lambda i: detect_framework(sides[i][0]) != "paddle")
+    started: dict[int, StartedExport] = {}
+    try:
+        for i in order:
+            model, raw = sides[i]
+            started[i] = start_export(model, raw, opset=opset, check=check)
+        return started[0].result(), started[1].result()
+    finally:
+        for pending in started.values():
+            pending.close()

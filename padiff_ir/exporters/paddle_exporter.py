@@ -31,12 +31,12 @@ from padiff_ir.exporters._attribution import (
 )
 from padiff_ir.exporters._graph import ExportedGraph
 from padiff_ir.exporters._paddle_scopes import CallRecorder
-from padiff_ir.exporters._state import preserved_paddle_state
+from padiff_ir.frameworks.state import preserved_state
 
 if TYPE_CHECKING:
     import onnx
 
-    from padiff_ir._inputs import ModelInputs
+    from padiff_ir.frameworks.inputs import ModelInputs
 
 __all__ = ["PendingPaddleExport", "export_paddle", "start_paddle_export"]
 
@@ -284,7 +284,7 @@ def start_paddle_export(model: Any, inputs: ModelInputs, *, opset: int | None = 
     tmp = tempfile.TemporaryDirectory(prefix="padiff_ir_")
     try:
         prefix = os.path.join(tmp.name, "model")
-        with preserved_paddle_state(model):
+        with preserved_state(model):
             try:
                 with recorder.recording(model):
                     paddle.jit.save(model, prefix, input_spec=specs)

@@ -24,12 +24,12 @@ from padiff_ir.exporters._attribution import (
     write_attribution,
 )
 from padiff_ir.exporters._graph import ExportedGraph
-from padiff_ir.exporters._state import preserved_torch_state, quiet_loggers
+from padiff_ir.frameworks.state import preserved_state, quiet_loggers
 
 if TYPE_CHECKING:
     import onnx
 
-    from padiff_ir._inputs import ModelInputs
+    from padiff_ir.frameworks.inputs import ModelInputs
 
 __all__ = ["export_torch"]
 
@@ -74,7 +74,7 @@ def export_torch(model: Any, inputs: ModelInputs, *, opset: int | None = None) -
 
     args, kwargs = inputs.to_torch()
     captured = io.StringIO()
-    with preserved_torch_state(model), warnings.catch_warnings(), \
+    with preserved_state(model), warnings.catch_warnings(), \
             contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured), \
             quiet_loggers("torch.onnx", "torch.export", "onnx_ir", "onnxscript"):
         warnings.simplefilter("ignore")

@@ -10,7 +10,9 @@ gate reordering, an expand) heads a *unit*:
 * ``Conv``/``ConvTranspose``: with the bias ``Add`` the canonical pass marks ``bias_of``;
   signature ``(kernel shape, has_bias, group)``;
 * anything else (norms, embeddings, LSTM, ``Add(x, pos_embed)``...): the op alone; signature its
-  family and the shapes of the parameters each operand comes from (sorted for commutative ops).
+  family and the shapes of the parameters each operand comes from (sorted for commutative ops);
+  a layer a native trace keeps whole (``meta["module_unit"]``: attention, recurrent layers) is
+  signed by its family alone, as its parameters differ in layout between frameworks.
 
 The matcher aligns *tokens*, not units: sibling ``linear`` (or conv) units reading the same
 activation (after layout ops) with the same input size form one token whose signature adds up
@@ -183,8 +185,11 @@ def _generic(view: SideView, name: str, index: int, pin: Any) -> Unit:
         slots.sort()
     root = transparent_root(view, op.inputs[facts.act_slots[0]]) if facts.act_slots else None
     output = view.act_outputs(name)[0] if view.act_outputs(name) else op.outputs[0]
-    return Unit(index, facts.family, name, (name,), (pin, facts.family, tuple(slots)), root,
-                output, output, module=op.module_path)
+    unit = op.meta.get("module_unit")
+    # a layer kept whole (native trace): its family, not its parameter shapes, is its signature
+    key = (pin, "module", unit) if unit else (pin, facts.family, tuple(slots))
+    return Unit(index, facts.family, name, (name,), key, root, output, output,
+                module=op.module_path)
 
 
 def build_units(view: SideView, pins: Sequence[str] = ()) -> list[Unit]:

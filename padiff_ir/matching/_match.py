@@ -55,7 +55,7 @@ from padiff_ir.matching._report import (
 from padiff_ir.matching._state import PairState
 from padiff_ir.matching._units import align_tokens, consistent_pairs, expand_tokens
 from padiff_ir.matching._view import SideView
-from padiff_ir.matching.types import Matching
+from padiff_ir.matching.types import Matching, Unmatched
 
 if TYPE_CHECKING:
     from padiff_ir.ir.graph import Graph
@@ -215,6 +215,30 @@ def match_graphs(graph_a: Graph, graph_b: Graph, *, layer_map: Any = None,
         return _match(graph_a, graph_b, layer_map, values_a, values_b, canonicalize)
 
 
+_IGNORED = "ignored by the layer map"
+
+
+def _ignored(graph: Graph, recursive: tuple[str, ...], itself: tuple[str, ...],
+             side: str) -> list[Unmatched]:
+    """The modules and parameters a layer map leaves out, said so."""
+    if not recursive and not itself:
+        return []
+
+    def inside(path: str) -> bool:
+        return any(p == "" or path == p or path.startswith(p + ".") for p in recursive)
+
+    found = [Unmatched(side, "module", path, _IGNORED, module=path, op_type=cls)
+             for path, cls in graph.modules.items() if inside(path) or path in itself]
+    seen: set[str] = set()
+    for info in graph.tensors.values():
+        name = info.param_name
+        if name is not None and name not in seen and inside(name.rpartition(".")[0]):
+            seen.add(name)
+            found.append(Unmatched(side, "tensor", name, _IGNORED,
+                                   module=name.rpartition(".")[0]))
+    return found
+
+
 def _match(graph_a: Graph, graph_b: Graph, layer_map: Any, values_a: Values | None,
            values_b: Values | None, canonicalize: bool | None) -> Matching:
     start = time.perf_counter()
@@ -295,7 +319,9 @@ def _match(graph_a: Graph, graph_b: Graph, layer_map: Any, values_a: Values | No
                                      state.op_a)
                  + unmatched_params(view_b, params.paired_b, units_b, unit_pairs, "b",
                                      state.op_b)
-                 + unmatched)
+                 + unmatched
+                 + _ignored(graph_a, spec.ignored_a, spec.ignored_self_a, "a")
+                 + _ignored(graph_b, spec.ignored_b, spec.ignored_self_b, "b"))
     lap("report")
     stats = {
         "seconds": round(time.perf_counter() - start, 4),

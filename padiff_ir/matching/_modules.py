@@ -30,6 +30,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from padiff_ir.ir.families import module_family
 from padiff_ir.matching._params import owner_module
 from padiff_ir.matching._propagate import paired_root
 from padiff_ir.matching.types import ModulePair, Unmatched
@@ -432,6 +433,8 @@ class ModuleMatcher:
                   fused_b: dict[str, str], fused_a: dict[str, str]) -> list[Unmatched]:
         paired_b = {b: a for a, (b, _, _) in accepted.items()}
         spread = self.spread
+        other_classes = {"a": {module_family(c) for c in self.tree_b.classes.values()},
+                         "b": {module_family(c) for c in self.tree_a.classes.values()}}
         found = []
         for side, tree, paired, fused in (("a", self.tree_a, accepted, fused_a),
                                           ("b", self.tree_b, paired_b, fused_b)):
@@ -455,6 +458,10 @@ class ModuleMatcher:
                 elif any(_within(p, module) for p in paired):
                     reason = ("a container the other side does not have: its submodules are "
                               "paired one by one")
+                elif (tree.classes[module] and not tree.children.get(module)
+                      and module_family(tree.classes[module]) not in other_classes[side]):
+                    reason = (f"{tree.classes[module]} present in model {side.upper()} only "
+                              "(no layer of that class on the other side)")
                 else:
                     reason = "none of its ops or parameters found a counterpart"
                 found.append(Unmatched(side, "module", module, reason,

@@ -8,6 +8,8 @@ Parameters pair by *role*, never by name:
   transposed to B's layout if needed, ``{"split": axis, "sections": [...]}`` along B's output
   axis (``{"concat": axis}`` the other way round); biases along axis 0;
 * convolutions: kernel and bias (the ``Add`` marked ``bias_of``) as they are;
+* layers a native trace keeps whole (attention, recurrent layers, registered transforms): by
+  rule, name, role and shape (:mod:`._unit_params`);
 * any other unit (norms, embeddings, LSTM, ``Add(x, pos_embed)``...): operand by operand (sorted
   by shape for commutative ops), and within an operand the parameters it is computed from, in
   operand order (``BatchNormalization``'s scale, bias, mean, variance are inputs 1 to 4 on both
@@ -23,12 +25,15 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from padiff_ir.matching._unit_params import pair_unit_params
 from padiff_ir.matching._view import COMMUTATIVE
+from padiff_ir.matching.transforms import TensorInfo, class_family
 from padiff_ir.matching.types import ParamPair
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from padiff_ir.ir.graph import OpNode
     from padiff_ir.matching._anchors import Unit
     from padiff_ir.matching._view import SideView
 
@@ -64,7 +69,7 @@ class ParamMatcher:
         return info.param_name or tensor
 
     def _add(self, a: Sequence[str], b: Sequence[str], transform: dict[str, Any],
-             evidence: tuple[str, ...]) -> None:
+             evidence: tuple[str, ...], modules: tuple[str, str] | None = None) -> None:
         names_a = tuple(self._name(self.view_a, t) for t in a)
         names_b = tuple(self._name(self.view_b, t) for t in b)
         known = {self.paired_a.get(n) for n in names_a} | {self.paired_b.get(n) for n in names_b}
@@ -77,8 +82,8 @@ class ParamMatcher:
         index = len(self.pairs)
         self.pairs.append(ParamPair(
             a=names_a, b=names_b,
-            module_a=_common_owner(self.view_a, names_a),
-            module_b=_common_owner(self.view_b, names_b),
+            module_a=modules[0] if modules else _common_owner(self.view_a, names_a),
+            module_b=modules[1] if modules else _common_owner(self.view_b, names_b),
             transform=transform, evidence=evidence))
         for n in names_a:
             self.paired_a[n] = index
@@ -126,8 +131,38 @@ class ParamMatcher:
             if ua.bias and ub.bias:
                 self._simple(ua.bias, ub.bias, ("param-anchor", "conv-bias"))
             return
+        op_a, op_b = self.view_a.op(ua.head), self.view_b.op(ub.head)
+        if op_a.meta.get("module_unit") and op_b.meta.get("module_unit"):
+            self._whole(op_a, op_b)
+            return
         for unit_a, unit_b in zip(ua.ops, ub.ops):
             self._by_role(unit_a, unit_b)
+
+    def _whole(self, op_a: OpNode, op_b: OpNode) -> None:
+        """Two layers kept whole: their parameters pair by rule, name, role and shape."""
+        infos_a = self._unit_tensors(self.view_a, op_a)
+        infos_b = self._unit_tensors(self.view_b, op_b)
+        result = pair_unit_params(op_a.meta["module_unit"], self.view_a.graph.framework,
+                                  infos_a, self.view_b.graph.framework, infos_b)
+        for names_a, names_b, transform, evidence in result.specs:
+            self._add([infos_a[n].name for n in names_a], [infos_b[n].name for n in names_b],
+                      transform, ("param-anchor", *evidence),
+                      modules=(op_a.module_path, op_b.module_path))
+
+    def _unit_tensors(self, view: SideView, op: OpNode) -> dict[str, TensorInfo]:
+        prefix = f"{op.module_path}." if op.module_path else ""
+        modules = view.graph.modules
+        found = {}
+        for tensor in op.inputs:
+            info = view.graph.tensors.get(tensor)
+            if info is None or info.param_name is None:
+                continue
+            name = info.param_name
+            owner = owner_module(modules, name)
+            family = class_family(modules.get(owner, ""), view.graph.framework)
+            relative = name[len(prefix):] if name.startswith(prefix) else name
+            found[relative] = TensorInfo(tensor, relative, tuple(info.shape or ()), family)
+        return found
 
     def _by_role(self, op_a: str, op_b: str) -> None:
         slots_a = self._role_slots(self.view_a, op_a)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from padiff_ir.matching._params import owner_module
 from padiff_ir.matching._state import layout_between
+from padiff_ir.matching.transforms import SKIPPED_TENSORS
 from padiff_ir.matching.types import TensorPair, Unmatched
 
 if TYPE_CHECKING:
@@ -216,7 +217,10 @@ def unmatched_params(view: SideView, paired: dict[str, int], units: list[Unit],
         if readers and all(view.graph.ops[c].name in view.ignored for c in readers):
             continue
         unit = unit_of_param.get(tensor)
-        if not readers:
+        leaf = name.rpartition(".")[2]
+        if leaf in SKIPPED_TENSORS:
+            reason = SKIPPED_TENSORS[leaf]
+        elif not readers:
             reason = "no op of the graph reads it"
         elif unit is None:
             reason = "it reaches no activation op (only shape or constant computations)"

@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from padiff_ir.errors import WeightAssignError
+from padiff_ir.ir.families import module_family
 
 __all__ = [
     "SKIPPED_TENSORS",
@@ -87,38 +88,6 @@ SKIPPED_TENSORS: Mapping[str, str] = {
 # Class families: torch and paddle class names of the same layer kind get one family name.
 # ---------------------------------------------------------------------------------------------
 
-_FAMILY_ALIASES: Mapping[str, str] = {
-    "nondynamicallyquantizablelinear": "linear",
-    "convtranspose1d": "convtranspose1d",
-    "conv1dtranspose": "convtranspose1d",
-    "convtranspose2d": "convtranspose2d",
-    "conv2dtranspose": "convtranspose2d",
-    "convtranspose3d": "convtranspose3d",
-    "conv3dtranspose": "convtranspose3d",
-    "batchnorm": "batchnorm",
-    "batchnorm1d": "batchnorm",
-    "batchnorm2d": "batchnorm",
-    "batchnorm3d": "batchnorm",
-    "syncbatchnorm": "batchnorm",
-    "instancenorm1d": "instancenorm",
-    "instancenorm2d": "instancenorm",
-    "instancenorm3d": "instancenorm",
-    "dropout1d": "dropout",
-    "dropout2d": "dropout",
-    "dropout3d": "dropout",
-    "alphadropout": "dropout",
-    "modulelist": "list",
-    "layerlist": "list",
-    "moduledict": "dict",
-    "layerdict": "dict",
-    "parameterlist": "list",
-    "rnn_torch": "simplernn",
-    "silu": "silu",
-    "hardswish": "hardswish",
-    "upsamplingnearest2d": "upsample",
-    "upsamplingbilinear2d": "upsample",
-}
-
 UNIT_FAMILIES = frozenset({"multiheadattention", "lstm", "gru", "simplernn"})
 """Families whose whole subtree is one unit (its parameters are paired together)."""
 
@@ -135,10 +104,7 @@ def class_family(class_name: str, framework: str = "") -> str:
     custom = weight_transform_family(class_name)
     if custom is not None:
         return custom
-    key = class_name.lower().replace("_", "")
-    if key == "rnn" and framework == "torch":
-        key = "rnn_torch"
-    return _FAMILY_ALIASES.get(key, key)
+    return module_family(class_name, framework)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -278,7 +244,7 @@ def apply_transform(
     if "module" in transform:
         raise WeightAssignError(
             f"transform {describe_transform(transform)} works on modules, not arrays; use "
-            "padiff_ir.matching.assign.assign_weight"
+            "padiff_ir.pairing.assign.assign_weight"
         )
     pieces = [np.asarray(a) for a in arrays]
     if "name" in transform:

@@ -2,9 +2,9 @@
 
 :func:`auto_diff` runs two models side by side through forward, loss, backward and optimizer
 steps with hooks on every matched layer pair, and returns a :class:`DiffResult` that says at
-which stage, step and layer they first disagree. Layer pairs come from the native matching of
-the module trees (:func:`padiff_ir.matching.native.match_modules`), so models that cannot be
-exported to ONNX work too.
+which stage, step and layer they first disagree. Layer pairs come from the matching every entry
+point uses (:func:`padiff_ir.pairing.graphs.pair_models`: ONNX graphs when both models export,
+native traces otherwise), so models that cannot be exported to ONNX work too.
 
 Example:
     >>> import paddle, torch

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from padiff_ir.errors import PadiffError
-from padiff_ir.native._frameworks import FrameworkOps
+from padiff_ir.frameworks import Framework
 
 __all__ = ["AutoDiffError", "LossFunction", "OptimizerStep", "framework_of", "order_pair"]
 
@@ -132,7 +132,7 @@ class LossFunction:
     framework: str
     swapped: bool
 
-    def __call__(self, output: Any, ops: FrameworkOps, model_name: str) -> Any:
+    def __call__(self, output: Any, ops: Framework, model_name: str) -> Any:
         try:
             loss = self.fn(output)
         except Exception as err:
@@ -170,7 +170,7 @@ class OptimizerStep:
     """One side's optimizer: an instance, a factory returning one, or a step function."""
 
     value: Any
-    ops: FrameworkOps
+    ops: Framework
     instance: Any = None
 
     def __post_init__(self) -> None:
@@ -194,7 +194,7 @@ class OptimizerStep:
             self.ops.optimizer_step(result)
 
 
-def _optimizer_in_closure(fn: Any, ops: FrameworkOps) -> Any:
+def _optimizer_in_closure(fn: Any, ops: Framework) -> Any:
     """The optimizer a step function closes over or is bound to (for state comparison)."""
     bound = getattr(fn, "__self__", None)
     if bound is not None and ops.is_optimizer(bound):

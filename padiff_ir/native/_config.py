@@ -190,7 +190,7 @@ def _dropout_mode(label: str, module_a: Any, module_b: Any, family: str) -> list
 
 def random_layers(model: Any, framework: str, side: str) -> list[tuple[str, Any, str]]:
     """``(path, module, description)`` of each layer whose output is random in training mode."""
-    from padiff_ir.matching.layer_map import named_modules
+    from padiff_ir.pairing.layer_map import named_modules
 
     found = []
     for path, module in named_modules(model):

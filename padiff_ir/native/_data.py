@@ -2,7 +2,7 @@
 
 ``inputs`` is one set for both models (numpy arrays or tensors of either framework) or a
 per-framework pair such as the seed's ``({'x': paddle_tensor}, {'x': torch_tensor})``, matched
-to the models by tensor type (:func:`padiff_ir._inputs.split_inputs`). Each side's tensors are
+to the models by tensor type (:func:`padiff_ir.frameworks.split_inputs`). Each side's tensors are
 used as given when they already belong to its framework; anything else is converted (floating
 values cast to the model's parameter dtype). Before any layer runs, the two sides' values are
 compared (PaDiff's ``check_dataloader``): when two data pipelines disagree, that is reported
@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from padiff_ir._inputs import to_numpy
 from padiff_ir.compare.metrics import Tolerance, compare_arrays
-from padiff_ir.native._frameworks import FrameworkOps
+from padiff_ir.frameworks import Framework
+from padiff_ir.frameworks.inputs import to_numpy
 from padiff_ir.native._hooks import failed_metrics
 from padiff_ir.native.result import InputDiff
 
@@ -53,7 +53,7 @@ def _is_array_like(value: Any) -> bool:
         value, "shape")
 
 
-def feed(inputs: Any, ops: FrameworkOps, model: Any, *, grad_inputs: bool) -> FedInputs:
+def feed(inputs: Any, ops: Framework, model: Any, *, grad_inputs: bool) -> FedInputs:
     """Turn one side's inputs into call arguments for ``model`` (see the module docstring).
 
     ``grad_inputs``: floating inputs become gradient-carrying leaves (sharing memory with the

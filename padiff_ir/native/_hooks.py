@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 
 from padiff_ir.compare.metrics import TensorMetrics
+from padiff_ir.frameworks import Framework, flatten_tensors
 from padiff_ir.matching.types import ModulePair
-from padiff_ir.native._frameworks import FrameworkOps, flatten_tensors
 from padiff_ir.native._workers import Deferred, Workers
 from padiff_ir.native.result import LayerDiff
 
@@ -108,7 +108,7 @@ class _Pending:
 class Recorder:
     """State of one pass: A's pending tensors, call counters, timeline, results."""
 
-    def __init__(self, slots: list[LayerSlot], ops_a: FrameworkOps, ops_b: FrameworkOps,
+    def __init__(self, slots: list[LayerSlot], ops_a: Framework, ops_b: Framework,
                  workers: Workers, options: PassOptions) -> None:
         self.slots = slots
         self.ops_a, self.ops_b = ops_a, ops_b
@@ -207,7 +207,7 @@ class Recorder:
             for key in wanted:
                 self.pending.output_grads[key] = array
 
-    def _grad_target(self, targets: dict[tuple[int, int], Any], ops: FrameworkOps,
+    def _grad_target(self, targets: dict[tuple[int, int], Any], ops: Framework,
                      tensor: Any, key: tuple[int, int, int], action: Callable[..., Any]) -> None:
         """One hook per tensor value: a tensor modified in place gets a hook of its own."""
         identity = (id(tensor), ops.version(tensor))
@@ -425,7 +425,7 @@ def _in_place(slot: LayerSlot) -> bool:
     return any(getattr(m, "inplace", False) is True for m in (slot.module_a, slot.module_b))
 
 
-def _alias_inputs(ops: FrameworkOps, args: tuple[Any, ...], kwargs: dict[str, Any], index: int,
+def _alias_inputs(ops: Framework, args: tuple[Any, ...], kwargs: dict[str, Any], index: int,
                   call: int, make_hook: Callable[[tuple[int, int, int]], Callable[[Any], Any]]
                   ) -> Any:
     """Views of the gradient-carrying inputs, each with a hook; ``None`` when there are none."""
@@ -448,7 +448,7 @@ def _alias_inputs(ops: FrameworkOps, args: tuple[Any, ...], kwargs: dict[str, An
     return (new_args, new_kwargs) if changed else None
 
 
-def _rebuild(value: Any, tensors: Iterator[Any], ops: FrameworkOps) -> Any:
+def _rebuild(value: Any, tensors: Iterator[Any], ops: Framework) -> Any:
     """``value`` with its tensors replaced, in :func:`flatten_tensors` order."""
     if ops.is_tensor(value):
         return next(tensors)

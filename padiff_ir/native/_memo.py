@@ -15,9 +15,10 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
-from padiff_ir.matching.layer_map import LayerMap, named_modules
-from padiff_ir.matching.native import match_modules
+from padiff_ir.errors import InputError
 from padiff_ir.matching.types import Matching
+from padiff_ir.pairing.graphs import pair_models
+from padiff_ir.pairing.layer_map import LayerMap, named_modules
 
 __all__ = ["PairMemo", "memo_for"]
 
@@ -60,7 +61,8 @@ def memo_for(model_a: Any, model_b: Any, inputs: Any, layer_map: LayerMap | None
              matching: Matching | None = None) -> PairMemo:
     """The memo of this pair: reused while the models and layer map are the same objects with
     the same module trees; otherwise a fresh one (``matching`` given, or
-    :func:`match_modules` on ``inputs``, falling back to a static match if tracing fails)."""
+    :func:`~padiff_ir.pairing.graphs.pair_models` on ``inputs``, the matching every entry point
+    uses, falling back to the module trees if the models fail on the inputs)."""
     key = (id(model_a), id(model_b), id(layer_map))
     signature = (_signature(model_a), _signature(model_b))
     entry = _ENTRIES.get(key)
@@ -69,12 +71,12 @@ def memo_for(model_a: Any, model_b: Any, inputs: Any, layer_map: LayerMap | None
     if same and (matching is None or matching is entry.memo.matching):
         return entry.memo
     if matching is None:
+        resolved = (layer_map if layer_map is not None else LayerMap()).resolve(model_a, model_b)
         try:
-            matching = match_modules(model_a, model_b, inputs, layer_map=layer_map)
-        except Exception as err:  # a model failing on the inputs: let the run report it
-            logger.info("traced matching failed (%s); matching the module trees statically",
-                        err)
-            matching = match_modules(model_a, model_b, None, layer_map=layer_map)
+            matching = pair_models(model_a, model_b, inputs, layer_map=resolved)
+        except InputError as err:  # a model failing on the inputs: let the run report it
+            logger.info("matching on the inputs failed (%s); matching the module trees", err)
+            matching = pair_models(model_a, model_b, None, layer_map=resolved)
     memo = PairMemo(matching)
     if len(_ENTRIES) >= _MAX_ENTRIES:
         _ENTRIES.pop(next(iter(_ENTRIES)))

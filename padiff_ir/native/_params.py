@@ -18,9 +18,9 @@ import numpy as np
 
 from padiff_ir.compare.metrics import TensorMetrics, Tolerance, compare_arrays
 from padiff_ir.errors import WeightAssignError
+from padiff_ir.frameworks import Framework
 from padiff_ir.matching.transforms import apply_transform
 from padiff_ir.matching.types import ParamPair
-from padiff_ir.native._frameworks import FrameworkOps
 from padiff_ir.native._hooks import failed_metrics
 from padiff_ir.native._workers import Deferred, Workers
 from padiff_ir.native.result import ParamDiff
@@ -44,8 +44,8 @@ class ParamComparer:
     """
 
     pairs: list[ParamPair]
-    ops_a: FrameworkOps
-    ops_b: FrameworkOps
+    ops_a: Framework
+    ops_b: Framework
     workers: Workers
     order_of: Callable[[str, str], float]
 

@@ -14,9 +14,10 @@ dataloader) :func:`auto_diff`:
 5. steps both optimizers and compares every weight and, where both expose it, the optimizer
    state (momentum, Adam moments).
 
-Layer and parameter pairs come from :func:`padiff_ir.matching.native.match_modules` (module
-trees, structure and parameter shapes first, no names and no ONNX export needed), with the
-user's :class:`~padiff_ir.matching.LayerMap` for corrections. Settings that differ between
+Layer and parameter pairs come from :func:`padiff_ir.pairing.graphs.pair_models`, the matching
+every entry point uses (``match_graphs`` on the ONNX graphs when both models export, on native
+traces otherwise: models that cannot be exported are compared all the same), with the user's
+:class:`~padiff_ir.pairing.layer_map.LayerMap` for corrections. Settings that differ between
 matched layers (BatchNorm momentum conventions, epsilons, dropout rates) and between the two
 optimizers are listed before any number. Dropout-like layers are put in eval mode for the call,
 with a warning. The models' train/eval flags are restored and every hook is removed, also when
@@ -31,13 +32,15 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from padiff_ir._inputs import split_inputs
 from padiff_ir.compare.environment import environment
 from padiff_ir.compare.metrics import Tolerance, compare_arrays
-from padiff_ir.exporters._detect import detect_framework
-from padiff_ir.matching.assign import assign_weight
-from padiff_ir.matching.compat import unwrap_model
-from padiff_ir.matching.layer_map import LayerMap, named_modules
+from padiff_ir.frameworks import (
+    detect_framework,
+    flatten_tensors,
+    get_framework,
+    split_inputs,
+    unwrap_model,
+)
 from padiff_ir.matching.types import Matching
 from padiff_ir.native._arguments import (
     AutoDiffError,
@@ -49,13 +52,14 @@ from padiff_ir.native._arguments import (
 from padiff_ir.native._blas import single_threaded_blas
 from padiff_ir.native._config import config_differences, optimizer_differences, random_layers
 from padiff_ir.native._data import FedInputs, compare_inputs, feed
-from padiff_ir.native._frameworks import flatten_tensors, ops_for
 from padiff_ir.native._hooks import LayerSlot, PassOptions, Recorder, installed
 from padiff_ir.native._locate import first_difference
 from padiff_ir.native._memo import memo_for
 from padiff_ir.native._params import ParamComparer, getter
 from padiff_ir.native._workers import Workers
 from padiff_ir.native.result import DiffResult, StepResult
+from padiff_ir.pairing.assign import assign_weight
+from padiff_ir.pairing.layer_map import LayerMap, named_modules
 
 __all__ = ["auto_diff"]
 
@@ -93,7 +97,7 @@ def auto_diff(
         model_b: the model being aligned with it.
         inputs: inputs for both (numpy arrays or tensors; one array, a sequence or a dict by
             argument name), or a per-framework pair ``(inputs_a, inputs_b)`` in either order.
-        auto_init: copy A's weights into B first (:func:`~padiff_ir.matching.assign_weight`).
+        auto_init: copy A's weights into B first (:func:`~padiff_ir.pairing.assign_weight`).
             Pass ``False`` when the weights are already aligned (every call after the first
             one in a dataloader loop); step 0 then checks that they are.
         layer_map: corrections to the automatic layer matching.
@@ -113,9 +117,9 @@ def auto_diff(
         blacklist / whitelist: layers left out of (or the only ones in) the per-layer
             comparisons, with everything inside them: module paths of either model, class
             names, classes or module objects.
-        matching: a ready :class:`~padiff_ir.matching.types.Matching` (e.g. from the ONNX
-            matcher); by default :func:`~padiff_ir.matching.native.match_modules` pairs the
-            module trees.
+        matching: a ready :class:`~padiff_ir.matching.types.Matching`; by default
+            :func:`~padiff_ir.pairing.graphs.pair_models` gives the one ``match`` and
+            ``auto_layer_map`` give for these models and inputs.
         disable_random_layers: put dropout-like layers in eval mode for the call (with a
             warning); ``False`` leaves them random.
         workers: threads running the comparisons (default: the CPU count, at most 8; 1 runs
@@ -178,7 +182,7 @@ class _Run:
         if run.model_a is run.model_b:
             raise AutoDiffError("model_a and model_b are the same object; pass two models")
         run.fw_a, run.fw_b = _framework(run.model_a, "A"), _framework(run.model_b, "B")
-        run.ops_a, run.ops_b = ops_for(run.fw_a), ops_for(run.fw_b)
+        run.ops_a, run.ops_b = get_framework(run.fw_a), get_framework(run.fw_b)
         run.tolerance = tolerance
         run.auto_init = bool(auto_init)
         run.disable_random = bool(disable_random_layers)

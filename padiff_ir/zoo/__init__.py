@@ -21,10 +21,9 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -32,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from padiff_ir.errors import PadiffError, WeightAssignError
+from padiff_ir.frameworks import get_framework
 from padiff_ir.zoo.configs import DESCRIPTIONS, SIZES, ArchitectureConfig, InputSpec
 
 if TYPE_CHECKING:
@@ -139,26 +139,6 @@ def _lookup_config(name: str, size: str) -> ArchitectureConfig:
     return config
 
 
-@contextlib.contextmanager
-def _preserved_paddle_rng() -> Iterator[None]:
-    """Restore paddle's CPU and current-device generators on exit (``paddle.seed`` sets both)."""
-    import paddle
-
-    cpu_state = paddle.get_rng_state("cpu")
-    device_state = paddle.get_rng_state()
-    try:
-        yield
-    finally:
-        paddle.set_rng_state(cpu_state, "cpu")
-        paddle.set_rng_state(device_state)
-
-
-def _torch_devices() -> list[int]:
-    import torch
-
-    return list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
-
-
 def _example_inputs(config: ArchitectureConfig, seed: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     bounds = config.integer_input_bounds()
@@ -197,10 +177,10 @@ def get_pair(name: str, size: str = "tiny", *, seed: int = 0) -> ModelPair:
     from padiff_ir.zoo import paddle_models, torch_models
 
     start = time.perf_counter()
-    with torch.random.fork_rng(devices=_torch_devices()):
+    with get_framework("torch").preserved_rng():
         torch.manual_seed(seed)
         torch_model = torch_models.build(name, config)
-    with _preserved_paddle_rng():
+    with get_framework("paddle").preserved_rng():
         paddle.seed(seed)
         paddle_model = paddle_models.build(name, config)
     copy_torch_to_paddle(torch_model, paddle_model)

@@ -18,6 +18,7 @@ import pytest
 
 from padiff_ir.ir import build_graph
 from padiff_ir.matching import Matching, match_graphs
+from padiff_ir.pairing import LayerMap
 from tests.conftest import ZOO_NAMES, zoo_export, zoo_pair
 from tests.matching import oracle
 from tests.matching.models import CASES, renamed
@@ -271,15 +272,8 @@ def test_different_layout_chains():
 # -- the layer map ---------------------------------------------------------------------------
 
 
-def _layer_map(**fields: Any) -> Any:
-    try:
-        from padiff_ir.matching.layer_map import LayerMap
-
-        return LayerMap(**fields)
-    except ImportError:  # the real class is optional: the matcher only reads attributes
-        defaults = dict(pairs={}, ignored_a=set(), ignored_b=set(), black_box_a=set(),
-                        black_box_b=set())
-        return SimpleNamespace(**{**defaults, **fields})
+def _layer_map(**fields: Any) -> LayerMap:
+    return LayerMap(**fields)
 
 
 def test_layer_map_ignores_modules():
@@ -287,7 +281,12 @@ def test_layer_map_ignores_modules():
     matching = match_graphs(case.graph_a, case.graph_b,
                             layer_map=_layer_map(ignored_a={"head"}, ignored_b={"head"}))
     assert "head" not in matching.module_map()
-    assert not [u for u in matching.unmatched if "head" in (u.module, u.name)]
+    about_head = [u for u in matching.unmatched if "head" in (u.module, u.name)]
+    assert {(u.side, u.kind, u.name) for u in about_head} == {
+        (side, kind, name) for side in "ab"
+        for kind, name in (("module", "head"), ("tensor", "head.weight"),
+                           ("tensor", "head.bias"))}
+    assert {u.reason for u in about_head} == {"ignored by the layer map"}
     assert not [p for p in matching.param_pairs if p.module_a == "head"]
 
 

@@ -12,10 +12,10 @@ import numpy as np
 import paddle
 import torch
 
-from padiff_ir.matching.assign import assign_weight
-from padiff_ir.matching.compat import create_model
-from padiff_ir.matching.layer_map import LayerMap
+from padiff_ir.frameworks.wrapper import create_model
 from padiff_ir.native import auto_diff
+from padiff_ir.pairing.assign import assign_weight
+from padiff_ir.pairing.layer_map import LayerMap
 from padiff_ir.zoo.data import loss_pair
 from tests.native.helpers import (
     FORWARD_TOLERANCE,

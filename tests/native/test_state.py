@@ -7,7 +7,7 @@ import paddle
 import pytest
 import torch
 
-from padiff_ir.matching.compat import create_model
+from padiff_ir.frameworks.wrapper import create_model
 from padiff_ir.native import AutoDiffError, DiffResult, auto_diff
 from tests.native.helpers import (
     FORWARD_TOLERANCE,

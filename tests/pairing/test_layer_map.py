@@ -9,8 +9,8 @@ import pytest
 from torch import nn
 
 from padiff_ir.errors import MatchError
-from padiff_ir.matching.assign import auto_layer_map
-from padiff_ir.matching.layer_map import LayerMap
+from padiff_ir.pairing.assign import auto_layer_map
+from padiff_ir.pairing.layer_map import LayerMap
 from tests.matching.native_models import PAIRS, TorchMha
 
 

@@ -142,27 +142,35 @@ def _framework_of_inputs(inputs: Any) -> str | None:
 
 
 def split_inputs(inputs: Any, framework_a: str, framework_b: str) -> tuple[Any, Any]:
-    """Each model's inputs: the same neutral inputs, or a per-framework pair put in order.
+    """Each model's inputs: the same inputs for both, or a per-model pair put in order.
 
-    A pair such as ``({'x': paddle_tensor}, {'x': torch_tensor})`` (the seed's form) is matched
-    to the two models by tensor type, whatever its order.
+    A pair is two parts of different frameworks (dicts, sequences or single tensors), matched to
+    the two models by tensor type whatever its order, such as the seed's
+    ``({'x': paddle_tensor}, {'x': torch_tensor})``; or two dicts with the same keys (A's, then
+    B's). Anything else is one set of inputs for both models.
 
     Examples:
         >>> import numpy as np
         >>> a, b = split_inputs({"x": np.zeros(2)}, "torch", "paddle")
         >>> a is b
         True
+        >>> a, b = split_inputs(({"x": np.zeros(2)}, {"x": np.ones(2)}), "torch", "paddle")
+        >>> float(a["x"][0]), float(b["x"][0])
+        (0.0, 1.0)
     """
-    if (isinstance(inputs, (tuple, list)) and len(inputs) == 2
-            and all(isinstance(part, (Mapping, tuple, list)) for part in inputs)):
-        kinds = [_framework_of_inputs(part) for part in inputs]
-        if kinds[0] and kinds[1] and kinds[0] != kinds[1]:
-            by_kind = dict(zip(kinds, inputs))
-            if framework_a in by_kind and framework_b in by_kind:
-                return by_kind[framework_a], by_kind[framework_b]
-            if framework_a == framework_b or "onnx" in (framework_a, framework_b):
-                # an ONNX side takes either; keep the given order
-                return inputs[0], inputs[1]
-        if kinds[0] and kinds[1] and kinds[0] == kinds[1] == framework_a == framework_b:
-            return inputs[0], inputs[1]
+    if not isinstance(inputs, (tuple, list)) or len(inputs) != 2:
+        return inputs, inputs
+    first, second = inputs
+    kinds = [_framework_of_inputs(part) for part in inputs]
+    if kinds[0] and kinds[1] and kinds[0] != kinds[1]:
+        by_kind = dict(zip(kinds, inputs))
+        if framework_a in by_kind and framework_b in by_kind:
+            return by_kind[framework_a], by_kind[framework_b]
+        if framework_a == framework_b or "onnx" in (framework_a, framework_b):
+            return first, second  # an ONNX side takes either; keep the given order
+    structured = all(isinstance(part, (Mapping, tuple, list)) for part in inputs)
+    if structured and kinds[0] and kinds[0] == kinds[1] == framework_a == framework_b:
+        return first, second
+    if isinstance(first, Mapping) and isinstance(second, Mapping) and first.keys() == second.keys():
+        return first, second
     return inputs, inputs

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from padiff_ir.errors import ModelTypeError
+from padiff_ir.errors import InputError, ModelTypeError
 
 __all__ = ["PadiffModel", "create_model", "unwrap_model"]
 
@@ -40,7 +40,7 @@ class PadiffModel:
     __slots__ = ("framework", "model", "role")
 
     def __init__(self, model: Any) -> None:
-        from padiff_ir.exporters._detect import detect_framework
+        from padiff_ir.frameworks.detect import detect_framework
 
         model = unwrap_model(model)
         framework = detect_framework(model)
@@ -57,10 +57,10 @@ class PadiffModel:
         """Mark this model as the reference (``"base"``) or the one being aligned (``"raw"``).
 
         The layer map itself is built when two models meet (:func:`assign_weight`,
-        :func:`match_modules`); the role is recorded for reports.
+        the matching); the role is recorded for reports.
         """
         if role not in _ROLES:
-            raise ValueError(f"role must be 'base' or 'raw', got {role!r}")
+            raise InputError(f"role must be 'base' or 'raw', got {role!r}")
         self.role = role
         return self
 

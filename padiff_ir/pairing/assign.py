@@ -2,10 +2,11 @@
 
 The argument order follows PaDiff: ``assign_weight(paddle_model, torch_model)`` copies the torch
 weights into the paddle model. Either model may be torch or paddle (or a
-:class:`~padiff_ir.matching.compat.PadiffModel` wrapper), the same framework included.
+:class:`~padiff_ir.frameworks.wrapper.PadiffModel` wrapper), the same framework included.
 
-Parameters are paired by a :class:`~padiff_ir.matching.types.Matching`: the one given (e.g. from
-the ONNX matcher, ``match_graphs``), or one computed by :func:`match_modules`. A matching pairs
+Parameters are paired by a :class:`~padiff_ir.matching.types.Matching`: the one given, or the
+one :func:`~padiff_ir.pairing.graphs.pair_models` makes for the two models (the same every entry
+point gets). A matching pairs
 A with B, A being the torch side for a torch/paddle pair; each pair's transform turns A's layout
 into B's, and its inverse is applied when the target is A. Which model is A is checked against
 the parameter names of the matching, so a matching of either orientation works.
@@ -27,9 +28,7 @@ from typing import Any
 import numpy as np
 
 from padiff_ir.errors import MatchError, WeightAssignError
-from padiff_ir.matching.compat import unwrap_model
-from padiff_ir.matching.layer_map import LayerMap, named_modules
-from padiff_ir.matching.native import _framework, match_modules, model_tensors
+from padiff_ir.frameworks import framework_of, unwrap_model
 from padiff_ir.matching.transforms import (
     SKIPPED_TENSORS,
     apply_inverse,
@@ -38,6 +37,8 @@ from padiff_ir.matching.transforms import (
     invert_transform,
 )
 from padiff_ir.matching.types import Matching
+from padiff_ir.pairing.graphs import pair_models
+from padiff_ir.pairing.layer_map import LayerMap, named_modules
 
 __all__ = ["AssignReport", "CopiedWeight", "SkippedWeight", "assign_weight", "auto_layer_map"]
 
@@ -102,37 +103,48 @@ class AssignReport:
 def auto_layer_map(
     model_a: Any, model_b: Any, inputs: Any = None, *, layer_map: LayerMap | None = None
 ) -> LayerMap:
-    """A layer map pinning every module pair :func:`match_modules` finds (to inspect and edit).
+    """A layer map pinning every module pair the matching finds (to inspect and edit).
 
-    The ignores and black boxes of ``layer_map`` are kept.
+    The pairs are those :func:`padiff_ir.match` and :func:`padiff_ir.auto_diff` use for the same
+    models and inputs (:func:`~padiff_ir.pairing.graphs.pair_models`); without ``inputs``, the
+    module trees are matched. The ignores and black boxes of ``layer_map`` are kept.
+
+    Example:
+        >>> import paddle, torch
+        >>> t = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU())
+        >>> p = paddle.nn.Sequential(paddle.nn.Linear(4, 3), paddle.nn.ReLU())
+        >>> auto_layer_map(t, p, torch.zeros(2, 4)).pairs
+        {'': '', '0': '0', '1': '1'}
     """
-    matching = match_modules(model_a, model_b, inputs, layer_map=layer_map)
+    model_a, model_b = unwrap_model(model_a), unwrap_model(model_b)
+    base = (layer_map if layer_map is not None else LayerMap()).resolve(model_a, model_b)
+    matching = pair_models(model_a, model_b, inputs, layer_map=base)
     result = LayerMap.from_matching(matching)
-    if layer_map is not None:
-        base = layer_map.resolve(unwrap_model(model_a), unwrap_model(model_b))
-        for name in ("ignored_a", "ignored_b", "ignored_self_a", "ignored_self_b"):
-            getattr(result, name).update(getattr(base, name))
-        result.black_box_a |= base.black_box_a
-        result.black_box_b |= base.black_box_b
+    for name in ("ignored_a", "ignored_b", "ignored_self_a", "ignored_self_b"):
+        getattr(result, name).update(getattr(base, name))
+    result.black_box_a |= base.black_box_a
+    result.black_box_b |= base.black_box_b
     return result
 
 
 def _orient_by_default(target: Any, source: Any) -> bool:
     """True when the target is model A: A is the torch model, or the source for one framework."""
-    framework_t, framework_s = _framework(target), _framework(source)
+    framework_t, framework_s = framework_of(target).name, framework_of(source).name
     return framework_t != framework_s and framework_t == "torch"
 
 
 def _matching_orientation(matching: Matching, target: Any, source: Any) -> bool:
-    names_t, names_s = set(model_tensors(target)), set(model_tensors(source))
+    names_t = set(framework_of(target).named_tensors(target))
+    names_s = set(framework_of(source).named_tensors(source))
     names_a = {n for p in matching.param_pairs for n in p.a}
     names_b = {n for p in matching.param_pairs for n in p.b}
     target_is_a = names_a <= names_t and names_b <= names_s
     source_is_a = names_a <= names_s and names_b <= names_t
     if target_is_a and source_is_a:
         framework_a = matching.stats.get("framework_a")
-        if framework_a and _framework(target) != _framework(source):
-            return _framework(target) == framework_a
+        framework_t, framework_s = framework_of(target).name, framework_of(source).name
+        if framework_a and framework_t != framework_s:
+            return framework_t == framework_a
         return _orient_by_default(target, source)
     if target_is_a or source_is_a:
         return target_is_a
@@ -158,35 +170,6 @@ def _resolve_layer_map(
             return layer_map.resolve(model_b, model_a), True
         except MatchError:
             raise err from None
-
-
-def _to_numpy(tensor: Any, framework: str) -> np.ndarray:
-    if framework == "torch":
-        import torch
-
-        value = tensor.detach().cpu()
-        if value.dtype == torch.bfloat16:
-            value = value.float()
-        return value.numpy()
-    if "bfloat16" in str(tensor.dtype):
-        tensor = tensor.astype("float32")
-    return np.asarray(tensor.numpy())
-
-
-def _write(tensor: Any, array: np.ndarray, framework: str) -> None:
-    if framework == "torch":
-        import torch
-
-        with torch.no_grad():
-            tensor.copy_(torch.from_numpy(np.asarray(array, order="C")))
-        return
-    import paddle
-
-    dtype_name = str(tensor.dtype).replace("paddle.", "")
-    try:
-        tensor.set_value(np.asarray(array, order="C").astype(np.dtype(dtype_name)))
-    except TypeError:  # no numpy equivalent (bfloat16): cast in paddle
-        tensor.set_value(paddle.cast(paddle.to_tensor(array), tensor.dtype))
 
 
 def _shape(tensor: Any) -> list[int]:
@@ -219,9 +202,11 @@ def assign_weight(
         layer_map: pins, ignores and black boxes, paths from A (the torch model; for two models
             of one framework, ``source``) to B, or PaDiff-style objects. Its ignored target
             modules are skipped.
-        matching: parameter pairs to use (from ``match_graphs`` or :func:`match_modules`); when
-            absent, :func:`match_modules` pairs the models (with ``inputs`` if given).
-        inputs: example inputs for :func:`match_modules` (call order beats definition order).
+        matching: parameter pairs to use (from ``match_graphs``); when absent,
+            :func:`~padiff_ir.pairing.graphs.pair_models` pairs the models: the matching an
+            earlier ``match``/``auto_layer_map``/``auto_diff`` call made for these models, else
+            one made on ``inputs`` if given, else on the module trees.
+        inputs: example inputs for the matching (a run beats the definition order).
 
     Returns:
         An :class:`AssignReport`.
@@ -241,7 +226,8 @@ def assign_weight(
         True
     """
     target, source = unwrap_model(target), unwrap_model(source)
-    framework_t, framework_s = _framework(target), _framework(source)
+    fw_t, fw_s = framework_of(target), framework_of(source)
+    framework_t, framework_s = fw_t.name, fw_s.name
     if matching is not None:
         target_is_a = _matching_orientation(matching, target, source)
         model_a, model_b = (target, source) if target_is_a else (source, target)
@@ -253,9 +239,9 @@ def assign_weight(
         if swapped:
             target_is_a = not target_is_a
             model_a, model_b = model_b, model_a
-        matching = match_modules(model_a, model_b, inputs, layer_map=resolved)
+        matching = pair_models(model_a, model_b, inputs, layer_map=resolved)
     target_side = "a" if target_is_a else "b"
-    tensors_t, tensors_s = model_tensors(target), model_tensors(source)
+    tensors_t, tensors_s = fw_t.named_tensors(target), fw_s.named_tensors(source)
     modules_t = dict(named_modules(target))
     modules_s = dict(named_modules(source))
 
@@ -296,7 +282,7 @@ def assign_weight(
             problems += _module_copy(names_t, module_s, module_t, modules_s, modules_t, record)
             copied.append(CopiedWeight(names_s, names_t, dict(pair.transform)))
             continue
-        arrays = [_to_numpy(tensors_s[n], framework_s) for n in names_s]
+        arrays = [fw_s.to_numpy(tensors_s[n]) for n in names_s]
         shapes_t = [_shape(tensors_t[n]) for n in names_t]
         transform = pair.transform if not target_is_a else invert_transform(pair.transform)
         try:
@@ -314,18 +300,14 @@ def assign_weight(
             record(name, array, names_s)
         copied.append(CopiedWeight(names_s, names_t, transform))
 
+    for name_t, name_s in _unread_buffers(matching, target_is_a, tensors_t, tensors_s, written):
+        record(name_t, fw_s.to_numpy(tensors_s[name_s]), (name_s,))
+        used.add(id(tensors_s[name_s]))
+        copied.append(CopiedWeight((name_s,), (name_t,), {}))
     skipped, missing = _coverage(
         tensors_t, written, matching, resolved, target_side, framework_s, framework_t
     )
     problems += missing
-    if problems:
-        raise WeightAssignError(
-            f"cannot copy the weights of {framework_s} {type(source).__name__} into "
-            f"{framework_t} {type(target).__name__}; {len(problems)} problem(s):\n  - "
-            + "\n  - ".join(problems)
-            + "\nPin the layers with a LayerMap, ignore the ones to leave alone, or register a "
-            "weight transform for layers whose parameters differ."
-        )
     unused, skipped_source = [], []
     seen: set[int] = set()
     for name, tensor in tensors_s.items():
@@ -337,12 +319,25 @@ def assign_weight(
             skipped_source.append(SkippedWeight(name, "source", SKIPPED_TENSORS[leaf]))
         else:
             unused.append(name)
+    if problems:
+        if missing and unused:
+            problems.append(
+                f"{framework_s} tensors copied nowhere (no layout of them fits the targets "
+                f"above): {_describe(tuple(unused[:12]), tensors_s)}"
+            )
+        raise WeightAssignError(
+            f"cannot copy the weights of {framework_s} {type(source).__name__} into "
+            f"{framework_t} {type(target).__name__}; {len(problems)} problem(s):\n  - "
+            + "\n  - ".join(problems)
+            + "\nPin the layers with a LayerMap, ignore the ones to leave alone, or register a "
+            "weight transform for layers whose parameters differ."
+        )
     if unused:
         logger.warning(
             "%d source tensor(s) copied nowhere: %s", len(unused), ", ".join(unused[:10])
         )
     for tensor, array in writes:
-        _write(tensor, array, framework_t)
+        fw_t.write(tensor, array)
     report = AssignReport(
         framework_s,
         framework_t,
@@ -352,6 +347,29 @@ def assign_weight(
     )
     logger.debug("%s", report.summary())
     return report
+
+
+def _unread_buffers(matching: Matching, target_is_a: bool, tensors_t: Mapping[str, Any],
+                    tensors_s: Mapping[str, Any], written: Mapping[int, str]
+                    ) -> list[tuple[str, str]]:
+    """Target tensors no op reads (a BatchNorm's ``num_batches_tracked``) and the source tensor
+    of the same name in the paired module, when its shape fits: ``(target, source)`` names."""
+    partner = {}
+    for pair in matching.module_pairs:
+        target, source = (pair.a, pair.b) if target_is_a else (pair.b, pair.a)
+        partner[target] = source
+    found = []
+    for name, tensor in tensors_t.items():
+        if id(tensor) in written:
+            continue
+        owner, _, leaf = name.rpartition(".")
+        if owner not in partner:
+            continue
+        source = f"{partner[owner]}.{leaf}" if partner[owner] else leaf
+        other = tensors_s.get(source)
+        if other is not None and _shape(other) == _shape(tensor):
+            found.append((name, source))
+    return found
 
 
 def _describe(names: tuple[str, ...], tensors: Mapping[str, Any]) -> str:
@@ -378,7 +396,7 @@ def _module_copy(
     values = fn(source_module, target_module)
     if values is None:  # the function wrote the target itself
         return []
-    from padiff_ir._inputs import to_numpy
+    from padiff_ir.frameworks.inputs import to_numpy
 
     problems = []
     given = {f"{module_t}.{k}" if module_t else k: v for k, v in values.items()}
@@ -408,7 +426,8 @@ def _coverage(
     """Skipped target tensors (with reasons) and problems for those left without a source."""
     recursive, itself = _ignored_paths(layer_map, target_side)
     reasons = {
-        u.name: u.reason for u in matching.unmatched if u.kind == "param" and u.side == target_side
+        u.name: u.reason for u in matching.unmatched
+        if u.kind in ("param", "tensor") and u.side == target_side
     }
     skipped, missing = [], []
     seen: set[int] = set()

@@ -30,7 +30,7 @@ import difflib
 import json
 import logging
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from padiff_ir.errors import MatchError
@@ -53,20 +53,24 @@ _SET_FIELDS = (
 )
 
 
-def named_modules(model: Any) -> Iterator[tuple[str, Any]]:
-    """``(path, module)`` of a torch module or paddle layer and all its submodules, root first."""
-    from padiff_ir.matching.compat import unwrap_model
+def named_modules(model: Any) -> list[tuple[str, Any]]:
+    """``(path, module)`` of a torch module or paddle layer and all its submodules, root first.
+
+    Raises:
+        MatchError: ``model`` is no torch module or paddle layer.
+    """
+    from padiff_ir.errors import ModelTypeError
+    from padiff_ir.frameworks import framework_of, unwrap_model
 
     model = unwrap_model(model)
-    if hasattr(model, "named_sublayers"):
-        yield from model.named_sublayers(include_self=True)
-    elif hasattr(model, "named_modules"):
-        yield from model.named_modules()
-    else:
+    try:
+        framework = framework_of(model)
+    except ModelTypeError as err:
         raise MatchError(
             f"{type(model).__qualname__} is not a torch.nn.Module or a paddle.nn.Layer; a layer "
             "map resolves against model objects"
-        )
+        ) from err
+    return framework.named_modules(model)
 
 
 class LayerMap:

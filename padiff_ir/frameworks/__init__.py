@@ -1,0 +1,101 @@
+"""The only contact of padiff-ir with torch and paddle (with ``exporters/`` and ``zoo/``).
+
+Everything that must know which framework a model or tensor belongs to goes through here:
+
+* detection (:func:`detect_framework`) and unwrapping PaDiff-style wrappers
+  (:func:`create_model`, :func:`unwrap_model`);
+* one :class:`Framework` per framework (:func:`get_framework`, :func:`framework_of`): modules,
+  parameters and buffers by name, tensors to numpy and back, hooks, autograd graph, gradients
+  and optimizers;
+* user inputs, framework-neutral or per framework (:func:`normalize_inputs`,
+  :func:`split_inputs`);
+* the state guard (:func:`preserved_state`) and hook installation (:func:`installed`);
+* tracing an eager run (:func:`trace_model`): every module call and the data flow between them.
+
+Importing this package imports neither framework; each is imported when first needed.
+
+Examples:
+    >>> import torch
+    >>> from padiff_ir.frameworks import framework_of
+    >>> model = torch.nn.Sequential(torch.nn.Linear(2, 3))
+    >>> framework = framework_of(model)
+    >>> framework.name, [path for path, _ in framework.named_modules(model)]
+    ('torch', ['', '0'])
+    >>> sorted(framework.named_tensors(model))
+    ['0.bias', '0.weight']
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from padiff_ir.errors import ModelTypeError
+from padiff_ir.frameworks._base import PADDLE_STATE_NAMES, Framework, flatten_tensors
+from padiff_ir.frameworks.detect import detect_framework
+from padiff_ir.frameworks.hooks import installed
+from padiff_ir.frameworks.inputs import ModelInputs, normalize_inputs, split_inputs, to_numpy
+from padiff_ir.frameworks.state import preserved_global_rng, preserved_state, quiet_loggers
+from padiff_ir.frameworks.wrapper import PadiffModel, create_model, unwrap_model
+
+__all__ = [
+    "PADDLE_STATE_NAMES",
+    "Framework",
+    "ModelInputs",
+    "PadiffModel",
+    "create_model",
+    "detect_framework",
+    "flatten_tensors",
+    "framework_of",
+    "get_framework",
+    "installed",
+    "normalize_inputs",
+    "preserved_global_rng",
+    "preserved_state",
+    "quiet_loggers",
+    "split_inputs",
+    "to_numpy",
+    "trace_model",
+    "unwrap_model",
+]
+
+_FRAMEWORKS: dict[str, Framework] = {}
+
+
+def get_framework(name: str) -> Framework:
+    """The (cached) :class:`Framework` of ``"torch"`` or ``"paddle"``."""
+    framework = _FRAMEWORKS.get(name)
+    if framework is None:
+        if name == "torch":
+            from padiff_ir.frameworks._torch import TorchFramework
+
+            framework = TorchFramework()
+        elif name == "paddle":
+            from padiff_ir.frameworks._paddle import PaddleFramework
+
+            framework = PaddleFramework()
+        else:
+            raise ModelTypeError(f"no framework named {name!r}: padiff-ir knows torch and paddle")
+        _FRAMEWORKS[name] = framework
+    return framework
+
+
+def framework_of(model: Any) -> Framework:
+    """The :class:`Framework` of a torch module or paddle layer (wrappers unwrapped).
+
+    Raises:
+        ModelTypeError: ``model`` is an ONNX model or no model at all.
+    """
+    name = detect_framework(unwrap_model(model))
+    if name not in ("torch", "paddle"):
+        raise ModelTypeError(
+            f"this needs a torch.nn.Module or a paddle.nn.Layer, got an {name} model; ONNX "
+            "models are compared with padiff_ir.match"
+        )
+    return get_framework(name)
+
+
+def trace_model(model: Any, inputs: Any) -> Any:
+    """Run ``model`` once and record its module calls: see :func:`.trace.trace_model`."""
+    from padiff_ir.frameworks.trace import trace_model as _trace
+
+    return _trace(model, inputs)

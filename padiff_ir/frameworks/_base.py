@@ -1,0 +1,265 @@
+"""The interface every framework implements: the one contact of padiff-ir with torch and paddle.
+
+A :class:`Framework` knows its models (modules, parameters and buffers by name, the state an
+analysis must restore), its tensors (to numpy and back, written in place keeping dtype and
+device), its hooks, its autograd graph (for tracing an eager run, :mod:`.trace`), gradients and
+optimizers. :func:`padiff_ir.frameworks.get_framework` returns the torch or paddle one; a third
+framework (JAX/Flax, MindSpore) is one more subclass in one more file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+__all__ = ["PADDLE_STATE_NAMES", "Framework", "flatten_tensors"]
+
+logger = logging.getLogger(__name__)
+
+# Canonical optimizer-state names (torch's) and paddle's accumulator names for them.
+PADDLE_STATE_NAMES: Mapping[str, str] = {
+    "velocity": "momentum_buffer",
+    "moment1": "exp_avg",
+    "moment2": "exp_avg_sq",
+    "moment2_max": "max_exp_avg_sq",
+    "mean_square": "square_avg",
+    "mean_grad": "grad_avg",
+    "momentum": "momentum_buffer",
+    "moment": "sum",
+}
+
+
+class Framework:
+    """Models, tensors, hooks, autograd graph, gradients and optimizers of one framework."""
+
+    name = ""
+
+    # -- models ----------------------------------------------------------------------------
+    def owns(self, model: Any) -> bool:
+        """Whether ``model`` is a model (module, layer) of this framework."""
+        raise NotImplementedError
+
+    def named_modules(self, model: Any) -> list[tuple[str, Any]]:
+        """``(path, module)`` of the model and every submodule, root (``""``) first, each
+        module once (its first path)."""
+        raise NotImplementedError
+
+    def children(self, module: Any) -> list[tuple[str, Any]]:
+        """``(name, child)`` of a module's direct submodules."""
+        raise NotImplementedError
+
+    def own_tensors(self, module: Any) -> list[tuple[str, Any]]:
+        """``(name, tensor)`` of the parameters and buffers a module holds itself."""
+        raise NotImplementedError
+
+    def persistent_names(self, model: Any) -> set[str]:
+        """Names of the tensors that make the model's state (parameters, persistent buffers)."""
+        raise NotImplementedError
+
+    def named_tensors(self, model: Any) -> dict[str, Any]:
+        """Every parameter and persistent buffer of a model by each of its names.
+
+        Tensors reached under several names (shared weights, paddle's RNN aliases such as
+        ``lstm.0.cell.weight_ih``) appear once per name, as the same object.
+        """
+        persistent = self.persistent_names(model)
+        tensors: dict[str, Any] = {}
+        for path, module in self.all_module_paths(model):
+            for name, tensor in self.own_tensors(module):
+                full = f"{path}.{name}" if path else name
+                if full in persistent:
+                    tensors.setdefault(full, tensor)
+        return tensors
+
+    def all_module_paths(self, model: Any) -> list[tuple[str, Any]]:
+        """Like :meth:`named_modules`, but a module reached by several paths once per path."""
+        raise NotImplementedError
+
+    def write(self, tensor: Any, array: np.ndarray) -> None:
+        """Write ``array`` into ``tensor`` in place, keeping its dtype and device."""
+        raise NotImplementedError
+
+    def preserved_rng(self) -> contextlib.AbstractContextManager[None]:
+        """This framework's random generators restored after the block."""
+        raise NotImplementedError
+
+    def preserved(self, model: Any) -> contextlib.AbstractContextManager[None]:
+        """Eval mode for the block; every module's train flag and this framework's RNG
+        restored after (see :func:`padiff_ir.frameworks.preserved_state`)."""
+        raise NotImplementedError
+
+    def run(self, model: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
+        """Call the model (autograd on, so a trace sees the data flow)."""
+        return model(*args, **kwargs)
+
+    def enable_grad(self) -> contextlib.AbstractContextManager[Any]:
+        raise NotImplementedError
+
+    # -- autograd graph (tracing) ----------------------------------------------------------
+    def grad_node(self, tensor: Any) -> Any:
+        """The autograd node that made ``tensor`` (``None`` for a leaf or a constant)."""
+        raise NotImplementedError
+
+    def node_key(self, node: Any) -> Any:
+        """A hashable identity of an autograd node, stable while its graph lives."""
+        raise NotImplementedError
+
+    def node_name(self, node: Any) -> str:
+        raise NotImplementedError
+
+    def next_nodes(self, node: Any) -> list[tuple[Any, int]]:
+        """``(node, output index)`` of the nodes ``node`` passes gradients to."""
+        raise NotImplementedError
+
+    def output_index(self, tensor: Any) -> int:
+        """Which output of its autograd node ``tensor`` is (0 where the framework cannot say)."""
+        return 0
+
+    def leaf_key(self, tensor: Any) -> Any:
+        """The key of the accumulation node a gradient-carrying leaf is reached through."""
+        raise NotImplementedError
+
+    def shape(self, tensor: Any) -> tuple[int, ...]:
+        return tuple(int(d) for d in tensor.shape)
+
+    def dtype_name(self, tensor: Any) -> str:
+        return str(tensor.dtype).replace("torch.", "").replace("paddle.", "")
+
+    # -- tensors ---------------------------------------------------------------------------
+    def is_tensor(self, value: Any) -> bool:
+        raise NotImplementedError
+
+    def to_numpy(self, tensor: Any) -> np.ndarray:
+        """A numpy copy of ``tensor`` (bfloat16 read as float32)."""
+        raise NotImplementedError
+
+    def from_numpy(self, array: np.ndarray, like: Any) -> Any:
+        """A tensor holding ``array`` with the dtype and device of ``like``, without gradient."""
+        raise NotImplementedError
+
+    def as_input(self, value: Any, dtype: Any, device: Any) -> Any:
+        """A model input of this framework from a tensor of this framework or a numpy array."""
+        raise NotImplementedError
+
+    def is_floating(self, tensor: Any) -> bool:
+        raise NotImplementedError
+
+    def version(self, tensor: Any) -> int:
+        """The tensor's in-place modification counter (0 where the framework keeps none)."""
+        return 0
+
+    def requires_grad(self, tensor: Any) -> bool:
+        raise NotImplementedError
+
+    def grad_leaf(self, tensor: Any) -> Any:
+        """A leaf sharing ``tensor``'s memory that requires gradient (for inputs)."""
+        raise NotImplementedError
+
+    def alias(self, tensor: Any) -> Any:
+        """A view of ``tensor`` with its own autograd node, so its gradient is one consumer's."""
+        raise NotImplementedError
+
+    def feed(self, tensor: Any, value: Any, on_grad: Callable[[Any], Any]) -> Any:
+        """``value``'s numbers on ``tensor``'s gradient path: its backward calls
+        ``on_grad(grad)`` and passes on the tensor that returns (``grad`` itself for ``None``).
+
+        Gradient hooks on the outputs of paddle ``PyLayer`` ops are called but their results
+        are ignored, so the replacement is done in the op's backward, on both frameworks.
+        """
+        raise NotImplementedError
+
+    def scalar(self, tensor: Any) -> float:
+        return float(self.to_numpy(tensor).reshape(-1)[0])
+
+    def numel(self, tensor: Any) -> int:
+        return int(np.prod([int(d) for d in tensor.shape]))
+
+    def mean_of(self, tensors: list[Any]) -> Any:
+        """Sum of the means of floating tensors (PaDiff's default loss)."""
+        total = None
+        for tensor in tensors:
+            if self.is_floating(tensor):
+                value = tensor.mean()
+                total = value if total is None else total + value
+        return total
+
+    # -- hooks -----------------------------------------------------------------------------
+    def register_grad_hook(self, tensor: Any, fn: Callable[[Any], Any]) -> None:
+        """Call ``fn(grad)`` when ``tensor``'s gradient is computed; a tensor it returns
+        replaces the gradient (anything else is ignored)."""
+        raise NotImplementedError
+
+    def register_pre_hook(self, module: Any, fn: Callable[..., Any]) -> Any:
+        """``fn(module, args, kwargs) -> (args, kwargs) | None``; returns a handle."""
+        raise NotImplementedError
+
+    def register_post_hook(self, module: Any, fn: Callable[..., Any]) -> Any:
+        """``fn(module, args, output) -> output | None``; returns a handle."""
+        raise NotImplementedError
+
+    def no_grad(self) -> contextlib.AbstractContextManager[Any]:
+        raise NotImplementedError
+
+    # -- modules ---------------------------------------------------------------------------
+    def modules(self, model: Any) -> list[Any]:
+        raise NotImplementedError
+
+    def named_parameters(self, model: Any) -> dict[str, Any]:
+        """Trainable parameters by name (first name of shared ones)."""
+        raise NotImplementedError
+
+    def named_state(self, model: Any) -> dict[str, Any]:
+        """Every parameter and persistent buffer by each of its names (frozen ones included:
+        paddle keeps BatchNorm statistics as non-trainable parameters)."""
+        return self.named_tensors(model)
+
+    def first_float(self, model: Any) -> tuple[Any, Any]:
+        """``(dtype, device)`` of the first floating parameter (``(None, None)`` if none)."""
+        raise NotImplementedError
+
+    # -- gradients -------------------------------------------------------------------------
+    def grad(self, parameter: Any) -> Any:
+        raise NotImplementedError
+
+    def clear_grads(self, parameters: list[Any]) -> None:
+        raise NotImplementedError
+
+    def backward(self, loss: Any) -> None:
+        loss.backward()
+
+    # -- optimizers ------------------------------------------------------------------------
+    def is_optimizer(self, value: Any) -> bool:
+        raise NotImplementedError
+
+    def optimizer_step(self, optimizer: Any) -> None:
+        raise NotImplementedError
+
+    def optimizer_state(
+        self, optimizer: Any, parameters: Mapping[str, Any]
+    ) -> dict[str, dict[str, Any]]:
+        """Parameter name -> {canonical state name: tensor} for the tensors of its state."""
+        raise NotImplementedError
+
+    def optimizer_config(self, optimizer: Any) -> dict[str, Any]:
+        """Hyperparameters by canonical name (``kind``, ``lr``, ``weight_decay``, ...)."""
+        raise NotImplementedError
+
+
+def flatten_tensors(value: Any, ops: Framework) -> list[Any]:
+    """The tensors of a (nested) output in order: dict values by key order, then sequences."""
+    return list(_walk(value, ops))
+
+
+def _walk(value: Any, ops: Framework) -> Iterator[Any]:
+    if ops.is_tensor(value):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _walk(item, ops)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _walk(item, ops)

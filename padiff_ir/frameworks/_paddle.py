@@ -1,0 +1,247 @@
+"""The paddle implementation of :class:`~padiff_ir.frameworks._base.Framework`."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+from padiff_ir.frameworks._base import PADDLE_STATE_NAMES, Framework
+
+__all__ = ["PaddleFramework"]
+
+logger = logging.getLogger(__name__)
+
+
+class PaddleFramework(Framework):
+    name = "paddle"
+
+    def __init__(self) -> None:
+        import paddle
+        from paddle.autograd import PyLayer
+
+        self.paddle = paddle
+
+        class _Feed(PyLayer):
+            @staticmethod
+            def forward(ctx: Any, tensor: Any, value: Any, on_grad: Any) -> Any:
+                ctx.on_grad = on_grad
+                return value.clone()
+
+            @staticmethod
+            def backward(ctx: Any, grad: Any) -> Any:
+                replaced = ctx.on_grad(grad)
+                return replaced if isinstance(replaced, paddle.Tensor) else grad
+
+        self._feed = _Feed
+
+    # -- models ----------------------------------------------------------------------------
+    def owns(self, model: Any) -> bool:
+        return isinstance(model, self.paddle.nn.Layer)
+
+    def named_modules(self, model: Any) -> list[tuple[str, Any]]:
+        return list(model.named_sublayers(include_self=True))
+
+    def all_module_paths(self, model: Any) -> list[tuple[str, Any]]:
+        return list(model.named_sublayers(include_self=True, remove_duplicate=False))
+
+    def children(self, module: Any) -> list[tuple[str, Any]]:
+        return list(module.named_children())
+
+    def own_tensors(self, module: Any) -> list[tuple[str, Any]]:
+        return [
+            *module.named_parameters(include_sublayers=False),
+            *module.named_buffers(include_sublayers=False),
+        ]
+
+    def persistent_names(self, model: Any) -> set[str]:
+        return set(model.state_dict().keys())
+
+    def write(self, tensor: Any, array: np.ndarray) -> None:
+        paddle = self.paddle
+        dtype_name = str(tensor.dtype).replace("paddle.", "")
+        try:
+            tensor.set_value(np.asarray(array, order="C").astype(np.dtype(dtype_name)))
+        except TypeError:  # no numpy equivalent (bfloat16): cast in paddle
+            tensor.set_value(paddle.cast(paddle.to_tensor(array), tensor.dtype))
+
+    @contextlib.contextmanager
+    def preserved_rng(self) -> Iterator[None]:
+        paddle = self.paddle
+        cpu_state = paddle.get_rng_state("cpu")
+        device_state = paddle.get_rng_state()
+        try:
+            yield
+        finally:
+            paddle.set_rng_state(cpu_state, "cpu")
+            paddle.set_rng_state(device_state)
+
+    @contextlib.contextmanager
+    def preserved(self, model: Any) -> Iterator[None]:
+        layers = [model, *model.sublayers()]
+        flags = [(layer, layer.training) for layer in layers]
+        with self.preserved_rng():
+            try:
+                model.eval()
+                yield
+            finally:
+                for layer, flag in flags:
+                    layer.training = flag
+
+    def enable_grad(self) -> contextlib.AbstractContextManager[Any]:
+        return self.paddle.enable_grad()
+
+    # -- autograd graph --------------------------------------------------------------------
+    def grad_node(self, tensor: Any) -> Any:
+        if tensor.stop_gradient:
+            return None
+        node = tensor.grad_fn
+        return None if node is None or node.name() == "GradNodeAccumulation" else node
+
+    def node_key(self, node: Any) -> Any:
+        return node.node_ptr()
+
+    def node_name(self, node: Any) -> str:
+        return str(node.name())
+
+    def next_nodes(self, node: Any) -> list[tuple[Any, int]]:
+        return [(n, 0) for n in node.next_functions if n is not None]
+
+    def leaf_key(self, tensor: Any) -> Any:
+        if tensor.stop_gradient:
+            return None
+        node = tensor.grad_fn
+        return None if node is None else node.node_ptr()
+
+    # -- tensors ---------------------------------------------------------------------------
+    def is_tensor(self, value: Any) -> bool:
+        return isinstance(value, self.paddle.Tensor)
+
+    def to_numpy(self, tensor: Any) -> np.ndarray:
+        if "bfloat16" in str(tensor.dtype):
+            tensor = tensor.astype("float32")
+        return np.asarray(tensor.numpy())  # paddle's numpy() already copies
+
+    def from_numpy(self, array: np.ndarray, like: Any) -> Any:
+        tensor = self.paddle.to_tensor(np.ascontiguousarray(array), place=like.place)
+        if tensor.dtype != like.dtype:
+            tensor = tensor.astype(like.dtype)
+        return tensor
+
+    def as_input(self, value: Any, dtype: Any, device: Any) -> Any:
+        tensor = value if self.is_tensor(value) else self.paddle.to_tensor(
+            np.ascontiguousarray(value))
+        if dtype is not None and tensor.is_floating_point() and tensor.dtype != dtype:
+            tensor = tensor.astype(dtype)
+        return tensor
+
+    def is_floating(self, tensor: Any) -> bool:
+        return bool(tensor.is_floating_point() or tensor.is_complex())
+
+    def requires_grad(self, tensor: Any) -> bool:
+        return not tensor.stop_gradient
+
+    def version(self, tensor: Any) -> int:
+        return int(tensor._inplace_version())
+
+    def grad_leaf(self, tensor: Any) -> Any:
+        leaf = tensor.detach()
+        leaf.stop_gradient = False
+        return leaf
+
+    def alias(self, tensor: Any) -> Any:
+        return tensor.view(tensor.shape)
+
+    def feed(self, tensor: Any, value: Any, on_grad: Callable[[Any], Any]) -> Any:
+        return self._feed.apply(tensor, value, on_grad)
+
+    def register_grad_hook(self, tensor: Any, fn: Callable[[Any], Any]) -> None:
+        paddle = self.paddle
+
+        def hook(grad: Any) -> Any:
+            result = fn(grad)  # paddle crashes on a hook returning anything but a tensor/None
+            return result if isinstance(result, paddle.Tensor) else None
+
+        tensor.register_hook(hook)
+
+    def register_pre_hook(self, module: Any, fn: Callable[..., Any]) -> Any:
+        return module.register_forward_pre_hook(fn, with_kwargs=True)
+
+    def register_post_hook(self, module: Any, fn: Callable[..., Any]) -> Any:
+        return module.register_forward_post_hook(fn)
+
+
+    def no_grad(self) -> contextlib.AbstractContextManager[Any]:
+        return self.paddle.no_grad()
+
+    def modules(self, model: Any) -> list[Any]:
+        return list(model.sublayers(include_self=True))
+
+    def named_parameters(self, model: Any) -> dict[str, Any]:
+        return {n: p for n, p in model.named_parameters() if not p.stop_gradient}
+
+    def first_float(self, model: Any) -> tuple[Any, Any]:
+        for tensor in model.parameters():
+            if tensor.is_floating_point():
+                return tensor.dtype, None
+        return None, None
+
+    def grad(self, parameter: Any) -> Any:
+        return parameter.grad
+
+    def clear_grads(self, parameters: list[Any]) -> None:
+        for parameter in parameters:
+            parameter.clear_gradient(False)
+
+    def is_optimizer(self, value: Any) -> bool:
+        return isinstance(value, self.paddle.optimizer.Optimizer)
+
+    def optimizer_step(self, optimizer: Any) -> None:
+        optimizer.step()
+        optimizer.clear_grad(set_to_zero=False)
+
+    def optimizer_state(
+        self, optimizer: Any, parameters: Mapping[str, Any]
+    ) -> dict[str, dict[str, Any]]:
+        accumulators = getattr(optimizer, "_accumulators", {}) or {}
+        result: dict[str, dict[str, Any]] = {}
+        for name, parameter in parameters.items():
+            tensors = {}
+            for kind, by_param in accumulators.items():
+                tensor = by_param.get(parameter.name)
+                canonical = PADDLE_STATE_NAMES.get(kind)
+                if tensor is not None and canonical is not None and len(tensor.shape) > 0:
+                    tensors[canonical] = tensor
+            if tensors:
+                result[name] = tensors
+        return result
+
+    def optimizer_config(self, optimizer: Any) -> dict[str, Any]:
+        kind = type(optimizer).__name__.lower()
+        config: dict[str, Any] = {"kind": kind, "class": type(optimizer).__name__}
+        try:
+            config["lr"] = float(optimizer.get_lr())
+        except Exception:
+            logger.debug("cannot read the learning rate of %s", type(optimizer).__name__)
+        decay = getattr(optimizer, "_weight_decay", None)
+        if kind == "adamw":
+            config["weight_decay"] = float(decay) if decay is not None else 0.0
+            config["decoupled_weight_decay"] = True
+        elif getattr(optimizer, "_regularization_coeff", None) is not None:
+            config["weight_decay"] = float(optimizer._regularization_coeff)
+        else:
+            regularizer = getattr(optimizer, "regularization", None)
+            config["weight_decay"] = float(getattr(regularizer, "_coeff", 0.0) or 0.0)
+        if hasattr(optimizer, "_momentum"):
+            config["momentum"] = float(optimizer._momentum)
+            config["nesterov"] = bool(getattr(optimizer, "_use_nesterov", False))
+        if hasattr(optimizer, "_beta1"):
+            config["betas"] = (float(optimizer._beta1), float(optimizer._beta2))
+        if hasattr(optimizer, "_epsilon"):
+            config["eps"] = float(optimizer._epsilon)
+        if hasattr(optimizer, "_amsgrad"):
+            config["amsgrad"] = bool(optimizer._amsgrad)
+        return config

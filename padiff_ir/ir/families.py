@@ -1,0 +1,59 @@
+"""Class families: the torch and paddle class names of one kind of layer get one family name.
+
+``Conv2d`` and ``Conv2D`` are ``conv2d``, ``BatchNorm2d`` and ``BatchNorm2D`` are ``batchnorm``,
+``ModuleList`` and ``LayerList`` are ``list``. The graph built from a native trace
+(:mod:`padiff_ir.ir.trace_graph`) turns a module call into the ONNX ops of its family.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+__all__ = ["FAMILY_ALIASES", "module_family"]
+
+FAMILY_ALIASES: Mapping[str, str] = {
+    "nondynamicallyquantizablelinear": "linear",
+    "convtranspose1d": "convtranspose1d",
+    "conv1dtranspose": "convtranspose1d",
+    "convtranspose2d": "convtranspose2d",
+    "conv2dtranspose": "convtranspose2d",
+    "convtranspose3d": "convtranspose3d",
+    "conv3dtranspose": "convtranspose3d",
+    "batchnorm": "batchnorm",
+    "batchnorm1d": "batchnorm",
+    "batchnorm2d": "batchnorm",
+    "batchnorm3d": "batchnorm",
+    "syncbatchnorm": "batchnorm",
+    "instancenorm1d": "instancenorm",
+    "instancenorm2d": "instancenorm",
+    "instancenorm3d": "instancenorm",
+    "dropout1d": "dropout",
+    "dropout2d": "dropout",
+    "dropout3d": "dropout",
+    "alphadropout": "dropout",
+    "modulelist": "list",
+    "layerlist": "list",
+    "moduledict": "dict",
+    "layerdict": "dict",
+    "parameterlist": "list",
+    "rnn_torch": "simplernn",
+    "silu": "silu",
+    "hardswish": "hardswish",
+    "upsamplingnearest2d": "upsample",
+    "upsamplingbilinear2d": "upsample",
+}
+
+
+def module_family(class_name: str, framework: str = "") -> str:
+    """The family of a torch or paddle class name (no registry consulted).
+
+    Examples:
+        >>> module_family("Conv2DTranspose"), module_family("ConvTranspose2d")
+        ('convtranspose2d', 'convtranspose2d')
+        >>> module_family("RNN", "torch"), module_family("RNN", "paddle")
+        ('simplernn', 'rnn')
+    """
+    key = class_name.lower().replace("_", "")
+    if key == "rnn" and framework == "torch":
+        key = "rnn_torch"
+    return FAMILY_ALIASES.get(key, key)
