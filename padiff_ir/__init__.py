@@ -51,6 +51,7 @@ __all__ = [
     "ActivationStore",
     "run_all",
     # errors
+    "AutoDiffError",
     "ExecutionError",
     "ExportError",
     "IRError",
@@ -58,6 +59,8 @@ __all__ = [
     "MatchError",
     "ModelTypeError",
     "PadiffError",
+    "ReportError",
+    "UnknownModelError",
     "WeightAssignError",
 ]
 
@@ -81,6 +84,7 @@ _LAZY = {
 }
 
 from padiff_ir.errors import (  # noqa: E402
+    AutoDiffError,
     ExecutionError,
     ExportError,
     InputError,
@@ -88,6 +92,8 @@ from padiff_ir.errors import (  # noqa: E402
     MatchError,
     ModelTypeError,
     PadiffError,
+    ReportError,
+    UnknownModelError,
     WeightAssignError,
 )
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from padiff_ir.errors import PadiffError
+from padiff_ir.errors import ReportError
 
 __all__ = [
     "CulpritView",
@@ -31,10 +31,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-
-class ReportError(PadiffError, ValueError):
-    """A result dictionary the report cannot read (unknown ``kind``, missing keys)."""
 
 
 @dataclass(frozen=True)
