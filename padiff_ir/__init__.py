@@ -68,7 +68,7 @@ _LAZY = {
     "MatchResult": "padiff_ir.compare",
     "auto_diff": "padiff_ir.native",
     "DiffResult": "padiff_ir.native",
-    "Tolerance": "padiff_ir.compare",
+    "Tolerance": "padiff_ir.metrics",
     "LayerMap": "padiff_ir.matching.layer_map",
     "assign_weight": "padiff_ir.matching.assign",
     "auto_layer_map": "padiff_ir.matching.assign",
@@ -98,13 +98,14 @@ from padiff_ir.errors import (  # noqa: E402
 )
 
 if TYPE_CHECKING:
-    from padiff_ir.compare import MatchResult, Tolerance
+    from padiff_ir.compare import MatchResult
     from padiff_ir.exporters import ExportedGraph, export
     from padiff_ir.ir import Graph, build_graph, canonicalize
     from padiff_ir.matching.assign import assign_weight, auto_layer_map
     from padiff_ir.matching.compat import create_model
     from padiff_ir.matching.layer_map import LayerMap
     from padiff_ir.matching.transforms import register_weight_transform
+    from padiff_ir.metrics import Tolerance
     from padiff_ir.native import DiffResult, auto_diff
     from padiff_ir.runtime import ActivationStore, run_all
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from padiff_ir.compare.metrics import COMPARE_MODES, TensorMetrics, Tolerance, compare_arrays
 from padiff_ir.compare.result import Culprit, MatchResult, ModuleResult, PairResult
+from padiff_ir.metrics import COMPARE_MODES, TensorMetrics, Tolerance, compare_arrays
 
 __all__ = [
     "COMPARE_MODES",

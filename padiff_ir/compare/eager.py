@@ -147,7 +147,7 @@ def module_output_metrics(run: EagerRun, path: str, names: Sequence[str],
                           values: Mapping[str, Any], tolerance: Any) -> Any:
     """Eager outputs of module ``path`` vs the graph's tensors ``names`` (worst metric)."""
     from padiff_ir.compare.localize import worst
-    from padiff_ir.compare.metrics import compare_arrays
+    from padiff_ir.metrics import compare_arrays
 
     eager = run.module_outputs(path)
     if not eager or len(eager) != len(names) or any(n not in values for n in names):

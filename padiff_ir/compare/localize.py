@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 
 from padiff_ir.compare.explain import attribute_diffs, op_structure_diffs
-from padiff_ir.compare.metrics import TensorMetrics, Tolerance, compare_arrays
 from padiff_ir.compare.result import ModuleResult
 from padiff_ir.errors import ExecutionError, InputError
 from padiff_ir.ir.graph import Graph
 from padiff_ir.matching.types import Matching, ModulePair
+from padiff_ir.metrics import TensorMetrics, Tolerance, compare_arrays
 
 __all__ = ["ModuleInputs", "depth", "is_inside", "measure_module", "measure_modules", "worst"]
 

@@ -33,7 +33,6 @@ from padiff_ir.compare.localize import (
     measure_modules,
     worst,
 )
-from padiff_ir.compare.metrics import Tolerance, compare_arrays
 from padiff_ir.compare.result import Culprit, MatchResult, ModuleResult, PairResult
 from padiff_ir.compare.values import pair_values
 from padiff_ir.errors import ExecutionError, InputError, MatchError
@@ -41,6 +40,7 @@ from padiff_ir.exporters import ExportedGraph, detect_framework, export
 from padiff_ir.exporters._export import StartedExport, check_signature, start_export
 from padiff_ir.ir import Graph, build_graph, canonicalize
 from padiff_ir.matching.types import Matching
+from padiff_ir.metrics import Tolerance, compare_arrays
 from padiff_ir.report.graph_data import graph_view
 
 __all__ = ["match"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from padiff_ir.compare.metrics import TensorMetrics
+from padiff_ir.metrics import TensorMetrics
 
 if TYPE_CHECKING:
     from padiff_ir.compare.result import MatchResult, ModuleResult, PairResult

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from padiff_ir._inputs import to_numpy
-from padiff_ir.compare.metrics import Tolerance, compare_arrays
+from padiff_ir.metrics import Tolerance, compare_arrays
 from padiff_ir.native._frameworks import FrameworkOps
 from padiff_ir.native._hooks import failed_metrics
 from padiff_ir.native.result import InputDiff

@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from padiff_ir.compare.metrics import TensorMetrics
 from padiff_ir.matching.types import ModulePair
+from padiff_ir.metrics import TensorMetrics
 from padiff_ir.native._frameworks import FrameworkOps, flatten_tensors
 from padiff_ir.native._workers import Deferred, Workers
 from padiff_ir.native.result import LayerDiff

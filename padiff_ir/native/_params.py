@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from padiff_ir.compare.metrics import TensorMetrics, Tolerance, compare_arrays
 from padiff_ir.errors import WeightAssignError
 from padiff_ir.matching.transforms import apply_transform
 from padiff_ir.matching.types import ParamPair
+from padiff_ir.metrics import TensorMetrics, Tolerance, compare_arrays
 from padiff_ir.native._frameworks import FrameworkOps
 from padiff_ir.native._hooks import failed_metrics
 from padiff_ir.native._workers import Deferred, Workers

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from padiff_ir.compare.metrics import TensorMetrics, Tolerance, compare_arrays
+from padiff_ir.metrics import TensorMetrics, Tolerance, compare_arrays
 
 __all__ = ["Deferred", "Workers", "default_workers"]
 

@@ -33,12 +33,12 @@ from typing import Any
 
 from padiff_ir._inputs import split_inputs
 from padiff_ir.compare.environment import environment
-from padiff_ir.compare.metrics import Tolerance, compare_arrays
 from padiff_ir.exporters._detect import detect_framework
 from padiff_ir.matching.assign import assign_weight
 from padiff_ir.matching.compat import unwrap_model
 from padiff_ir.matching.layer_map import LayerMap, named_modules
 from padiff_ir.matching.types import Matching
+from padiff_ir.metrics import Tolerance, compare_arrays
 from padiff_ir.native._arguments import (
     AutoDiffError,
     LossFunction,

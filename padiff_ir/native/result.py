@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from padiff_ir._result import VerdictResult
-from padiff_ir.compare.metrics import TensorMetrics, Tolerance
 from padiff_ir.matching.types import ModulePair, Unmatched
+from padiff_ir.metrics import TensorMetrics, Tolerance
 
 __all__ = [
     "STAGES",
