@@ -39,9 +39,9 @@ from padiff_ir.errors import ExecutionError, InputError, MatchError
 from padiff_ir.exporters import ExportedGraph, detect_framework, export
 from padiff_ir.exporters._export import StartedExport, check_signature, start_export
 from padiff_ir.ir import Graph, build_graph, canonicalize
+from padiff_ir.ir.views import graph_view
 from padiff_ir.matching.types import Matching
 from padiff_ir.metrics import Tolerance, compare_arrays
-from padiff_ir.report.graph_data import graph_view
 
 __all__ = ["match"]
 

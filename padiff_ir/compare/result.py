@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from padiff_ir._result import VerdictResult
+from padiff_ir._result import VerdictResult, renderer
 from padiff_ir.matching.types import ModulePair, Unmatched
 from padiff_ir.metrics import TensorMetrics, Tolerance
 
@@ -261,8 +261,7 @@ class MatchResult(VerdictResult):
     def to_model_explorer(self, directory: str | Path) -> dict[str, Path]:
         """Write Model Explorer node data (error per node) and the A -> B node mapping.
 
-        See :func:`padiff_ir.report.to_model_explorer`.
+        Rendered by the report's ``to_model_explorer`` (looked up lazily, see
+        :func:`padiff_ir._result.renderer`); returns ``{file kind: path}``.
         """
-        from padiff_ir.report import to_model_explorer
-
-        return to_model_explorer(self, directory)
+        return renderer("to_model_explorer")(self, directory)
