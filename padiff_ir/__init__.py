@@ -23,6 +23,7 @@ Examples:
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -125,6 +126,7 @@ def match(
     providers: tuple[str, ...] = ("CPUExecutionProvider",),
     memory_budget: int | None = None,
     opset: int | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> MatchResult:
     """Do two models compute the same thing? If not, where do they part, and why?
 
@@ -151,6 +153,7 @@ def match(
         providers: onnxruntime execution providers.
         memory_budget: bytes of activations to keep in RAM per model (the rest is spilled).
         opset: ONNX opset to export with.
+        progress: called with a short message as each stage starts (the CLI prints them).
 
     Returns:
         a :class:`MatchResult`: ``bool(result)`` is the verdict, ``str(result)`` a summary,
@@ -169,12 +172,14 @@ def match(
         >>> bool(result), result.culprits
         (True, [])
     """
-    from padiff_ir.compare.match import match as _match
+    from padiff_ir.compare.options import MatchOptions
+    from padiff_ir.compare.pipeline import match as run_match
 
-    return _match(model_a, model_b, inputs, atol=atol, rtol=rtol, compare_mode=compare_mode,
-                  layer_map=layer_map, assign_weights=assign_weights, tolerances=tolerances,
-                  localize=localize, providers=providers, memory_budget=memory_budget,
-                  opset=opset)
+    options = MatchOptions(atol=atol, rtol=rtol, compare_mode=compare_mode, layer_map=layer_map,
+                           assign_weights=assign_weights, tolerances=tolerances or {},
+                           localize=localize, providers=tuple(providers),
+                           memory_budget=memory_budget, opset=opset, progress=progress)
+    return run_match(model_a, model_b, inputs, options)
 
 
 def __getattr__(name: str) -> Any:
