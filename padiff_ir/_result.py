@@ -13,14 +13,47 @@ import importlib
 import json
 import logging
 from collections.abc import Callable
+from enum import Enum
 from pathlib import Path
 from typing import Any, TypeVar
 
-__all__ = ["RENDERERS_MODULE", "VerdictResult", "renderer"]
+__all__ = ["RENDERERS_MODULE", "TextEnum", "Verdict", "VerdictResult", "renderer"]
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T", bound="VerdictResult")
+
+
+class TextEnum(str, Enum):
+    """An enum whose members are their string values: they compare equal to the old strings,
+    print as them and go into JSON as them (``class Status(TextEnum)``).
+
+    Example:
+        >>> class Colour(TextEnum):
+        ...     RED = "red"
+        >>> Colour.RED == "red", str(Colour.RED), f"{Colour.RED}", Colour("red") is Colour.RED
+        (True, 'red', 'red', True)
+        >>> json.dumps({"colour": Colour.RED})
+        '{"colour": "red"}'
+    """
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, format_spec: str) -> str:
+        return format(str(self.value), format_spec)
+
+
+class Verdict(TextEnum):
+    """The verdict of a whole result, as the summary and the report say it."""
+
+    ALIGNED = "aligned"
+    DIVERGED = "diverged"
+
+    @classmethod
+    def of(cls, ok: bool) -> Verdict:
+        """``ALIGNED`` when ``ok``, else ``DIVERGED``."""
+        return cls.ALIGNED if ok else cls.DIVERGED
 
 #: The module whose functions render a result (HTML, Model Explorer); imported on first use.
 RENDERERS_MODULE = "padiff_ir.report"

@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from padiff_ir.compare.explain import attribute_diffs, op_structure_diffs, param_diffs
 from padiff_ir.compare.localize import ModuleInputs, measure_modules
-from padiff_ir.compare.result import Culprit, ModuleResult
+from padiff_ir.compare.result import Culprit, ModuleResult, ModuleStatus
 from padiff_ir.compare.weights import initializers
 from padiff_ir.exporters import ExportedGraph
 from padiff_ir.ir import Graph
@@ -25,7 +25,7 @@ __all__ = ["explain_culprit", "localise"]
 logger = logging.getLogger(__name__)
 
 #: Statuses whose modules are explained even when their own outputs pass.
-_EXPLAINED = ("culprit", "inherited", "contains-culprit")
+_EXPLAINED = (ModuleStatus.CULPRIT, ModuleStatus.INHERITED, ModuleStatus.CONTAINS_CULPRIT)
 
 
 def explain_culprit(culprit: ModuleResult, attributes: list[str], structure: list[str],
@@ -66,7 +66,7 @@ def localise(matching: Matching, graph_a: Graph, graph_b: Graph, ctx: ModuleInpu
                              rtol=ctx.tolerance.rtol)
         module = replace(module, attribute_diffs=tuple(attrs), param_diffs=tuple(params))
         explained.append(module)
-        if module.status == "culprit":
+        if module.status == ModuleStatus.CULPRIT:
             structure = op_structure_diffs(pair, graph_a, graph_b, direct=True) or \
                 op_structure_diffs(pair, graph_a, graph_b)
             culprits.append(Culprit(

@@ -17,14 +17,15 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator
-from enum import Enum
+
+from padiff_ir._result import TextEnum
 
 __all__ = ["Stage", "StageTimer"]
 
 logger = logging.getLogger(__name__)
 
 
-class Stage(str, Enum):
+class Stage(TextEnum):
     """A stage of ``match``, in the order they run; its value is its key in ``timings``."""
 
     EAGER = "eager"
@@ -36,9 +37,6 @@ class Stage(str, Enum):
     COMPARE = "compare"
     LOCALIZE = "localize"
     FIDELITY = "fidelity"
-
-    def __str__(self) -> str:
-        return self.value
 
     @property
     def message(self) -> str:

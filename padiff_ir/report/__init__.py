@@ -10,7 +10,7 @@ Example:
     >>> from padiff_ir.report import build_view
     >>> view = build_view({"kind": "match", "ok": False, "tolerance": {"atol": 1e-5,
     ...                    "rtol": 1e-5, "mode": "strict"}})
-    >>> view.summary.verdict
+    >>> str(view.summary.verdict)
     'diverged'
 """
 
