@@ -23,6 +23,7 @@ Examples:
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -51,6 +52,7 @@ __all__ = [
     "ActivationStore",
     "run_all",
     # errors
+    "AutoDiffError",
     "ExecutionError",
     "ExportError",
     "IRError",
@@ -58,6 +60,8 @@ __all__ = [
     "MatchError",
     "ModelTypeError",
     "PadiffError",
+    "ReportError",
+    "UnknownModelError",
     "WeightAssignError",
 ]
 
@@ -65,7 +69,7 @@ _LAZY = {
     "MatchResult": "padiff_ir.compare",
     "auto_diff": "padiff_ir.native",
     "DiffResult": "padiff_ir.native",
-    "Tolerance": "padiff_ir.compare",
+    "Tolerance": "padiff_ir.metrics",
     "LayerMap": "padiff_ir.pairing.layer_map",
     "assign_weight": "padiff_ir.pairing.assign",
     "auto_layer_map": "padiff_ir.pairing.assign",
@@ -81,6 +85,7 @@ _LAZY = {
 }
 
 from padiff_ir.errors import (  # noqa: E402
+    AutoDiffError,
     ExecutionError,
     ExportError,
     InputError,
@@ -88,15 +93,18 @@ from padiff_ir.errors import (  # noqa: E402
     MatchError,
     ModelTypeError,
     PadiffError,
+    ReportError,
+    UnknownModelError,
     WeightAssignError,
 )
 
 if TYPE_CHECKING:
-    from padiff_ir.compare import MatchResult, Tolerance
+    from padiff_ir.compare import MatchResult
     from padiff_ir.exporters import ExportedGraph, export
     from padiff_ir.frameworks import create_model
     from padiff_ir.ir import Graph, build_graph, canonicalize
     from padiff_ir.matching.transforms import register_weight_transform
+    from padiff_ir.metrics import Tolerance
     from padiff_ir.native import DiffResult, auto_diff
     from padiff_ir.pairing.assign import assign_weight, auto_layer_map
     from padiff_ir.pairing.layer_map import LayerMap
@@ -118,6 +126,7 @@ def match(
     providers: tuple[str, ...] = ("CPUExecutionProvider",),
     memory_budget: int | None = None,
     opset: int | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> MatchResult:
     """Do two models compute the same thing? If not, where do they part, and why?
 
@@ -144,6 +153,7 @@ def match(
         providers: onnxruntime execution providers.
         memory_budget: bytes of activations to keep in RAM per model (the rest is spilled).
         opset: ONNX opset to export with.
+        progress: called with a short message as each stage starts (the CLI prints them).
 
     Returns:
         a :class:`MatchResult`: ``bool(result)`` is the verdict, ``str(result)`` a summary,
@@ -162,12 +172,14 @@ def match(
         >>> bool(result), result.culprits
         (True, [])
     """
-    from padiff_ir.compare.match import match as _match
+    from padiff_ir.compare.options import MatchOptions
+    from padiff_ir.compare.pipeline import match as run_match
 
-    return _match(model_a, model_b, inputs, atol=atol, rtol=rtol, compare_mode=compare_mode,
-                  layer_map=layer_map, assign_weights=assign_weights, tolerances=tolerances,
-                  localize=localize, providers=providers, memory_budget=memory_budget,
-                  opset=opset)
+    options = MatchOptions(atol=atol, rtol=rtol, compare_mode=compare_mode, layer_map=layer_map,
+                           assign_weights=assign_weights, tolerances=tolerances or {},
+                           localize=localize, providers=tuple(providers),
+                           memory_budget=memory_budget, opset=opset, progress=progress)
+    return run_match(model_a, model_b, inputs, options)
 
 
 def __getattr__(name: str) -> Any:

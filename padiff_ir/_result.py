@@ -1,14 +1,76 @@
-"""What every top-level result shares: a verdict, PaDiff-style ``== False``, JSON, HTML."""
+"""What every top-level result shares: a verdict, PaDiff-style ``== False``, JSON, HTML.
+
+Results are data and know nothing of their presentation: the renderers live in
+:mod:`padiff_ir.report` (floor 6), which this ground-floor module never imports at import time.
+:func:`renderer` looks a renderer up by name when a result is asked to draw itself
+(:meth:`VerdictResult.to_html`, ``MatchResult.to_model_explorer``), so the comparison code that
+builds results imports no report code.
+"""
 
 from __future__ import annotations
 
+import importlib
 import json
+import logging
+from collections.abc import Callable
+from enum import Enum
 from pathlib import Path
 from typing import Any, TypeVar
 
-__all__ = ["VerdictResult"]
+__all__ = ["RENDERERS_MODULE", "TextEnum", "Verdict", "VerdictResult", "renderer"]
+
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T", bound="VerdictResult")
+
+
+class TextEnum(str, Enum):
+    """An enum whose members are their string values: they compare equal to the old strings,
+    print as them and go into JSON as them (``class Status(TextEnum)``).
+
+    Example:
+        >>> class Colour(TextEnum):
+        ...     RED = "red"
+        >>> Colour.RED == "red", str(Colour.RED), f"{Colour.RED}", Colour("red") is Colour.RED
+        (True, 'red', 'red', True)
+        >>> json.dumps({"colour": Colour.RED})
+        '{"colour": "red"}'
+    """
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, format_spec: str) -> str:
+        return format(str(self.value), format_spec)
+
+
+class Verdict(TextEnum):
+    """The verdict of a whole result, as the summary and the report say it."""
+
+    ALIGNED = "aligned"
+    DIVERGED = "diverged"
+
+    @classmethod
+    def of(cls, ok: bool) -> Verdict:
+        """``ALIGNED`` when ``ok``, else ``DIVERGED``."""
+        return cls.ALIGNED if ok else cls.DIVERGED
+
+#: The module whose functions render a result (HTML, Model Explorer); imported on first use.
+RENDERERS_MODULE = "padiff_ir.report"
+
+
+def renderer(name: str) -> Callable[..., Any]:
+    """The report function ``name`` (``"render_html"``, ``"to_model_explorer"``), imported lazily.
+
+    Raises:
+        AttributeError: the report package has no function of that name.
+    """
+    module = importlib.import_module(RENDERERS_MODULE)
+    function = getattr(module, name, None)
+    if not callable(function):
+        raise AttributeError(f"{RENDERERS_MODULE} has no renderer {name!r}")
+    logger.debug("rendering with %s.%s", RENDERERS_MODULE, name)
+    return function
 
 
 class VerdictResult:
@@ -53,6 +115,4 @@ class VerdictResult:
 
     def to_html(self, path: str | Path, *, title: str | None = None) -> Path:
         """Write the self-contained HTML report (renders from :meth:`to_dict` alone)."""
-        from padiff_ir.report import render_html
-
-        return render_html(self, path, title=title)
+        return renderer("render_html")(self, path, title=title)

@@ -122,14 +122,14 @@ def _load_inputs(args: argparse.Namespace, default: dict | None) -> dict:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    import padiff_ir
     from padiff_ir._models import load_model_spec
-    from padiff_ir.exporters import export
 
     model, zoo_inputs = load_model_spec(args.model)
     inputs = None if isinstance(model, str) else _load_inputs(args, zoo_inputs)
     start = time.perf_counter()
     _progress(f"exporting {args.model} ...")
-    exported = export(model, inputs, opset=args.opset)
+    exported = padiff_ir.export(model, inputs, opset=args.opset)
     exported.save(args.output)
     attributed = sum(1 for path in exported.node_modules.values() if path)
     print(f"wrote {args.output}: {exported.framework} {exported.model_class}, "
@@ -161,15 +161,13 @@ def _finish(result: object, args: argparse.Namespace, default_html: str | None =
         print(f"result: {args.json}")
     html = args.html if getattr(args, "html", None) else default_html
     if html:
-        from padiff_ir.report import render_html
-
-        render_html(result, html)
+        result.to_html(html)  # type: ignore[attr-defined]
         print(f"report: {html}")
     return EXIT_OK if result else EXIT_DIVERGED
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from padiff_ir.compare.match import match
+    import padiff_ir
     from padiff_ir.zoo import get_pair
 
     _progress(f"building the zoo's ViTPose pair ({args.size}): torch and paddle, equal weights")
@@ -177,21 +175,21 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     if args.bug:
         _progress("injecting a bug: backbone.blocks.1.norm1 epsilon 1e-3 in the paddle model")
         pair.paddle_model.backbone.blocks[1].norm1._epsilon = 1e-3
-    result = match(pair.torch_model, pair.paddle_model, pair.inputs, atol=args.atol,
-                   rtol=args.rtol, compare_mode=args.mode, progress=_Progress())
+    result = padiff_ir.match(pair.torch_model, pair.paddle_model, pair.inputs, atol=args.atol,
+                             rtol=args.rtol, compare_mode=args.mode, progress=_Progress())
     return _finish(result, args, default_html=args.output)
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
+    import padiff_ir
     from padiff_ir._models import load_model_spec
-    from padiff_ir.compare.match import match
 
     model_a, inputs_a = load_model_spec(args.model_a)
     model_b, inputs_b = load_model_spec(args.model_b)
     inputs = _load_inputs(args, inputs_a if inputs_a is not None else inputs_b)
-    result = match(model_a, model_b, inputs, atol=args.atol, rtol=args.rtol,
-                   compare_mode=args.mode, assign_weights=args.assign_weights,
-                   progress=_Progress())
+    result = padiff_ir.match(model_a, model_b, inputs, atol=args.atol, rtol=args.rtol,
+                             compare_mode=args.mode, assign_weights=args.assign_weights,
+                             progress=_Progress())
     return _finish(result, args)
 
 

@@ -7,6 +7,7 @@ offending model, node, module or tensor and say what to do about it.
 from __future__ import annotations
 
 __all__ = [
+    "AutoDiffError",
     "ExecutionError",
     "ExportError",
     "InputError",
@@ -14,6 +15,8 @@ __all__ = [
     "MatchError",
     "ModelTypeError",
     "PadiffError",
+    "ReportError",
+    "UnknownModelError",
     "WeightAssignError",
 ]
 
@@ -58,3 +61,15 @@ class MatchError(PadiffError):
 
 class WeightAssignError(PadiffError):
     """Weights could not be copied from one model to the other."""
+
+
+class AutoDiffError(PadiffError):
+    """An argument of :func:`~padiff_ir.native.auto_diff` that cannot be used as given."""
+
+
+class ReportError(PadiffError, ValueError):
+    """A result dictionary the report cannot read (unknown ``kind``, missing keys)."""
+
+
+class UnknownModelError(PadiffError, LookupError):
+    """A model name or size that the zoo does not have."""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from padiff_ir.compare.metrics import COMPARE_MODES, TensorMetrics, Tolerance, compare_arrays
+from padiff_ir.compare.options import MatchOptions
 from padiff_ir.compare.result import Culprit, MatchResult, ModuleResult, PairResult
+from padiff_ir.metrics import COMPARE_MODES, TensorMetrics, Tolerance, compare_arrays
 
 __all__ = [
     "COMPARE_MODES",
     "Culprit",
+    "MatchOptions",
     "MatchResult",
     "ModuleResult",
     "PairResult",

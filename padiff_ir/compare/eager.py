@@ -10,37 +10,25 @@ ONNX outputs differ from its eager outputs is where the exporter lost something.
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from padiff_ir.frameworks.inputs import ModelInputs
+from padiff_ir.frameworks import (
+    Framework,
+    ModelInputs,
+    flatten_tensors,
+    get_framework,
+    installed,
+    preserved_state,
+)
 from padiff_ir.runtime import ActivationStore
 
 __all__ = ["EagerRun", "run_eager"]
 
 logger = logging.getLogger(__name__)
-
-
-def _flatten(value: Any) -> list[Any]:
-    if isinstance(value, (tuple, list)):
-        return [t for v in value for t in _flatten(v)]
-    if isinstance(value, Mapping):
-        return [t for v in value.values() for t in _flatten(v)]
-    return [value]
-
-
-def _to_numpy(value: Any) -> np.ndarray | None:
-    torch = sys.modules.get("torch")
-    if torch is not None and isinstance(value, torch.Tensor):
-        return value.detach().cpu().numpy()
-    paddle = sys.modules.get("paddle")
-    if paddle is not None and isinstance(value, paddle.Tensor):
-        return np.asarray(value.numpy())
-    return None
 
 
 @dataclass
@@ -75,23 +63,20 @@ class EagerRun:
         self.close()
 
 
-def _put_all(run: EagerRun, prefix: str, values: Any) -> list[str]:
+def _put_all(run: EagerRun, prefix: str, values: Any, framework: Framework) -> list[str]:
     keys = []
-    for index, tensor in enumerate(_flatten(values)):
-        array = _to_numpy(tensor)
-        if array is None:
-            continue
+    for index, tensor in enumerate(flatten_tensors(values, framework)):
         key = f"{prefix}{index}"
-        run.store.put(key, np.array(array, copy=True))
+        run.store.put(key, framework.to_numpy(tensor))
         keys.append(key)
     return keys
 
 
-def _record(run: EagerRun, path: str, outputs: Any, inputs: Any = ()) -> None:
+def _record(run: EagerRun, path: str, outputs: Any, inputs: Any, framework: Framework) -> None:
     if path in run.modules:
         return
-    run.modules[path] = _put_all(run, f"{path}#", outputs)
-    run.inputs[path] = _put_all(run, f"{path}<", inputs)
+    run.modules[path] = _put_all(run, f"{path}#", outputs, framework)
+    run.inputs[path] = _put_all(run, f"{path}<", inputs, framework)
 
 
 def run_eager(model: Any, framework: str, inputs: ModelInputs, *,
@@ -103,43 +88,26 @@ def run_eager(model: Any, framework: str, inputs: ModelInputs, *,
     Raises:
         InputError: the model does not run on ``inputs`` (names the framework's complaint).
     """
-    from padiff_ir.frameworks.state import preserved_state
-
+    fw = get_framework(framework)
     store = ActivationStore(memory_budget) if memory_budget else ActivationStore()
     run = EagerRun(outputs=[], store=store)
-    handles = []
+
+    def post_hook(path: str) -> Any:
+        return lambda module, args, output: _record(run, path, output, args, fw)
+
+    hooks = [(module, None, post_hook(path)) for path, module in fw.named_modules(model)
+             if path] if modules else []
+    args, kwargs = inputs.to_torch() if framework == "torch" else inputs.to_paddle()
     try:
-        if framework == "torch":
-            import torch
-
-            args, kwargs = inputs.to_torch()
-            with preserved_state(model), torch.no_grad():
-                if modules:
-                    for path, module in model.named_modules():
-                        if path:
-                            handles.append(module.register_forward_hook(
-                                lambda m, i, o, path=path: _record(run, path, o, i)))
-                result = model(*args, **kwargs)
-        else:
-            import paddle
-
-            args, kwargs = inputs.to_paddle()
-            with preserved_state(model), paddle.no_grad():
-                if modules:
-                    for path, layer in model.named_sublayers():
-                        handles.append(layer.register_forward_post_hook(
-                            lambda m, i, o, path=path: _record(run, path, o, i)))
-                result = model(*args, **kwargs)
+        with preserved_state(model), fw.no_grad(), installed(fw, hooks):
+            result = fw.run(model, args, kwargs)
     except Exception as err:
         from padiff_ir.exporters._export import eager_failure
 
         store.close()
         raise eager_failure(model, framework, inputs, err) from err
-    finally:
-        for handle in handles:
-            handle.remove()
-    run.outputs = [a for a in (_to_numpy(t) for t in _flatten(result)) if a is not None]
-    _record(run, "", result)
+    run.outputs = [fw.to_numpy(t) for t in flatten_tensors(result, fw)]
+    _record(run, "", result, (), fw)
     return run
 
 
@@ -147,7 +115,7 @@ def module_output_metrics(run: EagerRun, path: str, names: Sequence[str],
                           values: Mapping[str, Any], tolerance: Any) -> Any:
     """Eager outputs of module ``path`` vs the graph's tensors ``names`` (worst metric)."""
     from padiff_ir.compare.localize import worst
-    from padiff_ir.compare.metrics import compare_arrays
+    from padiff_ir.metrics import compare_arrays
 
     eager = run.module_outputs(path)
     if not eager or len(eager) != len(names) or any(n not in values for n in names):

@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 
 from padiff_ir.compare.explain import attribute_diffs, op_structure_diffs
-from padiff_ir.compare.metrics import TensorMetrics, Tolerance, compare_arrays
-from padiff_ir.compare.result import ModuleResult
+from padiff_ir.compare.result import ModuleResult, ModuleStatus
 from padiff_ir.errors import ExecutionError, InputError
 from padiff_ir.ir.graph import Graph
 from padiff_ir.matching.types import Matching, ModulePair
+from padiff_ir.metrics import TensorMetrics, Tolerance, compare_arrays
 
 __all__ = ["ModuleInputs", "depth", "is_inside", "measure_module", "measure_modules", "worst"]
 
@@ -91,15 +91,15 @@ def measure_module(pair: ModulePair, ctx: ModuleInputs, depth: int, *,
             except (InputError, ExecutionError) as err:
                 logger.debug("own error of %s <-> %s not measured: %s", pair.a, pair.b, err)
     if output is None:
-        status = "unmeasured"
+        status = ModuleStatus.UNMEASURED
     elif output.ok:
-        status = "ok"
+        status = ModuleStatus.OK
     elif own is None:
-        status = "unmeasured"
+        status = ModuleStatus.UNMEASURED
     elif own.ok:
-        status = "inherited"
+        status = ModuleStatus.INHERITED
     else:
-        status = "culprit"
+        status = ModuleStatus.CULPRIT
     return ModuleResult(a=pair.a, b=pair.b, class_a=pair.class_a, class_b=pair.class_b,
                         output=output, own=own, inputs=inputs, status=status, depth=depth)
 
@@ -139,12 +139,13 @@ def measure_modules(matching: Matching, graph_a: Graph, graph_b: Graph, ctx: Mod
     for pair in sorted(matching.module_pairs, key=lambda p: -depth(p.a)):
         children = [m for path, m in measured.items() if path != pair.a
                     and is_inside(path, pair.a)]
-        culprit_inside = any(c.status in ("culprit", "contains-culprit") for c in children)
+        culprit_inside = any(c.status in (ModuleStatus.CULPRIT, ModuleStatus.CONTAINS_CULPRIT)
+                             for c in children)
         module = measure_module(pair, ctx, depth(pair.a), own_error=not culprit_inside)
         if culprit_inside and module.output is not None and not module.output.ok:
-            module = replace(module, status="contains-culprit")
-        elif module.status == "culprit" and children and \
+            module = replace(module, status=ModuleStatus.CONTAINS_CULPRIT)
+        elif module.status == ModuleStatus.CULPRIT and children and \
                 not _has_own_evidence(module, children, pairs, matching, graph_a, graph_b):
-            module = replace(module, status="accumulated")
+            module = replace(module, status=ModuleStatus.ACCUMULATED)
         measured[pair.a] = module
     return [measured[p.a] for p in matching.module_pairs]

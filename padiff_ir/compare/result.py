@@ -10,11 +10,22 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from padiff_ir._result import VerdictResult
-from padiff_ir.compare.metrics import TensorMetrics, Tolerance
+from padiff_ir._result import TextEnum, Verdict, VerdictResult, renderer
 from padiff_ir.matching.types import ModulePair, Unmatched
+from padiff_ir.metrics import TensorMetrics, Tolerance
 
-__all__ = ["Culprit", "MatchResult", "ModuleResult", "PairResult"]
+__all__ = ["Culprit", "MatchResult", "ModuleResult", "ModuleStatus", "PairResult"]
+
+
+class ModuleStatus(TextEnum):
+    """What a module pair's measurement says about it (see :class:`ModuleResult`)."""
+
+    OK = "ok"
+    CULPRIT = "culprit"
+    INHERITED = "inherited"
+    CONTAINS_CULPRIT = "contains-culprit"
+    ACCUMULATED = "accumulated"
+    UNMEASURED = "unmeasured"
 
 
 def _metrics(data: dict[str, Any] | None) -> TensorMetrics | None:
@@ -76,9 +87,10 @@ class ModuleResult:
         own: B's module recomputed from A's module inputs vs A's outputs (``None`` when not
             measured: the module's inputs could not all be paired).
         inputs: A's module inputs vs B's (the error the module inherited).
-        status: ``ok``; ``culprit`` (its own error fails); ``inherited`` (fails only because of
-            its inputs); ``contains-culprit`` (a container whose culprit is inside);
-            ``unmeasured``.
+        status: a :class:`ModuleStatus` (a plain string in JSON): ``ok``; ``culprit`` (its own
+            error fails); ``inherited`` (fails only because of its inputs); ``contains-culprit``
+            (a container whose culprit is inside); ``accumulated`` (a container whose own error
+            is only its children's rounding); ``unmeasured``.
         attribute_diffs: differing attributes of its matched ops
             (``LayerNormalization epsilon 1e-05 vs 1e-06``).
         param_diffs: its parameters whose values differ between the sides.
@@ -92,16 +104,20 @@ class ModuleResult:
     output: TensorMetrics | None
     own: TensorMetrics | None = None
     inputs: TensorMetrics | None = None
-    status: str = "ok"
+    status: ModuleStatus = ModuleStatus.OK
     attribute_diffs: tuple[str, ...] = ()
     param_diffs: tuple[str, ...] = ()
     depth: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", ModuleStatus(self.status))  # an old string works
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         for key in ("output", "own", "inputs"):
             value = getattr(self, key)
             data[key] = value.to_dict() if value is not None else None
+        data["status"] = self.status.value
         return data
 
     @classmethod
@@ -203,7 +219,7 @@ class MatchResult(VerdictResult):
         return render_summary(self)
 
     def __repr__(self) -> str:
-        verdict = "aligned" if self.ok else "diverged"
+        verdict = Verdict.of(self.ok)
         return (f"MatchResult({verdict}, pairs={len(self.pairs)}, modules={len(self.modules)}, "
                 f"culprits={[c.module_a for c in self.culprits]})")
 
@@ -261,8 +277,7 @@ class MatchResult(VerdictResult):
     def to_model_explorer(self, directory: str | Path) -> dict[str, Path]:
         """Write Model Explorer node data (error per node) and the A -> B node mapping.
 
-        See :func:`padiff_ir.report.to_model_explorer`.
+        Rendered by the report's ``to_model_explorer`` (looked up lazily, see
+        :func:`padiff_ir._result.renderer`); returns ``{file kind: path}``.
         """
-        from padiff_ir.report import to_model_explorer
-
-        return to_model_explorer(self, directory)
+        return renderer("to_model_explorer")(self, directory)

@@ -8,7 +8,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from padiff_ir.compare.metrics import TensorMetrics
+from padiff_ir.compare.result import ModuleStatus
+from padiff_ir.metrics import TensorMetrics
 
 if TYPE_CHECKING:
     from padiff_ir.compare.result import MatchResult, ModuleResult, PairResult
@@ -16,9 +17,9 @@ if TYPE_CHECKING:
 __all__ = ["render_summary"]
 
 WIDTH = 100
-_STATUS = {"ok": "ok", "culprit": "CULPRIT", "inherited": "inherited",
-           "contains-culprit": "contains culprit", "unmeasured": "?",
-           "accumulated": "accumulated"}
+_STATUS = {ModuleStatus.OK: "ok", ModuleStatus.CULPRIT: "CULPRIT",
+           ModuleStatus.INHERITED: "inherited", ModuleStatus.CONTAINS_CULPRIT: "contains culprit",
+           ModuleStatus.UNMEASURED: "?", ModuleStatus.ACCUMULATED: "accumulated"}
 
 
 def _num(value: float) -> str:
@@ -41,7 +42,8 @@ def _tree_lines(result: MatchResult, max_lines: int = 40) -> list[str]:
     modules = sorted(result.modules, key=lambda m: (m.a.split(".") if m.a else []))
     if not modules:
         return []
-    interesting = {m.a for m in modules if m.status in ("culprit", "contains-culprit")}
+    interesting = {m.a for m in modules
+                   if m.status in (ModuleStatus.CULPRIT, ModuleStatus.CONTAINS_CULPRIT)}
     if not interesting and result.first_divergence is not None:
         interesting = {result.first_divergence.module_a}
 
@@ -60,7 +62,7 @@ def _tree_lines(result: MatchResult, max_lines: int = 40) -> list[str]:
             continue
         name = m.a.rsplit(".", 1)[-1] if m.a else "<root>"
         label = "  " * m.depth + name
-        marker = ">> " if m.status == "culprit" else "   "
+        marker = ">> " if m.status == ModuleStatus.CULPRIT else "   "
         lines.append(f"{marker}{_cut(label, 41):<41}{_cut(m.class_a, 17):<18}"
                      f"{_STATUS.get(m.status, m.status):<17}{_metric(m.output):>10}"
                      f"{_metric(m.own):>10}")

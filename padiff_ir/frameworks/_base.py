@@ -33,6 +33,11 @@ PADDLE_STATE_NAMES: Mapping[str, str] = {
 }
 
 
+_ROLE_ATTRIBUTES = (("weight", "weight"), ("bias", "bias"), ("running_mean", "running_mean"),
+                    ("running_var", "running_var"), ("_mean", "running_mean"),
+                    ("_variance", "running_var"))
+
+
 class Framework:
     """Models, tensors, hooks, autograd graph, gradients and optimizers of one framework."""
 
@@ -55,6 +60,22 @@ class Framework:
     def own_tensors(self, module: Any) -> list[tuple[str, Any]]:
         """``(name, tensor)`` of the parameters and buffers a module holds itself."""
         raise NotImplementedError
+
+    def roles(self, module: Any) -> dict[str, str]:
+        """Name of each tensor ``module`` holds -> its role (``weight``, ``bias``,
+        ``running_mean``, ``running_var``), found by attribute, so a renamed storage still
+        says what it is."""
+        own = {id(t): name for name, t in self.own_tensors(module)}
+        found = {}
+        for attribute, role in _ROLE_ATTRIBUTES:
+            try:
+                tensor = getattr(module, attribute, None)
+            except Exception:  # a property that fails: no such role
+                tensor = None
+            name = own.get(id(tensor)) if tensor is not None else None
+            if name is not None and name not in found:
+                found[name] = role
+        return found
 
     def persistent_names(self, model: Any) -> set[str]:
         """Names of the tensors that make the model's state (parameters, persistent buffers)."""

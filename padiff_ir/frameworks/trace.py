@@ -29,7 +29,7 @@ from padiff_ir.frameworks.hooks import installed
 from padiff_ir.frameworks.inputs import normalize_inputs
 from padiff_ir.frameworks.state import preserved_state
 
-__all__ = ["Trace", "TracedCall", "TracedOp", "TracedTensor", "trace_model"]
+__all__ = ["Trace", "TracedCall", "TracedOp", "TracedTensor", "module_roles", "trace_model"]
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +119,8 @@ class Trace:
         modules: every module path -> its class name, definition order.
         parameters: parameter and persistent buffer names -> their tensor (first name of shared).
         owners: module path -> names of the tensors it holds itself.
+        roles: tensor name -> its role in its module (``weight``, ``bias``, ``running_mean``,
+            ``running_var``), found by attribute (renamed storage still says what it is).
         inputs / outputs: the model's tensor inputs and outputs, by name.
         tensors: every named tensor.
         calls: module calls, in the order they started.
@@ -129,6 +131,7 @@ class Trace:
     modules: dict[str, str]
     parameters: dict[str, TracedTensor]
     owners: dict[str, tuple[str, ...]]
+    roles: dict[str, str]
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
     tensors: dict[str, TracedTensor] = field(default_factory=dict)
@@ -283,6 +286,15 @@ def _model_inputs(framework: Framework, model: Any, inputs: Any) -> tuple[tuple,
     return (), converted
 
 
+def module_roles(framework: Framework, modules: list[tuple[str, Any]]) -> dict[str, str]:
+    """Full tensor name -> role, for every module (see :attr:`Trace.roles`)."""
+    roles = {}
+    for path, module in modules:
+        for name, role in framework.roles(module).items():
+            roles[f"{path}.{name}" if path else name] = role
+    return roles
+
+
 def trace_model(model: Any, inputs: Any) -> Trace:
     """Run ``model`` once on ``inputs`` and record its module calls and the data flow.
 
@@ -321,6 +333,7 @@ def trace_model(model: Any, inputs: Any) -> Trace:
         if fw.requires_grad(tensor):
             recorder.name(tensor, name, leaf=True)
     modules = fw.named_modules(model)
+    roles = module_roles(fw, modules)
     with preserved_state(model), fw.enable_grad():
         args, kwargs = _model_inputs(fw, model, inputs)
         args = tuple(fw.grad_leaf(t) if fw.is_floating(t) else t for t in args)
@@ -347,6 +360,7 @@ def trace_model(model: Any, inputs: Any) -> Trace:
         modules={path: type(module).__name__ for path, module in modules},
         parameters=parameters,
         owners={k: tuple(v) for k, v in owners.items()},
+        roles=roles,
         inputs=tuple(graph_inputs),
         outputs=tuple(outputs),
         tensors=tensors,

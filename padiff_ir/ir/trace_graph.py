@@ -78,8 +78,19 @@ class _Builder:
             if name not in self.trace.parameters:
                 continue
             leaf = name.rpartition(".")[2]
-            roles[_ROLE_ALIASES.get(leaf, leaf)] = name
+            role = self.trace.roles.get(name) or _ROLE_ALIASES.get(leaf, leaf)
+            roles.setdefault(role, name)
         return roles
+
+    def ordered(self, own: dict[str, str]) -> tuple[str, ...]:
+        """A module's parameters in an order both frameworks agree on: known roles first, then
+        by shape (names differ between ports)."""
+        def key(item: tuple[str, str]) -> tuple[Any, ...]:
+            role, name = item
+            known = self.trace.roles.get(name)
+            return (known is None, known or "", self.shape(name) or (), role)
+
+        return tuple(name for _, name in sorted(own.items(), key=key))
 
     def subtree_params(self, path: str) -> list[str]:
         prefix = f"{path}." if path else ""
@@ -128,8 +139,8 @@ class _Builder:
             self.add(seq, call, "", "GlobalAveragePool" if global_pool else "AdaptiveAveragePool",
                      acts[:1], outs[:1])
         else:
-            params = tuple(sorted(own.values()))
-            self.add(seq, call, "", "Module", acts + params, outs, module_family=family)
+            self.add(seq, call, "", "Module", acts + self.ordered(own), outs,
+                     module_family=family)
 
     def linear(self, call: TracedCall, own: dict[str, str], seq: int) -> None:
         output = call.outputs[0]

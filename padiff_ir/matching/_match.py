@@ -53,7 +53,12 @@ from padiff_ir.matching._report import (
     unmatched_params,
 )
 from padiff_ir.matching._state import PairState
-from padiff_ir.matching._units import align_tokens, consistent_pairs, expand_tokens
+from padiff_ir.matching._units import (
+    align_tokens,
+    consistent_pairs,
+    expand_tokens,
+    unique_leftovers,
+)
 from padiff_ir.matching._view import SideView
 from padiff_ir.matching.types import Matching, Unmatched
 
@@ -274,6 +279,7 @@ def _match(graph_a: Graph, graph_b: Graph, layer_map: Any, values_a: Values | No
     for i, j in token_pairs:
         unit_pairs.extend(expand_tokens(tokens_a[i], tokens_b[j], same))
     unit_pairs, rejected = consistent_pairs(unit_pairs, units_a, units_b)
+    unit_pairs.extend(unique_leftovers(unit_pairs, units_a, units_b))
     lap("anchors")
 
     state = PairState(view_a, view_b)

@@ -11,6 +11,7 @@ not). Activation values, when given, reorder members whose signatures are equal.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from itertools import permutations
 from typing import TYPE_CHECKING, Any
 
@@ -98,6 +99,21 @@ def consistent_pairs(unit_pairs: list[UnitPair], units_a: list[Unit],
             partner[group_a[0].index] = group_b[0].index
         kept.append((group_a, group_b))
     return kept, len(unit_pairs) - len(kept)
+
+
+def unique_leftovers(unit_pairs: list[UnitPair], units_a: list[Unit],
+                     units_b: list[Unit]) -> list[UnitPair]:
+    """Pairs of units the alignment left out whose signature is unique among the leftovers of
+    both sides: a layer used in another order on the other side (crossing the alignment)."""
+    used_a = {u.index for group, _ in unit_pairs for u in group}
+    used_b = {u.index for _, group in unit_pairs for u in group}
+    left_a = [u for u in units_a if u.index not in used_a]
+    left_b = [u for u in units_b if u.index not in used_b]
+    count_a = Counter(u.key for u in left_a)
+    count_b = Counter(u.key for u in left_b)
+    by_key_b = {u.key: u for u in left_b}
+    return [((u,), (by_key_b[u.key],)) for u in left_a
+            if count_a[u.key] == 1 and count_b.get(u.key) == 1]
 
 
 def _reorder_by_values(pairs: list[tuple[Unit, Unit]],

@@ -18,16 +18,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from padiff_ir.errors import PadiffError
+from padiff_ir.errors import AutoDiffError
 from padiff_ir.frameworks import Framework
 
 __all__ = ["AutoDiffError", "LossFunction", "OptimizerStep", "framework_of", "order_pair"]
 
 logger = logging.getLogger(__name__)
-
-
-class AutoDiffError(PadiffError):
-    """An argument of :func:`~padiff_ir.native.auto_diff` that cannot be used as given."""
 
 
 def _framework_of_value(value: Any, depth: int = 0) -> set[str]:

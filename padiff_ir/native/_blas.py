@@ -1,6 +1,6 @@
 """Run numpy's OpenBLAS single-threaded for the duration of a comparison, then restore it.
 
-:func:`~padiff_ir.compare.metrics.compare_arrays` computes norms and dot products of flattened
+:func:`~padiff_ir.metrics.compare_arrays` computes norms and dot products of flattened
 tensors through numpy's BLAS. With torch and paddle in the same process, OpenBLAS's own worker
 threads compete with the frameworks' OpenMP pools: on a 2-core machine a 100k-element ``dot``
 takes about 8 ms instead of 0.02 ms, and the frameworks' next kernels slow down as well (a

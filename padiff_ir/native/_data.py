@@ -18,9 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from padiff_ir.compare.metrics import Tolerance, compare_arrays
-from padiff_ir.frameworks import Framework
-from padiff_ir.frameworks.inputs import to_numpy
+from padiff_ir.frameworks import Framework, to_numpy
+from padiff_ir.metrics import Tolerance, compare_arrays
 from padiff_ir.native._hooks import failed_metrics
 from padiff_ir.native.result import InputDiff
 

@@ -5,7 +5,7 @@ B's counterparts will be compared with: layer outputs (forward hooks), the gradi
 those outputs and the gradients each layer passes to its inputs (tensor hooks registered in the
 forward hooks: paddle has no full backward hook on layers, so both sides use tensor hooks).
 B's hooks compare as soon as their tensor exists and drop A's copy, so only
-:class:`~padiff_ir.compare.metrics.TensorMetrics` outlive the pass.
+:class:`~padiff_ir.metrics.TensorMetrics` outlive the pass.
 
 Input gradients are per layer: a forward pre-hook hands each layer a view of its inputs (an
 autograd node of its own), so a tensor used by several layers yields each layer's share, as a
@@ -29,9 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from padiff_ir.compare.metrics import TensorMetrics
 from padiff_ir.frameworks import Framework, flatten_tensors
 from padiff_ir.matching.types import ModulePair
+from padiff_ir.metrics import TensorMetrics
 from padiff_ir.native._workers import Deferred, Workers
 from padiff_ir.native.result import LayerDiff
 

@@ -4,7 +4,7 @@ Each :class:`~padiff_ir.matching.types.ParamPair` says how A's tensors become B'
 (:func:`~padiff_ir.matching.transforms.apply_transform`: a transposed Linear weight, a fused qkv
 split in three...). Gradients and optimizer moments have their parameter's layout, so the same
 transform brings A's gradient of a fused ``qkv.weight`` to B's three ``q/k/v`` gradients. Every
-comparison is :func:`~padiff_ir.compare.metrics.compare_arrays` of A (in B's layout) with B.
+comparison is :func:`~padiff_ir.metrics.compare_arrays` of A (in B's layout) with B.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from padiff_ir.compare.metrics import TensorMetrics, Tolerance, compare_arrays
 from padiff_ir.errors import WeightAssignError
 from padiff_ir.frameworks import Framework
 from padiff_ir.matching.transforms import apply_transform
 from padiff_ir.matching.types import ParamPair
+from padiff_ir.metrics import TensorMetrics, Tolerance, compare_arrays
 from padiff_ir.native._hooks import failed_metrics
 from padiff_ir.native._workers import Deferred, Workers
 from padiff_ir.native.result import ParamDiff

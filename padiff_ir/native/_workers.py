@@ -1,6 +1,6 @@
 """Comparisons on worker threads, so they overlap the frameworks' work and each other.
 
-:func:`~padiff_ir.compare.metrics.compare_arrays` is numpy from end to end and numpy releases
+:func:`~padiff_ir.metrics.compare_arrays` is numpy from end to end and numpy releases
 the GIL in its loops, so comparisons submitted from the hooks run while the models go on
 computing, and the parameter comparisons after a backward pass (when the frameworks are idle)
 spread over the cores. Tensors are turned into numpy copies on the calling thread; only numpy
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from padiff_ir.compare.metrics import TensorMetrics, Tolerance, compare_arrays
+from padiff_ir.metrics import TensorMetrics, Tolerance, compare_arrays
 
 __all__ = ["Deferred", "Workers", "default_workers"]
 

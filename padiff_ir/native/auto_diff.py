@@ -33,7 +33,6 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from padiff_ir.compare.environment import environment
-from padiff_ir.compare.metrics import Tolerance, compare_arrays
 from padiff_ir.frameworks import (
     detect_framework,
     flatten_tensors,
@@ -42,6 +41,7 @@ from padiff_ir.frameworks import (
     unwrap_model,
 )
 from padiff_ir.matching.types import Matching
+from padiff_ir.metrics import Tolerance, compare_arrays
 from padiff_ir.native._arguments import (
     AutoDiffError,
     LossFunction,

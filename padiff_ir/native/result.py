@@ -5,7 +5,7 @@ PaDiff's examples), :attr:`DiffResult.first_difference` says at which stage (``i
 ``weights``, ``forward``, ``loss``, ``backward``, ``optimizer``), step and layer the models first
 disagree, and every step keeps its metrics (inputs, layer outputs, running statistics, loss,
 output and input gradients, parameter gradients, weights and optimizer state after the update).
-Every metric is a :class:`~padiff_ir.compare.metrics.TensorMetrics`; the JSON round trip
+Every metric is a :class:`~padiff_ir.metrics.TensorMetrics`; the JSON round trip
 (:meth:`DiffResult.to_json` / :meth:`DiffResult.load`) keeps all of it, and ``str(result)``
 renders the terminal summary from the data alone.
 """
@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from padiff_ir._result import VerdictResult
-from padiff_ir.compare.metrics import TensorMetrics, Tolerance
 from padiff_ir.matching.types import ModulePair, Unmatched
+from padiff_ir.metrics import TensorMetrics, Tolerance
 
 __all__ = [
     "STAGES",

@@ -42,7 +42,10 @@ __all__ = [
     "model_graph",
     "pair_graphs",
     "pair_models",
+    "remember",
+    "layer_sizes",
     "static_graph",
+    "trace_graphs",
     "unit_paths",
 ]
 
@@ -116,16 +119,19 @@ def model_graph(model: Any, inputs: Any, *, black_boxes: frozenset[str] = frozen
     return graph_from_trace(trace, unit_paths(trace.modules, trace.framework, black_boxes))
 
 
-def static_graph(model: Any, *, black_boxes: frozenset[str] = frozenset()) -> Graph:
+def static_graph(model: Any, *, black_boxes: frozenset[str] = frozenset(),
+                 fused: frozenset[tuple[Any, ...]] = frozenset()) -> Graph:
     """A graph of ``model`` without running it: its innermost modules in definition order.
 
     Each reads the output of the one before, except siblings of one container that read the
-    same input size (``q``/``k``/``v`` projections): they all read the input of the first, so
-    that a fused projection on the other side matches them as a group. A container holding
-    parameters itself (a class token, position embeddings) adds one op for them before its
-    submodules.
+    same input size and together make a layer of the other side (``q``/``k``/``v`` against a
+    fused ``qkv``): they all read the input of the first, so that the fused layer matches them
+    as a group. ``fused`` holds the ``(input key, output size)`` of the other side's layers
+    (:func:`layer_sizes`); a run grows while its outputs add up to at most one of them. A
+    container holding parameters itself (a class token, position embeddings) adds one op for
+    them before its submodules.
     """
-    from padiff_ir.frameworks.trace import TracedTensor
+    from padiff_ir.frameworks.trace import TracedTensor, module_roles
 
     model = unwrap_model(model)
     fw = framework_of(model)
@@ -142,6 +148,7 @@ def static_graph(model: Any, *, black_boxes: frozenset[str] = frozenset()) -> Gr
             seen.add(id(tensor))
             parameters[name] = TracedTensor(name, fw.shape(tensor), fw.dtype_name(tensor))
     own = {p: [n for n in names if n in parameters] for p, names in owners.items()}
+    roles = module_roles(fw, named)
     values: dict[str, TracedTensor] = {"input:0": TracedTensor("input:0", None, "float32")}
     whole = not fw.children(model) or "" in units
     calls: list[TracedCall] = [TracedCall(0, "", modules.get("", ""), 0, None, ("input:0",),
@@ -150,7 +157,12 @@ def static_graph(model: Any, *, black_boxes: frozenset[str] = frozenset()) -> Gr
         named = []
         calls[0] = replace(calls[0], outputs=("#0:out0",))
         values["#0:out0"] = TracedTensor("#0:out0", None, "float32")
-    current, run_input, run_key, run_parent = "input:0", "input:0", None, None
+    current, run_input, run_key, run_parent, run_out = "input:0", "input:0", None, None, 0
+    if not whole and own.get(""):  # the model's own parameters (a class token...)
+        values["#0:own"] = TracedTensor("#0:own", None, "float32")
+        calls.append(TracedCall(len(calls), "", modules[""], 0, 0, (current,), ("#0:own",),
+                                False, len(calls)))
+        current = "#0:own"
     for path, module in named:
         if not path or any(path.startswith(u + ".") for u in units):
             continue
@@ -158,12 +170,18 @@ def static_graph(model: Any, *, black_boxes: frozenset[str] = frozenset()) -> Gr
         if not leaf and not own.get(path):
             continue
         parent = path.rpartition(".")[0]
-        key = _fan_key(modules[path], fw.name, [parameters[n] for n in own.get(path, ())])
+        weight = next((parameters[n] for n in own.get(path, ()) if roles.get(n) == "weight"),
+                      None)
+        key = _fan_key(modules[path], fw.name, weight)
+        out = _out_size(modules[path], fw.name, weight)
         source = current
-        if leaf and key is not None and key == run_key and parent == run_parent:
+        # join the run only while it can still add up to a fused layer of the other side
+        fits = any(k == key and run_out + out <= size and size > out for k, size in fused)
+        if leaf and key is not None and key == run_key and parent == run_parent and fits:
             source = run_input
+            run_out += out
         else:
-            run_input, run_key, run_parent = current, key, parent
+            run_input, run_key, run_parent, run_out = current, key, parent, out
         output = f"{path}#0:out0"
         values[output] = TracedTensor(output, None, "float32")
         calls.append(TracedCall(len(calls), path, modules[path], 0, 0, (source,), (output,),
@@ -174,17 +192,48 @@ def static_graph(model: Any, *, black_boxes: frozenset[str] = frozenset()) -> Gr
     else:
         current = "#0:out0"
     trace = Trace(framework=fw.name, modules=modules, parameters=parameters,
-                  owners={k: tuple(v) for k, v in owners.items()}, inputs=("input:0",),
+                  owners={k: tuple(v) for k, v in owners.items()},
+                  roles=module_roles(fw, named), inputs=("input:0",),
                   outputs=(current,), tensors=values, calls=tuple(calls))
     graph = graph_from_trace(trace, units)
     graph.meta["source"] = "static"
     return graph
 
 
-def _fan_key(class_name: str, framework: str, params: list[Any]) -> tuple[Any, ...] | None:
+def layer_sizes(model: Any) -> frozenset[tuple[Any, ...]]:
+    """``(input key, output size)`` of every Linear and convolution of ``model`` (see
+    :func:`static_graph`)."""
+    model = unwrap_model(model)
+    fw = framework_of(model)
+    found = set()
+    for _, module in fw.named_modules(model):
+        roles = fw.roles(module)
+        weight = next((t for n, t in fw.own_tensors(module) if roles.get(n) == "weight"), None)
+        if weight is None:
+            continue
+        info = _Shape(fw.shape(weight))
+        key = _fan_key(type(module).__name__, fw.name, info)
+        if key is not None:
+            found.add((key, _out_size(type(module).__name__, fw.name, info)))
+    return frozenset(found)
+
+
+@dataclass(frozen=True)
+class _Shape:
+    shape: tuple[int, ...] | None
+
+
+def _out_size(class_name: str, framework: str, weight: Any) -> int:
+    if weight is None or weight.shape is None or len(weight.shape) < 2:
+        return 0
+    if class_family(class_name, framework) == "linear" and framework == "paddle":
+        return int(weight.shape[1])
+    return int(weight.shape[0])
+
+
+def _fan_key(class_name: str, framework: str, weight: Any) -> tuple[Any, ...] | None:
     """What siblings reading one input share: a Linear's input size, a conv's input channels."""
     family = class_family(class_name, framework)
-    weight = next((p for p in params if p.name.endswith("weight")), None)
     if weight is None or weight.shape is None or len(weight.shape) < 2:
         return None
     if family == "linear":
@@ -192,6 +241,18 @@ def _fan_key(class_name: str, framework: str, params: list[Any]) -> tuple[Any, .
     if family.startswith("conv") and not family.startswith("convtranspose"):
         return ("conv", weight.shape[1], tuple(weight.shape[2:]))
     return None
+
+
+def trace_graphs(model_a: Any, inputs_a: Any, model_b: Any, inputs_b: Any,
+                 layer_map: Any = None) -> Callable[[], tuple[Graph, Graph]]:
+    """A function making the native-trace graphs of both models (for :func:`pair_graphs`)."""
+    black_a, black_b = _black_boxes(layer_map)
+
+    def make() -> tuple[Graph, Graph]:
+        return (model_graph(model_a, inputs_a, black_boxes=black_a),
+                model_graph(model_b, inputs_b, black_boxes=black_b))
+
+    return make
 
 
 def pair_graphs(graph_a: Graph, graph_b: Graph, *, layer_map: Any = None,
@@ -294,7 +355,10 @@ def _map_signature(layer_map: Any) -> str:
     import json
 
     to_dict = getattr(layer_map, "to_dict", None)
-    return json.dumps(to_dict() if to_dict else repr(layer_map), sort_keys=True, default=str)
+    if to_dict is None:
+        return repr(layer_map)
+    data = {k: v for k, v in to_dict().items() if k != "version" and v}
+    return json.dumps(data, sort_keys=True, default=str) if data else ""
 
 
 def _lookup(model_a: Any, model_b: Any, layer_map: Any, inputs: Any,
@@ -313,8 +377,10 @@ def _lookup(model_a: Any, model_b: Any, layer_map: Any, inputs: Any,
     return None
 
 
-def _remember(model_a: Any, model_b: Any, layer_map: Any, inputs: Any, export: bool,
-              matching: Matching) -> None:
+def remember(model_a: Any, model_b: Any, layer_map: Any, inputs: Any, matching: Matching, *,
+             export: bool = True) -> None:
+    """Keep ``matching`` as the one of these models (what :func:`padiff_ir.match` made on the
+    exported graphs), for the other entry points to reuse."""
     key = (id(model_a), id(model_b))
     _MEMO.pop(key, None)
     if len(_MEMO) >= _MAX_ENTRIES:
@@ -356,16 +422,13 @@ def pair_models(model_a: Any, model_b: Any, inputs: Any = None, *, layer_map: An
                              "framework_b": framework_of(model_b).name}
     if inputs is None:
         graphs = "static"
-        static_a = static_graph(model_a, black_boxes=black_a)
-        static_b = static_graph(model_b, black_boxes=black_b)
+        static_a = static_graph(model_a, black_boxes=black_a, fused=layer_sizes(model_b))
+        static_b = static_graph(model_b, black_boxes=black_b, fused=layer_sizes(model_a))
         matching = match_graphs(static_a, static_b,
                                 layer_map=_unit_ignores(layer_map, static_a, static_b))
     else:
         inputs_a, inputs_b = split_inputs(inputs, notes["framework_a"], notes["framework_b"])
-
-        def traces() -> tuple[Graph, Graph]:
-            return (model_graph(model_a, inputs_a, black_boxes=black_a),
-                    model_graph(model_b, inputs_b, black_boxes=black_b))
+        traces = trace_graphs(model_a, inputs_a, model_b, inputs_b, layer_map)
 
         exported = _exported_graphs(model_a, inputs_a, model_b, inputs_b, notes) \
             if export else None
@@ -383,7 +446,7 @@ def pair_models(model_a: Any, model_b: Any, inputs: Any = None, *, layer_map: An
                 type(model_a).__name__, type(model_b).__name__, graphs,
                 len(matching.module_pairs), len(matching.param_pairs))
     if reuse:
-        _remember(model_a, model_b, layer_map, inputs, export, matching)
+        remember(model_a, model_b, layer_map, inputs, matching, export=export)
     return matching
 
 

@@ -10,13 +10,13 @@ Example:
     >>> from padiff_ir.report import build_view
     >>> view = build_view({"kind": "match", "ok": False, "tolerance": {"atol": 1e-5,
     ...                    "rtol": 1e-5, "mode": "strict"}})
-    >>> view.summary.verdict
+    >>> str(view.summary.verdict)
     'diverged'
 """
 
 from __future__ import annotations
 
-from padiff_ir.report.graph_data import graph_view, source_line
+from padiff_ir.ir.views import graph_view, source_line
 from padiff_ir.report.html_report import render_html, render_html_text, result_dict
 from padiff_ir.report.model_explorer import model_explorer_data, to_model_explorer
 from padiff_ir.report.view import ReportError, ReportView, build_view

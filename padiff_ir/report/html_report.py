@@ -1,8 +1,11 @@
 """Render a result as one self-contained HTML file (coverage.py's ``html.py`` is the model).
 
 The page is :file:`templates/report.html` rendered by Jinja2 with autoescaping on; its style
-and script (:file:`report.css`, :file:`report.js`, written for this package, no third-party
-code) are read from the installed package and inlined. The result goes in as JSON inside a
+(:file:`report.css`) and script are read from the installed package and inlined, all written for
+this package, no third-party code. The script is kept in parts, one job each, under
+:file:`templates/script/` (:data:`SCRIPT_PARTS`); :func:`report_script` joins them, in that order,
+into one function body run once, so the parts share its scope and nothing leaks into the page's
+globals. The result goes in as JSON inside a
 ``<script type="application/json">`` block, with ``<``, ``>`` and ``&`` written as JSON
 ``\\u`` escapes so that no string of the result (a module named ``</script>``) can end the
 block; the script builds the page with ``textContent`` only. A Content-Security-Policy
@@ -19,16 +22,23 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from padiff_ir.compare.environment import padiff_ir_version
 from padiff_ir.report.view import ReportError, build_view
 
 if TYPE_CHECKING:
     import jinja2
 
-__all__ = ["dump_json_for_html", "render_html", "render_html_text", "result_dict"]
+__all__ = ["SCRIPT_PARTS", "dump_json_for_html", "render_html", "render_html_text",
+           "report_script", "result_dict"]
 
 logger = logging.getLogger(__name__)
 
 _TEMPLATES = "templates"
+_SCRIPT_DIR = "script"
+#: The parts of the report's script, in the order they are joined (later parts use earlier ones;
+#: ``main.js``, last, draws the page).
+SCRIPT_PARTS = ("base.js", "match_state.js", "pane.js", "selection.js", "match.js",
+                "training.js", "main.js")
 _JSON_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026",
                  0x2028: "\\u2028", 0x2029: "\\u2029"}
 
@@ -101,27 +111,39 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def _asset(name: str) -> str:
-    return resources.files("padiff_ir.report").joinpath(_TEMPLATES, name).read_text("utf-8")
+def _asset(*parts: str) -> str:
+    return resources.files("padiff_ir.report").joinpath(_TEMPLATES, *parts).read_text("utf-8")
+
+
+@cache
+def report_script() -> str:
+    """The report's script: the parts of :data:`SCRIPT_PARTS` joined in one strict-mode function.
+
+    Raises:
+        ReportError: a part contains ``</script`` (it would end the inline ``<script>``).
+    """
+    chunks = []
+    for name in SCRIPT_PARTS:
+        text = _asset(_SCRIPT_DIR, name)
+        if "</script" in text.lower():  # our own asset; guard against an edit that breaks it
+            raise ReportError(f"{_SCRIPT_DIR}/{name} must not contain '</script'")
+        chunks.append(f"// ---- {name} ----\n{text}")
+    return ("/* padiff-ir report: draws the graphs, tables and charts from the JSON block of this "
+            "page. */\n(function () {\n\"use strict\";\n" + "\n".join(chunks) + "})();\n")
 
 
 def render_html_text(result: Any, *, title: str | None = None) -> str:
     """The report of ``result`` (see :func:`render_html`) as a string."""
     from markupsafe import Markup
 
-    import padiff_ir
-
     data = result_dict(result)
     view = build_view(data, title=title)
-    script = _asset("report.js")
-    if "</script" in script.lower():  # our own asset; guard against an edit that breaks it
-        raise ReportError("report.js must not contain '</script'")
     template = _environment().get_template("report.html")
     return template.render(
         view=view,
-        version=padiff_ir.__version__,
+        version=padiff_ir_version(),
         css=Markup(_asset("report.css")),
-        js=Markup(script),
+        js=Markup(report_script()),
         data_json=Markup(dump_json_for_html(view.payload)),
     )
 

@@ -20,6 +20,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from padiff_ir._result import Verdict
 from padiff_ir.report.view import (
     Fact,
     ReportView,
@@ -205,7 +206,7 @@ def _summary(data: Mapping[str, Any]) -> SummaryView:
         note = str(first.get("message", "")) or note
     causes = tuple(data.get("config_differences", ())) + tuple(
         f"random layer: {r}" for r in data.get("random_layers", ()))
-    verdict = "aligned" if ok else "diverged"
+    verdict = Verdict.of(ok)
     return SummaryView(
         ok=ok, verdict=verdict, headline=f"{verdict.upper()} in training: {label_a} vs {label_b}",
         facts=tuple(facts), first_divergence=first_facts, culprits=(), culprit_note=note,

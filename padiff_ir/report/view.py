@@ -16,7 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from padiff_ir.errors import PadiffError
+from padiff_ir._result import Verdict
+from padiff_ir.errors import ReportError
 
 __all__ = [
     "CulpritView",
@@ -31,10 +32,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-
-class ReportError(PadiffError, ValueError):
-    """A result dictionary the report cannot read (unknown ``kind``, missing keys)."""
 
 
 @dataclass(frozen=True)
@@ -73,7 +70,7 @@ class SummaryView:
     """
 
     ok: bool
-    verdict: str
+    verdict: Verdict
     headline: str
     facts: tuple[Fact, ...] = ()
     first_divergence: tuple[Fact, ...] = ()
@@ -311,7 +308,7 @@ def _match_summary(data: Mapping[str, Any]) -> SummaryView:
         note = "No culprit: the models agree."
     else:
         note = "No culprit found (module own errors were not measured or none fails)."
-    verdict = "aligned" if ok else "diverged"
+    verdict = Verdict.of(ok)
     return SummaryView(
         ok=ok, verdict=verdict,
         headline=f"{verdict.upper()}: {_model_label(model_a, 'A')} vs {_model_label(model_b, 'B')}",
@@ -349,7 +346,7 @@ def build_view(data: Mapping[str, Any], *, title: str | None = None) -> ReportVi
     Examples:
         >>> view = build_view({"kind": "match", "ok": True, "tolerance": {"atol": 1e-5,
         ...                    "rtol": 1e-5, "mode": "strict"}})
-        >>> view.summary.verdict, [t.id for t in view.tabs][:2]
+        >>> str(view.summary.verdict), [t.id for t in view.tabs][:2]
         ('aligned', ['graphs', 'pairs'])
     """
     if not isinstance(data, Mapping):

@@ -20,13 +20,8 @@ Example:
 
 from __future__ import annotations
 
-from padiff_ir.runtime.runner import (
-    DEFAULT_MEMORY_BUDGET,
-    DEFAULT_PROVIDERS,
-    Runner,
-    run_all,
-    run_subgraph,
-)
+from padiff_ir.runtime.calls import run_all, run_subgraph
+from padiff_ir.runtime.runner import DEFAULT_MEMORY_BUDGET, DEFAULT_PROVIDERS, Runner
 from padiff_ir.runtime.store import DEFAULT_STORE_BUDGET, ActivationStore, TensorSummary
 
 __all__ = [

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import onnx
     import onnxruntime
 
-__all__ = ["check_value", "create_session", "execution_error"]
+__all__ = ["check_value", "create_session", "execution_error", "run_session"]
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +93,19 @@ def create_session(
 
 
 # -- feeds ---------------------------------------------------------------------------------
+
+
+def run_session(
+    session: onnxruntime.InferenceSession,
+    output_names: Sequence[str],
+    feeds: Mapping[str, np.ndarray],
+    node_modules: Mapping[str, str],
+) -> list[np.ndarray]:
+    """Run ``session`` for ``output_names``; an ORT failure becomes an :class:`ExecutionError`."""
+    try:
+        return session.run(list(output_names), dict(feeds))
+    except Exception as err:
+        raise execution_error(err, "run the graph", node_modules) from err
 
 
 def _describe(dtype: object, shape: Sequence[object] | None) -> str:

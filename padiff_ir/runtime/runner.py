@@ -12,43 +12,29 @@ A :class:`Runner` wraps one ONNX model (an :class:`~padiff_ir.exporters.Exported
 All sessions run with graph optimisations off (``ORT_DISABLE_ALL``), so every node of the graph
 is executed as written and every tensor name keeps its meaning.
 
-How :meth:`Runner.run_all` bounds memory. ONNX Runtime returns all requested outputs of a run at
-once, so exposing every tensor of a big model in one session holds all its activations in RAM
-together. Instead, the graph's nodes are cut, in order, into *segments* whose exposed outputs are
-estimated (from shape inference with the actual input shapes) to fit in half of
-``memory_budget``, or hold at most ``chunk_size`` outputs. Segment *k* is a model of its own whose
-graph inputs are the tensors it reads from earlier segments; they are fed from the store (memory
-maps for spilled ones), and its outputs go into the store as soon as the run returns. Every node
-runs exactly once on the same values as in a single session, so the results are identical, and
-the peak is about one segment of activations plus what the store keeps in RAM (the other half of
-the budget) plus the weights.
+How :meth:`Runner.run_all` bounds memory: the graph is run in *segments* whose exposed outputs
+are estimated to fit in half of ``memory_budget`` (see :mod:`padiff_ir.runtime._segments`); every
+node runs exactly once on the same values as in a single session, so the results are identical,
+and the peak is about one segment of activations plus what the store keeps in RAM (the other half
+of the budget) plus the weights.
 
-:func:`run_all` and :func:`run_subgraph` are the one-call forms. :func:`run_subgraph` caches its
-sessions per :class:`~padiff_ir.exporters.ExportedGraph` object (dropped when the graph is garbage
-collected); a bare ``ModelProto`` cannot be tracked that way, so use a :class:`Runner` to reuse
-sessions for one.
+The one-call forms :func:`~padiff_ir.runtime.run_all` and :func:`~padiff_ir.runtime.run_subgraph`
+are in :mod:`padiff_ir.runtime.calls`.
 """
 
 from __future__ import annotations
 
 import collections
 import logging
-import math
-import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from padiff_ir.errors import ExecutionError, InputError
-from padiff_ir.runtime._graph_index import (
-    GraphIndex,
-    elem_type,
-    input_value_info,
-    output_value_info,
-    static_shape,
-)
-from padiff_ir.runtime._session import check_value, create_session, execution_error
+from padiff_ir.errors import InputError
+from padiff_ir.runtime._graph_index import GraphIndex, input_value_info, output_value_info
+from padiff_ir.runtime._segments import run_segments
+from padiff_ir.runtime._session import check_value, create_session, run_session
 from padiff_ir.runtime.store import DEFAULT_STORE_BUDGET, ActivationStore
 
 if TYPE_CHECKING:
@@ -59,7 +45,7 @@ if TYPE_CHECKING:
 
     ModelLike = ExportedGraph | onnx.ModelProto
 
-__all__ = ["DEFAULT_MEMORY_BUDGET", "DEFAULT_PROVIDERS", "Runner", "run_all", "run_subgraph"]
+__all__ = ["DEFAULT_MEMORY_BUDGET", "DEFAULT_PROVIDERS", "Runner"]
 
 logger = logging.getLogger(__name__)
 
@@ -163,10 +149,7 @@ class Runner:
         output_names: Sequence[str],
         feeds: Mapping[str, np.ndarray],
     ) -> list[np.ndarray]:
-        try:
-            return session.run(list(output_names), dict(feeds))
-        except Exception as err:
-            raise execution_error(err, "run the graph", self.node_modules) from err
+        return run_session(session, output_names, feeds, self.node_modules)
 
     def _types_for(self, feeds: Mapping[str, np.ndarray] | None) -> dict[str, onnx.TypeProto]:
         """Inferred tensor types: with the feeds' concrete shapes, or the declared ones."""
@@ -267,7 +250,9 @@ class Runner:
                     store.put(name, numpy_helper.to_array(index.initializers[name]))
             computed = [name for name in wanted if name in index.producer]
             if computed:
-                self._run_segments(arrays, computed, store, budget // 2, chunk_size)
+                run_segments(index, arrays, self._types_for(arrays), computed, store,
+                             budget // 2, chunk_size, providers=self.providers,
+                             node_modules=self.node_modules)
         except BaseException:
             if owned:
                 store.close()
@@ -286,129 +271,6 @@ class Runner:
                     "a graph input nor an initializer"
                 )
         return [name for name in wanted if name not in index.inputs]
-
-    def _run_segments(
-        self,
-        feeds: Mapping[str, np.ndarray],
-        computed: Sequence[str],
-        store: ActivationStore,
-        segment_bytes: int,
-        chunk_size: int | None,
-    ) -> None:
-        index = self.index
-        types = self._types_for(feeds)
-        sizes = self._estimate_bytes(computed, types, feeds)
-        recorded = set(computed)
-        node_indices, _ = index.ancestors(computed, stop=feeds)
-        segments: list[list[int]] = [[]]
-        used_bytes = used_count = 0
-        for node_index in node_indices:
-            outputs = [n for n in index.nodes[node_index].output if n in recorded]
-            extra = sum(sizes[n] for n in outputs)
-            full = used_bytes + extra > segment_bytes or (
-                chunk_size is not None and used_count + len(outputs) > chunk_size
-            )
-            if segments[-1] and full:
-                segments.append([])
-                used_bytes = used_count = 0
-            segments[-1].append(node_index)
-            used_bytes += extra
-            used_count += len(outputs)
-
-        segment_of = {
-            name: position
-            for position, segment in enumerate(segments)
-            for node_index in segment
-            for name in index.nodes[node_index].output
-            if name
-        }
-        last_reader: dict[str, int] = {}
-        for position, segment in enumerate(segments):
-            for node_index in segment:
-                for name in index.node_inputs[node_index]:
-                    if segment_of.get(name, position) < position:
-                        last_reader[name] = position
-        logger.debug(
-            "run_all: %d tensors (about %d bytes) in %d session(s)",
-            len(computed),
-            sum(sizes.values()),
-            len(segments),
-        )
-        with ActivationStore(segment_bytes) as scratch:  # read by later segments, not recorded
-            run = _SegmentRun(feeds, types, recorded, last_reader, store, scratch)
-            for position, segment in enumerate(segments):
-                self._run_segment(run, position, segment)
-                run.forget(position)
-
-    def _run_segment(self, run: _SegmentRun, position: int, segment: Sequence[int]) -> None:
-        index = self.index
-        produced = [n for i in segment for n in index.nodes[i].output if n]
-        produced_set = set(produced)
-        read = dict.fromkeys(
-            name
-            for i in segment
-            for name in index.node_inputs[i]
-            if name not in produced_set and name not in index.initializers
-        )
-        inputs, values = [], {}
-        for name in read:
-            if name in run.feeds:
-                inputs.append(index.inputs[name])
-                values[name] = run.feeds[name]
-            else:
-                values[name] = run.value(name, position)
-                inputs.append(run.value_info(name, values[name]))
-        exposed = [
-            n for n in produced if n in run.recorded or run.last_reader.get(n, -1) > position
-        ]
-        outputs = [output_value_info(n, run.types.get(n)) for n in exposed]
-        model = index.build(segment, inputs, outputs)
-        session, exposed = self._segment_session(model, exposed)
-        del model
-        results = self._run(session, exposed, values)
-        del values, session
-        results.reverse()
-        for name in exposed:
-            run.put(name, results.pop(), position)
-
-    def _segment_session(
-        self, model: onnx.ModelProto, exposed: list[str]
-    ) -> tuple[onnxruntime.InferenceSession, list[str]]:
-        try:
-            return create_session(model, self.providers, self.node_modules, owned=True), exposed
-        except ExecutionError:
-            untyped = {o.name for o in model.graph.output if not o.HasField("type")}
-            if not untyped:
-                raise
-        logger.debug(
-            "onnxruntime rejected outputs of unknown type; not recording %s", sorted(untyped)
-        )
-        kept = [o for o in model.graph.output if o.name not in untyped]
-        del model.graph.output[:]
-        model.graph.output.extend(kept)
-        session = create_session(model, self.providers, self.node_modules, owned=True)
-        return session, [n for n in exposed if n not in untyped]
-
-    @staticmethod
-    def _estimate_bytes(
-        names: Sequence[str], types: Mapping[str, onnx.TypeProto], feeds: Mapping[str, np.ndarray]
-    ) -> dict[str, int]:
-        from onnx import helper
-
-        sizes: dict[str, int] = {}
-        unknown: list[str] = []
-        for name in names:
-            shape = static_shape(types.get(name))
-            if shape is None:
-                unknown.append(name)
-                continue
-            itemsize = np.dtype(helper.tensor_dtype_to_np_dtype(elem_type(types[name]))).itemsize
-            sizes[name] = math.prod(shape) * itemsize
-        if unknown:  # assume the worst seen so far
-            fallback = max([*sizes.values(), *(v.nbytes for v in feeds.values()), 0])
-            logger.debug("%d tensors of unknown size counted as %d bytes", len(unknown), fallback)
-            sizes.update(dict.fromkeys(unknown, fallback))
-        return sizes
 
     # -- run_subgraph ----------------------------------------------------------------------
 
@@ -472,131 +334,3 @@ class Runner:
             f"Runner(nodes={len(self.model.graph.node)}, providers={list(self.providers)}, "
             f"subgraph_sessions={len(self._subgraph_sessions)})"
         )
-
-
-class _SegmentRun:
-    """The state of one segmented :meth:`Runner.run_all`: where each value lives between sessions.
-
-    Recorded tensors go to ``store``; tensors only read by later segments go to ``scratch`` and
-    are dropped after their last reader; values that are not tensors (sequences, maps) are not
-    recorded and are kept in RAM while a later segment reads them.
-    """
-
-    def __init__(
-        self,
-        feeds: Mapping[str, np.ndarray],
-        types: Mapping[str, onnx.TypeProto],
-        recorded: set[str],
-        last_reader: Mapping[str, int],
-        store: ActivationStore,
-        scratch: ActivationStore,
-    ) -> None:
-        self.feeds = feeds
-        self.types = types
-        self.recorded = recorded
-        self.last_reader = last_reader
-        self.store = store
-        self.scratch = scratch
-        self.others: dict[str, Any] = {}
-
-    def put(self, name: str, value: Any, position: int) -> None:
-        if not isinstance(value, np.ndarray):
-            if name in self.recorded:
-                logger.debug("%r is a %s, not a tensor: not recorded", name, type(value).__name__)
-            if self.last_reader.get(name, -1) > position:
-                self.others[name] = value
-        elif name in self.recorded:
-            self.store.put(name, value)
-        else:
-            self.scratch.put(name, value)
-
-    def value(self, name: str, position: int) -> Any:
-        for source in (self.store, self.scratch, self.others):
-            if name in source:
-                return source[name]
-        raise ExecutionError(
-            f"tensor {name!r}, read by session {position + 1}, was not recorded by an earlier "
-            "session (its type may be unknown to ONNX and ORT); run without chunking (a larger "
-            "memory_budget and no chunk_size)"
-        )
-
-    def value_info(self, name: str, value: Any) -> onnx.ValueInfoProto:
-        if isinstance(value, np.ndarray):
-            return input_value_info(name, value.dtype, value.ndim)
-        if name not in self.types:
-            raise ExecutionError(
-                f"cannot feed {name!r} (a {type(value).__name__}) to a later session: its type is "
-                "unknown; run without chunking (a larger memory_budget and no chunk_size)"
-            )
-        return output_value_info(name, self.types[name])
-
-    def forget(self, position: int) -> None:
-        """Drop what only segments up to ``position`` read."""
-        for name, reader in self.last_reader.items():
-            if reader == position:
-                if name in self.scratch:
-                    self.scratch.discard(name)
-                self.others.pop(name, None)
-
-
-# -- one-call forms ------------------------------------------------------------------------
-
-
-def run_all(
-    exported_or_model: ModelLike,
-    feeds: Mapping[str, np.ndarray],
-    *,
-    tensors: Iterable[str] | None = None,
-    providers: Sequence[str] = DEFAULT_PROVIDERS,
-    chunk_size: int | None = None,
-    memory_budget: int | None = None,
-    store: ActivationStore | None = None,
-) -> ActivationStore:
-    """Record every node output of a model for ``feeds``; see :meth:`Runner.run_all`.
-
-    The caller owns the returned store: close it, or use it in a ``with`` block.
-    """
-    runner = Runner(exported_or_model, providers=providers)
-    try:
-        return runner.run_all(
-            feeds, tensors=tensors, chunk_size=chunk_size, memory_budget=memory_budget, store=store
-        )
-    finally:
-        runner.close()
-
-
-_SUBGRAPH_RUNNERS: dict[int, Runner] = {}
-
-
-def _forget_runner(key: int) -> None:
-    runner = _SUBGRAPH_RUNNERS.pop(key, None)
-    if runner is not None:
-        runner.close()
-
-
-def run_subgraph(
-    exported: ModelLike,
-    feeds: Mapping[str, np.ndarray],
-    outputs: Sequence[str],
-    *,
-    providers: Sequence[str] = DEFAULT_PROVIDERS,
-) -> dict[str, np.ndarray]:
-    """Compute ``outputs`` of a graph from values given for any of its tensors.
-
-    See :meth:`Runner.run_subgraph`. Sessions are cached per ``exported`` object and providers,
-    and dropped when that object is garbage collected; a bare ``ModelProto`` is not cached.
-    """
-    try:
-        key = id(exported)
-        runner = _SUBGRAPH_RUNNERS.get(key)
-        if runner is None or runner.model is not getattr(exported, "model", exported):
-            runner = Runner(exported, providers=providers)
-            weakref.finalize(exported, _forget_runner, key)
-            _SUBGRAPH_RUNNERS[key] = runner
-        elif runner.providers != tuple(providers):
-            runner.close()
-            runner.providers = tuple(providers)
-    except TypeError:  # not weak-referenceable (a ModelProto): no cache
-        logger.debug("run_subgraph sessions are not cached for %s", type(exported).__name__)
-        return Runner(exported, providers=providers).run_subgraph(feeds, outputs)
-    return runner.run_subgraph(feeds, outputs)

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from padiff_ir.errors import PadiffError, WeightAssignError
+from padiff_ir.errors import UnknownModelError, WeightAssignError
 from padiff_ir.frameworks import get_framework
 from padiff_ir.zoo.configs import DESCRIPTIONS, SIZES, ArchitectureConfig, InputSpec
 
@@ -57,10 +57,6 @@ logger = logging.getLogger(__name__)
 
 _BATCH_NORM_RENAMES = {"running_mean": "_mean", "running_var": "_variance"}
 _SKIPPED_TORCH_BUFFERS = frozenset({"num_batches_tracked"})
-
-
-class UnknownModelError(PadiffError, LookupError):
-    """A model name or size that the zoo does not have."""
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ def vitpose_result(size: str = "tiny", *, culprit: str | None = "backbone.blocks
                    epsilon: float = 1e-3) -> dict[str, Any]:
     """``match()`` of the zoo's ViTPose pair as a dict with graphs; B's ``culprit`` LayerNorm
     gets ``epsilon`` (a real culprit with a differing attribute) unless ``culprit`` is None."""
-    from padiff_ir.compare.match import match
+    from padiff_ir import match
     from padiff_ir.exporters import export
     from padiff_ir.ir import build_graph, canonicalize
     from padiff_ir.report import graph_view

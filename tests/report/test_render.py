@@ -166,7 +166,15 @@ def test_model_explorer_needs_graphs(tiny_data):
 def test_script_never_writes_markup():
     from importlib import resources
 
-    script = resources.files("padiff_ir.report").joinpath("templates", "report.js").read_text()
+    from padiff_ir.report.html_report import SCRIPT_PARTS, report_script
+
+    folder = resources.files("padiff_ir.report").joinpath("templates", "script")
+    parts = sorted(p.name for p in folder.iterdir() if p.name.endswith(".js"))
+    assert sorted(SCRIPT_PARTS) == parts
+    for name in SCRIPT_PARTS:
+        assert len(folder.joinpath(name).read_text().splitlines()) < 400, name
+    script = report_script()
+    assert script.count("(function () {") == 1 and script.rstrip().endswith("})();")
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(",
                  "new Function", "fetch(", "XMLHttpRequest", "import("):
         assert sink not in script, sink

@@ -14,7 +14,7 @@ from padiff_ir.errors import ExecutionError, InputError
 from padiff_ir.exporters import ExportedGraph
 from padiff_ir.runtime import ActivationStore, Runner, run_all, run_subgraph
 from padiff_ir.runtime import _session as session_module
-from padiff_ir.runtime import runner as runner_module
+from padiff_ir.runtime import calls as calls_module
 
 from .conftest import TorchCase
 
@@ -77,7 +77,7 @@ def test_chunked_runs_give_identical_results(torch_case: TorchCase, options: dic
 
 
 def test_chunked_run_uses_several_sessions(torch_case: TorchCase, caplog) -> None:
-    with caplog.at_level("DEBUG", logger="padiff_ir.runtime.runner"):
+    with caplog.at_level("DEBUG", logger="padiff_ir.runtime._segments"):
         run_all(torch_case.onnx_model, torch_case.feeds, chunk_size=2).close()
         run_all(torch_case.onnx_model, torch_case.feeds).close()
     sessions = [r.getMessage() for r in caplog.records if "session(s)" in r.getMessage()]
@@ -202,14 +202,14 @@ def test_run_subgraph_caches_sessions(torch_case: TorchCase) -> None:
     exported = ExportedGraph.from_model(model)
     run_subgraph(exported, torch_case.feeds, [relu])
     key = id(exported)
-    assert key in runner_module._SUBGRAPH_RUNNERS
-    cached = runner_module._SUBGRAPH_RUNNERS[key]
+    assert key in calls_module._SUBGRAPH_RUNNERS
+    cached = calls_module._SUBGRAPH_RUNNERS[key]
     run_subgraph(exported, torch_case.feeds, [relu])
-    assert runner_module._SUBGRAPH_RUNNERS[key] is cached
+    assert calls_module._SUBGRAPH_RUNNERS[key] is cached
     assert len(cached._subgraph_sessions) == 1
     del exported
     gc.collect()
-    assert key not in runner_module._SUBGRAPH_RUNNERS
+    assert key not in calls_module._SUBGRAPH_RUNNERS
 
 
 def test_run_subgraph_errors_name_the_tensor(torch_case: TorchCase) -> None:

@@ -11,10 +11,20 @@ agree the values are still compared in flat order, so the report can say whether
 layout differs). Shapes that differ only in dimensions of size 1 (``[2, 32]`` vs
 ``[2, 1, 32]``: one exporter squeezes later than the other) hold the same data and compare
 as equal in shape. NaN/Inf are counted per side; a NaN on one side only fails the pair.
+
+This module is on the ground floor of the package: it uses numpy only, so both the ONNX path
+(:mod:`padiff_ir.compare`) and the native path (:mod:`padiff_ir.native`) compare with it.
+
+Example:
+    >>> import numpy as np
+    >>> metrics = compare_arrays(np.zeros((2, 32)), np.zeros((2, 1, 32)))
+    >>> bool(metrics), metrics.shape_b
+    (True, (2, 1, 32))
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -22,6 +32,8 @@ from typing import Any
 import numpy as np
 
 __all__ = ["COMPARE_MODES", "TensorMetrics", "Tolerance", "compare_arrays"]
+
+logger = logging.getLogger(__name__)
 
 COMPARE_MODES = ("strict", "mean", "abs_mean")
 _HIST_EDGES = tuple(float(e) for e in range(-12, 3))  # log10 |a - b| bins: 1e-12 .. 1e2

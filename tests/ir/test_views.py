@@ -1,4 +1,4 @@
-"""graph_view: the data ops of a real export, their edges and module tree, as compact JSON."""
+"""ir.views.graph_view: the data ops of a real export, their edges and module tree, as JSON."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 
-import padiff_ir.report.graph_data as graph_data
+import padiff_ir.ir.views as graph_data
 from padiff_ir.ir import build_graph, canonicalize
-from padiff_ir.report import graph_view, source_line
+from padiff_ir.ir.views import graph_view, source_line
 from tests.conftest import zoo_export
 
 

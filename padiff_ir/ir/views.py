@@ -1,7 +1,9 @@
 """A graph IR as compact JSON for the report: data ops, their edges and the module tree.
 
 A :class:`~padiff_ir.compare.MatchResult` knows tensor pairs and module pairs but no edges; the
-report draws the two graphs from what :func:`graph_view` stores beside the result. Only data ops
+report draws the two graphs from what :func:`graph_view` stores beside the result. The view is
+data about the IR, so it lives with the IR (floor 3) and uses nothing above it: the comparison
+stores it and the report (:mod:`padiff_ir.report`) reads it. Only data ops
 are kept (shape arithmetic and constants are not drawn); an edge joins two data ops when one
 reads a tensor the other makes. Everything is plain JSON (strings, numbers, lists), small enough
 for a graph of thousands of ops: attributes are shown as short strings, tensors as a summary

@@ -1,0 +1,85 @@
+"""Matched tensors compared: every tensor pair, the graph outputs, the eager outputs.
+
+Pairs are ordered by where A's graph makes them (data-flow order), so the first failing pair
+is the first divergence. A per-tensor override (``tolerances=``) applies to a pair when one of
+its tensors of A is named there.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from padiff_ir.compare.eager import EagerRun
+from padiff_ir.compare.result import PairResult
+from padiff_ir.compare.values import pair_values
+from padiff_ir.errors import MatchError
+from padiff_ir.exporters import ExportedGraph
+from padiff_ir.ir import Graph
+from padiff_ir.matching.types import Matching
+from padiff_ir.metrics import Tolerance, compare_arrays
+
+__all__ = ["compare_eager_outputs", "compare_outputs", "compare_pairs"]
+
+logger = logging.getLogger(__name__)
+
+
+def _order_key(graph: Graph, names: Sequence[str]) -> int:
+    indices = [graph.ops[p.name].index for p in (graph.producer(n) for n in names) if p]
+    return min(indices) if indices else -1
+
+
+def compare_pairs(matching: Matching, graph_a: Graph, store_a: Mapping[str, Any],
+                  store_b: Mapping[str, Any], tolerance: Tolerance,
+                  overrides: Mapping[str, Tolerance]) -> list[PairResult]:
+    """Every tensor pair of ``matching`` with a value on both sides, in A's data-flow order."""
+    results = []
+    ordered = sorted(matching.tensor_pairs, key=lambda p: _order_key(graph_a, p.a))
+    for index, pair in enumerate(ordered):
+        value_a, value_b = pair_values(pair, store_a, store_b)
+        if value_a is None or value_b is None:
+            continue
+        tol = next((overrides[n] for n in pair.a if n in overrides), tolerance)
+        results.append(PairResult(
+            index=index, a=pair.a, b=pair.b, module_a=pair.module_a, module_b=pair.module_b,
+            op_a=pair.op_a, op_b=pair.op_b, metrics=compare_arrays(value_a, value_b, tol),
+            confidence=pair.confidence, evidence=pair.evidence,
+        ))
+    return results
+
+
+def compare_outputs(exported_a: ExportedGraph, exported_b: ExportedGraph,
+                    store_a: Mapping[str, Any], store_b: Mapping[str, Any],
+                    tolerance: Tolerance) -> list[PairResult]:
+    """The graph outputs, paired by position.
+
+    Raises:
+        MatchError: the two graphs have different numbers of outputs.
+    """
+    if len(exported_a.output_names) != len(exported_b.output_names):
+        raise MatchError(
+            f"model A has {len(exported_a.output_names)} outputs {list(exported_a.output_names)} "
+            f"and model B {len(exported_b.output_names)} {list(exported_b.output_names)}: compare "
+            "models with the same outputs (wrap one so that both return the same tensors)"
+        )
+    results = []
+    for index, (name_a, name_b) in enumerate(zip(exported_a.output_names,
+                                                 exported_b.output_names)):
+        results.append(PairResult(
+            index=index, a=(name_a,), b=(name_b,), module_a="", module_b="", op_a="output",
+            op_b="output", metrics=compare_arrays(store_a[name_a], store_b[name_b], tolerance),
+            evidence=("output-position",),
+        ))
+    return results
+
+
+def compare_eager_outputs(eager_a: EagerRun | None, eager_b: EagerRun | None,
+                          tolerance: Tolerance) -> list[PairResult]:
+    """The two models' eager outputs compared, position by position (none for ONNX files)."""
+    if eager_a is None or eager_b is None:
+        return []
+    return [PairResult(index=i, a=(f"eager#{i}",), b=(f"eager#{i}",), module_a="", module_b="",
+                       op_a="eager output", op_b="eager output",
+                       metrics=compare_arrays(a, b, tolerance), evidence=("eager",))
+            for i, (a, b) in enumerate(zip(eager_a.outputs, eager_b.outputs))]

@@ -1,0 +1,60 @@
+"""A's weights copied into B's exported graph through the parameter map (``assign_weights``).
+
+The models themselves get A's weights from :func:`padiff_ir.pairing.assign.assign_weight`;
+the exported ONNX graph of B holds its own copy of the parameters as initializers, so the same
+values are written there too (through the same transforms), or the graphs would still differ.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from padiff_ir.exporters import ExportedGraph
+from padiff_ir.matching.types import Matching
+
+__all__ = ["assign_into_graph", "initializers"]
+
+logger = logging.getLogger(__name__)
+
+
+def initializers(exported: ExportedGraph) -> dict[str, np.ndarray]:
+    """Framework parameter name -> value, from the exported graph's initializers."""
+    from onnx import numpy_helper
+
+    out = {}
+    for tensor in exported.model.graph.initializer:
+        name = exported.parameters.get(tensor.name)
+        if name is not None:
+            out[name] = numpy_helper.to_array(tensor)
+    return out
+
+
+def assign_into_graph(matching: Matching, exported_a: ExportedGraph,
+                      exported_b: ExportedGraph) -> int:
+    """Copy A's parameter values into B's ONNX initializers through the parameter map.
+
+    Returns the number of initializers of B written; parameter pairs with a side missing from
+    the graphs (folded away by an exporter) are skipped.
+    """
+    from onnx import numpy_helper
+
+    from padiff_ir.matching.transforms import apply_transform
+
+    params_a = initializers(exported_a)
+    by_param_b = {exported_b.parameters[t.name]: t for t in exported_b.model.graph.initializer
+                  if t.name in exported_b.parameters}
+    copied = 0
+    for pair in matching.param_pairs:
+        if any(n not in params_a for n in pair.a) or any(n not in by_param_b for n in pair.b):
+            continue
+        targets = [by_param_b[n] for n in pair.b]
+        values = apply_transform(pair.transform, [params_a[n] for n in pair.a],
+                                 target_shapes=[list(t.dims) for t in targets])
+        for tensor, value in zip(targets, values):
+            dtype = numpy_helper.to_array(tensor).dtype
+            tensor.CopyFrom(numpy_helper.from_array(value.astype(dtype), tensor.name))
+            copied += 1
+    logger.debug("assign_weights: %d initializers of B written from A", copied)
+    return copied

@@ -1,0 +1,6 @@
+/* padiff-ir report, part 7 of 7: draw the view of this result, then say it is ready. */
+if (D.kind === "match" || D.kind === undefined) initMatch();
+else initTraining();
+
+document.documentElement.setAttribute("data-ready", "true");
+window.__padiffReadyMs = performance.now();

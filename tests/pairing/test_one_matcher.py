@@ -1,0 +1,94 @@
+"""One matcher: every entry point gives the same layer map for the same pair of models.
+
+Each entry point runs on its own fresh copy of the pair (nothing remembered between them):
+``auto_layer_map``, ``match(...).layer_map`` and the layer pairs ``auto_diff`` compares must be
+identical, on the zoo pairs, their renamed variants and the special cases; and
+``assign_weight`` (without inputs, on the module trees) makes outputs agree wherever
+``match(assign_weights=True)`` does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import paddle
+import pytest
+import torch
+
+import padiff_ir
+from padiff_ir.zoo import get_pair
+from tests.matching.models import CASES, renamed
+from tests.matching.native_models import randomize
+
+_ZOO = ["mlp", "cnn", "vit", "vitpose", "bert"]
+
+
+def _zoo(name: str, rename: bool):
+    def make():
+        pair = get_pair(name, "tiny")
+        torch_model = renamed(pair.torch_model)[0] if rename else pair.torch_model
+        return torch_model, pair.paddle_model, dict(pair.inputs)
+
+    return make
+
+
+def _case(name: str):
+    def make():
+        case = CASES[name]()
+        return case.torch_model, case.paddle_model, dict(case.inputs)
+
+    return make
+
+
+_PAIRS = {
+    **{f"zoo-{n}": _zoo(n, False) for n in _ZOO},
+    **{f"zoo-{n}-renamed": _zoo(n, True) for n in ("mlp", "cnn", "vit")},
+    **{f"case-{n}": _case(n) for n in CASES},
+}
+
+
+def _as_map(pairs) -> dict[str, str]:
+    return {p.a: p.b for p in pairs}
+
+
+@pytest.mark.parametrize("name", list(_PAIRS))
+def test_every_entry_point_gives_the_same_layer_map(name):
+    make = _PAIRS[name]
+    torch_model, paddle_model, inputs = make()
+    from_auto = padiff_ir.auto_layer_map(torch_model, paddle_model, inputs).pairs
+    torch_model, paddle_model, inputs = make()
+    from_match = _as_map(padiff_ir.match(torch_model, paddle_model, inputs,
+                                         localize=False).layer_map)
+    torch_model, paddle_model, inputs = make()
+    diff = padiff_ir.auto_diff(torch_model, paddle_model, inputs, auto_init=False,
+                               diff_phase="forward", atol=1e-4, rtol=1e-4)
+    from_auto_diff = _as_map(diff.layer_map)
+    assert from_auto == from_match == from_auto_diff
+    assert len(from_match) >= 3
+
+
+def _first(output):
+    return output[0] if isinstance(output, (tuple, list)) else output
+
+
+def _outputs(torch_model, paddle_model, inputs):
+    with torch.no_grad():
+        out_t = torch_model(**{k: torch.from_numpy(v) for k, v in inputs.items()})
+    out_p = paddle_model(**{k: paddle.to_tensor(v) for k, v in inputs.items()})
+    return _first(out_t).detach().numpy(), _first(out_p).numpy()
+
+
+@pytest.mark.parametrize("name", list(_PAIRS))
+def test_assign_weight_succeeds_where_match_does(name):
+    make = _PAIRS[name]
+    torch_model, paddle_model, inputs = make()
+    randomize(paddle_model, 11)
+    result = padiff_ir.match(torch_model, paddle_model, inputs, assign_weights=True,
+                             localize=False)
+    assert all(p.ok for p in result.outputs), str(result)  # match's copy worked
+    torch_model, paddle_model, inputs = make()
+    randomize(paddle_model, 11)
+    out_t, out_p = _outputs(torch_model, paddle_model, inputs)
+    assert np.abs(out_t - out_p).max() > 1e-3  # the scrambled weights show
+    padiff_ir.assign_weight(paddle_model, torch_model)  # no inputs: the module trees
+    out_t, out_p = _outputs(torch_model, paddle_model, inputs)
+    np.testing.assert_allclose(out_p, out_t, atol=1e-5, rtol=1e-4)
