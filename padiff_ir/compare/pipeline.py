@@ -134,7 +134,9 @@ _Side = tuple[Any, str, Any, "EagerRun | None"]  # model, framework, raw inputs,
 
 def _match_exported(side_a: _Side, side_b: _Side, rerun_b: Callable[[], EagerRun | None],
                     options: MatchOptions, timer: StageTimer, inputs: Any) -> MatchResult:
-    from padiff_ir.pairing.graphs import pair_graphs, remember, trace_graphs
+    from padiff_ir.pairing.graphs import pair_graphs
+    from padiff_ir.pairing.memo import remember
+    from padiff_ir.pairing.model_graphs import trace_graphs
     from padiff_ir.runtime import Runner
 
     model_a, framework_a, raw_a, eager_a = side_a

@@ -16,14 +16,9 @@ from padiff_ir.pairing.assign import (
     assign_weight,
     auto_layer_map,
 )
-from padiff_ir.pairing.graphs import (
-    complete_from_traces,
-    model_graph,
-    pair_graphs,
-    pair_models,
-    static_graph,
-)
+from padiff_ir.pairing.graphs import complete_from_traces, pair_graphs, pair_models
 from padiff_ir.pairing.layer_map import LayerMap, named_modules
+from padiff_ir.pairing.model_graphs import model_graph, static_graph
 
 __all__ = [
     "AssignReport",

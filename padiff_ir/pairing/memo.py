@@ -1,0 +1,93 @@
+"""The matching of each pair of models, remembered for the other entry points.
+
+Weakly (a remembered matching never keeps a model alive), for the same two model objects while
+their module trees and parameter shapes, the layer map and the export choice are unchanged; a
+matching made with inputs is given for the same inputs' shapes, or when no inputs are given.
+"""
+
+from __future__ import annotations
+
+import json
+import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from padiff_ir.frameworks import framework_of
+from padiff_ir.matching.types import Matching
+
+__all__ = ["lookup", "remember"]
+
+
+@dataclass
+class _Entry:
+    ref_a: Any
+    ref_b: Any
+    layer_map: str
+    structure: tuple[Any, ...]
+    inputs: tuple[Any, ...] | None
+    export: bool
+    matching: Matching
+
+
+_MEMO: dict[tuple[int, int], _Entry] = {}
+_MAX_ENTRIES = 8
+
+
+def _structure(model: Any) -> tuple[Any, ...]:
+    fw = framework_of(model)
+    return (tuple((p, type(m).__name__) for p, m in fw.named_modules(model)),
+            tuple((n, fw.shape(t)) for n, t in fw.named_tensors(model).items()))
+
+
+def _input_signature(inputs: Any) -> tuple[Any, ...]:
+    def describe(value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return tuple((k, describe(v)) for k, v in value.items())
+        if isinstance(value, (list, tuple)):
+            return tuple(describe(v) for v in value)
+        shape = getattr(value, "shape", None)
+        return (tuple(int(d) for d in shape), str(getattr(value, "dtype", ""))) \
+            if shape is not None else repr(value)
+
+    return (describe(inputs),)
+
+
+def _map_signature(layer_map: Any) -> str:
+    if layer_map is None:
+        return ""
+    to_dict = getattr(layer_map, "to_dict", None)
+    if to_dict is None:
+        return repr(layer_map)
+    data = {k: v for k, v in to_dict().items() if k != "version" and v}
+    return json.dumps(data, sort_keys=True, default=str) if data else ""
+
+
+def lookup(model_a: Any, model_b: Any, layer_map: Any, inputs: Any,
+            export: bool) -> Matching | None:
+    entry = _MEMO.get((id(model_a), id(model_b)))
+    if entry is None or entry.ref_a() is not model_a or entry.ref_b() is not model_b:
+        return None
+    if entry.layer_map != _map_signature(layer_map) or entry.export != export:
+        return None
+    if entry.structure != (_structure(model_a), _structure(model_b)):
+        return None
+    if inputs is None:
+        return entry.matching  # a matching made with inputs beats one made without
+    if entry.inputs is not None and entry.inputs == _input_signature(inputs):
+        return entry.matching
+    return None
+
+
+def remember(model_a: Any, model_b: Any, layer_map: Any, inputs: Any, matching: Matching, *,
+             export: bool = True) -> None:
+    """Keep ``matching`` as the one of these models (what :func:`padiff_ir.match` made on the
+    exported graphs), for the other entry points to reuse."""
+    key = (id(model_a), id(model_b))
+    _MEMO.pop(key, None)
+    if len(_MEMO) >= _MAX_ENTRIES:
+        _MEMO.pop(next(iter(_MEMO)))
+    _MEMO[key] = _Entry(
+        weakref.ref(model_a), weakref.ref(model_b), _map_signature(layer_map),
+        (_structure(model_a), _structure(model_b)),
+        _input_signature(inputs) if inputs is not None else None, export, matching)
