@@ -223,6 +223,18 @@ def speed(sizes: tuple[int, ...], replicated: tuple[int, ...], repeat: int) -> d
         rows.append(row)
         print(f"  exported {blocks:4d} blocks: {row['nodes_a']}+{row['nodes_b']} nodes, "
               f"match {row['match_s']:.3f} s", file=sys.stderr)
+    for blocks in sizes:  # the same models matched on native traces instead of exports
+        from padiff_ir.pairing.model_graphs import model_graph
+
+        torch_model, paddle_model, inputs = vit_pair(blocks)
+        start = time.perf_counter()
+        raw_a, raw_b = model_graph(torch_model, inputs), model_graph(paddle_model, inputs)
+        trace_s = time.perf_counter() - start
+        row = {"blocks": blocks, "source": "trace", "trace_s": trace_s,
+               **measure(raw_a, raw_b, repeat)}
+        rows.append(row)
+        print(f"  traced {blocks:4d} blocks: {row['nodes_a']}+{row['nodes_b']} nodes, "
+              f"trace {trace_s:.3f} s, match {row['match_s']:.3f} s", file=sys.stderr)
     base_a, base_b, _ = exported_graphs(3)
     for blocks in replicated:
         raw_a, raw_b = replicate_blocks(base_a, blocks), replicate_blocks(base_b, blocks)
@@ -232,7 +244,7 @@ def speed(sizes: tuple[int, ...], replicated: tuple[int, ...], repeat: int) -> d
               f"match {row['match_s']:.3f} s", file=sys.stderr)
     fits = {source: {key: slope([r for r in rows if r["source"] == source], key)
                      for key in ("match_s", "match_cpu_s", "canonicalize_b_s")}
-            for source in ("export", "replicated")}
+            for source in ("export", "trace", "replicated")}
     return {"rows": rows, "exponents": fits}
 
 
@@ -255,34 +267,66 @@ def _quality_cases() -> Any:
         yield (name, "special case", case.torch_model, case.paddle_model, case.inputs, truth)
 
 
+def _scores(matching: Any, graph_a: Any, truth: dict[str, str]) -> tuple[Any, ...]:
+    """Module precision/recall over the A modules owning parameters, each parameter's owner
+    being the innermost module of ``graph_a`` holding it (a layer a native graph keeps whole,
+    multi-head attention, owns what is inside it)."""
+    from padiff_ir.matching._params import owner_module
+
+    owners = {owner_module(graph_a.modules, info.param_name)
+              for info in graph_a.tensors.values() if info.param_name}
+    found = {p.a: p.b for p in matching.module_pairs if p.a in owners}
+    wrong = [(a, b) for a, b in found.items() if truth.get(a) != b]
+    expected = [a for a in owners if a in truth]
+    missed = [a for a in expected if found.get(a) != truth[a]]
+    precision = 1.0 if not found else 1 - len(wrong) / len(found)
+    recall = 1.0 if not expected else 1 - len(missed) / len(expected)
+    return precision, recall, wrong, missed
+
+
 def quality() -> list[dict[str, Any]]:
+    """Quality rows on the exported graphs, on native traces and on the module trees alone."""
     from padiff_ir.matching import match_graphs
+    from padiff_ir.pairing.model_graphs import layer_sizes, model_graph, static_graph
     from tests.matching import oracle
 
     rows = []
     for name, variant, torch_model, paddle_model, inputs, truth in _quality_cases():
         case = oracle.export_case(torch_model, paddle_model, inputs)
-        start = time.perf_counter()
-        matching = match_graphs(case.graph_a, case.graph_b)
-        seconds = time.perf_counter() - start
-        mod_p, mod_r, wrong, missed = oracle.module_scores(matching, case.graph_a, truth)
-        tensor_p, _, checked = oracle.tensor_precision(matching, case)
-        diff, unwritten = oracle.outputs_after_copy(
-            matching, copy.deepcopy(torch_model), copy.deepcopy(paddle_model), inputs)
-        rows.append({
-            "pair": name, "variant": variant, "match_s": seconds,
-            "module_precision": mod_p, "module_recall": mod_r,
-            "wrong_modules": wrong, "missed_modules": missed,
-            "tensor_precision": tensor_p, "tensor_pairs": len(matching.tensor_pairs),
-            "tensor_pairs_checked": checked, "group_pairs": sum(p.is_group for p in
-                                                                matching.tensor_pairs),
-            "param_pairs": len(matching.param_pairs), "unwritten_params": unwritten,
-            "max_abs_after_copy": diff,
-            "unmatched": {kind: sum(u.kind == kind for u in matching.unmatched)
-                          for kind in ("op", "tensor", "module")},
-        })
-        print(f"  {name}/{variant}: P {mod_p:.3f} R {mod_r:.3f} tensors {tensor_p:.3f} "
-              f"copy {diff:.1e}", file=sys.stderr)
+        for graphs in ("onnx", "trace", "static"):
+            start = time.perf_counter()
+            if graphs == "onnx":
+                graph_a, graph_b = case.graph_a, case.graph_b
+            elif graphs == "trace":
+                graph_a, graph_b = model_graph(torch_model, inputs), model_graph(paddle_model,
+                                                                                 inputs)
+            else:
+                graph_a = static_graph(torch_model, fused=layer_sizes(paddle_model))
+                graph_b = static_graph(paddle_model, fused=layer_sizes(torch_model))
+            graphs_s = time.perf_counter() - start if graphs != "onnx" else None
+            start = time.perf_counter()
+            matching = match_graphs(graph_a, graph_b)
+            seconds = time.perf_counter() - start
+            mod_p, mod_r, wrong, missed = _scores(matching, graph_a, truth)
+            tensor_p, checked = (oracle.tensor_precision(matching, case)[::2]
+                                 if graphs == "onnx" else (None, 0))
+            diff, unwritten = oracle.outputs_after_copy(
+                matching, copy.deepcopy(torch_model), copy.deepcopy(paddle_model), inputs)
+            rows.append({
+                "pair": name, "variant": variant, "graphs": graphs, "match_s": seconds,
+                "graphs_s": graphs_s,
+                "module_precision": mod_p, "module_recall": mod_r,
+                "wrong_modules": wrong, "missed_modules": missed,
+                "tensor_precision": tensor_p, "tensor_pairs": len(matching.tensor_pairs),
+                "tensor_pairs_checked": checked, "group_pairs": sum(p.is_group for p in
+                                                                    matching.tensor_pairs),
+                "param_pairs": len(matching.param_pairs), "unwritten_params": unwritten,
+                "max_abs_after_copy": diff,
+                "unmatched": {kind: sum(u.kind == kind for u in matching.unmatched)
+                              for kind in ("op", "tensor", "module")},
+            })
+            print(f"  {name}/{variant}/{graphs}: P {mod_p:.3f} R {mod_r:.3f} "
+                  f"copy {diff:.1e} unwritten {len(unwritten)}", file=sys.stderr)
     return rows
 
 
@@ -309,14 +353,18 @@ def _fmt(value: float | None) -> str:
 
 
 def _quality_table(rows: list[dict[str, Any]]) -> str:
-    lines = ["| pair | variant | module P | module R | tensor P (checked) | groups | "
-             "max abs after copy | match (s) |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| pair | variant | graphs | module P | module R | tensor P (checked) | groups | "
+             "params unwritten | max abs after copy | match (s) |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
+        tensors = ("-" if r["tensor_precision"] is None else
+                   f"{r['tensor_precision']:.3f} ({r['tensor_pairs_checked']}/"
+                   f"{r['tensor_pairs']})")
         lines.append(
-            f"| {r['pair']} | {r['variant']} | {r['module_precision']:.3f} | "
-            f"{r['module_recall']:.3f} | {r['tensor_precision']:.3f} "
-            f"({r['tensor_pairs_checked']}/{r['tensor_pairs']}) | {r['group_pairs']} | "
-            f"{r['max_abs_after_copy']:.1e} | {r['match_s']:.3f} |")
+            f"| {r['pair']} | {r['variant']} | {r['graphs']} | {r['module_precision']:.3f} | "
+            f"{r['module_recall']:.3f} | {tensors} | {r['group_pairs']} | "
+            f"{len(r['unwritten_params'])} | {r['max_abs_after_copy']:.1e} | "
+            f"{r['match_s']:.3f} |")
     return "\n".join(lines)
 
 

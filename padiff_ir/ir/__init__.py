@@ -6,6 +6,7 @@ from padiff_ir.ir.build import build_graph
 from padiff_ir.ir.graph import Graph, OpNode, TensorInfo
 from padiff_ir.ir.lint import lint
 from padiff_ir.ir.passes import DEFAULT_PASSES, PassResult, canonicalize, run_passes
+from padiff_ir.ir.trace_graph import graph_from_trace
 
 __all__ = [
     # the IR
@@ -13,6 +14,7 @@ __all__ = [
     "OpNode",
     "TensorInfo",
     "build_graph",
+    "graph_from_trace",
     # passes and invariants
     "DEFAULT_PASSES",
     "PassResult",
