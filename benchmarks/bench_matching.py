@@ -267,23 +267,6 @@ def _quality_cases() -> Any:
         yield (name, "special case", case.torch_model, case.paddle_model, case.inputs, truth)
 
 
-def _scores(matching: Any, graph_a: Any, truth: dict[str, str]) -> tuple[Any, ...]:
-    """Module precision/recall over the A modules owning parameters, each parameter's owner
-    being the innermost module of ``graph_a`` holding it (a layer a native graph keeps whole,
-    multi-head attention, owns what is inside it)."""
-    from padiff_ir.matching._params import owner_module
-
-    owners = {owner_module(graph_a.modules, info.param_name)
-              for info in graph_a.tensors.values() if info.param_name}
-    found = {p.a: p.b for p in matching.module_pairs if p.a in owners}
-    wrong = [(a, b) for a, b in found.items() if truth.get(a) != b]
-    expected = [a for a in owners if a in truth]
-    missed = [a for a in expected if found.get(a) != truth[a]]
-    precision = 1.0 if not found else 1 - len(wrong) / len(found)
-    recall = 1.0 if not expected else 1 - len(missed) / len(expected)
-    return precision, recall, wrong, missed
-
-
 def quality() -> list[dict[str, Any]]:
     """Quality rows on the exported graphs, on native traces and on the module trees alone."""
     from padiff_ir.matching import match_graphs
@@ -307,7 +290,7 @@ def quality() -> list[dict[str, Any]]:
             start = time.perf_counter()
             matching = match_graphs(graph_a, graph_b)
             seconds = time.perf_counter() - start
-            mod_p, mod_r, wrong, missed = _scores(matching, graph_a, truth)
+            mod_p, mod_r, wrong, missed = oracle.module_scores(matching, graph_a, truth)
             tensor_p, checked = (oracle.tensor_precision(matching, case)[::2]
                                  if graphs == "onnx" else (None, 0))
             diff, unwritten = oracle.outputs_after_copy(
