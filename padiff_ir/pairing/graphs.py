@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from padiff_ir.errors import ExportError
+from padiff_ir.errors import ExportError, InputError
 from padiff_ir.frameworks import framework_of, split_inputs, unwrap_model
 from padiff_ir.ir import Graph, build_graph, canonicalize
 from padiff_ir.matching import match_graphs
@@ -167,8 +167,11 @@ def _exported_graphs(model_a: Any, inputs_a: Any, model_b: Any, inputs_b: Any,
 
     try:
         exported_a, exported_b = export_pair(model_a, inputs_a, model_b, inputs_b, check=False)
-    except ExportError as err:
-        notes["export_failed"] = str(err).splitlines()[0]
-        logger.info("matching on native traces: %s", notes["export_failed"])
+        return canonicalize(build_graph(exported_a)), canonicalize(build_graph(exported_b))
+    except Exception as err:  # any failure to export: the eager traces serve all the same
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        notes["export_failed"] = f"{type(err).__name__}: {reason}"
+        level = logging.INFO if isinstance(err, (ExportError, InputError)) else logging.WARNING
+        logger.log(level, "matching on eager traces, the export failed: %s",
+                   notes["export_failed"])
         return None
-    return canonicalize(build_graph(exported_a)), canonicalize(build_graph(exported_b))

@@ -92,3 +92,62 @@ def test_assign_weight_succeeds_where_match_does(name):
     padiff_ir.assign_weight(paddle_model, torch_model)  # no inputs: the module trees
     out_t, out_p = _outputs(torch_model, paddle_model, inputs)
     np.testing.assert_allclose(out_p, out_t, atol=1e-5, rtol=1e-4)
+
+
+def _wrapped(forward):
+    """What Paddle LLM libraries do to ``forward`` (a generic ``*args, **kwargs`` wrapper):
+    ``paddle.jit.save`` then refuses the model."""
+    import functools
+
+    @functools.wraps(forward)
+    def wrapper(*args, **kwargs):
+        return forward(*args, **kwargs)
+
+    wrapper.__wrapped__ = None  # no way back to a signature starting with ``self``
+    return wrapper
+
+
+class _WrappedPaddleMlp(paddle.nn.Layer):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1 = paddle.nn.Linear(8, 16)
+        self.act = paddle.nn.GELU()
+        self.fc2 = paddle.nn.Linear(16, 4)
+
+    @_wrapped
+    def forward(self, x):
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class _TorchMlp(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1 = torch.nn.Linear(8, 16)
+        self.act = torch.nn.GELU()
+        self.fc2 = torch.nn.Linear(16, 4)
+
+    def forward(self, x):
+        return self.fc2(self.act(self.fc1(x)))
+
+
+def test_a_model_that_cannot_export_is_matched_on_traces():
+    from padiff_ir.pairing import pair_models
+
+    x = np.random.default_rng(0).standard_normal((3, 8)).astype(np.float32)
+    torch_model, paddle_model = _TorchMlp(), _WrappedPaddleMlp()
+    with pytest.raises(padiff_ir.PadiffError):
+        padiff_ir.export(paddle_model, {"x": x})
+    with pytest.raises(padiff_ir.PadiffError):
+        padiff_ir.export(paddle_model, [x])
+    matching = pair_models(torch_model, paddle_model, {"x": x}, reuse=False)
+    assert matching.stats["graphs"] == "trace"
+    assert "export_failed" in matching.stats
+    layer_map = padiff_ir.auto_layer_map(torch_model, paddle_model, {"x": x})
+    assert layer_map.pairs == {"": "", "fc1": "fc1", "act": "act", "fc2": "fc2"}
+    padiff_ir.assign_weight(paddle_model, torch_model, inputs={"x": x})
+    out_t, out_p = _outputs(torch_model, paddle_model, {"x": x})
+    np.testing.assert_allclose(out_p, out_t, atol=1e-5, rtol=1e-4)
+    result = padiff_ir.auto_diff(torch_model, paddle_model, {"x": x}, auto_init=False,
+                                 atol=1e-5, rtol=1e-4)
+    assert result, str(result)
+    assert _as_map(result.layer_map) == layer_map.pairs
