@@ -214,6 +214,8 @@ def graph_from_trace(trace: Trace, opaque: Mapping[str, str] | None = None) -> G
                       module_class=owner.class_name if owner is not None else "",
                       meta={"call": owner.call if owner is not None else 0,
                             "autograd": list(op.nodes)})
+        if not op.nodes:  # made up by the caller (a static graph's join), not seen in a run
+            node.meta["synthetic"] = True
         builder.ops.append((op.seq, node))
     return _assemble(trace, builder)
 

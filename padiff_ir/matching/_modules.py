@@ -280,9 +280,11 @@ class ModuleMatcher:
                 continue  # pieces of a fused layer against whole layers: no module pair
             if len(draft.a) == 1 and len(draft.b) == 1:
                 producer_a, producer_b = view_a.producer(draft.a[0]), view_b.producer(draft.b[0])
-                if producer_a is not None and producer_b is not None:
+                if producer_a is not None and producer_b is not None and not (
+                        view_a.op(producer_a).meta.get("synthetic")
+                        or view_b.op(producer_b).meta.get("synthetic")):
                     votes[of_a[producer_a]][of_b[producer_b]] += 1
-                continue
+                continue  # an op a graph made up (``meta["synthetic"]``) is no evidence
             mods_a = [of_a[p] for p in map(view_a.producer, draft.a) if p]
             mods_b = [of_b[p] for p in map(view_b.producer, draft.b) if p]
             if len(mods_a) == len(draft.a) and len(mods_b) == len(draft.b):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from padiff_ir.frameworks import framework_of, trace_model, unwrap_model
-from padiff_ir.frameworks.trace import Trace, TracedCall
+from padiff_ir.frameworks.trace import Trace, TracedCall, TracedOp
 from padiff_ir.ir import Graph
 from padiff_ir.ir.trace_graph import graph_from_trace
 from padiff_ir.matching.transforms import UNIT_FAMILIES, class_family
@@ -106,7 +106,9 @@ def static_graph(model: Any, *, black_boxes: frozenset[str] = frozenset(),
     Each reads the output of the one before, except siblings of one container that read the
     same input size and together make a layer of the other side (``q``/``k``/``v`` against a
     fused ``qkv``): they all read the input of the first, so that the fused layer matches them
-    as a group. ``fused`` holds the ``(input key, output size)`` of the other side's layers
+    as a group, and the layer after them reads their outputs joined by a ``Concat`` marked
+    ``meta["synthetic"]`` (it stands for what the model computes there, not for an op of it).
+    ``fused`` holds the ``(input key, output size)`` of the other side's layers
     (:func:`layer_sizes`); a run grows while its outputs add up to at most one of them. A
     container holding parameters itself (a class token, position embeddings) adds one op for
     them before its submodules.
@@ -138,6 +140,20 @@ def static_graph(model: Any, *, black_boxes: frozenset[str] = frozenset(),
         calls[0] = replace(calls[0], outputs=("#0:out0",))
         values["#0:out0"] = TracedTensor("#0:out0", None, "float32")
     current, run_input, run_key, run_parent, run_out = "input:0", "input:0", None, None, 0
+    members: list[str] = []  # outputs of the current run of siblings reading one input
+    joins: list[TracedOp] = []
+
+    def join() -> str:
+        """The run's outputs joined (what a fused layer of the other side makes), or the
+        last output when the run is one layer."""
+        if len(members) < 2:
+            return current
+        output = f"join:{len(joins)}"
+        values[output] = TracedTensor(output, None, "float32")
+        joins.append(TracedOp(f"join{len(joins)}", "Concat", (), tuple(members), output, 0,
+                              len(calls) + len(joins) - 1 + 0.5))
+        return output
+
     if not whole and own.get(""):  # the model's own parameters (a class token...)
         values["#0:own"] = TracedTensor("#0:own", None, "float32")
         calls.append(TracedCall(len(calls), "", modules[""], 0, 0, (current,), ("#0:own",),
@@ -154,19 +170,23 @@ def static_graph(model: Any, *, black_boxes: frozenset[str] = frozenset(),
                       None)
         key = _fan_key(modules[path], fw.name, weight)
         out = _out_size(modules[path], fw.name, weight)
-        source = current
         # join the run only while it can still add up to a fused layer of the other side
         fits = any(k == key and run_out + out <= size and size > out for k, size in fused)
         if leaf and key is not None and key == run_key and parent == run_parent and fits:
             source = run_input
             run_out += out
         else:
+            current = join()
+            source = current
+            members = []
             run_input, run_key, run_parent, run_out = current, key, parent, out
         output = f"{path}#0:out0"
         values[output] = TracedTensor(output, None, "float32")
         calls.append(TracedCall(len(calls), path, modules[path], 0, 0, (source,), (output,),
                                 False, len(calls)))
+        members.append(output)
         current = output
+    current = join()
     if calls[0].children:
         calls[0] = replace(calls[0], outputs=(current,), done=len(calls))
     else:
@@ -174,7 +194,7 @@ def static_graph(model: Any, *, black_boxes: frozenset[str] = frozenset(),
     trace = Trace(framework=fw.name, modules=modules, parameters=parameters,
                   owners={k: tuple(v) for k, v in owners.items()},
                   roles=module_roles(fw, named), inputs=("input:0",),
-                  outputs=(current,), tensors=values, calls=tuple(calls))
+                  outputs=(current,), tensors=values, calls=tuple(calls), ops=tuple(joins))
     graph = graph_from_trace(trace, units)
     graph.meta["source"] = "static"
     return graph
