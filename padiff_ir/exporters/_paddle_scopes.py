@@ -14,6 +14,8 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
+from padiff_ir.frameworks import get_framework, installed
+
 __all__ = ["CallRecorder"]
 
 
@@ -60,7 +62,6 @@ class CallRecorder:
     @contextlib.contextmanager
     def recording(self, model: Any) -> Iterator[CallRecorder]:
         self._stack = [_Scope("", None, "")]
-        handles = []
         # paddle numbers struct names with a process-global counter tree whose root outlives
         # every trace (a second export would see ``ReLU_2``). Trace under a fresh root, so the
         # names depend on this model only, and put the user's counters back afterwards.
@@ -68,19 +69,17 @@ class CallRecorder:
         saved_root = getattr(framework, "_name_struct", None)
         if saved_root is not None:
             framework._name_struct = type(saved_root)()
+        hooks = [(layer, self._pre_hook(path), self._post_hook())
+                 for path, layer in model.named_sublayers()]
         try:
-            for path, layer in model.named_sublayers():
-                handles.append(layer.register_forward_pre_hook(self._pre_hook(path)))
-                handles.append(layer.register_forward_post_hook(self._post_hook()))
-            yield self
+            with installed(get_framework("paddle"), hooks):
+                yield self
         finally:
-            for handle in handles:
-                handle.remove()
             if saved_root is not None:
                 framework._name_struct = saved_root
 
     def _pre_hook(self, path: str):
-        def hook(layer: Any, inputs: Any) -> None:
+        def hook(layer: Any, inputs: Any, kwargs: Any = None) -> None:
             scope = self._stack[-1].child(type(layer).__name__, path)
             self.struct_to_path.setdefault(scope.full_name(), path)
             self._stack.append(scope)
