@@ -1,7 +1,7 @@
 """Class families: the torch and paddle class names of one kind of layer get one family name.
 
 ``Conv2d`` and ``Conv2D`` are ``conv2d``, ``BatchNorm2d`` and ``BatchNorm2D`` are ``batchnorm``,
-``ModuleList`` and ``LayerList`` are ``list``. The graph built from a native trace
+``ModuleList`` and ``LayerList`` are ``list``. The graph built from a eager trace
 (:mod:`padiff_ir.ir.trace_graph`) turns a module call into the ONNX ops of its family.
 """
 

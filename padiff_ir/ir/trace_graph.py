@@ -1,4 +1,4 @@
-"""Build the graph IR from a native trace (:class:`padiff_ir.frameworks.trace.Trace`).
+"""Build the graph IR from a eager trace (:class:`padiff_ir.frameworks.trace.Trace`).
 
 A model that cannot go through ONNX (or one compared in training mode) is matched on its eager
 run instead: every innermost module call becomes the ONNX ops its class computes, so the

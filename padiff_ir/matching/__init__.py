@@ -6,7 +6,7 @@ layer map, with black boxes where internals differ), parameter pairs with the tr
 layouts, and what stayed unmatched with the reason. It reads no names: structure, op families,
 parameter shapes and roles, and graph order decide (see :mod:`padiff_ir.matching._match`).
 
-Matching is pure: it reads graphs (exported ONNX graphs or native traces, see
+Matching is pure: it reads graphs (exported ONNX graphs or eager traces, see
 :func:`padiff_ir.ir.graph_from_trace`), never models. Where models meet (layer maps, copying
 weights) is :mod:`padiff_ir.pairing`.
 

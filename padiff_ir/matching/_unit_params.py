@@ -1,7 +1,7 @@
-"""Pair the parameters of two layers matched whole (a ``Module`` unit of a native trace).
+"""Pair the parameters of two layers matched whole (a ``Module`` unit of a eager trace).
 
 Multi-head attention, recurrent layers, layers with a registered weight transform and black
-boxes are kept whole in a graph built from a native trace (their internals differ between the
+boxes are kept whole in a graph built from a eager trace (their internals differ between the
 frameworks). Their parameters pair here, in this order:
 
 1. a registered weight transform (``custom:`` family): every tensor, ``{"module": family}``;

@@ -2,7 +2,7 @@
 
 :func:`pair_models` gives the :class:`~padiff_ir.matching.Matching` of two torch/paddle models
 that every entry point uses (``match``, ``auto_layer_map``, ``assign_weight``, ``auto_diff``):
-:func:`padiff_ir.matching.match_graphs` on their ONNX graphs when both export, on native traces
+:func:`padiff_ir.matching.match_graphs` on their ONNX graphs when both export, on eager traces
 otherwise. :class:`LayerMap` holds the user's corrections; :func:`assign_weight` copies weights
 through the parameter pairs.
 """

@@ -5,7 +5,7 @@ learn which module of A is which layer of B and how each parameter maps: always
 :func:`padiff_ir.matching.match_graphs`, on
 
 * the **exported ONNX graphs** when inputs are given and both models export;
-* **native traces** otherwise (:func:`~padiff_ir.pairing.model_graphs.model_graph`): models
+* **eager traces** otherwise (:func:`~padiff_ir.pairing.model_graphs.model_graph`): models
   whose ``forward`` cannot go through ``paddle.jit.save`` or the torch exporter are matched the
   same way;
 * without inputs, the **module trees** (:func:`~padiff_ir.pairing.model_graphs.static_graph`).
@@ -50,7 +50,7 @@ _IGNORED = "ignored by the layer map"
 def pair_graphs(graph_a: Graph, graph_b: Graph, *, layer_map: Any = None,
                 traces: Callable[[], tuple[Graph, Graph]] | None = None) -> Matching:
     """:func:`~padiff_ir.matching.match_graphs` on two exported graphs, completed from the
-    models' native traces (``traces`` makes their graphs, called only when something is left
+    models' eager traces (``traces`` makes their graphs, called only when something is left
     unpaired) for the modules and parameters the exported graphs could not pair."""
     matching = match_graphs(graph_a, graph_b, layer_map=layer_map)
     if traces is None or not _incomplete(matching):
@@ -66,7 +66,7 @@ def _incomplete(matching: Matching) -> bool:
 
 
 def complete_from_traces(matching: Matching, traced: Matching) -> Matching:
-    """``matching`` plus what the native traces pair among what it left alone.
+    """``matching`` plus what the eager traces pair among what it left alone.
 
     A module pair of ``traced`` joins when neither module is paired in ``matching`` (an
     exporter dropped it, as it drops a ``Dropout`` in eval mode, or changed its ops beyond
@@ -112,7 +112,7 @@ def pair_models(model_a: Any, model_b: Any, inputs: Any = None, *, layer_map: An
             name), or a pair of per-framework inputs such as ``({'x': paddle_tensor},
             {'x': torch_tensor})`` in either order; ``None`` matches the module trees.
         layer_map: a resolved :class:`~padiff_ir.pairing.layer_map.LayerMap` (path entries).
-        export: try the ONNX graphs first (``False``: native traces only).
+        export: try the ONNX graphs first (``False``: eager traces only).
         reuse: give the matching remembered for these models when it still fits (``False``:
             match anew, and remember nothing).
 

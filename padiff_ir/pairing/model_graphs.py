@@ -37,7 +37,7 @@ _BLACK_BOX = "black-box"
 
 def unit_paths(modules: Mapping[str, str], framework: str,
                black_boxes: frozenset[str] | set[str] = frozenset()) -> dict[str, str]:
-    """Modules a native graph keeps whole -> their unit family.
+    """Modules a trace graph keeps whole -> their unit family.
 
     Multi-head attention and recurrent layers (their internals differ between frameworks),
     classes with a registered weight transform, and the layer map's black boxes; the outermost
@@ -91,7 +91,7 @@ def unit_ignores(layer_map: Any, graph_a: Graph, graph_b: Graph) -> Any:
 
 
 def model_graph(model: Any, inputs: Any, *, black_boxes: frozenset[str] = frozenset()) -> Graph:
-    """The graph of one eager run of ``model`` (a native trace), or of its module tree when
+    """The graph of one eager run of ``model`` (a eager trace), or of its module tree when
     ``inputs`` is ``None``."""
     if inputs is None:
         return static_graph(model, black_boxes=black_boxes)
@@ -245,7 +245,7 @@ def _fan_key(class_name: str, framework: str, weight: Any) -> tuple[Any, ...] | 
 
 def trace_graphs(model_a: Any, inputs_a: Any, model_b: Any, inputs_b: Any,
                  layer_map: Any = None) -> Callable[[], tuple[Graph, Graph]]:
-    """A function making the native-trace graphs of both models (for :func:`pair_graphs`)."""
+    """A function making the eager-trace graphs of both models (for :func:`pair_graphs`)."""
     black_a, black_b = black_boxes(layer_map)
 
     def make() -> tuple[Graph, Graph]:

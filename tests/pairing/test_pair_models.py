@@ -1,4 +1,4 @@
-"""``pair_models``: the one matching of two models (ONNX graphs, native traces or module trees),
+"""``pair_models``: the one matching of two models (ONNX graphs, eager traces or module trees),
 and the parameter transforms, on torch/paddle pairs."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def pairs():
 
 
 def match_modules(model_a, model_b, inputs=None, *, layer_map=None, mode="trace"):
-    """The matching of two models on native traces (``mode="onnx"``: exported graphs)."""
+    """The matching of two models on eager traces (``mode="onnx"``: exported graphs)."""
     resolved = (layer_map or LayerMap()).resolve(model_a, model_b)
     return pair_models(model_a, model_b, inputs, layer_map=resolved, export=mode == "onnx",
                        reuse=False)
@@ -45,7 +45,7 @@ def test_same_names_pair_identically(pairs, name, mode):
     alone = [u.name for u in matching.unmatched if u.kind == "module"]
     if mode == "onnx":  # the exported graphs show the insides of attention and RNN layers
         assert all(name.startswith(("attn.", "rnn.")) for name in alone), alone
-    else:  # native graphs keep those layers whole
+    else:  # trace graphs keep those layers whole
         assert alone == []
     assert matching.stats["graphs"] == mode
     assert matching.stats["framework_a"] == "torch"
