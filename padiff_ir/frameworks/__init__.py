@@ -35,6 +35,7 @@ from padiff_ir.frameworks.detect import detect_framework
 from padiff_ir.frameworks.hooks import installed
 from padiff_ir.frameworks.inputs import ModelInputs, normalize_inputs, split_inputs, to_numpy
 from padiff_ir.frameworks.state import preserved_global_rng, preserved_state, quiet_loggers
+from padiff_ir.frameworks.trace import Trace, trace_model
 from padiff_ir.frameworks.wrapper import PadiffModel, create_model, unwrap_model
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "Framework",
     "ModelInputs",
     "PadiffModel",
+    "Trace",
     "create_model",
     "detect_framework",
     "flatten_tensors",
@@ -92,10 +94,3 @@ def framework_of(model: Any) -> Framework:
             "models are compared with padiff_ir.match"
         )
     return get_framework(name)
-
-
-def trace_model(model: Any, inputs: Any) -> Any:
-    """Run ``model`` once and record its module calls: see :func:`.trace.trace_model`."""
-    from padiff_ir.frameworks.trace import trace_model as _trace
-
-    return _trace(model, inputs)
