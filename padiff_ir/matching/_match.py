@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from padiff_ir._paths import owner, within, within_any
 from padiff_ir.errors import MatchError
 from padiff_ir.matching._anchors import build_tokens, build_units
 from padiff_ir.matching._modules import ModuleMatcher, ModuleTree
@@ -229,19 +230,21 @@ def _ignored(graph: Graph, recursive: tuple[str, ...], itself: tuple[str, ...],
     if not recursive and not itself:
         return []
 
-    def inside(path: str) -> bool:
-        return any(p == "" or path == p or path.startswith(p + ".") for p in recursive)
-
     found = [Unmatched(side, "module", path, _IGNORED, module=path, op_type=cls)
-             for path, cls in graph.modules.items() if inside(path) or path in itself]
+             for path, cls in graph.modules.items()
+             if within_any(path, recursive) or path in itself]
     seen: set[str] = set()
     for info in graph.tensors.values():
         name = info.param_name
-        if name is not None and name not in seen and inside(name.rpartition(".")[0]):
+        if name is not None and name not in seen and within_any(owner(name), recursive):
             seen.add(name)
-            found.append(Unmatched(side, "tensor", name, _IGNORED,
-                                   module=name.rpartition(".")[0]))
+            found.append(Unmatched(side, "tensor", name, _IGNORED, module=owner(name)))
     return found
+
+
+def _boxed(path: str, boxes: tuple[str, ...]) -> bool:
+    """Whether a layer map's black box holds ``path``; a black box ``""`` holds the root only."""
+    return any(path == box or (box != "" and within(path, box)) for box in boxes)
 
 
 def _match(graph_a: Graph, graph_b: Graph, layer_map: Any, values_a: Values | None,
@@ -315,8 +318,7 @@ def _match(graph_a: Graph, graph_b: Graph, layer_map: Any, values_a: Values | No
     lap("modules")
 
     boxed = [p for p in module_pairs
-             if any(p.a == m or p.a.startswith(m + ".") for m in spec.black_box_a)
-             or any(p.b == m or p.b.startswith(m + ".") for m in spec.black_box_b)]
+             if _boxed(p.a, spec.black_box_a) or _boxed(p.b, spec.black_box_b)]
     drafts = drop_internal(state, boxed, tree_a, tree_b)
     tensor_pairs = [tensor_pair(state, d, same) for d in drafts]
     tensor_pairs.sort(key=lambda p: rank_of(view_a, p.a))

@@ -30,6 +30,14 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from padiff_ir._paths import (
+    ancestors,
+    common_ancestor,
+    depth,
+    strictly_within,
+    within,
+    within_any,
+)
 from padiff_ir.ir.families import module_family
 from padiff_ir.matching._params import owner_module
 from padiff_ir.matching._propagate import paired_root
@@ -42,23 +50,9 @@ if TYPE_CHECKING:
     from padiff_ir.matching._view import SideView
     from padiff_ir.matching.types import ParamPair
 
-__all__ = ["ModuleMatcher", "ModuleTree", "lowest_common_ancestor"]
+__all__ = ["ModuleMatcher", "ModuleTree"]
 
 logger = logging.getLogger(__name__)
-
-
-def _parent(path: str) -> str | None:
-    if path == "":
-        return None
-    return path.rsplit(".", 1)[0] if "." in path else ""
-
-
-def _depth(path: str) -> int:
-    return 0 if path == "" else path.count(".") + 1
-
-
-def _within(path: str, ancestor: str) -> bool:
-    return ancestor == "" or path == ancestor or path.startswith(ancestor + ".")
 
 
 def _shared_suffix(chain_a: list[str], chain_b: list[str]) -> int:
@@ -67,28 +61,6 @@ def _shared_suffix(chain_a: list[str], chain_b: list[str]) -> int:
     while n < len(chain_a) and n < len(chain_b) and chain_a[-1 - n] == chain_b[-1 - n]:
         n += 1
     return n
-
-
-def lowest_common_ancestor(paths: Iterable[str]) -> str:
-    """The deepest module path that is an ancestor of (or equal to) every path.
-
-    Examples:
-        >>> lowest_common_ancestor(["attn.q_proj", "attn.k_proj", "attn.v_proj"])
-        'attn'
-        >>> lowest_common_ancestor(["fc1", "body.fc2"])
-        ''
-    """
-    common: list[str] | None = None
-    for path in paths:
-        parts = path.split(".") if path else []
-        if common is None:
-            common = parts
-            continue
-        n = 0
-        while n < min(len(common), len(parts)) and common[n] == parts[n]:
-            n += 1
-        common = common[:n]
-    return ".".join(common or [])
 
 
 @dataclass
@@ -117,11 +89,7 @@ class ModuleTree:
         def chain(path: str) -> list[str]:
             found = chains.get(path)
             if found is None:
-                found = [path]
-                parent = _parent(path)
-                while parent is not None:
-                    found.append(parent)
-                    parent = _parent(parent)
+                found = [path, *ancestors(path)]
                 chains[path] = found
                 for module in found:
                     self.classes.setdefault(module, "")
@@ -162,11 +130,9 @@ class ModuleTree:
             self.classes.pop(module, None)
         self.children: dict[str, list[str]] = defaultdict(list)
         for module in self.classes:
-            parent = _parent(module)
-            while parent is not None and parent not in self.classes:
-                parent = _parent(parent)
-            if parent is not None:
-                self.children[parent].append(module)
+            owner = next((p for p in ancestors(module) if p in self.classes), None)
+            if owner is not None:
+                self.children[owner].append(module)
 
     def post_order(self) -> list[str]:
         """Modules, every module after all of its submodules."""
@@ -208,7 +174,7 @@ class ModuleTree:
         if len(owners) != 1:
             return path
         owner = owners.pop()
-        return owner if owner != path and _within(owner, path) else path
+        return owner if strictly_within(owner, path) else path
 
     def only_reads_own_params(self, module: str) -> bool:
         """Whether every op of ``module`` (and below) reads parameters ``module`` owns."""
@@ -225,7 +191,7 @@ class ModuleTree:
         return True
 
     def is_ignored(self, path: str) -> bool:
-        return any(_within(path, p) for p in self.ignored)
+        return within_any(path, self.ignored)
 
     def ordered_outputs(self, module: str) -> list[str]:
         rank = self.view.rank
@@ -286,7 +252,7 @@ class ModuleMatcher:
             mods_a = [of_a[p] for p in map(view_a.producer, draft.a) if p]
             mods_b = [of_b[p] for p in map(view_b.producer, draft.b) if p]
             if len(mods_a) == len(draft.a) and len(mods_b) == len(draft.b):
-                votes[lowest_common_ancestor(mods_a)][lowest_common_ancestor(mods_b)] += 1
+                votes[common_ancestor(mods_a)][common_ancestor(mods_b)] += 1
 
     # -- assignment ------------------------------------------------------------------------
     def assign(self, pins: dict[str, str]) -> dict[str, tuple[str, float, tuple[str, ...]]]:
@@ -299,7 +265,7 @@ class ModuleMatcher:
             if not ballot:
                 continue
             total = sum(ballot.values())
-            best = max(ballot, key=lambda b: (ballot[b], -abs(_depth(b) - _depth(module_a)),
+            best = max(ballot, key=lambda b: (ballot[b], -abs(depth(b) - depth(module_a)),
                                               -self.tree_b.first_use.get(b, 1 << 30)))
             evidence = ("params",) if module_a in self.param_votes else ("ops",)
             candidates[module_a] = (best, ballot[best] / total, evidence, ballot[best])
@@ -311,7 +277,7 @@ class ModuleMatcher:
         self._ancestry(candidates)
         priority = {"pinned": 0, "params": 1, "ops": 1, "children": 2}
         order = sorted(candidates.items(), key=lambda item: (
-            priority[item[1][2][0]], -item[1][3], abs(_depth(item[1][0]) - _depth(item[0])),
+            priority[item[1][2][0]], -item[1][3], abs(depth(item[1][0]) - depth(item[0])),
             self.tree_a.first_use.get(item[0], 1 << 30)))
         taken_b: dict[str, str] = {}
         accepted: dict[str, tuple[str, float, tuple[str, ...]]] = {}
@@ -334,10 +300,8 @@ class ModuleMatcher:
         voted = dict(candidates)
         below_b: dict[str, int] = defaultdict(int)  # voted partners under each B module
         for module_b, *_ in voted.values():
-            node: str | None = module_b
-            while node is not None:
+            for node in (module_b, *ancestors(module_b)):
                 below_b[node] += 1
-                node = _parent(node)
         lca: dict[str, str | None] = {}
         strength: dict[str, float] = {}
         count: dict[str, int] = {}
@@ -356,17 +320,15 @@ class ModuleMatcher:
             count[module_a] = inside
             if module_a in candidates:
                 continue
-            lca[module_a] = lowest_common_ancestor(partners) if partners else None
+            lca[module_a] = common_ancestor(partners) if partners else None
             strength[module_a] = total
             module_b = lca[module_a]
             if module_b is None or module_a not in tree_a.has_ops:
                 continue
             outside = 0  # voted ancestors of module_a whose partner is under module_b
-            node = _parent(module_a)
-            while node is not None:
-                if node in voted and _within(voted[node][0], module_b):
+            for node in ancestors(module_a):
+                if node in voted and within(voted[node][0], module_b):
                     outside += 1
-                node = _parent(node)
             if below_b.get(module_b, 0) - outside == inside and module_b in tree_b.classes:
                 candidates[module_a] = (module_b, 0.9, ("children",), total)
             else:
@@ -381,8 +343,7 @@ class ModuleMatcher:
         paired_b = {b for b, _, _ in accepted.values()}
         pairs = []
         for module_a, (module_b, confidence, evidence) in accepted.items():
-            box = (any(_within(module_a, m) for m in boxes_a)
-                   or any(_within(module_b, m) for m in boxes_b)
+            box = (within_any(module_a, boxes_a) or within_any(module_b, boxes_b)
                    or self._internals_differ(module_a, module_b, paired_a, paired_b))
             inputs = self._boundary(list(self.tree_a.inputs.get(module_a, {})),
                                     list(self.tree_b.inputs.get(module_b, {})))
@@ -395,7 +356,7 @@ class ModuleMatcher:
                 confidence=confidence, evidence=evidence, black_box=box,
                 inputs_a=tuple(a for a, _ in inputs), inputs_b=tuple(b for _, b in inputs),
                 outputs_a=tuple(a for a, _ in outputs), outputs_b=tuple(b for _, b in outputs)))
-        pairs.sort(key=lambda p: (self.tree_a.first_use.get(p.a, 1 << 30), _depth(p.a)))
+        pairs.sort(key=lambda p: (self.tree_a.first_use.get(p.a, 1 << 30), depth(p.a)))
         return pairs
 
     def _boundary(self, tensors_a: list[str], tensors_b: list[str]) -> list[tuple[str, str]]:
@@ -425,7 +386,7 @@ class ModuleMatcher:
                         name in covered and name not in ops_map):
                     continue
                 partner = ops_map.get(name)
-                if partner is None or not _within(other_tree.module_of[partner], other):
+                if partner is None or not within(other_tree.module_of[partner], other):
                     return True
         return False
 
@@ -455,7 +416,7 @@ class ModuleMatcher:
                     reason = ("its ops pair with the same module as "
                               f"{'the root' if rival == '' else repr(rival)}, which pairs "
                               "better (both wrap the same computation)")
-                elif any(_within(p, module) for p in paired):
+                elif any(within(p, module) for p in paired):
                     reason = ("a container the other side does not have: its submodules are "
                               "paired one by one")
                 elif (tree.classes[module] and not tree.children.get(module)

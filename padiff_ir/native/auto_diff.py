@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from padiff_ir._paths import ancestors
 from padiff_ir.compare.environment import environment
 from padiff_ir.frameworks import (
     detect_framework,
@@ -520,9 +521,7 @@ def _selection(blacklist: list[Selector], whitelist: list[Selector], modules_a: 
         return selector is module
 
     def chain(path: str, modules: dict[str, Any]) -> list[tuple[str, Any]]:
-        parts = path.split(".") if path else []
-        paths = [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
-        return [(p, modules[p]) for p in paths if p in modules]
+        return [(p, modules[p]) for p in (path, *ancestors(path)) if p and p in modules]
 
     def hit(selectors: list[Selector], path_a: str, path_b: str) -> bool:
         items = chain(path_a, modules_a) + chain(path_b, modules_b)

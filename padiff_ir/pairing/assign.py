@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from padiff_ir._paths import join, strictly_within
 from padiff_ir.errors import MatchError, WeightAssignError
 from padiff_ir.frameworks import framework_of, unwrap_model
 from padiff_ir.matching.transforms import (
@@ -183,7 +184,7 @@ def _ignored_paths(layer_map: LayerMap, side: str) -> tuple[set[str], set[str]]:
 def _is_ignored(name: str, owner: str, recursive: set[str], itself: set[str]) -> bool:
     if owner in itself:
         return True
-    return any(not p or name.startswith(f"{p}.") for p in recursive)
+    return any(strictly_within(name, p) for p in recursive)
 
 
 def assign_weight(
@@ -365,7 +366,7 @@ def _unread_buffers(matching: Matching, target_is_a: bool, tensors_t: Mapping[st
         owner, _, leaf = name.rpartition(".")
         if owner not in partner:
             continue
-        source = f"{partner[owner]}.{leaf}" if partner[owner] else leaf
+        source = join(partner[owner], leaf)
         other = tensors_s.get(source)
         if other is not None and _shape(other) == _shape(tensor):
             found.append((name, source))
@@ -399,7 +400,7 @@ def _module_copy(
     from padiff_ir.frameworks.inputs import to_numpy
 
     problems = []
-    given = {f"{module_t}.{k}" if module_t else k: v for k, v in values.items()}
+    given = {join(module_t, k): v for k, v in values.items()}
     for name in names_t:
         if name not in given:
             problems.append(
