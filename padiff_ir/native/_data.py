@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from padiff_ir.frameworks import Framework, to_numpy
+from padiff_ir.frameworks import Framework, framework_of_type, to_numpy
 from padiff_ir.metrics import Tolerance, compare_arrays
 from padiff_ir.native._hooks import failed_metrics
 from padiff_ir.native.result import InputDiff
@@ -48,8 +48,7 @@ class FedInputs:
 def _is_array_like(value: Any) -> bool:
     if isinstance(value, np.ndarray):
         return True
-    return type(value).__module__.split(".")[0] in ("torch", "paddle") and hasattr(
-        value, "shape")
+    return framework_of_type(value) is not None and hasattr(value, "shape")
 
 
 def feed(inputs: Any, ops: Framework, model: Any, *, grad_inputs: bool) -> FedInputs:
