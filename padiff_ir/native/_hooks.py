@@ -15,7 +15,8 @@ In single-step mode B's layers are fed A's values: each B layer's output is repl
 (straight-through when gradients are needed), and each gradient reaching a B layer's output is
 replaced by A's, so a layer's forward and backward errors are its own.
 
-:func:`installed` registers everything in a context manager and removes it in ``finally``.
+:func:`recording` registers the module hooks through :func:`padiff_ir.frameworks.installed`,
+which removes them in ``finally``; the tensor hooks go with the tensors the pass releases.
 """
 
 from __future__ import annotations
@@ -29,13 +30,13 @@ from typing import Any
 
 import numpy as np
 
-from padiff_ir.frameworks import Framework, flatten_tensors
+from padiff_ir.frameworks import Framework, flatten_tensors, installed
 from padiff_ir.matching.types import ModulePair
 from padiff_ir.metrics import TensorMetrics
 from padiff_ir.native._workers import Deferred, Workers
 from padiff_ir.native.result import LayerDiff
 
-__all__ = ["LayerSlot", "PassOptions", "Recorder", "failed_metrics", "installed"]
+__all__ = ["LayerSlot", "PassOptions", "Recorder", "failed_metrics", "recording"]
 
 logger = logging.getLogger(__name__)
 
@@ -466,19 +467,14 @@ def _rebuild(value: Any, tensors: Iterator[Any], ops: Framework) -> Any:
 
 
 @contextlib.contextmanager
-def installed(recorder: Recorder) -> Iterator[Recorder]:
-    """Register the recorder's hooks on every slot's two modules; remove them all on exit."""
-    handles: list[Any] = []
+def recording(recorder: Recorder) -> Iterator[Recorder]:
+    """The recorder's hooks on every slot's two modules for the block (installed through
+    :func:`padiff_ir.frameworks.installed`, which removes them in ``finally``); on exit, also
+    when the block raises, the recorder drops every tensor it still holds."""
+    slots = recorder.slots
     try:
-        for slot in recorder.slots:
-            pre_a, post_a = recorder.hooks_a(slot)
-            pre_b, post_b = recorder.hooks_b(slot)
-            handles.append(recorder.ops_a.register_pre_hook(slot.module_a, pre_a))
-            handles.append(recorder.ops_a.register_post_hook(slot.module_a, post_a))
-            handles.append(recorder.ops_b.register_pre_hook(slot.module_b, pre_b))
-            handles.append(recorder.ops_b.register_post_hook(slot.module_b, post_b))
-        yield recorder
+        with installed(recorder.ops_a, [(s.module_a, *recorder.hooks_a(s)) for s in slots]), \
+                installed(recorder.ops_b, [(s.module_b, *recorder.hooks_b(s)) for s in slots]):
+            yield recorder
     finally:
-        for handle in handles:
-            handle.remove()
         recorder.release()

@@ -53,7 +53,7 @@ from padiff_ir.native._arguments import (
 from padiff_ir.native._blas import single_threaded_blas
 from padiff_ir.native._config import config_differences, optimizer_differences, random_layers
 from padiff_ir.native._data import FedInputs, compare_inputs, feed
-from padiff_ir.native._hooks import LayerSlot, PassOptions, Recorder, installed
+from padiff_ir.native._hooks import LayerSlot, PassOptions, Recorder, recording
 from padiff_ir.native._locate import first_difference
 from padiff_ir.native._memo import memo_for
 from padiff_ir.native._params import ParamComparer, getter
@@ -385,7 +385,7 @@ class _Run:
                               backward=self.backward, feed_forward=self.single_step,
                               feed_backward=self.single_step and self.backward)
         recorder = Recorder(self.slots, self.ops_a, self.ops_b, workers, options)
-        with installed(recorder):
+        with recording(recorder):
             start = time.perf_counter()
             context_a = self.ops_a.no_grad() if not self.backward else contextlib.nullcontext()
             context_b = self.ops_b.no_grad() if not self.backward else contextlib.nullcontext()

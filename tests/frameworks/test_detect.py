@@ -1,4 +1,5 @@
-"""Which framework an object shows (padiff_ir.frameworks.detect), on real torch and paddle objects."""
+"""Which framework an object shows (padiff_ir.frameworks.detect), on real torch and paddle
+objects."""
 
 from __future__ import annotations
 
