@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from padiff_ir.errors import AutoDiffError
-from padiff_ir.frameworks import Framework, framework_of_value
+from padiff_ir.frameworks import Framework, detect_framework, framework_of_value
 
-__all__ = ["AutoDiffError", "LossFunction", "OptimizerStep", "order_pair"]
+__all__ = ["AutoDiffError", "LossFunction", "OptimizerStep", "model_framework", "order_pair"]
 
 logger = logging.getLogger(__name__)
 
@@ -170,3 +170,16 @@ def check_one_argument(fn: Any, what: str) -> None:
     except ValueError:  # builtins without a signature
         return
 
+
+def model_framework(model: Any, side: str) -> str:
+    """``"torch"`` or ``"paddle"``: the framework of model ``side`` (``"A"`` or ``"B"``).
+
+    Raises:
+        AutoDiffError: the model is an ONNX model.
+    """
+    framework = detect_framework(model)
+    if framework not in ("torch", "paddle"):
+        raise AutoDiffError(
+            f"auto_diff trains torch or paddle models; model {side} is {framework} "
+            "(use padiff_ir.match to compare an ONNX model's inference)")
+    return framework
