@@ -36,7 +36,8 @@ import numpy as np
 from padiff_ir._paths import owner, within, within_any
 from padiff_ir.errors import MatchError
 from padiff_ir.matching._anchors import build_tokens, build_units
-from padiff_ir.matching._modules import ModuleMatcher, ModuleTree
+from padiff_ir.matching._module_tree import ModuleTree
+from padiff_ir.matching._modules import ModuleMatcher
 from padiff_ir.matching._params import ParamMatcher
 from padiff_ir.matching._propagate import (
     ValueCheck,
