@@ -8,10 +8,12 @@ The steps, each in its own module:
 3. find the parametric *units* and their sibling *tokens* (:mod:`._anchors`), align the two
    token sequences (:mod:`._align`) and expand matched tokens into unit pairs (1:1 or the N:M
    groups of fused vs split layers), dropping inconsistent ones (:mod:`._units`);
-4. seed tensor pairs from graph inputs, units and pinned modules, slice fused groups, and pair
-   the parameter-free ops by forward propagation (:mod:`._propagate`); pair graph outputs;
+4. seed tensor pairs from graph inputs, units and pinned modules, slice fused groups
+   (:mod:`._seeds`), and pair the parameter-free ops by forward propagation
+   (:mod:`._propagate`); pair graph outputs;
 5. pair parameters through the unit pairs (:mod:`._params`);
-6. pair modules by votes and ancestry (:mod:`._modules`);
+6. pair modules by votes and ancestry (:mod:`._modules`, over each side's
+   :mod:`._module_tree`);
 7. report what stayed alone, with reasons, and confirm pairs with activation values if given
    (:mod:`._report`).
 
@@ -39,13 +41,7 @@ from padiff_ir.matching._anchors import build_tokens, build_units
 from padiff_ir.matching._module_tree import ModuleTree
 from padiff_ir.matching._modules import ModuleMatcher
 from padiff_ir.matching._params import ParamMatcher
-from padiff_ir.matching._propagate import (
-    ValueCheck,
-    propagate,
-    resolve_groups,
-    seed_anchors,
-    seed_positions,
-)
+from padiff_ir.matching._propagate import propagate
 from padiff_ir.matching._report import (
     drop_internal,
     fused_owners,
@@ -53,6 +49,12 @@ from padiff_ir.matching._report import (
     tensor_pair,
     unmatched_ops,
     unmatched_params,
+)
+from padiff_ir.matching._seeds import (
+    ValueCheck,
+    resolve_groups,
+    seed_anchors,
+    seed_positions,
 )
 from padiff_ir.matching._state import PairState
 from padiff_ir.matching._units import (

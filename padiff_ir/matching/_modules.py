@@ -40,7 +40,7 @@ from padiff_ir._paths import (
     within_any,
 )
 from padiff_ir.ir.families import module_family
-from padiff_ir.matching._propagate import paired_root
+from padiff_ir.matching._seeds import paired_root
 from padiff_ir.matching.types import ModulePair, Unmatched
 
 if TYPE_CHECKING:

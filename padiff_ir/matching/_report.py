@@ -20,7 +20,7 @@ from padiff_ir.matching.types import TensorPair, Unmatched
 if TYPE_CHECKING:
     from padiff_ir.matching._anchors import Unit
     from padiff_ir.matching._module_tree import ModuleTree
-    from padiff_ir.matching._propagate import ValueCheck
+    from padiff_ir.matching._seeds import ValueCheck
     from padiff_ir.matching._state import Draft, PairState
     from padiff_ir.matching._view import SideView
 
