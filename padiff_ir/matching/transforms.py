@@ -47,6 +47,7 @@ from typing import Any
 
 import numpy as np
 
+from padiff_ir._paths import leaf
 from padiff_ir.errors import WeightAssignError
 from padiff_ir.ir.families import module_family
 from padiff_ir.matching._registry import (
@@ -263,8 +264,8 @@ def param_role(name: str) -> str:
         >>> param_role("bn1._variance"), param_role("lstm.0.cell.weight_ih")
         ('running_var', 'weight_ih')
     """
-    leaf = name.rpartition(".")[2]
-    return _ROLE_ALIASES.get(leaf, leaf)
+    last = leaf(name)
+    return _ROLE_ALIASES.get(last, last)
 
 
 def layout_transform(

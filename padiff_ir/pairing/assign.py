@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from padiff_ir._paths import join
+from padiff_ir._paths import join, leaf
 from padiff_ir.errors import MatchError, WeightAssignError
 from padiff_ir.frameworks import framework_of, unwrap_model
 from padiff_ir.matching.transforms import (
@@ -255,9 +255,9 @@ def assign_weight(
         if id(tensor) in used or id(tensor) in seen:
             continue
         seen.add(id(tensor))
-        leaf = name.rpartition(".")[2]
-        if leaf in SKIPPED_TENSORS and framework_s != framework_t:
-            skipped_source.append(SkippedWeight(name, "source", SKIPPED_TENSORS[leaf]))
+        last = leaf(name)
+        if last in SKIPPED_TENSORS and framework_s != framework_t:
+            skipped_source.append(SkippedWeight(name, "source", SKIPPED_TENSORS[last]))
         else:
             unused.append(name)
     if problems:
