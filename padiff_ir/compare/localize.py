@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from padiff_ir._paths import depth, strictly_within
 from padiff_ir.compare.explain import attribute_diffs, op_structure_diffs
 from padiff_ir.compare.result import ModuleResult, ModuleStatus
 from padiff_ir.errors import ExecutionError, InputError
@@ -105,12 +106,12 @@ def measure_module(pair: ModulePair, ctx: ModuleInputs, depth: int, *,
 
 
 def is_inside(child: str, parent: str) -> bool:
-    return parent == "" or child.startswith(parent + ".")
+    """Whether ``child`` lies below ``parent`` (kept for compare.fidelity; see padiff_ir._paths).
 
-
-def depth(path: str) -> int:
-    """Nesting depth of a module path (0 for the root model)."""
-    return 0 if not path else path.count(".") + 1
+    Unlike :func:`padiff_ir._paths.strictly_within`, the root counts as inside itself; every
+    caller also asks ``child != parent``.
+    """
+    return strictly_within(child, parent) or child == parent == ""
 
 
 def _has_own_evidence(module: ModuleResult, children: Sequence[ModuleResult],
@@ -137,8 +138,7 @@ def measure_modules(matching: Matching, graph_a: Graph, graph_b: Graph, ctx: Mod
     pairs = {p.a: p for p in matching.module_pairs}
     measured: dict[str, ModuleResult] = {}
     for pair in sorted(matching.module_pairs, key=lambda p: -depth(p.a)):
-        children = [m for path, m in measured.items() if path != pair.a
-                    and is_inside(path, pair.a)]
+        children = [m for path, m in measured.items() if strictly_within(path, pair.a)]
         culprit_inside = any(c.status in (ModuleStatus.CULPRIT, ModuleStatus.CONTAINS_CULPRIT)
                              for c in children)
         module = measure_module(pair, ctx, depth(pair.a), own_error=not culprit_inside)

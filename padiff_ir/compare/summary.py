@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from padiff_ir._paths import leaf, owner, within
 from padiff_ir.compare.result import ModuleStatus
 from padiff_ir.metrics import TensorMetrics
 
@@ -48,11 +49,10 @@ def _tree_lines(result: MatchResult, max_lines: int = 40) -> list[str]:
         interesting = {result.first_divergence.module_a}
 
     def on_path(path: str) -> bool:
-        return any(t == path or t.startswith(path + ".") or not path for t in interesting)
+        return any(within(t, path) for t in interesting)
 
     def shown(m: ModuleResult) -> bool:
-        parent = m.a.rsplit(".", 1)[0] if "." in m.a else ""
-        return m.depth <= 1 or on_path(parent) or on_path(m.a)
+        return m.depth <= 1 or on_path(owner(m.a)) or on_path(m.a)
 
     lines = [f"{'module (A)':<44}{'class':<18}{'status':<17}{'output':>10}{'own':>10}"]
     hidden = 0
@@ -60,7 +60,7 @@ def _tree_lines(result: MatchResult, max_lines: int = 40) -> list[str]:
         if not shown(m):
             hidden += 1
             continue
-        name = m.a.rsplit(".", 1)[-1] if m.a else "<root>"
+        name = leaf(m.a) if m.a else "<root>"
         label = "  " * m.depth + name
         marker = ">> " if m.status == ModuleStatus.CULPRIT else "   "
         lines.append(f"{marker}{_cut(label, 41):<41}{_cut(m.class_a, 17):<18}"

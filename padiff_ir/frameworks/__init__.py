@@ -31,7 +31,12 @@ from typing import Any
 
 from padiff_ir.errors import ModelTypeError
 from padiff_ir.frameworks._base import PADDLE_STATE_NAMES, Framework, flatten_tensors
-from padiff_ir.frameworks.detect import detect_framework
+from padiff_ir.frameworks.detect import (
+    detect_framework,
+    framework_of_callable,
+    framework_of_type,
+    framework_of_value,
+)
 from padiff_ir.frameworks.hooks import installed
 from padiff_ir.frameworks.inputs import ModelInputs, normalize_inputs, split_inputs, to_numpy
 from padiff_ir.frameworks.state import preserved_global_rng, preserved_state, quiet_loggers
@@ -48,6 +53,9 @@ __all__ = [
     "detect_framework",
     "flatten_tensors",
     "framework_of",
+    "framework_of_callable",
+    "framework_of_type",
+    "framework_of_value",
     "get_framework",
     "installed",
     "normalize_inputs",

@@ -28,6 +28,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from padiff_ir._paths import within
 from padiff_ir.matching._view import COMMUTATIVE
 
 if TYPE_CHECKING:
@@ -215,7 +216,7 @@ def build_units(view: SideView, pins: Sequence[str] = ()) -> list[Unit]:
 def _pin_of(path: str, pins: Sequence[str]) -> int | None:
     best, depth = None, -1
     for i, pin in enumerate(pins):
-        if (pin == "" or path == pin or path.startswith(pin + ".")) and len(pin) > depth:
+        if within(path, pin) and len(pin) > depth:
             best, depth = i, len(pin)
     return best
 

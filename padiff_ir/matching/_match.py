@@ -8,10 +8,12 @@ The steps, each in its own module:
 3. find the parametric *units* and their sibling *tokens* (:mod:`._anchors`), align the two
    token sequences (:mod:`._align`) and expand matched tokens into unit pairs (1:1 or the N:M
    groups of fused vs split layers), dropping inconsistent ones (:mod:`._units`);
-4. seed tensor pairs from graph inputs, units and pinned modules, slice fused groups, and pair
-   the parameter-free ops by forward propagation (:mod:`._propagate`); pair graph outputs;
+4. seed tensor pairs from graph inputs, units and pinned modules, slice fused groups
+   (:mod:`._seeds`), and pair the parameter-free ops by forward propagation
+   (:mod:`._propagate`); pair graph outputs;
 5. pair parameters through the unit pairs (:mod:`._params`);
-6. pair modules by votes and ancestry (:mod:`._modules`);
+6. pair modules by votes and ancestry (:mod:`._modules`, over each side's
+   :mod:`._module_tree`);
 7. report what stayed alone, with reasons, and confirm pairs with activation values if given
    (:mod:`._report`).
 
@@ -33,17 +35,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from padiff_ir._paths import owner, within, within_any
 from padiff_ir.errors import MatchError
 from padiff_ir.matching._anchors import build_tokens, build_units
-from padiff_ir.matching._modules import ModuleMatcher, ModuleTree
+from padiff_ir.matching._module_tree import ModuleTree
+from padiff_ir.matching._modules import ModuleMatcher
 from padiff_ir.matching._params import ParamMatcher
-from padiff_ir.matching._propagate import (
-    ValueCheck,
-    propagate,
-    resolve_groups,
-    seed_anchors,
-    seed_positions,
-)
+from padiff_ir.matching._propagate import propagate
 from padiff_ir.matching._report import (
     drop_internal,
     fused_owners,
@@ -51,6 +49,12 @@ from padiff_ir.matching._report import (
     tensor_pair,
     unmatched_ops,
     unmatched_params,
+)
+from padiff_ir.matching._seeds import (
+    ValueCheck,
+    resolve_groups,
+    seed_anchors,
+    seed_positions,
 )
 from padiff_ir.matching._state import PairState
 from padiff_ir.matching._units import (
@@ -229,19 +233,21 @@ def _ignored(graph: Graph, recursive: tuple[str, ...], itself: tuple[str, ...],
     if not recursive and not itself:
         return []
 
-    def inside(path: str) -> bool:
-        return any(p == "" or path == p or path.startswith(p + ".") for p in recursive)
-
     found = [Unmatched(side, "module", path, _IGNORED, module=path, op_type=cls)
-             for path, cls in graph.modules.items() if inside(path) or path in itself]
+             for path, cls in graph.modules.items()
+             if within_any(path, recursive) or path in itself]
     seen: set[str] = set()
     for info in graph.tensors.values():
         name = info.param_name
-        if name is not None and name not in seen and inside(name.rpartition(".")[0]):
+        if name is not None and name not in seen and within_any(owner(name), recursive):
             seen.add(name)
-            found.append(Unmatched(side, "tensor", name, _IGNORED,
-                                   module=name.rpartition(".")[0]))
+            found.append(Unmatched(side, "tensor", name, _IGNORED, module=owner(name)))
     return found
+
+
+def _boxed(path: str, boxes: tuple[str, ...]) -> bool:
+    """Whether a layer map's black box holds ``path``; a black box ``""`` holds the root only."""
+    return any(path == box or (box != "" and within(path, box)) for box in boxes)
 
 
 def _match(graph_a: Graph, graph_b: Graph, layer_map: Any, values_a: Values | None,
@@ -315,8 +321,7 @@ def _match(graph_a: Graph, graph_b: Graph, layer_map: Any, values_a: Values | No
     lap("modules")
 
     boxed = [p for p in module_pairs
-             if any(p.a == m or p.a.startswith(m + ".") for m in spec.black_box_a)
-             or any(p.b == m or p.b.startswith(m + ".") for m in spec.black_box_b)]
+             if _boxed(p.a, spec.black_box_a) or _boxed(p.b, spec.black_box_b)]
     drafts = drop_internal(state, boxed, tree_a, tree_b)
     tensor_pairs = [tensor_pair(state, d, same) for d in drafts]
     tensor_pairs.sort(key=lambda p: rank_of(view_a, p.a))

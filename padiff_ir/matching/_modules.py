@@ -21,220 +21,38 @@ pair with each other op for op (fused vs split projections, ``Gelu`` vs its ``Er
 decomposition), or when the layer map says so. Boundary tensors: those a module's ops read from
 outside (inputs) and those they make that are read outside or are graph outputs (outputs); the
 pair lists the boundary tensors of both sides that pair with each other, position by position.
+
+Each side's modules (classes, ops, first use, boundary tensors) are a
+:class:`~padiff_ir.matching._module_tree.ModuleTree`.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from padiff_ir._paths import (
+    ancestors,
+    common_ancestor,
+    depth,
+    within,
+    within_any,
+)
 from padiff_ir.ir.families import module_family
-from padiff_ir.matching._params import owner_module
-from padiff_ir.matching._propagate import paired_root
+from padiff_ir.matching._seeds import paired_root
 from padiff_ir.matching.types import ModulePair, Unmatched
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
+    from padiff_ir.matching._module_tree import ModuleTree
     from padiff_ir.matching._state import PairState
-    from padiff_ir.matching._view import SideView
     from padiff_ir.matching.types import ParamPair
 
-__all__ = ["ModuleMatcher", "ModuleTree", "lowest_common_ancestor"]
+__all__ = ["ModuleMatcher"]
 
 logger = logging.getLogger(__name__)
-
-
-def _parent(path: str) -> str | None:
-    if path == "":
-        return None
-    return path.rsplit(".", 1)[0] if "." in path else ""
-
-
-def _depth(path: str) -> int:
-    return 0 if path == "" else path.count(".") + 1
-
-
-def _within(path: str, ancestor: str) -> bool:
-    return ancestor == "" or path == ancestor or path.startswith(ancestor + ".")
-
-
-def _shared_suffix(chain_a: list[str], chain_b: list[str]) -> int:
-    """How many ancestors (from the root down) two module chains share."""
-    n = 0
-    while n < len(chain_a) and n < len(chain_b) and chain_a[-1 - n] == chain_b[-1 - n]:
-        n += 1
-    return n
-
-
-def lowest_common_ancestor(paths: Iterable[str]) -> str:
-    """The deepest module path that is an ancestor of (or equal to) every path.
-
-    Examples:
-        >>> lowest_common_ancestor(["attn.q_proj", "attn.k_proj", "attn.v_proj"])
-        'attn'
-        >>> lowest_common_ancestor(["fc1", "body.fc2"])
-        ''
-    """
-    common: list[str] | None = None
-    for path in paths:
-        parts = path.split(".") if path else []
-        if common is None:
-            common = parts
-            continue
-        n = 0
-        while n < min(len(common), len(parts)) and common[n] == parts[n]:
-            n += 1
-        common = common[:n]
-    return ".".join(common or [])
-
-
-@dataclass
-class ModuleTree:
-    """The modules of one side: classes, ops, first use, boundary tensors."""
-
-    view: SideView
-    ignored: tuple[str, ...] = ()
-    ignored_self: tuple[str, ...] = ()
-    classes: dict[str, str] = field(default_factory=dict)
-    direct_ops: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
-    first_use: dict[str, int] = field(default_factory=dict)
-    inputs: dict[str, dict[str, None]] = field(default_factory=lambda: defaultdict(dict))
-    outputs: dict[str, dict[str, None]] = field(default_factory=lambda: defaultdict(dict))
-    has_ops: set[str] = field(default_factory=set)
-
-    def __post_init__(self) -> None:
-        view = self.view
-        graph = view.graph
-        self.classes = {p: c for p, c in graph.modules.items() if not self.is_ignored(p)}
-        self.classes.setdefault("", graph.meta.get("model_class", ""))
-        hidden = set(self.ignored_self)
-        self.module_of = {name: self._attribute(name) for name in view.order}
-        chains: dict[str, list[str]] = {}
-
-        def chain(path: str) -> list[str]:
-            found = chains.get(path)
-            if found is None:
-                found = [path]
-                parent = _parent(path)
-                while parent is not None:
-                    found.append(parent)
-                    parent = _parent(parent)
-                chains[path] = found
-                for module in found:
-                    self.classes.setdefault(module, "")
-            return found
-
-        module_of = self.module_of
-        seen_paths: set[str] = set()
-        for name in view.order:
-            if name in view.ignored:
-                continue
-            path = module_of[name]
-            self.direct_ops[path].append(name)
-            chain_c = chain(path)
-            if path not in seen_paths:
-                seen_paths.add(path)
-                rank = view.rank[name]
-                for module in chain_c:
-                    self.has_ops.add(module)
-                    if module not in self.first_use:
-                        self.first_use[module] = rank
-            for tensor in view.act_inputs(name):
-                producer = view.producer(tensor)
-                path_p = module_of[producer] if producer is not None else None
-                if path_p == path:
-                    continue  # the common case: no module boundary crossed
-                chain_p = chain(path_p) if path_p is not None else []
-                shared = _shared_suffix(chain_c, chain_p)
-                for module in chain_c[:len(chain_c) - shared]:
-                    self.inputs[module][tensor] = None
-                for module in chain_p[:len(chain_p) - shared]:
-                    self.outputs[module][tensor] = None
-        for tensor in graph.outputs:
-            producer = view.producer(tensor)
-            if producer is not None and producer not in view.ignored:
-                for module in chain(self.module_of[producer]):
-                    self.outputs[module][tensor] = None
-        for module in hidden:  # left out themselves, their submodules still matched
-            self.classes.pop(module, None)
-        self.children: dict[str, list[str]] = defaultdict(list)
-        for module in self.classes:
-            parent = _parent(module)
-            while parent is not None and parent not in self.classes:
-                parent = _parent(parent)
-            if parent is not None:
-                self.children[parent].append(module)
-
-    def post_order(self) -> list[str]:
-        """Modules, every module after all of its submodules."""
-        order: list[str] = []
-        stack: list[tuple[str, bool]] = [("", False)]
-        while stack:
-            module, done = stack.pop()
-            if done:
-                order.append(module)
-                continue
-            stack.append((module, True))
-            stack.extend((child, False) for child in self.children.get(module, ()))
-        return order
-
-    def own_ops(self, module: str, paired: set[str]) -> list[str]:
-        """Ops of ``module`` and of its submodules that are not in ``paired`` (nor below one)."""
-        found = list(self.direct_ops.get(module, ()))
-        stack = [c for c in self.children.get(module, ()) if c not in paired]
-        while stack:
-            current = stack.pop()
-            found.extend(self.direct_ops.get(current, ()))
-            stack.extend(c for c in self.children.get(current, ()) if c not in paired)
-        return found
-
-    def _attribute(self, name: str) -> str:
-        """The op's module, or the submodule owning the parameters it reads.
-
-        torch's ``MultiheadAttention`` reads ``out_proj.weight`` without calling ``out_proj``,
-        so the exporter attributes that ``MatMul`` to the attention module; it belongs to
-        ``out_proj`` as far as matching is concerned.
-        """
-        view = self.view
-        path = view.op(name).module_path
-        facts = view.facts[name]
-        if not facts.sources:
-            return path
-        owners = {owner_module(view.graph.modules, view.graph.tensors[t].param_name or t)
-                  for tensors in facts.sources.values() for t in tensors}
-        if len(owners) != 1:
-            return path
-        owner = owners.pop()
-        return owner if owner != path and _within(owner, path) else path
-
-    def only_reads_own_params(self, module: str) -> bool:
-        """Whether every op of ``module`` (and below) reads parameters ``module`` owns."""
-        ops = self.own_ops(module, set())
-        if not ops:
-            return False
-        for name in ops:
-            facts = self.view.facts[name]
-            owners = {owner_module(self.view.graph.modules,
-                                   self.view.graph.tensors[t].param_name or t)
-                      for tensors in facts.sources.values() for t in tensors}
-            if owners != {module}:
-                return False
-        return True
-
-    def is_ignored(self, path: str) -> bool:
-        return any(_within(path, p) for p in self.ignored)
-
-    def ordered_outputs(self, module: str) -> list[str]:
-        rank = self.view.rank
-
-        def key(tensor: str) -> int:
-            producer = self.view.producer(tensor)
-            return rank[producer] if producer is not None else -1
-
-        return sorted(self.outputs.get(module, {}), key=key)
 
 
 class ModuleMatcher:
@@ -288,7 +106,7 @@ class ModuleMatcher:
             mods_a = [of_a[p] for p in map(view_a.producer, draft.a) if p]
             mods_b = [of_b[p] for p in map(view_b.producer, draft.b) if p]
             if len(mods_a) == len(draft.a) and len(mods_b) == len(draft.b):
-                votes[lowest_common_ancestor(mods_a)][lowest_common_ancestor(mods_b)] += 1
+                votes[common_ancestor(mods_a)][common_ancestor(mods_b)] += 1
 
     # -- assignment ------------------------------------------------------------------------
     def assign(self, pins: dict[str, str]) -> dict[str, tuple[str, float, tuple[str, ...]]]:
@@ -301,7 +119,7 @@ class ModuleMatcher:
             if not ballot:
                 continue
             total = sum(ballot.values())
-            best = max(ballot, key=lambda b: (ballot[b], -abs(_depth(b) - _depth(module_a)),
+            best = max(ballot, key=lambda b: (ballot[b], -abs(depth(b) - depth(module_a)),
                                               -self.tree_b.first_use.get(b, 1 << 30)))
             evidence = ("params",) if module_a in self.param_votes else ("ops",)
             candidates[module_a] = (best, ballot[best] / total, evidence, ballot[best])
@@ -313,7 +131,7 @@ class ModuleMatcher:
         self._ancestry(candidates)
         priority = {"pinned": 0, "params": 1, "ops": 1, "children": 2}
         order = sorted(candidates.items(), key=lambda item: (
-            priority[item[1][2][0]], -item[1][3], abs(_depth(item[1][0]) - _depth(item[0])),
+            priority[item[1][2][0]], -item[1][3], abs(depth(item[1][0]) - depth(item[0])),
             self.tree_a.first_use.get(item[0], 1 << 30)))
         taken_b: dict[str, str] = {}
         accepted: dict[str, tuple[str, float, tuple[str, ...]]] = {}
@@ -336,10 +154,8 @@ class ModuleMatcher:
         voted = dict(candidates)
         below_b: dict[str, int] = defaultdict(int)  # voted partners under each B module
         for module_b, *_ in voted.values():
-            node: str | None = module_b
-            while node is not None:
+            for node in (module_b, *ancestors(module_b)):
                 below_b[node] += 1
-                node = _parent(node)
         lca: dict[str, str | None] = {}
         strength: dict[str, float] = {}
         count: dict[str, int] = {}
@@ -358,17 +174,15 @@ class ModuleMatcher:
             count[module_a] = inside
             if module_a in candidates:
                 continue
-            lca[module_a] = lowest_common_ancestor(partners) if partners else None
+            lca[module_a] = common_ancestor(partners) if partners else None
             strength[module_a] = total
             module_b = lca[module_a]
             if module_b is None or module_a not in tree_a.has_ops:
                 continue
             outside = 0  # voted ancestors of module_a whose partner is under module_b
-            node = _parent(module_a)
-            while node is not None:
-                if node in voted and _within(voted[node][0], module_b):
+            for node in ancestors(module_a):
+                if node in voted and within(voted[node][0], module_b):
                     outside += 1
-                node = _parent(node)
             if below_b.get(module_b, 0) - outside == inside and module_b in tree_b.classes:
                 candidates[module_a] = (module_b, 0.9, ("children",), total)
             else:
@@ -383,8 +197,7 @@ class ModuleMatcher:
         paired_b = {b for b, _, _ in accepted.values()}
         pairs = []
         for module_a, (module_b, confidence, evidence) in accepted.items():
-            box = (any(_within(module_a, m) for m in boxes_a)
-                   or any(_within(module_b, m) for m in boxes_b)
+            box = (within_any(module_a, boxes_a) or within_any(module_b, boxes_b)
                    or self._internals_differ(module_a, module_b, paired_a, paired_b))
             inputs = self._boundary(list(self.tree_a.inputs.get(module_a, {})),
                                     list(self.tree_b.inputs.get(module_b, {})))
@@ -397,7 +210,7 @@ class ModuleMatcher:
                 confidence=confidence, evidence=evidence, black_box=box,
                 inputs_a=tuple(a for a, _ in inputs), inputs_b=tuple(b for _, b in inputs),
                 outputs_a=tuple(a for a, _ in outputs), outputs_b=tuple(b for _, b in outputs)))
-        pairs.sort(key=lambda p: (self.tree_a.first_use.get(p.a, 1 << 30), _depth(p.a)))
+        pairs.sort(key=lambda p: (self.tree_a.first_use.get(p.a, 1 << 30), depth(p.a)))
         return pairs
 
     def _boundary(self, tensors_a: list[str], tensors_b: list[str]) -> list[tuple[str, str]]:
@@ -427,7 +240,7 @@ class ModuleMatcher:
                         name in covered and name not in ops_map):
                     continue
                 partner = ops_map.get(name)
-                if partner is None or not _within(other_tree.module_of[partner], other):
+                if partner is None or not within(other_tree.module_of[partner], other):
                     return True
         return False
 
@@ -457,7 +270,7 @@ class ModuleMatcher:
                     reason = ("its ops pair with the same module as "
                               f"{'the root' if rival == '' else repr(rival)}, which pairs "
                               "better (both wrap the same computation)")
-                elif any(_within(p, module) for p in paired):
+                elif any(within(p, module) for p in paired):
                     reason = ("a container the other side does not have: its submodules are "
                               "paired one by one")
                 elif (tree.classes[module] and not tree.children.get(module)

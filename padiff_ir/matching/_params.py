@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from padiff_ir._paths import ancestors, common_ancestor
 from padiff_ir.matching._unit_params import pair_unit_params
 from padiff_ir.matching._view import COMMUTATIVE
 from padiff_ir.matching.transforms import TensorInfo, class_family
@@ -44,12 +45,7 @@ logger = logging.getLogger(__name__)
 
 def owner_module(graph_modules: dict[str, str], param_name: str) -> str:
     """The module owning ``param_name``: its longest dotted prefix that is a module path."""
-    path = param_name
-    while "." in path:
-        path = path.rsplit(".", 1)[0]
-        if path in graph_modules:
-            return path
-    return ""
+    return next((path for path in ancestors(param_name) if path in graph_modules), "")
 
 
 class ParamMatcher:
@@ -229,9 +225,4 @@ class ParamMatcher:
 
 
 def _common_owner(view: SideView, names: Sequence[str]) -> str:
-    owners = [owner_module(view.graph.modules, n) for n in names]
-    common = owners[0]
-    for owner in owners[1:]:
-        while common and owner != common and not owner.startswith(common + "."):
-            common = common.rsplit(".", 1)[0] if "." in common else ""
-    return common
+    return common_ancestor(owner_module(view.graph.modules, n) for n in names)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from padiff_ir._paths import leaf, within, within_any
 from padiff_ir.matching._params import owner_module
 from padiff_ir.matching._state import layout_between
 from padiff_ir.matching.transforms import SKIPPED_TENSORS
@@ -18,8 +19,8 @@ from padiff_ir.matching.types import TensorPair, Unmatched
 
 if TYPE_CHECKING:
     from padiff_ir.matching._anchors import Unit
-    from padiff_ir.matching._modules import ModuleTree
-    from padiff_ir.matching._propagate import ValueCheck
+    from padiff_ir.matching._module_tree import ModuleTree
+    from padiff_ir.matching._seeds import ValueCheck
     from padiff_ir.matching._state import Draft, PairState
     from padiff_ir.matching._view import SideView
 
@@ -93,7 +94,7 @@ def drop_internal(state: PairState, boxed: list[Any], tree_a: ModuleTree,
         boundary = set(tree_a.outputs.get(pair.a, {}))
         for name in view_a.order:
             path = view_a.op(name).module_path
-            if path == pair.a or path.startswith(pair.a + ".") or pair.a == "":
+            if within(path, pair.a):
                 internal.update(t for t in view_a.act_outputs(name) if t not in boundary)
     return [d for d in state.drafts if not all(t in internal for t in d.a)]
 
@@ -137,8 +138,7 @@ def unmatched_ops(state: PairState, side: str, boxed: list[Any]) -> list[Unmatch
         if any(t in one or t in groups for t in outs):
             continue
         op = view.op(name)
-        if any(op.module_path == m or op.module_path.startswith(m + ".") or m == ""
-               for m in boxes):
+        if within_any(op.module_path, boxes):
             continue
         found.append(Unmatched(side, "op", name, _op_reason(view, other, name, one, partner_of),
                                module=op.module_path, op_type=op.op_type))
@@ -217,9 +217,8 @@ def unmatched_params(view: SideView, paired: dict[str, int], units: list[Unit],
         if readers and all(view.graph.ops[c].name in view.ignored for c in readers):
             continue
         unit = unit_of_param.get(tensor)
-        leaf = name.rpartition(".")[2]
-        if leaf in SKIPPED_TENSORS:
-            reason = SKIPPED_TENSORS[leaf]
+        if leaf(name) in SKIPPED_TENSORS:
+            reason = SKIPPED_TENSORS[leaf(name)]
         elif not readers:
             reason = "no op of the graph reads it"
         elif unit is None:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from padiff_ir._paths import within_any
 from padiff_ir.matching._consteval import ConstantFolder
 
 if TYPE_CHECKING:
@@ -170,7 +171,7 @@ class SideView:
             self._outputs[op.name] = outputs
             self._producer.update(dict.fromkeys(outputs, op.name))
             self.order.append(op.name)
-            if prefixes and _within(op.module_path, prefixes):
+            if prefixes and within_any(op.module_path, prefixes):
                 self.ignored.add(op.name)
         self.rank = {name: i for i, name in enumerate(self.order)}
         self._inputs: dict[str, tuple[str, ...]] = {}
@@ -344,10 +345,6 @@ class SideView:
         if start is None or stop is None:
             return None
         return (axis, start, stop, int(steps[0]), 0)
-
-
-def _within(path: str, prefixes: tuple[str, ...]) -> bool:
-    return any(path == p or path.startswith(p + ".") or p == "" for p in prefixes)
 
 
 def _normal_index(index: int, dim: Any) -> int | None:

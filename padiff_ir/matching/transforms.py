@@ -16,6 +16,8 @@ keys are applied in a fixed order, so one dict describes a transpose with a spli
 ``"inverse": True`` its inverse); ``{"module": key}`` says that the whole module pair is copied by
 a function registered with :func:`register_weight_transform` (PaDiff's "special init"), which
 works on the two modules rather than on arrays.
+The two registries live in :mod:`padiff_ir.matching._registry`; their functions are
+re-exported here.
 
 :func:`invert_transform` gives the dict that maps B back to A, so a transform written for
 torch -> paddle also copies paddle -> torch.
@@ -39,14 +41,25 @@ Layout facts (each verified numerically in ``tests/matching``):
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from padiff_ir._paths import leaf
 from padiff_ir.errors import WeightAssignError
 from padiff_ir.ir.families import module_family
+from padiff_ir.matching._registry import (
+    WeightTransformFn,
+    get_weight_transform,
+    named_transform,
+    register_transform,
+    register_weight_transform,
+    unregister_transform,
+    unregister_weight_transform,
+    weight_transform_family,
+)
 
 __all__ = [
     "SKIPPED_TENSORS",
@@ -69,12 +82,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-WeightTransformFn = Callable[[Any, Any], "Mapping[str, Any] | None"]
-"""``fn(source_module, target_module) -> {target parameter name: array}`` (or ``None`` if ``fn``
-set the target's values itself); names are relative to ``target_module``."""
-
-ArrayFn = Callable[[list[np.ndarray]], list[np.ndarray]]
 
 SKIPPED_TENSORS: Mapping[str, str] = {
     "num_batches_tracked": (
@@ -105,83 +112,6 @@ def class_family(class_name: str, framework: str = "") -> str:
     if custom is not None:
         return custom
     return module_family(class_name, framework)
-
-
-# ---------------------------------------------------------------------------------------------
-# Registries.
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _NamedTransform:
-    forward: ArrayFn
-    inverse: ArrayFn
-
-
-_NAMED: dict[str, _NamedTransform] = {}
-_WEIGHT_TRANSFORMS: dict[tuple[str, str], WeightTransformFn] = {}
-
-
-def register_transform(name: str, forward: ArrayFn, inverse: ArrayFn) -> None:
-    """Register an array transform usable as ``{"name": name}`` in a ParamPair.
-
-    ``forward`` maps the list of A arrays to the list of B arrays, ``inverse`` the other way.
-
-    Example:
-        >>> import numpy as np
-        >>> register_transform("negate", lambda xs: [-x for x in xs], lambda xs: [-x for x in xs])
-        >>> apply_transform({"name": "negate"}, [np.ones(2)])[0].tolist()
-        [-1.0, -1.0]
-        >>> unregister_transform("negate")
-    """
-    _NAMED[name] = _NamedTransform(forward, inverse)
-
-
-def unregister_transform(name: str) -> None:
-    """Forget the array transform registered as ``name`` (no error if there is none)."""
-    _NAMED.pop(name, None)
-
-
-def register_weight_transform(class_a: str, class_b: str, fn: WeightTransformFn) -> None:
-    """Copy weights between a module of class ``class_a`` and one of ``class_b`` with ``fn``.
-
-    PaDiff's "special init": for a pair of layers whose parameters do not correspond one to one.
-    ``fn(source_module, target_module)`` returns ``{target parameter name: array}`` with names
-    relative to ``target_module`` (arrays may be numpy arrays or tensors of either framework), or
-    returns ``None`` after setting the target's values itself. It is used when the source is a
-    ``class_a`` and the target a ``class_b``; register the reverse pair too to copy the other way.
-    Modules of these classes are matched as one unit (their sublayers are not matched apart).
-
-    Example:
-        >>> def fused_to_split(src, dst):
-        ...     return {}
-        >>> register_weight_transform("FusedQKV", "SplitQKV", fused_to_split)
-        >>> get_weight_transform("FusedQKV", "SplitQKV") is fused_to_split
-        True
-        >>> weight_transform_family("SplitQKV")
-        'custom:FusedQKV|SplitQKV'
-        >>> unregister_weight_transform("FusedQKV", "SplitQKV")
-    """
-    _WEIGHT_TRANSFORMS[(class_a, class_b)] = fn
-
-
-def unregister_weight_transform(class_a: str, class_b: str) -> None:
-    """Forget the function registered for ``class_a -> class_b`` (no error if there is none)."""
-    _WEIGHT_TRANSFORMS.pop((class_a, class_b), None)
-
-
-def get_weight_transform(source_class: str, target_class: str) -> WeightTransformFn | None:
-    """The function registered for ``source_class -> target_class``, if any."""
-    return _WEIGHT_TRANSFORMS.get((source_class, target_class))
-
-
-def weight_transform_family(class_name: str) -> str | None:
-    """The family shared by both classes of a registered weight transform, else ``None``."""
-    for class_a, class_b in _WEIGHT_TRANSFORMS:
-        if class_name in (class_a, class_b):
-            first, second = sorted((class_a, class_b))
-            return f"custom:{first}|{second}"
-    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -248,13 +178,12 @@ def apply_transform(
         )
     pieces = [np.asarray(a) for a in arrays]
     if "name" in transform:
-        named = _NAMED.get(transform["name"])
-        if named is None:
+        fn = named_transform(transform["name"], inverse=transform.get("inverse", False))
+        if fn is None:
             raise WeightAssignError(
                 f"no transform named {transform['name']!r} is registered; register it with "
                 "register_transform(name, forward, inverse)"
             )
-        fn = named.inverse if transform.get("inverse", False) else named.forward
         pieces = [np.asarray(p) for p in fn(pieces)]
     else:
         if "transpose" in transform:
@@ -335,8 +264,8 @@ def param_role(name: str) -> str:
         >>> param_role("bn1._variance"), param_role("lstm.0.cell.weight_ih")
         ('running_var', 'weight_ih')
     """
-    leaf = name.rpartition(".")[2]
-    return _ROLE_ALIASES.get(leaf, leaf)
+    last = leaf(name)
+    return _ROLE_ALIASES.get(last, last)
 
 
 def layout_transform(

@@ -4,7 +4,8 @@ PaDiff's examples give per-framework pairs in ``(paddle, torch)`` order whatever
 come in (``loss_fn=[paddle_loss, torch_loss]``, ``optimizer=[paddle_opt, torch_opt]``). A pair is
 matched to models A and B by the framework its items show: tensors, modules and optimizers by
 type; a function by what it is bound to or closes over (a loss module, a target tensor, an
-optimizer) or the framework module it names (``torch.mean``). A pair whose items show nothing is
+optimizer) or the framework module it names (``torch.mean``), as
+:func:`padiff_ir.frameworks.framework_of_value` reads it. A pair whose items show nothing is
 taken in model order, and a loss that then fails on its model's output raises
 :class:`AutoDiffError` saying so and how to fix it.
 """
@@ -14,71 +15,16 @@ from __future__ import annotations
 import inspect
 import logging
 import types
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from padiff_ir.errors import AutoDiffError
-from padiff_ir.frameworks import Framework
+from padiff_ir.frameworks import Framework, detect_framework, framework_of_value
 
-__all__ = ["AutoDiffError", "LossFunction", "OptimizerStep", "framework_of", "order_pair"]
+__all__ = ["AutoDiffError", "LossFunction", "OptimizerStep", "model_framework", "order_pair"]
 
 logger = logging.getLogger(__name__)
-
-
-def _framework_of_value(value: Any, depth: int = 0) -> set[str]:
-    module = type(value).__module__.split(".")[0]
-    if module in ("torch", "paddle"):
-        return {module}
-    if isinstance(value, types.ModuleType):
-        root = value.__name__.split(".")[0]
-        return {root} if root in ("torch", "paddle") else set()
-    if depth >= 2:
-        return set()
-    if isinstance(value, Mapping):
-        return set().union(*(_framework_of_value(v, depth + 1) for v in value.values()))
-    if isinstance(value, (list, tuple)):
-        return set().union(*(_framework_of_value(v, depth + 1) for v in value[:8]))
-    for base in type(value).__mro__:  # a torch.nn.Module / paddle.nn.Layer subclass
-        root = base.__module__.split(".")[0]
-        if root in ("torch", "paddle") and base.__name__ in ("Module", "Layer", "Optimizer"):
-            return {root}
-    if callable(value) and depth < 2:
-        return _framework_of_callable(value, depth + 1)
-    return set()
-
-
-def _framework_of_callable(fn: Any, depth: int = 0) -> set[str]:
-    found: set[str] = set()
-    bound = getattr(fn, "__self__", None)
-    if bound is not None and not isinstance(bound, types.ModuleType):
-        found |= _framework_of_value(bound, depth)
-    if isinstance(fn, types.FunctionType):
-        for cell in fn.__closure__ or ():
-            try:
-                found |= _framework_of_value(cell.cell_contents, depth)
-            except ValueError:  # an empty cell
-                continue
-        for name in fn.__code__.co_names:
-            if name in fn.__globals__:
-                value = fn.__globals__[name]
-                if isinstance(value, types.ModuleType) or type(value).__module__.split(".")[0] in (
-                    "torch", "paddle"
-                ):
-                    found |= _framework_of_value(value, depth + 1)
-    return found
-
-
-def framework_of(value: Any) -> str | None:
-    """``"torch"`` or ``"paddle"`` when ``value`` shows exactly one of them, else ``None``.
-
-    Examples:
-        >>> import numpy as np
-        >>> framework_of(np.zeros(2)) is None
-        True
-    """
-    found = _framework_of_value(value)
-    return found.pop() if len(found) == 1 else None
 
 
 def order_pair(
@@ -97,7 +43,7 @@ def order_pair(
     first, second = pair
     if framework_a == framework_b:
         return first, second, ""
-    kind_first, kind_second = framework_of(first), framework_of(second)
+    kind_first, kind_second = framework_of_value(first), framework_of_value(second)
     swapped = (kind_first == framework_b and kind_second != framework_b) or (
         kind_second == framework_a and kind_first != framework_a
     )
@@ -224,3 +170,16 @@ def check_one_argument(fn: Any, what: str) -> None:
     except ValueError:  # builtins without a signature
         return
 
+
+def model_framework(model: Any, side: str) -> str:
+    """``"torch"`` or ``"paddle"``: the framework of model ``side`` (``"A"`` or ``"B"``).
+
+    Raises:
+        AutoDiffError: the model is an ONNX model.
+    """
+    framework = detect_framework(model)
+    if framework not in ("torch", "paddle"):
+        raise AutoDiffError(
+            f"auto_diff trains torch or paddle models; model {side} is {framework} "
+            "(use padiff_ir.match to compare an ONNX model's inference)")
+    return framework

@@ -18,12 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from padiff_ir.frameworks import Framework, to_numpy
+from padiff_ir.errors import AutoDiffError
+from padiff_ir.frameworks import Framework, framework_of_type, to_numpy
 from padiff_ir.metrics import Tolerance, compare_arrays
-from padiff_ir.native._hooks import failed_metrics
+from padiff_ir.native._slots import failed_metrics
 from padiff_ir.native.result import InputDiff
 
-__all__ = ["FedInputs", "compare_inputs", "feed"]
+__all__ = ["FedInputs", "compare_inputs", "feed", "run_model"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +49,7 @@ class FedInputs:
 def _is_array_like(value: Any) -> bool:
     if isinstance(value, np.ndarray):
         return True
-    return type(value).__module__.split(".")[0] in ("torch", "paddle") and hasattr(
-        value, "shape")
+    return framework_of_type(value) is not None and hasattr(value, "shape")
 
 
 def feed(inputs: Any, ops: Framework, model: Any, *, grad_inputs: bool) -> FedInputs:
@@ -95,3 +95,13 @@ def compare_inputs(fed_a: FedInputs, fed_b: FedInputs, tolerance: Tolerance) -> 
         results.append(InputDiff(name, failed_metrics(f"model A gets no input {name!r}",
                                                       shape_b=tuple(array_b.shape))))
     return results
+
+
+def run_model(fed: FedInputs, model: Any, side: str, framework: str) -> Any:
+    """``model`` called on its fed inputs; a failure raised as an AutoDiffError naming the side."""
+    try:
+        return fed.call(model)
+    except Exception as err:
+        raise AutoDiffError(
+            f"running model {side} ({framework} {type(model).__name__}) failed: "
+            f"{type(err).__name__}: {err}") from err

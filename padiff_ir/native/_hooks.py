@@ -15,7 +15,8 @@ In single-step mode B's layers are fed A's values: each B layer's output is repl
 (straight-through when gradients are needed), and each gradient reaching a B layer's output is
 replaced by A's, so a layer's forward and backward errors are its own.
 
-:func:`installed` registers everything in a context manager and removes it in ``finally``.
+:func:`recording` registers the module hooks through :func:`padiff_ir.frameworks.installed`,
+which removes them in ``finally``; the tensor hooks go with the tensors the pass releases.
 """
 
 from __future__ import annotations
@@ -23,86 +24,30 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
-from padiff_ir.frameworks import Framework, flatten_tensors
-from padiff_ir.matching.types import ModulePair
+from padiff_ir.frameworks import Framework, flatten_tensors, installed
 from padiff_ir.metrics import TensorMetrics
+from padiff_ir.native._slots import (
+    Draft,
+    LayerSlot,
+    PassOptions,
+    Pending,
+    failed_metrics,
+    tensor_shape,
+)
+from padiff_ir.native._tensors import alias_inputs, in_place, rebuild
 from padiff_ir.native._workers import Deferred, Workers
 from padiff_ir.native.result import LayerDiff
 
-__all__ = ["LayerSlot", "PassOptions", "Recorder", "failed_metrics", "installed"]
+__all__ = ["Recorder", "recording"]
 
 logger = logging.getLogger(__name__)
 
 _LATE = 1e12  # order of entries model A never reached
-
-
-def failed_metrics(reason: str, shape_a: tuple[int, ...] = (), shape_b: tuple[int, ...] = ()
-                   ) -> TensorMetrics:
-    """A failing :class:`TensorMetrics` for a tensor present on one side only."""
-    return TensorMetrics(ok=False, reason=reason, shape_a=shape_a, shape_b=shape_b)
-
-
-def _shape(tensor: Any) -> tuple[int, ...]:
-    return tuple(int(d) for d in tensor.shape)
-
-
-@dataclass(frozen=True)
-class LayerSlot:
-    """A matched layer pair with its two module objects."""
-
-    index: int
-    pair: ModulePair
-    module_a: Any
-    module_b: Any
-
-
-@dataclass(frozen=True)
-class PassOptions:
-    """What one pass compares and feeds.
-
-    Attributes:
-        compare_forward: compare layer outputs.
-        backward: capture and compare output and input gradients.
-        feed_forward: single step: B's layers get A's outputs in place of their own.
-        feed_backward: single step: B's layer outputs receive A's gradients.
-    """
-
-    compare_forward: bool = True
-    backward: bool = False
-    feed_forward: bool = False
-    feed_backward: bool = False
-
-
-@dataclass
-class _Draft:
-    """A layer entry whose metrics may still be computing."""
-
-    slot: LayerSlot
-    kind: str
-    metrics: Deferred
-    call: int
-    position: int
-    order: float
-
-    def resolve(self) -> LayerDiff:
-        pair = self.slot.pair
-        return LayerDiff(pair.a, pair.b, pair.class_a, pair.class_b, self.kind,
-                         self.metrics.result(), self.call, self.position, self.order)
-
-
-@dataclass
-class _Pending:
-    """A's values waiting for B, by key."""
-
-    outputs: dict[tuple[int, int], list[np.ndarray | None]] = field(default_factory=dict)
-    output_grads: dict[tuple[int, int, int], np.ndarray] = field(default_factory=dict)
-    input_grads: dict[tuple[int, int, int], np.ndarray] = field(default_factory=dict)
 
 
 class Recorder:
@@ -114,13 +59,13 @@ class Recorder:
         self.ops_a, self.ops_b = ops_a, ops_b
         self.workers = workers
         self.options = options
-        self.pending = _Pending()
+        self.pending = Pending()
         self.calls_a: dict[int, int] = {}
         self.calls_b: dict[int, int] = {}
         self.times: dict[tuple[int, int], list[float]] = {}  # A's (pre, post) per call
         self._clock = itertools.count()
-        self.forward: list[_Draft] = []
-        self.backward: list[_Draft] = []
+        self.forward: list[Draft] = []
+        self.backward: list[Draft] = []
         # one gradient hook per tensor value: (id, version) -> (tensor, keys); held for the pass
         self._grad_targets_a: dict[tuple[int, int], tuple[Any, list[tuple[int, int, int]]]] = {}
         self._grad_targets_b: dict[tuple[int, int], tuple[Any, list[tuple[int, int, int]]]] = {}
@@ -140,9 +85,9 @@ class Recorder:
         return self.workers.compare(array_a, self.ops_b.to_numpy(tensor_b))
 
     def _entry(self, slot: LayerSlot, kind: str, metrics: TensorMetrics | Deferred, call: int,
-               position: int, order: float) -> _Draft:
+               position: int, order: float) -> Draft:
         deferred = metrics if isinstance(metrics, Deferred) else Deferred(metrics)
-        return _Draft(slot, kind, deferred, call, position, order)
+        return Draft(slot, kind, deferred, call, position, order)
 
     def _order(self, index: int, call: int, kind: str) -> float:
         times = self.times.get((index, call))
@@ -173,9 +118,9 @@ class Recorder:
 
                 return hook
 
-            if _in_place(slot):
+            if in_place(slot):
                 return None  # a view would take the in-place write away from the caller's tensor
-            return _alias_inputs(ops, args, kwargs, index, call, store)
+            return alias_inputs(ops, args, kwargs, index, call, store)
 
         def post(module: Any, args: Any, output: Any) -> None:
             call = self.calls_a[index] - 1
@@ -236,7 +181,7 @@ class Recorder:
                     if array_a is None:
                         metrics = failed_metrics(
                             "model A passes no gradient to this input (detached or "
-                            "stop_gradient in model A)", shape_b=_shape(grad))
+                            "stop_gradient in model A)", shape_b=tensor_shape(grad))
                     else:
                         metrics = self._compare(array_a, grad)
                     self.backward.append(self._entry(slot, "input_grad", metrics, key[1],
@@ -244,10 +189,10 @@ class Recorder:
 
                 return hook
 
-            if _in_place(slot):
+            if in_place(slot):
                 return None
             self._gradless_inputs(slot, call, args, kwargs)
-            return _alias_inputs(ops, args, kwargs, index, call, check)
+            return alias_inputs(ops, args, kwargs, index, call, check)
 
         def post(module: Any, args: Any, output: Any) -> Any:
             call = self.calls_b[index] - 1
@@ -256,7 +201,7 @@ class Recorder:
             if self.options.compare_forward:
                 self._compare_outputs(slot, call, arrays, tensors)
             fed = (self.options.feed_forward and arrays is not None
-                   and len(arrays) == len(tensors) and not _in_place(slot))
+                   and len(arrays) == len(tensors) and not in_place(slot))
             replaced = list(tensors)
             for position, tensor in enumerate(tensors):
                 key = (index, call, position)
@@ -273,7 +218,7 @@ class Recorder:
                     self._gradless_output(slot, key, tensor, missing_in_b=not carries)
             if not fed:
                 return None
-            return _rebuild(output, iter(replaced), ops)
+            return rebuild(output, iter(replaced), ops)
 
         return pre, post
 
@@ -284,7 +229,7 @@ class Recorder:
         metrics = failed_metrics(
             f"model {side}'s output of this layer carries no gradient while model {other}'s "
             f"does: a detach or stop_gradient in model {side} (in this layer, or a frozen "
-            "path into it)", shape_b=_shape(tensor))
+            "path into it)", shape_b=tensor_shape(tensor))
         self._flagged_outputs.add(key)
         if missing_in_b:
             self._detached_b[id(tensor)] = tensor
@@ -305,7 +250,8 @@ class Recorder:
                 continue  # its producer was reported
             metrics = failed_metrics(
                 "model B's input to this layer carries no gradient while model A's does: a "
-                "detach or stop_gradient in model B before this layer", shape_b=_shape(tensor))
+                "detach or stop_gradient in model B before this layer",
+                shape_b=tensor_shape(tensor))
             self.backward.append(self._entry(slot, "input_grad", metrics, call, position,
                                              self._order(slot.index, call, "input_grad")))
 
@@ -355,7 +301,7 @@ class Recorder:
             if array_a is None:
                 metrics = failed_metrics(
                     "no gradient reaches model A's layer output (detached or stop_gradient in "
-                    "model A, or unused by A's loss)", shape_b=_shape(grad))
+                    "model A, or unused by A's loss)", shape_b=tensor_shape(grad))
             else:
                 metrics = metrics_by_array.get(id(array_a))
                 if metrics is None:
@@ -411,7 +357,7 @@ class Recorder:
 
     def release(self) -> None:
         """Drop every tensor and array the pass still holds."""
-        self.pending = _Pending()
+        self.pending = Pending()
         self._detached_b.clear()
         self._grad_targets_a.clear()
         self._grad_targets_b.clear()
@@ -419,66 +365,15 @@ class Recorder:
         self._metrics_cache.clear()
 
 
-def _in_place(slot: LayerSlot) -> bool:
-    """Whether either layer of the pair writes its input in place (``ReLU(inplace=True)``):
-    such layers keep their inputs as they are, and their input gradients are not compared."""
-    return any(getattr(m, "inplace", False) is True for m in (slot.module_a, slot.module_b))
-
-
-def _alias_inputs(ops: Framework, args: tuple[Any, ...], kwargs: dict[str, Any], index: int,
-                  call: int, make_hook: Callable[[tuple[int, int, int]], Callable[[Any], Any]]
-                  ) -> Any:
-    """Views of the gradient-carrying inputs, each with a hook; ``None`` when there are none."""
-    position = itertools.count()
-    changed = False
-
-    def alias(value: Any) -> Any:
-        nonlocal changed
-        if ops.is_tensor(value):
-            slot = next(position)
-            if ops.is_floating(value) and ops.requires_grad(value):
-                view = ops.alias(value)
-                ops.register_grad_hook(view, make_hook((index, call, slot)))
-                changed = True
-                return view
-        return value
-
-    new_args = tuple(alias(a) for a in args)
-    new_kwargs = {k: alias(v) for k, v in kwargs.items()}
-    return (new_args, new_kwargs) if changed else None
-
-
-def _rebuild(value: Any, tensors: Iterator[Any], ops: Framework) -> Any:
-    """``value`` with its tensors replaced, in :func:`flatten_tensors` order."""
-    if ops.is_tensor(value):
-        return next(tensors)
-    if isinstance(value, Mapping):
-        rebuilt = {k: _rebuild(v, tensors, ops) for k, v in value.items()}
-        try:
-            return type(value)(rebuilt)
-        except TypeError:
-            return rebuilt
-    if isinstance(value, tuple) and hasattr(value, "_fields"):  # namedtuple
-        return type(value)(*(_rebuild(v, tensors, ops) for v in value))
-    if isinstance(value, (list, tuple)):
-        return type(value)(_rebuild(v, tensors, ops) for v in value)
-    return value
-
-
 @contextlib.contextmanager
-def installed(recorder: Recorder) -> Iterator[Recorder]:
-    """Register the recorder's hooks on every slot's two modules; remove them all on exit."""
-    handles: list[Any] = []
+def recording(recorder: Recorder) -> Iterator[Recorder]:
+    """The recorder's hooks on every slot's two modules for the block (installed through
+    :func:`padiff_ir.frameworks.installed`, which removes them in ``finally``); on exit, also
+    when the block raises, the recorder drops every tensor it still holds."""
+    slots = recorder.slots
     try:
-        for slot in recorder.slots:
-            pre_a, post_a = recorder.hooks_a(slot)
-            pre_b, post_b = recorder.hooks_b(slot)
-            handles.append(recorder.ops_a.register_pre_hook(slot.module_a, pre_a))
-            handles.append(recorder.ops_a.register_post_hook(slot.module_a, post_a))
-            handles.append(recorder.ops_b.register_pre_hook(slot.module_b, pre_b))
-            handles.append(recorder.ops_b.register_post_hook(slot.module_b, post_b))
-        yield recorder
+        with installed(recorder.ops_a, [(s.module_a, *recorder.hooks_a(s)) for s in slots]), \
+                installed(recorder.ops_b, [(s.module_b, *recorder.hooks_b(s)) for s in slots]):
+            yield recorder
     finally:
-        for handle in handles:
-            handle.remove()
         recorder.release()

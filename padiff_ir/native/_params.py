@@ -21,7 +21,7 @@ from padiff_ir.frameworks import Framework
 from padiff_ir.matching.transforms import apply_transform
 from padiff_ir.matching.types import ParamPair
 from padiff_ir.metrics import TensorMetrics, Tolerance, compare_arrays
-from padiff_ir.native._hooks import failed_metrics
+from padiff_ir.native._slots import failed_metrics
 from padiff_ir.native._workers import Deferred, Workers
 from padiff_ir.native.result import ParamDiff
 

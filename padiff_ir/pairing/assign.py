@@ -16,17 +16,20 @@ must receive a value: those left without a source raise :class:`WeightAssignErro
 at once, except the documented skips (torch's ``num_batches_tracked`` when the source is
 paddle, modules ignored by the layer map) which the :class:`AssignReport` lists with reasons.
 Targets keep their dtype and device.
+
+The report's dataclasses and the coverage check live in :mod:`padiff_ir.pairing._coverage`
+(``AssignReport``, ``CopiedWeight`` and ``SkippedWeight`` are re-exported here).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
+from padiff_ir._paths import join, leaf
 from padiff_ir.errors import MatchError, WeightAssignError
 from padiff_ir.frameworks import framework_of, unwrap_model
 from padiff_ir.matching.transforms import (
@@ -37,68 +40,20 @@ from padiff_ir.matching.transforms import (
     invert_transform,
 )
 from padiff_ir.matching.types import Matching
+from padiff_ir.pairing._coverage import (
+    AssignReport,
+    CopiedWeight,
+    SkippedWeight,
+    coverage,
+    tensor_shape,
+    unread_buffers,
+)
 from padiff_ir.pairing.graphs import pair_models
 from padiff_ir.pairing.layer_map import LayerMap, named_modules
 
 __all__ = ["AssignReport", "CopiedWeight", "SkippedWeight", "assign_weight", "auto_layer_map"]
 
 logger = logging.getLogger(__name__)
-
-_IGNORED = "ignored by the layer map"
-
-
-@dataclass(frozen=True)
-class CopiedWeight:
-    """Source tensors copied into target tensors through ``transform`` (source -> target)."""
-
-    source: tuple[str, ...]
-    target: tuple[str, ...]
-    transform: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class SkippedWeight:
-    """A tensor deliberately left alone: ``side`` is ``"target"`` or ``"source"``."""
-
-    name: str
-    side: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class AssignReport:
-    """What :func:`assign_weight` did.
-
-    Attributes:
-        source_framework / target_framework: ``"torch"`` or ``"paddle"``.
-        copied: every copy, with its transform.
-        skipped: tensors left alone on purpose, with the reason.
-        unused: source tensors that were copied nowhere (the target has no such layer).
-    """
-
-    source_framework: str
-    target_framework: str
-    copied: tuple[CopiedWeight, ...]
-    skipped: tuple[SkippedWeight, ...] = ()
-    unused: tuple[str, ...] = ()
-
-    def __len__(self) -> int:
-        return len(self.copied)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def summary(self) -> str:
-        text = (
-            f"copied {len(self.copied)} tensor group(s) {self.source_framework} -> "
-            f"{self.target_framework}"
-        )
-        if self.skipped:
-            text += f", skipped {len(self.skipped)}"
-        if self.unused:
-            text += f", {len(self.unused)} source tensor(s) unused"
-        return text
-
 
 def auto_layer_map(
     model_a: Any, model_b: Any, inputs: Any = None, *, layer_map: LayerMap | None = None
@@ -170,20 +125,6 @@ def _resolve_layer_map(
             return layer_map.resolve(model_b, model_a), True
         except MatchError:
             raise err from None
-
-
-def _shape(tensor: Any) -> list[int]:
-    return [int(d) for d in tensor.shape]
-
-
-def _ignored_paths(layer_map: LayerMap, side: str) -> tuple[set[str], set[str]]:
-    return getattr(layer_map, f"ignored_{side}"), getattr(layer_map, f"ignored_self_{side}")
-
-
-def _is_ignored(name: str, owner: str, recursive: set[str], itself: set[str]) -> bool:
-    if owner in itself:
-        return True
-    return any(not p or name.startswith(f"{p}.") for p in recursive)
 
 
 def assign_weight(
@@ -283,7 +224,7 @@ def assign_weight(
             copied.append(CopiedWeight(names_s, names_t, dict(pair.transform)))
             continue
         arrays = [fw_s.to_numpy(tensors_s[n]) for n in names_s]
-        shapes_t = [_shape(tensors_t[n]) for n in names_t]
+        shapes_t = [tensor_shape(tensors_t[n]) for n in names_t]
         transform = pair.transform if not target_is_a else invert_transform(pair.transform)
         try:
             if target_is_a:
@@ -300,11 +241,11 @@ def assign_weight(
             record(name, array, names_s)
         copied.append(CopiedWeight(names_s, names_t, transform))
 
-    for name_t, name_s in _unread_buffers(matching, target_is_a, tensors_t, tensors_s, written):
+    for name_t, name_s in unread_buffers(matching, target_is_a, tensors_t, tensors_s, written):
         record(name_t, fw_s.to_numpy(tensors_s[name_s]), (name_s,))
         used.add(id(tensors_s[name_s]))
         copied.append(CopiedWeight((name_s,), (name_t,), {}))
-    skipped, missing = _coverage(
+    skipped, missing = coverage(
         tensors_t, written, matching, resolved, target_side, framework_s, framework_t
     )
     problems += missing
@@ -314,9 +255,9 @@ def assign_weight(
         if id(tensor) in used or id(tensor) in seen:
             continue
         seen.add(id(tensor))
-        leaf = name.rpartition(".")[2]
-        if leaf in SKIPPED_TENSORS and framework_s != framework_t:
-            skipped_source.append(SkippedWeight(name, "source", SKIPPED_TENSORS[leaf]))
+        last = leaf(name)
+        if last in SKIPPED_TENSORS and framework_s != framework_t:
+            skipped_source.append(SkippedWeight(name, "source", SKIPPED_TENSORS[last]))
         else:
             unused.append(name)
     if problems:
@@ -349,31 +290,8 @@ def assign_weight(
     return report
 
 
-def _unread_buffers(matching: Matching, target_is_a: bool, tensors_t: Mapping[str, Any],
-                    tensors_s: Mapping[str, Any], written: Mapping[int, str]
-                    ) -> list[tuple[str, str]]:
-    """Target tensors no op reads (a BatchNorm's ``num_batches_tracked``) and the source tensor
-    of the same name in the paired module, when its shape fits: ``(target, source)`` names."""
-    partner = {}
-    for pair in matching.module_pairs:
-        target, source = (pair.a, pair.b) if target_is_a else (pair.b, pair.a)
-        partner[target] = source
-    found = []
-    for name, tensor in tensors_t.items():
-        if id(tensor) in written:
-            continue
-        owner, _, leaf = name.rpartition(".")
-        if owner not in partner:
-            continue
-        source = f"{partner[owner]}.{leaf}" if partner[owner] else leaf
-        other = tensors_s.get(source)
-        if other is not None and _shape(other) == _shape(tensor):
-            found.append((name, source))
-    return found
-
-
 def _describe(names: tuple[str, ...], tensors: Mapping[str, Any]) -> str:
-    return ", ".join(f"{n!r} {_shape(tensors[n])}" for n in names)
+    return ", ".join(f"{n!r} {tensor_shape(tensors[n])}" for n in names)
 
 
 def _module_copy(
@@ -399,7 +317,7 @@ def _module_copy(
     from padiff_ir.frameworks.inputs import to_numpy
 
     problems = []
-    given = {f"{module_t}.{k}" if module_t else k: v for k, v in values.items()}
+    given = {join(module_t, k): v for k, v in values.items()}
     for name in names_t:
         if name not in given:
             problems.append(
@@ -412,35 +330,3 @@ def _module_copy(
         array = to_numpy(value, what=f"value for {name!r}")
         record(name, array, (f"{class_s} {module_s!r}",))
     return problems
-
-
-def _coverage(
-    tensors_t: Mapping[str, Any],
-    written: Mapping[int, str],
-    matching: Matching,
-    layer_map: LayerMap,
-    target_side: str,
-    framework_s: str,
-    framework_t: str,
-) -> tuple[list[SkippedWeight], list[str]]:
-    """Skipped target tensors (with reasons) and problems for those left without a source."""
-    recursive, itself = _ignored_paths(layer_map, target_side)
-    reasons = {
-        u.name: u.reason for u in matching.unmatched
-        if u.kind in ("param", "tensor") and u.side == target_side
-    }
-    skipped, missing = [], []
-    seen: set[int] = set()
-    for name, tensor in tensors_t.items():
-        if id(tensor) in written or id(tensor) in seen:
-            continue
-        seen.add(id(tensor))
-        owner, _, leaf = name.rpartition(".")
-        if _is_ignored(name, owner, recursive, itself) or reasons.get(name) == _IGNORED:
-            skipped.append(SkippedWeight(name, "target", _IGNORED))
-        elif leaf in SKIPPED_TENSORS and framework_s != framework_t:
-            skipped.append(SkippedWeight(name, "target", SKIPPED_TENSORS[leaf]))
-        else:
-            why = f": {reasons[name]}" if name in reasons else ""
-            missing.append(f"target {name!r} {_shape(tensor)} has no source{why}")
-    return skipped, missing

@@ -13,7 +13,6 @@ from padiff_ir.matching import match_graphs
 from padiff_ir.matching._align import align
 from padiff_ir.matching._consteval import ConstantFolder
 from padiff_ir.matching._match import needs_canonical_form
-from padiff_ir.matching._modules import lowest_common_ancestor
 from padiff_ir.matching._state import layout_between
 from padiff_ir.matching._view import SideView
 
@@ -124,11 +123,6 @@ def test_layout_between():
     assert layout_between((4, 4), (2, 8)) == {"reshape": [4, 4], "ambiguous": True}
     assert layout_between((2, 1, 8), (2, 8)) == {"reshape": [2, 1, 8]}
     assert layout_between((2, "n", 16), (2, 7, 16)) is None
-
-
-def test_lowest_common_ancestor():
-    assert lowest_common_ancestor(["a.b.c", "a.b.d"]) == "a.b"
-    assert lowest_common_ancestor(["a", "b"]) == ""
 
 
 # -- views, anchors, the whole matcher ----------------------------------------------------------

@@ -10,7 +10,7 @@ from torch import nn
 
 from padiff_ir.errors import WeightAssignError
 from padiff_ir.frameworks.wrapper import PadiffModel, create_model, unwrap_model
-from padiff_ir.matching import transforms
+from padiff_ir.matching import _registry, transforms
 from padiff_ir.matching.types import Matching, ParamPair
 from padiff_ir.pairing import LayerMap, pair_models
 from padiff_ir.pairing.assign import AssignReport, assign_weight, auto_layer_map
@@ -195,7 +195,7 @@ class PaddleSplit(paddle.nn.Layer):
 
 
 def test_registered_weight_transform(monkeypatch):
-    monkeypatch.setattr(transforms, "_WEIGHT_TRANSFORMS", {})
+    monkeypatch.setattr(_registry, "_WEIGHT_TRANSFORMS", {})
 
     def fused_to_split(src, dst):
         weight = src.qkv.weight.detach().numpy()
