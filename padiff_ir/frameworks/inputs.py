@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from padiff_ir.errors import InputError
+from padiff_ir.frameworks.detect import framework_of_type
 
 __all__ = ["ModelInputs", "normalize_inputs", "to_numpy"]
 
@@ -123,21 +124,11 @@ def normalize_inputs(inputs: Any) -> ModelInputs:
     return ModelInputs(tuple(arrays), tuple(names))
 
 
-def _framework_of_value(value: Any) -> str | None:
-    torch = sys.modules.get("torch")
-    if torch is not None and isinstance(value, torch.Tensor):
-        return "torch"
-    paddle = sys.modules.get("paddle")
-    if paddle is not None and isinstance(value, paddle.Tensor):
-        return "paddle"
-    return None
-
-
 def _framework_of_inputs(inputs: Any) -> str | None:
     values = inputs.values() if isinstance(inputs, Mapping) else (
         inputs if isinstance(inputs, Sequence) and not isinstance(inputs, (str, bytes))
         else [inputs])
-    kinds = {_framework_of_value(v) for v in values}
+    kinds = {framework_of_type(v) for v in values}
     return kinds.pop() if len(kinds) == 1 else None
 
 

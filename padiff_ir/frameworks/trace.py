@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from padiff_ir._paths import owner
 from padiff_ir.errors import InputError
 from padiff_ir.frameworks._base import Framework, flatten_tensors
 from padiff_ir.frameworks.hooks import installed
@@ -324,8 +325,7 @@ def trace_model(model: Any, inputs: Any) -> Trace:
     owners: dict[str, list[str]] = {}
     seen: dict[int, str] = {}
     for name, tensor in fw.named_tensors(model).items():
-        owner = name.rpartition(".")[0]
-        owners.setdefault(owner, []).append(name)
+        owners.setdefault(owner(name), []).append(name)
         if id(tensor) in seen:
             continue
         seen[id(tensor)] = name

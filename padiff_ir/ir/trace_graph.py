@@ -31,6 +31,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from padiff_ir._paths import leaf, strictly_within
 from padiff_ir.ir.families import module_family
 from padiff_ir.ir.graph import Graph, OpNode, TensorInfo
 
@@ -77,8 +78,7 @@ class _Builder:
         for name in self.trace.owners.get(path, ()):
             if name not in self.trace.parameters:
                 continue
-            leaf = name.rpartition(".")[2]
-            role = self.trace.roles.get(name) or _ROLE_ALIASES.get(leaf, leaf)
+            role = self.trace.roles.get(name) or _ROLE_ALIASES.get(leaf(name), leaf(name))
             roles.setdefault(role, name)
         return roles
 
@@ -93,8 +93,7 @@ class _Builder:
         return tuple(name for _, name in sorted(own.items(), key=key))
 
     def subtree_params(self, path: str) -> list[str]:
-        prefix = f"{path}." if path else ""
-        return sorted(n for n in self.trace.parameters if n.startswith(prefix))
+        return sorted(n for n in self.trace.parameters if strictly_within(n, path))
 
     def add(self, seq: int, call: TracedCall, suffix: str, op_type: str, inputs: tuple[str, ...],
             outputs: tuple[str, ...], **meta: Any) -> str:
@@ -166,10 +165,6 @@ class _Builder:
                         (call.inputs[0], weight), (raw,), attributes={"group": group})
         if bias:
             self.add(seq, call, "/bias", "Add", (raw, bias), (output,), bias_of=conv)
-
-
-def _inside(path: str, ancestor: str) -> bool:
-    return ancestor == "" or path == ancestor or path.startswith(ancestor + ".")
 
 
 def graph_from_trace(trace: Trace, opaque: Mapping[str, str] | None = None) -> Graph:
@@ -282,7 +277,7 @@ def _assemble(trace: Trace, builder: _Builder) -> Graph:
             tensors[name].is_output = True
     units = builder.units
     modules = {path: cls for path, cls in trace.modules.items()  # a unit's insides are its own
-               if not any(u == "" or path.startswith(u + ".") for u in units) or path == ""}
+               if not any(strictly_within(path, u) for u in units) or path == ""}
     graph = Graph(ops, tensors, trace.inputs, trace.outputs, framework=trace.framework,
                   modules=modules, meta={"source": "trace"})
     logger.debug("graph of a %s trace: %d calls, %d ops", trace.framework, len(trace.calls),

@@ -11,7 +11,7 @@ gate reordering, an expand) heads a *unit*:
   signature ``(kernel shape, has_bias, group)``;
 * anything else (norms, embeddings, LSTM, ``Add(x, pos_embed)``...): the op alone; signature its
   family and the shapes of the parameters each operand comes from (sorted for commutative ops);
-  a layer a native trace keeps whole (``meta["module_unit"]``: attention, recurrent layers) is
+  a layer a eager trace keeps whole (``meta["module_unit"]``: attention, recurrent layers) is
   signed by its family alone, as its parameters differ in layout between frameworks.
 
 The matcher aligns *tokens*, not units: sibling ``linear`` (or conv) units reading the same
@@ -187,7 +187,7 @@ def _generic(view: SideView, name: str, index: int, pin: Any) -> Unit:
     root = transparent_root(view, op.inputs[facts.act_slots[0]]) if facts.act_slots else None
     output = view.act_outputs(name)[0] if view.act_outputs(name) else op.outputs[0]
     unit = op.meta.get("module_unit")
-    # a layer kept whole (native trace): its family, not its parameter shapes, is its signature
+    # a layer kept whole (eager trace): its family, not its parameter shapes, is its signature
     key = (pin, "module", unit) if unit else (pin, facts.family, tuple(slots))
     return Unit(index, facts.family, name, (name,), key, root, output, output,
                 module=op.module_path)

@@ -8,7 +8,7 @@ Parameters pair by *role*, never by name:
   transposed to B's layout if needed, ``{"split": axis, "sections": [...]}`` along B's output
   axis (``{"concat": axis}`` the other way round); biases along axis 0;
 * convolutions: kernel and bias (the ``Add`` marked ``bias_of``) as they are;
-* layers a native trace keeps whole (attention, recurrent layers, registered transforms): by
+* layers a eager trace keeps whole (attention, recurrent layers, registered transforms): by
   rule, name, role and shape (:mod:`._unit_params`);
 * any other unit (norms, embeddings, LSTM, ``Add(x, pos_embed)``...): operand by operand (sorted
   by shape for commutative ops), and within an operand the parameters it is computed from, in

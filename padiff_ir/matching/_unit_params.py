@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from padiff_ir._paths import join, leaf, owner
 from padiff_ir.matching.transforms import (
     SKIPPED_TENSORS,
     TensorInfo,
@@ -47,9 +48,7 @@ def _canonical(shape: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def _normalised(name: str) -> str:
-    prefix, _, _ = name.rpartition(".")
-    role = param_role(name)
-    return f"{prefix}.{role}" if prefix else role
+    return join(owner(name), param_role(name))
 
 
 def pair_unit_params(family: str, framework_a: str, params_a: Mapping[str, TensorInfo],
@@ -113,7 +112,6 @@ def pair_unit_params(family: str, framework_a: str, params_a: Mapping[str, Tenso
 
 def unmatched_reason(info: TensorInfo, other_class: str, other_path: str) -> str:
     """Why ``info`` has no partner in the other side's unit."""
-    leaf = info.relative.rpartition(".")[2]
-    return SKIPPED_TENSORS.get(leaf) or (
+    return SKIPPED_TENSORS.get(leaf(info.relative)) or (
         f"no tensor of {other_class} {other_path!r} fits {info.relative} {list(info.shape)}"
     )

@@ -4,7 +4,7 @@
 steps with hooks on every matched layer pair, and returns a :class:`DiffResult` that says at
 which stage, step and layer they first disagree. Layer pairs come from the matching every entry
 point uses (:func:`padiff_ir.pairing.graphs.pair_models`: ONNX graphs when both models export,
-native traces otherwise), so models that cannot be exported to ONNX work too.
+eager traces otherwise), so models that cannot be exported to ONNX work too.
 
 Example:
     >>> import paddle, torch

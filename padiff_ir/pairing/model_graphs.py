@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from padiff_ir._paths import owner, strictly_within
+from padiff_ir._paths import parent as parent_path
 from padiff_ir.frameworks import framework_of, trace_model, unwrap_model
 from padiff_ir.frameworks.trace import Trace, TracedCall, TracedOp
 from padiff_ir.ir import Graph
@@ -47,7 +49,7 @@ def unit_paths(modules: Mapping[str, str], framework: str,
     if "" in black_boxes:
         return {"": _BLACK_BOX}
     for path, class_name in modules.items():
-        if not path or any(path.startswith(u + ".") for u in units):
+        if not path or any(strictly_within(path, u) for u in units):
             continue
         family = class_family(class_name, framework)
         if path in black_boxes:
@@ -125,7 +127,7 @@ def static_graph(model: Any, *, black_boxes: frozenset[str] = frozenset(),
     owners: dict[str, list[str]] = {}
     seen: set[int] = set()
     for name, tensor in tensors.items():
-        owners.setdefault(name.rpartition(".")[0], []).append(name)
+        owners.setdefault(owner(name), []).append(name)
         if id(tensor) not in seen:
             seen.add(id(tensor))
             parameters[name] = TracedTensor(name, fw.shape(tensor), fw.dtype_name(tensor))
@@ -160,12 +162,12 @@ def static_graph(model: Any, *, black_boxes: frozenset[str] = frozenset(),
                                 False, len(calls)))
         current = "#0:own"
     for path, module in named:
-        if not path or any(path.startswith(u + ".") for u in units):
+        if not path or any(strictly_within(path, u) for u in units):
             continue
         leaf = path in units or not fw.children(module)
         if not leaf and not own.get(path):
             continue
-        parent = path.rpartition(".")[0]
+        parent = parent_path(path)
         weight = next((parameters[n] for n in own.get(path, ()) if roles.get(n) == "weight"),
                       None)
         key = _fan_key(modules[path], fw.name, weight)
