@@ -27,6 +27,7 @@ Examples:
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from padiff_ir.errors import ModelTypeError
@@ -39,13 +40,16 @@ from padiff_ir.frameworks.detect import (
 )
 from padiff_ir.frameworks.hooks import installed
 from padiff_ir.frameworks.inputs import ModelInputs, normalize_inputs, split_inputs, to_numpy
+from padiff_ir.frameworks.registry import FRAMEWORKS, FrameworkSpec, register_framework
 from padiff_ir.frameworks.state import preserved_global_rng, preserved_state, quiet_loggers
 from padiff_ir.frameworks.trace import Trace, trace_model
 from padiff_ir.frameworks.wrapper import PadiffModel, create_model, unwrap_model
 
 __all__ = [
     "PADDLE_STATE_NAMES",
+    "FRAMEWORKS",
     "Framework",
+    "FrameworkSpec",
     "ModelInputs",
     "PadiffModel",
     "Trace",
@@ -62,6 +66,7 @@ __all__ = [
     "preserved_global_rng",
     "preserved_state",
     "quiet_loggers",
+    "register_framework",
     "split_inputs",
     "to_numpy",
     "trace_model",
@@ -75,16 +80,12 @@ def get_framework(name: str) -> Framework:
     """The (cached) :class:`Framework` of ``"torch"`` or ``"paddle"``."""
     framework = _FRAMEWORKS.get(name)
     if framework is None:
-        if name == "torch":
-            from padiff_ir.frameworks._torch import TorchFramework
-
-            framework = TorchFramework()
-        elif name == "paddle":
-            from padiff_ir.frameworks._paddle import PaddleFramework
-
-            framework = PaddleFramework()
-        else:
-            raise ModelTypeError(f"no framework named {name!r}: padiff-ir knows torch and paddle")
+        spec = FRAMEWORKS.get(name)
+        if spec is None:
+            raise ModelTypeError(f"no framework named {name!r}: padiff-ir knows "
+                                 f"{', '.join(sorted(FRAMEWORKS))} (see register_framework)")
+        module, _, cls = spec.implementation.partition(":")
+        framework = getattr(importlib.import_module(module), cls)()
         _FRAMEWORKS[name] = framework
     return framework
 

@@ -17,10 +17,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from padiff_ir.errors import ModelTypeError
+from padiff_ir.frameworks.registry import FRAMEWORKS
 
 __all__ = ["detect_framework", "framework_of_callable", "framework_of_type", "framework_of_value"]
 
-_NAMES = ("torch", "paddle")
 _BASES = ("Module", "Layer", "Optimizer")  # torch.nn.Module, paddle.nn.Layer, both optimizers
 
 
@@ -54,10 +54,9 @@ def detect_framework(model: Any) -> str:
             f"{os.fspath(model)!r} is not an .onnx file; pass a torch.nn.Module, "
             "a paddle.nn.Layer, an onnx.ModelProto or a path to an .onnx file"
         )
-    if _is_instance(model, "torch.nn", "Module"):
-        return "torch"
-    if _is_instance(model, "paddle.nn", "Layer"):
-        return "paddle"
+    for spec in FRAMEWORKS.values():
+        if _is_instance(model, *spec.model_class):
+            return spec.name
     if _is_instance(model, "onnx", "ModelProto"):
         return "onnx"
     wrapped = getattr(model, "model", None)
@@ -78,7 +77,7 @@ def framework_of_type(value: Any) -> str | None:
         True
     """
     root = type(value).__module__.split(".")[0]
-    return root if root in _NAMES else None
+    return root if root in FRAMEWORKS else None
 
 
 def framework_of_value(value: Any) -> str | None:
@@ -124,7 +123,7 @@ def _shown_by_value(value: Any, depth: int = 0) -> set[str]:
         return {kind}
     if isinstance(value, types.ModuleType):
         root = value.__name__.split(".")[0]
-        return {root} if root in _NAMES else set()
+        return {root} if root in FRAMEWORKS else set()
     if depth >= 2:
         return set()
     if isinstance(value, Mapping):
@@ -133,7 +132,7 @@ def _shown_by_value(value: Any, depth: int = 0) -> set[str]:
         return set().union(*(_shown_by_value(v, depth + 1) for v in value[:8]))
     for base in type(value).__mro__:  # a torch.nn.Module / paddle.nn.Layer subclass
         root = base.__module__.split(".")[0]
-        if root in _NAMES and base.__name__ in _BASES:
+        if root in FRAMEWORKS and base.__name__ in _BASES:
             return {root}
     if callable(value) and depth < 2:
         return _shown_by_callable(value, depth + 1)

@@ -1,0 +1,47 @@
+"""The frameworks padiff-ir knows: how to recognise each one's models, and its implementation.
+
+A :class:`FrameworkSpec` names a framework's package, its model base class (checked without
+importing the package) and the :class:`~padiff_ir.frameworks._base.Framework` subclass that
+implements it, loaded on first use. Supporting a third framework (JAX/Flax, MindSpore) is one new
+file with that subclass and one :func:`register_framework` call.
+
+Examples:
+    >>> sorted(FRAMEWORKS)
+    ['paddle', 'torch']
+    >>> FRAMEWORKS["paddle"].model_class
+    ('paddle.nn', 'Layer')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["FRAMEWORKS", "FrameworkSpec", "register_framework"]
+
+
+@dataclass(frozen=True)
+class FrameworkSpec:
+    """One framework.
+
+    Attributes:
+        name: its name in results and messages (``"torch"``); also its top-level package.
+        model_class: ``(module, qualified name)`` of the class its models derive from.
+        implementation: ``"module:Class"`` of its :class:`Framework` subclass.
+    """
+
+    name: str
+    model_class: tuple[str, str]
+    implementation: str
+
+
+FRAMEWORKS: dict[str, FrameworkSpec] = {
+    "torch": FrameworkSpec("torch", ("torch.nn", "Module"),
+                           "padiff_ir.frameworks._torch:TorchFramework"),
+    "paddle": FrameworkSpec("paddle", ("paddle.nn", "Layer"),
+                            "padiff_ir.frameworks._paddle:PaddleFramework"),
+}
+
+
+def register_framework(spec: FrameworkSpec) -> None:
+    """Make a framework known (or replace what is known of it)."""
+    FRAMEWORKS[spec.name] = spec
