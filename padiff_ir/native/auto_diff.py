@@ -111,11 +111,11 @@ def auto_diff(
         MatchError / WeightAssignError: the models cannot be matched or initialised.
 
     Example:
-        >>> import paddle, torch
+        >>> import numpy as np, paddle, torch
         >>> t = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Tanh())
         >>> p = paddle.nn.Sequential(paddle.nn.Linear(4, 3), paddle.nn.Tanh())
-        >>> x = torch.randn(2, 4).numpy()
-        >>> result = auto_diff(t, p, {"input": x}, rtol=1e-5,
+        >>> x = np.random.default_rng(0).standard_normal((2, 4)).astype("float32")
+        >>> result = auto_diff(t, p, {"input": x}, atol=1e-6, rtol=1e-5,
         ...                    optimizer=[torch.optim.SGD(t.parameters(), lr=0.1),
         ...                               paddle.optimizer.SGD(0.1, parameters=p.parameters())])
         >>> bool(result), result.first_difference is None
