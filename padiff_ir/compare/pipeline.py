@@ -22,6 +22,8 @@ Stages (each timed in ``MatchResult.timings``, see :class:`~padiff_ir.compare.st
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import difflib
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -38,11 +40,11 @@ from padiff_ir.compare.pairs import compare_eager_outputs, compare_outputs, comp
 from padiff_ir.compare.result import Culprit, MatchResult, ModuleResult, PairResult
 from padiff_ir.compare.stages import Stage, StageTimer
 from padiff_ir.compare.weights import assign_into_graph
-from padiff_ir.errors import InputError, MatchError
+from padiff_ir.errors import InputError, MatchError, OptionError
 from padiff_ir.exporters import ExportedGraph, detect_framework, export_pair
 from padiff_ir.exporters._export import check_signature
 from padiff_ir.frameworks.inputs import normalize_inputs, split_inputs
-from padiff_ir.ir import build_graph, canonicalize
+from padiff_ir.ir import Graph, build_graph, canonicalize
 from padiff_ir.ir.views import graph_view
 
 __all__ = ["match"]
@@ -80,21 +82,51 @@ def _feeds(exported: ExportedGraph, raw_inputs: Any, label: str) -> dict[str, np
     return {n: feeds[n] for n in names}
 
 
-def _resolve_layer_map(layer_map: Any, model_a: Any, model_b: Any) -> Any:
+def _resolve_layer_map(layer_map: Any, model_a: Any, model_b: Any, files: bool) -> Any:
+    """``layer_map`` as a :class:`LayerMap` of paths (None stays None).
+
+    Raises:
+        OptionError: ``layer_map`` is neither a LayerMap nor a dict.
+        MatchError: object entries with a model given as a file, or a bad pin.
+    """
+    from padiff_ir.pairing.layer_map import LayerMap
+
     if layer_map is None:
         return None
     if isinstance(layer_map, Mapping):
-        from padiff_ir.pairing.layer_map import LayerMap
-
         resolved = LayerMap()
         for a, b in layer_map.items():
             resolved.pin(a, b)
         layer_map = resolved
-    if hasattr(layer_map, "is_resolved") and not layer_map.is_resolved:
-        if isinstance(model_a, (str, bytes)) or isinstance(model_b, (str, bytes)):
-            raise MatchError("a layer_map of module objects needs both models as objects")
+    if not isinstance(layer_map, LayerMap):
+        raise OptionError(f"layer_map must be a LayerMap or a dict {{module path of A: module "
+                          f"path of B}}, got {type(layer_map).__name__}", option="layer_map")
+    if files and not layer_map.is_resolved:
+        raise MatchError("a layer_map of module objects needs both models as objects; with an "
+                         "ONNX file, pin module paths instead")
+    if not files:  # object entries become paths; every path is checked against the models
         layer_map = layer_map.resolve(model_a, model_b)
     return layer_map
+
+
+def _check_tolerance_names(overrides: Mapping[str, Any], graph: Graph,
+                           exported: ExportedGraph) -> None:
+    """Every tensor named in ``tolerances`` is one of A's graph.
+
+    Raises:
+        OptionError: naming the unknown names and the nearest names of A.
+    """
+    known = set(graph.tensors) | set(exported.output_names) | set(graph.aliases)
+    unknown = sorted(name for name in overrides if name not in known)
+    if not unknown:
+        return
+    near = sorted({close for name in unknown
+                   for close in difflib.get_close_matches(name, known, n=3, cutoff=0.5)})
+    hint = (f"; near names: {', '.join(near)}" if near else
+            f"; A's outputs are {', '.join(exported.output_names)}")
+    raise OptionError(f"tolerances names tensors model A does not have: {', '.join(unknown)}"
+                      f"{hint} (keys are tensor names of A's exported graph, as in "
+                      "result.pairs[i].a)", option="tolerances")
 
 
 def match(model_a: Any, model_b: Any, inputs: Any, options: MatchOptions) -> MatchResult:
@@ -108,6 +140,10 @@ def match(model_a: Any, model_b: Any, inputs: Any, options: MatchOptions) -> Mat
     timer = StageTimer(options.progress)
     model_a, model_b = unwrap_model(model_a), unwrap_model(model_b)
     framework_a, framework_b = detect_framework(model_a), detect_framework(model_b)
+    # a bad layer map fails before the slow export
+    files = "onnx" in (framework_a, framework_b)
+    options = dataclasses.replace(
+        options, layer_map=_resolve_layer_map(options.layer_map, model_a, model_b, files))
     raw_a, raw_b = split_inputs(inputs, framework_a, framework_b)
     with contextlib.ExitStack() as eager_runs:
         with timer.stage(Stage.EAGER):
@@ -149,7 +185,8 @@ def _match_exported(side_a: _Side, side_b: _Side, rerun_b: Callable[[], EagerRun
     with timer.stage(Stage.IR):
         graph_a = canonicalize(build_graph(exported_a))
         graph_b = canonicalize(build_graph(exported_b))
-    resolved = _resolve_layer_map(options.layer_map, model_a, model_b)
+    _check_tolerance_names(overrides, graph_a, exported_a)
+    resolved = options.layer_map
     models = framework_a != "onnx" and framework_b != "onnx"
     with timer.stage(Stage.MATCH):
         # the matching every entry point gives for these models (padiff_ir.pairing)
