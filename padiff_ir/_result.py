@@ -20,6 +20,7 @@ from typing import Any, ClassVar, TypeVar
 
 __all__ = [
     "RENDERERS_MODULE",
+    "RESULT_KINDS",
     "TextEnum",
     "Verdict",
     "VerdictResult",
@@ -80,6 +81,10 @@ def renderer(name: str) -> Callable[..., Any]:
         raise AttributeError(f"{RENDERERS_MODULE} has no renderer {name!r}")
     logger.debug("rendering with %s.%s", RENDERERS_MODULE, name)
     return function
+
+
+#: The ``kind`` of each result's JSON -> the class that reads it.
+RESULT_KINDS = {"match": "MatchResult", "auto_diff": "DiffResult"}
 
 
 def json_safe(value: Any) -> Any:
@@ -183,9 +188,10 @@ class VerdictResult:
             raise FileFormatError(f"{path}: holds a JSON {type(data).__name__}, not {what}",
                                   path=str(path))
         kind = data.get("kind")
-        if cls.kind and kind != cls.kind:
+        if (cls.kind and kind != cls.kind) or RESULT_KINDS.get(kind, cls.__name__) != cls.__name__:
             found = f"a result of kind {kind!r}" if kind else "no result kind"
-            raise FileFormatError(f"{path}: holds {found}, not {what} (kind {cls.kind!r})",
+            raise FileFormatError(f"{path}: holds {found}, not {what}"
+                                  + (f" (kind {cls.kind!r})" if cls.kind else ""),
                                   path=str(path))
         try:
             return cls.from_dict(data)

@@ -124,19 +124,21 @@ class TensorMetrics:
         return cls(**data)
 
 
-def check_bound(name: str, value: Any) -> float:
+def check_bound(name: str, value: Any, option: str | None = None) -> float:
     """``value`` as a float when it is a tolerance bound (a finite real number >= 0).
 
     Raises:
-        OptionError: naming ``name``, for a non-number, a bool, NaN, Inf or a negative value.
+        OptionError: naming ``name`` (its ``option``: ``option``, else ``name``), for a
+            non-number, a bool, NaN, Inf or a negative value.
     """
+    option = option or name
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise OptionError(f"{name} must be a number >= 0 (such as 1e-5), got "
-                          f"{type(value).__name__} {value!r}", option=name)
+                          f"{type(value).__name__} {value!r}", option=option)
     value = float(value)
     if not math.isfinite(value) or value < 0:
         raise OptionError(f"{name} must be finite and must be >= 0 (such as 1e-5), got {value}",
-                          option=name)
+                          option=option)
     return value
 
 

@@ -24,21 +24,11 @@ import numpy as np
 from padiff_ir.errors import OptionError
 from padiff_ir.metrics import COMPARE_MODES, Tolerance, check_bound
 
-__all__ = ["MIN_OPSET", "MatchOptions", "opset_range"]
+__all__ = ["MatchOptions"]
 
 logger = logging.getLogger(__name__)
 
-#: The oldest ONNX opset an export may ask for.
-MIN_OPSET = 7
 _TOLERANCE_KEYS = ("atol", "rtol", "mode")
-
-
-def opset_range() -> tuple[int, int]:
-    """The opsets an export may ask for: :data:`MIN_OPSET` to the newest the onnx package
-    knows."""
-    import onnx
-
-    return MIN_OPSET, int(onnx.defs.onnx_opset_version())
 
 
 def _providers(providers: Any) -> tuple[str, ...]:
@@ -77,7 +67,8 @@ def _tolerances(tolerances: Any) -> dict[str, dict[str, Any]]:
         entry = dict(tol)
         for key in ("atol", "rtol"):
             if key in entry:
-                entry[key] = check_bound(f"tolerances[{name!r}][{key!r}]", entry[key])
+                entry[key] = check_bound(f"tolerances[{name!r}][{key!r}]", entry[key],
+                                         option="tolerances")
         if "mode" in entry and entry["mode"] not in COMPARE_MODES:
             raise OptionError(f"tolerances[{name!r}]['mode'] {entry['mode']!r} is not one of "
                               f"{', '.join(COMPARE_MODES)}", option="tolerances")
@@ -138,12 +129,9 @@ class MatchOptions:
                 or self.memory_budget <= 0):
             raise OptionError(f"memory_budget must be a number of bytes > 0 (or None: no "
                               f"limit), got {self.memory_budget!r}", option="memory_budget")
-        if self.opset is not None:
-            low, high = opset_range()
-            if (isinstance(self.opset, bool) or not isinstance(self.opset, (int, np.integer))
-                    or not low <= self.opset <= high):
-                raise OptionError(f"opset must be an ONNX opset from {low} to {high} (or None: "
-                                  f"the exporter's default), got {self.opset!r}", option="opset")
+        from padiff_ir.exporters._export import check_opset
+
+        check_opset(self.opset)
         if self.progress is not None and not callable(self.progress):
             raise OptionError(f"progress must be a callable taking a message (or None), got "
                               f"{type(self.progress).__name__}", option="progress")

@@ -236,7 +236,8 @@ def _match_exported(side_a: _Side, side_b: _Side, rerun_b: Callable[[], EagerRun
         finally:
             store_a.close()
             store_b.close()
-    eager_outputs = compare_eager_outputs(eager_a, eager_b, tolerance)
+    eager_outputs = compare_eager_outputs(eager_a, eager_b, tolerance, exported_a.output_keys,
+                                          exported_b.output_keys)
     failing = [p for p in pairs if not p.ok]
     outputs_ok = all(p.ok for p in outputs) and all(p.ok for p in eager_outputs)
     ok = outputs_ok and not failing

@@ -7,14 +7,16 @@ import logging
 import os
 from typing import Any
 
-from padiff_ir.errors import InputError, ModelTypeError
+from padiff_ir.errors import InputError, ModelTypeError, OptionError
 from padiff_ir.exporters._graph import ExportedGraph
 from padiff_ir.frameworks.detect import detect_framework
 from padiff_ir.frameworks.inputs import ModelInputs, normalize_inputs
 
 __all__ = [
+    "MIN_OPSET",
     "StartedExport",
     "check_eager",
+    "check_opset",
     "check_signature",
     "eager_failure",
     "export",
@@ -129,6 +131,28 @@ def eager_failure(model: Any, framework: str, inputs: ModelInputs, err: Exceptio
     )
 
 
+#: The oldest ONNX opset an export may ask for.
+MIN_OPSET = 7
+
+
+def opset_range() -> tuple[int, int]:
+    """The opsets an export may ask for: :data:`MIN_OPSET` to the newest the onnx package
+    knows."""
+    import onnx
+
+    return MIN_OPSET, int(onnx.defs.onnx_opset_version())
+
+
+def check_opset(opset: Any) -> None:
+    """Raise :class:`OptionError` unless ``opset`` is None or an opset of :func:`opset_range`."""
+    if opset is None:
+        return
+    low, high = opset_range()
+    if isinstance(opset, bool) or not isinstance(opset, int) or not low <= opset <= high:
+        raise OptionError(f"opset must be an ONNX opset from {low} to {high} (or None: the "
+                          f"exporter's default), got {opset!r}", option="opset")
+
+
 def export(model: Any, example_inputs: Any = None, *, opset: int | None = None,
            check: bool = True) -> ExportedGraph:
     """Export a model to ONNX with every node attributed to the module it came from.
@@ -149,7 +173,7 @@ def export(model: Any, example_inputs: Any = None, *, opset: int | None = None,
 
     Raises:
         ModelTypeError: ``model`` is not a model. InputError: the inputs do not fit it.
-        ExportError: the framework's exporter failed.
+        ExportError: the framework's exporter failed. OptionError: ``opset`` is out of range.
 
     Examples:
         >>> import torch
@@ -158,6 +182,7 @@ def export(model: Any, example_inputs: Any = None, *, opset: int | None = None,
         >>> sorted(set(exported.node_modules.values()))
         ['0']
     """
+    check_opset(opset)
     framework = detect_framework(model)
     if framework == "onnx":
         return load_onnx(model)

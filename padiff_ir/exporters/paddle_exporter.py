@@ -20,6 +20,7 @@ import re
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +30,7 @@ from padiff_ir.exporters._attribution import (
     unique_node_names,
     write_attribution,
 )
-from padiff_ir.exporters._graph import ExportedGraph
+from padiff_ir.exporters._graph import ExportedGraph, output_key_paths
 from padiff_ir.exporters._paddle_scopes import CallRecorder
 from padiff_ir.frameworks.state import preserved_state
 
@@ -286,8 +287,15 @@ def start_paddle_export(model: Any, inputs: ModelInputs, *, opset: int | None = 
         prefix = os.path.join(tmp.name, "model")
         with preserved_state(model):
             try:
-                with recorder.recording(model):
-                    paddle.jit.save(model, prefix, input_spec=specs)
+                structure: list[Any] = []
+                hook = model.register_forward_post_hook(
+                    lambda layer, args, outputs: structure.append(outputs))
+                try:
+                    with recorder.recording(model):
+                        paddle.jit.save(model, prefix, input_spec=specs)
+                finally:
+                    hook.remove()
+                recorder.output_structure = structure[0] if structure else None
             except Exception as err:
                 if "could not get source code" in str(err):
                     raise ExportError(
@@ -314,10 +322,48 @@ def start_paddle_export(model: Any, inputs: ModelInputs, *, opset: int | None = 
     return PendingPaddleExport(model, tmp, ops, recorder, proc, out_file)
 
 
+def _is_output_leaf(value: Any) -> bool:
+    return not isinstance(value, (Mapping, list, tuple, str, bytes, int, float, bool,
+                                  type(None)))
+
+
+def _order_outputs(onnx_model: onnx.ModelProto, structure: Any) -> list[str] | None:
+    """Put the graph outputs of a model that returns a dict in its eager order; their key paths.
+
+    paddle's exporter flattens a returned dict by sorted key, its eager run (and torch) by
+    insertion order: the graph outputs are reordered to the latter, so that outputs pair with
+    the eager ones and with the other model's. None when the model returns no dict.
+    """
+    if structure is None or not _contains_mapping(structure):
+        return None
+    eager = output_key_paths(structure, _is_output_leaf)
+    exported = output_key_paths(structure, _is_output_leaf, sort_dicts=True)
+    outputs = list(onnx_model.graph.output)
+    if len(outputs) != len(exported) or len(set(exported)) != len(exported):
+        logger.debug("paddle outputs: %d graph outputs for %d tensors; order kept",
+                     len(outputs), len(exported))
+        return None
+    by_key = dict(zip(exported, outputs))
+    reordered = [by_key[key] for key in eager]
+    copies = [type(o)() for o in reordered]
+    for copy, output in zip(copies, reordered):
+        copy.CopyFrom(output)
+    del onnx_model.graph.output[:]
+    onnx_model.graph.output.extend(copies)
+    return eager
+
+
+def _contains_mapping(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        return True
+    return isinstance(value, (list, tuple)) and any(_contains_mapping(v) for v in value)
+
+
 def _attribute(model: Any, onnx_model: onnx.ModelProto, ops: list[_ProgramOp],
                recorder: CallRecorder) -> ExportedGraph:
     """Initializers named after parameters, every node attributed, metadata written."""
     unique_node_names(onnx_model)
+    output_keys = _order_outputs(onnx_model, recorder.output_structure)
     param_names = {p.name: name for name, p in model.named_parameters()}
     param_names.update({b.name: name for name, b in model.named_buffers()})
     parameters = _parameters_to_initializers(onnx_model, param_names)
@@ -332,6 +378,7 @@ def _attribute(model: Any, onnx_model: onnx.ModelProto, ops: list[_ProgramOp],
         modules=modules,
         parameters=parameters,
         model_class=type(model).__name__,
+        output_keys=output_keys,
     )
     logger.debug("exported paddle %s: %d nodes", type(model).__name__, len(onnx_model.graph.node))
     return ExportedGraph.from_model(onnx_model)

@@ -289,10 +289,22 @@ class LayerMap:
         return cls(data.get("pairs", {}), **{f: data.get(f, ()) for f in _SET_FIELDS})
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the layer map as JSON."""
+        """Write the layer map as JSON.
+
+        Raises:
+            MatchError: module objects are not resolved yet. FileFormatError: the file cannot
+                be written.
+        """
+        from padiff_ir.errors import FileFormatError
+
         text = json.dumps(self.to_dict(), indent=2, sort_keys=True)
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(text + "\n")
+        try:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text + "\n")
+        except OSError as err:
+            raise FileFormatError(f"{path}: cannot write the layer map ({err.strerror or err}); "
+                                  "pass a file path in an existing, writable folder",
+                                  path=str(path)) from err
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> LayerMap:

@@ -1,0 +1,141 @@
+"""Tiny torch and paddle models for the reliability tests (defined in a file: paddle's
+exporter reads the source of ``forward``)."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import paddle
+import torch
+
+DIM = 4
+
+
+def _torch_linear(dim_in: int, dim_out: int, seed: int) -> torch.nn.Linear:
+    layer = torch.nn.Linear(dim_in, dim_out)
+    rng = np.random.default_rng(seed)
+    with torch.no_grad():
+        layer.weight.copy_(torch.from_numpy(rng.standard_normal((dim_out, dim_in),
+                                                                dtype=np.float32)))
+        layer.bias.copy_(torch.from_numpy(rng.standard_normal(dim_out, dtype=np.float32)))
+    return layer
+
+
+def _paddle_linear(dim_in: int, dim_out: int, seed: int) -> paddle.nn.Linear:
+    layer = paddle.nn.Linear(dim_in, dim_out)
+    rng = np.random.default_rng(seed)
+    weight = rng.standard_normal((dim_out, dim_in), dtype=np.float32)
+    layer.weight.set_value(weight.T.copy())
+    layer.bias.set_value(rng.standard_normal(dim_out, dtype=np.float32))
+    return layer
+
+
+class TorchDictNet(torch.nn.Module):
+    """Returns ``{"logits": [N, 3], "hidden": [N, 8]}``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = _torch_linear(DIM, 8, 0)
+        self.head = _torch_linear(8, 3, 1)
+
+    def forward(self, x):
+        hidden = torch.relu(self.body(x))
+        return {"logits": self.head(hidden), "hidden": hidden}
+
+
+class PaddleDictNet(paddle.nn.Layer):
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = _paddle_linear(DIM, 8, 0)
+        self.head = _paddle_linear(8, 3, 1)
+
+    def forward(self, x):
+        hidden = paddle.nn.functional.relu(self.body(x))
+        return {"logits": self.head(hidden), "hidden": hidden}
+
+
+class TorchLog(torch.nn.Module):
+    """``log(fc(x))``: NaN wherever the linear output is negative."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = _torch_linear(DIM, DIM, 2)
+
+    def forward(self, x):
+        return torch.log(self.fc(x))
+
+
+class PaddleLog(paddle.nn.Layer):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = _paddle_linear(DIM, DIM, 2)
+
+    def forward(self, x):
+        return paddle.log(self.fc(x))
+
+
+class TorchRandomUser(torch.nn.Module):
+    """Draws from Python's and numpy's global RNGs in forward (and adds nothing)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = _torch_linear(DIM, DIM, 3)
+
+    def forward(self, x):
+        _ = random.random(), np.random.rand()
+        return self.fc(x)
+
+
+class PaddleRandomUser(paddle.nn.Layer):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = _paddle_linear(DIM, DIM, 3)
+
+    def forward(self, x):
+        _ = random.random(), np.random.rand()
+        return self.fc(x)
+
+
+class PaddleDataDependent(paddle.nn.Layer):
+    """An ``if`` on a tensor's value."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = _paddle_linear(DIM, DIM, 4)
+        self.other = _paddle_linear(DIM, DIM, 5)
+
+    def forward(self, x):
+        if x.sum() > 0:
+            return self.fc(x)
+        return self.other(x)
+
+
+class TorchScaled(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = _torch_linear(DIM, DIM, 6)
+
+    def forward(self, x, scale=1.0, **kwargs):
+        return self.fc(x) * scale
+
+
+class PaddleScaled(paddle.nn.Layer):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = _paddle_linear(DIM, DIM, 6)
+
+    def forward(self, x, scale=1.0, **kwargs):
+        return self.fc(x) * scale
+
+
+def inputs(batch: int = 2, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((batch, DIM), dtype=np.float32)
+
+
+class PaddleDictNetSwapped(PaddleDictNet):
+    """The same computation, its dict built in the other order."""
+
+    def forward(self, x):
+        hidden = paddle.nn.functional.relu(self.body(x))
+        return {"hidden": hidden, "logits": self.head(hidden)}
