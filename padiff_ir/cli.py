@@ -143,9 +143,10 @@ def _load_inputs(args: argparse.Namespace, default: dict | None) -> dict:
         import numpy as np
 
         try:
-            with np.load(args.inputs) as data:
-                if not hasattr(data, "files"):
-                    raise ValueError("it holds one array, not named arrays")
+            data = np.load(args.inputs)
+            if not hasattr(data, "files"):
+                raise ValueError("it holds one array, not named arrays")
+            with data:
                 return {k: data[k] for k in data.files}
         except (OSError, ValueError, zipfile.BadZipFile) as err:
             raise InputError(f"--inputs {args.inputs}: not an .npz file of named inputs "

@@ -13,7 +13,8 @@ DIM = 4
 
 
 def _torch_linear(dim_in: int, dim_out: int, seed: int) -> torch.nn.Linear:
-    layer = torch.nn.Linear(dim_in, dim_out)
+    with torch.random.fork_rng():  # building a test model leaves torch's global RNG alone
+        layer = torch.nn.Linear(dim_in, dim_out)
     rng = np.random.default_rng(seed)
     with torch.no_grad():
         layer.weight.copy_(torch.from_numpy(rng.standard_normal((dim_out, dim_in),
@@ -139,3 +140,17 @@ class PaddleDictNetSwapped(PaddleDictNet):
     def forward(self, x):
         hidden = paddle.nn.functional.relu(self.body(x))
         return {"hidden": hidden, "logits": self.head(hidden)}
+
+
+def paddle_log_bugged() -> PaddleLog:
+    """PaddleLog with a bias off by 0.5 (a factory for the CLI's module:factory specs)."""
+    model = PaddleLog()
+    model.fc.bias.set_value(model.fc.bias.numpy() + 0.5)
+    return model
+
+
+def broken_factory() -> PaddleLog:
+    raise RuntimeError("the factory is broken")
+
+
+NOT_A_MODEL = 42
