@@ -245,3 +245,8 @@ def _untimed(summary: str) -> list[str]:
 def test_assert_match_passes_errors_through(mlp, guard):
     with pytest.raises(OptionError, match="atol"):
         assert_match(mlp.torch_model, mlp.paddle_model, mlp.inputs, atol=-1)
+
+
+def test_assert_match_names_an_unknown_option(mlp, guard):
+    with pytest.raises(OptionError, match="unknown options \\['tolerance'\\]"):
+        assert_match(mlp.torch_model, mlp.paddle_model, mlp.inputs, tolerance=1e-3)
