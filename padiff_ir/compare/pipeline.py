@@ -42,7 +42,7 @@ from padiff_ir.compare.stages import Stage, StageTimer
 from padiff_ir.compare.weights import assign_into_graph
 from padiff_ir.errors import InputError, MatchError, OptionError
 from padiff_ir.exporters import ExportedGraph, detect_framework, export_pair
-from padiff_ir.exporters._export import check_signature
+from padiff_ir.exporters._export import FRAMEWORK_LOCK, check_signature
 from padiff_ir.frameworks.inputs import normalize_inputs, split_inputs
 from padiff_ir.ir import Graph, build_graph, canonicalize
 from padiff_ir.ir.views import graph_view
@@ -67,6 +67,7 @@ def _eager_side(model: Any, framework: str, raw_inputs: Any, label: str,
 def _feeds(exported: ExportedGraph, raw_inputs: Any, label: str) -> dict[str, np.ndarray]:
     inputs = normalize_inputs(raw_inputs)
     names = exported.input_names
+    shapes = _declared_shapes(exported)
     if inputs.keyword and all(n in names for n in inputs.names):
         feeds = dict(zip(inputs.names, inputs.arrays))
     elif len(inputs) == len(names):
@@ -79,7 +80,27 @@ def _feeds(exported: ExportedGraph, raw_inputs: Any, label: str) -> dict[str, np
     missing = [n for n in names if n not in feeds]
     if missing:
         raise InputError(f"model {label} needs inputs {missing}; got {inputs.describe()}")
-    return {n: feeds[n] for n in names}
+    return {n: _to_declared_shape(feeds[n], shapes.get(n)) for n in names}
+
+
+def _declared_shapes(exported: ExportedGraph) -> dict[str, tuple[int, ...]]:
+    """Graph input -> its shape, for the inputs whose every dimension is fixed."""
+    shapes = {}
+    for value in exported.model.graph.input:
+        dims = value.type.tensor_type.shape.dim
+        if value.type.tensor_type.HasField("shape") and all(d.HasField("dim_value")
+                                                            for d in dims):
+            shapes[value.name] = tuple(int(d.dim_value) for d in dims)
+    return shapes
+
+
+def _to_declared_shape(array: np.ndarray, shape: tuple[int, ...] | None) -> np.ndarray:
+    """A 0-d input that an exporter declared as ``[1]`` (or the reverse) fed as declared."""
+    if shape is None or array.shape == shape or array.size != int(np.prod(shape, dtype=np.int64)):
+        return array
+    if array.ndim <= 1 and len(shape) <= 1:
+        return array.reshape(shape)
+    return array
 
 
 def _resolve_layer_map(layer_map: Any, model_a: Any, model_b: Any, files: bool) -> Any:
@@ -137,6 +158,23 @@ def match(model_a: Any, model_b: Any, inputs: Any, options: MatchOptions) -> Mat
     """
     from padiff_ir.frameworks.wrapper import unwrap_model
 
+    with FRAMEWORK_LOCK:  # one comparison at a time: the frameworks' global state is shared
+        return _match(model_a, model_b, inputs, options, unwrap_model)
+
+
+def _train_mode_notes(sides: tuple[tuple[str, Any, str], ...]) -> list[str]:
+    notes = []
+    for label, model, framework in sides:
+        if framework != "onnx" and getattr(model, "training", False):
+            notes.append(f"model {label} ({framework} {type(model).__name__}) is in train mode: "
+                         "match compares both models in eval mode (no dropout, normalisation "
+                         "by running statistics) and leaves the mode as it was; use "
+                         "padiff_ir.auto_diff to compare them training")
+    return notes
+
+
+def _match(model_a: Any, model_b: Any, inputs: Any, options: MatchOptions,
+           unwrap_model: Callable[[Any], Any]) -> MatchResult:
     timer = StageTimer(options.progress)
     model_a, model_b = unwrap_model(model_a), unwrap_model(model_b)
     framework_a, framework_b = detect_framework(model_a), detect_framework(model_b)
@@ -160,16 +198,18 @@ def match(model_a: Any, model_b: Any, inputs: Any, options: MatchOptions) -> Mat
                 eager_runs.enter_context(run)
             return run
 
+        notes = _train_mode_notes((("A", model_a, framework_a), ("B", model_b, framework_b)))
         return _match_exported(
             (model_a, framework_a, raw_a, eager_a), (model_b, framework_b, raw_b, eager_b),
-            rerun_b, options, timer, inputs)
+            rerun_b, options, timer, inputs, notes)
 
 
 _Side = tuple[Any, str, Any, "EagerRun | None"]  # model, framework, raw inputs, eager run
 
 
 def _match_exported(side_a: _Side, side_b: _Side, rerun_b: Callable[[], EagerRun | None],
-                    options: MatchOptions, timer: StageTimer, inputs: Any) -> MatchResult:
+                    options: MatchOptions, timer: StageTimer, inputs: Any,
+                    notes: list[str]) -> MatchResult:
     from padiff_ir.pairing.graphs import pair_graphs
     from padiff_ir.pairing.memo import remember
     from padiff_ir.pairing.model_graphs import trace_graphs
@@ -194,7 +234,6 @@ def _match_exported(side_a: _Side, side_b: _Side, rerun_b: Callable[[], EagerRun
         matching = pair_graphs(graph_a, graph_b, layer_map=resolved, traces=traces)
         if models:
             remember(model_a, model_b, resolved, inputs, matching)
-    notes: list[str] = []
     if options.assign_weights:
         with timer.stage(Stage.ASSIGN):
             if framework_a != "onnx" and framework_b != "onnx":
@@ -248,8 +287,10 @@ def _match_exported(side_a: _Side, side_b: _Side, rerun_b: Callable[[], EagerRun
         first = nonfinite[0]
         notes.append(f"non-finite values appear in A at {first.module_a or '<root>'} "
                      f"({first.op_a}, tensor {first.a[0]}) and after")
+    layout_only = all(p.metrics.reason.startswith("shape")
+                      for p in (*outputs, *eager_outputs) if not p.ok)
     accumulated = not ok and not culprits and options.localize and outputs_ok is False and any(
-        m.own is not None for m in modules)
+        m.own is not None for m in modules) and not layout_only
     if accumulated:
         notes.append("the outputs drift apart but no module differs by itself beyond tolerance: "
                      "rounding error accumulated over the graph, no single culprit")

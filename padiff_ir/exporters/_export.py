@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import logging
 import os
+import threading
 from typing import Any
 
 from padiff_ir.errors import InputError, ModelTypeError, OptionError
@@ -13,6 +14,7 @@ from padiff_ir.frameworks.detect import detect_framework
 from padiff_ir.frameworks.inputs import ModelInputs, normalize_inputs
 
 __all__ = [
+    "FRAMEWORK_LOCK",
     "MIN_OPSET",
     "StartedExport",
     "check_eager",
@@ -131,6 +133,11 @@ def eager_failure(model: Any, framework: str, inputs: ModelInputs, err: Exceptio
     )
 
 
+#: Held while a model is exported or compared: the frameworks' global state (paddle's program
+#: and name counters, torch's exporter, the state guard) is shared by every thread, so two
+#: exports or ``match`` calls at once run one after the other.
+FRAMEWORK_LOCK = threading.RLock()
+
 #: The oldest ONNX opset an export may ask for.
 MIN_OPSET = 7
 
@@ -183,6 +190,11 @@ def export(model: Any, example_inputs: Any = None, *, opset: int | None = None,
         ['0']
     """
     check_opset(opset)
+    with FRAMEWORK_LOCK:
+        return _export(model, example_inputs, opset=opset, check=check)
+
+
+def _export(model: Any, example_inputs: Any, *, opset: int | None, check: bool) -> ExportedGraph:
     framework = detect_framework(model)
     if framework == "onnx":
         return load_onnx(model)

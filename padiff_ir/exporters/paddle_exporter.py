@@ -90,13 +90,29 @@ def _read_program(path: str) -> list[_ProgramOp]:
     return ops
 
 
+def _positional_names(model: Any) -> list[str]:
+    """``forward``'s named positional arguments, also next to ``*args``/``**kwargs``."""
+    import inspect
+
+    try:
+        params = inspect.signature(model.forward).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    names = []
+    for param in params:
+        if param.kind not in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
+            break
+        names.append(param.name)
+    return names
+
+
 def _ordered_specs(model: Any, inputs: ModelInputs) -> list[Any]:
     """InputSpecs in ``forward``'s argument order, named after the arguments."""
     import paddle
 
     from padiff_ir.exporters._export import forward_arg_names
 
-    arg_names = forward_arg_names(model) or []
+    arg_names = forward_arg_names(model) or _positional_names(model)
     if inputs.keyword:
         by_name = dict(zip(inputs.names, inputs.arrays))
         ordered = []
@@ -219,14 +235,25 @@ def _parameters_to_initializers(onnx_model: onnx.ModelProto,
         return {}
     del onnx_model.graph.node[:]
     onnx_model.graph.node.extend(keep)
-    for node in onnx_model.graph.node:
-        for i, name in enumerate(node.input):
-            if name in renamed:
-                node.input[i] = renamed[name]
+    _rename_inputs(onnx_model.graph.node, renamed)
     for output in onnx_model.graph.output:
         if output.name in renamed:
             output.name = renamed[output.name]
     return {new: new for new in renamed.values()}
+
+
+def _rename_inputs(nodes: Any, renamed: dict[str, str]) -> None:
+    """Rename the inputs of ``nodes`` and of the nodes of their subgraphs (``If``/``Loop``
+    branches read the parameters of the outer graph by name)."""
+    for node in nodes:
+        for i, name in enumerate(node.input):
+            if name in renamed:
+                node.input[i] = renamed[name]
+        for attribute in node.attribute:
+            if attribute.HasField("g"):
+                _rename_inputs(attribute.g.node, renamed)
+            for graph in attribute.graphs:
+                _rename_inputs(graph.node, renamed)
 
 
 class PendingPaddleExport:

@@ -154,3 +154,55 @@ def broken_factory() -> PaddleLog:
 
 
 NOT_A_MODEL = 42
+
+
+class TorchDropoutNet(torch.nn.Module):
+    """A Dropout between two linears: train and eval mode differ."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = _torch_linear(DIM, DIM, 7)
+        self.drop = torch.nn.Dropout(0.5)
+
+    def forward(self, x):
+        return self.drop(self.fc(x))
+
+
+class PaddleDropoutNet(paddle.nn.Layer):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = _paddle_linear(DIM, DIM, 7)
+        self.drop = paddle.nn.Dropout(0.5)
+
+    def forward(self, x):
+        return self.drop(self.fc(x))
+
+
+class TorchBranch(torch.nn.Module):
+    """The torch side of :class:`PaddleDataDependent` without the branch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = _torch_linear(DIM, DIM, 4)
+        self.other = _torch_linear(DIM, DIM, 5)
+
+    def forward(self, x):
+        return self.fc(x)
+
+
+class TorchScalar(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = _torch_linear(DIM, DIM, 8)
+
+    def forward(self, x, scale):
+        return self.fc(x) * scale
+
+
+class PaddleScalar(paddle.nn.Layer):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = _paddle_linear(DIM, DIM, 8)
+
+    def forward(self, x, scale):
+        return self.fc(x) * scale
