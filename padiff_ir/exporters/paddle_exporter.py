@@ -17,10 +17,12 @@ import json
 import logging
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -266,8 +268,10 @@ class PendingPaddleExport:
     """
 
     def __init__(self, model: Any, tmp: tempfile.TemporaryDirectory[str], ops: list[_ProgramOp],
-                 recorder: CallRecorder, proc: subprocess.Popen[str], out_file: str) -> None:
+                 recorder: CallRecorder, proc: subprocess.Popen[str], out_file: str,
+                 restore_signal: Callable[[], None] = lambda: None) -> None:
         self.model = model
+        self._restore_signal = restore_signal
         self._tmp = tmp
         self._ops = ops
         self._recorder = recorder
@@ -275,10 +279,13 @@ class PendingPaddleExport:
         self._out_file = out_file
 
     def close(self) -> None:
-        if self._proc.poll() is None:
-            self._proc.kill()
-            self._proc.communicate()
-        self._tmp.cleanup()
+        try:
+            if self._proc.poll() is None:
+                self._proc.kill()
+                self._proc.communicate()
+            self._tmp.cleanup()
+        finally:
+            self._restore_signal()
 
     def result(self) -> ExportedGraph:
         import onnx
@@ -309,6 +316,7 @@ def start_paddle_export(model: Any, inputs: ModelInputs, *, opset: int | None = 
     specs = _ordered_specs(model, inputs)
     recorder = CallRecorder()
     opset = opset or DEFAULT_OPSET
+    restore_signal = _terminate_as_exit()
     tmp = tempfile.TemporaryDirectory(prefix="padiff_ir_")
     try:
         prefix = os.path.join(tmp.name, "model")
@@ -345,8 +353,32 @@ def start_paddle_export(model: Any, inputs: ModelInputs, *, opset: int | None = 
         proc = _start_paddle2onnx(model_file, prefix + ".pdiparams", out_file, opset, tmp.name)
     except BaseException:
         tmp.cleanup()
+        restore_signal()
         raise
-    return PendingPaddleExport(model, tmp, ops, recorder, proc, out_file)
+    return PendingPaddleExport(model, tmp, ops, recorder, proc, out_file, restore_signal)
+
+
+def _terminate_as_exit() -> Callable[[], None]:
+    """Until the returned function is called, SIGTERM raises ``SystemExit`` (as SIGINT raises
+    ``KeyboardInterrupt``), so that the export's temporary folder and child process are
+    cleaned up on the way out. Only in the main thread, and only where SIGTERM still has its
+    default action (a program's own handler is left alone)."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return lambda: None
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminate)
+    restored = []
+
+    def restore() -> None:
+        if not restored and signal.getsignal(signal.SIGTERM) is terminate:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        restored.append(True)
+
+    return restore
 
 
 def _is_output_leaf(value: Any) -> bool:

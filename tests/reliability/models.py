@@ -206,3 +206,20 @@ class PaddleScalar(paddle.nn.Layer):
 
     def forward(self, x, scale):
         return self.fc(x) * scale
+
+
+class PaddleTerminatedDuringExport(paddle.nn.Layer):
+    """Sends SIGTERM to its own process while paddle traces it for the export (not when run
+    eagerly): the export is then under way, its temporary folder made."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = _paddle_linear(DIM, DIM, 9)
+
+    def forward(self, x):
+        if not paddle.in_dynamic_mode():
+            import os
+            import signal
+
+            os.kill(os.getpid(), signal.SIGTERM)
+        return self.fc(x)
