@@ -55,10 +55,12 @@ __all__ = [
     "AutoDiffError",
     "ExecutionError",
     "ExportError",
+    "FileFormatError",
     "IRError",
     "InputError",
     "MatchError",
     "ModelTypeError",
+    "OptionError",
     "PadiffError",
     "ReportError",
     "UnknownModelError",
@@ -88,10 +90,12 @@ from padiff_ir.errors import (  # noqa: E402
     AutoDiffError,
     ExecutionError,
     ExportError,
+    FileFormatError,
     InputError,
     IRError,
     MatchError,
     ModelTypeError,
+    OptionError,
     PadiffError,
     ReportError,
     UnknownModelError,
@@ -143,16 +147,18 @@ def match(
         inputs: numpy arrays (one, a sequence, or a dict by argument name) used for both
             models, or a pair of per-framework inputs such as ``({'x': paddle_tensor},
             {'x': torch_tensor})``, matched to the models by tensor type whatever the order.
-        atol, rtol: tolerance of the default compare mode.
+        atol, rtol: tolerance of the default compare mode (finite numbers >= 0).
         compare_mode: ``strict`` (elementwise), ``mean`` or ``abs_mean`` (PaDiff's modes).
         layer_map: a :class:`LayerMap` (or a dict of pins ``{path_a: path_b}``) honoured by the
             matching: pins, ignored modules, black boxes.
         assign_weights: first copy A's weights into B through the parameter map (changes B).
-        tolerances: per-tensor overrides, ``{tensor of A: {"atol": ..., "rtol": ...}}``.
+        tolerances: per-tensor overrides, ``{tensor of A: {"atol": ..., "rtol": ...,
+            "mode": ...}}``; every name must be a tensor of A's exported graph (as in
+            ``result.pairs[i].a``).
         localize: measure own errors and find culprits (on by default).
         providers: onnxruntime execution providers.
         memory_budget: bytes of activations to keep in RAM per model (the rest is spilled).
-        opset: ONNX opset to export with.
+        opset: ONNX opset to export with (7 to the newest the onnx package knows).
         progress: called with a short message as each stage starts (the CLI prints them).
 
     Returns:
@@ -160,9 +166,15 @@ def match(
         ``result.culprits`` / ``result.first_divergence`` the answer, ``result.to_json()`` data.
 
     Raises:
-        InputError: the inputs do not fit a model. ExportError: a model cannot go through ONNX
-            (use :func:`auto_diff`, the native path). MatchError: the models have different
-            output counts.
+        OptionError: an option with a value it cannot take, named in the message with the
+            values it accepts (checked before anything runs; an unknown ``tolerances`` name
+            once A's graph is built). InputError: the inputs do not fit a model.
+        ExportError: a model cannot go through ONNX (use :func:`auto_diff`, the native path).
+        MatchError: the models have different output counts, or the layer map names modules
+            the models do not have.
+
+    Outputs returned as a dict are paired by key, whatever order each framework flattens
+    them in; NaN and Inf agree where both sides have them at the same positions.
 
     Examples:
         >>> import padiff_ir

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 from typing import Any
 
 from padiff_ir.errors import ModelTypeError
@@ -46,10 +47,20 @@ def load_model_spec(spec: str) -> tuple[Any, dict[str, Any] | None]:
             "zoo:NAME[:torch|paddle[:SIZE]], or package.module:factory"
         )
     module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise ModelTypeError(f"cannot read the model specification {spec!r}: use "
+                             "package.module:factory (both parts)")
+    cwd = os.getcwd()
+    added = cwd not in sys.path and "" not in sys.path
+    if added:  # modules in the current folder are found, as with ``python -m``
+        sys.path.insert(0, cwd)
     try:
         module = importlib.import_module(module_name)
     except ImportError as err:
         raise ModelTypeError(f"cannot import {module_name!r} for model {spec!r}: {err}") from err
+    finally:
+        if added:
+            sys.path.remove(cwd)
     target: Any = module
     for part in attribute.split("."):
         try:
@@ -57,7 +68,14 @@ def load_model_spec(spec: str) -> tuple[Any, dict[str, Any] | None]:
         except AttributeError as err:
             raise ModelTypeError(f"{module_name!r} has no attribute {attribute!r}") from err
     if callable(target) and not _is_model(target):
-        target = target()
+        try:
+            target = target()
+        except Exception as err:
+            raise ModelTypeError(f"calling {spec} to build the model failed: "
+                                 f"{type(err).__name__}: {err}") from err
+    if not _is_model(target):
+        raise ModelTypeError(f"{spec} gives a {type(target).__name__}, not a torch.nn.Module or "
+                             "a paddle.nn.Layer: name a model class or a function returning one")
     return target, None
 
 
@@ -95,8 +113,15 @@ def parse_input_shapes(specs: list[str], dtype: str = "float32", seed: int = 0) 
             raise ModelTypeError(
                 f"input shape {spec!r} has a dimension that is no integer"
             ) from err
-        if kind.startswith("int"):
-            inputs[name] = rng.integers(0, 2, size=shape).astype(kind)
+        if any(d < 0 for d in shape):
+            raise ModelTypeError(f"input shape {spec!r} has a negative dimension")
+        try:
+            numpy_dtype = np.dtype(kind)
+        except TypeError as err:
+            raise ModelTypeError(f"input shape {spec!r}: {kind!r} is no dtype (use float32, "
+                                 "float64, int64...)") from err
+        if numpy_dtype.kind in "iub":
+            inputs[name] = rng.integers(0, 2, size=shape).astype(numpy_dtype)
         else:
-            inputs[name] = rng.standard_normal(shape).astype(kind)
+            inputs[name] = rng.standard_normal(shape).astype(numpy_dtype)
     return inputs

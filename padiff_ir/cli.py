@@ -1,6 +1,8 @@
 """The ``padiff-ir`` command line: a thin layer over the public API.
 
-Exit codes (like ``diff``): 0 aligned / success, 1 diverged, 2 error.
+Exit codes (like ``diff``): 0 aligned / success, 1 diverged, 2 error, whatever the error (an
+unexpected one is printed as one line too; ``--traceback`` prints the details). ``padiff-ir``
+and ``python -m padiff_ir`` are the same command.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from padiff_ir.errors import PadiffError
+from padiff_ir.errors import InputError, OptionError, PadiffError
 
 __all__ = ["main"]
 
@@ -25,6 +27,10 @@ EXIT_ERROR = 2
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="more log output (-v info, -vv debug)")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="print only errors and the verdict line (no progress, no summary)")
+    parser.add_argument("--traceback", action="store_true",
+                        help="on an error, print its full traceback too")
 
 
 def _add_tolerances(parser: argparse.ArgumentParser) -> None:
@@ -32,7 +38,9 @@ def _add_tolerances(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rtol", type=float, default=1e-5, help="relative tolerance (1e-5)")
     parser.add_argument("--mode", default="strict", choices=("strict", "mean", "abs_mean"),
                         help="compare mode (strict: elementwise)")
-    parser.add_argument("--json", metavar="PATH", help="also write the result as JSON")
+    parser.add_argument("--json", metavar="PATH",
+                        help="also write the result as JSON ('-': to stdout, the summary then "
+                             "goes to stderr)")
     parser.add_argument("--html", metavar="PATH", help="also write the HTML report")
 
 
@@ -49,6 +57,7 @@ def _build_parser() -> argparse.ArgumentParser:
         description="Tell whether a torch model and a paddle model compute the same thing, "
                     "and where they part. Exit codes: 0 aligned, 1 diverged, 2 error.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="run the main job on the built-in ViTPose pair")
@@ -70,6 +79,8 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_inputs(compare)
     compare.add_argument("--assign-weights", action="store_true",
                          help="copy A's weights into B through the parameter map first")
+    compare.add_argument("--layer-map", metavar="FILE",
+                         help="a layer map saved with LayerMap.save() (pins, ignores)")
     _add_tolerances(compare)
     _add_common(compare)
 
@@ -91,8 +102,20 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _configure_logging(verbosity: int) -> None:
-    level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+def _version() -> str:
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+
+        return version("padiff-ir")
+    except (ImportError, PackageNotFoundError):
+        from padiff_ir import __version__
+
+        return __version__
+
+
+def _configure_logging(verbosity: int, quiet: bool = False) -> None:
+    level = (logging.ERROR if quiet else logging.WARNING if verbosity == 0
+             else logging.INFO if verbosity == 1 else logging.DEBUG)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("padiff_ir")
@@ -101,7 +124,12 @@ def _configure_logging(verbosity: int) -> None:
     root.propagate = False
 
 
+_QUIET = False
+
+
 def _progress(message: str) -> None:
+    if _QUIET:
+        return
     sys.stderr.write(f"padiff-ir: {message}\n")
     sys.stderr.flush()
 
@@ -110,15 +138,24 @@ def _load_inputs(args: argparse.Namespace, default: dict | None) -> dict:
     from padiff_ir._models import parse_input_shapes
 
     if args.inputs:
+        import zipfile
+
         import numpy as np
 
-        with np.load(args.inputs) as data:
-            return {k: data[k] for k in data.files}
+        try:
+            data = np.load(args.inputs)
+            if not hasattr(data, "files"):
+                raise ValueError("it holds one array, not named arrays")
+            with data:
+                return {k: data[k] for k in data.files}
+        except (OSError, ValueError, zipfile.BadZipFile) as err:
+            raise InputError(f"--inputs {args.inputs}: not an .npz file of named inputs "
+                             f"({err}); write one with numpy.savez(path, x=array, ...)") from err
     if args.input_shape:
         return parse_input_shapes(args.input_shape)
     if default is not None:
         return default
-    raise PadiffError("no inputs: pass --input-shape NAME=D0,D1,... or --inputs inputs.npz")
+    raise InputError("no inputs: pass --input-shape NAME=D0,D1,... or --inputs inputs.npz")
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -155,21 +192,54 @@ class _Progress:
 
 
 def _finish(result: object, args: argparse.Namespace, default_html: str | None = None) -> int:
-    print(result)
-    if args.json:
+    """Print the summary, write the files asked for; the exit code of the verdict.
+
+    Files are written before the summary is printed, so a file that cannot be written makes
+    an error (exit 2) rather than a verdict followed by a traceback.
+    """
+    to_stdout = args.json == "-"
+    say = sys.stderr if to_stdout else sys.stdout
+    if args.json and not to_stdout:
         result.to_json(args.json)  # type: ignore[attr-defined]
-        print(f"result: {args.json}")
     html = args.html if getattr(args, "html", None) else default_html
     if html:
         result.to_html(html)  # type: ignore[attr-defined]
-        print(f"report: {html}")
+    summary = str(result)
+    print(summary.splitlines()[0] if args.quiet else summary, file=say)
+    if to_stdout:
+        print(result.to_json())  # type: ignore[attr-defined]
+    elif args.json and not args.quiet:
+        print(f"result: {args.json}", file=say)
+    if html and not args.quiet:
+        print(f"report: {html}", file=say)
     return EXIT_OK if result else EXIT_DIVERGED
+
+
+def _check_outputs(args: argparse.Namespace, *paths: tuple[str, str | None]) -> None:
+    """Each output file's folder exists (checked before the models run).
+
+    Raises:
+        OptionError: naming the option and the missing folder.
+    """
+    from pathlib import Path
+
+    for option, path in paths:
+        if not path or path == "-":
+            continue
+        folder = Path(path).parent
+        if not folder.is_dir():
+            raise OptionError(f"{option} {path}: the folder {folder} does not exist; create it "
+                              "or pass a path in an existing folder", option=option)
+        if Path(path).is_dir():
+            raise OptionError(f"{option} {path} is a folder; pass a file path", option=option)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     import padiff_ir
     from padiff_ir.zoo import get_pair
 
+    padiff_ir.Tolerance(atol=args.atol, rtol=args.rtol, mode=args.mode)  # fail before the build
+    _check_outputs(args, ("--json", args.json), ("--html", args.html), ("--output", args.output))
     _progress(f"building the zoo's ViTPose pair ({args.size}): torch and paddle, equal weights")
     pair = get_pair("vitpose", args.size)
     if args.bug:
@@ -184,12 +254,17 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     import padiff_ir
     from padiff_ir._models import load_model_spec
 
+    padiff_ir.Tolerance(atol=args.atol, rtol=args.rtol, mode=args.mode)  # fail before loading
+    _check_outputs(args, ("--json", args.json), ("--html", args.html))
     model_a, inputs_a = load_model_spec(args.model_a)
     model_b, inputs_b = load_model_spec(args.model_b)
     inputs = _load_inputs(args, inputs_a if inputs_a is not None else inputs_b)
+    layer_map = None
+    if args.layer_map:
+        layer_map = padiff_ir.LayerMap.load(args.layer_map)
     result = padiff_ir.match(model_a, model_b, inputs, atol=args.atol, rtol=args.rtol,
                              compare_mode=args.mode, assign_weights=args.assign_weights,
-                             progress=_Progress())
+                             layer_map=layer_map, progress=_Progress())
     return _finish(result, args)
 
 
@@ -210,15 +285,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:
         return int(exit_.code or 0) and EXIT_ERROR
-    _configure_logging(args.verbose)
+    global _QUIET
+    _configure_logging(args.verbose, args.quiet)
+    _QUIET = args.quiet
     try:
         return _COMMANDS[args.command](args)
     except PadiffError as err:
-        sys.stderr.write(f"padiff-ir: error: {err}\n")
+        _report_error(str(err), args.traceback)
         return EXIT_ERROR
     except KeyboardInterrupt:
-        sys.stderr.write("padiff-ir: interrupted\n")
+        _report_error("interrupted", args.traceback)
         return EXIT_ERROR
+    except Exception as err:  # the exit-code contract holds for every error
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        hint = "" if args.traceback else " (rerun with --traceback for details)"
+        _report_error(f"{type(err).__name__}: {first}{hint}", args.traceback)
+        return EXIT_ERROR
+    finally:
+        _QUIET = False
+
+
+def _report_error(message: str, traceback: bool) -> None:
+    if traceback:
+        import traceback as tb
+
+        tb.print_exc(file=sys.stderr)
+    sys.stderr.write(f"padiff-ir: error: {message}\n")
+    sys.stderr.flush()
 
 
 if __name__ == "__main__":

@@ -10,10 +10,12 @@ __all__ = [
     "AutoDiffError",
     "ExecutionError",
     "ExportError",
+    "FileFormatError",
     "InputError",
     "IRError",
     "MatchError",
     "ModelTypeError",
+    "OptionError",
     "PadiffError",
     "ReportError",
     "UnknownModelError",
@@ -31,6 +33,31 @@ class ModelTypeError(PadiffError, TypeError):
 
 class InputError(PadiffError, ValueError):
     """Inputs that do not fit a model (count, names, shape, dtype)."""
+
+
+class OptionError(PadiffError, ValueError):
+    """An option with a value it cannot take (``atol=nan``, ``compare_mode="median"``).
+
+    Attributes:
+        option: the option's name as the caller spelled it (``atol``, ``tolerances``).
+    """
+
+    def __init__(self, message: str, *, option: str = "") -> None:
+        super().__init__(message)
+        self.option = option
+
+
+class FileFormatError(PadiffError, ValueError):
+    """A file padiff-ir reads back (a saved result, a layer map) is missing, unreadable,
+    corrupt or of another kind.
+
+    Attributes:
+        path: the file.
+    """
+
+    def __init__(self, message: str, *, path: str = "") -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class ExportError(PadiffError):

@@ -10,7 +10,10 @@ A pair whose shapes differ is a divergence reported with both shapes (when the e
 agree the values are still compared in flat order, so the report can say whether only the
 layout differs). Shapes that differ only in dimensions of size 1 (``[2, 32]`` vs
 ``[2, 1, 32]``: one exporter squeezes later than the other) hold the same data and compare
-as equal in shape. NaN/Inf are counted per side; a NaN on one side only fails the pair.
+as equal in shape. NaN and Inf are compared by position: the same non-finite value at the same
+position on both sides agrees, a NaN or Inf where the other side has anything else fails the
+pair (its reason says where); the other statistics are taken over the positions where both sides
+are finite.
 
 This module is on the ground floor of the package: it uses numpy only, so both the ONNX path
 (:mod:`padiff_ir.compare`) and the native path (:mod:`padiff_ir.native`) compare with it.
@@ -31,7 +34,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["COMPARE_MODES", "TensorMetrics", "Tolerance", "compare_arrays"]
+from padiff_ir.errors import OptionError
+
+__all__ = ["COMPARE_MODES", "TensorMetrics", "Tolerance", "check_bound", "compare_arrays"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,10 +53,11 @@ class Tolerance:
     mode: str = "strict"
 
     def __post_init__(self) -> None:
-        if self.mode not in COMPARE_MODES:
-            raise ValueError(f"compare mode {self.mode!r} is not one of {COMPARE_MODES}")
-        if self.atol < 0 or self.rtol < 0:
-            raise ValueError(f"tolerances must be >= 0, got atol={self.atol} rtol={self.rtol}")
+        if not isinstance(self.mode, str) or self.mode not in COMPARE_MODES:
+            raise OptionError(f"compare mode {self.mode!r} is not one of {COMPARE_MODES}: "
+                              "pass compare_mode='strict', 'mean' or 'abs_mean'", option="mode")
+        for name in ("atol", "rtol"):
+            object.__setattr__(self, name, check_bound(name, getattr(self, name)))
 
     def bound(self, reference: np.ndarray | float) -> np.ndarray | float:
         return self.atol + self.rtol * np.abs(reference)
@@ -118,6 +124,24 @@ class TensorMetrics:
         return cls(**data)
 
 
+def check_bound(name: str, value: Any, option: str | None = None) -> float:
+    """``value`` as a float when it is a tolerance bound (a finite real number >= 0).
+
+    Raises:
+        OptionError: naming ``name`` (its ``option``: ``option``, else ``name``), for a
+            non-number, a bool, NaN, Inf or a negative value.
+    """
+    option = option or name
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise OptionError(f"{name} must be a number >= 0 (such as 1e-5), got "
+                          f"{type(value).__name__} {value!r}", option=option)
+    value = float(value)
+    if not math.isfinite(value) or value < 0:
+        raise OptionError(f"{name} must be finite and must be >= 0 (such as 1e-5), got {value}",
+                          option=option)
+    return value
+
+
 def _squeezed(shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(d for d in shape if d != 1)
 
@@ -173,37 +197,52 @@ def compare_arrays(a: Any, b: Any, tolerance: Tolerance | None = None) -> Tensor
     numel = int(x.size)
     finite_x, finite_y = np.isfinite(x), np.isfinite(y)
     all_finite = bool(finite_x.all()) and bool(finite_y.all())
+    mismatched = 0  # positions where one side is NaN/Inf and the other is not the same value
+    first_mismatch = -1
     with np.errstate(invalid="ignore", over="ignore"):
-        diff = np.abs(x - y)
-        abs_y = np.abs(y)
         if all_finite:
             nan_a = nan_b = inf_a = inf_b = 0
-            finite = None
+            both = None
+            diff = np.abs(x - y)
+            abs_y = np.abs(y)
         else:
-            nan_a, nan_b = int(np.count_nonzero(np.isnan(x))), int(np.count_nonzero(np.isnan(y)))
-            inf_a, inf_b = int(np.count_nonzero(np.isinf(x))), int(np.count_nonzero(np.isinf(y)))
-            same = (np.isnan(x) & np.isnan(y)) | (np.isinf(x) & (x == y))
-            diff[same] = 0.0
-            finite = np.isfinite(diff)
+            nan_x, nan_y = np.isnan(x), np.isnan(y)
+            nan_a, nan_b = int(np.count_nonzero(nan_x)), int(np.count_nonzero(nan_y))
+            inf_a = int(np.count_nonzero(np.isinf(x)))
+            inf_b = int(np.count_nonzero(np.isinf(y)))
+            # NaN/Inf are compared by position: the same non-finite value on both sides agrees
+            both = finite_x & finite_y
+            same = (nan_x & nan_y) | (np.isinf(x) & (x == y))
+            differing = ~(both | same)
+            mismatched = int(np.count_nonzero(differing))
+            if mismatched:
+                first_mismatch = int(np.flatnonzero(differing)[0])
+            x_f, y_f = np.where(both, x, 0), np.where(both, y, 0)
+            diff = np.abs(x_f - y_f)
+            diff[differing] = np.inf
+            abs_y = np.abs(y_f)
         bad = ~(diff <= tolerance.atol + tolerance.rtol * abs_y)
         rel = diff / np.maximum(abs_y, 1e-12)
     max_abs = float(diff.max()) if numel else 0.0
     max_rel = float(rel.max()) if numel else 0.0
-    if finite is None:
+    if both is None or not mismatched:
         mean_abs = float(diff.mean(dtype=np.float64)) if numel else 0.0
     else:
+        finite = ~np.isinf(diff)
         mean_abs = float(diff[finite].mean(dtype=np.float64)) if finite.any() else math.inf
-    fx = x if all_finite else np.where(finite_x, x, 0)
-    fy = y if all_finite else np.where(finite_y, y, 0)
+    fx = x if both is None else np.where(both, x, 0)
+    fy = y if both is None else np.where(both, y, 0)
     norms = math.sqrt(_dot(fx, fx) * _dot(fy, fy))
     if norms > 0:
         cosine = _dot(fx, fy) / norms
     else:
         cosine = 1.0 if not fx.any() and not fy.any() else 0.0
-    mean_a = float(x.mean(dtype=np.float64)) if numel else 0.0
-    mean_b = float(y.mean(dtype=np.float64)) if numel else 0.0
-    abs_mean_a = float(np.abs(x).mean(dtype=np.float64)) if numel else 0.0
-    abs_mean_b = float(abs_y.mean(dtype=np.float64)) if numel else 0.0
+    # the means are taken where both sides are finite (the non-finite positions agree or fail)
+    count = numel if both is None else int(np.count_nonzero(both))
+    mean_a = float(fx.sum(dtype=np.float64)) / count if count else 0.0
+    mean_b = float(fy.sum(dtype=np.float64)) / count if count else 0.0
+    abs_mean_a = float(np.abs(fx).sum(dtype=np.float64)) / count if count else 0.0
+    abs_mean_b = float(np.abs(fy).sum(dtype=np.float64)) / count if count else 0.0
     if tolerance.mode == "strict":
         ok = not bad.any()
     elif tolerance.mode == "mean":
@@ -211,9 +250,13 @@ def compare_arrays(a: Any, b: Any, tolerance: Tolerance | None = None) -> Tensor
     else:
         ok = bool(abs(abs_mean_a - abs_mean_b) <= tolerance.bound(abs_mean_b))
     reason = ""
-    if nan_a != nan_b or inf_a != inf_b:
+    if mismatched:
         ok = False
-        reason = f"non-finite values: NaN {nan_a} vs {nan_b}, Inf {inf_a} vs {inf_b}"
+        index = np.unravel_index(first_mismatch, shape_a) if shape_a else ()
+        reason = (f"non-finite values: NaN/Inf differ at {mismatched} of {numel} positions "
+                  f"(first at {[int(i) for i in index]}: {float(x[first_mismatch])} vs "
+                  f"{float(y[first_mismatch])}); NaN {nan_a} vs {nan_b}, Inf {inf_a} vs {inf_b}")
+        cosine = 0.0 if norms == 0 else cosine
     elif shape_a != shape_b and _squeezed(shape_a) != _squeezed(shape_b):
         ok = False
         reason = f"shape {list(shape_a)} vs {list(shape_b)} (same element count)"

@@ -20,7 +20,7 @@ from padiff_ir.ir import Graph
 from padiff_ir.matching.types import Matching
 from padiff_ir.metrics import Tolerance, compare_arrays
 
-__all__ = ["compare_eager_outputs", "compare_outputs", "compare_pairs"]
+__all__ = ["compare_eager_outputs", "compare_outputs", "compare_pairs", "output_order"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,10 +49,29 @@ def compare_pairs(matching: Matching, graph_a: Graph, store_a: Mapping[str, Any]
     return results
 
 
+def output_order(keys_a: Sequence[str], keys_b: Sequence[str], count: int) -> list[int]:
+    """For each output of A, the index of B's output it pairs with: by key path when both
+    models return outputs with the same names (``{"logits": ..., "hidden": ...}``), else by
+    position.
+
+    Example:
+        >>> output_order(("logits", "hidden"), ("hidden", "logits"), 2)
+        [1, 0]
+        >>> output_order((), ("hidden", "logits"), 2)
+        [0, 1]
+    """
+    if (len(keys_a) == len(keys_b) == count and len(set(keys_a)) == count
+            and set(keys_a) == set(keys_b)):
+        index_b = {key: index for index, key in enumerate(keys_b)}
+        return [index_b[key] for key in keys_a]
+    return list(range(count))
+
+
 def compare_outputs(exported_a: ExportedGraph, exported_b: ExportedGraph,
                     store_a: Mapping[str, Any], store_b: Mapping[str, Any],
                     tolerance: Tolerance) -> list[PairResult]:
-    """The graph outputs, paired by position.
+    """The graph outputs, paired by name when both models return them with names (a dict),
+    else by position.
 
     Raises:
         MatchError: the two graphs have different numbers of outputs.
@@ -63,23 +82,35 @@ def compare_outputs(exported_a: ExportedGraph, exported_b: ExportedGraph,
             f"and model B {len(exported_b.output_names)} {list(exported_b.output_names)}: compare "
             "models with the same outputs (wrap one so that both return the same tensors)"
         )
+    count = len(exported_a.output_names)
+    order = output_order(exported_a.output_keys, exported_b.output_keys, count)
+    by_name = order != list(range(count)) or bool(exported_a.output_keys
+                                                  and exported_b.output_keys)
     results = []
-    for index, (name_a, name_b) in enumerate(zip(exported_a.output_names,
-                                                 exported_b.output_names)):
+    for index, name_a in enumerate(exported_a.output_names):
+        name_b = exported_b.output_names[order[index]]
         results.append(PairResult(
             index=index, a=(name_a,), b=(name_b,), module_a="", module_b="", op_a="output",
             op_b="output", metrics=compare_arrays(store_a[name_a], store_b[name_b], tolerance),
-            evidence=("output-position",),
+            evidence=("output-name",) if by_name else ("output-position",),
         ))
     return results
 
 
 def compare_eager_outputs(eager_a: EagerRun | None, eager_b: EagerRun | None,
-                          tolerance: Tolerance) -> list[PairResult]:
-    """The two models' eager outputs compared, position by position (none for ONNX files)."""
+                          tolerance: Tolerance, keys_a: Sequence[str] = (),
+                          keys_b: Sequence[str] = ()) -> list[PairResult]:
+    """The two models' eager outputs compared (none for ONNX files): by key path when both
+    return outputs with the same names (``keys_a``/``keys_b``, in eager order), else by
+    position."""
     if eager_a is None or eager_b is None:
         return []
-    return [PairResult(index=i, a=(f"eager#{i}",), b=(f"eager#{i}",), module_a="", module_b="",
-                       op_a="eager output", op_b="eager output",
-                       metrics=compare_arrays(a, b, tolerance), evidence=("eager",))
-            for i, (a, b) in enumerate(zip(eager_a.outputs, eager_b.outputs))]
+    count = min(len(eager_a.outputs), len(eager_b.outputs))
+    order = (output_order(keys_a, keys_b, count)
+             if len(eager_a.outputs) == len(eager_b.outputs) else list(range(count)))
+    return [PairResult(index=i, a=(f"eager#{i}",), b=(f"eager#{order[i]}",), module_a="",
+                       module_b="", op_a="eager output", op_b="eager output",
+                       metrics=compare_arrays(eager_a.outputs[i], eager_b.outputs[order[i]],
+                                              tolerance),
+                       evidence=("eager",))
+            for i in range(count)]

@@ -22,6 +22,8 @@ Stages (each timed in ``MatchResult.timings``, see :class:`~padiff_ir.compare.st
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import difflib
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -38,11 +40,11 @@ from padiff_ir.compare.pairs import compare_eager_outputs, compare_outputs, comp
 from padiff_ir.compare.result import Culprit, MatchResult, ModuleResult, PairResult
 from padiff_ir.compare.stages import Stage, StageTimer
 from padiff_ir.compare.weights import assign_into_graph
-from padiff_ir.errors import InputError, MatchError
+from padiff_ir.errors import InputError, MatchError, OptionError
 from padiff_ir.exporters import ExportedGraph, detect_framework, export_pair
-from padiff_ir.exporters._export import check_signature
+from padiff_ir.exporters._export import FRAMEWORK_LOCK, check_signature
 from padiff_ir.frameworks.inputs import normalize_inputs, split_inputs
-from padiff_ir.ir import build_graph, canonicalize
+from padiff_ir.ir import Graph, build_graph, canonicalize
 from padiff_ir.ir.views import graph_view
 
 __all__ = ["match"]
@@ -65,6 +67,7 @@ def _eager_side(model: Any, framework: str, raw_inputs: Any, label: str,
 def _feeds(exported: ExportedGraph, raw_inputs: Any, label: str) -> dict[str, np.ndarray]:
     inputs = normalize_inputs(raw_inputs)
     names = exported.input_names
+    shapes = _declared_shapes(exported)
     if inputs.keyword and all(n in names for n in inputs.names):
         feeds = dict(zip(inputs.names, inputs.arrays))
     elif len(inputs) == len(names):
@@ -77,24 +80,74 @@ def _feeds(exported: ExportedGraph, raw_inputs: Any, label: str) -> dict[str, np
     missing = [n for n in names if n not in feeds]
     if missing:
         raise InputError(f"model {label} needs inputs {missing}; got {inputs.describe()}")
-    return {n: feeds[n] for n in names}
+    return {n: _to_declared_shape(feeds[n], shapes.get(n)) for n in names}
 
 
-def _resolve_layer_map(layer_map: Any, model_a: Any, model_b: Any) -> Any:
+def _declared_shapes(exported: ExportedGraph) -> dict[str, tuple[int, ...]]:
+    """Graph input -> its shape, for the inputs whose every dimension is fixed."""
+    shapes = {}
+    for value in exported.model.graph.input:
+        dims = value.type.tensor_type.shape.dim
+        if value.type.tensor_type.HasField("shape") and all(d.HasField("dim_value")
+                                                            for d in dims):
+            shapes[value.name] = tuple(int(d.dim_value) for d in dims)
+    return shapes
+
+
+def _to_declared_shape(array: np.ndarray, shape: tuple[int, ...] | None) -> np.ndarray:
+    """A 0-d input that an exporter declared as ``[1]`` (or the reverse) fed as declared."""
+    if shape is None or array.shape == shape or array.size != int(np.prod(shape, dtype=np.int64)):
+        return array
+    if array.ndim <= 1 and len(shape) <= 1:
+        return array.reshape(shape)
+    return array
+
+
+def _resolve_layer_map(layer_map: Any, model_a: Any, model_b: Any, files: bool) -> Any:
+    """``layer_map`` as a :class:`LayerMap` of paths (None stays None).
+
+    Raises:
+        OptionError: ``layer_map`` is neither a LayerMap nor a dict.
+        MatchError: object entries with a model given as a file, or a bad pin.
+    """
+    from padiff_ir.pairing.layer_map import LayerMap
+
     if layer_map is None:
         return None
     if isinstance(layer_map, Mapping):
-        from padiff_ir.pairing.layer_map import LayerMap
-
         resolved = LayerMap()
         for a, b in layer_map.items():
             resolved.pin(a, b)
         layer_map = resolved
-    if hasattr(layer_map, "is_resolved") and not layer_map.is_resolved:
-        if isinstance(model_a, (str, bytes)) or isinstance(model_b, (str, bytes)):
-            raise MatchError("a layer_map of module objects needs both models as objects")
+    if not isinstance(layer_map, LayerMap):
+        raise OptionError(f"layer_map must be a LayerMap or a dict {{module path of A: module "
+                          f"path of B}}, got {type(layer_map).__name__}", option="layer_map")
+    if files and not layer_map.is_resolved:
+        raise MatchError("a layer_map of module objects needs both models as objects; with an "
+                         "ONNX file, pin module paths instead")
+    if not files:  # object entries become paths; every path is checked against the models
         layer_map = layer_map.resolve(model_a, model_b)
     return layer_map
+
+
+def _check_tolerance_names(overrides: Mapping[str, Any], graph: Graph,
+                           exported: ExportedGraph) -> None:
+    """Every tensor named in ``tolerances`` is one of A's graph.
+
+    Raises:
+        OptionError: naming the unknown names and the nearest names of A.
+    """
+    known = set(graph.tensors) | set(exported.output_names) | set(graph.aliases)
+    unknown = sorted(name for name in overrides if name not in known)
+    if not unknown:
+        return
+    near = sorted({close for name in unknown
+                   for close in difflib.get_close_matches(name, known, n=3, cutoff=0.5)})
+    hint = (f"; near names: {', '.join(near)}" if near else
+            f"; A's outputs are {', '.join(exported.output_names)}")
+    raise OptionError(f"tolerances names tensors model A does not have: {', '.join(unknown)}"
+                      f"{hint} (keys are tensor names of A's exported graph, as in "
+                      "result.pairs[i].a)", option="tolerances")
 
 
 def match(model_a: Any, model_b: Any, inputs: Any, options: MatchOptions) -> MatchResult:
@@ -105,9 +158,30 @@ def match(model_a: Any, model_b: Any, inputs: Any, options: MatchOptions) -> Mat
     """
     from padiff_ir.frameworks.wrapper import unwrap_model
 
+    with FRAMEWORK_LOCK:  # one comparison at a time: the frameworks' global state is shared
+        return _match(model_a, model_b, inputs, options, unwrap_model)
+
+
+def _train_mode_notes(sides: tuple[tuple[str, Any, str], ...]) -> list[str]:
+    notes = []
+    for label, model, framework in sides:
+        if framework != "onnx" and getattr(model, "training", False):
+            notes.append(f"model {label} ({framework} {type(model).__name__}) is in train mode: "
+                         "match compares both models in eval mode (no dropout, normalisation "
+                         "by running statistics) and leaves the mode as it was; use "
+                         "padiff_ir.auto_diff to compare them training")
+    return notes
+
+
+def _match(model_a: Any, model_b: Any, inputs: Any, options: MatchOptions,
+           unwrap_model: Callable[[Any], Any]) -> MatchResult:
     timer = StageTimer(options.progress)
     model_a, model_b = unwrap_model(model_a), unwrap_model(model_b)
     framework_a, framework_b = detect_framework(model_a), detect_framework(model_b)
+    # a bad layer map fails before the slow export
+    files = "onnx" in (framework_a, framework_b)
+    options = dataclasses.replace(
+        options, layer_map=_resolve_layer_map(options.layer_map, model_a, model_b, files))
     raw_a, raw_b = split_inputs(inputs, framework_a, framework_b)
     with contextlib.ExitStack() as eager_runs:
         with timer.stage(Stage.EAGER):
@@ -124,16 +198,18 @@ def match(model_a: Any, model_b: Any, inputs: Any, options: MatchOptions) -> Mat
                 eager_runs.enter_context(run)
             return run
 
+        notes = _train_mode_notes((("A", model_a, framework_a), ("B", model_b, framework_b)))
         return _match_exported(
             (model_a, framework_a, raw_a, eager_a), (model_b, framework_b, raw_b, eager_b),
-            rerun_b, options, timer, inputs)
+            rerun_b, options, timer, inputs, notes)
 
 
 _Side = tuple[Any, str, Any, "EagerRun | None"]  # model, framework, raw inputs, eager run
 
 
 def _match_exported(side_a: _Side, side_b: _Side, rerun_b: Callable[[], EagerRun | None],
-                    options: MatchOptions, timer: StageTimer, inputs: Any) -> MatchResult:
+                    options: MatchOptions, timer: StageTimer, inputs: Any,
+                    notes: list[str]) -> MatchResult:
     from padiff_ir.pairing.graphs import pair_graphs
     from padiff_ir.pairing.memo import remember
     from padiff_ir.pairing.model_graphs import trace_graphs
@@ -149,7 +225,8 @@ def _match_exported(side_a: _Side, side_b: _Side, rerun_b: Callable[[], EagerRun
     with timer.stage(Stage.IR):
         graph_a = canonicalize(build_graph(exported_a))
         graph_b = canonicalize(build_graph(exported_b))
-    resolved = _resolve_layer_map(options.layer_map, model_a, model_b)
+    _check_tolerance_names(overrides, graph_a, exported_a)
+    resolved = options.layer_map
     models = framework_a != "onnx" and framework_b != "onnx"
     with timer.stage(Stage.MATCH):
         # the matching every entry point gives for these models (padiff_ir.pairing)
@@ -157,7 +234,6 @@ def _match_exported(side_a: _Side, side_b: _Side, rerun_b: Callable[[], EagerRun
         matching = pair_graphs(graph_a, graph_b, layer_map=resolved, traces=traces)
         if models:
             remember(model_a, model_b, resolved, inputs, matching)
-    notes: list[str] = []
     if options.assign_weights:
         with timer.stage(Stage.ASSIGN):
             if framework_a != "onnx" and framework_b != "onnx":
@@ -199,7 +275,8 @@ def _match_exported(side_a: _Side, side_b: _Side, rerun_b: Callable[[], EagerRun
         finally:
             store_a.close()
             store_b.close()
-    eager_outputs = compare_eager_outputs(eager_a, eager_b, tolerance)
+    eager_outputs = compare_eager_outputs(eager_a, eager_b, tolerance, exported_a.output_keys,
+                                          exported_b.output_keys)
     failing = [p for p in pairs if not p.ok]
     outputs_ok = all(p.ok for p in outputs) and all(p.ok for p in eager_outputs)
     ok = outputs_ok and not failing
@@ -210,8 +287,10 @@ def _match_exported(side_a: _Side, side_b: _Side, rerun_b: Callable[[], EagerRun
         first = nonfinite[0]
         notes.append(f"non-finite values appear in A at {first.module_a or '<root>'} "
                      f"({first.op_a}, tensor {first.a[0]}) and after")
+    layout_only = all(p.metrics.reason.startswith("shape")
+                      for p in (*outputs, *eager_outputs) if not p.ok)
     accumulated = not ok and not culprits and options.localize and outputs_ok is False and any(
-        m.own is not None for m in modules)
+        m.own is not None for m in modules) and not layout_only
     if accumulated:
         notes.append("the outputs drift apart but no module differs by itself beyond tolerance: "
                      "rounding error accumulated over the graph, no single culprit")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from padiff_ir._result import TextEnum, Verdict, VerdictResult, renderer
 from padiff_ir.matching.types import ModulePair, Unmatched
@@ -212,6 +212,7 @@ class MatchResult(VerdictResult):
 
     __eq__ = VerdictResult.__eq__  # dataclass(eq=True) would replace the mixin's
     __hash__ = None  # type: ignore[assignment]
+    kind: ClassVar[str] = "match"
 
     def __str__(self) -> str:
         from padiff_ir.compare.summary import render_summary

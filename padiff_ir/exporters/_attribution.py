@@ -13,6 +13,7 @@ from padiff_ir.exporters._graph import (
     MODULE_CLASS_KEY,
     MODULE_PATH_KEY,
     MODULES_KEY,
+    OUTPUT_KEYS_KEY,
     PARAMETERS_KEY,
 )
 
@@ -114,8 +115,10 @@ def write_attribution(
     modules: dict[str, str],
     parameters: dict[str, str],
     model_class: str,
+    output_keys: list[str] | None = None,
 ) -> None:
-    """Store node module paths/classes and model-level tables in ``model``'s metadata."""
+    """Store node module paths/classes and model-level tables in ``model``'s metadata
+    (``output_keys``: the key path of each graph output, when the model returns a dict)."""
     for node in model.graph.node:
         path = node_modules.get(node.name, "")
         set_metadata(node, MODULE_PATH_KEY, path)
@@ -124,6 +127,8 @@ def write_attribution(
     set_metadata(model, MODULES_KEY, json.dumps(modules))
     set_metadata(model, PARAMETERS_KEY, json.dumps(parameters))
     set_metadata(model, MODEL_CLASS_KEY, model_class)
+    if output_keys and len(output_keys) == len(model.graph.output):
+        set_metadata(model, OUTPUT_KEYS_KEY, json.dumps(list(output_keys)))
 
 
 def unique_node_names(model: onnx.ModelProto) -> None:

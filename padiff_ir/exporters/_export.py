@@ -5,16 +5,20 @@ from __future__ import annotations
 import inspect
 import logging
 import os
+import threading
 from typing import Any
 
-from padiff_ir.errors import InputError, ModelTypeError
+from padiff_ir.errors import InputError, ModelTypeError, OptionError
 from padiff_ir.exporters._graph import ExportedGraph
 from padiff_ir.frameworks.detect import detect_framework
 from padiff_ir.frameworks.inputs import ModelInputs, normalize_inputs
 
 __all__ = [
+    "FRAMEWORK_LOCK",
+    "MIN_OPSET",
     "StartedExport",
     "check_eager",
+    "check_opset",
     "check_signature",
     "eager_failure",
     "export",
@@ -129,6 +133,33 @@ def eager_failure(model: Any, framework: str, inputs: ModelInputs, err: Exceptio
     )
 
 
+#: Held while a model is exported or compared: the frameworks' global state (paddle's program
+#: and name counters, torch's exporter, the state guard) is shared by every thread, so two
+#: exports or ``match`` calls at once run one after the other.
+FRAMEWORK_LOCK = threading.RLock()
+
+#: The oldest ONNX opset an export may ask for.
+MIN_OPSET = 7
+
+
+def opset_range() -> tuple[int, int]:
+    """The opsets an export may ask for: :data:`MIN_OPSET` to the newest the onnx package
+    knows."""
+    import onnx
+
+    return MIN_OPSET, int(onnx.defs.onnx_opset_version())
+
+
+def check_opset(opset: Any) -> None:
+    """Raise :class:`OptionError` unless ``opset`` is None or an opset of :func:`opset_range`."""
+    if opset is None:
+        return
+    low, high = opset_range()
+    if isinstance(opset, bool) or not isinstance(opset, int) or not low <= opset <= high:
+        raise OptionError(f"opset must be an ONNX opset from {low} to {high} (or None: the "
+                          f"exporter's default), got {opset!r}", option="opset")
+
+
 def export(model: Any, example_inputs: Any = None, *, opset: int | None = None,
            check: bool = True) -> ExportedGraph:
     """Export a model to ONNX with every node attributed to the module it came from.
@@ -149,7 +180,7 @@ def export(model: Any, example_inputs: Any = None, *, opset: int | None = None,
 
     Raises:
         ModelTypeError: ``model`` is not a model. InputError: the inputs do not fit it.
-        ExportError: the framework's exporter failed.
+        ExportError: the framework's exporter failed. OptionError: ``opset`` is out of range.
 
     Examples:
         >>> import torch
@@ -158,6 +189,12 @@ def export(model: Any, example_inputs: Any = None, *, opset: int | None = None,
         >>> sorted(set(exported.node_modules.values()))
         ['0']
     """
+    check_opset(opset)
+    with FRAMEWORK_LOCK:
+        return _export(model, example_inputs, opset=opset, check=check)
+
+
+def _export(model: Any, example_inputs: Any, *, opset: int | None, check: bool) -> ExportedGraph:
     framework = detect_framework(model)
     if framework == "onnx":
         return load_onnx(model)

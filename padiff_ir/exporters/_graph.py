@@ -8,14 +8,18 @@ environment carries everything another environment needs:
   (the module's class name, e.g. ``Linear``);
 * the model has ``metadata_props`` :data:`FRAMEWORK_KEY` (``torch``, ``paddle`` or ``onnx``),
   :data:`PARAMETERS_KEY` (JSON ``{onnx tensor name: framework parameter name}``) and
-  :data:`MODULES_KEY` (JSON ``{module path: class name}`` for every module of the model).
+  :data:`MODULES_KEY` (JSON ``{module path: class name}`` for every module of the model);
+* when the model returns a nested structure, :data:`OUTPUT_KEYS_KEY` (JSON list, one key path
+  per graph output, such as ``"logits"`` or ``"1/hidden"``): outputs with names are paired by
+  name, whatever order each exporter gives them.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import onnx
@@ -26,8 +30,10 @@ __all__ = [
     "MODULES_KEY",
     "MODULE_CLASS_KEY",
     "MODULE_PATH_KEY",
+    "OUTPUT_KEYS_KEY",
     "PARAMETERS_KEY",
     "ExportedGraph",
+    "output_key_paths",
 ]
 
 MODULE_PATH_KEY = "padiff_ir.module_path"
@@ -36,10 +42,54 @@ FRAMEWORK_KEY = "padiff_ir.framework"
 PARAMETERS_KEY = "padiff_ir.parameters"
 MODULES_KEY = "padiff_ir.modules"
 MODEL_CLASS_KEY = "padiff_ir.model_class"
+OUTPUT_KEYS_KEY = "padiff_ir.output_keys"
+
+
+def output_key_paths(value: Any, is_leaf: Callable[[Any], bool], *,
+                     sort_dicts: bool = False) -> list[str]:
+    """The key path of each tensor of a (nested) output, in flattening order.
+
+    Dicts are walked in insertion order (as the models' eager outputs are flattened), or by
+    sorted key with ``sort_dicts`` (as paddle's exporter flattens them); sequences by index.
+
+    Example:
+        >>> out = {"logits": 1.0, "extra": [2.0, 3.0]}
+        >>> leaf = lambda v: isinstance(v, float)
+        >>> output_key_paths(out, leaf), output_key_paths(out, leaf, sort_dicts=True)
+        (['logits', 'extra/0', 'extra/1'], ['extra/0', 'extra/1', 'logits'])
+    """
+    return list(_walk_paths(value, is_leaf, sort_dicts, ""))
+
+
+def _walk_paths(value: Any, is_leaf: Callable[[Any], bool], sort_dicts: bool,
+                prefix: str) -> Iterator[str]:
+    def join(key: Any) -> str:
+        return f"{prefix}/{key}" if prefix else str(key)
+
+    if is_leaf(value):
+        yield prefix
+    elif isinstance(value, Mapping):
+        keys = sorted(value) if sort_dicts else list(value)
+        for key in keys:
+            yield from _walk_paths(value[key], is_leaf, sort_dicts, join(key))
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            yield from _walk_paths(item, is_leaf, sort_dicts, join(index))
 
 
 def _props(proto) -> dict[str, str]:
     return {p.key: p.value for p in proto.metadata_props}
+
+
+def _output_keys(props: Mapping[str, str], count: int) -> tuple[str, ...]:
+    try:
+        keys = json.loads(props.get(OUTPUT_KEYS_KEY, "[]"))
+    except ValueError:
+        return ()
+    if not isinstance(keys, list) or len(keys) != count or not all(
+            isinstance(k, str) for k in keys):
+        return ()
+    return tuple(keys)
 
 
 @dataclass
@@ -58,6 +108,8 @@ class ExportedGraph:
         modules: every module path of the source model -> its class name.
         model_class: class name of the source model.
         input_names / output_names: the graph's inputs and outputs, in order.
+        output_keys: the key path of each output in the model's returned structure
+            (``"logits"``), when it returns a dict; empty otherwise.
     """
 
     model: onnx.ModelProto
@@ -69,6 +121,7 @@ class ExportedGraph:
     model_class: str = ""
     input_names: tuple[str, ...] = ()
     output_names: tuple[str, ...] = ()
+    output_keys: tuple[str, ...] = ()
 
     @classmethod
     def from_model(cls, model: onnx.ModelProto) -> ExportedGraph:
@@ -95,6 +148,7 @@ class ExportedGraph:
                 i.name for i in model.graph.input if i.name not in set(initializer_names)
             ),
             output_names=tuple(o.name for o in model.graph.output),
+            output_keys=_output_keys(props, len(model.graph.output)),
         )
 
     @property

@@ -58,6 +58,8 @@ class CallRecorder:
     def __init__(self) -> None:
         self.struct_to_path: dict[str, str] = {}
         self._stack: list[_Scope] = []
+        #: what the model's forward returned during the trace (static values; for the keys)
+        self.output_structure: Any = None
 
     @contextlib.contextmanager
     def recording(self, model: Any) -> Iterator[CallRecorder]:

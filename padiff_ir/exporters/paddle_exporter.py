@@ -17,9 +17,12 @@ import json
 import logging
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +32,7 @@ from padiff_ir.exporters._attribution import (
     unique_node_names,
     write_attribution,
 )
-from padiff_ir.exporters._graph import ExportedGraph
+from padiff_ir.exporters._graph import ExportedGraph, output_key_paths
 from padiff_ir.exporters._paddle_scopes import CallRecorder
 from padiff_ir.frameworks.state import preserved_state
 
@@ -89,13 +92,29 @@ def _read_program(path: str) -> list[_ProgramOp]:
     return ops
 
 
+def _positional_names(model: Any) -> list[str]:
+    """``forward``'s named positional arguments, also next to ``*args``/``**kwargs``."""
+    import inspect
+
+    try:
+        params = inspect.signature(model.forward).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    names = []
+    for param in params:
+        if param.kind not in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
+            break
+        names.append(param.name)
+    return names
+
+
 def _ordered_specs(model: Any, inputs: ModelInputs) -> list[Any]:
     """InputSpecs in ``forward``'s argument order, named after the arguments."""
     import paddle
 
     from padiff_ir.exporters._export import forward_arg_names
 
-    arg_names = forward_arg_names(model) or []
+    arg_names = forward_arg_names(model) or _positional_names(model)
     if inputs.keyword:
         by_name = dict(zip(inputs.names, inputs.arrays))
         ordered = []
@@ -218,14 +237,25 @@ def _parameters_to_initializers(onnx_model: onnx.ModelProto,
         return {}
     del onnx_model.graph.node[:]
     onnx_model.graph.node.extend(keep)
-    for node in onnx_model.graph.node:
-        for i, name in enumerate(node.input):
-            if name in renamed:
-                node.input[i] = renamed[name]
+    _rename_inputs(onnx_model.graph.node, renamed)
     for output in onnx_model.graph.output:
         if output.name in renamed:
             output.name = renamed[output.name]
     return {new: new for new in renamed.values()}
+
+
+def _rename_inputs(nodes: Any, renamed: dict[str, str]) -> None:
+    """Rename the inputs of ``nodes`` and of the nodes of their subgraphs (``If``/``Loop``
+    branches read the parameters of the outer graph by name)."""
+    for node in nodes:
+        for i, name in enumerate(node.input):
+            if name in renamed:
+                node.input[i] = renamed[name]
+        for attribute in node.attribute:
+            if attribute.HasField("g"):
+                _rename_inputs(attribute.g.node, renamed)
+            for graph in attribute.graphs:
+                _rename_inputs(graph.node, renamed)
 
 
 class PendingPaddleExport:
@@ -238,8 +268,10 @@ class PendingPaddleExport:
     """
 
     def __init__(self, model: Any, tmp: tempfile.TemporaryDirectory[str], ops: list[_ProgramOp],
-                 recorder: CallRecorder, proc: subprocess.Popen[str], out_file: str) -> None:
+                 recorder: CallRecorder, proc: subprocess.Popen[str], out_file: str,
+                 restore_signal: Callable[[], None] = lambda: None) -> None:
         self.model = model
+        self._restore_signal = restore_signal
         self._tmp = tmp
         self._ops = ops
         self._recorder = recorder
@@ -247,10 +279,13 @@ class PendingPaddleExport:
         self._out_file = out_file
 
     def close(self) -> None:
-        if self._proc.poll() is None:
-            self._proc.kill()
-            self._proc.communicate()
-        self._tmp.cleanup()
+        try:
+            if self._proc.poll() is None:
+                self._proc.kill()
+                self._proc.communicate()
+            self._tmp.cleanup()
+        finally:
+            self._restore_signal()
 
     def result(self) -> ExportedGraph:
         import onnx
@@ -281,13 +316,21 @@ def start_paddle_export(model: Any, inputs: ModelInputs, *, opset: int | None = 
     specs = _ordered_specs(model, inputs)
     recorder = CallRecorder()
     opset = opset or DEFAULT_OPSET
+    restore_signal = _terminate_as_exit()
     tmp = tempfile.TemporaryDirectory(prefix="padiff_ir_")
     try:
         prefix = os.path.join(tmp.name, "model")
         with preserved_state(model):
             try:
-                with recorder.recording(model):
-                    paddle.jit.save(model, prefix, input_spec=specs)
+                structure: list[Any] = []
+                hook = model.register_forward_post_hook(
+                    lambda layer, args, outputs: structure.append(outputs))
+                try:
+                    with recorder.recording(model):
+                        paddle.jit.save(model, prefix, input_spec=specs)
+                finally:
+                    hook.remove()
+                recorder.output_structure = structure[0] if structure else None
             except Exception as err:
                 if "could not get source code" in str(err):
                     raise ExportError(
@@ -310,14 +353,76 @@ def start_paddle_export(model: Any, inputs: ModelInputs, *, opset: int | None = 
         proc = _start_paddle2onnx(model_file, prefix + ".pdiparams", out_file, opset, tmp.name)
     except BaseException:
         tmp.cleanup()
+        restore_signal()
         raise
-    return PendingPaddleExport(model, tmp, ops, recorder, proc, out_file)
+    return PendingPaddleExport(model, tmp, ops, recorder, proc, out_file, restore_signal)
+
+
+def _terminate_as_exit() -> Callable[[], None]:
+    """Until the returned function is called, SIGTERM raises ``SystemExit`` (as SIGINT raises
+    ``KeyboardInterrupt``), so that the export's temporary folder and child process are
+    cleaned up on the way out. Only in the main thread, and only where SIGTERM still has its
+    default action (a program's own handler is left alone)."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return lambda: None
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminate)
+    restored = []
+
+    def restore() -> None:
+        if not restored and signal.getsignal(signal.SIGTERM) is terminate:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        restored.append(True)
+
+    return restore
+
+
+def _is_output_leaf(value: Any) -> bool:
+    return not isinstance(value, (Mapping, list, tuple, str, bytes, int, float, bool,
+                                  type(None)))
+
+
+def _order_outputs(onnx_model: onnx.ModelProto, structure: Any) -> list[str] | None:
+    """Put the graph outputs of a model that returns a dict in its eager order; their key paths.
+
+    paddle's exporter flattens a returned dict by sorted key, its eager run (and torch) by
+    insertion order: the graph outputs are reordered to the latter, so that outputs pair with
+    the eager ones and with the other model's. None when the model returns no dict.
+    """
+    if structure is None or not _contains_mapping(structure):
+        return None
+    eager = output_key_paths(structure, _is_output_leaf)
+    exported = output_key_paths(structure, _is_output_leaf, sort_dicts=True)
+    outputs = list(onnx_model.graph.output)
+    if len(outputs) != len(exported) or len(set(exported)) != len(exported):
+        logger.debug("paddle outputs: %d graph outputs for %d tensors; order kept",
+                     len(outputs), len(exported))
+        return None
+    by_key = dict(zip(exported, outputs))
+    reordered = [by_key[key] for key in eager]
+    copies = [type(o)() for o in reordered]
+    for copy, output in zip(copies, reordered):
+        copy.CopyFrom(output)
+    del onnx_model.graph.output[:]
+    onnx_model.graph.output.extend(copies)
+    return eager
+
+
+def _contains_mapping(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        return True
+    return isinstance(value, (list, tuple)) and any(_contains_mapping(v) for v in value)
 
 
 def _attribute(model: Any, onnx_model: onnx.ModelProto, ops: list[_ProgramOp],
                recorder: CallRecorder) -> ExportedGraph:
     """Initializers named after parameters, every node attributed, metadata written."""
     unique_node_names(onnx_model)
+    output_keys = _order_outputs(onnx_model, recorder.output_structure)
     param_names = {p.name: name for name, p in model.named_parameters()}
     param_names.update({b.name: name for name, b in model.named_buffers()})
     parameters = _parameters_to_initializers(onnx_model, param_names)
@@ -332,6 +437,7 @@ def _attribute(model: Any, onnx_model: onnx.ModelProto, ops: list[_ProgramOp],
         modules=modules,
         parameters=parameters,
         model_class=type(model).__name__,
+        output_keys=output_keys,
     )
     logger.debug("exported paddle %s: %d nodes", type(model).__name__, len(onnx_model.graph.node))
     return ExportedGraph.from_model(onnx_model)

@@ -15,6 +15,7 @@ import io
 import logging
 import re
 import warnings
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from padiff_ir.errors import ExportError
@@ -23,7 +24,7 @@ from padiff_ir.exporters._attribution import (
     unique_node_names,
     write_attribution,
 )
-from padiff_ir.exporters._graph import ExportedGraph
+from padiff_ir.exporters._graph import ExportedGraph, output_key_paths
 from padiff_ir.frameworks.state import preserved_state, quiet_loggers
 
 if TYPE_CHECKING:
@@ -61,6 +62,31 @@ def _node_scope(node: onnx.NodeProto) -> str | None:
             # The last scope is the traced op itself (``linear``), the ones before are modules.
             return scopes[-2] if len(scopes) >= 2 else ""
     return None
+
+
+def _output_keys(program: Any) -> list[str] | None:
+    """The key path of each output when the model returns a dict (torch flattens dicts in
+    insertion order, as the eager outputs are); None otherwise or when unknown."""
+    import torch.utils._pytree as pytree
+
+    try:
+        spec = program.exported_program.call_spec.out_spec
+        structure = pytree.tree_unflatten(list(range(spec.num_leaves)), spec)
+    except Exception:  # an exporter without an exported program: outputs stay positional
+        logger.debug("torch exporter: no output structure", exc_info=True)
+        return None
+    if not _has_mapping(structure):
+        return None
+    indices = pytree.tree_leaves(structure)
+    paths = output_key_paths(structure, lambda v: isinstance(v, int))
+    ordered = [path for _, path in sorted(zip(indices, paths))]
+    return ordered
+
+
+def _has_mapping(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        return True
+    return isinstance(value, (list, tuple)) and any(_has_mapping(v) for v in value)
 
 
 def export_torch(model: Any, inputs: ModelInputs, *, opset: int | None = None) -> ExportedGraph:
@@ -117,6 +143,7 @@ def export_torch(model: Any, inputs: ModelInputs, *, opset: int | None = None) -
         modules=modules,
         parameters=parameters,
         model_class=type(model).__name__,
+        output_keys=_output_keys(program),
     )
     logger.debug("exported torch %s: %d nodes", type(model).__name__, len(onnx_model.graph.node))
     return ExportedGraph.from_model(onnx_model)

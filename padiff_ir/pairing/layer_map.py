@@ -289,15 +289,43 @@ class LayerMap:
         return cls(data.get("pairs", {}), **{f: data.get(f, ()) for f in _SET_FIELDS})
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the layer map as JSON."""
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump(self.to_dict(), f, indent=2, sort_keys=True)
+        """Write the layer map as JSON.
+
+        Raises:
+            MatchError: module objects are not resolved yet. FileFormatError: the file cannot
+                be written.
+        """
+        from padiff_ir.errors import FileFormatError
+
+        text = json.dumps(self.to_dict(), indent=2, sort_keys=True)
+        try:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text + "\n")
+        except OSError as err:
+            raise FileFormatError(f"{path}: cannot write the layer map ({err.strerror or err}); "
+                                  "pass a file path in an existing, writable folder",
+                                  path=str(path)) from err
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> LayerMap:
-        """Read a layer map written by :meth:`save`."""
-        with open(path, encoding="utf-8") as f:
-            return cls.from_dict(json.load(f))
+        """Read a layer map written by :meth:`save`.
+
+        Raises:
+            FileFormatError: the file is missing, not JSON or not a layer map (the message
+                names the file and what is wrong).
+        """
+        from padiff_ir._result import read_json_file
+        from padiff_ir.errors import FileFormatError
+
+        what = "a layer map saved with LayerMap.save()"
+        data = read_json_file(path, what)
+        problem = _layer_map_problem(data)
+        if problem:
+            raise FileFormatError(f"{path}: is not {what}: {problem}", path=str(path))
+        try:
+            return cls.from_dict(data)
+        except MatchError as err:
+            raise FileFormatError(f"{path}: {err}", path=str(path)) from err
 
     @classmethod
     def from_matching(cls, matching: Matching) -> LayerMap:
@@ -328,6 +356,25 @@ class LayerMap:
         if not self.is_resolved:
             counts.append("unresolved objects")
         return f"LayerMap({', '.join(counts)})"
+
+
+def _layer_map_problem(data: Any) -> str:
+    """What makes ``data`` no layer map dictionary (``""`` when it is one)."""
+    if not isinstance(data, dict):
+        return f"it holds a JSON {type(data).__name__}, not an object"
+    known = {"version", "pairs", *_SET_FIELDS}
+    if not known & set(data) or "kind" in data:
+        return (f"it has none of the keys {sorted(known)}"
+                if "kind" not in data else f"it holds a result of kind {data['kind']!r}")
+    pairs = data.get("pairs", {})
+    if not isinstance(pairs, dict) or not all(
+            isinstance(a, str) and isinstance(b, str) for a, b in pairs.items()):
+        return "'pairs' must map module paths of A to module paths of B (strings)"
+    for name in _SET_FIELDS:
+        value = data.get(name, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            return f"{name!r} must be a list of module paths (strings)"
+    return ""
 
 
 def _is_instance(module: Any, cls: Any) -> bool:

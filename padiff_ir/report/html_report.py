@@ -137,7 +137,15 @@ def render_html_text(result: Any, *, title: str | None = None) -> str:
     from markupsafe import Markup
 
     data = result_dict(result)
-    view = build_view(data, title=title)
+    try:
+        view = build_view(data, title=title)
+    except ReportError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
+        detail = f"missing key {err}" if isinstance(err, KeyError) else str(err)
+        raise ReportError(f"the result data cannot be read ({type(err).__name__}: {detail}); "
+                          "pass a result, its to_dict() or a file written by "
+                          "result.to_json(path), unedited") from err
     template = _environment().get_template("report.html")
     return template.render(
         view=view,

@@ -1,0 +1,80 @@
+"""Fixtures of the reliability tests: each case checks that the models, the global RNG states
+and the temporary folder are as they were."""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.conftest import zoo_pair
+
+
+def model_state(model: Any) -> tuple[dict[str, np.ndarray], list[bool]]:
+    """Every parameter and buffer (copied) and every module's train flag."""
+    import torch
+
+    if isinstance(model, torch.nn.Module):
+        tensors = {n: t.detach().cpu().numpy().copy() for n, t in model.state_dict().items()}
+        return tensors, [m.training for m in model.modules()]
+    tensors = {n: np.array(t.numpy(), copy=True) for n, t in model.state_dict().items()}
+    return tensors, [layer.training for layer in model.sublayers(include_self=True)]
+
+
+def assert_same_state(before: tuple[dict[str, np.ndarray], list[bool]], model: Any) -> None:
+    tensors, flags = model_state(model)
+    assert flags == before[1], "train/eval flags changed"
+    assert tensors.keys() == before[0].keys()
+    for name, value in tensors.items():
+        np.testing.assert_array_equal(value, before[0][name], err_msg=name)
+
+
+def _rng_states() -> tuple[Any, ...]:
+    import torch
+
+    numpy_state = np.random.get_state()
+    return (random.getstate(), numpy_state[0], numpy_state[1].tobytes(), numpy_state[2],
+            torch.get_rng_state().numpy().tobytes())
+
+
+def _padiff_temp_entries() -> set[str]:
+    return {n for n in os.listdir(tempfile.gettempdir()) if n.startswith("padiff_ir_")}
+
+
+@dataclass
+class Guard:
+    """What a case must leave as it found: models, RNG states, temporary files."""
+
+    models: list[Any]
+    states: list[Any]
+
+    def watch(self, *models: Any) -> None:
+        for model in models:
+            self.models.append(model)
+            self.states.append(model_state(model))
+
+
+@pytest.fixture
+def guard():
+    """Yield a :class:`Guard` (``guard.watch(model)``); afterwards, check that the watched
+    models, the global RNG states of random, numpy and torch, and the temporary folder are
+    unchanged."""
+    rng_before = _rng_states()
+    temp_before = _padiff_temp_entries()
+    watcher = Guard([], [])
+    yield watcher
+    for model, state in zip(watcher.models, watcher.states):
+        assert_same_state(state, model)
+    assert _rng_states() == rng_before, "a global RNG state changed"
+    left = _padiff_temp_entries() - temp_before
+    assert not left, f"temporary folders left behind: {sorted(left)}"
+
+
+@pytest.fixture(scope="session")
+def mlp():
+    return zoo_pair("mlp")
