@@ -112,16 +112,9 @@ def _resolve_layer_map(layer_map: Any, model_a: Any, model_b: Any, files: bool) 
     """
     from padiff_ir.pairing.layer_map import LayerMap
 
+    layer_map = LayerMap.coerce(layer_map)
     if layer_map is None:
         return None
-    if isinstance(layer_map, Mapping):
-        resolved = LayerMap()
-        for a, b in layer_map.items():
-            resolved.pin(a, b)
-        layer_map = resolved
-    if not isinstance(layer_map, LayerMap):
-        raise OptionError(f"layer_map must be a LayerMap or a dict {{module path of A: module "
-                          f"path of B}}, got {type(layer_map).__name__}", option="layer_map")
     if files and not layer_map.is_resolved:
         raise MatchError("a layer_map of module objects needs both models as objects; with an "
                          "ONNX file, pin module paths instead")

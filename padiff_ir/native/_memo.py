@@ -71,7 +71,7 @@ def memo_for(model_a: Any, model_b: Any, inputs: Any, layer_map: LayerMap | None
     if same and (matching is None or matching is entry.memo.matching):
         return entry.memo
     if matching is None:
-        resolved = (layer_map if layer_map is not None else LayerMap()).resolve(model_a, model_b)
+        resolved = (LayerMap.coerce(layer_map) or LayerMap()).resolve(model_a, model_b)
         try:
             matching = pair_models(model_a, model_b, inputs, layer_map=resolved)
         except InputError as err:  # a model failing on the inputs: let the run report it

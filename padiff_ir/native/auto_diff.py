@@ -33,8 +33,9 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from padiff_ir.frameworks import preserved_global_rng
 from padiff_ir.matching.types import Matching
-from padiff_ir.metrics import Tolerance
+from padiff_ir.metrics import Tolerance, check_bound
 from padiff_ir.native._blas import single_threaded_blas
 from padiff_ir.native._run import TrainingRun
 from padiff_ir.native._selection import Selector
@@ -122,14 +123,15 @@ def auto_diff(
         (True, True)
     """
     started = time.perf_counter()
+    tolerance = Tolerance(check_bound("atol", atol), check_bound("rtol", rtol), compare_mode)
     run = TrainingRun.prepare(
-        model_a, model_b, inputs, auto_init=auto_init, layer_map=layer_map,
-        tolerance=Tolerance(float(atol), float(rtol), compare_mode), single_step=single_step,
+        model_a, model_b, inputs, auto_init=auto_init, layer_map=LayerMap.coerce(layer_map),
+        tolerance=tolerance, single_step=single_step,
         diff_phase=diff_phase, loss_fn=loss_fn, optimizer=optimizer, steps=steps,
         blacklist=blacklist, whitelist=whitelist, matching=matching,
         disable_random_layers=disable_random_layers, workers=workers,
     )
-    with single_threaded_blas():
+    with single_threaded_blas(), preserved_global_rng():  # the user's forward may draw from them
         result = run.execute()
     result.timings["total"] = time.perf_counter() - started
     log = logger.info if result.ok else logger.warning

@@ -72,7 +72,7 @@ def auto_layer_map(
         {'': '', '0': '0', '1': '1'}
     """
     model_a, model_b = unwrap_model(model_a), unwrap_model(model_b)
-    base = (layer_map if layer_map is not None else LayerMap()).resolve(model_a, model_b)
+    base = (LayerMap.coerce(layer_map) or LayerMap()).resolve(model_a, model_b)
     matching = pair_models(model_a, model_b, inputs, layer_map=base)
     result = LayerMap.from_matching(matching)
     for name in ("ignored_a", "ignored_b", "ignored_self_a", "ignored_self_b"):
@@ -115,7 +115,7 @@ def _resolve_layer_map(
     layer_map: LayerMap | None, model_a: Any, model_b: Any
 ) -> tuple[LayerMap, bool]:
     """The resolved layer map, and whether A/B had to be swapped for its paths to fit."""
-    layer_map = layer_map if layer_map is not None else LayerMap()
+    layer_map = LayerMap.coerce(layer_map) or LayerMap()
     try:
         return layer_map.resolve(model_a, model_b), False
     except MatchError as err:

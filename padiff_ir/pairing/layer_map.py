@@ -106,6 +106,30 @@ class LayerMap:
         self._object_ignores: list[tuple[Any, bool]] = []
         self._object_black_boxes: list[Any] = []
 
+    @classmethod
+    def coerce(cls, value: Any, *, option: str = "layer_map") -> LayerMap | None:
+        """``value`` as a :class:`LayerMap`: one as it is, a dict ``{path of A: path of B}`` as
+        pins, ``None`` as ``None``.
+
+        Raises:
+            OptionError: anything else, naming the option.
+
+        Examples:
+            >>> LayerMap.coerce({"fc1": "linear1"}).pairs
+            {'fc1': 'linear1'}
+        """
+        if value is None or isinstance(value, LayerMap):
+            return value
+        if isinstance(value, Mapping):
+            pinned = cls()
+            for a, b in value.items():
+                pinned.pin(a, b)
+            return pinned
+        from padiff_ir.errors import OptionError
+
+        raise OptionError(f"{option} must be a LayerMap or a dict {{module path of A: module "
+                          f"path of B}}, got {type(value).__name__}", option=option)
+
     # -- editing -----------------------------------------------------------------------------
 
     def pin(self, a: Any, b: Any, *, black_box: bool = False) -> None:
