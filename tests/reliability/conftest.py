@@ -42,6 +42,25 @@ def _rng_states() -> tuple[Any, ...]:
             torch.get_rng_state().numpy().tobytes())
 
 
+def _paddle_rng() -> Any:
+    import paddle
+
+    return paddle.get_rng_state("cpu")
+
+
+def _paddle_rng_unchanged(before: Any) -> bool:
+    """Whether paddle's CPU generator is where it was: the next draws from the current state
+    and from ``before`` agree (the current state is put back afterwards)."""
+    import paddle
+
+    now = paddle.get_rng_state("cpu")
+    drawn_now = paddle.rand([8]).numpy()
+    paddle.set_rng_state(before, "cpu")
+    drawn_before = paddle.rand([8]).numpy()
+    paddle.set_rng_state(now, "cpu")
+    return bool(np.array_equal(drawn_now, drawn_before))
+
+
 def _padiff_temp_entries() -> set[str]:
     return {n for n in os.listdir(tempfile.gettempdir()) if n.startswith("padiff_ir_")}
 
@@ -62,15 +81,17 @@ class Guard:
 @pytest.fixture
 def guard():
     """Yield a :class:`Guard` (``guard.watch(model)``); afterwards, check that the watched
-    models, the global RNG states of random, numpy and torch, and the temporary folder are
-    unchanged."""
+    models, the global RNG states of random, numpy, torch and paddle, and the temporary folder
+    are unchanged."""
     rng_before = _rng_states()
+    paddle_before = _paddle_rng()
     temp_before = _padiff_temp_entries()
     watcher = Guard([], [])
     yield watcher
     for model, state in zip(watcher.models, watcher.states):
         assert_same_state(state, model)
     assert _rng_states() == rng_before, "a global RNG state changed"
+    assert _paddle_rng_unchanged(paddle_before), "paddle's RNG state changed"
     left = _padiff_temp_entries() - temp_before
     assert not left, f"temporary folders left behind: {sorted(left)}"
 

@@ -9,6 +9,8 @@ import numpy as np
 import paddle
 import torch
 
+from padiff_ir.frameworks import get_framework
+
 DIM = 4
 
 
@@ -24,7 +26,8 @@ def _torch_linear(dim_in: int, dim_out: int, seed: int) -> torch.nn.Linear:
 
 
 def _paddle_linear(dim_in: int, dim_out: int, seed: int) -> paddle.nn.Linear:
-    layer = paddle.nn.Linear(dim_in, dim_out)
+    with get_framework("paddle").preserved_rng():  # leaves paddle's global RNG alone
+        layer = paddle.nn.Linear(dim_in, dim_out)
     rng = np.random.default_rng(seed)
     weight = rng.standard_normal((dim_out, dim_in), dtype=np.float32)
     layer.weight.set_value(weight.T.copy())
