@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -181,3 +182,18 @@ def test_python_dash_m_padiff_ir_is_the_command(guard):
                            env=env)
     assert error.returncode == EXIT_ERROR
     assert _error_line(error.stderr).startswith("padiff-ir: error: the zoo has no model 'nope'")
+
+
+def test_the_installed_script_runs_a_comparison(guard, tmp_path):
+    script = Path(sys.executable).parent / "padiff-ir"
+    if not script.exists():
+        pytest.skip("padiff-ir is not installed in this environment (pip install -e .)")
+    version = subprocess.run([str(script), "--version"], capture_output=True, text=True,
+                             check=False)
+    assert version.returncode == EXIT_OK and version.stdout.startswith("padiff-ir 0.")
+    out = tmp_path / "result.json"
+    run = subprocess.run([str(script), "compare", "zoo:mlp:torch", "zoo:mlp:paddle", "-q",
+                          "--json", str(out)], capture_output=True, text=True, check=False,
+                         cwd=tmp_path)
+    assert run.returncode == EXIT_OK, run.stderr
+    assert json.loads(out.read_text(encoding="utf-8"))["ok"] is True
