@@ -53,8 +53,8 @@ def _add_inputs(parser: argparse.ArgumentParser) -> None:
                         help="seed of the generated inputs (default 0)")
     parser.add_argument("--input-range", metavar="LOW,HIGH",
                         help="generated inputs drawn uniformly in [LOW, HIGH) (ints too; "
-                             "write --input-range=-1,1 for a negative LOW); default: floats standard "
-                             "normal, ints 0 or 1")
+                             "write --input-range=-1,1 for a negative LOW); default: floats "
+                             "standard normal, ints 0 or 1")
 
 
 def _build_parser() -> argparse.ArgumentParser:
