@@ -189,5 +189,5 @@ def render_summary(result: MatchResult, *, worst: int = 10, width: int | None = 
         total = sum(result.timings.values())
         stages = ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items())
         lines.append("")
-        lines.extend(_wrap(f"time {total:.1f}s: {stages}", width))
+        lines.append(_cut(f"time {total:.1f}s: {stages}", width))  # one line: easy to drop
     return "\n".join(lines)
