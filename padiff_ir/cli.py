@@ -49,6 +49,12 @@ def _add_inputs(parser: argparse.ArgumentParser) -> None:
                         metavar="NAME=D0,D1[:DTYPE]",
                         help="an input's name, shape and dtype (repeat per input)")
     parser.add_argument("--inputs", metavar="NPZ", help="an .npz file of named inputs")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the generated inputs (default 0)")
+    parser.add_argument("--input-range", metavar="LOW,HIGH",
+                        help="generated inputs drawn uniformly in [LOW, HIGH) (ints too; "
+                             "write --input-range=-1,1 for a negative LOW); default: floats "
+                             "standard normal, ints 0 or 1")
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -134,8 +140,22 @@ def _progress(message: str) -> None:
     sys.stderr.flush()
 
 
-def _load_inputs(args: argparse.Namespace, default: dict | None) -> dict:
-    from padiff_ir._models import parse_input_shapes
+def _value_range(args: argparse.Namespace) -> tuple[float, float] | None:
+    from padiff_ir._models import parse_value_range
+
+    return parse_value_range(args.input_range) if args.input_range else None
+
+
+def _load_inputs(args: argparse.Namespace, default: dict | None,
+                 onnx_path: str | None = None) -> dict:
+    """The inputs: ``--inputs``, else generated from ``--input-shape`` and the ONNX file's
+    declared inputs, else ``default`` (a zoo model's), else an error.
+
+    Raises:
+        InputError: no inputs can be found, an ``--input-shape`` names an input the ONNX file
+            does not have, or an input has a dynamic dimension no ``--input-shape`` fixes.
+    """
+    from padiff_ir._models import parse_input_specs, random_inputs, resolve_onnx_inputs
 
     if args.inputs:
         import zipfile
@@ -151,8 +171,13 @@ def _load_inputs(args: argparse.Namespace, default: dict | None) -> dict:
         except (OSError, ValueError, zipfile.BadZipFile) as err:
             raise InputError(f"--inputs {args.inputs}: not an .npz file of named inputs "
                              f"({err}); write one with numpy.savez(path, x=array, ...)") from err
-    if args.input_shape:
-        return parse_input_shapes(args.input_shape)
+    value_range = _value_range(args)
+    given = parse_input_specs(args.input_shape)
+    if onnx_path is not None and (given or default is None):
+        specs = resolve_onnx_inputs(onnx_path, given)
+        return random_inputs(specs, seed=args.seed, value_range=value_range)
+    if given:
+        return random_inputs(given, seed=args.seed, value_range=value_range)
     if default is not None:
         return default
     raise InputError("no inputs: pass --input-shape NAME=D0,D1,... or --inputs inputs.npz")
@@ -162,6 +187,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     import padiff_ir
     from padiff_ir._models import load_model_spec
 
+    _value_range(args)  # fail before loading
     model, zoo_inputs = load_model_spec(args.model)
     inputs = None if isinstance(model, str) else _load_inputs(args, zoo_inputs)
     start = time.perf_counter()
@@ -255,10 +281,12 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from padiff_ir._models import load_model_spec
 
     padiff_ir.Tolerance(atol=args.atol, rtol=args.rtol, mode=args.mode)  # fail before loading
+    _value_range(args)
     _check_outputs(args, ("--json", args.json), ("--html", args.html))
     model_a, inputs_a = load_model_spec(args.model_a)
     model_b, inputs_b = load_model_spec(args.model_b)
-    inputs = _load_inputs(args, inputs_a if inputs_a is not None else inputs_b)
+    onnx_path = next((m for m in (model_a, model_b) if isinstance(m, str)), None)
+    inputs = _load_inputs(args, inputs_a if inputs_a is not None else inputs_b, onnx_path)
     layer_map = None
     if args.layer_map:
         layer_map = padiff_ir.LayerMap.load(args.layer_map)

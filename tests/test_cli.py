@@ -71,3 +71,25 @@ def test_console_script_is_installed():
     assert result.returncode == 0
     for command in ("demo", "compare", "export", "report"):
         assert command in result.stdout
+
+
+def test_readme_command_lines_parse():
+    """Every ``padiff-ir`` line of the README's Command line section is accepted by the parser
+    (options spelled as they are parsed, e.g. ``--input-range=-1,1``)."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    from padiff_ir.cli import _build_parser
+
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    section = readme.read_text(encoding="utf-8").split("## Command line", 1)[1].split("\n## ")[0]
+    lines = [line for block in re.findall(r"```bash\n(.*?)```", section, re.S)
+             for line in block.splitlines() if line.startswith("padiff-ir ")]
+    assert any("--input-range" in line for line in lines)
+    parser = _build_parser()
+    for line in lines:
+        argv = shlex.split(line, comments=True)[1:]
+        argv = argv[: argv.index(">")] if ">" in argv else argv
+        args = parser.parse_args(argv)
+        assert args.command == argv[0], line
