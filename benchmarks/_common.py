@@ -51,20 +51,33 @@ def environment() -> dict[str, Any]:
     import onnx
     import onnxruntime
 
-    versions = {"python": platform.python_version(), "numpy": numpy.__version__,
-                "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__}
+    versions = {
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "onnx": onnx.__version__,
+        "onnxruntime": onnxruntime.__version__,
+    }
     for name in ("torch", "paddle", "paddle2onnx"):
         module = sys.modules.get(name)
         if module is not None:
             versions[name] = getattr(module, "__version__", "?")
-    return {"versions": versions, "cpus": os.cpu_count(), "machine": platform.machine(),
-            "date": time.strftime("%Y-%m-%d")}
+    return {
+        "versions": versions,
+        "cpus": os.cpu_count(),
+        "machine": platform.machine(),
+        "date": time.strftime("%Y-%m-%d"),
+    }
 
 
 def run_in_subprocess(script: str, case: str, timeout: float = 1800) -> dict[str, Any]:
     """Run ``python script --case CASE`` in a fresh process; it prints one JSON line last."""
-    proc = subprocess.run([sys.executable, script, "--case", case], capture_output=True,
-                          text=True, timeout=timeout, check=False)
+    proc = subprocess.run(
+        [sys.executable, script, "--case", case],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode != 0 or not lines:
         return {"case": case, "error": (proc.stderr or proc.stdout).strip()[-800:]}

@@ -20,7 +20,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks._common import eager_forward, peak_rss_mib, run_in_subprocess, timed, write_results
 
 CASES = [
-    ("mlp", "tiny"), ("cnn", "tiny"), ("vitpose", "tiny"), ("vitpose", "base"), ("bert", "base"),
+    ("mlp", "tiny"),
+    ("cnn", "tiny"),
+    ("vitpose", "tiny"),
+    ("vitpose", "base"),
+    ("bert", "base"),
 ]
 
 
@@ -44,10 +48,17 @@ def run_case(case: str) -> dict:
 
     (tensors, nbytes), run_s = timed(run)
     return {
-        "pair": f"{name}-{size}", "side": side, "eager_s": eager_s, "export_s": export_s,
-        "ir_s": ir_s, "run_all_s": run_s, "onnx_nodes": len(exported.model.graph.node),
-        "data_ops": len(graph.data_ops()), "tensors": tensors,
-        "activation_mib": nbytes / 2**20, "peak_rss_mib": peak_rss_mib(),
+        "pair": f"{name}-{size}",
+        "side": side,
+        "eager_s": eager_s,
+        "export_s": export_s,
+        "ir_s": ir_s,
+        "run_all_s": run_s,
+        "onnx_nodes": len(exported.model.graph.node),
+        "data_ops": len(graph.data_ops()),
+        "tensors": tensors,
+        "activation_mib": nbytes / 2**20,
+        "peak_rss_mib": peak_rss_mib(),
     }
 
 
@@ -66,16 +77,20 @@ def main() -> None:
             print(row, file=sys.stderr)
     path = write_results("export", rows)
     print(f"results: {path}\n")
-    print("| pair | side | eager s | export s | IR s | run_all s | ONNX nodes | data ops "
-          "| activations MiB | peak RSS MiB |")
+    print(
+        "| pair | side | eager s | export s | IR s | run_all s | ONNX nodes | data ops "
+        "| activations MiB | peak RSS MiB |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         if "error" in r:
             print(f"| {r['case']} | error: {r['error'][:60]} |")
             continue
-        print(f"| {r['pair']} | {r['side']} | {r['eager_s']:.3f} | {r['export_s']:.2f} | "
-              f"{r['ir_s']:.2f} | {r['run_all_s']:.2f} | {r['onnx_nodes']} | {r['data_ops']} | "
-              f"{r['activation_mib']:.0f} | {r['peak_rss_mib']:.0f} |")
+        print(
+            f"| {r['pair']} | {r['side']} | {r['eager_s']:.3f} | {r['export_s']:.2f} | "
+            f"{r['ir_s']:.2f} | {r['run_all_s']:.2f} | {r['onnx_nodes']} | {r['data_ops']} | "
+            f"{r['activation_mib']:.0f} | {r['peak_rss_mib']:.0f} |"
+        )
 
 
 if __name__ == "__main__":

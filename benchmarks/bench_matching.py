@@ -61,8 +61,16 @@ def vit_pair(blocks: int) -> tuple[Any, Any, dict[str, Any]]:
     from padiff_ir.zoo import copy_torch_to_paddle, paddle_models, torch_models
     from padiff_ir.zoo.configs import VitConfig
 
-    config = VitConfig(image_size=16, patch_size=8, dim=16, depth=blocks, heads=2, mlp_ratio=2,
-                       num_classes=4, batch=1)
+    config = VitConfig(
+        image_size=16,
+        patch_size=8,
+        dim=16,
+        depth=blocks,
+        heads=2,
+        mlp_ratio=2,
+        num_classes=4,
+        batch=1,
+    )
     torch_model = torch_models.build("vit", config).eval()
     paddle_model = paddle_models.build("vit", config)
     copy_torch_to_paddle(torch_model, paddle_model)
@@ -98,14 +106,18 @@ def replicate_blocks(graph: Any, blocks: int) -> Any:
     after = [op for op in order if op.index > last]
     produced = {t for op in region for t in op.outputs if t}
     made_before = {t: op for op in before for t in op.outputs if t}
-    streams_in = {t for op in region for t in op.inputs
-                  if t in made_before and in_block(made_before[t], 0)
-                  and graph.tensors[t].dtype == "float32"
-                  and len(graph.tensors[t].shape or ()) == 3}
+    streams_in = {
+        t
+        for op in region
+        for t in op.inputs
+        if t in made_before
+        and in_block(made_before[t], 0)
+        and graph.tensors[t].dtype == "float32"
+        and len(graph.tensors[t].shape or ()) == 3
+    }
     streams_out = {t for op in after for t in op.inputs if t in produced}
     if len(streams_in) != 1 or len(streams_out) != 1:
-        raise RuntimeError(f"block 1 is not a chain link: reads {streams_in}, "
-                           f"gives {streams_out}")
+        raise RuntimeError(f"block 1 is not a chain link: reads {streams_in}, gives {streams_out}")
     stream_in, stream_out = streams_in.pop(), streams_out.pop()
     tensors = {name: copy.copy(info) for name, info in graph.tensors.items()}
     modules = dict(graph.modules)
@@ -116,7 +128,7 @@ def replicate_blocks(graph: Any, blocks: int) -> Any:
 
         def rename_module(path: str, block: str = block) -> str:
             if path == "blocks.1" or path.startswith("blocks.1."):
-                return block + path[len("blocks.1"):]
+                return block + path[len("blocks.1") :]
             return path
 
         renames: dict[str, str] = {stream_in: previous}
@@ -125,10 +137,15 @@ def replicate_blocks(graph: Any, blocks: int) -> Any:
                 info = graph.tensors.get(name)
                 if name and info is not None and info.param_name and name not in renames:
                     new = f"{name}__r{k}"
-                    tensors[new] = TensorInfo(new, shape=info.shape, dtype=info.dtype,
-                                              param_name=rename_module(info.param_name.rsplit(
-                                                  ".", 1)[0]) + "." + info.param_name.rsplit(
-                                                  ".", 1)[1], is_initializer=True)
+                    tensors[new] = TensorInfo(
+                        new,
+                        shape=info.shape,
+                        dtype=info.dtype,
+                        param_name=rename_module(info.param_name.rsplit(".", 1)[0])
+                        + "."
+                        + info.param_name.rsplit(".", 1)[1],
+                        is_initializer=True,
+                    )
                     renames[name] = new
         for name in produced:
             new = f"{name}__r{k}"
@@ -156,8 +173,15 @@ def replicate_blocks(graph: Any, blocks: int) -> Any:
     ops = [*before, *region, *copies, *tail]
     for index, op in enumerate(ops):
         op.index = index
-    return Graph(ops, tensors, graph.inputs, graph.outputs, framework=graph.framework,
-                 modules=modules, meta=dict(graph.meta))
+    return Graph(
+        ops,
+        tensors,
+        graph.inputs,
+        graph.outputs,
+        framework=graph.framework,
+        modules=modules,
+        meta=dict(graph.meta),
+    )
 
 
 # -- measurements ---------------------------------------------------------------------------
@@ -192,8 +216,11 @@ def measure(raw_a: Any, raw_b: Any, repeat: int) -> dict[str, Any]:
     match_graphs(graph_a, graph_b, canonicalize=False)
     row["match_peak_mib"] = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
-    owners = {info.param_name.rsplit(".", 1)[0] for info in graph_a.tensors.values()
-              if info.param_name and "." in info.param_name}
+    owners = {
+        info.param_name.rsplit(".", 1)[0]
+        for info in graph_a.tensors.values()
+        if info.param_name and "." in info.param_name
+    }
     found = {p.a: p.b for p in matching.module_pairs if p.a in owners}
     row["module_precision"] = sum(a == b for a, b in found.items()) / max(1, len(found))
     row["module_recall"] = sum(found.get(a) == a for a in owners) / max(1, len(owners))
@@ -203,8 +230,11 @@ def measure(raw_a: Any, raw_b: Any, repeat: int) -> dict[str, Any]:
 
 
 def slope(rows: list[dict[str, Any]], key: str = "match_s") -> float | None:
-    points = [(math.log(r["nodes_a"] + r["nodes_b"]), math.log(r[key])) for r in rows
-              if r["blocks"] >= 10 and r[key] > 0]
+    points = [
+        (math.log(r["nodes_a"] + r["nodes_b"]), math.log(r[key]))
+        for r in rows
+        if r["blocks"] >= 10 and r[key] > 0
+    ]
     if len(points) < 2:
         return None
     mean_x = sum(x for x, _ in points) / len(points)
@@ -218,11 +248,18 @@ def speed(sizes: tuple[int, ...], replicated: tuple[int, ...], repeat: int) -> d
     rows = []
     for blocks in sizes:
         raw_a, raw_b, export_s = exported_graphs(blocks)
-        row = {"blocks": blocks, "source": "export", "export_s": export_s,
-               **measure(raw_a, raw_b, repeat if blocks < 100 else max(1, repeat - 1))}
+        row = {
+            "blocks": blocks,
+            "source": "export",
+            "export_s": export_s,
+            **measure(raw_a, raw_b, repeat if blocks < 100 else max(1, repeat - 1)),
+        }
         rows.append(row)
-        print(f"  exported {blocks:4d} blocks: {row['nodes_a']}+{row['nodes_b']} nodes, "
-              f"match {row['match_s']:.3f} s", file=sys.stderr)
+        print(
+            f"  exported {blocks:4d} blocks: {row['nodes_a']}+{row['nodes_b']} nodes, "
+            f"match {row['match_s']:.3f} s",
+            file=sys.stderr,
+        )
     for blocks in sizes:  # the same models matched on native traces instead of exports
         from padiff_ir.pairing.model_graphs import model_graph
 
@@ -230,21 +267,35 @@ def speed(sizes: tuple[int, ...], replicated: tuple[int, ...], repeat: int) -> d
         start = time.perf_counter()
         raw_a, raw_b = model_graph(torch_model, inputs), model_graph(paddle_model, inputs)
         trace_s = time.perf_counter() - start
-        row = {"blocks": blocks, "source": "trace", "trace_s": trace_s,
-               **measure(raw_a, raw_b, repeat)}
+        row = {
+            "blocks": blocks,
+            "source": "trace",
+            "trace_s": trace_s,
+            **measure(raw_a, raw_b, repeat),
+        }
         rows.append(row)
-        print(f"  traced {blocks:4d} blocks: {row['nodes_a']}+{row['nodes_b']} nodes, "
-              f"trace {trace_s:.3f} s, match {row['match_s']:.3f} s", file=sys.stderr)
+        print(
+            f"  traced {blocks:4d} blocks: {row['nodes_a']}+{row['nodes_b']} nodes, "
+            f"trace {trace_s:.3f} s, match {row['match_s']:.3f} s",
+            file=sys.stderr,
+        )
     base_a, base_b, _ = exported_graphs(3)
     for blocks in replicated:
         raw_a, raw_b = replicate_blocks(base_a, blocks), replicate_blocks(base_b, blocks)
         row = {"blocks": blocks, "source": "replicated", **measure(raw_a, raw_b, repeat)}
         rows.append(row)
-        print(f"  replicated {blocks:4d} blocks: {row['nodes_a']}+{row['nodes_b']} nodes, "
-              f"match {row['match_s']:.3f} s", file=sys.stderr)
-    fits = {source: {key: slope([r for r in rows if r["source"] == source], key)
-                     for key in ("match_s", "match_cpu_s", "canonicalize_b_s")}
-            for source in ("export", "trace", "replicated")}
+        print(
+            f"  replicated {blocks:4d} blocks: {row['nodes_a']}+{row['nodes_b']} nodes, "
+            f"match {row['match_s']:.3f} s",
+            file=sys.stderr,
+        )
+    fits = {
+        source: {
+            key: slope([r for r in rows if r["source"] == source], key)
+            for key in ("match_s", "match_cpu_s", "canonicalize_b_s")
+        }
+        for source in ("export", "trace", "replicated")
+    }
     return {"rows": rows, "exponents": fits}
 
 
@@ -255,15 +306,30 @@ def _quality_cases() -> Any:
 
     for name in list_pairs():
         pair = get_pair(name, "tiny")
-        yield (name, "names", pair.torch_model, pair.paddle_model, pair.inputs,
-               {n: n for n, _ in pair.torch_model.named_modules()})
+        yield (
+            name,
+            "names",
+            pair.torch_model,
+            pair.paddle_model,
+            pair.inputs,
+            {n: n for n, _ in pair.torch_model.named_modules()},
+        )
         torch_model, mapping = renamed(pair.torch_model)
-        yield (name, "renamed", torch_model, pair.paddle_model, pair.inputs,
-               {new: old for old, new in mapping.items()})
+        yield (
+            name,
+            "renamed",
+            torch_model,
+            pair.paddle_model,
+            pair.inputs,
+            {new: old for old, new in mapping.items()},
+        )
     for name, build in CASES.items():
         case = build()
-        truth = ({"": "", **case.truth} if case.truth
-                 else {n: n for n, _ in case.torch_model.named_modules()})
+        truth = (
+            {"": "", **case.truth}
+            if case.truth
+            else {n: n for n, _ in case.torch_model.named_modules()}
+        )
         yield (name, "special case", case.torch_model, case.paddle_model, case.inputs, truth)
 
 
@@ -281,8 +347,10 @@ def quality() -> list[dict[str, Any]]:
             if graphs == "onnx":
                 graph_a, graph_b = case.graph_a, case.graph_b
             elif graphs == "trace":
-                graph_a, graph_b = model_graph(torch_model, inputs), model_graph(paddle_model,
-                                                                                 inputs)
+                graph_a, graph_b = (
+                    model_graph(torch_model, inputs),
+                    model_graph(paddle_model, inputs),
+                )
             else:
                 graph_a = static_graph(torch_model, fused=layer_sizes(paddle_model))
                 graph_b = static_graph(paddle_model, fused=layer_sizes(torch_model))
@@ -291,43 +359,64 @@ def quality() -> list[dict[str, Any]]:
             matching = match_graphs(graph_a, graph_b)
             seconds = time.perf_counter() - start
             mod_p, mod_r, wrong, missed = oracle.module_scores(matching, graph_a, truth)
-            tensor_p, checked = (oracle.tensor_precision(matching, case)[::2]
-                                 if graphs == "onnx" else (None, 0))
+            tensor_p, checked = (
+                oracle.tensor_precision(matching, case)[::2] if graphs == "onnx" else (None, 0)
+            )
             diff, unwritten = oracle.outputs_after_copy(
-                matching, copy.deepcopy(torch_model), copy.deepcopy(paddle_model), inputs)
-            rows.append({
-                "pair": name, "variant": variant, "graphs": graphs, "match_s": seconds,
-                "graphs_s": graphs_s,
-                "module_precision": mod_p, "module_recall": mod_r,
-                "wrong_modules": wrong, "missed_modules": missed,
-                "tensor_precision": tensor_p, "tensor_pairs": len(matching.tensor_pairs),
-                "tensor_pairs_checked": checked, "group_pairs": sum(p.is_group for p in
-                                                                    matching.tensor_pairs),
-                "param_pairs": len(matching.param_pairs), "unwritten_params": unwritten,
-                "max_abs_after_copy": diff,
-                "unmatched": {kind: sum(u.kind == kind for u in matching.unmatched)
-                              for kind in ("op", "tensor", "module")},
-            })
-            print(f"  {name}/{variant}/{graphs}: P {mod_p:.3f} R {mod_r:.3f} "
-                  f"copy {diff:.1e} unwritten {len(unwritten)}", file=sys.stderr)
+                matching, copy.deepcopy(torch_model), copy.deepcopy(paddle_model), inputs
+            )
+            rows.append(
+                {
+                    "pair": name,
+                    "variant": variant,
+                    "graphs": graphs,
+                    "match_s": seconds,
+                    "graphs_s": graphs_s,
+                    "module_precision": mod_p,
+                    "module_recall": mod_r,
+                    "wrong_modules": wrong,
+                    "missed_modules": missed,
+                    "tensor_precision": tensor_p,
+                    "tensor_pairs": len(matching.tensor_pairs),
+                    "tensor_pairs_checked": checked,
+                    "group_pairs": sum(p.is_group for p in matching.tensor_pairs),
+                    "param_pairs": len(matching.param_pairs),
+                    "unwritten_params": unwritten,
+                    "max_abs_after_copy": diff,
+                    "unmatched": {
+                        kind: sum(u.kind == kind for u in matching.unmatched)
+                        for kind in ("op", "tensor", "module")
+                    },
+                }
+            )
+            print(
+                f"  {name}/{variant}/{graphs}: P {mod_p:.3f} R {mod_r:.3f} "
+                f"copy {diff:.1e} unwritten {len(unwritten)}",
+                file=sys.stderr,
+            )
     return rows
 
 
 def _speed_table(result: dict[str, Any]) -> str:
-    lines = ["| source | blocks | nodes A | nodes B | canon A (s) | canon B (s) | match wall (s) "
-             "| match CPU (s) | peak (MiB) | module P/R | load |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
+    lines = [
+        "| source | blocks | nodes A | nodes B | canon A (s) | canon B (s) | match wall (s) "
+        "| match CPU (s) | peak (MiB) | module P/R | load |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
+    ]
     for r in result["rows"]:
         lines.append(
             f"| {r['source']} | {r['blocks']} | {r['nodes_a']} | {r['nodes_b']} | "
             f"{r['canonicalize_a_s']:.3f} | {r['canonicalize_b_s']:.3f} | {r['match_s']:.3f} | "
             f"{r['match_cpu_s']:.3f} | {r['match_peak_mib']:.1f} | "
             f"{r['module_precision']:.2f}/{r['module_recall']:.2f} | "
-            f"{r['load_average_1min']:.1f} |")
+            f"{r['load_average_1min']:.1f} |"
+        )
     for source, fit in result["exponents"].items():
-        lines.append(f"\nGrowth exponent ({source}, >= 10 blocks): match wall "
-                     f"{_fmt(fit['match_s'])}, match CPU {_fmt(fit['match_cpu_s'])}, "
-                     f"canonicalize (paddle) {_fmt(fit['canonicalize_b_s'])}")
+        lines.append(
+            f"\nGrowth exponent ({source}, >= 10 blocks): match wall "
+            f"{_fmt(fit['match_s'])}, match CPU {_fmt(fit['match_cpu_s'])}, "
+            f"canonicalize (paddle) {_fmt(fit['canonicalize_b_s'])}"
+        )
     return "\n".join(lines)
 
 
@@ -336,18 +425,23 @@ def _fmt(value: float | None) -> str:
 
 
 def _quality_table(rows: list[dict[str, Any]]) -> str:
-    lines = ["| pair | variant | graphs | module P | module R | tensor P (checked) | groups | "
-             "params unwritten | max abs after copy | match (s) |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| pair | variant | graphs | module P | module R | tensor P (checked) | groups | "
+        "params unwritten | max abs after copy | match (s) |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
-        tensors = ("-" if r["tensor_precision"] is None else
-                   f"{r['tensor_precision']:.3f} ({r['tensor_pairs_checked']}/"
-                   f"{r['tensor_pairs']})")
+        tensors = (
+            "-"
+            if r["tensor_precision"] is None
+            else f"{r['tensor_precision']:.3f} ({r['tensor_pairs_checked']}/{r['tensor_pairs']})"
+        )
         lines.append(
             f"| {r['pair']} | {r['variant']} | {r['graphs']} | {r['module_precision']:.3f} | "
             f"{r['module_recall']:.3f} | {tensors} | {r['group_pairs']} | "
             f"{len(r['unwritten_params'])} | {r['max_abs_after_copy']:.1e} | "
-            f"{r['match_s']:.3f} |")
+            f"{r['match_s']:.3f} |"
+        )
     return "\n".join(lines)
 
 

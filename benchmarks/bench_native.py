@@ -57,10 +57,6 @@ TOLERANCE = {"atol": 1e-6, "rtol": 1e-4, "compare_mode": "mean"}
 LEARNING_RATES = {"sgd": 0.01, "adam": 1e-4}
 
 
-
-
-
-
 # ---------------------------------------------------------------------------------------------
 # The child process: one (size, optimizer, runner).
 # ---------------------------------------------------------------------------------------------
@@ -88,8 +84,7 @@ def _setup(size: str, optimizer: str) -> dict[str, Any]:
         paddle_opt = paddle.optimizer.SGD(learning_rate=lr, parameters=paddle_model.parameters())
     else:
         torch_opt = torch.optim.Adam(torch_model.parameters(), lr=lr)
-        paddle_opt = paddle.optimizer.Adam(learning_rate=lr,
-                                           parameters=paddle_model.parameters())
+        paddle_opt = paddle.optimizer.Adam(learning_rate=lr, parameters=paddle_model.parameters())
     x_torch, x_paddle = torch.from_numpy(x), paddle.to_tensor(x)
 
     def torch_loss(output: Any) -> Any:
@@ -109,43 +104,75 @@ def _setup(size: str, optimizer: str) -> dict[str, Any]:
         paddle_opt.clear_grad()
 
     parameters = sum(p.numel() for p in torch_model.parameters())
-    return {"torch_model": torch_model, "paddle_model": paddle_model, "x_torch": x_torch,
-            "x_paddle": x_paddle, "torch_loss": torch_loss, "paddle_loss": paddle_loss,
-            "torch_opt": torch_opt, "paddle_opt": paddle_opt, "plain_step": plain_step,
-            "parameters": int(parameters)}
+    return {
+        "torch_model": torch_model,
+        "paddle_model": paddle_model,
+        "x_torch": x_torch,
+        "x_paddle": x_paddle,
+        "torch_loss": torch_loss,
+        "paddle_loss": paddle_loss,
+        "torch_opt": torch_opt,
+        "paddle_opt": paddle_opt,
+        "plain_step": plain_step,
+        "parameters": int(parameters),
+    }
 
 
 def _padiff_ir_step(ctx: dict[str, Any], first: bool) -> dict[str, Any]:
     from padiff_ir.native import auto_diff
 
     result = auto_diff(
-        ctx["torch_model"], ctx["paddle_model"], ({"x": ctx["x_paddle"]}, {"x": ctx["x_torch"]}),
-        auto_init=first, loss_fn=[ctx["paddle_loss"], ctx["torch_loss"]],
-        optimizer=[ctx["paddle_opt"], ctx["torch_opt"]], **TOLERANCE)
+        ctx["torch_model"],
+        ctx["paddle_model"],
+        ({"x": ctx["x_paddle"]}, {"x": ctx["x_torch"]}),
+        auto_init=first,
+        loss_fn=[ctx["paddle_loss"], ctx["torch_loss"]],
+        optimizer=[ctx["paddle_opt"], ctx["torch_opt"]],
+        **TOLERANCE,
+    )
     step = result.steps[0]
     counts = {name: total for name, (_, total) in step.counts().items()}
-    return {"ok": bool(result), "timings": {k: round(v, 4) for k, v in result.timings.items()},
-            "compared": counts,
-            "first_difference": (result.first_difference.message[:300]
-                                 if result.first_difference else None)}
+    return {
+        "ok": bool(result),
+        "timings": {k: round(v, 4) for k, v in result.timings.items()},
+        "compared": counts,
+        "first_difference": (
+            result.first_difference.message[:300] if result.first_difference else None
+        ),
+    }
 
 
 def _padiff_020_step(ctx: dict[str, Any], first: bool) -> dict[str, Any]:
     from padiff import auto_diff  # PaDiff 0.2.0; sets print options in this process only
 
-    options = {"atol": TOLERANCE["atol"], "rtol": TOLERANCE["rtol"],
-               "compare_mode": TOLERANCE["compare_mode"], "diff_phase": "both"}
-    ok = auto_diff(ctx["paddle_model"], ctx["torch_model"],
-                   ({"x": ctx["x_paddle"]}, {"x": ctx["x_torch"]}), auto_weights=first,
-                   options=options, loss_fn=[ctx["paddle_loss"], ctx["torch_loss"]],
-                   optimizer=[ctx["paddle_opt"], ctx["torch_opt"]], steps=1)
+    options = {
+        "atol": TOLERANCE["atol"],
+        "rtol": TOLERANCE["rtol"],
+        "compare_mode": TOLERANCE["compare_mode"],
+        "diff_phase": "both",
+    }
+    ok = auto_diff(
+        ctx["paddle_model"],
+        ctx["torch_model"],
+        ({"x": ctx["x_paddle"]}, {"x": ctx["x_torch"]}),
+        auto_weights=first,
+        options=options,
+        loss_fn=[ctx["paddle_loss"], ctx["torch_loss"]],
+        optimizer=[ctx["paddle_opt"], ctx["torch_opt"]],
+        steps=1,
+    )
     return {"ok": bool(ok)}
 
 
 def child(size: str, optimizer: str, runner: str, repeat: int) -> dict[str, Any]:
     """Measure one configuration in this (fresh) process."""
-    row: dict[str, Any] = {"size": size, "optimizer": optimizer, "runner": runner,
-                           "repeat": repeat, "load_before": os.getloadavg()[0]}
+    row: dict[str, Any] = {
+        "size": size,
+        "optimizer": optimizer,
+        "runner": runner,
+        "repeat": repeat,
+        "load_before": os.getloadavg()[0],
+    }
     start = time.perf_counter()
     ctx = _setup(size, optimizer)
     row["parameters"] = ctx["parameters"]
@@ -182,8 +209,11 @@ def child(size: str, optimizer: str, runner: str, repeat: int) -> dict[str, Any]
         row.update(details)
     row["peak_rss_mib"] = status_bytes("VmHWM") / 2**20
     row["load_after"] = os.getloadavg()[0]
-    row["versions"] = {name: str(getattr(sys.modules[name], "__version__", "?"))
-                       for name in ("torch", "paddle", "numpy", "padiff") if name in sys.modules}
+    row["versions"] = {
+        name: str(getattr(sys.modules[name], "__version__", "?"))
+        for name in ("torch", "paddle", "numpy", "padiff")
+        if name in sys.modules
+    }
     return row
 
 
@@ -192,23 +222,42 @@ def child(size: str, optimizer: str, runner: str, repeat: int) -> dict[str, Any]
 # ---------------------------------------------------------------------------------------------
 
 
-def _run_child(size: str, optimizer: str, runner: str, repeat: int,
-               timeout: float) -> dict[str, Any]:
+def _run_child(
+    size: str, optimizer: str, runner: str, repeat: int, timeout: float
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench_native_") as workdir:
         out = Path(workdir) / "row.json"
-        command = [sys.executable, str(Path(__file__).resolve()), "--child",
-                   f"{size}:{optimizer}:{runner}", "--repeat", str(repeat), "--out", str(out)]
+        command = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--child",
+            f"{size}:{optimizer}:{runner}",
+            "--repeat",
+            str(repeat),
+            "--out",
+            str(out),
+        ]
         env = dict(os.environ, PYTHONPATH=str(ROOT))
         try:
-            proc = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True,
-                                  timeout=timeout, check=False)
+            proc = subprocess.run(
+                command,
+                cwd=workdir,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
         except subprocess.TimeoutExpired:
-            return {"size": size, "optimizer": optimizer, "runner": runner,
-                    "error": f"timed out after {timeout:.0f} s"}
+            return {
+                "size": size,
+                "optimizer": optimizer,
+                "runner": runner,
+                "error": f"timed out after {timeout:.0f} s",
+            }
         if proc.returncode != 0 or not out.exists():
             text = (proc.stderr or proc.stdout).strip()
-            return {"size": size, "optimizer": optimizer, "runner": runner,
-                    "error": text[-1500:]}
+            return {"size": size, "optimizer": optimizer, "runner": runner, "error": text[-1500:]}
         return json.loads(out.read_text())
 
 
@@ -217,29 +266,35 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    lines = ["| model | optimizer | runner | plain step (s) | step under runner (s) | ratio | "
-             "CPU-time ratio | first call (s) | peak RSS (MiB) | verdict |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    lines = [
+        "| model | optimizer | runner | plain step (s) | step under runner (s) | ratio | "
+        "CPU-time ratio | first call (s) | peak RSS (MiB) | verdict |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
     for row in rows:
         model = f"ViTPose-{row['size']}"
         if "error" in row:
-            lines.append(f"| {model} | {row['optimizer']} | {row['runner']} | - | - | - | - | - "
-                         f"| - | error: {row['error'].splitlines()[-1][:80]} |")
+            lines.append(
+                f"| {model} | {row['optimizer']} | {row['runner']} | - | - | - | - | - "
+                f"| - | error: {row['error'].splitlines()[-1][:80]} |"
+            )
             continue
         verdict = "-" if "ok" not in row else ("aligned" if row["ok"] else "diverged")
         lines.append(
             f"| {model} | {row['optimizer']} | {row['runner']} | {_fmt(row['plain_s'])} | "
             f"{_fmt(row.get('step_s'))} | {_fmt(row.get('ratio'), 2)} | "
             f"{_fmt(row.get('cpu_ratio'), 2)} | {_fmt(row.get('first_call_s'), 2)} | "
-            f"{row['peak_rss_mib']:.0f} | {verdict} |")
+            f"{row['peak_rss_mib']:.0f} | {verdict} |"
+        )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", nargs="+", default=["tiny", "base"])
-    parser.add_argument("--optimizers", nargs="+", default=["sgd", "adam"],
-                        choices=sorted(LEARNING_RATES))
+    parser.add_argument(
+        "--optimizers", nargs="+", default=["sgd", "adam"], choices=sorted(LEARNING_RATES)
+    )
     parser.add_argument("--runners", nargs="+", default=list(RUNNERS), choices=RUNNERS)
     parser.add_argument("--repeat", type=int, default=5, help="steps per runner (tiny)")
     parser.add_argument("--repeat-base", type=int, default=2, help="steps per runner (base)")
@@ -261,8 +316,13 @@ def main(argv: list[str] | None = None) -> int:
             for runner in args.runners:
                 logger.info("running ViTPose-%s %s %s ...", size, optimizer, runner)
                 row = _run_child(size, optimizer, runner, repeat, args.timeout)
-                logger.info("  %s", {k: row.get(k) for k in ("plain_s", "step_s", "ratio",
-                                                            "peak_rss_mib", "ok", "error")})
+                logger.info(
+                    "  %s",
+                    {
+                        k: row.get(k)
+                        for k in ("plain_s", "step_s", "ratio", "peak_rss_mib", "ok", "error")
+                    },
+                )
                 rows.append(row)
     import paddle  # noqa: F401 - so the environment records the framework versions
     import torch  # noqa: F401

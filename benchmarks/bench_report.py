@@ -32,8 +32,15 @@ LOADS = 5
 INTERACTIVE_LIMIT_S = 3.0
 SIZE_LIMIT_MB = 20.0
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def _result(case: str) -> dict:
@@ -57,8 +64,12 @@ def _load_times(path: Path) -> dict:
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.on("request", lambda r: requests.append(r.url))
-            page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(
-                ("file:", "data:")) else r.abort())
+            page.route(
+                "**/*",
+                lambda r: (
+                    r.continue_() if r.request.url.startswith(("file:", "data:")) else r.abort()
+                ),
+            )
             start = time.perf_counter()
             page.goto(path.resolve().as_uri())
             page.wait_for_selector("html[data-ready=true]", timeout=60_000)
@@ -72,8 +83,10 @@ def _load_times(path: Path) -> dict:
         browser.close()
     uri = path.resolve().as_uri()
     return {
-        "interactive_s": statistics.median(in_page), "interactive_max_s": max(in_page),
-        "load_wall_s": statistics.median(wall), "expand_all_s": statistics.median(expand),
+        "interactive_s": statistics.median(in_page),
+        "interactive_max_s": max(in_page),
+        "load_wall_s": statistics.median(wall),
+        "expand_all_s": statistics.median(expand),
         "console_errors": len(errors),
         "other_requests": sorted({u for u in requests if u != uri and not u.startswith("data:")}),
     }
@@ -89,9 +102,15 @@ def run_case(case: str) -> dict:
         loads = _load_times(path)
     graphs = data.get("graphs") or {}
     return {
-        "case": case, "nodes_a": len(graphs["a"]["nodes"]), "nodes_b": len(graphs["b"]["nodes"]),
-        "pairs": len(data["pairs"]), "build_result_s": build_s, "render_s": render_s,
-        "size_mb": size_mb, **loads, "peak_rss_mib": peak_rss_mib(),
+        "case": case,
+        "nodes_a": len(graphs["a"]["nodes"]),
+        "nodes_b": len(graphs["b"]["nodes"]),
+        "pairs": len(data["pairs"]),
+        "build_result_s": build_s,
+        "render_s": render_s,
+        "size_mb": size_mb,
+        **loads,
+        "peak_rss_mib": peak_rss_mib(),
     }
 
 
@@ -109,8 +128,10 @@ def main() -> int:
         print(row, file=sys.stderr)
     path = write_results("report", rows)
     print(f"results: {path}\n")
-    print("| case | ops A | ops B | pairs | size MB | render s | interactive s (median of "
-          f"{LOADS}) | max s | expand all s | console errors | other requests |")
+    print(
+        "| case | ops A | ops B | pairs | size MB | render s | interactive s (median of "
+        f"{LOADS}) | max s | expand all s | console errors | other requests |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     failed = False
     for r in rows:
@@ -118,16 +139,20 @@ def main() -> int:
             print(f"| {r['case']} | error: {r['error'][:60]} |")
             failed = True
             continue
-        print(f"| {r['case']} | {r['nodes_a']} | {r['nodes_b']} | {r['pairs']} | "
-              f"{r['size_mb']:.2f} | {r['render_s']:.2f} | {r['interactive_s']:.2f} | "
-              f"{r['interactive_max_s']:.2f} | {r['expand_all_s']:.2f} | {r['console_errors']} | "
-              f"{len(r['other_requests'])} |")
+        print(
+            f"| {r['case']} | {r['nodes_a']} | {r['nodes_b']} | {r['pairs']} | "
+            f"{r['size_mb']:.2f} | {r['render_s']:.2f} | {r['interactive_s']:.2f} | "
+            f"{r['interactive_max_s']:.2f} | {r['expand_all_s']:.2f} | {r['console_errors']} | "
+            f"{len(r['other_requests'])} |"
+        )
         failed |= r["size_mb"] >= SIZE_LIMIT_MB or bool(r["console_errors"] or r["other_requests"])
         if r["case"] == "vitpose-base":
             failed |= r["interactive_max_s"] >= INTERACTIVE_LIMIT_S
     if failed:
-        print(f"\nFAIL: a report has errors, requests, >= {SIZE_LIMIT_MB} MB, or ViTPose-B takes "
-              f">= {INTERACTIVE_LIMIT_S} s to become interactive")
+        print(
+            f"\nFAIL: a report has errors, requests, >= {SIZE_LIMIT_MB} MB, or ViTPose-B takes "
+            f">= {INTERACTIVE_LIMIT_S} s to become interactive"
+        )
     return 1 if failed else 0
 
 

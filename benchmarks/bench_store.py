@@ -103,10 +103,6 @@ def export_model(path: Path, *, blocks: int, batch: int, channels: int, size: in
     np.save(str(path) + ".npy", x)
 
 
-
-
-
-
 def _peak_rss() -> int:
     try:
         return status_bytes("VmHWM")

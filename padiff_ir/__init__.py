@@ -187,10 +187,19 @@ def match(
     from padiff_ir.compare.options import MatchOptions
     from padiff_ir.compare.pipeline import match as run_match
 
-    options = MatchOptions(atol=atol, rtol=rtol, compare_mode=compare_mode, layer_map=layer_map,
-                           assign_weights=assign_weights, tolerances=tolerances or {},
-                           localize=localize, providers=tuple(providers),
-                           memory_budget=memory_budget, opset=opset, progress=progress)
+    options = MatchOptions(
+        atol=atol,
+        rtol=rtol,
+        compare_mode=compare_mode,
+        layer_map=layer_map,
+        assign_weights=assign_weights,
+        tolerances=tolerances or {},
+        localize=localize,
+        providers=tuple(providers),
+        memory_budget=memory_budget,
+        opset=opset,
+        progress=progress,
+    )
     return run_match(model_a, model_b, inputs, options)
 
 

@@ -59,8 +59,9 @@ def load_model_spec(spec: str) -> tuple[Any, dict[str, Any] | None]:
         )
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:
-        raise ModelTypeError(f"cannot read the model specification {spec!r}: use "
-                             "package.module:factory (both parts)")
+        raise ModelTypeError(
+            f"cannot read the model specification {spec!r}: use package.module:factory (both parts)"
+        )
     cwd = os.getcwd()
     added = cwd not in sys.path and "" not in sys.path
     if added:  # modules in the current folder are found, as with ``python -m``
@@ -82,11 +83,14 @@ def load_model_spec(spec: str) -> tuple[Any, dict[str, Any] | None]:
         try:
             target = target()
         except Exception as err:
-            raise ModelTypeError(f"calling {spec} to build the model failed: "
-                                 f"{type(err).__name__}: {err}") from err
+            raise ModelTypeError(
+                f"calling {spec} to build the model failed: {type(err).__name__}: {err}"
+            ) from err
     if not _is_model(target):
-        raise ModelTypeError(f"{spec} gives a {type(target).__name__}, not a torch.nn.Module or "
-                             "a paddle.nn.Layer: name a model class or a function returning one")
+        raise ModelTypeError(
+            f"{spec} gives a {type(target).__name__}, not a torch.nn.Module or "
+            "a paddle.nn.Layer: name a model class or a function returning one"
+        )
     return target, None
 
 
@@ -142,8 +146,9 @@ def parse_input_specs(specs: list[str]) -> list[InputSpec]:
             try:
                 np.dtype(kind)
             except TypeError as err:
-                raise ModelTypeError(f"input shape {spec!r}: {kind!r} is no dtype (use float32, "
-                                     "float64, int64...)") from err
+                raise ModelTypeError(
+                    f"input shape {spec!r}: {kind!r} is no dtype (use float32, float64, int64...)"
+                ) from err
         parsed.append(InputSpec(name, shape, kind or None))
     return parsed
 
@@ -169,8 +174,10 @@ def onnx_input_specs(path: str) -> list[InputSpec]:
         if value.name in initializers:
             continue
         tensor = value.type.tensor_type
-        shape = tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
-                      for d in tensor.shape.dim)
+        shape = tuple(
+            d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
+            for d in tensor.shape.dim
+        )
         try:
             dtype = str(tensor_dtype_to_np_dtype(tensor.elem_type))
         except (KeyError, ValueError):
@@ -192,8 +199,10 @@ def resolve_onnx_inputs(path: str, given: list[InputSpec]) -> list[InputSpec]:
     listed = ", ".join(f"{s.name} {_shape_text(s.shape)}" for s in declared) or "none"
     for spec in given:
         if spec.name not in by_name:
-            raise InputError(f"--input-shape {spec.name}: {path} has no input {spec.name!r}; "
-                             f"its inputs are: {listed}")
+            raise InputError(
+                f"--input-shape {spec.name}: {path} has no input {spec.name!r}; "
+                f"its inputs are: {listed}"
+            )
     chosen = {spec.name: spec for spec in given}
     resolved = []
     for spec in declared:
@@ -206,7 +215,8 @@ def resolve_onnx_inputs(path: str, given: list[InputSpec]) -> list[InputSpec]:
                 raise InputError(
                     f"input {spec.name!r} of {path} has a dynamic dimension {axis} ({dim!r}, "
                     f"shape {_shape_text(spec.shape)}): give its shape with --input-shape "
-                    f"{spec.name}=D0,D1,... or pass --inputs inputs.npz")
+                    f"{spec.name}=D0,D1,... or pass --inputs inputs.npz"
+                )
         resolved.append(spec)
     return resolved
 
@@ -228,15 +238,21 @@ def parse_value_range(text: str) -> tuple[float, float]:
     except ValueError:
         low = high = math.nan
     if not sep or not (math.isfinite(low) and math.isfinite(high)) or low >= high:
-        raise OptionError(f"--input-range {text!r}: give two finite numbers LOW,HIGH with "
-                          "LOW < HIGH, e.g. --input-range=-1,1 (ints are drawn in [LOW, HIGH))",
-                          option="--input-range")
+        raise OptionError(
+            f"--input-range {text!r}: give two finite numbers LOW,HIGH with "
+            "LOW < HIGH, e.g. --input-range=-1,1 (ints are drawn in [LOW, HIGH))",
+            option="--input-range",
+        )
     return low, high
 
 
-def random_inputs(specs: list[InputSpec], *, seed: int = 0,
-                  value_range: tuple[float, float] | None = None,
-                  dtype: str = "float32") -> dict[str, Any]:
+def random_inputs(
+    specs: list[InputSpec],
+    *,
+    seed: int = 0,
+    value_range: tuple[float, float] | None = None,
+    dtype: str = "float32",
+) -> dict[str, Any]:
     """Random arrays for ``specs``, drawn from a private generator seeded with ``seed``.
 
     Without ``value_range`` floats are standard normal and ints 0 or 1; with ``(low, high)``
@@ -254,12 +270,17 @@ def random_inputs(specs: list[InputSpec], *, seed: int = 0,
         numpy_dtype = np.dtype(spec.dtype or dtype)
         shape = tuple(int(d) for d in spec.shape)
         if numpy_dtype.kind in "iub":
-            low, high = (0, 2) if value_range is None else (math.ceil(value_range[0]),
-                                                             math.ceil(value_range[1]))
+            low, high = (
+                (0, 2)
+                if value_range is None
+                else (math.ceil(value_range[0]), math.ceil(value_range[1]))
+            )
             if low >= high:
-                raise OptionError(f"--input-range {value_range[0]:g},{value_range[1]:g} holds no "
-                                  f"integer for the {numpy_dtype} input {spec.name!r}; widen it",
-                                  option="--input-range")
+                raise OptionError(
+                    f"--input-range {value_range[0]:g},{value_range[1]:g} holds no "
+                    f"integer for the {numpy_dtype} input {spec.name!r}; widen it",
+                    option="--input-range",
+                )
             inputs[spec.name] = rng.integers(low, high, size=shape).astype(numpy_dtype)
         elif value_range is None:
             inputs[spec.name] = rng.standard_normal(shape).astype(numpy_dtype)
@@ -268,8 +289,12 @@ def random_inputs(specs: list[InputSpec], *, seed: int = 0,
     return inputs
 
 
-def parse_input_shapes(specs: list[str], dtype: str = "float32", seed: int = 0,
-                       value_range: tuple[float, float] | None = None) -> dict[str, Any]:
+def parse_input_shapes(
+    specs: list[str],
+    dtype: str = "float32",
+    seed: int = 0,
+    value_range: tuple[float, float] | None = None,
+) -> dict[str, Any]:
     """Random inputs from ``NAME=D0,D1,...[:DTYPE]`` specifications.
 
     Examples:
@@ -277,5 +302,4 @@ def parse_input_shapes(specs: list[str], dtype: str = "float32", seed: int = 0,
         >>> {k: (v.shape, str(v.dtype)) for k, v in arrays.items()}
         {'x': ((2, 3), 'float32'), 'ids': ((2, 4), 'int64')}
     """
-    return random_inputs(parse_input_specs(specs), seed=seed, value_range=value_range,
-                         dtype=dtype)
+    return random_inputs(parse_input_specs(specs), seed=seed, value_range=value_range, dtype=dtype)

@@ -19,8 +19,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-__all__ = ["ancestors", "common_ancestor", "depth", "join", "leaf", "owner", "parent",
-           "strictly_within", "within", "within_any"]
+__all__ = [
+    "ancestors",
+    "common_ancestor",
+    "depth",
+    "join",
+    "leaf",
+    "owner",
+    "parent",
+    "strictly_within",
+    "within",
+    "within_any",
+]
 
 
 def within(path: str, ancestor: str) -> bool:

@@ -65,6 +65,7 @@ class Verdict(TextEnum):
         """``ALIGNED`` when ``ok``, else ``DIVERGED``."""
         return cls.ALIGNED if ok else cls.DIVERGED
 
+
 #: The module whose functions render a result (HTML, Model Explorer); imported on first use.
 RENDERERS_MODULE = "padiff_ir.report"
 
@@ -121,17 +122,20 @@ def read_json_file(path: str | Path, what: str) -> Any:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError as err:
-        raise FileFormatError(f"{path}: no such file; pass the path of {what}",
-                              path=str(path)) from err
+        raise FileFormatError(
+            f"{path}: no such file; pass the path of {what}", path=str(path)
+        ) from err
     except (OSError, UnicodeDecodeError) as err:
         reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
-        raise FileFormatError(f"{path}: cannot be read as text ({reason}); pass the path of "
-                              f"{what}", path=str(path)) from err
+        raise FileFormatError(
+            f"{path}: cannot be read as text ({reason}); pass the path of {what}", path=str(path)
+        ) from err
     try:
         return json.loads(text, parse_constant=_reject_constant)
     except ValueError as err:
-        raise FileFormatError(f"{path}: is not valid JSON ({err}); it should hold {what}",
-                              path=str(path)) from err
+        raise FileFormatError(
+            f"{path}: is not valid JSON ({err}); it should hold {what}", path=str(path)
+        ) from err
 
 
 class VerdictResult:
@@ -185,14 +189,17 @@ class VerdictResult:
         what = f"a {cls.__name__} saved with to_json()"
         data = read_json_file(path, what)
         if not isinstance(data, dict):
-            raise FileFormatError(f"{path}: holds a JSON {type(data).__name__}, not {what}",
-                                  path=str(path))
+            raise FileFormatError(
+                f"{path}: holds a JSON {type(data).__name__}, not {what}", path=str(path)
+            )
         kind = data.get("kind")
         if (cls.kind and kind != cls.kind) or RESULT_KINDS.get(kind, cls.__name__) != cls.__name__:
             found = f"a result of kind {kind!r}" if kind else "no result kind"
-            raise FileFormatError(f"{path}: holds {found}, not {what}"
-                                  + (f" (kind {cls.kind!r})" if cls.kind else ""),
-                                  path=str(path))
+            raise FileFormatError(
+                f"{path}: holds {found}, not {what}"
+                + (f" (kind {cls.kind!r})" if cls.kind else ""),
+                path=str(path),
+            )
         try:
             return cls.from_dict(data)
         except (KeyError, TypeError, ValueError, AttributeError) as err:

@@ -25,68 +25,105 @@ EXIT_ERROR = 2
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-v", "--verbose", action="count", default=0,
-                        help="more log output (-v info, -vv debug)")
-    parser.add_argument("-q", "--quiet", action="store_true",
-                        help="print only errors and the verdict line (no progress, no summary)")
-    parser.add_argument("--traceback", action="store_true",
-                        help="on an error, print its full traceback too")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more log output (-v info, -vv debug)"
+    )
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="print only errors and the verdict line (no progress, no summary)",
+    )
+    parser.add_argument(
+        "--traceback", action="store_true", help="on an error, print its full traceback too"
+    )
 
 
 def _add_tolerances(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--atol", type=float, default=1e-5, help="absolute tolerance (1e-5)")
     parser.add_argument("--rtol", type=float, default=1e-5, help="relative tolerance (1e-5)")
-    parser.add_argument("--mode", default="strict", choices=("strict", "mean", "abs_mean"),
-                        help="compare mode (strict: elementwise)")
-    parser.add_argument("--json", metavar="PATH",
-                        help="also write the result as JSON ('-': to stdout, the summary then "
-                             "goes to stderr)")
+    parser.add_argument(
+        "--mode",
+        default="strict",
+        choices=("strict", "mean", "abs_mean"),
+        help="compare mode (strict: elementwise)",
+    )
+    parser.add_argument(
+        "--json",
+        metavar="PATH",
+        help="also write the result as JSON ('-': to stdout, the summary then goes to stderr)",
+    )
     parser.add_argument("--html", metavar="PATH", help="also write the HTML report")
 
 
 def _add_inputs(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--input-shape", action="append", default=[],
-                        metavar="NAME=D0,D1[:DTYPE]",
-                        help="an input's name, shape and dtype (repeat per input)")
+    parser.add_argument(
+        "--input-shape",
+        action="append",
+        default=[],
+        metavar="NAME=D0,D1[:DTYPE]",
+        help="an input's name, shape and dtype (repeat per input)",
+    )
     parser.add_argument("--inputs", metavar="NPZ", help="an .npz file of named inputs")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seed of the generated inputs (default 0)")
-    parser.add_argument("--input-range", metavar="LOW,HIGH",
-                        help="generated inputs drawn uniformly in [LOW, HIGH) (ints too; "
-                             "write --input-range=-1,1 for a negative LOW); default: floats "
-                             "standard normal, ints 0 or 1")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the generated inputs (default 0)"
+    )
+    parser.add_argument(
+        "--input-range",
+        metavar="LOW,HIGH",
+        help="generated inputs drawn uniformly in [LOW, HIGH) (ints too; "
+        "write --input-range=-1,1 for a negative LOW); default: floats "
+        "standard normal, ints 0 or 1",
+    )
 
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="padiff-ir",
         description="Tell whether a torch model and a paddle model compute the same thing, "
-                    "and where they part. Exit codes: 0 aligned, 1 diverged, 2 error.",
+        "and where they part. Exit codes: 0 aligned, 1 diverged, 2 error.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="run the main job on the built-in ViTPose pair")
-    demo.add_argument("--size", default="tiny", choices=("tiny", "base"),
-                      help="zoo size of the ViTPose pair (default tiny)")
-    demo.add_argument("--bug", action="store_true",
-                      help="inject a LayerNorm epsilon bug into one paddle block first")
-    demo.add_argument("-o", "--output", default="padiff-ir-demo.html",
-                      help="HTML report to write (default padiff-ir-demo.html)")
+    demo.add_argument(
+        "--size",
+        default="tiny",
+        choices=("tiny", "base"),
+        help="zoo size of the ViTPose pair (default tiny)",
+    )
+    demo.add_argument(
+        "--bug",
+        action="store_true",
+        help="inject a LayerNorm epsilon bug into one paddle block first",
+    )
+    demo.add_argument(
+        "-o",
+        "--output",
+        default="padiff-ir-demo.html",
+        help="HTML report to write (default padiff-ir-demo.html)",
+    )
     _add_tolerances(demo)
     _add_common(demo)
 
     compare = sub.add_parser(
-        "compare", help="compare two models (ONNX files, zoo models or module:factory)",
+        "compare",
+        help="compare two models (ONNX files, zoo models or module:factory)",
         description="MODEL is a path.onnx, zoo:NAME[:torch|paddle[:SIZE]] or "
-                    "package.module:factory.")
+        "package.module:factory.",
+    )
     compare.add_argument("model_a", help="model A (the reference)")
     compare.add_argument("model_b", help="model B")
     _add_inputs(compare)
-    compare.add_argument("--assign-weights", action="store_true",
-                         help="copy A's weights into B through the parameter map first")
-    compare.add_argument("--layer-map", metavar="FILE",
-                         help="a layer map saved with LayerMap.save() (pins, ignores)")
+    compare.add_argument(
+        "--assign-weights",
+        action="store_true",
+        help="copy A's weights into B through the parameter map first",
+    )
+    compare.add_argument(
+        "--layer-map", metavar="FILE", help="a layer map saved with LayerMap.save() (pins, ignores)"
+    )
     _add_tolerances(compare)
     _add_common(compare)
 
@@ -94,7 +131,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "export",
         help="export one model to an attributed ONNX file (for two-environment workflows)",
         description="MODEL is a path.onnx, zoo:NAME[:torch|paddle[:SIZE]] or "
-                    "package.module:factory.",
+        "package.module:factory.",
     )
     export.add_argument("model", help="model specification")
     export.add_argument("-o", "--output", required=True, help="ONNX file to write")
@@ -120,8 +157,15 @@ def _version() -> str:
 
 
 def _configure_logging(verbosity: int, quiet: bool = False) -> None:
-    level = (logging.ERROR if quiet else logging.WARNING if verbosity == 0
-             else logging.INFO if verbosity == 1 else logging.DEBUG)
+    level = (
+        logging.ERROR
+        if quiet
+        else logging.WARNING
+        if verbosity == 0
+        else logging.INFO
+        if verbosity == 1
+        else logging.DEBUG
+    )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("padiff_ir")
@@ -146,8 +190,9 @@ def _value_range(args: argparse.Namespace) -> tuple[float, float] | None:
     return parse_value_range(args.input_range) if args.input_range else None
 
 
-def _load_inputs(args: argparse.Namespace, default: dict | None,
-                 onnx_path: str | None = None) -> dict:
+def _load_inputs(
+    args: argparse.Namespace, default: dict | None, onnx_path: str | None = None
+) -> dict:
     """The inputs: ``--inputs``, else generated from ``--input-shape`` and the ONNX file's
     declared inputs, else ``default`` (a zoo model's), else an error.
 
@@ -169,8 +214,10 @@ def _load_inputs(args: argparse.Namespace, default: dict | None,
             with data:
                 return {k: data[k] for k in data.files}
         except (OSError, ValueError, zipfile.BadZipFile) as err:
-            raise InputError(f"--inputs {args.inputs}: not an .npz file of named inputs "
-                             f"({err}); write one with numpy.savez(path, x=array, ...)") from err
+            raise InputError(
+                f"--inputs {args.inputs}: not an .npz file of named inputs "
+                f"({err}); write one with numpy.savez(path, x=array, ...)"
+            ) from err
     value_range = _value_range(args)
     given = parse_input_specs(args.input_shape)
     if onnx_path is not None and (given or default is None):
@@ -195,9 +242,11 @@ def _cmd_export(args: argparse.Namespace) -> int:
     exported = padiff_ir.export(model, inputs, opset=args.opset)
     exported.save(args.output)
     attributed = sum(1 for path in exported.node_modules.values() if path)
-    print(f"wrote {args.output}: {exported.framework} {exported.model_class}, "
-          f"{len(exported.model.graph.node)} nodes ({attributed} inside submodules), "
-          f"{len(exported.parameters)} parameters, {time.perf_counter() - start:.1f} s")
+    print(
+        f"wrote {args.output}: {exported.framework} {exported.model_class}, "
+        f"{len(exported.model.graph.node)} nodes ({attributed} inside submodules), "
+        f"{len(exported.parameters)} parameters, {time.perf_counter() - start:.1f} s"
+    )
     return EXIT_OK
 
 
@@ -254,8 +303,11 @@ def _check_outputs(args: argparse.Namespace, *paths: tuple[str, str | None]) -> 
             continue
         folder = Path(path).parent
         if not folder.is_dir():
-            raise OptionError(f"{option} {path}: the folder {folder} does not exist; create it "
-                              "or pass a path in an existing folder", option=option)
+            raise OptionError(
+                f"{option} {path}: the folder {folder} does not exist; create it "
+                "or pass a path in an existing folder",
+                option=option,
+            )
         if Path(path).is_dir():
             raise OptionError(f"{option} {path} is a folder; pass a file path", option=option)
 
@@ -271,8 +323,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     if args.bug:
         _progress("injecting a bug: backbone.blocks.1.norm1 epsilon 1e-3 in the paddle model")
         pair.paddle_model.backbone.blocks[1].norm1._epsilon = 1e-3
-    result = padiff_ir.match(pair.torch_model, pair.paddle_model, pair.inputs, atol=args.atol,
-                             rtol=args.rtol, compare_mode=args.mode, progress=_Progress())
+    result = padiff_ir.match(
+        pair.torch_model,
+        pair.paddle_model,
+        pair.inputs,
+        atol=args.atol,
+        rtol=args.rtol,
+        compare_mode=args.mode,
+        progress=_Progress(),
+    )
     return _finish(result, args, default_html=args.output)
 
 
@@ -290,9 +349,17 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     layer_map = None
     if args.layer_map:
         layer_map = padiff_ir.LayerMap.load(args.layer_map)
-    result = padiff_ir.match(model_a, model_b, inputs, atol=args.atol, rtol=args.rtol,
-                             compare_mode=args.mode, assign_weights=args.assign_weights,
-                             layer_map=layer_map, progress=_Progress())
+    result = padiff_ir.match(
+        model_a,
+        model_b,
+        inputs,
+        atol=args.atol,
+        rtol=args.rtol,
+        compare_mode=args.mode,
+        assign_weights=args.assign_weights,
+        layer_map=layer_map,
+        progress=_Progress(),
+    )
     return _finish(result, args)
 
 
@@ -302,8 +369,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return report_command(args)
 
 
-_COMMANDS = {"demo": _cmd_demo, "compare": _cmd_compare, "export": _cmd_export,
-             "report": _cmd_report}
+_COMMANDS = {
+    "demo": _cmd_demo,
+    "compare": _cmd_compare,
+    "export": _cmd_export,
+    "report": _cmd_report,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

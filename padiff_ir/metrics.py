@@ -54,8 +54,11 @@ class Tolerance:
 
     def __post_init__(self) -> None:
         if not isinstance(self.mode, str) or self.mode not in COMPARE_MODES:
-            raise OptionError(f"compare mode {self.mode!r} is not one of {COMPARE_MODES}: "
-                              "pass compare_mode='strict', 'mean' or 'abs_mean'", option="mode")
+            raise OptionError(
+                f"compare mode {self.mode!r} is not one of {COMPARE_MODES}: "
+                "pass compare_mode='strict', 'mean' or 'abs_mean'",
+                option="mode",
+            )
         for name in ("atol", "rtol"):
             object.__setattr__(self, name, check_bound(name, getattr(self, name)))
 
@@ -133,12 +136,15 @@ def check_bound(name: str, value: Any, option: str | None = None) -> float:
     """
     option = option or name
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise OptionError(f"{name} must be a number >= 0 (such as 1e-5), got "
-                          f"{type(value).__name__} {value!r}", option=option)
+        raise OptionError(
+            f"{name} must be a number >= 0 (such as 1e-5), got {type(value).__name__} {value!r}",
+            option=option,
+        )
     value = float(value)
     if not math.isfinite(value) or value < 0:
-        raise OptionError(f"{name} must be finite and must be >= 0 (such as 1e-5), got {value}",
-                          option=option)
+        raise OptionError(
+            f"{name} must be finite and must be >= 0 (such as 1e-5), got {value}", option=option
+        )
     return value
 
 
@@ -185,12 +191,23 @@ def compare_arrays(a: Any, b: Any, tolerance: Tolerance | None = None) -> Tensor
     a = np.asarray(a)
     b = np.asarray(b)
     shape_a, shape_b = tuple(int(d) for d in a.shape), tuple(int(d) for d in b.shape)
-    base = {"shape_a": shape_a, "shape_b": shape_b, "dtype_a": a.dtype.name,
-            "dtype_b": b.dtype.name}
+    base = {
+        "shape_a": shape_a,
+        "shape_b": shape_b,
+        "dtype_a": a.dtype.name,
+        "dtype_b": b.dtype.name,
+    }
     if a.size != b.size:
-        return TensorMetrics(ok=False, reason=f"shape {list(shape_a)} vs {list(shape_b)}",
-                             max_abs=math.inf, max_rel=math.inf, mean_abs=math.inf,
-                             cosine=0.0, out_of_tolerance=1.0, **base)
+        return TensorMetrics(
+            ok=False,
+            reason=f"shape {list(shape_a)} vs {list(shape_b)}",
+            max_abs=math.inf,
+            max_rel=math.inf,
+            mean_abs=math.inf,
+            cosine=0.0,
+            out_of_tolerance=1.0,
+            **base,
+        )
     work = _working_dtype(a, b)
     x = a.astype(work, copy=False).ravel()
     y = b.astype(work, copy=False).ravel()
@@ -253,22 +270,39 @@ def compare_arrays(a: Any, b: Any, tolerance: Tolerance | None = None) -> Tensor
     if mismatched:
         ok = False
         index = np.unravel_index(first_mismatch, shape_a) if shape_a else ()
-        reason = (f"non-finite values: NaN/Inf differ at {mismatched} of {numel} positions "
-                  f"(first at {[int(i) for i in index]}: {float(x[first_mismatch])} vs "
-                  f"{float(y[first_mismatch])}); NaN {nan_a} vs {nan_b}, Inf {inf_a} vs {inf_b}")
+        reason = (
+            f"non-finite values: NaN/Inf differ at {mismatched} of {numel} positions "
+            f"(first at {[int(i) for i in index]}: {float(x[first_mismatch])} vs "
+            f"{float(y[first_mismatch])}); NaN {nan_a} vs {nan_b}, Inf {inf_a} vs {inf_b}"
+        )
         cosine = 0.0 if norms == 0 else cosine
     elif shape_a != shape_b and _squeezed(shape_a) != _squeezed(shape_b):
         ok = False
         reason = f"shape {list(shape_a)} vs {list(shape_b)} (same element count)"
     elif not ok:
-        reason = (f"max abs {max_abs:.3g} > atol {tolerance.atol:g} + rtol {tolerance.rtol:g}"
-                  if tolerance.mode == "strict" else
-                  f"{tolerance.mode} {mean_a if tolerance.mode == 'mean' else abs_mean_a:.6g} vs "
-                  f"{mean_b if tolerance.mode == 'mean' else abs_mean_b:.6g}")
+        reason = (
+            f"max abs {max_abs:.3g} > atol {tolerance.atol:g} + rtol {tolerance.rtol:g}"
+            if tolerance.mode == "strict"
+            else f"{tolerance.mode} {mean_a if tolerance.mode == 'mean' else abs_mean_a:.6g} vs "
+            f"{mean_b if tolerance.mode == 'mean' else abs_mean_b:.6g}"
+        )
     return TensorMetrics(
-        ok=bool(ok), reason=reason, numel=numel, max_abs=max_abs, max_rel=max_rel,
-        mean_abs=mean_abs, cosine=cosine,
+        ok=bool(ok),
+        reason=reason,
+        numel=numel,
+        max_abs=max_abs,
+        max_rel=max_rel,
+        mean_abs=mean_abs,
+        cosine=cosine,
         out_of_tolerance=float(np.count_nonzero(bad)) / numel if numel else 0.0,
-        nan_a=nan_a, nan_b=nan_b, inf_a=inf_a, inf_b=inf_b, mean_a=mean_a, mean_b=mean_b,
-        abs_mean_a=abs_mean_a, abs_mean_b=abs_mean_b, error_histogram=_histogram(diff), **base,
+        nan_a=nan_a,
+        nan_b=nan_b,
+        inf_a=inf_a,
+        inf_b=inf_b,
+        mean_a=mean_a,
+        mean_b=mean_b,
+        abs_mean_a=abs_mean_a,
+        abs_mean_b=abs_mean_b,
+        error_histogram=_histogram(diff),
+        **base,
     )

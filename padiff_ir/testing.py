@@ -52,9 +52,11 @@ def assert_match(model_a: Any, model_b: Any, inputs: Any, **match_kwargs: Any) -
     accepted = {f.name for f in dataclasses.fields(MatchOptions)}
     unknown = sorted(set(match_kwargs) - accepted)
     if unknown:
-        raise OptionError(f"assert_match got unknown options {unknown}: it takes the keyword "
-                          f"arguments of padiff_ir.match ({', '.join(sorted(accepted))})",
-                          option=unknown[0])
+        raise OptionError(
+            f"assert_match got unknown options {unknown}: it takes the keyword "
+            f"arguments of padiff_ir.match ({', '.join(sorted(accepted))})",
+            option=unknown[0],
+        )
     result = match(model_a, model_b, inputs, MatchOptions(**match_kwargs))
     if not result:
         raise AssertionError(f"the models diverge:\n{result}")

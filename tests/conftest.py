@@ -51,8 +51,11 @@ def no_temp_leftovers():
     yield
     # torch's compile cache and paddle's session stamp are made once per process by the
     # frameworks themselves, not by padiff-ir
-    left = {n for n in set(os.listdir(tmp)) - before
-            if not n.startswith("torchinductor_") and n != ".ses"}
+    left = {
+        n
+        for n in set(os.listdir(tmp)) - before
+        if not n.startswith("torchinductor_") and n != ".ses"
+    }
     assert not left, f"temporary files left behind: {sorted(left)}"
 
 

@@ -39,8 +39,9 @@ def _files(*parts: str) -> list[Path]:
 def _offenders(files: list[Path], forbidden: tuple[str, ...]) -> dict[str, list[str]]:
     found = {}
     for path in files:
-        bad = sorted({m for m in _imports(path)
-                      if any(m == f or m.startswith(f + ".") for f in forbidden)})
+        bad = sorted(
+            {m for m in _imports(path) if any(m == f or m.startswith(f + ".") for f in forbidden)}
+        )
         if bad:
             found[str(path.relative_to(PACKAGE.parent))] = bad
     return found
@@ -54,9 +55,17 @@ def test_torch_and_paddle_only_in_frameworks_exporters_and_zoo():
 
 
 def test_matching_sees_graphs_not_models():
-    forbidden = ("padiff_ir.frameworks", "padiff_ir.exporters", "padiff_ir.runtime",
-                 "padiff_ir.pairing", "padiff_ir.compare", "padiff_ir.native",
-                 "padiff_ir.report", "padiff_ir.cli", "padiff_ir.zoo")
+    forbidden = (
+        "padiff_ir.frameworks",
+        "padiff_ir.exporters",
+        "padiff_ir.runtime",
+        "padiff_ir.pairing",
+        "padiff_ir.compare",
+        "padiff_ir.native",
+        "padiff_ir.report",
+        "padiff_ir.cli",
+        "padiff_ir.zoo",
+    )
     assert _offenders(_files("matching"), forbidden) == {}
     assert not (PACKAGE / "matching" / "native.py").exists()
 
@@ -66,14 +75,35 @@ def test_results_know_nothing_of_their_presentation():
     assert _offenders(files, ("padiff_ir.report",)) == {}
 
 
-@pytest.mark.parametrize("floor,above", [
-    ("frameworks", ("padiff_ir.exporters", "padiff_ir.ir", "padiff_ir.runtime",
-                    "padiff_ir.matching", "padiff_ir.pairing", "padiff_ir.compare",
-                    "padiff_ir.native", "padiff_ir.report")),
-    ("ir", ("padiff_ir.matching", "padiff_ir.pairing", "padiff_ir.compare", "padiff_ir.native",
-            "padiff_ir.report")),
-    ("pairing", ("padiff_ir.compare", "padiff_ir.native", "padiff_ir.report")),
-])
+@pytest.mark.parametrize(
+    "floor,above",
+    [
+        (
+            "frameworks",
+            (
+                "padiff_ir.exporters",
+                "padiff_ir.ir",
+                "padiff_ir.runtime",
+                "padiff_ir.matching",
+                "padiff_ir.pairing",
+                "padiff_ir.compare",
+                "padiff_ir.native",
+                "padiff_ir.report",
+            ),
+        ),
+        (
+            "ir",
+            (
+                "padiff_ir.matching",
+                "padiff_ir.pairing",
+                "padiff_ir.compare",
+                "padiff_ir.native",
+                "padiff_ir.report",
+            ),
+        ),
+        ("pairing", ("padiff_ir.compare", "padiff_ir.native", "padiff_ir.report")),
+    ],
+)
 def test_lower_floors_do_not_reach_up(floor, above):
     assert _offenders(_files(floor), above) == {}
 
@@ -81,19 +111,28 @@ def test_lower_floors_do_not_reach_up(floor, above):
 def test_nothing_imports_the_public_face():
     found = {}
     for path in _files():
-        if path.name == "__main__.py" or path == PACKAGE / "__init__.py" \
-                or path == PACKAGE / "cli.py":
+        if (
+            path.name == "__main__.py"
+            or path == PACKAGE / "__init__.py"
+            or path == PACKAGE / "cli.py"
+        ):
             continue
-        bad = [m for m in _imports(path) if m in ("padiff_ir", "padiff_ir.cli")
-               or m.startswith("padiff_ir.cli.")]
+        bad = [
+            m
+            for m in _imports(path)
+            if m in ("padiff_ir", "padiff_ir.cli") or m.startswith("padiff_ir.cli.")
+        ]
         if bad:
             found[str(path)] = bad
     assert found == {}
 
 
 def test_importing_the_package_imports_no_framework():
-    code = ("import sys, padiff_ir, padiff_ir.pairing, padiff_ir.compare, padiff_ir.native, "
-            "padiff_ir.frameworks; print('torch' in sys.modules, 'paddle' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, cwd=PACKAGE.parent)
+    code = (
+        "import sys, padiff_ir, padiff_ir.pairing, padiff_ir.compare, padiff_ir.native, "
+        "padiff_ir.frameworks; print('torch' in sys.modules, 'paddle' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=PACKAGE.parent
+    )
     assert out.stdout.split() == ["False", "False"]

@@ -31,8 +31,17 @@ def test_export_writes_attributed_onnx(onnx_pair, capsys):
 
 def test_compare_two_onnx_files_aligned(onnx_pair, tmp_path, capsys):
     out = tmp_path / "result.json"
-    code = main(["compare", onnx_pair["torch"], onnx_pair["paddle"],
-                 "--input-shape", "x=2,3,32,32", "--json", str(out)])
+    code = main(
+        [
+            "compare",
+            onnx_pair["torch"],
+            onnx_pair["paddle"],
+            "--input-shape",
+            "x=2,3,32,32",
+            "--json",
+            str(out),
+        ]
+    )
     captured = capsys.readouterr()
     assert code == EXIT_OK, captured.out
     assert "ALIGNED" in captured.out
@@ -60,14 +69,20 @@ def test_demo_with_injected_bug_exits_1_and_writes_report(tmp_path, capsys):
 
 def test_bad_arguments_exit_2(capsys):
     assert main(["compare", "only-one.onnx"]) == EXIT_ERROR
-    assert main(["compare", "/missing/a.onnx", "/missing/b.onnx",
-                 "--input-shape", "x=1"]) == EXIT_ERROR
+    assert (
+        main(["compare", "/missing/a.onnx", "/missing/b.onnx", "--input-shape", "x=1"])
+        == EXIT_ERROR
+    )
     assert "does not exist" in capsys.readouterr().err
 
 
 def test_console_script_is_installed():
-    result = subprocess.run([sys.executable, "-m", "padiff_ir.cli", "--help"],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "padiff_ir.cli", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0
     for command in ("demo", "compare", "export", "report"):
         assert command in result.stdout
@@ -84,8 +99,12 @@ def test_readme_command_lines_parse():
 
     readme = Path(__file__).resolve().parents[1] / "README.md"
     section = readme.read_text(encoding="utf-8").split("## Command line", 1)[1].split("\n## ")[0]
-    lines = [line for block in re.findall(r"```bash\n(.*?)```", section, re.S)
-             for line in block.splitlines() if line.startswith("padiff-ir ")]
+    lines = [
+        line
+        for block in re.findall(r"```bash\n(.*?)```", section, re.S)
+        for line in block.splitlines()
+        if line.startswith("padiff-ir ")
+    ]
     assert any("--input-range" in line for line in lines)
     parser = _build_parser()
     for line in lines:

@@ -12,8 +12,8 @@ import padiff_ir
 
 _SKIP = {"padiff_ir.__main__", "padiff_ir.exporters._paddle2onnx_worker"}
 MODULES = sorted(
-    {"padiff_ir"} | {info.name for info in pkgutil.walk_packages(padiff_ir.__path__, "padiff_ir.")}
-    - _SKIP
+    {"padiff_ir"}
+    | {info.name for info in pkgutil.walk_packages(padiff_ir.__path__, "padiff_ir.")} - _SKIP
 )
 
 

@@ -95,8 +95,9 @@ def test_abs_mean_mode_ignores_signs():
     assert not compare_arrays(a, b, Tolerance(**tight, mode="strict"))
     assert not compare_arrays(a, b, Tolerance(**tight, mode="mean"))
     assert compare_arrays(a, b, Tolerance(**tight, mode="abs_mean"))
-    swapped = compare_arrays(np.array([-1.0, 1.0]), np.array([1.0, -1.0]),
-                             Tolerance(**tight, mode="mean"))
+    swapped = compare_arrays(
+        np.array([-1.0, 1.0]), np.array([1.0, -1.0]), Tolerance(**tight, mode="mean")
+    )
     assert swapped  # means 0 and 0
     scaled = compare_arrays(a, 2 * b, Tolerance(**tight, mode="abs_mean"))
     assert not scaled
@@ -135,8 +136,10 @@ def test_non_finite_values_are_counted_per_side():
     assert both.max_abs == 0.0
     one_side = compare_arrays(np.array([np.nan, 1.0]), np.array([0.0, 1.0]))
     assert not one_side
-    assert one_side.reason == ("non-finite values: NaN/Inf differ at 1 of 2 positions (first at "
-                               "[0]: nan vs 0.0); NaN 1 vs 0, Inf 0 vs 0")
+    assert one_side.reason == (
+        "non-finite values: NaN/Inf differ at 1 of 2 positions (first at "
+        "[0]: nan vs 0.0); NaN 1 vs 0, Inf 0 vs 0"
+    )
 
 
 def test_tolerance_rejects_unknown_modes_and_negative_bounds():

@@ -25,17 +25,20 @@ def test_doctests():
     assert tried > 10 and failures == 0
 
 
-@pytest.mark.parametrize("path,ancestor,inside,strictly", [
-    ("a.b", "a", True, True),
-    ("a", "a", True, False),
-    ("a", "", True, True),
-    ("", "", True, False),
-    ("a.b.c", "a.b", True, True),
-    ("ab", "a", False, False),      # a shared prefix is not containment
-    ("a.bc", "a.b", False, False),
-    ("a", "a.b", False, False),     # a module is not within its submodule
-    ("", "a", False, False),        # the root lies within nothing but itself
-])
+@pytest.mark.parametrize(
+    "path,ancestor,inside,strictly",
+    [
+        ("a.b", "a", True, True),
+        ("a", "a", True, False),
+        ("a", "", True, True),
+        ("", "", True, False),
+        ("a.b.c", "a.b", True, True),
+        ("ab", "a", False, False),  # a shared prefix is not containment
+        ("a.bc", "a.b", False, False),
+        ("a", "a.b", False, False),  # a module is not within its submodule
+        ("", "a", False, False),  # the root lies within nothing but itself
+    ],
+)
 def test_within(path, ancestor, inside, strictly):
     assert within(path, ancestor) is inside
     assert strictly_within(path, ancestor) is strictly

@@ -28,13 +28,16 @@ logger = logging.getLogger(__name__)
 _EXPLAINED = (ModuleStatus.CULPRIT, ModuleStatus.INHERITED, ModuleStatus.CONTAINS_CULPRIT)
 
 
-def explain_culprit(culprit: ModuleResult, attributes: list[str], structure: list[str],
-                    params: list[str]) -> str:
+def explain_culprit(
+    culprit: ModuleResult, attributes: list[str], structure: list[str], params: list[str]
+) -> str:
     """One sentence: the module, its own vs inherited error, and what differs in it."""
     own = culprit.own.max_abs if culprit.own is not None else float("nan")
     inherited = culprit.inputs.max_abs if culprit.inputs is not None else 0.0
-    parts = [f"{culprit.a or '<root>'} ({culprit.class_a}) differs by itself: own error "
-             f"{own:.3g} with inputs differing by {inherited:.3g}"]
+    parts = [
+        f"{culprit.a or '<root>'} ({culprit.class_a}) differs by itself: own error "
+        f"{own:.3g} with inputs differing by {inherited:.3g}"
+    ]
     if attributes:
         parts.append("attributes differ: " + "; ".join(attributes))
     if params:
@@ -44,9 +47,14 @@ def explain_culprit(culprit: ModuleResult, attributes: list[str], structure: lis
     return ". ".join(parts)
 
 
-def localise(matching: Matching, graph_a: Graph, graph_b: Graph, ctx: ModuleInputs,
-             exported_a: ExportedGraph, exported_b: ExportedGraph
-             ) -> tuple[list[ModuleResult], list[Culprit]]:
+def localise(
+    matching: Matching,
+    graph_a: Graph,
+    graph_b: Graph,
+    ctx: ModuleInputs,
+    exported_a: ExportedGraph,
+    exported_b: ExportedGraph,
+) -> tuple[list[ModuleResult], list[Culprit]]:
     """Every module pair measured and, where it fails, explained; and the culprits."""
     modules = measure_modules(matching, graph_a, graph_b, ctx)
     pairs_by_a = {p.a: p for p in matching.module_pairs}
@@ -57,26 +65,34 @@ def localise(matching: Matching, graph_a: Graph, graph_b: Graph, ctx: ModuleInpu
     explained = []
     for module in modules:
         pair = pairs_by_a[module.a]
-        if module.status not in _EXPLAINED and \
-                not (module.output is not None and not module.output.ok):
+        if module.status not in _EXPLAINED and not (
+            module.output is not None and not module.output.ok
+        ):
             explained.append(module)
             continue
         attrs = attribute_diffs(pair, matching, graph_a, graph_b)
-        params = param_diffs(pair, matching, params_a, params_b, atol=ctx.tolerance.atol,
-                             rtol=ctx.tolerance.rtol)
+        params = param_diffs(
+            pair, matching, params_a, params_b, atol=ctx.tolerance.atol, rtol=ctx.tolerance.rtol
+        )
         module = replace(module, attribute_diffs=tuple(attrs), param_diffs=tuple(params))
         explained.append(module)
         if module.status == ModuleStatus.CULPRIT:
-            structure = op_structure_diffs(pair, graph_a, graph_b, direct=True) or \
-                op_structure_diffs(pair, graph_a, graph_b)
-            culprits.append(Culprit(
-                module_a=module.a, module_b=module.b, class_a=module.class_a,
-                class_b=module.class_b,
-                own_error=module.own.max_abs if module.own is not None else float("nan"),
-                inherited_error=module.inputs.max_abs if module.inputs is not None else 0.0,
-                output_error=module.output.max_abs if module.output is not None else 0.0,
-                attribute_diffs=tuple(attrs), param_diffs=tuple(params),
-                explanation=explain_culprit(module, attrs, structure, params),
-            ))
+            structure = op_structure_diffs(
+                pair, graph_a, graph_b, direct=True
+            ) or op_structure_diffs(pair, graph_a, graph_b)
+            culprits.append(
+                Culprit(
+                    module_a=module.a,
+                    module_b=module.b,
+                    class_a=module.class_a,
+                    class_b=module.class_b,
+                    own_error=module.own.max_abs if module.own is not None else float("nan"),
+                    inherited_error=module.inputs.max_abs if module.inputs is not None else 0.0,
+                    output_error=module.output.max_abs if module.output is not None else 0.0,
+                    attribute_diffs=tuple(attrs),
+                    param_diffs=tuple(params),
+                    explanation=explain_culprit(module, attrs, structure, params),
+                )
+            )
     logger.debug("localise: %d modules, %d culprits", len(explained), len(culprits))
     return explained, culprits

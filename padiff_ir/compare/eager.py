@@ -79,8 +79,14 @@ def _record(run: EagerRun, path: str, outputs: Any, inputs: Any, framework: Fram
     run.inputs[path] = _put_all(run, f"{path}<", inputs, framework)
 
 
-def run_eager(model: Any, framework: str, inputs: ModelInputs, *,
-              memory_budget: int | None = None, modules: bool = True) -> EagerRun:
+def run_eager(
+    model: Any,
+    framework: str,
+    inputs: ModelInputs,
+    *,
+    memory_budget: int | None = None,
+    modules: bool = True,
+) -> EagerRun:
     """Run ``model`` once in eval mode without gradients, recording module outputs.
 
     The model's mode flags and RNG state are restored; the hooks are always removed.
@@ -95,8 +101,11 @@ def run_eager(model: Any, framework: str, inputs: ModelInputs, *,
     def post_hook(path: str) -> Any:
         return lambda module, args, output: _record(run, path, output, args, fw)
 
-    hooks = [(module, None, post_hook(path)) for path, module in fw.named_modules(model)
-             if path] if modules else []
+    hooks = (
+        [(module, None, post_hook(path)) for path, module in fw.named_modules(model) if path]
+        if modules
+        else []
+    )
     args, kwargs = inputs.to_torch() if framework == "torch" else inputs.to_paddle()
     try:
         with preserved_state(model), fw.no_grad(), installed(fw, hooks):
@@ -111,8 +120,9 @@ def run_eager(model: Any, framework: str, inputs: ModelInputs, *,
     return run
 
 
-def module_output_metrics(run: EagerRun, path: str, names: Sequence[str],
-                          values: Mapping[str, Any], tolerance: Any) -> Any:
+def module_output_metrics(
+    run: EagerRun, path: str, names: Sequence[str], values: Mapping[str, Any], tolerance: Any
+) -> Any:
     """Eager outputs of module ``path`` vs the graph's tensors ``names`` (worst metric)."""
     from padiff_ir.compare.localize import worst
     from padiff_ir.metrics import compare_arrays

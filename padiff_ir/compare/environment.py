@@ -27,8 +27,7 @@ def padiff_ir_version() -> str:
     try:
         return importlib.metadata.version("padiff-ir")
     except importlib.metadata.PackageNotFoundError:
-        logger.debug("padiff-ir is not installed; its version is reported as %s",
-                     UNKNOWN_VERSION)
+        logger.debug("padiff-ir is not installed; its version is reported as %s", UNKNOWN_VERSION)
         return UNKNOWN_VERSION
 
 
@@ -38,9 +37,13 @@ def environment(graph_a: Graph | None = None, graph_b: Graph | None = None) -> d
     import onnx
     import onnxruntime
 
-    versions = {"padiff_ir": padiff_ir_version(), "python": platform.python_version(),
-                "numpy": numpy.__version__, "onnx": onnx.__version__,
-                "onnxruntime": onnxruntime.__version__}
+    versions = {
+        "padiff_ir": padiff_ir_version(),
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "onnx": onnx.__version__,
+        "onnxruntime": onnxruntime.__version__,
+    }
     for name in ("torch", "paddle", "paddle2onnx"):
         module = sys.modules.get(name)
         if module is not None:

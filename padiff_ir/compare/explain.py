@@ -25,9 +25,24 @@ logger = logging.getLogger(__name__)
 # Attributes that only describe how an exporter wrote an op, not what it computes.
 _IGNORED_ATTRIBUTES = frozenset({"training_mode", "value", "to", "allowzero"})
 # Ops that only move data around; on one side only they are not worth a line.
-_LAYOUT_OPS = frozenset({"Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten", "Identity",
-                         "Cast", "CastLike", "Expand", "Constant", "Shape", "Gather", "Concat",
-                         "Slice"})
+_LAYOUT_OPS = frozenset(
+    {
+        "Reshape",
+        "Transpose",
+        "Squeeze",
+        "Unsqueeze",
+        "Flatten",
+        "Identity",
+        "Cast",
+        "CastLike",
+        "Expand",
+        "Constant",
+        "Shape",
+        "Gather",
+        "Concat",
+        "Slice",
+    }
+)
 
 
 def _norm(value: Any) -> Any:
@@ -50,12 +65,16 @@ def _fmt(value: Any) -> str:
 
 def _ops_of(graph: Graph, module: str, *, direct: bool = False) -> list[OpNode]:
     """Data ops of ``module`` and its submodules, or (``direct``) of the module itself only."""
-    return [op for op in graph.ops_in_module(module)
-            if op.kind == "data" and (not direct or op.module_path == module)]
+    return [
+        op
+        for op in graph.ops_in_module(module)
+        if op.kind == "data" and (not direct or op.module_path == module)
+    ]
 
 
-def _paired_ops(module: ModulePair, matching: Matching, graph_a: Graph, graph_b: Graph
-                ) -> list[tuple[OpNode, OpNode]]:
+def _paired_ops(
+    module: ModulePair, matching: Matching, graph_a: Graph, graph_b: Graph
+) -> list[tuple[OpNode, OpNode]]:
     ops_a = {op.name for op in _ops_of(graph_a, module.a)}
     ops_b = {op.name for op in _ops_of(graph_b, module.b)}
     pairs = []
@@ -93,8 +112,9 @@ def _canonical(graph: Graph, op: OpNode, key: str, value: Any) -> Any:
     return value + rank if isinstance(value, int) and value < 0 else value
 
 
-def attribute_diffs(module: ModulePair, matching: Matching, graph_a: Graph, graph_b: Graph
-                    ) -> list[str]:
+def attribute_diffs(
+    module: ModulePair, matching: Matching, graph_a: Graph, graph_b: Graph
+) -> list[str]:
     """``"<Op> <attribute> <A value> vs <B value>"`` for matched ops of the module pair.
 
     An attribute present on one side only counts when it is not the ONNX default that the other
@@ -113,8 +133,9 @@ def attribute_diffs(module: ModulePair, matching: Matching, graph_a: Graph, grap
                     continue
                 va = default if va is None else va
                 vb = default if vb is None else vb
-            same = _norm(_canonical(graph_a, op_a, key, va)) == \
-                _norm(_canonical(graph_b, op_b, key, vb))
+            same = _norm(_canonical(graph_a, op_a, key, va)) == _norm(
+                _canonical(graph_b, op_b, key, vb)
+            )
             if not same:
                 lines.append(f"{op_a.op_type} {key} {_fmt(va)} vs {_fmt(vb)}")
     return list(dict.fromkeys(lines))
@@ -143,16 +164,23 @@ _DEFAULTS: Mapping[tuple[str, str], Any] = {
 }
 
 
-def op_structure_diffs(module: ModulePair, graph_a: Graph, graph_b: Graph, *,
-                       direct: bool = False) -> list[str]:
+def op_structure_diffs(
+    module: ModulePair, graph_a: Graph, graph_b: Graph, *, direct: bool = False
+) -> list[str]:
     """Compute ops (not layout ops) that one side of the module has more of than the other.
 
     With ``direct``, only the ops of the module itself count, not those of its submodules.
     """
-    count_a = Counter(op.op_type for op in _ops_of(graph_a, module.a, direct=direct)
-                      if op.op_type not in _LAYOUT_OPS)
-    count_b = Counter(op.op_type for op in _ops_of(graph_b, module.b, direct=direct)
-                      if op.op_type not in _LAYOUT_OPS)
+    count_a = Counter(
+        op.op_type
+        for op in _ops_of(graph_a, module.a, direct=direct)
+        if op.op_type not in _LAYOUT_OPS
+    )
+    count_b = Counter(
+        op.op_type
+        for op in _ops_of(graph_b, module.b, direct=direct)
+        if op.op_type not in _LAYOUT_OPS
+    )
     lines = []
     for op_type in sorted(set(count_a) | set(count_b)):
         na, nb = count_a.get(op_type, 0), count_b.get(op_type, 0)
@@ -161,8 +189,15 @@ def op_structure_diffs(module: ModulePair, graph_a: Graph, graph_b: Graph, *,
     return lines
 
 
-def param_diffs(module: ModulePair, matching: Matching, params_a: Mapping[str, np.ndarray],
-                params_b: Mapping[str, np.ndarray], *, atol: float, rtol: float) -> list[str]:
+def param_diffs(
+    module: ModulePair,
+    matching: Matching,
+    params_a: Mapping[str, np.ndarray],
+    params_b: Mapping[str, np.ndarray],
+    *,
+    atol: float,
+    rtol: float,
+) -> list[str]:
     """Parameters of the module pair whose values differ after the parameter map's transform.
 
     Args:
@@ -176,23 +211,31 @@ def param_diffs(module: ModulePair, matching: Matching, params_a: Mapping[str, n
     for pair in matching.param_pairs:
         if not all(name.startswith(prefix_a) for name in pair.a):
             continue
-        if any(name not in params_a for name in pair.a) or \
-                any(name not in params_b for name in pair.b):
+        if any(name not in params_a for name in pair.a) or any(
+            name not in params_b for name in pair.b
+        ):
             continue
         try:
-            expected = apply_transform(pair.transform, [params_a[n] for n in pair.a],
-                                       target_shapes=[params_b[n].shape for n in pair.b])
+            expected = apply_transform(
+                pair.transform,
+                [params_a[n] for n in pair.a],
+                target_shapes=[params_b[n].shape for n in pair.b],
+            )
         except WeightAssignError as err:
             lines.append(f"{', '.join(pair.a)} vs {', '.join(pair.b)}: {err}")
             continue
         for name_b, want in zip(pair.b, expected):
             got = params_b[name_b]
-            diff = float(np.max(np.abs(want.astype(np.float64) - got.astype(np.float64)))) \
-                if want.size else 0.0
+            diff = (
+                float(np.max(np.abs(want.astype(np.float64) - got.astype(np.float64))))
+                if want.size
+                else 0.0
+            )
             bound = atol + rtol * float(np.max(np.abs(got))) if got.size else atol
             if diff > bound:
                 how = describe_transform(pair.transform)
                 via = f" ({how})" if how != "identity" else ""
-                lines.append(f"parameter {', '.join(pair.a)} vs {name_b}{via} differs: "
-                             f"max abs {diff:.3g}")
+                lines.append(
+                    f"parameter {', '.join(pair.a)} vs {name_b}{via} differs: max abs {diff:.3g}"
+                )
     return lines

@@ -27,8 +27,14 @@ __all__ = ["export_fidelity", "fidelity_notes", "hidden_divergences"]
 logger = logging.getLogger(__name__)
 
 
-def _export_own_error(eager: EagerRun, runner: Any, path: str, inputs: Sequence[str],
-                      outputs: Sequence[str], tolerance: Tolerance) -> TensorMetrics | None:
+def _export_own_error(
+    eager: EagerRun,
+    runner: Any,
+    path: str,
+    inputs: Sequence[str],
+    outputs: Sequence[str],
+    tolerance: Tolerance,
+) -> TensorMetrics | None:
     """The exported module rerun from its eager inputs, vs its eager outputs."""
     eager_in, eager_out = eager.module_inputs(path), eager.module_outputs(path)
     if not eager_in or len(eager_in) != len(inputs) or len(eager_out) != len(outputs):
@@ -41,9 +47,15 @@ def _export_own_error(eager: EagerRun, runner: Any, path: str, inputs: Sequence[
     return worst([compare_arrays(values[n], e, tolerance) for n, e in zip(outputs, eager_out)])
 
 
-def export_fidelity(side: str, eager: EagerRun | None, exported: ExportedGraph,
-                    store: Mapping[str, Any], runner: Any, module_pairs: Sequence[Any],
-                    tolerance: Tolerance) -> dict[str, Any]:
+def export_fidelity(
+    side: str,
+    eager: EagerRun | None,
+    exported: ExportedGraph,
+    store: Mapping[str, Any],
+    runner: Any,
+    module_pairs: Sequence[Any],
+    tolerance: Tolerance,
+) -> dict[str, Any]:
     """Whether side ``side``'s exported graph reproduces the model's eager outputs.
 
     Returns ``{"checked": False}`` without an eager run (an ONNX file), else ``{"checked",
@@ -52,11 +64,17 @@ def export_fidelity(side: str, eager: EagerRun | None, exported: ExportedGraph,
     """
     if eager is None:
         return {"checked": False}
-    outputs = [compare_arrays(store[name], value, tolerance)
-               for name, value in zip(exported.output_names, eager.outputs) if name in store]
+    outputs = [
+        compare_arrays(store[name], value, tolerance)
+        for name, value in zip(exported.output_names, eager.outputs)
+        if name in store
+    ]
     total = worst(outputs)
-    report: dict[str, Any] = {"checked": True, "ok": total is None or total.ok,
-                              "max_abs": total.max_abs if total is not None else 0.0}
+    report: dict[str, Any] = {
+        "checked": True,
+        "ok": total is None or total.ok,
+        "max_abs": total.max_abs if total is not None else 0.0,
+    }
     if report["ok"]:
         return report
     failing = []
@@ -70,17 +88,22 @@ def export_fidelity(side: str, eager: EagerRun | None, exported: ExportedGraph,
         own = _export_own_error(eager, runner, path, names_in, names_out, tolerance)
         if own is not None and not own.ok:
             failing.append((path, pair.class_a if side == "a" else pair.class_b, own))
-    innermost = [f for f in failing
-                 if not any(o[0] != f[0] and is_inside(o[0], f[0]) for o in failing)]
+    innermost = [
+        f for f in failing if not any(o[0] != f[0] and is_inside(o[0], f[0]) for o in failing)
+    ]
     if innermost:
         path, cls, metrics = innermost[0]
         report.update(module=path, module_class=cls, module_max_abs=metrics.max_abs)
     return report
 
 
-def hidden_divergences(fidelity: Mapping[str, Any], matching: Matching,
-                       eager_a: EagerRun | None, eager_b: EagerRun | None,
-                       tolerance: Tolerance) -> list[Culprit]:
+def hidden_divergences(
+    fidelity: Mapping[str, Any],
+    matching: Matching,
+    eager_a: EagerRun | None,
+    eager_b: EagerRun | None,
+    tolerance: Tolerance,
+) -> list[Culprit]:
     """Culprits the graphs cannot show: where an export lost what the eager model computes.
 
     At the innermost module where a side's graph departs from its eager run, the two models
@@ -92,8 +115,9 @@ def hidden_divergences(fidelity: Mapping[str, Any], matching: Matching,
         path = report.get("module")
         if path is None or eager_a is None or eager_b is None:
             continue
-        pair = next((p for p in matching.module_pairs
-                     if (p.a if side == "a" else p.b) == path), None)
+        pair = next(
+            (p for p in matching.module_pairs if (p.a if side == "a" else p.b) == path), None
+        )
         if pair is None:
             continue
         outputs_a, outputs_b = eager_a.module_outputs(pair.a), eager_b.module_outputs(pair.b)
@@ -102,16 +126,24 @@ def hidden_divergences(fidelity: Mapping[str, Any], matching: Matching,
         metrics = worst([compare_arrays(x, y, tolerance) for x, y in zip(outputs_a, outputs_b)])
         if metrics is None or metrics.ok:
             continue
-        culprits.append(Culprit(
-            module_a=pair.a, module_b=pair.b, class_a=pair.class_a, class_b=pair.class_b,
-            own_error=metrics.max_abs, inherited_error=float("nan"),
-            output_error=metrics.max_abs,
-            explanation=(f"{pair.a or '<root>'} ({pair.class_a}) vs {pair.b or '<root>'} "
-                         f"({pair.class_b}) differ when run eagerly (max abs "
-                         f"{metrics.max_abs:.3g}), but the exported graph of "
-                         f"{side.upper()} computes something else there (the exporter dropped "
-                         "or changed an attribute): check this layer's configuration"),
-        ))
+        culprits.append(
+            Culprit(
+                module_a=pair.a,
+                module_b=pair.b,
+                class_a=pair.class_a,
+                class_b=pair.class_b,
+                own_error=metrics.max_abs,
+                inherited_error=float("nan"),
+                output_error=metrics.max_abs,
+                explanation=(
+                    f"{pair.a or '<root>'} ({pair.class_a}) vs {pair.b or '<root>'} "
+                    f"({pair.class_b}) differ when run eagerly (max abs "
+                    f"{metrics.max_abs:.3g}), but the exported graph of "
+                    f"{side.upper()} computes something else there (the exporter dropped "
+                    "or changed an attribute): check this layer's configuration"
+                ),
+            )
+        )
     return culprits
 
 
@@ -122,14 +154,20 @@ def fidelity_notes(fidelity: Mapping[str, Mapping[str, Any]]) -> list[str]:
         if not report.get("checked") or report["ok"]:
             continue
         where = report.get("module")
-        head = (f"the exported graph of {side.upper()} does not reproduce its eager outputs "
-                f"(max abs {report['max_abs']:.3g})")
+        head = (
+            f"the exported graph of {side.upper()} does not reproduce its eager outputs "
+            f"(max abs {report['max_abs']:.3g})"
+        )
         if where is not None:
-            notes.append(f"{head}: at module {where!r} ({report.get('module_class', '')}) "
-                         "the exporter changed what the model computes, so the graphs "
-                         "cannot show that part; the eager runs were compared there instead")
+            notes.append(
+                f"{head}: at module {where!r} ({report.get('module_class', '')}) "
+                "the exporter changed what the model computes, so the graphs "
+                "cannot show that part; the eager runs were compared there instead"
+            )
         else:
-            notes.append(f"{head}, but no module of it computes differently from its eager "
-                         "run: rounding differences between the framework and onnxruntime "
-                         "accumulated")
+            notes.append(
+                f"{head}, but no module of it computes differently from its eager "
+                "run: rounding differences between the framework and onnxruntime "
+                "accumulated"
+            )
     return notes

@@ -49,8 +49,13 @@ class ModuleInputs:
     tolerance: Tolerance
 
 
-def _compare_lists(names_a: Sequence[str], names_b: Sequence[str], values_a: Mapping[str, Any],
-                   values_b: Mapping[str, Any], tolerance: Tolerance) -> TensorMetrics | None:
+def _compare_lists(
+    names_a: Sequence[str],
+    names_b: Sequence[str],
+    values_a: Mapping[str, Any],
+    values_b: Mapping[str, Any],
+    tolerance: Tolerance,
+) -> TensorMetrics | None:
     found = []
     for name_a, name_b in zip(names_a, names_b):
         if name_a in values_a and name_b in values_b:
@@ -58,16 +63,15 @@ def _compare_lists(names_a: Sequence[str], names_b: Sequence[str], values_a: Map
     return worst(found)
 
 
-def measure_module(pair: ModulePair, ctx: ModuleInputs, depth: int, *,
-                   own_error: bool = True) -> ModuleResult:
+def measure_module(
+    pair: ModulePair, ctx: ModuleInputs, depth: int, *, own_error: bool = True
+) -> ModuleResult:
     """Outputs as run, inputs as run, and the own error of B's module fed A's inputs.
 
     ``own_error=False`` skips the rerun (a container whose culprit is already known inside).
     """
-    output = _compare_lists(pair.outputs_a, pair.outputs_b, ctx.store_a, ctx.store_b,
-                            ctx.tolerance)
-    inputs = _compare_lists(pair.inputs_a, pair.inputs_b, ctx.store_a, ctx.store_b,
-                            ctx.tolerance)
+    output = _compare_lists(pair.outputs_a, pair.outputs_b, ctx.store_a, ctx.store_b, ctx.tolerance)
+    inputs = _compare_lists(pair.inputs_a, pair.inputs_b, ctx.store_a, ctx.store_b, ctx.tolerance)
     own = None
     # Own error only matters where the outputs fail: an aligned module needs no rerun.
     measurable = len(pair.inputs_a) == len(pair.inputs_b) and bool(pair.outputs_b)
@@ -87,8 +91,9 @@ def measure_module(pair: ModulePair, ctx: ModuleInputs, depth: int, *,
         if feeds is not None and outputs_b:
             try:
                 recomputed = ctx.runner_b.run_subgraph(feeds, outputs_b)
-                own = _compare_lists(pair.outputs_a, pair.outputs_b, ctx.store_a, recomputed,
-                                     ctx.tolerance)
+                own = _compare_lists(
+                    pair.outputs_a, pair.outputs_b, ctx.store_a, recomputed, ctx.tolerance
+                )
             except (InputError, ExecutionError) as err:
                 logger.debug("own error of %s <-> %s not measured: %s", pair.a, pair.b, err)
     if output is None:
@@ -101,8 +106,17 @@ def measure_module(pair: ModulePair, ctx: ModuleInputs, depth: int, *,
         status = ModuleStatus.INHERITED
     else:
         status = ModuleStatus.CULPRIT
-    return ModuleResult(a=pair.a, b=pair.b, class_a=pair.class_a, class_b=pair.class_b,
-                        output=output, own=own, inputs=inputs, status=status, depth=depth)
+    return ModuleResult(
+        a=pair.a,
+        b=pair.b,
+        class_a=pair.class_a,
+        class_b=pair.class_b,
+        output=output,
+        own=own,
+        inputs=inputs,
+        status=status,
+        depth=depth,
+    )
 
 
 def is_inside(child: str, parent: str) -> bool:
@@ -114,20 +128,30 @@ def is_inside(child: str, parent: str) -> bool:
     return strictly_within(child, parent) or child == parent == ""
 
 
-def _has_own_evidence(module: ModuleResult, children: Sequence[ModuleResult],
-                      pairs: Mapping[str, Any], matching: Matching, graph_a: Graph,
-                      graph_b: Graph) -> bool:
+def _has_own_evidence(
+    module: ModuleResult,
+    children: Sequence[ModuleResult],
+    pairs: Mapping[str, Any],
+    matching: Matching,
+    graph_a: Graph,
+    graph_b: Graph,
+) -> bool:
     """Whether a container's own ops (not its children's) differ in structure or attributes."""
     pair = pairs[module.a]
     if op_structure_diffs(pair, graph_a, graph_b, direct=True):
         return True
-    inherited = {d for c in children if c.a in pairs
-                 for d in attribute_diffs(pairs[c.a], matching, graph_a, graph_b)}
+    inherited = {
+        d
+        for c in children
+        if c.a in pairs
+        for d in attribute_diffs(pairs[c.a], matching, graph_a, graph_b)
+    }
     return any(d not in inherited for d in attribute_diffs(pair, matching, graph_a, graph_b))
 
 
-def measure_modules(matching: Matching, graph_a: Graph, graph_b: Graph, ctx: ModuleInputs
-                     ) -> list[ModuleResult]:
+def measure_modules(
+    matching: Matching, graph_a: Graph, graph_b: Graph, ctx: ModuleInputs
+) -> list[ModuleResult]:
     """Each module pair's outputs, inputs and (where needed) own error, innermost first.
 
     A container whose culprit is already found inside is not rerun (``contains-culprit``).
@@ -139,13 +163,17 @@ def measure_modules(matching: Matching, graph_a: Graph, graph_b: Graph, ctx: Mod
     measured: dict[str, ModuleResult] = {}
     for pair in sorted(matching.module_pairs, key=lambda p: -depth(p.a)):
         children = [m for path, m in measured.items() if strictly_within(path, pair.a)]
-        culprit_inside = any(c.status in (ModuleStatus.CULPRIT, ModuleStatus.CONTAINS_CULPRIT)
-                             for c in children)
+        culprit_inside = any(
+            c.status in (ModuleStatus.CULPRIT, ModuleStatus.CONTAINS_CULPRIT) for c in children
+        )
         module = measure_module(pair, ctx, depth(pair.a), own_error=not culprit_inside)
         if culprit_inside and module.output is not None and not module.output.ok:
             module = replace(module, status=ModuleStatus.CONTAINS_CULPRIT)
-        elif module.status == ModuleStatus.CULPRIT and children and \
-                not _has_own_evidence(module, children, pairs, matching, graph_a, graph_b):
+        elif (
+            module.status == ModuleStatus.CULPRIT
+            and children
+            and not _has_own_evidence(module, children, pairs, matching, graph_a, graph_b)
+        ):
             module = replace(module, status=ModuleStatus.ACCUMULATED)
         measured[pair.a] = module
     return [measured[p.a] for p in matching.module_pairs]

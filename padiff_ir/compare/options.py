@@ -39,9 +39,11 @@ def _providers(providers: Any) -> tuple[str, ...]:
     except TypeError:
         values = (providers,)
     if not values or not all(isinstance(p, str) and p for p in values):
-        raise OptionError(f"providers must be a sequence of onnxruntime execution provider "
-                          f"names such as ('CPUExecutionProvider',), got {providers!r}",
-                          option="providers")
+        raise OptionError(
+            f"providers must be a sequence of onnxruntime execution provider "
+            f"names such as ('CPUExecutionProvider',), got {providers!r}",
+            option="providers",
+        )
     return values
 
 
@@ -50,28 +52,43 @@ def _tolerances(tolerances: Any) -> dict[str, dict[str, Any]]:
     if tolerances is None:
         return {}
     if not isinstance(tolerances, Mapping):
-        raise OptionError(f"tolerances must be a dict {{tensor of A: {{'atol': ..., 'rtol': "
-                          f"...}}}}, got {type(tolerances).__name__}", option="tolerances")
+        raise OptionError(
+            f"tolerances must be a dict {{tensor of A: {{'atol': ..., 'rtol': "
+            f"...}}}}, got {type(tolerances).__name__}",
+            option="tolerances",
+        )
     checked: dict[str, dict[str, Any]] = {}
     for name, tol in tolerances.items():
         if not isinstance(name, str) or not name:
-            raise OptionError(f"tolerances: keys must be tensor names of model A, got "
-                              f"{name!r}", option="tolerances")
+            raise OptionError(
+                f"tolerances: keys must be tensor names of model A, got {name!r}",
+                option="tolerances",
+            )
         if not isinstance(tol, Mapping):
-            raise OptionError(f"tolerances[{name!r}] must be a dict with keys among "
-                              f"{', '.join(_TOLERANCE_KEYS)}, got {tol!r}", option="tolerances")
+            raise OptionError(
+                f"tolerances[{name!r}] must be a dict with keys among "
+                f"{', '.join(_TOLERANCE_KEYS)}, got {tol!r}",
+                option="tolerances",
+            )
         unknown = sorted(str(k) for k in tol if k not in _TOLERANCE_KEYS)
         if unknown:
-            raise OptionError(f"tolerances[{name!r}] has unknown keys {unknown}: the keys are "
-                              f"{', '.join(_TOLERANCE_KEYS)}", option="tolerances")
+            raise OptionError(
+                f"tolerances[{name!r}] has unknown keys {unknown}: the keys are "
+                f"{', '.join(_TOLERANCE_KEYS)}",
+                option="tolerances",
+            )
         entry = dict(tol)
         for key in ("atol", "rtol"):
             if key in entry:
-                entry[key] = check_bound(f"tolerances[{name!r}][{key!r}]", entry[key],
-                                         option="tolerances")
+                entry[key] = check_bound(
+                    f"tolerances[{name!r}][{key!r}]", entry[key], option="tolerances"
+                )
         if "mode" in entry and entry["mode"] not in COMPARE_MODES:
-            raise OptionError(f"tolerances[{name!r}]['mode'] {entry['mode']!r} is not one of "
-                              f"{', '.join(COMPARE_MODES)}", option="tolerances")
+            raise OptionError(
+                f"tolerances[{name!r}]['mode'] {entry['mode']!r} is not one of "
+                f"{', '.join(COMPARE_MODES)}",
+                option="tolerances",
+            )
         checked[name] = entry
     return checked
 
@@ -115,26 +132,37 @@ class MatchOptions:
         object.__setattr__(self, "atol", check_bound("atol", self.atol))
         object.__setattr__(self, "rtol", check_bound("rtol", self.rtol))
         if not isinstance(self.compare_mode, str) or self.compare_mode not in COMPARE_MODES:
-            raise OptionError(f"compare_mode {self.compare_mode!r} is not a compare mode: pass "
-                              f"one of {', '.join(COMPARE_MODES)}", option="compare_mode")
+            raise OptionError(
+                f"compare_mode {self.compare_mode!r} is not a compare mode: pass "
+                f"one of {', '.join(COMPARE_MODES)}",
+                option="compare_mode",
+            )
         for name in ("assign_weights", "localize"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise OptionError(f"{name} must be True or False, got "
-                                  f"{getattr(self, name)!r}", option=name)
+                raise OptionError(
+                    f"{name} must be True or False, got {getattr(self, name)!r}", option=name
+                )
         object.__setattr__(self, "providers", _providers(self.providers))
         object.__setattr__(self, "tolerances", MappingProxyType(_tolerances(self.tolerances)))
         if self.memory_budget is not None and (
-                isinstance(self.memory_budget, bool)
-                or not isinstance(self.memory_budget, (int, np.integer))
-                or self.memory_budget <= 0):
-            raise OptionError(f"memory_budget must be a number of bytes > 0 (or None: no "
-                              f"limit), got {self.memory_budget!r}", option="memory_budget")
+            isinstance(self.memory_budget, bool)
+            or not isinstance(self.memory_budget, (int, np.integer))
+            or self.memory_budget <= 0
+        ):
+            raise OptionError(
+                f"memory_budget must be a number of bytes > 0 (or None: no "
+                f"limit), got {self.memory_budget!r}",
+                option="memory_budget",
+            )
         from padiff_ir.exporters._export import check_opset
 
         check_opset(self.opset)
         if self.progress is not None and not callable(self.progress):
-            raise OptionError(f"progress must be a callable taking a message (or None), got "
-                              f"{type(self.progress).__name__}", option="progress")
+            raise OptionError(
+                f"progress must be a callable taking a message (or None), got "
+                f"{type(self.progress).__name__}",
+                option="progress",
+            )
         # build the tolerances once now: a bad mode or bound fails here, not mid-run
         _ = self.tolerance, self.overrides
 

@@ -30,9 +30,14 @@ def _order_key(graph: Graph, names: Sequence[str]) -> int:
     return min(indices) if indices else -1
 
 
-def compare_pairs(matching: Matching, graph_a: Graph, store_a: Mapping[str, Any],
-                  store_b: Mapping[str, Any], tolerance: Tolerance,
-                  overrides: Mapping[str, Tolerance]) -> list[PairResult]:
+def compare_pairs(
+    matching: Matching,
+    graph_a: Graph,
+    store_a: Mapping[str, Any],
+    store_b: Mapping[str, Any],
+    tolerance: Tolerance,
+    overrides: Mapping[str, Tolerance],
+) -> list[PairResult]:
     """Every tensor pair of ``matching`` with a value on both sides, in A's data-flow order."""
     results = []
     ordered = sorted(matching.tensor_pairs, key=lambda p: _order_key(graph_a, p.a))
@@ -41,11 +46,20 @@ def compare_pairs(matching: Matching, graph_a: Graph, store_a: Mapping[str, Any]
         if value_a is None or value_b is None:
             continue
         tol = next((overrides[n] for n in pair.a if n in overrides), tolerance)
-        results.append(PairResult(
-            index=index, a=pair.a, b=pair.b, module_a=pair.module_a, module_b=pair.module_b,
-            op_a=pair.op_a, op_b=pair.op_b, metrics=compare_arrays(value_a, value_b, tol),
-            confidence=pair.confidence, evidence=pair.evidence,
-        ))
+        results.append(
+            PairResult(
+                index=index,
+                a=pair.a,
+                b=pair.b,
+                module_a=pair.module_a,
+                module_b=pair.module_b,
+                op_a=pair.op_a,
+                op_b=pair.op_b,
+                metrics=compare_arrays(value_a, value_b, tol),
+                confidence=pair.confidence,
+                evidence=pair.evidence,
+            )
+        )
     return results
 
 
@@ -60,16 +74,23 @@ def output_order(keys_a: Sequence[str], keys_b: Sequence[str], count: int) -> li
         >>> output_order((), ("hidden", "logits"), 2)
         [0, 1]
     """
-    if (len(keys_a) == len(keys_b) == count and len(set(keys_a)) == count
-            and set(keys_a) == set(keys_b)):
+    if (
+        len(keys_a) == len(keys_b) == count
+        and len(set(keys_a)) == count
+        and set(keys_a) == set(keys_b)
+    ):
         index_b = {key: index for index, key in enumerate(keys_b)}
         return [index_b[key] for key in keys_a]
     return list(range(count))
 
 
-def compare_outputs(exported_a: ExportedGraph, exported_b: ExportedGraph,
-                    store_a: Mapping[str, Any], store_b: Mapping[str, Any],
-                    tolerance: Tolerance) -> list[PairResult]:
+def compare_outputs(
+    exported_a: ExportedGraph,
+    exported_b: ExportedGraph,
+    store_a: Mapping[str, Any],
+    store_b: Mapping[str, Any],
+    tolerance: Tolerance,
+) -> list[PairResult]:
     """The graph outputs, paired by name when both models return them with names (a dict),
     else by position.
 
@@ -84,33 +105,55 @@ def compare_outputs(exported_a: ExportedGraph, exported_b: ExportedGraph,
         )
     count = len(exported_a.output_names)
     order = output_order(exported_a.output_keys, exported_b.output_keys, count)
-    by_name = order != list(range(count)) or bool(exported_a.output_keys
-                                                  and exported_b.output_keys)
+    by_name = order != list(range(count)) or bool(exported_a.output_keys and exported_b.output_keys)
     results = []
     for index, name_a in enumerate(exported_a.output_names):
         name_b = exported_b.output_names[order[index]]
-        results.append(PairResult(
-            index=index, a=(name_a,), b=(name_b,), module_a="", module_b="", op_a="output",
-            op_b="output", metrics=compare_arrays(store_a[name_a], store_b[name_b], tolerance),
-            evidence=("output-name",) if by_name else ("output-position",),
-        ))
+        results.append(
+            PairResult(
+                index=index,
+                a=(name_a,),
+                b=(name_b,),
+                module_a="",
+                module_b="",
+                op_a="output",
+                op_b="output",
+                metrics=compare_arrays(store_a[name_a], store_b[name_b], tolerance),
+                evidence=("output-name",) if by_name else ("output-position",),
+            )
+        )
     return results
 
 
-def compare_eager_outputs(eager_a: EagerRun | None, eager_b: EagerRun | None,
-                          tolerance: Tolerance, keys_a: Sequence[str] = (),
-                          keys_b: Sequence[str] = ()) -> list[PairResult]:
+def compare_eager_outputs(
+    eager_a: EagerRun | None,
+    eager_b: EagerRun | None,
+    tolerance: Tolerance,
+    keys_a: Sequence[str] = (),
+    keys_b: Sequence[str] = (),
+) -> list[PairResult]:
     """The two models' eager outputs compared (none for ONNX files): by key path when both
     return outputs with the same names (``keys_a``/``keys_b``, in eager order), else by
     position."""
     if eager_a is None or eager_b is None:
         return []
     count = min(len(eager_a.outputs), len(eager_b.outputs))
-    order = (output_order(keys_a, keys_b, count)
-             if len(eager_a.outputs) == len(eager_b.outputs) else list(range(count)))
-    return [PairResult(index=i, a=(f"eager#{i}",), b=(f"eager#{order[i]}",), module_a="",
-                       module_b="", op_a="eager output", op_b="eager output",
-                       metrics=compare_arrays(eager_a.outputs[i], eager_b.outputs[order[i]],
-                                              tolerance),
-                       evidence=("eager",))
-            for i in range(count)]
+    order = (
+        output_order(keys_a, keys_b, count)
+        if len(eager_a.outputs) == len(eager_b.outputs)
+        else list(range(count))
+    )
+    return [
+        PairResult(
+            index=i,
+            a=(f"eager#{i}",),
+            b=(f"eager#{order[i]}",),
+            module_a="",
+            module_b="",
+            op_a="eager output",
+            op_b="eager output",
+            metrics=compare_arrays(eager_a.outputs[i], eager_b.outputs[order[i]], tolerance),
+            evidence=("eager",),
+        )
+        for i in range(count)
+    ]

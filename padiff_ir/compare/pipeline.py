@@ -52,8 +52,9 @@ __all__ = ["match"]
 logger = logging.getLogger(__name__)
 
 
-def _eager_side(model: Any, framework: str, raw_inputs: Any, label: str,
-                memory_budget: int | None) -> EagerRun | None:
+def _eager_side(
+    model: Any, framework: str, raw_inputs: Any, label: str, memory_budget: int | None
+) -> EagerRun | None:
     if framework == "onnx":
         return None
     inputs = normalize_inputs(raw_inputs)
@@ -88,8 +89,7 @@ def _declared_shapes(exported: ExportedGraph) -> dict[str, tuple[int, ...]]:
     shapes = {}
     for value in exported.model.graph.input:
         dims = value.type.tensor_type.shape.dim
-        if value.type.tensor_type.HasField("shape") and all(d.HasField("dim_value")
-                                                            for d in dims):
+        if value.type.tensor_type.HasField("shape") and all(d.HasField("dim_value") for d in dims):
             shapes[value.name] = tuple(int(d.dim_value) for d in dims)
     return shapes
 
@@ -116,15 +116,18 @@ def _resolve_layer_map(layer_map: Any, model_a: Any, model_b: Any, files: bool) 
     if layer_map is None:
         return None
     if files and not layer_map.is_resolved:
-        raise MatchError("a layer_map of module objects needs both models as objects; with an "
-                         "ONNX file, pin module paths instead")
+        raise MatchError(
+            "a layer_map of module objects needs both models as objects; with an "
+            "ONNX file, pin module paths instead"
+        )
     if not files:  # object entries become paths; every path is checked against the models
         layer_map = layer_map.resolve(model_a, model_b)
     return layer_map
 
 
-def _check_tolerance_names(overrides: Mapping[str, Any], graph: Graph,
-                           exported: ExportedGraph) -> None:
+def _check_tolerance_names(
+    overrides: Mapping[str, Any], graph: Graph, exported: ExportedGraph
+) -> None:
     """Every tensor named in ``tolerances`` is one of A's graph.
 
     Raises:
@@ -134,13 +137,24 @@ def _check_tolerance_names(overrides: Mapping[str, Any], graph: Graph,
     unknown = sorted(name for name in overrides if name not in known)
     if not unknown:
         return
-    near = sorted({close for name in unknown
-                   for close in difflib.get_close_matches(name, known, n=3, cutoff=0.5)})
-    hint = (f"; near names: {', '.join(near)}" if near else
-            f"; A's outputs are {', '.join(exported.output_names)}")
-    raise OptionError(f"tolerances names tensors model A does not have: {', '.join(unknown)}"
-                      f"{hint} (keys are tensor names of A's exported graph, as in "
-                      "result.pairs[i].a)", option="tolerances")
+    near = sorted(
+        {
+            close
+            for name in unknown
+            for close in difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        }
+    )
+    hint = (
+        f"; near names: {', '.join(near)}"
+        if near
+        else f"; A's outputs are {', '.join(exported.output_names)}"
+    )
+    raise OptionError(
+        f"tolerances names tensors model A does not have: {', '.join(unknown)}"
+        f"{hint} (keys are tensor names of A's exported graph, as in "
+        "result.pairs[i].a)",
+        option="tolerances",
+    )
 
 
 def match(model_a: Any, model_b: Any, inputs: Any, options: MatchOptions) -> MatchResult:
@@ -159,22 +173,30 @@ def _train_mode_notes(sides: tuple[tuple[str, Any, str], ...]) -> list[str]:
     notes = []
     for label, model, framework in sides:
         if framework != "onnx" and getattr(model, "training", False):
-            notes.append(f"model {label} ({framework} {type(model).__name__}) is in train mode: "
-                         "match compares both models in eval mode (no dropout, normalisation "
-                         "by running statistics) and leaves the mode as it was; use "
-                         "padiff_ir.auto_diff to compare them training")
+            notes.append(
+                f"model {label} ({framework} {type(model).__name__}) is in train mode: "
+                "match compares both models in eval mode (no dropout, normalisation "
+                "by running statistics) and leaves the mode as it was; use "
+                "padiff_ir.auto_diff to compare them training"
+            )
     return notes
 
 
-def _match(model_a: Any, model_b: Any, inputs: Any, options: MatchOptions,
-           unwrap_model: Callable[[Any], Any]) -> MatchResult:
+def _match(
+    model_a: Any,
+    model_b: Any,
+    inputs: Any,
+    options: MatchOptions,
+    unwrap_model: Callable[[Any], Any],
+) -> MatchResult:
     timer = StageTimer(options.progress)
     model_a, model_b = unwrap_model(model_a), unwrap_model(model_b)
     framework_a, framework_b = detect_framework(model_a), detect_framework(model_b)
     # a bad layer map fails before the slow export
     files = "onnx" in (framework_a, framework_b)
     options = dataclasses.replace(
-        options, layer_map=_resolve_layer_map(options.layer_map, model_a, model_b, files))
+        options, layer_map=_resolve_layer_map(options.layer_map, model_a, model_b, files)
+    )
     raw_a, raw_b = split_inputs(inputs, framework_a, framework_b)
     with contextlib.ExitStack() as eager_runs:
         with timer.stage(Stage.EAGER):
@@ -193,16 +215,28 @@ def _match(model_a: Any, model_b: Any, inputs: Any, options: MatchOptions,
 
         notes = _train_mode_notes((("A", model_a, framework_a), ("B", model_b, framework_b)))
         return _match_exported(
-            (model_a, framework_a, raw_a, eager_a), (model_b, framework_b, raw_b, eager_b),
-            rerun_b, options, timer, inputs, notes)
+            (model_a, framework_a, raw_a, eager_a),
+            (model_b, framework_b, raw_b, eager_b),
+            rerun_b,
+            options,
+            timer,
+            inputs,
+            notes,
+        )
 
 
 _Side = tuple[Any, str, Any, "EagerRun | None"]  # model, framework, raw inputs, eager run
 
 
-def _match_exported(side_a: _Side, side_b: _Side, rerun_b: Callable[[], EagerRun | None],
-                    options: MatchOptions, timer: StageTimer, inputs: Any,
-                    notes: list[str]) -> MatchResult:
+def _match_exported(
+    side_a: _Side,
+    side_b: _Side,
+    rerun_b: Callable[[], EagerRun | None],
+    options: MatchOptions,
+    timer: StageTimer,
+    inputs: Any,
+    notes: list[str],
+) -> MatchResult:
     from padiff_ir.pairing.graphs import pair_graphs
     from padiff_ir.pairing.memo import remember
     from padiff_ir.pairing.model_graphs import trace_graphs
@@ -212,8 +246,9 @@ def _match_exported(side_a: _Side, side_b: _Side, rerun_b: Callable[[], EagerRun
     model_b, framework_b, raw_b, eager_b = side_b
     tolerance, overrides = options.tolerance, options.overrides
     with timer.stage(Stage.EXPORT):
-        exported_a, exported_b = export_pair(model_a, raw_a, model_b, raw_b,
-                                             opset=options.opset, check=False)
+        exported_a, exported_b = export_pair(
+            model_a, raw_a, model_b, raw_b, opset=options.opset, check=False
+        )
     feeds_a, feeds_b = _feeds(exported_a, raw_a, "A"), _feeds(exported_b, raw_b, "B")
     with timer.stage(Stage.IR):
         graph_a = canonicalize(build_graph(exported_a))
@@ -237,13 +272,18 @@ def _match_exported(side_a: _Side, side_b: _Side, rerun_b: Callable[[], EagerRun
                     eager_b.close()
                     eager_b = rerun_b()
             elif framework_b != "onnx":
-                notes.append("assign_weights: A is an ONNX file, so only B's exported graph "
-                             "took A's weights, not B's model object")
+                notes.append(
+                    "assign_weights: A is an ONNX file, so only B's exported graph "
+                    "took A's weights, not B's model object"
+                )
             copied = assign_into_graph(matching, exported_a, exported_b)
             notes.append(f"assign_weights: {copied} parameters of A copied into B")
     providers = options.providers
-    with timer.stage(Stage.RUN), Runner(exported_a, providers=providers) as runner_a, \
-            Runner(exported_b, providers=providers) as runner_b:
+    with (
+        timer.stage(Stage.RUN),
+        Runner(exported_a, providers=providers) as runner_a,
+        Runner(exported_b, providers=providers) as runner_b,
+    ):
         store_a = runner_a.run_all(feeds_a, memory_budget=options.memory_budget)
         store_b = runner_b.run_all(feeds_b, memory_budget=options.memory_budget)
         try:
@@ -255,21 +295,37 @@ def _match_exported(side_a: _Side, side_b: _Side, rerun_b: Callable[[], EagerRun
             if options.localize:
                 with timer.stage(Stage.LOCALIZE):
                     ctx = ModuleInputs(store_a, store_b, runner_b, tolerance)
-                    modules, culprits = localise(matching, graph_a, graph_b, ctx,
-                                                 exported_a, exported_b)
+                    modules, culprits = localise(
+                        matching, graph_a, graph_b, ctx, exported_a, exported_b
+                    )
             with timer.stage(Stage.FIDELITY):
                 fidelity = {
-                    "a": export_fidelity("a", eager_a, exported_a, store_a, runner_a,
-                                         matching.module_pairs, tolerance),
-                    "b": export_fidelity("b", eager_b, exported_b, store_b, runner_b,
-                                         matching.module_pairs, tolerance),
+                    "a": export_fidelity(
+                        "a",
+                        eager_a,
+                        exported_a,
+                        store_a,
+                        runner_a,
+                        matching.module_pairs,
+                        tolerance,
+                    ),
+                    "b": export_fidelity(
+                        "b",
+                        eager_b,
+                        exported_b,
+                        store_b,
+                        runner_b,
+                        matching.module_pairs,
+                        tolerance,
+                    ),
                 }
                 hidden = hidden_divergences(fidelity, matching, eager_a, eager_b, tolerance)
         finally:
             store_a.close()
             store_b.close()
-    eager_outputs = compare_eager_outputs(eager_a, eager_b, tolerance, exported_a.output_keys,
-                                          exported_b.output_keys)
+    eager_outputs = compare_eager_outputs(
+        eager_a, eager_b, tolerance, exported_a.output_keys, exported_b.output_keys
+    )
     failing = [p for p in pairs if not p.ok]
     outputs_ok = all(p.ok for p in outputs) and all(p.ok for p in eager_outputs)
     ok = outputs_ok and not failing
@@ -278,33 +334,67 @@ def _match_exported(side_a: _Side, side_b: _Side, rerun_b: Callable[[], EagerRun
     nonfinite = [p for p in pairs if p.metrics.nan_a or p.metrics.inf_a]
     if nonfinite:
         first = nonfinite[0]
-        notes.append(f"non-finite values appear in A at {first.module_a or '<root>'} "
-                     f"({first.op_a}, tensor {first.a[0]}) and after")
-    layout_only = all(p.metrics.reason.startswith("shape")
-                      for p in (*outputs, *eager_outputs) if not p.ok)
-    accumulated = not ok and not culprits and options.localize and outputs_ok is False and any(
-        m.own is not None for m in modules) and not layout_only
+        notes.append(
+            f"non-finite values appear in A at {first.module_a or '<root>'} "
+            f"({first.op_a}, tensor {first.a[0]}) and after"
+        )
+    layout_only = all(
+        p.metrics.reason.startswith("shape") for p in (*outputs, *eager_outputs) if not p.ok
+    )
+    accumulated = (
+        not ok
+        and not culprits
+        and options.localize
+        and outputs_ok is False
+        and any(m.own is not None for m in modules)
+        and not layout_only
+    )
     if accumulated:
-        notes.append("the outputs drift apart but no module differs by itself beyond tolerance: "
-                     "rounding error accumulated over the graph, no single culprit")
+        notes.append(
+            "the outputs drift apart but no module differs by itself beyond tolerance: "
+            "rounding error accumulated over the graph, no single culprit"
+        )
     total = worst([p.metrics for p in outputs])
-    logger.debug("match: %s, %d pairs, %d failing, outputs max abs %s",
-                 "aligned" if ok else "diverged", len(pairs), len(failing),
-                 f"{total.max_abs:.3g}" if total else "-")
-    first_divergence: PairResult | None = failing[0] if failing else (
-        None if outputs_ok else next(p for p in (*outputs, *eager_outputs) if not p.ok))
+    logger.debug(
+        "match: %s, %d pairs, %d failing, outputs max abs %s",
+        "aligned" if ok else "diverged",
+        len(pairs),
+        len(failing),
+        f"{total.max_abs:.3g}" if total else "-",
+    )
+    first_divergence: PairResult | None = (
+        failing[0]
+        if failing
+        else (None if outputs_ok else next(p for p in (*outputs, *eager_outputs) if not p.ok))
+    )
     return MatchResult(
-        ok=ok, tolerance=tolerance, outputs=outputs, pairs=pairs, modules=modules,
-        first_divergence=first_divergence, culprits=culprits, accumulated=accumulated,
-        layer_map=list(matching.module_pairs), unmatched=list(matching.unmatched),
-        model_a={"framework": exported_a.framework, "class": exported_a.model_class,
-                 "nodes": len(exported_a.model.graph.node)},
-        model_b={"framework": exported_b.framework, "class": exported_b.model_class,
-                 "nodes": len(exported_b.model.graph.node)},
-        timings=dict(timer.timings), environment=environment(graph_a, graph_b),
-        eager_outputs=eager_outputs, export_fidelity=fidelity,
+        ok=ok,
+        tolerance=tolerance,
+        outputs=outputs,
+        pairs=pairs,
+        modules=modules,
+        first_divergence=first_divergence,
+        culprits=culprits,
+        accumulated=accumulated,
+        layer_map=list(matching.module_pairs),
+        unmatched=list(matching.unmatched),
+        model_a={
+            "framework": exported_a.framework,
+            "class": exported_a.model_class,
+            "nodes": len(exported_a.model.graph.node),
+        },
+        model_b={
+            "framework": exported_b.framework,
+            "class": exported_b.model_class,
+            "nodes": len(exported_b.model.graph.node),
+        },
+        timings=dict(timer.timings),
+        environment=environment(graph_a, graph_b),
+        eager_outputs=eager_outputs,
+        export_fidelity=fidelity,
         graphs={"a": graph_view(graph_a, exported_a), "b": graph_view(graph_b, exported_b)},
-        overrides={k: {"atol": v.atol, "rtol": v.rtol, "mode": v.mode}
-                   for k, v in overrides.items()},
+        overrides={
+            k: {"atol": v.atol, "rtol": v.rtol, "mode": v.mode} for k, v in overrides.items()
+        },
         notes=notes,
     )

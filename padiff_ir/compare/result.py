@@ -221,8 +221,10 @@ class MatchResult(VerdictResult):
 
     def __repr__(self) -> str:
         verdict = Verdict.of(self.ok)
-        return (f"MatchResult({verdict}, pairs={len(self.pairs)}, modules={len(self.modules)}, "
-                f"culprits={[c.module_a for c in self.culprits]})")
+        return (
+            f"MatchResult({verdict}, pairs={len(self.pairs)}, modules={len(self.modules)}, "
+            f"culprits={[c.module_a for c in self.culprits]})"
+        )
 
     # -- serialisation ----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -233,8 +235,9 @@ class MatchResult(VerdictResult):
             "outputs": [p.to_dict() for p in self.outputs],
             "pairs": [p.to_dict() for p in self.pairs],
             "modules": [m.to_dict() for m in self.modules],
-            "first_divergence": (self.first_divergence.to_dict()
-                                 if self.first_divergence is not None else None),
+            "first_divergence": (
+                self.first_divergence.to_dict() if self.first_divergence is not None else None
+            ),
             "culprits": [c.to_dict() for c in self.culprits],
             "accumulated": self.accumulated,
             "layer_map": [p.to_dict() for p in self.layer_map],

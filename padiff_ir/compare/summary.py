@@ -24,9 +24,14 @@ __all__ = ["render_summary", "terminal_width"]
 
 WIDTH = 100  # when the terminal's width is unknown
 MIN_WIDTH = 60
-_STATUS = {ModuleStatus.OK: "ok", ModuleStatus.CULPRIT: "CULPRIT",
-           ModuleStatus.INHERITED: "inherited", ModuleStatus.CONTAINS_CULPRIT: "contains culprit",
-           ModuleStatus.UNMEASURED: "?", ModuleStatus.ACCUMULATED: "accumulated"}
+_STATUS = {
+    ModuleStatus.OK: "ok",
+    ModuleStatus.CULPRIT: "CULPRIT",
+    ModuleStatus.INHERITED: "inherited",
+    ModuleStatus.CONTAINS_CULPRIT: "contains culprit",
+    ModuleStatus.UNMEASURED: "?",
+    ModuleStatus.ACCUMULATED: "accumulated",
+}
 
 
 def _num(value: float) -> str:
@@ -49,8 +54,14 @@ def terminal_width() -> int:
 def _wrap(text: str, width: int, indent: str = "", more: str = "      ") -> list[str]:
     """``text`` wrapped to ``width`` (first line ``indent``, the others ``indent + more``);
     a token longer than a line (a long path) is kept whole."""
-    return textwrap.wrap(text, width, initial_indent=indent, subsequent_indent=indent + more,
-                         break_long_words=False, break_on_hyphens=False) or [indent]
+    return textwrap.wrap(
+        text,
+        width,
+        initial_indent=indent,
+        subsequent_indent=indent + more,
+        break_long_words=False,
+        break_on_hyphens=False,
+    ) or [indent]
 
 
 def _metric(m: TensorMetrics | None) -> str:
@@ -58,11 +69,12 @@ def _metric(m: TensorMetrics | None) -> str:
 
 
 def _tree_lines(result: MatchResult, width: int, max_lines: int = 40) -> list[str]:
-    modules = sorted(result.modules, key=lambda m: (m.a.split(".") if m.a else []))
+    modules = sorted(result.modules, key=lambda m: m.a.split(".") if m.a else [])
     if not modules:
         return []
-    interesting = {m.a for m in modules
-                   if m.status in (ModuleStatus.CULPRIT, ModuleStatus.CONTAINS_CULPRIT)}
+    interesting = {
+        m.a for m in modules if m.status in (ModuleStatus.CULPRIT, ModuleStatus.CONTAINS_CULPRIT)
+    }
     if not interesting and result.first_divergence is not None:
         interesting = {result.first_divergence.module_a}
 
@@ -75,8 +87,10 @@ def _tree_lines(result: MatchResult, width: int, max_lines: int = 40) -> list[st
     room = width - 1 - 17 - 10 - 10  # status, output, own
     class_width = min(18, max(8, room // 3))
     name_width = room - class_width
-    lines = [f"{'module (A)':<{name_width}}{'class':<{class_width}}{'status':<17}{'output':>10}"
-             f"{'own':>10}"]
+    lines = [
+        f"{'module (A)':<{name_width}}{'class':<{class_width}}{'status':<17}{'output':>10}"
+        f"{'own':>10}"
+    ]
     hidden = 0
     for m in modules:
         if not shown(m):
@@ -85,10 +99,12 @@ def _tree_lines(result: MatchResult, width: int, max_lines: int = 40) -> list[st
         name = leaf(m.a) if m.a else "<root>"
         label = "  " * m.depth + name
         marker = ">> " if m.status == ModuleStatus.CULPRIT else "   "
-        lines.append(f"{marker}{_cut(label, name_width - 4):<{name_width - 3}}"
-                     f"{_cut(m.class_a, class_width - 1):<{class_width}}"
-                     f"{_STATUS.get(m.status, m.status):<17}{_metric(m.output):>10}"
-                     f"{_metric(m.own):>10}")
+        lines.append(
+            f"{marker}{_cut(label, name_width - 4):<{name_width - 3}}"
+            f"{_cut(m.class_a, class_width - 1):<{class_width}}"
+            f"{_STATUS.get(m.status, m.status):<17}{_metric(m.output):>10}"
+            f"{_metric(m.own):>10}"
+        )
     if len(lines) > max_lines:
         hidden += len(lines) - max_lines
         lines = lines[:max_lines]
@@ -112,25 +128,34 @@ def _pair_table(pairs: list[PairResult], width: int) -> list[str]:
     where_width = width - 1 - _STATUS_WIDTH - sum(w for _, w in columns)
     title = "worst pairs: module (A)" if where_width > 23 else "worst pairs"
     header = f"{_cut(title, where_width - 1):<{where_width}}" + "".join(
-        f"{name:<{w}}" if name == "op" else f"{name:>{w}}" for name, w in columns)
+        f"{name:<{w}}" if name == "op" else f"{name:>{w}}" for name, w in columns
+    )
     rows = [header]
     for p in pairs:
-        cells = {"op": f"{_cut(p.op_a, 14):<15}", "max abs": f"{_num(p.metrics.max_abs):>10}",
-                 "max rel": f"{_num(p.metrics.max_rel):>10}",
-                 "cosine": f"{p.metrics.cosine:>9.5f}",
-                 "out tol": f"{p.metrics.out_of_tolerance:>9.1%}"}
-        rows.append(f"{_cut(p.module_a or '<root>', where_width - 1):<{where_width}}"
-                    + "".join(cells[name] for name, _ in columns)
-                    + f"  {'ok' if p.ok else 'FAIL'}")
+        cells = {
+            "op": f"{_cut(p.op_a, 14):<15}",
+            "max abs": f"{_num(p.metrics.max_abs):>10}",
+            "max rel": f"{_num(p.metrics.max_rel):>10}",
+            "cosine": f"{p.metrics.cosine:>9.5f}",
+            "out tol": f"{p.metrics.out_of_tolerance:>9.1%}",
+        }
+        rows.append(
+            f"{_cut(p.module_a or '<root>', where_width - 1):<{where_width}}"
+            + "".join(cells[name] for name, _ in columns)
+            + f"  {'ok' if p.ok else 'FAIL'}"
+        )
     return rows
 
 
 def _culprit_lines(c: Culprit, width: int) -> list[str]:
     """A culprit and, under it, its explanation: the note it carries, then its attribute and
     parameter differences (each not already said by the note)."""
-    lines = _wrap(f"culprit: {c.module_a or '<root>'} ({c.class_a}) <-> {c.module_b or '<root>'} "
-                  f"({c.class_b}): own error {_num(c.own_error)}, inherited "
-                  f"{_num(c.inherited_error)}", width)
+    lines = _wrap(
+        f"culprit: {c.module_a or '<root>'} ({c.class_a}) <-> {c.module_b or '<root>'} "
+        f"({c.class_b}): own error {_num(c.own_error)}, inherited "
+        f"{_num(c.inherited_error)}",
+        width,
+    )
     if c.explanation:
         lines.extend(_wrap(c.explanation, width, indent="    ", more="  "))
     for kind, details in (("attribute", c.attribute_diffs), ("parameter", c.param_diffs)):
@@ -150,38 +175,63 @@ def render_summary(result: MatchResult, *, worst: int = 10, width: int | None = 
     lines = [  # the verdict line stays whole: ``padiff-ir -q`` prints it alone
         f"padiff-ir: {verdict}: {a.get('framework', '?')} {a.get('class', '')} (A) vs "
         f"{b.get('framework', '?')} {b.get('class', '')} (B)",
-        *_wrap(f"tolerance: {tol.mode} atol={tol.atol:g} rtol={tol.rtol:g}; {len(result.pairs)} "
-               f"tensor pairs, {len(result.layer_map)} module pairs, "
-               f"{sum(1 for u in result.unmatched if u.kind != 'module')} unmatched ops", width),
+        *_wrap(
+            f"tolerance: {tol.mode} atol={tol.atol:g} rtol={tol.rtol:g}; {len(result.pairs)} "
+            f"tensor pairs, {len(result.layer_map)} module pairs, "
+            f"{sum(1 for u in result.unmatched if u.kind != 'module')} unmatched ops",
+            width,
+        ),
     ]
     for p in result.outputs:
-        lines.extend(_wrap(f"output #{p.index}: max abs {_num(p.metrics.max_abs)}, cosine "
-                           f"{p.metrics.cosine:.6f} -> {'ok' if p.ok else 'FAIL'}"
-                           + (f" ({p.metrics.reason})" if p.metrics.reason else ""), width))
+        lines.extend(
+            _wrap(
+                f"output #{p.index}: max abs {_num(p.metrics.max_abs)}, cosine "
+                f"{p.metrics.cosine:.6f} -> {'ok' if p.ok else 'FAIL'}"
+                + (f" ({p.metrics.reason})" if p.metrics.reason else ""),
+                width,
+            )
+        )
     for p in result.eager_outputs:
         if not p.ok:
-            lines.extend(_wrap(f"eager output #{p.index}: max abs {_num(p.metrics.max_abs)} -> "
-                               "FAIL (the models differ when run by their frameworks)", width))
+            lines.extend(
+                _wrap(
+                    f"eager output #{p.index}: max abs {_num(p.metrics.max_abs)} -> "
+                    "FAIL (the models differ when run by their frameworks)",
+                    width,
+                )
+            )
     first = result.first_divergence
     if first is not None:
-        lines.extend(_wrap(f"first divergence: {first.module_a or '<root>'} {first.op_a} "
-                           f"(tensor {', '.join(first.a)} vs {', '.join(first.b)}): "
-                           f"{first.metrics.reason or 'differs'}", width))
+        lines.extend(
+            _wrap(
+                f"first divergence: {first.module_a or '<root>'} {first.op_a} "
+                f"(tensor {', '.join(first.a)} vs {', '.join(first.b)}): "
+                f"{first.metrics.reason or 'differs'}",
+                width,
+            )
+        )
     for c in result.culprits:
         lines.extend(_culprit_lines(c, width))
     if result.accumulated:
-        lines.extend(_wrap("no culprit: each module's own error is within tolerance; the "
-                           "difference is rounding accumulated over the graph (raise atol/rtol "
-                           "or compare in float64)", width, more="    "))
+        lines.extend(
+            _wrap(
+                "no culprit: each module's own error is within tolerance; the "
+                "difference is rounding accumulated over the graph (raise atol/rtol "
+                "or compare in float64)",
+                width,
+                more="    ",
+            )
+        )
     for note in result.notes:
         lines.extend(_wrap(f"note: {note}", width))
     tree = _tree_lines(result, width)
     if tree and not result.ok:
         lines.append("")
         lines.extend(tree)
-    ranked = sorted(result.pairs, key=lambda p: (p.ok, -(p.metrics.max_abs
-                                                          if math.isfinite(p.metrics.max_abs)
-                                                          else 1e300)))[:worst]
+    ranked = sorted(
+        result.pairs,
+        key=lambda p: (p.ok, -(p.metrics.max_abs if math.isfinite(p.metrics.max_abs) else 1e300)),
+    )[:worst]
     if ranked:
         lines.append("")
         lines.extend(_pair_table(ranked, width))

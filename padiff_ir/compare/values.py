@@ -12,8 +12,9 @@ from padiff_ir.matching.types import TensorPair
 __all__ = ["pair_values", "side_value"]
 
 
-def side_value(store: Mapping[str, Any], names: Sequence[str], layout: Mapping[str, Any] | None,
-               *, side: str) -> np.ndarray | None:
+def side_value(
+    store: Mapping[str, Any], names: Sequence[str], layout: Mapping[str, Any] | None, *, side: str
+) -> np.ndarray | None:
     """One side's value of a pair: a single tensor, or a group joined as ``layout`` says.
 
     ``layout`` applies to side ``b`` (it brings B's value to A's layout): ``concat_axis``
@@ -34,8 +35,11 @@ def side_value(store: Mapping[str, Any], names: Sequence[str], layout: Mapping[s
     return value
 
 
-def pair_values(pair: TensorPair, store_a: Mapping[str, Any], store_b: Mapping[str, Any]
-                ) -> tuple[np.ndarray | None, np.ndarray | None]:
+def pair_values(
+    pair: TensorPair, store_a: Mapping[str, Any], store_b: Mapping[str, Any]
+) -> tuple[np.ndarray | None, np.ndarray | None]:
     """A's and B's values of ``pair`` (``None`` for a side with no runtime value)."""
-    return (side_value(store_a, pair.a, pair.layout, side="a"),
-            side_value(store_b, pair.b, pair.layout, side="b"))
+    return (
+        side_value(store_a, pair.a, pair.layout, side="a"),
+        side_value(store_b, pair.b, pair.layout, side="b"),
+    )

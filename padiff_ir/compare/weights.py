@@ -31,8 +31,9 @@ def initializers(exported: ExportedGraph) -> dict[str, np.ndarray]:
     return out
 
 
-def assign_into_graph(matching: Matching, exported_a: ExportedGraph,
-                      exported_b: ExportedGraph) -> int:
+def assign_into_graph(
+    matching: Matching, exported_a: ExportedGraph, exported_b: ExportedGraph
+) -> int:
     """Copy A's parameter values into B's ONNX initializers through the parameter map.
 
     Returns the number of initializers of B written; parameter pairs with a side missing from
@@ -43,15 +44,21 @@ def assign_into_graph(matching: Matching, exported_a: ExportedGraph,
     from padiff_ir.matching.transforms import apply_transform
 
     params_a = initializers(exported_a)
-    by_param_b = {exported_b.parameters[t.name]: t for t in exported_b.model.graph.initializer
-                  if t.name in exported_b.parameters}
+    by_param_b = {
+        exported_b.parameters[t.name]: t
+        for t in exported_b.model.graph.initializer
+        if t.name in exported_b.parameters
+    }
     copied = 0
     for pair in matching.param_pairs:
         if any(n not in params_a for n in pair.a) or any(n not in by_param_b for n in pair.b):
             continue
         targets = [by_param_b[n] for n in pair.b]
-        values = apply_transform(pair.transform, [params_a[n] for n in pair.a],
-                                 target_shapes=[list(t.dims) for t in targets])
+        values = apply_transform(
+            pair.transform,
+            [params_a[n] for n in pair.a],
+            target_shapes=[list(t.dims) for t in targets],
+        )
         for tensor, value in zip(targets, values):
             dtype = numpy_helper.to_array(tensor).dtype
             tensor.CopyFrom(numpy_helper.from_array(value.astype(dtype), tensor.name))

@@ -36,9 +36,7 @@ def set_metadata(proto, key: str, value: str) -> None:
     entry.value = value
 
 
-def fill_missing_scopes(
-    model: onnx.ModelProto, scopes: dict[str, str | None]
-) -> dict[str, str]:
+def fill_missing_scopes(model: onnx.ModelProto, scopes: dict[str, str | None]) -> dict[str, str]:
     """Give every node without a module path the path of its nearest neighbour.
 
     Exporters create nodes that belong to no framework op (helper constants, the pieces of a

@@ -86,8 +86,7 @@ def check_signature(model: Any, inputs: ModelInputs) -> None:
             )
     elif len(inputs) > len(names):
         raise InputError(
-            f"{type(model).__name__}.forward takes {len(names)} inputs {names}, "
-            f"got {len(inputs)}"
+            f"{type(model).__name__}.forward takes {len(names)} inputs {names}, got {len(inputs)}"
         )
 
 
@@ -156,12 +155,16 @@ def check_opset(opset: Any) -> None:
         return
     low, high = opset_range()
     if isinstance(opset, bool) or not isinstance(opset, int) or not low <= opset <= high:
-        raise OptionError(f"opset must be an ONNX opset from {low} to {high} (or None: the "
-                          f"exporter's default), got {opset!r}", option="opset")
+        raise OptionError(
+            f"opset must be an ONNX opset from {low} to {high} (or None: the "
+            f"exporter's default), got {opset!r}",
+            option="opset",
+        )
 
 
-def export(model: Any, example_inputs: Any = None, *, opset: int | None = None,
-           check: bool = True) -> ExportedGraph:
+def export(
+    model: Any, example_inputs: Any = None, *, opset: int | None = None, check: bool = True
+) -> ExportedGraph:
     """Export a model to ONNX with every node attributed to the module it came from.
 
     Args:
@@ -238,8 +241,9 @@ class StartedExport:
             self._pending = None
 
 
-def start_export(model: Any, example_inputs: Any = None, *, opset: int | None = None,
-                 check: bool = True) -> StartedExport:
+def start_export(
+    model: Any, example_inputs: Any = None, *, opset: int | None = None, check: bool = True
+) -> StartedExport:
     """Like :func:`export`, but a paddle model's conversion goes on in the background."""
     if detect_framework(model) != "paddle":
         return StartedExport(done=export(model, example_inputs, opset=opset, check=check))
@@ -254,9 +258,15 @@ def start_export(model: Any, example_inputs: Any = None, *, opset: int | None = 
     return StartedExport(pending=start_paddle_export(model, inputs, opset=opset))
 
 
-def export_pair(model_a: Any, inputs_a: Any, model_b: Any, inputs_b: Any, *,
-                opset: int | None = None, check: bool = True
-                ) -> tuple[ExportedGraph, ExportedGraph]:
+def export_pair(
+    model_a: Any,
+    inputs_a: Any,
+    model_b: Any,
+    inputs_b: Any,
+    *,
+    opset: int | None = None,
+    check: bool = True,
+) -> tuple[ExportedGraph, ExportedGraph]:
     """Both models of a pair exported; a paddle side converts while the other side exports.
 
     Raises:

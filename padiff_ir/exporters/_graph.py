@@ -45,8 +45,9 @@ MODEL_CLASS_KEY = "padiff_ir.model_class"
 OUTPUT_KEYS_KEY = "padiff_ir.output_keys"
 
 
-def output_key_paths(value: Any, is_leaf: Callable[[Any], bool], *,
-                     sort_dicts: bool = False) -> list[str]:
+def output_key_paths(
+    value: Any, is_leaf: Callable[[Any], bool], *, sort_dicts: bool = False
+) -> list[str]:
     """The key path of each tensor of a (nested) output, in flattening order.
 
     Dicts are walked in insertion order (as the models' eager outputs are flattened), or by
@@ -61,8 +62,9 @@ def output_key_paths(value: Any, is_leaf: Callable[[Any], bool], *,
     return list(_walk_paths(value, is_leaf, sort_dicts, ""))
 
 
-def _walk_paths(value: Any, is_leaf: Callable[[Any], bool], sort_dicts: bool,
-                prefix: str) -> Iterator[str]:
+def _walk_paths(
+    value: Any, is_leaf: Callable[[Any], bool], sort_dicts: bool, prefix: str
+) -> Iterator[str]:
     def join(key: Any) -> str:
         return f"{prefix}/{key}" if prefix else str(key)
 
@@ -86,8 +88,11 @@ def _output_keys(props: Mapping[str, str], count: int) -> tuple[str, ...]:
         keys = json.loads(props.get(OUTPUT_KEYS_KEY, "[]"))
     except ValueError:
         return ()
-    if not isinstance(keys, list) or len(keys) != count or not all(
-            isinstance(k, str) for k in keys):
+    if (
+        not isinstance(keys, list)
+        or len(keys) != count
+        or not all(isinstance(k, str) for k in keys)
+    ):
         return ()
     return tuple(keys)
 

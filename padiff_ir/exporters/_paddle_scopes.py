@@ -71,8 +71,10 @@ class CallRecorder:
         saved_root = getattr(framework, "_name_struct", None)
         if saved_root is not None:
             framework._name_struct = type(saved_root)()
-        hooks = [(layer, self._pre_hook(path), self._post_hook())
-                 for path, layer in model.named_sublayers()]
+        hooks = [
+            (layer, self._pre_hook(path), self._post_hook())
+            for path, layer in model.named_sublayers()
+        ]
         try:
             with installed(get_framework("paddle"), hooks):
                 yield self

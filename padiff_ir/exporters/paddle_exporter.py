@@ -134,13 +134,22 @@ def _ordered_specs(model: Any, inputs: ModelInputs) -> list[Any]:
     return [paddle.static.InputSpec(list(a.shape), a.dtype.name, name) for name, a in ordered]
 
 
-def _start_paddle2onnx(model_file: str, params_file: str, out_file: str, opset: int,
-                       tmp: str) -> subprocess.Popen[str]:
+def _start_paddle2onnx(
+    model_file: str, params_file: str, out_file: str, opset: int, tmp: str
+) -> subprocess.Popen[str]:
     env = dict(os.environ, TMPDIR=tmp, GLOG_minloglevel="2")
-    command = [sys.executable, "-m", "padiff_ir.exporters._paddle2onnx_worker",
-               model_file, params_file, out_file, str(opset)]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env=env)
+    command = [
+        sys.executable,
+        "-m",
+        "padiff_ir.exporters._paddle2onnx_worker",
+        model_file,
+        params_file,
+        out_file,
+        str(opset),
+    ]
+    return subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
 
 
 def _wait_paddle2onnx(proc: subprocess.Popen[str], out_file: str) -> str:
@@ -161,10 +170,14 @@ class _ConversionFailure(Exception):
         self.returncode = returncode
 
 
-def _explain_failure(failure: _ConversionFailure, ops: list[_ProgramOp],
-                     recorder: CallRecorder, model: Any) -> ExportError:
-    errors = [line.strip() for line in failure.log.splitlines()
-              if "[ERROR]" in line or "Error" in line or "not supported" in line]
+def _explain_failure(
+    failure: _ConversionFailure, ops: list[_ProgramOp], recorder: CallRecorder, model: Any
+) -> ExportError:
+    errors = [
+        line.strip()
+        for line in failure.log.splitlines()
+        if "[ERROR]" in line or "Error" in line or "not supported" in line
+    ]
     failed_ops = re.findall(r"pd_op\.(\w+)", "\n".join(errors))
     location = ""
     if failed_ops:
@@ -186,8 +199,9 @@ def _explain_failure(failure: _ConversionFailure, ops: list[_ProgramOp],
     )
 
 
-def _scopes_from_program(onnx_model: onnx.ModelProto, ops: list[_ProgramOp],
-                         recorder: CallRecorder) -> dict[str, str | None]:
+def _scopes_from_program(
+    onnx_model: onnx.ModelProto, ops: list[_ProgramOp], recorder: CallRecorder
+) -> dict[str, str | None]:
     by_kind: dict[tuple[str, int], _ProgramOp] = {}
     counters: dict[str, int] = {}
     producer: dict[int, _ProgramOp] = {}
@@ -218,15 +232,20 @@ def _scopes_from_program(onnx_model: onnx.ModelProto, ops: list[_ProgramOp],
     return scopes
 
 
-def _parameters_to_initializers(onnx_model: onnx.ModelProto,
-                                param_names: dict[str, str]) -> dict[str, str]:
+def _parameters_to_initializers(
+    onnx_model: onnx.ModelProto, param_names: dict[str, str]
+) -> dict[str, str]:
     """Turn parameter ``Constant`` nodes into initializers named by attribute path."""
     renamed: dict[str, str] = {}
     keep = []
     for node in onnx_model.graph.node:
         out = node.output[0] if node.output else ""
-        if node.op_type == "Constant" and out in param_names and len(node.attribute) == 1 \
-                and node.attribute[0].name == "value":
+        if (
+            node.op_type == "Constant"
+            and out in param_names
+            and len(node.attribute) == 1
+            and node.attribute[0].name == "value"
+        ):
             tensor = onnx_model.graph.initializer.add()
             tensor.CopyFrom(node.attribute[0].t)
             tensor.name = param_names[out]
@@ -267,9 +286,16 @@ class PendingPaddleExport:
     or :meth:`close`.
     """
 
-    def __init__(self, model: Any, tmp: tempfile.TemporaryDirectory[str], ops: list[_ProgramOp],
-                 recorder: CallRecorder, proc: subprocess.Popen[str], out_file: str,
-                 restore_signal: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self,
+        model: Any,
+        tmp: tempfile.TemporaryDirectory[str],
+        ops: list[_ProgramOp],
+        recorder: CallRecorder,
+        proc: subprocess.Popen[str],
+        out_file: str,
+        restore_signal: Callable[[], None] = lambda: None,
+    ) -> None:
         self.model = model
         self._restore_signal = restore_signal
         self._tmp = tmp
@@ -301,8 +327,9 @@ class PendingPaddleExport:
         return _attribute(self.model, onnx_model, self._ops, self._recorder)
 
 
-def start_paddle_export(model: Any, inputs: ModelInputs, *, opset: int | None = None
-                        ) -> PendingPaddleExport:
+def start_paddle_export(
+    model: Any, inputs: ModelInputs, *, opset: int | None = None
+) -> PendingPaddleExport:
     """Trace ``model`` and start its conversion; see :class:`PendingPaddleExport`.
 
     Mode flags and RNG state are restored once the trace is done.
@@ -324,7 +351,8 @@ def start_paddle_export(model: Any, inputs: ModelInputs, *, opset: int | None = 
             try:
                 structure: list[Any] = []
                 hook = model.register_forward_post_hook(
-                    lambda layer, args, outputs: structure.append(outputs))
+                    lambda layer, args, outputs: structure.append(outputs)
+                )
                 try:
                     with recorder.recording(model):
                         paddle.jit.save(model, prefix, input_spec=specs)
@@ -363,8 +391,10 @@ def _terminate_as_exit() -> Callable[[], None]:
     ``KeyboardInterrupt``), so that the export's temporary folder and child process are
     cleaned up on the way out. Only in the main thread, and only where SIGTERM still has its
     default action (a program's own handler is left alone)."""
-    if threading.current_thread() is not threading.main_thread() or \
-            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
         return lambda: None
 
     def terminate(signum: int, frame: Any) -> None:
@@ -382,8 +412,7 @@ def _terminate_as_exit() -> Callable[[], None]:
 
 
 def _is_output_leaf(value: Any) -> bool:
-    return not isinstance(value, (Mapping, list, tuple, str, bytes, int, float, bool,
-                                  type(None)))
+    return not isinstance(value, (Mapping, list, tuple, str, bytes, int, float, bool, type(None)))
 
 
 def _order_outputs(onnx_model: onnx.ModelProto, structure: Any) -> list[str] | None:
@@ -399,8 +428,11 @@ def _order_outputs(onnx_model: onnx.ModelProto, structure: Any) -> list[str] | N
     exported = output_key_paths(structure, _is_output_leaf, sort_dicts=True)
     outputs = list(onnx_model.graph.output)
     if len(outputs) != len(exported) or len(set(exported)) != len(exported):
-        logger.debug("paddle outputs: %d graph outputs for %d tensors; order kept",
-                     len(outputs), len(exported))
+        logger.debug(
+            "paddle outputs: %d graph outputs for %d tensors; order kept",
+            len(outputs),
+            len(exported),
+        )
         return None
     by_key = dict(zip(exported, outputs))
     reordered = [by_key[key] for key in eager]
@@ -418,8 +450,9 @@ def _contains_mapping(value: Any) -> bool:
     return isinstance(value, (list, tuple)) and any(_contains_mapping(v) for v in value)
 
 
-def _attribute(model: Any, onnx_model: onnx.ModelProto, ops: list[_ProgramOp],
-               recorder: CallRecorder) -> ExportedGraph:
+def _attribute(
+    model: Any, onnx_model: onnx.ModelProto, ops: list[_ProgramOp], recorder: CallRecorder
+) -> ExportedGraph:
     """Initializers named after parameters, every node attributed, metadata written."""
     unique_node_names(onnx_model)
     output_keys = _order_outputs(onnx_model, recorder.output_structure)

@@ -100,9 +100,13 @@ def export_torch(model: Any, inputs: ModelInputs, *, opset: int | None = None) -
 
     args, kwargs = inputs.to_torch()
     captured = io.StringIO()
-    with preserved_state(model), warnings.catch_warnings(), \
-            contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured), \
-            quiet_loggers("torch.onnx", "torch.export", "onnx_ir", "onnxscript"):
+    with (
+        preserved_state(model),
+        warnings.catch_warnings(),
+        contextlib.redirect_stdout(captured),
+        contextlib.redirect_stderr(captured),
+        quiet_loggers("torch.onnx", "torch.export", "onnx_ir", "onnxscript"),
+    ):
         warnings.simplefilter("ignore")
         try:
             program = torch.onnx.export(

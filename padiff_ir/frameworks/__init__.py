@@ -82,8 +82,10 @@ def get_framework(name: str) -> Framework:
     if framework is None:
         spec = FRAMEWORKS.get(name)
         if spec is None:
-            raise ModelTypeError(f"no framework named {name!r}: padiff-ir knows "
-                                 f"{', '.join(sorted(FRAMEWORKS))} (see register_framework)")
+            raise ModelTypeError(
+                f"no framework named {name!r}: padiff-ir knows "
+                f"{', '.join(sorted(FRAMEWORKS))} (see register_framework)"
+            )
         module, _, cls = spec.implementation.partition(":")
         framework = getattr(importlib.import_module(module), cls)()
         _FRAMEWORKS[name] = framework

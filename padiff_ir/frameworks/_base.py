@@ -33,9 +33,14 @@ PADDLE_STATE_NAMES: Mapping[str, str] = {
 }
 
 
-_ROLE_ATTRIBUTES = (("weight", "weight"), ("bias", "bias"), ("running_mean", "running_mean"),
-                    ("running_var", "running_var"), ("_mean", "running_mean"),
-                    ("_variance", "running_var"))
+_ROLE_ATTRIBUTES = (
+    ("weight", "weight"),
+    ("bias", "bias"),
+    ("running_mean", "running_mean"),
+    ("running_var", "running_var"),
+    ("_mean", "running_mean"),
+    ("_variance", "running_var"),
+)
 
 
 class Framework:

@@ -132,8 +132,9 @@ class PaddleFramework(Framework):
         return tensor
 
     def as_input(self, value: Any, dtype: Any, device: Any) -> Any:
-        tensor = value if self.is_tensor(value) else self.paddle.to_tensor(
-            np.ascontiguousarray(value))
+        tensor = (
+            value if self.is_tensor(value) else self.paddle.to_tensor(np.ascontiguousarray(value))
+        )
         if dtype is not None and tensor.is_floating_point() and tensor.dtype != dtype:
             tensor = tensor.astype(dtype)
         return tensor
@@ -172,7 +173,6 @@ class PaddleFramework(Framework):
 
     def register_post_hook(self, module: Any, fn: Callable[..., Any]) -> Any:
         return module.register_forward_post_hook(fn)
-
 
     def no_grad(self) -> contextlib.AbstractContextManager[Any]:
         return self.paddle.no_grad()

@@ -114,8 +114,9 @@ class TorchFramework(Framework):
         return tensor.to(dtype=like.dtype, device=like.device)
 
     def as_input(self, value: Any, dtype: Any, device: Any) -> Any:
-        tensor = value if self.is_tensor(value) else self.torch.from_numpy(
-            np.ascontiguousarray(value))
+        tensor = (
+            value if self.is_tensor(value) else self.torch.from_numpy(np.ascontiguousarray(value))
+        )
         if dtype is not None and tensor.is_floating_point() and tensor.dtype != dtype:
             tensor = tensor.to(dtype)
         return tensor.to(device) if device is not None else tensor
@@ -152,7 +153,6 @@ class TorchFramework(Framework):
 
     def register_post_hook(self, module: Any, fn: Callable[..., Any]) -> Any:
         return module.register_forward_hook(fn)
-
 
     def no_grad(self) -> contextlib.AbstractContextManager[Any]:
         return self.torch.no_grad()
@@ -191,8 +191,9 @@ class TorchFramework(Framework):
             state = optimizer.state.get(parameter)
             if not state:
                 continue
-            tensors = {k: v for k, v in state.items()
-                       if self.is_tensor(v) and v.ndim > 0 and k != "step"}
+            tensors = {
+                k: v for k, v in state.items() if self.is_tensor(v) and v.ndim > 0 and k != "step"
+            }
             if tensors:
                 result[name] = tensors
         return result

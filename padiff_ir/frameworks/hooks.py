@@ -20,8 +20,9 @@ PostHook = Callable[[Any, tuple[Any, ...], Any], Any]
 
 
 @contextlib.contextmanager
-def installed(framework: Framework, modules: Iterable[tuple[Any, PreHook | None, PostHook | None]]
-              ) -> Iterator[None]:
+def installed(
+    framework: Framework, modules: Iterable[tuple[Any, PreHook | None, PostHook | None]]
+) -> Iterator[None]:
     """Register ``(module, pre_hook, post_hook)`` triples (either hook may be ``None``)."""
     handles = []
     try:

@@ -125,9 +125,15 @@ def normalize_inputs(inputs: Any) -> ModelInputs:
 
 
 def _framework_of_inputs(inputs: Any) -> str | None:
-    values = inputs.values() if isinstance(inputs, Mapping) else (
-        inputs if isinstance(inputs, Sequence) and not isinstance(inputs, (str, bytes))
-        else [inputs])
+    values = (
+        inputs.values()
+        if isinstance(inputs, Mapping)
+        else (
+            inputs
+            if isinstance(inputs, Sequence) and not isinstance(inputs, (str, bytes))
+            else [inputs]
+        )
+    )
     kinds = {framework_of_type(v) for v in values}
     return kinds.pop() if len(kinds) == 1 else None
 

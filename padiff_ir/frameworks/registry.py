@@ -35,10 +35,12 @@ class FrameworkSpec:
 
 
 FRAMEWORKS: dict[str, FrameworkSpec] = {
-    "torch": FrameworkSpec("torch", ("torch.nn", "Module"),
-                           "padiff_ir.frameworks._torch:TorchFramework"),
-    "paddle": FrameworkSpec("paddle", ("paddle.nn", "Layer"),
-                            "padiff_ir.frameworks._paddle:PaddleFramework"),
+    "torch": FrameworkSpec(
+        "torch", ("torch.nn", "Module"), "padiff_ir.frameworks._torch:TorchFramework"
+    ),
+    "paddle": FrameworkSpec(
+        "paddle", ("paddle.nn", "Layer"), "padiff_ir.frameworks._paddle:PaddleFramework"
+    ),
 }
 
 

@@ -39,16 +39,48 @@ _MAX_WALK = 20000
 #: Autograd node names (torch ``XBackward0``, paddle ``XGradNode`` with the suffix removed,
 #: lower case) -> the ONNX op type they compute.
 _NODE_OPS: Mapping[str, str] = {
-    "add": "Add", "sub": "Sub", "rsub": "Sub", "mul": "Mul", "multiply": "Mul", "div": "Div",
-    "divide": "Div", "scale": "Mul", "matmul": "MatMul", "mm": "MatMul", "bmm": "MatMul",
-    "matmulv2": "MatMul", "cat": "Concat", "concat": "Concat", "view": "Reshape",
-    "reshape": "Reshape", "reshape2": "Reshape", "unsafeview": "Reshape",
-    "reshapealias": "Reshape", "flatten": "Flatten", "squeeze": "Squeeze",
-    "unsqueeze": "Unsqueeze", "transpose": "Transpose", "permute": "Transpose",
-    "t": "Transpose", "softmax": "Softmax", "gelu": "Gelu", "relu": "Relu", "tanh": "Tanh",
-    "sigmoid": "Sigmoid", "exp": "Exp", "log": "Log", "sqrt": "Sqrt", "rsqrt": "Rsqrt",
-    "pow": "Pow", "mean": "ReduceMean", "sum": "ReduceSum", "expand": "Expand",
-    "neg": "Neg", "silu": "Silu", "clone": "Identity", "contiguous": "Identity",
+    "add": "Add",
+    "sub": "Sub",
+    "rsub": "Sub",
+    "mul": "Mul",
+    "multiply": "Mul",
+    "div": "Div",
+    "divide": "Div",
+    "scale": "Mul",
+    "matmul": "MatMul",
+    "mm": "MatMul",
+    "bmm": "MatMul",
+    "matmulv2": "MatMul",
+    "cat": "Concat",
+    "concat": "Concat",
+    "view": "Reshape",
+    "reshape": "Reshape",
+    "reshape2": "Reshape",
+    "unsafeview": "Reshape",
+    "reshapealias": "Reshape",
+    "flatten": "Flatten",
+    "squeeze": "Squeeze",
+    "unsqueeze": "Unsqueeze",
+    "transpose": "Transpose",
+    "permute": "Transpose",
+    "t": "Transpose",
+    "softmax": "Softmax",
+    "gelu": "Gelu",
+    "relu": "Relu",
+    "tanh": "Tanh",
+    "sigmoid": "Sigmoid",
+    "exp": "Exp",
+    "log": "Log",
+    "sqrt": "Sqrt",
+    "rsqrt": "Rsqrt",
+    "pow": "Pow",
+    "mean": "ReduceMean",
+    "sum": "ReduceSum",
+    "expand": "Expand",
+    "neg": "Neg",
+    "silu": "Silu",
+    "clone": "Identity",
+    "contiguous": "Identity",
 }
 
 
@@ -202,8 +234,17 @@ class _Recorder:
             if inputs is not None:  # children done: emit
                 name = fw.node_name(node)
                 self.clock += 1
-                self.ops.append(TracedOp(f"fn{len(self.ops)}", _node_op(name), (name,),
-                                         tuple(inputs), made, call, self.clock))
+                self.ops.append(
+                    TracedOp(
+                        f"fn{len(self.ops)}",
+                        _node_op(name),
+                        (name,),
+                        tuple(inputs),
+                        made,
+                        call,
+                        self.clock,
+                    )
+                )
                 continue
             inputs = []
             stack.append((node, made, inputs))
@@ -236,9 +277,19 @@ class _Recorder:
             parent = self.stack[-1] if self.stack else None
             if parent is not None:
                 self.calls[parent]["children"] = True
-            self.calls.append({"index": index, "path": path, "class_name": type(module).__name__,
-                               "call": call, "parent": parent, "inputs": inputs, "outputs": (),
-                               "children": False, "done": 0})
+            self.calls.append(
+                {
+                    "index": index,
+                    "path": path,
+                    "class_name": type(module).__name__,
+                    "call": call,
+                    "parent": parent,
+                    "inputs": inputs,
+                    "outputs": (),
+                    "children": False,
+                    "done": 0,
+                }
+            )
             self.stack.append(index)
 
         return hook
@@ -338,10 +389,13 @@ def trace_model(model: Any, inputs: Any) -> Trace:
         args, kwargs = _model_inputs(fw, model, inputs)
         args = tuple(fw.grad_leaf(t) if fw.is_floating(t) else t for t in args)
         kwargs = {k: fw.grad_leaf(t) if fw.is_floating(t) else t for k, t in kwargs.items()}
-        graph_inputs = [recorder.name(t, f"input:{i}", leaf=True)
-                        for i, t in enumerate(flatten_tensors((args, kwargs), fw))]
-        hooks = [(module, recorder.pre_hook(path), recorder.post_hook(path))
-                 for path, module in modules]
+        graph_inputs = [
+            recorder.name(t, f"input:{i}", leaf=True)
+            for i, t in enumerate(flatten_tensors((args, kwargs), fw))
+        ]
+        hooks = [
+            (module, recorder.pre_hook(path), recorder.post_hook(path)) for path, module in modules
+        ]
         try:
             with installed(fw, hooks):
                 output = fw.run(model, args, kwargs)
@@ -351,8 +405,11 @@ def trace_model(model: Any, inputs: Any) -> Trace:
                 f"({type(err).__name__}: {err}); check the inputs' names, shapes and dtypes"
             ) from err
         root = next((c for c in recorder.calls if c["path"] == "" and c["parent"] is None), None)
-        outputs = root["outputs"] if root is not None else tuple(
-            recorder.resolve(t) for t in flatten_tensors(output, fw))
+        outputs = (
+            root["outputs"]
+            if root is not None
+            else tuple(recorder.resolve(t) for t in flatten_tensors(output, fw))
+        )
     parameter_names = set(parameters)
     tensors = {n: t for n, t in recorder.tensors.items() if n not in parameter_names}
     return Trace(

@@ -189,6 +189,8 @@ def build_graph(exported: ExportedGraph, *, infer_shapes: bool = True) -> Graph:
         outputs,
         framework=exported.framework,
         modules=exported.modules,
-        meta={"model_class": exported.model_class,
-              "opset": {o.domain or "ai.onnx": o.version for o in model.opset_import}},
+        meta={
+            "model_class": exported.model_class,
+            "opset": {o.domain or "ai.onnx": o.version for o in model.opset_import},
+        },
     )

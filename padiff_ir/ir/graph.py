@@ -107,8 +107,17 @@ class Graph:
         meta: graph-level analysis results.
     """
 
-    __slots__ = ("_nx", "aliases", "framework", "inputs", "meta", "modules", "ops", "outputs",
-                 "tensors")
+    __slots__ = (
+        "_nx",
+        "aliases",
+        "framework",
+        "inputs",
+        "meta",
+        "modules",
+        "ops",
+        "outputs",
+        "tensors",
+    )
 
     def __init__(
         self,
@@ -252,8 +261,10 @@ class Graph:
 
     def __repr__(self) -> str:
         data = sum(1 for op in self.ops.values() if op.kind == "data")
-        return (f"Graph(framework={self.framework!r}, ops={len(self.ops)}, data_ops={data}, "
-                f"inputs={list(self.inputs)}, outputs={list(self.outputs)})")
+        return (
+            f"Graph(framework={self.framework!r}, ops={len(self.ops)}, data_ops={data}, "
+            f"inputs={list(self.inputs)}, outputs={list(self.outputs)})"
+        )
 
     def op(self, name: str) -> OpNode:
         return self.ops[name]
@@ -296,9 +307,11 @@ class Graph:
     def ops_in_module(self, module_path: str) -> list[OpNode]:
         """Ops of ``module_path`` and its submodules, in order."""
         prefix = module_path + "."
-        return [op for op in self.topological_order()
-                if not module_path or op.module_path == module_path
-                or op.module_path.startswith(prefix)]
+        return [
+            op
+            for op in self.topological_order()
+            if not module_path or op.module_path == module_path or op.module_path.startswith(prefix)
+        ]
 
 
 _ATOMIC = frozenset({str, int, float, bool, bytes, type(None)})

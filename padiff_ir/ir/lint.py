@@ -32,24 +32,31 @@ def _check_ops(graph: Graph) -> dict[str, str]:
     made_by: dict[str, str] = {}
     for key, op in graph.ops.items():
         if key != op.name:
-            raise IRError(f"op {op.name!r} is stored under the name {key!r}: store each op "
-                          f"under its own name (graph.ops[op.name] = op)")
+            raise IRError(
+                f"op {op.name!r} is stored under the name {key!r}: store each op "
+                f"under its own name (graph.ops[op.name] = op)"
+            )
         if op.kind not in OP_KINDS:
-            raise IRError(f"op {op.name!r} ({op.op_type}) has kind {op.kind!r}; "
-                          f"use one of {OP_KINDS}")
+            raise IRError(
+                f"op {op.name!r} ({op.op_type}) has kind {op.kind!r}; use one of {OP_KINDS}"
+            )
         for out in op.outputs:
             if not out:
                 continue
             if out in made_by:
-                raise IRError(f"tensor {out!r} is made by two ops, {made_by[out]!r} and "
-                              f"{op.name!r} ({op.op_type}): rename one of the outputs")
+                raise IRError(
+                    f"tensor {out!r} is made by two ops, {made_by[out]!r} and "
+                    f"{op.name!r} ({op.op_type}): rename one of the outputs"
+                )
             made_by[out] = op.name
     for op in graph.ops.values():
         for name in op.inputs:
             if name and name not in graph.tensors:
-                raise IRError(f"op {op.name!r} ({op.op_type}) reads tensor {name!r}, which is "
-                              f"neither made by an op, a graph input, an initializer nor a known "
-                              f"tensor: fix the op's inputs or add the tensor to graph.tensors")
+                raise IRError(
+                    f"op {op.name!r} ({op.op_type}) reads tensor {name!r}, which is "
+                    f"neither made by an op, a graph input, an initializer nor a known "
+                    f"tensor: fix the op's inputs or add the tensor to graph.tensors"
+                )
     return made_by
 
 
@@ -62,21 +69,29 @@ def _check_tensors(graph: Graph, made_by: dict[str, str]) -> None:
                 readers.setdefault(name, set()).add(op.name)
     for key, info in graph.tensors.items():
         if key != info.name:
-            raise IRError(f"tensor {info.name!r} is stored under the name {key!r}: store each "
-                          f"tensor under its own name")
+            raise IRError(
+                f"tensor {info.name!r} is stored under the name {key!r}: store each "
+                f"tensor under its own name"
+            )
         if info.producer != made_by.get(key):
-            raise IRError(f"tensor {key!r} names {info.producer!r} as its producer but op "
-                          f"{made_by.get(key)!r} makes it: edit ops through Graph.replace_ops, "
-                          f"which refreshes producers and consumers")
+            raise IRError(
+                f"tensor {key!r} names {info.producer!r} as its producer but op "
+                f"{made_by.get(key)!r} makes it: edit ops through Graph.replace_ops, "
+                f"which refreshes producers and consumers"
+            )
         if set(info.consumers) != readers.get(key, set()):
-            raise IRError(f"tensor {key!r} lists consumers {sorted(info.consumers)} but ops "
-                          f"{sorted(readers.get(key, set()))} read it: edit ops through "
-                          f"Graph.replace_ops, which refreshes producers and consumers")
+            raise IRError(
+                f"tensor {key!r} lists consumers {sorted(info.consumers)} but ops "
+                f"{sorted(readers.get(key, set()))} read it: edit ops through "
+                f"Graph.replace_ops, which refreshes producers and consumers"
+            )
     for kind, names in (("input", graph.inputs), ("output", graph.outputs)):
         for name in names:
             if name not in graph.tensors:
-                raise IRError(f"graph {kind} {name!r} is not a tensor of the graph: add it to "
-                              f"graph.tensors or drop it from graph.{kind}s")
+                raise IRError(
+                    f"graph {kind} {name!r} is not a tensor of the graph: add it to "
+                    f"graph.tensors or drop it from graph.{kind}s"
+                )
 
 
 def _check_order(graph: Graph) -> None:
@@ -94,14 +109,17 @@ def _check_order(graph: Graph) -> None:
     edges = set(g.edges(keys=True))
     if edges != expected:
         producer, consumer, tensor = sorted(edges ^ expected)[0]
-        raise IRError(f"graph.nx edge {producer!r} -> {consumer!r} carrying {tensor!r} does not "
-                      f"match the ops' producers and consumers: rebuild the graph")
+        raise IRError(
+            f"graph.nx edge {producer!r} -> {consumer!r} carrying {tensor!r} does not "
+            f"match the ops' producers and consumers: rebuild the graph"
+        )
     if not nx.is_directed_acyclic_graph(g):
         cycle = [edge[0] for edge in nx.find_cycle(g)]
-        raise IRError(f"the op graph has a cycle through ops {cycle}: an op reads a tensor made "
-                      f"after it, directly or not")
-    for producer, consumer, tensor in sorted(expected,
-                                             key=lambda edge: graph.ops[edge[1]].index):
+        raise IRError(
+            f"the op graph has a cycle through ops {cycle}: an op reads a tensor made "
+            f"after it, directly or not"
+        )
+    for producer, consumer, tensor in sorted(expected, key=lambda edge: graph.ops[edge[1]].index):
         if graph.ops[producer].index >= graph.ops[consumer].index:
             raise IRError(
                 f"op {consumer!r} (index {graph.ops[consumer].index}) reads {tensor!r} made by "

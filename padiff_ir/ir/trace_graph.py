@@ -44,18 +44,39 @@ logger = logging.getLogger(__name__)
 
 #: Parameter-free families and their ONNX op.
 _SIMPLE: Mapping[str, str] = {
-    "relu": "Relu", "relu6": "Clip", "gelu": "Gelu", "sigmoid": "Sigmoid", "tanh": "Tanh",
-    "softmax": "Softmax", "logsoftmax": "LogSoftmax", "silu": "Silu", "hardswish": "HardSwish",
-    "hardsigmoid": "HardSigmoid", "leakyrelu": "LeakyRelu", "elu": "Elu", "selu": "Selu",
-    "softplus": "Softplus", "mish": "Mish", "dropout": "Dropout", "identity": "Identity",
-    "flatten": "Flatten", "maxpool1d": "MaxPool", "maxpool2d": "MaxPool", "maxpool3d": "MaxPool",
-    "avgpool1d": "AveragePool", "avgpool2d": "AveragePool", "avgpool3d": "AveragePool",
-    "upsample": "Resize", "pixelshuffle": "DepthToSpace",
+    "relu": "Relu",
+    "relu6": "Clip",
+    "gelu": "Gelu",
+    "sigmoid": "Sigmoid",
+    "tanh": "Tanh",
+    "softmax": "Softmax",
+    "logsoftmax": "LogSoftmax",
+    "silu": "Silu",
+    "hardswish": "HardSwish",
+    "hardsigmoid": "HardSigmoid",
+    "leakyrelu": "LeakyRelu",
+    "elu": "Elu",
+    "selu": "Selu",
+    "softplus": "Softplus",
+    "mish": "Mish",
+    "dropout": "Dropout",
+    "identity": "Identity",
+    "flatten": "Flatten",
+    "maxpool1d": "MaxPool",
+    "maxpool2d": "MaxPool",
+    "maxpool3d": "MaxPool",
+    "avgpool1d": "AveragePool",
+    "avgpool2d": "AveragePool",
+    "avgpool3d": "AveragePool",
+    "upsample": "Resize",
+    "pixelshuffle": "DepthToSpace",
 }
 _ADAPTIVE_AVG = frozenset({"adaptiveavgpool1d", "adaptiveavgpool2d", "adaptiveavgpool3d"})
 _NORMS: Mapping[str, str] = {
-    "batchnorm": "BatchNormalization", "layernorm": "LayerNormalization",
-    "groupnorm": "GroupNormalization", "instancenorm": "InstanceNormalization",
+    "batchnorm": "BatchNormalization",
+    "layernorm": "LayerNormalization",
+    "groupnorm": "GroupNormalization",
+    "instancenorm": "InstanceNormalization",
 }
 _NORM_ROLES = ("weight", "bias", "running_mean", "running_var")
 _ROLE_ALIASES = {"_mean": "running_mean", "_variance": "running_var", "scale": "weight"}
@@ -85,6 +106,7 @@ class _Builder:
     def ordered(self, own: dict[str, str]) -> tuple[str, ...]:
         """A module's parameters in an order both frameworks agree on: known roles first, then
         by shape (names differ between ports)."""
+
         def key(item: tuple[str, str]) -> tuple[Any, ...]:
             role, name = item
             known = self.trace.roles.get(name)
@@ -95,13 +117,28 @@ class _Builder:
     def subtree_params(self, path: str) -> list[str]:
         return sorted(n for n in self.trace.parameters if strictly_within(n, path))
 
-    def add(self, seq: int, call: TracedCall, suffix: str, op_type: str, inputs: tuple[str, ...],
-            outputs: tuple[str, ...], **meta: Any) -> str:
+    def add(
+        self,
+        seq: int,
+        call: TracedCall,
+        suffix: str,
+        op_type: str,
+        inputs: tuple[str, ...],
+        outputs: tuple[str, ...],
+        **meta: Any,
+    ) -> str:
         name = f"{call.path or '<root>'}#{call.call}{suffix}"
         attributes = meta.pop("attributes", {})
-        op = OpNode(name, op_type, attributes=attributes, inputs=inputs, outputs=outputs,
-                    module_path=call.path, module_class=call.class_name,
-                    meta={"call": call.call, **meta})
+        op = OpNode(
+            name,
+            op_type,
+            attributes=attributes,
+            inputs=inputs,
+            outputs=outputs,
+            module_path=call.path,
+            module_class=call.class_name,
+            meta={"call": call.call, **meta},
+        )
         self.ops.append((seq, op))
         return name
 
@@ -117,8 +154,16 @@ class _Builder:
             return
         if opaque is not None:
             self.units.add(call.path)
-            self.add(seq, call, "", "Module", acts + tuple(self.subtree_params(call.path)), outs,
-                     module_unit=opaque, module_family=family)
+            self.add(
+                seq,
+                call,
+                "",
+                "Module",
+                acts + tuple(self.subtree_params(call.path)),
+                outs,
+                module_unit=opaque,
+                module_family=family,
+            )
             return
         own = self.own(call.path)
         if family == "linear" and "weight" in own and acts:
@@ -135,19 +180,31 @@ class _Builder:
         elif family in _ADAPTIVE_AVG and acts and not own:
             spatial = (self.shape(outs[0]) or ())[2:]
             global_pool = bool(spatial) and all(d == 1 for d in spatial)
-            self.add(seq, call, "", "GlobalAveragePool" if global_pool else "AdaptiveAveragePool",
-                     acts[:1], outs[:1])
+            self.add(
+                seq,
+                call,
+                "",
+                "GlobalAveragePool" if global_pool else "AdaptiveAveragePool",
+                acts[:1],
+                outs[:1],
+            )
         else:
-            self.add(seq, call, "", "Module", acts + self.ordered(own), outs,
-                     module_family=family)
+            self.add(seq, call, "", "Module", acts + self.ordered(own), outs, module_family=family)
 
     def linear(self, call: TracedCall, own: dict[str, str], seq: int) -> None:
         output = call.outputs[0]
         bias = own.get("bias")
         raw = self.temp(f"{output}/matmul", self.shape(output)) if bias else output
         transposed = self.trace.framework == "torch"
-        self.add(seq, call, "/matmul", "MatMul", (call.inputs[0], own["weight"]), (raw,),
-                 weight_transposed=transposed)
+        self.add(
+            seq,
+            call,
+            "/matmul",
+            "MatMul",
+            (call.inputs[0], own["weight"]),
+            (raw,),
+            weight_transposed=transposed,
+        )
         if bias:
             self.add(seq, call, "/bias", "Add", (raw, bias), (output,))
 
@@ -161,8 +218,15 @@ class _Builder:
         if len(channels) > 1 and len(w_shape) > 1 and w_shape[1]:
             group = max(1, int(channels[1]) // int(w_shape[1]))
         raw = self.temp(f"{output}/conv", self.shape(output)) if bias else output
-        conv = self.add(seq, call, "/conv", "ConvTranspose" if transpose else "Conv",
-                        (call.inputs[0], weight), (raw,), attributes={"group": group})
+        conv = self.add(
+            seq,
+            call,
+            "/conv",
+            "ConvTranspose" if transpose else "Conv",
+            (call.inputs[0], weight),
+            (raw,),
+            attributes={"group": group},
+        )
         if bias:
             self.add(seq, call, "/bias", "Add", (raw, bias), (output,), bias_of=conv)
 
@@ -205,10 +269,15 @@ def graph_from_trace(trace: Trace, opaque: Mapping[str, str] | None = None) -> G
             continue
         owner = calls[op.call] if op.call is not None else None
         path = owner.path if owner is not None else ""
-        node = OpNode(op.name, op.kind, inputs=op.inputs, outputs=(op.output,), module_path=path,
-                      module_class=owner.class_name if owner is not None else "",
-                      meta={"call": owner.call if owner is not None else 0,
-                            "autograd": list(op.nodes)})
+        node = OpNode(
+            op.name,
+            op.kind,
+            inputs=op.inputs,
+            outputs=(op.output,),
+            module_path=path,
+            module_class=owner.class_name if owner is not None else "",
+            meta={"call": owner.call if owner is not None else 0, "autograd": list(op.nodes)},
+        )
         if not op.nodes:  # made up by the caller (a static graph's join), not seen in a run
             node.meta["synthetic"] = True
         builder.ops.append((op.seq, node))
@@ -238,8 +307,14 @@ def _merged_layouts(trace: Trace) -> list[TracedOp]:
         source = op.inputs[0]
         j = made.get(source)
         info = trace.tensors.get(source)
-        if (j is None or j in dropped or ops[j].kind not in _LAYOUT or len(ops[j].inputs) != 1
-                or readers.get(source, 0) != 1 or (info is not None and info.shape is not None)):
+        if (
+            j is None
+            or j in dropped
+            or ops[j].kind not in _LAYOUT
+            or len(ops[j].inputs) != 1
+            or readers.get(source, 0) != 1
+            or (info is not None and info.shape is not None)
+        ):
             continue
         inner = ops[j]
         kind = "Transpose" if "Transpose" in (op.kind, inner.kind) else "Reshape"
@@ -253,8 +328,9 @@ def _assemble(trace: Trace, builder: _Builder) -> Graph:
     for name, info in trace.tensors.items():
         tensors[name] = TensorInfo(name, shape=info.shape, dtype=info.dtype or None)
     for name, info in trace.parameters.items():
-        tensors[name] = TensorInfo(name, shape=info.shape, dtype=info.dtype, param_name=name,
-                                   is_initializer=True)
+        tensors[name] = TensorInfo(
+            name, shape=info.shape, dtype=info.dtype, param_name=name, is_initializer=True
+        )
     tensors.update(builder.extra)
     ordered = _topological([op for _, op in sorted(builder.ops, key=lambda x: x[0])])
     produced: set[str] = set(trace.inputs) | set(trace.parameters)
@@ -276,12 +352,23 @@ def _assemble(trace: Trace, builder: _Builder) -> Graph:
         if name in tensors:
             tensors[name].is_output = True
     units = builder.units
-    modules = {path: cls for path, cls in trace.modules.items()  # a unit's insides are its own
-               if not any(strictly_within(path, u) for u in units) or path == ""}
-    graph = Graph(ops, tensors, trace.inputs, trace.outputs, framework=trace.framework,
-                  modules=modules, meta={"source": "trace"})
-    logger.debug("graph of a %s trace: %d calls, %d ops", trace.framework, len(trace.calls),
-                 len(ops))
+    modules = {
+        path: cls
+        for path, cls in trace.modules.items()  # a unit's insides are its own
+        if not any(strictly_within(path, u) for u in units) or path == ""
+    }
+    graph = Graph(
+        ops,
+        tensors,
+        trace.inputs,
+        trace.outputs,
+        framework=trace.framework,
+        modules=modules,
+        meta={"source": "trace"},
+    )
+    logger.debug(
+        "graph of a %s trace: %d calls, %d ops", trace.framework, len(trace.calls), len(ops)
+    )
     return graph
 
 

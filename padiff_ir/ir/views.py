@@ -49,7 +49,8 @@ _META_SOURCE_KEYS = ("source", "stack_trace")
 _MAX_TEXT = 160  # characters of an attribute value or source line kept
 _MAX_LIST = 16  # elements of a list attribute shown before eliding
 _FRAME = re.compile(
-    r'File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<func>[^\n]+)\n(?P<code>[^\n]*)')
+    r'File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<func>[^\n]+)\n(?P<code>[^\n]*)'
+)
 _LIBRARY_PARTS = ("site-packages", "dist-packages", "/torch/", "/paddle/", "<frozen")
 
 
@@ -95,8 +96,10 @@ def source_line(stack_trace: str) -> str:
         return _short(stack_trace.strip().splitlines()[-1]) if stack_trace.strip() else ""
     own = [f for f in frames if not any(p in f["file"] for p in _LIBRARY_PARTS)]
     frame = (own or frames)[-1]
-    return _short(f"{frame['file']}:{frame['line']} in {frame['func'].strip()}: "
-                  f"{frame['code'].strip()}", 2 * _MAX_TEXT)
+    return _short(
+        f"{frame['file']}:{frame['line']} in {frame['func'].strip()}: {frame['code'].strip()}",
+        2 * _MAX_TEXT,
+    )
 
 
 def _stack_traces(exported: ExportedGraph | None) -> dict[str, str]:
@@ -126,7 +129,7 @@ def _op_source(op: OpNode, traces: dict[str, str]) -> str:
     for key in _META_SOURCE_KEYS:
         value = op.meta.get(key)
         if isinstance(value, str) and value:
-            return source_line(value) if "File \"" in value else _short(value, 2 * _MAX_TEXT)
+            return source_line(value) if 'File "' in value else _short(value, 2 * _MAX_TEXT)
     for name in _origins(op):
         if name in traces:
             return source_line(traces[name])
@@ -161,8 +164,7 @@ def graph_view(graph: Graph, exported: ExportedGraph | None = None) -> dict[str,
         ([[0, 1]], {'axis': '-1'})
     """
     traces = _stack_traces(exported)
-    onnx_names = ({node.name for node in exported.model.graph.node} if exported is not None
-                  else None)
+    onnx_names = {node.name for node in exported.model.graph.node} if exported is not None else None
     ops = graph.data_ops()
     position = {op.name: i for i, op in enumerate(ops)}
     nodes = []
@@ -171,8 +173,11 @@ def graph_view(graph: Graph, exported: ExportedGraph | None = None) -> dict[str,
         outputs = [t for t in op.outputs if t]
         first = graph.tensors.get(outputs[0]) if outputs else None
         node: dict[str, Any] = {
-            "id": op.name, "op": op.op_type, "module": op.module_path,
-            "class": op.module_class, "out": outputs,
+            "id": op.name,
+            "op": op.op_type,
+            "module": op.module_path,
+            "class": op.module_class,
+            "out": outputs,
             "shape": _shape(first.shape) if first is not None else None,
             "dtype": first.dtype if first is not None else None,
         }

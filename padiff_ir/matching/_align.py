@@ -33,8 +33,12 @@ _UNREACHABLE = -(1 << 40)
 _DIAGONAL, _UP, _LEFT = 0, 1, 2
 
 
-def align(keys_a: Sequence[Any], keys_b: Sequence[Any],
-          context_a: Sequence[Any] = (), context_b: Sequence[Any] = ()) -> list[tuple[int, int]]:
+def align(
+    keys_a: Sequence[Any],
+    keys_b: Sequence[Any],
+    context_a: Sequence[Any] = (),
+    context_b: Sequence[Any] = (),
+) -> list[tuple[int, int]]:
     """Index pairs ``(i, j)`` of matched tokens, increasing in both ``i`` and ``j``.
 
     Examples:
@@ -48,19 +52,27 @@ def align(keys_a: Sequence[Any], keys_b: Sequence[Any],
     while head < min(n, m) and keys_a[head] == keys_b[head] and ctx_a[head] == ctx_b[head]:
         head += 1
     tail = 0
-    while (tail < min(n, m) - head and keys_a[n - 1 - tail] == keys_b[m - 1 - tail]
-           and ctx_a[n - 1 - tail] == ctx_b[m - 1 - tail]):
+    while (
+        tail < min(n, m) - head
+        and keys_a[n - 1 - tail] == keys_b[m - 1 - tail]
+        and ctx_a[n - 1 - tail] == ctx_b[m - 1 - tail]
+    ):
         tail += 1
     pairs = [(i, i) for i in range(head)]
-    middle = _banded(keys_a[head:n - tail], keys_b[head:m - tail],
-                     ctx_a[head:n - tail], ctx_b[head:m - tail])
+    middle = _banded(
+        keys_a[head : n - tail],
+        keys_b[head : m - tail],
+        ctx_a[head : n - tail],
+        ctx_b[head : m - tail],
+    )
     pairs += [(head + i, head + j) for i, j in middle]
     pairs += [(n - tail + k, m - tail + k) for k in range(tail)]
     return pairs
 
 
-def _banded(keys_a: Sequence[Any], keys_b: Sequence[Any], ctx_a: Sequence[Any],
-            ctx_b: Sequence[Any]) -> list[tuple[int, int]]:
+def _banded(
+    keys_a: Sequence[Any], keys_b: Sequence[Any], ctx_a: Sequence[Any], ctx_b: Sequence[Any]
+) -> list[tuple[int, int]]:
     n, m = len(keys_a), len(keys_b)
     if n == 0 or m == 0:
         return []

@@ -109,12 +109,15 @@ def _direct_param(view: SideView, tensor: str) -> str | None:
     return tensor if info is not None and info.param_name is not None else None
 
 
-def _linear(view: SideView, name: str, claimed: set[str], index: int,
-            pin: Any) -> Unit | None:
+def _linear(view: SideView, name: str, claimed: set[str], index: int, pin: Any) -> Unit | None:
     op = view.op(name)
     facts = view.facts[name]
-    if (op.op_type != "MatMul" or facts.act_slots != (0,) or facts.const_slots != (1,)
-            or 1 not in facts.sources):
+    if (
+        op.op_type != "MatMul"
+        or facts.act_slots != (0,)
+        or facts.const_slots != (1,)
+        or 1 not in facts.sources
+    ):
         return None
     shape = view.shape(op.inputs[1])
     if shape is None or len(shape) != 2 or not all(isinstance(d, int) for d in shape):
@@ -125,21 +128,40 @@ def _linear(view: SideView, name: str, claimed: set[str], index: int,
     bias_op, bias = _bias_add(view, raw, claimed, lambda size: size == out_dim)
     ops = (name,) if bias_op is None else (name, bias_op)
     output = raw if bias_op is None else view.op(bias_op).outputs[0]
-    return Unit(index, "linear", name, ops, (pin, "linear", in_dim, out_dim, bias_op is not None),
-                transparent_root(view, op.inputs[0]), output, raw, in_dim, out_dim, transposed,
-                _direct_param(view, op.inputs[1]), bias, op.module_path)
+    return Unit(
+        index,
+        "linear",
+        name,
+        ops,
+        (pin, "linear", in_dim, out_dim, bias_op is not None),
+        transparent_root(view, op.inputs[0]),
+        output,
+        raw,
+        in_dim,
+        out_dim,
+        transposed,
+        _direct_param(view, op.inputs[1]),
+        bias,
+        op.module_path,
+    )
 
 
-def _bias_add(view: SideView, raw: str, claimed: set[str],
-              fits: Any) -> tuple[str | None, str | None]:
+def _bias_add(
+    view: SideView, raw: str, claimed: set[str], fits: Any
+) -> tuple[str | None, str | None]:
     """The ``Add`` of a 1-D parameter that is the only reader of ``raw``, and that parameter."""
     readers = view.consumers.get(raw, [])
     if len(readers) != 1 or raw in view.graph.outputs:
         return None, None
     reader = readers[0][0]
     facts = view.facts[reader]
-    if (view.op(reader).op_type != "Add" or reader in claimed or len(facts.act_slots) != 1
-            or len(facts.const_slots) != 1 or facts.const_slots[0] not in facts.sources):
+    if (
+        view.op(reader).op_type != "Add"
+        or reader in claimed
+        or len(facts.act_slots) != 1
+        or len(facts.const_slots) != 1
+        or facts.const_slots[0] not in facts.sources
+    ):
         return None, None
     tensor = view.op(reader).inputs[facts.const_slots[0]]
     shape = view.shape(tensor)
@@ -151,8 +173,11 @@ def _bias_add(view: SideView, raw: str, claimed: set[str],
 def _conv(view: SideView, name: str, claimed: set[str], index: int, pin: Any) -> Unit | None:
     op = view.op(name)
     facts = view.facts[name]
-    if op.op_type not in ("Conv", "ConvTranspose") or facts.act_slots[:1] != (0,) \
-            or 1 not in facts.sources:
+    if (
+        op.op_type not in ("Conv", "ConvTranspose")
+        or facts.act_slots[:1] != (0,)
+        or 1 not in facts.sources
+    ):
         return None
     raw = op.outputs[0]
     bias_op = bias = None
@@ -170,18 +195,36 @@ def _conv(view: SideView, name: str, claimed: set[str], index: int, pin: Any) ->
             break
     ops = (name,) if bias_op is None else (name, bias_op)
     output = raw if bias_op is None else view.op(bias_op).outputs[0]
-    key = (pin, op.op_type, _param_shape(view, op.inputs[1]), has_bias,
-           int(op.attributes.get("group", 1)))
-    return Unit(index, op.op_type, name, ops, key, transparent_root(view, op.inputs[0]), output,
-                raw, weight=_direct_param(view, op.inputs[1]), bias=bias,
-                module=op.module_path)
+    key = (
+        pin,
+        op.op_type,
+        _param_shape(view, op.inputs[1]),
+        has_bias,
+        int(op.attributes.get("group", 1)),
+    )
+    return Unit(
+        index,
+        op.op_type,
+        name,
+        ops,
+        key,
+        transparent_root(view, op.inputs[0]),
+        output,
+        raw,
+        weight=_direct_param(view, op.inputs[1]),
+        bias=bias,
+        module=op.module_path,
+    )
 
 
 def _generic(view: SideView, name: str, index: int, pin: Any) -> Unit:
     op = view.op(name)
     facts = view.facts[name]
-    slots = [tuple(_param_shape(view, p) for p in facts.sources[s]) for s in facts.const_slots
-             if s in facts.sources]
+    slots = [
+        tuple(_param_shape(view, p) for p in facts.sources[s])
+        for s in facts.const_slots
+        if s in facts.sources
+    ]
     if facts.family in COMMUTATIVE:
         slots.sort()
     root = transparent_root(view, op.inputs[facts.act_slots[0]]) if facts.act_slots else None
@@ -189,8 +232,9 @@ def _generic(view: SideView, name: str, index: int, pin: Any) -> Unit:
     unit = op.meta.get("module_unit")
     # a layer kept whole (eager trace): its family, not its parameter shapes, is its signature
     key = (pin, "module", unit) if unit else (pin, facts.family, tuple(slots))
-    return Unit(index, facts.family, name, (name,), key, root, output, output,
-                module=op.module_path)
+    return Unit(
+        index, facts.family, name, (name,), key, root, output, output, module=op.module_path
+    )
 
 
 def build_units(view: SideView, pins: Sequence[str] = ()) -> list[Unit]:
@@ -205,9 +249,11 @@ def build_units(view: SideView, pins: Sequence[str] = ()) -> list[Unit]:
         if name in claimed or name in view.ignored or not view.facts[name].sources:
             continue
         pin = _pin_of(view.op(name).module_path, pins)
-        unit = (_linear(view, name, claimed, len(units), pin)
-                or _conv(view, name, claimed, len(units), pin)
-                or _generic(view, name, len(units), pin))
+        unit = (
+            _linear(view, name, claimed, len(units), pin)
+            or _conv(view, name, claimed, len(units), pin)
+            or _generic(view, name, len(units), pin)
+        )
         claimed.update(unit.ops)
         units.append(unit)
     return units
@@ -241,7 +287,7 @@ def _token_key(units: Sequence[Unit]) -> tuple[Any, ...]:
     pin, op_type, shape, has_bias, group = first.key
     axis = 0 if op_type == "Conv" else 1
     total = sum(u.key[2][axis] for u in units)
-    shape = (*shape[:axis], total, *shape[axis + 1:])
+    shape = (*shape[:axis], total, *shape[axis + 1 :])
     return (pin, op_type, shape, has_bias, group)
 
 
@@ -251,8 +297,11 @@ def build_tokens(view: SideView, units: Sequence[Unit]) -> list[Token]:
     order: list[tuple[Any, ...]] = []
     for unit in units:
         gkey = _group_key(unit)
-        ident = (gkey, unit.root) if gkey is not None and unit.root is not None \
+        ident = (
+            (gkey, unit.root)
+            if gkey is not None and unit.root is not None
             else ("single", unit.index)
+        )
         if ident not in groups:
             groups[ident] = []
             order.append(ident)

@@ -96,18 +96,28 @@ class _MapSpec:
             return cls({}, (), (), (), ())
 
         if getattr(layer_map, "is_resolved", True) is False:
-            raise MatchError("the layer map holds module objects: call "
-                             "layer_map.resolve(model_a, model_b) to turn them into paths first")
+            raise MatchError(
+                "the layer map holds module objects: call "
+                "layer_map.resolve(model_a, model_b) to turn them into paths first"
+            )
 
         def paths(name: str) -> tuple[str, ...]:
             return tuple(sorted(getattr(layer_map, name, None) or ()))
 
         pairs = dict(getattr(layer_map, "pairs", None) or {})
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in pairs.items()):
-            raise MatchError(f"layer map pairs must map module paths to layer paths (str -> "
-                             f"str), got {pairs!r}")
-        return cls(pairs, paths("ignored_a"), paths("ignored_b"), paths("black_box_a"),
-                   paths("black_box_b"), paths("ignored_self_a"), paths("ignored_self_b"))
+            raise MatchError(
+                f"layer map pairs must map module paths to layer paths (str -> str), got {pairs!r}"
+            )
+        return cls(
+            pairs,
+            paths("ignored_a"),
+            paths("ignored_b"),
+            paths("black_box_a"),
+            paths("black_box_b"),
+            paths("ignored_self_a"),
+            paths("ignored_self_b"),
+        )
 
 
 def needs_canonical_form(graph: Graph) -> bool:
@@ -176,9 +186,15 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def match_graphs(graph_a: Graph, graph_b: Graph, *, layer_map: Any = None,
-                 values_a: Values | None = None, values_b: Values | None = None,
-                 canonicalize: bool | None = None) -> Matching:
+def match_graphs(
+    graph_a: Graph,
+    graph_b: Graph,
+    *,
+    layer_map: Any = None,
+    values_a: Values | None = None,
+    values_b: Values | None = None,
+    canonicalize: bool | None = None,
+) -> Matching:
     """Pair the tensors, modules and parameters of two graphs of the same model.
 
     Args:
@@ -227,15 +243,18 @@ def match_graphs(graph_a: Graph, graph_b: Graph, *, layer_map: Any = None,
 _IGNORED = "ignored by the layer map"
 
 
-def _ignored(graph: Graph, recursive: tuple[str, ...], itself: tuple[str, ...],
-             side: str) -> list[Unmatched]:
+def _ignored(
+    graph: Graph, recursive: tuple[str, ...], itself: tuple[str, ...], side: str
+) -> list[Unmatched]:
     """The modules and parameters a layer map leaves out, said so."""
     if not recursive and not itself:
         return []
 
-    found = [Unmatched(side, "module", path, _IGNORED, module=path, op_type=cls)
-             for path, cls in graph.modules.items()
-             if within_any(path, recursive) or path in itself]
+    found = [
+        Unmatched(side, "module", path, _IGNORED, module=path, op_type=cls)
+        for path, cls in graph.modules.items()
+        if within_any(path, recursive) or path in itself
+    ]
     seen: set[str] = set()
     for info in graph.tensors.values():
         name = info.param_name
@@ -250,8 +269,14 @@ def _boxed(path: str, boxes: tuple[str, ...]) -> bool:
     return any(path == box or (box != "" and within(path, box)) for box in boxes)
 
 
-def _match(graph_a: Graph, graph_b: Graph, layer_map: Any, values_a: Values | None,
-           values_b: Values | None, canonicalize: bool | None) -> Matching:
+def _match(
+    graph_a: Graph,
+    graph_b: Graph,
+    layer_map: Any,
+    values_a: Values | None,
+    values_b: Values | None,
+    canonicalize: bool | None,
+) -> Matching:
     start = time.perf_counter()
     spec = _MapSpec.of(layer_map)
     if canonicalize is not False:
@@ -320,19 +345,21 @@ def _match(graph_a: Graph, graph_b: Graph, layer_map: Any, values_a: Values | No
     unmatched = modules.unmatched(accepted, fused_b, fused_a)
     lap("modules")
 
-    boxed = [p for p in module_pairs
-             if _boxed(p.a, spec.black_box_a) or _boxed(p.b, spec.black_box_b)]
+    boxed = [
+        p for p in module_pairs if _boxed(p.a, spec.black_box_a) or _boxed(p.b, spec.black_box_b)
+    ]
     drafts = drop_internal(state, boxed, tree_a, tree_b)
     tensor_pairs = [tensor_pair(state, d, same) for d in drafts]
     tensor_pairs.sort(key=lambda p: rank_of(view_a, p.a))
-    unmatched = (unmatched_ops(state, "a", boxed) + unmatched_ops(state, "b", boxed)
-                 + unmatched_params(view_a, params.paired_a, units_a, unit_pairs, "a",
-                                     state.op_a)
-                 + unmatched_params(view_b, params.paired_b, units_b, unit_pairs, "b",
-                                     state.op_b)
-                 + unmatched
-                 + _ignored(graph_a, spec.ignored_a, spec.ignored_self_a, "a")
-                 + _ignored(graph_b, spec.ignored_b, spec.ignored_self_b, "b"))
+    unmatched = (
+        unmatched_ops(state, "a", boxed)
+        + unmatched_ops(state, "b", boxed)
+        + unmatched_params(view_a, params.paired_a, units_a, unit_pairs, "a", state.op_a)
+        + unmatched_params(view_b, params.paired_b, units_b, unit_pairs, "b", state.op_b)
+        + unmatched
+        + _ignored(graph_a, spec.ignored_a, spec.ignored_self_a, "a")
+        + _ignored(graph_b, spec.ignored_b, spec.ignored_self_b, "b")
+    )
     lap("report")
     stats = {
         "seconds": round(time.perf_counter() - start, 4),
@@ -348,10 +375,18 @@ def _match(graph_a: Graph, graph_b: Graph, layer_map: Any, values_a: Values | No
         "param_conflicts": params.conflicts,
         "values_used": same is not None,
     }
-    logger.debug("matched %s vs %s in %.3f s: %d tensor pairs, %d module pairs",
-                 graph_a.framework, graph_b.framework, stats["seconds"], len(tensor_pairs),
-                 len(module_pairs))
-    return Matching(tensor_pairs=tensor_pairs, module_pairs=module_pairs,
-                    param_pairs=params.pairs, unmatched=unmatched, stats=stats)
-
-
+    logger.debug(
+        "matched %s vs %s in %.3f s: %d tensor pairs, %d module pairs",
+        graph_a.framework,
+        graph_b.framework,
+        stats["seconds"],
+        len(tensor_pairs),
+        len(module_pairs),
+    )
+    return Matching(
+        tensor_pairs=tensor_pairs,
+        module_pairs=module_pairs,
+        param_pairs=params.pairs,
+        unmatched=unmatched,
+        stats=stats,
+    )

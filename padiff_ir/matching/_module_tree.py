@@ -88,9 +88,9 @@ class ModuleTree:
                     continue  # the common case: no module boundary crossed
                 chain_p = chain(path_p) if path_p is not None else []
                 shared = _shared_suffix(chain_c, chain_p)
-                for module in chain_c[:len(chain_c) - shared]:
+                for module in chain_c[: len(chain_c) - shared]:
                     self.inputs[module][tensor] = None
-                for module in chain_p[:len(chain_p) - shared]:
+                for module in chain_p[: len(chain_p) - shared]:
                     self.outputs[module][tensor] = None
         for tensor in graph.outputs:
             producer = view.producer(tensor)
@@ -140,8 +140,11 @@ class ModuleTree:
         facts = view.facts[name]
         if not facts.sources:
             return path
-        owners = {owner_module(view.graph.modules, view.graph.tensors[t].param_name or t)
-                  for tensors in facts.sources.values() for t in tensors}
+        owners = {
+            owner_module(view.graph.modules, view.graph.tensors[t].param_name or t)
+            for tensors in facts.sources.values()
+            for t in tensors
+        }
         if len(owners) != 1:
             return path
         owner = owners.pop()
@@ -154,9 +157,11 @@ class ModuleTree:
             return False
         for name in ops:
             facts = self.view.facts[name]
-            owners = {owner_module(self.view.graph.modules,
-                                   self.view.graph.tensors[t].param_name or t)
-                      for tensors in facts.sources.values() for t in tensors}
+            owners = {
+                owner_module(self.view.graph.modules, self.view.graph.tensors[t].param_name or t)
+                for tensors in facts.sources.values()
+                for t in tensors
+            }
             if owners != {module}:
                 return False
         return True

@@ -84,7 +84,8 @@ class ModuleMatcher:
                 if tree.only_reads_own_params(owner):
                     (self.fused_a if single_a else self.fused_b)[owner] = (
                         "a fused layer: its parameters are split over several layers under "
-                        f"{other!r} on the other side; compare the modules around them")
+                        f"{other!r} on the other side; compare the modules around them"
+                    )
                     continue
             self.votes[pair.module_a][pair.module_b] += 3.0
             self.param_votes.add(pair.module_a)
@@ -98,9 +99,14 @@ class ModuleMatcher:
                 continue  # pieces of a fused layer against whole layers: no module pair
             if len(draft.a) == 1 and len(draft.b) == 1:
                 producer_a, producer_b = view_a.producer(draft.a[0]), view_b.producer(draft.b[0])
-                if producer_a is not None and producer_b is not None and not (
+                if (
+                    producer_a is not None
+                    and producer_b is not None
+                    and not (
                         view_a.op(producer_a).meta.get("synthetic")
-                        or view_b.op(producer_b).meta.get("synthetic")):
+                        or view_b.op(producer_b).meta.get("synthetic")
+                    )
+                ):
                     votes[of_a[producer_a]][of_b[producer_b]] += 1
                 continue  # an op a graph made up (``meta["synthetic"]``) is no evidence
             mods_a = [of_a[p] for p in map(view_a.producer, draft.a) if p]
@@ -119,8 +125,14 @@ class ModuleMatcher:
             if not ballot:
                 continue
             total = sum(ballot.values())
-            best = max(ballot, key=lambda b: (ballot[b], -abs(depth(b) - depth(module_a)),
-                                              -self.tree_b.first_use.get(b, 1 << 30)))
+            best = max(
+                ballot,
+                key=lambda b: (
+                    ballot[b],
+                    -abs(depth(b) - depth(module_a)),
+                    -self.tree_b.first_use.get(b, 1 << 30),
+                ),
+            )
             evidence = ("params",) if module_a in self.param_votes else ("ops",)
             candidates[module_a] = (best, ballot[best] / total, evidence, ballot[best])
         if "" not in pins and "" not in pins.values():
@@ -130,9 +142,15 @@ class ModuleMatcher:
             candidates[module_a] = (module_b, 1.0, ("pinned",), float("inf"))
         self._ancestry(candidates)
         priority = {"pinned": 0, "params": 1, "ops": 1, "children": 2}
-        order = sorted(candidates.items(), key=lambda item: (
-            priority[item[1][2][0]], -item[1][3], abs(depth(item[1][0]) - depth(item[0])),
-            self.tree_a.first_use.get(item[0], 1 << 30)))
+        order = sorted(
+            candidates.items(),
+            key=lambda item: (
+                priority[item[1][2][0]],
+                -item[1][3],
+                abs(depth(item[1][0]) - depth(item[0])),
+                self.tree_a.first_use.get(item[0], 1 << 30),
+            ),
+        )
         taken_b: dict[str, str] = {}
         accepted: dict[str, tuple[str, float, tuple[str, ...]]] = {}
         for module_a, (module_b, confidence, evidence, _) in order:
@@ -189,27 +207,44 @@ class ModuleMatcher:
                 self.spread[module_a] = module_b
 
     # -- results ---------------------------------------------------------------------------
-    def module_pairs(self, accepted: dict[str, tuple[str, float, tuple[str, ...]]],
-                     black_box_a: Iterable[str] = (),
-                     black_box_b: Iterable[str] = ()) -> list[ModulePair]:
+    def module_pairs(
+        self,
+        accepted: dict[str, tuple[str, float, tuple[str, ...]]],
+        black_box_a: Iterable[str] = (),
+        black_box_b: Iterable[str] = (),
+    ) -> list[ModulePair]:
         boxes_a, boxes_b = tuple(black_box_a), tuple(black_box_b)
         paired_a = set(accepted)
         paired_b = {b for b, _, _ in accepted.values()}
         pairs = []
         for module_a, (module_b, confidence, evidence) in accepted.items():
-            box = (within_any(module_a, boxes_a) or within_any(module_b, boxes_b)
-                   or self._internals_differ(module_a, module_b, paired_a, paired_b))
-            inputs = self._boundary(list(self.tree_a.inputs.get(module_a, {})),
-                                    list(self.tree_b.inputs.get(module_b, {})))
-            outputs = self._boundary(self.tree_a.ordered_outputs(module_a),
-                                     self.tree_b.ordered_outputs(module_b))
-            pairs.append(ModulePair(
-                a=module_a, b=module_b,
-                class_a=self.tree_a.classes.get(module_a, ""),
-                class_b=self.tree_b.classes.get(module_b, ""),
-                confidence=confidence, evidence=evidence, black_box=box,
-                inputs_a=tuple(a for a, _ in inputs), inputs_b=tuple(b for _, b in inputs),
-                outputs_a=tuple(a for a, _ in outputs), outputs_b=tuple(b for _, b in outputs)))
+            box = (
+                within_any(module_a, boxes_a)
+                or within_any(module_b, boxes_b)
+                or self._internals_differ(module_a, module_b, paired_a, paired_b)
+            )
+            inputs = self._boundary(
+                list(self.tree_a.inputs.get(module_a, {})),
+                list(self.tree_b.inputs.get(module_b, {})),
+            )
+            outputs = self._boundary(
+                self.tree_a.ordered_outputs(module_a), self.tree_b.ordered_outputs(module_b)
+            )
+            pairs.append(
+                ModulePair(
+                    a=module_a,
+                    b=module_b,
+                    class_a=self.tree_a.classes.get(module_a, ""),
+                    class_b=self.tree_b.classes.get(module_b, ""),
+                    confidence=confidence,
+                    evidence=evidence,
+                    black_box=box,
+                    inputs_a=tuple(a for a, _ in inputs),
+                    inputs_b=tuple(b for _, b in inputs),
+                    outputs_a=tuple(a for a, _ in outputs),
+                    outputs_b=tuple(b for _, b in outputs),
+                )
+            )
         pairs.sort(key=lambda p: (self.tree_a.first_use.get(p.a, 1 << 30), depth(p.a)))
         return pairs
 
@@ -227,58 +262,106 @@ class ModuleMatcher:
                 found.append((tensor, match))
         return found
 
-    def _internals_differ(self, module_a: str, module_b: str, paired_a: set[str],
-                          paired_b: set[str]) -> bool:
+    def _internals_differ(
+        self, module_a: str, module_b: str, paired_a: set[str], paired_b: set[str]
+    ) -> bool:
         state = self.state
         for view, tree, module, other, ops_map, other_tree, paired, covered in (
-                (state.view_a, self.tree_a, module_a, module_b, state.op_a, self.tree_b,
-                 paired_a, state.covered_a),
-                (state.view_b, self.tree_b, module_b, module_a, state.op_b, self.tree_a,
-                 paired_b, state.covered_b)):
+            (
+                state.view_a,
+                self.tree_a,
+                module_a,
+                module_b,
+                state.op_a,
+                self.tree_b,
+                paired_a,
+                state.covered_a,
+            ),
+            (
+                state.view_b,
+                self.tree_b,
+                module_b,
+                module_a,
+                state.op_b,
+                self.tree_a,
+                paired_b,
+                state.covered_b,
+            ),
+        ):
             for name in tree.own_ops(module, paired):
                 if view.facts[name].kind == "transparent" or (
-                        name in covered and name not in ops_map):
+                    name in covered and name not in ops_map
+                ):
                     continue
                 partner = ops_map.get(name)
                 if partner is None or not within(other_tree.module_of[partner], other):
                     return True
         return False
 
-    def unmatched(self, accepted: dict[str, tuple[str, float, tuple[str, ...]]],
-                  fused_b: dict[str, str], fused_a: dict[str, str]) -> list[Unmatched]:
+    def unmatched(
+        self,
+        accepted: dict[str, tuple[str, float, tuple[str, ...]]],
+        fused_b: dict[str, str],
+        fused_a: dict[str, str],
+    ) -> list[Unmatched]:
         paired_b = {b: a for a, (b, _, _) in accepted.items()}
         spread = self.spread
-        other_classes = {"a": {module_family(c) for c in self.tree_b.classes.values()},
-                         "b": {module_family(c) for c in self.tree_a.classes.values()}}
+        other_classes = {
+            "a": {module_family(c) for c in self.tree_b.classes.values()},
+            "b": {module_family(c) for c in self.tree_a.classes.values()},
+        }
         found = []
-        for side, tree, paired, fused in (("a", self.tree_a, accepted, fused_a),
-                                          ("b", self.tree_b, paired_b, fused_b)):
+        for side, tree, paired, fused in (
+            ("a", self.tree_a, accepted, fused_a),
+            ("b", self.tree_b, paired_b, fused_b),
+        ):
             for module in sorted(tree.classes, key=lambda m: tree.first_use.get(m, 1 << 30)):
                 if module in paired or tree.is_ignored(module):
                     continue
                 if module in fused:
                     reason = fused[module]
                 elif module not in tree.has_ops:
-                    reason = ("no op of the graph comes from it (a layer that computes "
-                              "nothing at inference, e.g. Dropout or Identity)")
+                    reason = (
+                        "no op of the graph comes from it (a layer that computes "
+                        "nothing at inference, e.g. Dropout or Identity)"
+                    )
                 elif side == "a" and module in spread:
-                    reason = ("a container whose submodules pair with modules spread over "
-                              f"{spread[module]!r}, which holds others too: the other side "
-                              "has no module wrapping exactly these")
+                    reason = (
+                        "a container whose submodules pair with modules spread over "
+                        f"{spread[module]!r}, which holds others too: the other side "
+                        "has no module wrapping exactly these"
+                    )
                 elif side == "a" and module in self.rejected:
                     rival = self.rejected[module]
-                    reason = ("its ops pair with the same module as "
-                              f"{'the root' if rival == '' else repr(rival)}, which pairs "
-                              "better (both wrap the same computation)")
+                    reason = (
+                        "its ops pair with the same module as "
+                        f"{'the root' if rival == '' else repr(rival)}, which pairs "
+                        "better (both wrap the same computation)"
+                    )
                 elif any(within(p, module) for p in paired):
-                    reason = ("a container the other side does not have: its submodules are "
-                              "paired one by one")
-                elif (tree.classes[module] and not tree.children.get(module)
-                      and module_family(tree.classes[module]) not in other_classes[side]):
-                    reason = (f"{tree.classes[module]} present in model {side.upper()} only "
-                              "(no layer of that class on the other side)")
+                    reason = (
+                        "a container the other side does not have: its submodules are "
+                        "paired one by one"
+                    )
+                elif (
+                    tree.classes[module]
+                    and not tree.children.get(module)
+                    and module_family(tree.classes[module]) not in other_classes[side]
+                ):
+                    reason = (
+                        f"{tree.classes[module]} present in model {side.upper()} only "
+                        "(no layer of that class on the other side)"
+                    )
                 else:
                     reason = "none of its ops or parameters found a counterpart"
-                found.append(Unmatched(side, "module", module, reason,
-                                       module=module, op_type=tree.classes.get(module, "")))
+                found.append(
+                    Unmatched(
+                        side,
+                        "module",
+                        module,
+                        reason,
+                        module=module,
+                        op_type=tree.classes.get(module, ""),
+                    )
+                )
         return found

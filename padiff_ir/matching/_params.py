@@ -64,8 +64,14 @@ class ParamMatcher:
         info = view.graph.tensors[tensor]
         return info.param_name or tensor
 
-    def _add(self, a: Sequence[str], b: Sequence[str], transform: dict[str, Any],
-             evidence: tuple[str, ...], modules: tuple[str, str] | None = None) -> None:
+    def _add(
+        self,
+        a: Sequence[str],
+        b: Sequence[str],
+        transform: dict[str, Any],
+        evidence: tuple[str, ...],
+        modules: tuple[str, str] | None = None,
+    ) -> None:
         names_a = tuple(self._name(self.view_a, t) for t in a)
         names_b = tuple(self._name(self.view_b, t) for t in b)
         known = {self.paired_a.get(n) for n in names_a} | {self.paired_b.get(n) for n in names_b}
@@ -76,11 +82,16 @@ class ParamMatcher:
                 logger.debug("parameters %s / %s already paired otherwise", names_a, names_b)
             return
         index = len(self.pairs)
-        self.pairs.append(ParamPair(
-            a=names_a, b=names_b,
-            module_a=modules[0] if modules else _common_owner(self.view_a, names_a),
-            module_b=modules[1] if modules else _common_owner(self.view_b, names_b),
-            transform=transform, evidence=evidence))
+        self.pairs.append(
+            ParamPair(
+                a=names_a,
+                b=names_b,
+                module_a=modules[0] if modules else _common_owner(self.view_a, names_a),
+                module_b=modules[1] if modules else _common_owner(self.view_b, names_b),
+                transform=transform,
+                evidence=evidence,
+            )
+        )
         for n in names_a:
             self.paired_a[n] = index
         for n in names_b:
@@ -90,8 +101,9 @@ class ParamMatcher:
         shape = view.shape(tensor)
         return tuple(shape) if shape is not None else ()
 
-    def _simple(self, a: str, b: str, evidence: tuple[str, ...],
-                transpose: bool | None = None) -> bool:
+    def _simple(
+        self, a: str, b: str, evidence: tuple[str, ...], transpose: bool | None = None
+    ) -> bool:
         shape_a, shape_b = self._shape(self.view_a, a), self._shape(self.view_b, b)
         if transpose is None:
             if shape_a == shape_b:
@@ -117,8 +129,12 @@ class ParamMatcher:
 
     def _one(self, ua: Unit, ub: Unit) -> None:
         if ua.family == "linear" and ua.weight and ub.weight:
-            self._simple(ua.weight, ub.weight, ("param-anchor", "linear-weight"),
-                         transpose=ua.transposed != ub.transposed)
+            self._simple(
+                ua.weight,
+                ub.weight,
+                ("param-anchor", "linear-weight"),
+                transpose=ua.transposed != ub.transposed,
+            )
             if ua.bias and ub.bias:
                 self._simple(ua.bias, ub.bias, ("param-anchor", "linear-bias"))
             return
@@ -138,12 +154,21 @@ class ParamMatcher:
         """Two layers kept whole: their parameters pair by rule, name, role and shape."""
         infos_a = self._unit_tensors(self.view_a, op_a)
         infos_b = self._unit_tensors(self.view_b, op_b)
-        result = pair_unit_params(op_a.meta["module_unit"], self.view_a.graph.framework,
-                                  infos_a, self.view_b.graph.framework, infos_b)
+        result = pair_unit_params(
+            op_a.meta["module_unit"],
+            self.view_a.graph.framework,
+            infos_a,
+            self.view_b.graph.framework,
+            infos_b,
+        )
         for names_a, names_b, transform, evidence in result.specs:
-            self._add([infos_a[n].name for n in names_a], [infos_b[n].name for n in names_b],
-                      transform, ("param-anchor", *evidence),
-                      modules=(op_a.module_path, op_b.module_path))
+            self._add(
+                [infos_a[n].name for n in names_a],
+                [infos_b[n].name for n in names_b],
+                transform,
+                ("param-anchor", *evidence),
+                modules=(op_a.module_path, op_b.module_path),
+            )
 
     def _unit_tensors(self, view: SideView, op: OpNode) -> dict[str, TensorInfo]:
         prefix = f"{op.module_path}." if op.module_path else ""
@@ -156,7 +181,7 @@ class ParamMatcher:
             name = info.param_name
             owner = owner_module(modules, name)
             family = class_family(modules.get(owner, ""), view.graph.framework)
-            relative = name[len(prefix):] if name.startswith(prefix) else name
+            relative = name[len(prefix) :] if name.startswith(prefix) else name
             found[relative] = TensorInfo(tensor, relative, tuple(info.shape or ()), family)
         return found
 
@@ -199,29 +224,48 @@ class ParamMatcher:
             transform["split"] = out_axis
             sections = [u.out_dim for u in units_b]
         transform["sections"] = sections
-        self._add([u.weight for u in units_a if u.weight], [u.weight for u in units_b if u.weight],
-                  transform, ("param-anchor", "linear-weight", "split-group"))
+        self._add(
+            [u.weight for u in units_a if u.weight],
+            [u.weight for u in units_b if u.weight],
+            transform,
+            ("param-anchor", "linear-weight", "split-group"),
+        )
         if all(u.bias for u in (*units_a, *units_b)):
             bias_transform = {"concat" if fused_b else "split": 0, "sections": sections}
-            self._add([u.bias for u in units_a if u.bias], [u.bias for u in units_b if u.bias],
-                      bias_transform, ("param-anchor", "linear-bias", "split-group"))
+            self._add(
+                [u.bias for u in units_a if u.bias],
+                [u.bias for u in units_b if u.bias],
+                bias_transform,
+                ("param-anchor", "linear-bias", "split-group"),
+            )
 
     def _conv_group(self, units_a: tuple[Unit, ...], units_b: tuple[Unit, ...]) -> None:
         if (len(units_a) != 1 and len(units_b) != 1) or any(
-                u.weight is None for u in (*units_a, *units_b)):
+            u.weight is None for u in (*units_a, *units_b)
+        ):
             return
         axis = 0 if units_a[0].family == "Conv" else 1
         fused_b = len(units_b) == 1
         members = units_a if fused_b else units_b
-        sections = [self._shape(self.view_a if fused_b else self.view_b, u.weight)[axis]
-                    for u in members if u.weight]
+        sections = [
+            self._shape(self.view_a if fused_b else self.view_b, u.weight)[axis]
+            for u in members
+            if u.weight
+        ]
         op = "concat" if fused_b else "split"
-        self._add([u.weight for u in units_a if u.weight], [u.weight for u in units_b if u.weight],
-                  {op: axis, "sections": sections}, ("param-anchor", "conv-weight", "split-group"))
+        self._add(
+            [u.weight for u in units_a if u.weight],
+            [u.weight for u in units_b if u.weight],
+            {op: axis, "sections": sections},
+            ("param-anchor", "conv-weight", "split-group"),
+        )
         if all(u.bias for u in (*units_a, *units_b)):
-            self._add([u.bias for u in units_a if u.bias], [u.bias for u in units_b if u.bias],
-                      {op: 0, "sections": sections},
-                      ("param-anchor", "conv-bias", "split-group"))
+            self._add(
+                [u.bias for u in units_a if u.bias],
+                [u.bias for u in units_b if u.bias],
+                {op: 0, "sections": sections},
+                ("param-anchor", "conv-bias", "split-group"),
+            )
 
 
 def _common_owner(view: SideView, names: Sequence[str]) -> str:

@@ -103,12 +103,18 @@ def propagate(state: PairState, same: ValueCheck | None = None) -> None:
                 continue
             position = view_a.rank[name] / size_a
 
-            def score(item: tuple[str, bool, int], position: float = position,
-                      name: str = name) -> tuple:
+            def score(
+                item: tuple[str, bool, int], position: float = position, name: str = name
+            ) -> tuple:
                 op_b, exact, depth = item
                 value_ok = _outputs_agree(state, name, op_b, same)
-                return (value_ok is not False, value_ok is True, exact, -depth,
-                        -abs(view_b.rank[op_b] / size_b - position))
+                return (
+                    value_ok is not False,
+                    value_ok is True,
+                    exact,
+                    -depth,
+                    -abs(view_b.rank[op_b] / size_b - position),
+                )
 
             op_b, exact, depth = max(found, key=score)
             _accept(state, name, op_b, exact, depth, relaxed)
@@ -119,8 +125,11 @@ def _pair_producers(state: PairState, name: str, outs: Sequence[str]) -> None:
     """Pair ``name`` with the op making its outputs' partners when that op does the same."""
     partner = state.one_a.get(outs[0])
     producer = state.view_b.producer(partner) if partner is not None else None
-    if (producer is not None and producer not in state.op_b
-            and state.view_b.facts[producer].family == state.view_a.facts[name].family):
+    if (
+        producer is not None
+        and producer not in state.op_b
+        and state.view_b.facts[producer].family == state.view_a.facts[name].family
+    ):
         state.pair_ops(name, producer)
         draft = state.draft_of(outs[0])
         if draft is not None and "structure" not in draft.evidence:
@@ -137,8 +146,9 @@ def _outputs_agree(state: PairState, op_a: str, op_b: str, same: ValueCheck | No
     return same(outs_a[0], outs_b[0])
 
 
-def _candidates(state: PairState, walker: _Walker, name: str,
-                relaxed: bool) -> list[tuple[str, bool, int]]:
+def _candidates(
+    state: PairState, walker: _Walker, name: str, relaxed: bool
+) -> list[tuple[str, bool, int]]:
     """``(op of B, exact, walk depth)`` candidates for op ``name`` of A."""
     view_a, view_b = state.view_a, state.view_b
     facts = view_a.facts[name]
@@ -160,8 +170,13 @@ def _candidates(state: PairState, walker: _Walker, name: str,
     found = []
     for op_b in reach[0]:
         facts_b = view_b.facts[op_b]
-        if (facts_b.family != facts.family or op_b in state.op_b or op_b in view_b.ignored
-                or op_b in state.covered_b or len(facts_b.act_slots) != len(inputs)):
+        if (
+            facts_b.family != facts.family
+            or op_b in state.op_b
+            or op_b in view_b.ignored
+            or op_b in state.covered_b
+            or len(facts_b.act_slots) != len(inputs)
+        ):
             continue
         depth = _assign(reach, op_b, facts.family in COMMUTATIVE)
         if depth is None or (transparent and depth):
@@ -190,15 +205,23 @@ def _assign(reach: list[dict[str, dict[int, int]]], op_b: str, commutative: bool
     return best
 
 
-def _compatible(state: PairState, op_a: str, op_b: str, inputs: list[str],
-                partners: list[str]) -> bool:
+def _compatible(
+    state: PairState, op_a: str, op_b: str, inputs: list[str], partners: list[str]
+) -> bool:
     view_a, view_b = state.view_a, state.view_b
     fa, fb = view_a.facts[op_a], view_b.facts[op_b]
-    if fa.scalar is not None and fb.scalar is not None and \
-            not np.isclose(fa.scalar, fb.scalar, rtol=1e-4, atol=1e-7):
+    if (
+        fa.scalar is not None
+        and fb.scalar is not None
+        and not np.isclose(fa.scalar, fb.scalar, rtol=1e-4, atol=1e-7)
+    ):
         return False
-    if fa.family == "select" and fa.select is not None and fb.select is not None and \
-            fa.select[:4] != fb.select[:4]:
+    if (
+        fa.family == "select"
+        and fa.select is not None
+        and fb.select is not None
+        and fa.select[:4] != fb.select[:4]
+    ):
         return False
     if fa.kind == "transparent":
         return _same_layout_op(state, op_a, op_b, inputs, partners)
@@ -224,13 +247,15 @@ def _param_shapes(view: SideView, facts: Any) -> list[tuple[Any, ...]]:
     return sorted(shapes)
 
 
-def _same_layout_op(state: PairState, op_a: str, op_b: str, inputs: list[str],
-                    partners: list[str]) -> bool:
+def _same_layout_op(
+    state: PairState, op_a: str, op_b: str, inputs: list[str], partners: list[str]
+) -> bool:
     """Layout ops pair only when they do the same thing to the same layout."""
     view_a, view_b = state.view_a, state.view_b
     node_a, node_b = view_a.op(op_a), view_b.op(op_b)
-    if node_a.op_type == "Transpose" and node_a.attributes.get("perm") != \
-            node_b.attributes.get("perm"):
+    if node_a.op_type == "Transpose" and node_a.attributes.get("perm") != node_b.attributes.get(
+        "perm"
+    ):
         return False
     if node_a.op_type in ("Cast",) and node_a.attributes.get("to") != node_b.attributes.get("to"):
         return False
@@ -239,8 +264,12 @@ def _same_layout_op(state: PairState, op_a: str, op_b: str, inputs: list[str],
         return False
     outs_a, outs_b = view_a.act_outputs(op_a), view_b.act_outputs(op_b)
     out_a, out_b = view_a.shape(outs_a[0]), view_b.shape(outs_b[0])
-    return out_a is not None and out_b is not None and len(out_a) == len(out_b) \
+    return (
+        out_a is not None
+        and out_b is not None
+        and len(out_a) == len(out_b)
         and compatible_shapes(out_a, out_b)
+    )
 
 
 def _same_constants(state: PairState, op_a: str, op_b: str) -> bool:
@@ -256,19 +285,22 @@ def _same_constants(state: PairState, op_a: str, op_b: str) -> bool:
         vb = view_b.folder.value(view_b.op(op_b).inputs[slot_b])
         if va is None or vb is None:
             continue
-        if va.size != vb.size or not np.allclose(np.ravel(va).astype(np.float64),
-                                                 np.ravel(vb).astype(np.float64),
-                                                 rtol=1e-4, atol=1e-7):
+        if va.size != vb.size or not np.allclose(
+            np.ravel(va).astype(np.float64), np.ravel(vb).astype(np.float64), rtol=1e-4, atol=1e-7
+        ):
             return False
     return True
 
 
-def _accept(state: PairState, op_a: str, op_b: str, exact: bool, depth: int,
-            relaxed: bool) -> None:
+def _accept(state: PairState, op_a: str, op_b: str, exact: bool, depth: int, relaxed: bool) -> None:
     view_a, view_b = state.view_a, state.view_b
     unit_a, unit_b = state.units_a.get(op_a), state.units_b.get(op_b)
-    if unit_a is not None and unit_b is not None and unit_a.key == unit_b.key \
-            and op_b not in state.covered_b:
+    if (
+        unit_a is not None
+        and unit_b is not None
+        and unit_a.key == unit_b.key
+        and op_b not in state.covered_b
+    ):
         # a layer the alignment left out (branches in another order): pair it as a unit
         state.covered_a.update(unit_a.ops)
         state.covered_b.update(unit_b.ops)
@@ -286,4 +318,3 @@ def _accept(state: PairState, op_a: str, op_b: str, exact: bool, depth: int,
         shape_a, shape_b = view_a.shape(out_a), view_b.shape(out_b)
         tags = (*evidence, "shape") if shape_a == shape_b and shape_a is not None else evidence
         state.pair(out_a, out_b, confidence, tuple(tags))
-

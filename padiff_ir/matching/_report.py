@@ -24,8 +24,14 @@ if TYPE_CHECKING:
     from padiff_ir.matching._state import Draft, PairState
     from padiff_ir.matching._view import SideView
 
-__all__ = ["drop_internal", "fused_owners", "rank_of", "tensor_pair", "unmatched_ops",
-           "unmatched_params"]
+__all__ = [
+    "drop_internal",
+    "fused_owners",
+    "rank_of",
+    "tensor_pair",
+    "unmatched_ops",
+    "unmatched_params",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -45,16 +51,23 @@ def tensor_pair(state: PairState, draft: Draft, same: ValueCheck | None) -> Tens
         layout: dict[str, Any] | None = {"concat_axis": draft.concat_axis}
         shapes_b = [view_b.shape(t) for t in draft.b]
         shapes_a = [view_a.shape(t) for t in draft.a]
-        joined_a, joined_b = _joined(shapes_a, draft.concat_axis), _joined(shapes_b,
-                                                                          draft.concat_axis)
+        joined_a, joined_b = (
+            _joined(shapes_a, draft.concat_axis),
+            _joined(shapes_b, draft.concat_axis),
+        )
         extra = layout_between(joined_a, joined_b)
         if extra:
             layout.update(extra)
     else:
         layout = layout_between(view_a.shape(draft.a[0]), view_b.shape(draft.b[0]))
-        if (producer_a is not None and producer_b is not None and "structure" not in evidence
-                and "param-anchor" not in evidence and "split-group" not in evidence
-                and view_a.facts[producer_a].family != view_b.facts[producer_b].family):
+        if (
+            producer_a is not None
+            and producer_b is not None
+            and "structure" not in evidence
+            and "param-anchor" not in evidence
+            and "split-group" not in evidence
+            and view_a.facts[producer_a].family != view_b.facts[producer_b].family
+        ):
             evidence = (*evidence, "decomposition")  # e.g. Gelu against Erf, Mul, Add...
         if same is not None:
             agree = same(draft.a[0], draft.b[0])
@@ -63,12 +76,16 @@ def tensor_pair(state: PairState, draft: Draft, same: ValueCheck | None) -> Tens
             elif agree is False:
                 evidence, confidence = (*evidence, "values-differ"), min(confidence, 0.5)
     return TensorPair(
-        a=draft.a, b=draft.b, confidence=round(confidence, 3), evidence=evidence,
+        a=draft.a,
+        b=draft.b,
+        confidence=round(confidence, 3),
+        evidence=evidence,
         module_a=view_a.op(producer_a).module_path if producer_a else "",
         module_b=view_b.op(producer_b).module_path if producer_b else "",
         op_a=view_a.op(producer_a).op_type if producer_a else "",
         op_b=view_b.op(producer_b).op_type if producer_b else "",
-        layout=layout)
+        layout=layout,
+    )
 
 
 def _joined(shapes: list[tuple[Any, ...] | None], axis: int | None) -> tuple[Any, ...] | None:
@@ -83,8 +100,9 @@ def _joined(shapes: list[tuple[Any, ...] | None], axis: int | None) -> tuple[Any
     return tuple(first)
 
 
-def drop_internal(state: PairState, boxed: list[Any], tree_a: ModuleTree,
-                  tree_b: ModuleTree) -> list[Draft]:
+def drop_internal(
+    state: PairState, boxed: list[Any], tree_a: ModuleTree, tree_b: ModuleTree
+) -> list[Draft]:
     """Drafts minus the tensors inside modules compared as black boxes by the layer map."""
     if not boxed:
         return state.drafts
@@ -99,8 +117,9 @@ def drop_internal(state: PairState, boxed: list[Any], tree_a: ModuleTree,
     return [d for d in state.drafts if not all(t in internal for t in d.a)]
 
 
-def fused_owners(pairs: list[Any], modules_a: dict[str, str],
-                 modules_b: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+def fused_owners(
+    pairs: list[Any], modules_a: dict[str, str], modules_b: dict[str, str]
+) -> tuple[dict[str, str], dict[str, str]]:
     """Reasons for the modules whose parameters are fused with others on the other side."""
     fused_a: dict[str, str] = {}
     fused_b: dict[str, str] = {}
@@ -109,14 +128,18 @@ def fused_owners(pairs: list[Any], modules_a: dict[str, str],
             for name in pair.b:
                 owner = owner_module(modules_b, name)
                 if owner != pair.module_b:
-                    fused_b[owner] = (f"its parameters are fused with others' into "
-                                      f"{pair.module_a!r} on the other side")
+                    fused_b[owner] = (
+                        f"its parameters are fused with others' into "
+                        f"{pair.module_a!r} on the other side"
+                    )
         if len(pair.a) > 1:
             for name in pair.a:
                 owner = owner_module(modules_a, name)
                 if owner != pair.module_a:
-                    fused_a[owner] = (f"its parameters are fused with others' into "
-                                      f"{pair.module_b!r} on the other side")
+                    fused_a[owner] = (
+                        f"its parameters are fused with others' into "
+                        f"{pair.module_b!r} on the other side"
+                    )
     return fused_a, fused_b
 
 
@@ -140,39 +163,59 @@ def unmatched_ops(state: PairState, side: str, boxed: list[Any]) -> list[Unmatch
         op = view.op(name)
         if within_any(op.module_path, boxes):
             continue
-        found.append(Unmatched(side, "op", name, _op_reason(view, other, name, one, partner_of),
-                               module=op.module_path, op_type=op.op_type))
+        found.append(
+            Unmatched(
+                side,
+                "op",
+                name,
+                _op_reason(view, other, name, one, partner_of),
+                module=op.module_path,
+                op_type=op.op_type,
+            )
+        )
     return found
 
 
-def _op_reason(view: SideView, other: SideView, name: str, paired: dict[str, str],
-               partner_of: dict[str, str]) -> str:
+def _op_reason(
+    view: SideView, other: SideView, name: str, paired: dict[str, str], partner_of: dict[str, str]
+) -> str:
     facts = view.facts[name]
     op_type = view.op(name).op_type
     if facts.family == "identity" and op_type not in ("Identity", "Dropout"):
         amount = "1" if facts.scalar is None and op_type in ("Mul", "Div") else "0"
         if facts.scalar is not None:
             amount = f"{facts.scalar:g}"
-        return (f"a no-op ({op_type} by {amount}) that the other side does not have; its "
-                "values are those of its input")
+        return (
+            f"a no-op ({op_type} by {amount}) that the other side does not have; its "
+            "values are those of its input"
+        )
     if facts.kind == "transparent":
-        return (f"layout-only op ({op_type}) with no counterpart on the other side; its values "
-                "are those of its input, re-laid out")
+        return (
+            f"layout-only op ({op_type}) with no counterpart on the other side; its values "
+            "are those of its input, re-laid out"
+        )
     decomposed = _decomposition_of(view, other, name, paired, partner_of)
     if decomposed is not None:
         return decomposed
     if facts.kind == "scalar":
-        return (f"{op_type} by a constant scalar that the other side applies differently "
-                "(elsewhere, combined or not at all)")
+        return (
+            f"{op_type} by a constant scalar that the other side applies differently "
+            "(elsewhere, combined or not at all)"
+        )
     if facts.sources:
-        return (f"{op_type} reading parameters: no layer with the same signature on the other "
-                "side at this place of the data flow")
-    return (f"no {facts.family} op on the other side reads the counterparts of its inputs "
-            "(present on one side only, or computed differently)")
+        return (
+            f"{op_type} reading parameters: no layer with the same signature on the other "
+            "side at this place of the data flow"
+        )
+    return (
+        f"no {facts.family} op on the other side reads the counterparts of its inputs "
+        "(present on one side only, or computed differently)"
+    )
 
 
-def _decomposition_of(view: SideView, other: SideView, name: str, paired: dict[str, str],
-                      partner_of: dict[str, str]) -> str | None:
+def _decomposition_of(
+    view: SideView, other: SideView, name: str, paired: dict[str, str], partner_of: dict[str, str]
+) -> str | None:
     """A reason when ``name`` helps make a paired tensor that the other side makes otherwise."""
     frontier, seen = list(view.act_outputs(name)), set()
     for _ in range(16):
@@ -185,19 +228,29 @@ def _decomposition_of(view: SideView, other: SideView, name: str, paired: dict[s
         if tensor in paired:
             producer = other.producer(partner_of[tensor])
             mine = view.producer(tensor)
-            if producer is None or mine is None or \
-                    other.op(producer).op_type == view.op(mine).op_type:
+            if (
+                producer is None
+                or mine is None
+                or other.op(producer).op_type == view.op(mine).op_type
+            ):
                 return None
-            return (f"part of the computation of {tensor!r}, which the other side makes with "
-                    f"different ops (its {other.op(producer).op_type})")
+            return (
+                f"part of the computation of {tensor!r}, which the other side makes with "
+                f"different ops (its {other.op(producer).op_type})"
+            )
         for reader, _ in view.consumers.get(tensor, []):
             frontier.extend(view.act_outputs(reader))
     return None
 
 
-def unmatched_params(view: SideView, paired: dict[str, int], units: list[Unit],
-                     unit_pairs: list[tuple[tuple[Unit, ...], tuple[Unit, ...]]], side: str,
-                     op_pairs: dict[str, str]) -> list[Unmatched]:
+def unmatched_params(
+    view: SideView,
+    paired: dict[str, int],
+    units: list[Unit],
+    unit_pairs: list[tuple[tuple[Unit, ...], tuple[Unit, ...]]],
+    side: str,
+    op_pairs: dict[str, str],
+) -> list[Unmatched]:
     """Parameters of one side in no parameter pair, with the reason."""
     in_pairs = {u.index for pair in unit_pairs for u in (pair[0] if side == "a" else pair[1])}
     unit_of_param: dict[str, Unit] = {}
@@ -224,12 +277,23 @@ def unmatched_params(view: SideView, paired: dict[str, int], units: list[Unit],
         elif unit is None:
             reason = "it reaches no activation op (only shape or constant computations)"
         elif unit.index not in in_pairs:
-            reason = (f"its layer ({view.op(unit.head).op_type} in {unit.module!r}) has no "
-                      "counterpart with the same signature on the other side")
+            reason = (
+                f"its layer ({view.op(unit.head).op_type} in {unit.module!r}) has no "
+                "counterpart with the same signature on the other side"
+            )
         else:
-            reason = ("its layer is matched but no parameter of the same role and shape "
-                      "(or a transpose of it) is there on the other side")
-        found.append(Unmatched(side, "tensor", name, reason,
-                               module=unit.module if unit else "",
-                               op_type=view.op(unit.head).op_type if unit else ""))
+            reason = (
+                "its layer is matched but no parameter of the same role and shape "
+                "(or a transpose of it) is there on the other side"
+            )
+        found.append(
+            Unmatched(
+                side,
+                "tensor",
+                name,
+                reason,
+                module=unit.module if unit else "",
+                op_type=view.op(unit.head).op_type if unit else "",
+            )
+        )
     return found

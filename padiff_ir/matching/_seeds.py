@@ -25,8 +25,15 @@ if TYPE_CHECKING:
     from padiff_ir.matching._state import PairState
     from padiff_ir.matching._view import SideView
 
-__all__ = ["MAX_WALK", "ValueCheck", "paired_root", "resolve_groups", "seed_anchors",
-           "seed_positions", "seed_unit"]
+__all__ = [
+    "MAX_WALK",
+    "ValueCheck",
+    "paired_root",
+    "resolve_groups",
+    "seed_anchors",
+    "seed_positions",
+    "seed_unit",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +47,9 @@ ValueCheck = Callable[[str, str], "bool | None"]
 # -- seeds ------------------------------------------------------------------------------------
 
 
-def seed_positions(state: PairState, names_a: Sequence[str], names_b: Sequence[str],
-                   tag: str) -> None:
+def seed_positions(
+    state: PairState, names_a: Sequence[str], names_b: Sequence[str], tag: str
+) -> None:
     """Pair graph inputs (or outputs) position by position, through layout ops for outputs."""
     for a, b in zip(names_a, names_b):
         root_a = paired_root(state.view_a, state.one_a, a)
@@ -63,8 +71,9 @@ def paired_root(view: SideView, paired: dict[str, str], tensor: str) -> str:
     return tensor
 
 
-def seed_anchors(state: PairState, unit_pairs: Sequence[tuple[tuple[Unit, ...],
-                                                              tuple[Unit, ...]]]) -> None:
+def seed_anchors(
+    state: PairState, unit_pairs: Sequence[tuple[tuple[Unit, ...], tuple[Unit, ...]]]
+) -> None:
     """Pair the outputs, raw outputs and inputs of matched units (module docstring)."""
     for units_a, units_b in unit_pairs:
         for unit in units_a:
@@ -75,11 +84,21 @@ def seed_anchors(state: PairState, unit_pairs: Sequence[tuple[tuple[Unit, ...],
             seed_unit(state, units_a[0], units_b[0], ("param-anchor",))
         else:
             axis = -1 if units_a[0].family == "linear" else 1
-            state.pair_group(tuple(u.output for u in units_a), tuple(u.output for u in units_b),
-                             0.95, ("param-anchor", "split-group"), axis)
+            state.pair_group(
+                tuple(u.output for u in units_a),
+                tuple(u.output for u in units_b),
+                0.95,
+                ("param-anchor", "split-group"),
+                axis,
+            )
             if all(len(u.ops) == 2 for u in (*units_a, *units_b)):
-                state.pair_group(tuple(u.raw for u in units_a), tuple(u.raw for u in units_b),
-                                 0.95, ("param-anchor", "split-group", "raw"), axis)
+                state.pair_group(
+                    tuple(u.raw for u in units_a),
+                    tuple(u.raw for u in units_b),
+                    0.95,
+                    ("param-anchor", "split-group", "raw"),
+                    axis,
+                )
     for units_a, units_b in unit_pairs:
         roots_a = {u.root for u in units_a if u.root is not None}
         roots_b = {u.root for u in units_b if u.root is not None}
@@ -95,8 +114,9 @@ def seed_unit(state: PairState, ua: Unit, ub: Unit, evidence: tuple[str, ...]) -
         state.pair_ops(ua.ops[1], ub.ops[1])
         state.pair(ua.raw, ub.raw, confidence, (*evidence, "raw"))
     state.pair(ua.output, ub.output, confidence, evidence)
-    for out_a, out_b in zip(state.view_a.act_outputs(ua.head)[1:],
-                            state.view_b.act_outputs(ub.head)[1:]):
+    for out_a, out_b in zip(
+        state.view_a.act_outputs(ua.head)[1:], state.view_b.act_outputs(ub.head)[1:]
+    ):
         state.pair(out_a, out_b, 0.95, (*evidence, "position"))
 
 
@@ -116,8 +136,7 @@ def resolve_groups(state: PairState, same: ValueCheck | None = None) -> None:
         elif len(draft.b) == 1:
             slices = _slices(state.view_b, draft.b[0])
             if len(slices) == len(draft.a):
-                for member, part in zip(draft.a,
-                                        _order_by_values(slices, draft.a, same, False)):
+                for member, part in zip(draft.a, _order_by_values(slices, draft.a, same, False)):
                     state.pair(member, part, 0.9, ("split-group", "slice-order"))
 
 
@@ -134,16 +153,21 @@ def _slices(view: SideView, tensor: str) -> list[str]:
                 found.extend(((i, view.rank[reader]), t) for i, t in enumerate(outs))
             elif facts.family == "select":
                 start = facts.select[1] if facts.select is not None else None
-                found.append(((start if start is not None else -1, view.rank[reader]),
-                              view.act_outputs(reader)[0]))
+                found.append(
+                    (
+                        (start if start is not None else -1, view.rank[reader]),
+                        view.act_outputs(reader)[0],
+                    )
+                )
             elif facts.kind == "transparent" and depth < MAX_WALK:
                 queue.extend((t, depth + 1) for t in view.act_outputs(reader))
     found.sort()
     return [t for _, t in found]
 
 
-def _order_by_values(slices: list[str], members: Sequence[str], same: ValueCheck | None,
-                     slices_on_a: bool) -> list[str]:
+def _order_by_values(
+    slices: list[str], members: Sequence[str], same: ValueCheck | None, slices_on_a: bool
+) -> list[str]:
     """``slices`` reordered so that their values agree with ``members`` when that is known."""
     if same is None or len(slices) > 6:
         return slices

@@ -70,8 +70,14 @@ class PairState:
         self.drafts.append(Draft((a,), (b,), confidence, evidence))
         return True
 
-    def pair_group(self, a: tuple[str, ...], b: tuple[str, ...], confidence: float,
-                   evidence: tuple[str, ...], concat_axis: int | None) -> bool:
+    def pair_group(
+        self,
+        a: tuple[str, ...],
+        b: tuple[str, ...],
+        confidence: float,
+        evidence: tuple[str, ...],
+        concat_axis: int | None,
+    ) -> bool:
         """Pair tensors ``a`` with ``b`` as a group unless any is already in a group."""
         if any(t in self.group_a for t in a) or any(t in self.group_b for t in b):
             return False
@@ -99,8 +105,9 @@ class PairState:
         return tensor in self.one_b or tensor in self.group_b
 
 
-def layout_between(shape_a: tuple[Any, ...] | None,
-                   shape_b: tuple[Any, ...] | None) -> dict[str, Any] | None:
+def layout_between(
+    shape_a: tuple[Any, ...] | None, shape_b: tuple[Any, ...] | None
+) -> dict[str, Any] | None:
     """How to bring a B value of ``shape_b`` to A's ``shape_a`` (``None``: same layout).
 
     ``{"transpose": perm}`` when ``shape_b`` permuted by ``perm`` gives ``shape_a`` (the first
@@ -120,10 +127,17 @@ def layout_between(shape_a: tuple[Any, ...] | None,
     if shape_a is None or shape_b is None or compatible_shapes(shape_a, shape_b):
         return None
     known = all(isinstance(d, int) for d in (*shape_a, *shape_b))
-    if known and len(shape_a) == len(shape_b) and sorted(shape_a) == sorted(shape_b) \
-            and len(shape_a) <= 6:
-        found = [list(p) for p in permutations(range(len(shape_b)))
-                 if tuple(shape_b[i] for i in p) == tuple(shape_a)]
+    if (
+        known
+        and len(shape_a) == len(shape_b)
+        and sorted(shape_a) == sorted(shape_b)
+        and len(shape_a) <= 6
+    ):
+        found = [
+            list(p)
+            for p in permutations(range(len(shape_b)))
+            if tuple(shape_b[i] for i in p) == tuple(shape_a)
+        ]
         if found:
             layout: dict[str, Any] = {"transpose": found[0]}
             if len(found) > 1:
@@ -132,6 +146,9 @@ def layout_between(shape_a: tuple[Any, ...] | None,
     size_a, size_b = numel(shape_a), numel(shape_b)
     if size_a is not None and size_a == size_b:
         squeezed = [d for d in shape_a if d != 1] == [d for d in shape_b if d != 1]
-        return {"reshape": list(shape_a)} if squeezed else {"reshape": list(shape_a),
-                                                             "ambiguous": True}
+        return (
+            {"reshape": list(shape_a)}
+            if squeezed
+            else {"reshape": list(shape_a), "ambiguous": True}
+        )
     return {"reshape": [d if isinstance(d, int) else -1 for d in shape_a], "ambiguous": True}

@@ -51,8 +51,13 @@ def _normalised(name: str) -> str:
     return join(owner(name), param_role(name))
 
 
-def pair_unit_params(family: str, framework_a: str, params_a: Mapping[str, TensorInfo],
-                     framework_b: str, params_b: Mapping[str, TensorInfo]) -> UnitParams:
+def pair_unit_params(
+    family: str,
+    framework_a: str,
+    params_a: Mapping[str, TensorInfo],
+    framework_b: str,
+    params_b: Mapping[str, TensorInfo],
+) -> UnitParams:
     """Pair the tensors of two units of ``family`` (relative name -> :class:`TensorInfo`).
 
     Examples:
@@ -89,8 +94,11 @@ def pair_unit_params(family: str, framework_a: str, params_a: Mapping[str, Tenso
     by_name_b = {_normalised(n): t for n, t in left_b.items()}
     for ta in list(left_a.values()):
         tb = by_name_b.get(_normalised(ta.relative))
-        if tb is not None and tb.relative in left_b and (
-                transform := transform_of(ta, tb)) is not None:
+        if (
+            tb is not None
+            and tb.relative in left_b
+            and (transform := transform_of(ta, tb)) is not None
+        ):
             take(ta, tb, transform, ("name", "shape"))
     for same_role in (True, False):
         for ta in list(left_a.values()):

@@ -42,9 +42,12 @@ def align_tokens(tokens_a: list[Token], tokens_b: list[Token]) -> list[tuple[int
             groups.setdefault(token.key[0], ([], []))[side].append(index)
     pairs = []
     for indices_a, indices_b in groups.values():
-        found = align([tokens_a[i].key for i in indices_a], [tokens_b[j].key for j in indices_b],
-                      [tokens_a[i].context for i in indices_a],
-                      [tokens_b[j].context for j in indices_b])
+        found = align(
+            [tokens_a[i].key for i in indices_a],
+            [tokens_b[j].key for j in indices_b],
+            [tokens_a[i].context for i in indices_a],
+            [tokens_b[j].context for j in indices_b],
+        )
         pairs.extend((indices_a[i], indices_b[j]) for i, j in found)
     pairs.sort()
     return pairs
@@ -61,8 +64,9 @@ def expand_tokens(token_a: Token, token_b: Token, same: ValueCheck | None) -> li
         remaining = list(units_b)
         pairs = []
         for unit in units_a:
-            match = next((u for u in remaining if _unit_signature(u) == _unit_signature(unit)),
-                         None)
+            match = next(
+                (u for u in remaining if _unit_signature(u) == _unit_signature(unit)), None
+            )
             if match is None:
                 break
             remaining.remove(match)
@@ -72,13 +76,19 @@ def expand_tokens(token_a: Token, token_b: Token, same: ValueCheck | None) -> li
             return [((a,), (b,)) for a, b in pairs]
     if len(units_a) == 1 or len(units_b) == 1:
         return [(units_a, units_b)]
-    logger.debug("tokens %s and %s: %d vs %d members, left unpaired", token_a.key, token_b.key,
-                 len(units_a), len(units_b))
+    logger.debug(
+        "tokens %s and %s: %d vs %d members, left unpaired",
+        token_a.key,
+        token_b.key,
+        len(units_a),
+        len(units_b),
+    )
     return []
 
 
-def consistent_pairs(unit_pairs: list[UnitPair], units_a: list[Unit],
-                     units_b: list[Unit]) -> tuple[list[UnitPair], int]:
+def consistent_pairs(
+    unit_pairs: list[UnitPair], units_a: list[Unit], units_b: list[Unit]
+) -> tuple[list[UnitPair], int]:
     """Unit pairs whose inputs come from paired units (or from no unit), and the rejects.
 
     The alignment sees signatures in order; a BatchNorm of the shortcut and one of the main
@@ -93,16 +103,20 @@ def consistent_pairs(unit_pairs: list[UnitPair], units_a: list[Unit],
         if len(group_a) == 1 and len(group_b) == 1:
             source_a = made_a.get(group_a[0].root or "")
             source_b = made_b.get(group_b[0].root or "")
-            if source_a is not None and source_b is not None and \
-                    partner.get(source_a, source_b) != source_b:
+            if (
+                source_a is not None
+                and source_b is not None
+                and partner.get(source_a, source_b) != source_b
+            ):
                 continue
             partner[group_a[0].index] = group_b[0].index
         kept.append((group_a, group_b))
     return kept, len(unit_pairs) - len(kept)
 
 
-def unique_leftovers(unit_pairs: list[UnitPair], units_a: list[Unit],
-                     units_b: list[Unit]) -> list[UnitPair]:
+def unique_leftovers(
+    unit_pairs: list[UnitPair], units_a: list[Unit], units_b: list[Unit]
+) -> list[UnitPair]:
     """Pairs of units the alignment left out whose signature is unique among the leftovers of
     both sides: a layer used in another order on the other side (crossing the alignment)."""
     used_a = {u.index for group, _ in unit_pairs for u in group}
@@ -112,19 +126,24 @@ def unique_leftovers(unit_pairs: list[UnitPair], units_a: list[Unit],
     count_a = Counter(u.key for u in left_a)
     count_b = Counter(u.key for u in left_b)
     by_key_b = {u.key: u for u in left_b}
-    return [((u,), (by_key_b[u.key],)) for u in left_a
-            if count_a[u.key] == 1 and count_b.get(u.key) == 1]
+    return [
+        ((u,), (by_key_b[u.key],))
+        for u in left_a
+        if count_a[u.key] == 1 and count_b.get(u.key) == 1
+    ]
 
 
-def _reorder_by_values(pairs: list[tuple[Unit, Unit]],
-                       same: ValueCheck | None) -> list[tuple[Unit, Unit]]:
+def _reorder_by_values(
+    pairs: list[tuple[Unit, Unit]], same: ValueCheck | None
+) -> list[tuple[Unit, Unit]]:
     if same is None or len(pairs) < 2 or len(pairs) > 6:
         return pairs
     if all(same(a.output, b.output) is not False for a, b in pairs):
         return pairs
     units_b = [b for _, b in pairs]
     for order in permutations(units_b):
-        if all(a.key == b.key and same(a.output, b.output) is True
-               for (a, _), b in zip(pairs, order)):
+        if all(
+            a.key == b.key and same(a.output, b.output) is True for (a, _), b in zip(pairs, order)
+        ):
             return [(a, b) for (a, _), b in zip(pairs, order)]
     return pairs

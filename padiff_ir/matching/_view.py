@@ -48,8 +48,18 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_REDUCE_OPS = ("ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1",
-               "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare")
+_REDUCE_OPS = (
+    "ReduceMean",
+    "ReduceSum",
+    "ReduceMax",
+    "ReduceMin",
+    "ReduceProd",
+    "ReduceL1",
+    "ReduceL2",
+    "ReduceLogSum",
+    "ReduceLogSumExp",
+    "ReduceSumSquare",
+)
 
 #: Input slots that give a shape, axes, bounds or a dtype, never a value.
 META_SLOTS: dict[str, frozenset[int]] = {
@@ -84,9 +94,30 @@ COMMUTATIVE = frozenset({"Add", "Mul", "Sum", "Max", "Min", "Mean", "And", "Or",
 
 _RESHAPES = frozenset({"Reshape", "Flatten", "Squeeze", "Unsqueeze"})
 #: Op types :meth:`SideView._classify` leaves as they are.
-_PLAIN = frozenset({"MatMul", "Softmax", "LayerNormalization", "BatchNormalization", "Relu",
-                    "Gelu", "Erf", "Tanh", "Sigmoid", "Conv", "ConvTranspose", "Concat",
-                    "MaxPool", "AveragePool", "Sqrt", "Exp", "Log", "Pow", "Where", "LSTM"})
+_PLAIN = frozenset(
+    {
+        "MatMul",
+        "Softmax",
+        "LayerNormalization",
+        "BatchNormalization",
+        "Relu",
+        "Gelu",
+        "Erf",
+        "Tanh",
+        "Sigmoid",
+        "Conv",
+        "ConvTranspose",
+        "Concat",
+        "MaxPool",
+        "AveragePool",
+        "Sqrt",
+        "Exp",
+        "Log",
+        "Pow",
+        "Where",
+        "LSTM",
+    }
+)
 _SCALAR_BINARY = frozenset({"Add", "Sub", "Mul", "Div"})
 _MAX_SOURCE_WALK = 256
 
@@ -231,8 +262,15 @@ class SideView:
             if producer is None:
                 continue
             meta = META_SLOTS.get(producer.op_type, frozenset())
-            stack.extend(reversed([t for i, t in enumerate(producer.inputs)
-                                   if t and i not in meta and t not in self.act]))
+            stack.extend(
+                reversed(
+                    [
+                        t
+                        for i, t in enumerate(producer.inputs)
+                        if t and i not in meta and t not in self.act
+                    ]
+                )
+            )
         result = tuple(dict.fromkeys(found))
         self._sources[tensor] = result
         return result
@@ -252,8 +290,13 @@ class SideView:
             found = self.param_sources(t)
             if found:
                 sources[i] = found
-        facts = OpFacts(family=op.op_type, kind="normal", act_slots=tuple(act_slots),
-                        const_slots=tuple(const_slots), sources=sources)
+        facts = OpFacts(
+            family=op.op_type,
+            kind="normal",
+            act_slots=tuple(act_slots),
+            const_slots=tuple(const_slots),
+            sources=sources,
+        )
         if op.op_type not in _PLAIN:
             self._classify(op, facts)
         return facts
@@ -271,13 +314,17 @@ class SideView:
         elif kind in ("Gather", "Slice") and facts.act_slots[:1] == (0,) and not facts.sources:
             facts.family = "select"
             facts.select = self._select(op)
-        elif kind in ("GlobalAveragePool", "GlobalMaxPool") or kind in ("ReduceMean",
-                                                                        "ReduceMax"):
+        elif kind in ("GlobalAveragePool", "GlobalMaxPool") or kind in ("ReduceMean", "ReduceMax"):
             if self._is_global_pool(op):
-                facts.family = "global_avg_pool" if "Av" in kind or "Mean" in kind \
-                    else "global_max_pool"
-        elif (kind in _SCALAR_BINARY and len(facts.act_slots) == 1 and len(facts.const_slots) == 1
-              and not facts.sources):
+                facts.family = (
+                    "global_avg_pool" if "Av" in kind or "Mean" in kind else "global_max_pool"
+                )
+        elif (
+            kind in _SCALAR_BINARY
+            and len(facts.act_slots) == 1
+            and len(facts.const_slots) == 1
+            and not facts.sources
+        ):
             self._scalar(op, facts)
 
     def _scalar(self, op: OpNode, facts: OpFacts) -> None:

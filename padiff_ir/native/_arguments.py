@@ -48,8 +48,10 @@ def order_pair(
         kind_second == framework_a and kind_first != framework_a
     )
     if swapped:
-        note = (f"{what} was given as [{framework_b}, {framework_a}] (PaDiff's order); used in "
-                f"model order [{framework_a}, {framework_b}]")
+        note = (
+            f"{what} was given as [{framework_b}, {framework_a}] (PaDiff's order); used in "
+            f"model order [{framework_a}, {framework_b}]"
+        )
         logger.info("%s", note)
         return second, first, note
     return first, second, ""
@@ -80,9 +82,13 @@ class LossFunction:
         except Exception as err:
             raise AutoDiffError(self._failure(f"{type(err).__name__}: {err}", model_name)) from err
         if not ops.is_tensor(loss):
-            raise AutoDiffError(self._failure(
-                f"it returned a {type(loss).__module__}.{type(loss).__qualname__}, not a "
-                f"{self.framework} tensor", model_name))
+            raise AutoDiffError(
+                self._failure(
+                    f"it returned a {type(loss).__module__}.{type(loss).__qualname__}, not a "
+                    f"{self.framework} tensor",
+                    model_name,
+                )
+            )
         if ops.numel(loss) != 1:
             raise AutoDiffError(
                 f"loss_fn[{self.position}] {describe_callable(self.fn)} returned shape "
@@ -92,19 +98,25 @@ class LossFunction:
         return loss
 
     def _failure(self, what: str, model_name: str) -> str:
-        head = (f"loss_fn[{self.position}] {describe_callable(self.fn)} failed on the output of "
-                f"model {self.side} ({self.framework} {model_name}): {what}.")
+        head = (
+            f"loss_fn[{self.position}] {describe_callable(self.fn)} failed on the output of "
+            f"model {self.side} ({self.framework} {model_name}): {what}."
+        )
         if self.swapped:
-            return (f"{head} The pair was read as PaDiff's [paddle, torch] order because its "
-                    "functions refer to those frameworks; if that is wrong, pass loss_fn in the "
-                    "order of the models given to auto_diff.")
+            return (
+                f"{head} The pair was read as PaDiff's [paddle, torch] order because its "
+                "functions refer to those frameworks; if that is wrong, pass loss_fn in the "
+                "order of the models given to auto_diff."
+            )
         other = "paddle" if self.framework == "torch" else "torch"
-        return (f"{head} loss_fn was read in model order [loss for model A, loss for model B] "
-                "because its functions do not show their framework. If "
-                f"loss_fn[{self.position}] is the {other} loss (PaDiff's [paddle_loss, "
-                "torch_loss] with the models given as (torch, paddle)), swap the two; or let "
-                "each loss close over its framework's loss module or target tensor so the order "
-                "is recognised.")
+        return (
+            f"{head} loss_fn was read in model order [loss for model A, loss for model B] "
+            "because its functions do not show their framework. If "
+            f"loss_fn[{self.position}] is the {other} loss (PaDiff's [paddle_loss, "
+            "torch_loss] with the models given as (torch, paddle)), swap the two; or let "
+            "each loss close over its framework's loss module or target tensor so the order "
+            "is recognised."
+        )
 
 
 @dataclass
@@ -181,5 +193,6 @@ def model_framework(model: Any, side: str) -> str:
     if framework not in ("torch", "paddle"):
         raise AutoDiffError(
             f"auto_diff trains torch or paddle models; model {side} is {framework} "
-            "(use padiff_ir.match to compare an ONNX model's inference)")
+            "(use padiff_ir.match to compare an ONNX model's inference)"
+        )
     return framework

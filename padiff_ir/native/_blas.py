@@ -46,8 +46,11 @@ def _numpy_openblas() -> list[tuple[object, object]]:
             for line in maps:
                 path = line.rsplit(" ", 1)[-1].strip()
                 name = os.path.basename(path).lower()
-                if "openblas" in name and path.startswith(roots) and ("numpy" in path
-                                                                      or "scipy" in path):
+                if (
+                    "openblas" in name
+                    and path.startswith(roots)
+                    and ("numpy" in path or "scipy" in path)
+                ):
                     paths.add(path)
     except OSError:
         paths = set()

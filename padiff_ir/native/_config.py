@@ -23,8 +23,9 @@ __all__ = ["RANDOM_FAMILIES", "config_differences", "optimizer_differences", "ra
 
 logger = logging.getLogger(__name__)
 
-RANDOM_FAMILIES = frozenset({"dropout", "featurealphadropout", "droppath", "stochasticdepth",
-                             "rrelu"})
+RANDOM_FAMILIES = frozenset(
+    {"dropout", "featurealphadropout", "droppath", "stochasticdepth", "rrelu"}
+)
 """Class families whose output is random in training mode."""
 
 Getter = Callable[[Any], Any]
@@ -55,8 +56,9 @@ def _paddle_gelu(module: Any) -> Any:
 
 def _tuple(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
-        return tuple(int(v) if isinstance(v, (int, float)) and float(v).is_integer() else v
-                     for v in value)
+        return tuple(
+            int(v) if isinstance(v, (int, float)) and float(v).is_integer() else v for v in value
+        )
     return value
 
 
@@ -64,24 +66,37 @@ def _tuple(value: Any) -> Any:
 _SETTINGS: Mapping[str, list[tuple[str, Getter, Getter]]] = {
     "batchnorm": [
         ("epsilon", _attr("eps"), _attr("_epsilon")),
-        ("track_running_stats", _attr("track_running_stats"),
-         lambda m: getattr(m, "_use_global_stats", None) is not False),
+        (
+            "track_running_stats",
+            _attr("track_running_stats"),
+            lambda m: getattr(m, "_use_global_stats", None) is not False,
+        ),
     ],
     "instancenorm": [("epsilon", _attr("eps"), _attr("_epsilon"))],
     "layernorm": [("epsilon", _attr("eps"), _attr("_epsilon"))],
-    "groupnorm": [("epsilon", _attr("eps"), _attr("_epsilon")),
-                  ("groups", _attr("num_groups"), _attr("_num_groups"))],
+    "groupnorm": [
+        ("epsilon", _attr("eps"), _attr("_epsilon")),
+        ("groups", _attr("num_groups"), _attr("_num_groups")),
+    ],
     "dropout": [("p", _attr("p"), _attr("p"))],
     "gelu": [("approximate", _attr("approximate"), _paddle_gelu)],
     "leakyrelu": [("negative_slope", _attr("negative_slope"), _attr("_negative_slope"))],
     "softmax": [("axis", _attr("dim"), _attr("_axis"))],
     "logsoftmax": [("axis", _attr("dim"), _attr("_axis"))],
     "embedding": [("padding_idx", _attr("padding_idx"), _attr("_padding_idx"))],
-    "upsample": [("mode", _attr("mode"), _attr("mode")),
-                 ("align_corners", _attr("align_corners"), _attr("align_corners"))],
+    "upsample": [
+        ("mode", _attr("mode"), _attr("mode")),
+        ("align_corners", _attr("align_corners"), _attr("align_corners")),
+    ],
 }
-for _family in ("conv1d", "conv2d", "conv3d", "convtranspose1d", "convtranspose2d",
-                "convtranspose3d"):
+for _family in (
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "convtranspose1d",
+    "convtranspose2d",
+    "convtranspose3d",
+):
     _SETTINGS[_family] = [  # type: ignore[index]
         ("stride", _attr("stride"), _attr("_stride")),
         ("dilation", _attr("dilation"), _attr("_dilation")),
@@ -116,6 +131,7 @@ def _batch_norm(path: str, module_a: Any, module_b: Any, fw_a: str, fw_b: str) -
     getters = {"torch": _torch_bn_momentum, "paddle": _paddle_bn_momentum}
     m_a, m_b = getters[fw_a](module_a), getters[fw_b](module_b)
     if (m_a is None) != (m_b is None) or (m_a is not None and _differ(m_a, m_b)):
+
         def show(value: Any, framework: str) -> str:  # value in torch's convention
             if value is None:
                 return "None (cumulative average)"
@@ -123,20 +139,27 @@ def _batch_norm(path: str, module_a: Any, module_b: Any, fw_a: str, fw_b: str) -
 
         if fw_a != fw_b and m_a is not None:
             other = "paddle" if fw_a == "torch" else "torch"
-            text = (f"{path}: BatchNorm momentum {show(m_a, fw_a)} in model A ({fw_a}) is "
-                    f"{show(m_a, other)} in {other}'s convention, but model B ({fw_b}) has "
-                    f"{show(m_b, fw_b)}")
+            text = (
+                f"{path}: BatchNorm momentum {show(m_a, fw_a)} in model A ({fw_a}) is "
+                f"{show(m_a, other)} in {other}'s convention, but model B ({fw_b}) has "
+                f"{show(m_b, fw_b)}"
+            )
         else:
-            text = (f"{path}: BatchNorm momentum {show(m_a, fw_a)} in model A ({fw_a}) vs "
-                    f"{show(m_b, fw_b)} in model B ({fw_b})")
-        found.append(text + " (torch's momentum m is paddle's 1 - m); the running statistics "
-                     "drift apart from the first training-mode forward")
+            text = (
+                f"{path}: BatchNorm momentum {show(m_a, fw_a)} in model A ({fw_a}) vs "
+                f"{show(m_b, fw_b)} in model B ({fw_b})"
+            )
+        found.append(
+            text + " (torch's momentum m is paddle's 1 - m); the running statistics "
+            "drift apart from the first training-mode forward"
+        )
     training = bool(getattr(module_a, "training", False) or getattr(module_b, "training", False))
     if fw_a != fw_b and training:
         found.append(
             f"{path}: in training mode torch's BatchNorm updates running_var with the unbiased "
             "batch variance (x n/(n-1), n values per channel) and paddle's with the biased one; "
-            "the running variances differ by that factor on each update")
+            "the running variances differ by that factor on each update"
+        )
     return found
 
 
@@ -172,8 +195,10 @@ def config_differences(
             x = _setting(module_a, framework_a, (get_torch, get_paddle))
             y = _setting(module_b, framework_b, (get_torch, get_paddle))
             if _differ(x, y):
-                found.append(f"{label}: {name_a} {setting} {_fmt(x)} in model A ({framework_a}) "
-                             f"vs {_fmt(y)} in model B ({framework_b})")
+                found.append(
+                    f"{label}: {name_a} {setting} {_fmt(x)} in model A ({framework_a}) "
+                    f"vs {_fmt(y)} in model B ({framework_b})"
+                )
         found += _dropout_mode(label, module_a, module_b, family)
     return found
 
@@ -183,8 +208,10 @@ def _dropout_mode(label: str, module_a: Any, module_b: Any, family: str) -> list
         return []
     modes = [getattr(m, "mode", "upscale_in_train") for m in (module_a, module_b)]
     if "downscale_in_infer" in modes and modes[0] != modes[1]:
-        return [f"{label}: paddle Dropout mode 'downscale_in_infer' scales outputs by (1 - p) "
-                "in eval mode; torch (and mode 'upscale_in_train') scales in training instead"]
+        return [
+            f"{label}: paddle Dropout mode 'downscale_in_infer' scales outputs by (1 - p) "
+            "in eval mode; torch (and mode 'upscale_in_train') scales in training instead"
+        ]
     return []
 
 
@@ -200,8 +227,14 @@ def random_layers(model: Any, framework: str, side: str) -> list[tuple[str, Any,
             rate = getattr(module, "p", getattr(module, "drop_prob", None))
             rate_text = f", p={rate:g}" if isinstance(rate, (int, float)) else ""
             mode = "training" if module.training else "eval"
-            found.append((path, module, f"model {side} ({framework}) {path or '<root>'}: "
-                                        f"{name}{rate_text}, {mode} mode"))
+            found.append(
+                (
+                    path,
+                    module,
+                    f"model {side} ({framework}) {path or '<root>'}: "
+                    f"{name}{rate_text}, {mode} mode",
+                )
+            )
     return found
 
 
@@ -222,8 +255,9 @@ def optimizer_differences(
     label_a = f"{fw_a} {config_a.get('class', '?')}"
     label_b = f"{fw_b} {config_b.get('class', '?')}"
     if config_a.get("kind") != config_b.get("kind"):
-        found.append(f"optimizer: {label_a} in model A vs {label_b} in model B (different "
-                     "update rules)")
+        found.append(
+            f"optimizer: {label_a} in model A vs {label_b} in model B (different update rules)"
+        )
     names = {"lr": "learning rate", "weight_decay": "weight decay", "eps": "epsilon"}
     for key in _OPTIMIZER_SETTINGS:
         x, y = config_a.get(key), config_b.get(key)
@@ -231,11 +265,15 @@ def optimizer_differences(
             x, y = x or 0.0, y or 0.0
         if x is None or y is None or not _differ(_tuple(x), _tuple(y)):
             continue
-        found.append(f"optimizer: {names.get(key, key)} {_fmt(x)} in model A ({label_a}) vs "
-                     f"{_fmt(y)} in model B ({label_b})")
+        found.append(
+            f"optimizer: {names.get(key, key)} {_fmt(x)} in model A ({label_a}) vs "
+            f"{_fmt(y)} in model B ({label_b})"
+        )
     if config_a.get("decoupled_weight_decay") != config_b.get("decoupled_weight_decay") and (
         config_a.get("weight_decay") or config_b.get("weight_decay")
     ):
-        found.append(f"optimizer: weight decay is decoupled (AdamW) on one side only "
-                     f"({label_a} vs {label_b})")
+        found.append(
+            f"optimizer: weight decay is decoupled (AdamW) on one side only "
+            f"({label_a} vs {label_b})"
+        )
     return found

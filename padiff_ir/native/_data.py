@@ -64,8 +64,9 @@ def feed(inputs: Any, ops: Framework, model: Any, *, grad_inputs: bool) -> FedIn
     def convert(name: str, value: Any) -> Any:
         if not _is_array_like(value):
             return value
-        tensor = ops.as_input(value if ops.is_tensor(value) else to_numpy(value, what=name),
-                              dtype, device)
+        tensor = ops.as_input(
+            value if ops.is_tensor(value) else to_numpy(value, what=name), dtype, device
+        )
         values.append((name, ops.to_numpy(tensor)))
         if grad_inputs and ops.is_floating(tensor):
             tensor = ops.grad_leaf(tensor)
@@ -86,14 +87,19 @@ def compare_inputs(fed_a: FedInputs, fed_b: FedInputs, tolerance: Tolerance) -> 
     for name, array_a in fed_a.values:
         array_b = values_b.pop(name, None)
         if array_b is None:
-            metrics = failed_metrics(f"model B gets no input {name!r}",
-                                     shape_a=tuple(array_a.shape))
+            metrics = failed_metrics(
+                f"model B gets no input {name!r}", shape_a=tuple(array_a.shape)
+            )
         else:
             metrics = compare_arrays(array_a, array_b, tolerance)
         results.append(InputDiff(name, metrics))
     for name, array_b in values_b.items():
-        results.append(InputDiff(name, failed_metrics(f"model A gets no input {name!r}",
-                                                      shape_b=tuple(array_b.shape))))
+        results.append(
+            InputDiff(
+                name,
+                failed_metrics(f"model A gets no input {name!r}", shape_b=tuple(array_b.shape)),
+            )
+        )
     return results
 
 
@@ -104,4 +110,5 @@ def run_model(fed: FedInputs, model: Any, side: str, framework: str) -> Any:
     except Exception as err:
         raise AutoDiffError(
             f"running model {side} ({framework} {type(model).__name__}) failed: "
-            f"{type(err).__name__}: {err}") from err
+            f"{type(err).__name__}: {err}"
+        ) from err

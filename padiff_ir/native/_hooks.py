@@ -53,8 +53,14 @@ _LATE = 1e12  # order of entries model A never reached
 class Recorder:
     """State of one pass: A's pending tensors, call counters, timeline, results."""
 
-    def __init__(self, slots: list[LayerSlot], ops_a: Framework, ops_b: Framework,
-                 workers: Workers, options: PassOptions) -> None:
+    def __init__(
+        self,
+        slots: list[LayerSlot],
+        ops_a: Framework,
+        ops_b: Framework,
+        workers: Workers,
+        options: PassOptions,
+    ) -> None:
         self.slots = slots
         self.ops_a, self.ops_b = ops_a, ops_b
         self.workers = workers
@@ -84,8 +90,15 @@ class Recorder:
     def _compare(self, array_a: np.ndarray, tensor_b: Any) -> Deferred:
         return self.workers.compare(array_a, self.ops_b.to_numpy(tensor_b))
 
-    def _entry(self, slot: LayerSlot, kind: str, metrics: TensorMetrics | Deferred, call: int,
-               position: int, order: float) -> Draft:
+    def _entry(
+        self,
+        slot: LayerSlot,
+        kind: str,
+        metrics: TensorMetrics | Deferred,
+        call: int,
+        position: int,
+        order: float,
+    ) -> Draft:
         deferred = metrics if isinstance(metrics, Deferred) else Deferred(metrics)
         return Draft(slot, kind, deferred, call, position, order)
 
@@ -140,8 +153,13 @@ class Recorder:
                 for position, tensor in enumerate(tensors):
                     if ops.is_floating(tensor) and ops.requires_grad(tensor):
                         self._grad_outputs_a.add((index, call, position))
-                        self._grad_target(self._grad_targets_a, ops, tensor,
-                                          (index, call, position), self._store_output_grad)
+                        self._grad_target(
+                            self._grad_targets_a,
+                            ops,
+                            tensor,
+                            (index, call, position),
+                            self._store_output_grad,
+                        )
 
         return pre, post
 
@@ -152,8 +170,14 @@ class Recorder:
             for key in wanted:
                 self.pending.output_grads[key] = array
 
-    def _grad_target(self, targets: dict[tuple[int, int], Any], ops: Framework,
-                     tensor: Any, key: tuple[int, int, int], action: Callable[..., Any]) -> None:
+    def _grad_target(
+        self,
+        targets: dict[tuple[int, int], Any],
+        ops: Framework,
+        tensor: Any,
+        key: tuple[int, int, int],
+        action: Callable[..., Any],
+    ) -> None:
         """One hook per tensor value: a tensor modified in place gets a hook of its own."""
         identity = (id(tensor), ops.version(tensor))
         entry = targets.get(identity)
@@ -181,11 +205,14 @@ class Recorder:
                     if array_a is None:
                         metrics = failed_metrics(
                             "model A passes no gradient to this input (detached or "
-                            "stop_gradient in model A)", shape_b=tensor_shape(grad))
+                            "stop_gradient in model A)",
+                            shape_b=tensor_shape(grad),
+                        )
                     else:
                         metrics = self._compare(array_a, grad)
-                    self.backward.append(self._entry(slot, "input_grad", metrics, key[1],
-                                                     key[2], order))
+                    self.backward.append(
+                        self._entry(slot, "input_grad", metrics, key[1], key[2], order)
+                    )
 
                 return hook
 
@@ -200,8 +227,12 @@ class Recorder:
             arrays = self.pending.outputs.pop((index, call), None)
             if self.options.compare_forward:
                 self._compare_outputs(slot, call, arrays, tensors)
-            fed = (self.options.feed_forward and arrays is not None
-                   and len(arrays) == len(tensors) and not in_place(slot))
+            fed = (
+                self.options.feed_forward
+                and arrays is not None
+                and len(arrays) == len(tensors)
+                and not in_place(slot)
+            )
             replaced = list(tensors)
             for position, tensor in enumerate(tensors):
                 key = (index, call, position)
@@ -212,8 +243,9 @@ class Recorder:
                     continue
                 if carries and key in self._grad_outputs_a:
                     if not fed:  # a fed tensor's gradient is checked by its feed op
-                        self._grad_target(self._grad_targets_b, ops, tensor, key,
-                                          self._check_output_grad)
+                        self._grad_target(
+                            self._grad_targets_b, ops, tensor, key, self._check_output_grad
+                        )
                 elif carries or key in self._grad_outputs_a:
                     self._gradless_output(slot, key, tensor, missing_in_b=not carries)
             if not fed:
@@ -222,19 +254,30 @@ class Recorder:
 
         return pre, post
 
-    def _gradless_output(self, slot: LayerSlot, key: tuple[int, int, int], tensor: Any, *,
-                         missing_in_b: bool) -> None:
+    def _gradless_output(
+        self, slot: LayerSlot, key: tuple[int, int, int], tensor: Any, *, missing_in_b: bool
+    ) -> None:
         """Report now a layer output that carries a gradient on one side only."""
         side, other = ("B", "A") if missing_in_b else ("A", "B")
         metrics = failed_metrics(
             f"model {side}'s output of this layer carries no gradient while model {other}'s "
             f"does: a detach or stop_gradient in model {side} (in this layer, or a frozen "
-            "path into it)", shape_b=tensor_shape(tensor))
+            "path into it)",
+            shape_b=tensor_shape(tensor),
+        )
         self._flagged_outputs.add(key)
         if missing_in_b:
             self._detached_b[id(tensor)] = tensor
-        self.backward.append(self._entry(slot, "output_grad", metrics, key[1], key[2],
-                                         self._order(key[0], key[1], "output_grad")))
+        self.backward.append(
+            self._entry(
+                slot,
+                "output_grad",
+                metrics,
+                key[1],
+                key[2],
+                self._order(key[0], key[1], "output_grad"),
+            )
+        )
 
     def _gradless_inputs(self, slot: LayerSlot, call: int, args: Any, kwargs: Any) -> None:
         """Report inputs that carry a gradient in A and none in B (not already reported)."""
@@ -243,7 +286,8 @@ class Recorder:
         for position, tensor in enumerate(tensors):
             key = (slot.index, call, position)
             if key not in self._grad_inputs_a or (
-                    ops.is_floating(tensor) and ops.requires_grad(tensor)):
+                ops.is_floating(tensor) and ops.requires_grad(tensor)
+            ):
                 continue
             self._flagged_inputs.add(key)
             if id(tensor) in self._detached_b:
@@ -251,24 +295,34 @@ class Recorder:
             metrics = failed_metrics(
                 "model B's input to this layer carries no gradient while model A's does: a "
                 "detach or stop_gradient in model B before this layer",
-                shape_b=tensor_shape(tensor))
-            self.backward.append(self._entry(slot, "input_grad", metrics, call, position,
-                                             self._order(slot.index, call, "input_grad")))
+                shape_b=tensor_shape(tensor),
+            )
+            self.backward.append(
+                self._entry(
+                    slot,
+                    "input_grad",
+                    metrics,
+                    call,
+                    position,
+                    self._order(slot.index, call, "input_grad"),
+                )
+            )
 
-    def _fed(self, tensor: Any, array: np.ndarray | None, key: tuple[int, int, int],
-             carries: bool) -> Any:
+    def _fed(
+        self, tensor: Any, array: np.ndarray | None, key: tuple[int, int, int], carries: bool
+    ) -> Any:
         """Single step: A's value in place of B's output; with gradients, a feed op whose
         backward checks B's incoming gradient against A's and passes A's on."""
         if array is None or not self.ops_b.is_floating(tensor):
             return tensor
         value = self.ops_b.from_numpy(array, like=tensor)
         if self.options.backward and carries and key in self._grad_outputs_a:
-            return self.ops_b.feed(tensor, value,
-                                   lambda grad: self._check_output_grad([key], grad))
+            return self.ops_b.feed(tensor, value, lambda grad: self._check_output_grad([key], grad))
         return value
 
-    def _compare_outputs(self, slot: LayerSlot, call: int, arrays: list[Any] | None,
-                         tensors: list[Any]) -> None:
+    def _compare_outputs(
+        self, slot: LayerSlot, call: int, arrays: list[Any] | None, tensors: list[Any]
+    ) -> None:
         order = self._order(slot.index, call, "output")
         if arrays is None:
             calls = self.calls_a.get(slot.index, 0)
@@ -277,7 +331,8 @@ class Recorder:
             return
         if len(arrays) != len(tensors):
             metrics = failed_metrics(
-                f"model A's layer returns {len(arrays)} tensor(s), model B's {len(tensors)}")
+                f"model A's layer returns {len(arrays)} tensor(s), model B's {len(tensors)}"
+            )
             self.forward.append(self._entry(slot, "output", metrics, call, 0, order))
             return
         for position, (array, tensor) in enumerate(zip(arrays, tensors)):
@@ -301,7 +356,9 @@ class Recorder:
             if array_a is None:
                 metrics = failed_metrics(
                     "no gradient reaches model A's layer output (detached or stop_gradient in "
-                    "model A, or unused by A's loss)", shape_b=tensor_shape(grad))
+                    "model A, or unused by A's loss)",
+                    shape_b=tensor_shape(grad),
+                )
             else:
                 metrics = metrics_by_array.get(id(array_a))
                 if metrics is None:
@@ -309,8 +366,7 @@ class Recorder:
                     metrics_by_array[id(array_a)] = metrics
                 if self.options.feed_backward and replacement is None:
                     replacement = self.ops_b.from_numpy(array_a, like=grad)
-            self.backward.append(self._entry(slot, "output_grad", metrics, call, position,
-                                             order))
+            self.backward.append(self._entry(slot, "output_grad", metrics, call, position, order))
         return replacement
 
     # -- after the pass ----------------------------------------------------------------------
@@ -319,11 +375,20 @@ class Recorder:
         for (index, call), _arrays in sorted(self.pending.outputs.items()):
             slot = self.slots[index]
             calls_b = self.calls_b.get(index, 0)
-            reason = (f"model B called this layer {calls_b} time(s), model A "
-                      f"{self.calls_a.get(index, 0)}")
+            reason = (
+                f"model B called this layer {calls_b} time(s), model A {self.calls_a.get(index, 0)}"
+            )
             if self.options.compare_forward:
-                self.forward.append(self._entry(slot, "output", failed_metrics(reason), call, 0,
-                                                self._order(index, call, "output")))
+                self.forward.append(
+                    self._entry(
+                        slot,
+                        "output",
+                        failed_metrics(reason),
+                        call,
+                        0,
+                        self._order(index, call, "output"),
+                    )
+                )
         self.pending.outputs.clear()
         self._output_cache_a.clear()
         self._metrics_cache.clear()
@@ -336,17 +401,36 @@ class Recorder:
                 continue
             metrics = failed_metrics(
                 "no gradient reaches model B's layer output (detached or stop_gradient in model "
-                "B, or unused by B's loss)", shape_a=tuple(array.shape))
-            self.backward.append(self._entry(self.slots[index], "output_grad", metrics, call,
-                                             position, self._order(index, call, "output_grad")))
+                "B, or unused by B's loss)",
+                shape_a=tuple(array.shape),
+            )
+            self.backward.append(
+                self._entry(
+                    self.slots[index],
+                    "output_grad",
+                    metrics,
+                    call,
+                    position,
+                    self._order(index, call, "output_grad"),
+                )
+            )
         for (index, call, position), array in sorted(self.pending.input_grads.items()):
             if (index, call, position) in self._flagged_inputs:
                 continue
             metrics = failed_metrics(
-                "model B passes no gradient to this input (detached or stop_gradient in model "
-                "B)", shape_a=tuple(array.shape))
-            self.backward.append(self._entry(self.slots[index], "input_grad", metrics, call,
-                                             position, self._order(index, call, "input_grad")))
+                "model B passes no gradient to this input (detached or stop_gradient in model B)",
+                shape_a=tuple(array.shape),
+            )
+            self.backward.append(
+                self._entry(
+                    self.slots[index],
+                    "input_grad",
+                    metrics,
+                    call,
+                    position,
+                    self._order(index, call, "input_grad"),
+                )
+            )
         self.pending.output_grads.clear()
         self.pending.input_grads.clear()
         self._grad_targets_a.clear()
@@ -372,8 +456,10 @@ def recording(recorder: Recorder) -> Iterator[Recorder]:
     when the block raises, the recorder drops every tensor it still holds."""
     slots = recorder.slots
     try:
-        with installed(recorder.ops_a, [(s.module_a, *recorder.hooks_a(s)) for s in slots]), \
-                installed(recorder.ops_b, [(s.module_b, *recorder.hooks_b(s)) for s in slots]):
+        with (
+            installed(recorder.ops_a, [(s.module_a, *recorder.hooks_a(s)) for s in slots]),
+            installed(recorder.ops_b, [(s.module_b, *recorder.hooks_b(s)) for s in slots]),
+        ):
             yield recorder
     finally:
         recorder.release()

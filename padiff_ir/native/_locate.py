@@ -66,8 +66,7 @@ def first_difference(
 
 def _related(configs: list[str], *names: str) -> str:
     """The configuration differences of the named layers (or ``optimizer``), as a sentence."""
-    hits = [c for c in configs for n in names
-            if n and n in c.split(":", 1)[0].split(" / ")]
+    hits = [c for c in configs for n in names if n and n in c.split(":", 1)[0].split(" / ")]
     return f" Configuration: {'; '.join(dict.fromkeys(hits))}." if hits else ""
 
 
@@ -77,89 +76,136 @@ def _layer_grads_ok(step: StepResult, module_a: str) -> bool | None:
     return all(e.ok for e in grads) if grads else None
 
 
-def _describe(stage: str, item: Any, step: StepResult, single_step: bool,
-              configs: list[str]) -> FirstDifference:
+def _describe(
+    stage: str, item: Any, step: StepResult, single_step: bool, configs: list[str]
+) -> FirstDifference:
     index = step.index
     if stage == "input":
         return FirstDifference(
-            "input", index, item.metrics,
+            "input",
+            index,
+            item.metrics,
             f"model input {item.name!r} differs before any layer runs ({item.metrics.reason}): "
             "the two data pipelines disagree (PaDiff's check_dataloader); compare the datasets, "
-            "transforms, sampling order and dtype conversion", name_a=item.name,
-            name_b=item.name, kind="input")
+            "transforms, sampling order and dtype conversion",
+            name_a=item.name,
+            name_b=item.name,
+            kind="input",
+        )
     if stage == "loss":
         root = [e for e in step.forward if e.module_a == "" and e.kind == "output"]
         outputs_ok = all(e.ok for e in root) if root else None
-        why = ("the model outputs agree, so the loss functions compute differently (reduction, "
-               "weighting, target)" if outputs_ok else
-               "the model outputs already differ" if outputs_ok is False else
-               "compare the loss functions (reduction, weighting, target)")
+        why = (
+            "the model outputs agree, so the loss functions compute differently (reduction, "
+            "weighting, target)"
+            if outputs_ok
+            else "the model outputs already differ"
+            if outputs_ok is False
+            else "compare the loss functions (reduction, weighting, target)"
+        )
         return FirstDifference(
-            "loss", index, item,
+            "loss",
+            index,
+            item,
             f"loss {step.loss_a!r} (A) vs {step.loss_b!r} (B): {item.reason}; {why}",
-            kind="loss")
+            kind="loss",
+        )
     if isinstance(item, LayerDiff):
         return _layer(stage, item, step, single_step, configs)
     return _param(stage, item, step, configs)
 
 
-def _layer(stage: str, item: LayerDiff, step: StepResult, single_step: bool,
-           configs: list[str]) -> FirstDifference:
+def _layer(
+    stage: str, item: LayerDiff, step: StepResult, single_step: bool, configs: list[str]
+) -> FirstDifference:
     reason = item.metrics.reason
     layer = f"{item.label()} ({item.class_a})"
     if item.kind == "output":
         if single_step:
-            text = (f"{layer}: fed model A's inputs, model B's layer computes a different "
-                    f"output ({reason}); this layer's own forward differs")
+            text = (
+                f"{layer}: fed model A's inputs, model B's layer computes a different "
+                f"output ({reason}); this layer's own forward differs"
+            )
         else:
-            text = (f"{layer}: first layer whose output differs ({reason}); the layers before "
-                    "it agree, so the difference starts here (or in code between layers just "
-                    "before it). If it is small, rounding may have accumulated: run with "
-                    "single_step=True to measure each layer's own error")
+            text = (
+                f"{layer}: first layer whose output differs ({reason}); the layers before "
+                "it agree, so the difference starts here (or in code between layers just "
+                "before it). If it is small, rounding may have accumulated: run with "
+                "single_step=True to measure each layer's own error"
+            )
     elif "no gradient" in reason:
-        text = (f"{layer}: {reason}; one model trains through this tensor and the other does "
-                "not")
+        text = f"{layer}: {reason}; one model trains through this tensor and the other does not"
     elif item.kind == "output_grad":
-        text = (f"{layer}: the gradient reaching this layer's output differs ({reason}); the "
-                "layers after it, or the loss, pass back different gradients")
+        text = (
+            f"{layer}: the gradient reaching this layer's output differs ({reason}); the "
+            "layers after it, or the loss, pass back different gradients"
+        )
     else:
-        text = (f"{layer}: the gradient reaching this layer's output agrees but the gradient it "
-                f"passes to its input differs ({reason}): its backward computes differently "
-                "from what its forward implies (a custom autograd function, a detach or "
-                "stop_gradient, a different gradient formula)")
+        text = (
+            f"{layer}: the gradient reaching this layer's output agrees but the gradient it "
+            f"passes to its input differs ({reason}): its backward computes differently "
+            "from what its forward implies (a custom autograd function, a detach or "
+            "stop_gradient, a different gradient formula)"
+        )
     text += _related(configs, item.module_a, item.module_b)
-    return FirstDifference(stage, step.index, item.metrics, text, item.module_a, item.module_b,
-                           item.class_a, item.class_b, kind=item.kind,
-                           name_a=f"{item.kind}[{item.position}]",
-                           name_b=f"{item.kind}[{item.position}]")
+    return FirstDifference(
+        stage,
+        step.index,
+        item.metrics,
+        text,
+        item.module_a,
+        item.module_b,
+        item.class_a,
+        item.class_b,
+        kind=item.kind,
+        name_a=f"{item.kind}[{item.position}]",
+        name_b=f"{item.kind}[{item.position}]",
+    )
 
 
 def _param(stage: str, item: ParamDiff, step: StepResult, configs: list[str]) -> FirstDifference:
     reason = item.metrics.reason
     names = f"{item.name_a}" + (f" / {item.name_b}" if item.name_b != item.name_a else "")
     if stage == "weights":
-        text = (f"{names} differs before the step ({reason}): the models do not start from the "
-                "same weights; call assign_weight first or pass auto_init=True")
+        text = (
+            f"{names} differs before the step ({reason}): the models do not start from the "
+            "same weights; call assign_weight first or pass auto_init=True"
+        )
     elif stage == "forward":
-        text = (f"{names}: running statistics differ after the forward while the layer "
-                f"outputs agree ({reason}); the layers update them differently in training "
-                "mode (a BatchNorm momentum convention; torch's unbiased vs paddle's biased "
-                "running variance)")
+        text = (
+            f"{names}: running statistics differ after the forward while the layer "
+            f"outputs agree ({reason}); the layers update them differently in training "
+            "mode (a BatchNorm momentum convention; torch's unbiased vs paddle's biased "
+            "running variance)"
+        )
     elif stage == "backward":
         grads_ok = _layer_grads_ok(step, item.module_a)
         if grads_ok:
-            text = (f"gradient of {names} differs ({reason}) while the gradient reaching its "
-                    "layer's output agrees: the layer's backward with respect to its parameters "
-                    "differs (a custom autograd function, a detach, a different formula)")
+            text = (
+                f"gradient of {names} differs ({reason}) while the gradient reaching its "
+                "layer's output agrees: the layer's backward with respect to its parameters "
+                "differs (a custom autograd function, a detach, a different formula)"
+            )
         else:
             text = f"gradient of {names} differs ({reason})"
     else:
         what = "weights" if item.kind == "weight" else f"optimizer state {item.kind!r} of"
-        text = (f"{what} {names} differ after the optimizer step ({reason}) although the "
-                "gradients agree: the optimizers update differently (learning rate, weight "
-                "decay, momentum, epsilon, update rule)")
+        text = (
+            f"{what} {names} differ after the optimizer step ({reason}) although the "
+            "gradients agree: the optimizers update differently (learning rate, weight "
+            "decay, momentum, epsilon, update rule)"
+        )
         text += _related(configs, "optimizer")
     if stage in ("forward", "backward"):
         text += _related(configs, item.module_a, item.module_b)
-    return FirstDifference(stage, step.index, item.metrics, text, item.module_a, item.module_b,
-                           name_a=item.name_a, name_b=item.name_b, kind=item.kind)
+    return FirstDifference(
+        stage,
+        step.index,
+        item.metrics,
+        text,
+        item.module_a,
+        item.module_b,
+        name_a=item.name_a,
+        name_b=item.name_b,
+        kind=item.kind,
+    )

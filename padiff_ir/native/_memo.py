@@ -57,8 +57,13 @@ def _signature(model: Any) -> tuple[Any, ...]:
     return tuple((path, type(module).__name__) for path, module in named_modules(model))
 
 
-def memo_for(model_a: Any, model_b: Any, inputs: Any, layer_map: LayerMap | None,
-             matching: Matching | None = None) -> PairMemo:
+def memo_for(
+    model_a: Any,
+    model_b: Any,
+    inputs: Any,
+    layer_map: LayerMap | None,
+    matching: Matching | None = None,
+) -> PairMemo:
     """The memo of this pair: reused while the models and layer map are the same objects with
     the same module trees; otherwise a fresh one (``matching`` given, or
     :func:`~padiff_ir.pairing.graphs.pair_models` on ``inputs``, the matching every entry point
@@ -66,8 +71,12 @@ def memo_for(model_a: Any, model_b: Any, inputs: Any, layer_map: LayerMap | None
     key = (id(model_a), id(model_b), id(layer_map))
     signature = (_signature(model_a), _signature(model_b))
     entry = _ENTRIES.get(key)
-    same = entry is not None and entry.ref_a() is model_a and entry.ref_b() is model_b and (
-        entry.ref_map() is layer_map and entry.signature == signature)
+    same = (
+        entry is not None
+        and entry.ref_a() is model_a
+        and entry.ref_b() is model_b
+        and (entry.ref_map() is layer_map and entry.signature == signature)
+    )
     if same and (matching is None or matching is entry.memo.matching):
         return entry.memo
     if matching is None:

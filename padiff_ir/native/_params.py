@@ -49,8 +49,15 @@ class ParamComparer:
     workers: Workers
     order_of: Callable[[str, str], float]
 
-    def compare(self, kind: str, get_a: Getter, get_b: Getter, *,
-                names: Iterable[str] | None = None, missing: str = "") -> list[ParamDiff]:
+    def compare(
+        self,
+        kind: str,
+        get_a: Getter,
+        get_b: Getter,
+        *,
+        names: Iterable[str] | None = None,
+        missing: str = "",
+    ) -> list[ParamDiff]:
         """Compare ``get_a(name)`` with ``get_b(name)`` for every pair both getters know.
 
         A getter raises ``KeyError`` for a name it does not handle (the pair is skipped) and
@@ -71,11 +78,22 @@ class ParamComparer:
             except KeyError:
                 continue
             drafts += self._submit(pair, kind, tensors_a, tensors_b, missing)
-        return [ParamDiff("+".join(pair.a), name_b, pair.module_a, pair.module_b, kind,
-                          metrics.result(), order) for pair, name_b, metrics, order in drafts]
+        return [
+            ParamDiff(
+                "+".join(pair.a),
+                name_b,
+                pair.module_a,
+                pair.module_b,
+                kind,
+                metrics.result(),
+                order,
+            )
+            for pair, name_b, metrics, order in drafts
+        ]
 
-    def _submit(self, pair: ParamPair, kind: str, tensors_a: list[Any], tensors_b: list[Any],
-                missing: str) -> list[tuple[ParamPair, str, Deferred, float]]:
+    def _submit(
+        self, pair: ParamPair, kind: str, tensors_a: list[Any], tensors_b: list[Any], missing: str
+    ) -> list[tuple[ParamPair, str, Deferred, float]]:
         order = self.order_of(pair.module_a, kind)
         none_a = [t is None for t in tensors_a]
         none_b = [t is None for t in tensors_b]
@@ -88,17 +106,40 @@ class ParamComparer:
         arrays_a = [self.ops_a.to_numpy(t) for t in tensors_a]
         arrays_b = [self.ops_b.to_numpy(t) for t in tensors_b]
         if len(arrays_b) == 1:
-            return [(pair, pair.b[0], self.workers.run(
-                lambda: _compare_one(pair.transform, arrays_a, arrays_b[0], 0,
-                                     self.workers.tolerance)), order)]
-        return [(pair, name_b, self.workers.run(
-            lambda i=i: _compare_one(pair.transform, arrays_a, arrays_b[i], i,
-                                     self.workers.tolerance)), order)
-            for i, name_b in enumerate(pair.b)]
+            return [
+                (
+                    pair,
+                    pair.b[0],
+                    self.workers.run(
+                        lambda: _compare_one(
+                            pair.transform, arrays_a, arrays_b[0], 0, self.workers.tolerance
+                        )
+                    ),
+                    order,
+                )
+            ]
+        return [
+            (
+                pair,
+                name_b,
+                self.workers.run(
+                    lambda i=i: _compare_one(
+                        pair.transform, arrays_a, arrays_b[i], i, self.workers.tolerance
+                    )
+                ),
+                order,
+            )
+            for i, name_b in enumerate(pair.b)
+        ]
 
 
-def _compare_one(transform: dict[str, Any], arrays_a: list[np.ndarray], array_b: np.ndarray,
-                 index: int, tolerance: Tolerance) -> TensorMetrics:
+def _compare_one(
+    transform: dict[str, Any],
+    arrays_a: list[np.ndarray],
+    array_b: np.ndarray,
+    index: int,
+    tolerance: Tolerance,
+) -> TensorMetrics:
     """A's arrays in B's layout (piece ``index``) compared with ``array_b``."""
     try:
         pieces = apply_transform(transform, arrays_a)

@@ -62,12 +62,26 @@ class TrainingRun:
 
     # -- preparation ---------------------------------------------------------------------------
     @classmethod
-    def prepare(cls, model_a: Any, model_b: Any, inputs: Any, *, auto_init: bool,
-                layer_map: LayerMap | None, tolerance: Tolerance, single_step: bool,
-                diff_phase: str, loss_fn: Any, optimizer: Any, steps: int,
-                blacklist: Iterable[Selector], whitelist: Iterable[Selector],
-                matching: Matching | None, disable_random_layers: bool,
-                workers: int | None) -> TrainingRun:
+    def prepare(
+        cls,
+        model_a: Any,
+        model_b: Any,
+        inputs: Any,
+        *,
+        auto_init: bool,
+        layer_map: LayerMap | None,
+        tolerance: Tolerance,
+        single_step: bool,
+        diff_phase: str,
+        loss_fn: Any,
+        optimizer: Any,
+        steps: int,
+        blacklist: Iterable[Selector],
+        whitelist: Iterable[Selector],
+        matching: Matching | None,
+        disable_random_layers: bool,
+        workers: int | None,
+    ) -> TrainingRun:
         run = cls()
         run.workers = workers
         run.model_a, run.model_b = unwrap_model(model_a), unwrap_model(model_b)
@@ -96,12 +110,15 @@ class TrainingRun:
         run.modules_a = dict(named_modules(run.model_a))
         run.modules_b = dict(named_modules(run.model_b))
         select = selection(list(blacklist), list(whitelist), run.modules_a, run.modules_b)
-        pairs = [p for p in run.matching.module_pairs
-                 if p.a in run.modules_a and p.b in run.modules_b and select(p.a, p.b)]
-        run.slots = [LayerSlot(i, p, run.modules_a[p.a], run.modules_b[p.b])
-                     for i, p in enumerate(pairs)]
-        run.param_pairs = [p for p in run.matching.param_pairs
-                           if select(p.module_a, p.module_b)]
+        pairs = [
+            p
+            for p in run.matching.module_pairs
+            if p.a in run.modules_a and p.b in run.modules_b and select(p.a, p.b)
+        ]
+        run.slots = [
+            LayerSlot(i, p, run.modules_a[p.a], run.modules_b[p.b]) for i, p in enumerate(pairs)
+        ]
+        run.param_pairs = [p for p in run.matching.param_pairs if select(p.module_a, p.module_b)]
         return run
 
     def _options(self, single_step: bool, diff_phase: str, steps: int, optimizer: Any) -> None:
@@ -113,12 +130,16 @@ class TrainingRun:
         self.use_optimizer = optimizer is not None
         if self.single_step:
             if steps > 1:
-                self.notes.append("single_step: one step is run (B is fed A's values, so more "
-                                  "steps would repeat it)")
+                self.notes.append(
+                    "single_step: one step is run (B is fed A's values, so more "
+                    "steps would repeat it)"
+                )
                 steps = 1
             if optimizer is not None:
-                self.notes.append("single_step: the optimizer is not used (B's gradients are "
-                                  "computed from A's, an update would not be B's own)")
+                self.notes.append(
+                    "single_step: the optimizer is not used (B's gradients are "
+                    "computed from A's, an update would not be B's own)"
+                )
                 self.use_optimizer = False
         elif diff_phase == "backward":
             self.notes.append("diff_phase='backward' needs single_step=True; 'both' is used")
@@ -127,8 +148,9 @@ class TrainingRun:
             self.notes.append("diff_phase='forward': no backward pass, the optimizer is not used")
             self.use_optimizer = False
         if steps > 1 and not self.use_optimizer:
-            self.notes.append(f"steps={steps} without an optimizer step would repeat step 0; "
-                              "one step is run")
+            self.notes.append(
+                f"steps={steps} without an optimizer step would repeat step 0; one step is run"
+            )
             steps = 1
         self.diff_phase = diff_phase
         self.backward = diff_phase in ("backward", "both")
@@ -146,14 +168,16 @@ class TrainingRun:
 
     # -- the call ------------------------------------------------------------------------------
     def execute(self) -> DiffResult:
-        configs = config_differences([s.pair for s in self.slots], self.modules_a,
-                                     self.modules_b, self.fw_a, self.fw_b)
+        configs = config_differences(
+            [s.pair for s in self.slots], self.modules_a, self.modules_b, self.fw_a, self.fw_b
+        )
         flags = [(m, m.training) for m in self.ops_a.modules(self.model_a)]
         flags += [(m, m.training) for m in self.ops_b.modules(self.model_b)]
         params_a = self.ops_a.named_parameters(self.model_a)
         params_b = self.ops_b.named_parameters(self.model_b)
         had_grads = any(self.ops_a.grad(p) is not None for p in params_a.values()) or any(
-            self.ops_b.grad(p) is not None for p in params_b.values())
+            self.ops_b.grad(p) is not None for p in params_b.values()
+        )
         randoms = self._random_layers()
         steps: list[StepResult] = []
         verified = self.memo.weights_verified
@@ -166,27 +190,39 @@ class TrainingRun:
                 self.timings["init"] = time.perf_counter() - start
                 verified = True
             elif verified:
-                self.notes.append("the weights were compared equal at the end of the previous "
-                                  "call on these models; not compared again before step 0")
+                self.notes.append(
+                    "the weights were compared equal at the end of the previous "
+                    "call on these models; not compared again before step 0"
+                )
             self._check_weights = not verified
-            if self.optimizer_a is not None and self.optimizer_a.instance is not None and (
-                    self.optimizer_b.instance is not None):
+            if (
+                self.optimizer_a is not None
+                and self.optimizer_a.instance is not None
+                and (self.optimizer_b.instance is not None)
+            ):
                 configs += optimizer_differences(
                     self.ops_a.optimizer_config(self.optimizer_a.instance),
-                    self.ops_b.optimizer_config(self.optimizer_b.instance), self.fw_a, self.fw_b)
+                    self.ops_b.optimizer_config(self.optimizer_b.instance),
+                    self.fw_a,
+                    self.fw_b,
+                )
             if had_grads and self.backward:
-                self.notes.append("the models held gradients before the call; they were "
-                                  "cleared before the first backward pass")
+                self.notes.append(
+                    "the models held gradients before the call; they were "
+                    "cleared before the first backward pass"
+                )
             grad_inputs = self.backward and not params_a and not params_b
             fed_a = feed(self.inputs_a, self.ops_a, self.model_a, grad_inputs=grad_inputs)
             fed_b = feed(self.inputs_b, self.ops_b, self.model_b, grad_inputs=grad_inputs)
             input_diffs = compare_inputs(fed_a, fed_b, self.tolerance)
             self._times: dict[str, tuple[float, float]] = {}
-            comparer = ParamComparer(self.param_pairs, self.ops_a, self.ops_b, workers,
-                                     self._param_order)
+            comparer = ParamComparer(
+                self.param_pairs, self.ops_a, self.ops_b, workers, self._param_order
+            )
             for index in range(self.steps):
-                step = StepResult(index, "single_step" if self.single_step else "normal",
-                                  inputs=list(input_diffs))
+                step = StepResult(
+                    index, "single_step" if self.single_step else "normal", inputs=list(input_diffs)
+                )
                 steps.append(step)
                 if not all(d.ok for d in input_diffs):
                     self.notes.append("the inputs differ: the models were not run")
@@ -207,10 +243,15 @@ class TrainingRun:
         return DiffResult(
             ok=first is None,
             tolerance=self.tolerance,
-            options={"single_step": self.single_step, "diff_phase": self.diff_phase,
-                     "steps": self.steps, "auto_init": self.auto_init,
-                     "loss_fn": self.loss_a is not None, "optimizer": self.use_optimizer,
-                     "disable_random_layers": self.disable_random},
+            options={
+                "single_step": self.single_step,
+                "diff_phase": self.diff_phase,
+                "steps": self.steps,
+                "auto_init": self.auto_init,
+                "loss_fn": self.loss_a is not None,
+                "optimizer": self.use_optimizer,
+                "disable_random_layers": self.disable_random,
+            },
             model_a=self._describe(self.model_a, self.fw_a, params_a),
             model_b=self._describe(self.model_b, self.fw_b, params_b),
             layer_map=[s.pair for s in self.slots],
@@ -226,7 +267,8 @@ class TrainingRun:
 
     def _random_layers(self) -> list[str]:
         found = random_layers(self.model_a, self.fw_a, "A") + random_layers(
-            self.model_b, self.fw_b, "B")
+            self.model_b, self.fw_b, "B"
+        )
         texts = []
         for _path, module, text in found:
             if self.disable_random and module.training:
@@ -234,14 +276,20 @@ class TrainingRun:
                 text += " -> eval mode for the comparison"
             texts.append(text)
         if found and self.disable_random and any(m.training is False for _, m, _ in found):
-            logger.warning("auto_diff: %d random layer(s) switched to eval mode for the "
-                           "comparison: %s", len(found), "; ".join(texts))
+            logger.warning(
+                "auto_diff: %d random layer(s) switched to eval mode for the comparison: %s",
+                len(found),
+                "; ".join(texts),
+            )
         return texts
 
     def _describe(self, model: Any, framework: str, params: dict[str, Any]) -> dict[str, Any]:
         ops = self.ops_a if framework == self.fw_a else self.ops_b
-        return {"framework": framework, "class": type(model).__name__,
-                "parameters": int(sum(ops.numel(p) for p in params.values()))}
+        return {
+            "framework": framework,
+            "class": type(model).__name__,
+            "parameters": int(sum(ops.numel(p) for p in params.values())),
+        }
 
     # -- timeline ------------------------------------------------------------------------------
     def _param_order(self, module_a: str, kind: str) -> float:
@@ -256,9 +304,15 @@ class TrainingRun:
         return 0.0
 
     # -- one step ------------------------------------------------------------------------------
-    def _step(self, step: StepResult, fed_a: FedInputs, fed_b: FedInputs,
-              comparer: ParamComparer, params_a: dict[str, Any], params_b: dict[str, Any]
-              ) -> None:
+    def _step(
+        self,
+        step: StepResult,
+        fed_a: FedInputs,
+        fed_b: FedInputs,
+        comparer: ParamComparer,
+        params_a: dict[str, Any],
+        params_b: dict[str, Any],
+    ) -> None:
         workers = comparer.workers
         state_a = self.ops_a.named_state(self.model_a)
         state_b = self.ops_b.named_state(self.model_b)
@@ -271,10 +325,12 @@ class TrainingRun:
         if self.backward:
             self.ops_a.clear_grads(list(params_a.values()))
             self.ops_b.clear_grads(list(params_b.values()))
-        options = PassOptions(compare_forward=not (self.single_step and
-                                                   self.diff_phase == "backward"),
-                              backward=self.backward, feed_forward=self.single_step,
-                              feed_backward=self.single_step and self.backward)
+        options = PassOptions(
+            compare_forward=not (self.single_step and self.diff_phase == "backward"),
+            backward=self.backward,
+            feed_forward=self.single_step,
+            feed_backward=self.single_step and self.backward,
+        )
         recorder = Recorder(self.slots, self.ops_a, self.ops_b, workers, options)
         with recording(recorder):
             start = time.perf_counter()
@@ -296,9 +352,11 @@ class TrainingRun:
             step.buffers = comparer.compare("buffer", getter(buffers_a), getter(buffers_b))
             if loss_a is not None and loss_b is not None:
                 step.loss_a, step.loss_b = self.ops_a.scalar(loss_a), self.ops_b.scalar(loss_b)
-                step.loss = compare_arrays(self.ops_a.to_numpy(loss_a).reshape(()),
-                                           self.ops_b.to_numpy(loss_b).reshape(()),
-                                           self.tolerance)
+                step.loss = compare_arrays(
+                    self.ops_a.to_numpy(loss_a).reshape(()),
+                    self.ops_b.to_numpy(loss_b).reshape(()),
+                    self.tolerance,
+                )
             if self.backward:
                 start = time.perf_counter()
                 self._backward(loss_a, loss_b)
@@ -308,8 +366,12 @@ class TrainingRun:
         if self.backward:
             start = time.perf_counter()
             missing = " (unused by the loss, detached, or frozen)"
-            step.grads = comparer.compare("grad", getter(params_a, self.ops_a.grad),
-                                          getter(params_b, self.ops_b.grad), missing=missing)
+            step.grads = comparer.compare(
+                "grad",
+                getter(params_a, self.ops_a.grad),
+                getter(params_b, self.ops_b.grad),
+                missing=missing,
+            )
             step.timings["grads"] = time.perf_counter() - start
         if self.optimizer_a is not None and self.optimizer_b is not None and self.backward:
             start = time.perf_counter()
@@ -333,9 +395,11 @@ class TrainingRun:
     def _backward(self, loss_a: Any, loss_b: Any) -> None:
         for loss, ops, side in ((loss_a, self.ops_a, "A"), (loss_b, self.ops_b, "B")):
             if loss is None or not ops.requires_grad(loss):
-                self.notes.append(f"model {side}'s loss does not require a gradient (no "
-                                  "trainable parameter or gradient-carrying input reaches it); "
-                                  "its backward pass was skipped")
+                self.notes.append(
+                    f"model {side}'s loss does not require a gradient (no "
+                    "trainable parameter or gradient-carrying input reaches it); "
+                    "its backward pass was skipped"
+                )
                 continue
             try:
                 ops.backward(loss)
@@ -343,10 +407,12 @@ class TrainingRun:
                 model = self.model_a if side == "A" else self.model_b
                 raise AutoDiffError(
                     f"the backward pass of model {side} ({ops.name} {type(model).__name__}) "
-                    f"failed: {type(err).__name__}: {err}") from err
+                    f"failed: {type(err).__name__}: {err}"
+                ) from err
 
-    def _optimizer_state(self, comparer: ParamComparer, params_a: dict[str, Any],
-                         params_b: dict[str, Any]) -> list[Any]:
+    def _optimizer_state(
+        self, comparer: ParamComparer, params_a: dict[str, Any], params_b: dict[str, Any]
+    ) -> list[Any]:
         opt_a = self.optimizer_a.instance if self.optimizer_a else None
         opt_b = self.optimizer_b.instance if self.optimizer_b else None
         if opt_a is None or opt_b is None:
@@ -357,6 +423,7 @@ class TrainingRun:
         names_b = {k for states in state_b.values() for k in states}
         results = []
         for name in sorted(names_a & names_b):
+
             def get_a(param: str, name: str = name) -> Any:
                 return state_a[param][name]
 

@@ -20,8 +20,12 @@ logger = logging.getLogger(__name__)
 Selector = str | type | Any
 
 
-def selection(blacklist: list[Selector], whitelist: list[Selector], modules_a: dict[str, Any],
-              modules_b: dict[str, Any]) -> Callable[[str, str], bool]:
+def selection(
+    blacklist: list[Selector],
+    whitelist: list[Selector],
+    modules_a: dict[str, Any],
+    modules_b: dict[str, Any],
+) -> Callable[[str, str], bool]:
     """``select(path_a, path_b)``: whether a pair is compared under the black/white lists."""
 
     def matches(selector: Selector, path: str, module: Any) -> bool:

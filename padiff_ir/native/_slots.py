@@ -23,8 +23,9 @@ __all__ = ["Draft", "LayerSlot", "PassOptions", "Pending", "failed_metrics", "te
 logger = logging.getLogger(__name__)
 
 
-def failed_metrics(reason: str, shape_a: tuple[int, ...] = (), shape_b: tuple[int, ...] = ()
-                   ) -> TensorMetrics:
+def failed_metrics(
+    reason: str, shape_a: tuple[int, ...] = (), shape_b: tuple[int, ...] = ()
+) -> TensorMetrics:
     """A failing :class:`TensorMetrics` for a tensor present on one side only."""
     return TensorMetrics(ok=False, reason=reason, shape_a=shape_a, shape_b=shape_b)
 
@@ -74,8 +75,17 @@ class Draft:
 
     def resolve(self) -> LayerDiff:
         pair = self.slot.pair
-        return LayerDiff(pair.a, pair.b, pair.class_a, pair.class_b, self.kind,
-                         self.metrics.result(), self.call, self.position, self.order)
+        return LayerDiff(
+            pair.a,
+            pair.b,
+            pair.class_a,
+            pair.class_b,
+            self.kind,
+            self.metrics.result(),
+            self.call,
+            self.position,
+            self.order,
+        )
 
 
 @dataclass

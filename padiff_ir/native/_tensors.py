@@ -22,9 +22,14 @@ def in_place(slot: LayerSlot) -> bool:
     return any(getattr(m, "inplace", False) is True for m in (slot.module_a, slot.module_b))
 
 
-def alias_inputs(ops: Framework, args: tuple[Any, ...], kwargs: dict[str, Any], index: int,
-                  call: int, make_hook: Callable[[tuple[int, int, int]], Callable[[Any], Any]]
-                  ) -> Any:
+def alias_inputs(
+    ops: Framework,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    index: int,
+    call: int,
+    make_hook: Callable[[tuple[int, int, int]], Callable[[Any], Any]],
+) -> Any:
     """Views of the gradient-carrying inputs, each with a hook; ``None`` when there are none."""
     position = itertools.count()
     changed = False

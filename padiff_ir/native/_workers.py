@@ -36,8 +36,9 @@ class Deferred:
 
     __slots__ = ("_future", "_value")
 
-    def __init__(self, value: TensorMetrics | None = None, future: Future[Any] | None = None
-                 ) -> None:
+    def __init__(
+        self, value: TensorMetrics | None = None, future: Future[Any] | None = None
+    ) -> None:
         self._value = value
         self._future = future
 
@@ -62,8 +63,9 @@ class Workers:
         self.tolerance = tolerance
         self.seconds = 0.0
         self._lock = threading.Lock()
-        self._executor = ThreadPoolExecutor(count, thread_name_prefix="padiff-compare") if (
-            count > 1) else None
+        self._executor = (
+            ThreadPoolExecutor(count, thread_name_prefix="padiff-compare") if (count > 1) else None
+        )
 
     def compare(self, array_a: np.ndarray, array_b: np.ndarray) -> Deferred:
         """``compare_arrays(array_a, array_b)``, maybe on a worker."""

@@ -125,16 +125,31 @@ def auto_diff(
     started = time.perf_counter()
     tolerance = Tolerance(check_bound("atol", atol), check_bound("rtol", rtol), compare_mode)
     run = TrainingRun.prepare(
-        model_a, model_b, inputs, auto_init=auto_init, layer_map=LayerMap.coerce(layer_map),
-        tolerance=tolerance, single_step=single_step,
-        diff_phase=diff_phase, loss_fn=loss_fn, optimizer=optimizer, steps=steps,
-        blacklist=blacklist, whitelist=whitelist, matching=matching,
-        disable_random_layers=disable_random_layers, workers=workers,
+        model_a,
+        model_b,
+        inputs,
+        auto_init=auto_init,
+        layer_map=LayerMap.coerce(layer_map),
+        tolerance=tolerance,
+        single_step=single_step,
+        diff_phase=diff_phase,
+        loss_fn=loss_fn,
+        optimizer=optimizer,
+        steps=steps,
+        blacklist=blacklist,
+        whitelist=whitelist,
+        matching=matching,
+        disable_random_layers=disable_random_layers,
+        workers=workers,
     )
     with single_threaded_blas(), preserved_global_rng():  # the user's forward may draw from them
         result = run.execute()
     result.timings["total"] = time.perf_counter() - started
     log = logger.info if result.ok else logger.warning
-    log("auto_diff: %s", "aligned" if result.ok else (
-        result.first_difference.message if result.first_difference else "diverged"))
+    log(
+        "auto_diff: %s",
+        "aligned"
+        if result.ok
+        else (result.first_difference.message if result.first_difference else "diverged"),
+    )
     return result

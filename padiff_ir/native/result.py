@@ -199,8 +199,16 @@ class StepResult:
     optimizer_state: list[ParamDiff] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
-    _LISTS = ("inputs", "initial_weights", "forward", "buffers", "backward", "grads", "weights",
-              "optimizer_state")
+    _LISTS = (
+        "inputs",
+        "initial_weights",
+        "forward",
+        "buffers",
+        "backward",
+        "grads",
+        "weights",
+        "optimizer_state",
+    )
 
     @property
     def ok(self) -> bool:
@@ -212,11 +220,14 @@ class StepResult:
         return {name: _count(getattr(self, name)) for name in self._LISTS}
 
     def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"index": self.index, "mode": self.mode,
-                                "loss_a": _number_out(self.loss_a),
-                                "loss_b": _number_out(self.loss_b),
-                                "loss": self.loss.to_dict() if self.loss is not None else None,
-                                "timings": dict(self.timings)}
+        data: dict[str, Any] = {
+            "index": self.index,
+            "mode": self.mode,
+            "loss_a": _number_out(self.loss_a),
+            "loss_b": _number_out(self.loss_b),
+            "loss": self.loss.to_dict() if self.loss is not None else None,
+            "timings": dict(self.timings),
+        }
         for name in self._LISTS:
             data[name] = [item.to_dict() for item in getattr(self, name)]
         return data
@@ -226,13 +237,19 @@ class StepResult:
         layer_lists = {"forward", "backward"}
         kwargs: dict[str, Any] = {}
         for name in cls._LISTS:
-            item_cls = InputDiff if name == "inputs" else (
-                LayerDiff if name in layer_lists else ParamDiff)
+            item_cls = (
+                InputDiff if name == "inputs" else (LayerDiff if name in layer_lists else ParamDiff)
+            )
             kwargs[name] = [item_cls.from_dict(item) for item in data.get(name, ())]
-        return cls(index=int(data["index"]), mode=data.get("mode", "normal"),
-                   loss_a=_number_in(data.get("loss_a")), loss_b=_number_in(data.get("loss_b")),
-                   loss=_metrics(data.get("loss")), timings=dict(data.get("timings", {})),
-                   **kwargs)
+        return cls(
+            index=int(data["index"]),
+            mode=data.get("mode", "normal"),
+            loss_a=_number_in(data.get("loss_a")),
+            loss_b=_number_in(data.get("loss_b")),
+            loss=_metrics(data.get("loss")),
+            timings=dict(data.get("timings", {})),
+            **kwargs,
+        )
 
 
 @dataclass(frozen=True)
@@ -342,8 +359,9 @@ class DiffResult(VerdictResult):
             "layer_map": [p.to_dict() for p in self.layer_map],
             "unmatched": [u.to_dict() for u in self.unmatched],
             "steps": [s.to_dict() for s in self.steps],
-            "first_difference": (self.first_difference.to_dict()
-                                 if self.first_difference is not None else None),
+            "first_difference": (
+                self.first_difference.to_dict() if self.first_difference is not None else None
+            ),
             "config_differences": list(self.config_differences),
             "random_layers": list(self.random_layers),
             "notes": list(self.notes),
@@ -370,4 +388,3 @@ class DiffResult(VerdictResult):
             environment=dict(data.get("environment", {})),
             timings=dict(data.get("timings", {})),
         )
-

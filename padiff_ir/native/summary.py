@@ -46,15 +46,21 @@ def _ratio(counts: tuple[int, int]) -> str:
 
 def _step_row(step: StepResult) -> str:
     counts = step.counts()
-    layers = (counts["forward"][0] + counts["buffers"][0],
-              counts["forward"][1] + counts["buffers"][1])
+    layers = (
+        counts["forward"][0] + counts["buffers"][0],
+        counts["forward"][1] + counts["buffers"][1],
+    )
     backward = (counts["backward"][0], counts["backward"][1])
-    optimizer = (counts["weights"][0] + counts["optimizer_state"][0],
-                 counts["weights"][1] + counts["optimizer_state"][1])
+    optimizer = (
+        counts["weights"][0] + counts["optimizer_state"][0],
+        counts["weights"][1] + counts["optimizer_state"][1],
+    )
     loss = "-" if step.loss is None else ("ok" if step.loss.ok else "BAD")
-    return (f"{step.index:>4}  {_ratio(counts['inputs']):<9}{_ratio(layers):<11}"
-            f"{_num(step.loss_a):>13}{_num(step.loss_b):>13}  {loss:<5}{_ratio(backward):<11}"
-            f"{_ratio(counts['grads']):<11}{_ratio(optimizer):<11}")
+    return (
+        f"{step.index:>4}  {_ratio(counts['inputs']):<9}{_ratio(layers):<11}"
+        f"{_num(step.loss_a):>13}{_num(step.loss_b):>13}  {loss:<5}{_ratio(backward):<11}"
+        f"{_ratio(counts['grads']):<11}{_ratio(optimizer):<11}"
+    )
 
 
 def _failures(step: StepResult, limit: int = 8) -> list[str]:
@@ -64,13 +70,20 @@ def _failures(step: StepResult, limit: int = 8) -> list[str]:
         entries.append(("input", item.name, item.metrics))
     for item in [*step.forward, *step.backward]:
         entries.append((item.kind, item.label(), item.metrics))
-    for item in [*step.initial_weights, *step.buffers, *step.grads, *step.weights,
-                 *step.optimizer_state]:
+    for item in [
+        *step.initial_weights,
+        *step.buffers,
+        *step.grads,
+        *step.weights,
+        *step.optimizer_state,
+    ]:
         entries.append((item.kind, item.name_a, item.metrics))
     bad = [e for e in entries if not e[2].ok]
     for kind, name, metrics in bad[:limit]:
-        rows.append(f"  {_cut(kind, 12):<13}{_cut(name, 44):<45}{_num(metrics.max_abs):>11}"
-                    f"  {_cut(metrics.reason, 27)}")
+        rows.append(
+            f"  {_cut(kind, 12):<13}{_cut(name, 44):<45}{_num(metrics.max_abs):>11}"
+            f"  {_cut(metrics.reason, 27)}"
+        )
     if len(bad) > limit:
         rows.append(f"  ... {len(bad) - limit} more (result.steps[{step.index}])")
     return rows
@@ -105,8 +118,10 @@ def render_summary(result: DiffResult) -> str:
         for text in result.random_layers:
             lines += _wrap(f"- {text}")
     if result.steps:
-        lines.append(f"{'step':>4}  {'inputs':<9}{'forward':<11}{'loss A':>13}{'loss B':>13}  "
-                     f"{'loss':<5}{'layer grad':<11}{'param grad':<11}{'optimizer':<11}")
+        lines.append(
+            f"{'step':>4}  {'inputs':<9}{'forward':<11}{'loss A':>13}{'loss B':>13}  "
+            f"{'loss':<5}{'layer grad':<11}{'param grad':<11}{'optimizer':<11}"
+        )
         for step in result.steps[:20]:
             lines.append(_step_row(step))
         if len(result.steps) > 20:

@@ -21,8 +21,15 @@ from padiff_ir.matching.transforms import SKIPPED_TENSORS
 from padiff_ir.matching.types import Matching
 from padiff_ir.pairing.layer_map import LayerMap
 
-__all__ = ["IGNORED", "AssignReport", "CopiedWeight", "SkippedWeight", "coverage",
-           "tensor_shape", "unread_buffers"]
+__all__ = [
+    "IGNORED",
+    "AssignReport",
+    "CopiedWeight",
+    "SkippedWeight",
+    "coverage",
+    "tensor_shape",
+    "unread_buffers",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +116,8 @@ def coverage(
     """Skipped target tensors (with reasons) and problems for those left without a source."""
     recursive, itself = _ignored_paths(layer_map, target_side)
     reasons = {
-        u.name: u.reason for u in matching.unmatched
+        u.name: u.reason
+        for u in matching.unmatched
         if u.kind in ("param", "tensor") and u.side == target_side
     }
     skipped, missing = [], []
@@ -129,9 +137,13 @@ def coverage(
     return skipped, missing
 
 
-def unread_buffers(matching: Matching, target_is_a: bool, tensors_t: Mapping[str, Any],
-                    tensors_s: Mapping[str, Any], written: Mapping[int, str]
-                    ) -> list[tuple[str, str]]:
+def unread_buffers(
+    matching: Matching,
+    target_is_a: bool,
+    tensors_t: Mapping[str, Any],
+    tensors_s: Mapping[str, Any],
+    written: Mapping[int, str],
+) -> list[tuple[str, str]]:
     """Target tensors no op reads (a BatchNorm's ``num_batches_tracked``) and the source tensor
     of the same name in the paired module, when its shape fits: ``(target, source)`` names."""
     partner = {}

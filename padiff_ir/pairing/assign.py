@@ -55,6 +55,7 @@ __all__ = ["AssignReport", "CopiedWeight", "SkippedWeight", "assign_weight", "au
 
 logger = logging.getLogger(__name__)
 
+
 def auto_layer_map(
     model_a: Any, model_b: Any, inputs: Any = None, *, layer_map: LayerMap | None = None
 ) -> LayerMap:

@@ -47,8 +47,13 @@ logger = logging.getLogger(__name__)
 _IGNORED = "ignored by the layer map"
 
 
-def pair_graphs(graph_a: Graph, graph_b: Graph, *, layer_map: Any = None,
-                traces: Callable[[], tuple[Graph, Graph]] | None = None) -> Matching:
+def pair_graphs(
+    graph_a: Graph,
+    graph_b: Graph,
+    *,
+    layer_map: Any = None,
+    traces: Callable[[], tuple[Graph, Graph]] | None = None,
+) -> Matching:
     """:func:`~padiff_ir.matching.match_graphs` on two exported graphs, completed from the
     models' eager traces (``traces`` makes their graphs, called only when something is left
     unpaired) for the modules and parameters the exported graphs could not pair."""
@@ -56,13 +61,11 @@ def pair_graphs(graph_a: Graph, graph_b: Graph, *, layer_map: Any = None,
     if traces is None or not _incomplete(matching):
         return matching
     traced_a, traced_b = traces()
-    return complete_from_traces(matching, match_graphs(traced_a, traced_b,
-                                                       layer_map=layer_map))
+    return complete_from_traces(matching, match_graphs(traced_a, traced_b, layer_map=layer_map))
 
 
 def _incomplete(matching: Matching) -> bool:
-    return any(u.kind in ("module", "tensor") and u.reason != _IGNORED
-               for u in matching.unmatched)
+    return any(u.kind in ("module", "tensor") and u.reason != _IGNORED for u in matching.unmatched)
 
 
 def complete_from_traces(matching: Matching, traced: Matching) -> Matching:
@@ -80,30 +83,56 @@ def complete_from_traces(matching: Matching, traced: Matching) -> Matching:
     for pair in traced.module_pairs:
         if pair.a in paired_a or pair.b in paired_b:
             continue
-        modules.append(ModulePair(pair.a, pair.b, pair.class_a, pair.class_b, pair.confidence,
-                                  (*pair.evidence, "eager-trace"), black_box=pair.black_box))
+        modules.append(
+            ModulePair(
+                pair.a,
+                pair.b,
+                pair.class_a,
+                pair.class_b,
+                pair.confidence,
+                (*pair.evidence, "eager-trace"),
+                black_box=pair.black_box,
+            )
+        )
         paired_a.add(pair.a)
         paired_b.add(pair.b)
     names_a = {n for p in matching.param_pairs for n in p.a}
     names_b = {n for p in matching.param_pairs for n in p.b}
-    params = [replace(p, evidence=(*p.evidence, "eager-trace")) for p in traced.param_pairs
-              if not names_a.intersection(p.a) and not names_b.intersection(p.b)]
+    params = [
+        replace(p, evidence=(*p.evidence, "eager-trace"))
+        for p in traced.param_pairs
+        if not names_a.intersection(p.a) and not names_b.intersection(p.b)
+    ]
     if not modules and not params:
         return matching
     gone = {("a", p.a) for p in modules} | {("b", p.b) for p in modules}
     gone |= {("a", n) for p in params for n in p.a} | {("b", n) for p in params for n in p.b}
-    unmatched = [u for u in matching.unmatched
-                 if not (u.kind in ("module", "tensor") and (u.side, u.name) in gone)]
+    unmatched = [
+        u
+        for u in matching.unmatched
+        if not (u.kind in ("module", "tensor") and (u.side, u.name) in gone)
+    ]
     order = {p.a: i for i, p in enumerate(traced.module_pairs)}
-    pairs = sorted([*matching.module_pairs, *modules],
-                   key=lambda p: order.get(p.a, len(order)))
+    pairs = sorted([*matching.module_pairs, *modules], key=lambda p: order.get(p.a, len(order)))
     stats = {**matching.stats, "completed_from_traces": len(modules) + len(params)}
-    return replace(matching, module_pairs=pairs, param_pairs=[*matching.param_pairs, *params],
-                   unmatched=unmatched, stats=stats)
+    return replace(
+        matching,
+        module_pairs=pairs,
+        param_pairs=[*matching.param_pairs, *params],
+        unmatched=unmatched,
+        stats=stats,
+    )
 
 
-def pair_models(model_a: Any, model_b: Any, inputs: Any = None, *, layer_map: Any = None,
-                export: bool = True, reuse: bool = True) -> Matching:
+def pair_models(
+    model_a: Any,
+    model_b: Any,
+    inputs: Any = None,
+    *,
+    layer_map: Any = None,
+    export: bool = True,
+    reuse: bool = True,
+) -> Matching:
     """The matching of two torch/paddle models (see the module docstring).
 
     Args:
@@ -129,40 +158,56 @@ def pair_models(model_a: Any, model_b: Any, inputs: Any = None, *, layer_map: An
         return found
     start = time.perf_counter()
     black_a, black_b = black_boxes(layer_map)
-    notes: dict[str, Any] = {"framework_a": framework_of(model_a).name,
-                             "framework_b": framework_of(model_b).name}
+    notes: dict[str, Any] = {
+        "framework_a": framework_of(model_a).name,
+        "framework_b": framework_of(model_b).name,
+    }
     if inputs is None:
         graphs = "static"
         static_a = static_graph(model_a, black_boxes=black_a, fused=layer_sizes(model_b))
         static_b = static_graph(model_b, black_boxes=black_b, fused=layer_sizes(model_a))
-        matching = match_graphs(static_a, static_b,
-                                layer_map=unit_ignores(layer_map, static_a, static_b))
+        matching = match_graphs(
+            static_a, static_b, layer_map=unit_ignores(layer_map, static_a, static_b)
+        )
     else:
         inputs_a, inputs_b = split_inputs(inputs, notes["framework_a"], notes["framework_b"])
         traces = trace_graphs(model_a, inputs_a, model_b, inputs_b, layer_map)
 
-        exported = _exported_graphs(model_a, inputs_a, model_b, inputs_b, notes) \
-            if export else None
+        exported = _exported_graphs(model_a, inputs_a, model_b, inputs_b, notes) if export else None
         if exported is not None:
             graphs = "onnx"
             matching = pair_graphs(*exported, layer_map=layer_map, traces=traces)
         else:
             graphs = "trace"
             traced_a, traced_b = traces()
-            matching = match_graphs(traced_a, traced_b,
-                                    layer_map=unit_ignores(layer_map, traced_a, traced_b))
-    matching = replace(matching, stats={**matching.stats, "graphs": graphs, **notes,
-                                        "pairing_seconds": round(time.perf_counter() - start, 3)})
-    logger.debug("paired %s and %s on %s graphs: %d module pairs, %d parameter pairs",
-                type(model_a).__name__, type(model_b).__name__, graphs,
-                len(matching.module_pairs), len(matching.param_pairs))
+            matching = match_graphs(
+                traced_a, traced_b, layer_map=unit_ignores(layer_map, traced_a, traced_b)
+            )
+    matching = replace(
+        matching,
+        stats={
+            **matching.stats,
+            "graphs": graphs,
+            **notes,
+            "pairing_seconds": round(time.perf_counter() - start, 3),
+        },
+    )
+    logger.debug(
+        "paired %s and %s on %s graphs: %d module pairs, %d parameter pairs",
+        type(model_a).__name__,
+        type(model_b).__name__,
+        graphs,
+        len(matching.module_pairs),
+        len(matching.param_pairs),
+    )
     if reuse:
         remember(model_a, model_b, layer_map, inputs, matching, export=export)
     return matching
 
 
-def _exported_graphs(model_a: Any, inputs_a: Any, model_b: Any, inputs_b: Any,
-                     notes: dict[str, Any]) -> tuple[Graph, Graph] | None:
+def _exported_graphs(
+    model_a: Any, inputs_a: Any, model_b: Any, inputs_b: Any, notes: dict[str, Any]
+) -> tuple[Graph, Graph] | None:
     from padiff_ir.exporters import export_pair
 
     try:
@@ -172,6 +217,5 @@ def _exported_graphs(model_a: Any, inputs_a: Any, model_b: Any, inputs_b: Any,
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         notes["export_failed"] = f"{type(err).__name__}: {reason}"
         level = logging.INFO if isinstance(err, (ExportError, InputError)) else logging.WARNING
-        logger.log(level, "matching on eager traces, the export failed: %s",
-                   notes["export_failed"])
+        logger.log(level, "matching on eager traces, the export failed: %s", notes["export_failed"])
         return None

@@ -127,8 +127,11 @@ class LayerMap:
             return pinned
         from padiff_ir.errors import OptionError
 
-        raise OptionError(f"{option} must be a LayerMap or a dict {{module path of A: module "
-                          f"path of B}}, got {type(value).__name__}", option=option)
+        raise OptionError(
+            f"{option} must be a LayerMap or a dict {{module path of A: module "
+            f"path of B}}, got {type(value).__name__}",
+            option=option,
+        )
 
     # -- editing -----------------------------------------------------------------------------
 
@@ -326,9 +329,11 @@ class LayerMap:
             with open(path, "w", encoding="utf-8") as f:
                 f.write(text + "\n")
         except OSError as err:
-            raise FileFormatError(f"{path}: cannot write the layer map ({err.strerror or err}); "
-                                  "pass a file path in an existing, writable folder",
-                                  path=str(path)) from err
+            raise FileFormatError(
+                f"{path}: cannot write the layer map ({err.strerror or err}); "
+                "pass a file path in an existing, writable folder",
+                path=str(path),
+            ) from err
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> LayerMap:
@@ -388,11 +393,15 @@ def _layer_map_problem(data: Any) -> str:
         return f"it holds a JSON {type(data).__name__}, not an object"
     known = {"version", "pairs", *_SET_FIELDS}
     if not known & set(data) or "kind" in data:
-        return (f"it has none of the keys {sorted(known)}"
-                if "kind" not in data else f"it holds a result of kind {data['kind']!r}")
+        return (
+            f"it has none of the keys {sorted(known)}"
+            if "kind" not in data
+            else f"it holds a result of kind {data['kind']!r}"
+        )
     pairs = data.get("pairs", {})
     if not isinstance(pairs, dict) or not all(
-            isinstance(a, str) and isinstance(b, str) for a, b in pairs.items()):
+        isinstance(a, str) and isinstance(b, str) for a, b in pairs.items()
+    ):
         return "'pairs' must map module paths of A to module paths of B (strings)"
     for name in _SET_FIELDS:
         value = data.get(name, [])

@@ -36,8 +36,10 @@ _MAX_ENTRIES = 8
 
 def _structure(model: Any) -> tuple[Any, ...]:
     fw = framework_of(model)
-    return (tuple((p, type(m).__name__) for p, m in fw.named_modules(model)),
-            tuple((n, fw.shape(t)) for n, t in fw.named_tensors(model).items()))
+    return (
+        tuple((p, type(m).__name__) for p, m in fw.named_modules(model)),
+        tuple((n, fw.shape(t)) for n, t in fw.named_tensors(model).items()),
+    )
 
 
 def _input_signature(inputs: Any) -> tuple[Any, ...]:
@@ -47,8 +49,11 @@ def _input_signature(inputs: Any) -> tuple[Any, ...]:
         if isinstance(value, (list, tuple)):
             return tuple(describe(v) for v in value)
         shape = getattr(value, "shape", None)
-        return (tuple(int(d) for d in shape), str(getattr(value, "dtype", ""))) \
-            if shape is not None else repr(value)
+        return (
+            (tuple(int(d) for d in shape), str(getattr(value, "dtype", "")))
+            if shape is not None
+            else repr(value)
+        )
 
     return (describe(inputs),)
 
@@ -63,8 +68,9 @@ def _map_signature(layer_map: Any) -> str:
     return json.dumps(data, sort_keys=True, default=str) if data else ""
 
 
-def lookup(model_a: Any, model_b: Any, layer_map: Any, inputs: Any,
-            export: bool) -> Matching | None:
+def lookup(
+    model_a: Any, model_b: Any, layer_map: Any, inputs: Any, export: bool
+) -> Matching | None:
     entry = _MEMO.get((id(model_a), id(model_b)))
     if entry is None or entry.ref_a() is not model_a or entry.ref_b() is not model_b:
         return None
@@ -79,8 +85,15 @@ def lookup(model_a: Any, model_b: Any, layer_map: Any, inputs: Any,
     return None
 
 
-def remember(model_a: Any, model_b: Any, layer_map: Any, inputs: Any, matching: Matching, *,
-             export: bool = True) -> None:
+def remember(
+    model_a: Any,
+    model_b: Any,
+    layer_map: Any,
+    inputs: Any,
+    matching: Matching,
+    *,
+    export: bool = True,
+) -> None:
     """Keep ``matching`` as the one of these models (what :func:`padiff_ir.match` made on the
     exported graphs), for the other entry points to reuse."""
     key = (id(model_a), id(model_b))
@@ -88,6 +101,11 @@ def remember(model_a: Any, model_b: Any, layer_map: Any, inputs: Any, matching: 
     if len(_MEMO) >= _MAX_ENTRIES:
         _MEMO.pop(next(iter(_MEMO)))
     _MEMO[key] = _Entry(
-        weakref.ref(model_a), weakref.ref(model_b), _map_signature(layer_map),
+        weakref.ref(model_a),
+        weakref.ref(model_b),
+        _map_signature(layer_map),
         (_structure(model_a), _structure(model_b)),
-        _input_signature(inputs) if inputs is not None else None, export, matching)
+        _input_signature(inputs) if inputs is not None else None,
+        export,
+        matching,
+    )

@@ -37,8 +37,9 @@ logger = logging.getLogger(__name__)
 _BLACK_BOX = "black-box"
 
 
-def unit_paths(modules: Mapping[str, str], framework: str,
-               black_boxes: frozenset[str] | set[str] = frozenset()) -> dict[str, str]:
+def unit_paths(
+    modules: Mapping[str, str], framework: str, black_boxes: frozenset[str] | set[str] = frozenset()
+) -> dict[str, str]:
     """Modules a trace graph keeps whole -> their unit family.
 
     Multi-head attention and recurrent layers (their internals differ between frameworks),
@@ -101,8 +102,12 @@ def model_graph(model: Any, inputs: Any, *, black_boxes: frozenset[str] = frozen
     return graph_from_trace(trace, unit_paths(trace.modules, trace.framework, black_boxes))
 
 
-def static_graph(model: Any, *, black_boxes: frozenset[str] = frozenset(),
-                 fused: frozenset[tuple[Any, ...]] = frozenset()) -> Graph:
+def static_graph(
+    model: Any,
+    *,
+    black_boxes: frozenset[str] = frozenset(),
+    fused: frozenset[tuple[Any, ...]] = frozenset(),
+) -> Graph:
     """A graph of ``model`` without running it: its innermost modules in definition order.
 
     Each reads the output of the one before, except siblings of one container that read the
@@ -135,8 +140,9 @@ def static_graph(model: Any, *, black_boxes: frozenset[str] = frozenset(),
     roles = module_roles(fw, named)
     values: dict[str, TracedTensor] = {"input:0": TracedTensor("input:0", None, "float32")}
     whole = not fw.children(model) or "" in units
-    calls: list[TracedCall] = [TracedCall(0, "", modules.get("", ""), 0, None, ("input:0",),
-                                          (), not whole)]
+    calls: list[TracedCall] = [
+        TracedCall(0, "", modules.get("", ""), 0, None, ("input:0",), (), not whole)
+    ]
     if whole:  # the model is one layer, or kept whole
         named = []
         calls[0] = replace(calls[0], outputs=("#0:out0",))
@@ -152,14 +158,26 @@ def static_graph(model: Any, *, black_boxes: frozenset[str] = frozenset(),
             return current
         output = f"join:{len(joins)}"
         values[output] = TracedTensor(output, None, "float32")
-        joins.append(TracedOp(f"join{len(joins)}", "Concat", (), tuple(members), output, 0,
-                              len(calls) + len(joins) - 1 + 0.5))
+        joins.append(
+            TracedOp(
+                f"join{len(joins)}",
+                "Concat",
+                (),
+                tuple(members),
+                output,
+                0,
+                len(calls) + len(joins) - 1 + 0.5,
+            )
+        )
         return output
 
     if not whole and own.get(""):  # the model's own parameters (a class token...)
         values["#0:own"] = TracedTensor("#0:own", None, "float32")
-        calls.append(TracedCall(len(calls), "", modules[""], 0, 0, (current,), ("#0:own",),
-                                False, len(calls)))
+        calls.append(
+            TracedCall(
+                len(calls), "", modules[""], 0, 0, (current,), ("#0:own",), False, len(calls)
+            )
+        )
         current = "#0:own"
     for path, module in named:
         if not path or any(strictly_within(path, u) for u in units):
@@ -168,8 +186,7 @@ def static_graph(model: Any, *, black_boxes: frozenset[str] = frozenset(),
         if not leaf and not own.get(path):
             continue
         parent = parent_path(path)
-        weight = next((parameters[n] for n in own.get(path, ()) if roles.get(n) == "weight"),
-                      None)
+        weight = next((parameters[n] for n in own.get(path, ()) if roles.get(n) == "weight"), None)
         key = _fan_key(modules[path], fw.name, weight)
         out = _out_size(modules[path], fw.name, weight)
         # join the run only while it can still add up to a fused layer of the other side
@@ -184,8 +201,11 @@ def static_graph(model: Any, *, black_boxes: frozenset[str] = frozenset(),
             run_input, run_key, run_parent, run_out = current, key, parent, out
         output = f"{path}#0:out0"
         values[output] = TracedTensor(output, None, "float32")
-        calls.append(TracedCall(len(calls), path, modules[path], 0, 0, (source,), (output,),
-                                False, len(calls)))
+        calls.append(
+            TracedCall(
+                len(calls), path, modules[path], 0, 0, (source,), (output,), False, len(calls)
+            )
+        )
         members.append(output)
         current = output
     current = join()
@@ -193,10 +213,18 @@ def static_graph(model: Any, *, black_boxes: frozenset[str] = frozenset(),
         calls[0] = replace(calls[0], outputs=(current,), done=len(calls))
     else:
         current = "#0:out0"
-    trace = Trace(framework=fw.name, modules=modules, parameters=parameters,
-                  owners={k: tuple(v) for k, v in owners.items()},
-                  roles=module_roles(fw, named), inputs=("input:0",),
-                  outputs=(current,), tensors=values, calls=tuple(calls), ops=tuple(joins))
+    trace = Trace(
+        framework=fw.name,
+        modules=modules,
+        parameters=parameters,
+        owners={k: tuple(v) for k, v in owners.items()},
+        roles=module_roles(fw, named),
+        inputs=("input:0",),
+        outputs=(current,),
+        tensors=values,
+        calls=tuple(calls),
+        ops=tuple(joins),
+    )
     graph = graph_from_trace(trace, units)
     graph.meta["source"] = "static"
     return graph
@@ -245,13 +273,16 @@ def _fan_key(class_name: str, framework: str, weight: Any) -> tuple[Any, ...] | 
     return None
 
 
-def trace_graphs(model_a: Any, inputs_a: Any, model_b: Any, inputs_b: Any,
-                 layer_map: Any = None) -> Callable[[], tuple[Graph, Graph]]:
+def trace_graphs(
+    model_a: Any, inputs_a: Any, model_b: Any, inputs_b: Any, layer_map: Any = None
+) -> Callable[[], tuple[Graph, Graph]]:
     """A function making the eager-trace graphs of both models (for :func:`pair_graphs`)."""
     black_a, black_b = black_boxes(layer_map)
 
     def make() -> tuple[Graph, Graph]:
-        return (model_graph(model_a, inputs_a, black_boxes=black_a),
-                model_graph(model_b, inputs_b, black_boxes=black_b))
+        return (
+            model_graph(model_a, inputs_a, black_boxes=black_a),
+            model_graph(model_b, inputs_b, black_boxes=black_b),
+        )
 
     return make

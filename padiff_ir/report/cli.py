@@ -22,15 +22,21 @@ EXIT_ERROR = 2
 def add_report_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``report`` subcommand to the CLI's subparsers; returns its parser."""
     parser = subparsers.add_parser(
-        "report", help="write the HTML report of a saved result (JSON), without running a model",
+        "report",
+        help="write the HTML report of a saved result (JSON), without running a model",
         description="RESULT is a JSON file written by result.to_json(path).",
     )
     parser.add_argument("result", help="result JSON file")
-    parser.add_argument("-o", "--output", default=None,
-                        help="HTML file to write (default: RESULT with .html)")
+    parser.add_argument(
+        "-o", "--output", default=None, help="HTML file to write (default: RESULT with .html)"
+    )
     parser.add_argument("--title", default=None, help="page title")
-    parser.add_argument("--model-explorer", metavar="DIR", default=None,
-                        help="also write Model Explorer node data and the A->B mapping to DIR")
+    parser.add_argument(
+        "--model-explorer",
+        metavar="DIR",
+        default=None,
+        help="also write Model Explorer node data and the A->B mapping to DIR",
+    )
     return parser
 
 
@@ -51,8 +57,10 @@ def report_command(args: argparse.Namespace) -> int:
     directory = getattr(args, "model_explorer", None)
     if directory:
         written = to_model_explorer(data, directory)
-        print(f"wrote Model Explorer node data to {directory}: "
-              + ", ".join(p.name for p in written.values()))
+        print(
+            f"wrote Model Explorer node data to {directory}: "
+            + ", ".join(p.name for p in written.values())
+        )
     return EXIT_OK
 
 

@@ -28,8 +28,14 @@ from padiff_ir.report.view import ReportError, build_view
 if TYPE_CHECKING:
     import jinja2
 
-__all__ = ["SCRIPT_PARTS", "dump_json_for_html", "render_html", "render_html_text",
-           "report_script", "result_dict"]
+__all__ = [
+    "SCRIPT_PARTS",
+    "dump_json_for_html",
+    "render_html",
+    "render_html_text",
+    "report_script",
+    "result_dict",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -37,10 +43,22 @@ _TEMPLATES = "templates"
 _SCRIPT_DIR = "script"
 #: The parts of the report's script, in the order they are joined (later parts use earlier ones;
 #: ``main.js``, last, draws the page).
-SCRIPT_PARTS = ("base.js", "match_state.js", "pane.js", "selection.js", "match.js",
-                "training.js", "main.js")
-_JSON_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026",
-                 0x2028: "\\u2028", 0x2029: "\\u2029"}
+SCRIPT_PARTS = (
+    "base.js",
+    "match_state.js",
+    "pane.js",
+    "selection.js",
+    "match.js",
+    "training.js",
+    "main.js",
+)
+_JSON_ESCAPES = {
+    ord("<"): "\\u003c",
+    ord(">"): "\\u003e",
+    ord("&"): "\\u0026",
+    0x2028: "\\u2028",
+    0x2029: "\\u2029",
+}
 
 
 def _finite(value: Any) -> Any:
@@ -80,15 +98,18 @@ def result_dict(result: Any) -> dict[str, Any]:
         except OSError as err:
             raise ReportError(f"cannot read result file {str(path)!r}: {err}") from err
         except json.JSONDecodeError as err:
-            raise ReportError(f"{str(path)!r} is not JSON ({err}); pass a file written by "
-                              "result.to_json(path)") from err
+            raise ReportError(
+                f"{str(path)!r} is not JSON ({err}); pass a file written by result.to_json(path)"
+            ) from err
         return data
     if isinstance(result, dict):
         return result
     to_dict = getattr(result, "to_dict", None)
     if to_dict is None:
-        raise ReportError(f"cannot make a report of a {type(result).__name__}: pass a "
-                          "MatchResult, a DiffResult, their to_dict() or a saved JSON file")
+        raise ReportError(
+            f"cannot make a report of a {type(result).__name__}: pass a "
+            "MatchResult, a DiffResult, their to_dict() or a saved JSON file"
+        )
     data = dict(to_dict())
     graphs = getattr(result, "graphs", None)
     if graphs and not data.get("graphs"):
@@ -128,8 +149,10 @@ def report_script() -> str:
         if "</script" in text.lower():  # our own asset; guard against an edit that breaks it
             raise ReportError(f"{_SCRIPT_DIR}/{name} must not contain '</script'")
         chunks.append(f"// ---- {name} ----\n{text}")
-    return ("/* padiff-ir report: draws the graphs, tables and charts from the JSON block of this "
-            "page. */\n(function () {\n\"use strict\";\n" + "\n".join(chunks) + "})();\n")
+    return (
+        "/* padiff-ir report: draws the graphs, tables and charts from the JSON block of this "
+        'page. */\n(function () {\n"use strict";\n' + "\n".join(chunks) + "})();\n"
+    )
 
 
 def render_html_text(result: Any, *, title: str | None = None) -> str:
@@ -143,9 +166,11 @@ def render_html_text(result: Any, *, title: str | None = None) -> str:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
         detail = f"missing key {err}" if isinstance(err, KeyError) else str(err)
-        raise ReportError(f"the result data cannot be read ({type(err).__name__}: {detail}); "
-                          "pass a result, its to_dict() or a file written by "
-                          "result.to_json(path), unedited") from err
+        raise ReportError(
+            f"the result data cannot be read ({type(err).__name__}: {detail}); "
+            "pass a result, its to_dict() or a file written by "
+            "result.to_json(path), unedited"
+        ) from err
     template = _environment().get_template("report.html")
     return template.render(
         view=view,
@@ -174,4 +199,3 @@ def render_html(result: Any, path: str | Path, *, title: str | None = None) -> P
     out.write_text(text, encoding="utf-8")
     logger.info("wrote report %s (%.1f MB)", out, len(text.encode("utf-8")) / 1e6)
     return out
-

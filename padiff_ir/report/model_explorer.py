@@ -35,8 +35,14 @@ logger = logging.getLogger(__name__)
 
 #: Colour bands of max abs error (upper bound -> background), green to red on a log scale.
 THRESHOLDS = (
-    (1e-7, "#2e7d32"), (1e-6, "#66bb6a"), (1e-5, "#c5e1a5"), (1e-4, "#fff59d"),
-    (1e-3, "#ffcc80"), (1e-2, "#ff8a65"), (1e-1, "#e53935"), (1e300, "#b71c1c"),
+    (1e-7, "#2e7d32"),
+    (1e-6, "#66bb6a"),
+    (1e-5, "#c5e1a5"),
+    (1e-4, "#fff59d"),
+    (1e-3, "#ffcc80"),
+    (1e-2, "#ff8a65"),
+    (1e-1, "#e53935"),
+    (1e300, "#b71c1c"),
 )
 _DEFAULT_GRAPH = "main_graph"
 _METRICS = ("max_abs", "max_rel")
@@ -70,8 +76,10 @@ def model_explorer_data(data: dict[str, Any]) -> dict[str, Any]:
     """
     graphs = data.get("graphs") or {}
     if not graphs.get("a") or not graphs.get("b"):
-        raise ReportError("this result holds no graphs (result.graphs), so its errors cannot be "
-                          "placed on ONNX nodes; rerun padiff_ir.match to get one")
+        raise ReportError(
+            "this result holds no graphs (result.graphs), so its errors cannot be "
+            "placed on ONNX nodes; rerun padiff_ir.match to get one"
+        )
     tensor_node: dict[str, dict[str, dict[str, Any]]] = {}
     for side in ("a", "b"):
         tensor_node[side] = {t: n for n in graphs[side]["nodes"] for t in n.get("out", ())}
@@ -93,10 +101,12 @@ def model_explorer_data(data: dict[str, Any]) -> dict[str, Any]:
                         old = results.get(name, {}).get("value")
                         if old is None or value > old:
                             results[name] = {"value": value}
-            per_metric[key] = {graph_id: {
-                "results": results,
-                "thresholds": [{"value": v, "bgColor": c} for v, c in THRESHOLDS],
-            }}
+            per_metric[key] = {
+                graph_id: {
+                    "results": results,
+                    "thresholds": [{"value": v, "bgColor": c} for v, c in THRESHOLDS],
+                }
+            }
         out[side] = per_metric
     mapping: dict[str, str] = {}
     for pair in data.get("pairs", ()):
@@ -135,6 +145,9 @@ def to_model_explorer(result: Any, directory: str | Path) -> dict[str, Path]:
     path = folder / "sync_navigation_a_to_b.json"
     path.write_text(json.dumps(built["mapping"], indent=1), encoding="utf-8")
     written["mapping"] = path
-    logger.info("wrote Model Explorer node data and mapping (%d nodes) to %s",
-                len(built["mapping"]["mapping"]), folder)
+    logger.info(
+        "wrote Model Explorer node data and mapping (%d nodes) to %s",
+        len(built["mapping"]["mapping"]),
+        folder,
+    )
     return written

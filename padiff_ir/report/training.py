@@ -75,8 +75,9 @@ def _row_label(entry: Mapping[str, Any]) -> str:
     return label if kind == "output" else f"{label} · {kind}"
 
 
-def _section(title: str, key: str, kinds: tuple[str, ...] | None,
-             steps: list[Mapping[str, Any]]) -> dict[str, Any] | None:
+def _section(
+    title: str, key: str, kinds: tuple[str, ...] | None, steps: list[Mapping[str, Any]]
+) -> dict[str, Any] | None:
     rows: dict[str, int] = {}
     order: dict[str, float] = {}
     for step in steps:
@@ -113,8 +114,16 @@ def _worst(entries: list[Mapping[str, Any]]) -> str:
 
 
 def _step_ok(step: Mapping[str, Any]) -> bool:
-    for key in ("inputs", "initial_weights", "forward", "buffers", "backward", "grads",
-                "weights", "optimizer_state"):
+    for key in (
+        "inputs",
+        "initial_weights",
+        "forward",
+        "buffers",
+        "backward",
+        "grads",
+        "weights",
+        "optimizer_state",
+    ):
         if any(not (e.get("metrics") or {}).get("ok", True) for e in step.get(key, ())):
             return False
     loss = step.get("loss")
@@ -126,10 +135,17 @@ def _layers(steps: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
     for step in steps:
         for key, column in (("forward", "forward"), ("backward", "grad")):
             for entry in step.get(key, ()):
-                row = table.setdefault((entry.get("module_a", ""), entry.get("module_b", "")), {
-                    "a": entry.get("module_a", ""), "b": entry.get("module_b", ""),
-                    "class": entry.get("class_a", ""), "forward": None, "grad": None,
-                    "first_step": None})
+                row = table.setdefault(
+                    (entry.get("module_a", ""), entry.get("module_b", "")),
+                    {
+                        "a": entry.get("module_a", ""),
+                        "b": entry.get("module_b", ""),
+                        "class": entry.get("class_a", ""),
+                        "forward": None,
+                        "grad": None,
+                        "first_step": None,
+                    },
+                )
                 m = entry.get("metrics") or {}
                 value = _number(m.get("max_abs"))
                 if value is not None and (row[column] is None or value > row[column]):
@@ -149,13 +165,19 @@ def training_data(data: Mapping[str, Any]) -> dict[str, Any]:
         diff = _number(loss.get("max_abs")) if loss else None
         if diff is None and a is not None and b is not None:
             diff = abs(a - b)
-        rows.append({
-            "step": step.get("index"), "mode": step.get("mode", "normal"),
-            "ok": _step_ok(step), "loss_a": a, "loss_b": b, "loss_diff": diff,
-            "worst_forward": _worst(list(step.get("forward", ()))),
-            "worst_grad": _worst(list(step.get("backward", ())) + list(step.get("grads", ()))),
-            "worst_weight": _worst(list(step.get("weights", ()))),
-        })
+        rows.append(
+            {
+                "step": step.get("index"),
+                "mode": step.get("mode", "normal"),
+                "ok": _step_ok(step),
+                "loss_a": a,
+                "loss_b": b,
+                "loss_diff": diff,
+                "worst_forward": _worst(list(step.get("forward", ()))),
+                "worst_grad": _worst(list(step.get("backward", ())) + list(step.get("grads", ()))),
+                "worst_weight": _worst(list(step.get("weights", ()))),
+            }
+        )
     sections = [s for s in (_section(t, k, kinds, steps) for t, k, kinds in _SECTIONS) if s]
     return {"steps": rows, "sections": sections, "layers": _layers(steps)}
 
@@ -169,10 +191,16 @@ def _summary(data: Mapping[str, Any]) -> SummaryView:
     tolerance = data.get("tolerance") or {}
     facts = [
         Fact("models", f"{label_a} vs {label_b}"),
-        Fact("tolerance", f"{tolerance.get('mode', '?')} atol={tolerance.get('atol', '?')} "
-                          f"rtol={tolerance.get('rtol', '?')}"),
-        Fact("steps", f"{len(steps)} ({sum(1 for s in steps if not _step_ok(s))} failing)",
-             "ok" if ok else "fail"),
+        Fact(
+            "tolerance",
+            f"{tolerance.get('mode', '?')} atol={tolerance.get('atol', '?')} "
+            f"rtol={tolerance.get('rtol', '?')}",
+        ),
+        Fact(
+            "steps",
+            f"{len(steps)} ({sum(1 for s in steps if not _step_ok(s))} failing)",
+            "ok" if ok else "fail",
+        ),
         Fact("layer pairs", str(len(data.get("layer_map", ())))),
     ]
     for key, value in (data.get("options") or {}).items():
@@ -181,36 +209,54 @@ def _summary(data: Mapping[str, Any]) -> SummaryView:
         last = steps[-1]
         loss_a, loss_b = _number(last.get("loss_a")), _number(last.get("loss_b"))
         if loss_a is not None and loss_b is not None:
-            facts.append(Fact(f"loss at step {last.get('index')}",
-                              f"A {loss_a:.6g} vs B {loss_b:.6g}"))
+            facts.append(
+                Fact(f"loss at step {last.get('index')}", f"A {loss_a:.6g} vs B {loss_b:.6g}")
+            )
     first = data.get("first_difference")
     first_facts: tuple[Fact, ...] = ()
     note = "The models train alike." if ok else "No first difference recorded."
     if first:
         metrics = first.get("metrics") or {}
-        layer = _where(first.get("module_a", "")) if first.get("module_a") or first.get(
-            "module_b") else ""
+        layer = (
+            _where(first.get("module_a", ""))
+            if first.get("module_a") or first.get("module_b")
+            else ""
+        )
         tensor = first.get("name_a", "")
         if first.get("name_b") and first.get("name_b") != tensor:
             tensor += f" / {first['name_b']}"
-        first_facts = tuple(f for f in (
-            Fact("stage", str(first.get("stage", "")), "fail"),
-            Fact("step", str(first.get("step", ""))),
-            Fact("layer", f"{layer} ({first['class_a']})" if layer and first.get("class_a")
-                 else layer),
-            Fact("tensor", tensor),
-            Fact("kind", str(first.get("kind", ""))),
-            Fact("max abs", format_error(metrics.get("max_abs")) if metrics else "", "fail"),
-            Fact("reason", str(metrics.get("reason", "")) if metrics else ""),
-        ) if f.value)
+        first_facts = tuple(
+            f
+            for f in (
+                Fact("stage", str(first.get("stage", "")), "fail"),
+                Fact("step", str(first.get("step", ""))),
+                Fact(
+                    "layer",
+                    f"{layer} ({first['class_a']})" if layer and first.get("class_a") else layer,
+                ),
+                Fact("tensor", tensor),
+                Fact("kind", str(first.get("kind", ""))),
+                Fact("max abs", format_error(metrics.get("max_abs")) if metrics else "", "fail"),
+                Fact("reason", str(metrics.get("reason", "")) if metrics else ""),
+            )
+            if f.value
+        )
         note = str(first.get("message", "")) or note
     causes = tuple(data.get("config_differences", ())) + tuple(
-        f"random layer: {r}" for r in data.get("random_layers", ()))
+        f"random layer: {r}" for r in data.get("random_layers", ())
+    )
     verdict = Verdict.of(ok)
     return SummaryView(
-        ok=ok, verdict=verdict, headline=f"{verdict.upper()} in training: {label_a} vs {label_b}",
-        facts=tuple(facts), first_divergence=first_facts, culprits=(), culprit_note=note,
-        notes=tuple(data.get("notes", ())), causes=causes, culprit_heading="Why",
+        ok=ok,
+        verdict=verdict,
+        headline=f"{verdict.upper()} in training: {label_a} vs {label_b}",
+        facts=tuple(facts),
+        first_divergence=first_facts,
+        culprits=(),
+        culprit_note=note,
+        notes=tuple(data.get("notes", ())),
+        causes=causes,
+        culprit_heading="Why",
     )
 
 
@@ -222,10 +268,17 @@ def diff_view(data: Mapping[str, Any], title: str | None = None) -> ReportView:
     summary = _summary(data)
     model_a = (data.get("model_a") or {}).get("class") or "A"
     model_b = (data.get("model_b") or {}).get("class") or "B"
-    tabs = (TabView("training", "Training steps"), TabView("steps", "Steps"),
-            TabView("layers", "Layers"), TabView("environment", "Environment"))
+    tabs = (
+        TabView("training", "Training steps"),
+        TabView("steps", "Steps"),
+        TabView("layers", "Layers"),
+        TabView("environment", "Environment"),
+    )
     return ReportView(
         title=title or f"padiff-ir auto_diff report: {model_a} vs {model_b} ({summary.verdict})",
-        kind="auto_diff", summary=summary, environment=environment_facts(data), tabs=tabs,
+        kind="auto_diff",
+        summary=summary,
+        environment=environment_facts(data),
+        tabs=tabs,
         payload=payload,
     )

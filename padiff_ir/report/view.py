@@ -171,8 +171,11 @@ def _node_index(data: Mapping[str, Any]) -> dict[str, Any]:
         for entry in data.get("unmatched", ()):
             if entry.get("side") != side or entry.get("kind") not in ("op", "tensor"):
                 continue
-            node = (by_name[side].get(entry.get("name")) if entry.get("kind") == "op"
-                    else tensors.get(entry.get("name")))
+            node = (
+                by_name[side].get(entry.get("name"))
+                if entry.get("kind") == "op"
+                else tensors.get(entry.get("name"))
+            )
             if node is not None:
                 unmatched[str(node)] = entry.get("reason", "")
         index["node_unmatched"][side] = unmatched
@@ -184,8 +187,10 @@ def _node_index(data: Mapping[str, Any]) -> dict[str, Any]:
 
 def _module_index(data: Mapping[str, Any]) -> dict[str, Any]:
     modules = data.get("modules", [])
-    result = {"a": {m["a"]: i for i, m in enumerate(modules)},
-              "b": {m["b"]: i for i, m in enumerate(modules)}}
+    result = {
+        "a": {m["a"]: i for i, m in enumerate(modules)},
+        "b": {m["b"]: i for i, m in enumerate(modules)},
+    }
     partner: dict[str, dict[str, str]] = {"a": {}, "b": {}}
     for pair in data.get("layer_map", ()):
         partner["a"].setdefault(pair["a"], pair["b"])
@@ -198,8 +203,9 @@ def _first_divergence_index(data: Mapping[str, Any]) -> int | None:
     if not first:
         return None
     for i, pair in enumerate(data.get("pairs", ())):
-        if list(pair.get("a", ())) == list(first.get("a", ())) and \
-                list(pair.get("b", ())) == list(first.get("b", ())):
+        if list(pair.get("a", ())) == list(first.get("a", ())) and list(pair.get("b", ())) == list(
+            first.get("b", ())
+        ):
             return i
     return None
 
@@ -207,23 +213,27 @@ def _first_divergence_index(data: Mapping[str, Any]) -> int | None:
 def _culprit_views(data: Mapping[str, Any]) -> tuple[CulpritView, ...]:
     views = []
     for c in data.get("culprits", ()):
-        views.append(CulpritView(
-            title=f"{_where(c.get('module_a', ''))} ↔ {_where(c.get('module_b', ''))}",
-            classes=f"{c.get('class_a', '')} ↔ {c.get('class_b', '')}",
-            own_error=format_error(c.get("own_error")),
-            inherited_error=format_error(c.get("inherited_error")),
-            output_error=format_error(c.get("output_error")),
-            attribute_diffs=tuple(c.get("attribute_diffs", ())),
-            param_diffs=tuple(c.get("param_diffs", ())),
-            explanation=c.get("explanation", ""),
-            target=c.get("module_a", ""),
-        ))
+        views.append(
+            CulpritView(
+                title=f"{_where(c.get('module_a', ''))} ↔ {_where(c.get('module_b', ''))}",
+                classes=f"{c.get('class_a', '')} ↔ {c.get('class_b', '')}",
+                own_error=format_error(c.get("own_error")),
+                inherited_error=format_error(c.get("inherited_error")),
+                output_error=format_error(c.get("output_error")),
+                attribute_diffs=tuple(c.get("attribute_diffs", ())),
+                param_diffs=tuple(c.get("param_diffs", ())),
+                explanation=c.get("explanation", ""),
+                target=c.get("module_a", ""),
+            )
+        )
     return tuple(views)
 
 
 def _tolerance_text(tolerance: Mapping[str, Any]) -> str:
-    return (f"{tolerance.get('mode', 'strict')} atol={tolerance.get('atol', '?')} "
-            f"rtol={tolerance.get('rtol', '?')}")
+    return (
+        f"{tolerance.get('mode', 'strict')} atol={tolerance.get('atol', '?')} "
+        f"rtol={tolerance.get('rtol', '?')}"
+    )
 
 
 def environment_facts(data: Mapping[str, Any]) -> tuple[Fact, ...]:
@@ -258,41 +268,53 @@ def _match_summary(data: Mapping[str, Any]) -> SummaryView:
     facts = [
         Fact("models", f"{_model_label(model_a, 'A')} vs {_model_label(model_b, 'B')}"),
         Fact("tolerance", _tolerance_text(data.get("tolerance") or {})),
-        Fact("tensor pairs", f"{len(pairs)} compared, {failing} failing",
-             "fail" if failing else "ok"),
+        Fact(
+            "tensor pairs", f"{len(pairs)} compared, {failing} failing", "fail" if failing else "ok"
+        ),
         Fact("module pairs", str(len(data.get("layer_map", ())))),
         Fact("unmatched", str(len(data.get("unmatched", ())))),
     ]
     for output in data.get("outputs", ()):
         metrics = output.get("metrics") or {}
         good = bool(metrics.get("ok"))
-        facts.append(Fact(
-            f"output #{output.get('index', 0)}",
-            f"max abs {format_error(metrics.get('max_abs'))}, cosine "
-            f"{_float(metrics.get('cosine')) or 0:.6f}" + ("" if good else
-                                                           f" ({metrics.get('reason', '')})"),
-            "ok" if good else "fail"))
+        facts.append(
+            Fact(
+                f"output #{output.get('index', 0)}",
+                f"max abs {format_error(metrics.get('max_abs'))}, cosine "
+                f"{_float(metrics.get('cosine')) or 0:.6f}"
+                + ("" if good else f" ({metrics.get('reason', '')})"),
+                "ok" if good else "fail",
+            )
+        )
     for output in data.get("eager_outputs", ()):
         metrics = output.get("metrics") or {}
-        facts.append(Fact(f"eager output #{output.get('index', 0)}",
-                          f"max abs {format_error(metrics.get('max_abs'))}",
-                          "ok" if metrics.get("ok") else "fail"))
+        facts.append(
+            Fact(
+                f"eager output #{output.get('index', 0)}",
+                f"max abs {format_error(metrics.get('max_abs'))}",
+                "ok" if metrics.get("ok") else "fail",
+            )
+        )
     for side, report in sorted((data.get("export_fidelity") or {}).items()):
         if not report.get("checked"):
             continue
         text = f"export reproduces the eager run (max abs {format_error(report.get('max_abs'))})"
         if not report.get("ok"):
-            text = (f"export departs from the eager run by {format_error(report.get('max_abs'))}"
-                    + (f", first in {_where(report['module'])} ({report.get('module_class', '')})"
-                       if "module" in report else ""))
+            text = f"export departs from the eager run by {format_error(report.get('max_abs'))}" + (
+                f", first in {_where(report['module'])} ({report.get('module_class', '')})"
+                if "module" in report
+                else ""
+            )
         facts.append(Fact(f"export {side.upper()}", text, "ok" if report.get("ok") else "fail"))
     first = data.get("first_divergence")
     first_facts: tuple[Fact, ...] = ()
     if first:
         metrics = first.get("metrics") or {}
         first_facts = (
-            Fact("module", f"{_where(first.get('module_a', ''))} ↔ "
-                           f"{_where(first.get('module_b', ''))}"),
+            Fact(
+                "module",
+                f"{_where(first.get('module_a', ''))} ↔ {_where(first.get('module_b', ''))}",
+            ),
             Fact("op", f"{first.get('op_a', '')} ↔ {first.get('op_b', '')}"),
             Fact("tensors", f"{', '.join(first.get('a', ()))} ↔ {', '.join(first.get('b', ()))}"),
             Fact("max abs", format_error(metrics.get("max_abs")), "fail"),
@@ -302,37 +324,53 @@ def _match_summary(data: Mapping[str, Any]) -> SummaryView:
     if culprits:
         note = ""
     elif data.get("accumulated"):
-        note = ("No culprit: no module differs by itself beyond tolerance; the difference is "
-                "rounding accumulated over the graph.")
+        note = (
+            "No culprit: no module differs by itself beyond tolerance; the difference is "
+            "rounding accumulated over the graph."
+        )
     elif ok:
         note = "No culprit: the models agree."
     else:
         note = "No culprit found (module own errors were not measured or none fails)."
     verdict = Verdict.of(ok)
     return SummaryView(
-        ok=ok, verdict=verdict,
+        ok=ok,
+        verdict=verdict,
         headline=f"{verdict.upper()}: {_model_label(model_a, 'A')} vs {_model_label(model_b, 'B')}",
-        facts=tuple(facts), first_divergence=first_facts,
+        facts=tuple(facts),
+        first_divergence=first_facts,
         first_divergence_target=_where(first.get("module_a", "")) if first else None,
-        culprits=culprits, culprit_note=note, notes=tuple(data.get("notes", ())),
+        culprits=culprits,
+        culprit_note=note,
+        notes=tuple(data.get("notes", ())),
     )
 
 
 def _match_view(data: Mapping[str, Any], title: str | None) -> ReportView:
     payload = dict(data)
-    payload["index"] = {**_node_index(data), **_module_index(data),
-                        "first_divergence": _first_divergence_index(data)}
+    payload["index"] = {
+        **_node_index(data),
+        **_module_index(data),
+        "first_divergence": _first_divergence_index(data),
+    }
     has_graphs = bool((data.get("graphs") or {}).get("a") or (data.get("graphs") or {}).get("b"))
     payload["index"]["has_graphs"] = has_graphs
     summary = _match_summary(data)
     model_a = (data.get("model_a") or {}).get("class") or "A"
     model_b = (data.get("model_b") or {}).get("class") or "B"
-    tabs = (TabView("graphs", "Graphs"), TabView("pairs", "Tensor pairs"),
-            TabView("layers", "Layer map"), TabView("unmatched", "Unmatched"),
-            TabView("environment", "Environment"))
+    tabs = (
+        TabView("graphs", "Graphs"),
+        TabView("pairs", "Tensor pairs"),
+        TabView("layers", "Layer map"),
+        TabView("unmatched", "Unmatched"),
+        TabView("environment", "Environment"),
+    )
     return ReportView(
         title=title or f"padiff-ir report: {model_a} vs {model_b} ({summary.verdict})",
-        kind="match", summary=summary, environment=environment_facts(data), tabs=tabs,
+        kind="match",
+        summary=summary,
+        environment=environment_facts(data),
+        tabs=tabs,
         payload=payload,
     )
 
@@ -354,13 +392,16 @@ def build_view(data: Mapping[str, Any], *, title: str | None = None) -> ReportVi
     kind = data.get("kind", "match")
     if kind == "match":
         if "ok" not in data:
-            raise ReportError("the result dictionary has no 'ok' key: is it a MatchResult's "
-                              "to_dict() (or a file written by result.to_json())?")
+            raise ReportError(
+                "the result dictionary has no 'ok' key: is it a MatchResult's "
+                "to_dict() (or a file written by result.to_json())?"
+            )
         return _match_view(data, title)
     if kind == "auto_diff":
         from padiff_ir.report.training import diff_view
 
         return diff_view(data, title)
-    raise ReportError(f"unknown result kind {kind!r}: the report renders 'match' results "
-                      "(MatchResult) and 'auto_diff' results (DiffResult)")
-
+    raise ReportError(
+        f"unknown result kind {kind!r}: the report renders 'match' results "
+        "(MatchResult) and 'auto_diff' results (DiffResult)"
+    )

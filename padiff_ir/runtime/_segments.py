@@ -40,8 +40,9 @@ __all__ = ["SegmentRun", "estimate_bytes", "plan_segments", "run_segments"]
 logger = logging.getLogger(__name__)
 
 
-def estimate_bytes(names: Sequence[str], types: Mapping[str, onnx.TypeProto],
-                   feeds: Mapping[str, np.ndarray]) -> dict[str, int]:
+def estimate_bytes(
+    names: Sequence[str], types: Mapping[str, onnx.TypeProto], feeds: Mapping[str, np.ndarray]
+) -> dict[str, int]:
     """Bytes of each tensor of ``names`` from its inferred type; the largest size seen (or the
     largest feed) for a tensor whose shape is unknown."""
     from onnx import helper
@@ -62,9 +63,14 @@ def estimate_bytes(names: Sequence[str], types: Mapping[str, onnx.TypeProto],
     return sizes
 
 
-def plan_segments(index: GraphIndex, node_indices: Sequence[int], recorded: set[str],
-                  sizes: Mapping[str, int], segment_bytes: int, chunk_size: int | None
-                  ) -> tuple[list[list[int]], dict[str, int]]:
+def plan_segments(
+    index: GraphIndex,
+    node_indices: Sequence[int],
+    recorded: set[str],
+    sizes: Mapping[str, int],
+    segment_bytes: int,
+    chunk_size: int | None,
+) -> tuple[list[list[int]], dict[str, int]]:
     """Nodes cut in order into segments, and for each tensor read across segments the last
     segment that reads it.
 
@@ -166,9 +172,12 @@ class SegmentRun:
                 self.others.pop(name, None)
 
 
-def _segment_session(model: onnx.ModelProto, exposed: list[str], providers: Sequence[str],
-                     node_modules: Mapping[str, str]
-                     ) -> tuple[onnxruntime.InferenceSession, list[str]]:
+def _segment_session(
+    model: onnx.ModelProto,
+    exposed: list[str],
+    providers: Sequence[str],
+    node_modules: Mapping[str, str],
+) -> tuple[onnxruntime.InferenceSession, list[str]]:
     """A session of one segment; outputs of a type ORT rejects are dropped from it."""
     try:
         return create_session(model, providers, node_modules, owned=True), exposed
@@ -176,9 +185,7 @@ def _segment_session(model: onnx.ModelProto, exposed: list[str], providers: Sequ
         untyped = {o.name for o in model.graph.output if not o.HasField("type")}
         if not untyped:
             raise
-    logger.debug(
-        "onnxruntime rejected outputs of unknown type; not recording %s", sorted(untyped)
-    )
+    logger.debug("onnxruntime rejected outputs of unknown type; not recording %s", sorted(untyped))
     kept = [o for o in model.graph.output if o.name not in untyped]
     del model.graph.output[:]
     model.graph.output.extend(kept)
@@ -186,8 +193,14 @@ def _segment_session(model: onnx.ModelProto, exposed: list[str], providers: Sequ
     return session, [n for n in exposed if n not in untyped]
 
 
-def _run_segment(index: GraphIndex, run: SegmentRun, position: int, segment: Sequence[int],
-                 providers: Sequence[str], node_modules: Mapping[str, str]) -> None:
+def _run_segment(
+    index: GraphIndex,
+    run: SegmentRun,
+    position: int,
+    segment: Sequence[int],
+    providers: Sequence[str],
+    node_modules: Mapping[str, str],
+) -> None:
     produced = [n for i in segment for n in index.nodes[i].output if n]
     produced_set = set(produced)
     read = dict.fromkeys(
@@ -204,9 +217,7 @@ def _run_segment(index: GraphIndex, run: SegmentRun, position: int, segment: Seq
         else:
             values[name] = run.value(name, position)
             inputs.append(run.value_info(name, values[name]))
-    exposed = [
-        n for n in produced if n in run.recorded or run.last_reader.get(n, -1) > position
-    ]
+    exposed = [n for n in produced if n in run.recorded or run.last_reader.get(n, -1) > position]
     outputs = [output_value_info(n, run.types.get(n)) for n in exposed]
     model = index.build(segment, inputs, outputs)
     session, exposed = _segment_session(model, exposed, providers, node_modules)
@@ -234,8 +245,9 @@ def run_segments(
     sizes = estimate_bytes(computed, types, feeds)
     recorded = set(computed)
     node_indices, _ = index.ancestors(computed, stop=feeds)
-    segments, last_reader = plan_segments(index, node_indices, recorded, sizes, segment_bytes,
-                                          chunk_size)
+    segments, last_reader = plan_segments(
+        index, node_indices, recorded, sizes, segment_bytes, chunk_size
+    )
     logger.debug(
         "run_all: %d tensors (about %d bytes) in %d session(s)",
         len(computed),

@@ -250,9 +250,17 @@ class Runner:
                     store.put(name, numpy_helper.to_array(index.initializers[name]))
             computed = [name for name in wanted if name in index.producer]
             if computed:
-                run_segments(index, arrays, self._types_for(arrays), computed, store,
-                             budget // 2, chunk_size, providers=self.providers,
-                             node_modules=self.node_modules)
+                run_segments(
+                    index,
+                    arrays,
+                    self._types_for(arrays),
+                    computed,
+                    store,
+                    budget // 2,
+                    chunk_size,
+                    providers=self.providers,
+                    node_modules=self.node_modules,
+                )
         except BaseException:
             if owned:
                 store.close()

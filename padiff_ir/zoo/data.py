@@ -59,8 +59,14 @@ class KeypointSample:
     target_weight: np.ndarray  # [K, 1]
 
 
-def keypoint_sample(index: int, *, seed: int = 0, image_size: tuple[int, int] = (256, 192),
-                    num_keypoints: int = 17, sigma: float = 2.0) -> KeypointSample:
+def keypoint_sample(
+    index: int,
+    *,
+    seed: int = 0,
+    image_size: tuple[int, int] = (256, 192),
+    num_keypoints: int = 17,
+    sigma: float = 2.0,
+) -> KeypointSample:
     """The sample ``index`` of the synthetic dataset (deterministic in ``seed`` and ``index``).
 
     Heatmaps are Gaussians (``sigma`` in heatmap pixels) at random joint positions on a grid a
@@ -87,8 +93,14 @@ class _KeypointDataset:
 
     image_key = "img"
 
-    def __init__(self, length: int = 4, *, seed: int = 0,
-                 image_size: tuple[int, int] = (256, 192), num_keypoints: int = 17) -> None:
+    def __init__(
+        self,
+        length: int = 4,
+        *,
+        seed: int = 0,
+        image_size: tuple[int, int] = (256, 192),
+        num_keypoints: int = 17,
+    ) -> None:
         self.length = int(length)
         self.seed = int(seed)
         self.image_size = tuple(image_size)
@@ -100,10 +112,17 @@ class _KeypointDataset:
     def __getitem__(self, index: int) -> dict[str, np.ndarray]:
         if not 0 <= index < self.length:
             raise IndexError(f"index {index} out of range for a dataset of {self.length}")
-        sample = keypoint_sample(index, seed=self.seed, image_size=self.image_size,  # type: ignore[arg-type]
-                                 num_keypoints=self.num_keypoints)
-        return {self.image_key: sample.image, "target": sample.target,
-                "target_weight": sample.target_weight}
+        sample = keypoint_sample(
+            index,
+            seed=self.seed,
+            image_size=self.image_size,  # type: ignore[arg-type]
+            num_keypoints=self.num_keypoints,
+        )
+        return {
+            self.image_key: sample.image,
+            "target": sample.target,
+            "target_weight": sample.target_weight,
+        }
 
 
 class TorchKeypointDataset(_KeypointDataset, torch.utils.data.Dataset):
@@ -127,15 +146,17 @@ def _check(reduction: str) -> str:
 class TorchJointsMSELoss(torch.nn.Module):
     """mmpose's ``JointsMSELoss``: weighted heatmap MSE, averaged over joints."""
 
-    def __init__(self, use_target_weight: bool = True, loss_weight: float = 1.0,
-                 reduction: str = "mean") -> None:
+    def __init__(
+        self, use_target_weight: bool = True, loss_weight: float = 1.0, reduction: str = "mean"
+    ) -> None:
         super().__init__()
         self.use_target_weight = use_target_weight
         self.loss_weight = loss_weight
         self.reduction = _check(reduction)
 
-    def forward(self, output: torch.Tensor, target: torch.Tensor,
-                target_weight: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, output: torch.Tensor, target: torch.Tensor, target_weight: torch.Tensor
+    ) -> torch.Tensor:
         batch, joints = output.shape[0], output.shape[1]
         error = output.reshape(batch, joints, -1) - target.reshape(batch, joints, -1)
         if self.use_target_weight:
@@ -148,15 +169,17 @@ class TorchJointsMSELoss(torch.nn.Module):
 class PaddleJointsMSELoss(paddle.nn.Layer):
     """The paddle twin of :class:`TorchJointsMSELoss`."""
 
-    def __init__(self, use_target_weight: bool = True, loss_weight: float = 1.0,
-                 reduction: str = "mean") -> None:
+    def __init__(
+        self, use_target_weight: bool = True, loss_weight: float = 1.0, reduction: str = "mean"
+    ) -> None:
         super().__init__()
         self.use_target_weight = use_target_weight
         self.loss_weight = loss_weight
         self.reduction = _check(reduction)
 
-    def forward(self, output: paddle.Tensor, target: paddle.Tensor,
-                target_weight: paddle.Tensor) -> paddle.Tensor:
+    def forward(
+        self, output: paddle.Tensor, target: paddle.Tensor, target_weight: paddle.Tensor
+    ) -> paddle.Tensor:
         batch, joints = output.shape[0], output.shape[1]
         error = output.reshape([batch, joints, -1]) - target.reshape([batch, joints, -1])
         if self.use_target_weight:
@@ -166,9 +189,13 @@ class PaddleJointsMSELoss(paddle.nn.Layer):
         return loss * self.loss_weight
 
 
-def loss_pair(paddle_batch: Mapping[str, Any], torch_batch: Mapping[str, Any], *,
-              reduction: str = "mean", paddle_reduction: str | None = None
-              ) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
+def loss_pair(
+    paddle_batch: Mapping[str, Any],
+    torch_batch: Mapping[str, Any],
+    *,
+    reduction: str = "mean",
+    paddle_reduction: str | None = None,
+) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
     """``(paddle_loss, torch_loss)``: one-argument losses over a batch pair (the seed's order).
 
     ``paddle_reduction`` gives the paddle side another reduction (to inject a difference).

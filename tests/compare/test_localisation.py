@@ -55,8 +55,9 @@ def test_missing_residual_add():
     pair.paddle_model.blocks[1].__class__ = bugs.NoResidualBlock
     result = padiff_ir.match(pair.torch_model, pair.paddle_model, pair.inputs)
     _check(result, "blocks.1")
-    assert any("Add" in line for line in result.culprits[0].explanation.split(";")), \
+    assert any("Add" in line for line in result.culprits[0].explanation.split(";")), (
         result.culprits[0].explanation
+    )
 
 
 def test_linear_weight_not_copied():
@@ -82,8 +83,9 @@ def test_softmax_over_the_wrong_axis():
     pair.paddle_model.blocks[0].attn.__class__ = bugs.WrongSoftmaxAttention
     result = padiff_ir.match(pair.torch_model, pair.paddle_model, pair.inputs)
     _check(result, "blocks.0.attn")
-    assert any(d.startswith("Softmax axis") for d in result.culprits[0].attribute_diffs), \
+    assert any(d.startswith("Softmax axis") for d in result.culprits[0].attribute_diffs), (
         result.culprits[0]
+    )
 
 
 def test_batchnorm_epsilon():
@@ -130,14 +132,21 @@ def test_accumulated_rounding_blames_no_layer(depth):
         torch.nn.init.orthogonal_(layer.weight, gain=3.0)
         layers += [layer, torch.nn.Tanh()]
     model_a = torch.nn.Sequential(*layers).eval()
-    model_b = torch.nn.Sequential(*[
-        type(m)(32, 32).double() if isinstance(m, torch.nn.Linear) else torch.nn.Tanh()
-        for m in layers]).eval()
+    model_b = torch.nn.Sequential(
+        *[
+            type(m)(32, 32).double() if isinstance(m, torch.nn.Linear) else torch.nn.Tanh()
+            for m in layers
+        ]
+    ).eval()
     model_b.load_state_dict({k: v.double() for k, v in model_a.state_dict().items()})
     x = np.random.default_rng(0).standard_normal((4, 32))
-    result = padiff_ir.match(model_a, model_b, ({"input": torch.tensor(x, dtype=torch.float32)},
-                                                 {"input": torch.tensor(x)}),
-                             atol=1e-5, rtol=0)
+    result = padiff_ir.match(
+        model_a,
+        model_b,
+        ({"input": torch.tensor(x, dtype=torch.float32)}, {"input": torch.tensor(x)}),
+        atol=1e-5,
+        rtol=0,
+    )
     assert not result
     assert result.culprits == []
     assert result.accumulated

@@ -37,8 +37,10 @@ def test_zoo_pair_with_copied_weights_is_aligned(name):
     assert all(p.ok for p in result.eager_outputs)
     assert result.export_fidelity["a"]["ok"] and result.export_fidelity["b"]["ok"]
     modules_with_params = {m.a for m in result.layer_map}
-    assert {"", *(p.rsplit(".", 1)[0] for p, _ in pair.torch_model.named_parameters()
-                  if "." in p)} <= modules_with_params | {""}
+    assert {
+        "",
+        *(p.rsplit(".", 1)[0] for p, _ in pair.torch_model.named_parameters() if "." in p),
+    } <= modules_with_params | {""}
 
 
 def test_models_in_either_order_and_seed_input_pairs():
@@ -55,8 +57,9 @@ def test_models_in_either_order_and_seed_input_pairs():
 
 def test_positional_inputs_and_framework_tensors():
     pair = zoo_pair("mlp")
-    result = padiff_ir.match(pair.torch_model, pair.paddle_model,
-                             [torch.from_numpy(pair.inputs["x"])])
+    result = padiff_ir.match(
+        pair.torch_model, pair.paddle_model, [torch.from_numpy(pair.inputs["x"])]
+    )
     assert result
 
 
@@ -81,8 +84,7 @@ def test_assign_weights_copies_a_into_b_first():
     for _, param in pair.paddle_model.named_parameters():
         param.set_value(np.random.default_rng(1).standard_normal(param.shape).astype("float32"))
     assert not padiff_ir.match(pair.torch_model, pair.paddle_model, pair.inputs, localize=False)
-    result = padiff_ir.match(pair.torch_model, pair.paddle_model, pair.inputs,
-                             assign_weights=True)
+    result = padiff_ir.match(pair.torch_model, pair.paddle_model, pair.inputs, assign_weights=True)
     assert result, str(result)
     assert any("assign_weights" in note for note in result.notes)
     torch_out = pair.torch_model(torch.from_numpy(pair.inputs["x"])).detach().numpy()
@@ -129,17 +131,28 @@ def test_summary_fits_100_columns(vit_result):
 def test_compare_modes_and_tolerance_overrides():
     pair = get_pair("vit")
     pair.paddle_model.blocks[1].norm1._epsilon = 1e-3
-    loose = padiff_ir.match(pair.torch_model, pair.paddle_model, pair.inputs, atol=5e-2,
-                            localize=False)
+    loose = padiff_ir.match(
+        pair.torch_model, pair.paddle_model, pair.inputs, atol=5e-2, localize=False
+    )
     assert loose
-    mean = padiff_ir.match(pair.torch_model, pair.paddle_model, pair.inputs,
-                           compare_mode="abs_mean", atol=1e-3, localize=False)
+    mean = padiff_ir.match(
+        pair.torch_model,
+        pair.paddle_model,
+        pair.inputs,
+        compare_mode="abs_mean",
+        atol=1e-3,
+        localize=False,
+    )
     assert mean.tolerance.mode == "abs_mean"
     strict = padiff_ir.match(pair.torch_model, pair.paddle_model, pair.inputs, localize=False)
     failing = [p.a[0] for p in strict.pairs if not p.ok]
-    overridden = padiff_ir.match(pair.torch_model, pair.paddle_model, pair.inputs,
-                                 localize=False,
-                                 tolerances={name: {"atol": 1.0} for name in failing})
+    overridden = padiff_ir.match(
+        pair.torch_model,
+        pair.paddle_model,
+        pair.inputs,
+        localize=False,
+        tolerances={name: {"atol": 1.0} for name in failing},
+    )
     assert all(p.ok for p in overridden.pairs)
     with pytest.raises(ValueError, match="compare mode"):
         padiff_ir.match(pair.torch_model, pair.paddle_model, pair.inputs, compare_mode="max")
@@ -183,8 +196,7 @@ def test_unexportable_model_points_to_the_native_path():
     with pytest.raises(ExportError, match="auto_diff"):
         padiff_ir.match(TorchDataDependent(), TorchDataDependent(), np.ones(3, np.float32))
     with pytest.raises(ExportError, match="auto_diff"):
-        padiff_ir.match(PaddleUnconvertible(), PaddleUnconvertible(),
-                        np.ones((2, 3), np.float32))
+        padiff_ir.match(PaddleUnconvertible(), PaddleUnconvertible(), np.ones((2, 3), np.float32))
 
 
 def test_paddle_vs_paddle():

@@ -15,8 +15,16 @@ from padiff_ir.compare.stages import Stage, StageTimer
 
 def _module(status: ModuleStatus | str) -> ModuleResult:
     metrics = compare_arrays(np.ones(3), np.zeros(3))
-    return ModuleResult(a="block", b="block", class_a="Block", class_b="Block", output=metrics,
-                        own=metrics, status=status, depth=1)
+    return ModuleResult(
+        a="block",
+        b="block",
+        class_a="Block",
+        class_b="Block",
+        output=metrics,
+        own=metrics,
+        status=status,
+        depth=1,
+    )
 
 
 def test_module_status_is_its_string():
@@ -26,8 +34,12 @@ def test_module_status_is_its_string():
 
 
 def test_match_result_round_trips_with_enum_statuses(tmp_path):
-    result = MatchResult(ok=False, tolerance=Tolerance(), modules=[_module(ModuleStatus.CULPRIT)],
-                         timings={Stage.EXPORT.value: 1.5})
+    result = MatchResult(
+        ok=False,
+        tolerance=Tolerance(),
+        modules=[_module(ModuleStatus.CULPRIT)],
+        timings={Stage.EXPORT.value: 1.5},
+    )
     path = tmp_path / "result.json"
     result.to_json(path)
     data = json.loads(path.read_text())

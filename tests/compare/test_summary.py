@@ -37,20 +37,23 @@ def test_each_culprit_line_is_followed_by_its_explanation(bn_bug, monkeypatch):
     assert culprit.explanation.startswith("bn2 (BatchNorm2d) differs by itself")
     lines = str(bn_bug).splitlines()
     at = next(i for i, line in enumerate(lines) if line.startswith("culprit: bn2 (BatchNorm2d)"))
-    under = " ".join(line.strip() for line in lines[at + 1:at + 4])
+    under = " ".join(line.strip() for line in lines[at + 1 : at + 4])
     assert under.startswith("bn2 (BatchNorm2d) differs by itself: own error 0.564")
     assert "attributes differ: BatchNormalization epsilon 1e-05 vs 0.5" in under
-    assert all(line.startswith("    ") for line in lines[at + 1:at + 3])
+    assert all(line.startswith("    ") for line in lines[at + 1 : at + 3])
 
 
 def test_differences_the_explanation_does_not_say_are_listed(bn_bug, monkeypatch):
     monkeypatch.setenv("COLUMNS", "100")
-    culprit = dataclasses.replace(bn_bug.culprits[0], explanation="a note of the culprit",
-                                  param_diffs=("weight differs: max abs 0.25",))
+    culprit = dataclasses.replace(
+        bn_bug.culprits[0],
+        explanation="a note of the culprit",
+        param_diffs=("weight differs: max abs 0.25",),
+    )
     result = dataclasses.replace(bn_bug, culprits=[culprit])
     lines = str(result).splitlines()
     at = next(i for i, line in enumerate(lines) if line.startswith("culprit: bn2"))
-    assert lines[at + 1:at + 4] == [
+    assert lines[at + 1 : at + 4] == [
         "    a note of the culprit",
         "    attribute: BatchNormalization epsilon 1e-05 vs 0.5",
         "    parameter: weight differs: max abs 0.25",

@@ -27,8 +27,9 @@ def _ort_outputs(exported: ExportedGraph, feeds: dict[str, np.ndarray]) -> list[
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     options.log_severity_level = 3
-    session = ort.InferenceSession(exported.model.SerializeToString(), options,
-                                   providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        exported.model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
     return session.run(None, feeds)
 
 
@@ -77,13 +78,15 @@ def test_attribution_names_attribute_paths(side, torch_exported, paddle_exported
     assert by_type["BatchNormalization"] == {"bn"}
     matmul_like = by_type.get("MatMul", set()) | by_type.get("Gemm", set())
     assert matmul_like == {"blocks.0.fc", "blocks.1.fc"}
-    assert exported.node_classes[next(n.name for n in exported.model.graph.node
-                                      if n.op_type == "Conv")] in {"Conv2d", "Conv2D"}
+    assert exported.node_classes[
+        next(n.name for n in exported.model.graph.node if n.op_type == "Conv")
+    ] in {"Conv2d", "Conv2D"}
 
 
 @pytest.mark.parametrize("side", ["torch", "paddle"])
-def test_parameters_named_like_the_framework(side, torch_exported, paddle_exported,
-                                             torch_net, paddle_net):
+def test_parameters_named_like_the_framework(
+    side, torch_exported, paddle_exported, torch_net, paddle_net
+):
     exported = torch_exported if side == "torch" else paddle_exported
     net = torch_net if side == "torch" else paddle_net
     names = set(exported.parameters.values())
@@ -198,8 +201,9 @@ def test_data_dependent_torch_model_names_native_path(no_temp_leftovers):
 def test_paddle2onnx_crash_is_an_export_error(no_temp_leftovers):
     net = PaddleUnconvertible()
     weight = net.fc.weight.numpy().copy()
-    with pytest.raises(ExportError, match="paddle2onnx crashed converting PaddleUnconvertible") \
-            as info:
+    with pytest.raises(
+        ExportError, match="paddle2onnx crashed converting PaddleUnconvertible"
+    ) as info:
         export(net, np.ones((2, 3), np.float32))
     assert "auto_diff" in str(info.value)
     np.testing.assert_array_equal(net.fc.weight.numpy(), weight)

@@ -35,8 +35,9 @@ def test_onnx_run_reproduces_eager(name, side):
     want = _eager(name, side)
     assert len(got) == len(want)
     for output, expected in zip(exported.output_names, want):
-        np.testing.assert_allclose(got[output], expected, atol=1e-5, rtol=0,
-                                   err_msg=f"{name}/{side} output {output}")
+        np.testing.assert_allclose(
+            got[output], expected, atol=1e-5, rtol=0, err_msg=f"{name}/{side} output {output}"
+        )
 
 
 @pytest.mark.parametrize(("name", "side"), CASES)

@@ -93,12 +93,16 @@ def test_loss_functions():
     def names_nothing(out):
         return out.mean()
 
-    for fn, kind in ((closes_over_torch, "torch"), (closes_over_paddle, "paddle"),
-                     (names_torch, "torch"), (names_nothing, None),
-                     (lambda out: torch.nn.functional.l1_loss(out, target_t), "torch"),
-                     (lambda out: paddle.mean(out), "paddle"),
-                     (torch.nn.MSELoss().forward, "torch"),
-                     (paddle.nn.MSELoss().forward, "paddle")):
+    for fn, kind in (
+        (closes_over_torch, "torch"),
+        (closes_over_paddle, "paddle"),
+        (names_torch, "torch"),
+        (names_nothing, None),
+        (lambda out: torch.nn.functional.l1_loss(out, target_t), "torch"),
+        (lambda out: paddle.mean(out), "paddle"),
+        (torch.nn.MSELoss().forward, "torch"),
+        (paddle.nn.MSELoss().forward, "paddle"),
+    ):
         assert framework_of_callable(fn) == kind, fn
         assert framework_of_value(fn) == kind, fn
 

@@ -95,8 +95,12 @@ def test_roles_survive_renamed_storage():
     roles = framework_of(linear).roles(linear)
     assert roles == {"weight": "weight", "bias": "bias"}
     bn = paddle.nn.BatchNorm2D(4)
-    assert framework_of(bn).roles(bn) == {"weight": "weight", "bias": "bias",
-                                          "_mean": "running_mean", "_variance": "running_var"}
+    assert framework_of(bn).roles(bn) == {
+        "weight": "weight",
+        "bias": "bias",
+        "_mean": "running_mean",
+        "_variance": "running_var",
+    }
 
 
 def test_a_model_failing_on_its_inputs_is_an_input_error():

@@ -20,8 +20,9 @@ FLOAT = TensorProto.FLOAT
 INT64 = TensorProto.INT64
 
 
-def value(name: str, shape: Sequence[int | str | None] | None = None,
-          elem_type: int = FLOAT) -> onnx.ValueInfoProto:
+def value(
+    name: str, shape: Sequence[int | str | None] | None = None, elem_type: int = FLOAT
+) -> onnx.ValueInfoProto:
     """A graph input or output declaration."""
     return helper.make_tensor_value_info(name, elem_type, shape)
 
@@ -50,10 +51,22 @@ def make_graph(
 
 def snapshot(graph: Graph) -> tuple:
     """Everything a pass could change, to check that it left its input alone."""
-    ops = sorted((op.name, op.op_type, op.inputs, op.outputs, op.index, op.kind, repr(op.meta),
-                  repr(op.attributes)) for op in graph.ops.values())
-    tensors = sorted((t.name, t.producer, tuple(t.consumers), t.is_output)
-                     for t in graph.tensors.values())
+    ops = sorted(
+        (
+            op.name,
+            op.op_type,
+            op.inputs,
+            op.outputs,
+            op.index,
+            op.kind,
+            repr(op.meta),
+            repr(op.attributes),
+        )
+        for op in graph.ops.values()
+    )
+    tensors = sorted(
+        (t.name, t.producer, tuple(t.consumers), t.is_output) for t in graph.tensors.values()
+    )
     return (ops, tensors, graph.inputs, graph.outputs, dict(graph.aliases), repr(graph.meta))
 
 

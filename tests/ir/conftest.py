@@ -73,8 +73,7 @@ def torch_rich_model() -> onnx.ModelProto:
     _, rich = _torch_models()
     torch.manual_seed(0)
     batch = torch.export.Dim("batch", min=2, max=64)
-    return _torch_export(rich().eval(), (torch.randn(2, 3, 8, 8),),
-                         dynamic_shapes=({0: batch},))
+    return _torch_export(rich().eval(), (torch.randn(2, 3, 8, 8),), dynamic_shapes=({0: batch},))
 
 
 @pytest.fixture(scope="session")
@@ -85,7 +84,7 @@ def torch_twin_model() -> onnx.ModelProto:
     return _torch_export(twin().eval(), (torch.randn(2, 3, 8, 8),))
 
 
-PADDLE_TWIN = textwrap.dedent('''
+PADDLE_TWIN = textwrap.dedent("""
     import json, os, sys
     import paddle
     import paddle2onnx
@@ -116,7 +115,7 @@ PADDLE_TWIN = textwrap.dedent('''
     names = {p.name: path for path, p in layer.named_parameters()}
     with open(os.path.join(directory, "parameters.json"), "w") as f:
         json.dump(names, f)
-''')
+""")
 
 
 @pytest.fixture(scope="session")
@@ -127,8 +126,13 @@ def paddle_twin_export() -> tuple[onnx.ModelProto, dict[str, str]]:
     with tempfile.TemporaryDirectory(prefix="padiff_ir_test_") as directory:
         script = Path(directory, "export_twin.py")  # paddle.jit reads the layer's source
         script.write_text(PADDLE_TWIN)
-        done = subprocess.run([sys.executable, str(script), directory],
-                              capture_output=True, text=True, timeout=600, check=False)
+        done = subprocess.run(
+            [sys.executable, str(script), directory],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
         onnx_file = Path(directory, "twin.onnx")
         if done.returncode != 0 or not onnx_file.exists():
             pytest.fail(f"paddle export failed (exit {done.returncode}):\n{done.stderr[-3000:]}")

@@ -17,10 +17,16 @@ B = np.zeros(4, np.float32)
 @pytest.mark.parametrize("op_type", ["Conv", "ConvTranspose"])
 def test_bias_inside_conv_is_split(op_type: str) -> None:
     weight = W if op_type == "Conv" else W.transpose(1, 0, 2, 3).copy()
-    nodes = [helper.make_node(op_type, ["x", "w", "b"], ["c"], name="conv", pads=[1, 1, 1, 1]),
-             helper.make_node("Relu", ["c"], ["y"], name="relu")]
-    graph = make_graph(nodes, [value("x", [1, 3, 8, 8])], [value("y", [1, 4, 8, 8])],
-                       [initializer("w", weight), initializer("b", B)])
+    nodes = [
+        helper.make_node(op_type, ["x", "w", "b"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c"], ["y"], name="relu"),
+    ]
+    graph = make_graph(
+        nodes,
+        [value("x", [1, 3, 8, 8])],
+        [value("y", [1, 4, 8, 8])],
+        [initializer("w", weight), initializer("b", B)],
+    )
     graph.ops["conv"].module_path = "stem"
     before = snapshot(graph)
     result = conv_bias_split(graph)
@@ -38,13 +44,23 @@ def test_bias_inside_conv_is_split(op_type: str) -> None:
     assert out.tensors[conv.outputs[0]].shape == (1, 4, 8, 8)
 
 
-def _paddle_form(target: list[int], *, swap: bool = False, bias_is_input: bool = False,
-                 extra_reader: bool = False) -> Graph:
+def _paddle_form(
+    target: list[int],
+    *,
+    swap: bool = False,
+    bias_is_input: bool = False,
+    extra_reader: bool = False,
+) -> Graph:
     add_inputs = ["r", "c"] if swap else ["c", "r"]
     nodes = [
         helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
-        helper.make_node("Constant", [], ["shape"], name="shape_const",
-                         value=helper.make_tensor("shape", INT64, [len(target)], target)),
+        helper.make_node(
+            "Constant",
+            [],
+            ["shape"],
+            name="shape_const",
+            value=helper.make_tensor("shape", INT64, [len(target)], target),
+        ),
         helper.make_node("Reshape", ["b", "shape"], ["r"], name="reshape"),
         helper.make_node("Add", add_inputs, ["y"], name="add"),
     ]
@@ -64,8 +80,7 @@ def _paddle_form(target: list[int], *, swap: bool = False, bias_is_input: bool =
 @pytest.mark.parametrize("target", [[1, 4, 1, 1], [4, 1, 1], [1, -1, 1, 1]])
 @pytest.mark.parametrize("swap", [False, True])
 @pytest.mark.parametrize("shape_known", [True, False])
-def test_paddle_form_reads_bias_directly(target: list[int], swap: bool,
-                                         shape_known: bool) -> None:
+def test_paddle_form_reads_bias_directly(target: list[int], swap: bool, shape_known: bool) -> None:
     graph = _paddle_form(target, swap=swap)
     if not shape_known:  # the pass then reads the target from the Constant
         graph.tensors["r"].shape = None

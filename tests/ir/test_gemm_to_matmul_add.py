@@ -15,11 +15,17 @@ B = np.zeros(4, np.float32)
 
 def _gemm(bias: bool = True, **attrs: object) -> Graph:
     inputs = ["x", "w", "b"] if bias else ["x", "w"]
-    nodes = [helper.make_node("Relu", ["x0"], ["x"], name="relu"),
-             helper.make_node("Gemm", inputs, ["y"], name="fc", **attrs),
-             helper.make_node("Sigmoid", ["y"], ["z"], name="sigmoid")]
-    graph = make_graph(nodes, [value("x0", [2, 3])], [value("z", [2, 4])],
-                       [initializer("w", W), initializer("b", B)])
+    nodes = [
+        helper.make_node("Relu", ["x0"], ["x"], name="relu"),
+        helper.make_node("Gemm", inputs, ["y"], name="fc", **attrs),
+        helper.make_node("Sigmoid", ["y"], ["z"], name="sigmoid"),
+    ]
+    graph = make_graph(
+        nodes,
+        [value("x0", [2, 3])],
+        [value("z", [2, 4])],
+        [initializer("w", W), initializer("b", B)],
+    )
     graph.ops["fc"].module_path, graph.ops["fc"].module_class = "head.fc", "Linear"
     return graph
 
@@ -53,9 +59,12 @@ def test_gemm_without_bias_is_a_matmul() -> None:
 
 
 def test_gemm_without_trans_b() -> None:
-    graph = make_graph([helper.make_node("Gemm", ["x", "w", "b"], ["y"], name="fc")],
-                       [value("x", [2, 4])], [value("y", [2, 3])],
-                       [initializer("w", W), initializer("b", np.zeros(3, np.float32))])
+    graph = make_graph(
+        [helper.make_node("Gemm", ["x", "w", "b"], ["y"], name="fc")],
+        [value("x", [2, 4])],
+        [value("y", [2, 3])],
+        [initializer("w", W), initializer("b", np.zeros(3, np.float32))],
+    )
     out = gemm_to_matmul_add(graph).graph
     lint(out)
     assert out.producer(out.producer("y").inputs[0]).meta["weight_transposed"] is False
@@ -69,17 +78,27 @@ def test_gemm_with_scaling_is_kept() -> None:
 
 
 def _transposed_weight(extra_reader: bool = False, constant_node: bool = False) -> Graph:
-    nodes = [helper.make_node("Transpose", ["w"], ["wt"], name="t", perm=[1, 0]),
-             helper.make_node("MatMul", ["x", "wt"], ["m"], name="mm"),
-             helper.make_node("Add", ["m", "b"], ["y"], name="add")]
+    nodes = [
+        helper.make_node("Transpose", ["w"], ["wt"], name="t", perm=[1, 0]),
+        helper.make_node("MatMul", ["x", "wt"], ["m"], name="mm"),
+        helper.make_node("Add", ["m", "b"], ["y"], name="add"),
+    ]
     outputs = [value("y", [2, 5, 4])]
     if extra_reader:
         nodes.append(helper.make_node("Relu", ["wt"], ["r"], name="reader"))
         outputs.append(value("r", [3, 4]))
     initializers = [initializer("b", B)]
     if constant_node:
-        nodes.insert(0, helper.make_node("Constant", [], ["w"], name="const",
-                                         value=helper.make_tensor("w", 1, W.shape, W.ravel())))
+        nodes.insert(
+            0,
+            helper.make_node(
+                "Constant",
+                [],
+                ["w"],
+                name="const",
+                value=helper.make_tensor("w", 1, W.shape, W.ravel()),
+            ),
+        )
     else:
         initializers.append(initializer("w", W))
     return make_graph(nodes, [value("x", [2, 5, 3])], outputs, initializers)
@@ -109,8 +128,10 @@ def test_transpose_read_elsewhere_is_kept_for_that_reader() -> None:
 
 
 def test_transpose_of_activation_is_kept() -> None:
-    nodes = [helper.make_node("Transpose", ["a"], ["at"], name="t", perm=[1, 0]),
-             helper.make_node("MatMul", ["x", "at"], ["y"], name="mm")]
+    nodes = [
+        helper.make_node("Transpose", ["a"], ["at"], name="t", perm=[1, 0]),
+        helper.make_node("MatMul", ["x", "at"], ["y"], name="mm"),
+    ]
     graph = make_graph(nodes, [value("x", [2, 3]), value("a", [4, 3])], [value("y", [2, 4])])
     assert not gemm_to_matmul_add(graph).modified
 

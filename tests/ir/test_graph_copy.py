@@ -11,17 +11,34 @@ from padiff_ir.ir import Graph, OpNode, TensorInfo, lint
 
 
 def _every_field_set() -> Graph:
-    op = OpNode("conv", "Conv", domain="ai.onnx",
-                attributes={"pads": [1, 1], "group": 1, "value": np.ones(2), "mode": "x"},
-                inputs=("x", "w"), outputs=("y",), module_path="stem", module_class="Conv2d",
-                index=3, kind="data", meta={"fused_from": ["a", "b"], "deep": {"k": [1]}})
+    op = OpNode(
+        "conv",
+        "Conv",
+        domain="ai.onnx",
+        attributes={"pads": [1, 1], "group": 1, "value": np.ones(2), "mode": "x"},
+        inputs=("x", "w"),
+        outputs=("y",),
+        module_path="stem",
+        module_class="Conv2d",
+        index=3,
+        kind="data",
+        meta={"fused_from": ["a", "b"], "deep": {"k": [1]}},
+    )
     tensors = {
         "x": TensorInfo("x", (1, "n"), "float32", is_input=True),
         "w": TensorInfo("w", (4, 3), "float32", param_name="stem.weight", is_initializer=True),
         "y": TensorInfo("y", None, None, is_output=True),
     }
-    return Graph([op], tensors, ["x"], ["y"], framework="torch", modules={"stem": "Conv2d"},
-                 aliases={"z": "y"}, meta={"opset": {"ai.onnx": 17}})
+    return Graph(
+        [op],
+        tensors,
+        ["x"],
+        ["y"],
+        framework="torch",
+        modules={"stem": "Conv2d"},
+        aliases={"z": "y"},
+        meta={"opset": {"ai.onnx": 17}},
+    )
 
 
 def _as_dict(obj: object) -> dict:
@@ -61,12 +78,15 @@ def test_copy_is_deep() -> None:
 
 
 def test_replace_ops_renames_in_one_batch() -> None:
-    ops = [OpNode("a", "Relu", inputs=("x",), outputs=("p",), index=0),
-           OpNode("b", "Relu", inputs=("x",), outputs=("q",), index=1),
-           OpNode("c", "Add", inputs=("p", "q"), outputs=("y",), index=2)]
+    ops = [
+        OpNode("a", "Relu", inputs=("x",), outputs=("p",), index=0),
+        OpNode("b", "Relu", inputs=("x",), outputs=("q",), index=1),
+        OpNode("c", "Add", inputs=("p", "q"), outputs=("y",), index=2),
+    ]
     graph = Graph(ops, {n: TensorInfo(n) for n in "xpqy"}, ["x"], ["y", "q"])
-    graph.replace_ops(["b"], [OpNode("d", "Neg", inputs=("x",), outputs=("r",), index=1)],
-                      rename={"q": "r"})
+    graph.replace_ops(
+        ["b"], [OpNode("d", "Neg", inputs=("x",), outputs=("r",), index=1)], rename={"q": "r"}
+    )
     lint(graph)
     assert graph.ops["c"].inputs == ("p", "r")
     assert graph.outputs == ("y", "r")
@@ -76,8 +96,10 @@ def test_replace_ops_renames_in_one_batch() -> None:
 
 
 def test_networkx_view_follows_edits() -> None:
-    ops = [OpNode("a", "Relu", inputs=("x",), outputs=("p",), index=0),
-           OpNode("b", "Relu", inputs=("p", "p"), outputs=("y",), index=1)]
+    ops = [
+        OpNode("a", "Relu", inputs=("x",), outputs=("p",), index=0),
+        OpNode("b", "Relu", inputs=("p", "p"), outputs=("y",), index=1),
+    ]
     graph = Graph(ops, {n: TensorInfo(n) for n in "xpy"}, ["x"], ["y"])
     assert list(graph.nx.edges(keys=True)) == [("a", "b", "p")]
     assert graph.tensors["p"].consumers == ["b"]

@@ -47,8 +47,10 @@ def test_graph_output_made_by_identity_is_rewired() -> None:
 
 
 def test_output_aliases_compose_over_runs() -> None:
-    nodes = [helper.make_node("Relu", ["x"], ["b"], name="relu"),
-             helper.make_node("Identity", ["b"], ["a"], name="id")]
+    nodes = [
+        helper.make_node("Relu", ["x"], ["b"], name="relu"),
+        helper.make_node("Identity", ["b"], ["a"], name="id"),
+    ]
     graph = make_graph(nodes, [value("x", [2])], [value("a", [2])])
     graph.meta["output_aliases"] = {"y": "a"}  # an earlier run renamed output y to a
     out = identity_alias(graph).graph
@@ -73,8 +75,11 @@ def test_no_op_casts_are_removed_and_real_casts_kept() -> None:
         helper.make_node("CastLike", ["x", "ints"], ["like_int"], name="like_int"),
         helper.make_node("Add", ["like", "same"], ["y"], name="add"),
     ]
-    graph = make_graph(nodes, [value("x", [2])],
-                       [value("y", [2]), value("ints", [2], INT64), value("like_int", [2], INT64)])
+    graph = make_graph(
+        nodes,
+        [value("x", [2])],
+        [value("y", [2]), value("ints", [2], INT64), value("like_int", [2], INT64)],
+    )
     out = identity_alias(graph).graph
     lint(out)
     assert sorted(out.ops) == ["add", "like_int", "to_int"]
@@ -84,8 +89,11 @@ def test_no_op_casts_are_removed_and_real_casts_kept() -> None:
 
 
 def test_cast_of_unknown_dtype_is_kept() -> None:
-    graph = make_graph([helper.make_node("Cast", ["x"], ["y"], name="cast", to=INT64)],
-                       [value("x", [2], INT64)], [value("y", [2], INT64)])
+    graph = make_graph(
+        [helper.make_node("Cast", ["x"], ["y"], name="cast", to=INT64)],
+        [value("x", [2], INT64)],
+        [value("y", [2], INT64)],
+    )
     graph.tensors["x"].dtype = None
     result = identity_alias(graph)
     assert not result.modified
@@ -93,8 +101,9 @@ def test_cast_of_unknown_dtype_is_kept() -> None:
 
 
 def test_unmodified_graph() -> None:
-    graph = make_graph([helper.make_node("Relu", ["x"], ["y"], name="relu")],
-                       [value("x", [2])], [value("y", [2])])
+    graph = make_graph(
+        [helper.make_node("Relu", ["x"], ["y"], name="relu")], [value("x", [2])], [value("y", [2])]
+    )
     result = identity_alias(graph)
     assert not result.modified
     assert result.graph is not graph
@@ -113,8 +122,11 @@ def test_paddle_export(paddle_twin: Graph) -> None:
     assert out.resolve(original) == out.outputs[0]
     assert out.producer(out.outputs[0]).op_type == "Add"
     # the bias Reshape now reads its shape Constant directly (no auto.cast Identity between)
-    reshape = next(op for op in out.ops.values()
-                   if op.op_type == "Reshape" and out.producer(op.inputs[0]).op_type == "Constant")
+    reshape = next(
+        op
+        for op in out.ops.values()
+        if op.op_type == "Reshape" and out.producer(op.inputs[0]).op_type == "Constant"
+    )
     assert out.producer(reshape.inputs[1]).op_type == "Constant"
 
 

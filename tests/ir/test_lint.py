@@ -12,9 +12,11 @@ from tests.ir._graphs import make_graph, value
 
 
 def _graph() -> Graph:
-    nodes = [helper.make_node("Relu", ["x"], ["a"], name="relu"),
-             helper.make_node("Sigmoid", ["a"], ["b"], name="sigmoid"),
-             helper.make_node("Add", ["a", "b"], ["y"], name="add")]
+    nodes = [
+        helper.make_node("Relu", ["x"], ["a"], name="relu"),
+        helper.make_node("Sigmoid", ["a"], ["b"], name="sigmoid"),
+        helper.make_node("Add", ["a", "b"], ["y"], name="add"),
+    ]
     return make_graph(nodes, [value("x", [2])], [value("y", [2])])
 
 
@@ -25,8 +27,9 @@ def test_valid_graph() -> None:
 def test_known_tensor_without_producer_and_omitted_inputs_are_fine() -> None:
     graph = _graph()
     graph.tensors["alias"] = TensorInfo("alias")
-    graph.replace_ops([], [OpNode("clip", "Clip", inputs=("y", "", "alias"), outputs=("z",),
-                                  index=3)])
+    graph.replace_ops(
+        [], [OpNode("clip", "Clip", inputs=("y", "", "alias"), outputs=("z",), index=3)]
+    )
     lint(graph)
 
 

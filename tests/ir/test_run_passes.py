@@ -21,14 +21,25 @@ from tests.ir._graphs import data_op_types, make_graph, snapshot, value
 
 
 def _small() -> Graph:
-    nodes = [helper.make_node("Relu", ["x"], ["r"], name="relu"),
-             helper.make_node("Identity", ["r"], ["y"], name="id")]
+    nodes = [
+        helper.make_node("Relu", ["x"], ["r"], name="relu"),
+        helper.make_node("Identity", ["r"], ["y"], name="id"),
+    ]
     return make_graph(nodes, [value("x", [2])], [value("y", [2])])
 
 
 def test_public_names() -> None:
-    for name in ("DEFAULT_PASSES", "PassResult", "canonicalize", "lint", "run_passes",
-                 "Graph", "OpNode", "TensorInfo", "build_graph"):
+    for name in (
+        "DEFAULT_PASSES",
+        "PassResult",
+        "canonicalize",
+        "lint",
+        "run_passes",
+        "Graph",
+        "OpNode",
+        "TensorInfo",
+        "build_graph",
+    ):
         assert name in ir.__all__
         assert hasattr(ir, name)
 
@@ -92,14 +103,16 @@ def _linear_and_conv_shapes(graph: Graph) -> Counter:
 
 
 @pytest.mark.parametrize("paddle_graph", ["paddle_twin", "paddle_twin_params"])
-def test_torch_and_paddle_agree(torch_twin: Graph, paddle_graph: str,
-                                request: pytest.FixtureRequest) -> None:
+def test_torch_and_paddle_agree(
+    torch_twin: Graph, paddle_graph: str, request: pytest.FixtureRequest
+) -> None:
     paddle = request.getfixturevalue(paddle_graph)
     assert data_op_types(torch_twin) != data_op_types(paddle)  # they differ as exported
     torch_out = run_passes(torch_twin, lint=True)
     paddle_out = run_passes(paddle, lint=True)
-    expected = sorted(["Conv", "Add", "Relu", "Reshape", "MatMul", "Add", "Reshape", "MatMul",
-                       "Add", "Add"])
+    expected = sorted(
+        ["Conv", "Add", "Relu", "Reshape", "MatMul", "Add", "Reshape", "MatMul", "Add", "Add"]
+    )
     assert data_op_types(torch_out) == expected
     assert data_op_types(paddle_out) == expected
     assert _linear_and_conv_shapes(torch_out) == _linear_and_conv_shapes(paddle_out)

@@ -21,14 +21,26 @@ def _ops(graph):
 
 
 def test_layers_become_their_onnx_ops():
-    torch_model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, groups=1), torch.nn.BatchNorm2d(4),
-                                      torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Dropout(0.1),
-                                      torch.nn.Linear(64, 2))
+    torch_model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3, groups=1),
+        torch.nn.BatchNorm2d(4),
+        torch.nn.ReLU(),
+        torch.nn.Flatten(),
+        torch.nn.Dropout(0.1),
+        torch.nn.Linear(64, 2),
+    )
     graph = graph_from_trace(trace_model(torch_model, np.zeros((1, 3, 6, 6), np.float32)))
     lint(graph)
-    assert _ops(graph) == [("Conv", "0"), ("Add", "0"), ("BatchNormalization", "1"),
-                           ("Relu", "2"), ("Flatten", "3"), ("Dropout", "4"), ("MatMul", "5"),
-                           ("Add", "5")]
+    assert _ops(graph) == [
+        ("Conv", "0"),
+        ("Add", "0"),
+        ("BatchNormalization", "1"),
+        ("Relu", "2"),
+        ("Flatten", "3"),
+        ("Dropout", "4"),
+        ("MatMul", "5"),
+        ("Add", "5"),
+    ]
     conv, bias = graph.topological_order()[:2]
     assert bias.meta["bias_of"] == conv.name and conv.attributes == {"group": 1}
     batch_norm = graph.topological_order()[2]
@@ -36,8 +48,9 @@ def test_layers_become_their_onnx_ops():
     matmul = graph.topological_order()[6]
     assert matmul.meta["weight_transposed"] is True
     assert graph.tensors["5.weight"].shape == (2, 64) and graph.tensors["5.weight"].is_param
-    paddle_graph = graph_from_trace(trace_model(paddle.nn.Linear(4, 2), np.zeros((1, 4),
-                                                                               np.float32)))
+    paddle_graph = graph_from_trace(
+        trace_model(paddle.nn.Linear(4, 2), np.zeros((1, 4), np.float32))
+    )
     assert _ops(paddle_graph) == [("MatMul", ""), ("Add", "")]
     assert paddle_graph.topological_order()[0].meta["weight_transposed"] is False
 
@@ -61,7 +74,11 @@ def test_attention_is_kept_whole():
     [unit] = [op for op in graph.ops.values() if op.meta.get("module_unit")]
     assert unit.module_path == "attn" and unit.op_type == "Module"
     assert {t for t in unit.inputs if graph.tensors[t].is_param} == {
-        "attn.in_proj_weight", "attn.in_proj_bias", "attn.out_proj.weight", "attn.out_proj.bias"}
+        "attn.in_proj_weight",
+        "attn.in_proj_bias",
+        "attn.out_proj.weight",
+        "attn.out_proj.bias",
+    }
     assert "attn.out_proj" not in graph.modules  # the unit's insides are its own
 
 
@@ -77,8 +94,11 @@ def test_zoo_traces_are_valid_and_pair_like_exports(name):
     pairs = matching.module_map()
     assert all(a == b for a, b in pairs.items())
     names = {n for n, _ in pair.torch_model.named_modules()}
-    parametric = {n for n, m in pair.torch_model.named_modules()
-                  if n and any(True for _ in m.parameters(recurse=False))}
+    parametric = {
+        n
+        for n, m in pair.torch_model.named_modules()
+        if n and any(True for _ in m.parameters(recurse=False))
+    }
     assert parametric <= set(pairs) <= names
     assert len(matching.param_pairs) == len(pair.paddle_model.state_dict())  # every tensor
 
@@ -88,5 +108,4 @@ def test_static_graph_orders_layers_by_definition():
     graph = static_graph(pair.paddle_model)
     lint(graph)
     assert graph.meta["source"] == "static"
-    assert [m for _, m in _ops(graph)] == ["fc1", "fc1", "act1", "fc2", "fc2", "act2", "fc3",
-                                           "fc3"]
+    assert [m for _, m in _ops(graph)] == ["fc1", "fc1", "act1", "fc2", "fc2", "act2", "fc3", "fc3"]

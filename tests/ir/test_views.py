@@ -31,8 +31,11 @@ def test_nodes_are_the_data_ops_in_order(exported_and_view):
     assert [n["id"] for n in view["nodes"]] == [op.name for op in graph.data_ops()]
     assert len({n["id"] for n in view["nodes"]}) == len(view["nodes"])
     for node, op in zip(view["nodes"], graph.data_ops()):
-        assert (node["op"], node["module"], node["class"]) == (op.op_type, op.module_path,
-                                                               op.module_class)
+        assert (node["op"], node["module"], node["class"]) == (
+            op.op_type,
+            op.module_path,
+            op.module_class,
+        )
         assert node["out"] == [t for t in op.outputs if t]
 
 
@@ -52,8 +55,9 @@ def test_module_tree_and_shapes(exported_and_view):
     assert view["modules"] == graph.modules
     assert "blocks.0.attn" in view["modules"]
     assert all(n["module"] in view["modules"] or n["module"] == "" for n in view["nodes"])
-    assert any(n["shape"] and all(isinstance(d, (int, str)) for d in n["shape"])
-               for n in view["nodes"])
+    assert any(
+        n["shape"] and all(isinstance(d, (int, str)) for d in n["shape"]) for n in view["nodes"]
+    )
 
 
 def test_view_is_plain_json(exported_and_view):
@@ -91,9 +95,11 @@ def test_attribute_values_are_summarised():
 
 
 def test_source_line_prefers_the_users_frame():
-    trace = ('File "/m/model.py", line 10, in forward\n    y = self.fc(x)\n'
-             '  File "/v/site-packages/torch/nn/modules/linear.py", line 1, in forward\n'
-             '    return F.linear(x)')
+    trace = (
+        'File "/m/model.py", line 10, in forward\n    y = self.fc(x)\n'
+        '  File "/v/site-packages/torch/nn/modules/linear.py", line 1, in forward\n'
+        "    return F.linear(x)"
+    )
     assert source_line(trace) == "/m/model.py:10 in forward: y = self.fc(x)"
     only_library = trace.split("  File")[1]
     assert "linear.py:1" in source_line(" File" + only_library)

@@ -61,16 +61,20 @@ def _set(paddle_model: paddle.nn.Layer, values: dict[str, np.ndarray]) -> None:
     state = paddle_model.state_dict()
     by_var = {tensor.name: name for name, tensor in state.items()}
     missing = {n for n, t in state.items() if n not in values and by_var[t.name] not in values}
-    missing = {n for n in missing if not any(state[v].name == state[n].name for v in values
-                                             if v in state)}
+    missing = {
+        n for n in missing if not any(state[v].name == state[n].name for v in values if v in state)
+    }
     assert not missing, f"no value for paddle {sorted(missing)}"
     for name, value in values.items():
         assert tuple(state[name].shape) == value.shape, (name, state[name].shape, value.shape)
         state[name].set_value(value.astype(state[name].numpy().dtype))
 
 
-def _linear_copy(torch_model: nn.Module, paddle_model: paddle.nn.Layer,
-                 rename: Callable[[str], str] = lambda n: n) -> None:
+def _linear_copy(
+    torch_model: nn.Module,
+    paddle_model: paddle.nn.Layer,
+    rename: Callable[[str], str] = lambda n: n,
+) -> None:
     """Copy by (renamed) name, transposing 2-D Linear weights."""
     linear = {f"{p}.weight" for p, m in torch_model.named_modules() if isinstance(m, nn.Linear)}
     values = {}
@@ -104,14 +108,15 @@ class PaddleMha(paddle.nn.Layer):
         return self.attn(x, x, x)
 
 
-def _mha_values(prefix_t: str, prefix_p: str, state: dict[str, torch.Tensor],
-                dim: int) -> dict[str, np.ndarray]:
+def _mha_values(
+    prefix_t: str, prefix_p: str, state: dict[str, torch.Tensor], dim: int
+) -> dict[str, np.ndarray]:
     w = state[f"{prefix_t}.in_proj_weight"].numpy()
     b = state[f"{prefix_t}.in_proj_bias"].numpy()
     values = {}
     for i, proj in enumerate(("q_proj", "k_proj", "v_proj")):
-        values[f"{prefix_p}.{proj}.weight"] = w[i * dim:(i + 1) * dim].T.copy()
-        values[f"{prefix_p}.{proj}.bias"] = b[i * dim:(i + 1) * dim].copy()
+        values[f"{prefix_p}.{proj}.weight"] = w[i * dim : (i + 1) * dim].T.copy()
+        values[f"{prefix_p}.{proj}.bias"] = b[i * dim : (i + 1) * dim].copy()
     values[f"{prefix_p}.out_proj.weight"] = state[f"{prefix_t}.out_proj.weight"].numpy().T.copy()
     values[f"{prefix_p}.out_proj.bias"] = state[f"{prefix_t}.out_proj.bias"].numpy()
     return values
@@ -123,8 +128,9 @@ def case_mha() -> Case:
     _set(paddle_model, _mha_values("attn", "attn", torch_model.state_dict(), 16))
     paddle_model.eval()
     inputs = {"x": _rng(1).standard_normal((2, 5, 16), dtype=np.float32)}
-    return Case("mha", torch_model, paddle_model, inputs,
-                {"attn": "attn", "attn.out_proj": "attn.out_proj"})
+    return Case(
+        "mha", torch_model, paddle_model, inputs, {"attn": "attn", "attn.out_proj": "attn.out_proj"}
+    )
 
 
 # -- transformer encoder layer -------------------------------------------------------------
@@ -133,8 +139,7 @@ def case_mha() -> Case:
 class TorchEncoder(nn.Module):
     def __init__(self, dim: int = 16, heads: int = 2, hidden: int = 32) -> None:
         super().__init__()
-        self.layer = nn.TransformerEncoderLayer(dim, heads, hidden, dropout=0.0,
-                                                batch_first=True)
+        self.layer = nn.TransformerEncoderLayer(dim, heads, hidden, dropout=0.0, batch_first=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layer(x)
@@ -163,8 +168,10 @@ def case_encoder_layer() -> Case:
     _set(paddle_model, values)
     paddle_model.eval()
     inputs = {"x": _rng(2).standard_normal((2, 5, 16), dtype=np.float32)}
-    truth = {f"layer.{n}": f"layer.{n}" for n in ("linear1", "linear2", "norm1", "norm2",
-                                                  "self_attn", "self_attn.out_proj")}
+    truth = {
+        f"layer.{n}": f"layer.{n}"
+        for n in ("linear1", "linear2", "norm1", "norm2", "self_attn", "self_attn.out_proj")
+    }
     truth["layer"] = "layer"
     return Case("encoder_layer", torch_model, paddle_model, inputs, truth)
 
@@ -354,8 +361,11 @@ class PaddleLayout(paddle.nn.Layer):
 def case_layout() -> Case:
     torch_model = _torch_init(TorchLayout())
     paddle_model = PaddleLayout()
-    _linear_copy(torch_model, paddle_model,
-                 lambda n: n.replace("running_mean", "_mean").replace("running_var", "_variance"))
+    _linear_copy(
+        torch_model,
+        paddle_model,
+        lambda n: n.replace("running_mean", "_mean").replace("running_var", "_variance"),
+    )
     inputs = {"x": _rng(7).standard_normal((2, 3, 4, 4), dtype=np.float32)}
     return Case("layout", torch_model, paddle_model, inputs)
 
@@ -371,8 +381,9 @@ class TorchBasicBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(cout)
         self.downsample = None
         if stride != 1 or cin != cout:
-            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
-                                            nn.BatchNorm2d(cout))
+            self.downsample = nn.Sequential(
+                nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x if self.downsample is None else self.downsample(x)
@@ -408,8 +419,8 @@ class PaddleBasicBlock(paddle.nn.Layer):
         self.downsample = None
         if stride != 1 or cin != cout:
             self.downsample = paddle.nn.Sequential(
-                paddle.nn.Conv2D(cin, cout, 1, stride, bias_attr=False),
-                paddle.nn.BatchNorm2D(cout))
+                paddle.nn.Conv2D(cin, cout, 1, stride, bias_attr=False), paddle.nn.BatchNorm2D(cout)
+            )
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         out = paddle.nn.functional.relu(self.bn1(self.conv1(x)))
@@ -437,8 +448,11 @@ class PaddleResNet(paddle.nn.Layer):
 def case_resnet() -> Case:
     torch_model = _torch_init(TorchResNet())
     paddle_model = PaddleResNet()
-    _linear_copy(torch_model, paddle_model,
-                 lambda n: n.replace("running_mean", "_mean").replace("running_var", "_variance"))
+    _linear_copy(
+        torch_model,
+        paddle_model,
+        lambda n: n.replace("running_mean", "_mean").replace("running_var", "_variance"),
+    )
     inputs = {"x": _rng(8).standard_normal((2, 3, 8, 8), dtype=np.float32)}
     return Case("resnet", torch_model, paddle_model, inputs)
 
@@ -509,10 +523,12 @@ def case_fused_qkv() -> Case:
     paddle_model = PaddleSplitBlock()
     state = torch_model.state_dict()
     weight, bias = state["attn.qkv.weight"].numpy(), state["attn.qkv.bias"].numpy()
-    values = {f"attn.{p}.weight": weight[i * 16:(i + 1) * 16].T.copy() for i, p in
-              enumerate("qkv")}
-    values.update({f"attn.{p}.bias": bias[i * 16:(i + 1) * 16].copy() for i, p in
-                   enumerate("qkv")})
+    values = {
+        f"attn.{p}.weight": weight[i * 16 : (i + 1) * 16].T.copy() for i, p in enumerate("qkv")
+    }
+    values.update(
+        {f"attn.{p}.bias": bias[i * 16 : (i + 1) * 16].copy() for i, p in enumerate("qkv")}
+    )
     values["attn.proj.weight"] = state["attn.proj.weight"].numpy().T.copy()
     values["attn.proj.bias"] = state["attn.proj.bias"].numpy()
     values["norm.weight"] = state["norm.weight"].numpy()
@@ -591,14 +607,14 @@ def renamed(model: nn.Module) -> tuple[nn.Module, dict[str, str]]:
         renames = new_local[id(module)]
         if not renames:
             continue
-        module._modules = type(module._modules)(
-            (renames[k], v) for k, v in module._modules.items())
+        module._modules = type(module._modules)((renames[k], v) for k, v in module._modules.items())
         module._parameters = type(module._parameters)(
-            (renames[k], v) for k, v in module._parameters.items())
-        module._buffers = type(module._buffers)(
-            (renames[k], v) for k, v in module._buffers.items())
+            (renames[k], v) for k, v in module._parameters.items()
+        )
+        module._buffers = type(module._buffers)((renames[k], v) for k, v in module._buffers.items())
         module._non_persistent_buffers_set = {
-            renames[k] for k in module._non_persistent_buffers_set}
+            renames[k] for k in module._non_persistent_buffers_set
+        }
         module.__class__ = _renamed_class(type(module))
         module.__dict__["_padiff_renames"] = renames
     return model, mapping

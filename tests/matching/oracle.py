@@ -45,8 +45,9 @@ class Exported:
     values_b: dict[str, np.ndarray]
 
 
-def activation_values(exported: ExportedGraph, inputs: dict[str, np.ndarray]
-                      ) -> dict[str, np.ndarray]:
+def activation_values(
+    exported: ExportedGraph, inputs: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
     from padiff_ir.runtime import run_all
 
     feed = dict(zip(exported.input_names, inputs.values()))
@@ -57,9 +58,14 @@ def activation_values(exported: ExportedGraph, inputs: dict[str, np.ndarray]
 def export_case(torch_model: Any, paddle_model: Any, inputs: dict[str, np.ndarray]) -> Exported:
     exported_a = export(torch_model, inputs)
     exported_b = export(paddle_model, inputs)
-    return Exported(exported_a, exported_b,
-                    canonicalize(build_graph(exported_a)), canonicalize(build_graph(exported_b)),
-                    activation_values(exported_a, inputs), activation_values(exported_b, inputs))
+    return Exported(
+        exported_a,
+        exported_b,
+        canonicalize(build_graph(exported_a)),
+        canonicalize(build_graph(exported_b)),
+        activation_values(exported_a, inputs),
+        activation_values(exported_b, inputs),
+    )
 
 
 def fingerprints(values: dict[str, np.ndarray]):
@@ -115,8 +121,9 @@ def param_owners(graph: Graph) -> set[str]:
     return owners
 
 
-def module_scores(matching: Matching, graph_a: Graph, truth: dict[str, str]
-                  ) -> tuple[float, float, list[tuple[str, str]], list[str]]:
+def module_scores(
+    matching: Matching, graph_a: Graph, truth: dict[str, str]
+) -> tuple[float, float, list[tuple[str, str]], list[str]]:
     """``(precision, recall, wrong pairs, missed modules)`` over A modules owning parameters."""
     owners = param_owners(graph_a)
     found = {p.a: p.b for p in matching.module_pairs if p.a in owners}
@@ -141,8 +148,9 @@ def _apply(transform: dict[str, Any], arrays: list[np.ndarray], count: int) -> l
     return arrays
 
 
-def copy_through_pairs(matching: Matching, torch_model: Any, paddle_model: Any,
-                       seed: int = 123) -> list[str]:
+def copy_through_pairs(
+    matching: Matching, torch_model: Any, paddle_model: Any, seed: int = 123
+) -> list[str]:
     """Scramble the paddle weights, copy torch's through ``param_pairs``; paddle names missed."""
     rng = np.random.default_rng(seed)
     state_b = paddle_model.state_dict()
@@ -160,8 +168,9 @@ def copy_through_pairs(matching: Matching, torch_model: Any, paddle_model: Any,
     return sorted(n for n, t in state_b.items() if t.name not in written)
 
 
-def outputs_after_copy(matching: Matching, torch_model: Any, paddle_model: Any,
-                       inputs: dict[str, np.ndarray]) -> tuple[float, list[str]]:
+def outputs_after_copy(
+    matching: Matching, torch_model: Any, paddle_model: Any, inputs: dict[str, np.ndarray]
+) -> tuple[float, list[str]]:
     """Max abs difference of the first outputs after :func:`copy_through_pairs`."""
     import paddle
     import torch
@@ -172,6 +181,5 @@ def outputs_after_copy(matching: Matching, torch_model: Any, paddle_model: Any,
     out_b = paddle_model(*[paddle.to_tensor(v) for v in inputs.values()])
     outs_a = out_a if isinstance(out_a, (tuple, list)) else [out_a]
     outs_b = out_b if isinstance(out_b, (tuple, list)) else [out_b]
-    diff = max(float(np.abs(a.detach().numpy() - b.numpy()).max())
-               for a, b in zip(outs_a, outs_b))
+    diff = max(float(np.abs(a.detach().numpy() - b.numpy()).max()) for a, b in zip(outs_a, outs_b))
     return diff, missed

@@ -43,10 +43,13 @@ def _zoo(name: str, rename: bool) -> tuple[oracle.Exported, Any, dict[str, str]]
     from padiff_ir.ir import canonicalize
 
     case = oracle.Exported(
-        exported_a, exported_b, canonicalize(build_graph(exported_a)),
+        exported_a,
+        exported_b,
+        canonicalize(build_graph(exported_a)),
         canonicalize(build_graph(exported_b)),
         oracle.activation_values(exported_a, pair.inputs),
-        oracle.activation_values(exported_b, pair.inputs))
+        oracle.activation_values(exported_b, pair.inputs),
+    )
     return case, torch_model, truth
 
 
@@ -72,8 +75,14 @@ def _param_truth(name: str, truth: dict[str, str]) -> dict[str, str]:
     return out
 
 
-def _check_quality(matching: Matching, case: oracle.Exported, truth: dict[str, str],
-                   torch_model: Any, paddle_model: Any, inputs: dict[str, Any]) -> None:
+def _check_quality(
+    matching: Matching,
+    case: oracle.Exported,
+    truth: dict[str, str],
+    torch_model: Any,
+    paddle_model: Any,
+    inputs: dict[str, Any],
+) -> None:
     precision, recall, wrong, missed = oracle.module_scores(matching, case.graph_a, truth)
     assert precision == 1.0, f"wrong module pairs {wrong}"
     assert recall >= 0.98, f"missed modules {missed}"
@@ -81,7 +90,8 @@ def _check_quality(matching: Matching, case: oracle.Exported, truth: dict[str, s
     assert checked >= len(matching.tensor_pairs) // 2
     assert tensor_precision >= 0.99, f"pairs with different values: {bad}"
     diff, not_written = oracle.outputs_after_copy(
-        matching, copy.deepcopy(torch_model), copy.deepcopy(paddle_model), inputs)
+        matching, copy.deepcopy(torch_model), copy.deepcopy(paddle_model), inputs
+    )
     assert diff <= 1e-5, f"outputs differ by {diff} after the weight copy; unwritten {not_written}"
 
 
@@ -93,8 +103,9 @@ def _check_quality(matching: Matching, case: oracle.Exported, truth: dict[str, s
 def test_zoo_pair_quality(name, rename):
     case, torch_model, truth = _zoo(name, rename)
     matching = _matched(name, rename)
-    _check_quality(matching, case, truth, torch_model, zoo_pair(name).paddle_model,
-                   zoo_pair(name).inputs)
+    _check_quality(
+        matching, case, truth, torch_model, zoo_pair(name).paddle_model, zoo_pair(name).inputs
+    )
     params = _param_truth(name, truth)
     for pair in matching.param_pairs:
         assert [params[a] for a in pair.a] == list(pair.b), pair
@@ -118,15 +129,18 @@ def test_renaming_one_side_changes_only_names(name):
     graph_plain, graph_renamed = _zoo(name, False)[0].graph_a, _zoo(name, True)[0].graph_a
 
     def tensors(matching: Matching, graph) -> list[tuple]:
-        return sorted((tuple(rank(graph, t) for t in p.a), p.b, p.evidence, p.confidence)
-                      for p in matching.tensor_pairs)
+        return sorted(
+            (tuple(rank(graph, t) for t in p.a), p.b, p.evidence, p.confidence)
+            for p in matching.tensor_pairs
+        )
 
     assert tensors(plain, graph_plain) == tensors(renamed_matching, graph_renamed)
     assert {(p.a, p.b, p.black_box) for p in plain.module_pairs} == {
-        (original(p.a), p.b, p.black_box) for p in renamed_matching.module_pairs}
+        (original(p.a), p.b, p.black_box) for p in renamed_matching.module_pairs
+    }
     assert [(p.a, p.b, p.transform) for p in plain.param_pairs] == [
-        (tuple(original(a) for a in p.a), p.b, p.transform)
-        for p in renamed_matching.param_pairs]
+        (tuple(original(a) for a in p.a), p.b, p.transform) for p in renamed_matching.param_pairs
+    ]
     assert len(plain.unmatched) == len(renamed_matching.unmatched)
 
 
@@ -155,9 +169,12 @@ def test_cnn_pooling_and_batch_norm_roles():
 
 def test_values_confirm_pairs():
     case = _zoo("vit", False)[0]
-    matching = match_graphs(case.graph_a, case.graph_b,
-                            values_a=oracle.fingerprints(case.values_a),
-                            values_b=oracle.fingerprints(case.values_b))
+    matching = match_graphs(
+        case.graph_a,
+        case.graph_b,
+        values_a=oracle.fingerprints(case.values_a),
+        values_b=oracle.fingerprints(case.values_b),
+    )
     assert matching.stats["values_used"]
     confirmed = [p for p in matching.tensor_pairs if "values" in p.evidence]
     assert len(confirmed) >= len(matching.tensor_pairs) // 2
@@ -170,7 +187,8 @@ def test_raw_graphs_are_canonicalised():
     case = _zoo("mlp", False)[0]
     raw = match_graphs(build_graph(case.exported_a), build_graph(case.exported_b))
     assert [(p.a, p.b) for p in raw.tensor_pairs] == [
-        (p.a, p.b) for p in _matched("mlp").tensor_pairs]
+        (p.a, p.b) for p in _matched("mlp").tensor_pairs
+    ]
 
 
 def test_json_round_trip():
@@ -229,16 +247,16 @@ def test_lstm_pairs_gates_by_role():
     matching = _special_matching("lstm")
     lstm = [p for p in matching.param_pairs if p.module_a == "lstm"]
     assert {(p.a[0], p.b[0]) for p in lstm} == {
-        (n, n) for n in ("lstm.weight_ih_l0", "lstm.weight_hh_l0", "lstm.bias_ih_l0",
-                         "lstm.bias_hh_l0")}
+        (n, n)
+        for n in ("lstm.weight_ih_l0", "lstm.weight_hh_l0", "lstm.bias_ih_l0", "lstm.bias_hh_l0")
+    }
     assert all(p.transform == {} for p in lstm)
     assert any(p.op_a == "LSTM" and p.op_b == "LSTM" for p in matching.tensor_pairs)
 
 
 def test_extra_container_on_one_side():
     matching = _special_matching("nested")
-    assert matching.module_map() == {"": "", "body.0.0": "fc1", "body.0.1": "act",
-                                     "body.1": "fc2"}
+    assert matching.module_map() == {"": "", "body.0.0": "fc1", "body.0.1": "act", "body.1": "fc2"}
     reasons = {u.name: u.reason for u in matching.unmatched if u.kind == "module"}
     assert set(reasons) == {"body", "body.0"}
 
@@ -247,8 +265,9 @@ def test_layer_called_twice():
     matching = _special_matching("twice")
     fc = [p for p in matching.param_pairs if p.module_a == "fc"]
     assert len(fc) == 2 and matching.stats["param_conflicts"] == 0
-    fc_outputs = [p for p in matching.tensor_pairs if p.module_a == "fc" and "raw" not in
-                  p.evidence]
+    fc_outputs = [
+        p for p in matching.tensor_pairs if p.module_a == "fc" and "raw" not in p.evidence
+    ]
     assert len(fc_outputs) == 2
     pair = next(p for p in matching.module_pairs if p.a == "fc")
     assert len(pair.inputs_a) == len(pair.inputs_b) == 2  # one per call
@@ -278,22 +297,27 @@ def _layer_map(**fields: Any) -> LayerMap:
 
 def test_layer_map_ignores_modules():
     case = _zoo("vit", False)[0]
-    matching = match_graphs(case.graph_a, case.graph_b,
-                            layer_map=_layer_map(ignored_a={"head"}, ignored_b={"head"}))
+    matching = match_graphs(
+        case.graph_a, case.graph_b, layer_map=_layer_map(ignored_a={"head"}, ignored_b={"head"})
+    )
     assert "head" not in matching.module_map()
     about_head = [u for u in matching.unmatched if "head" in (u.module, u.name)]
     assert {(u.side, u.kind, u.name) for u in about_head} == {
-        (side, kind, name) for side in "ab"
-        for kind, name in (("module", "head"), ("tensor", "head.weight"),
-                           ("tensor", "head.bias"))}
+        (side, kind, name)
+        for side in "ab"
+        for kind, name in (("module", "head"), ("tensor", "head.weight"), ("tensor", "head.bias"))
+    }
     assert {u.reason for u in about_head} == {"ignored by the layer map"}
     assert not [p for p in matching.param_pairs if p.module_a == "head"]
 
 
 def test_layer_map_black_box_keeps_boundary_only():
     case = _zoo("vit", False)[0]
-    matching = match_graphs(case.graph_a, case.graph_b, layer_map=_layer_map(
-        black_box_a={"blocks.0.attn"}, black_box_b={"blocks.0.attn"}))
+    matching = match_graphs(
+        case.graph_a,
+        case.graph_b,
+        layer_map=_layer_map(black_box_a={"blocks.0.attn"}, black_box_b={"blocks.0.attn"}),
+    )
     pair = next(p for p in matching.module_pairs if p.a == "blocks.0.attn")
     assert pair.black_box and pair.outputs_a
     inside = [p for p in matching.tensor_pairs if p.module_a == "blocks.0.attn"]
@@ -302,8 +326,9 @@ def test_layer_map_black_box_keeps_boundary_only():
 
 def test_layer_map_pins_win():
     exported = _special("nested")[1]
-    matching = match_graphs(exported.graph_a, exported.graph_b,
-                            layer_map=_layer_map(pairs={"body.0": "fc1"}))
+    matching = match_graphs(
+        exported.graph_a, exported.graph_b, layer_map=_layer_map(pairs={"body.0": "fc1"})
+    )
     pinned = next(p for p in matching.module_pairs if p.a == "body.0")
     assert pinned.b == "fc1" and "pinned" in pinned.evidence
     assert matching.module_map()["body.1"] == "fc2"
@@ -314,5 +339,6 @@ def test_unresolved_layer_map_is_refused():
 
     case = _zoo("mlp", False)[0]
     with pytest.raises(MatchError, match="resolve"):
-        match_graphs(case.graph_a, case.graph_b,
-                     layer_map=SimpleNamespace(pairs={}, is_resolved=False))
+        match_graphs(
+            case.graph_a, case.graph_b, layer_map=SimpleNamespace(pairs={}, is_resolved=False)
+        )

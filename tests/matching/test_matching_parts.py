@@ -30,17 +30,33 @@ class _Builder:
         self.tensors[name] = TensorInfo(name, shape=shape, dtype="float32")
         return name
 
-    def op(self, op_type: str, inputs: tuple[str, ...], shape: tuple[int, ...] | None,
-           module: str = "", **meta) -> str:
+    def op(
+        self,
+        op_type: str,
+        inputs: tuple[str, ...],
+        shape: tuple[int, ...] | None,
+        module: str = "",
+        **meta,
+    ) -> str:
         out = self._tensor(f"t{len(self.ops)}", shape)
-        self.ops.append(OpNode(f"n{len(self.ops)}", op_type, inputs=inputs, outputs=(out,),
-                               index=len(self.ops), module_path=module, meta=meta))
+        self.ops.append(
+            OpNode(
+                f"n{len(self.ops)}",
+                op_type,
+                inputs=inputs,
+                outputs=(out,),
+                index=len(self.ops),
+                module_path=module,
+                meta=meta,
+            )
+        )
         self.last = out
         return out
 
     def param(self, name: str, shape: tuple[int, ...]) -> str:
-        self.tensors[name] = TensorInfo(name, shape=shape, dtype="float32", param_name=name,
-                                        is_initializer=True)
+        self.tensors[name] = TensorInfo(
+            name, shape=shape, dtype="float32", param_name=name, is_initializer=True
+        )
         return name
 
     def linear(self, module: str, x: str, n_in: int, n_out: int, rows: int = 2) -> str:
@@ -48,13 +64,18 @@ class _Builder:
         torch_layout = self.framework == "torch"
         weight = self.param(f"{module}.weight", (n_out, n_in) if torch_layout else (n_in, n_out))
         bias = self.param(f"{module}.bias", (n_out,))
-        raw = self.op("MatMul", (x, weight), (rows, n_out), module,
-                      weight_transposed=torch_layout)
+        raw = self.op("MatMul", (x, weight), (rows, n_out), module, weight_transposed=torch_layout)
         return self.op("Add", (raw, bias), (rows, n_out), module)
 
     def graph(self) -> Graph:
-        return Graph(self.ops, self.tensors, ["x"], [self.last], framework=self.framework,
-                     modules=self.modules)
+        return Graph(
+            self.ops,
+            self.tensors,
+            ["x"],
+            [self.last],
+            framework=self.framework,
+            modules=self.modules,
+        )
 
 
 def _mlp(framework: str, names: tuple[str, str] = ("fc1", "fc2"), blocks: int = 1) -> Graph:
@@ -130,18 +151,33 @@ def test_layout_between():
 def test_view_marks_scales_and_no_ops():
     builder = _Builder("paddle")
     builder.tensors["half"] = TensorInfo("half", shape=(1,), dtype="float32")
-    builder.ops.append(OpNode("k", "Constant", outputs=("half",), index=0,
-                              attributes={"value": np.array([0.5], np.float32)}))
-    builder.ops.append(OpNode("k0", "Constant", outputs=("zero",), index=1,
-                              attributes={"value": np.array(0.0, np.float32)}))
+    builder.ops.append(
+        OpNode(
+            "k",
+            "Constant",
+            outputs=("half",),
+            index=0,
+            attributes={"value": np.array([0.5], np.float32)},
+        )
+    )
+    builder.ops.append(
+        OpNode(
+            "k0",
+            "Constant",
+            outputs=("zero",),
+            index=1,
+            attributes={"value": np.array(0.0, np.float32)},
+        )
+    )
     builder.tensors["zero"] = TensorInfo("zero", shape=(), dtype="float32")
     scaled = builder.op("Mul", ("x", "half"), (2, 8))
     builder.ops[-1].index = 2
     builder.op("Add", (scaled, "zero"), (2, 8))
     builder.ops[-1].index = 3
     view = SideView(builder.graph())
-    families = [(view.facts[n].family, view.facts[n].kind, view.facts[n].scalar)
-                for n in view.order]
+    families = [
+        (view.facts[n].family, view.facts[n].kind, view.facts[n].scalar) for n in view.order
+    ]
     assert families == [("scale", "scalar", 0.5), ("identity", "transparent", 0.0)]
 
 
@@ -154,8 +190,13 @@ def test_matching_is_name_free():
     transforms = {p.a[0]: p.transform for p in matching.param_pairs}
     assert transforms["blocks.0.fc1.weight"] == {"transpose": [1, 0]}
     assert transforms["blocks.0.fc1.bias"] == {}
-    residuals = [p for p in matching.tensor_pairs if p.module_a.count(".") == 1
-                 and p.op_a == "Add" and not p.module_a.endswith(("fc1", "fc2"))]
+    residuals = [
+        p
+        for p in matching.tensor_pairs
+        if p.module_a.count(".") == 1
+        and p.op_a == "Add"
+        and not p.module_a.endswith(("fc1", "fc2"))
+    ]
     assert len(residuals) == 3  # x + h on one side, h + x on the other
 
 
@@ -180,15 +221,23 @@ def test_fused_projection_pairs_as_a_group():
 
 def _layer_map(**fields) -> SimpleNamespace:
     """A duck-typed layer map (the matcher reads attributes only)."""
-    empty = dict(pairs={}, ignored_a=set(), ignored_b=set(), ignored_self_a=set(),
-                 ignored_self_b=set(), black_box_a=set(), black_box_b=set())
+    empty = dict(
+        pairs={},
+        ignored_a=set(),
+        ignored_b=set(),
+        ignored_self_a=set(),
+        ignored_self_b=set(),
+        black_box_a=set(),
+        black_box_b=set(),
+    )
     return SimpleNamespace(**{**empty, **fields})
 
 
 def test_layer_map_pin_restricts_anchors():
     pins = _layer_map(pairs={"blocks.0": "blocks.2", "blocks.2": "blocks.0"})
-    matching = match_graphs(_mlp("torch", blocks=3), _mlp("paddle", blocks=3),
-                            layer_map=pins, canonicalize=False)
+    matching = match_graphs(
+        _mlp("torch", blocks=3), _mlp("paddle", blocks=3), layer_map=pins, canonicalize=False
+    )
     assert matching.module_map()["blocks.0"] == "blocks.2"
     assert matching.module_map()["blocks.0.fc1"] == "blocks.2.fc1"
 
@@ -210,9 +259,12 @@ def test_large_graphs_match_completely(blocks):
 
 
 def test_layer_map_ignored_self_keeps_submodules():
-    matching = match_graphs(_mlp("torch", blocks=2), _mlp("paddle", blocks=2),
-                            layer_map=_layer_map(ignored_self_a={"blocks.0"}),
-                            canonicalize=False)
+    matching = match_graphs(
+        _mlp("torch", blocks=2),
+        _mlp("paddle", blocks=2),
+        layer_map=_layer_map(ignored_self_a={"blocks.0"}),
+        canonicalize=False,
+    )
     assert "blocks.0" not in matching.module_map()
     assert matching.module_map()["blocks.0.fc1"] == "blocks.0.fc1"
     assert not [u for u in matching.unmatched if u.side == "a" and u.name == "blocks.0"]

@@ -25,22 +25,28 @@ def fresh_pair(name: str = "vitpose"):
 
 def dataloaders(length: int = 3, batch_size: int = 1):
     """``(torch_loader, paddle_loader)`` over the same synthetic keypoint samples."""
-    torch_loader = torch.utils.data.DataLoader(TorchKeypointDataset(length), batch_size=batch_size,
-                                               shuffle=False)
-    paddle_loader = paddle.io.DataLoader(PaddleKeypointDataset(length), batch_size=batch_size,
-                                         shuffle=False)
+    torch_loader = torch.utils.data.DataLoader(
+        TorchKeypointDataset(length), batch_size=batch_size, shuffle=False
+    )
+    paddle_loader = paddle.io.DataLoader(
+        PaddleKeypointDataset(length), batch_size=batch_size, shuffle=False
+    )
     return torch_loader, paddle_loader
 
 
 def hook_counts(torch_model, paddle_model) -> tuple[int, int]:
     """Forward (pre and post) hooks registered on every module of both models."""
-    torch_hooks = sum(len(m._forward_hooks) + len(m._forward_pre_hooks)
-                      for m in torch_model.modules())
-    paddle_hooks = sum(len(m._forward_post_hooks) + len(m._forward_pre_hooks)
-                       for m in paddle_model.sublayers(include_self=True))
+    torch_hooks = sum(
+        len(m._forward_hooks) + len(m._forward_pre_hooks) for m in torch_model.modules()
+    )
+    paddle_hooks = sum(
+        len(m._forward_post_hooks) + len(m._forward_pre_hooks)
+        for m in paddle_model.sublayers(include_self=True)
+    )
     return torch_hooks, paddle_hooks
 
 
 def training_flags(torch_model, paddle_model) -> list[bool]:
     return [m.training for m in torch_model.modules()] + [
-        m.training for m in paddle_model.sublayers(include_self=True)]
+        m.training for m in paddle_model.sublayers(include_self=True)
+    ]

@@ -21,8 +21,9 @@ def test_learning_rate_difference_is_an_optimizer_difference():
     torch_model, paddle_model, inputs = fresh_pair()
     torch_opt = torch.optim.SGD(torch_model.parameters(), lr=0.01)
     paddle_opt = paddle.optimizer.SGD(learning_rate=0.02, parameters=paddle_model.parameters())
-    result = auto_diff(torch_model, paddle_model, inputs, optimizer=[torch_opt, paddle_opt],
-                       **TRAINING_TOLERANCE)
+    result = auto_diff(
+        torch_model, paddle_model, inputs, optimizer=[torch_opt, paddle_opt], **TRAINING_TOLERANCE
+    )
     assert result == False  # noqa: E712
     first = result.first_difference
     assert (first.stage, first.step, first.kind) == ("optimizer", 0, "weight")
@@ -36,8 +37,14 @@ def test_weight_decay_difference_is_an_optimizer_difference():
     torch_model, paddle_model, inputs = fresh_pair("cnn")
     torch_opt = torch.optim.SGD(torch_model.parameters(), lr=0.1, weight_decay=0.05)
     paddle_opt = paddle.optimizer.SGD(learning_rate=0.1, parameters=paddle_model.parameters())
-    result = auto_diff(torch_model, paddle_model, inputs, optimizer=[paddle_opt, torch_opt],
-                       steps=2, **TRAINING_TOLERANCE)
+    result = auto_diff(
+        torch_model,
+        paddle_model,
+        inputs,
+        optimizer=[paddle_opt, torch_opt],
+        steps=2,
+        **TRAINING_TOLERANCE,
+    )
     first = result.first_difference
     assert (first.stage, first.step) == ("optimizer", 0)
     assert any("weight decay 0.05" in c for c in result.config_differences)
@@ -47,10 +54,12 @@ def test_weight_decay_difference_is_an_optimizer_difference():
 def test_adam_state_is_compared():
     torch_model, paddle_model, inputs = fresh_pair("cnn")
     torch_opt = torch.optim.Adam(torch_model.parameters(), lr=1e-3)
-    paddle_opt = paddle.optimizer.Adam(learning_rate=1e-3, beta1=0.8,
-                                       parameters=paddle_model.parameters())
-    result = auto_diff(torch_model, paddle_model, inputs, optimizer=[torch_opt, paddle_opt],
-                       **TRAINING_TOLERANCE)
+    paddle_opt = paddle.optimizer.Adam(
+        learning_rate=1e-3, beta1=0.8, parameters=paddle_model.parameters()
+    )
+    result = auto_diff(
+        torch_model, paddle_model, inputs, optimizer=[torch_opt, paddle_opt], **TRAINING_TOLERANCE
+    )
     kinds = {d.kind for d in result.steps[0].optimizer_state}
     assert kinds == {"exp_avg", "exp_avg_sq"}
     assert result.first_difference.stage == "optimizer"
@@ -63,8 +72,15 @@ def test_loss_reduction_difference_is_a_loss_difference():
     torch_model, paddle_model, _ = fresh_pair()
     paddle_batch, torch_batch, inp = _batch()
     paddle_loss, torch_loss = loss_pair(paddle_batch, torch_batch, paddle_reduction="sum")
-    result = auto_diff(torch_model, paddle_model, inp, loss_fn=[paddle_loss, torch_loss],
-                       diff_phase="forward", atol=0.0, rtol=1e-5)
+    result = auto_diff(
+        torch_model,
+        paddle_model,
+        inp,
+        loss_fn=[paddle_loss, torch_loss],
+        diff_phase="forward",
+        atol=0.0,
+        rtol=1e-5,
+    )
     first = result.first_difference
     assert (first.stage, first.step) == ("loss", 0)
     assert "model outputs agree" in first.message
@@ -104,14 +120,23 @@ def test_backward_only_difference_in_a_custom_autograd_function():
     assert grads["backbone.blocks.0.mlp.fc2.weight"]
     assert not grads["backbone.blocks.0.mlp.fc1.weight"]
 
-    single = auto_diff(torch_model, paddle_model, inputs, auto_init=False, single_step=True,
-                       diff_phase="backward", **TRAINING_TOLERANCE)
+    single = auto_diff(
+        torch_model,
+        paddle_model,
+        inputs,
+        auto_init=False,
+        single_step=True,
+        diff_phase="backward",
+        **TRAINING_TOLERANCE,
+    )
     assert single.first_difference.module_a == "backbone.blocks.0.mlp.act"
     # fed A's output gradients, only the act's own backward differs (fc1's incoming gradient is
     # the act's, compared before A's replaces it); every parameter gradient is then right
     failing = {(e.module_a, e.kind) for e in single.steps[0].backward if not e.ok}
-    assert failing == {("backbone.blocks.0.mlp.act", "input_grad"),
-                       ("backbone.blocks.0.mlp.fc1", "output_grad")}
+    assert failing == {
+        ("backbone.blocks.0.mlp.act", "input_grad"),
+        ("backbone.blocks.0.mlp.fc1", "output_grad"),
+    }
     assert all(g.ok for g in single.steps[0].grads)
     assert hook_counts(torch_model, paddle_model) == (0, 0)
 
@@ -123,13 +148,17 @@ def test_backward_only_difference_from_a_detach_on_one_side():
     result = auto_diff(torch_model, paddle_model, inputs, **TRAINING_TOLERANCE)
     first = result.first_difference
     assert (first.stage, first.module_b, first.kind) == (
-        "backward", "backbone.blocks.1.mlp.act", "output_grad")
+        "backward",
+        "backbone.blocks.1.mlp.act",
+        "output_grad",
+    )
     assert "detach or stop_gradient in model B" in first.message
     assert all(e.ok for e in result.steps[0].forward)
     missing = [g for g in result.steps[0].grads if not g.ok]
     assert any(g.name_a == "backbone.blocks.1.mlp.fc1.weight" for g in missing)
     assert "no grad in model B" in next(
-        g.metrics.reason for g in missing if g.name_a == "backbone.blocks.1.mlp.fc1.weight")
+        g.metrics.reason for g in missing if g.name_a == "backbone.blocks.1.mlp.fc1.weight"
+    )
 
 
 def test_batch_norm_momentum_mismatch():
@@ -137,8 +166,9 @@ def test_batch_norm_momentum_mismatch():
     paddle_model.bn1._momentum = 0.5  # torch's 0.1 is paddle's 0.9
     torch_model.train()
     paddle_model.train()
-    result = auto_diff(torch_model, paddle_model, inputs, diff_phase="forward",
-                       **TRAINING_TOLERANCE)
+    result = auto_diff(
+        torch_model, paddle_model, inputs, diff_phase="forward", **TRAINING_TOLERANCE
+    )
     config = " ".join(result.config_differences)
     assert "bn1: BatchNorm momentum 0.1 in model A (torch) is 0.9 in paddle's convention" in config
     assert "has 0.5" in config

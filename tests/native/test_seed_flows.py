@@ -44,8 +44,15 @@ def test_flow_1_forward_per_batch():
     results = []
     for _idx, (paddle_batch, torch_batch) in enumerate(zip(paddle_loader, torch_loader)):
         inp = ({"x": paddle_batch["image"]}, {"x": torch_batch["img"]})
-        result = auto_diff(torch_model, paddle_model, inp, auto_init=False,
-                           single_step=False, diff_phase="forward", **FORWARD_TOLERANCE)
+        result = auto_diff(
+            torch_model,
+            paddle_model,
+            inp,
+            auto_init=False,
+            single_step=False,
+            diff_phase="forward",
+            **FORWARD_TOLERANCE,
+        )
         results.append(result)
         if result == False:  # noqa: E712 - the seed's idiom
             break
@@ -68,9 +75,17 @@ def test_flow_2_forward_with_loss():
     for paddle_batch, torch_batch in zip(paddle_loader, torch_loader):
         paddle_loss, torch_loss = loss_pair(paddle_batch, torch_batch)
         inp = ({"x": paddle_batch["image"]}, {"x": torch_batch["img"]})
-        result = auto_diff(torch_model, paddle_model, inp, auto_init=False, layer_map=layer_map,
-                           single_step=False, diff_phase="forward",
-                           loss_fn=[paddle_loss, torch_loss], **FORWARD_TOLERANCE)
+        result = auto_diff(
+            torch_model,
+            paddle_model,
+            inp,
+            auto_init=False,
+            layer_map=layer_map,
+            single_step=False,
+            diff_phase="forward",
+            loss_fn=[paddle_loss, torch_loss],
+            **FORWARD_TOLERANCE,
+        )
         assert result == True  # noqa: E712
         losses.append(result.steps[0].loss_a)
         assert np.isclose(result.steps[0].loss_a, result.steps[0].loss_b, rtol=1e-5)
@@ -81,17 +96,26 @@ def test_flow_2_forward_with_loss():
 def test_flow_3_multi_step_optimizer_over_dataloaders():
     torch_model, paddle_model, _ = _prepared()
     torch_opt = torch.optim.SGD(torch_model.model.parameters(), lr=0.01, momentum=0.9)
-    paddle_opt = paddle.optimizer.Momentum(learning_rate=0.01, momentum=0.9,
-                                           parameters=paddle_model.model.parameters())
+    paddle_opt = paddle.optimizer.Momentum(
+        learning_rate=0.01, momentum=0.9, parameters=paddle_model.model.parameters()
+    )
     before = torch_model.model.head.final_layer.weight.detach().clone()
     torch_loader, paddle_loader = dataloaders(3)
     results = []
     for paddle_batch, torch_batch in zip(paddle_loader, torch_loader):
         paddle_loss, torch_loss = loss_pair(paddle_batch, torch_batch)
         inp = ({"x": paddle_batch["image"]}, {"x": torch_batch["img"]})
-        result = auto_diff(torch_model, paddle_model, inp, auto_init=False, single_step=False,
-                           diff_phase="both", loss_fn=[paddle_loss, torch_loss],
-                           optimizer=[paddle_opt, torch_opt], **TRAINING_TOLERANCE)
+        result = auto_diff(
+            torch_model,
+            paddle_model,
+            inp,
+            auto_init=False,
+            single_step=False,
+            diff_phase="both",
+            loss_fn=[paddle_loss, torch_loss],
+            optimizer=[paddle_opt, torch_opt],
+            **TRAINING_TOLERANCE,
+        )
         results.append(result)
         if result == False:  # noqa: E712
             break
@@ -102,8 +126,9 @@ def test_flow_3_multi_step_optimizer_over_dataloaders():
     assert states == {"momentum_buffer"}
     after = torch_model.model.head.final_layer.weight.detach()
     assert not torch.equal(before, after)  # the optimizers did step
-    np.testing.assert_allclose(paddle_model.model.head.final_layer.weight.numpy(), after.numpy(),
-                               rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        paddle_model.model.head.final_layer.weight.numpy(), after.numpy(), rtol=1e-4, atol=1e-6
+    )
     assert torch_model.model.head.final_layer.weight.grad is None  # cleared by the step
 
 
@@ -114,11 +139,21 @@ def test_flow_4_ten_steps_on_one_input():
     inp = ({"x": paddle_batch["image"]}, {"x": torch_batch["img"]})
     paddle_loss, torch_loss = loss_pair(paddle_batch, torch_batch)
     torch_opt = torch.optim.SGD(torch_model.model.parameters(), lr=0.05)
-    paddle_opt = paddle.optimizer.SGD(learning_rate=0.05,
-                                      parameters=paddle_model.model.parameters())
-    result = auto_diff(torch_model, paddle_model, inp, auto_init=False, single_step=False,
-                       diff_phase="both", loss_fn=[paddle_loss, torch_loss],
-                       optimizer=[paddle_opt, torch_opt], steps=10, **TRAINING_TOLERANCE)
+    paddle_opt = paddle.optimizer.SGD(
+        learning_rate=0.05, parameters=paddle_model.model.parameters()
+    )
+    result = auto_diff(
+        torch_model,
+        paddle_model,
+        inp,
+        auto_init=False,
+        single_step=False,
+        diff_phase="both",
+        loss_fn=[paddle_loss, torch_loss],
+        optimizer=[paddle_opt, torch_opt],
+        steps=10,
+        **TRAINING_TOLERANCE,
+    )
     assert result, result
     assert len(result.steps) == 10
     losses = [loss_a for loss_a, _ in result.losses]
@@ -133,8 +168,15 @@ def test_flow_5_single_step_both_phases():
     torch_loader, paddle_loader = dataloaders(1)
     paddle_batch, torch_batch = next(iter(paddle_loader)), next(iter(torch_loader))
     inp = ({"x": paddle_batch["image"]}, {"x": torch_batch["img"]})
-    result = auto_diff(paddle_model, torch_model, inp, auto_init=False, single_step=True,
-                       diff_phase="both", **TRAINING_TOLERANCE)
+    result = auto_diff(
+        paddle_model,
+        torch_model,
+        inp,
+        auto_init=False,
+        single_step=True,
+        diff_phase="both",
+        **TRAINING_TOLERANCE,
+    )
     assert result == True, result  # noqa: E712
     assert result.model_a["framework"] == "paddle"
     step = result.steps[0]

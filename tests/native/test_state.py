@@ -34,8 +34,7 @@ def test_hooks_removed_after_the_call_and_after_an_exception():
     assert hook_counts(torch_model, paddle_model) == (0, 0)
     assert training_flags(torch_model, paddle_model) == flags
     assert torch.equal(torch.random.get_rng_state(), torch_rng)
-    assert np.array_equal(paddle.get_rng_state("cpu")[0].current_seed(),
-                          paddle_rng.current_seed())
+    assert np.array_equal(paddle.get_rng_state("cpu")[0].current_seed(), paddle_rng.current_seed())
     original = paddle_model.relu2.forward
     paddle_model.relu2.forward = _Boom().forward  # fails in the middle of B's forward
     with pytest.raises(AutoDiffError, match="running model B .paddle Cnn. failed: RuntimeError"):
@@ -65,9 +64,15 @@ def test_paddle_first_pairs_are_put_in_model_order():
     target_t, target_p = torch.zeros(4, 10), paddle.zeros([4, 10])
     paddle_loss = lambda out: ((out - target_p) ** 2).mean()  # noqa: E731
     torch_loss = lambda out: ((out - target_t) ** 2).mean()  # noqa: E731
-    result = auto_diff(create_model(torch_model), create_model(paddle_model), inp,
-                       loss_fn=[paddle_loss, torch_loss], optimizer=[paddle_opt, torch_opt],
-                       steps=3, **TRAINING_TOLERANCE)
+    result = auto_diff(
+        create_model(torch_model),
+        create_model(paddle_model),
+        inp,
+        loss_fn=[paddle_loss, torch_loss],
+        optimizer=[paddle_opt, torch_opt],
+        steps=3,
+        **TRAINING_TOLERANCE,
+    )
     assert result, result
     assert len(result.steps) == 3 and result.steps[2].loss_a < result.steps[0].loss_a
     notes = " ".join(result.notes)
@@ -83,11 +88,19 @@ def test_optimizer_step_functions_and_factories():
         torch_opt.step()
         torch_opt.zero_grad()
 
-    result = auto_diff(torch_model, paddle_model, inputs, steps=2,
-                       optimizer=[torch_step, lambda: paddle.optimizer.Momentum(
-                           learning_rate=0.1, momentum=0.9,
-                           parameters=paddle_model.parameters())],
-                       **TRAINING_TOLERANCE)
+    result = auto_diff(
+        torch_model,
+        paddle_model,
+        inputs,
+        steps=2,
+        optimizer=[
+            torch_step,
+            lambda: paddle.optimizer.Momentum(
+                learning_rate=0.1, momentum=0.9, parameters=paddle_model.parameters()
+            ),
+        ],
+        **TRAINING_TOLERANCE,
+    )
     assert result, result
     assert {d.kind for d in result.steps[1].optimizer_state} == {"momentum_buffer"}
 
@@ -97,14 +110,25 @@ def test_a_loss_failing_on_the_other_frameworks_output_names_the_fix():
     paddle_style = lambda out: out.clip(min=0).mean()  # noqa: E731 - works on both
     torch_style = lambda out: out.clamp_min(0).mean()  # noqa: E731 - torch only
     with pytest.raises(AutoDiffError) as info:
-        auto_diff(torch_model, paddle_model, inputs, loss_fn=[paddle_style, torch_style],
-                  diff_phase="forward")
+        auto_diff(
+            torch_model,
+            paddle_model,
+            inputs,
+            loss_fn=[paddle_style, torch_style],
+            diff_phase="forward",
+        )
     message = str(info.value)
     assert "loss_fn[1]" in message and "model B (paddle Mlp)" in message
     assert "is the torch loss" in message and "swap the two" in message
     assert hook_counts(torch_model, paddle_model) == (0, 0)
-    result = auto_diff(torch_model, paddle_model, inputs, loss_fn=[torch_style, paddle_style],
-                       diff_phase="forward", **FORWARD_TOLERANCE)
+    result = auto_diff(
+        torch_model,
+        paddle_model,
+        inputs,
+        loss_fn=[torch_style, paddle_style],
+        diff_phase="forward",
+        **FORWARD_TOLERANCE,
+    )
     assert result and result.steps[0].loss is not None
 
 
@@ -131,10 +155,12 @@ def test_inputs_that_differ_are_reported_before_any_layer():
 
 
 def _dropout_pair():
-    torch_model = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.Dropout(0.5),
-                                      torch.nn.Linear(8, 2))
-    paddle_model = paddle.nn.Sequential(paddle.nn.Linear(6, 8), paddle.nn.Dropout(0.3),
-                                        paddle.nn.Linear(8, 2))
+    torch_model = torch.nn.Sequential(
+        torch.nn.Linear(6, 8), torch.nn.Dropout(0.5), torch.nn.Linear(8, 2)
+    )
+    paddle_model = paddle.nn.Sequential(
+        paddle.nn.Linear(6, 8), paddle.nn.Dropout(0.3), paddle.nn.Linear(8, 2)
+    )
     torch_model.train()
     paddle_model.train()
     return torch_model, paddle_model, np.ones((4, 6), np.float32)
@@ -148,19 +174,37 @@ def test_random_layers_are_listed_and_switched_off():
     assert all("eval mode for the comparison" in text for text in result.random_layers)
     assert any("Dropout p 0.5 in model A (torch) vs 0.3" in c for c in result.config_differences)
     assert torch_model[1].training and paddle_model[1].training
-    kept = auto_diff(torch_model, paddle_model, [x], auto_init=False,
-                     disable_random_layers=False, **TRAINING_TOLERANCE)
+    kept = auto_diff(
+        torch_model,
+        paddle_model,
+        [x],
+        auto_init=False,
+        disable_random_layers=False,
+        **TRAINING_TOLERANCE,
+    )
     assert kept.first_difference.stage == "forward"
     assert kept.first_difference.module_a == "1"
 
 
 def test_black_and_white_lists():
     torch_model, paddle_model, inputs = fresh_pair()
-    black = auto_diff(torch_model, paddle_model, inputs, diff_phase="forward",
-                      blacklist=["backbone.blocks"], **FORWARD_TOLERANCE)
+    black = auto_diff(
+        torch_model,
+        paddle_model,
+        inputs,
+        diff_phase="forward",
+        blacklist=["backbone.blocks"],
+        **FORWARD_TOLERANCE,
+    )
     assert black and not any(p.a.startswith("backbone.blocks") for p in black.layer_map)
-    white = auto_diff(torch_model, paddle_model, inputs, diff_phase="forward",
-                      whitelist=["TopdownHeatmapSimpleHead"], **FORWARD_TOLERANCE)
+    white = auto_diff(
+        torch_model,
+        paddle_model,
+        inputs,
+        diff_phase="forward",
+        whitelist=["TopdownHeatmapSimpleHead"],
+        **FORWARD_TOLERANCE,
+    )
     assert white and white.layer_map and all(p.a.startswith("head") for p in white.layer_map)
 
 
@@ -170,16 +214,18 @@ def test_two_torch_models():
     x = np.linspace(-2, 2, 8, dtype=np.float32).reshape(2, 4)
     result = auto_diff(first, second, [x], compare_mode="strict", atol=1e-7, rtol=1e-6)
     assert result.first_difference.module_a == "1"
-    assert any("approximate 'none' in model A (torch) vs 'tanh'" in c
-               for c in result.config_differences)
+    assert any(
+        "approximate 'none' in model A (torch) vs 'tanh'" in c for c in result.config_differences
+    )
 
 
 def test_result_is_data(tmp_path):
     torch_model, paddle_model, inputs = fresh_pair("cnn")
     torch_opt = torch.optim.SGD(torch_model.parameters(), lr=0.1)
     paddle_opt = paddle.optimizer.SGD(learning_rate=0.2, parameters=paddle_model.parameters())
-    result = auto_diff(torch_model, paddle_model, inputs, optimizer=[torch_opt, paddle_opt],
-                       **TRAINING_TOLERANCE)
+    result = auto_diff(
+        torch_model, paddle_model, inputs, optimizer=[torch_opt, paddle_opt], **TRAINING_TOLERANCE
+    )
     assert not result and result == False  # noqa: E712
     path = tmp_path / "result.json"
     result.to_json(path)

@@ -56,11 +56,19 @@ def test_every_entry_point_gives_the_same_layer_map(name):
     torch_model, paddle_model, inputs = make()
     from_auto = padiff_ir.auto_layer_map(torch_model, paddle_model, inputs).pairs
     torch_model, paddle_model, inputs = make()
-    from_match = _as_map(padiff_ir.match(torch_model, paddle_model, inputs,
-                                         localize=False).layer_map)
+    from_match = _as_map(
+        padiff_ir.match(torch_model, paddle_model, inputs, localize=False).layer_map
+    )
     torch_model, paddle_model, inputs = make()
-    diff = padiff_ir.auto_diff(torch_model, paddle_model, inputs, auto_init=False,
-                               diff_phase="forward", atol=1e-4, rtol=1e-4)
+    diff = padiff_ir.auto_diff(
+        torch_model,
+        paddle_model,
+        inputs,
+        auto_init=False,
+        diff_phase="forward",
+        atol=1e-4,
+        rtol=1e-4,
+    )
     from_auto_diff = _as_map(diff.layer_map)
     assert from_auto == from_match == from_auto_diff
     assert len(from_match) >= 3
@@ -82,8 +90,7 @@ def test_assign_weight_succeeds_where_match_does(name):
     make = _PAIRS[name]
     torch_model, paddle_model, inputs = make()
     randomize(paddle_model, 11)
-    result = padiff_ir.match(torch_model, paddle_model, inputs, assign_weights=True,
-                             localize=False)
+    result = padiff_ir.match(torch_model, paddle_model, inputs, assign_weights=True, localize=False)
     assert all(p.ok for p in result.outputs), str(result)  # match's copy worked
     torch_model, paddle_model, inputs = make()
     randomize(paddle_model, 11)
@@ -147,7 +154,8 @@ def test_a_model_that_cannot_export_is_matched_on_traces():
     padiff_ir.assign_weight(paddle_model, torch_model, inputs={"x": x})
     out_t, out_p = _outputs(torch_model, paddle_model, {"x": x})
     np.testing.assert_allclose(out_p, out_t, atol=1e-5, rtol=1e-4)
-    result = padiff_ir.auto_diff(torch_model, paddle_model, {"x": x}, auto_init=False,
-                                 atol=1e-5, rtol=1e-4)
+    result = padiff_ir.auto_diff(
+        torch_model, paddle_model, {"x": x}, auto_init=False, atol=1e-5, rtol=1e-4
+    )
     assert result, str(result)
     assert _as_map(result.layer_map) == layer_map.pairs

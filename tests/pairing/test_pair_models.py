@@ -28,8 +28,9 @@ def pairs():
 def match_modules(model_a, model_b, inputs=None, *, layer_map=None, mode="trace"):
     """The matching of two models on eager traces (``mode="onnx"``: exported graphs)."""
     resolved = (layer_map or LayerMap()).resolve(model_a, model_b)
-    return pair_models(model_a, model_b, inputs, layer_map=resolved, export=mode == "onnx",
-                       reuse=False)
+    return pair_models(
+        model_a, model_b, inputs, layer_map=resolved, export=mode == "onnx", reuse=False
+    )
 
 
 # -- module pairs ---------------------------------------------------------------------------------

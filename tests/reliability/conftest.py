@@ -38,8 +38,13 @@ def _rng_states() -> tuple[Any, ...]:
     import torch
 
     numpy_state = np.random.get_state()
-    return (random.getstate(), numpy_state[0], numpy_state[1].tobytes(), numpy_state[2],
-            torch.get_rng_state().numpy().tobytes())
+    return (
+        random.getstate(),
+        numpy_state[0],
+        numpy_state[1].tobytes(),
+        numpy_state[2],
+        torch.get_rng_state().numpy().tobytes(),
+    )
 
 
 def _paddle_rng() -> Any:

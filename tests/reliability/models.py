@@ -19,8 +19,9 @@ def _torch_linear(dim_in: int, dim_out: int, seed: int) -> torch.nn.Linear:
         layer = torch.nn.Linear(dim_in, dim_out)
     rng = np.random.default_rng(seed)
     with torch.no_grad():
-        layer.weight.copy_(torch.from_numpy(rng.standard_normal((dim_out, dim_in),
-                                                                dtype=np.float32)))
+        layer.weight.copy_(
+            torch.from_numpy(rng.standard_normal((dim_out, dim_in), dtype=np.float32))
+        )
         layer.bias.copy_(torch.from_numpy(rng.standard_normal(dim_out, dtype=np.float32)))
     return layer
 

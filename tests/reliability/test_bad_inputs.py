@@ -79,9 +79,11 @@ OPTION_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("kwargs", "option", "words"), OPTION_CASES,
-                         ids=[f"{next(iter(k))}={next(iter(k.values()))!r}"
-                              for k, _, _ in OPTION_CASES])
+@pytest.mark.parametrize(
+    ("kwargs", "option", "words"),
+    OPTION_CASES,
+    ids=[f"{next(iter(k))}={next(iter(k.values()))!r}" for k, _, _ in OPTION_CASES],
+)
 def test_match_rejects_bad_options_before_running(mlp, guard, kwargs, option, words):
     guard.watch(mlp.torch_model, mlp.paddle_model)
     with pytest.raises(OptionError) as info:
@@ -93,12 +95,19 @@ def test_match_rejects_bad_options_before_running(mlp, guard, kwargs, option, wo
 
 # -- match: models and inputs ---------------------------------------------------------------
 
+
 def _model(name):
     from tests.conftest import zoo_pair
 
-    return {"none": None, "int": 3, "array": np.ones(3), "str": "model",
-            "missing": "/nonexistent/model.onnx", "dict": {"w": 1},
-            "cnn": zoo_pair("cnn").paddle_model}[name]
+    return {
+        "none": None,
+        "int": 3,
+        "array": np.ones(3),
+        "str": "model",
+        "missing": "/nonexistent/model.onnx",
+        "dict": {"w": 1},
+        "cnn": zoo_pair("cnn").paddle_model,
+    }[name]
 
 
 MODEL_CASES = [
@@ -112,16 +121,16 @@ MODEL_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("name", "error", "words"), MODEL_CASES,
-                         ids=[c[0] for c in MODEL_CASES])
+@pytest.mark.parametrize(("name", "error", "words"), MODEL_CASES, ids=[c[0] for c in MODEL_CASES])
 def test_match_rejects_what_is_no_model_b(mlp, guard, name, error, words):
     guard.watch(mlp.torch_model)
     with pytest.raises(error, match=words):
         padiff_ir.match(mlp.torch_model, _model(name), mlp.inputs)
 
 
-@pytest.mark.parametrize(("name", "error", "words"), MODEL_CASES[:6],
-                         ids=[c[0] for c in MODEL_CASES[:6]])
+@pytest.mark.parametrize(
+    ("name", "error", "words"), MODEL_CASES[:6], ids=[c[0] for c in MODEL_CASES[:6]]
+)
 def test_match_rejects_what_is_no_model_a(mlp, guard, name, error, words):
     guard.watch(mlp.paddle_model)
     with pytest.raises(error, match=words):
@@ -133,15 +142,15 @@ INPUT_CASES = [
     ("empty list", [], InputError, "no inputs given"),
     ("string", "x", InputError, "builtins.str"),
     ("object array", np.array([object()]), InputError, "dtype object"),
-    ("wrong width", np.ones((4, 7), np.float32), InputError,
-     "does not run on the inputs.*4x7"),
+    ("wrong width", np.ones((4, 7), np.float32), InputError, "does not run on the inputs.*4x7"),
     ("rank 3", np.ones((2, 3, 7), np.float32), InputError, "does not run on the inputs"),
     ("nested dict", {"x": {"x": np.ones((4, 16), np.float32)}}, InputError, "builtins.dict"),
 ]
 
 
-@pytest.mark.parametrize(("label", "inputs", "error", "words"), INPUT_CASES,
-                         ids=[c[0] for c in INPUT_CASES])
+@pytest.mark.parametrize(
+    ("label", "inputs", "error", "words"), INPUT_CASES, ids=[c[0] for c in INPUT_CASES]
+)
 def test_match_rejects_inputs_that_do_not_fit(mlp, guard, label, inputs, error, words):
     guard.watch(mlp.torch_model, mlp.paddle_model)
     with pytest.raises(error, match=words):
@@ -162,16 +171,18 @@ AUTO_DIFF_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("kwargs", "error", "words"), AUTO_DIFF_CASES,
-                         ids=[str(k) for k, _, _ in AUTO_DIFF_CASES])
+@pytest.mark.parametrize(
+    ("kwargs", "error", "words"), AUTO_DIFF_CASES, ids=[str(k) for k, _, _ in AUTO_DIFF_CASES]
+)
 def test_auto_diff_rejects_bad_arguments(mlp, guard, kwargs, error, words):
     guard.watch(mlp.torch_model, mlp.paddle_model)
     with pytest.raises(error, match=words):
         padiff_ir.auto_diff(mlp.torch_model, mlp.paddle_model, mlp.inputs, **kwargs)
 
 
-@pytest.mark.parametrize(("name", "error", "words"), MODEL_CASES[:3],
-                         ids=[c[0] for c in MODEL_CASES[:3]])
+@pytest.mark.parametrize(
+    ("name", "error", "words"), MODEL_CASES[:3], ids=[c[0] for c in MODEL_CASES[:3]]
+)
 def test_auto_diff_rejects_what_is_no_model(mlp, guard, name, error, words):
     guard.watch(mlp.torch_model)
     with pytest.raises(error, match=words):
@@ -184,8 +195,9 @@ def test_auto_diff_names_a_model_that_fails_on_the_inputs(mlp, guard):
         padiff_ir.auto_diff(mlp.torch_model, mlp.paddle_model, np.ones((4, 7), np.float32))
 
 
-@pytest.mark.parametrize(("name", "error", "words"), MODEL_CASES[:3],
-                         ids=[c[0] for c in MODEL_CASES[:3]])
+@pytest.mark.parametrize(
+    ("name", "error", "words"), MODEL_CASES[:3], ids=[c[0] for c in MODEL_CASES[:3]]
+)
 def test_assign_weight_rejects_what_is_no_model(mlp, guard, name, error, words):
     guard.watch(mlp.paddle_model, mlp.torch_model)
     with pytest.raises(error, match=words):
@@ -198,8 +210,9 @@ def test_assign_weight_between_different_architectures_changes_nothing(mlp, guar
     from tests.conftest import zoo_pair
 
     guard.watch(mlp.paddle_model, zoo_pair("cnn").torch_model)
-    with pytest.raises(WeightAssignError, match="cannot copy the weights of torch Cnn into "
-                                                "paddle Mlp") as info:
+    with pytest.raises(
+        WeightAssignError, match="cannot copy the weights of torch Cnn into paddle Mlp"
+    ) as info:
         padiff_ir.assign_weight(mlp.paddle_model, zoo_pair("cnn").torch_model)
     assert "has no source" in str(info.value)
 
@@ -228,8 +241,9 @@ LAYER_MAP_FILES = [
 ]
 
 
-@pytest.mark.parametrize(("label", "text", "words"), LAYER_MAP_FILES,
-                         ids=[c[0] for c in LAYER_MAP_FILES])
+@pytest.mark.parametrize(
+    ("label", "text", "words"), LAYER_MAP_FILES, ids=[c[0] for c in LAYER_MAP_FILES]
+)
 def test_layer_map_load_names_the_file_and_the_problem(tmp_path, guard, label, text, words):
     path = tmp_path / "map.json"
     path.write_text(text, encoding="utf-8")
@@ -262,30 +276,57 @@ def test_layer_map_round_trips_through_a_file(tmp_path, guard):
 
 
 LAYER_MAP_EDITS = [
-    ("pin path to object", lambda lm, m: lm.pin("fc1", m.paddle_model.fc1),
-     "pin\\(\\) takes two paths or two module objects"),
+    (
+        "pin path to object",
+        lambda lm, m: lm.pin("fc1", m.paddle_model.fc1),
+        "pin\\(\\) takes two paths or two module objects",
+    ),
     ("ignore path without side", lambda lm, m: lm.ignore("fc1"), "needs side='a' or side='b'"),
-    ("resolve foreign object",
-     lambda lm, m: (lm.pin(_foreign_linear(), m.paddle_model.fc1),
-                    lm.resolve(m.torch_model, m.paddle_model)),
-     "is in neither model"),
-    ("resolve both in A",
-     lambda lm, m: (lm.pin(m.torch_model.fc1, m.torch_model.fc2),
-                    lm.resolve(m.torch_model, m.paddle_model)),
-     "both are in model A"),
-    ("to_dict unresolved", lambda lm, m: (lm.pin(m.torch_model.fc1, m.paddle_model.fc1),
-                                          lm.to_dict()), "call resolve"),
-    ("unknown path", lambda lm, m: (lm.pin("nope", "fc1"),
-                                    lm.resolve(m.torch_model, m.paddle_model)),
-     "'nope' is not a module of model A"),
-    ("near path", lambda lm, m: (lm.pin("fc", "fc1"),
-                                 lm.resolve(m.torch_model, m.paddle_model)),
-     "did you mean"),
-    ("B pinned twice", lambda lm, m: (lm.pin("fc1", "fc1"), lm.pin("fc2", "fc1"),
-                                      lm.resolve(m.torch_model, m.paddle_model)),
-     "pinned to both"),
-    ("from_dict version", lambda lm, m: padiff_ir.LayerMap.from_dict({"version": 2}),
-     "format version 2"),
+    (
+        "resolve foreign object",
+        lambda lm, m: (
+            lm.pin(_foreign_linear(), m.paddle_model.fc1),
+            lm.resolve(m.torch_model, m.paddle_model),
+        ),
+        "is in neither model",
+    ),
+    (
+        "resolve both in A",
+        lambda lm, m: (
+            lm.pin(m.torch_model.fc1, m.torch_model.fc2),
+            lm.resolve(m.torch_model, m.paddle_model),
+        ),
+        "both are in model A",
+    ),
+    (
+        "to_dict unresolved",
+        lambda lm, m: (lm.pin(m.torch_model.fc1, m.paddle_model.fc1), lm.to_dict()),
+        "call resolve",
+    ),
+    (
+        "unknown path",
+        lambda lm, m: (lm.pin("nope", "fc1"), lm.resolve(m.torch_model, m.paddle_model)),
+        "'nope' is not a module of model A",
+    ),
+    (
+        "near path",
+        lambda lm, m: (lm.pin("fc", "fc1"), lm.resolve(m.torch_model, m.paddle_model)),
+        "did you mean",
+    ),
+    (
+        "B pinned twice",
+        lambda lm, m: (
+            lm.pin("fc1", "fc1"),
+            lm.pin("fc2", "fc1"),
+            lm.resolve(m.torch_model, m.paddle_model),
+        ),
+        "pinned to both",
+    ),
+    (
+        "from_dict version",
+        lambda lm, m: padiff_ir.LayerMap.from_dict({"version": 2}),
+        "format version 2",
+    ),
 ]
 
 
@@ -296,19 +337,24 @@ def _foreign_linear():
         return torch.nn.Linear(1, 1)
 
 
-@pytest.mark.parametrize(("label", "edit", "words"), LAYER_MAP_EDITS,
-                         ids=[c[0] for c in LAYER_MAP_EDITS])
+@pytest.mark.parametrize(
+    ("label", "edit", "words"), LAYER_MAP_EDITS, ids=[c[0] for c in LAYER_MAP_EDITS]
+)
 def test_layer_map_edits_that_cannot_work(mlp, guard, label, edit, words):
     guard.watch(mlp.torch_model, mlp.paddle_model)
     with pytest.raises(MatchError, match=words):
         edit(padiff_ir.LayerMap(), mlp)
 
 
-@pytest.mark.parametrize(("layer_map", "words"), [
-    ({"nope": "fc1"}, "'nope' is not a module of model A"),
-    ({"fc1": "nope"}, "'nope' is not a module of model B"),
-    ({"fc1": 3}, "two paths or two module objects"),
-], ids=["unknown A path", "unknown B path", "path to number"])
+@pytest.mark.parametrize(
+    ("layer_map", "words"),
+    [
+        ({"nope": "fc1"}, "'nope' is not a module of model A"),
+        ({"fc1": "nope"}, "'nope' is not a module of model B"),
+        ({"fc1": 3}, "two paths or two module objects"),
+    ],
+    ids=["unknown A path", "unknown B path", "path to number"],
+)
 def test_match_checks_the_layer_map_before_the_export(mlp, guard, layer_map, words):
     guard.watch(mlp.torch_model, mlp.paddle_model)
     with pytest.raises(MatchError, match=words):
@@ -326,17 +372,25 @@ RESULT_FILES = [
     ("layer map", '{"version": 1, "pairs": {}}', "holds no result kind"),
     ("missing ok", '{"kind": "match", "tolerance": {}}', "missing key 'ok'"),
     ("missing tolerance", '{"kind": "match", "ok": true}', "missing key 'tolerance'"),
-    ("bad tolerance", '{"kind": "match", "ok": true, "tolerance": {"atol": "x"}}',
-     "atol must be a number"),
-    ("pairs a number", '{"kind": "match", "ok": true, "tolerance": {}, "pairs": 5}',
-     "not iterable"),
-    ("pair without metrics", '{"kind": "match", "ok": true, "tolerance": {}, "pairs": [{}]}',
-     "missing key 'metrics'"),
+    (
+        "bad tolerance",
+        '{"kind": "match", "ok": true, "tolerance": {"atol": "x"}}',
+        "atol must be a number",
+    ),
+    (
+        "pairs a number",
+        '{"kind": "match", "ok": true, "tolerance": {}, "pairs": 5}',
+        "not iterable",
+    ),
+    (
+        "pair without metrics",
+        '{"kind": "match", "ok": true, "tolerance": {}, "pairs": [{}]}',
+        "missing key 'metrics'",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("label", "text", "words"), RESULT_FILES,
-                         ids=[c[0] for c in RESULT_FILES])
+@pytest.mark.parametrize(("label", "text", "words"), RESULT_FILES, ids=[c[0] for c in RESULT_FILES])
 def test_match_result_load_names_the_file_and_the_problem(tmp_path, guard, label, text, words):
     path = tmp_path / "result.json"
     path.write_text(text, encoding="utf-8")
@@ -345,12 +399,19 @@ def test_match_result_load_names_the_file_and_the_problem(tmp_path, guard, label
     assert str(path) in str(info.value)
 
 
-@pytest.mark.parametrize(("label", "text", "words"), [
-    ("not json", "{bad", "is not valid JSON"),
-    ("match result", '{"kind": "match", "ok": true, "tolerance": {}}',
-     "holds a result of kind 'match', not a DiffResult"),
-    ("a list", "[1]", "holds a JSON list"),
-], ids=["not json", "match result", "a list"])
+@pytest.mark.parametrize(
+    ("label", "text", "words"),
+    [
+        ("not json", "{bad", "is not valid JSON"),
+        (
+            "match result",
+            '{"kind": "match", "ok": true, "tolerance": {}}',
+            "holds a result of kind 'match', not a DiffResult",
+        ),
+        ("a list", "[1]", "holds a JSON list"),
+    ],
+    ids=["not json", "match result", "a list"],
+)
 def test_diff_result_load_names_the_file_and_the_problem(tmp_path, guard, label, text, words):
     path = tmp_path / "result.json"
     path.write_text(text, encoding="utf-8")
@@ -370,14 +431,20 @@ REPORT_CASES = [
     ("a list", [1], "cannot make a report of a list"),
     ("a number", 3, "cannot make a report of a int"),
     ("no ok", {"kind": "match"}, "has no 'ok' key"),
-    ("pairs a number", {"kind": "match", "ok": True,
-                        "tolerance": {"atol": 1, "rtol": 1, "mode": "strict"}, "pairs": 5},
-     "the result data cannot be read"),
+    (
+        "pairs a number",
+        {
+            "kind": "match",
+            "ok": True,
+            "tolerance": {"atol": 1, "rtol": 1, "mode": "strict"},
+            "pairs": 5,
+        },
+        "the result data cannot be read",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("label", "data", "words"), REPORT_CASES,
-                         ids=[c[0] for c in REPORT_CASES])
+@pytest.mark.parametrize(("label", "data", "words"), REPORT_CASES, ids=[c[0] for c in REPORT_CASES])
 def test_report_rejects_what_is_no_result(tmp_path, guard, label, data, words):
     from padiff_ir.report import render_html
 
@@ -397,6 +464,7 @@ def test_report_of_a_file_that_is_not_json(tmp_path, guard):
 
 # -- export and the zoo ---------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("opset", [2, 1000, "18"])
 def test_export_rejects_an_opset_out_of_range(mlp, guard, opset):
     guard.watch(mlp.torch_model)
@@ -404,10 +472,14 @@ def test_export_rejects_an_opset_out_of_range(mlp, guard, opset):
         padiff_ir.export(mlp.torch_model, mlp.inputs, opset=opset)
 
 
-@pytest.mark.parametrize(("args", "words"), [
-    (("nope",), "the zoo has no model 'nope'"),
-    (("mlp", "huge"), "has no size 'huge'"),
-], ids=["name", "size"])
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("nope",), "the zoo has no model 'nope'"),
+        (("mlp", "huge"), "has no size 'huge'"),
+    ],
+    ids=["name", "size"],
+)
 def test_zoo_names_what_it_does_not_have(guard, args, words):
     from padiff_ir.zoo import get_pair
 
@@ -418,13 +490,23 @@ def test_zoo_names_what_it_does_not_have(guard, args, words):
 def test_json_of_a_result_with_non_finite_values_is_strict(mlp, guard):
     from padiff_ir.metrics import compare_arrays
 
-    result = padiff_ir.MatchResult(ok=False, tolerance=padiff_ir.Tolerance(),
-                                   timings={"run": INF}, environment={"x": [NAN]})
+    result = padiff_ir.MatchResult(
+        ok=False, tolerance=padiff_ir.Tolerance(), timings={"run": INF}, environment={"x": [NAN]}
+    )
     from padiff_ir.compare.result import PairResult
 
-    result.outputs.append(PairResult(index=0, a=("y",), b=("y",), module_a="", module_b="",
-                                     op_a="output", op_b="output",
-                                     metrics=compare_arrays(np.zeros(2), np.zeros(3))))
+    result.outputs.append(
+        PairResult(
+            index=0,
+            a=("y",),
+            b=("y",),
+            module_a="",
+            module_b="",
+            op_a="output",
+            op_b="output",
+            metrics=compare_arrays(np.zeros(2), np.zeros(3)),
+        )
+    )
     text = result.to_json()
     data = json.loads(text, parse_constant=lambda name: pytest.fail(f"bare {name}"))
     assert data["outputs"][0]["metrics"]["max_abs"] == "inf"

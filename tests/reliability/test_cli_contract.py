@@ -29,16 +29,21 @@ ERROR_CASES = [
     ("no command", [], "required: command"),
     ("unknown command", ["frobnicate"], "invalid choice"),
     ("compare one model", ["compare", "zoo:mlp:torch"], "required: model_b"),
-    ("atol not a number", ["compare", "zoo:mlp:torch", "zoo:mlp:paddle", "--atol", "abc"],
-     "invalid float value"),
-    ("unknown mode", ["compare", "zoo:mlp:torch", "zoo:mlp:paddle", "--mode", "median"],
-     "invalid choice"),
+    (
+        "atol not a number",
+        ["compare", "zoo:mlp:torch", "zoo:mlp:paddle", "--atol", "abc"],
+        "invalid float value",
+    ),
+    (
+        "unknown mode",
+        ["compare", "zoo:mlp:torch", "zoo:mlp:paddle", "--mode", "median"],
+        "invalid choice",
+    ),
     ("export without output", ["export", "zoo:mlp:torch"], "required: -o/--output"),
 ]
 
 
-@pytest.mark.parametrize(("label", "argv", "words"), ERROR_CASES,
-                         ids=[c[0] for c in ERROR_CASES])
+@pytest.mark.parametrize(("label", "argv", "words"), ERROR_CASES, ids=[c[0] for c in ERROR_CASES])
 def test_bad_command_lines_exit_2(capsys, guard, label, argv, words):
     assert main(argv) == EXIT_ERROR
     assert words in capsys.readouterr().err
@@ -48,13 +53,19 @@ FAILING_RUNS = [
     ("atol nan", ["--atol", "nan"], "atol must be finite"),
     ("atol negative", ["--atol", "-1"], "atol must be finite and must be >= 0"),
     ("rtol inf", ["--rtol", "inf"], "rtol must be finite"),
-    ("json in missing folder", ["--json", "{tmp}/missing/result.json"],
-     "the folder {tmp}/missing does not exist"),
+    (
+        "json in missing folder",
+        ["--json", "{tmp}/missing/result.json"],
+        "the folder {tmp}/missing does not exist",
+    ),
     ("html is a folder", ["--html", "{tmp}"], "is a folder"),
     ("layer map missing", ["--layer-map", "{tmp}/missing.json"], "no such file"),
     ("layer map corrupt", ["--layer-map", "{tmp}/corrupt.json"], "is not valid JSON"),
-    ("layer map bad path", ["--layer-map", "{tmp}/wrong.json"],
-     "'nope' is not a module of model A"),
+    (
+        "layer map bad path",
+        ["--layer-map", "{tmp}/wrong.json"],
+        "'nope' is not a module of model A",
+    ),
     ("inputs missing", ["--inputs", "{tmp}/missing.npz"], "not an .npz file"),
     ("inputs not npz", ["--inputs", "{tmp}/corrupt.json"], "not an .npz file"),
     ("inputs one array", ["--inputs", "{tmp}/one.npy"], "not an .npz file"),
@@ -69,8 +80,9 @@ def files(tmp_path):
     return tmp_path
 
 
-@pytest.mark.parametrize(("label", "extra", "words"), FAILING_RUNS,
-                         ids=[c[0] for c in FAILING_RUNS])
+@pytest.mark.parametrize(
+    ("label", "extra", "words"), FAILING_RUNS, ids=[c[0] for c in FAILING_RUNS]
+)
 def test_errors_before_the_run_exit_2_with_one_line(capsys, guard, files, label, extra, words):
     tmp = str(files)
     argv = ["compare", TORCH_LOG, PADDLE_LOG, *SHAPE, *[a.format(tmp=tmp) for a in extra]]
@@ -84,9 +96,12 @@ def test_errors_before_the_run_exit_2_with_one_line(capsys, guard, files, label,
 MODEL_SPECS = [
     ("missing module", "no_such_module_xyz:factory", "cannot import 'no_such_module_xyz'"),
     ("missing attribute", "tests.reliability.models:Nope", "has no attribute 'Nope'"),
-    ("factory raises", "tests.reliability.models:broken_factory",
-     "calling tests.reliability.models:broken_factory to build the model failed: "
-     "RuntimeError: the factory is broken"),
+    (
+        "factory raises",
+        "tests.reliability.models:broken_factory",
+        "calling tests.reliability.models:broken_factory to build the model failed: "
+        "RuntimeError: the factory is broken",
+    ),
     ("not a model", "tests.reliability.models:NOT_A_MODEL", "gives a int, not a torch"),
     ("no factory", "tests.reliability.models:", "both parts"),
     ("no colon", "model", "cannot read the model specification 'model'"),
@@ -96,28 +111,39 @@ MODEL_SPECS = [
 ]
 
 
-@pytest.mark.parametrize(("label", "spec", "words"), MODEL_SPECS,
-                         ids=[c[0] for c in MODEL_SPECS])
+@pytest.mark.parametrize(("label", "spec", "words"), MODEL_SPECS, ids=[c[0] for c in MODEL_SPECS])
 def test_bad_model_specs_exit_2_with_one_line(capsys, guard, label, spec, words):
     assert main(["compare", TORCH_LOG, spec, *SHAPE]) == EXIT_ERROR
     assert words in _error_line(capsys.readouterr().err)
 
 
-@pytest.mark.parametrize(("shape", "words"), [
-    ("x=a,b", "no integer"), ("x=2,-4", "negative dimension"), ("x=2,4:floaty", "no dtype"),
-    ("2,4", "must look like NAME=D0,D1"),
-], ids=["letters", "negative", "dtype", "no name"])
+@pytest.mark.parametrize(
+    ("shape", "words"),
+    [
+        ("x=a,b", "no integer"),
+        ("x=2,-4", "negative dimension"),
+        ("x=2,4:floaty", "no dtype"),
+        ("2,4", "must look like NAME=D0,D1"),
+    ],
+    ids=["letters", "negative", "dtype", "no name"],
+)
 def test_bad_input_shapes_exit_2(capsys, guard, shape, words):
     assert main(["compare", TORCH_LOG, PADDLE_LOG, "--input-shape", shape]) == EXIT_ERROR
     assert words in _error_line(capsys.readouterr().err)
 
 
-@pytest.mark.parametrize(("argv", "words"), [
-    (["report", "{tmp}/missing.json"], "cannot read result file"),
-    (["report", "{tmp}/corrupt.json"], "is not JSON"),
-    (["export", "zoo:mlp:torch", "-o", "{tmp}/m.onnx", "--opset", "3"],
-     "opset must be an ONNX opset from 7 to"),
-], ids=["report missing", "report corrupt", "export opset"])
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["report", "{tmp}/missing.json"], "cannot read result file"),
+        (["report", "{tmp}/corrupt.json"], "is not JSON"),
+        (
+            ["export", "zoo:mlp:torch", "-o", "{tmp}/m.onnx", "--opset", "3"],
+            "opset must be an ONNX opset from 7 to",
+        ),
+    ],
+    ids=["report missing", "report corrupt", "export opset"],
+)
 def test_other_commands_exit_2_with_one_line(capsys, guard, files, argv, words):
     assert main([a.format(tmp=files) for a in argv]) == EXIT_ERROR
     assert words in _error_line(capsys.readouterr().err)
@@ -137,7 +163,8 @@ def test_aligned_exits_0_and_quiet_prints_only_the_verdict(capsys, guard):
     assert main(["compare", TORCH_LOG, PADDLE_LOG, *SHAPE, "-q"]) == EXIT_OK
     captured = capsys.readouterr()
     assert captured.out.splitlines() == [
-        "padiff-ir: ALIGNED: torch TorchLog (A) vs paddle PaddleLog (B)"]
+        "padiff-ir: ALIGNED: torch TorchLog (A) vs paddle PaddleLog (B)"
+    ]
     assert captured.err == ""
 
 
@@ -163,8 +190,10 @@ def test_a_file_that_cannot_be_written_exits_2_with_one_line(capsys, guard):
     assert main(argv) == EXIT_ERROR
     captured = capsys.readouterr()
     assert "ALIGNED" not in captured.out  # no verdict printed before the error
-    assert _error_line(captured.err) == ("padiff-ir: error: OSError: [Errno 28] No space left on "
-                                         "device (rerun with --traceback for details)")
+    assert _error_line(captured.err) == (
+        "padiff-ir: error: OSError: [Errno 28] No space left on "
+        "device (rerun with --traceback for details)"
+    )
     assert main([*argv, "--traceback"]) == EXIT_ERROR
     err = capsys.readouterr().err
     assert "Traceback (most recent call last)" in err
@@ -173,13 +202,22 @@ def test_a_file_that_cannot_be_written_exits_2_with_one_line(capsys, guard):
 
 def test_python_dash_m_padiff_ir_is_the_command(guard):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    version = subprocess.run([sys.executable, "-m", "padiff_ir", "--version"],
-                             capture_output=True, text=True, check=False, env=env)
+    version = subprocess.run(
+        [sys.executable, "-m", "padiff_ir", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
     assert version.returncode == EXIT_OK
     assert version.stdout.startswith("padiff-ir 0.")
-    error = subprocess.run([sys.executable, "-m", "padiff_ir", "compare", "zoo:nope",
-                            "zoo:mlp:paddle"], capture_output=True, text=True, check=False,
-                           env=env)
+    error = subprocess.run(
+        [sys.executable, "-m", "padiff_ir", "compare", "zoo:nope", "zoo:mlp:paddle"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
     assert error.returncode == EXIT_ERROR
     assert _error_line(error.stderr).startswith("padiff-ir: error: the zoo has no model 'nope'")
 
@@ -188,12 +226,17 @@ def test_the_installed_script_runs_a_comparison(guard, tmp_path):
     script = Path(sys.executable).parent / "padiff-ir"
     if not script.exists():
         pytest.skip("padiff-ir is not installed in this environment (pip install -e .)")
-    version = subprocess.run([str(script), "--version"], capture_output=True, text=True,
-                             check=False)
+    version = subprocess.run(
+        [str(script), "--version"], capture_output=True, text=True, check=False
+    )
     assert version.returncode == EXIT_OK and version.stdout.startswith("padiff-ir 0.")
     out = tmp_path / "result.json"
-    run = subprocess.run([str(script), "compare", "zoo:mlp:torch", "zoo:mlp:paddle", "-q",
-                          "--json", str(out)], capture_output=True, text=True, check=False,
-                         cwd=tmp_path)
+    run = subprocess.run(
+        [str(script), "compare", "zoo:mlp:torch", "zoo:mlp:paddle", "-q", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
     assert run.returncode == EXIT_OK, run.stderr
     assert json.loads(out.read_text(encoding="utf-8"))["ok"] is True

@@ -29,8 +29,10 @@ def cnn_files(tmp_path_factory):
     and the torch file with a dynamic batch dimension."""
     folder = tmp_path_factory.mktemp("onnx_inputs")
     pair = get_pair("cnn")
-    paths = {name: str(folder / f"cnn_{name}.onnx")
-             for name in ("torch", "paddle", "paddle_bug", "torch_dynamic")}
+    paths = {
+        name: str(folder / f"cnn_{name}.onnx")
+        for name in ("torch", "paddle", "paddle_bug", "torch_dynamic")
+    }
     padiff_ir.export(pair.torch_model, pair.inputs).save(paths["torch"])
     padiff_ir.export(pair.paddle_model, pair.inputs).save(paths["paddle"])
     bugged = get_pair("cnn").paddle_model
@@ -71,16 +73,18 @@ def test_a_dynamic_dim_without_input_shape_names_the_input_and_the_dim(cnn_files
 
 
 def test_input_shape_fixes_the_dynamic_dim(cnn_files, capsys, guard):
-    code = main(["compare", cnn_files["torch_dynamic"], cnn_files["paddle"],
-                 "--input-shape", "x=2,3,32,32"])
+    code = main(
+        ["compare", cnn_files["torch_dynamic"], cnn_files["paddle"], "--input-shape", "x=2,3,32,32"]
+    )
     captured = capsys.readouterr()
     assert code == EXIT_OK, captured.err
     assert "ALIGNED" in captured.out
 
 
 def test_input_shape_of_an_input_the_model_lacks_lists_its_inputs(cnn_files, capsys, guard):
-    code = main(["compare", cnn_files["torch"], cnn_files["paddle"],
-                 "--input-shape", "image=2,3,32,32"])
+    code = main(
+        ["compare", cnn_files["torch"], cnn_files["paddle"], "--input-shape", "image=2,3,32,32"]
+    )
     err = capsys.readouterr().err
     assert code == EXIT_ERROR
     assert "has no input 'image'; its inputs are: x [2, 3, 32, 32]" in _error_line(err)
@@ -89,8 +93,9 @@ def test_input_shape_of_an_input_the_model_lacks_lists_its_inputs(cnn_files, cap
 
 def _diverged_output(cnn_files, capsys, tmp_path, *extra: str) -> float:
     out = tmp_path / f"result{len(list(tmp_path.iterdir()))}.json"
-    code = main(["compare", cnn_files["torch"], cnn_files["paddle_bug"], "-q",
-                 "--json", str(out), *extra])
+    code = main(
+        ["compare", cnn_files["torch"], cnn_files["paddle_bug"], "-q", "--json", str(out), *extra]
+    )
     captured = capsys.readouterr()
     assert code == EXIT_DIVERGED, captured.err
     assert captured.out.startswith("padiff-ir: DIVERGED")
@@ -116,7 +121,8 @@ def test_a_bad_input_range_is_an_error_before_the_run(cnn_files, capsys, guard, 
     err = capsys.readouterr().err
     assert code == EXIT_ERROR
     assert f"--input-range {text!r}: give two finite numbers LOW,HIGH with LOW < HIGH" in (
-        _error_line(err))
+        _error_line(err)
+    )
     assert "exporting" not in err
 
 

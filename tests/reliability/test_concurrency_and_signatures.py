@@ -26,8 +26,9 @@ def test_two_threads_calling_match_at_once_both_succeed(guard):
         pair = pairs[index]
         start.wait()
         try:
-            results[index] = padiff_ir.match(pair.torch_model, pair.paddle_model, pair.inputs,
-                                             localize=False)
+            results[index] = padiff_ir.match(
+                pair.torch_model, pair.paddle_model, pair.inputs, localize=False
+            )
         except Exception as err:  # reported below with the thread's index
             errors.append((index, err))
 
@@ -55,8 +56,9 @@ def test_a_0d_input_keeps_its_rank(guard):
     assert result, str(result)
 
 
-@pytest.mark.parametrize(("sign", "aligned"), [(1.0, True), (-1.0, False)],
-                         ids=["branch taken", "other branch"])
+@pytest.mark.parametrize(
+    ("sign", "aligned"), [(1.0, True), (-1.0, False)], ids=["branch taken", "other branch"]
+)
 def test_a_paddle_data_dependent_branch_exports_a_valid_graph(guard, sign, aligned):
     """The ``If`` branches read the parameters by their new names: the graph runs, and the
     verdict depends on the branch the input takes."""
@@ -68,9 +70,14 @@ def test_a_paddle_data_dependent_branch_exports_a_valid_graph(guard, sign, align
     branches = [n for n in exported.model.graph.node if n.op_type == "If"]
     assert branches
     initializers = {t.name for t in exported.model.graph.initializer}
-    read = {name for node in branches for attribute in node.attribute
-            for inner in attribute.g.node for name in inner.input
-            if name.endswith((".weight", ".bias"))}
+    read = {
+        name
+        for node in branches
+        for attribute in node.attribute
+        for inner in attribute.g.node
+        for name in inner.input
+        if name.endswith((".weight", ".bias"))
+    }
     assert read and read <= initializers
 
 

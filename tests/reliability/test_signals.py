@@ -26,17 +26,31 @@ DURING_CONVERSION = """
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-@pytest.mark.parametrize(("code", "status"), [(DURING_TRACE, None), (DURING_CONVERSION, 143)],
-                         ids=["during the trace", "during the conversion"])
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [(DURING_TRACE, None), (DURING_CONVERSION, 143)],
+    ids=["during the trace", "during the conversion"],
+)
 def test_sigterm_during_the_paddle_export_cleans_its_temporary_folder(tmp_path, code, status):
-    script = textwrap.dedent("""
+    script = (
+        textwrap.dedent("""
         import os, signal, sys, tempfile
         tempfile.tempdir = sys.argv[1]
         from tests.reliability.models import PaddleLog, PaddleTerminatedDuringExport, inputs
-    """) + textwrap.dedent(code) + "print('export finished')\n"
+    """)
+        + textwrap.dedent(code)
+        + "print('export finished')\n"
+    )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([ROOT, *sys.path])}
-    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True,
-                          text=True, check=False, env=env, cwd=ROOT, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        cwd=ROOT,
+        timeout=300,
+    )
     assert "export finished" not in done.stdout
     # paddle re-raises the SystemExit of the trace with its message: status 1 then
     assert done.returncode == (status if status is not None else 1), done.stderr[-2000:]

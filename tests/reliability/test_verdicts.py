@@ -19,9 +19,17 @@ MODES = ("strict", "mean", "abs_mean")
 
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("values", [
-    [NAN], [INF], [-INF], [NAN, 1.0, INF, -INF], [[NAN, 2.0], [3.0, NAN]],
-], ids=["nan", "inf", "-inf", "mixed", "2d"])
+@pytest.mark.parametrize(
+    "values",
+    [
+        [NAN],
+        [INF],
+        [-INF],
+        [NAN, 1.0, INF, -INF],
+        [[NAN, 2.0], [3.0, NAN]],
+    ],
+    ids=["nan", "inf", "-inf", "mixed", "2d"],
+)
 def test_identical_non_finite_values_agree(mode, values):
     a = np.array(values, dtype=np.float32)
     metrics = compare_arrays(a, a.copy(), Tolerance(mode=mode))
@@ -32,13 +40,17 @@ def test_identical_non_finite_values_agree(mode, values):
 
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize(("a", "b", "where"), [
-    ([NAN, 1.0], [0.5, 1.0], "[0]: nan vs 0.5"),
-    ([1.0, 2.0], [1.0, NAN], "[1]: 2.0 vs nan"),
-    ([INF, 1.0], [-INF, 1.0], "[0]: inf vs -inf"),
-    ([NAN, 1.0], [1.0, NAN], "[0]: nan vs 1.0"),
-    ([[1.0, INF]], [[1.0, NAN]], "[0, 1]: inf vs nan"),
-], ids=["nan-vs-finite", "finite-vs-nan", "inf-sign", "moved-nan", "inf-vs-nan"])
+@pytest.mark.parametrize(
+    ("a", "b", "where"),
+    [
+        ([NAN, 1.0], [0.5, 1.0], "[0]: nan vs 0.5"),
+        ([1.0, 2.0], [1.0, NAN], "[1]: 2.0 vs nan"),
+        ([INF, 1.0], [-INF, 1.0], "[0]: inf vs -inf"),
+        ([NAN, 1.0], [1.0, NAN], "[0]: nan vs 1.0"),
+        ([[1.0, INF]], [[1.0, NAN]], "[0, 1]: inf vs nan"),
+    ],
+    ids=["nan-vs-finite", "finite-vs-nan", "inf-sign", "moved-nan", "inf-vs-nan"],
+)
 def test_non_finite_values_that_differ_are_a_clear_divergence(mode, a, b, where):
     metrics = compare_arrays(np.array(a), np.array(b), Tolerance(mode=mode))
     assert not metrics.ok
@@ -48,8 +60,9 @@ def test_non_finite_values_that_differ_are_a_clear_divergence(mode, a, b, where)
 
 
 def test_finite_statistics_ignore_agreeing_non_finite_positions():
-    metrics = compare_arrays(np.array([NAN, 1.0, 2.0]), np.array([NAN, 1.0, 2.5]),
-                             Tolerance(atol=1e-3, rtol=0))
+    metrics = compare_arrays(
+        np.array([NAN, 1.0, 2.0]), np.array([NAN, 1.0, 2.5]), Tolerance(atol=1e-3, rtol=0)
+    )
     assert not metrics.ok
     assert metrics.max_abs == pytest.approx(0.5)
     assert metrics.reason.startswith("max abs 0.5")
@@ -84,8 +97,7 @@ def test_frameworks_that_treat_nan_differently_diverge_with_a_clear_reason(mlp, 
     inputs["x"][0, 0] = np.nan
     result = padiff_ir.match(mlp.torch_model, mlp.paddle_model, inputs)
     assert not result
-    assert result.first_divergence.metrics.reason.startswith(
-        "non-finite values: NaN/Inf differ at")
+    assert result.first_divergence.metrics.reason.startswith("non-finite values: NaN/Inf differ at")
 
 
 # -- compare modes, bugs on either side ------------------------------------------------------
@@ -94,8 +106,9 @@ def test_frameworks_that_treat_nan_differently_diverge_with_a_clear_reason(mlp, 
 @pytest.mark.parametrize("mode", MODES)
 def test_identical_models_are_aligned_in_every_mode(mlp, guard, mode):
     guard.watch(mlp.torch_model, mlp.paddle_model)
-    result = padiff_ir.match(mlp.torch_model, mlp.paddle_model, mlp.inputs, compare_mode=mode,
-                             localize=False)
+    result = padiff_ir.match(
+        mlp.torch_model, mlp.paddle_model, mlp.inputs, compare_mode=mode, localize=False
+    )
     assert result, str(result)
     assert result.tolerance.mode == mode
 
@@ -130,8 +143,11 @@ def test_mean_mode_tolerates_what_strict_mode_does_not(guard):
 # -- outputs with names ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("paddle_class", [models.PaddleDictNet, models.PaddleDictNetSwapped],
-                         ids=["same order", "other order"])
+@pytest.mark.parametrize(
+    "paddle_class",
+    [models.PaddleDictNet, models.PaddleDictNetSwapped],
+    ids=["same order", "other order"],
+)
 def test_dict_outputs_are_paired_by_name(guard, paddle_class):
     torch_model, paddle_model = models.TorchDictNet(), paddle_class()
     guard.watch(torch_model, paddle_model)
@@ -155,8 +171,10 @@ def test_a_bug_in_one_named_output_is_reported_on_that_output(guard):
 def test_exported_paddle_dict_outputs_follow_the_eager_order(guard):
     exported = padiff_ir.export(models.PaddleDictNetSwapped(), models.inputs())
     assert exported.output_keys == ("hidden", "logits")
-    assert [o.type.tensor_type.shape.dim[1].dim_value
-            for o in exported.model.graph.output] == [8, 3]
+    assert [o.type.tensor_type.shape.dim[1].dim_value for o in exported.model.graph.output] == [
+        8,
+        3,
+    ]
 
 
 # -- the layer map ---------------------------------------------------------------------------
@@ -171,8 +189,10 @@ def test_match_honours_a_layer_map(mlp, guard, tmp_path, kind):
         layer_map = {"fc1": "fc1", "fc2": "fc2"}
     elif kind == "objects":
         layer_map = LayerMap()
-        layer_map.map = {mlp.paddle_model.fc1: mlp.torch_model.fc1,
-                         mlp.paddle_model.fc2: mlp.torch_model.fc2}
+        layer_map.map = {
+            mlp.paddle_model.fc1: mlp.torch_model.fc1,
+            mlp.paddle_model.fc2: mlp.torch_model.fc2,
+        }
     else:
         LayerMap({"fc1": "fc1", "fc2": "fc2"}).save(tmp_path / "map.json")
         layer_map = LayerMap.load(tmp_path / "map.json")
@@ -183,8 +203,9 @@ def test_match_honours_a_layer_map(mlp, guard, tmp_path, kind):
 
 
 def test_a_wrong_pin_is_honoured_and_shows(mlp, guard):
-    result = padiff_ir.match(mlp.torch_model, mlp.paddle_model, mlp.inputs,
-                             layer_map={"fc1": "fc2"}, localize=False)
+    result = padiff_ir.match(
+        mlp.torch_model, mlp.paddle_model, mlp.inputs, layer_map={"fc1": "fc2"}, localize=False
+    )
     pairs = {(p.a, p.b) for p in result.layer_map}
     assert ("fc1", "fc2") in pairs
 
@@ -194,10 +215,13 @@ def test_a_wrong_pin_is_honoured_and_shows(mlp, guard):
 
 def test_tolerances_must_name_tensors_of_a(mlp, guard):
     guard.watch(mlp.torch_model, mlp.paddle_model)
-    with pytest.raises(OptionError, match="tolerances names tensors model A does not have: "
-                                          "linear_9; near names: linear") as info:
-        padiff_ir.match(mlp.torch_model, mlp.paddle_model, mlp.inputs,
-                        tolerances={"linear_9": {"atol": 1.0}})
+    with pytest.raises(
+        OptionError,
+        match="tolerances names tensors model A does not have: linear_9; near names: linear",
+    ) as info:
+        padiff_ir.match(
+            mlp.torch_model, mlp.paddle_model, mlp.inputs, tolerances={"linear_9": {"atol": 1.0}}
+        )
     assert info.value.option == "tolerances"
 
 
@@ -209,8 +233,13 @@ def test_tolerances_apply_to_the_tensor_they_name(guard):
     strict = padiff_ir.match(pair.torch_model, pair.paddle_model, pair.inputs, localize=False)
     failing = sorted({p.a[0] for p in strict.pairs if not p.ok})
     assert failing
-    loose = padiff_ir.match(pair.torch_model, pair.paddle_model, pair.inputs, localize=False,
-                            tolerances={name: {"atol": 1e-2} for name in failing})
+    loose = padiff_ir.match(
+        pair.torch_model,
+        pair.paddle_model,
+        pair.inputs,
+        localize=False,
+        tolerances={name: {"atol": 1e-2} for name in failing},
+    )
     assert all(p.ok for p in loose.pairs)
     assert set(loose.overrides) == set(failing)
 

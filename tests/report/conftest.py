@@ -19,8 +19,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @functools.cache
@@ -40,11 +47,19 @@ def _diff_result() -> str:
 
     pair = get_pair("mlp", "tiny")
     optimizer_a = torch.optim.Adam(pair.torch_model.parameters(), lr=1e-2)
-    optimizer_b = paddle.optimizer.Adam(learning_rate=1.1e-2,
-                                        parameters=pair.paddle_model.parameters())
-    result = auto_diff(pair.torch_model, pair.paddle_model, pair.inputs,
-                       optimizer=[optimizer_a, optimizer_b], steps=4, compare_mode="strict",
-                       atol=1e-6, rtol=1e-5)
+    optimizer_b = paddle.optimizer.Adam(
+        learning_rate=1.1e-2, parameters=pair.paddle_model.parameters()
+    )
+    result = auto_diff(
+        pair.torch_model,
+        pair.paddle_model,
+        pair.inputs,
+        optimizer=[optimizer_a, optimizer_b],
+        steps=4,
+        compare_mode="strict",
+        atol=1e-6,
+        rtol=1e-5,
+    )
     return result.to_json(indent=None)
 
 
@@ -68,8 +83,10 @@ def browser():
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        pytest.fail("chromium is installed but playwright is not: pip install playwright "
-                    "(do not run 'playwright install'; the tests use /usr/bin/chromium)")
+        pytest.fail(
+            "chromium is installed but playwright is not: pip install playwright "
+            "(do not run 'playwright install'; the tests use /usr/bin/chromium)"
+        )
     with sync_playwright() as playwright:
         instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield instance

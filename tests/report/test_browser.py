@@ -26,8 +26,10 @@ def tiny_report(tiny_data, tmp_path, open_report):
 
 def _units(page, selector: str = "") -> list[dict]:
     return page.eval_on_selector_all(
-        f".unit{selector}", "els => els.map(e => ({side: e.dataset.side, kind: e.dataset.kind, "
-        "id: e.dataset.id, module: e.dataset.module, cls: e.getAttribute('class')}))")
+        f".unit{selector}",
+        "els => els.map(e => ({side: e.dataset.side, kind: e.dataset.kind, "
+        "id: e.dataset.id, module: e.dataset.module, cls: e.getAttribute('class')}))",
+    )
 
 
 def test_demo_report_loads_offline_without_errors(tiny_report):
@@ -98,8 +100,11 @@ def test_search_by_module_path_and_op(tiny_report):
     assert _units(page, ".selected")[0]["module"].endswith("norm2")
     page.fill("#search", "Softmax")
     page.wait_for_selector(".search-results div")
-    assert all("Softmax" in e for e in page.locator(".search-results div").all_text_contents()
-               if not e.endswith("search"))
+    assert all(
+        "Softmax" in e
+        for e in page.locator(".search-results div").all_text_contents()
+        if not e.endswith("search")
+    )
 
 
 def test_pairs_table_sorts_and_filters(tiny_report, tiny_data):
@@ -163,7 +168,8 @@ def test_auto_diff_report(diff_data, tmp_path, open_report):
     grids = page.locator("#tab-training .chart").filter(has_text="gradients")
     assert grids.count() >= 2
     page.locator("#tab-training .chart").filter(has_text="weights after").locator(
-        "rect.cell").last.click()
+        "rect.cell"
+    ).last.click()
     assert "max_abs" in page.text_content("#panel")
     page.click("[data-tab=steps]")
     assert page.locator("#tab-steps tbody tr").count() == 4

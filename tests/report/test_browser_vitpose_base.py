@@ -32,20 +32,22 @@ def test_vitpose_base_report_is_small_and_offline(base_report_path, open_report)
     report.assert_clean()
 
 
-def test_vitpose_base_opens_collapsed_to_blocks_and_expands_on_click(base_report_path,
-                                                                      open_report):
+def test_vitpose_base_opens_collapsed_to_blocks_and_expands_on_click(base_report_path, open_report):
     report = open_report(base_report_path)
     page = report.page
     for side in ("a", "b"):
-        ids = page.eval_on_selector_all(f".unit[data-side={side}][data-kind=module]",
-                                        "els => els.map(e => e.dataset.id)")
+        ids = page.eval_on_selector_all(
+            f".unit[data-side={side}][data-kind=module]", "els => els.map(e => e.dataset.id)"
+        )
         blocks = [i for i in ids if re.fullmatch(r"backbone\.blocks\.\d+", i)]
         assert blocks == [f"backbone.blocks.{k}" for k in range(12)], ids
         inside = page.locator(f".unit[data-side={side}][data-module^='backbone.blocks.']")
         assert inside.count() == 12, "nothing inside the blocks is drawn yet"
     page.dblclick(".unit[data-side=a][data-id='backbone.blocks.5']")
-    children = page.eval_on_selector_all(".unit[data-side=a][data-module^='backbone.blocks.5']",
-                                         "els => els.map(e => e.dataset.module)")
+    children = page.eval_on_selector_all(
+        ".unit[data-side=a][data-module^='backbone.blocks.5']",
+        "els => els.map(e => e.dataset.module)",
+    )
     assert {"backbone.blocks.5.norm1", "backbone.blocks.5.attn", CULPRIT} <= set(children)
     assert page.locator(".unit[data-side=b][data-module^='backbone.blocks.5.']").count() > 3
     report.assert_clean()

@@ -26,8 +26,9 @@ HOSTILE_ATTRIBUTE = "</script><img src=x onerror=alert('attr')>"
 
 
 def _payload(text: str) -> dict:
-    block = re.search(r'<script type="application/json" id="padiff-data">(.*?)</script>',
-                      text, flags=re.S)
+    block = re.search(
+        r'<script type="application/json" id="padiff-data">(.*?)</script>', text, flags=re.S
+    )
     assert block, "the data block is missing"
     return json.loads(block.group(1))
 
@@ -55,7 +56,7 @@ def test_payload_round_trips_the_result(tiny_data, tmp_path):
 def test_summary_is_rendered_as_html(tiny_data):
     text = render_html_text(tiny_data, title="my report")
     assert "<title>my report</title>" in text
-    culprits = text[text.index('id="culprits"'):text.index('id="tabs"')]
+    culprits = text[text.index('id="culprits"') : text.index('id="tabs"')]
     assert "backbone.blocks.1.norm2 ↔ backbone.blocks.1.norm2" in culprits
     assert "LayerNormalization epsilon 1e-06 vs 0.001" in culprits
     assert "DIVERGED" in text
@@ -124,8 +125,12 @@ def test_bad_inputs_raise_report_error(tmp_path):
 def test_cli_report_command(tiny_data, tmp_path, capsys):
     saved = tmp_path / "result.json"
     saved.write_text(json.dumps(tiny_data), encoding="utf-8")
-    args = Namespace(result=str(saved), output=str(tmp_path / "out.html"), title=None,
-                     model_explorer=str(tmp_path / "me"))
+    args = Namespace(
+        result=str(saved),
+        output=str(tmp_path / "out.html"),
+        title=None,
+        model_explorer=str(tmp_path / "me"),
+    )
     assert report_command(args) == 0
     assert (tmp_path / "out.html").stat().st_size > 10_000
     assert (tmp_path / "me" / "sync_navigation_a_to_b.json").exists()
@@ -141,10 +146,14 @@ def test_model_explorer_export(tiny_data, tmp_path):
     (graph_id,) = node_data
     assert graph_id == "main_graph"  # torch's ONNX graph; node ids are ONNX node names
     results = node_data[graph_id]["results"]
-    onnx_names_a = {n.get("onnx", [n["id"]])[0] for n in tiny_data["graphs"]["a"]["nodes"]
-                    if n.get("onnx", [n["id"]])}
+    onnx_names_a = {
+        n.get("onnx", [n["id"]])[0]
+        for n in tiny_data["graphs"]["a"]["nodes"]
+        if n.get("onnx", [n["id"]])
+    }
     assert results and set(results) <= onnx_names_a | {
-        name for n in tiny_data["graphs"]["a"]["nodes"] for name in n.get("onnx", [])}
+        name for n in tiny_data["graphs"]["a"]["nodes"] for name in n.get("onnx", [])
+    }
     worst = max(results.values(), key=lambda r: r["value"])["value"]
     assert worst == pytest.approx(max(float(p["metrics"]["max_abs"]) for p in tiny_data["pairs"]))
     thresholds = node_data[graph_id]["thresholds"]
@@ -175,6 +184,15 @@ def test_script_never_writes_markup():
         assert len(folder.joinpath(name).read_text().splitlines()) < 400, name
     script = report_script()
     assert script.count("(function () {") == 1 and script.rstrip().endswith("})();")
-    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(",
-                 "new Function", "fetch(", "XMLHttpRequest", "import("):
+    for sink in (
+        "innerHTML",
+        "outerHTML",
+        "insertAdjacentHTML",
+        "document.write",
+        "eval(",
+        "new Function",
+        "fetch(",
+        "XMLHttpRequest",
+        "import(",
+    ):
         assert sink not in script, sink

@@ -10,8 +10,9 @@ import pytest
 from padiff_ir.report import ReportError, build_view
 
 
-@pytest.mark.parametrize("module", ["padiff_ir.report", "padiff_ir.report.view",
-                                    "padiff_ir.report.html_report"])
+@pytest.mark.parametrize(
+    "module", ["padiff_ir.report", "padiff_ir.report.view", "padiff_ir.report.html_report"]
+)
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module))
     assert result.failed == 0 and result.attempted >= 1
@@ -27,7 +28,8 @@ def test_match_summary_names_the_culprit_and_its_attribute(tiny_data):
     assert culprit.own_error.endswith("e-03") and culprit.inherited_error.endswith("e-07")
     assert any("epsilon 1e-06 vs 0.001" in d for d in culprit.attribute_diffs)
     assert dict((f.label, f.value) for f in summary.first_divergence)["module"].startswith(
-        "backbone.blocks.1.norm2")
+        "backbone.blocks.1.norm2"
+    )
     labels = [f.label for f in view.environment]
     assert {"tolerance", "torch", "paddle", "onnx", "opset A", "opset B"} <= set(labels)
 
@@ -69,9 +71,11 @@ def test_auto_diff_view(diff_data):
     assert [s["step"] for s in training["steps"]] == [0, 1, 2, 3]
     assert training["steps"][0]["loss_diff"] < 1e-5 < training["steps"][3]["loss_diff"]
     titles = [s["title"] for s in training["sections"]]
-    assert titles[:3] == ["layer outputs (forward)",
-                          "gradients at layer outputs and inputs (backward)",
-                          "parameter gradients"]
+    assert titles[:3] == [
+        "layer outputs (forward)",
+        "gradients at layer outputs and inputs (backward)",
+        "parameter gradients",
+    ]
     assert "weights after the step" in titles and "optimizer state after the step" in titles
     for section in training["sections"]:
         assert len(section["values"]) == len(section["rows"])
@@ -90,8 +94,13 @@ def test_eager_outputs_and_export_fidelity_are_summarised(tiny_data):
     tiny_data["eager_outputs"] = [dict(tiny_data["outputs"][0], a=["eager#0"], b=["eager#0"])]
     tiny_data["export_fidelity"] = {
         "a": {"checked": True, "ok": True, "max_abs": 0.0},
-        "b": {"checked": True, "ok": False, "max_abs": 0.5, "module": "backbone.blocks.0.attn",
-              "module_class": "Attention"},
+        "b": {
+            "checked": True,
+            "ok": False,
+            "max_abs": 0.5,
+            "module": "backbone.blocks.0.attn",
+            "module_class": "Attention",
+        },
     }
     facts = {f.label: f for f in build_view(tiny_data).summary.facts}
     assert facts["eager output #0"].status == ("ok" if metrics["ok"] else "fail")

@@ -59,8 +59,9 @@ def _pass_name(graph_pass: Pass) -> str:
     return getattr(graph_pass, "__name__", None) or repr(graph_pass)
 
 
-def run_passes(graph: Graph, passes: Sequence[Pass] = DEFAULT_PASSES, *,
-               lint: bool = False) -> Graph:
+def run_passes(
+    graph: Graph, passes: Sequence[Pass] = DEFAULT_PASSES, *, lint: bool = False
+) -> Graph:
     """Run ``passes`` in order on ``graph`` and return the last graph (``graph`` is untouched).
 
     Args:

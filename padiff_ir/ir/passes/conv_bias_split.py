@@ -44,15 +44,25 @@ def _split_bias(graph: Graph, conv: OpNode, taken_ops: set[str]) -> OpNode:
     bias, output = conv.inputs[2], conv.outputs[0]
     raw = unique_name(graph.tensors, f"{output}.conv")
     template = graph.tensors.get(output)
-    graph.tensors[raw] = TensorInfo(raw, shape=template.shape if template else None,
-                                    dtype=template.dtype if template else None)
+    graph.tensors[raw] = TensorInfo(
+        raw, shape=template.shape if template else None, dtype=template.dtype if template else None
+    )
     conv.inputs = conv.inputs[:2]
     conv.outputs = (raw, *conv.outputs[1:])
     name = unique_name(taken_ops, f"{conv.name}.bias_add")
     taken_ops.add(name)
-    return OpNode(name, "Add", domain=conv.domain, inputs=(raw, bias), outputs=(output,),
-                  module_path=conv.module_path, module_class=conv.module_class,
-                  index=conv.index, kind=conv.kind, meta={"bias_of": conv.name})
+    return OpNode(
+        name,
+        "Add",
+        domain=conv.domain,
+        inputs=(raw, bias),
+        outputs=(output,),
+        module_path=conv.module_path,
+        module_class=conv.module_class,
+        index=conv.index,
+        kind=conv.kind,
+        meta={"bias_of": conv.name},
+    )
 
 
 def _conv_rank(graph: Graph, conv: OpNode) -> int | None:
@@ -68,8 +78,7 @@ def _conv_rank(graph: Graph, conv: OpNode) -> int | None:
 def _reshape_target(graph: Graph, reshape: OpNode, channels: int | None) -> list[int] | None:
     """The shape ``reshape`` makes, from shape inference or its constant shape input."""
     info = graph.tensors.get(reshape.outputs[0])
-    if info is not None and info.shape is not None and all(isinstance(d, int)
-                                                           for d in info.shape):
+    if info is not None and info.shape is not None and all(isinstance(d, int) for d in info.shape):
         return list(info.shape)
     value = constant_value(graph, reshape.inputs[1]) if len(reshape.inputs) > 1 else None
     if value is None or value.ndim != 1:
@@ -82,8 +91,13 @@ def _reshape_target(graph: Graph, reshape: OpNode, channels: int | None) -> list
 
 def _channel_bias(graph: Graph, reshape: OpNode | None, conv: OpNode) -> str | None:
     """The constant ``reshape`` spreads on ``conv``'s channel axis, or ``None``."""
-    if (reshape is None or reshape.op_type != "Reshape" or reshape.domain not in DEFAULT_DOMAINS
-            or not reshape.inputs or not is_constant(graph, reshape.inputs[0])):
+    if (
+        reshape is None
+        or reshape.op_type != "Reshape"
+        or reshape.domain not in DEFAULT_DOMAINS
+        or not reshape.inputs
+        or not is_constant(graph, reshape.inputs[0])
+    ):
         return None
     bias = graph.tensors[reshape.inputs[0]]
     channels = None
@@ -144,14 +158,20 @@ def conv_bias_split(graph: Graph) -> PassResult:
             rewired.setdefault(reshape.name, set()).add(op.name)
             break
 
-    removed = [name for name, adds in rewired.items()
-               if result.ops[name].outputs[0] not in result.outputs
-               and set(result.tensors[result.ops[name].outputs[0]].consumers) <= adds]
+    removed = [
+        name
+        for name, adds in rewired.items()
+        if result.ops[name].outputs[0] not in result.outputs
+        and set(result.tensors[result.ops[name].outputs[0]].consumers) <= adds
+    ]
     if not added and not rewired:
         return PassResult(result, False)
     if added:
         renumber([*result.ops.values(), *added], after)
     result.replace_ops(removed, added)
-    logger.debug("conv_bias_split: split %d conv biases, normalised %d bias adds",
-                 len(added), sum(len(adds) for adds in rewired.values()))
+    logger.debug(
+        "conv_bias_split: split %d conv biases, normalised %d bias adds",
+        len(added),
+        sum(len(adds) for adds in rewired.values()),
+    )
     return PassResult(result, True)

@@ -43,9 +43,14 @@ logger = logging.getLogger(__name__)
 def _splittable(op: OpNode) -> bool:
     attrs = op.attributes
     has_bias = len(op.inputs) > 2 and bool(op.inputs[2])
-    return (op.op_type == "Gemm" and op.domain in DEFAULT_DOMAINS and len(op.inputs) >= 2
-            and float(attrs.get("alpha", 1.0)) == 1.0 and int(attrs.get("transA", 0)) == 0
-            and (not has_bias or float(attrs.get("beta", 1.0)) == 1.0))
+    return (
+        op.op_type == "Gemm"
+        and op.domain in DEFAULT_DOMAINS
+        and len(op.inputs) >= 2
+        and float(attrs.get("alpha", 1.0)) == 1.0
+        and int(attrs.get("transA", 0)) == 0
+        and (not has_bias or float(attrs.get("beta", 1.0)) == 1.0)
+    )
 
 
 def _split_gemm(graph: Graph, gemm: OpNode, taken_ops: set[str]) -> list[OpNode]:
@@ -53,15 +58,24 @@ def _split_gemm(graph: Graph, gemm: OpNode, taken_ops: set[str]) -> list[OpNode]
     a, b = gemm.inputs[0], gemm.inputs[1]
     bias = gemm.inputs[2] if len(gemm.inputs) > 2 else ""
     output = gemm.outputs[0]
-    meta = {**gemm.meta, "fused_from": origins(gemm),
-            "weight_transposed": bool(int(gemm.attributes.get("transB", 0)))}
-    common = {"domain": gemm.domain, "module_path": gemm.module_path,
-              "module_class": gemm.module_class, "index": gemm.index, "kind": gemm.kind}
+    meta = {
+        **gemm.meta,
+        "fused_from": origins(gemm),
+        "weight_transposed": bool(int(gemm.attributes.get("transB", 0))),
+    }
+    common = {
+        "domain": gemm.domain,
+        "module_path": gemm.module_path,
+        "module_class": gemm.module_class,
+        "index": gemm.index,
+        "kind": gemm.kind,
+    }
     matmul_name = unique_name(taken_ops, f"{gemm.name}.matmul")
     taken_ops.add(matmul_name)
     if not bias:
-        return [OpNode(matmul_name, "MatMul", inputs=(a, b), outputs=(output,), meta=meta,
-                       **common)]
+        return [
+            OpNode(matmul_name, "MatMul", inputs=(a, b), outputs=(output,), meta=meta, **common)
+        ]
     product = unique_name(graph.tensors, f"{output}.matmul")
     template = graph.tensors.get(output)
     graph.tensors[product] = TensorInfo(
@@ -73,8 +87,14 @@ def _split_gemm(graph: Graph, gemm: OpNode, taken_ops: set[str]) -> list[OpNode]
     taken_ops.add(add_name)
     return [
         OpNode(matmul_name, "MatMul", inputs=(a, b), outputs=(product,), meta=meta, **common),
-        OpNode(add_name, "Add", inputs=(product, bias), outputs=(output,),
-               meta={"fused_from": origins(gemm)}, **common),
+        OpNode(
+            add_name,
+            "Add",
+            inputs=(product, bias),
+            outputs=(output,),
+            meta={"fused_from": origins(gemm)},
+            **common,
+        ),
     ]
 
 
@@ -116,8 +136,11 @@ def gemm_to_matmul_add(graph: Graph) -> PassResult:
         if op.op_type != "Gemm":
             continue
         if not _splittable(op):
-            logger.debug("gemm_to_matmul_add: keeping %s: alpha, beta or transA not default (%s)",
-                         op.name, op.attributes)
+            logger.debug(
+                "gemm_to_matmul_add: keeping %s: alpha, beta or transA not default (%s)",
+                op.name,
+                op.attributes,
+            )
             continue
         new_ops = _split_gemm(result, op, taken_ops)
         removed.append(op.name)
@@ -131,9 +154,14 @@ def gemm_to_matmul_add(graph: Graph) -> PassResult:
             continue
         transposed, weight = op.outputs[0], op.inputs[0]
         readers = [replacement.get(reader.name, reader) for reader in result.consumers(transposed)]
-        foldable = [reader for reader in readers
-                    if reader.op_type == "MatMul" and len(reader.inputs) == 2
-                    and reader.inputs[1] == transposed and reader.inputs[0] != transposed]
+        foldable = [
+            reader
+            for reader in readers
+            if reader.op_type == "MatMul"
+            and len(reader.inputs) == 2
+            and reader.inputs[1] == transposed
+            and reader.inputs[0] != transposed
+        ]
         if not foldable:
             continue
         for reader in foldable:
@@ -149,6 +177,9 @@ def gemm_to_matmul_add(graph: Graph) -> PassResult:
     removed_set = set(removed)
     renumber([*(o for o in result.ops.values() if o.name not in removed_set), *added], after)
     result.replace_ops(removed, added)
-    logger.debug("gemm_to_matmul_add: split %d Gemm ops, folded %d transposed weights",
-                 len(replacement), folded)
+    logger.debug(
+        "gemm_to_matmul_add: split %d Gemm ops, folded %d transposed weights",
+        len(replacement),
+        folded,
+    )
     return PassResult(result, True)

@@ -81,13 +81,17 @@ def identity_alias(graph: Graph) -> PassResult:
             result.tensors[name].is_output = False
     # compose with the renames of earlier runs: keys stay the names the exporter gave
     earlier = dict(result.meta.get("output_aliases", {}))
-    output_aliases = {original: source.get(current, current)
-                      for original, current in earlier.items()}
+    output_aliases = {
+        original: source.get(current, current) for original, current in earlier.items()
+    }
     for name in old_outputs:
         if name in source and name not in earlier.values():
             output_aliases[name] = source[name]
     if output_aliases:
         result.meta["output_aliases"] = output_aliases
-    logger.debug("identity_alias: removed %d ops, %d of them making graph outputs",
-                 len(removed), sum(1 for name in old_outputs if name in source))
+    logger.debug(
+        "identity_alias: removed %d ops, %d of them making graph outputs",
+        len(removed),
+        sum(1 for name in old_outputs if name in source),
+    )
     return PassResult(result, True)

@@ -73,8 +73,11 @@ def mark_shape_subgraphs(graph: Graph) -> PassResult:
     changed = 0
     for op in result.topological_order():
         skipped = DTYPE_ONLY_INPUTS.get(op.op_type)
-        input_kinds = [kinds.get(name) or _source_kind(result, name)
-                       for position, name in enumerate(op.inputs) if name and position != skipped]
+        input_kinds = [
+            kinds.get(name) or _source_kind(result, name)
+            for position, name in enumerate(op.inputs)
+            if name and position != skipped
+        ]
         kind = _op_kind(op, input_kinds)
         for name in op.outputs:
             if name:
