@@ -117,7 +117,8 @@ def test_result_json_round_trip(vit_result, tmp_path):
     assert set(loaded.timings) >= {"export", "match", "run", "compare"}
 
 
-def test_summary_fits_100_columns(vit_result):
+def test_summary_fits_100_columns(vit_result, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")  # the summary follows the terminal's width
     pair = get_pair("vit")
     pair.paddle_model.blocks[1].norm1._epsilon = 1e-3
     failing = padiff_ir.match(pair.torch_model, pair.paddle_model, pair.inputs)
