@@ -22,6 +22,7 @@ from padiff_ir.metrics import TensorMetrics, Tolerance
 
 __all__ = [
     "STAGES",
+    "STEP_LISTS",
     "DiffResult",
     "FirstDifference",
     "InputDiff",
@@ -47,6 +48,19 @@ def _number_out(value: float | None) -> float | str | None:
 
 def _number_in(value: float | str | None) -> float | None:
     return float(value) if value is not None else None
+
+
+#: The comparisons a step makes, in order: the fields of :class:`StepResult` holding lists.
+STEP_LISTS = (
+    "inputs",
+    "initial_weights",
+    "forward",
+    "buffers",
+    "backward",
+    "grads",
+    "weights",
+    "optimizer_state",
+)
 
 
 @dataclass(frozen=True)
@@ -199,16 +213,7 @@ class StepResult:
     optimizer_state: list[ParamDiff] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
-    _LISTS = (
-        "inputs",
-        "initial_weights",
-        "forward",
-        "buffers",
-        "backward",
-        "grads",
-        "weights",
-        "optimizer_state",
-    )
+    _LISTS = STEP_LISTS
 
     @property
     def ok(self) -> bool:

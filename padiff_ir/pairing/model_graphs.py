@@ -166,7 +166,7 @@ def static_graph(
                 tuple(members),
                 output,
                 0,
-                len(calls) + len(joins) - 1 + 0.5,
+                len(calls),  # before the next call, which reads it (the graph orders by data)
             )
         )
         return output

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from padiff_ir._result import Verdict
+from padiff_ir.native.result import STEP_LISTS
 from padiff_ir.report.view import (
     Fact,
     ReportView,
@@ -114,16 +115,7 @@ def _worst(entries: list[Mapping[str, Any]]) -> str:
 
 
 def _step_ok(step: Mapping[str, Any]) -> bool:
-    for key in (
-        "inputs",
-        "initial_weights",
-        "forward",
-        "buffers",
-        "backward",
-        "grads",
-        "weights",
-        "optimizer_state",
-    ):
+    for key in STEP_LISTS:
         if any(not (e.get("metrics") or {}).get("ok", True) for e in step.get(key, ())):
             return False
     loss = step.get("loss")
