@@ -12,6 +12,7 @@ __all__ = [
     "ExportError",
     "FileFormatError",
     "InputError",
+    "LayoutError",
     "IRError",
     "MatchError",
     "ModelTypeError",
@@ -84,6 +85,10 @@ class ExecutionError(PadiffError):
 
 class MatchError(PadiffError):
     """Two graphs or module trees could not be matched as asked."""
+
+
+class LayoutError(MatchError):
+    """Probing left several parameter layouts that reproduce a module's outputs."""
 
 
 class WeightAssignError(PadiffError):

@@ -237,7 +237,7 @@ def _match_exported(
     inputs: Any,
     notes: list[str],
 ) -> MatchResult:
-    from padiff_ir.pairing.graphs import pair_graphs
+    from padiff_ir.pairing.graphs import pair_graphs, settle_layouts
     from padiff_ir.pairing.memo import remember
     from padiff_ir.pairing.model_graphs import trace_graphs
     from padiff_ir.runtime import Runner
@@ -261,6 +261,7 @@ def _match_exported(
         traces = trace_graphs(model_a, raw_a, model_b, raw_b, resolved) if models else None
         matching = pair_graphs(graph_a, graph_b, layer_map=resolved, traces=traces)
         if models:
+            matching = settle_layouts(matching, model_a, raw_a, model_b, raw_b, resolved)
             remember(model_a, model_b, resolved, inputs, matching)
     if options.assign_weights:
         with timer.stage(Stage.ASSIGN):

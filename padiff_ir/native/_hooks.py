@@ -36,6 +36,7 @@ from padiff_ir.native._slots import (
     LayerSlot,
     PassOptions,
     Pending,
+    common_positions,
     failed_metrics,
     tensor_shape,
 )
@@ -85,6 +86,8 @@ class Recorder:
         self._flagged_outputs: set[tuple[int, int, int]] = set()
         self._flagged_inputs: set[tuple[int, int, int]] = set()
         self._detached_b: dict[int, Any] = {}  # B outputs reported as detached, held by id
+        # slot index -> note: the layer returns more values on one side than the other
+        self.extra_outputs: dict[int, str] = {}
 
     # -- comparisons -------------------------------------------------------------------------
     def _compare(self, array_a: np.ndarray, tensor_b: Any) -> Deferred:
@@ -225,20 +228,32 @@ class Recorder:
             call = self.calls_b[index] - 1
             tensors = flatten_tensors(output, ops)
             arrays = self.pending.outputs.pop((index, call), None)
+            positions = (
+                common_positions([a.shape for a in arrays], [tensor_shape(t) for t in tensors])
+                if arrays is not None
+                else list(range(len(tensors)))
+            )
             if self.options.compare_forward:
-                self._compare_outputs(slot, call, arrays, tensors)
+                self._compare_outputs(slot, call, arrays, tensors, positions)
+            for extra in set(range(len(arrays or ()))) - set(positions):
+                self._flagged_outputs.add((index, call, extra))  # A's extra value: left out
             fed = (
                 self.options.feed_forward
                 and arrays is not None
-                and len(arrays) == len(tensors)
+                and None not in positions
                 and not in_place(slot)
             )
             replaced = list(tensors)
             for position, tensor in enumerate(tensors):
-                key = (index, call, position)
+                partner = positions[position]
+                key = (
+                    index,
+                    call,
+                    partner if partner is not None else len(arrays or ()) + position,
+                )
                 carries = ops.is_floating(tensor) and ops.requires_grad(tensor)
-                if fed:
-                    replaced[position] = self._fed(tensor, arrays[position], key, carries)
+                if fed and arrays is not None and partner is not None:
+                    replaced[position] = self._fed(tensor, arrays[partner], key, carries)
                 if not self.options.backward:
                     continue
                 if carries and key in self._grad_outputs_a:
@@ -321,7 +336,12 @@ class Recorder:
         return value
 
     def _compare_outputs(
-        self, slot: LayerSlot, call: int, arrays: list[Any] | None, tensors: list[Any]
+        self,
+        slot: LayerSlot,
+        call: int,
+        arrays: list[Any] | None,
+        tensors: list[Any],
+        positions: list[int | None],
     ) -> None:
         order = self._order(slot.index, call, "output")
         if arrays is None:
@@ -329,13 +349,23 @@ class Recorder:
             metrics = failed_metrics(f"model A called this layer {calls} time(s), model B more")
             self.forward.append(self._entry(slot, "output", metrics, call, 0, order))
             return
+        compared = [(i, t) for i, t in zip(positions, tensors) if i is not None]
         if len(arrays) != len(tensors):
-            metrics = failed_metrics(
-                f"model A's layer returns {len(arrays)} tensor(s), model B's {len(tensors)}"
+            if not compared:
+                metrics = failed_metrics(
+                    f"model A's layer returns {len(arrays)} tensor(s), model B's {len(tensors)}"
+                )
+                self.forward.append(self._entry(slot, "output", metrics, call, 0, order))
+                return
+            self.extra_outputs.setdefault(
+                slot.index,
+                f"{slot.pair.a or '<root>'} returns {len(arrays)} tensor(s) in model A and "
+                f"{len(tensors)} in model B ({slot.pair.b or '<root>'}): compared on the "
+                f"{len(compared)} both return (paired in order by shape); the others "
+                "(attention weights, caches...) are left out",
             )
-            self.forward.append(self._entry(slot, "output", metrics, call, 0, order))
-            return
-        for position, (array, tensor) in enumerate(zip(arrays, tensors)):
+        for position, tensor in compared:
+            array = arrays[position]
             cache_key = (id(array), id(tensor), self.ops_b.version(tensor))
             cached = self._metrics_cache.get(cache_key)
             if cached is not None and cached[0] is tensor:
