@@ -40,7 +40,7 @@ from padiff_ir.compare.pairs import compare_eager_outputs, compare_outputs, comp
 from padiff_ir.compare.result import Culprit, MatchResult, ModuleResult, PairResult
 from padiff_ir.compare.stages import Stage, StageTimer
 from padiff_ir.compare.weights import assign_into_graph
-from padiff_ir.errors import InputError, MatchError, OptionError
+from padiff_ir.errors import ExportError, InputError, MatchError, OptionError
 from padiff_ir.exporters import ExportedGraph, detect_framework, export_pair
 from padiff_ir.exporters._export import FRAMEWORK_LOCK, check_signature
 from padiff_ir.frameworks.inputs import normalize_inputs, split_inputs
@@ -245,10 +245,23 @@ def _match_exported(
     model_a, framework_a, raw_a, eager_a = side_a
     model_b, framework_b, raw_b, eager_b = side_b
     tolerance, overrides = options.tolerance, options.overrides
+    failed: ExportError | None = None
     with timer.stage(Stage.EXPORT):
-        exported_a, exported_b = export_pair(
-            model_a, raw_a, model_b, raw_b, opset=options.opset, check=False
-        )
+        try:
+            exported_a, exported_b = export_pair(
+                model_a, raw_a, model_b, raw_b, opset=options.opset, check=False
+            )
+        except ExportError as err:
+            if "onnx" in (framework_a, framework_b):
+                raise
+            failed = err
+    if failed is not None:  # match still answers: module by module, natively
+        from padiff_ir.compare.native_match import fallback_of, match_natively
+
+        side = failed.side or "B"
+        fallback = fallback_of(model_a if side == "A" else model_b, side, failed)
+        logger.warning("match: %s", fallback["reason"])
+        return match_natively(model_a, model_b, inputs, options, timer, fallback, notes)
     feeds_a, feeds_b = _feeds(exported_a, raw_a, "A"), _feeds(exported_b, raw_b, "B")
     with timer.stage(Stage.IR):
         graph_a = canonicalize(build_graph(exported_a))

@@ -43,6 +43,9 @@ class PairResult:
         metrics: A vs B as run (error inherited from upstream included).
         own: the error of the producing op alone (B's op fed A's inputs), when measured.
         confidence / evidence: from the matching.
+        not_comparable: why the values cannot be compared although the pair exists (its
+            sides are laid out differently inside a module whose parameters are); such a
+            pair is kept out of the verdict.
     """
 
     index: int
@@ -56,10 +59,11 @@ class PairResult:
     own: TensorMetrics | None = None
     confidence: float = 1.0
     evidence: tuple[str, ...] = ()
+    not_comparable: str = ""
 
     @property
     def ok(self) -> bool:
-        return self.metrics.ok
+        return self.metrics.ok or bool(self.not_comparable)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -188,6 +192,8 @@ class MatchResult(VerdictResult):
         export_fidelity: per side, whether the exported graph reproduces the eager outputs,
             and where it first does not (``{"a": {"checked", "ok", "max_abs", "module"}}``).
         graphs: compact views of the two graphs for the HTML report.
+        fallback: when a model could not be exported and the models were compared module by
+            module instead: ``{"side", "framework", "class", "reason"}`` (empty otherwise).
     """
 
     ok: bool
@@ -209,6 +215,7 @@ class MatchResult(VerdictResult):
     eager_outputs: list[PairResult] = field(default_factory=list)
     export_fidelity: dict[str, dict[str, Any]] = field(default_factory=dict)
     graphs: dict[str, Any] = field(default_factory=dict)
+    fallback: dict[str, Any] = field(default_factory=dict)
 
     __eq__ = VerdictResult.__eq__  # dataclass(eq=True) would replace the mixin's
     __hash__ = None  # type: ignore[assignment]
@@ -251,6 +258,7 @@ class MatchResult(VerdictResult):
             "eager_outputs": [p.to_dict() for p in self.eager_outputs],
             "export_fidelity": self.export_fidelity,
             "graphs": self.graphs,
+            "fallback": self.fallback,
         }
 
     @classmethod
@@ -276,6 +284,7 @@ class MatchResult(VerdictResult):
             eager_outputs=[PairResult.from_dict(p) for p in data.get("eager_outputs", ())],
             export_fidelity=dict(data.get("export_fidelity", {})),
             graphs=dict(data.get("graphs", {})),
+            fallback=dict(data.get("fallback", {})),
         )
 
     def to_model_explorer(self, directory: str | Path) -> dict[str, Path]:
