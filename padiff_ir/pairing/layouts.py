@@ -364,6 +364,10 @@ def _coupled_kind(pair: ParamPair) -> str:
     return kind.replace(".bias", ".weight") if "split-group" in pair.evidence else kind
 
 
+ATTEMPTS = 3
+"""Occurrences of a kind of fused group probed before its layout is declared unknown."""
+
+
 def _decide(
     probe: _Probe,
     kinds: dict[str, list[int]],
@@ -372,60 +376,107 @@ def _decide(
 ) -> None:
     open_kinds = dict(kinds)
     pairs = probe.matching.param_pairs
-    for _ in range(len(kinds) + len(probe.order) + 1):
+    tried: set[int] = set()  # pairs probed at a site where no candidate reproduced
+    failed: dict[str, list[LayoutChoice]] = {}
+    for _ in range(len(kinds) * (ATTEMPTS + 1) + len(probe.order) + 1):
         failure = probe.first_failure()
         if failure is None or not open_kinds:
-            return
-        site, kind = _site(probe, failure, open_kinds)
+            break
+        site, kind = _site(probe, failure, open_kinds, tried)
         if site is None or kind is None:
             probe.forced[failure] = probe.outputs_a[failure]
             continue
-        here = [i for i in open_kinds[kind] if _inside(pairs[i], site[0], probe.partner[site[0]])]
-        errors = []
-        tried = _joint(options, here)
-        for candidate in tried:
-            for i, transform in zip(here, candidate):
-                probe.write(i, transform)
-            errors.append(probe.error(site, probe.run_b(stop=(probe.partner[site[0]], site[1]))))
-        good = [c for c, e in zip(tried, errors) if e <= TOLERANCE]
-        described = tuple(" | ".join(describe_transform(t) for t in c) for c in tried)
-        simplest = min((_complexity(c[0]) for c in good), default=0)
-        if sum(_complexity(c[0]) == simplest for c in good) > 1:
-            raise LayoutError(
-                f"{len(good)} layouts of {kind} reproduce the outputs of {site[0]!r} "
-                f"({probe.partner[site[0]]!r} in B): "
-                + "; ".join(d for d, e in zip(described, errors) if e <= TOLERANCE)
-                + ". Pin one in the layer map (LayerMap.layouts) or register a transform."
-            )
-        good = sorted(good, key=lambda c: _complexity(c[0]))
-        chosen = good[0] if good else tried[0]
-        members = open_kinds.pop(kind)
-        for i in members:
-            probe.write(i, _like(options[i], chosen[0]))
-        if not good:
+        here = [
+            i
+            for i in open_kinds[kind]
+            if i not in tried and _inside(pairs[i], site[0], probe.partner[site[0]])
+        ]
+        choice, chosen = _probe_site(probe, site, kind, here, options)
+        if chosen is None:  # a real difference here, or a layout we do not know
+            for i in here:
+                probe.write(i, options[i][0])
+            tried.update(here)
             probe.forced[site] = probe.outputs_a[site]
-            logger.warning(
-                "no layout of %s reproduces %r (best relative error %.3g): a real difference "
-                "there, or a layout padiff-ir does not know",
-                kind,
-                site[0],
-                min(errors),
-            )
-        choices.append(
-            LayoutChoice(
-                kind,
-                (site[0], probe.partner[site[0]]),
-                dict(chosen[0]) if good else None,
-                described,
-                tuple(errors),
-            )
+            failed.setdefault(kind, []).append(choice)
+            if len(failed[kind]) >= min(ATTEMPTS, _occurrences(pairs, open_kinds[kind])):
+                _give_up(probe, kind, open_kinds.pop(kind), options, failed[kind])
+            continue
+        for i in open_kinds.pop(kind):
+            probe.write(i, _like(options[i], chosen))
+        choices.append(choice)
+    for kind in open_kinds:  # probed without success, or never reached
+        choices.extend(failed.get(kind, []))
+
+
+def _probe_site(
+    probe: _Probe,
+    site: tuple[str, int],
+    kind: str,
+    here: list[int],
+    options: list[list[dict[str, Any]]],
+) -> tuple[LayoutChoice, dict[str, Any] | None]:
+    """Try every candidate of the pairs ``here`` at ``site``; the choice and the chosen
+    transform of the lead pair (``None`` when no candidate reproduces the site)."""
+    errors = []
+    tried = _joint(options, here)
+    stop = (probe.partner[site[0]], site[1])
+    for candidate in tried:
+        for i, transform in zip(here, candidate):
+            probe.write(i, transform)
+        errors.append(probe.error(site, probe.run_b(stop=stop)))
+    good = sorted(
+        (c for c, e in zip(tried, errors) if e <= TOLERANCE), key=lambda c: _complexity(c[0])
+    )
+    described = tuple(" | ".join(describe_transform(t) for t in c) for c in tried)
+    if len(good) > 1 and _complexity(good[0][0]) == _complexity(good[1][0]):
+        raise LayoutError(
+            f"{len(good)} layouts of {kind} reproduce the outputs of {site[0]!r} "
+            f"({probe.partner[site[0]]!r} in B): "
+            + "; ".join(d for d, e in zip(described, errors) if e <= TOLERANCE)
+            + ". Pin one in the layer map (LayerMap.layouts) or register a transform."
         )
-        logger.info(
-            "layout of %s: %s (%d candidates)",
-            kind,
-            described[tried.index(chosen)] if good else "undecided",
-            len(tried),
-        )
+    chosen = good[0][0] if good else None
+    logger.info(
+        "layout of %s at %r: %s (%d candidates)",
+        kind,
+        site[0],
+        describe_transform(chosen) if chosen is not None else "none reproduces",
+        len(tried),
+    )
+    choice = LayoutChoice(kind, (site[0], probe.partner[site[0]]), chosen, described, tuple(errors))
+    return choice, chosen
+
+
+def _occurrences(pairs: Sequence[ParamPair], members: list[int]) -> int:
+    return len({(pairs[i].module_a, pairs[i].module_b) for i in members})
+
+
+def _give_up(
+    probe: _Probe,
+    kind: str,
+    members: list[int],
+    options: list[list[dict[str, Any]]],
+    attempts: list[LayoutChoice],
+) -> None:
+    """No candidate reproduced any probed occurrence: a norm keeps its plain weights (its
+    difference is reported where it is); a fused group's layout is unknown."""
+    lead = probe.matching.param_pairs[members[0]]
+    if "split-group" not in lead.evidence:
+        for i in members:
+            probe.write(i, options[i][0])
+        return
+    shapes_a = ", ".join(f"{n} {list(probe.fw_a.shape(probe.tensors_a[n]))}" for n in lead.a)
+    shapes_b = ", ".join(f"{n} {list(probe.fw_b.shape(probe.tensors_b[n]))}" for n in lead.b)
+    tried = "; ".join(
+        f"{d} (error {e:.3g})" for d, e in zip(attempts[0].candidates, attempts[0].errors)
+    )
+    raise LayoutError(
+        f"no known layout of the fused parameters {kind} reproduces the outputs of "
+        f"{', '.join(repr(a.site[0]) for a in attempts)}: A {shapes_a}; B {shapes_b}. "
+        f"Tried: {tried}. Register the layout with padiff_ir.register_transform(name, forward, "
+        "inverse) and name it in the layer map (LayerMap.layouts), or, if these modules' code "
+        "differs in every layer, pin the layout you expect in the layer map to compare anyway"
+    )
 
 
 def _complexity(transform: Mapping[str, Any]) -> int:
@@ -447,10 +498,13 @@ def _inside(pair: ParamPair, path_a: str, path_b: str) -> bool:
 
 
 def _site(
-    probe: _Probe, failure: tuple[str, int], open_kinds: Mapping[str, list[int]]
+    probe: _Probe,
+    failure: tuple[str, int],
+    open_kinds: Mapping[str, list[int]],
+    tried: set[int],
 ) -> tuple[tuple[str, int] | None, str | None]:
     """The nearest module pair around ``failure`` (the model itself excepted) that holds open
-    parameters, and their kind; ``(None, None)`` when none does."""
+    parameters not probed yet, and their kind; ``(None, None)`` when none does."""
     pairs = probe.matching.param_pairs
     later = probe.order[probe.order.index(failure) :]
     sites = [failure]
@@ -461,7 +515,7 @@ def _site(
     for key in sites:
         path_b = probe.partner[key[0]]
         for kind, members in open_kinds.items():
-            if any(_inside(pairs[i], key[0], path_b) for i in members):
+            if any(i not in tried and _inside(pairs[i], key[0], path_b) for i in members):
                 return key, kind
     return None, None
 
