@@ -40,6 +40,7 @@ __all__ = [
     "assign_weight",
     "auto_layer_map",
     "create_model",
+    "register_transform",
     "register_weight_transform",
     # export
     "ExportedGraph",
@@ -58,6 +59,7 @@ __all__ = [
     "FileFormatError",
     "IRError",
     "InputError",
+    "LayoutError",
     "MatchError",
     "ModelTypeError",
     "OptionError",
@@ -76,6 +78,7 @@ _LAZY = {
     "assign_weight": "padiff_ir.pairing.assign",
     "auto_layer_map": "padiff_ir.pairing.assign",
     "create_model": "padiff_ir.frameworks",
+    "register_transform": "padiff_ir.matching.transforms",
     "register_weight_transform": "padiff_ir.matching.transforms",
     "ExportedGraph": "padiff_ir.exporters",
     "export": "padiff_ir.exporters",
@@ -93,6 +96,7 @@ from padiff_ir.errors import (  # noqa: E402
     FileFormatError,
     InputError,
     IRError,
+    LayoutError,
     MatchError,
     ModelTypeError,
     OptionError,
@@ -107,7 +111,7 @@ if TYPE_CHECKING:
     from padiff_ir.exporters import ExportedGraph, export
     from padiff_ir.frameworks import create_model
     from padiff_ir.ir import Graph, build_graph, canonicalize
-    from padiff_ir.matching.transforms import register_weight_transform
+    from padiff_ir.matching.transforms import register_transform, register_weight_transform
     from padiff_ir.metrics import Tolerance
     from padiff_ir.native import DiffResult, auto_diff
     from padiff_ir.pairing.assign import assign_weight, auto_layer_map

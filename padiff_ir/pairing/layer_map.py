@@ -84,8 +84,10 @@ class LayerMap:
         layouts: parameter layouts found by probing or set by hand, by kind of parameter
             group (names with layer indices as ``*``, as in
             :func:`~padiff_ir.pairing.layouts.layout_kind`) -> ``{"layout": {"name": ...,
-            parameters}}`` or ``{"offset": c}``; applied to every group of that kind instead
-            of probing (see :mod:`padiff_ir.matching.layouts` for the names).
+            parameters}}``, ``{"offset": c}`` or ``{"name": n}`` (an array transform registered
+            with :func:`~padiff_ir.matching.transforms.register_transform`); applied to every
+            group of that kind instead of probing (:mod:`padiff_ir.matching.layouts` lists the
+            layout names).
     """
 
     def __init__(

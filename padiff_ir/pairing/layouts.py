@@ -139,6 +139,13 @@ def apply_layouts(matching: Matching, layouts: Mapping[str, Mapping[str, Any]]) 
         if chosen is None:
             pairs.append(pair)
             continue
+        if "name" in chosen:  # an array transform registered with register_transform
+            pairs.append(
+                replace(
+                    pair, transform={"name": chosen["name"]}, evidence=(*pair.evidence, "layer-map")
+                )
+            )
+            continue
         transform = {k: v for k, v in pair.transform.items() if k not in ("layout", "offset")}
         if "offset" in chosen:
             transform["offset"] = float(chosen["offset"])
