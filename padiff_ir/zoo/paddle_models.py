@@ -26,6 +26,7 @@ from padiff_ir.zoo.configs import (
     VitConfig,
     VitPoseConfig,
 )
+from padiff_ir.zoo.llm_paddle import LlamaForCausalLM
 
 __all__ = ["MODELS", "Bert", "Cnn", "Mlp", "Vit", "VitPose", "build"]
 
@@ -375,6 +376,7 @@ MODELS: dict[str, type[nn.Layer]] = {
     "vit": Vit,
     "vitpose": VitPose,
     "bert": Bert,
+    "llama": LlamaForCausalLM,
 }
 """Architecture name -> paddle layer class (constructed from the matching config)."""
 
@@ -382,8 +384,9 @@ MODELS: dict[str, type[nn.Layer]] = {
 def build(name: str, config: ArchitectureConfig) -> nn.Layer:
     """Build the paddle model ``name`` from ``config``, drawing from paddle's global RNG.
 
-    Its weights are placeholders until :func:`padiff_ir.zoo.copy_torch_to_paddle` overwrites
-    them; the caller saves and restores the RNG (see :func:`padiff_ir.zoo.get_pair`).
+    Its weights are placeholders until :func:`padiff_ir.zoo.get_pair` overwrites them with
+    the torch model's (:func:`padiff_ir.zoo.copy_torch_to_paddle`, or the architecture's own
+    converter); the caller saves and restores the RNG (see :func:`padiff_ir.zoo.get_pair`).
     """
     model = MODELS[name](config)  # type: ignore[arg-type]
     logger.debug("built paddle %s from %s", type(model).__name__, config)

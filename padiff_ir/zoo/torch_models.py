@@ -25,6 +25,7 @@ from padiff_ir.zoo.configs import (
     VitConfig,
     VitPoseConfig,
 )
+from padiff_ir.zoo.llm_torch import LlamaForCausalLM, LlamaRMSNorm
 
 __all__ = ["MODELS", "Bert", "Cnn", "Mlp", "Vit", "VitPose", "build"]
 
@@ -365,6 +366,7 @@ MODELS: dict[str, type[nn.Module]] = {
     "vit": Vit,
     "vitpose": VitPose,
     "bert": Bert,
+    "llama": LlamaForCausalLM,
 }
 """Architecture name -> torch model class (constructed from the matching config)."""
 
@@ -379,6 +381,8 @@ def _perturb_norms(model: nn.Module) -> None:
             if isinstance(module, (nn.BatchNorm2d, nn.LayerNorm)):
                 module.weight.uniform_(0.5, 1.5)
                 module.bias.normal_(0.0, 0.1)
+            if isinstance(module, LlamaRMSNorm):
+                module.weight.uniform_(0.5, 1.5)
 
 
 def build(name: str, config: ArchitectureConfig) -> nn.Module:
