@@ -76,7 +76,10 @@ class LlamaRMSNorm(nn.Layer):
 
 
 class LlamaRotaryEmbedding(nn.Layer):
-    """``cos`` and ``sin`` of the rotary angles, ``[seq, head_dim / 2]``; ``base`` read at forward."""
+    """``cos`` and ``sin`` of the rotary angles, ``[seq, head_dim / 2]``.
+
+    Parameter-free; ``base`` is read at every forward.
+    """
 
     def __init__(self, head_dim: int, base: float) -> None:
         super().__init__()

@@ -77,7 +77,7 @@ def rotate_half(x: torch.Tensor) -> torch.Tensor:
 
 
 def repeat_kv(hidden_states: torch.Tensor, groups: int) -> torch.Tensor:
-    """``[batch, kv_heads, seq, d]`` -> ``[batch, kv_heads * groups, seq, d]``, each head repeated."""
+    """``[batch, kv_heads, seq, d]`` -> ``[batch, kv_heads * groups, seq, d]``, heads repeated."""
     if groups == 1:
         return hidden_states
     batch, kv_heads, seq, head_dim = hidden_states.shape
