@@ -26,6 +26,8 @@ Example:
     InputSpec(name='input_ids', shape=(2, 8), dtype='int64')
     >>> ZOO["llama"].configs["tiny"].qkv_layout
     'grouped'
+    >>> [name for name, entry in ZOO.items() if entry.same_names and entry.paddle_exports]
+    ['mlp', 'cnn', 'vit', 'vitpose', 'bert']
 """
 
 from __future__ import annotations
@@ -85,11 +87,17 @@ class ZooEntry:
         name: the key in :data:`ZOO` and the ``name`` argument of :func:`get_pair`.
         description: one line on what the architecture is.
         configs: size name -> config (see :mod:`padiff_ir.zoo.configs`).
+        same_names: both halves have the same parameter names and layouts, so the weights copy
+            by name (:func:`copy_torch_to_paddle`); False for a port such as ``"llama"``.
+        paddle_exports: the paddle half goes through ``paddle.jit.save`` and paddle2onnx, so
+            ONNX-based paths (``padiff_ir.export``) work on both halves.
     """
 
     name: str
     description: str
     configs: Mapping[str, ArchitectureConfig]
+    same_names: bool = True
+    paddle_exports: bool = True
 
     @property
     def sizes(self) -> tuple[str, ...]:
@@ -97,8 +105,21 @@ class ZooEntry:
         return tuple(self.configs)
 
 
+_PORTS = frozenset({"llama"})
+"""Architectures whose paddle half is written like a real port: other parameter names and
+layouts, and a decorated ``forward`` that paddle cannot convert to a static program."""
+
 ZOO: Mapping[str, ZooEntry] = MappingProxyType(
-    {name: ZooEntry(name, DESCRIPTIONS[name], sizes) for name, sizes in SIZES.items()}
+    {
+        name: ZooEntry(
+            name,
+            DESCRIPTIONS[name],
+            sizes,
+            same_names=name not in _PORTS,
+            paddle_exports=name not in _PORTS,
+        )
+        for name, sizes in SIZES.items()
+    }
 )
 """Architecture name -> :class:`ZooEntry`."""
 
