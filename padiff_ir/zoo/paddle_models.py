@@ -6,7 +6,9 @@ models have the same parameter names (paddle's ``BatchNorm2D`` keeps its running
 
 The forwards are written for dy2static and paddle2onnx: the first argument is named ``self``,
 reshapes use the static shapes of the config (``-1`` for the batch) instead of ``x.shape``,
-transposes and flattens name their axes, and there is no data-dependent control flow.
+transposes and flattens name their axes, and there is no data-dependent control flow. The
+decoder LLM ``"llama"`` is the exception: :mod:`padiff_ir.zoo.llm_paddle` is a PaddleNLP-style
+port with other names and layouts, and a forward that runs only eagerly.
 """
 
 from __future__ import annotations

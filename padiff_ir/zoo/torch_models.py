@@ -2,7 +2,9 @@
 
 Each class mirrors one in :mod:`padiff_ir.zoo.paddle_models` attribute for attribute, so both
 models have the same parameter names. Reshapes use the static shapes of the config (with ``-1``
-for the batch) so that exports are static and the two graphs stay alike.
+for the batch) so that exports are static and the two graphs stay alike. The decoder LLM
+``"llama"`` is the exception: it lives in :mod:`padiff_ir.zoo.llm_torch`, and its paddle port
+has other names and layouts.
 
 :func:`build` creates a model from a config and gives every normalisation layer non-trivial
 affine parameters and running statistics, so that a weight copy that misses or misnames them
