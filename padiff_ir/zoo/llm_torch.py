@@ -63,7 +63,8 @@ class LlamaRotaryEmbedding(nn.Module):
         self.base = base
 
     def forward(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        exponents = torch.arange(0, self.head_dim, 2, dtype=torch.float32) / self.head_dim
+        steps = torch.arange(0, self.head_dim, 2, dtype=torch.float32, device=positions.device)
+        exponents = steps / self.head_dim
         inv_freq = 1.0 / (self.base**exponents)
         angles = positions.to(torch.float32)[:, None] * inv_freq[None, :]
         emb = torch.cat((angles, angles), dim=-1)
@@ -111,7 +112,7 @@ class LlamaAttention(nn.Module):
         k = self.k_proj(hidden_states).view(batch, seq, self.kv_heads, self.head_dim)
         v = self.v_proj(hidden_states).view(batch, seq, self.kv_heads, self.head_dim)
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
-        cos, sin = self.rotary_emb(torch.arange(seq))
+        cos, sin = self.rotary_emb(torch.arange(seq, device=hidden_states.device))
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
         k, v = repeat_kv(k, self.groups), repeat_kv(v, self.groups)
@@ -152,12 +153,14 @@ class LlamaDecoderLayer(nn.Module):
         return hidden_states + self.mlp(self.post_attention_layernorm(hidden_states))
 
 
-def causal_mask(seq: int, attention_mask: torch.Tensor | None) -> torch.Tensor:
+def causal_mask(
+    seq: int, attention_mask: torch.Tensor | None, device: torch.device
+) -> torch.Tensor:
     """Boolean ``[batch or 1, 1, seq, seq]``: which keys each query may attend to.
 
     ``attention_mask`` (``[batch, seq]``, 1 for tokens, 0 for padding) hides padded keys.
     """
-    allowed = torch.ones(seq, seq, dtype=torch.bool).tril()[None, None]
+    allowed = torch.ones(seq, seq, dtype=torch.bool, device=device).tril()[None, None]
     if attention_mask is None:
         return allowed
     return allowed & attention_mask.to(torch.bool)[:, None, None, :]
@@ -177,7 +180,7 @@ class LlamaModel(nn.Module):
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None
     ) -> torch.Tensor:
-        mask = causal_mask(input_ids.shape[1], attention_mask)
+        mask = causal_mask(input_ids.shape[1], attention_mask, input_ids.device)
         hidden_states = self.embed_tokens(input_ids)
         for layer in self.layers:
             hidden_states = layer(hidden_states, mask)
