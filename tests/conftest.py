@@ -9,6 +9,7 @@ import tempfile
 
 import pytest
 
+# the zoo pairs whose halves share parameter names and both export (all but the LLM port "llama")
 ZOO_NAMES = ("mlp", "cnn", "vit", "vitpose", "bert")
 
 
