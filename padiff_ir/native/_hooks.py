@@ -449,6 +449,51 @@ class Recorder:
         self._metrics_cache.clear()
 
 
+_Hooks = tuple[Callable[..., Any], Callable[..., Any]]
+
+
+def _by_call(module: Any, entries: list[tuple[int | None, _Hooks]]) -> tuple[Any, Any, Any]:
+    """One pre- and post-hook on ``module`` handing each call to the slot of that call.
+
+    A layer called several times may pair call by call (``pool#2`` with ``pool2``): each of
+    its slots sees only its call (``None``: every call not taken by another slot), which is
+    that slot's call 0.
+    """
+    count = itertools.count()
+    active: list[_Hooks | None] = []
+
+    def pre(layer: Any, args: Any, kwargs: Any) -> Any:
+        call = next(count)
+        hooks = next((h for c, h in entries if c == call), None)
+        if hooks is None:
+            hooks = next((h for c, h in entries if c is None), None)
+        active.append(hooks)
+        return hooks[0](layer, args, kwargs) if hooks is not None else None
+
+    def post(layer: Any, args: Any, output: Any) -> Any:
+        hooks = active.pop() if active else None
+        return hooks[1](layer, args, output) if hooks is not None else None
+
+    return module, pre, post
+
+
+def _hooks(slots: list[LayerSlot], side: str, make: Callable[[LayerSlot], _Hooks]) -> list[Any]:
+    """``(module, pre, post)`` per module of one side; a module shared by several slots (one
+    per call) gets one pair of hooks that dispatches by call."""
+    grouped: dict[int, tuple[Any, list[tuple[int | None, _Hooks]]]] = {}
+    for slot in slots:
+        module = slot.module_a if side == "a" else slot.module_b
+        call = slot.pair.call_a if side == "a" else slot.pair.call_b
+        grouped.setdefault(id(module), (module, []))[1].append((call, make(slot)))
+    found = []
+    for module, entries in grouped.values():
+        if len(entries) == 1 and entries[0][0] is None:
+            found.append((module, *entries[0][1]))
+        else:
+            found.append(_by_call(module, entries))
+    return found
+
+
 @contextlib.contextmanager
 def recording(recorder: Recorder) -> Iterator[Recorder]:
     """The recorder's hooks on every slot's two modules for the block (installed through
@@ -457,8 +502,8 @@ def recording(recorder: Recorder) -> Iterator[Recorder]:
     slots = recorder.slots
     try:
         with (
-            installed(recorder.ops_a, [(s.module_a, *recorder.hooks_a(s)) for s in slots]),
-            installed(recorder.ops_b, [(s.module_b, *recorder.hooks_b(s)) for s in slots]),
+            installed(recorder.ops_a, _hooks(slots, "a", recorder.hooks_a)),
+            installed(recorder.ops_b, _hooks(slots, "b", recorder.hooks_b)),
         ):
             yield recorder
     finally:

@@ -18,7 +18,7 @@ from typing import Any
 
 from padiff_ir.native.result import FirstDifference, LayerDiff, ParamDiff, StepResult
 
-__all__ = ["first_difference"]
+__all__ = ["culprits", "first_difference"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +62,32 @@ def first_difference(
             if not ok:
                 return _describe(stage, item, step, single_step, configs)
     return None
+
+
+def culprits(
+    steps: list[StepResult],
+    first: FirstDifference | None,
+    *,
+    single_step: bool = False,
+    config_differences: Iterable[str] = (),
+) -> list[FirstDifference]:
+    """Every layer whose own forward differs, in the order the layers ran.
+
+    In single-step mode each B layer ran on A's layer inputs, so every failing layer output of
+    the first step is a layer that computes differently by itself, also downstream of another
+    (each call of a layer called several times on its own). Otherwise only the first
+    difference is known to be one, when it is a layer's.
+    """
+    if not single_step or not steps:
+        return [first] if first is not None and first.module_a else []
+    configs = list(config_differences)
+    step = steps[0]
+    found: dict[tuple[str, str], FirstDifference] = {}
+    for item in sorted(step.forward, key=lambda e: e.order):
+        key = (item.module_a, item.module_b)
+        if item.kind == "output" and not item.ok and key not in found:
+            found[key] = _layer("forward", item, step, True, configs)
+    return list(found.values())
 
 
 def _related(configs: list[str], *names: str) -> str:

@@ -76,8 +76,8 @@ class Draft:
     def resolve(self) -> LayerDiff:
         pair = self.slot.pair
         return LayerDiff(
-            pair.a,
-            pair.b,
+            pair.site_a,
+            pair.site_b,
             pair.class_a,
             pair.class_b,
             self.kind,

@@ -120,8 +120,8 @@ class LayerDiff:
         text = self.module_a or "<root>"
         if self.module_b != self.module_a:
             text += f" / {self.module_b or '<root>'}"
-        if self.call:
-            text += f" (call {self.call})"
+        if self.call:  # a layer called several times on both sides alike: its call (#2)
+            text += f" #{self.call + 1}"
         if self.position:
             text += f" [{self.position}]"
         return text
@@ -310,6 +310,9 @@ class DiffResult(VerdictResult):
         layer_map: the module pairs compared; ``unmatched``: what had no partner.
         steps: one :class:`StepResult` per step.
         first_difference: the earliest failing entry (``None`` when ok).
+        culprits: with ``single_step``, every layer whose own forward differs (B's layer fed
+            A's inputs), in the order the layers ran; a layer called several times is named
+            by its call (``pool#2``). Otherwise the first difference when it is a layer's.
         config_differences: settings that differ between matched layers or the optimizers.
         random_layers: layers with random outputs in training mode, and what was done.
         notes: remarks (arguments reordered, options adjusted, hooks that could not be used).
@@ -325,6 +328,7 @@ class DiffResult(VerdictResult):
     unmatched: list[Unmatched] = field(default_factory=list)
     steps: list[StepResult] = field(default_factory=list)
     first_difference: FirstDifference | None = None
+    culprits: list[FirstDifference] = field(default_factory=list)
     config_differences: list[str] = field(default_factory=list)
     random_layers: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -367,6 +371,7 @@ class DiffResult(VerdictResult):
             "first_difference": (
                 self.first_difference.to_dict() if self.first_difference is not None else None
             ),
+            "culprits": [c.to_dict() for c in self.culprits],
             "config_differences": list(self.config_differences),
             "random_layers": list(self.random_layers),
             "notes": list(self.notes),
@@ -387,6 +392,7 @@ class DiffResult(VerdictResult):
             unmatched=[Unmatched.from_dict(u) for u in data.get("unmatched", ())],
             steps=[StepResult.from_dict(s) for s in data.get("steps", ())],
             first_difference=FirstDifference.from_dict(first) if first else None,
+            culprits=[FirstDifference.from_dict(c) for c in data.get("culprits", ())],
             config_differences=list(data.get("config_differences", ())),
             random_layers=list(data.get("random_layers", ())),
             notes=list(data.get("notes", ())),
