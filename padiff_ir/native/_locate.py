@@ -93,7 +93,7 @@ def culprits(
 def _related(configs: list[str], *names: str) -> str:
     """The configuration differences of the named layers (or ``optimizer``), as a sentence."""
     hits = [c for c in configs for n in names if n and n in c.split(":", 1)[0].split(" / ")]
-    return f" Configuration: {'; '.join(dict.fromkeys(hits))}." if hits else ""
+    return f". Configuration: {'; '.join(dict.fromkeys(hits))}." if hits else ""
 
 
 def _layer_grads_ok(step: StepResult, module_a: str) -> bool | None:

@@ -77,3 +77,19 @@ def test_aligned_pair_has_no_culprit(ceil_mode):
     assert result, str(result)
     assert result.culprits == []
     assert isinstance(model_b, paddle.nn.Layer)
+
+
+def test_auto_diff_single_step_names_every_call_and_layer():
+    model_a, model_b = pair(ceil_mode=True, dropout_mode="downscale_in_infer")
+    result = padiff_ir.auto_diff(
+        model_a, model_b, example_input(), single_step=True, atol=1e-5, rtol=1e-4
+    )
+    assert [(c.module_a, c.module_b) for c in result.culprits] == [
+        ("pool#2", "pool2"),
+        ("drop", "drop"),
+    ], str(result)
+    assert "ceil_mode False in model A (torch) vs True" in result.culprits[0].message
+    assert "downscale_in_infer" in result.culprits[1].message
+    assert result.first_difference.module_a == "pool#2"
+    again = padiff_ir.DiffResult.from_dict(result.to_dict())
+    assert again.culprits == result.culprits
