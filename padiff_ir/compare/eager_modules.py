@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from padiff_ir.compare.eager import EagerRun
-from padiff_ir.compare.localize import worst
-from padiff_ir.compare.result import ModuleResult, ModuleStatus
+from padiff_ir.compare.localize import module_result, worst
+from padiff_ir.compare.result import ModuleResult
 from padiff_ir.frameworks import flatten_tensors, get_framework, preserved_state
 from padiff_ir.matching.types import ModulePair
 from padiff_ir.metrics import TensorMetrics, Tolerance, compare_arrays
@@ -89,25 +89,7 @@ class EagerModules:
         own = None
         if own_error and output is not None and not output.ok and pair.b:
             own = self._own(pair, inputs_a, inputs_b, outputs_a)
-        if output is None:
-            status = ModuleStatus.UNMEASURED
-        elif output.ok:
-            status = ModuleStatus.OK
-        elif own is None:
-            status = ModuleStatus.UNMEASURED
-        else:
-            status = ModuleStatus.INHERITED if own.ok else ModuleStatus.CULPRIT
-        return ModuleResult(
-            a=pair.site_a,
-            b=pair.site_b,
-            class_a=pair.class_a,
-            class_b=pair.class_b,
-            output=output,
-            own=own,
-            inputs=inputs,
-            status=status,
-            depth=depth,
-        )
+        return module_result(pair, output, own, inputs, depth)
 
     def _own(
         self,

@@ -32,6 +32,7 @@ __all__ = [
     "depth",
     "is_inside",
     "measure_module",
+    "module_result",
     "measure_modules",
     "worst",
 ]
@@ -113,6 +114,17 @@ def measure_module(
                 )
             except (InputError, ExecutionError) as err:
                 logger.debug("own error of %s <-> %s not measured: %s", pair.a, pair.b, err)
+    return module_result(pair, output, own, inputs, depth)
+
+
+def module_result(
+    pair: ModulePair,
+    output: TensorMetrics | None,
+    own: TensorMetrics | None,
+    inputs: TensorMetrics | None,
+    depth: int,
+) -> ModuleResult:
+    """A module pair's result, its status read from its outputs and its own error."""
     if output is None:
         status = ModuleStatus.UNMEASURED
     elif output.ok:

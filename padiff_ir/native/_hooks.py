@@ -85,6 +85,9 @@ class Recorder:
         self._flagged_outputs: set[tuple[int, int, int]] = set()
         self._flagged_inputs: set[tuple[int, int, int]] = set()
         self._detached_b: dict[int, Any] = {}  # B outputs reported as detached, held by id
+        # single step: B's layer inputs vs A's (fed values upstream, so a difference comes
+        # from the code between layers): (slot, call, metrics)
+        self._input_checks: list[tuple[LayerSlot, int, list[Deferred]]] = []
 
     # -- comparisons -------------------------------------------------------------------------
     def _compare(self, array_a: np.ndarray, tensor_b: Any) -> Deferred:
@@ -119,6 +122,10 @@ class Recorder:
             call = self.calls_a.get(index, 0)
             self.calls_a[index] = call + 1
             self.times[(index, call)] = [float(next(self._clock)), None]
+            if self.options.feed_forward and self.options.compare_forward:
+                self.pending.inputs[(index, call)] = [
+                    ops.to_numpy(t) for t in _float_tensors(ops, args, kwargs)
+                ]
             if not self.options.backward:
                 return None
 
@@ -195,6 +202,11 @@ class Recorder:
         def pre(module: Any, args: Any, kwargs: Any) -> Any:
             call = self.calls_b.get(index, 0)
             self.calls_b[index] = call + 1
+            arrays = self.pending.inputs.pop((index, call), None)
+            tensors = _float_tensors(ops, args, kwargs) if arrays is not None else []
+            if arrays and len(arrays) == len(tensors):
+                checks = [self._compare(a, t) for a, t in zip(arrays, tensors)]
+                self._input_checks.append((slot, call, checks))
             if not self.options.backward:
                 return None
 
@@ -370,6 +382,17 @@ class Recorder:
         return replacement
 
     # -- after the pass ----------------------------------------------------------------------
+    def inputs_differ(self) -> list[str]:
+        """Single step: the layers (A's call site) whose inputs in B differed from A's although
+        every layer before them was fed A's outputs: code between layers differs there."""
+        found = []
+        for slot, call, checks in self._input_checks:
+            if not all(c.result().ok for c in checks):
+                site = slot.pair.site_a
+                found.append(f"{site}#{call + 1}" if call else site)
+        self._input_checks.clear()
+        return list(dict.fromkeys(found))
+
     def finish_forward(self) -> list[LayerDiff]:
         """Forward entries in completion order, with layers model B never called."""
         for (index, call), _arrays in sorted(self.pending.outputs.items()):
@@ -450,6 +473,10 @@ class Recorder:
 
 
 _Hooks = tuple[Callable[..., Any], Callable[..., Any]]
+
+
+def _float_tensors(ops: Framework, args: Any, kwargs: Any) -> list[Any]:
+    return [v for v in (*args, *(kwargs or {}).values()) if ops.is_tensor(v) and ops.is_floating(v)]
 
 
 def _by_call(module: Any, entries: list[tuple[int | None, _Hooks]]) -> tuple[Any, Any, Any]:

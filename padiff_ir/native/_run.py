@@ -345,6 +345,7 @@ class TrainingRun:
                 output_b = run_model(fed_b, self.model_b, "B", self.fw_b)
                 loss_b = self._loss(output_b, "B")
             step.forward = recorder.finish_forward()
+            step.inputs_differ = recorder.inputs_differ()
             self._times = {}
             for slot in self.slots:
                 times = recorder.times.get((slot.index, 0))

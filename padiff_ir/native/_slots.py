@@ -95,3 +95,5 @@ class Pending:
     outputs: dict[tuple[int, int], list[np.ndarray | None]] = field(default_factory=dict)
     output_grads: dict[tuple[int, int, int], np.ndarray] = field(default_factory=dict)
     input_grads: dict[tuple[int, int, int], np.ndarray] = field(default_factory=dict)
+    #: single step: A's floating layer inputs, by (slot, call)
+    inputs: dict[tuple[int, int], list[np.ndarray]] = field(default_factory=dict)

@@ -196,6 +196,8 @@ class StepResult:
         weights: parameter values after the optimizer step.
         optimizer_state: optimizer state after the step, where both sides expose it.
         timings: seconds per stage.
+        inputs_differ: single step: the layers whose inputs in B differed from A's although
+            every layer before them was fed A's outputs (code between layers differs).
     """
 
     index: int
@@ -212,6 +214,7 @@ class StepResult:
     weights: list[ParamDiff] = field(default_factory=list)
     optimizer_state: list[ParamDiff] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    inputs_differ: list[str] = field(default_factory=list)
 
     _LISTS = STEP_LISTS
 
@@ -232,6 +235,7 @@ class StepResult:
             "loss_b": _number_out(self.loss_b),
             "loss": self.loss.to_dict() if self.loss is not None else None,
             "timings": dict(self.timings),
+            "inputs_differ": list(self.inputs_differ),
         }
         for name in self._LISTS:
             data[name] = [item.to_dict() for item in getattr(self, name)]
@@ -253,6 +257,7 @@ class StepResult:
             loss_b=_number_in(data.get("loss_b")),
             loss=_metrics(data.get("loss")),
             timings=dict(data.get("timings", {})),
+            inputs_differ=list(data.get("inputs_differ", ())),
             **kwargs,
         )
 
