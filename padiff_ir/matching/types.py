@@ -193,8 +193,12 @@ class Matching:
     stats: dict[str, Any] = field(default_factory=dict)
 
     def module_map(self) -> dict[str, str]:
-        """Module path of A -> layer path of B."""
-        return {p.a: p.b for p in self.module_pairs}
+        """Module path of A -> layer path of B (for a layer called several times, the partner
+        of its first call; ``module_pairs`` has one pair per call)."""
+        found: dict[str, str] = {}
+        for pair in self.module_pairs:
+            found.setdefault(pair.a, pair.b)
+        return found
 
     def to_dict(self) -> dict[str, Any]:
         return {
