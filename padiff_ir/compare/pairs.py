@@ -38,8 +38,17 @@ def compare_pairs(
     store_b: Mapping[str, Any],
     tolerance: Tolerance,
     overrides: Mapping[str, Tolerance],
+    graph_b: Graph | None = None,
 ) -> list[PairResult]:
-    """Every tensor pair of ``matching`` with a value on both sides, in A's data-flow order."""
+    """Every tensor pair of ``matching`` with a value on both sides, in A's data-flow order.
+
+    With ``graph_b``, a pair made by a module called several times names the call
+    (``pool#2``) as its module.
+    """
+    from padiff_ir.pairing.call_sites import module_calls, producer_site
+
+    calls_a = module_calls(graph_a)
+    calls_b = module_calls(graph_b) if graph_b is not None else {}
     results = []
     ordered = sorted(matching.tensor_pairs, key=lambda p: _order_key(graph_a, p.a))
     scopes = LayoutScopes(matching)
@@ -54,8 +63,12 @@ def compare_pairs(
                 index=index,
                 a=pair.a,
                 b=pair.b,
-                module_a=pair.module_a,
-                module_b=pair.module_b,
+                module_a=producer_site(graph_a, calls_a, pair.a[0], pair.module_a),
+                module_b=(
+                    producer_site(graph_b, calls_b, pair.b[0], pair.module_b)
+                    if graph_b is not None
+                    else pair.module_b
+                ),
                 op_a=pair.op_a,
                 op_b=pair.op_b,
                 metrics=metrics,

@@ -32,6 +32,7 @@ import numpy as np
 
 from padiff_ir.compare.culprits import localise
 from padiff_ir.compare.eager import EagerRun, run_eager
+from padiff_ir.compare.eager_modules import eager_modules
 from padiff_ir.compare.environment import environment
 from padiff_ir.compare.fidelity import export_fidelity, fidelity_notes, hidden_divergences
 from padiff_ir.compare.localize import ModuleInputs, worst
@@ -303,14 +304,23 @@ def _match_exported(
         try:
             with timer.stage(Stage.COMPARE):
                 outputs = compare_outputs(exported_a, exported_b, store_a, store_b, tolerance)
-                pairs = compare_pairs(matching, graph_a, store_a, store_b, tolerance, overrides)
+                pairs = compare_pairs(
+                    matching, graph_a, store_a, store_b, tolerance, overrides, graph_b
+                )
             modules: list[ModuleResult] = []
             culprits: list[Culprit] = []
             if options.localize:
                 with timer.stage(Stage.LOCALIZE):
                     ctx = ModuleInputs(store_a, store_b, runner_b, tolerance)
+                    eager = eager_modules(
+                        eager_a,
+                        eager_b,
+                        (model_a, model_b),
+                        (framework_a, framework_b),
+                        tolerance,
+                    )
                     modules, culprits = localise(
-                        matching, graph_a, graph_b, ctx, exported_a, exported_b
+                        matching, graph_a, graph_b, ctx, exported_a, exported_b, eager
                     )
             with timer.stage(Stage.FIDELITY):
                 fidelity = {

@@ -144,7 +144,11 @@ class Culprit:
         inherited_error: max abs error of the module's inputs.
         output_error: max abs error of its outputs as run.
         attribute_diffs / param_diffs: as in :class:`ModuleResult`.
+        setting_diffs: the two modules' own settings that differ, in words (a dropout mode,
+            a pooling ``ceil_mode``, an epsilon... see :mod:`padiff_ir.pairing.settings`).
         explanation: one sentence for the user.
+
+    ``module_a`` / ``module_b`` name the call (``pool#2``) of a layer called several times.
     """
 
     module_a: str
@@ -156,6 +160,7 @@ class Culprit:
     output_error: float
     attribute_diffs: tuple[str, ...] = ()
     param_diffs: tuple[str, ...] = ()
+    setting_diffs: tuple[str, ...] = ()
     explanation: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -164,7 +169,7 @@ class Culprit:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Culprit:
         data = dict(data)
-        for key in ("attribute_diffs", "param_diffs"):
+        for key in ("attribute_diffs", "param_diffs", "setting_diffs"):
             data[key] = tuple(data.get(key, ()))
         return cls(**data)
 

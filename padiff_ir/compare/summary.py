@@ -158,7 +158,11 @@ def _culprit_lines(c: Culprit, width: int) -> list[str]:
     )
     if c.explanation:
         lines.extend(_wrap(c.explanation, width, indent="    ", more="  "))
-    for kind, details in (("attribute", c.attribute_diffs), ("parameter", c.param_diffs)):
+    for kind, details in (
+        ("setting", c.setting_diffs),
+        ("attribute", c.attribute_diffs),
+        ("parameter", c.param_diffs),
+    ):
         for detail in details:
             if detail not in c.explanation:
                 lines.extend(_wrap(f"{kind}: {detail}", width, indent="    ", more="  "))

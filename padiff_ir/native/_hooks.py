@@ -88,6 +88,9 @@ class Recorder:
         self._detached_b: dict[int, Any] = {}  # B outputs reported as detached, held by id
         # slot index -> note: the layer returns more values on one side than the other
         self.extra_outputs: dict[int, str] = {}
+        # single step: B's layer inputs vs A's (fed values upstream, so a difference comes
+        # from the code between layers): (slot, call, metrics)
+        self._input_checks: list[tuple[LayerSlot, int, list[Deferred]]] = []
 
     # -- comparisons -------------------------------------------------------------------------
     def _compare(self, array_a: np.ndarray, tensor_b: Any) -> Deferred:
@@ -122,6 +125,10 @@ class Recorder:
             call = self.calls_a.get(index, 0)
             self.calls_a[index] = call + 1
             self.times[(index, call)] = [float(next(self._clock)), None]
+            if self.options.feed_forward and self.options.compare_forward:
+                self.pending.inputs[(index, call)] = [
+                    ops.to_numpy(t) for t in _float_tensors(ops, args, kwargs)
+                ]
             if not self.options.backward:
                 return None
 
@@ -198,6 +205,11 @@ class Recorder:
         def pre(module: Any, args: Any, kwargs: Any) -> Any:
             call = self.calls_b.get(index, 0)
             self.calls_b[index] = call + 1
+            arrays = self.pending.inputs.pop((index, call), None)
+            tensors = _float_tensors(ops, args, kwargs) if arrays is not None else []
+            if arrays and len(arrays) == len(tensors):
+                checks = [self._compare(a, t) for a, t in zip(arrays, tensors)]
+                self._input_checks.append((slot, call, checks))
             if not self.options.backward:
                 return None
 
@@ -400,6 +412,17 @@ class Recorder:
         return replacement
 
     # -- after the pass ----------------------------------------------------------------------
+    def inputs_differ(self) -> list[str]:
+        """Single step: the layers (A's call site) whose inputs in B differed from A's although
+        every layer before them was fed A's outputs: code between layers differs there."""
+        found = []
+        for slot, call, checks in self._input_checks:
+            if not all(c.result().ok for c in checks):
+                site = slot.pair.site_a
+                found.append(f"{site}#{call + 1}" if call else site)
+        self._input_checks.clear()
+        return list(dict.fromkeys(found))
+
     def finish_forward(self) -> list[LayerDiff]:
         """Forward entries in completion order, with layers model B never called."""
         for (index, call), _arrays in sorted(self.pending.outputs.items()):
@@ -479,6 +502,55 @@ class Recorder:
         self._metrics_cache.clear()
 
 
+_Hooks = tuple[Callable[..., Any], Callable[..., Any]]
+
+
+def _float_tensors(ops: Framework, args: Any, kwargs: Any) -> list[Any]:
+    return [v for v in (*args, *(kwargs or {}).values()) if ops.is_tensor(v) and ops.is_floating(v)]
+
+
+def _by_call(module: Any, entries: list[tuple[int | None, _Hooks]]) -> tuple[Any, Any, Any]:
+    """One pre- and post-hook on ``module`` handing each call to the slot of that call.
+
+    A layer called several times may pair call by call (``pool#2`` with ``pool2``): each of
+    its slots sees only its call (``None``: every call not taken by another slot), which is
+    that slot's call 0.
+    """
+    count = itertools.count()
+    active: list[_Hooks | None] = []
+
+    def pre(layer: Any, args: Any, kwargs: Any) -> Any:
+        call = next(count)
+        hooks = next((h for c, h in entries if c == call), None)
+        if hooks is None:
+            hooks = next((h for c, h in entries if c is None), None)
+        active.append(hooks)
+        return hooks[0](layer, args, kwargs) if hooks is not None else None
+
+    def post(layer: Any, args: Any, output: Any) -> Any:
+        hooks = active.pop() if active else None
+        return hooks[1](layer, args, output) if hooks is not None else None
+
+    return module, pre, post
+
+
+def _hooks(slots: list[LayerSlot], side: str, make: Callable[[LayerSlot], _Hooks]) -> list[Any]:
+    """``(module, pre, post)`` per module of one side; a module shared by several slots (one
+    per call) gets one pair of hooks that dispatches by call."""
+    grouped: dict[int, tuple[Any, list[tuple[int | None, _Hooks]]]] = {}
+    for slot in slots:
+        module = slot.module_a if side == "a" else slot.module_b
+        call = slot.pair.call_a if side == "a" else slot.pair.call_b
+        grouped.setdefault(id(module), (module, []))[1].append((call, make(slot)))
+    found = []
+    for module, entries in grouped.values():
+        if len(entries) == 1 and entries[0][0] is None:
+            found.append((module, *entries[0][1]))
+        else:
+            found.append(_by_call(module, entries))
+    return found
+
+
 @contextlib.contextmanager
 def recording(recorder: Recorder) -> Iterator[Recorder]:
     """The recorder's hooks on every slot's two modules for the block (installed through
@@ -487,8 +559,8 @@ def recording(recorder: Recorder) -> Iterator[Recorder]:
     slots = recorder.slots
     try:
         with (
-            installed(recorder.ops_a, [(s.module_a, *recorder.hooks_a(s)) for s in slots]),
-            installed(recorder.ops_b, [(s.module_b, *recorder.hooks_b(s)) for s in slots]),
+            installed(recorder.ops_a, _hooks(slots, "a", recorder.hooks_a)),
+            installed(recorder.ops_b, _hooks(slots, "b", recorder.hooks_b)),
         ):
             yield recorder
     finally:

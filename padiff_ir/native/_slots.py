@@ -102,8 +102,8 @@ class Draft:
     def resolve(self) -> LayerDiff:
         pair = self.slot.pair
         return LayerDiff(
-            pair.a,
-            pair.b,
+            pair.site_a,
+            pair.site_b,
             pair.class_a,
             pair.class_b,
             self.kind,
@@ -121,3 +121,5 @@ class Pending:
     outputs: dict[tuple[int, int], list[np.ndarray | None]] = field(default_factory=dict)
     output_grads: dict[tuple[int, int, int], np.ndarray] = field(default_factory=dict)
     input_grads: dict[tuple[int, int, int], np.ndarray] = field(default_factory=dict)
+    #: single step: A's floating layer inputs, by (slot, call)
+    inputs: dict[tuple[int, int], list[np.ndarray]] = field(default_factory=dict)

@@ -31,6 +31,7 @@ from padiff_ir.frameworks import framework_of, split_inputs, unwrap_model
 from padiff_ir.ir import Graph, build_graph, canonicalize
 from padiff_ir.matching import match_graphs
 from padiff_ir.matching.types import Matching, ModulePair
+from padiff_ir.pairing.call_sites import split_call_sites
 from padiff_ir.pairing.layouts import apply_layouts, discover_layouts, open_layouts
 from padiff_ir.pairing.memo import lookup, remember
 from padiff_ir.pairing.model_graphs import (
@@ -58,7 +59,9 @@ def pair_graphs(
     """:func:`~padiff_ir.matching.match_graphs` on two exported graphs, completed from the
     models' eager traces (``traces`` makes their graphs, called only when something is left
     unpaired) for the modules and parameters the exported graphs could not pair."""
-    matching = match_graphs(graph_a, graph_b, layer_map=layer_map)
+    matching = split_call_sites(
+        match_graphs(graph_a, graph_b, layer_map=layer_map), graph_a, graph_b
+    )
     if traces is None or not _incomplete(matching):
         return matching
     traced_a, traced_b = traces()
@@ -184,6 +187,7 @@ def pair_models(
             matching = match_graphs(
                 traced_a, traced_b, layer_map=unit_ignores(layer_map, traced_a, traced_b)
             )
+            matching = split_call_sites(matching, traced_a, traced_b)
     if inputs is not None:
         matching = settle_layouts(matching, model_a, inputs_a, model_b, inputs_b, layer_map)
     else:
