@@ -375,13 +375,16 @@ class LayerMap:
 
     @classmethod
     def from_matching(cls, matching: Matching) -> LayerMap:
-        """Pin every module pair of a matching (black-box pairs stay black boxes) and keep the
-        parameter layouts it found."""
+        """Pin every module pair of a matching and keep the parameter layouts it found.
+
+        A pair the matching compares by its boundary only because the two sides' internals
+        differ (fused against split projections) is pinned, not black-boxed: its insides are
+        still matched, so a fused group keeps its parameter pairs and layout."""
         from padiff_ir.pairing.layouts import found_layouts
 
         layer_map = cls(layouts=found_layouts(matching))
         for pair in matching.module_pairs:
-            layer_map.pin(pair.a, pair.b, black_box=pair.black_box)
+            layer_map.pin(pair.a, pair.b)
         return layer_map
 
     # -- dunder ------------------------------------------------------------------------------
