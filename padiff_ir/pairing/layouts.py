@@ -211,11 +211,15 @@ class _Probe:
             self.fw_b.write(self.tensors_b[name], array)
         self.transforms[index] = transform
 
-    def run_b(self, stop: tuple[str, int] | None = None) -> dict[tuple[str, int], np.ndarray]:
-        """B's module outputs (first tensor per call), forced ones replaced, up to ``stop``."""
+    def run_b(
+        self, stop: tuple[str, int] | None = None, *, until_failure: bool = False
+    ) -> dict[tuple[str, int], np.ndarray]:
+        """B's module outputs (first tensor per call), forced ones replaced, up to ``stop``
+        (or, with ``until_failure``, up to the first output that departs from A's)."""
         fw = self.fw_b
         seen: dict[tuple[str, int], np.ndarray] = {}
         calls: dict[str, int] = {}
+        partner_a = {b: a for a, b in self.partner.items()}
 
         def hook(path: str) -> Callable[..., Any]:
             def post(module: Any, args: Any, output: Any) -> Any:
@@ -230,6 +234,13 @@ class _Probe:
                 if tensors:
                     seen[key] = fw.to_numpy(tensors[0])
                 if key == stop:
+                    raise _Reached
+                key_a = (partner_a.get(path, ""), key[1])
+                if (
+                    until_failure
+                    and key_a in self.outputs_a
+                    and self.error(key_a, seen) > TOLERANCE
+                ):
                     raise _Reached
                 return replaced
 
@@ -260,8 +271,15 @@ class _Probe:
         return float(np.max(diff)) / max(scale, 1e-12) if diff.size else 0.0
 
     def first_failure(self) -> tuple[str, int] | None:
-        outputs_b = self.run_b()
-        return next((k for k in self.order if self.error(k, outputs_b) > TOLERANCE), None)
+        outputs_b = self.run_b(until_failure=True)
+        return next(
+            (
+                k
+                for k in self.order
+                if (self.partner[k[0]], k[1]) in outputs_b and self.error(k, outputs_b) > TOLERANCE
+            ),
+            None,
+        )
 
 
 def _replace_first(output: Any, value: Any, fw: Any) -> Any:
