@@ -218,3 +218,36 @@ def test_an_unknown_fused_layout_is_an_error_naming_shapes_and_candidates():
     message = str(info.value)
     assert "q_proj.weight [16, 16]" in message and "qkv.weight [16, 32]" in message
     assert "fused_qkv()" in message and "register_transform" in message
+
+
+@pytest.mark.parametrize(("name", "overrides"), [("Llama", {}), ("Qwen2", {"qkv_bias": True})])
+def test_a_real_hugging_face_decoder_against_the_paddle_port(name, overrides):
+    """``transformers``' own classes (tiny configs, no download) on the torch side: keyword
+    inputs, a ``ModelOutput`` with a cache, attention returning ``(output, None)``."""
+    transformers = pytest.importorskip("transformers")
+    port = _fresh(overrides, 1)
+    config = getattr(transformers, f"{name}Config")(
+        vocab_size=128,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        rms_norm_eps=1e-6,
+        rope_theta=10000.0,
+    )
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        hf = getattr(transformers, f"{name}ForCausalLM")(config).eval()
+    ids = port.inputs["input_ids"]
+    inputs = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+    result = padiff_ir.match(hf, port.paddle_model, inputs, assign_weights=True)
+    assert result, str(result)
+    assert result.fallback["side"] == "B"
+    diff = padiff_ir.auto_diff(
+        hf, port.paddle_model, inputs, auto_init=False, atol=1e-5, rtol=1e-4, compare_mode="mean"
+    )
+    assert diff, str(diff)
+    with torch.no_grad():
+        expected = hf(input_ids=torch.from_numpy(ids)).logits.numpy()
+    np.testing.assert_allclose(_logits(port.paddle_model, ids), expected, atol=1e-5)
