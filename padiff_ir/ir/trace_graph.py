@@ -171,7 +171,12 @@ class _Builder:
         own = self.own(call.path)
         if family == "linear" and "weight" in own and acts:
             self.linear(call, own, seq)
-        elif family.startswith(("conv", "convtranspose")) and "weight" in own and acts:
+        elif (
+            family.startswith(("conv", "convtranspose"))
+            and "weight" in own
+            and acts
+            and len(self.shape(own["weight"]) or ()) != 2  # GPT-2's Conv1D is a projection
+        ):
             self.conv(call, family, own, seq)
         elif family in _NORMS and acts:
             params = tuple(own[r] for r in _NORM_ROLES if r in own)

@@ -251,3 +251,38 @@ def test_a_real_hugging_face_decoder_against_the_paddle_port(name, overrides):
     with torch.no_grad():
         expected = hf(input_ids=torch.from_numpy(ids)).logits.numpy()
     np.testing.assert_allclose(_logits(port.paddle_model, ids), expected, atol=1e-5)
+
+
+def test_gpt2_conv1d_is_a_linear_with_the_paddle_layout():
+    """transformers' ``Conv1D`` holds its weight ``[in, out]``, like paddle's ``Linear``."""
+    pytorch_utils = pytest.importorskip("transformers.pytorch_utils")
+
+    class Gpt2Mlp(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.c_fc = pytorch_utils.Conv1D(32, 16)
+            self.c_proj = pytorch_utils.Conv1D(16, 32)
+
+        def forward(self, x):
+            return self.c_proj(torch.relu(self.c_fc(x)))
+
+    class PaddleMlp(paddle.nn.Layer):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc1 = paddle.nn.Linear(16, 32)
+            self.fc2 = paddle.nn.Linear(32, 16)
+
+        def forward(self, x):
+            return self.fc2(paddle.nn.functional.relu(self.fc1(x)))
+
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model_a = Gpt2Mlp()
+    model_b = PaddleMlp()
+    x = np.random.default_rng(0).standard_normal((2, 5, 16)).astype(np.float32)
+    report = padiff_ir.assign_weight(model_b, model_a, inputs=x)
+    assert all(c.transform == {} for c in report.copied)  # same layout: copied as they are
+    with torch.no_grad():
+        expected = model_a(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(model_b(paddle.to_tensor(x)).numpy(), expected, atol=1e-6)
+    assert padiff_ir.match(model_a, model_b, x)
