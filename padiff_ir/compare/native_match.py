@@ -206,6 +206,7 @@ def _culprits(modules: list[ModuleResult], run: Any) -> list[Culprit]:
                 own_error=own,
                 inherited_error=0.0,
                 output_error=module.output.max_abs if module.output is not None else 0.0,
+                setting_diffs=tuple(d.split(": ", 1)[-1] for d in said),
                 explanation=explanation,
             )
         )
