@@ -211,13 +211,17 @@ def apply_transform(
             )
         pieces = [np.asarray(p) for p in fn(pieces)]
     else:
-        if "transpose" in transform:
-            perm = list(transform["transpose"])
+        perm = transform.get("transpose")
+        if perm is not None:
+            perm = [int(i) for i in perm]
             bad = [list(p.shape) for p in pieces if p.ndim != len(perm)]
             if bad:
                 raise WeightAssignError(f"cannot transpose shape(s) {bad} by {perm}")
-            pieces = [np.transpose(p, perm) for p in pieces]
-        pieces = _regroup(transform, pieces)
+            # regroup in A's layout (rows stay contiguous, so permuting them is a fast copy),
+            # then transpose once: cutting or joining along B's axis k is along A's perm[k]
+            pieces = [np.transpose(p, perm) for p in _regroup(_axes_in_a(transform), pieces)]
+        else:
+            pieces = _regroup(transform, pieces)
         if transform.get("offset"):
             pieces = [p + np.asarray(transform["offset"], dtype=p.dtype) for p in pieces]
     pieces = [np.asarray(p, order="C") for p in pieces]
@@ -229,6 +233,18 @@ def apply_transform(
                 f"transform {describe_transform(transform)} gives shape(s) {got}, expected {want}"
             )
     return pieces
+
+
+def _axes_in_a(transform: Mapping[str, Any]) -> dict[str, Any]:
+    """``transform``'s split, concat and layout axes, given in B's layout, in A's."""
+    perm = transform["transpose"]
+    moved = dict(transform)
+    for key in ("split", "concat"):
+        if key in moved:
+            moved[key] = int(perm[moved[key]])
+    if "layout" in moved:
+        moved["layout"] = {**moved["layout"], "axis": int(perm[moved["layout"]["axis"]])}
+    return moved
 
 
 def _regroup(transform: Mapping[str, Any], pieces: list[np.ndarray]) -> list[np.ndarray]:

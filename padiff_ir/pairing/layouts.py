@@ -361,7 +361,8 @@ def discover_layouts(
         [dict(p.transform) for p in matching.param_pairs],
     )
     choices: list[LayoutChoice] = []
-    saved = {n: fw_b.to_numpy(t) for n, t in probe.tensors_b.items()}
+    written = {n for pair in matching.param_pairs for n in pair.b if n in probe.tensors_b}
+    saved = {n: fw_b.to_numpy(probe.tensors_b[n]) for n in written}
     try:
         with preserved_state(model_b):
             for index, choices_here in enumerate(options):
