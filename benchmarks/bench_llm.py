@@ -79,7 +79,10 @@ def _case(size: str, case: str) -> dict[str, Any]:
             pair.torch_model,
             fresh,
             pair.inputs,
-            loss_fn=[lambda out: out.pow(2).mean(), lambda out: out.pow(2).mean()],
+            loss_fn=[
+                lambda out: out.double().pow(2).mean(),
+                lambda out: out.astype("float64").pow(2).mean(),
+            ],
             atol=1e-5,
             rtol=1e-4,
             compare_mode="mean",

@@ -17,6 +17,7 @@ Examples:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 
 __all__ = [
@@ -182,3 +183,13 @@ def split_call_site(site: str) -> tuple[str, int | None]:
     if not sep or not number.isdigit() or int(number) < 1:
         return site, None
     return ("" if path == "<root>" else path), int(number) - 1
+
+
+def layer_pattern(path: str) -> str:
+    """``path`` with its layer indices as ``*``: the layers of a stack share one pattern.
+
+    Examples:
+        >>> layer_pattern("model.layers.12.self_attn"), layer_pattern("blocks.0")
+        ('model.layers.*.self_attn', 'blocks.*')
+    """
+    return re.sub(r"(^|\.)\d+(?=\.|$)", r"\1*", path)

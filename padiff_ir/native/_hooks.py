@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from padiff_ir._paths import layer_pattern
 from padiff_ir.frameworks import Framework, flatten_tensors, installed
 from padiff_ir.metrics import TensorMetrics
 from padiff_ir.native._slots import (
@@ -86,11 +87,28 @@ class Recorder:
         self._flagged_outputs: set[tuple[int, int, int]] = set()
         self._flagged_inputs: set[tuple[int, int, int]] = set()
         self._detached_b: dict[int, Any] = {}  # B outputs reported as detached, held by id
-        # slot index -> note: the layer returns more values on one side than the other
-        self.extra_outputs: dict[int, str] = {}
+        # layers returning more values on one side: (pattern A, pattern B, count A, count B,
+        # compared) -> the layers of A (see extra_output_notes)
+        self.extra_outputs: dict[tuple[str, str, int, int, int], set[str]] = {}
         # single step: B's layer inputs vs A's (fed values upstream, so a difference comes
         # from the code between layers): (slot, call, metrics)
         self._input_checks: list[tuple[LayerSlot, int, list[Deferred]]] = []
+
+    def extra_output_notes(self) -> list[str]:
+        """One note per kind of layer that returns extra values on one side."""
+        notes = []
+        for (a, b, count_a, count_b, compared), layers in self.extra_outputs.items():
+            where = (
+                f"{a or '<root>'} ({len(layers)} layers)"
+                if len(layers) > 1
+                else next(iter(layers)) or "<root>"
+            )
+            notes.append(
+                f"{where} returns {count_a} tensor(s) in model A and {count_b} in model B "
+                f"({b or '<root>'}): compared on the {compared} both return (paired in order by "
+                "shape); the others (attention weights, caches...) are left out"
+            )
+        return notes
 
     # -- comparisons -------------------------------------------------------------------------
     def _compare(self, array_a: np.ndarray, tensor_b: Any) -> Deferred:
@@ -369,13 +387,14 @@ class Recorder:
                 )
                 self.forward.append(self._entry(slot, "output", metrics, call, 0, order))
                 return
-            self.extra_outputs.setdefault(
-                slot.index,
-                f"{slot.pair.a or '<root>'} returns {len(arrays)} tensor(s) in model A and "
-                f"{len(tensors)} in model B ({slot.pair.b or '<root>'}): compared on the "
-                f"{len(compared)} both return (paired in order by shape); the others "
-                "(attention weights, caches...) are left out",
+            key = (
+                layer_pattern(slot.pair.a),
+                layer_pattern(slot.pair.b),
+                len(arrays),
+                len(tensors),
+                len(compared),
             )
+            self.extra_outputs.setdefault(key, set()).add(slot.pair.a)
         for position, tensor in compared:
             array = arrays[position]
             cache_key = (id(array), id(tensor), self.ops_b.version(tensor))

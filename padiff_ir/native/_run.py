@@ -345,7 +345,7 @@ class TrainingRun:
                 output_b = run_model(fed_b, self.model_b, "B", self.fw_b)
                 loss_b = self._loss(output_b, "B")
             step.forward = recorder.finish_forward()
-            self.notes += [n for n in recorder.extra_outputs.values() if n not in self.notes]
+            self.notes += [n for n in recorder.extra_output_notes() if n not in self.notes]
             step.inputs_differ = recorder.inputs_differ()
             self._times = {}
             for slot in self.slots:

@@ -24,7 +24,6 @@ B's weights are restored afterwards; neither model is changed.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -32,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from padiff_ir._paths import ancestors, within
+from padiff_ir._paths import ancestors, layer_pattern, within
 from padiff_ir.errors import LayoutError, WeightAssignError
 from padiff_ir.frameworks import (
     flatten_tensors,
@@ -107,7 +106,7 @@ def layout_kind(pair: ParamPair) -> str:
     """
 
     def pattern(names: Sequence[str]) -> str:
-        return "+".join(re.sub(r"(^|\.)\d+(?=\.|$)", r"\1*", n) for n in names)
+        return "+".join(layer_pattern(n) for n in names)
 
     return f"{pattern(pair.a)} -> {pattern(pair.b)}"
 
