@@ -13,7 +13,12 @@ import logging
 from collections.abc import Sequence
 from dataclasses import replace
 
-from padiff_ir.compare.explain import attribute_diffs, op_structure_diffs, param_diffs
+from padiff_ir.compare.explain import (
+    attribute_diffs,
+    op_structure_diffs,
+    op_type_diffs,
+    param_diffs,
+)
 from padiff_ir.compare.localize import EagerMeasure, ModuleInputs, measure_modules
 from padiff_ir.compare.result import Culprit, ModuleResult, ModuleStatus
 from padiff_ir.compare.weights import initializers
@@ -35,10 +40,11 @@ def explain_culprit(
     structure: list[str],
     params: list[str],
     settings: Sequence[str] = (),
+    ops: Sequence[str] = (),
 ) -> str:
     """One sentence: the module (the call, for a layer called several times), its own vs
-    inherited error, and what differs in it: the modules' settings, op attributes, parameters,
-    ops."""
+    inherited error, and what differs in it: the modules' settings, its ops (``Relu vs Elu``),
+    op attributes, parameters, the op counts."""
     own = culprit.own.max_abs if culprit.own is not None else float("nan")
     inherited = culprit.inputs.max_abs if culprit.inputs is not None else 0.0
     parts = [
@@ -47,11 +53,13 @@ def explain_culprit(
     ]
     if settings:
         parts.append("settings differ: " + "; ".join(settings))
+    if ops:
+        parts.append("different op: " + "; ".join(ops))
     if attributes:
         parts.append("attributes differ: " + "; ".join(attributes))
     if params:
         parts.append("; ".join(params))
-    if structure and not attributes and not settings:
+    if structure and not attributes and not settings and not ops:
         parts.append("its ops differ: " + "; ".join(structure))
     return ". ".join(parts)
 
@@ -91,6 +99,7 @@ def localise(
             structure = op_structure_diffs(
                 pair, graph_a, graph_b, direct=True
             ) or op_structure_diffs(pair, graph_a, graph_b)
+            ops = op_type_diffs(pair, matching, graph_a, graph_b)
             settings = [  # without the label: the culprit line names the modules
                 text.split(": ", 1)[-1] for text in (eager.settings(pair) if eager else [])
             ]
@@ -106,7 +115,7 @@ def localise(
                     attribute_diffs=tuple(attrs),
                     param_diffs=tuple(params),
                     setting_diffs=tuple(settings),
-                    explanation=explain_culprit(module, attrs, structure, params, settings),
+                    explanation=explain_culprit(module, attrs, structure, params, settings, ops),
                 )
             )
     logger.debug("localise: %d modules, %d culprits", len(explained), len(culprits))

@@ -18,7 +18,7 @@ import numpy as np
 from padiff_ir.ir.graph import Graph, OpNode
 from padiff_ir.matching.types import Matching, ModulePair
 
-__all__ = ["attribute_diffs", "op_structure_diffs", "param_diffs"]
+__all__ = ["attribute_diffs", "op_structure_diffs", "op_type_diffs", "param_diffs"]
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +78,11 @@ def _ops_of(
 
 
 def _paired_ops(
-    module: ModulePair, matching: Matching, graph_a: Graph, graph_b: Graph
+    module: ModulePair,
+    matching: Matching,
+    graph_a: Graph,
+    graph_b: Graph,
+    evidence: str | None = None,
 ) -> list[tuple[OpNode, OpNode]]:
     ops_a = {op.name for op in _ops_of(graph_a, module.a, call=module.call_a)}
     ops_b = {op.name for op in _ops_of(graph_b, module.b, call=module.call_b)}
@@ -86,6 +90,8 @@ def _paired_ops(
     seen = set()
     for pair in matching.tensor_pairs:
         if len(pair.a) != 1 or len(pair.b) != 1:
+            continue
+        if evidence is not None and evidence not in pair.evidence:
             continue
         op_a = graph_a.producer(pair.a[0])
         op_b = graph_b.producer(pair.b[0])
@@ -143,6 +149,23 @@ def attribute_diffs(
             )
             if not same:
                 lines.append(f"{op_a.op_type} {key} {_fmt(va)} vs {_fmt(vb)}")
+    return list(dict.fromkeys(lines))
+
+
+def op_type_diffs(
+    module: ModulePair, matching: Matching, graph_a: Graph, graph_b: Graph
+) -> list[str]:
+    """``"<A op> vs <B op>"`` for ops of the module pair paired by their position alone.
+
+    The matcher pairs ops of different families only when they sit in the same place (evidence
+    ``position``): a ``Relu`` ported as an ``Elu``. Ops of one family written differently by
+    the two exporters (``GlobalAveragePool`` vs ``ReduceMean``) are not listed.
+    """
+    lines = [
+        f"{op_a.op_type} vs {op_b.op_type}"
+        for op_a, op_b in _paired_ops(module, matching, graph_a, graph_b, "position")
+        if op_a.op_type != op_b.op_type
+    ]
     return list(dict.fromkeys(lines))
 
 

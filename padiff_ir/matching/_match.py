@@ -10,7 +10,8 @@ The steps, each in its own module:
    groups of fused vs split layers), dropping inconsistent ones (:mod:`._units`);
 4. seed tensor pairs from graph inputs, units and pinned modules, slice fused groups
    (:mod:`._seeds`), and pair the parameter-free ops by forward propagation
-   (:mod:`._propagate`); pair graph outputs;
+   (:mod:`._propagate`); pair graph outputs; pair the ops of different families left alone
+   on both sides in the same place (:mod:`._position`), propagating again after them;
 5. pair parameters through the unit pairs (:mod:`._params`);
 6. pair modules by votes and ancestry (:mod:`._modules`, over each side's
    :mod:`._module_tree`);
@@ -41,6 +42,7 @@ from padiff_ir.matching._anchors import build_tokens, build_units
 from padiff_ir.matching._module_tree import ModuleTree
 from padiff_ir.matching._modules import ModuleMatcher
 from padiff_ir.matching._params import ParamMatcher
+from padiff_ir.matching._position import pair_by_position
 from padiff_ir.matching._propagate import propagate
 from padiff_ir.matching._report import (
     drop_internal,
@@ -326,6 +328,7 @@ def _match(
     resolve_groups(state, same)
     propagate(state, same)
     seed_positions(state, graph_a.outputs, graph_b.outputs, "graph-output")
+    position_pairs = pair_by_position(state, same)
     unit_pairs.extend(state.late_units)
     lap("propagate")
 
@@ -372,6 +375,7 @@ def _match(
         "token_pairs": len(token_pairs),
         "unit_pairs_rejected": rejected,
         "op_pairs": len(state.op_a),
+        "position_pairs": position_pairs,
         "param_conflicts": params.conflicts,
         "values_used": same is not None,
     }

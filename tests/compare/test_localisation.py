@@ -119,6 +119,32 @@ def test_conv_padding_off_by_one():
     assert any(d.startswith("Conv pads") for d in result.culprits[0].attribute_diffs)
 
 
+def test_activation_of_another_kind_found_on_both_paths():
+    # torch ReLU ported as paddle ELU, read by a pooling layer (no anchor): the two ops pair by
+    # their position, so the culprit is the activation itself, not the pooling after it
+    pair = get_pair("cnn")
+    pair.paddle_model.relu2 = paddle.nn.ELU()
+    result = padiff_ir.match(pair.torch_model, pair.paddle_model, pair.inputs)
+    _check(result, "relu2")
+    culprit = result.culprits[0]
+    assert (culprit.class_a, culprit.class_b) == ("ReLU", "ELU")
+    assert "different op: Relu vs Elu" in culprit.explanation, culprit.explanation
+    assert result.first_divergence.module_a == "relu2"
+    native = padiff_ir.auto_diff(
+        pair.torch_model,
+        pair.paddle_model,
+        pair.inputs,
+        single_step=True,
+        diff_phase="forward",
+        auto_init=False,
+        atol=1e-5,
+        rtol=1e-5,
+        compare_mode="strict",
+    )
+    assert [(c.module_a, c.module_b) for c in native.culprits] == [("relu2", "relu2")]
+    assert "ReLU in A vs ELU in B" in native.culprits[0].message
+
+
 @pytest.mark.parametrize("depth", [24])
 def test_accumulated_rounding_blames_no_layer(depth):
     # A deep stack of tanh-linear layers run in float32 on one side and float64 on the other:
