@@ -9,6 +9,9 @@ import tempfile
 
 import pytest
 
+# the suite's exports are cached in memory only (tests of the disk cache set a directory)
+os.environ.setdefault("PADIFF_IR_CACHE_DIR", "")
+
 ZOO_NAMES = ("mlp", "cnn", "vit", "vitpose", "bert")
 
 
