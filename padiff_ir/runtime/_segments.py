@@ -200,6 +200,7 @@ def _run_segment(
     segment: Sequence[int],
     providers: Sequence[str],
     node_modules: Mapping[str, str],
+    sessions: dict[Any, Any] | None,
 ) -> None:
     produced = [n for i in segment for n in index.nodes[i].output if n]
     produced_set = set(produced)
@@ -218,10 +219,20 @@ def _run_segment(
             values[name] = run.value(name, position)
             inputs.append(run.value_info(name, values[name]))
     exposed = [n for n in produced if n in run.recorded or run.last_reader.get(n, -1) > position]
-    outputs = [output_value_info(n, run.types.get(n)) for n in exposed]
-    model = index.build(segment, inputs, outputs)
-    session, exposed = _segment_session(model, exposed, providers, node_modules)
-    del model
+    key = (
+        tuple(segment),
+        tuple(exposed),
+        tuple((i.name, i.SerializeToString()) for i in inputs),
+    )
+    cached = sessions.get(key) if sessions is not None else None
+    if cached is None:
+        outputs = [output_value_info(n, run.types.get(n)) for n in exposed]
+        model = index.build(segment, inputs, outputs)
+        cached = _segment_session(model, exposed, providers, node_modules)
+        del model
+        if sessions is not None:
+            sessions[key] = cached
+    session, exposed = cached
     results = run_session(session, exposed, values, node_modules)
     del values, session
     results.reverse()
@@ -240,8 +251,13 @@ def run_segments(
     *,
     providers: Sequence[str],
     node_modules: Mapping[str, str],
+    sessions: dict[Any, Any] | None = None,
 ) -> None:
-    """Compute ``computed`` from ``feeds`` segment by segment, recording them into ``store``."""
+    """Compute ``computed`` from ``feeds`` segment by segment, recording them into ``store``.
+
+    ``sessions`` (kept by the caller between runs) holds each segment's session: a later run
+    of the same segments reuses them instead of building them again.
+    """
     sizes = estimate_bytes(computed, types, feeds)
     recorded = set(computed)
     node_indices, _ = index.ancestors(computed, stop=feeds)
@@ -257,5 +273,5 @@ def run_segments(
     with ActivationStore(segment_bytes) as scratch:  # read by later segments, not recorded
         run = SegmentRun(feeds, types, recorded, last_reader, store, scratch)
         for position, segment in enumerate(segments):
-            _run_segment(index, run, position, segment, providers, node_modules)
+            _run_segment(index, run, position, segment, providers, node_modules, sessions)
             run.forget(position)

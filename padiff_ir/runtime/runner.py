@@ -67,10 +67,13 @@ class Runner:
         providers: ONNX Runtime execution providers, in order of preference.
         subgraph_cache_size: how many :meth:`run_subgraph` sessions to keep (least recently used
             go first).
+        keep_sessions: keep :meth:`run_all`'s sessions for the next call (many inputs).
 
     Sessions are built when first needed (so a runner used only for :meth:`run_all` never holds
     a full inference session and its copy of the weights) and kept until :meth:`close` or the end
-    of a ``with`` block.
+    of a ``with`` block. With ``keep_sessions``, a second :meth:`run_all` of the same tensors
+    on inputs of the same types reuses the sessions of the first (without it, each segment's
+    session is dropped once it ran, which bounds the memory of a single run).
 
     Example:
         >>> import numpy as np
@@ -97,17 +100,20 @@ class Runner:
         *,
         providers: Sequence[str] = DEFAULT_PROVIDERS,
         subgraph_cache_size: int = 16,
+        keep_sessions: bool = False,
     ) -> None:
         self.model: onnx.ModelProto = getattr(model, "model", model)
         self.node_modules: dict[str, str] = dict(getattr(model, "node_modules", {}))
         self.providers = tuple(providers)
         self.subgraph_cache_size = subgraph_cache_size
+        self.keep_sessions = keep_sessions
         self._index: GraphIndex | None = None
         self._session: onnxruntime.InferenceSession | None = None
         self._subgraph_sessions: collections.OrderedDict[
             tuple[Any, ...], onnxruntime.InferenceSession
         ] = collections.OrderedDict()
         self._types: dict[tuple[Any, ...], dict[str, onnx.TypeProto]] = {}
+        self._segment_sessions: dict[Any, Any] = {}
 
     # -- lifetime --------------------------------------------------------------------------
 
@@ -121,6 +127,7 @@ class Runner:
         """Release every session. The runner can be used again; sessions are rebuilt."""
         self._session = None
         self._subgraph_sessions.clear()
+        self._segment_sessions.clear()
 
     @property
     def index(self) -> GraphIndex:
@@ -260,6 +267,7 @@ class Runner:
                     chunk_size,
                     providers=self.providers,
                     node_modules=self.node_modules,
+                    sessions=self._segment_sessions if self.keep_sessions else None,
                 )
         except BaseException:
             if owned:
