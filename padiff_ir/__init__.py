@@ -161,9 +161,10 @@ def match(
         inputs: numpy arrays (one, a sequence, or a dict by argument name) used for both
             models, or a pair of per-framework inputs such as ``({'x': paddle_tensor},
             {'x': torch_tensor})``, matched to the models by tensor type whatever the order.
-            Or many batches: a torch or paddle ``DataLoader``, an iterator, a generator or
-            ``Batches(list_of_batches)``; the models are exported and matched once, each
-            batch is checked, and the result is a :class:`BatchResults`.
+            Or many batches: a torch or paddle ``DataLoader``, an iterator, a generator,
+            ``Batches(list_of_batches)``, or two of them, one per model (``(torch_loader,
+            paddle_loader)``, put in order by framework); the models are exported and
+            matched once, each batch is checked, and the result is a :class:`BatchResults`.
         atol, rtol: tolerance of the default compare mode (finite numbers >= 0).
         compare_mode: ``strict`` (elementwise), ``mean`` or ``abs_mean`` (PaDiff's modes).
         layer_map: a :class:`LayerMap` (or a dict of pins ``{path_a: path_b}``) honoured by the

@@ -4,7 +4,8 @@
 first batch and checks every batch with it; :class:`BatchResults` holds each batch's
 :class:`MatchResult`, the worst pair of each batch and the first failing batch.
 :func:`is_batches` tells a stream of batches (a torch or paddle ``DataLoader``, an iterator, a
-generator, :class:`Batches`) from the inputs of one run.
+generator, :class:`Batches`, or a pair of them: one per model, as PaDiff users hold a torch
+and a paddle ``DataLoader``) from the inputs of one run.
 """
 
 from __future__ import annotations
@@ -49,18 +50,41 @@ class Batches:
         return len(self.batches)  # type: ignore[arg-type]
 
 
+def _loader_framework(stream: Any) -> str | None:
+    cls = type(stream)
+    root = cls.__module__.split(".")[0]
+    return root if cls.__name__ == "DataLoader" and root in _LOADER_PACKAGES else None
+
+
+def _is_stream(inputs: Any) -> bool:
+    return isinstance(inputs, (Batches, Iterator)) or _loader_framework(inputs) is not None
+
+
+def is_paired_streams(inputs: Any) -> bool:
+    """Whether ``inputs`` is two streams of batches, one per model."""
+    return isinstance(inputs, (tuple, list)) and len(inputs) == 2 and all(map(_is_stream, inputs))
+
+
 def is_batches(inputs: Any) -> bool:
-    """Whether ``inputs`` is a stream of batches rather than the inputs of one run.
+    """Whether ``inputs`` is a stream of batches (or two) rather than the inputs of one run.
 
     Example:
         >>> import numpy as np
         >>> is_batches([np.zeros(2)]), is_batches(iter([np.zeros(2)]))
         (False, True)
     """
-    if isinstance(inputs, (Batches, Iterator)):
-        return True
-    cls = type(inputs)
-    return cls.__name__ == "DataLoader" and cls.__module__.split(".")[0] in _LOADER_PACKAGES
+    return _is_stream(inputs) or is_paired_streams(inputs)
+
+
+def _zip_streams(streams: Any, frameworks: tuple[str, str]) -> tuple[Iterable[Any], int | None]:
+    """Two streams zipped as ``(batch of A, batch of B)``: a DataLoader goes to the model of
+    its framework, else they are taken in order (A's, then B's)."""
+    first, second = streams
+    if (_loader_framework(first), _loader_framework(second)) == (frameworks[1], frameworks[0]):
+        first, second = second, first
+    sizes = [_size(first), _size(second)]
+    total = min(sizes) if None not in sizes else None  # type: ignore[type-var]
+    return zip(first, second), total
 
 
 def _size(batches: Any) -> int | None:
@@ -163,13 +187,25 @@ class BatchResults:
 def match_batches(
     model_a: Any, model_b: Any, batches: Iterable[Any], options: MatchOptions, keys: Any = None
 ) -> BatchResults:
-    """Compare two models on every batch of ``batches``, exporting and matching once.
+    """Compare two models on every batch of ``batches`` (or of two streams, one per model),
+    exporting and matching once.
 
     Raises:
         InputError: no batch at all; what :func:`padiff_ir.match` raises for a batch.
     """
+    from padiff_ir.frameworks import detect_framework
+    from padiff_ir.frameworks.wrapper import unwrap_model
+
     progress = comparison_progress(options)
-    total = _size(batches)
+    paired = is_paired_streams(batches)
+    if paired:
+        frameworks = (
+            detect_framework(unwrap_model(model_a)),
+            detect_framework(unwrap_model(model_b)),
+        )
+        batches, total = _zip_streams(batches, frameworks)
+    else:
+        total = _size(batches)
     iterator = iter(batches)
     try:
         first = next(iterator)
@@ -177,7 +213,9 @@ def match_batches(
         raise InputError("match was given no batches: the iterable or loader is empty") from None
     start = time.perf_counter()
     results, seconds = [], []
-    with Comparison(model_a, model_b, first, keys=keys, options=options) as comparison:
+    with Comparison(
+        model_a, model_b, first, keys=keys, paired=paired, options=options
+    ) as comparison:
         prepare_s = time.perf_counter() - start
         for index, batch in enumerate(_chain(first, iterator)):
             progress(index, total)

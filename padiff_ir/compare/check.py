@@ -29,6 +29,7 @@ from padiff_ir.compare.pairs import compare_eager_outputs, compare_outputs, comp
 from padiff_ir.compare.prepared import PreparedPair
 from padiff_ir.compare.result import Culprit, MatchResult, ModuleResult, PairResult
 from padiff_ir.compare.stages import Stage, StageTimer
+from padiff_ir.compare.values import ComparedTensors
 from padiff_ir.runtime import ActivationStore
 
 __all__ = ["EagerPair", "check_inputs"]
@@ -105,14 +106,17 @@ def check_inputs(
     with timer.stage(Stage.RUN):
         store_a, store_b = _run_both(prepared, feeds, options)
     try:
+        compared = ComparedTensors(store_a, store_b)
         with timer.stage(Stage.COMPARE):
-            outputs = compare_outputs(exported_a, exported_b, store_a, store_b, tolerance)
-            pairs = compare_pairs(matching, graph_a, store_a, store_b, tolerance, overrides)
+            outputs = compare_outputs(exported_a, exported_b, store_a, store_b, tolerance, compared)
+            pairs = compare_pairs(
+                matching, graph_a, store_a, store_b, tolerance, overrides, compared
+            )
         modules: list[ModuleResult] = []
         culprits: list[Culprit] = []
         if options.localize:
             with timer.stage(Stage.LOCALIZE):
-                ctx = ModuleInputs(store_a, store_b, prepared.runner_b, tolerance)
+                ctx = ModuleInputs(store_a, store_b, prepared.runner_b, tolerance, compared)
                 modules, culprits = localise(
                     matching, graph_a, graph_b, ctx, exported_a, exported_b
                 )

@@ -68,15 +68,25 @@ def _check_keys(keys: Any) -> None:
             )
 
 
-def select_inputs(batch: Any, keys: Any, framework_a: str, framework_b: str) -> tuple[Any, Any]:
+def select_inputs(
+    batch: Any, keys: Any, framework_a: str, framework_b: str, *, paired: bool = False
+) -> tuple[Any, Any]:
     """Each model's inputs from a batch: through ``keys``, else as :func:`padiff_ir.match`
-    splits its ``inputs``.
+    splits its ``inputs``. A ``paired`` batch is ``(batch of A, batch of B)``.
 
     Example:
         >>> batch = {"image": 1, "label": 2}
         >>> select_inputs(batch, ({"img": "image"}, ["image"]), "torch", "paddle")
         ({'img': 1}, [1])
+        >>> select_inputs(({"img": 1}, {"image": 2}), ({"x": "img"}, {"x": "image"}),
+        ...               "torch", "paddle", paired=True)
+        ({'x': 1}, {'x': 2})
     """
+    if paired:
+        batch_a, batch_b = batch
+        if keys is None:
+            return batch_a, batch_b
+        return _pick(batch_a, keys[0], "A"), _pick(batch_b, keys[1], "B")
     if keys is None:
         return split_inputs(batch, framework_a, framework_b)
     return _pick(batch, keys[0], "A"), _pick(batch, keys[1], "B")
@@ -90,6 +100,7 @@ class Comparison:
         model_a, model_b: as for :func:`padiff_ir.match` (A is the reference).
         example_inputs: inputs (or a batch, with ``keys``) that fix the input signature.
         keys: how to pick each model's inputs out of a batch (see the module docstring).
+        paired: each batch is ``(batch of A, batch of B)`` (two loaders zipped).
         options / match_options: a :class:`~padiff_ir.compare.options.MatchOptions`, or
             :func:`padiff_ir.match`'s keyword options (``atol=1e-4``...).
 
@@ -108,6 +119,7 @@ class Comparison:
         example_inputs: Any,
         *,
         keys: Any = None,
+        paired: bool = False,
         options: MatchOptions | None = None,
         **match_options: Any,
     ) -> None:
@@ -121,6 +133,7 @@ class Comparison:
             )
         options = options or MatchOptions(**match_options)
         self.keys = keys
+        self.paired = paired
         self.model_a, self.model_b, self.framework_a, self.framework_b, self.options = (
             resolve_sides(model_a, model_b, options, unwrap_model)
         )
@@ -128,12 +141,17 @@ class Comparison:
         self.timings: dict[str, float] = {}
         with FRAMEWORK_LOCK:
             timer = StageTimer(options.progress)
-            raw_a, raw_b = select_inputs(example_inputs, keys, self.framework_a, self.framework_b)
+            raw_a, raw_b = self._select(example_inputs)
             with contextlib.ExitStack() as runs, timer.stage(Stage.EAGER):
                 # the inputs must fit the models before the slow export
                 run_eager_pair(self._sides(raw_a, raw_b), runs, memory_budget=options.memory_budget)
             self._prepare(raw_a, raw_b, example_inputs, timer)
             self.timings = dict(timer.timings)
+
+    def _select(self, batch: Any) -> tuple[Any, Any]:
+        return select_inputs(
+            batch, self.keys, self.framework_a, self.framework_b, paired=self.paired
+        )
 
     def _sides(self, raw_a: Any, raw_b: Any) -> tuple[tuple[Any, str, Any], tuple[Any, str, Any]]:
         return (self.model_a, self.framework_a, raw_a), (self.model_b, self.framework_b, raw_b)
@@ -158,7 +176,7 @@ class Comparison:
         :func:`padiff_ir.match` gives, without exporting or matching again."""
         with FRAMEWORK_LOCK:
             timer = StageTimer()
-            raw_a, raw_b = select_inputs(inputs, self.keys, self.framework_a, self.framework_b)
+            raw_a, raw_b = self._select(inputs)
             sides = self._sides(raw_a, raw_b)
             budget = self.options.memory_budget
             with contextlib.ExitStack() as runs:

@@ -140,3 +140,16 @@ def test_keys_errors():
         )
     with pytest.raises(InputError, match="no batches"):
         padiff_ir.match(pair.torch_model, pair.paddle_model, iter([]))
+
+
+def test_one_loader_per_model_in_either_order():
+    from padiff_ir.zoo.data import PaddleKeypointDataset, TorchKeypointDataset
+
+    pair = get_pair("vitpose")
+    torch_loader = torch.utils.data.DataLoader(TorchKeypointDataset(2), batch_size=1)
+    paddle_loader = paddle.io.DataLoader(PaddleKeypointDataset(2), batch_size=1)
+    keys = ({"x": "img"}, {"x": "image"})
+    for loaders in ((torch_loader, paddle_loader), (paddle_loader, torch_loader)):
+        results = padiff_ir.match(pair.torch_model, pair.paddle_model, loaders, keys=keys)
+        assert len(results) == 2 and results
+        assert results[0].outputs[0].metrics.mean_a != results[1].outputs[0].metrics.mean_a
