@@ -7,9 +7,12 @@ Per zoo pair, three fresh processes:
   (the same models, new input values), PaDiff later call. The ratios come from this process
   (the same load for both tools). PaDiff is ``auto_diff(paddle_model, torch_model, inputs,
   options={'diff_phase': 'forward'})`` (``pip install padiff==0.2.0 --no-deps``);
-* ``ir`` and ``padiff``: the same two calls of one tool alone, for its peak RSS.
+* ``ir`` and ``padiff``: the same two calls of one tool alone, for its peak RSS;
+* ``warm``: padiff-ir's first call in a new process whose export cache directory the ``ir``
+  process filled (a model checked before, in an earlier session).
 
-The export cache lives in memory only (``PADIFF_IR_CACHE_DIR=""``): a first call exports.
+The ``both`` process keeps the export cache in memory only (``PADIFF_IR_CACHE_DIR=""``): its
+first call exports.
 
 Batches: ``padiff_ir.match(a, b, Batches([...N batches]))`` in a fresh process per N: the
 preparation (export, match, sessions) once, and per batch the eager forward of both models
@@ -25,6 +28,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -106,6 +110,10 @@ def run_case(tool: str, name: str, size: str) -> dict[str, Any]:
     pair = get_pair(name, size)
     later = _new_values(pair.inputs, 1)
     row: dict[str, Any] = {"pair": f"{name}-{size}", "tool": tool}
+    if tool == "warm":
+        row["first"] = _ir_call(pair, later)
+        row["peak_rss_mib"] = peak_rss_mib()
+        return row
     if tool == "both":
         # PaDiff sets attributes on the models it checks (``padiff_path``...), which the export
         # cache rightly takes for a change: it gets models of its own (the same weights)
@@ -167,9 +175,9 @@ def print_tables(rows: list[dict[str, Any]]) -> None:
     print(
         "| pair | eager (both) s | padiff-ir first s | PaDiff first s | ratio first "
         "| padiff-ir later s | PaDiff later s | ratio later | later: export / run / compare+loc s "
-        "| peak RSS MiB (ir / PaDiff) |"
+        "| first, disk cache warm s | peak RSS MiB (ir / PaDiff) |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|")
     by_pair: dict[str, dict[str, Any]] = {}
     for row in rows:
         if "batches" not in row:
@@ -181,6 +189,7 @@ def print_tables(rows: list[dict[str, Any]]) -> None:
         if "ir_first" not in both:
             print(f"| {pair} | error: {str(both.get('error', '?'))[-120:]} |")
             continue
+        warm = tools.get("warm", {}).get("first", {})
         ir_rss = tools.get("ir", {}).get("peak_rss_mib", 0)
         pd_rss = tools.get("padiff", {}).get("peak_rss_mib", 0)
         st = both["ir_later"].get("stages", {})
@@ -191,6 +200,7 @@ def print_tables(rows: list[dict[str, Any]]) -> None:
             f"| {_fmt(both['ir_later'])} | {_fmt(both['padiff_later'])} "
             f"| {_ratio(both['ir_later'], both['padiff_later'])} "
             f"| {st.get('export', 0):.2f} / {st.get('run', 0):.2f} / {compare:.2f} "
+            f"| {_fmt(warm)} ({_ratio(warm, both['padiff_first'])}) "
             f"| {ir_rss:.0f} / {pd_rss:.0f} |"
         )
     print()
@@ -231,19 +241,22 @@ def main() -> None:
             row = run_case(kind, name, size)
         print(json.dumps(row))
         return
-    os.environ["PADIFF_IR_CACHE_DIR"] = ""  # memory only: every process starts cold
     cases = CASES
     if args.pairs:
         cases = [tuple(p.split(":")) for p in args.pairs.split(",")]
     rows = []
     if not args.only_batches:
         for name, size in cases:
-            for tool in ("both", "ir", "padiff"):
-                row = run_in_subprocess(__file__, f"{tool}:{name}:{size}")
-                row.setdefault("pair", f"{name}-{size}")
-                row.setdefault("tool", tool)
-                rows.append(row)
-                print(row, file=sys.stderr)
+            with tempfile.TemporaryDirectory(prefix="bench_match_cache_") as cache:
+                for tool in ("both", "ir", "warm", "padiff"):
+                    # memory only (cold) but for the ir process filling the warm one's cache
+                    os.environ["PADIFF_IR_CACHE_DIR"] = cache if tool in ("ir", "warm") else ""
+                    row = run_in_subprocess(__file__, f"{tool}:{name}:{size}")
+                    row.setdefault("pair", f"{name}-{size}")
+                    row.setdefault("tool", tool)
+                    rows.append(row)
+                    print(row, file=sys.stderr)
+    os.environ["PADIFF_IR_CACHE_DIR"] = ""
     if not args.skip_batches:
         for name, size, counts in BATCH_CASES:
             for count in counts:

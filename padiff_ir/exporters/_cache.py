@@ -61,28 +61,35 @@ def _model_tensors(model: Any, framework: str) -> dict[str, Any]:
     return tensors
 
 
-def _clear_data(tensor: onnx.TensorProto) -> None:
-    for field in (
-        "raw_data",
-        "float_data",
-        "int32_data",
-        "int64_data",
-        "double_data",
-        "uint64_data",
-        "string_data",
-    ):
-        tensor.ClearField(field)
+def _copy_fields(target: Any, source: Any, skipped: str = "") -> None:
+    """Every set field of protobuf message ``source`` into ``target``, but ``skipped``."""
+    for descriptor, value in source.ListFields():
+        if descriptor.name == skipped:
+            continue
+        if hasattr(value, "extend"):  # a repeated field
+            getattr(target, descriptor.name).extend(value)
+        elif descriptor.message_type is not None:
+            getattr(target, descriptor.name).CopyFrom(value)
+        else:
+            setattr(target, descriptor.name, value)
 
 
 def _skeleton(exported: ExportedGraph) -> onnx.ModelProto:
-    """A copy of the exported model whose parameter initializers hold no values."""
+    """A copy of the exported model whose parameter initializers hold no values (the weights
+    are never copied: a large model is not held twice)."""
     import onnx
 
     skeleton = onnx.ModelProto()
-    skeleton.CopyFrom(exported.model)
-    for tensor in skeleton.graph.initializer:
+    _copy_fields(skeleton, exported.model, skipped="graph")
+    _copy_fields(skeleton.graph, exported.model.graph, skipped="initializer")
+    for tensor in exported.model.graph.initializer:
         if tensor.name in exported.parameters:
-            _clear_data(tensor)
+            entry = skeleton.graph.initializer.add()
+            entry.name = tensor.name
+            entry.data_type = tensor.data_type
+            entry.dims.extend(tensor.dims)
+        else:
+            skeleton.graph.initializer.add().CopyFrom(tensor)
     return skeleton
 
 

@@ -64,17 +64,26 @@ def create_session(
     node_modules: Mapping[str, str],
     *,
     owned: bool = False,
+    shared: Mapping[str, np.ndarray] | None = None,
 ) -> onnxruntime.InferenceSession:
     """An ORT session for ``model``; past the protobuf limit the weights go through a temporary
-    external-data file (``model`` is copied first unless ``owned``)."""
+    external-data file (``model`` is copied first unless ``owned``).
+
+    Initializers that ``model`` declares as shared external data
+    (:func:`~padiff_ir.runtime._graph_index.external_stub`) are read from the arrays of
+    ``shared`` in place: the session holds no copy of them (it keeps the arrays alive).
+    """
     import onnxruntime
 
     options = _session_options()
+    kept = _share(options, model, shared or {})
     try:
         if model.ByteSize() < _PROTOBUF_LIMIT:
-            return onnxruntime.InferenceSession(
+            session = onnxruntime.InferenceSession(
                 model.SerializeToString(), options, providers=list(providers)
             )
+            session._padiff_ir_shared = kept  # the arrays ORT reads must outlive the session
+            return session
         import onnx
 
         if not owned:
@@ -90,6 +99,29 @@ def create_session(
             return onnxruntime.InferenceSession(path, options, providers=list(providers))
     except Exception as err:
         raise execution_error(err, "build a session", node_modules) from err
+
+
+def _share(
+    options: onnxruntime.SessionOptions, model: onnx.ModelProto, shared: Mapping[str, np.ndarray]
+) -> list[object]:
+    """Hand ORT the arrays of the initializers ``model`` declares as shared; what to keep
+    alive."""
+    import onnxruntime
+
+    from padiff_ir.runtime._graph_index import SHARED_LOCATION
+
+    names = [
+        t.name
+        for t in model.graph.initializer
+        if t.data_location == t.EXTERNAL
+        and any(e.key == "location" and e.value == SHARED_LOCATION for e in t.external_data)
+    ]
+    if not names:
+        return []
+    arrays = [shared[name] for name in names]
+    values = [onnxruntime.OrtValue.ortvalue_from_numpy(array) for array in arrays]
+    options.add_external_initializers(names, values)
+    return [arrays, values]
 
 
 # -- feeds ---------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +51,8 @@ __all__ = ["DEFAULT_MEMORY_BUDGET", "DEFAULT_PROVIDERS", "Runner"]
 logger = logging.getLogger(__name__)
 
 DEFAULT_PROVIDERS: tuple[str, ...] = ("CPUExecutionProvider",)
+_SHARED_ELEMENTS = 1024  # initializers this large are shared with the sessions, not copied
+_SHARED_TYPES = frozenset({1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13})  # numpy-native ONNX types
 DEFAULT_MEMORY_BUDGET = 2 * DEFAULT_STORE_BUDGET
 """Bytes of activations :meth:`Runner.run_all` holds in RAM by default (1 GiB): half for the
 store, half for one segment's outputs."""
@@ -114,6 +117,7 @@ class Runner:
         ] = collections.OrderedDict()
         self._types: dict[tuple[Any, ...], dict[str, onnx.TypeProto]] = {}
         self._segment_sessions: dict[Any, Any] = {}
+        self._shared: dict[str, np.ndarray] | None = None
 
     # -- lifetime --------------------------------------------------------------------------
 
@@ -128,6 +132,7 @@ class Runner:
         self._session = None
         self._subgraph_sessions.clear()
         self._segment_sessions.clear()
+        self._shared = None
 
     @property
     def index(self) -> GraphIndex:
@@ -144,6 +149,24 @@ class Runner:
     @property
     def output_names(self) -> tuple[str, ...]:
         return self.index.outputs
+
+    @property
+    def shared_weights(self) -> dict[str, np.ndarray]:
+        """The large initializers as arrays, read in place by every session of
+        :meth:`run_all` and :meth:`run_subgraph` (made once: sessions copy no weights)."""
+        if self._shared is None:
+            from onnx import numpy_helper
+
+            shared = {}
+            for tensor in self.model.graph.initializer:
+                if (
+                    math.prod(tensor.dims) >= _SHARED_ELEMENTS
+                    and tensor.data_type in _SHARED_TYPES
+                    and tensor.data_location != tensor.EXTERNAL
+                ):
+                    shared[tensor.name] = np.ascontiguousarray(numpy_helper.to_array(tensor))
+            self._shared = shared
+        return self._shared
 
     def _inference_session(self) -> onnxruntime.InferenceSession:
         if self._session is None:
@@ -268,6 +291,7 @@ class Runner:
                     providers=self.providers,
                     node_modules=self.node_modules,
                     sessions=self._segment_sessions if self.keep_sessions else None,
+                    shared=self.shared_weights,
                 )
         except BaseException:
             if owned:
@@ -334,8 +358,11 @@ class Runner:
                 node_indices,
                 [input_value_info(n, arrays[n].dtype, arrays[n].ndim) for n in used],
                 [output_value_info(n, types.get(n)) for n in computed],
+                shared=self.shared_weights,
             )
-            session = create_session(model, self.providers, self.node_modules, owned=True)
+            session = create_session(
+                model, self.providers, self.node_modules, owned=True, shared=self.shared_weights
+            )
             self._subgraph_sessions[key] = session
             while len(self._subgraph_sessions) > self.subgraph_cache_size:
                 self._subgraph_sessions.popitem(last=False)
