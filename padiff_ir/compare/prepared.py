@@ -13,9 +13,11 @@ rerun modules from them) and the graph outputs.
 
 from __future__ import annotations
 
+import collections
 import difflib
+import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -165,6 +167,39 @@ def _check_tolerance_names(
     )
 
 
+#: Eager-trace graphs of recent pairs by the exports' fingerprints and the layer map: traces
+#: depend on what the exports depend on (structure, code, input signature), not on weights.
+_TRACES: collections.OrderedDict[tuple[str, str, str], tuple[Graph, Graph]] = (
+    collections.OrderedDict()
+)
+_TRACES_KEPT = 4
+
+
+def _remembered_traces(
+    traces: Callable[[], tuple[Graph, Graph]],
+    exported_a: ExportedGraph,
+    exported_b: ExportedGraph,
+    layer_map: Any,
+) -> Callable[[], tuple[Graph, Graph]]:
+    """``traces`` made once per pair of model structures (the eager trace of a large model
+    takes seconds; a later check of the same models reuses it)."""
+    if not (exported_a.fingerprint and exported_b.fingerprint):
+        return traces
+    pins = json.dumps(layer_map.to_dict(), sort_keys=True, default=str) if layer_map else ""
+    key = (exported_a.fingerprint, exported_b.fingerprint, pins)
+
+    def make() -> tuple[Graph, Graph]:
+        graphs = _TRACES.get(key)
+        if graphs is None:
+            graphs = _TRACES[key] = traces()
+            while len(_TRACES) > _TRACES_KEPT:
+                _TRACES.popitem(last=False)
+        _TRACES.move_to_end(key)
+        return graphs
+
+    return make
+
+
 def _known(runner: Runner, names: tuple[str, ...]) -> tuple[str, ...]:
     """The names that are tensors of the runner's ONNX graph (the IR's passes add some)."""
     index = runner.index
@@ -208,6 +243,8 @@ def prepare_pair(
     with timer.stage(Stage.MATCH):
         # the matching every entry point gives for these models (padiff_ir.pairing)
         traces = trace_graphs(model_a, raw_a, model_b, raw_b, resolved) if models else None
+        if traces is not None:
+            traces = _remembered_traces(traces, exported_a, exported_b, resolved)
         matching = pair_graphs(graph_a, graph_b, layer_map=resolved, traces=traces)
         if models:
             remember(model_a, model_b, resolved, inputs, matching)

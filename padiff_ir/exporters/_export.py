@@ -275,10 +275,12 @@ def _start_export(
     if key:
         cached = export_cache.lookup(key, model, framework)
         if cached is not None:
+            cached.fingerprint = key
             return StartedExport(done=cached)
 
     def remember(exported: ExportedGraph) -> None:
         if key:
+            exported.fingerprint = key
             export_cache.store(key, exported, model, framework)
 
     if framework == "torch":
