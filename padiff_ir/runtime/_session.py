@@ -1,7 +1,8 @@
 """ONNX Runtime sessions for the runner: options, building, errors, and checking feeds.
 
 Every session runs with graph optimisations off (``ORT_DISABLE_ALL``) so each node runs as
-written, and logs only errors. ORT failures become :class:`~padiff_ir.errors.ExecutionError`
+written, logs only errors, and its idle threads sleep rather than spin (a spinning pool slowed
+the torch and paddle runs between graph runs several times over). ORT failures become :class:`~padiff_ir.errors.ExecutionError`
 naming the node (and its module, when the graph is attributed) if ORT's message names one; values
 that contradict a tensor's type become :class:`~padiff_ir.errors.InputError` naming the tensor.
 """
@@ -41,6 +42,9 @@ def _session_options() -> onnxruntime.SessionOptions:
     options = onnxruntime.SessionOptions()
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
     options.log_severity_level = 3
+    # idle ORT threads must not spin: the frameworks' eager runs share the cores between runs
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
     return options
 
 
