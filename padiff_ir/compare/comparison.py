@@ -104,8 +104,9 @@ class Comparison:
         options / match_options: a :class:`~padiff_ir.compare.options.MatchOptions`, or
             :func:`padiff_ir.match`'s keyword options (``atol=1e-4``...).
 
-    The graphs hold the weights the models had when prepared: after changing a model's
-    weights, call :meth:`refresh` (the next check re-prepares from the export cache).
+    The graphs hold the weights the models had when prepared; a check whose graph outputs
+    depart from the models' finds changed weights and prepares the pair again (or call
+    :meth:`refresh` after changing them).
     Close the comparison (or use ``with``) to release the sessions.
 
     Raises:
@@ -173,7 +174,42 @@ class Comparison:
 
     def check(self, inputs: Any) -> MatchResult:
         """Compare the two models on ``inputs`` (a batch, with ``keys``): the result
-        :func:`padiff_ir.match` gives, without exporting or matching again."""
+        :func:`padiff_ir.match` gives, without exporting or matching again.
+
+        When a graph's outputs depart from its model's and the model's weights are no longer
+        those of its graph (changed since the comparison was prepared), the pair is prepared
+        again with the current weights (from the export cache) and the check rerun.
+        """
+        with FRAMEWORK_LOCK:
+            result = self._check(inputs)
+            if self._weights_changed(result):
+                logger.info("the models' weights changed: preparing the comparison again")
+                self.refresh()
+                result = self._check(inputs)
+            return result
+
+    def _weights_changed(self, result: MatchResult) -> bool:
+        from padiff_ir.exporters._cache import stale_parameters
+
+        prepared = self._prepared
+        unfaithful = [
+            side
+            for side, report in result.export_fidelity.items()
+            if report.get("checked") and not report.get("ok")
+        ]
+        if prepared is None or not unfaithful:
+            return False
+        sides = {
+            "a": (prepared.exported_a, self.model_a, self.framework_a),
+            "b": (prepared.exported_b, self.model_b, self.framework_b),
+        }
+        # with assign_weights either side's graph can hold the other's weights: look at both
+        return any(
+            framework != "onnx" and stale_parameters(exported, model, framework)
+            for exported, model, framework in sides.values()
+        )
+
+    def _check(self, inputs: Any) -> MatchResult:
         with FRAMEWORK_LOCK:
             timer = StageTimer()
             raw_a, raw_b = self._select(inputs)

@@ -34,7 +34,7 @@ from padiff_ir.frameworks import get_framework
 if TYPE_CHECKING:
     import onnx
 
-__all__ = ["ExportCache", "default_directory", "export_cache"]
+__all__ = ["ExportCache", "default_directory", "export_cache", "stale_parameters"]
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +125,25 @@ def _refreshable(exported: ExportedGraph, model: Any, framework: str) -> bool:
             logger.debug("export not cached: %s may be folded into a constant", name)
             return False
     return True
+
+
+def stale_parameters(exported: ExportedGraph, model: Any, framework: str) -> list[str]:
+    """The parameters and buffers of ``model`` whose values differ from ``exported``'s (the
+    model's weights changed since the export or the cache hit that gave it)."""
+    from onnx import numpy_helper
+
+    fw = get_framework(framework)
+    tensors = _model_tensors(model, framework)
+    stale = []
+    for tensor in exported.model.graph.initializer:
+        name = exported.parameters.get(tensor.name)
+        if name is None or name not in tensors:
+            continue
+        value = fw.to_numpy(tensors[name])
+        stored = numpy_helper.to_array(tensor)
+        if stored.shape != value.shape or not np.array_equal(stored, value, equal_nan=True):
+            stale.append(name)
+    return stale
 
 
 def _filled(skeleton: onnx.ModelProto, model: Any, framework: str) -> ExportedGraph | None:

@@ -2,9 +2,10 @@
 
 Every session runs with graph optimisations off (``ORT_DISABLE_ALL``) so each node runs as
 written, logs only errors, and its idle threads sleep rather than spin (a spinning pool slowed
-the torch and paddle runs between graph runs several times over). ORT failures become :class:`~padiff_ir.errors.ExecutionError`
-naming the node (and its module, when the graph is attributed) if ORT's message names one; values
-that contradict a tensor's type become :class:`~padiff_ir.errors.InputError` naming the tensor.
+the torch and paddle runs between graph runs several times over). ORT failures become
+:class:`~padiff_ir.errors.ExecutionError` naming the node (and its module, when the graph is
+attributed) if ORT's message names one; values that contradict a tensor's type become
+:class:`~padiff_ir.errors.InputError` naming the tensor.
 """
 
 from __future__ import annotations
