@@ -46,6 +46,8 @@ def _session_options() -> onnxruntime.SessionOptions:
     # idle ORT threads must not spin: the frameworks' eager runs share the cores between runs
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    # no arena: a run that exposes every intermediate would keep its peak reserved
+    options.enable_cpu_mem_arena = False
     return options
 
 

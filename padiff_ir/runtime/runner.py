@@ -27,7 +27,7 @@ from __future__ import annotations
 import collections
 import logging
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -57,6 +57,37 @@ DEFAULT_MEMORY_BUDGET = 2 * DEFAULT_STORE_BUDGET
 """Bytes of activations :meth:`Runner.run_all` holds in RAM by default (1 GiB): half for the
 store, half for one segment's outputs."""
 
+
+class _WeightsOnDemand(Mapping[str, np.ndarray]):
+    """The large initializers of a model as arrays, each made when asked for (not kept)."""
+
+    def __init__(self, model: onnx.ModelProto) -> None:
+        self._tensors = {
+            t.name: t
+            for t in model.graph.initializer
+            if math.prod(t.dims) >= _SHARED_ELEMENTS
+            and t.data_type in _SHARED_TYPES
+            and t.data_location != t.EXTERNAL
+        }
+
+    def names(self) -> list[str]:
+        return list(self._tensors)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        from onnx import numpy_helper
+
+        return np.ascontiguousarray(numpy_helper.to_array(self._tensors[name]))
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tensors
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tensors)
+
+    def __len__(self) -> int:
+        return len(self._tensors)
+
+
 # -- the runner ----------------------------------------------------------------------------
 
 
@@ -70,7 +101,8 @@ class Runner:
         providers: ONNX Runtime execution providers, in order of preference.
         subgraph_cache_size: how many :meth:`run_subgraph` sessions to keep (least recently used
             go first).
-        keep_sessions: keep :meth:`run_all`'s sessions for the next call (many inputs).
+        keep_sessions: keep :meth:`run_all`'s sessions for the next call (many inputs); their
+            sessions then read the weights in place from :attr:`shared_weights`.
 
     Sessions are built when first needed (so a runner used only for :meth:`run_all` never holds
     a full inference session and its copy of the weights) and kept until :meth:`close` or the end
@@ -152,21 +184,19 @@ class Runner:
 
     @property
     def shared_weights(self) -> dict[str, np.ndarray]:
-        """The large initializers as arrays, read in place by every session of
-        :meth:`run_all` and :meth:`run_subgraph` (made once: sessions copy no weights)."""
+        """The large initializers as arrays, read in place by the sessions of a runner that
+        keeps them (made once: its sessions copy no weights)."""
         if self._shared is None:
-            from onnx import numpy_helper
-
-            shared = {}
-            for tensor in self.model.graph.initializer:
-                if (
-                    math.prod(tensor.dims) >= _SHARED_ELEMENTS
-                    and tensor.data_type in _SHARED_TYPES
-                    and tensor.data_location != tensor.EXTERNAL
-                ):
-                    shared[tensor.name] = np.ascontiguousarray(numpy_helper.to_array(tensor))
-            self._shared = shared
+            weights = _WeightsOnDemand(self.model)
+            self._shared = {name: weights[name] for name in weights.names()}
         return self._shared
+
+    def _sharing(self) -> Mapping[str, np.ndarray]:
+        """The weights sessions read in place: with ``keep_sessions`` the runner's arrays
+        (sessions live together: one array each beats a copy each); else arrays made for each
+        session and dropped with it (one copy of a segment's weights instead of three: the
+        segment model's, its serialised bytes and ORT's)."""
+        return self.shared_weights if self.keep_sessions else _WeightsOnDemand(self.model)
 
     def _inference_session(self) -> onnxruntime.InferenceSession:
         if self._session is None:
@@ -291,7 +321,7 @@ class Runner:
                     providers=self.providers,
                     node_modules=self.node_modules,
                     sessions=self._segment_sessions if self.keep_sessions else None,
-                    shared=self.shared_weights,
+                    shared=self._sharing(),
                 )
         except BaseException:
             if owned:
@@ -358,10 +388,10 @@ class Runner:
                 node_indices,
                 [input_value_info(n, arrays[n].dtype, arrays[n].ndim) for n in used],
                 [output_value_info(n, types.get(n)) for n in computed],
-                shared=self.shared_weights,
+                shared=self._sharing(),
             )
             session = create_session(
-                model, self.providers, self.node_modules, owned=True, shared=self.shared_weights
+                model, self.providers, self.node_modules, owned=True, shared=self._sharing()
             )
             self._subgraph_sessions[key] = session
             while len(self._subgraph_sessions) > self.subgraph_cache_size:
