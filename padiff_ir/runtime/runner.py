@@ -26,8 +26,7 @@ from __future__ import annotations
 
 import collections
 import logging
-import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -36,6 +35,7 @@ from padiff_ir.errors import InputError
 from padiff_ir.runtime._graph_index import GraphIndex, input_value_info, output_value_info
 from padiff_ir.runtime._segments import run_segments
 from padiff_ir.runtime._session import check_value, create_session, run_session
+from padiff_ir.runtime._weights import WeightsOnDemand
 from padiff_ir.runtime.store import DEFAULT_STORE_BUDGET, ActivationStore
 
 if TYPE_CHECKING:
@@ -51,41 +51,9 @@ __all__ = ["DEFAULT_MEMORY_BUDGET", "DEFAULT_PROVIDERS", "Runner"]
 logger = logging.getLogger(__name__)
 
 DEFAULT_PROVIDERS: tuple[str, ...] = ("CPUExecutionProvider",)
-_SHARED_ELEMENTS = 1024  # initializers this large are shared with the sessions, not copied
-_SHARED_TYPES = frozenset({1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13})  # numpy-native ONNX types
 DEFAULT_MEMORY_BUDGET = 2 * DEFAULT_STORE_BUDGET
 """Bytes of activations :meth:`Runner.run_all` holds in RAM by default (1 GiB): half for the
 store, half for one segment's outputs."""
-
-
-class _WeightsOnDemand(Mapping[str, np.ndarray]):
-    """The large initializers of a model as arrays, each made when asked for (not kept)."""
-
-    def __init__(self, model: onnx.ModelProto) -> None:
-        self._tensors = {
-            t.name: t
-            for t in model.graph.initializer
-            if math.prod(t.dims) >= _SHARED_ELEMENTS
-            and t.data_type in _SHARED_TYPES
-            and t.data_location != t.EXTERNAL
-        }
-
-    def names(self) -> list[str]:
-        return list(self._tensors)
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        from onnx import numpy_helper
-
-        return np.ascontiguousarray(numpy_helper.to_array(self._tensors[name]))
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._tensors
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._tensors)
-
-    def __len__(self) -> int:
-        return len(self._tensors)
 
 
 # -- the runner ----------------------------------------------------------------------------
@@ -187,7 +155,7 @@ class Runner:
         """The large initializers as arrays, read in place by the sessions of a runner that
         keeps them (made once: its sessions copy no weights)."""
         if self._shared is None:
-            weights = _WeightsOnDemand(self.model)
+            weights = WeightsOnDemand(self.model)
             self._shared = {name: weights[name] for name in weights.names()}
         return self._shared
 
@@ -196,7 +164,7 @@ class Runner:
         (sessions live together: one array each beats a copy each); else arrays made for each
         session and dropped with it (one copy of a segment's weights instead of three: the
         segment model's, its serialised bytes and ORT's)."""
-        return self.shared_weights if self.keep_sessions else _WeightsOnDemand(self.model)
+        return self.shared_weights if self.keep_sessions else WeightsOnDemand(self.model)
 
     def _inference_session(self) -> onnxruntime.InferenceSession:
         if self._session is None:
