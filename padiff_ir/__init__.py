@@ -45,6 +45,7 @@ __all__ = [
     "assign_weight",
     "auto_layer_map",
     "create_model",
+    "register_transform",
     "register_weight_transform",
     # export
     "ExportCache",
@@ -64,6 +65,7 @@ __all__ = [
     "FileFormatError",
     "IRError",
     "InputError",
+    "LayoutError",
     "MatchError",
     "ModelTypeError",
     "OptionError",
@@ -87,6 +89,7 @@ _LAZY = {
     "assign_weight": "padiff_ir.pairing.assign",
     "auto_layer_map": "padiff_ir.pairing.assign",
     "create_model": "padiff_ir.frameworks",
+    "register_transform": "padiff_ir.matching.transforms",
     "register_weight_transform": "padiff_ir.matching.transforms",
     "ExportedGraph": "padiff_ir.exporters",
     "export": "padiff_ir.exporters",
@@ -104,6 +107,7 @@ from padiff_ir.errors import (  # noqa: E402
     FileFormatError,
     InputError,
     IRError,
+    LayoutError,
     MatchError,
     ModelTypeError,
     OptionError,
@@ -120,7 +124,7 @@ if TYPE_CHECKING:
     from padiff_ir.exporters import ExportCache, ExportedGraph, export, export_cache
     from padiff_ir.frameworks import create_model
     from padiff_ir.ir import Graph, build_graph, canonicalize
-    from padiff_ir.matching.transforms import register_weight_transform
+    from padiff_ir.matching.transforms import register_transform, register_weight_transform
     from padiff_ir.metrics import Tolerance
     from padiff_ir.native import DiffResult, auto_diff
     from padiff_ir.pairing.assign import assign_weight, auto_layer_map

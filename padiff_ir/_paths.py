@@ -17,16 +17,19 @@ Examples:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 
 __all__ = [
     "ancestors",
+    "call_site",
     "common_ancestor",
     "depth",
     "join",
     "leaf",
     "owner",
     "parent",
+    "split_call_site",
     "strictly_within",
     "within",
     "within_any",
@@ -152,3 +155,41 @@ def leaf(path: str) -> str:
         ('weight', 'weight', '')
     """
     return path.rpartition(".")[2]
+
+
+def call_site(path: str, call: int | None) -> str:
+    """One call of a module called several times: ``pool#2`` is the second call of ``pool``.
+
+    ``call`` counts from 0 (the trace's call index); ``None`` means every call (a module called
+    once, or its calls taken together) and gives the path itself.
+
+    Examples:
+        >>> call_site("pool", 1), call_site("pool", None), call_site("", 0)
+        ('pool#2', 'pool', '<root>#1')
+    """
+    if call is None:
+        return path
+    return f"{path or '<root>'}#{call + 1}"
+
+
+def split_call_site(site: str) -> tuple[str, int | None]:
+    """The module path and call index (from 0) of a call site; ``(site, None)`` for a path.
+
+    Examples:
+        >>> split_call_site("blocks.0.pool#3"), split_call_site("fc"), split_call_site("<root>#1")
+        (('blocks.0.pool', 2), ('fc', None), ('', 0))
+    """
+    path, sep, number = site.rpartition("#")
+    if not sep or not number.isdigit() or int(number) < 1:
+        return site, None
+    return ("" if path == "<root>" else path), int(number) - 1
+
+
+def layer_pattern(path: str) -> str:
+    """``path`` with its layer indices as ``*``: the layers of a stack share one pattern.
+
+    Examples:
+        >>> layer_pattern("model.layers.12.self_attn"), layer_pattern("blocks.0")
+        ('model.layers.*.self_attn', 'blocks.*')
+    """
+    return re.sub(r"(^|\.)\d+(?=\.|$)", r"\1*", path)

@@ -12,6 +12,7 @@ __all__ = [
     "ExportError",
     "FileFormatError",
     "InputError",
+    "LayoutError",
     "IRError",
     "MatchError",
     "ModelTypeError",
@@ -66,12 +67,16 @@ class ExportError(PadiffError):
     Attributes:
         framework: ``"torch"`` or ``"paddle"``.
         location: the op or module the exporter failed on, when known.
+        side: ``"A"`` or ``"B"`` when the model was one of a pair (``export_pair``).
     """
 
-    def __init__(self, message: str, *, framework: str = "", location: str = "") -> None:
+    def __init__(
+        self, message: str, *, framework: str = "", location: str = "", side: str = ""
+    ) -> None:
         super().__init__(message)
         self.framework = framework
         self.location = location
+        self.side = side
 
 
 class IRError(PadiffError):
@@ -84,6 +89,10 @@ class ExecutionError(PadiffError):
 
 class MatchError(PadiffError):
     """Two graphs or module trees could not be matched as asked."""
+
+
+class LayoutError(MatchError):
+    """Probing left several parameter layouts that reproduce a module's outputs."""
 
 
 class WeightAssignError(PadiffError):

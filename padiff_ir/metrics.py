@@ -152,6 +152,19 @@ def _squeezed(shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(d for d in shape if d != 1)
 
 
+def same_layout(shape_a: tuple[int, ...], shape_b: tuple[int, ...]) -> bool:
+    """Whether two shapes of one element count hold their elements in the same order: equal up
+    to sizes of 1, or with leading axes merged (``[10, 32]`` vs ``[2, 5, 32]``: an exporter
+    that flattens the batch for a matmul).
+
+    Examples:
+        >>> same_layout((10, 32), (2, 5, 32)), same_layout((2, 64, 32), (2, 4, 64, 8))
+        (True, False)
+    """
+    a, b = _squeezed(shape_a), _squeezed(shape_b)
+    return a == b or (bool(a) and bool(b) and a[-1] == b[-1])
+
+
 def _histogram(abs_err: np.ndarray) -> tuple[int, ...]:
     """Counts of ``log10 |a - b|`` per bin of :data:`_HIST_EDGES` (no sort, no logarithm).
 
@@ -286,7 +299,7 @@ def compare_arrays(a: Any, b: Any, tolerance: Tolerance | None = None) -> Tensor
             f"{float(y[first_mismatch])}); NaN {nan_a} vs {nan_b}, Inf {inf_a} vs {inf_b}"
         )
         cosine = 0.0 if norms == 0 else cosine
-    elif shape_a != shape_b and _squeezed(shape_a) != _squeezed(shape_b):
+    elif shape_a != shape_b and not same_layout(shape_a, shape_b):
         ok = False
         reason = f"shape {list(shape_a)} vs {list(shape_b)} (same element count)"
     elif not ok:

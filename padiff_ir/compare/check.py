@@ -68,6 +68,35 @@ def _fidelity(
     }
 
 
+class _EagerMeasure:
+    """Main's eager module measure (:mod:`.eager_modules`) on runs recording every module,
+    made only when a module the graphs cannot measure asks for it."""
+
+    def __init__(
+        self, prepared: PreparedPair, by_module: Callable[[], EagerPair], tolerance: Any
+    ) -> None:
+        self._prepared = prepared
+        self._by_module = by_module
+        self._tolerance = tolerance
+        self._measure: Any = None
+
+    def _get(self) -> Any:
+        if self._measure is None:
+            from padiff_ir.compare.eager_modules import eager_modules
+
+            run_a, run_b = self._by_module()
+            self._measure = eager_modules(
+                run_a, run_b, self._prepared.models, self._prepared.frameworks, self._tolerance
+            )
+        return self._measure
+
+    def measure(self, pair: Any, depth: int, *, own_error: bool = True) -> ModuleResult:
+        return self._get().measure(pair, depth, own_error=own_error)
+
+    def settings(self, pair: Any) -> list[str]:
+        return self._get().settings(pair)
+
+
 def _run_both(
     prepared: PreparedPair,
     feeds: tuple[dict[str, np.ndarray], dict[str, np.ndarray]],
@@ -102,6 +131,13 @@ def check_inputs(
     """
     tolerance, overrides = options.tolerance, options.overrides
     matching, graph_a, graph_b = prepared.matching, prepared.graph_a, prepared.graph_b
+    recorded: list[EagerPair] = []
+
+    def by_module() -> EagerPair:  # the runs recording every module, made once
+        if not recorded:
+            recorded.append(eager_by_module())
+        return recorded[0]
+
     exported_a, exported_b = prepared.exported_a, prepared.exported_b
     with timer.stage(Stage.RUN):
         store_a, store_b = _run_both(prepared, feeds, options)
@@ -110,21 +146,24 @@ def check_inputs(
         with timer.stage(Stage.COMPARE):
             outputs = compare_outputs(exported_a, exported_b, store_a, store_b, tolerance, compared)
             pairs = compare_pairs(
-                matching, graph_a, store_a, store_b, tolerance, overrides, compared
+                matching, graph_a, store_a, store_b, tolerance, overrides, graph_b, compared
             )
         modules: list[ModuleResult] = []
         culprits: list[Culprit] = []
         if options.localize:
             with timer.stage(Stage.LOCALIZE):
                 ctx = ModuleInputs(store_a, store_b, prepared.runner_b, tolerance, compared)
+                measure = _EagerMeasure(prepared, by_module, tolerance) if all(eager) else None
                 modules, culprits = localise(
-                    matching, graph_a, graph_b, ctx, exported_a, exported_b
+                    matching, graph_a, graph_b, ctx, exported_a, exported_b, measure
                 )
         with timer.stage(Stage.FIDELITY):
             fidelity = _fidelity(prepared, eager, (store_a, store_b), options)
             outputs_only = any(run is not None and not run.by_module for run in eager)
-            if outputs_only and any(r.get("checked") and not r["ok"] for r in fidelity.values()):
-                eager = eager_by_module()
+            if recorded or (
+                outputs_only and any(r.get("checked") and not r["ok"] for r in fidelity.values())
+            ):
+                eager = by_module()
                 fidelity = _fidelity(prepared, eager, (store_a, store_b), options)
             hidden = hidden_divergences(fidelity, matching, eager[0], eager[1], tolerance)
     finally:

@@ -10,10 +10,11 @@ with a sentence saying what differs.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import replace
 
 from padiff_ir.compare.explain import attribute_diffs, op_structure_diffs, param_diffs
-from padiff_ir.compare.localize import ModuleInputs, measure_modules
+from padiff_ir.compare.localize import EagerMeasure, ModuleInputs, measure_modules
 from padiff_ir.compare.result import Culprit, ModuleResult, ModuleStatus
 from padiff_ir.compare.weights import initializers
 from padiff_ir.exporters import ExportedGraph
@@ -29,20 +30,28 @@ _EXPLAINED = (ModuleStatus.CULPRIT, ModuleStatus.INHERITED, ModuleStatus.CONTAIN
 
 
 def explain_culprit(
-    culprit: ModuleResult, attributes: list[str], structure: list[str], params: list[str]
+    culprit: ModuleResult,
+    attributes: list[str],
+    structure: list[str],
+    params: list[str],
+    settings: Sequence[str] = (),
 ) -> str:
-    """One sentence: the module, its own vs inherited error, and what differs in it."""
+    """One sentence: the module (the call, for a layer called several times), its own vs
+    inherited error, and what differs in it: the modules' settings, op attributes, parameters,
+    ops."""
     own = culprit.own.max_abs if culprit.own is not None else float("nan")
     inherited = culprit.inputs.max_abs if culprit.inputs is not None else 0.0
     parts = [
         f"{culprit.a or '<root>'} ({culprit.class_a}) differs by itself: own error "
         f"{own:.3g} with inputs differing by {inherited:.3g}"
     ]
+    if settings:
+        parts.append("settings differ: " + "; ".join(settings))
     if attributes:
         parts.append("attributes differ: " + "; ".join(attributes))
     if params:
         parts.append("; ".join(params))
-    if structure and not attributes:
+    if structure and not attributes and not settings:
         parts.append("its ops differ: " + "; ".join(structure))
     return ". ".join(parts)
 
@@ -54,10 +63,12 @@ def localise(
     ctx: ModuleInputs,
     exported_a: ExportedGraph,
     exported_b: ExportedGraph,
+    eager: EagerMeasure | None = None,
 ) -> tuple[list[ModuleResult], list[Culprit]]:
-    """Every module pair measured and, where it fails, explained; and the culprits."""
-    modules = measure_modules(matching, graph_a, graph_b, ctx)
-    pairs_by_a = {p.a: p for p in matching.module_pairs}
+    """Every module pair measured and, where it fails, explained; and the culprits, in A's
+    data-flow order."""
+    modules = measure_modules(matching, graph_a, graph_b, ctx, eager)
+    pairs_by_a = {p.site_a: p for p in matching.module_pairs}
     failing = any(m.output is not None and not m.output.ok for m in modules)
     params_a = initializers(exported_a) if failing else {}
     params_b = initializers(exported_b) if failing else {}
@@ -80,6 +91,9 @@ def localise(
             structure = op_structure_diffs(
                 pair, graph_a, graph_b, direct=True
             ) or op_structure_diffs(pair, graph_a, graph_b)
+            settings = [  # without the label: the culprit line names the modules
+                text.split(": ", 1)[-1] for text in (eager.settings(pair) if eager else [])
+            ]
             culprits.append(
                 Culprit(
                     module_a=module.a,
@@ -91,7 +105,8 @@ def localise(
                     output_error=module.output.max_abs if module.output is not None else 0.0,
                     attribute_diffs=tuple(attrs),
                     param_diffs=tuple(params),
-                    explanation=explain_culprit(module, attrs, structure, params),
+                    setting_diffs=tuple(settings),
+                    explanation=explain_culprit(module, attrs, structure, params, settings),
                 )
             )
     logger.debug("localise: %d modules, %d culprits", len(explained), len(culprits))

@@ -35,12 +35,13 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class EagerRun:
-    """A model's eager outputs and each module's outputs (first call), in a spilling store.
+    """A model's eager outputs and each module call's inputs and outputs, in a spilling store.
 
     Attributes:
         outputs: the model's outputs, flattened, as numpy arrays.
-        modules: module path -> keys in ``store`` of its outputs, in order.
-        inputs: module path -> keys in ``store`` of its tensor inputs, in order.
+        modules: ``(module path, call)`` -> keys in ``store`` of its outputs, in order (call 0
+            is the first call of the module).
+        inputs: ``(module path, call)`` -> keys in ``store`` of its tensor inputs, in order.
         store: the arrays; close it (or use ``with``) when done.
         by_module: whether every module's inputs and outputs were recorded (else only the
             model's outputs, a plain forward's cost).
@@ -49,14 +50,17 @@ class EagerRun:
     outputs: list[np.ndarray]
     store: ActivationStore
     by_module: bool = True
-    modules: dict[str, list[str]] = field(default_factory=dict)
-    inputs: dict[str, list[str]] = field(default_factory=dict)
+    modules: dict[tuple[str, int], list[str]] = field(default_factory=dict)
+    inputs: dict[tuple[str, int], list[str]] = field(default_factory=dict)
+    calls: dict[str, int] = field(default_factory=dict)
 
-    def module_outputs(self, path: str) -> list[np.ndarray]:
-        return [self.store[key] for key in self.modules.get(path, [])]
+    def module_outputs(self, path: str, call: int | None = None) -> list[np.ndarray]:
+        """The outputs of ``call`` of module ``path`` (its first call by default)."""
+        return [self.store[key] for key in self.modules.get((path, call or 0), [])]
 
-    def module_inputs(self, path: str) -> list[np.ndarray]:
-        return [self.store[key] for key in self.inputs.get(path, [])]
+    def module_inputs(self, path: str, call: int | None = None) -> list[np.ndarray]:
+        """The tensor inputs of ``call`` of module ``path`` (its first call by default)."""
+        return [self.store[key] for key in self.inputs.get((path, call or 0), [])]
 
     def close(self) -> None:
         self.store.close()
@@ -78,10 +82,10 @@ def _put_all(run: EagerRun, prefix: str, values: Any, framework: Framework) -> l
 
 
 def _record(run: EagerRun, path: str, outputs: Any, inputs: Any, framework: Framework) -> None:
-    if path in run.modules:
-        return
-    run.modules[path] = _put_all(run, f"{path}#", outputs, framework)
-    run.inputs[path] = _put_all(run, f"{path}<", inputs, framework)
+    call = run.calls.get(path, 0)
+    run.calls[path] = call + 1
+    run.modules[(path, call)] = _put_all(run, f"{path}#{call}#", outputs, framework)
+    run.inputs[(path, call)] = _put_all(run, f"{path}#{call}<", inputs, framework)
 
 
 def run_eager(
@@ -92,7 +96,8 @@ def run_eager(
     memory_budget: int | None = None,
     modules: bool = True,
 ) -> EagerRun:
-    """Run ``model`` once in eval mode without gradients, recording module outputs.
+    """Run ``model`` once in eval mode without gradients, recording every module call's
+    inputs and outputs.
 
     The model's mode flags and RNG state are restored; the hooks are always removed.
 
@@ -126,13 +131,19 @@ def run_eager(
 
 
 def module_output_metrics(
-    run: EagerRun, path: str, names: Sequence[str], values: Mapping[str, Any], tolerance: Any
+    run: EagerRun,
+    path: str,
+    names: Sequence[str],
+    values: Mapping[str, Any],
+    tolerance: Any,
+    call: int | None = None,
 ) -> Any:
-    """Eager outputs of module ``path`` vs the graph's tensors ``names`` (worst metric)."""
+    """Eager outputs of module ``path`` (its ``call``) vs the graph's tensors ``names``
+    (worst metric)."""
     from padiff_ir.compare.localize import worst
     from padiff_ir.metrics import compare_arrays
 
-    eager = run.module_outputs(path)
+    eager = run.module_outputs(path, call)
     if not eager or len(eager) != len(names) or any(n not in values for n in names):
         return None
     return worst([compare_arrays(values[n], e, tolerance) for n, e in zip(names, eager)])

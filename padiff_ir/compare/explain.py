@@ -63,20 +63,25 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _ops_of(graph: Graph, module: str, *, direct: bool = False) -> list[OpNode]:
-    """Data ops of ``module`` and its submodules, or (``direct``) of the module itself only."""
+def _ops_of(
+    graph: Graph, module: str, *, direct: bool = False, call: int | None = None
+) -> list[OpNode]:
+    """Data ops of ``module`` and its submodules, or (``direct``) of the module itself only;
+    with ``call``, only those of that call of the module."""
     return [
         op
         for op in graph.ops_in_module(module)
-        if op.kind == "data" and (not direct or op.module_path == module)
+        if op.kind == "data"
+        and (not direct or op.module_path == module)
+        and (call is None or op.module_path != module or op.meta.get("call", call) == call)
     ]
 
 
 def _paired_ops(
     module: ModulePair, matching: Matching, graph_a: Graph, graph_b: Graph
 ) -> list[tuple[OpNode, OpNode]]:
-    ops_a = {op.name for op in _ops_of(graph_a, module.a)}
-    ops_b = {op.name for op in _ops_of(graph_b, module.b)}
+    ops_a = {op.name for op in _ops_of(graph_a, module.a, call=module.call_a)}
+    ops_b = {op.name for op in _ops_of(graph_b, module.b, call=module.call_b)}
     pairs = []
     seen = set()
     for pair in matching.tensor_pairs:
@@ -173,12 +178,12 @@ def op_structure_diffs(
     """
     count_a = Counter(
         op.op_type
-        for op in _ops_of(graph_a, module.a, direct=direct)
+        for op in _ops_of(graph_a, module.a, direct=direct, call=module.call_a)
         if op.op_type not in _LAYOUT_OPS
     )
     count_b = Counter(
         op.op_type
-        for op in _ops_of(graph_b, module.b, direct=direct)
+        for op in _ops_of(graph_b, module.b, direct=direct, call=module.call_b)
         if op.op_type not in _LAYOUT_OPS
     )
     lines = []

@@ -34,9 +34,10 @@ def _export_own_error(
     inputs: Sequence[str],
     outputs: Sequence[str],
     tolerance: Tolerance,
+    call: int | None = None,
 ) -> TensorMetrics | None:
-    """The exported module rerun from its eager inputs, vs its eager outputs."""
-    eager_in, eager_out = eager.module_inputs(path), eager.module_outputs(path)
+    """The exported module (its ``call``) rerun from its eager inputs, vs its eager outputs."""
+    eager_in, eager_out = eager.module_inputs(path, call), eager.module_outputs(path, call)
     if not eager_in or len(eager_in) != len(inputs) or len(eager_out) != len(outputs):
         return None
     try:
@@ -80,14 +81,16 @@ def export_fidelity(
     failing = []
     for pair in module_pairs:
         path = pair.a if side == "a" else pair.b
+        call = pair.call_a if side == "a" else pair.call_b
         names_in = pair.inputs_a if side == "a" else pair.inputs_b
         names_out = pair.outputs_a if side == "a" else pair.outputs_b
-        metrics = module_output_metrics(eager, path, names_out, store, tolerance)
+        metrics = module_output_metrics(eager, path, names_out, store, tolerance, call)
         if metrics is None or metrics.ok:
             continue
-        own = _export_own_error(eager, runner, path, names_in, names_out, tolerance)
+        own = _export_own_error(eager, runner, path, names_in, names_out, tolerance, call)
         if own is not None and not own.ok:
-            failing.append((path, pair.class_a if side == "a" else pair.class_b, own))
+            site = pair.site_a if side == "a" else pair.site_b
+            failing.append((site, pair.class_a if side == "a" else pair.class_b, own))
     innermost = [
         f for f in failing if not any(o[0] != f[0] and is_inside(o[0], f[0]) for o in failing)
     ]
@@ -116,11 +119,13 @@ def hidden_divergences(
         if path is None or eager_a is None or eager_b is None:
             continue
         pair = next(
-            (p for p in matching.module_pairs if (p.a if side == "a" else p.b) == path), None
+            (p for p in matching.module_pairs if (p.site_a if side == "a" else p.site_b) == path),
+            None,
         )
         if pair is None:
             continue
-        outputs_a, outputs_b = eager_a.module_outputs(pair.a), eager_b.module_outputs(pair.b)
+        outputs_a = eager_a.module_outputs(pair.a, pair.call_a)
+        outputs_b = eager_b.module_outputs(pair.b, pair.call_b)
         if not outputs_a or len(outputs_a) != len(outputs_b):
             continue
         metrics = worst([compare_arrays(x, y, tolerance) for x, y in zip(outputs_a, outputs_b)])
@@ -128,15 +133,15 @@ def hidden_divergences(
             continue
         culprits.append(
             Culprit(
-                module_a=pair.a,
-                module_b=pair.b,
+                module_a=pair.site_a,
+                module_b=pair.site_b,
                 class_a=pair.class_a,
                 class_b=pair.class_b,
                 own_error=metrics.max_abs,
                 inherited_error=float("nan"),
                 output_error=metrics.max_abs,
                 explanation=(
-                    f"{pair.a or '<root>'} ({pair.class_a}) vs {pair.b or '<root>'} "
+                    f"{pair.site_a or '<root>'} ({pair.class_a}) vs {pair.site_b or '<root>'} "
                     f"({pair.class_b}) differ when run eagerly (max abs "
                     f"{metrics.max_abs:.3g}), but the exported graph of "
                     f"{side.upper()} computes something else there (the exporter dropped "

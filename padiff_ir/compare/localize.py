@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -27,9 +27,27 @@ from padiff_ir.ir.graph import Graph
 from padiff_ir.matching.types import Matching, ModulePair
 from padiff_ir.metrics import TensorMetrics, Tolerance, compare_arrays
 
-__all__ = ["ModuleInputs", "depth", "is_inside", "measure_module", "measure_modules", "worst"]
+__all__ = [
+    "EagerMeasure",
+    "ModuleInputs",
+    "depth",
+    "is_inside",
+    "measure_module",
+    "module_result",
+    "measure_modules",
+    "worst",
+]
 
 logger = logging.getLogger(__name__)
+
+
+class EagerMeasure(Protocol):
+    """Measures a module pair on the eager runs and reads its modules' settings (see
+    :mod:`padiff_ir.compare.eager_modules`)."""
+
+    def measure(self, pair: ModulePair, depth: int, *, own_error: bool = True) -> ModuleResult: ...
+
+    def settings(self, pair: ModulePair) -> list[str]: ...
 
 
 def worst(metrics: Sequence[TensorMetrics | None]) -> TensorMetrics | None:
@@ -104,6 +122,17 @@ def measure_module(
                 )
             except (InputError, ExecutionError) as err:
                 logger.debug("own error of %s <-> %s not measured: %s", pair.a, pair.b, err)
+    return module_result(pair, output, own, inputs, depth)
+
+
+def module_result(
+    pair: ModulePair,
+    output: TensorMetrics | None,
+    own: TensorMetrics | None,
+    inputs: TensorMetrics | None,
+    depth: int,
+) -> ModuleResult:
+    """A module pair's result, its status read from its outputs and its own error."""
     if output is None:
         status = ModuleStatus.UNMEASURED
     elif output.ok:
@@ -115,8 +144,8 @@ def measure_module(
     else:
         status = ModuleStatus.CULPRIT
     return ModuleResult(
-        a=pair.a,
-        b=pair.b,
+        a=pair.site_a,
+        b=pair.site_b,
         class_a=pair.class_a,
         class_b=pair.class_b,
         output=output,
@@ -145,7 +174,9 @@ def _has_own_evidence(
     graph_b: Graph,
 ) -> bool:
     """Whether a container's own ops (not its children's) differ in structure or attributes."""
-    pair = pairs[module.a]
+    pair = pairs.get(module.a)
+    if pair is None:
+        return False
     if op_structure_diffs(pair, graph_a, graph_b, direct=True):
         return True
     inherited = {
@@ -158,16 +189,23 @@ def _has_own_evidence(
 
 
 def measure_modules(
-    matching: Matching, graph_a: Graph, graph_b: Graph, ctx: ModuleInputs
+    matching: Matching,
+    graph_a: Graph,
+    graph_b: Graph,
+    ctx: ModuleInputs,
+    eager: EagerMeasure | None = None,
 ) -> list[ModuleResult]:
     """Each module pair's outputs, inputs and (where needed) own error, innermost first.
 
     A container whose culprit is already found inside is not rerun (``contains-culprit``).
     A container's own error includes the rounding accumulated over its children: when none of
     its children fails by itself, it is a culprit only if its own ops differ in structure or
-    attributes, else its status is ``accumulated``.
+    attributes, else its status is ``accumulated``. A pair the graphs cannot measure (no graph
+    tensors: an export dropped the module; or inputs of other sizes than B's graph takes) is
+    measured by ``eager`` when given (:class:`~padiff_ir.compare.eager_modules.EagerModules`).
+    Every module is measured, also downstream of a first culprit: each culprit is reported.
     """
-    pairs = {p.a: p for p in matching.module_pairs}
+    pairs = {p.site_a: p for p in matching.module_pairs}
     measured: dict[str, ModuleResult] = {}
     for pair in sorted(matching.module_pairs, key=lambda p: -depth(p.a)):
         children = [m for path, m in measured.items() if strictly_within(path, pair.a)]
@@ -175,6 +213,13 @@ def measure_modules(
             c.status in (ModuleStatus.CULPRIT, ModuleStatus.CONTAINS_CULPRIT) for c in children
         )
         module = measure_module(pair, ctx, depth(pair.a), own_error=not culprit_inside)
+        unmeasured = module.output is None or (
+            module.status == ModuleStatus.UNMEASURED and not module.output.ok
+        )
+        if eager is not None and unmeasured:
+            again = eager.measure(pair, depth(pair.a), own_error=not culprit_inside)
+            if again.output is not None:
+                module = again
         if culprit_inside and module.output is not None and not module.output.ok:
             module = replace(module, status=ModuleStatus.CONTAINS_CULPRIT)
         elif (
@@ -183,5 +228,5 @@ def measure_modules(
             and not _has_own_evidence(module, children, pairs, matching, graph_a, graph_b)
         ):
             module = replace(module, status=ModuleStatus.ACCUMULATED)
-        measured[pair.a] = module
-    return [measured[p.a] for p in matching.module_pairs]
+        measured[pair.site_a] = module
+    return [measured[p.site_a] for p in matching.module_pairs]

@@ -12,12 +12,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from padiff_ir.compare.eager import EagerRun
+from padiff_ir.compare.layouts import LayoutScopes, joined_value, layout_rows
 from padiff_ir.compare.result import PairResult
 from padiff_ir.compare.values import ComparedTensors, pair_values
 from padiff_ir.errors import MatchError
 from padiff_ir.exporters import ExportedGraph
 from padiff_ir.ir import Graph
-from padiff_ir.matching.types import Matching
+from padiff_ir.matching.types import Matching, TensorPair
 from padiff_ir.metrics import Tolerance, compare_arrays
 
 __all__ = ["compare_eager_outputs", "compare_outputs", "compare_pairs", "output_order"]
@@ -37,21 +38,29 @@ def compare_pairs(
     store_b: Mapping[str, Any],
     tolerance: Tolerance,
     overrides: Mapping[str, Tolerance],
+    graph_b: Graph | None = None,
     compared: ComparedTensors | None = None,
 ) -> list[PairResult]:
     """Every tensor pair of ``matching`` with a value on both sides, in A's data-flow order.
 
-    ``compared`` remembers single-tensor comparisons for the later stages of the check.
+    With ``graph_b``, a pair made by a module called several times names the call
+    (``pool#2``) as its module. ``compared`` remembers single-tensor comparisons for the
+    later stages of the check.
     """
+    from padiff_ir.pairing.call_sites import module_calls, producer_site
+
+    calls_a = module_calls(graph_a)
+    calls_b = module_calls(graph_b) if graph_b is not None else {}
     results = []
     ordered = sorted(matching.tensor_pairs, key=lambda p: _order_key(graph_a, p.a))
+    scopes = LayoutScopes(matching)
     for index, pair in enumerate(ordered):
         tol = next((overrides[n] for n in pair.a if n in overrides), tolerance)
         simple = compared is not None and len(pair.a) == len(pair.b) == 1 and not pair.layout
         if simple and pair.a[0] in store_a and pair.b[0] in store_b:
             metrics = compared.compare(pair.a[0], pair.b[0], tol)
         else:
-            value_a, value_b = pair_values(pair, store_a, store_b)
+            value_a, value_b = _laid_out_values(pair, matching, store_a, store_b)
             if value_a is None or value_b is None:
                 continue
             metrics = compare_arrays(value_a, value_b, tol)
@@ -60,16 +69,44 @@ def compare_pairs(
                 index=index,
                 a=pair.a,
                 b=pair.b,
-                module_a=pair.module_a,
-                module_b=pair.module_b,
+                module_a=producer_site(graph_a, calls_a, pair.a[0], pair.module_a),
+                module_b=(
+                    producer_site(graph_b, calls_b, pair.b[0], pair.module_b)
+                    if graph_b is not None
+                    else pair.module_b
+                ),
                 op_a=pair.op_a,
                 op_b=pair.op_b,
                 metrics=metrics,
                 confidence=pair.confidence,
                 evidence=pair.evidence,
+                not_comparable="" if metrics.ok else scopes.note(pair),
             )
         )
     return results
+
+
+def _laid_out_values(
+    pair: TensorPair, matching: Matching, store_a: Mapping[str, Any], store_b: Mapping[str, Any]
+) -> tuple[Any, Any]:
+    """The pair's values, a fused side's pieces joined in its parameters' layout."""
+    if (
+        not pair.is_group
+        or any(n not in store_a for n in pair.a)
+        or any(n not in store_b for n in pair.b)
+    ):
+        return pair_values(pair, store_a, store_b)
+    pieces_a = [store_a[n] for n in pair.a]
+    pieces_b = [store_b[n] for n in pair.b]
+    found = layout_rows(
+        pair, matching, [v.shape[-1] for v in pieces_a], [v.shape[-1] for v in pieces_b]
+    )
+    if found is None:
+        return pair_values(pair, store_a, store_b)
+    side, rows = found
+    if side == "a":
+        return joined_value(pieces_a, rows), pieces_b[0]
+    return pieces_a[0], joined_value(pieces_b, rows)
 
 
 def output_order(keys_a: Sequence[str], keys_b: Sequence[str], count: int) -> list[int]:

@@ -38,7 +38,7 @@ from padiff_ir.compare.options import MatchOptions
 from padiff_ir.compare.prepared import prepare_pair
 from padiff_ir.compare.result import MatchResult
 from padiff_ir.compare.stages import Stage, StageTimer
-from padiff_ir.errors import MatchError
+from padiff_ir.errors import ExportError, MatchError
 from padiff_ir.exporters import detect_framework
 from padiff_ir.exporters._export import FRAMEWORK_LOCK
 from padiff_ir.frameworks.inputs import split_inputs
@@ -130,7 +130,18 @@ def _match(
         with timer.stage(Stage.EAGER):
             eager = run_eager_pair((side_a, side_b), eager_runs, memory_budget=budget)
         notes = _train_mode_notes((("A", model_a, framework_a), ("B", model_b, framework_b)))
-        prepared = prepare_pair(side_a, side_b, inputs, options, timer)
+        try:
+            prepared = prepare_pair(side_a, side_b, inputs, options, timer)
+        except ExportError as err:
+            if "onnx" in (framework_a, framework_b):
+                raise
+            # match still answers: module by module, natively
+            from padiff_ir.compare.native_match import fallback_of, match_natively
+
+            side = err.side or "B"
+            fallback = fallback_of(model_a if side == "A" else model_b, side, err)
+            logger.warning("match: %s", fallback["reason"])
+            return match_natively(model_a, model_b, inputs, options, timer, fallback, notes)
         try:
             if options.assign_weights and eager[1] is not None and framework_a != "onnx":
                 # B's eager run predates its new weights

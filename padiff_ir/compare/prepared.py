@@ -224,7 +224,7 @@ def prepare_pair(
     ``keep_sessions`` the runners keep their sessions from one check to the next.
     """
     from padiff_ir.compare.weights import assign_into_graph
-    from padiff_ir.pairing.graphs import pair_graphs
+    from padiff_ir.pairing.graphs import pair_graphs, settle_layouts
     from padiff_ir.pairing.memo import remember
     from padiff_ir.pairing.model_graphs import trace_graphs
 
@@ -247,6 +247,7 @@ def prepare_pair(
             traces = _remembered_traces(traces, exported_a, exported_b, resolved)
         matching = pair_graphs(graph_a, graph_b, layer_map=resolved, traces=traces)
         if models:
+            matching = settle_layouts(matching, model_a, raw_a, model_b, raw_b, resolved)
             remember(model_a, model_b, resolved, inputs, matching)
     notes = []
     if options.assign_weights:

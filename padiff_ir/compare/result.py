@@ -43,6 +43,9 @@ class PairResult:
         metrics: A vs B as run (error inherited from upstream included).
         own: the error of the producing op alone (B's op fed A's inputs), when measured.
         confidence / evidence: from the matching.
+        not_comparable: why the values cannot be compared although the pair exists (its
+            sides are laid out differently inside a module whose parameters are); such a
+            pair is kept out of the verdict.
     """
 
     index: int
@@ -56,10 +59,11 @@ class PairResult:
     own: TensorMetrics | None = None
     confidence: float = 1.0
     evidence: tuple[str, ...] = ()
+    not_comparable: str = ""
 
     @property
     def ok(self) -> bool:
-        return self.metrics.ok
+        return self.metrics.ok or bool(self.not_comparable)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -140,7 +144,11 @@ class Culprit:
         inherited_error: max abs error of the module's inputs.
         output_error: max abs error of its outputs as run.
         attribute_diffs / param_diffs: as in :class:`ModuleResult`.
+        setting_diffs: the two modules' own settings that differ, in words (a dropout mode,
+            a pooling ``ceil_mode``, an epsilon... see :mod:`padiff_ir.pairing.settings`).
         explanation: one sentence for the user.
+
+    ``module_a`` / ``module_b`` name the call (``pool#2``) of a layer called several times.
     """
 
     module_a: str
@@ -152,6 +160,7 @@ class Culprit:
     output_error: float
     attribute_diffs: tuple[str, ...] = ()
     param_diffs: tuple[str, ...] = ()
+    setting_diffs: tuple[str, ...] = ()
     explanation: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -160,7 +169,7 @@ class Culprit:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Culprit:
         data = dict(data)
-        for key in ("attribute_diffs", "param_diffs"):
+        for key in ("attribute_diffs", "param_diffs", "setting_diffs"):
             data[key] = tuple(data.get(key, ()))
         return cls(**data)
 
@@ -188,6 +197,8 @@ class MatchResult(VerdictResult):
         export_fidelity: per side, whether the exported graph reproduces the eager outputs,
             and where it first does not (``{"a": {"checked", "ok", "max_abs", "module"}}``).
         graphs: compact views of the two graphs for the HTML report.
+        fallback: when a model could not be exported and the models were compared module by
+            module instead: ``{"side", "framework", "class", "reason"}`` (empty otherwise).
     """
 
     ok: bool
@@ -209,6 +220,7 @@ class MatchResult(VerdictResult):
     eager_outputs: list[PairResult] = field(default_factory=list)
     export_fidelity: dict[str, dict[str, Any]] = field(default_factory=dict)
     graphs: dict[str, Any] = field(default_factory=dict)
+    fallback: dict[str, Any] = field(default_factory=dict)
 
     __eq__ = VerdictResult.__eq__  # dataclass(eq=True) would replace the mixin's
     __hash__ = None  # type: ignore[assignment]
@@ -251,6 +263,7 @@ class MatchResult(VerdictResult):
             "eager_outputs": [p.to_dict() for p in self.eager_outputs],
             "export_fidelity": self.export_fidelity,
             "graphs": self.graphs,
+            "fallback": self.fallback,
         }
 
     @classmethod
@@ -276,6 +289,7 @@ class MatchResult(VerdictResult):
             eager_outputs=[PairResult.from_dict(p) for p in data.get("eager_outputs", ())],
             export_fidelity=dict(data.get("export_fidelity", {})),
             graphs=dict(data.get("graphs", {})),
+            fallback=dict(data.get("fallback", {})),
         )
 
     def to_model_explorer(self, directory: str | Path) -> dict[str, Path]:

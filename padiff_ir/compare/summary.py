@@ -142,7 +142,7 @@ def _pair_table(pairs: list[PairResult], width: int) -> list[str]:
         rows.append(
             f"{_cut(p.module_a or '<root>', where_width - 1):<{where_width}}"
             + "".join(cells[name] for name, _ in columns)
-            + f"  {'ok' if p.ok else 'FAIL'}"
+            + f"  {'n/c' if p.not_comparable else 'ok' if p.ok else 'FAIL'}"
         )
     return rows
 
@@ -158,7 +158,11 @@ def _culprit_lines(c: Culprit, width: int) -> list[str]:
     )
     if c.explanation:
         lines.extend(_wrap(c.explanation, width, indent="    ", more="  "))
-    for kind, details in (("attribute", c.attribute_diffs), ("parameter", c.param_diffs)):
+    for kind, details in (
+        ("setting", c.setting_diffs),
+        ("attribute", c.attribute_diffs),
+        ("parameter", c.param_diffs),
+    ):
         for detail in details:
             if detail not in c.explanation:
                 lines.extend(_wrap(f"{kind}: {detail}", width, indent="    ", more="  "))
@@ -182,6 +186,16 @@ def render_summary(result: MatchResult, *, worst: int = 10, width: int | None = 
             width,
         ),
     ]
+    if result.fallback:
+        fb = result.fallback
+        lines.extend(
+            _wrap(
+                f"compared natively, module by module: model {fb.get('side', '?')} "
+                f"({fb.get('framework', '?')} {fb.get('class', '')}) did not export to ONNX: "
+                f"{fb.get('reason', '')}",
+                width,
+            )
+        )
     for p in result.outputs:
         lines.extend(
             _wrap(
@@ -228,9 +242,23 @@ def render_summary(result: MatchResult, *, worst: int = 10, width: int | None = 
     if tree and not result.ok:
         lines.append("")
         lines.extend(tree)
+    skipped = sum(1 for p in result.pairs if p.not_comparable)
+    if skipped:
+        lines.extend(
+            _wrap(
+                f"note: {skipped} tensor pair(s) inside modules whose parameters are laid out "
+                "differently are not comparable (n/c) and left out of the verdict; those "
+                "modules' outputs are compared",
+                width,
+            )
+        )
     ranked = sorted(
         result.pairs,
-        key=lambda p: (p.ok, -(p.metrics.max_abs if math.isfinite(p.metrics.max_abs) else 1e300)),
+        key=lambda p: (
+            p.ok,
+            bool(p.not_comparable),
+            -(p.metrics.max_abs if math.isfinite(p.metrics.max_abs) else 1e300),
+        ),
     )[:worst]
     if ranked:
         lines.append("")

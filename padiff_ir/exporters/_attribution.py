@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from padiff_ir.exporters._graph import (
     FRAMEWORK_KEY,
     MODEL_CLASS_KEY,
+    MODULE_CALL_KEY,
     MODULE_CLASS_KEY,
     MODULE_PATH_KEY,
     MODULES_KEY,
@@ -114,13 +115,18 @@ def write_attribution(
     parameters: dict[str, str],
     model_class: str,
     output_keys: list[str] | None = None,
+    node_calls: dict[str, int] | None = None,
 ) -> None:
     """Store node module paths/classes and model-level tables in ``model``'s metadata
-    (``output_keys``: the key path of each graph output, when the model returns a dict)."""
+    (``output_keys``: the key path of each graph output, when the model returns a dict;
+    ``node_calls``: which call of its module made a node, for modules called several times)."""
+    calls = node_calls or {}
     for node in model.graph.node:
         path = node_modules.get(node.name, "")
         set_metadata(node, MODULE_PATH_KEY, path)
         set_metadata(node, MODULE_CLASS_KEY, modules.get(path, ""))
+        if node.name in calls:
+            set_metadata(node, MODULE_CALL_KEY, str(calls[node.name]))
     set_metadata(model, FRAMEWORK_KEY, framework)
     set_metadata(model, MODULES_KEY, json.dumps(modules))
     set_metadata(model, PARAMETERS_KEY, json.dumps(parameters))

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from padiff_ir.errors import InputError, ModelTypeError, OptionError
+from padiff_ir.errors import ExportError, InputError, ModelTypeError, OptionError
 from padiff_ir.exporters._graph import ExportedGraph
 from padiff_ir.frameworks.detect import detect_framework
 from padiff_ir.frameworks.inputs import ModelInputs, normalize_inputs
@@ -310,11 +310,18 @@ def export_pair(
     # start paddle exports first: their conversion overlaps the other side's export
     order = sorted(range(2), key=lambda i: detect_framework(sides[i][0]) != "paddle")
     started: dict[int, StartedExport] = {}
+    side = 0
     try:
-        for i in order:
-            model, raw = sides[i]
-            started[i] = start_export(model, raw, opset=opset, check=check)
-        return started[0].result(), started[1].result()
+        for side in order:
+            model, raw = sides[side]
+            started[side] = start_export(model, raw, opset=opset, check=check)
+        results = []
+        for side in range(2):
+            results.append(started[side].result())
+        return results[0], results[1]
+    except ExportError as err:
+        err.side = "AB"[side]
+        raise
     finally:
         for pending in started.values():
             pending.close()

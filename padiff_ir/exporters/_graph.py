@@ -5,7 +5,8 @@ environment carries everything another environment needs:
 
 * every node has ``metadata_props`` :data:`MODULE_PATH_KEY` (attribute path such as
   ``backbone.blocks.3.attn.qkv``; ``""`` is the root model) and :data:`MODULE_CLASS_KEY`
-  (the module's class name, e.g. ``Linear``);
+  (the module's class name, e.g. ``Linear``); a node made by a module called several times
+  also has :data:`MODULE_CALL_KEY` (which call of it, from 0: the second ``pool(x)`` is 1);
 * the model has ``metadata_props`` :data:`FRAMEWORK_KEY` (``torch``, ``paddle`` or ``onnx``),
   :data:`PARAMETERS_KEY` (JSON ``{onnx tensor name: framework parameter name}``) and
   :data:`MODULES_KEY` (JSON ``{module path: class name}`` for every module of the model);
@@ -28,6 +29,7 @@ __all__ = [
     "FRAMEWORK_KEY",
     "MODEL_CLASS_KEY",
     "MODULES_KEY",
+    "MODULE_CALL_KEY",
     "MODULE_CLASS_KEY",
     "MODULE_PATH_KEY",
     "OUTPUT_KEYS_KEY",
@@ -38,6 +40,7 @@ __all__ = [
 
 MODULE_PATH_KEY = "padiff_ir.module_path"
 MODULE_CLASS_KEY = "padiff_ir.module_class"
+MODULE_CALL_KEY = "padiff_ir.module_call"
 FRAMEWORK_KEY = "padiff_ir.framework"
 PARAMETERS_KEY = "padiff_ir.parameters"
 MODULES_KEY = "padiff_ir.modules"
@@ -109,6 +112,8 @@ class ExportedGraph:
         framework: ``"torch"``, ``"paddle"`` or ``"onnx"`` (a foreign file without attribution).
         node_modules: node name -> module path.
         node_classes: node name -> module class name.
+        node_calls: node name -> which call of its module made it (from 0), for the nodes of
+            modules called several times.
         parameters: initializer (ONNX tensor) name -> framework parameter name.
         modules: every module path of the source model -> its class name.
         model_class: class name of the source model.
@@ -123,6 +128,7 @@ class ExportedGraph:
     framework: str
     node_modules: dict[str, str] = field(default_factory=dict)
     node_classes: dict[str, str] = field(default_factory=dict)
+    node_calls: dict[str, int] = field(default_factory=dict)
     parameters: dict[str, str] = field(default_factory=dict)
     modules: dict[str, str] = field(default_factory=dict)
     model_class: str = ""
@@ -137,11 +143,14 @@ class ExportedGraph:
         props = _props(model)
         node_modules: dict[str, str] = {}
         node_classes: dict[str, str] = {}
+        node_calls: dict[str, int] = {}
         for node in model.graph.node:
             node_props = _props(node)
             if MODULE_PATH_KEY in node_props:
                 node_modules[node.name] = node_props[MODULE_PATH_KEY]
                 node_classes[node.name] = node_props.get(MODULE_CLASS_KEY, "")
+            if node_props.get(MODULE_CALL_KEY, "").isdigit():
+                node_calls[node.name] = int(node_props[MODULE_CALL_KEY])
         initializer_names = [t.name for t in model.graph.initializer]
         parameters = json.loads(props.get(PARAMETERS_KEY, "{}"))
         return cls(
@@ -149,6 +158,7 @@ class ExportedGraph:
             framework=props.get(FRAMEWORK_KEY, "onnx"),
             node_modules=node_modules,
             node_classes=node_classes,
+            node_calls=node_calls,
             parameters={k: v for k, v in parameters.items() if k in initializer_names},
             modules=json.loads(props.get(MODULES_KEY, "{}")),
             model_class=props.get(MODEL_CLASS_KEY, ""),

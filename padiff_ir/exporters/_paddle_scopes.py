@@ -57,6 +57,10 @@ class CallRecorder:
 
     def __init__(self) -> None:
         self.struct_to_path: dict[str, str] = {}
+        #: struct name -> which call of its sublayer it was (from 0)
+        self.struct_to_call: dict[str, int] = {}
+        #: sublayer path -> how often it was called
+        self.calls: dict[str, int] = {}
         self._stack: list[_Scope] = []
         #: what the model's forward returned during the trace (static values; for the keys)
         self.output_structure: Any = None
@@ -86,6 +90,8 @@ class CallRecorder:
         def hook(layer: Any, inputs: Any, kwargs: Any = None) -> None:
             scope = self._stack[-1].child(type(layer).__name__, path)
             self.struct_to_path.setdefault(scope.full_name(), path)
+            self.struct_to_call.setdefault(scope.full_name(), self.calls.get(path, 0))
+            self.calls[path] = self.calls.get(path, 0) + 1
             self._stack.append(scope)
 
         return hook
@@ -96,6 +102,17 @@ class CallRecorder:
                 self._stack.pop()
 
         return hook
+
+    def layer_call(self, struct_name: str | None) -> int | None:
+        """Which call of its sublayer a struct name is, when that sublayer was called several
+        times (``None`` otherwise or when unknown)."""
+        if not struct_name:
+            return None
+        name = struct_name if struct_name.endswith("/") else struct_name + "/"
+        path = self.struct_to_path.get(name)
+        if path is None or self.calls.get(path, 0) < 2:
+            return None
+        return self.struct_to_call.get(name)
 
     def layer_path(self, struct_name: str | None) -> str | None:
         """Attribute path for a struct name; ``""`` (root) for none; ``None`` if unknown.

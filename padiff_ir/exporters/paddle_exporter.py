@@ -200,8 +200,13 @@ def _explain_failure(
 
 
 def _scopes_from_program(
-    onnx_model: onnx.ModelProto, ops: list[_ProgramOp], recorder: CallRecorder
+    onnx_model: onnx.ModelProto,
+    ops: list[_ProgramOp],
+    recorder: CallRecorder,
+    calls: dict[str, int] | None = None,
 ) -> dict[str, str | None]:
+    """Node name -> sublayer path (``None`` when unknown); ``calls`` receives node name ->
+    which call of a sublayer called several times made the node."""
     by_kind: dict[tuple[str, int], _ProgramOp] = {}
     counters: dict[str, int] = {}
     producer: dict[int, _ProgramOp] = {}
@@ -224,9 +229,15 @@ def _scopes_from_program(
                 op = by_kind.get((match.group(1), int(match.group(2))))
                 if op is not None:
                     scope = recorder.layer_path(op.struct_name)
+                    call = recorder.layer_call(op.struct_name)
+                    if calls is not None and call is not None:
+                        calls[node.name] = call
                     break
             elif out in fetch_struct:
                 scope = recorder.layer_path(fetch_struct[out])
+                call = recorder.layer_call(fetch_struct[out])
+                if calls is not None and call is not None:
+                    calls[node.name] = call
                 break
         scopes[node.name] = scope
     return scopes
@@ -459,7 +470,8 @@ def _attribute(
     param_names = {p.name: name for name, p in model.named_parameters()}
     param_names.update({b.name: name for name, b in model.named_buffers()})
     parameters = _parameters_to_initializers(onnx_model, param_names)
-    scopes = _scopes_from_program(onnx_model, ops, recorder)
+    node_calls: dict[str, int] = {}
+    scopes = _scopes_from_program(onnx_model, ops, recorder, node_calls)
     node_modules = fill_missing_scopes(onnx_model, scopes)
     modules = {name: type(layer).__name__ for name, layer in model.named_sublayers()}
     modules[""] = type(model).__name__
@@ -471,6 +483,7 @@ def _attribute(
         parameters=parameters,
         model_class=type(model).__name__,
         output_keys=output_keys,
+        node_calls=node_calls,
     )
     logger.debug("exported paddle %s: %d nodes", type(model).__name__, len(onnx_model.graph.node))
     return ExportedGraph.from_model(onnx_model)

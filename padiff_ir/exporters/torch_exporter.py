@@ -43,6 +43,8 @@ __all__ = ["export_torch"]
 logger = logging.getLogger(__name__)
 
 _SCOPES_KEY = "pkg.torch.onnx.name_scopes"
+_FX_NODE_KEY = "pkg.torch.onnx.fx_node"
+_FX_NAME = re.compile(r"%(\w+)")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -68,6 +70,32 @@ def _node_scope(node: onnx.NodeProto) -> str | None:
             # The last scope is the traced op itself (``linear``), the ones before are modules.
             return scopes[-2] if len(scopes) >= 2 else ""
     return None
+
+
+def _node_calls(onnx_model: onnx.ModelProto, program: Any) -> dict[str, int]:
+    """Node name -> which call of its module made it, for the modules called several times.
+
+    ``torch.export`` keys each call of a module in a node's ``nn_module_stack`` (``pool``,
+    ``pool@1``, ``pool@2``); the ONNX node names its fx node in :data:`_FX_NODE_KEY`.
+    """
+    try:
+        fx_nodes = {n.name: n for n in program.exported_program.graph.nodes}
+    except Exception:  # an exporter without an exported program: no call indices
+        logger.debug("torch exporter: no fx graph for call indices", exc_info=True)
+        return {}
+    found: dict[str, tuple[str, int]] = {}
+    for node in onnx_model.graph.node:
+        text = next((p.value for p in node.metadata_props if p.key == _FX_NODE_KEY), "")
+        match = _FX_NAME.match(text)
+        fx_node = fx_nodes.get(match.group(1)) if match else None
+        stack = fx_node.meta.get("nn_module_stack") if fx_node is not None else None
+        if not stack:
+            continue
+        key, (path, _cls) = list(stack.items())[-1]
+        _, sep, number = str(key).rpartition("@")
+        found[node.name] = (path, int(number) if sep and number.isdigit() else 0)
+    repeated = {path for path, call in found.values() if call > 0}
+    return {name: call for name, (path, call) in found.items() if path in repeated}
 
 
 def _output_keys(program: Any) -> list[str] | None:
@@ -189,6 +217,7 @@ def export_torch(model: Any, inputs: ModelInputs, *, opset: int | None = None) -
         parameters=parameters,
         model_class=type(model).__name__,
         output_keys=_output_keys(program),
+        node_calls=_node_calls(onnx_model, program),
     )
     logger.debug("exported torch %s: %d nodes", type(model).__name__, len(onnx_model.graph.node))
     return ExportedGraph.from_model(onnx_model)

@@ -42,7 +42,7 @@ from padiff_ir.frameworks.hooks import installed
 from padiff_ir.frameworks.inputs import ModelInputs, normalize_inputs, split_inputs, to_numpy
 from padiff_ir.frameworks.registry import FRAMEWORKS, FrameworkSpec, register_framework
 from padiff_ir.frameworks.state import preserved_global_rng, preserved_state, quiet_loggers
-from padiff_ir.frameworks.trace import Trace, trace_model
+from padiff_ir.frameworks.trace import Trace, model_arguments, trace_model
 from padiff_ir.frameworks.wrapper import PadiffModel, create_model, unwrap_model
 
 __all__ = [
@@ -69,6 +69,7 @@ __all__ = [
     "register_framework",
     "split_inputs",
     "to_numpy",
+    "model_arguments",
     "trace_model",
     "unwrap_model",
 ]

@@ -30,7 +30,15 @@ from padiff_ir.frameworks.hooks import installed
 from padiff_ir.frameworks.inputs import normalize_inputs
 from padiff_ir.frameworks.state import preserved_state
 
-__all__ = ["Trace", "TracedCall", "TracedOp", "TracedTensor", "module_roles", "trace_model"]
+__all__ = [
+    "Trace",
+    "TracedCall",
+    "TracedOp",
+    "TracedTensor",
+    "model_arguments",
+    "module_roles",
+    "trace_model",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -317,7 +325,7 @@ def _is_accumulation(name: str) -> bool:
     return name in ("AccumulateGrad", "GradNodeAccumulation")
 
 
-def _model_inputs(framework: Framework, model: Any, inputs: Any) -> tuple[tuple, dict]:
+def model_arguments(framework: Framework, model: Any, inputs: Any) -> tuple[tuple, dict]:
     """``(args, kwargs)`` of this framework's tensors, floats cast to the model's dtype."""
     if isinstance(inputs, Mapping):
         values = dict(inputs)
@@ -386,7 +394,7 @@ def trace_model(model: Any, inputs: Any) -> Trace:
     modules = fw.named_modules(model)
     roles = module_roles(fw, modules)
     with preserved_state(model), fw.enable_grad():
-        args, kwargs = _model_inputs(fw, model, inputs)
+        args, kwargs = model_arguments(fw, model, inputs)
         args = tuple(fw.grad_leaf(t) if fw.is_floating(t) else t for t in args)
         kwargs = {k: fw.grad_leaf(t) if fw.is_floating(t) else t for k, t in kwargs.items()}
         graph_inputs = [

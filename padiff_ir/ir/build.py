@@ -179,6 +179,11 @@ def build_graph(exported: ExportedGraph, *, infer_shapes: bool = True) -> Graph:
                 module_path=exported.node_modules.get(node.name, ""),
                 module_class=exported.node_classes.get(node.name, ""),
                 index=index,
+                meta=(
+                    {"call": exported.node_calls[node.name]}
+                    if node.name in exported.node_calls
+                    else {}
+                ),
                 kind="const" if node.op_type == "Constant" else "data",
             )
         )

@@ -11,6 +11,9 @@ the autograd graph) becomes one op per autograd node.
   bias ``Add`` marked ``bias_of``; norms ``BatchNormalization`` (scale, bias, mean, variance),
   ``LayerNormalization``, ``GroupNormalization``; ``Embedding`` a ``Gather``; activations,
   pooling, dropout, flatten and identity their ONNX op.
+* a module of any other class holding one 2-D ``weight`` (and a bias) that maps ``[..., in]``
+  to ``[..., out]`` (an LLM's output head): a projection like ``Linear``, its layout read from
+  the weight's shape (in a module tree without a run, its framework's ``Linear`` layout);
 * a module of any other class: one ``Module`` op reading its inputs and its parameters in name
   order, ``meta["module_family"]`` its class family;
 * a module listed in ``opaque`` (multi-head attention, recurrent layers, layers with a
@@ -168,7 +171,12 @@ class _Builder:
         own = self.own(call.path)
         if family == "linear" and "weight" in own and acts:
             self.linear(call, own, seq)
-        elif family.startswith(("conv", "convtranspose")) and "weight" in own and acts:
+        elif (
+            family.startswith(("conv", "convtranspose"))
+            and "weight" in own
+            and acts
+            and len(self.shape(own["weight"]) or ()) != 2  # GPT-2's Conv1D is a projection
+        ):
             self.conv(call, family, own, seq)
         elif family in _NORMS and acts:
             params = tuple(own[r] for r in _NORM_ROLES if r in own)
@@ -188,14 +196,39 @@ class _Builder:
                 acts[:1],
                 outs[:1],
             )
+        elif (layout := self.projection(call, own)) is not None:
+            self.linear(call, own, seq, transposed=layout)
         else:
             self.add(seq, call, "", "Module", acts + self.ordered(own), outs, module_family=family)
 
-    def linear(self, call: TracedCall, own: dict[str, str], seq: int) -> None:
+    def projection(self, call: TracedCall, own: dict[str, str]) -> bool | None:
+        """Whether a layer of another class is a projection by its shapes (an LLM's output
+        head holding one ``[in, out]`` or ``[out, in]`` weight): ``weight_transposed``, or
+        ``None`` when it is not one (or a square weight leaves the layout open)."""
+        if set(own) - {"weight", "bias"} or "weight" not in own or not call.inputs:
+            return None
+        weight = self.shape(own["weight"]) or ()
+        x, y = self.shape(call.inputs[0]) or (), self.shape(call.outputs[0]) or ()
+        if len(weight) != 2 or weight[0] == weight[1]:
+            return None
+        if not x and not y:  # a module tree without a run: the framework's Linear layout
+            return self.trace.framework == "torch"
+        if not x or not y or x[:-1] != y[:-1]:
+            return None
+        if "bias" in own and (self.shape(own["bias"]) or ()) != (y[-1],):
+            return None
+        if tuple(weight) == (x[-1], y[-1]):
+            return False
+        return True if tuple(weight) == (y[-1], x[-1]) else None
+
+    def linear(
+        self, call: TracedCall, own: dict[str, str], seq: int, transposed: bool | None = None
+    ) -> None:
         output = call.outputs[0]
         bias = own.get("bias")
         raw = self.temp(f"{output}/matmul", self.shape(output)) if bias else output
-        transposed = self.trace.framework == "torch"
+        if transposed is None:
+            transposed = self.trace.framework == "torch"
         self.add(
             seq,
             call,

@@ -75,7 +75,12 @@ class ParamMatcher:
         names_a = tuple(self._name(self.view_a, t) for t in a)
         names_b = tuple(self._name(self.view_b, t) for t in b)
         known = {self.paired_a.get(n) for n in names_a} | {self.paired_b.get(n) for n in names_b}
-        if known != {None}:
+        tied = len(names_a) == len(names_b) == 1 and (
+            (names_a[0] in self.paired_a) != (names_b[0] in self.paired_b)
+        )
+        if tied:  # one side's tensor serves two layers (a tied embedding and output head)
+            evidence = (*evidence, "tied")
+        elif known != {None}:
             index = next(iter(known)) if len(known) == 1 else None
             if index is None or (self.pairs[index].a, self.pairs[index].b) != (names_a, names_b):
                 self.conflicts += 1
@@ -93,9 +98,9 @@ class ParamMatcher:
             )
         )
         for n in names_a:
-            self.paired_a[n] = index
+            self.paired_a.setdefault(n, index)
         for n in names_b:
-            self.paired_b[n] = index
+            self.paired_b.setdefault(n, index)
 
     def _shape(self, view: SideView, tensor: str) -> tuple[Any, ...]:
         shape = view.shape(tensor)

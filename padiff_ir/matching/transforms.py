@@ -11,6 +11,12 @@ keys are applied in a fixed order, so one dict describes a transpose with a spli
 3. ``{"concat": axis, "sections": [...]}``: the (transposed) A arrays are joined along ``axis``
    of B's layout (``sections``, their sizes along it, let the inverse cut them again).
 
+4. ``{"layout": {...}}``: the rows of the fused side along ``layout["axis"]`` (B's layout) are
+   the pieces joined in member order, permuted (:mod:`padiff_ir.matching.layouts`: grouped
+   qkv, gate/up order or interleaving, rotary row pairs); with neither split nor concat, B's
+   rows are A's permuted (``"inverse": True``: the other way round);
+5. ``{"offset": c}``: B's values are A's plus ``c`` (a norm computing ``x * (1 + w)``).
+
 ``{}`` is the identity. Two more kinds name code instead of describing a layout:
 ``{"name": n}`` runs an array transform registered with :func:`register_transform` (and
 ``"inverse": True`` its inverse); ``{"module": key}`` says that the whole module pair is copied by
@@ -60,6 +66,7 @@ from padiff_ir.matching._registry import (
     unregister_weight_transform,
     weight_transform_family,
 )
+from padiff_ir.matching.layouts import describe_layout, permutation
 
 __all__ = [
     "SKIPPED_TENSORS",
@@ -148,7 +155,25 @@ def invert_transform(transform: Mapping[str, Any]) -> dict[str, Any]:
     if "concat" in transform:
         inverse["split"] = axis_in_a(transform["concat"])
         inverse["sections"] = list(transform["sections"])
+    if "layout" in transform:
+        layout = dict(transform["layout"])
+        layout["axis"] = axis_in_a(layout["axis"])
+        if "split" not in transform and "concat" not in transform:
+            layout["inverse"] = not layout.get("inverse", False)
+        inverse["layout"] = layout
+    if transform.get("offset"):
+        inverse["offset"] = -float(transform["offset"])
     return inverse
+
+
+def _rows(transform: Mapping[str, Any], sections: Sequence[int]) -> tuple[int, np.ndarray]:
+    layout = transform["layout"]
+    try:
+        return int(layout["axis"]), permutation(layout, sections)
+    except (KeyError, ValueError) as err:
+        raise WeightAssignError(
+            f"layout {describe_layout(layout)} does not fit pieces of {list(sections)}: {err}"
+        ) from err
 
 
 def apply_transform(
@@ -186,24 +211,19 @@ def apply_transform(
             )
         pieces = [np.asarray(p) for p in fn(pieces)]
     else:
-        if "transpose" in transform:
-            perm = list(transform["transpose"])
+        perm = transform.get("transpose")
+        if perm is not None:
+            perm = [int(i) for i in perm]
             bad = [list(p.shape) for p in pieces if p.ndim != len(perm)]
             if bad:
                 raise WeightAssignError(f"cannot transpose shape(s) {bad} by {perm}")
-            pieces = [np.transpose(p, perm) for p in pieces]
-        if "split" in transform:
-            if len(pieces) != 1:
-                raise WeightAssignError(f"a split takes one array, got {len(pieces)}")
-            sections = list(transform["sections"])
-            axis = transform["split"]
-            if sum(sections) != pieces[0].shape[axis]:
-                raise WeightAssignError(
-                    f"cannot split shape {list(pieces[0].shape)} along axis {axis} into {sections}"
-                )
-            pieces = np.split(pieces[0], np.cumsum(sections)[:-1].tolist(), axis=axis)
-        if "concat" in transform:
-            pieces = [np.concatenate(pieces, axis=transform["concat"])]
+            # regroup in A's layout (rows stay contiguous, so permuting them is a fast copy),
+            # then transpose once: cutting or joining along B's axis k is along A's perm[k]
+            pieces = [np.transpose(p, perm) for p in _regroup(_axes_in_a(transform), pieces)]
+        else:
+            pieces = _regroup(transform, pieces)
+        if transform.get("offset"):
+            pieces = [p + np.asarray(transform["offset"], dtype=p.dtype) for p in pieces]
     pieces = [np.asarray(p, order="C") for p in pieces]
     if target_shapes is not None:
         got = [list(p.shape) for p in pieces]
@@ -212,6 +232,53 @@ def apply_transform(
             raise WeightAssignError(
                 f"transform {describe_transform(transform)} gives shape(s) {got}, expected {want}"
             )
+    return pieces
+
+
+def _axes_in_a(transform: Mapping[str, Any]) -> dict[str, Any]:
+    """``transform``'s split, concat and layout axes, given in B's layout, in A's."""
+    perm = transform["transpose"]
+    moved = dict(transform)
+    for key in ("split", "concat"):
+        if key in moved:
+            moved[key] = int(perm[moved[key]])
+    if "layout" in moved:
+        moved["layout"] = {**moved["layout"], "axis": int(perm[moved["layout"]["axis"]])}
+    return moved
+
+
+def _regroup(transform: Mapping[str, Any], pieces: list[np.ndarray]) -> list[np.ndarray]:
+    """The split, concat and row layout steps of :func:`apply_transform`."""
+    if "split" in transform:
+        if len(pieces) != 1:
+            raise WeightAssignError(f"a split takes one array, got {len(pieces)}")
+        sections = list(transform["sections"])
+        axis = transform["split"]
+        if sum(sections) != pieces[0].shape[axis]:
+            raise WeightAssignError(
+                f"cannot split shape {list(pieces[0].shape)} along axis {axis} into {sections}"
+            )
+        fused = pieces[0]
+        if "layout" in transform:
+            rows_axis, rows = _rows(transform, sections)
+            fused = np.take(fused, np.argsort(rows), axis=rows_axis)
+        return np.split(fused, np.cumsum(sections)[:-1].tolist(), axis=axis)
+    if "concat" in transform:
+        joined = np.concatenate(pieces, axis=transform["concat"])
+        if "layout" in transform:
+            rows_axis, rows = _rows(transform, list(transform["sections"]))
+            joined = np.take(joined, rows, axis=rows_axis)
+        return [joined]
+    if "layout" in transform:
+        layout = transform["layout"]
+        out = []
+        for piece in pieces:
+            axis = int(layout["axis"])
+            rows_axis, rows = _rows(transform, [piece.shape[axis]])
+            out.append(
+                np.take(piece, np.argsort(rows) if layout.get("inverse") else rows, axis=rows_axis)
+            )
+        return out
     return pieces
 
 
@@ -241,6 +308,10 @@ def describe_transform(transform: Mapping[str, Any]) -> str:
         parts.append(f"split(axis={transform['split']})")
     if "concat" in transform:
         parts.append(f"concat(axis={transform['concat']})")
+    if "layout" in transform:
+        parts.append(describe_layout(transform["layout"]))
+    if transform.get("offset"):
+        parts.append(f"offset({float(transform['offset']):+g})")
     return "+".join(parts)
 
 

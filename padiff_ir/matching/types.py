@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from padiff_ir._paths import call_site
+
 __all__ = ["Matching", "ModulePair", "ParamPair", "TensorPair", "Unmatched"]
 
 
@@ -69,6 +71,9 @@ class ModulePair:
         black_box: internals differ (e.g. fused vs split ops): compare boundary tensors only.
         inputs_a / inputs_b: tensors entering the module (graph tensor names), in order.
         outputs_a / outputs_b: tensors leaving the module, in order, paired position by position.
+        call_a / call_b: for a module called several times, which call (from 0) this pair is
+            about (``None``: every call; a module called once). :attr:`site_a` names it
+            (``pool#2``).
     """
 
     a: str
@@ -82,6 +87,18 @@ class ModulePair:
     inputs_b: tuple[str, ...] = ()
     outputs_a: tuple[str, ...] = ()
     outputs_b: tuple[str, ...] = ()
+    call_a: int | None = None
+    call_b: int | None = None
+
+    @property
+    def site_a(self) -> str:
+        """A's module path, with the call (``pool#2``) when the pair is about one call."""
+        return call_site(self.a, self.call_a)
+
+    @property
+    def site_b(self) -> str:
+        """B's module path, with the call when the pair is about one call."""
+        return call_site(self.b, self.call_b)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -176,8 +193,12 @@ class Matching:
     stats: dict[str, Any] = field(default_factory=dict)
 
     def module_map(self) -> dict[str, str]:
-        """Module path of A -> layer path of B."""
-        return {p.a: p.b for p in self.module_pairs}
+        """Module path of A -> layer path of B (for a layer called several times, the partner
+        of its first call; ``module_pairs`` has one pair per call)."""
+        found: dict[str, str] = {}
+        for pair in self.module_pairs:
+            found.setdefault(pair.a, pair.b)
+        return found
 
     def to_dict(self) -> dict[str, Any]:
         return {

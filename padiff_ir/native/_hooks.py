@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from padiff_ir._paths import layer_pattern
 from padiff_ir.frameworks import Framework, flatten_tensors, installed
 from padiff_ir.metrics import TensorMetrics
 from padiff_ir.native._slots import (
@@ -36,6 +37,7 @@ from padiff_ir.native._slots import (
     LayerSlot,
     PassOptions,
     Pending,
+    common_positions,
     failed_metrics,
     tensor_shape,
 )
@@ -85,6 +87,28 @@ class Recorder:
         self._flagged_outputs: set[tuple[int, int, int]] = set()
         self._flagged_inputs: set[tuple[int, int, int]] = set()
         self._detached_b: dict[int, Any] = {}  # B outputs reported as detached, held by id
+        # layers returning more values on one side: (pattern A, pattern B, count A, count B,
+        # compared) -> the layers of A (see extra_output_notes)
+        self.extra_outputs: dict[tuple[str, str, int, int, int], set[str]] = {}
+        # single step: B's layer inputs vs A's (fed values upstream, so a difference comes
+        # from the code between layers): (slot, call, metrics)
+        self._input_checks: list[tuple[LayerSlot, int, list[Deferred]]] = []
+
+    def extra_output_notes(self) -> list[str]:
+        """One note per kind of layer that returns extra values on one side."""
+        notes = []
+        for (a, b, count_a, count_b, compared), layers in self.extra_outputs.items():
+            where = (
+                f"{a or '<root>'} ({len(layers)} layers)"
+                if len(layers) > 1
+                else next(iter(layers)) or "<root>"
+            )
+            notes.append(
+                f"{where} returns {count_a} tensor(s) in model A and {count_b} in model B "
+                f"({b or '<root>'}): compared on the {compared} both return (paired in order by "
+                "shape); the others (attention weights, caches...) are left out"
+            )
+        return notes
 
     # -- comparisons -------------------------------------------------------------------------
     def _compare(self, array_a: np.ndarray, tensor_b: Any) -> Deferred:
@@ -119,6 +143,10 @@ class Recorder:
             call = self.calls_a.get(index, 0)
             self.calls_a[index] = call + 1
             self.times[(index, call)] = [float(next(self._clock)), None]
+            if self.options.feed_forward and self.options.compare_forward:
+                self.pending.inputs[(index, call)] = [
+                    ops.to_numpy(t) for t in _float_tensors(ops, args, kwargs)
+                ]
             if not self.options.backward:
                 return None
 
@@ -195,6 +223,11 @@ class Recorder:
         def pre(module: Any, args: Any, kwargs: Any) -> Any:
             call = self.calls_b.get(index, 0)
             self.calls_b[index] = call + 1
+            arrays = self.pending.inputs.pop((index, call), None)
+            tensors = _float_tensors(ops, args, kwargs) if arrays is not None else []
+            if arrays and len(arrays) == len(tensors):
+                checks = [self._compare(a, t) for a, t in zip(arrays, tensors)]
+                self._input_checks.append((slot, call, checks))
             if not self.options.backward:
                 return None
 
@@ -225,20 +258,32 @@ class Recorder:
             call = self.calls_b[index] - 1
             tensors = flatten_tensors(output, ops)
             arrays = self.pending.outputs.pop((index, call), None)
+            positions = (
+                common_positions([a.shape for a in arrays], [tensor_shape(t) for t in tensors])
+                if arrays is not None
+                else list(range(len(tensors)))
+            )
             if self.options.compare_forward:
-                self._compare_outputs(slot, call, arrays, tensors)
+                self._compare_outputs(slot, call, arrays, tensors, positions)
+            for extra in set(range(len(arrays or ()))) - set(positions):
+                self._flagged_outputs.add((index, call, extra))  # A's extra value: left out
             fed = (
                 self.options.feed_forward
                 and arrays is not None
-                and len(arrays) == len(tensors)
+                and None not in positions
                 and not in_place(slot)
             )
             replaced = list(tensors)
             for position, tensor in enumerate(tensors):
-                key = (index, call, position)
+                partner = positions[position]
+                key = (
+                    index,
+                    call,
+                    partner if partner is not None else len(arrays or ()) + position,
+                )
                 carries = ops.is_floating(tensor) and ops.requires_grad(tensor)
-                if fed:
-                    replaced[position] = self._fed(tensor, arrays[position], key, carries)
+                if fed and arrays is not None and partner is not None:
+                    replaced[position] = self._fed(tensor, arrays[partner], key, carries)
                 if not self.options.backward:
                     continue
                 if carries and key in self._grad_outputs_a:
@@ -321,7 +366,12 @@ class Recorder:
         return value
 
     def _compare_outputs(
-        self, slot: LayerSlot, call: int, arrays: list[Any] | None, tensors: list[Any]
+        self,
+        slot: LayerSlot,
+        call: int,
+        arrays: list[Any] | None,
+        tensors: list[Any],
+        positions: list[int | None],
     ) -> None:
         order = self._order(slot.index, call, "output")
         if arrays is None:
@@ -329,13 +379,24 @@ class Recorder:
             metrics = failed_metrics(f"model A called this layer {calls} time(s), model B more")
             self.forward.append(self._entry(slot, "output", metrics, call, 0, order))
             return
+        compared = [(i, t) for i, t in zip(positions, tensors) if i is not None]
         if len(arrays) != len(tensors):
-            metrics = failed_metrics(
-                f"model A's layer returns {len(arrays)} tensor(s), model B's {len(tensors)}"
+            if not compared:
+                metrics = failed_metrics(
+                    f"model A's layer returns {len(arrays)} tensor(s), model B's {len(tensors)}"
+                )
+                self.forward.append(self._entry(slot, "output", metrics, call, 0, order))
+                return
+            key = (
+                layer_pattern(slot.pair.a),
+                layer_pattern(slot.pair.b),
+                len(arrays),
+                len(tensors),
+                len(compared),
             )
-            self.forward.append(self._entry(slot, "output", metrics, call, 0, order))
-            return
-        for position, (array, tensor) in enumerate(zip(arrays, tensors)):
+            self.extra_outputs.setdefault(key, set()).add(slot.pair.a)
+        for position, tensor in compared:
+            array = arrays[position]
             cache_key = (id(array), id(tensor), self.ops_b.version(tensor))
             cached = self._metrics_cache.get(cache_key)
             if cached is not None and cached[0] is tensor:
@@ -370,6 +431,17 @@ class Recorder:
         return replacement
 
     # -- after the pass ----------------------------------------------------------------------
+    def inputs_differ(self) -> list[str]:
+        """Single step: the layers (A's call site) whose inputs in B differed from A's although
+        every layer before them was fed A's outputs: code between layers differs there."""
+        found = []
+        for slot, call, checks in self._input_checks:
+            if not all(c.result().ok for c in checks):
+                site = slot.pair.site_a
+                found.append(f"{site}#{call + 1}" if call else site)
+        self._input_checks.clear()
+        return list(dict.fromkeys(found))
+
     def finish_forward(self) -> list[LayerDiff]:
         """Forward entries in completion order, with layers model B never called."""
         for (index, call), _arrays in sorted(self.pending.outputs.items()):
@@ -449,6 +521,55 @@ class Recorder:
         self._metrics_cache.clear()
 
 
+_Hooks = tuple[Callable[..., Any], Callable[..., Any]]
+
+
+def _float_tensors(ops: Framework, args: Any, kwargs: Any) -> list[Any]:
+    return [v for v in (*args, *(kwargs or {}).values()) if ops.is_tensor(v) and ops.is_floating(v)]
+
+
+def _by_call(module: Any, entries: list[tuple[int | None, _Hooks]]) -> tuple[Any, Any, Any]:
+    """One pre- and post-hook on ``module`` handing each call to the slot of that call.
+
+    A layer called several times may pair call by call (``pool#2`` with ``pool2``): each of
+    its slots sees only its call (``None``: every call not taken by another slot), which is
+    that slot's call 0.
+    """
+    count = itertools.count()
+    active: list[_Hooks | None] = []
+
+    def pre(layer: Any, args: Any, kwargs: Any) -> Any:
+        call = next(count)
+        hooks = next((h for c, h in entries if c == call), None)
+        if hooks is None:
+            hooks = next((h for c, h in entries if c is None), None)
+        active.append(hooks)
+        return hooks[0](layer, args, kwargs) if hooks is not None else None
+
+    def post(layer: Any, args: Any, output: Any) -> Any:
+        hooks = active.pop() if active else None
+        return hooks[1](layer, args, output) if hooks is not None else None
+
+    return module, pre, post
+
+
+def _hooks(slots: list[LayerSlot], side: str, make: Callable[[LayerSlot], _Hooks]) -> list[Any]:
+    """``(module, pre, post)`` per module of one side; a module shared by several slots (one
+    per call) gets one pair of hooks that dispatches by call."""
+    grouped: dict[int, tuple[Any, list[tuple[int | None, _Hooks]]]] = {}
+    for slot in slots:
+        module = slot.module_a if side == "a" else slot.module_b
+        call = slot.pair.call_a if side == "a" else slot.pair.call_b
+        grouped.setdefault(id(module), (module, []))[1].append((call, make(slot)))
+    found = []
+    for module, entries in grouped.values():
+        if len(entries) == 1 and entries[0][0] is None:
+            found.append((module, *entries[0][1]))
+        else:
+            found.append(_by_call(module, entries))
+    return found
+
+
 @contextlib.contextmanager
 def recording(recorder: Recorder) -> Iterator[Recorder]:
     """The recorder's hooks on every slot's two modules for the block (installed through
@@ -457,8 +578,8 @@ def recording(recorder: Recorder) -> Iterator[Recorder]:
     slots = recorder.slots
     try:
         with (
-            installed(recorder.ops_a, [(s.module_a, *recorder.hooks_a(s)) for s in slots]),
-            installed(recorder.ops_b, [(s.module_b, *recorder.hooks_b(s)) for s in slots]),
+            installed(recorder.ops_a, _hooks(slots, "a", recorder.hooks_a)),
+            installed(recorder.ops_b, _hooks(slots, "b", recorder.hooks_b)),
         ):
             yield recorder
     finally:

@@ -16,9 +16,10 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+from padiff_ir._paths import split_call_site, strictly_within
 from padiff_ir.native.result import FirstDifference, LayerDiff, ParamDiff, StepResult
 
-__all__ = ["first_difference"]
+__all__ = ["culprits", "first_difference"]
 
 logger = logging.getLogger(__name__)
 
@@ -64,10 +65,80 @@ def first_difference(
     return None
 
 
+def culprits(
+    steps: list[StepResult],
+    first: FirstDifference | None,
+    *,
+    single_step: bool = False,
+    config_differences: Iterable[str] = (),
+) -> list[FirstDifference]:
+    """Every layer whose own forward differs, in the order the layers ran.
+
+    In single-step mode each B layer ran on A's layer inputs, so every failing layer output of
+    the first step is a layer that computes differently by itself, also downstream of another
+    (each call of a layer called several times on its own). Otherwise only the first
+    difference is known to be one, when it is a layer's.
+    """
+    if not single_step or not steps:
+        return [first] if first is not None and first.module_a else []
+    configs = list(config_differences)
+    step = steps[0]
+    entries = sorted(step.forward, key=lambda e: e.order)
+    found: dict[tuple[str, str], FirstDifference] = {}
+    for item in entries:
+        if item.kind != "output" or item.ok:
+            continue
+        site = f"{item.module_a}#{item.call + 1}" if item.call else item.module_a
+        if site in step.inputs_differ:
+            owner = _owner(item, entries)
+            if owner is not None:  # the code of the layer around it differs
+                key = (owner.module_a, owner.module_b)
+                found.setdefault(key, _between(owner, item, step, configs))
+                continue
+        key = (item.module_a, item.module_b)
+        found.setdefault(key, _layer("forward", item, step, True, configs))
+    return list(found.values())
+
+
+def _owner(item: LayerDiff, entries: list[LayerDiff]) -> LayerDiff | None:
+    """The innermost layer around ``item`` among the compared ones."""
+    path = split_call_site(item.module_a)[0]
+    around = [
+        e
+        for e in entries
+        if strictly_within(path, split_call_site(e.module_a)[0]) and e.kind == "output"
+    ]
+    return max(around, key=lambda e: len(e.module_a), default=None)
+
+
+def _between(
+    owner: LayerDiff, item: LayerDiff, step: StepResult, configs: list[str]
+) -> FirstDifference:
+    """The layer whose own code, between its sublayers, computes differently."""
+    text = (
+        f"{owner.label()} ({owner.class_a}): fed model A's values, its sublayer "
+        f"{item.label()} still receives different inputs, so the code of this layer between "
+        "its sublayers computes differently (an op, an axis, a constant, a missing residual)"
+    ) + _related(configs, owner.module_a, owner.module_b)
+    return FirstDifference(
+        "forward",
+        step.index,
+        item.metrics,
+        text,
+        owner.module_a,
+        owner.module_b,
+        owner.class_a,
+        owner.class_b,
+        kind="output",
+        name_a="output[0]",
+        name_b="output[0]",
+    )
+
+
 def _related(configs: list[str], *names: str) -> str:
     """The configuration differences of the named layers (or ``optimizer``), as a sentence."""
     hits = [c for c in configs for n in names if n and n in c.split(":", 1)[0].split(" / ")]
-    return f" Configuration: {'; '.join(dict.fromkeys(hits))}." if hits else ""
+    return f". Configuration: {'; '.join(dict.fromkeys(hits))}." if hits else ""
 
 
 def _layer_grads_ok(step: StepResult, module_a: str) -> bool | None:

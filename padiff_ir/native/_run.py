@@ -36,7 +36,7 @@ from padiff_ir.native._arguments import (
 from padiff_ir.native._config import config_differences, optimizer_differences, random_layers
 from padiff_ir.native._data import FedInputs, compare_inputs, feed, run_model
 from padiff_ir.native._hooks import Recorder, recording
-from padiff_ir.native._locate import first_difference
+from padiff_ir.native._locate import culprits, first_difference
 from padiff_ir.native._memo import memo_for
 from padiff_ir.native._params import ParamComparer, getter
 from padiff_ir.native._selection import Selector, selection
@@ -238,6 +238,7 @@ class TrainingRun:
                 self.ops_a.clear_grads(list(params_a.values()))
                 self.ops_b.clear_grads(list(params_b.values()))
         first = first_difference(steps, single_step=self.single_step, config_differences=configs)
+        found = culprits(steps, first, single_step=self.single_step, config_differences=configs)
         for config in configs:
             logger.warning("config difference: %s", config)
         return DiffResult(
@@ -258,6 +259,7 @@ class TrainingRun:
             unmatched=list(self.matching.unmatched),
             steps=steps,
             first_difference=first,
+            culprits=found,
             config_differences=configs,
             random_layers=randoms,
             notes=self.notes,
@@ -343,11 +345,13 @@ class TrainingRun:
                 output_b = run_model(fed_b, self.model_b, "B", self.fw_b)
                 loss_b = self._loss(output_b, "B")
             step.forward = recorder.finish_forward()
+            self.notes += [n for n in recorder.extra_output_notes() if n not in self.notes]
+            step.inputs_differ = recorder.inputs_differ()
             self._times = {}
             for slot in self.slots:
                 times = recorder.times.get((slot.index, 0))
                 if times is not None and times[1] is not None:
-                    self._times[slot.pair.a] = (times[0], times[1])
+                    self._times.setdefault(slot.pair.a, (times[0], times[1]))
             step.timings["forward"] = time.perf_counter() - start
             step.buffers = comparer.compare("buffer", getter(buffers_a), getter(buffers_b))
             if loss_a is not None and loss_b is not None:

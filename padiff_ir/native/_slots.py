@@ -30,6 +30,32 @@ def failed_metrics(
     return TensorMetrics(ok=False, reason=reason, shape_a=shape_a, shape_b=shape_b)
 
 
+def common_positions(
+    shapes_a: list[tuple[int, ...]], shapes_b: list[tuple[int, ...]]
+) -> list[int | None]:
+    """For each output of B's layer, the position of A's output it is compared with.
+
+    Equal counts pair by position. A layer returning extra values on one side (attention
+    weights, caches, router logits) pairs in order by shape, the extras left out.
+
+    Examples:
+        >>> common_positions([(2, 3), (2, 4, 3, 3)], [(2, 3)])
+        [0]
+        >>> common_positions([(2, 3)], [(2, 3), (5,)])
+        [0, None]
+    """
+    if len(shapes_a) == len(shapes_b):
+        return list(range(len(shapes_b)))
+    positions: list[int | None] = []
+    start = 0
+    for shape in shapes_b:
+        found = next((i for i in range(start, len(shapes_a)) if shapes_a[i] == shape), None)
+        positions.append(found)
+        if found is not None:
+            start = found + 1
+    return positions
+
+
 def tensor_shape(tensor: Any) -> tuple[int, ...]:
     """A tensor's shape as a tuple of ints."""
     return tuple(int(d) for d in tensor.shape)
@@ -76,8 +102,8 @@ class Draft:
     def resolve(self) -> LayerDiff:
         pair = self.slot.pair
         return LayerDiff(
-            pair.a,
-            pair.b,
+            pair.site_a,
+            pair.site_b,
             pair.class_a,
             pair.class_b,
             self.kind,
@@ -95,3 +121,5 @@ class Pending:
     outputs: dict[tuple[int, int], list[np.ndarray | None]] = field(default_factory=dict)
     output_grads: dict[tuple[int, int, int], np.ndarray] = field(default_factory=dict)
     input_grads: dict[tuple[int, int, int], np.ndarray] = field(default_factory=dict)
+    #: single step: A's floating layer inputs, by (slot, call)
+    inputs: dict[tuple[int, int], list[np.ndarray]] = field(default_factory=dict)

@@ -120,8 +120,8 @@ class LayerDiff:
         text = self.module_a or "<root>"
         if self.module_b != self.module_a:
             text += f" / {self.module_b or '<root>'}"
-        if self.call:
-            text += f" (call {self.call})"
+        if self.call:  # a layer called several times on both sides alike: its call (#2)
+            text += f" #{self.call + 1}"
         if self.position:
             text += f" [{self.position}]"
         return text
@@ -196,6 +196,8 @@ class StepResult:
         weights: parameter values after the optimizer step.
         optimizer_state: optimizer state after the step, where both sides expose it.
         timings: seconds per stage.
+        inputs_differ: single step: the layers whose inputs in B differed from A's although
+            every layer before them was fed A's outputs (code between layers differs).
     """
 
     index: int
@@ -212,6 +214,7 @@ class StepResult:
     weights: list[ParamDiff] = field(default_factory=list)
     optimizer_state: list[ParamDiff] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    inputs_differ: list[str] = field(default_factory=list)
 
     _LISTS = STEP_LISTS
 
@@ -232,6 +235,7 @@ class StepResult:
             "loss_b": _number_out(self.loss_b),
             "loss": self.loss.to_dict() if self.loss is not None else None,
             "timings": dict(self.timings),
+            "inputs_differ": list(self.inputs_differ),
         }
         for name in self._LISTS:
             data[name] = [item.to_dict() for item in getattr(self, name)]
@@ -253,6 +257,7 @@ class StepResult:
             loss_b=_number_in(data.get("loss_b")),
             loss=_metrics(data.get("loss")),
             timings=dict(data.get("timings", {})),
+            inputs_differ=list(data.get("inputs_differ", ())),
             **kwargs,
         )
 
@@ -310,6 +315,9 @@ class DiffResult(VerdictResult):
         layer_map: the module pairs compared; ``unmatched``: what had no partner.
         steps: one :class:`StepResult` per step.
         first_difference: the earliest failing entry (``None`` when ok).
+        culprits: with ``single_step``, every layer whose own forward differs (B's layer fed
+            A's inputs), in the order the layers ran; a layer called several times is named
+            by its call (``pool#2``). Otherwise the first difference when it is a layer's.
         config_differences: settings that differ between matched layers or the optimizers.
         random_layers: layers with random outputs in training mode, and what was done.
         notes: remarks (arguments reordered, options adjusted, hooks that could not be used).
@@ -325,6 +333,7 @@ class DiffResult(VerdictResult):
     unmatched: list[Unmatched] = field(default_factory=list)
     steps: list[StepResult] = field(default_factory=list)
     first_difference: FirstDifference | None = None
+    culprits: list[FirstDifference] = field(default_factory=list)
     config_differences: list[str] = field(default_factory=list)
     random_layers: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -367,6 +376,7 @@ class DiffResult(VerdictResult):
             "first_difference": (
                 self.first_difference.to_dict() if self.first_difference is not None else None
             ),
+            "culprits": [c.to_dict() for c in self.culprits],
             "config_differences": list(self.config_differences),
             "random_layers": list(self.random_layers),
             "notes": list(self.notes),
@@ -387,6 +397,7 @@ class DiffResult(VerdictResult):
             unmatched=[Unmatched.from_dict(u) for u in data.get("unmatched", ())],
             steps=[StepResult.from_dict(s) for s in data.get("steps", ())],
             first_difference=FirstDifference.from_dict(first) if first else None,
+            culprits=[FirstDifference.from_dict(c) for c in data.get("culprits", ())],
             config_differences=list(data.get("config_differences", ())),
             random_layers=list(data.get("random_layers", ())),
             notes=list(data.get("notes", ())),

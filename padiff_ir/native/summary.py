@@ -109,6 +109,12 @@ def render_summary(result: DiffResult) -> str:
         where = first.module_a or first.name_a or "-"
         lines.append(f"First difference: stage {first.stage}, step {first.step}, {where}")
         lines += _wrap(first.message)
+    if len(result.culprits) > 1 or (
+        result.culprits and first is not None and result.culprits[0].module_a != first.module_a
+    ):
+        lines.append(f"Culprits ({len(result.culprits)}, in the order the layers ran):")
+        for culprit in result.culprits:
+            lines += _wrap(f"- {culprit.message}")
     if result.config_differences:
         lines.append("Configuration differences:")
         for text in result.config_differences:

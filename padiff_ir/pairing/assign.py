@@ -196,6 +196,8 @@ def assign_weight(
     def record(name: str, array: np.ndarray, source_names: tuple[str, ...]) -> None:
         tensor = tensors_t[name]
         if id(tensor) in written:
+            if any(t is tensor and np.array_equal(a, array) for t, a in writes):
+                return  # a tied tensor, given the same value twice
             problems.append(
                 f"target {name!r} receives two values (from {written[id(tensor)]} and "
                 f"{', '.join(source_names)}); fix the matching or pin the layers"

@@ -31,6 +31,8 @@ from padiff_ir.frameworks import framework_of, split_inputs, unwrap_model
 from padiff_ir.ir import Graph, build_graph, canonicalize
 from padiff_ir.matching import match_graphs
 from padiff_ir.matching.types import Matching, ModulePair
+from padiff_ir.pairing.call_sites import split_call_sites
+from padiff_ir.pairing.layouts import apply_layouts, discover_layouts, open_layouts
 from padiff_ir.pairing.memo import lookup, remember
 from padiff_ir.pairing.model_graphs import (
     black_boxes,
@@ -40,7 +42,7 @@ from padiff_ir.pairing.model_graphs import (
     unit_ignores,
 )
 
-__all__ = ["complete_from_traces", "pair_graphs", "pair_models"]
+__all__ = ["complete_from_traces", "pair_graphs", "pair_models", "settle_layouts"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +59,9 @@ def pair_graphs(
     """:func:`~padiff_ir.matching.match_graphs` on two exported graphs, completed from the
     models' eager traces (``traces`` makes their graphs, called only when something is left
     unpaired) for the modules and parameters the exported graphs could not pair."""
-    matching = match_graphs(graph_a, graph_b, layer_map=layer_map)
+    matching = split_call_sites(
+        match_graphs(graph_a, graph_b, layer_map=layer_map), graph_a, graph_b
+    )
     if traces is None or not _incomplete(matching):
         return matching
     traced_a, traced_b = traces()
@@ -183,6 +187,12 @@ def pair_models(
             matching = match_graphs(
                 traced_a, traced_b, layer_map=unit_ignores(layer_map, traced_a, traced_b)
             )
+            matching = split_call_sites(matching, traced_a, traced_b)
+    if inputs is not None:
+        matching = settle_layouts(matching, model_a, inputs_a, model_b, inputs_b, layer_map)
+    else:
+        matching = apply_layouts(matching, getattr(layer_map, "layouts", None) or {})
+        _warn_unprobed(matching)
     matching = replace(
         matching,
         stats={
@@ -203,6 +213,32 @@ def pair_models(
     if reuse:
         remember(model_a, model_b, layer_map, inputs, matching, export=export)
     return matching
+
+
+def settle_layouts(
+    matching: Matching,
+    model_a: Any,
+    inputs_a: Any,
+    model_b: Any,
+    inputs_b: Any,
+    layer_map: Any = None,
+) -> Matching:
+    """The layer map's parameter layouts applied, the others found by probing the models
+    (:func:`~padiff_ir.pairing.layouts.discover_layouts`)."""
+    matching = apply_layouts(matching, getattr(layer_map, "layouts", None) or {})
+    return discover_layouts(model_a, inputs_a, model_b, inputs_b, matching)
+
+
+def _warn_unprobed(matching: Matching) -> None:
+    kinds = open_layouts(matching)
+    if kinds:
+        logger.warning(
+            "without inputs the layouts of %d kind(s) of fused parameter groups (%s) cannot be "
+            "probed and are taken as plain concatenations; pass inputs, or a layer map with "
+            "their layouts (auto_layer_map(..., inputs).save(path))",
+            len(kinds),
+            "; ".join(sorted(kinds)[:3]),
+        )
 
 
 def _exported_graphs(

@@ -81,6 +81,13 @@ class LayerMap:
         ignored_a / ignored_b: paths ignored with their whole subtree.
         ignored_self_a / ignored_self_b: paths ignored themselves; sublayers still matched.
         black_box_a / black_box_b: paths compared by outputs only.
+        layouts: parameter layouts found by probing or set by hand, by kind of parameter
+            group (names with layer indices as ``*``, as in
+            :func:`~padiff_ir.pairing.layouts.layout_kind`) -> ``{"layout": {"name": ...,
+            parameters}}``, ``{"offset": c}`` or ``{"name": n}`` (an array transform registered
+            with :func:`~padiff_ir.matching.transforms.register_transform`); applied to every
+            group of that kind instead of probing (:mod:`padiff_ir.matching.layouts` lists the
+            layout names).
     """
 
     def __init__(
@@ -93,8 +100,10 @@ class LayerMap:
         ignored_self_b: Iterable[str] = (),
         black_box_a: Iterable[str] = (),
         black_box_b: Iterable[str] = (),
+        layouts: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         self.pairs: dict[str, str] = dict(pairs or {})
+        self.layouts: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (layouts or {}).items()}
         self.ignored_a: set[str] = set(ignored_a)
         self.ignored_b: set[str] = set(ignored_b)
         self.ignored_self_a: set[str] = set(ignored_self_a)
@@ -290,7 +299,9 @@ class LayerMap:
 
     def copy(self, *, objects: bool = True) -> LayerMap:
         """A copy (with the unresolved object entries unless ``objects=False``)."""
-        other = LayerMap(self.pairs, **{f: getattr(self, f) for f in _SET_FIELDS})
+        other = LayerMap(
+            self.pairs, layouts=self.layouts, **{f: getattr(self, f) for f in _SET_FIELDS}
+        )
         if objects:
             other._object_pins = list(self._object_pins)
             other._object_ignores = list(self._object_ignores)
@@ -306,6 +317,8 @@ class LayerMap:
             )
         data: dict[str, Any] = {"version": _FORMAT_VERSION, "pairs": dict(self.pairs)}
         data.update({f: sorted(getattr(self, f)) for f in _SET_FIELDS})
+        if self.layouts:
+            data["layouts"] = {k: dict(v) for k, v in self.layouts.items()}
         return data
 
     @classmethod
@@ -313,7 +326,11 @@ class LayerMap:
         version = data.get("version", _FORMAT_VERSION)
         if version != _FORMAT_VERSION:
             raise MatchError(f"layer map format version {version} is not supported")
-        return cls(data.get("pairs", {}), **{f: data.get(f, ()) for f in _SET_FIELDS})
+        return cls(
+            data.get("pairs", {}),
+            layouts=data.get("layouts"),
+            **{f: data.get(f, ()) for f in _SET_FIELDS},
+        )
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the layer map as JSON.
@@ -358,10 +375,16 @@ class LayerMap:
 
     @classmethod
     def from_matching(cls, matching: Matching) -> LayerMap:
-        """Pin every module pair of a matching (black-box pairs stay black boxes)."""
-        layer_map = cls()
+        """Pin every module pair of a matching and keep the parameter layouts it found.
+
+        A pair the matching compares by its boundary only because the two sides' internals
+        differ (fused against split projections) is pinned, not black-boxed: its insides are
+        still matched, so a fused group keeps its parameter pairs and layout."""
+        from padiff_ir.pairing.layouts import found_layouts
+
+        layer_map = cls(layouts=found_layouts(matching))
         for pair in matching.module_pairs:
-            layer_map.pin(pair.a, pair.b, black_box=pair.black_box)
+            layer_map.pin(pair.a, pair.b)
         return layer_map
 
     # -- dunder ------------------------------------------------------------------------------
@@ -371,6 +394,7 @@ class LayerMap:
             return NotImplemented
         return (
             self.pairs == other.pairs
+            and self.layouts == other.layouts
             and all(getattr(self, f) == getattr(other, f) for f in _SET_FIELDS)
             and self._object_pins == other._object_pins
             and self._object_ignores == other._object_ignores
@@ -382,6 +406,8 @@ class LayerMap:
     def __repr__(self) -> str:
         counts = [f"{len(self.pairs)} pins"]
         counts += [f"{len(getattr(self, f))} {f}" for f in _SET_FIELDS if getattr(self, f)]
+        if self.layouts:
+            counts.append(f"{len(self.layouts)} layouts")
         if not self.is_resolved:
             counts.append("unresolved objects")
         return f"LayerMap({', '.join(counts)})"
@@ -391,7 +417,7 @@ def _layer_map_problem(data: Any) -> str:
     """What makes ``data`` no layer map dictionary (``""`` when it is one)."""
     if not isinstance(data, dict):
         return f"it holds a JSON {type(data).__name__}, not an object"
-    known = {"version", "pairs", *_SET_FIELDS}
+    known = {"version", "pairs", "layouts", *_SET_FIELDS}
     if not known & set(data) or "kind" in data:
         return (
             f"it has none of the keys {sorted(known)}"
@@ -407,6 +433,11 @@ def _layer_map_problem(data: Any) -> str:
         value = data.get(name, [])
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             return f"{name!r} must be a list of module paths (strings)"
+    layouts = data.get("layouts", {})
+    if not isinstance(layouts, dict) or not all(
+        isinstance(v, dict) and set(v) <= {"layout", "offset"} for v in layouts.values()
+    ):
+        return '\'layouts\' must map parameter kinds to {"layout": {...}} or {"offset": c}'
     return ""
 
 

@@ -191,6 +191,9 @@ def static_graph(
         out = _out_size(modules[path], fw.name, weight)
         # join the run only while it can still add up to a fused layer of the other side
         fits = any(k == key and run_out + out <= size and size > out for k, size in fused)
+        complete = len(members) > 1 and any(k == run_key and run_out == size for k, size in fused)
+        if leaf and key is not None and key == run_key and parent == run_parent and fits:
+            fits = not complete
         if leaf and key is not None and key == run_key and parent == run_parent and fits:
             source = run_input
             run_out += out

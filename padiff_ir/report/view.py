@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from padiff_ir._paths import split_call_site
 from padiff_ir._result import Verdict
 from padiff_ir.errors import ReportError
 
@@ -223,7 +224,7 @@ def _culprit_views(data: Mapping[str, Any]) -> tuple[CulpritView, ...]:
                 attribute_diffs=tuple(c.get("attribute_diffs", ())),
                 param_diffs=tuple(c.get("param_diffs", ())),
                 explanation=c.get("explanation", ""),
-                target=c.get("module_a", ""),
+                target=split_call_site(c.get("module_a", ""))[0],
             )
         )
     return tuple(views)

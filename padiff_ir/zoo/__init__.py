@@ -1,38 +1,55 @@
 """The paired model zoo: the same architectures written once in torch and once in paddle.
 
-Both halves of a pair use the same attribute names, so their parameter names coincide (except
-paddle's ``BatchNorm2D`` running statistics ``_mean`` / ``_variance``, torch's ``running_mean`` /
-``running_var``). :func:`get_pair` builds both models from one size config, copies the torch
-weights into the paddle model with :func:`copy_torch_to_paddle` (the ground truth that any
-automatic matching must reproduce) and draws example inputs, all from one seed and without
-touching the global RNGs of torch, paddle or numpy.
+Both halves of most pairs use the same attribute names, so their parameter names coincide
+(except paddle's ``BatchNorm2D`` running statistics ``_mean`` / ``_variance``, torch's
+``running_mean`` / ``running_var``), and :func:`copy_torch_to_paddle` copies the weights by
+name. The decoder LLM ``"llama"`` is the exception, as real ports are: its torch half is written
+like Hugging Face's ``LlamaForCausalLM`` (split projections, rotate-half RoPE), its paddle half
+like a PaddleNLP port (fused, grouped projections, interleaved RoPE, other names, a decorated
+``forward`` that cannot be exported), and its weights go through a hand-written converter
+(:func:`llama_torch_to_paddle`, :func:`llama_paddle_to_torch`).
+
+:func:`get_pair` builds both models from one size config (``overrides`` changes fields of it,
+e.g. the paddle layout of the LLM), copies the torch weights into the paddle model (the ground
+truth that any automatic matching must reproduce) and draws example inputs, all from one seed
+and without touching the global RNGs of torch, paddle or numpy.
 
 Importing this package imports neither torch nor paddle; :func:`get_pair` imports both.
 
 Example:
     >>> from padiff_ir.zoo import ZOO, list_pairs
     >>> list_pairs()
-    ('mlp', 'cnn', 'vit', 'vitpose', 'bert')
+    ('mlp', 'cnn', 'vit', 'vitpose', 'bert', 'llama')
     >>> ZOO["vitpose"].sizes
     ('tiny', 'base')
     >>> ZOO["bert"].configs["tiny"].input_specs()[0]
     InputSpec(name='input_ids', shape=(2, 8), dtype='int64')
+    >>> ZOO["llama"].configs["tiny"].qkv_layout
+    'grouped'
+    >>> [name for name, entry in ZOO.items() if entry.same_names and entry.paddle_exports]
+    ['mlp', 'cnn', 'vit', 'vitpose', 'bert']
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from padiff_ir.errors import UnknownModelError, WeightAssignError
+from padiff_ir.errors import OptionError, UnknownModelError, WeightAssignError
 from padiff_ir.frameworks import get_framework
-from padiff_ir.zoo.configs import DESCRIPTIONS, SIZES, ArchitectureConfig, InputSpec
+from padiff_ir.zoo.configs import DESCRIPTIONS, SIZES, ArchitectureConfig, InputSpec, LlamaConfig
+from padiff_ir.zoo.llm_weights import (
+    copy_llama_torch_to_paddle,
+    llama_paddle_to_torch,
+    llama_torch_to_paddle,
+)
 
 if TYPE_CHECKING:
     import paddle
@@ -47,8 +64,11 @@ __all__ = [
     "ModelPair",
     "get_pair",
     "InputSpec",
+    "LlamaConfig",
     # weights
     "copy_torch_to_paddle",
+    "llama_torch_to_paddle",
+    "llama_paddle_to_torch",
     # errors
     "UnknownModelError",
 ]
@@ -67,11 +87,17 @@ class ZooEntry:
         name: the key in :data:`ZOO` and the ``name`` argument of :func:`get_pair`.
         description: one line on what the architecture is.
         configs: size name -> config (see :mod:`padiff_ir.zoo.configs`).
+        same_names: both halves have the same parameter names and layouts, so the weights copy
+            by name (:func:`copy_torch_to_paddle`); False for a port such as ``"llama"``.
+        paddle_exports: the paddle half goes through ``paddle.jit.save`` and paddle2onnx, so
+            ONNX-based paths (``padiff_ir.export``) work on both halves.
     """
 
     name: str
     description: str
     configs: Mapping[str, ArchitectureConfig]
+    same_names: bool = True
+    paddle_exports: bool = True
 
     @property
     def sizes(self) -> tuple[str, ...]:
@@ -79,8 +105,21 @@ class ZooEntry:
         return tuple(self.configs)
 
 
+_PORTS = frozenset({"llama"})
+"""Architectures whose paddle half is written like a real port: other parameter names and
+layouts, and a decorated ``forward`` that paddle cannot convert to a static program."""
+
 ZOO: Mapping[str, ZooEntry] = MappingProxyType(
-    {name: ZooEntry(name, DESCRIPTIONS[name], sizes) for name, sizes in SIZES.items()}
+    {
+        name: ZooEntry(
+            name,
+            DESCRIPTIONS[name],
+            sizes,
+            same_names=name not in _PORTS,
+            paddle_exports=name not in _PORTS,
+        )
+        for name, sizes in SIZES.items()
+    }
 )
 """Architecture name -> :class:`ZooEntry`."""
 
@@ -147,17 +186,67 @@ def _example_inputs(config: ArchitectureConfig, seed: int) -> dict[str, np.ndarr
     return inputs
 
 
-def get_pair(name: str, size: str = "tiny", *, seed: int = 0) -> ModelPair:
+def _with_overrides(
+    config: ArchitectureConfig, name: str, overrides: Mapping[str, Any] | None
+) -> ArchitectureConfig:
+    if not overrides:
+        return config
+    fields = {field.name for field in dataclasses.fields(config)}  # type: ignore[arg-type]
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise OptionError(
+            f"{type(config).__name__} of zoo model {name!r} has no field "
+            f"{', '.join(map(repr, unknown))}; overrides can set {', '.join(sorted(fields))}",
+            option="overrides",
+        )
+    return dataclasses.replace(config, **overrides)  # type: ignore[type-var]
+
+
+def _copy_by_name(
+    torch_model: torch.nn.Module, paddle_model: paddle.nn.Layer, config: ArchitectureConfig
+) -> None:
+    copy_torch_to_paddle(torch_model, paddle_model)
+
+
+def _copy_llama(
+    torch_model: torch.nn.Module, paddle_model: paddle.nn.Layer, config: ArchitectureConfig
+) -> None:
+    assert isinstance(config, LlamaConfig)
+    copy_llama_torch_to_paddle(torch_model, paddle_model, config)
+
+
+WeightCopy = Callable[[Any, Any, ArchitectureConfig], None]
+"""``copy(torch_model, paddle_model, config)``: writes the torch weights into the paddle model."""
+
+_WEIGHT_COPIES: Mapping[str, WeightCopy] = MappingProxyType({"llama": _copy_llama})
+"""Architectures whose weights do not copy by name -> their converter (others: by name)."""
+
+
+def get_pair(
+    name: str,
+    size: str = "tiny",
+    *,
+    seed: int = 0,
+    overrides: Mapping[str, Any] | None = None,
+) -> ModelPair:
     """Build the torch and paddle models ``name`` at ``size`` with identical weights.
 
     The torch model is initialised from ``seed`` (norm layers get non-trivial affine parameters
-    and running statistics), its weights are copied into the paddle model with
-    :func:`copy_torch_to_paddle`, and example inputs are drawn from
-    ``numpy.random.default_rng(seed)``. The same seed gives the same weights and inputs; the
-    global RNG states of torch, paddle and numpy are left as they were.
+    and running statistics), its weights are copied into the paddle model (by name with
+    :func:`copy_torch_to_paddle`; for ``"llama"`` through :func:`llama_torch_to_paddle`), and
+    example inputs are drawn from ``numpy.random.default_rng(seed)``. The same seed gives the
+    same weights and inputs; the global RNG states of torch, paddle and numpy are left as they
+    were.
+
+    ``overrides`` replaces fields of the size config, the one way to build a variant: for
+    example ``get_pair("llama", "tiny", overrides={"qkv_layout": "concat", "kv_heads": 1})``
+    (see :class:`~padiff_ir.zoo.configs.LlamaConfig` for the layouts). ``pair.config`` is the
+    config the models were built from.
 
     Raises:
         UnknownModelError: ``name`` or ``size`` is not in :data:`ZOO`.
+        OptionError: ``overrides`` names a field the config does not have, or gives a value the
+            config rejects.
 
     Example:
         >>> pair = get_pair("mlp", "tiny", seed=0)
@@ -165,8 +254,10 @@ def get_pair(name: str, size: str = "tiny", *, seed: int = 0) -> ModelPair:
         (InputSpec(name='x', shape=(4, 16), dtype='float32'),)
         >>> pair.torch_model.training, pair.paddle_model.training
         (False, False)
+        >>> get_pair("llama", overrides={"gate_up_layout": "gate_up"}).config.gate_up_layout
+        'gate_up'
     """
-    config = _lookup_config(name, size)
+    config = _with_overrides(_lookup_config(name, size), name, overrides)
     import paddle
     import torch
 
@@ -179,7 +270,7 @@ def get_pair(name: str, size: str = "tiny", *, seed: int = 0) -> ModelPair:
     with get_framework("paddle").preserved_rng():
         paddle.seed(seed)
         paddle_model = paddle_models.build(name, config)
-    copy_torch_to_paddle(torch_model, paddle_model)
+    _WEIGHT_COPIES.get(name, _copy_by_name)(torch_model, paddle_model, config)
     torch_model.eval()
     paddle_model.eval()
     pair = ModelPair(

@@ -15,7 +15,9 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import NamedTuple
+from typing import Literal, NamedTuple
+
+from padiff_ir.errors import OptionError
 
 __all__ = [
     "ArchitectureConfig",
@@ -23,6 +25,7 @@ __all__ = [
     "CnnConfig",
     "DESCRIPTIONS",
     "InputSpec",
+    "LlamaConfig",
     "MlpConfig",
     "SIZES",
     "VitConfig",
@@ -201,6 +204,110 @@ class BertConfig(ArchitectureConfig):
         return {"input_ids": self.vocab_size, "token_type_ids": self.type_vocab_size}
 
 
+QkvLayout = Literal["concat", "grouped", "interleaved"]
+GateUpLayout = Literal["gate_up", "up_gate", "interleaved"]
+RopeConvention = Literal["interleaved", "half"]
+
+_LAYOUT_CHOICES: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "qkv_layout": ("concat", "grouped", "interleaved"),
+        "gate_up_layout": ("gate_up", "up_gate", "interleaved"),
+        "rope": ("interleaved", "half"),
+    }
+)
+
+
+@dataclass(frozen=True)
+class LlamaConfig(ArchitectureConfig):
+    """A Llama/Qwen2-style decoder: RMSNorm, rotary embedding, grouped-query attention, SwiGLU.
+
+    The torch model is written like Hugging Face's ``LlamaForCausalLM`` (split ``q_proj``,
+    ``k_proj``, ``v_proj``, ``gate_proj``, ``up_proj``; rotate-half RoPE); the paddle model like
+    a PaddleNLP port, whose parameter layout the fields below choose (the torch model ignores
+    them, except ``tie_embeddings`` and ``qkv_bias``, which both sides follow):
+
+    - ``qkv_layout``: rows of the fused ``qkv_proj`` output. ``"concat"`` is ``[q; k; v]``;
+      ``"grouped"`` is per key-value head ``[q heads of group g; k_g; v_g]`` for each group
+      (the tensor-parallel layout); ``"interleaved"`` is ``[q_h; k_h; v_h]`` per head and
+      needs ``heads == kv_heads``. With ``kv_heads == 1`` grouped equals concat; with
+      ``heads == kv_heads`` grouped equals interleaved.
+    - ``gate_up_layout``: rows of the fused ``gate_up_fused_proj`` output: ``"gate_up"``
+      (``[gate; up]``), ``"up_gate"`` (``[up; gate]``) or ``"interleaved"`` (gate and up rows
+      alternate, gate first).
+    - ``rope``: the paddle side's rotary convention. ``"interleaved"`` rotates the pairs
+      ``(0, 1), (2, 3), ...`` of each head (GPT-J / Meta style), so the q and k rows of each
+      head are permuted relative to torch's rotate-half; ``"half"`` is the same as torch.
+    - ``norm_offset``: the paddle RMSNorm scales by ``1 + w`` (Gemma style), so its ``w`` is the
+      torch weight minus one.
+    - ``tie_embeddings``: the output head reuses the token embedding matrix (both sides).
+    - ``qkv_bias``: q, k and v carry biases (Qwen2 style); fused into ``qkv_proj`` on paddle.
+
+    Sizes: ``tiny`` has 90,432 parameters (vocab 128, hidden 64, 2 layers, 4 heads, 2 key-value
+    heads, intermediate 128); ``base`` has 430,490,624 (0.43 B: vocab 32000, hidden 1024,
+    24 layers, 16 heads, 4 key-value heads, intermediate 4096), untied and without biases.
+    """
+
+    vocab_size: int = 128
+    hidden: int = 64
+    layers: int = 2
+    heads: int = 4
+    kv_heads: int = 2
+    intermediate: int = 128
+    rope_base: float = 10000.0
+    eps: float = 1e-6
+    seq_len: int = 8
+    batch: int = 2
+    qkv_layout: QkvLayout = "grouped"
+    gate_up_layout: GateUpLayout = "up_gate"
+    rope: RopeConvention = "interleaved"
+    norm_offset: bool = False
+    tie_embeddings: bool = False
+    qkv_bias: bool = False
+
+    def __post_init__(self) -> None:
+        _check_heads(self.hidden, self.heads)
+        for field, choices in _LAYOUT_CHOICES.items():
+            if getattr(self, field) not in choices:
+                raise OptionError(
+                    f"LlamaConfig {field}={getattr(self, field)!r} is not a layout; choose one "
+                    f"of {', '.join(map(repr, choices))}",
+                    option=field,
+                )
+        if self.kv_heads < 1 or self.heads % self.kv_heads:
+            raise OptionError(
+                f"LlamaConfig heads={self.heads} is not a multiple of kv_heads={self.kv_heads}; "
+                "give a number of key-value heads that divides the number of heads",
+                option="kv_heads",
+            )
+        if self.head_dim % 2:
+            raise OptionError(
+                f"LlamaConfig head_dim={self.head_dim} is odd; rotary embedding needs an even "
+                "head size (hidden / heads)",
+                option="hidden",
+            )
+        if self.qkv_layout == "interleaved" and self.heads != self.kv_heads:
+            raise OptionError(
+                f"LlamaConfig qkv_layout='interleaved' needs heads == kv_heads, got {self.heads} "
+                f"and {self.kv_heads}; use 'grouped' for grouped-query attention",
+                option="qkv_layout",
+            )
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden // self.heads
+
+    @property
+    def groups(self) -> int:
+        """Query heads per key-value head."""
+        return self.heads // self.kv_heads
+
+    def input_specs(self) -> tuple[InputSpec, ...]:
+        return (InputSpec("input_ids", (self.batch, self.seq_len), "int64"),)
+
+    def integer_input_bounds(self) -> Mapping[str, int]:
+        return {"input_ids": self.vocab_size}
+
+
 SIZES: Mapping[str, Mapping[str, ArchitectureConfig]] = MappingProxyType(
     {
         "mlp": MappingProxyType(
@@ -250,6 +357,21 @@ SIZES: Mapping[str, Mapping[str, ArchitectureConfig]] = MappingProxyType(
                 ),
             }
         ),
+        "llama": MappingProxyType(
+            {
+                "tiny": LlamaConfig(),
+                "base": LlamaConfig(
+                    vocab_size=32000,
+                    hidden=1024,
+                    layers=24,
+                    heads=16,
+                    kv_heads=4,
+                    intermediate=4096,
+                    seq_len=128,
+                    batch=1,
+                ),
+            }
+        ),
     }
 )
 """Architecture name -> size name -> config."""
@@ -261,6 +383,7 @@ DESCRIPTIONS: Mapping[str, str] = MappingProxyType(
         "vit": "ViT classifier: conv patch embedding, cls token, pre-norm attention blocks",
         "vitpose": "mmpose ViTPose: ViT backbone + TopdownHeatmapSimpleHead (deconv heatmaps)",
         "bert": "BERT encoder: embeddings, post-norm layers, tanh pooler",
+        "llama": "Llama/Qwen2 decoder; torch split q/k/v, paddle fused grouped qkv, other RoPE",
     }
 )
 """Architecture name -> one-line description."""

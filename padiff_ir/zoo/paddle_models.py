@@ -6,7 +6,9 @@ models have the same parameter names (paddle's ``BatchNorm2D`` keeps its running
 
 The forwards are written for dy2static and paddle2onnx: the first argument is named ``self``,
 reshapes use the static shapes of the config (``-1`` for the batch) instead of ``x.shape``,
-transposes and flattens name their axes, and there is no data-dependent control flow.
+transposes and flattens name their axes, and there is no data-dependent control flow. The
+decoder LLM ``"llama"`` is the exception: :mod:`padiff_ir.zoo.llm_paddle` is a PaddleNLP-style
+port with other names and layouts, and a forward that runs only eagerly.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from padiff_ir.zoo.configs import (
     VitConfig,
     VitPoseConfig,
 )
+from padiff_ir.zoo.llm_paddle import LlamaForCausalLM
 
 __all__ = ["MODELS", "Bert", "Cnn", "Mlp", "Vit", "VitPose", "build"]
 
@@ -375,6 +378,7 @@ MODELS: dict[str, type[nn.Layer]] = {
     "vit": Vit,
     "vitpose": VitPose,
     "bert": Bert,
+    "llama": LlamaForCausalLM,
 }
 """Architecture name -> paddle layer class (constructed from the matching config)."""
 
@@ -382,8 +386,9 @@ MODELS: dict[str, type[nn.Layer]] = {
 def build(name: str, config: ArchitectureConfig) -> nn.Layer:
     """Build the paddle model ``name`` from ``config``, drawing from paddle's global RNG.
 
-    Its weights are placeholders until :func:`padiff_ir.zoo.copy_torch_to_paddle` overwrites
-    them; the caller saves and restores the RNG (see :func:`padiff_ir.zoo.get_pair`).
+    Its weights are placeholders until :func:`padiff_ir.zoo.get_pair` overwrites them with
+    the torch model's (:func:`padiff_ir.zoo.copy_torch_to_paddle`, or the architecture's own
+    converter); the caller saves and restores the RNG (see :func:`padiff_ir.zoo.get_pair`).
     """
     model = MODELS[name](config)  # type: ignore[arg-type]
     logger.debug("built paddle %s from %s", type(model).__name__, config)

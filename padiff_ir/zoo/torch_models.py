@@ -2,7 +2,9 @@
 
 Each class mirrors one in :mod:`padiff_ir.zoo.paddle_models` attribute for attribute, so both
 models have the same parameter names. Reshapes use the static shapes of the config (with ``-1``
-for the batch) so that exports are static and the two graphs stay alike.
+for the batch) so that exports are static and the two graphs stay alike. The decoder LLM
+``"llama"`` is the exception: it lives in :mod:`padiff_ir.zoo.llm_torch`, and its paddle port
+has other names and layouts.
 
 :func:`build` creates a model from a config and gives every normalisation layer non-trivial
 affine parameters and running statistics, so that a weight copy that misses or misnames them
@@ -25,6 +27,7 @@ from padiff_ir.zoo.configs import (
     VitConfig,
     VitPoseConfig,
 )
+from padiff_ir.zoo.llm_torch import LlamaForCausalLM, LlamaRMSNorm
 
 __all__ = ["MODELS", "Bert", "Cnn", "Mlp", "Vit", "VitPose", "build"]
 
@@ -365,6 +368,7 @@ MODELS: dict[str, type[nn.Module]] = {
     "vit": Vit,
     "vitpose": VitPose,
     "bert": Bert,
+    "llama": LlamaForCausalLM,
 }
 """Architecture name -> torch model class (constructed from the matching config)."""
 
@@ -379,6 +383,8 @@ def _perturb_norms(model: nn.Module) -> None:
             if isinstance(module, (nn.BatchNorm2d, nn.LayerNorm)):
                 module.weight.uniform_(0.5, 1.5)
                 module.bias.normal_(0.0, 0.1)
+            if isinstance(module, LlamaRMSNorm):
+                module.weight.uniform_(0.5, 1.5)
 
 
 def build(name: str, config: ArchitectureConfig) -> nn.Module:

@@ -193,11 +193,24 @@ def test_non_finite_activations_are_reported():
     assert "non-finite" in result.first_divergence.metrics.reason
 
 
-def test_unexportable_model_points_to_the_native_path():
+def test_unexportable_models_are_compared_natively():
+    """``padiff_ir.export`` refuses them; ``match`` still answers, module by module, and says
+    which side fell back and why."""
     with pytest.raises(ExportError, match="auto_diff"):
-        padiff_ir.match(TorchDataDependent(), TorchDataDependent(), np.ones(3, np.float32))
-    with pytest.raises(ExportError, match="auto_diff"):
-        padiff_ir.match(PaddleUnconvertible(), PaddleUnconvertible(), np.ones((2, 3), np.float32))
+        padiff_ir.export(TorchDataDependent(), np.ones(3, np.float32))
+    result = padiff_ir.match(TorchDataDependent(), TorchDataDependent(), np.ones(3, np.float32))
+    assert result and result.fallback["side"] == "A"
+    assert result.fallback["reason"].startswith("ExportError")
+    assert "compared natively" in str(result)
+    paddle.seed(0)
+    model_a = PaddleUnconvertible()
+    model_b = PaddleUnconvertible()
+    result = padiff_ir.match(model_a, model_b, np.ones((2, 3), np.float32))
+    assert not result and result.fallback["framework"] == "paddle"
+    assert [(c.module_a, c.module_b) for c in result.culprits] == [("fc", "fc")]
+    result = padiff_ir.match(model_a, model_b, np.ones((2, 3), np.float32), assign_weights=True)
+    assert result, str(result)
+    assert type(result).from_dict(result.to_dict()).fallback == result.fallback
 
 
 def test_paddle_vs_paddle():

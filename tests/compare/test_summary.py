@@ -53,8 +53,9 @@ def test_differences_the_explanation_does_not_say_are_listed(bn_bug, monkeypatch
     result = dataclasses.replace(bn_bug, culprits=[culprit])
     lines = str(result).splitlines()
     at = next(i for i, line in enumerate(lines) if line.startswith("culprit: bn2"))
-    assert lines[at + 1 : at + 4] == [
+    assert lines[at + 1 : at + 5] == [
         "    a note of the culprit",
+        "    setting: BatchNorm2d epsilon 1e-05 in model A (torch) vs 0.5 in model B (paddle)",
         "    attribute: BatchNormalization epsilon 1e-05 vs 0.5",
         "    parameter: weight differs: max abs 0.25",
     ]
@@ -85,4 +86,5 @@ def test_the_summary_of_a_loaded_result_explains_the_culprit(bn_bug, tmp_path, m
     bn_bug.to_json(tmp_path / "result.json")
     loaded = MatchResult.load(tmp_path / "result.json")
     assert str(loaded) == str(bn_bug)
-    assert "BatchNormalization epsilon 1e-05 vs 0.5" in str(loaded)
+    assert "BatchNormalization epsilon 1e-05 vs 0.5" in " ".join(str(loaded).split())
+    assert "BatchNorm2d epsilon 1e-05 in model A (torch) vs 0.5" in " ".join(str(loaded).split())

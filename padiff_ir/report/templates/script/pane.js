@@ -26,7 +26,7 @@
       const unmatched = (IDX.node_unmatched && IDX.node_unmatched[side]) || {};
       this.pairOf = this.nodes.map((_, i) => (nodePair[i] === undefined ? -1 : nodePair[i]));
       this.err = this.pairOf.map((p) => (p >= 0 ? metricOf(pairs[p].metrics) : null));
-      this.failing = this.pairOf.map((p) => p >= 0 && !pairs[p].metrics.ok);
+      this.failing = this.pairOf.map((p) => p >= 0 && !pairs[p].metrics.ok && !pairs[p].not_comparable);
       this.unmatched = this.nodes.map((_, i) => unmatched[String(i)]);
       this.title = el("div", { cls: "pane-title", text: sideLabel(side) + " — " + this.nodes.length + " ops" });
       this.scroll = el("div", { cls: "pane-scroll" });

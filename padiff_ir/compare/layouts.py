@@ -1,0 +1,88 @@
+"""Tensor pairs whose two sides are laid out differently because their parameters are.
+
+When the matching found that B's fused ``qkv_proj`` holds A's ``q``, ``k``, ``v`` rows grouped
+per key-value head (:mod:`padiff_ir.matching.layouts`), the fused projection's output is A's
+three outputs joined and permuted the same way: :func:`layout_rows` gives the permutation, so
+the pair compares for real. The tensors between that projection and the end of the module
+that holds it (q split into heads, rotated, k repeated...) are laid out in each side's own way;
+where such a pair fails, :func:`layout_note` says why it is not comparable, and the pair is
+kept out of the verdict (the module's outputs still count).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from padiff_ir._paths import within
+from padiff_ir.matching.layouts import describe_layout, permutation
+from padiff_ir.matching.types import Matching, ModulePair, ParamPair, TensorPair
+
+__all__ = ["LayoutScopes", "joined_value", "layout_rows"]
+
+
+def _laid_out(matching: Matching) -> list[ParamPair]:
+    return [p for p in matching.param_pairs if "layout" in p.transform]
+
+
+def layout_rows(
+    pair: TensorPair, matching: Matching, sizes_a: Sequence[int], sizes_b: Sequence[int]
+) -> tuple[str, np.ndarray] | None:
+    """For a fused tensor pair (one tensor on one side, several on the other), the side whose
+    pieces are joined (``"a"`` or ``"b"``) and the permutation of the joined last axis that
+    gives the fused side's layout; ``None`` when no parameter layout concerns the pair."""
+    if len(pair.a) > 1 and len(pair.b) == 1:
+        joined, sizes = "a", sizes_a
+        found = [p for p in _laid_out(matching) if len(p.b) == 1 and p.module_b == pair.module_b]
+    elif len(pair.b) > 1 and len(pair.a) == 1:
+        joined, sizes = "b", sizes_b
+        found = [p for p in _laid_out(matching) if len(p.a) == 1 and p.module_a == pair.module_a]
+    else:
+        return None
+    for param in found:
+        try:
+            return joined, permutation(param.transform["layout"], sizes)
+        except (KeyError, ValueError):
+            continue
+    return None
+
+
+class LayoutScopes:
+    """The module pairs holding parameters with a layout, and why pairs inside them may not be
+    comparable."""
+
+    def __init__(self, matching: Matching) -> None:
+        self.scopes: list[tuple[ModulePair, str]] = []
+        for param in _laid_out(matching):
+            scope = _scope(matching.module_pairs, param)
+            if scope is not None:
+                self.scopes.append((scope, describe_layout(param.transform["layout"])))
+
+    def note(self, pair: TensorPair) -> str:
+        """Why ``pair`` is not comparable (``""`` when it is not inside a laid-out module)."""
+        for scope, layout in self.scopes:
+            if set(pair.a) <= set(scope.outputs_a):
+                continue  # the module's own outputs are comparable
+            if within(pair.module_a, scope.a) and within(pair.module_b, scope.b):
+                return (
+                    f"not comparable: layout differs inside {scope.a or '<root>'} (its "
+                    f"parameters are laid out as {layout}); its outputs are compared"
+                )
+        return ""
+
+
+def _scope(module_pairs: Sequence[ModulePair], param: ParamPair) -> ModulePair | None:
+    """The deepest module pair holding all of ``param``'s tensors on both sides."""
+    best: ModulePair | None = None
+    for pair in module_pairs:
+        inside = all(within(n, pair.a) for n in param.a) and all(within(n, pair.b) for n in param.b)
+        if inside and (best is None or len(pair.a) > len(best.a)):
+            best = pair
+    return best
+
+
+def joined_value(values: Sequence[Any], rows: np.ndarray) -> np.ndarray:
+    """Pieces joined along the last axis and permuted into the fused side's layout."""
+    return np.take(np.concatenate([np.asarray(v) for v in values], axis=-1), rows, axis=-1)

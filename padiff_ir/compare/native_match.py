@@ -1,0 +1,224 @@
+"""``match`` without ONNX: compare two framework models module by module when one cannot export.
+
+Paddle LLM libraries wrap ``forward`` so that ``paddle.jit.save`` refuses the model; the torch
+exporter refuses data-dependent Python. :func:`match_natively` still answers: the models run
+eagerly in eval mode with hooks on every module pair of the one matching
+(:func:`~padiff_ir.pairing.graphs.pair_models`, on eager traces), each pair's outputs are
+compared as run (error inherited from upstream included), and, where a pair fails, B's module
+is fed A's module inputs to measure its own error (``auto_diff(single_step=True)``'s
+mechanism). A module pair whose own error fails is a culprit; the pairs are the module outputs
+(no op-level pairs: there is no graph to run). The result says which side fell back and why
+(``MatchResult.fallback``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+from typing import Any
+
+from padiff_ir._paths import depth, within
+from padiff_ir.compare.options import MatchOptions
+from padiff_ir.compare.result import Culprit, MatchResult, ModuleResult, ModuleStatus, PairResult
+from padiff_ir.compare.stages import Stage, StageTimer
+from padiff_ir.frameworks import framework_of, preserved_state
+from padiff_ir.metrics import TensorMetrics
+
+__all__ = ["fallback_of", "match_natively"]
+
+logger = logging.getLogger(__name__)
+
+
+def _forward(
+    model_a: Any, model_b: Any, inputs: Any, options: MatchOptions, *, single_step: bool, init: bool
+) -> Any:
+    from padiff_ir.native import auto_diff
+
+    tolerance = options.tolerance
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(preserved_state(model_a))
+        stack.enter_context(preserved_state(model_b))
+        return auto_diff(
+            model_a,
+            model_b,
+            inputs,
+            auto_init=init,
+            layer_map=options.layer_map,
+            atol=tolerance.atol,
+            rtol=tolerance.rtol,
+            compare_mode=tolerance.mode,
+            single_step=single_step,
+            diff_phase="forward",
+            disable_random_layers=True,
+        )
+
+
+def _by_pair(result: Any) -> dict[tuple[str, str], list[Any]]:
+    found: dict[tuple[str, str], list[Any]] = {}
+    for diff in result.steps[0].forward if result.steps else ():
+        found.setdefault((diff.module_a, diff.module_b), []).append(diff)
+    return found
+
+
+def _worst(diffs: list[Any]) -> TensorMetrics | None:
+    if not diffs:
+        return None
+    failing = [d.metrics for d in diffs if not d.ok]
+    return failing[0] if failing else max((d.metrics for d in diffs), key=lambda m: m.max_abs)
+
+
+def match_natively(
+    model_a: Any,
+    model_b: Any,
+    inputs: Any,
+    options: MatchOptions,
+    timer: StageTimer,
+    fallback: dict[str, Any],
+    notes: list[str],
+) -> MatchResult:
+    """Compare ``model_a`` and ``model_b`` module by module (see the module docstring).
+
+    ``fallback`` says which side could not be exported and why; it is kept in the result.
+    """
+    with timer.stage(Stage.COMPARE):
+        run = _forward(
+            model_a, model_b, inputs, options, single_step=False, init=options.assign_weights
+        )
+    fed = None
+    if options.localize and not run.ok:
+        with timer.stage(Stage.LOCALIZE):
+            fed = _forward(model_a, model_b, inputs, options, single_step=True, init=False)
+    as_run, own = _by_pair(run), _by_pair(fed) if fed is not None else {}
+    pairs: list[PairResult] = []
+    for index, diff in enumerate(d for ds in as_run.values() for d in ds):
+        suffix = f"#{diff.call}" if diff.call else ""
+        pairs.append(
+            PairResult(
+                index=index,
+                a=(f"{diff.module_a or '<root>'}{suffix}:output[{diff.position}]",),
+                b=(f"{diff.module_b or '<root>'}{suffix}:output[{diff.position}]",),
+                module_a=diff.module_a,
+                module_b=diff.module_b,
+                op_a=diff.class_a,
+                op_b=diff.class_b,
+                metrics=diff.metrics,
+                evidence=("eager-module",),
+            )
+        )
+    pairs.sort(key=lambda p: p.index)
+    modules = _modules(run, as_run, own)
+    culprits = _culprits(modules, run)
+    outputs = [
+        dataclasses.replace(p, index=i)
+        for i, p in enumerate(p for p in pairs if p.module_a == "" and p.module_b == "")
+    ]
+    failing = [p for p in pairs if not p.ok]
+    ok = run.ok and not failing
+    notes = [*notes, *run.notes]
+    accumulated = not ok and not culprits and fed is not None
+    if accumulated:
+        notes.append(
+            "the outputs drift apart but no module differs by itself beyond tolerance: "
+            "rounding error accumulated, no single culprit"
+        )
+    return MatchResult(
+        ok=ok,
+        tolerance=options.tolerance,
+        outputs=outputs,
+        pairs=pairs,
+        modules=modules,
+        first_divergence=failing[0] if failing else None,
+        culprits=culprits,
+        accumulated=accumulated,
+        layer_map=list(run.layer_map),
+        unmatched=list(run.unmatched),
+        model_a={**run.model_a, "nodes": 0},
+        model_b={**run.model_b, "nodes": 0},
+        timings=dict(timer.timings),
+        environment=dict(run.environment),
+        notes=notes,
+        fallback=dict(fallback),
+    )
+
+
+def _modules(run: Any, as_run: dict, own: dict) -> list[ModuleResult]:
+    modules = []
+    for pair in run.layer_map:
+        key = (pair.a, pair.b)
+        output = _worst(as_run.get(key, []))
+        own_metrics = _worst(own.get(key, [])) if own else None
+        if output is None:
+            status = ModuleStatus.UNMEASURED
+        elif output.ok:
+            status = ModuleStatus.OK
+        elif own_metrics is not None and not own_metrics.ok:
+            status = ModuleStatus.CULPRIT
+        elif own_metrics is not None:
+            status = ModuleStatus.INHERITED
+        else:
+            status = ModuleStatus.UNMEASURED
+        modules.append(
+            ModuleResult(
+                a=pair.a,
+                b=pair.b,
+                class_a=pair.class_a,
+                class_b=pair.class_b,
+                output=output,
+                own=own_metrics,
+                status=status,
+                depth=depth(pair.a),
+            )
+        )
+    culprit_paths = [m.a for m in modules if m.status is ModuleStatus.CULPRIT]
+    result = []
+    for module in modules:
+        inner = [p for p in culprit_paths if p != module.a and within(p, module.a)]
+        if module.status is ModuleStatus.CULPRIT and inner:
+            module = ModuleResult(**{**module.__dict__, "status": ModuleStatus.CONTAINS_CULPRIT})
+        result.append(module)
+    return result
+
+
+def _culprits(modules: list[ModuleResult], run: Any) -> list[Culprit]:
+    culprits = []
+    for module in modules:
+        if module.status is not ModuleStatus.CULPRIT:
+            continue
+        said = [
+            d
+            for d in run.config_differences
+            if module.a and (module.a in d or (module.b and module.b in d))
+        ]
+        own = module.own.max_abs if module.own is not None else 0.0
+        explanation = (
+            "; ".join(said)
+            if said
+            else "fed A's inputs, B's module computes a different output: its own computation "
+            "differs (weights, settings or code)"
+        )
+        culprits.append(
+            Culprit(
+                module_a=module.a,
+                module_b=module.b,
+                class_a=module.class_a,
+                class_b=module.class_b,
+                own_error=own,
+                inherited_error=0.0,
+                output_error=module.output.max_abs if module.output is not None else 0.0,
+                setting_diffs=tuple(d.split(": ", 1)[-1] for d in said),
+                explanation=explanation,
+            )
+        )
+    return culprits
+
+
+def fallback_of(model: Any, side: str, err: Exception) -> dict[str, Any]:
+    """Which side fell back and why, for :attr:`MatchResult.fallback`."""
+    reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+    return {
+        "side": side,
+        "framework": framework_of(model).name,
+        "class": type(model).__name__,
+        "reason": f"{type(err).__name__}: {reason}",
+    }

@@ -1,0 +1,566 @@
+"""Find the layouts of fused and permuted parameters by running the models.
+
+The matching pairs ``q_proj``, ``k_proj``, ``v_proj`` with one fused ``qkv_proj`` by their
+shapes, but shapes cannot say whether the fused rows are ``[q; k; v]`` or grouped per key-value
+head, nor whether a rotary embedding pairs neighbours instead of halves, nor whether a norm
+computes ``x * (1 + w)``. :func:`discover_layouts` decides by probing:
+
+1. A runs once; the outputs of every paired module are kept (first tensor of each call).
+2. B gets A's weights through the matching's transforms, the candidates' first (the plain
+   layout), and runs with the same hooks. The first module pair (in A's order of completion)
+   whose outputs disagree names the probe site: the nearest module pair enclosing it that
+   holds parameters whose layout is open.
+3. Each candidate layout of those parameters is written into B, B runs up to the site (the
+   run stops there) and the site's outputs are compared with A's. The one candidate that
+   reproduces them is kept for every parameter group of the same kind (same names up to layer
+   indices, same shapes): layers repeat. Several that reproduce are a :class:`LayoutError`
+   listing them; none means the module really differs (a bug the comparison will name there),
+   and its output is replaced by A's in later runs so the layouts after it can still be found.
+4. Repeat until B agrees everywhere or nothing is left to decide.
+
+B's weights are restored afterwards; neither model is changed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from padiff_ir._paths import ancestors, layer_pattern, within
+from padiff_ir.errors import LayoutError, WeightAssignError
+from padiff_ir.frameworks import (
+    flatten_tensors,
+    framework_of,
+    installed,
+    model_arguments,
+    preserved_state,
+)
+from padiff_ir.matching.layouts import (
+    describe_layout,
+    fused_candidates,
+    offset_candidates,
+    permutation,
+)
+from padiff_ir.matching.transforms import apply_transform, class_family, describe_transform
+from padiff_ir.matching.types import Matching, ParamPair
+
+__all__ = [
+    "LayoutChoice",
+    "apply_layouts",
+    "discover_layouts",
+    "found_layouts",
+    "open_layouts",
+    "layout_kind",
+]
+
+logger = logging.getLogger(__name__)
+
+TOLERANCE = 1e-3
+"""Largest error, relative to the largest magnitude of A's output, that still reproduces it."""
+
+
+class _Reached(Exception):
+    """Raised from a hook to end B's run at the probe site."""
+
+
+@dataclass(frozen=True)
+class LayoutChoice:
+    """What probing decided for one kind of parameter group.
+
+    Attributes:
+        kind: the group's parameter names with layer indices as ``*``.
+        site: the module pair probed (``a`` path, ``b`` path).
+        transform: the chosen transform (``None``: none reproduced the site's outputs).
+        candidates: the transforms tried, described.
+        errors: each candidate's relative error at the site.
+    """
+
+    kind: str
+    site: tuple[str, str]
+    transform: dict[str, Any] | None
+    candidates: tuple[str, ...]
+    errors: tuple[float, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "site": list(self.site),
+            "transform": self.transform,
+            "candidates": list(self.candidates),
+            "errors": [float(f"{e:.3g}") for e in self.errors],
+        }
+
+
+def layout_kind(pair: ParamPair) -> str:
+    """The names of a parameter group with layer indices as ``*``: groups of one kind repeat
+    in every layer and share their layout.
+
+    Example:
+        >>> layout_kind(ParamPair(("layers.0.q.weight", "layers.0.k.weight"), ("layers.0.qk.w",)))
+        'layers.*.q.weight+layers.*.k.weight -> layers.*.qk.w'
+    """
+
+    def pattern(names: Sequence[str]) -> str:
+        return "+".join(layer_pattern(n) for n in names)
+
+    return f"{pattern(pair.a)} -> {pattern(pair.b)}"
+
+
+def found_layouts(matching: Matching) -> dict[str, dict[str, Any]]:
+    """Kind of parameter group -> the layout or offset its pairs carry (for a layer map)."""
+    found: dict[str, dict[str, Any]] = {}
+    for pair in matching.param_pairs:
+        if "layout" in pair.transform:
+            layout = {k: v for k, v in pair.transform["layout"].items() if k != "axis"}
+            found.setdefault(_coupled_kind(pair), {"layout": layout})
+        elif pair.transform.get("offset"):
+            found.setdefault(_coupled_kind(pair), {"offset": pair.transform["offset"]})
+    return found
+
+
+def apply_layouts(matching: Matching, layouts: Mapping[str, Mapping[str, Any]]) -> Matching:
+    """``matching`` with the layouts of a layer map (:func:`found_layouts`' form) applied to
+    every parameter pair of their kinds; those pairs are not probed again.
+
+    Raises:
+        LayoutError: a layout that does not fit the pairs of its kind.
+    """
+    if not layouts:
+        return matching
+    pairs = []
+    for pair in matching.param_pairs:
+        chosen = layouts.get(_coupled_kind(pair))
+        if chosen is None:
+            pairs.append(pair)
+            continue
+        if "name" in chosen:  # an array transform registered with register_transform
+            pairs.append(
+                replace(
+                    pair, transform={"name": chosen["name"]}, evidence=(*pair.evidence, "layer-map")
+                )
+            )
+            continue
+        transform = {k: v for k, v in pair.transform.items() if k not in ("layout", "offset")}
+        if "offset" in chosen:
+            transform["offset"] = float(chosen["offset"])
+        if "layout" in chosen:
+            bias = "linear-bias" in pair.evidence or "conv-bias" in pair.evidence
+            axis = 0 if bias else transform.get("split", transform.get("concat", 0))
+            transform["layout"] = {**chosen["layout"], "axis": axis}
+            try:
+                permutation(transform["layout"], transform.get("sections", []))
+            except (KeyError, ValueError) as err:
+                raise LayoutError(
+                    f"the layer map's layout {describe_layout(transform['layout'])} for "
+                    f"{_coupled_kind(pair)} does not fit {', '.join(pair.b)} (pieces "
+                    f"{transform.get('sections')}): {err}; fix or remove it"
+                ) from err
+        pairs.append(replace(pair, transform=transform, evidence=(*pair.evidence, "layer-map")))
+    return replace(matching, param_pairs=pairs)
+
+
+def _candidates(pair: ParamPair, family_b: str) -> list[dict[str, Any]]:
+    """Transforms the pair may need, its own first; one candidate means nothing to decide."""
+    transform = pair.transform
+    if "layer-map" in pair.evidence or {"layout", "name", "module"} & set(transform):
+        return [transform]  # chosen already (a layer map, a registered transform)
+    if ("split" in transform or "concat" in transform) and "split-group" in pair.evidence:
+        axis = transform.get("split", transform.get("concat"))
+        bias = "linear-bias" in pair.evidence or "conv-bias" in pair.evidence
+        layouts = fused_candidates(transform["sections"], 0 if bias else axis)
+        return [{**transform, "layout": layout} for layout in layouts] or [transform]
+    if "rmsnorm" in family_b and pair.b and pair.b[0].endswith("weight") and len(pair.a) == 1:
+        return [
+            {**transform, "offset": offset} if offset else transform
+            for offset in offset_candidates()
+        ]
+    return [transform]
+
+
+@dataclass
+class _Probe:
+    """One discovery: the two models, A's module outputs and the state of B's weights."""
+
+    model_a: Any
+    model_b: Any
+    inputs_b: Any
+    matching: Matching
+    outputs_a: dict[tuple[str, int], np.ndarray]
+    order: list[tuple[str, int]]
+    partner: dict[str, str]
+    transforms: list[dict[str, Any]]
+    forced: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)
+    runs: int = 0
+
+    def __post_init__(self) -> None:
+        self.fw_a, self.fw_b = framework_of(self.model_a), framework_of(self.model_b)
+        self.tensors_a = self.fw_a.named_tensors(self.model_a)
+        self.tensors_b = self.fw_b.named_tensors(self.model_b)
+
+    def write(self, index: int, transform: dict[str, Any]) -> None:
+        pair = self.matching.param_pairs[index]
+        arrays = [self.fw_a.to_numpy(self.tensors_a[n]) for n in pair.a]
+        shapes = [list(self.fw_b.shape(self.tensors_b[n])) for n in pair.b]
+        for name, array in zip(pair.b, apply_transform(transform, arrays, target_shapes=shapes)):
+            self.fw_b.write(self.tensors_b[name], array)
+        self.transforms[index] = transform
+
+    def run_b(
+        self, stop: tuple[str, int] | None = None, *, until_failure: bool = False
+    ) -> dict[tuple[str, int], np.ndarray]:
+        """B's module outputs (first tensor per call), forced ones replaced, up to ``stop``
+        (or, with ``until_failure``, up to the first output that departs from A's)."""
+        fw = self.fw_b
+        seen: dict[tuple[str, int], np.ndarray] = {}
+        calls: dict[str, int] = {}
+        partner_a = {b: a for a, b in self.partner.items()}
+
+        def hook(path: str) -> Callable[..., Any]:
+            def post(module: Any, args: Any, output: Any) -> Any:
+                key = (path, calls.get(path, 0))
+                calls[path] = key[1] + 1
+                tensors = flatten_tensors(output, fw)
+                replaced = None
+                if key in self.forced and tensors:
+                    value = fw.from_numpy(self.forced[key], like=tensors[0])
+                    replaced = _replace_first(output, value, fw)
+                    tensors = [value]
+                if tensors:
+                    seen[key] = fw.to_numpy(tensors[0])
+                if key == stop:
+                    raise _Reached
+                key_a = (partner_a.get(path, ""), key[1])
+                if (
+                    until_failure
+                    and key_a in self.outputs_a
+                    and self.error(key_a, seen) > TOLERANCE
+                ):
+                    raise _Reached
+                return replaced
+
+            return post
+
+        modules = dict(fw.named_modules(self.model_b))
+        hooks = [(modules[p], None, hook(p)) for p in self.partner.values() if p in modules]
+        self.runs += 1
+        args, kwargs = model_arguments(fw, self.model_b, self.inputs_b)
+        try:
+            with fw.no_grad(), installed(fw, hooks):
+                fw.run(self.model_b, args, kwargs)
+        except _Reached:
+            pass
+        return seen
+
+    def error(
+        self, key_a: tuple[str, int], outputs_b: Mapping[tuple[str, int], np.ndarray]
+    ) -> float:
+        expected = self.outputs_a[key_a]
+        got = outputs_b.get((self.partner[key_a[0]], key_a[1]))
+        if got is None:
+            return 0.0  # B does not call its partner this often: nothing to compare
+        if got.size != expected.size:
+            return float("inf")
+        scale = float(np.max(np.abs(expected))) if expected.size else 0.0
+        diff = np.abs(got.reshape(expected.shape).astype(np.float64) - expected)
+        return float(np.max(diff)) / max(scale, 1e-12) if diff.size else 0.0
+
+    def first_failure(self) -> tuple[str, int] | None:
+        outputs_b = self.run_b(until_failure=True)
+        return next(
+            (
+                k
+                for k in self.order
+                if (self.partner[k[0]], k[1]) in outputs_b and self.error(k, outputs_b) > TOLERANCE
+            ),
+            None,
+        )
+
+
+def _replace_first(output: Any, value: Any, fw: Any) -> Any:
+    if fw.is_tensor(output):
+        return value
+    if isinstance(output, (tuple, list)) and output and fw.is_tensor(output[0]):
+        return type(output)([value, *output[1:]])
+    return None
+
+
+def _record_a(model: Any, inputs: Any, paths: set[str]) -> tuple[dict, list]:
+    fw = framework_of(model)
+    outputs: dict[tuple[str, int], np.ndarray] = {}
+    order: list[tuple[str, int]] = []
+    calls: dict[str, int] = {}
+
+    def hook(path: str) -> Callable[..., Any]:
+        def post(module: Any, args: Any, output: Any) -> None:
+            key = (path, calls.get(path, 0))
+            calls[path] = key[1] + 1
+            tensors = flatten_tensors(output, fw)
+            if tensors and fw.is_floating(tensors[0]):
+                outputs[key] = fw.to_numpy(tensors[0])
+                order.append(key)
+
+        return post
+
+    hooks = [(m, None, hook(p)) for p, m in fw.named_modules(model) if p in paths]
+    args, kwargs = model_arguments(fw, model, inputs)
+    with preserved_state(model), fw.no_grad(), installed(fw, hooks):
+        fw.run(model, args, kwargs)
+    return outputs, order
+
+
+def _options(model_b: Any, matching: Matching) -> list[list[dict[str, Any]]]:
+    fw_b = framework_of(model_b)
+    families = {
+        p: class_family(type(m).__name__, fw_b.name) for p, m in fw_b.named_modules(model_b)
+    }
+    return [_candidates(pair, families.get(pair.module_b, "")) for pair in matching.param_pairs]
+
+
+def open_layouts(matching: Matching) -> set[str]:
+    """Kinds of fused parameter groups whose layout is still open (shapes fit several)."""
+    return {_coupled_kind(pair) for pair in matching.param_pairs if len(_candidates(pair, "")) > 1}
+
+
+def discover_layouts(
+    model_a: Any, inputs_a: Any, model_b: Any, inputs_b: Any, matching: Matching
+) -> Matching:
+    """``matching`` with the layouts of its fused and permuted parameters found by probing
+    (see the module docstring); ``stats["layouts"]`` lists each decision.
+
+    Raises:
+        LayoutError: several candidate layouts reproduce a module's outputs.
+    """
+    fw_b = framework_of(model_b)
+    families = {
+        p: class_family(type(m).__name__, fw_b.name) for p, m in fw_b.named_modules(model_b)
+    }
+    options = [_candidates(pair, families.get(pair.module_b, "")) for pair in matching.param_pairs]
+    kinds: dict[str, list[int]] = {}
+    for index, (pair, cands) in enumerate(zip(matching.param_pairs, options)):
+        if len(cands) > 1:
+            kinds.setdefault(_coupled_kind(pair), []).append(index)
+    if not kinds:
+        return matching
+    start = time.perf_counter()
+    partner = {p.a: p.b for p in matching.module_pairs}
+    outputs_a, order = _record_a(model_a, inputs_a, set(partner))
+    probe = _Probe(
+        model_a,
+        model_b,
+        inputs_b,
+        matching,
+        outputs_a,
+        order,
+        partner,
+        [dict(p.transform) for p in matching.param_pairs],
+    )
+    choices: list[LayoutChoice] = []
+    written = {n for pair in matching.param_pairs for n in pair.b if n in probe.tensors_b}
+    saved = {n: fw_b.to_numpy(probe.tensors_b[n]) for n in written}
+    try:
+        with preserved_state(model_b):
+            for index, choices_here in enumerate(options):
+                try:
+                    probe.write(index, choices_here[0])
+                except WeightAssignError as err:  # left to assign_weight to report
+                    logger.debug("probing without %s: %s", matching.param_pairs[index].b, err)
+            _decide(probe, kinds, options, choices)
+    finally:
+        for name, array in saved.items():
+            fw_b.write(probe.tensors_b[name], array)
+    pairs = [replace(p, transform=t) for p, t in zip(matching.param_pairs, probe.transforms)]
+    stats = {
+        **matching.stats,
+        "layouts": [c.to_dict() for c in choices],
+        "layout_runs": probe.runs,
+        "layout_seconds": round(time.perf_counter() - start, 3),
+    }
+    return replace(matching, param_pairs=pairs, stats=stats)
+
+
+def _coupled_kind(pair: ParamPair) -> str:
+    """A weight and its bias decide together: the kind of the weight, for both."""
+    kind = layout_kind(pair)
+    return kind.replace(".bias", ".weight") if "split-group" in pair.evidence else kind
+
+
+ATTEMPTS = 3
+"""Occurrences of a kind of fused group probed before its layout is declared unknown."""
+
+
+def _decide(
+    probe: _Probe,
+    kinds: dict[str, list[int]],
+    options: list[list[dict[str, Any]]],
+    choices: list[LayoutChoice],
+) -> None:
+    open_kinds = dict(kinds)
+    pairs = probe.matching.param_pairs
+    tried: set[int] = set()  # pairs probed at a site where no candidate reproduced
+    failed: dict[str, list[LayoutChoice]] = {}
+    for _ in range(len(kinds) * (ATTEMPTS + 1) + len(probe.order) + 1):
+        failure = probe.first_failure()
+        if failure is None or not open_kinds:
+            break
+        site, kind = _site(probe, failure, open_kinds, tried)
+        if site is None or kind is None:
+            probe.forced[failure] = probe.outputs_a[failure]
+            continue
+        here = [
+            i
+            for i in open_kinds[kind]
+            if i not in tried and _inside(pairs[i], site[0], probe.partner[site[0]])
+        ]
+        choice, chosen = _probe_site(probe, site, kind, here, options)
+        if chosen is None:  # a real difference here, or a layout we do not know
+            for i in here:
+                probe.write(i, options[i][0])
+            tried.update(here)
+            probe.forced[site] = probe.outputs_a[site]
+            failed.setdefault(kind, []).append(choice)
+            if len(failed[kind]) >= min(ATTEMPTS, _occurrences(pairs, open_kinds[kind])):
+                _give_up(probe, kind, open_kinds.pop(kind), options, failed[kind])
+            continue
+        for i in open_kinds.pop(kind):
+            probe.write(i, _like(options[i], chosen))
+        choices.append(choice)
+    for kind in open_kinds:  # probed without success, or never reached
+        choices.extend(failed.get(kind, []))
+
+
+def _probe_site(
+    probe: _Probe,
+    site: tuple[str, int],
+    kind: str,
+    here: list[int],
+    options: list[list[dict[str, Any]]],
+) -> tuple[LayoutChoice, dict[str, Any] | None]:
+    """Try every candidate of the pairs ``here`` at ``site``; the choice and the chosen
+    transform of the lead pair (``None`` when no candidate reproduces the site)."""
+    errors = []
+    tried = _joint(options, here)
+    stop = (probe.partner[site[0]], site[1])
+    for candidate in tried:
+        for i, transform in zip(here, candidate):
+            probe.write(i, transform)
+        errors.append(probe.error(site, probe.run_b(stop=stop)))
+    good = sorted(
+        (c for c, e in zip(tried, errors) if e <= TOLERANCE), key=lambda c: _complexity(c[0])
+    )
+    described = tuple(" | ".join(describe_transform(t) for t in c) for c in tried)
+    if len(good) > 1 and _complexity(good[0][0]) == _complexity(good[1][0]):
+        raise LayoutError(
+            f"{len(good)} layouts of {kind} reproduce the outputs of {site[0]!r} "
+            f"({probe.partner[site[0]]!r} in B): "
+            + "; ".join(d for d, e in zip(described, errors) if e <= TOLERANCE)
+            + ". Pin one in the layer map (LayerMap.layouts) or register a transform."
+        )
+    chosen = good[0][0] if good else None
+    logger.info(
+        "layout of %s at %r: %s (%d candidates)",
+        kind,
+        site[0],
+        describe_transform(chosen) if chosen is not None else "none reproduces",
+        len(tried),
+    )
+    choice = LayoutChoice(kind, (site[0], probe.partner[site[0]]), chosen, described, tuple(errors))
+    return choice, chosen
+
+
+def _occurrences(pairs: Sequence[ParamPair], members: list[int]) -> int:
+    return len({(pairs[i].module_a, pairs[i].module_b) for i in members})
+
+
+def _give_up(
+    probe: _Probe,
+    kind: str,
+    members: list[int],
+    options: list[list[dict[str, Any]]],
+    attempts: list[LayoutChoice],
+) -> None:
+    """No candidate reproduced any probed occurrence: a norm keeps its plain weights (its
+    difference is reported where it is); a fused group's layout is unknown."""
+    lead = probe.matching.param_pairs[members[0]]
+    if "split-group" not in lead.evidence:
+        for i in members:
+            probe.write(i, options[i][0])
+        return
+    shapes_a = ", ".join(f"{n} {list(probe.fw_a.shape(probe.tensors_a[n]))}" for n in lead.a)
+    shapes_b = ", ".join(f"{n} {list(probe.fw_b.shape(probe.tensors_b[n]))}" for n in lead.b)
+    tried = "; ".join(
+        f"{d} (error {e:.3g})" for d, e in zip(attempts[0].candidates, attempts[0].errors)
+    )
+    raise LayoutError(
+        f"no known layout of the fused parameters {kind} reproduces the outputs of "
+        f"{', '.join(repr(a.site[0]) for a in attempts)}: A {shapes_a}; B {shapes_b}. "
+        f"Tried: {tried}. Register the layout with padiff_ir.register_transform(name, forward, "
+        "inverse) and name it in the layer map (LayerMap.layouts), or, if these modules' code "
+        "differs in every layer, pin the layout you expect in the layer map to compare anyway"
+    )
+
+
+def _complexity(transform: Mapping[str, Any]) -> int:
+    """How much a candidate departs from the plain layout: layouts that reproduce a module
+    equally (q and k rows permuted alike leave attention unchanged without a rotary
+    embedding) resolve to the one that departs least."""
+    layout = transform.get("layout") or {}
+    order = layout.get("order")
+    return (
+        int(bool(layout.get("rope")))
+        + int(layout.get("name") in ("fused_qkv_grouped", "fused_interleaved"))
+        + int(order is not None and order != sorted(order))
+        + int(bool(transform.get("offset")))
+    )
+
+
+def _inside(pair: ParamPair, path_a: str, path_b: str) -> bool:
+    return all(within(n, path_a) for n in pair.a) and all(within(n, path_b) for n in pair.b)
+
+
+def _site(
+    probe: _Probe,
+    failure: tuple[str, int],
+    open_kinds: Mapping[str, list[int]],
+    tried: set[int],
+) -> tuple[tuple[str, int] | None, str | None]:
+    """The nearest module pair around ``failure`` (the model itself excepted) that holds open
+    parameters not probed yet, and their kind; ``(None, None)`` when none does."""
+    pairs = probe.matching.param_pairs
+    later = probe.order[probe.order.index(failure) :]
+    sites = [failure]
+    for path in ancestors(failure[0]):
+        key = next((k for k in later if k[0] == path), None)
+        if path and key is not None:
+            sites.append(key)
+    for key in sites:
+        path_b = probe.partner[key[0]]
+        for kind, members in open_kinds.items():
+            if any(i not in tried and _inside(pairs[i], key[0], path_b) for i in members):
+                return key, kind
+    return None, None
+
+
+def _joint(options: list[list[dict[str, Any]]], here: list[int]) -> list[tuple[dict, ...]]:
+    """Candidates for the pairs ``here`` together: a weight and its bias take the same layout."""
+    return [tuple(_like(options[i], candidate) for i in here) for candidate in options[here[0]]]
+
+
+def _like(options: list[dict[str, Any]], chosen: dict[str, Any]) -> dict[str, Any]:
+    """The option of another pair of the same kind that makes the same choice as ``chosen``."""
+    for option in options:
+        if option.get("offset") == chosen.get("offset") and _same_layout(option, chosen):
+            return option
+    return options[0]
+
+
+def _same_layout(x: Mapping[str, Any], y: Mapping[str, Any]) -> bool:
+    lx, ly = x.get("layout"), y.get("layout")
+    if lx is None or ly is None:
+        return lx is ly
+    strip = lambda d: {k: v for k, v in d.items() if k != "axis"}  # noqa: E731
+    return strip(lx) == strip(ly)
