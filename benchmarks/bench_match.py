@@ -1,23 +1,37 @@
-"""match() end to end vs the eager forward and vs PaDiff 0.2.0, per zoo pair.
+"""match() end to end vs the eager forward and vs PaDiff 0.2.0: first call, later call, batches.
 
-For MLP, CNN, ViTPose-tiny, ViTPose-B and BERT-base, each in a fresh process: time per stage of
-``padiff_ir.match`` (eager runs, export, IR, matching, run, compare, localisation), the total,
-peak RSS, and the ratio to one eager forward of both models; and, in another fresh process,
-PaDiff 0.2.0's ``auto_diff(paddle_model, torch_model, inputs, options={'diff_phase':
-'forward'})`` on the same pair (``pip install padiff==0.2.0 --no-deps``; skipped with the
-reason when it is not installed or fails). Writes ``benchmarks/results/match.json`` and
-prints a markdown table.
+Per zoo pair, three fresh processes:
 
-Run: ``.venv/bin/python benchmarks/bench_match.py`` (about 10 minutes on 2 cores).
+* ``both``: one eager forward of both models (best of 3), then in the same process, taking
+  turns: ``padiff_ir.match`` first call, PaDiff 0.2.0 first call, ``padiff_ir.match`` later call
+  (the same models, new input values), PaDiff later call. The ratios come from this process
+  (the same load for both tools). PaDiff is ``auto_diff(paddle_model, torch_model, inputs,
+  options={'diff_phase': 'forward'})`` (``pip install padiff==0.2.0 --no-deps``);
+* ``ir`` and ``padiff``: the same two calls of one tool alone, for its peak RSS;
+* ``warm``: padiff-ir's first call in a new process whose export cache directory the ``ir``
+  process filled (a model checked before, in an earlier session).
+
+The ``both`` process keeps the export cache in memory only (``PADIFF_IR_CACHE_DIR=""``): its
+first call exports.
+
+Batches: ``padiff_ir.match(a, b, Batches([...N batches]))`` in a fresh process per N: the
+preparation (export, match, sessions) once, and per batch the eager forward of both models
+(outputs), both graphs and the comparison, against a plain eager forward of both models.
+
+Writes ``benchmarks/results/match.json`` and prints two markdown tables.
+Run: ``.venv/bin/python benchmarks/bench_match.py [--pairs cnn:tiny,...] [--batches]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -27,118 +41,233 @@ CASES = [
     ("mlp", "tiny"),
     ("cnn", "tiny"),
     ("vitpose", "tiny"),
+    ("cnn", "base"),
+    ("vit", "base"),
     ("vitpose", "base"),
     ("bert", "base"),
 ]
+BATCH_CASES = [
+    ("cnn", "base", (1, 8, 64)),
+    ("vitpose", "tiny", (1, 8, 64)),
+    ("vit", "base", (1, 8)),
+]
+TOLERANCE = {"atol": 1e-4, "rtol": 1e-4}
 
 
-def _eager_both(pair) -> None:
-    eager_forward(pair.torch_model, "torch", pair.inputs)
-    eager_forward(pair.paddle_model, "paddle", pair.inputs)
+def _new_values(inputs: dict[str, Any], seed: int) -> dict[str, Any]:
+    """Inputs of the same signature with other values (integer ids shifted in range)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name, value in inputs.items():
+        if value.dtype.kind == "f":
+            out[name] = rng.standard_normal(value.shape).astype(value.dtype)
+        else:
+            out[name] = np.roll(value, 1, axis=-1)
+    return out
 
 
-def run_match(name: str, size: str) -> dict:
+def _eager_both(pair, inputs) -> None:
+    eager_forward(pair.torch_model, "torch", inputs)
+    eager_forward(pair.paddle_model, "paddle", inputs)
+
+
+def _ir_call(pair, inputs) -> dict[str, Any]:
+    import padiff_ir
+
+    start = time.perf_counter()
+    result = padiff_ir.match(pair.torch_model, pair.paddle_model, inputs, **TOLERANCE)
+    return {"s": time.perf_counter() - start, "ok": bool(result), "stages": result.timings}
+
+
+def _padiff_call(pair, inputs) -> dict[str, Any]:
+    import paddle
+    import torch
+    from padiff import auto_diff
+
+    both = (
+        {k: paddle.to_tensor(v) for k, v in inputs.items()},
+        {k: torch.from_numpy(v) for k, v in inputs.items()},
+    )
+    start = time.perf_counter()
+    ok = auto_diff(
+        pair.paddle_model, pair.torch_model, both, options={"diff_phase": "forward", **TOLERANCE}
+    )
+    return {"s": time.perf_counter() - start, "ok": bool(ok)}
+
+
+def _guarded(fn, *args) -> dict[str, Any]:
+    try:
+        return fn(*args)
+    except Exception as err:  # PaDiff missing or failing on this pair: reported, not fatal
+        return {"error": f"{type(err).__name__}: {err}"[:300]}
+
+
+def run_case(tool: str, name: str, size: str) -> dict[str, Any]:
+    from padiff_ir.zoo import get_pair
+
+    pair = get_pair(name, size)
+    later = _new_values(pair.inputs, 1)
+    row: dict[str, Any] = {"pair": f"{name}-{size}", "tool": tool}
+    if tool == "warm":
+        row["first"] = _ir_call(pair, later)
+        row["peak_rss_mib"] = peak_rss_mib()
+        return row
+    if tool == "both":
+        # PaDiff sets attributes on the models it checks (``padiff_path``...), which the export
+        # cache rightly takes for a change: it gets models of its own (the same weights)
+        twin = get_pair(name, size)
+        _eager_both(pair, pair.inputs)
+        _, row["eager_both_s"] = timed(_eager_both, pair, pair.inputs, repeat=3)
+        row["ir_first"] = _ir_call(pair, pair.inputs)
+        row["padiff_first"] = _guarded(_padiff_call, twin, pair.inputs)
+        row["ir_later"] = _ir_call(pair, later)
+        row["padiff_later"] = _guarded(_padiff_call, twin, later)
+    else:
+        call = _ir_call if tool == "ir" else _padiff_call
+        row["first"] = _guarded(call, pair, pair.inputs)
+        row["later"] = _guarded(call, pair, later)
+    row["peak_rss_mib"] = peak_rss_mib()
+    return row
+
+
+def run_batches(name: str, size: str, count: int) -> dict[str, Any]:
     import padiff_ir
     from padiff_ir.zoo import get_pair
 
     pair = get_pair(name, size)
-    _eager_both(pair)
-    _, eager_s = timed(_eager_both, pair, repeat=3)
+    batches = [pair.inputs] + [_new_values(pair.inputs, seed) for seed in range(1, count)]
+    _eager_both(pair, pair.inputs)
+    _, eager_s = timed(_eager_both, pair, pair.inputs, repeat=3)
     start = time.perf_counter()
-    result = padiff_ir.match(pair.torch_model, pair.paddle_model, pair.inputs, atol=1e-4, rtol=1e-4)
+    results = padiff_ir.match(
+        pair.torch_model, pair.paddle_model, padiff_ir.Batches(batches), **TOLERANCE
+    )
     total = time.perf_counter() - start
+    stages: dict[str, float] = {}
+    for result in results:
+        for stage, seconds in result.timings.items():
+            stages[stage] = stages.get(stage, 0.0) + seconds / len(results)
+    per_batch = sum(results.check_s) / len(results)
     return {
         "pair": f"{name}-{size}",
-        "tool": "padiff-ir",
-        "ok": bool(result),
+        "batches": count,
+        "ok": bool(results),
         "total_s": total,
-        "stages": result.timings,
+        "prepare_s": results.prepare_s,
+        "per_batch_s": per_batch,
+        "per_batch_stages": stages,
         "eager_both_s": eager_s,
-        "ratio_to_eager": total / eager_s,
-        "tensor_pairs": len(result.pairs),
-        "module_pairs": len(result.layer_map),
         "peak_rss_mib": peak_rss_mib(),
     }
 
 
-def run_padiff(name: str, size: str) -> dict:
-    import paddle
-    import torch
+def _fmt(call: dict[str, Any]) -> str:
+    return f"{call['s']:.2f}" if "s" in call else "failed"
 
-    from padiff_ir.zoo import get_pair
 
-    row = {"pair": f"{name}-{size}", "tool": "padiff 0.2.0"}
-    try:
-        from padiff import auto_diff
-    except Exception as err:  # not installed, or does not import with these versions
-        return {**row, "error": f"{type(err).__name__}: {err}"[:300]}
-    pair = get_pair(name, size)
-    inputs = (
-        {k: paddle.to_tensor(v) for k, v in pair.inputs.items()},
-        {k: torch.from_numpy(v) for k, v in pair.inputs.items()},
+def _ratio(ir: dict[str, Any], pd: dict[str, Any]) -> str:
+    return f"{ir['s'] / pd['s']:.2f}x" if "s" in ir and "s" in pd else "-"
+
+
+def print_tables(rows: list[dict[str, Any]]) -> None:
+    print(
+        "| pair | eager (both) s | padiff-ir first s | PaDiff first s | ratio first "
+        "| padiff-ir later s | PaDiff later s | ratio later | later: export / run / compare+loc s "
+        "| first, disk cache warm s | peak RSS MiB (ir / PaDiff) |"
     )
-    start = time.perf_counter()
-    try:
-        ok = auto_diff(
-            pair.paddle_model,
-            pair.torch_model,
-            inputs,
-            options={"diff_phase": "forward", "atol": 1e-4, "rtol": 1e-4},
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|")
+    by_pair: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        if "batches" not in row:
+            by_pair.setdefault(row.get("pair", row.get("case", "?")), {})[row.get("tool", "?")] = (
+                row
+            )
+    for pair, tools in by_pair.items():
+        both = tools.get("both", {})
+        if "ir_first" not in both:
+            print(f"| {pair} | error: {str(both.get('error', '?'))[-120:]} |")
+            continue
+        warm = tools.get("warm", {}).get("first", {})
+        ir_rss = tools.get("ir", {}).get("peak_rss_mib", 0)
+        pd_rss = tools.get("padiff", {}).get("peak_rss_mib", 0)
+        st = both["ir_later"].get("stages", {})
+        compare = st.get("compare", 0) + st.get("localize", 0)
+        print(
+            f"| {pair} | {both['eager_both_s']:.3f} | {_fmt(both['ir_first'])} "
+            f"| {_fmt(both['padiff_first'])} | {_ratio(both['ir_first'], both['padiff_first'])} "
+            f"| {_fmt(both['ir_later'])} | {_fmt(both['padiff_later'])} "
+            f"| {_ratio(both['ir_later'], both['padiff_later'])} "
+            f"| {st.get('export', 0):.2f} / {st.get('run', 0):.2f} / {compare:.2f} "
+            f"| {_fmt(warm)} ({_ratio(warm, both['padiff_first'])}) "
+            f"| {ir_rss:.0f} / {pd_rss:.0f} |"
         )
-    except Exception as err:
-        return {
-            **row,
-            "error": f"{type(err).__name__}: {err}"[:300],
-            "seconds_until_error": time.perf_counter() - start,
-        }
-    return {
-        **row,
-        "ok": bool(ok),
-        "total_s": time.perf_counter() - start,
-        "peak_rss_mib": peak_rss_mib(),
-    }
+    print()
+    print(
+        "| pair | N | prepare s | per batch s | eager (both) s | per batch / eager "
+        "| (eager + run) / eager | compare+loc per batch s | total s | peak RSS MiB |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for row in rows:
+        if "batches" not in row:
+            continue
+        if "per_batch_s" not in row:
+            print(f"| {row.get('pair', row.get('case'))} | error |")
+            continue
+        st = row["per_batch_stages"]
+        eager = row["eager_both_s"]
+        print(
+            f"| {row['pair']} | {row['batches']} | {row['prepare_s']:.2f} "
+            f"| {row['per_batch_s']:.3f} | {eager:.3f} | {row['per_batch_s'] / eager:.2f}x "
+            f"| {(st.get('eager', 0) + st.get('run', 0)) / eager:.2f}x "
+            f"| {st.get('compare', 0) + st.get('localize', 0):.3f} | {row['total_s']:.1f} "
+            f"| {row['peak_rss_mib']:.0f} |"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--case")
+    parser.add_argument("--pairs", help="comma-separated name:size (default: all)")
+    parser.add_argument("--skip-batches", action="store_true")
+    parser.add_argument("--only-batches", action="store_true")
     args = parser.parse_args()
     if args.case:
-        tool, name, size = args.case.split(":")
-        row = run_match(name, size) if tool == "ir" else run_padiff(name, size)
+        kind, name, size = args.case.split(":")[:3]
+        if kind == "batches":
+            row = run_batches(name, size, int(args.case.split(":")[3]))
+        else:
+            row = run_case(kind, name, size)
         print(json.dumps(row))
         return
+    cases = CASES
+    if args.pairs:
+        cases = [tuple(p.split(":")) for p in args.pairs.split(",")]
     rows = []
-    for name, size in CASES:
-        for tool in ("ir", "padiff"):
-            row = run_in_subprocess(__file__, f"{tool}:{name}:{size}")
-            rows.append(row)
-            print(row, file=sys.stderr)
+    if not args.only_batches:
+        for name, size in cases:
+            with tempfile.TemporaryDirectory(prefix="bench_match_cache_") as cache:
+                for tool in ("both", "ir", "warm", "padiff"):
+                    # memory only (cold) but for the ir process filling the warm one's cache
+                    os.environ["PADIFF_IR_CACHE_DIR"] = cache if tool in ("ir", "warm") else ""
+                    row = run_in_subprocess(__file__, f"{tool}:{name}:{size}")
+                    row.setdefault("pair", f"{name}-{size}")
+                    row.setdefault("tool", tool)
+                    rows.append(row)
+                    print(row, file=sys.stderr)
+    os.environ["PADIFF_IR_CACHE_DIR"] = ""
+    if not args.skip_batches:
+        for name, size, counts in BATCH_CASES:
+            for count in counts:
+                row = run_in_subprocess(__file__, f"batches:{name}:{size}:{count}")
+                row.setdefault("pair", f"{name}-{size}")
+                row.setdefault("batches", count)
+                rows.append(row)
+                print(row, file=sys.stderr)
     path = write_results("match", rows)
     print(f"results: {path}\n")
-    print(
-        "| pair | padiff-ir total s | eager (both) s | ratio | export s | run s | match s "
-        "| compare+localise s | peak RSS MiB | PaDiff 0.2.0 s | PaDiff RSS MiB |"
-    )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    by_pair: dict[str, dict] = {}
-    for row in rows:
-        by_pair.setdefault(row.get("pair", row.get("case", "?")), {})[row.get("tool", "?")] = row
-    for pair, tools in by_pair.items():
-        ir, pd = tools.get("padiff-ir", {}), tools.get("padiff 0.2.0", {})
-        if "stages" not in ir:
-            print(f"| {pair} | error: {ir.get('error', '?')[:80]} |")
-            continue
-        st = ir["stages"]
-        padiff = (
-            f"{pd['total_s']:.2f}" if "total_s" in pd else f"failed: {pd.get('error', '?')[:60]}"
-        )
-        print(
-            f"| {pair} | {ir['total_s']:.2f} | {ir['eager_both_s']:.3f} | "
-            f"{ir['ratio_to_eager']:.0f}x | {st.get('export', 0):.2f} | {st.get('run', 0):.2f} "
-            f"| {st.get('match', 0):.2f} | {st.get('compare', 0) + st.get('localize', 0):.2f} "
-            f"| {ir['peak_rss_mib']:.0f} | {padiff} | {pd.get('peak_rss_mib', 0):.0f} |"
-        )
+    print_tables(rows)
 
 
 if __name__ == "__main__":

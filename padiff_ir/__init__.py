@@ -33,6 +33,11 @@ __all__ = [
     "match",
     "MatchResult",
     "Tolerance",
+    # many batches, one export
+    "Comparison",
+    "BatchResults",
+    "Batches",
+    "export_cache",
     "auto_diff",
     "DiffResult",
     # layer maps and weights
@@ -43,6 +48,7 @@ __all__ = [
     "register_transform",
     "register_weight_transform",
     # export
+    "ExportCache",
     "ExportedGraph",
     "export",
     # graph IR
@@ -71,6 +77,11 @@ __all__ = [
 
 _LAZY = {
     "MatchResult": "padiff_ir.compare",
+    "Comparison": "padiff_ir.compare.comparison",
+    "BatchResults": "padiff_ir.compare.batches",
+    "Batches": "padiff_ir.compare.batches",
+    "export_cache": "padiff_ir.exporters",
+    "ExportCache": "padiff_ir.exporters",
     "auto_diff": "padiff_ir.native",
     "DiffResult": "padiff_ir.native",
     "Tolerance": "padiff_ir.metrics",
@@ -108,7 +119,9 @@ from padiff_ir.errors import (  # noqa: E402
 
 if TYPE_CHECKING:
     from padiff_ir.compare import MatchResult
-    from padiff_ir.exporters import ExportedGraph, export
+    from padiff_ir.compare.batches import Batches, BatchResults
+    from padiff_ir.compare.comparison import Comparison
+    from padiff_ir.exporters import ExportCache, ExportedGraph, export, export_cache
     from padiff_ir.frameworks import create_model
     from padiff_ir.ir import Graph, build_graph, canonicalize
     from padiff_ir.matching.transforms import register_transform, register_weight_transform
@@ -135,7 +148,8 @@ def match(
     memory_budget: int | None = None,
     opset: int | None = None,
     progress: Callable[[str], None] | None = None,
-) -> MatchResult:
+    keys: Any = None,
+) -> MatchResult | BatchResults:
     """Do two models compute the same thing? If not, where do they part, and why?
 
     Both models are exported to ONNX with every node attributed to its module, matched without
@@ -151,6 +165,10 @@ def match(
         inputs: numpy arrays (one, a sequence, or a dict by argument name) used for both
             models, or a pair of per-framework inputs such as ``({'x': paddle_tensor},
             {'x': torch_tensor})``, matched to the models by tensor type whatever the order.
+            Or many batches: a torch or paddle ``DataLoader``, an iterator, a generator,
+            ``Batches(list_of_batches)``, or two of them, one per model (``(torch_loader,
+            paddle_loader)``, put in order by framework); the models are exported and
+            matched once, each batch is checked, and the result is a :class:`BatchResults`.
         atol, rtol: tolerance of the default compare mode (finite numbers >= 0).
         compare_mode: ``strict`` (elementwise), ``mean`` or ``abs_mean`` (PaDiff's modes).
         layer_map: a :class:`LayerMap` (or a dict of pins ``{path_a: path_b}``) honoured by the
@@ -163,11 +181,20 @@ def match(
         providers: onnxruntime execution providers.
         memory_budget: bytes of activations to keep in RAM per model (the rest is spilled).
         opset: ONNX opset to export with (7 to the newest the onnx package knows).
-        progress: called with a short message as each stage starts (the CLI prints them).
+        progress: called with a short message as each stage starts (the CLI prints them),
+            and with ``batch i/N`` per batch.
+        keys: how to pick each model's inputs out of a batch: ``(keys_a, keys_b)``, each a
+            dict ``{forward argument: batch key}``, a sequence of batch keys or a function of
+            the batch (e.g. ``({"img": "image"}, {"image": "image"})``).
 
     Returns:
         a :class:`MatchResult`: ``bool(result)`` is the verdict, ``str(result)`` a summary,
         ``result.culprits`` / ``result.first_divergence`` the answer, ``result.to_json()`` data.
+        Over batches a :class:`BatchResults`: a :class:`MatchResult` per batch, the first
+        failing batch, the worst pair of each.
+
+    An export is cached (:data:`export_cache`): a second call on models of the same structure,
+    code and input signature reuses the graphs with the models' current weights.
 
     Raises:
         OptionError: an option with a value it cannot take, named in the message with the
@@ -187,7 +214,15 @@ def match(
         >>> result = padiff_ir.match(pair.torch_model, pair.paddle_model, pair.inputs)
         >>> bool(result), result.culprits
         (True, [])
+
+        Over batches (here an iterator of two; a DataLoader works the same way)::
+
+        >>> batches = iter([pair.inputs, {k: v * 2 for k, v in pair.inputs.items()}])
+        >>> results = padiff_ir.match(pair.torch_model, pair.paddle_model, batches)
+        >>> bool(results), len(results), results.first_failing
+        (True, 2, None)
     """
+    from padiff_ir.compare.batches import is_batches, match_batches
     from padiff_ir.compare.options import MatchOptions
     from padiff_ir.compare.pipeline import match as run_match
 
@@ -204,6 +239,15 @@ def match(
         opset=opset,
         progress=progress,
     )
+    if is_batches(inputs):
+        return match_batches(model_a, model_b, inputs, options, keys=keys)
+    if keys is not None:
+        from padiff_ir.compare.comparison import select_inputs
+        from padiff_ir.frameworks import detect_framework
+        from padiff_ir.frameworks.wrapper import unwrap_model
+
+        frameworks = (detect_framework(unwrap_model(m)) for m in (model_a, model_b))
+        inputs = select_inputs(inputs, keys, *frameworks)
     return run_match(model_a, model_b, inputs, options)
 
 

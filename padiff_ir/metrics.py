@@ -166,14 +166,24 @@ def same_layout(shape_a: tuple[int, ...], shape_b: tuple[int, ...]) -> bool:
 
 
 def _histogram(abs_err: np.ndarray) -> tuple[int, ...]:
-    """Counts of ``log10 |a - b|`` per bin of :data:`_HIST_EDGES` (no sort, one pass)."""
+    """Counts of ``log10 |a - b|`` per bin of :data:`_HIST_EDGES` (no sort, no logarithm).
+
+    The count at or above each decade edge, from the smallest up (comparisons in the
+    array's dtype, stopping at the first empty edge); a bin's count is the difference of two.
+    """
     finite = abs_err[np.isfinite(abs_err)] if not np.isfinite(abs_err).all() else abs_err
     bins = len(_HIST_EDGES)
-    with np.errstate(divide="ignore"):
-        logs = np.log10(finite)
     # bin 0: below 1e-11 (exact included); bin k: [1e(k-12), 1e(k-11)); last: 1e2 and above
-    index = np.clip(np.floor(logs, out=logs) + 12.0, 0, bins - 1, out=logs).astype(np.intp)
-    return tuple(int(c) for c in np.bincount(index, minlength=bins))
+    at_least = [int(finite.size)]
+    for exponent in _HIST_EDGES[1:]:
+        count = (
+            int(np.count_nonzero(finite >= finite.dtype.type(10.0**exponent)))
+            if at_least[-1]
+            else 0
+        )
+        at_least.append(count)
+    at_least.append(0)
+    return tuple(at_least[k] - at_least[k + 1] for k in range(bins))
 
 
 def _working_dtype(a: np.ndarray, b: np.ndarray) -> np.dtype:

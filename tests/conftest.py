@@ -9,6 +9,9 @@ import tempfile
 
 import pytest
 
+# the suite's exports are cached in memory only (tests of the disk cache set a directory)
+os.environ.setdefault("PADIFF_IR_CACHE_DIR", "")
+
 # the zoo pairs whose halves share parameter names and both export (all but the LLM port "llama")
 ZOO_NAMES = ("mlp", "cnn", "vit", "vitpose", "bert")
 

@@ -9,6 +9,7 @@ ONNX outputs differ from its eager outputs is where the exporter lost something.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from padiff_ir.errors import InputError
 from padiff_ir.frameworks import (
     Framework,
     ModelInputs,
@@ -26,7 +28,7 @@ from padiff_ir.frameworks import (
 )
 from padiff_ir.runtime import ActivationStore
 
-__all__ = ["EagerRun", "run_eager"]
+__all__ = ["EagerRun", "eager_side", "run_eager", "run_eager_pair"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,10 +43,13 @@ class EagerRun:
             is the first call of the module).
         inputs: ``(module path, call)`` -> keys in ``store`` of its tensor inputs, in order.
         store: the arrays; close it (or use ``with``) when done.
+        by_module: whether every module's inputs and outputs were recorded (else only the
+            model's outputs, a plain forward's cost).
     """
 
     outputs: list[np.ndarray]
     store: ActivationStore
+    by_module: bool = True
     modules: dict[tuple[str, int], list[str]] = field(default_factory=dict)
     inputs: dict[tuple[str, int], list[str]] = field(default_factory=dict)
     calls: dict[str, int] = field(default_factory=dict)
@@ -101,7 +106,7 @@ def run_eager(
     """
     fw = get_framework(framework)
     store = ActivationStore(memory_budget) if memory_budget else ActivationStore()
-    run = EagerRun(outputs=[], store=store)
+    run = EagerRun(outputs=[], store=store, by_module=modules)
 
     def post_hook(path: str) -> Any:
         return lambda module, args, output: _record(run, path, output, args, fw)
@@ -142,3 +147,47 @@ def module_output_metrics(
     if not eager or len(eager) != len(names) or any(n not in values for n in names):
         return None
     return worst([compare_arrays(values[n], e, tolerance) for n, e in zip(names, eager)])
+
+
+def eager_side(
+    model: Any,
+    framework: str,
+    raw_inputs: Any,
+    label: str,
+    memory_budget: int | None,
+    modules: bool,
+) -> EagerRun | None:
+    """One model run eagerly on its inputs (None for an ONNX file); see :func:`run_eager`."""
+    if framework == "onnx":
+        return None
+    from padiff_ir.exporters._export import check_signature
+    from padiff_ir.frameworks import normalize_inputs
+
+    inputs = normalize_inputs(raw_inputs)
+    check_signature(model, inputs)
+    try:
+        return run_eager(model, framework, inputs, memory_budget=memory_budget, modules=modules)
+    except InputError as err:
+        raise InputError(f"model {label} ({framework}) does not run on the inputs: {err}") from err
+
+
+def run_eager_pair(
+    sides: Sequence[tuple[Any, str, Any]],
+    stack: contextlib.ExitStack,
+    *,
+    memory_budget: int | None = None,
+    modules: bool = False,
+) -> tuple[EagerRun | None, EagerRun | None]:
+    """Both models of ``sides`` (``(model, framework, raw inputs)``, A then B) run eagerly;
+    ``None`` for an ONNX side. The runs are closed with ``stack``.
+
+    Raises:
+        InputError: a model does not run on its inputs (naming the model, A or B).
+    """
+    runs = []
+    for label, (model, framework, raw) in zip("AB", sides):
+        run = eager_side(model, framework, raw, label, memory_budget, modules)
+        if run is not None:
+            stack.enter_context(run)
+        runs.append(run)
+    return runs[0], runs[1]

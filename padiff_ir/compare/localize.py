@@ -21,6 +21,7 @@ import numpy as np
 from padiff_ir._paths import depth, strictly_within
 from padiff_ir.compare.explain import attribute_diffs, op_structure_diffs
 from padiff_ir.compare.result import ModuleResult, ModuleStatus
+from padiff_ir.compare.values import ComparedTensors
 from padiff_ir.errors import ExecutionError, InputError
 from padiff_ir.ir.graph import Graph
 from padiff_ir.matching.types import Matching, ModulePair
@@ -59,12 +60,14 @@ def worst(metrics: Sequence[TensorMetrics | None]) -> TensorMetrics | None:
 
 @dataclass(frozen=True)
 class ModuleInputs:
-    """What measuring a module needs: both stores, B's runner, tolerances."""
+    """What measuring a module needs: both stores, B's runner, tolerances (and the
+    comparisons of the check so far, reused)."""
 
     store_a: Mapping[str, Any]
     store_b: Mapping[str, Any]
     runner_b: Any
     tolerance: Tolerance
+    compared: ComparedTensors | None = None
 
 
 def _compare_lists(
@@ -73,11 +76,15 @@ def _compare_lists(
     values_a: Mapping[str, Any],
     values_b: Mapping[str, Any],
     tolerance: Tolerance,
+    compared: ComparedTensors | None = None,
 ) -> TensorMetrics | None:
     found = []
     for name_a, name_b in zip(names_a, names_b):
         if name_a in values_a and name_b in values_b:
-            found.append(compare_arrays(values_a[name_a], values_b[name_b], tolerance))
+            if compared is not None:
+                found.append(compared.compare(name_a, name_b, tolerance))
+            else:
+                found.append(compare_arrays(values_a[name_a], values_b[name_b], tolerance))
     return worst(found)
 
 
@@ -88,8 +95,9 @@ def measure_module(
 
     ``own_error=False`` skips the rerun (a container whose culprit is already known inside).
     """
-    output = _compare_lists(pair.outputs_a, pair.outputs_b, ctx.store_a, ctx.store_b, ctx.tolerance)
-    inputs = _compare_lists(pair.inputs_a, pair.inputs_b, ctx.store_a, ctx.store_b, ctx.tolerance)
+    stores = (ctx.store_a, ctx.store_b, ctx.tolerance, ctx.compared)
+    output = _compare_lists(pair.outputs_a, pair.outputs_b, *stores)
+    inputs = _compare_lists(pair.inputs_a, pair.inputs_b, *stores)
     own = None
     # Own error only matters where the outputs fail: an aligned module needs no rerun.
     measurable = len(pair.inputs_a) == len(pair.inputs_b) and bool(pair.outputs_b)

@@ -14,7 +14,7 @@ from typing import Any
 from padiff_ir.compare.eager import EagerRun
 from padiff_ir.compare.layouts import LayoutScopes, joined_value, layout_rows
 from padiff_ir.compare.result import PairResult
-from padiff_ir.compare.values import pair_values
+from padiff_ir.compare.values import ComparedTensors, pair_values
 from padiff_ir.errors import MatchError
 from padiff_ir.exporters import ExportedGraph
 from padiff_ir.ir import Graph
@@ -39,11 +39,13 @@ def compare_pairs(
     tolerance: Tolerance,
     overrides: Mapping[str, Tolerance],
     graph_b: Graph | None = None,
+    compared: ComparedTensors | None = None,
 ) -> list[PairResult]:
     """Every tensor pair of ``matching`` with a value on both sides, in A's data-flow order.
 
     With ``graph_b``, a pair made by a module called several times names the call
-    (``pool#2``) as its module.
+    (``pool#2``) as its module. ``compared`` remembers single-tensor comparisons for the
+    later stages of the check.
     """
     from padiff_ir.pairing.call_sites import module_calls, producer_site
 
@@ -53,11 +55,15 @@ def compare_pairs(
     ordered = sorted(matching.tensor_pairs, key=lambda p: _order_key(graph_a, p.a))
     scopes = LayoutScopes(matching)
     for index, pair in enumerate(ordered):
-        value_a, value_b = _laid_out_values(pair, matching, store_a, store_b)
-        if value_a is None or value_b is None:
-            continue
         tol = next((overrides[n] for n in pair.a if n in overrides), tolerance)
-        metrics = compare_arrays(value_a, value_b, tol)
+        simple = compared is not None and len(pair.a) == len(pair.b) == 1 and not pair.layout
+        if simple and pair.a[0] in store_a and pair.b[0] in store_b:
+            metrics = compared.compare(pair.a[0], pair.b[0], tol)
+        else:
+            value_a, value_b = _laid_out_values(pair, matching, store_a, store_b)
+            if value_a is None or value_b is None:
+                continue
+            metrics = compare_arrays(value_a, value_b, tol)
         results.append(
             PairResult(
                 index=index,
@@ -130,6 +136,7 @@ def compare_outputs(
     store_a: Mapping[str, Any],
     store_b: Mapping[str, Any],
     tolerance: Tolerance,
+    compared: ComparedTensors | None = None,
 ) -> list[PairResult]:
     """The graph outputs, paired by name when both models return them with names (a dict),
     else by position.
@@ -146,6 +153,7 @@ def compare_outputs(
     count = len(exported_a.output_names)
     order = output_order(exported_a.output_keys, exported_b.output_keys, count)
     by_name = order != list(range(count)) or bool(exported_a.output_keys and exported_b.output_keys)
+    compared = compared or ComparedTensors(store_a, store_b)
     results = []
     for index, name_a in enumerate(exported_a.output_names):
         name_b = exported_b.output_names[order[index]]
@@ -158,7 +166,7 @@ def compare_outputs(
                 module_b="",
                 op_a="output",
                 op_b="output",
-                metrics=compare_arrays(store_a[name_a], store_b[name_b], tolerance),
+                metrics=compared.compare(name_a, name_b, tolerance),
                 evidence=("output-name",) if by_name else ("output-position",),
             )
         )

@@ -1,4 +1,5 @@
-"""Fetch the values of a tensor pair from two activation stores, in one layout."""
+"""Fetch the values of a tensor pair from two activation stores, in one layout; compare named
+tensors of two stores once per check (:class:`ComparedTensors`)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,36 @@ from typing import Any
 import numpy as np
 
 from padiff_ir.matching.types import TensorPair
+from padiff_ir.metrics import TensorMetrics, Tolerance, compare_arrays
 
-__all__ = ["pair_values", "side_value"]
+__all__ = ["ComparedTensors", "pair_values", "side_value"]
+
+
+class ComparedTensors:
+    """``compare_arrays`` of a tensor of A's store with one of B's, each computed once.
+
+    The tensor pairs, the module outputs and the module inputs of a check name many of the
+    same tensors; each pair of names is compared once per tolerance.
+
+    Example:
+        >>> compared = ComparedTensors({"x": np.ones(2)}, {"y": np.ones(2)})
+        >>> first = compared.compare("x", "y", Tolerance())
+        >>> compared.compare("x", "y", Tolerance()) is first, bool(first)
+        (True, True)
+    """
+
+    def __init__(self, store_a: Mapping[str, Any], store_b: Mapping[str, Any]) -> None:
+        self.store_a = store_a
+        self.store_b = store_b
+        self._done: dict[tuple[str, str, Tolerance], TensorMetrics] = {}
+
+    def compare(self, name_a: str, name_b: str, tolerance: Tolerance) -> TensorMetrics:
+        key = (name_a, name_b, tolerance)
+        metrics = self._done.get(key)
+        if metrics is None:
+            metrics = compare_arrays(self.store_a[name_a], self.store_b[name_b], tolerance)
+            self._done[key] = metrics
+        return metrics
 
 
 def side_value(

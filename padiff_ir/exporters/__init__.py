@@ -1,11 +1,14 @@
 """Exporters: a torch module, a paddle layer or an ONNX file to an attributed ONNX graph.
 
 :func:`export` detects the framework from the object and returns an :class:`ExportedGraph` whose
-every node names the module it came from (stored in the ONNX file itself).
+every node names the module it came from (stored in the ONNX file itself). Exports are cached
+(:data:`export_cache`): a model exported before with the same structure, code and input
+signature gets the cached graph with its current weights.
 """
 
 from __future__ import annotations
 
+from padiff_ir.exporters._cache import ExportCache, export_cache
 from padiff_ir.exporters._export import export, export_pair, load_onnx
 from padiff_ir.exporters._graph import (
     FRAMEWORK_KEY,
@@ -23,8 +26,10 @@ __all__ = [
     "MODULE_CLASS_KEY",
     "MODULE_PATH_KEY",
     "PARAMETERS_KEY",
+    "ExportCache",
     "ExportedGraph",
     "detect_framework",
+    "export_cache",
     "export",
     "export_pair",
     "load_onnx",

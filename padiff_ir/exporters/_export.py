@@ -6,6 +6,7 @@ import inspect
 import logging
 import os
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from padiff_ir.errors import ExportError, InputError, ModelTypeError, OptionError
@@ -198,9 +199,12 @@ def export(
 
 
 def _export(model: Any, example_inputs: Any, *, opset: int | None, check: bool) -> ExportedGraph:
-    framework = detect_framework(model)
-    if framework == "onnx":
+    if detect_framework(model) == "onnx":
         return load_onnx(model)
+    return start_export(model, example_inputs, opset=opset, check=check).result()
+
+
+def _checked_inputs(model: Any, framework: str, example_inputs: Any, check: bool) -> ModelInputs:
     if example_inputs is None:
         raise InputError(
             f"exporting a {framework} model needs example inputs: pass arrays or tensors"
@@ -209,30 +213,34 @@ def _export(model: Any, example_inputs: Any, *, opset: int | None, check: bool) 
     check_signature(model, inputs)
     if check:
         check_eager(model, framework, inputs)
-    if framework == "torch":
-        from padiff_ir.exporters.torch_exporter import export_torch
-
-        return export_torch(model, inputs, opset=opset)
-    from padiff_ir.exporters.paddle_exporter import export_paddle
-
-    return export_paddle(model, inputs, opset=opset)
+    return inputs
 
 
 class StartedExport:
     """An export under way: :meth:`result` gives the :class:`ExportedGraph`.
 
     A paddle export converts in a child process, so this process can export another model
-    (the torch side of a pair) meanwhile; other exports are done when started.
+    (the torch side of a pair) meanwhile; other exports are done when started. A finished
+    export goes into the export cache (``on_done``).
     """
 
-    def __init__(self, done: ExportedGraph | None = None, pending: Any = None) -> None:
+    def __init__(
+        self,
+        done: ExportedGraph | None = None,
+        pending: Any = None,
+        on_done: Callable[[ExportedGraph], object] | None = None,
+    ) -> None:
         self._done = done
         self._pending = pending
+        self._on_done = on_done
 
     def result(self) -> ExportedGraph:
         if self._done is None:
             self._done = self._pending.result()
             self._pending = None
+        if self._on_done is not None:
+            on_done, self._on_done = self._on_done, None
+            on_done(self._done)
         return self._done
 
     def close(self) -> None:
@@ -244,18 +252,44 @@ class StartedExport:
 def start_export(
     model: Any, example_inputs: Any = None, *, opset: int | None = None, check: bool = True
 ) -> StartedExport:
-    """Like :func:`export`, but a paddle model's conversion goes on in the background."""
-    if detect_framework(model) != "paddle":
-        return StartedExport(done=export(model, example_inputs, opset=opset, check=check))
+    """Like :func:`export`, but a paddle model's conversion goes on in the background.
+
+    A model exported before with the same structure, code and input signature is not exported
+    again: the cached graph gets its current weights (:mod:`padiff_ir.exporters._cache`).
+    """
+    with FRAMEWORK_LOCK:
+        return _start_export(model, example_inputs, opset=opset, check=check)
+
+
+def _start_export(
+    model: Any, example_inputs: Any, *, opset: int | None, check: bool
+) -> StartedExport:
+    from padiff_ir.exporters._cache import export_cache
+    from padiff_ir.exporters._fingerprint import model_fingerprint
+
+    framework = detect_framework(model)
+    if framework == "onnx":
+        return StartedExport(done=load_onnx(model))
+    inputs = _checked_inputs(model, framework, example_inputs, check)
+    key = model_fingerprint(model, framework, inputs, opset) if export_cache.enabled else ""
+    if key:
+        cached = export_cache.lookup(key, model, framework)
+        if cached is not None:
+            cached.fingerprint = key
+            return StartedExport(done=cached)
+
+    def remember(exported: ExportedGraph) -> None:
+        if key:
+            exported.fingerprint = key
+            export_cache.store(key, exported, model, framework)
+
+    if framework == "torch":
+        from padiff_ir.exporters.torch_exporter import export_torch
+
+        return StartedExport(done=export_torch(model, inputs, opset=opset), on_done=remember)
     from padiff_ir.exporters.paddle_exporter import start_paddle_export
 
-    if example_inputs is None:
-        raise InputError("exporting a paddle model needs example inputs: pass arrays or tensors")
-    inputs = normalize_inputs(example_inputs)
-    check_signature(model, inputs)
-    if check:
-        check_eager(model, "paddle", inputs)
-    return StartedExport(pending=start_paddle_export(model, inputs, opset=opset))
+    return StartedExport(pending=start_paddle_export(model, inputs, opset=opset), on_done=remember)
 
 
 def export_pair(

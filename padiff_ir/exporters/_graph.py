@@ -120,6 +120,8 @@ class ExportedGraph:
         input_names / output_names: the graph's inputs and outputs, in order.
         output_keys: the key path of each output in the model's returned structure
             (``"logits"``), when it returns a dict; empty otherwise.
+        fingerprint: the export cache's key of the model and input signature it was exported
+            from (what the graph depends on, not the weights); empty for an ONNX file.
     """
 
     model: onnx.ModelProto
@@ -133,6 +135,7 @@ class ExportedGraph:
     input_names: tuple[str, ...] = ()
     output_names: tuple[str, ...] = ()
     output_keys: tuple[str, ...] = ()
+    fingerprint: str = ""
 
     @classmethod
     def from_model(cls, model: onnx.ModelProto) -> ExportedGraph:

@@ -5,12 +5,18 @@ BatchNorm not folded, initializers not deduplicated) and records on each node th
 it was traced in (``pkg.torch.onnx.name_scopes``: ``['', 'blocks.0', 'blocks.0.fc', 'linear']``)
 and their classes (``pkg.torch.onnx.class_hierarchy``). The innermost module scope is the node's
 module path; initializers are already named after the parameters (``blocks.0.fc.weight``).
+
+``torch.onnx.export`` builds its registry of ATen-to-ONNX functions anew on every call (it
+parses the source of ~500 onnxscript functions: 0.5-0.8 s); the registry is built once per
+process and opset here and handed to the exporter's core (:func:`_dynamo_export`), which is
+what ``torch.onnx.export(..., dynamo=True)`` calls with a fresh one.
 """
 
 from __future__ import annotations
 
 import ast
 import contextlib
+import functools
 import io
 import logging
 import re
@@ -117,6 +123,51 @@ def _has_mapping(value: Any) -> bool:
     return isinstance(value, (list, tuple)) and any(_has_mapping(v) for v in value)
 
 
+@functools.cache
+def _registry(opset: int) -> Any:
+    from torch.onnx._internal.exporter import _registration
+
+    return _registration.ONNXRegistry().from_torchlib(opset_version=opset)
+
+
+def _dynamo_export(
+    model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], opset: int | None
+) -> Any:
+    """``torch.onnx.export(model, args, kwargs=kwargs, dynamo=True, optimize=False)`` with a
+    registry built once (the public call where torch's internals differ)."""
+    import torch
+
+    try:
+        from torch.onnx import _constants as onnx_constants
+        from torch.onnx._internal.exporter import _constants, _core
+
+        version = opset if opset is not None else onnx_constants.ONNX_DEFAULT_OPSET
+        internal = version >= _constants.TORCHLIB_OPSET
+    except (ImportError, AttributeError):  # another torch: its public call
+        internal = False
+    if not internal:
+        return torch.onnx.export(
+            model,
+            args,
+            kwargs=kwargs or None,
+            dynamo=True,
+            optimize=False,
+            verbose=False,
+            opset_version=opset,
+            report=False,
+        )
+    return _core.export(
+        model,
+        args,
+        kwargs or {},
+        registry=_registry(version),
+        optimize=False,
+        opset_version=version,
+        report=False,
+        verbose=False,
+    )
+
+
 def export_torch(model: Any, inputs: ModelInputs, *, opset: int | None = None) -> ExportedGraph:
     """Export ``model`` on ``inputs``; the model's mode flags and RNG state are left as they were.
 
@@ -124,7 +175,6 @@ def export_torch(model: Any, inputs: ModelInputs, *, opset: int | None = None) -
         InputError: the inputs do not fit ``model.forward``.
         ExportError: the dynamo exporter failed (the message says why and what to do).
     """
-    import torch
 
     args, kwargs = inputs.to_torch()
     captured = io.StringIO()
@@ -137,16 +187,7 @@ def export_torch(model: Any, inputs: ModelInputs, *, opset: int | None = None) -
     ):
         warnings.simplefilter("ignore")
         try:
-            program = torch.onnx.export(
-                model,
-                args,
-                kwargs=kwargs or None,
-                dynamo=True,
-                optimize=False,
-                verbose=False,
-                opset_version=opset,
-                report=False,
-            )
+            program = _dynamo_export(model, args, kwargs, opset)
         except Exception as err:
             raise ExportError(
                 f"torch could not export {type(model).__name__} to ONNX: "

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -214,11 +214,15 @@ class GraphIndex:
         node_indices: Sequence[int],
         inputs: Sequence[onnx.ValueInfoProto],
         outputs: Sequence[onnx.ValueInfoProto],
+        *,
+        shared: Container[str] = (),
     ) -> onnx.ModelProto:
         """A model of the nodes ``node_indices`` reading ``inputs`` and exposing ``outputs``.
 
-        Only the initializers the nodes read (and that are not fed) are copied. A node output that
-        is also fed is renamed, so the fed value is the one its readers see.
+        Only the initializers the nodes read (and that are not fed) are copied; those named in
+        ``shared`` are not copied but declared as external data (name, type, dims), for the
+        session to read from the arrays it is given (see ``_session.create_session``).
+        A node output that is also fed is renamed, so the fed value is the one its readers see.
         """
         import onnx
 
@@ -245,13 +249,38 @@ class GraphIndex:
             graph.node.append(node)
             read.update(self.node_inputs[index])
         needed = read - fed
-        graph.initializer.extend(t for t in model.graph.initializer if t.name in needed)
+        for tensor in model.graph.initializer:
+            if tensor.name not in needed:
+                continue
+            if tensor.name in shared:
+                graph.initializer.append(external_stub(tensor))
+            else:
+                graph.initializer.append(tensor)
         graph.sparse_initializer.extend(
             t for t in model.graph.sparse_initializer if t.values.name in needed
         )
         graph.input.extend(inputs)
         graph.output.extend(outputs)
         return built
+
+
+#: The ``location`` of an initializer whose data the session gets from memory.
+SHARED_LOCATION = "padiff_ir.shared_memory"
+
+
+def external_stub(tensor: onnx.TensorProto) -> onnx.TensorProto:
+    """An initializer with ``tensor``'s name, type and dims, its data marked external."""
+    import onnx
+    from onnx import helper
+
+    stub = onnx.TensorProto(name=tensor.name, data_type=tensor.data_type, dims=tensor.dims)
+    stub.data_location = onnx.TensorProto.EXTERNAL
+    itemsize = helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
+    length = str(math.prod(tensor.dims) * itemsize)
+    for key, value in (("location", SHARED_LOCATION), ("offset", "0"), ("length", length)):
+        entry = stub.external_data.add()
+        entry.key, entry.value = key, value
+    return stub
 
 
 def output_value_info(name: str, type_proto: onnx.TypeProto | None) -> onnx.ValueInfoProto:

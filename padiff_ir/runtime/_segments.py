@@ -177,10 +177,11 @@ def _segment_session(
     exposed: list[str],
     providers: Sequence[str],
     node_modules: Mapping[str, str],
+    shared: Mapping[str, np.ndarray],
 ) -> tuple[onnxruntime.InferenceSession, list[str]]:
     """A session of one segment; outputs of a type ORT rejects are dropped from it."""
     try:
-        return create_session(model, providers, node_modules, owned=True), exposed
+        return create_session(model, providers, node_modules, owned=True, shared=shared), exposed
     except ExecutionError:
         untyped = {o.name for o in model.graph.output if not o.HasField("type")}
         if not untyped:
@@ -189,7 +190,7 @@ def _segment_session(
     kept = [o for o in model.graph.output if o.name not in untyped]
     del model.graph.output[:]
     model.graph.output.extend(kept)
-    session = create_session(model, providers, node_modules, owned=True)
+    session = create_session(model, providers, node_modules, owned=True, shared=shared)
     return session, [n for n in exposed if n not in untyped]
 
 
@@ -200,6 +201,8 @@ def _run_segment(
     segment: Sequence[int],
     providers: Sequence[str],
     node_modules: Mapping[str, str],
+    sessions: dict[Any, Any] | None,
+    shared: Mapping[str, np.ndarray],
 ) -> None:
     produced = [n for i in segment for n in index.nodes[i].output if n]
     produced_set = set(produced)
@@ -218,10 +221,20 @@ def _run_segment(
             values[name] = run.value(name, position)
             inputs.append(run.value_info(name, values[name]))
     exposed = [n for n in produced if n in run.recorded or run.last_reader.get(n, -1) > position]
-    outputs = [output_value_info(n, run.types.get(n)) for n in exposed]
-    model = index.build(segment, inputs, outputs)
-    session, exposed = _segment_session(model, exposed, providers, node_modules)
-    del model
+    key = (
+        tuple(segment),
+        tuple(exposed),
+        tuple((i.name, i.SerializeToString()) for i in inputs),
+    )
+    cached = sessions.get(key) if sessions is not None else None
+    if cached is None:
+        outputs = [output_value_info(n, run.types.get(n)) for n in exposed]
+        model = index.build(segment, inputs, outputs, shared=shared)
+        cached = _segment_session(model, exposed, providers, node_modules, shared)
+        del model
+        if sessions is not None:
+            sessions[key] = cached
+    session, exposed = cached
     results = run_session(session, exposed, values, node_modules)
     del values, session
     results.reverse()
@@ -240,8 +253,15 @@ def run_segments(
     *,
     providers: Sequence[str],
     node_modules: Mapping[str, str],
+    sessions: dict[Any, Any] | None = None,
+    shared: Mapping[str, np.ndarray] | None = None,
 ) -> None:
-    """Compute ``computed`` from ``feeds`` segment by segment, recording them into ``store``."""
+    """Compute ``computed`` from ``feeds`` segment by segment, recording them into ``store``.
+
+    ``sessions`` (kept by the caller between runs) holds each segment's session: a later run
+    of the same segments reuses them instead of building them again. The initializers in
+    ``shared`` are read by the sessions from those arrays, not copied into each.
+    """
     sizes = estimate_bytes(computed, types, feeds)
     recorded = set(computed)
     node_indices, _ = index.ancestors(computed, stop=feeds)
@@ -257,5 +277,7 @@ def run_segments(
     with ActivationStore(segment_bytes) as scratch:  # read by later segments, not recorded
         run = SegmentRun(feeds, types, recorded, last_reader, store, scratch)
         for position, segment in enumerate(segments):
-            _run_segment(index, run, position, segment, providers, node_modules)
+            _run_segment(
+                index, run, position, segment, providers, node_modules, sessions, shared or {}
+            )
             run.forget(position)

@@ -1,9 +1,11 @@
 """ONNX Runtime sessions for the runner: options, building, errors, and checking feeds.
 
 Every session runs with graph optimisations off (``ORT_DISABLE_ALL``) so each node runs as
-written, and logs only errors. ORT failures become :class:`~padiff_ir.errors.ExecutionError`
-naming the node (and its module, when the graph is attributed) if ORT's message names one; values
-that contradict a tensor's type become :class:`~padiff_ir.errors.InputError` naming the tensor.
+written, logs only errors, and its idle threads sleep rather than spin (a spinning pool slowed
+the torch and paddle runs between graph runs several times over). ORT failures become
+:class:`~padiff_ir.errors.ExecutionError` naming the node (and its module, when the graph is
+attributed) if ORT's message names one; values that contradict a tensor's type become
+:class:`~padiff_ir.errors.InputError` naming the tensor.
 """
 
 from __future__ import annotations
@@ -41,6 +43,11 @@ def _session_options() -> onnxruntime.SessionOptions:
     options = onnxruntime.SessionOptions()
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
     options.log_severity_level = 3
+    # idle ORT threads must not spin: the frameworks' eager runs share the cores between runs
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    # no arena: a run that exposes every intermediate would keep its peak reserved
+    options.enable_cpu_mem_arena = False
     return options
 
 
@@ -64,17 +71,26 @@ def create_session(
     node_modules: Mapping[str, str],
     *,
     owned: bool = False,
+    shared: Mapping[str, np.ndarray] | None = None,
 ) -> onnxruntime.InferenceSession:
     """An ORT session for ``model``; past the protobuf limit the weights go through a temporary
-    external-data file (``model`` is copied first unless ``owned``)."""
+    external-data file (``model`` is copied first unless ``owned``).
+
+    Initializers that ``model`` declares as shared external data
+    (:func:`~padiff_ir.runtime._graph_index.external_stub`) are read from the arrays of
+    ``shared`` in place: the session holds no copy of them (it keeps the arrays alive).
+    """
     import onnxruntime
 
     options = _session_options()
+    kept = _share(options, model, shared or {})
     try:
         if model.ByteSize() < _PROTOBUF_LIMIT:
-            return onnxruntime.InferenceSession(
+            session = onnxruntime.InferenceSession(
                 model.SerializeToString(), options, providers=list(providers)
             )
+            session._padiff_ir_shared = kept  # the arrays ORT reads must outlive the session
+            return session
         import onnx
 
         if not owned:
@@ -90,6 +106,29 @@ def create_session(
             return onnxruntime.InferenceSession(path, options, providers=list(providers))
     except Exception as err:
         raise execution_error(err, "build a session", node_modules) from err
+
+
+def _share(
+    options: onnxruntime.SessionOptions, model: onnx.ModelProto, shared: Mapping[str, np.ndarray]
+) -> list[object]:
+    """Hand ORT the arrays of the initializers ``model`` declares as shared; what to keep
+    alive."""
+    import onnxruntime
+
+    from padiff_ir.runtime._graph_index import SHARED_LOCATION
+
+    names = [
+        t.name
+        for t in model.graph.initializer
+        if t.data_location == t.EXTERNAL
+        and any(e.key == "location" and e.value == SHARED_LOCATION for e in t.external_data)
+    ]
+    if not names:
+        return []
+    arrays = [shared[name] for name in names]
+    values = [onnxruntime.OrtValue.ortvalue_from_numpy(array) for array in arrays]
+    options.add_external_initializers(names, values)
+    return [arrays, values]
 
 
 # -- feeds ---------------------------------------------------------------------------------

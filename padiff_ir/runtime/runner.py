@@ -35,6 +35,7 @@ from padiff_ir.errors import InputError
 from padiff_ir.runtime._graph_index import GraphIndex, input_value_info, output_value_info
 from padiff_ir.runtime._segments import run_segments
 from padiff_ir.runtime._session import check_value, create_session, run_session
+from padiff_ir.runtime._weights import WeightsOnDemand
 from padiff_ir.runtime.store import DEFAULT_STORE_BUDGET, ActivationStore
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ DEFAULT_MEMORY_BUDGET = 2 * DEFAULT_STORE_BUDGET
 """Bytes of activations :meth:`Runner.run_all` holds in RAM by default (1 GiB): half for the
 store, half for one segment's outputs."""
 
+
 # -- the runner ----------------------------------------------------------------------------
 
 
@@ -67,10 +69,14 @@ class Runner:
         providers: ONNX Runtime execution providers, in order of preference.
         subgraph_cache_size: how many :meth:`run_subgraph` sessions to keep (least recently used
             go first).
+        keep_sessions: keep :meth:`run_all`'s sessions for the next call (many inputs); their
+            sessions then read the weights in place from :attr:`shared_weights`.
 
     Sessions are built when first needed (so a runner used only for :meth:`run_all` never holds
     a full inference session and its copy of the weights) and kept until :meth:`close` or the end
-    of a ``with`` block.
+    of a ``with`` block. With ``keep_sessions``, a second :meth:`run_all` of the same tensors
+    on inputs of the same types reuses the sessions of the first (without it, each segment's
+    session is dropped once it ran, which bounds the memory of a single run).
 
     Example:
         >>> import numpy as np
@@ -97,17 +103,21 @@ class Runner:
         *,
         providers: Sequence[str] = DEFAULT_PROVIDERS,
         subgraph_cache_size: int = 16,
+        keep_sessions: bool = False,
     ) -> None:
         self.model: onnx.ModelProto = getattr(model, "model", model)
         self.node_modules: dict[str, str] = dict(getattr(model, "node_modules", {}))
         self.providers = tuple(providers)
         self.subgraph_cache_size = subgraph_cache_size
+        self.keep_sessions = keep_sessions
         self._index: GraphIndex | None = None
         self._session: onnxruntime.InferenceSession | None = None
         self._subgraph_sessions: collections.OrderedDict[
             tuple[Any, ...], onnxruntime.InferenceSession
         ] = collections.OrderedDict()
         self._types: dict[tuple[Any, ...], dict[str, onnx.TypeProto]] = {}
+        self._segment_sessions: dict[Any, Any] = {}
+        self._shared: dict[str, np.ndarray] | None = None
 
     # -- lifetime --------------------------------------------------------------------------
 
@@ -121,6 +131,8 @@ class Runner:
         """Release every session. The runner can be used again; sessions are rebuilt."""
         self._session = None
         self._subgraph_sessions.clear()
+        self._segment_sessions.clear()
+        self._shared = None
 
     @property
     def index(self) -> GraphIndex:
@@ -137,6 +149,22 @@ class Runner:
     @property
     def output_names(self) -> tuple[str, ...]:
         return self.index.outputs
+
+    @property
+    def shared_weights(self) -> dict[str, np.ndarray]:
+        """The large initializers as arrays, read in place by the sessions of a runner that
+        keeps them (made once: its sessions copy no weights)."""
+        if self._shared is None:
+            weights = WeightsOnDemand(self.model)
+            self._shared = {name: weights[name] for name in weights.names()}
+        return self._shared
+
+    def _sharing(self) -> Mapping[str, np.ndarray]:
+        """The weights sessions read in place: with ``keep_sessions`` the runner's arrays
+        (sessions live together: one array each beats a copy each); else arrays made for each
+        session and dropped with it (one copy of a segment's weights instead of three: the
+        segment model's, its serialised bytes and ORT's)."""
+        return self.shared_weights if self.keep_sessions else WeightsOnDemand(self.model)
 
     def _inference_session(self) -> onnxruntime.InferenceSession:
         if self._session is None:
@@ -260,6 +288,8 @@ class Runner:
                     chunk_size,
                     providers=self.providers,
                     node_modules=self.node_modules,
+                    sessions=self._segment_sessions if self.keep_sessions else None,
+                    shared=self._sharing(),
                 )
         except BaseException:
             if owned:
@@ -326,8 +356,11 @@ class Runner:
                 node_indices,
                 [input_value_info(n, arrays[n].dtype, arrays[n].ndim) for n in used],
                 [output_value_info(n, types.get(n)) for n in computed],
+                shared=self._sharing(),
             )
-            session = create_session(model, self.providers, self.node_modules, owned=True)
+            session = create_session(
+                model, self.providers, self.node_modules, owned=True, shared=self._sharing()
+            )
             self._subgraph_sessions[key] = session
             while len(self._subgraph_sessions) > self.subgraph_cache_size:
                 self._subgraph_sessions.popitem(last=False)

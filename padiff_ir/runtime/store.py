@@ -193,7 +193,8 @@ class ActivationStore(Mapping[str, np.ndarray]):
         self._finalizer: weakref.finalize | None = None
         self._in_memory: dict[str, np.ndarray] = {}
         self._on_disk: dict[str, str] = {}
-        self._summaries: dict[str, TensorSummary] = {}
+        self._entries: dict[str, tuple[tuple[int, ...], str, int]] = {}  # shape, dtype, bytes
+        self._summaries: dict[str, TensorSummary] = {}  # computed when first asked for
         self._nbytes_in_memory = 0
         self._nbytes_on_disk = 0
         self._closed = False
@@ -208,9 +209,8 @@ class ActivationStore(Mapping[str, np.ndarray]):
         """
         self._check_open()
         array = np.asarray(array)
-        if name in self._summaries:
+        if name in self._entries:
             self._discard(name)
-        summary = summarize(array)
         fits = self._nbytes_in_memory + array.nbytes <= self.memory_budget
         if fits or array.dtype.hasobject:
             self._in_memory[name] = _read_only(array)
@@ -221,7 +221,8 @@ class ActivationStore(Mapping[str, np.ndarray]):
             self._on_disk[name] = path
             self._nbytes_on_disk += int(array.nbytes)
             logger.debug("spilled %r (%d bytes) to %s", name, array.nbytes, path)
-        self._summaries[name] = summary
+        shape = tuple(int(d) for d in array.shape)
+        self._entries[name] = (shape, str(array.dtype), int(array.nbytes))
 
     def update(self, arrays: Mapping[str, np.ndarray]) -> None:
         """:meth:`put` every item of ``arrays``."""
@@ -231,20 +232,21 @@ class ActivationStore(Mapping[str, np.ndarray]):
     def discard(self, name: str) -> None:
         """Drop the array stored under ``name`` (and its file); no error if there is none."""
         self._check_open()
-        if name in self._summaries:
+        if name in self._entries:
             self._discard(name)
 
     def _discard(self, name: str) -> None:
         if name in self._in_memory:
             self._nbytes_in_memory -= int(self._in_memory.pop(name).nbytes)
         elif name in self._on_disk:
-            self._nbytes_on_disk -= self._summaries[name].nbytes
+            self._nbytes_on_disk -= self._entries[name][2]
             path = self._on_disk.pop(name)
             try:
                 os.remove(path)
             except OSError:  # still mapped on a platform that forbids removing it
                 logger.debug("could not remove %s; it goes with the directory", path)
-        del self._summaries[name]
+        del self._entries[name]
+        self._summaries.pop(name, None)
 
     def _ensure_directory(self) -> str:
         if self._directory is None:
@@ -268,29 +270,33 @@ class ActivationStore(Mapping[str, np.ndarray]):
         raise KeyError(name)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._summaries
+        return name in self._entries
 
     def __len__(self) -> int:
-        return len(self._summaries)
+        return len(self._entries)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(list(self._summaries))
+        return iter(list(self._entries))
 
     def summary(self, name: str) -> TensorSummary:
-        """The statistics recorded when ``name`` was put (no array is read)."""
-        return self._summaries[name]
+        """The statistics of the array stored under ``name`` (computed once, when first
+        asked for: a run that never asks pays nothing)."""
+        summary = self._summaries.get(name)
+        if summary is None:
+            summary = self._summaries[name] = summarize(self[name])
+        return summary
 
     def shape(self, name: str) -> tuple[int, ...]:
         """Shape of the array stored under ``name``, without loading it."""
-        return self._summaries[name].shape
+        return self._entries[name][0]
 
     def dtype(self, name: str) -> np.dtype:
         """Dtype of the array stored under ``name``, without loading it."""
-        return np.dtype(self._summaries[name].dtype)
+        return np.dtype(self._entries[name][1])
 
     def is_on_disk(self, name: str) -> bool:
         """Whether ``name`` was spilled to disk."""
-        if name not in self._summaries:
+        if name not in self._entries:
             raise KeyError(name)
         return name in self._on_disk
 
@@ -323,6 +329,7 @@ class ActivationStore(Mapping[str, np.ndarray]):
         self._closed = True
         self._in_memory.clear()
         self._on_disk.clear()
+        self._entries.clear()
         self._summaries.clear()
         self._nbytes_in_memory = self._nbytes_on_disk = 0
         if self._finalizer is not None:

@@ -1,0 +1,267 @@
+"""One check of a prepared pair: run both graphs on some inputs, compare, localise, explain.
+
+Stages (timed into ``MatchResult.timings``): **run** both graphs recording the tensors a check
+reads (sessions opened once per :class:`~padiff_ir.compare.prepared.PreparedPair`);
+**compare** every matched tensor pair and the outputs (:mod:`.pairs`); **localize** each
+failing module's own error, culprits, explanations (:mod:`.culprits`); **fidelity**: does each
+exported graph reproduce its eager model (:mod:`.fidelity`)?
+
+The eager runs given may hold the models' outputs only (a plain forward's cost); only when a
+graph's outputs depart from its model's are both models rerun recording every module, to find
+where the exporter changed the computation.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from padiff_ir.compare.culprits import localise
+from padiff_ir.compare.eager import EagerRun
+from padiff_ir.compare.environment import environment
+from padiff_ir.compare.fidelity import export_fidelity, fidelity_notes, hidden_divergences
+from padiff_ir.compare.localize import ModuleInputs, worst
+from padiff_ir.compare.options import MatchOptions
+from padiff_ir.compare.pairs import compare_eager_outputs, compare_outputs, compare_pairs
+from padiff_ir.compare.prepared import PreparedPair
+from padiff_ir.compare.result import Culprit, MatchResult, ModuleResult, PairResult
+from padiff_ir.compare.stages import Stage, StageTimer
+from padiff_ir.compare.values import ComparedTensors
+from padiff_ir.runtime import ActivationStore
+
+__all__ = ["EagerPair", "check_inputs"]
+
+logger = logging.getLogger(__name__)
+
+EagerPair = tuple["EagerRun | None", "EagerRun | None"]
+
+
+def _fidelity(
+    prepared: PreparedPair,
+    eager: EagerPair,
+    stores: tuple[Mapping[str, Any], Mapping[str, Any]],
+    options: MatchOptions,
+) -> dict[str, Any]:
+    pairs = prepared.matching.module_pairs
+    return {
+        "a": export_fidelity(
+            "a",
+            eager[0],
+            prepared.exported_a,
+            stores[0],
+            prepared.runner_a,
+            pairs,
+            options.tolerance,
+        ),
+        "b": export_fidelity(
+            "b",
+            eager[1],
+            prepared.exported_b,
+            stores[1],
+            prepared.runner_b,
+            pairs,
+            options.tolerance,
+        ),
+    }
+
+
+class _EagerMeasure:
+    """Main's eager module measure (:mod:`.eager_modules`) on runs recording every module,
+    made only when a module the graphs cannot measure asks for it."""
+
+    def __init__(
+        self, prepared: PreparedPair, by_module: Callable[[], EagerPair], tolerance: Any
+    ) -> None:
+        self._prepared = prepared
+        self._by_module = by_module
+        self._tolerance = tolerance
+        self._measure: Any = None
+
+    def _get(self) -> Any:
+        if self._measure is None:
+            from padiff_ir.compare.eager_modules import eager_modules
+
+            run_a, run_b = self._by_module()
+            self._measure = eager_modules(
+                run_a, run_b, self._prepared.models, self._prepared.frameworks, self._tolerance
+            )
+        return self._measure
+
+    def measure(self, pair: Any, depth: int, *, own_error: bool = True) -> ModuleResult:
+        return self._get().measure(pair, depth, own_error=own_error)
+
+    def settings(self, pair: Any) -> list[str]:
+        return self._get().settings(pair)
+
+
+def _run_both(
+    prepared: PreparedPair,
+    feeds: tuple[dict[str, np.ndarray], dict[str, np.ndarray]],
+    options: MatchOptions,
+) -> tuple[ActivationStore, ActivationStore]:
+    budget = options.memory_budget
+    store_a = prepared.runner_a.run_all(feeds[0], tensors=prepared.tensors_a, memory_budget=budget)
+    try:
+        store_b = prepared.runner_b.run_all(
+            feeds[1], tensors=prepared.tensors_b, memory_budget=budget
+        )
+    except BaseException:
+        store_a.close()
+        raise
+    return store_a, store_b
+
+
+def check_inputs(
+    prepared: PreparedPair,
+    feeds: tuple[dict[str, np.ndarray], dict[str, np.ndarray]],
+    eager: EagerPair,
+    eager_by_module: Callable[[], EagerPair],
+    options: MatchOptions,
+    timer: StageTimer,
+    notes: list[str],
+) -> MatchResult:
+    """Compare the two prepared graphs on ``feeds`` (and the models' ``eager`` runs).
+
+    ``eager_by_module`` reruns both models recording every module, for the export check; it
+    is called only when a graph's outputs depart from its model's and ``eager`` has outputs
+    only. The caller closes the eager runs.
+    """
+    tolerance, overrides = options.tolerance, options.overrides
+    matching, graph_a, graph_b = prepared.matching, prepared.graph_a, prepared.graph_b
+    recorded: list[EagerPair] = []
+
+    def by_module() -> EagerPair:  # the runs recording every module, made once
+        if not recorded:
+            recorded.append(eager_by_module())
+        return recorded[0]
+
+    exported_a, exported_b = prepared.exported_a, prepared.exported_b
+    with timer.stage(Stage.RUN):
+        store_a, store_b = _run_both(prepared, feeds, options)
+    try:
+        compared = ComparedTensors(store_a, store_b)
+        with timer.stage(Stage.COMPARE):
+            outputs = compare_outputs(exported_a, exported_b, store_a, store_b, tolerance, compared)
+            pairs = compare_pairs(
+                matching, graph_a, store_a, store_b, tolerance, overrides, graph_b, compared
+            )
+        modules: list[ModuleResult] = []
+        culprits: list[Culprit] = []
+        if options.localize:
+            with timer.stage(Stage.LOCALIZE):
+                ctx = ModuleInputs(store_a, store_b, prepared.runner_b, tolerance, compared)
+                measure = _EagerMeasure(prepared, by_module, tolerance) if all(eager) else None
+                modules, culprits = localise(
+                    matching, graph_a, graph_b, ctx, exported_a, exported_b, measure
+                )
+        with timer.stage(Stage.FIDELITY):
+            fidelity = _fidelity(prepared, eager, (store_a, store_b), options)
+            outputs_only = any(run is not None and not run.by_module for run in eager)
+            if recorded or (
+                outputs_only and any(r.get("checked") and not r["ok"] for r in fidelity.values())
+            ):
+                eager = by_module()
+                fidelity = _fidelity(prepared, eager, (store_a, store_b), options)
+            hidden = hidden_divergences(fidelity, matching, eager[0], eager[1], tolerance)
+    finally:
+        store_a.close()
+        store_b.close()
+    return _result(
+        prepared, outputs, pairs, modules, culprits, hidden, fidelity, eager, options, timer, notes
+    )
+
+
+def _result(
+    prepared: PreparedPair,
+    outputs: list[PairResult],
+    pairs: list[PairResult],
+    modules: list[ModuleResult],
+    culprits: list[Culprit],
+    hidden: list[Culprit],
+    fidelity: dict[str, Any],
+    eager: EagerPair,
+    options: MatchOptions,
+    timer: StageTimer,
+    notes: list[str],
+) -> MatchResult:
+    tolerance = options.tolerance
+    exported_a, exported_b = prepared.exported_a, prepared.exported_b
+    eager_outputs = compare_eager_outputs(
+        eager[0], eager[1], tolerance, exported_a.output_keys, exported_b.output_keys
+    )
+    failing = [p for p in pairs if not p.ok]
+    outputs_ok = all(p.ok for p in outputs) and all(p.ok for p in eager_outputs)
+    ok = outputs_ok and not failing
+    notes = [*notes, *fidelity_notes(fidelity)]
+    culprits = culprits + [c for c in hidden if c.module_a not in {x.module_a for x in culprits}]
+    nonfinite = [p for p in pairs if p.metrics.nan_a or p.metrics.inf_a]
+    if nonfinite:
+        first = nonfinite[0]
+        notes.append(
+            f"non-finite values appear in A at {first.module_a or '<root>'} "
+            f"({first.op_a}, tensor {first.a[0]}) and after"
+        )
+    layout_only = all(
+        p.metrics.reason.startswith("shape") for p in (*outputs, *eager_outputs) if not p.ok
+    )
+    accumulated = (
+        not ok
+        and not culprits
+        and options.localize
+        and outputs_ok is False
+        and any(m.own is not None for m in modules)
+        and not layout_only
+    )
+    if accumulated:
+        notes.append(
+            "the outputs drift apart but no module differs by itself beyond tolerance: "
+            "rounding error accumulated over the graph, no single culprit"
+        )
+    total = worst([p.metrics for p in outputs])
+    logger.debug(
+        "match: %s, %d pairs, %d failing, outputs max abs %s",
+        "aligned" if ok else "diverged",
+        len(pairs),
+        len(failing),
+        f"{total.max_abs:.3g}" if total else "-",
+    )
+    first_divergence: PairResult | None = (
+        failing[0]
+        if failing
+        else (None if outputs_ok else next(p for p in (*outputs, *eager_outputs) if not p.ok))
+    )
+    return MatchResult(
+        ok=ok,
+        tolerance=tolerance,
+        outputs=outputs,
+        pairs=pairs,
+        modules=modules,
+        first_divergence=first_divergence,
+        culprits=culprits,
+        accumulated=accumulated,
+        layer_map=list(prepared.matching.module_pairs),
+        unmatched=list(prepared.matching.unmatched),
+        model_a={
+            "framework": exported_a.framework,
+            "class": exported_a.model_class,
+            "nodes": len(exported_a.model.graph.node),
+        },
+        model_b={
+            "framework": exported_b.framework,
+            "class": exported_b.model_class,
+            "nodes": len(exported_b.model.graph.node),
+        },
+        timings=dict(timer.timings),
+        environment=environment(prepared.graph_a, prepared.graph_b),
+        eager_outputs=eager_outputs,
+        export_fidelity=fidelity,
+        graphs=prepared.views,
+        overrides={
+            k: {"atol": v.atol, "rtol": v.rtol, "mode": v.mode}
+            for k, v in options.overrides.items()
+        },
+        notes=notes,
+    )

@@ -1,0 +1,272 @@
+"""Many inputs for the price of one export: a comparison prepared once, checked per batch.
+
+:class:`Comparison` exports, matches and opens the onnxruntime sessions of two models once
+(:func:`~padiff_ir.compare.prepared.prepare_pair`); each :meth:`Comparison.check` runs both
+models eagerly (their outputs only, a plain forward), both graphs, and compares them
+(:func:`~padiff_ir.compare.check.check_inputs`), giving the :class:`MatchResult` that
+:func:`padiff_ir.match` gives for those inputs. Inputs of another signature (a last batch of
+another size) prepare the pair again, from the export cache.
+
+``keys`` picks each model's inputs out of a batch: ``(keys_a, keys_b)``, each a dict
+``{forward argument: batch key}``, a sequence of batch keys (positional inputs) or a function
+of the batch; e.g. ``keys=({"img": "image"}, {"image": "image"})`` feeds ``batch["image"]`` to
+A's argument ``img`` and B's argument ``image``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from padiff_ir.compare.check import EagerPair, check_inputs
+from padiff_ir.compare.eager import run_eager_pair
+from padiff_ir.compare.options import MatchOptions
+from padiff_ir.compare.pipeline import resolve_sides
+from padiff_ir.compare.prepared import PreparedPair, input_signature, prepare_pair
+from padiff_ir.compare.result import MatchResult
+from padiff_ir.compare.stages import Stage, StageTimer
+from padiff_ir.errors import InputError, OptionError
+from padiff_ir.exporters._export import FRAMEWORK_LOCK
+from padiff_ir.frameworks.inputs import split_inputs
+
+__all__ = ["Comparison", "select_inputs"]
+
+logger = logging.getLogger(__name__)
+
+
+def _pick(batch: Any, spec: Any, label: str) -> Any:
+    try:
+        if callable(spec):
+            return spec(batch)
+        if isinstance(spec, Mapping):
+            return {argument: batch[key] for argument, key in spec.items()}
+        return [batch[key] for key in spec]
+    except (KeyError, IndexError, TypeError) as err:
+        present = list(batch) if isinstance(batch, Mapping) else f"{type(batch).__name__}"
+        raise InputError(
+            f"keys for model {label} ({spec!r}) do not fit the batch ({present}): "
+            f"{type(err).__name__}: {err}"
+        ) from err
+
+
+def _check_keys(keys: Any) -> None:
+    if keys is None:
+        return
+    if not isinstance(keys, (tuple, list)) or len(keys) != 2:
+        raise OptionError(
+            f"keys must be a pair (keys of A, keys of B), each a dict {{forward argument: "
+            f"batch key}}, a sequence of batch keys or a function of the batch; got {keys!r}",
+            option="keys",
+        )
+    for spec in keys:
+        if not (callable(spec) or isinstance(spec, (Mapping, Sequence))) or isinstance(spec, str):
+            raise OptionError(
+                f"keys: {spec!r} is neither a dict, a sequence of batch keys nor a function",
+                option="keys",
+            )
+
+
+def select_inputs(
+    batch: Any, keys: Any, framework_a: str, framework_b: str, *, paired: bool = False
+) -> tuple[Any, Any]:
+    """Each model's inputs from a batch: through ``keys``, else as :func:`padiff_ir.match`
+    splits its ``inputs``. A ``paired`` batch is ``(batch of A, batch of B)``.
+
+    Example:
+        >>> batch = {"image": 1, "label": 2}
+        >>> select_inputs(batch, ({"img": "image"}, ["image"]), "torch", "paddle")
+        ({'img': 1}, [1])
+        >>> select_inputs(({"img": 1}, {"image": 2}), ({"x": "img"}, {"x": "image"}),
+        ...               "torch", "paddle", paired=True)
+        ({'x': 1}, {'x': 2})
+    """
+    if paired:
+        batch_a, batch_b = batch
+        if keys is None:
+            return batch_a, batch_b
+        return _pick(batch_a, keys[0], "A"), _pick(batch_b, keys[1], "B")
+    if keys is None:
+        return split_inputs(batch, framework_a, framework_b)
+    return _pick(batch, keys[0], "A"), _pick(batch, keys[1], "B")
+
+
+class Comparison:
+    """Two models exported, matched and opened in onnxruntime once; :meth:`check` compares
+    them on any inputs of the same signature.
+
+    Args:
+        model_a, model_b: as for :func:`padiff_ir.match` (A is the reference).
+        example_inputs: inputs (or a batch, with ``keys``) that fix the input signature.
+        keys: how to pick each model's inputs out of a batch (see the module docstring).
+        paired: each batch is ``(batch of A, batch of B)`` (two loaders zipped).
+        options / match_options: a :class:`~padiff_ir.compare.options.MatchOptions`, or
+            :func:`padiff_ir.match`'s keyword options (``atol=1e-4``...).
+
+    The graphs hold the weights the models had when prepared; a check whose graph outputs
+    depart from the models' finds changed weights and prepares the pair again (or call
+    :meth:`refresh` after changing them).
+    Close the comparison (or use ``with``) to release the sessions.
+
+    Raises:
+        what :func:`padiff_ir.match` raises; OptionError for malformed ``keys``.
+    """
+
+    def __init__(
+        self,
+        model_a: Any,
+        model_b: Any,
+        example_inputs: Any,
+        *,
+        keys: Any = None,
+        paired: bool = False,
+        options: MatchOptions | None = None,
+        **match_options: Any,
+    ) -> None:
+        from padiff_ir.frameworks.wrapper import unwrap_model
+
+        _check_keys(keys)
+        if options is not None and match_options:
+            raise OptionError(
+                "pass either options=MatchOptions(...) or match's keyword options, not both",
+                option="options",
+            )
+        options = options or MatchOptions(**match_options)
+        self.keys = keys
+        self.paired = paired
+        self.model_a, self.model_b, self.framework_a, self.framework_b, self.options = (
+            resolve_sides(model_a, model_b, options, unwrap_model)
+        )
+        self._prepared: PreparedPair | None = None
+        self.timings: dict[str, float] = {}
+        with FRAMEWORK_LOCK:
+            timer = StageTimer(options.progress)
+            raw_a, raw_b = self._select(example_inputs)
+            with contextlib.ExitStack() as runs, timer.stage(Stage.EAGER):
+                # the inputs must fit the models before the slow export
+                run_eager_pair(self._sides(raw_a, raw_b), runs, memory_budget=options.memory_budget)
+            self._prepare(raw_a, raw_b, example_inputs, timer)
+            self.timings = dict(timer.timings)
+
+    def _select(self, batch: Any) -> tuple[Any, Any]:
+        return select_inputs(
+            batch, self.keys, self.framework_a, self.framework_b, paired=self.paired
+        )
+
+    def _sides(self, raw_a: Any, raw_b: Any) -> tuple[tuple[Any, str, Any], tuple[Any, str, Any]]:
+        return (self.model_a, self.framework_a, raw_a), (self.model_b, self.framework_b, raw_b)
+
+    def _prepare(self, raw_a: Any, raw_b: Any, inputs: Any, timer: StageTimer) -> PreparedPair:
+        if self._prepared is not None:
+            self._prepared.close()
+            self._prepared = None
+        side_a, side_b = self._sides(raw_a, raw_b)
+        self._prepared = prepare_pair(
+            side_a, side_b, inputs, self.options, timer, keep_sessions=True
+        )
+        return self._prepared
+
+    @property
+    def prepared(self) -> PreparedPair | None:
+        """The exported, matched pair (None once closed)."""
+        return self._prepared
+
+    def check(self, inputs: Any) -> MatchResult:
+        """Compare the two models on ``inputs`` (a batch, with ``keys``): the result
+        :func:`padiff_ir.match` gives, without exporting or matching again.
+
+        When a graph's outputs depart from its model's and the model's weights are no longer
+        those of its graph (changed since the comparison was prepared), the pair is prepared
+        again with the current weights (from the export cache) and the check rerun.
+        """
+        with FRAMEWORK_LOCK:
+            result = self._check(inputs)
+            if self._weights_changed(result):
+                logger.info("the models' weights changed: preparing the comparison again")
+                self.refresh()
+                result = self._check(inputs)
+            return result
+
+    def _weights_changed(self, result: MatchResult) -> bool:
+        from padiff_ir.exporters._cache import stale_parameters
+
+        prepared = self._prepared
+        unfaithful = [
+            side
+            for side, report in result.export_fidelity.items()
+            if report.get("checked") and not report.get("ok")
+        ]
+        if prepared is None or not unfaithful:
+            return False
+        sides = {
+            "a": (prepared.exported_a, self.model_a, self.framework_a),
+            "b": (prepared.exported_b, self.model_b, self.framework_b),
+        }
+        # with assign_weights either side's graph can hold the other's weights: look at both
+        return any(
+            framework != "onnx" and stale_parameters(exported, model, framework)
+            for exported, model, framework in sides.values()
+        )
+
+    def _check(self, inputs: Any) -> MatchResult:
+        with FRAMEWORK_LOCK:
+            timer = StageTimer()
+            raw_a, raw_b = self._select(inputs)
+            sides = self._sides(raw_a, raw_b)
+            budget = self.options.memory_budget
+            with contextlib.ExitStack() as runs:
+                with timer.stage(Stage.EAGER):
+                    eager = run_eager_pair(sides, runs, memory_budget=budget)
+                prepared = self._prepared
+                signature = (input_signature(raw_a), input_signature(raw_b))
+                if prepared is None or prepared.signature != signature:
+                    logger.debug("inputs of another signature: preparing the pair again")
+                    prepared = self._prepare(raw_a, raw_b, inputs, timer)
+
+                def by_module() -> EagerPair:
+                    return run_eager_pair(sides, runs, memory_budget=budget, modules=True)
+
+                return check_inputs(
+                    prepared,
+                    prepared.feeds(raw_a, raw_b),
+                    eager,
+                    by_module,
+                    self.options,
+                    timer,
+                    list(prepared.notes),
+                )
+
+    def refresh(self) -> None:
+        """Forget the prepared graphs: the next check exports (from the cache, with the
+        models' current weights) and matches again."""
+        self.close()
+
+    def close(self) -> None:
+        """Release the onnxruntime sessions."""
+        if self._prepared is not None:
+            self._prepared.close()
+            self._prepared = None
+
+    def __enter__(self) -> Comparison:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "prepared" if self._prepared is not None else "closed"
+        return (
+            f"Comparison({self.framework_a} {type(self.model_a).__name__} vs "
+            f"{self.framework_b} {type(self.model_b).__name__}, {state})"
+        )
+
+
+def comparison_progress(options: MatchOptions) -> Callable[[int, int | None], None]:
+    """A per-batch progress call built on ``options.progress`` (does nothing without it)."""
+
+    def report(index: int, total: int | None) -> None:
+        if options.progress is not None:
+            options.progress(f"batch {index + 1}/{total if total is not None else '?'}")
+
+    return report

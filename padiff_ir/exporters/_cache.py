@@ -1,0 +1,294 @@
+"""Export once: exported graphs cached by what they depend on, the weights written on a hit.
+
+The key is :func:`~padiff_ir.exporters._fingerprint.model_fingerprint` (structure, code, input
+signature, tool versions). An entry is the exported graph *without* its parameters' values (a
+skeleton: each parameter initializer keeps its name, dtype and dims), in memory and as a small
+``.onnx`` file in the cache directory. On a hit the skeleton is copied and the model's current
+parameter and buffer values are written into it through the exporter's parameter map
+(``ExportedGraph.parameters``: initializer -> parameter name), so a weight change gives new
+values and an entry never holds a stale weight.
+
+An export is cached only when that write-back reproduces it: every mapped initializer equals
+the model's tensor, and no tensor of the model is left out of the map while a constant of the
+graph has its size (a weight an exporter folded into a constant could not be refreshed).
+
+The directory is ``$PADIFF_IR_CACHE_DIR`` when set (empty: no disk cache), else
+``$XDG_CACHE_HOME/padiff_ir/exports`` (``~/.cache/padiff_ir/exports``).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import tempfile
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from padiff_ir.exporters._graph import ExportedGraph
+from padiff_ir.frameworks import get_framework
+
+if TYPE_CHECKING:
+    import onnx
+
+__all__ = ["ExportCache", "default_directory", "export_cache", "stale_parameters"]
+
+logger = logging.getLogger(__name__)
+
+#: Environment variable naming the cache directory (empty: memory only).
+CACHE_DIR_VARIABLE = "PADIFF_IR_CACHE_DIR"
+
+
+def default_directory() -> Path | None:
+    """The cache directory the environment asks for (see the module docstring)."""
+    value = os.environ.get(CACHE_DIR_VARIABLE)
+    if value is not None:
+        return Path(value).expanduser() if value.strip() else None
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "padiff_ir" / "exports"
+
+
+def _model_tensors(model: Any, framework: str) -> dict[str, Any]:
+    """Every parameter and buffer (persistent or not) of ``model`` by each of its names."""
+    fw = get_framework(framework)
+    tensors: dict[str, Any] = {}
+    for path, module in fw.all_module_paths(model):
+        for name, tensor in fw.own_tensors(module):
+            tensors.setdefault(f"{path}.{name}" if path else name, tensor)
+    return tensors
+
+
+def _copy_fields(target: Any, source: Any, skipped: str = "") -> None:
+    """Every set field of protobuf message ``source`` into ``target``, but ``skipped``."""
+    for descriptor, value in source.ListFields():
+        if descriptor.name == skipped:
+            continue
+        if hasattr(value, "extend"):  # a repeated field
+            getattr(target, descriptor.name).extend(value)
+        elif descriptor.message_type is not None:
+            getattr(target, descriptor.name).CopyFrom(value)
+        else:
+            setattr(target, descriptor.name, value)
+
+
+def _skeleton(exported: ExportedGraph) -> onnx.ModelProto:
+    """A copy of the exported model whose parameter initializers hold no values (the weights
+    are never copied: a large model is not held twice)."""
+    import onnx
+
+    skeleton = onnx.ModelProto()
+    _copy_fields(skeleton, exported.model, skipped="graph")
+    _copy_fields(skeleton.graph, exported.model.graph, skipped="initializer")
+    for tensor in exported.model.graph.initializer:
+        if tensor.name in exported.parameters:
+            entry = skeleton.graph.initializer.add()
+            entry.name = tensor.name
+            entry.data_type = tensor.data_type
+            entry.dims.extend(tensor.dims)
+        else:
+            skeleton.graph.initializer.add().CopyFrom(tensor)
+    return skeleton
+
+
+def _refreshable(exported: ExportedGraph, model: Any, framework: str) -> bool:
+    """Whether writing the model's tensors through the parameter map reproduces the export."""
+    from onnx import numpy_helper
+
+    fw = get_framework(framework)
+    tensors = _model_tensors(model, framework)
+    sizes: set[int] = set()
+    for tensor in exported.model.graph.initializer:
+        name = exported.parameters.get(tensor.name)
+        if name is None:
+            sizes.add(int(np.prod(tensor.dims, dtype=np.int64)))
+            continue
+        if name not in tensors:
+            return False
+        value = fw.to_numpy(tensors[name])
+        stored = numpy_helper.to_array(tensor)
+        if stored.shape != value.shape or stored.dtype != value.dtype:
+            return False
+        if not np.array_equal(stored, value, equal_nan=True):
+            return False
+    for node in exported.model.graph.node:
+        if node.op_type == "Constant":
+            for attribute in node.attribute:
+                if attribute.HasField("t"):
+                    sizes.add(int(np.prod(attribute.t.dims, dtype=np.int64)))
+    mapped = set(exported.parameters.values())
+    for name, tensor in tensors.items():
+        numel = fw.numel(tensor)
+        if name not in mapped and numel > 1 and numel in sizes:
+            logger.debug("export not cached: %s may be folded into a constant", name)
+            return False
+    return True
+
+
+def stale_parameters(exported: ExportedGraph, model: Any, framework: str) -> list[str]:
+    """The parameters and buffers of ``model`` whose values differ from ``exported``'s (the
+    model's weights changed since the export or the cache hit that gave it)."""
+    from onnx import numpy_helper
+
+    fw = get_framework(framework)
+    tensors = _model_tensors(model, framework)
+    stale = []
+    for tensor in exported.model.graph.initializer:
+        name = exported.parameters.get(tensor.name)
+        if name is None or name not in tensors:
+            continue
+        value = fw.to_numpy(tensors[name])
+        stored = numpy_helper.to_array(tensor)
+        if stored.shape != value.shape or not np.array_equal(stored, value, equal_nan=True):
+            stale.append(name)
+    return stale
+
+
+def _filled(skeleton: onnx.ModelProto, model: Any, framework: str) -> ExportedGraph | None:
+    """The skeleton's copy with the model's current tensors; None when one no longer fits."""
+    import onnx
+    from onnx import helper
+
+    fw = get_framework(framework)
+    model_proto = onnx.ModelProto()
+    model_proto.CopyFrom(skeleton)
+    exported = ExportedGraph.from_model(model_proto)
+    tensors = _model_tensors(model, framework)
+    for tensor in model_proto.graph.initializer:
+        name = exported.parameters.get(tensor.name)
+        if name is None:
+            continue
+        if name not in tensors:
+            return None
+        value = np.ascontiguousarray(fw.to_numpy(tensors[name]))
+        expected = helper.tensor_dtype_to_np_dtype(tensor.data_type)
+        if value.dtype != expected or list(value.shape) != list(tensor.dims):
+            return None
+        tensor.raw_data = value.tobytes()
+    return exported
+
+
+class ExportCache:
+    """Exported graphs by model fingerprint, in memory and on disk.
+
+    Args:
+        directory: where entries are written as ``<key>.onnx`` (None: memory only).
+        max_entries: entries kept in memory (least recently used go first); the files on disk
+            are capped at ten times as many (oldest go first).
+        enabled: False turns the cache off (every export runs).
+
+    Attributes ``hits`` and ``misses`` count lookups since creation or :meth:`clear`.
+
+    Example:
+        >>> cache = ExportCache(directory=None)
+        >>> cache.hits, cache.misses, len(cache)
+        (0, 0, 0)
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str] | None,
+        *,
+        max_entries: int = 32,
+        enabled: bool = True,
+    ) -> None:
+        self.directory = Path(directory) if directory is not None else None
+        self.max_entries = max_entries
+        self.enabled = enabled
+        self.hits = 0
+        self.misses = 0
+        self._memory: collections.OrderedDict[str, onnx.ModelProto] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._memory)
+
+    def clear(self, *, disk: bool = True) -> None:
+        """Forget every entry (and remove the files of the cache directory with ``disk``)."""
+        with self._lock:
+            self._memory.clear()
+            self.hits = self.misses = 0
+        if disk and self.directory is not None and self.directory.is_dir():
+            for path in self.directory.glob("*.onnx"):
+                path.unlink(missing_ok=True)
+
+    def lookup(self, key: str, model: Any, framework: str) -> ExportedGraph | None:
+        """The cached export of ``key`` with ``model``'s current weights, or None."""
+        if not self.enabled:
+            return None
+        skeleton = self._memory_entry(key) or self._disk_entry(key)
+        exported = _filled(skeleton, model, framework) if skeleton is not None else None
+        with self._lock:
+            if exported is None:
+                self.misses += 1
+            else:
+                self.hits += 1
+        logger.debug("export cache %s for %s", "hit" if exported else "miss", key[:12])
+        return exported
+
+    def store(self, key: str, exported: ExportedGraph, model: Any, framework: str) -> bool:
+        """Keep ``exported`` for ``key`` if its weights can be written back; whether it was."""
+        if not self.enabled or not _refreshable(exported, model, framework):
+            return False
+        skeleton = _skeleton(exported)
+        with self._lock:
+            self._memory[key] = skeleton
+            self._memory.move_to_end(key)
+            while len(self._memory) > self.max_entries:
+                self._memory.popitem(last=False)
+        self._write(key, skeleton)
+        return True
+
+    def _memory_entry(self, key: str) -> onnx.ModelProto | None:
+        with self._lock:
+            skeleton = self._memory.get(key)
+            if skeleton is not None:
+                self._memory.move_to_end(key)
+            return skeleton
+
+    def _disk_entry(self, key: str) -> onnx.ModelProto | None:
+        import onnx
+
+        if self.directory is None:
+            return None
+        path = self.directory / f"{key}.onnx"
+        if not path.is_file():
+            return None
+        try:
+            skeleton = onnx.load(str(path))
+        except Exception as err:  # a truncated or foreign file: ignored, rewritten later
+            logger.debug("export cache: unreadable %s: %s", path, err)
+            return None
+        with self._lock:
+            self._memory[key] = skeleton
+        return skeleton
+
+    def _write(self, key: str, skeleton: onnx.ModelProto) -> None:
+        if self.directory is None or skeleton.ByteSize() > 2**31 - 2**24:
+            return
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
+            with os.fdopen(handle, "wb") as file:
+                file.write(skeleton.SerializeToString())
+            os.replace(temporary, self.directory / f"{key}.onnx")
+            self._trim_disk()
+        except OSError as err:  # a read-only or full disk: the memory cache still works
+            logger.debug("export cache: cannot write to %s: %s", self.directory, err)
+
+    def _trim_disk(self) -> None:
+        assert self.directory is not None
+        files = sorted(self.directory.glob("*.onnx"), key=lambda p: p.stat().st_mtime)
+        for path in files[: max(0, len(files) - 10 * self.max_entries)]:
+            path.unlink(missing_ok=True)
+
+    def __repr__(self) -> str:
+        where = str(self.directory) if self.directory is not None else "memory only"
+        state = "" if self.enabled else ", disabled"
+        return f"ExportCache({where}, entries={len(self)}, hits={self.hits}{state})"
+
+
+export_cache = ExportCache(default_directory())
+"""The cache every export goes through (``padiff_ir.export_cache``)."""

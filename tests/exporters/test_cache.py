@@ -1,0 +1,206 @@
+"""The export cache: one export per model structure; a changed model never gets a stale graph."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import textwrap
+
+import numpy as np
+import paddle
+import pytest
+import torch
+from onnx import numpy_helper
+
+import padiff_ir
+from padiff_ir.exporters import export
+from padiff_ir.exporters._cache import ExportCache, export_cache
+from padiff_ir.runtime import Runner
+from tests.exporters.models import PaddleNet, TorchNet
+
+
+@pytest.fixture
+def cache(monkeypatch, tmp_path):
+    """The process's export cache, emptied, writing to a private directory."""
+    monkeypatch.setattr(export_cache, "directory", tmp_path / "cache")
+    monkeypatch.setattr(export_cache, "enabled", True)
+    export_cache.clear(disk=False)
+    yield export_cache
+    export_cache.clear()
+
+
+def _values(exported) -> dict[str, np.ndarray]:
+    return {t.name: numpy_helper.to_array(t) for t in exported.model.graph.initializer}
+
+
+def _run(exported, *arrays) -> list[np.ndarray]:
+    with Runner(exported) as runner:
+        feeds = dict(zip(exported.input_names, arrays))
+        return list(runner.infer(feeds).values())
+
+
+def _torch_inputs():
+    rng = np.random.default_rng(0)
+    return (
+        rng.standard_normal((2, 8)).astype(np.float32),
+        rng.standard_normal((1, 3, 6, 6)).astype(np.float32),
+    )
+
+
+def test_second_export_is_a_hit_with_the_same_graph(cache):
+    torch.manual_seed(0)
+    model = TorchNet()
+    inputs = _torch_inputs()
+    first = export(model, inputs)
+    second = export(model, inputs)
+    assert (cache.hits, cache.misses) == (1, 1)
+    assert second.model is not first.model  # a copy: changing one leaves the cache intact
+    assert second.node_modules == first.node_modules
+    assert second.parameters == first.parameters
+    for got, want in zip(_run(second, *inputs), _run(first, *inputs)):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("framework", ["torch", "paddle"])
+def test_weight_change_gives_the_new_values(cache, framework):
+    inputs = _torch_inputs()
+    torch.manual_seed(0)
+    paddle.seed(0)
+    model = TorchNet() if framework == "torch" else PaddleNet()
+    before = export(model, inputs)
+    weight = model.blocks[0].fc.weight
+    if framework == "torch":
+        with torch.no_grad():
+            weight.mul_(2.0)
+        expected = weight.detach().numpy().copy()
+    else:
+        weight.set_value(weight.numpy() * 2.0)
+        expected = weight.numpy().copy()
+    after = export(model, inputs)
+    assert (cache.hits, cache.misses) == (1, 1)
+    np.testing.assert_array_equal(_values(after)["blocks.0.fc.weight"], expected)
+    assert not np.allclose(_run(before, *inputs)[0], _run(after, *inputs)[0])
+    export_cache.enabled = False  # what an export without the cache gives
+    try:
+        uncached = export(model, inputs)
+    finally:
+        export_cache.enabled = True
+    for got, want in zip(_run(after, *inputs), _run(uncached, *inputs)):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_attribute_change_is_a_fresh_export(cache):
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 2, 3), torch.nn.MaxPool2d(2), torch.nn.Dropout(0.1)
+    )
+    x = np.random.default_rng(0).standard_normal((1, 1, 7, 7)).astype(np.float32)
+    floor = export(model, x)
+    model[1].ceil_mode = True
+    ceil = export(model, x)
+    assert (cache.hits, cache.misses) == (0, 2)
+    assert _run(floor, x)[0].shape == (1, 2, 2, 2)
+    assert _run(ceil, x)[0].shape == (1, 2, 3, 3)  # the new attribute is in the graph
+    model[2].p = 0.3
+    export(model, x)
+    assert cache.misses == 3
+
+
+def test_shape_changes_are_fresh_exports(cache):
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3))
+    export(model, np.zeros((2, 4), np.float32))
+    export(model, np.zeros((5, 4), np.float32))  # input shape
+    model[0] = torch.nn.Linear(4, 6)  # parameter shapes
+    exported = export(model, np.zeros((2, 4), np.float32))
+    assert (cache.hits, cache.misses) == (0, 3)
+    assert _values(exported)["0.weight"].shape == (6, 4)
+
+
+class _Scale(torch.nn.Module):
+    def forward(self, x):
+        return x * 2.0
+
+
+def test_forward_code_change_is_a_fresh_export(cache, monkeypatch):
+    model = _Scale()
+    x = np.ones((2,), np.float32)
+    assert _run(export(model, x), x)[0].tolist() == [2.0, 2.0]
+    monkeypatch.setattr(_Scale, "forward", lambda self, x: x * 3.0)
+    assert _run(export(model, x), x)[0].tolist() == [3.0, 3.0]
+    assert cache.misses == 2
+
+
+def _import_file(path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_edited_source_file_is_a_fresh_export(cache, tmp_path, monkeypatch):
+    """A helper function edited in the model's file counts, though forward is unchanged."""
+    source = textwrap.dedent(
+        """
+        import torch
+
+        def helper(x):
+            return x + {}
+
+        class Model(torch.nn.Module):
+            def forward(self, x):
+                return helper(x)
+        """
+    )
+    path = tmp_path / "edited_model.py"
+    x = np.zeros((2,), np.float32)
+    results = []
+    for value in (1.0, 5.0):
+        path.write_text(source.format(value))
+        module = _import_file(path, "edited_model")
+        results.append(_run(export(module.Model(), x), x)[0].tolist())
+    monkeypatch.delitem(sys.modules, "edited_model")
+    assert results == [[1.0, 1.0], [5.0, 5.0]]
+    assert cache.misses == 2
+
+
+def test_disk_entries_serve_another_cache_and_clear_removes_them(cache, tmp_path):
+    torch.manual_seed(0)
+    model = TorchNet()
+    inputs = _torch_inputs()
+    fresh = export(model, inputs)
+    files = list(cache.directory.glob("*.onnx"))
+    assert len(files) == 1
+    # the file holds the graph without the weights (they come from the model on a hit)
+    assert files[0].stat().st_size < fresh.model.ByteSize()
+    other = ExportCache(cache.directory)
+    from padiff_ir.exporters._fingerprint import model_fingerprint
+    from padiff_ir.frameworks import normalize_inputs
+
+    key = model_fingerprint(model, "torch", normalize_inputs(inputs), None)
+    served = other.lookup(key, model, "torch")
+    assert other.hits == 1 and served is not None
+    for got, want in zip(_run(served, *inputs), _run(fresh, *inputs)):
+        np.testing.assert_array_equal(got, want)
+    cache.clear()
+    assert not list(cache.directory.glob("*.onnx")) and len(cache) == 0
+
+
+def test_disabled_cache_exports_every_time(cache, monkeypatch):
+    monkeypatch.setattr(cache, "enabled", False)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3))
+    export(model, np.zeros((2, 4), np.float32))
+    export(model, np.zeros((2, 4), np.float32))
+    assert (cache.hits, cache.misses, len(cache)) == (0, 0, 0)
+
+
+def test_match_after_a_hit_sees_a_changed_weight(cache):
+    from padiff_ir.zoo import get_pair
+
+    pair = get_pair("mlp")
+    assert padiff_ir.match(pair.torch_model, pair.paddle_model, pair.inputs)
+    weight = pair.paddle_model.fc2.weight
+    weight.set_value(weight.numpy() + 0.5)
+    result = padiff_ir.match(pair.torch_model, pair.paddle_model, pair.inputs)
+    assert cache.hits == 2  # neither model exported again
+    assert not result
+    assert [c.module_a for c in result.culprits] == ["fc2"]
