@@ -157,7 +157,8 @@ def match(
     exposed, and compared pair by pair. For every module pair whose outputs fail, B's module is
     rerun from A's inputs to separate its own error from the error it inherited; the culprits
     are the innermost modules whose own error fails, with the op attributes and parameters that
-    differ.
+    differ. Fused and permuted parameter layouts (a grouped ``qkv_proj``, ``[up; gate]``, RoPE
+    row pairs) are found by probing the models and compared through.
 
     Args:
         model_a, model_b: torch modules, paddle layers or ONNX files, in either order and any
@@ -200,7 +201,12 @@ def match(
         OptionError: an option with a value it cannot take, named in the message with the
             values it accepts (checked before anything runs; an unknown ``tolerances`` name
             once A's graph is built). InputError: the inputs do not fit a model.
-        ExportError: a model cannot go through ONNX (use :func:`auto_diff`, the native path).
+        ExportError: an ONNX file's partner cannot go through ONNX. Two framework models
+            are never refused for that: when one cannot be exported (a wrapped ``forward``,
+            Python control flow), they are compared module by module on their eager runs,
+            own errors included, and ``result.fallback`` says which side and why.
+        LayoutError: no known parameter layout of a fused group (q/k/v into one projection)
+            reproduces its module; the message names the shapes and the candidates tried.
         MatchError: the models have different output counts, or the layer map names modules
             the models do not have.
 
