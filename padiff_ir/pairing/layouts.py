@@ -201,14 +201,68 @@ class _Probe:
         self.fw_a, self.fw_b = framework_of(self.model_a), framework_of(self.model_b)
         self.tensors_a = self.fw_a.named_tensors(self.model_a)
         self.tensors_b = self.fw_b.named_tensors(self.model_b)
+        self.saved: dict[str, np.ndarray] = {}  # B's own values of the tensors written
+        self.pending: set[int] = set()  # pairs whose B tensors do not hold their transform yet
+        index = {key: i for i, key in reversed(list(enumerate(self.order)))}
+        self.sites = [self._site_of(p, index) for p in self.matching.param_pairs]
+        self.frontier = len(self.order) - 1  # runs go up to this module's completion
+
+    def _site_of(self, pair: ParamPair, index: dict[tuple[str, int], int]) -> tuple[int, int]:
+        """Where a pair's parameters are first used and where its module completes (indices
+        into ``order``): the deepest module pair holding them all."""
+        scope = ""
+        for path_a in self.partner:
+            inside = all(within(n, path_a) for n in pair.a) and all(
+                within(n, self.partner[path_a]) for n in pair.b
+            )
+            if inside and len(path_a) >= len(scope) and (path_a, 0) in index:
+                scope = path_a
+        if (scope, 0) not in index:
+            return 0, len(self.order) - 1
+        first = min(i for key, i in index.items() if within(key[0], scope))
+        return first, index[(scope, 0)]
 
     def write(self, index: int, transform: dict[str, Any]) -> None:
+        """Put A's values into B's tensors of pair ``index`` through ``transform`` now."""
         pair = self.matching.param_pairs[index]
         arrays = [self.fw_a.to_numpy(self.tensors_a[n]) for n in pair.a]
         shapes = [list(self.fw_b.shape(self.tensors_b[n])) for n in pair.b]
-        for name, array in zip(pair.b, apply_transform(transform, arrays, target_shapes=shapes)):
+        values = apply_transform(transform, arrays, target_shapes=shapes)
+        for name, array in zip(pair.b, values):
+            if name not in self.saved:
+                self.saved[name] = self.fw_b.to_numpy(self.tensors_b[name])
             self.fw_b.write(self.tensors_b[name], array)
         self.transforms[index] = transform
+        self.pending.discard(index)
+
+    def choose(self, index: int, transform: dict[str, Any]) -> None:
+        """The transform of pair ``index``: written now when a run can reach its parameters,
+        else when the frontier gets there (or never, when no run needs them)."""
+        self.transforms[index] = transform
+        if self.sites[index][0] <= self.frontier:
+            self.write(index, transform)
+        else:
+            self.pending.add(index)
+
+    def advance(self, frontier: int) -> None:
+        """Let runs go up to ``order[frontier]``, writing the parameters they now reach."""
+        self.frontier = frontier
+        for index in sorted(self.pending):
+            if self.sites[index][0] <= frontier:
+                try:
+                    self.write(index, self.transforms[index])
+                except WeightAssignError as err:  # left to assign_weight to report
+                    logger.debug("probing without %s: %s", self.matching.param_pairs[index].b, err)
+                    self.pending.discard(index)
+
+    def force(self, key_a: tuple[str, int]) -> None:
+        """From now on B's partner of this module call returns A's output (the module differs
+        for a reason probing cannot fix; what follows it can still be probed)."""
+        self.forced[(self.partner[key_a[0]], key_a[1])] = self.outputs_a[key_a]
+
+    def restore(self) -> None:
+        for name, array in self.saved.items():
+            self.fw_b.write(self.tensors_b[name], array)
 
     def run_b(
         self, stop: tuple[str, int] | None = None, *, until_failure: bool = False
@@ -270,7 +324,10 @@ class _Probe:
         return float(np.max(diff)) / max(scale, 1e-12) if diff.size else 0.0
 
     def first_failure(self) -> tuple[str, int] | None:
-        outputs_b = self.run_b(until_failure=True)
+        """The first module of A (up to the frontier) whose output B does not reproduce."""
+        end = self.order[self.frontier] if self.frontier < len(self.order) - 1 else None
+        stop = (self.partner[end[0]], end[1]) if end is not None else None
+        outputs_b = self.run_b(stop, until_failure=True)
         return next(
             (
                 k
@@ -360,19 +417,15 @@ def discover_layouts(
         [dict(p.transform) for p in matching.param_pairs],
     )
     choices: list[LayoutChoice] = []
-    written = {n for pair in matching.param_pairs for n in pair.b if n in probe.tensors_b}
-    saved = {n: fw_b.to_numpy(probe.tensors_b[n]) for n in written}
     try:
         with preserved_state(model_b):
-            for index, choices_here in enumerate(options):
-                try:
-                    probe.write(index, choices_here[0])
-                except WeightAssignError as err:  # left to assign_weight to report
-                    logger.debug("probing without %s: %s", matching.param_pairs[index].b, err)
+            # runs first go as far as the first group of each kind needs (a decoder's first
+            # layer): the parameters after it are written only if a run must go further
+            probe.pending = set(range(len(options)))
+            probe.advance(max(probe.sites[members[0]][1] for members in kinds.values()))
             _decide(probe, kinds, options, choices)
     finally:
-        for name, array in saved.items():
-            fw_b.write(probe.tensors_b[name], array)
+        probe.restore()
     pairs = [replace(p, transform=t) for p, t in zip(matching.param_pairs, probe.transforms)]
     stats = {
         **matching.stats,
@@ -403,13 +456,29 @@ def _decide(
     pairs = probe.matching.param_pairs
     tried: set[int] = set()  # pairs probed at a site where no candidate reproduced
     failed: dict[str, list[LayoutChoice]] = {}
-    for _ in range(len(kinds) * (ATTEMPTS + 1) + len(probe.order) + 1):
+
+    def fused_open() -> bool:
+        return any("split-group" in pairs[m[0]].evidence for m in open_kinds.values())
+
+    for _ in range(len(kinds) * (ATTEMPTS + 1) + len(probe.order) + 2):
+        if not fused_open():
+            break  # norms not reached take the offset their class got (_settle_norms)
         failure = probe.first_failure()
-        if failure is None or not open_kinds:
-            break
+        if failure is None:  # every group reached so far reproduces its module as it is
+            reached = [
+                k
+                for k, m in open_kinds.items()
+                if k not in failed and probe.sites[m[0]][1] <= probe.frontier
+            ]
+            for kind in reached:
+                del open_kinds[kind]
+            if probe.frontier >= len(probe.order) - 1 or not fused_open():
+                break
+            probe.advance(len(probe.order) - 1)
+            continue
         site, kind = _site(probe, failure, open_kinds, tried)
         if site is None or kind is None:
-            probe.forced[failure] = probe.outputs_a[failure]
+            probe.force(failure)
             continue
         here = [
             i
@@ -419,18 +488,46 @@ def _decide(
         choice, chosen = _probe_site(probe, site, kind, here, options)
         if chosen is None:  # a real difference here, or a layout we do not know
             for i in here:
-                probe.write(i, options[i][0])
+                probe.choose(i, options[i][0])
             tried.update(here)
-            probe.forced[site] = probe.outputs_a[site]
+            probe.force(site)
             failed.setdefault(kind, []).append(choice)
             if len(failed[kind]) >= min(ATTEMPTS, _occurrences(pairs, open_kinds[kind])):
                 _give_up(probe, kind, open_kinds.pop(kind), options, failed[kind])
             continue
         for i in open_kinds.pop(kind):
-            probe.write(i, _like(options[i], chosen))
+            probe.choose(i, _like(options[i], chosen))
         choices.append(choice)
     for kind in open_kinds:  # probed without success, or never reached
         choices.extend(failed.get(kind, []))
+    _settle_norms(probe, open_kinds, options, choices)
+
+
+def _settle_norms(
+    probe: _Probe,
+    open_kinds: Mapping[str, list[int]],
+    options: list[list[dict[str, Any]]],
+    choices: list[LayoutChoice],
+) -> None:
+    """Norm weights no run reached (the final norm after the last layer probed) take the
+    offset probing found for norms of the same class of B, when all such norms agree."""
+    pairs = probe.matching.param_pairs
+    classes = {p.b: p.class_b for p in probe.matching.module_pairs}
+    found: dict[str, set[float]] = {}
+    for choice in choices:
+        if choice.transform is not None and "layout" not in choice.transform:
+            cls = classes.get(choice.site[1], "")
+            found.setdefault(cls, set()).add(float(choice.transform.get("offset", 0.0)))
+    for members in open_kinds.values():
+        cls = classes.get(pairs[members[0]].module_b, "")
+        offsets = found.get(cls, set())
+        if len(offsets) == 1 and "split-group" not in pairs[members[0]].evidence:
+            offset = offsets.pop()
+            for i in members:
+                probe.choose(
+                    i,
+                    next((o for o in options[i] if o.get("offset", 0.0) == offset), options[i][0]),
+                )
 
 
 def _probe_site(
