@@ -194,6 +194,8 @@ class _Probe:
     order: list[tuple[str, int]]
     partner: dict[str, str]
     transforms: list[dict[str, Any]]
+    complete: bool = True  # A's record went to the end of its run
+    inputs_a: Any = None
     forced: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)
     runs: int = 0
 
@@ -209,18 +211,24 @@ class _Probe:
 
     def _site_of(self, pair: ParamPair, index: dict[tuple[str, int], int]) -> tuple[int, int]:
         """Where a pair's parameters are first used and where its module completes (indices
-        into ``order``): the deepest module pair holding them all."""
-        scope = ""
-        for path_a in self.partner:
-            inside = all(within(n, path_a) for n in pair.a) and all(
-                within(n, self.partner[path_a]) for n in pair.b
-            )
-            if inside and len(path_a) >= len(scope) and (path_a, 0) in index:
-                scope = path_a
+        into ``order``): the deepest module pair holding them all. Past the end when A's
+        record stopped before it."""
+        scope = _scope(pair, self.partner)
         if (scope, 0) not in index:
-            return 0, len(self.order) - 1
+            end = len(self.order) - 1
+            return (0, end) if self.complete else (end + 1, end + 1)
         first = min(i for key, i in index.items() if within(key[0], scope))
         return first, index[(scope, 0)]
+
+    def record_all(self) -> None:
+        """A's record to the end (it stopped where the first groups of each kind complete)."""
+        if self.complete:
+            return
+        self.outputs_a, self.order, self.complete = _record_a(
+            self.model_a, self.inputs_a, set(self.partner)
+        )
+        index = {key: i for i, key in reversed(list(enumerate(self.order)))}
+        self.sites = [self._site_of(p, index) for p in self.matching.param_pairs]
 
     def write(self, index: int, transform: dict[str, Any]) -> None:
         """Put A's values into B's tensors of pair ``index`` through ``transform`` now."""
@@ -244,8 +252,12 @@ class _Probe:
         else:
             self.pending.add(index)
 
-    def advance(self, frontier: int) -> None:
-        """Let runs go up to ``order[frontier]``, writing the parameters they now reach."""
+    def advance(self, frontier: int | None = None) -> None:
+        """Let runs go up to ``order[frontier]`` (the end without it), writing the parameters
+        they now reach."""
+        if frontier is None:
+            self.record_all()
+            frontier = len(self.order) - 1
         self.frontier = frontier
         for index in sorted(self.pending):
             if self.sites[index][0] <= frontier:
@@ -325,7 +337,8 @@ class _Probe:
 
     def first_failure(self) -> tuple[str, int] | None:
         """The first module of A (up to the frontier) whose output B does not reproduce."""
-        end = self.order[self.frontier] if self.frontier < len(self.order) - 1 else None
+        partial = self.frontier < len(self.order) - 1 or not self.complete
+        end = self.order[self.frontier] if partial else None
         stop = (self.partner[end[0]], end[1]) if end is not None else None
         outputs_b = self.run_b(stop, until_failure=True)
         return next(
@@ -338,6 +351,16 @@ class _Probe:
         )
 
 
+def _scope(pair: ParamPair, partner: Mapping[str, str]) -> str:
+    """The deepest module of A, paired, that holds all of ``pair``'s tensors on both sides."""
+    scope = ""
+    for path_a, path_b in partner.items():
+        inside = all(within(n, path_a) for n in pair.a) and all(within(n, path_b) for n in pair.b)
+        if inside and len(path_a) >= len(scope):
+            scope = path_a
+    return scope
+
+
 def _replace_first(output: Any, value: Any, fw: Any) -> Any:
     if fw.is_tensor(output):
         return value
@@ -346,11 +369,17 @@ def _replace_first(output: Any, value: Any, fw: Any) -> Any:
     return None
 
 
-def _record_a(model: Any, inputs: Any, paths: set[str]) -> tuple[dict, list]:
+def _record_a(
+    model: Any, inputs: Any, paths: set[str], until: set[str] | None = None
+) -> tuple[dict, list, bool]:
+    """A's module outputs (first tensor per call) in order of completion, up to the first
+    completion of every module in ``until`` (all of the run without it); and whether the
+    run went to the end."""
     fw = framework_of(model)
     outputs: dict[tuple[str, int], np.ndarray] = {}
     order: list[tuple[str, int]] = []
     calls: dict[str, int] = {}
+    waiting = set(until) if until else set()
 
     def hook(path: str) -> Callable[..., Any]:
         def post(module: Any, args: Any, output: Any) -> None:
@@ -360,14 +389,21 @@ def _record_a(model: Any, inputs: Any, paths: set[str]) -> tuple[dict, list]:
             if tensors and fw.is_floating(tensors[0]):
                 outputs[key] = fw.to_numpy(tensors[0])
                 order.append(key)
+            if waiting:
+                waiting.discard(path)
+                if not waiting:
+                    raise _Reached
 
         return post
 
     hooks = [(m, None, hook(p)) for p, m in fw.named_modules(model) if p in paths]
     args, kwargs = model_arguments(fw, model, inputs)
-    with preserved_state(model), fw.no_grad(), installed(fw, hooks):
-        fw.run(model, args, kwargs)
-    return outputs, order
+    try:
+        with preserved_state(model), fw.no_grad(), installed(fw, hooks):
+            fw.run(model, args, kwargs)
+    except _Reached:
+        return outputs, order, False
+    return outputs, order, True
 
 
 def _options(model_b: Any, matching: Matching) -> list[list[dict[str, Any]]]:
@@ -405,7 +441,10 @@ def discover_layouts(
         return matching
     start = time.perf_counter()
     partner = {p.a: p.b for p in matching.module_pairs}
-    outputs_a, order = _record_a(model_a, inputs_a, set(partner))
+    fused = [m for m in kinds.values() if "split-group" in matching.param_pairs[m[0]].evidence]
+    scopes = {_scope(matching.param_pairs[m[0]], partner) for m in fused}
+    until = scopes if fused and "" not in scopes else None  # A runs as far as those need
+    outputs_a, order, complete = _record_a(model_a, inputs_a, set(partner), until)
     probe = _Probe(
         model_a,
         model_b,
@@ -415,6 +454,8 @@ def discover_layouts(
         order,
         partner,
         [dict(p.transform) for p in matching.param_pairs],
+        complete,
+        inputs_a,
     )
     choices: list[LayoutChoice] = []
     try:
@@ -422,7 +463,7 @@ def discover_layouts(
             # runs first go as far as the first group of each kind needs (a decoder's first
             # layer): the parameters after it are written only if a run must go further
             probe.pending = set(range(len(options)))
-            probe.advance(max(probe.sites[members[0]][1] for members in kinds.values()))
+            probe.advance(max((probe.sites[m[0]][1] for m in fused), default=len(order) - 1))
             _decide(probe, kinds, options, choices)
     finally:
         probe.restore()
@@ -472,9 +513,9 @@ def _decide(
             ]
             for kind in reached:
                 del open_kinds[kind]
-            if probe.frontier >= len(probe.order) - 1 or not fused_open():
+            if (probe.complete and probe.frontier >= len(probe.order) - 1) or not fused_open():
                 break
-            probe.advance(len(probe.order) - 1)
+            probe.advance()
             continue
         site, kind = _site(probe, failure, open_kinds, tried)
         if site is None or kind is None:
