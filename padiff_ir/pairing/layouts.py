@@ -580,13 +580,25 @@ def _probe_site(
 ) -> tuple[LayoutChoice, dict[str, Any] | None]:
     """Try every candidate of the pairs ``here`` at ``site``; the choice and the chosen
     transform of the lead pair (``None`` when no candidate reproduces the site)."""
-    errors = []
-    tried = _joint(options, here)
+    errors: list[float] = []
+    everything = _joint(options, here)
     stop = (probe.partner[site[0]], site[1])
-    for candidate in tried:
-        for i, transform in zip(here, candidate):
-            probe.write(i, transform)
-        errors.append(probe.error(site, probe.run_b(stop=stop)))
+    hints = _head_dims(probe, site)
+    tried = [
+        c
+        for c in everything
+        if not hints or c[0].get("layout", {}).get("head_dim", next(iter(hints))) in hints
+    ]
+    done: list[tuple[dict, ...]] = []
+    for batch in (tried, [c for c in everything if c not in tried]):
+        for candidate in batch:
+            for i, transform in zip(here, candidate):
+                probe.write(i, transform)
+            errors.append(probe.error(site, probe.run_b(stop=stop)))
+            done.append(candidate)
+        if any(e <= TOLERANCE for e in errors):
+            break  # the head size the modules declare explains it
+    tried = done
     good = sorted(
         (c for c, e in zip(tried, errors) if e <= TOLERANCE), key=lambda c: _complexity(c[0])
     )
@@ -608,6 +620,23 @@ def _probe_site(
     )
     choice = LayoutChoice(kind, (site[0], probe.partner[site[0]]), chosen, described, tuple(errors))
     return choice, chosen
+
+
+_HEAD_DIM_NAMES = ("head_dim", "head_size", "attention_head_size")
+
+
+def _head_dims(probe: _Probe, site: tuple[str, int]) -> set[int]:
+    """Head sizes the modules at ``site`` (and inside them) declare, on either side: probing
+    tries the layouts of those first, and the others only when none of those reproduces."""
+    found: set[int] = set()
+    for model, path in ((probe.model_a, site[0]), (probe.model_b, probe.partner[site[0]])):
+        for name, module in framework_of(model).named_modules(model):
+            if within(name, path):
+                for attribute in _HEAD_DIM_NAMES:
+                    value = getattr(module, attribute, None)
+                    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                        found.add(value)
+    return found
 
 
 def _occurrences(pairs: Sequence[ParamPair], members: list[int]) -> int:
