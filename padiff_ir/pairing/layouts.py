@@ -214,6 +214,8 @@ class _Probe:
         into ``order``): the deepest module pair holding them all. Past the end when A's
         record stopped before it."""
         scope = _scope(pair, self.partner)
+        while (scope, 0) not in index and scope:  # a module never called (MHA's out_proj)
+            scope = next(ancestors(scope), "")
         if (scope, 0) not in index:
             end = len(self.order) - 1
             return (0, end) if self.complete else (end + 1, end + 1)
