@@ -137,6 +137,11 @@ BUGS = {
         "model.layers.1.self_attn",
     ),
     "k-v-swapped": (lambda p, c: _swap_kv_rows(p.llama.layers[1], c), "model.layers.1.self_attn"),
+    # in the first layer, where probing looks first: the layouts come from the next layer
+    "first-layer-scale": (
+        lambda p, c: setattr(p.llama.layers[0].self_attn, "scaling", 1.0),
+        "model.layers.0.self_attn",
+    ),
 }
 
 
