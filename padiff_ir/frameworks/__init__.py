@@ -31,7 +31,12 @@ import importlib
 from typing import Any
 
 from padiff_ir.errors import ModelTypeError
-from padiff_ir.frameworks._base import PADDLE_STATE_NAMES, Framework, flatten_tensors
+from padiff_ir.frameworks._base import (
+    PADDLE_STATE_NAMES,
+    Framework,
+    flatten_tensors,
+    skipped_values,
+)
 from padiff_ir.frameworks.detect import (
     detect_framework,
     framework_of_callable,
@@ -56,6 +61,7 @@ __all__ = [
     "create_model",
     "detect_framework",
     "flatten_tensors",
+    "skipped_values",
     "framework_of",
     "framework_of_callable",
     "framework_of_type",

@@ -289,3 +289,17 @@ def _walk(value: Any, ops: Framework) -> Iterator[Any]:
     elif isinstance(value, (list, tuple)):
         for item in value:
             yield from _walk(item, ops)
+
+
+def skipped_values(value: Any, ops: Framework, path: str = "output") -> list[str]:
+    """Where a (nested) output holds something that is not compared: ``None`` or an object
+    that is neither a tensor nor a container (a key-value cache), as ``path (type)``."""
+    if ops.is_tensor(value) or isinstance(value, (bool, int, float, str)):
+        return []
+    if value is None:
+        return [f"{path} (None)"]
+    if isinstance(value, Mapping):
+        return [s for k, v in value.items() for s in skipped_values(v, ops, f"{path}.{k}")]
+    if isinstance(value, (list, tuple)):
+        return [s for i, v in enumerate(value) for s in skipped_values(v, ops, f"{path}[{i}]")]
+    return [f"{path} ({type(value).__name__})"]

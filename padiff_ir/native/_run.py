@@ -20,6 +20,7 @@ from padiff_ir.compare.environment import environment
 from padiff_ir.frameworks import (
     flatten_tensors,
     get_framework,
+    skipped_values,
     split_inputs,
     unwrap_model,
 )
@@ -345,6 +346,17 @@ class TrainingRun:
                 output_b = run_model(fed_b, self.model_b, "B", self.fw_b)
                 loss_b = self._loss(output_b, "B")
             step.forward = recorder.finish_forward()
+            if step.index == 0:
+                for label, output, ops in (
+                    ("A", output_a, self.ops_a),
+                    ("B", output_b, self.ops_b),
+                ):
+                    skipped = skipped_values(output, ops)
+                    if skipped:
+                        self.notes.append(
+                            f"model {label}'s output holds values that are not tensors, left out "
+                            f"of the comparison: {', '.join(skipped[:5])}"
+                        )
             self.notes += [n for n in recorder.extra_output_notes() if n not in self.notes]
             step.inputs_differ = recorder.inputs_differ()
             self._times = {}

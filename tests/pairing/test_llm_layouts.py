@@ -249,6 +249,7 @@ def test_a_real_hugging_face_decoder_against_the_paddle_port(name, overrides):
     result = padiff_ir.match(hf, port.paddle_model, inputs, assign_weights=True)
     assert result, str(result)
     assert result.fallback["side"] == "B"
+    assert any("not tensors, left out" in note for note in result.notes)  # the cache
     diff = padiff_ir.auto_diff(
         hf, port.paddle_model, inputs, auto_init=False, atol=1e-5, rtol=1e-4, compare_mode="mean"
     )
