@@ -153,7 +153,27 @@ def check_inputs(
         if options.localize:
             with timer.stage(Stage.LOCALIZE):
                 ctx = ModuleInputs(store_a, store_b, prepared.runner_b, tolerance, compared)
-                measure = _EagerMeasure(prepared, by_module, tolerance) if all(eager) else None
+                # modules no graph can measure are rerun eagerly only when something differs:
+                # when the graphs and the models' outputs agree, no culprit hides there
+                agree = (
+                    all(p.ok for p in outputs)
+                    and all(p.ok for p in pairs)
+                    and all(
+                        p.ok
+                        for p in compare_eager_outputs(
+                            eager[0],
+                            eager[1],
+                            tolerance,
+                            exported_a.output_keys,
+                            exported_b.output_keys,
+                        )
+                    )
+                )
+                measure = (
+                    _EagerMeasure(prepared, by_module, tolerance)
+                    if all(eager) and not agree
+                    else None
+                )
                 modules, culprits = localise(
                     matching, graph_a, graph_b, ctx, exported_a, exported_b, measure
                 )
