@@ -19,6 +19,7 @@ import numpy as np
 from padiff_ir._paths import within
 from padiff_ir.matching.layouts import describe_layout, permutation
 from padiff_ir.matching.types import Matching, ModulePair, ParamPair, TensorPair
+from padiff_ir.pairing.layouts import scope_of
 
 __all__ = ["LayoutScopes", "joined_value", "layout_rows"]
 
@@ -56,7 +57,8 @@ class LayoutScopes:
     def __init__(self, matching: Matching) -> None:
         self.scopes: list[tuple[ModulePair, str]] = []
         for param in _laid_out(matching):
-            scope = _scope(matching.module_pairs, param)
+            path = scope_of(param, {p.a: p.b for p in matching.module_pairs})
+            scope = next((p for p in matching.module_pairs if p.a == path), None)
             if scope is not None:
                 self.scopes.append((scope, describe_layout(param.transform["layout"])))
 
@@ -71,16 +73,6 @@ class LayoutScopes:
                     f"parameters are laid out as {layout}); its outputs are compared"
                 )
         return ""
-
-
-def _scope(module_pairs: Sequence[ModulePair], param: ParamPair) -> ModulePair | None:
-    """The deepest module pair holding all of ``param``'s tensors on both sides."""
-    best: ModulePair | None = None
-    for pair in module_pairs:
-        inside = all(within(n, pair.a) for n in param.a) and all(within(n, pair.b) for n in param.b)
-        if inside and (best is None or len(pair.a) > len(best.a)):
-            best = pair
-    return best
 
 
 def joined_value(values: Sequence[Any], rows: np.ndarray) -> np.ndarray:

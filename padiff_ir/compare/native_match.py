@@ -19,6 +19,8 @@ import logging
 from typing import Any
 
 from padiff_ir._paths import depth, within
+from padiff_ir.compare.culprits import explain_culprit
+from padiff_ir.compare.localize import module_result
 from padiff_ir.compare.options import MatchOptions
 from padiff_ir.compare.result import Culprit, MatchResult, ModuleResult, ModuleStatus, PairResult
 from padiff_ir.compare.stages import Stage, StageTimer
@@ -143,71 +145,51 @@ def match_natively(
 
 
 def _modules(run: Any, as_run: dict, own: dict) -> list[ModuleResult]:
-    modules = []
-    for pair in run.layer_map:
-        key = (pair.a, pair.b)
-        output = _worst(as_run.get(key, []))
-        own_metrics = _worst(own.get(key, [])) if own else None
-        if output is None:
-            status = ModuleStatus.UNMEASURED
-        elif output.ok:
-            status = ModuleStatus.OK
-        elif own_metrics is not None and not own_metrics.ok:
-            status = ModuleStatus.CULPRIT
-        elif own_metrics is not None:
-            status = ModuleStatus.INHERITED
-        else:
-            status = ModuleStatus.UNMEASURED
-        modules.append(
-            ModuleResult(
-                a=pair.a,
-                b=pair.b,
-                class_a=pair.class_a,
-                class_b=pair.class_b,
-                output=output,
-                own=own_metrics,
-                status=status,
-                depth=depth(pair.a),
-            )
+    """Each module pair's outputs as run and, where measured, its own error; a culprit with
+    a culprit inside it contains that one."""
+    modules = [
+        module_result(
+            pair,
+            _worst(as_run.get((pair.a, pair.b), [])),
+            _worst(own.get((pair.a, pair.b), [])) if own else None,
+            None,
+            depth(pair.a),
         )
+        for pair in run.layer_map
+    ]
     culprit_paths = [m.a for m in modules if m.status is ModuleStatus.CULPRIT]
-    result = []
-    for module in modules:
-        inner = [p for p in culprit_paths if p != module.a and within(p, module.a)]
-        if module.status is ModuleStatus.CULPRIT and inner:
-            module = ModuleResult(**{**module.__dict__, "status": ModuleStatus.CONTAINS_CULPRIT})
-        result.append(module)
-    return result
+    return [
+        dataclasses.replace(m, status=ModuleStatus.CONTAINS_CULPRIT)
+        if m.status is ModuleStatus.CULPRIT
+        and any(p != m.a and within(p, m.a) for p in culprit_paths)
+        else m
+        for m in modules
+    ]
 
 
 def _culprits(modules: list[ModuleResult], run: Any) -> list[Culprit]:
+    """The culprits, explained in the words ``match`` uses, from the settings that
+    ``auto_diff`` found different in each."""
     culprits = []
     for module in modules:
         if module.status is not ModuleStatus.CULPRIT:
             continue
-        said = [
-            d
+        settings = [
+            d.split(": ", 1)[-1]
             for d in run.config_differences
             if module.a and (module.a in d or (module.b and module.b in d))
         ]
-        own = module.own.max_abs if module.own is not None else 0.0
-        explanation = (
-            "; ".join(said)
-            if said
-            else "fed A's inputs, B's module computes a different output: its own computation "
-            "differs (weights, settings or code)"
-        )
         culprits.append(
             Culprit(
                 module_a=module.a,
                 module_b=module.b,
                 class_a=module.class_a,
                 class_b=module.class_b,
-                own_error=own,
+                own_error=module.own.max_abs if module.own is not None else float("nan"),
                 inherited_error=0.0,
                 output_error=module.output.max_abs if module.output is not None else 0.0,
-                setting_diffs=tuple(d.split(": ", 1)[-1] for d in said),
-                explanation=explanation,
+                setting_diffs=tuple(settings),
+                explanation=explain_culprit(module, [], [], [], settings),
             )
         )
     return culprits

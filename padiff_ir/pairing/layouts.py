@@ -55,6 +55,7 @@ __all__ = [
     "discover_layouts",
     "found_layouts",
     "open_layouts",
+    "scope_of",
     "layout_kind",
 ]
 
@@ -149,9 +150,7 @@ def apply_layouts(matching: Matching, layouts: Mapping[str, Mapping[str, Any]]) 
         if "offset" in chosen:
             transform["offset"] = float(chosen["offset"])
         if "layout" in chosen:
-            bias = "linear-bias" in pair.evidence or "conv-bias" in pair.evidence
-            axis = 0 if bias else transform.get("split", transform.get("concat", 0))
-            transform["layout"] = {**chosen["layout"], "axis": axis}
+            transform["layout"] = {**chosen["layout"], "axis": _rows_axis(pair)}
             try:
                 permutation(transform["layout"], transform.get("sections", []))
             except (KeyError, ValueError) as err:
@@ -164,15 +163,21 @@ def apply_layouts(matching: Matching, layouts: Mapping[str, Mapping[str, Any]]) 
     return replace(matching, param_pairs=pairs)
 
 
+def _rows_axis(pair: ParamPair) -> int:
+    """The axis (B's layout) a fused group's rows lie along: a bias's only axis, else the
+    axis its transform splits or joins along."""
+    if "linear-bias" in pair.evidence or "conv-bias" in pair.evidence:
+        return 0
+    return int(pair.transform.get("split", pair.transform.get("concat", 0)))
+
+
 def _candidates(pair: ParamPair, family_b: str) -> list[dict[str, Any]]:
     """Transforms the pair may need, its own first; one candidate means nothing to decide."""
     transform = pair.transform
     if "layer-map" in pair.evidence or {"layout", "name", "module"} & set(transform):
         return [transform]  # chosen already (a layer map, a registered transform)
     if ("split" in transform or "concat" in transform) and "split-group" in pair.evidence:
-        axis = transform.get("split", transform.get("concat"))
-        bias = "linear-bias" in pair.evidence or "conv-bias" in pair.evidence
-        layouts = fused_candidates(transform["sections"], 0 if bias else axis)
+        layouts = fused_candidates(transform["sections"], _rows_axis(pair))
         return [{**transform, "layout": layout} for layout in layouts] or [transform]
     if "rmsnorm" in family_b and pair.b and pair.b[0].endswith("weight") and len(pair.a) == 1:
         return [
@@ -213,7 +218,7 @@ class _Probe:
         """Where a pair's parameters are first used and where its module completes (indices
         into ``order``): the deepest module pair holding them all. Past the end when A's
         record stopped before it."""
-        scope = _scope(pair, self.partner)
+        scope = scope_of(pair, self.partner)
         while (scope, 0) not in index and scope:  # a module never called (MHA's out_proj)
             scope = next(ancestors(scope), "")
         if (scope, 0) not in index:
@@ -353,12 +358,12 @@ class _Probe:
         )
 
 
-def _scope(pair: ParamPair, partner: Mapping[str, str]) -> str:
-    """The deepest module of A, paired, that holds all of ``pair``'s tensors on both sides."""
+def scope_of(pair: ParamPair, partner: Mapping[str, str]) -> str:
+    """The deepest module of A, paired (``partner``: A path -> B path), that holds all of
+    ``pair``'s tensors on both sides (``""``, the model, when no deeper one does)."""
     scope = ""
     for path_a, path_b in partner.items():
-        inside = all(within(n, path_a) for n in pair.a) and all(within(n, path_b) for n in pair.b)
-        if inside and len(path_a) >= len(scope):
+        if _inside(pair, path_a, path_b) and len(path_a) >= len(scope):
             scope = path_a
     return scope
 
@@ -430,11 +435,7 @@ def discover_layouts(
     Raises:
         LayoutError: several candidate layouts reproduce a module's outputs.
     """
-    fw_b = framework_of(model_b)
-    families = {
-        p: class_family(type(m).__name__, fw_b.name) for p, m in fw_b.named_modules(model_b)
-    }
-    options = [_candidates(pair, families.get(pair.module_b, "")) for pair in matching.param_pairs]
+    options = _options(model_b, matching)
     kinds: dict[str, list[int]] = {}
     for index, (pair, cands) in enumerate(zip(matching.param_pairs, options)):
         if len(cands) > 1:
@@ -444,7 +445,7 @@ def discover_layouts(
     start = time.perf_counter()
     partner = {p.a: p.b for p in matching.module_pairs}
     fused = [m for m in kinds.values() if "split-group" in matching.param_pairs[m[0]].evidence]
-    scopes = {_scope(matching.param_pairs[m[0]], partner) for m in fused}
+    scopes = {scope_of(matching.param_pairs[m[0]], partner) for m in fused}
     until = scopes if fused and "" not in scopes else None  # A runs as far as those need
     outputs_a, order, complete = _record_a(model_a, inputs_a, set(partner), until)
     probe = _Probe(
