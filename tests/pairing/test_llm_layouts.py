@@ -292,3 +292,58 @@ def test_gpt2_conv1d_is_a_linear_with_the_paddle_layout():
         expected = model_a(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(model_b(paddle.to_tensor(x)).numpy(), expected, atol=1e-6)
     assert padiff_ir.match(model_a, model_b, x)
+
+
+class _TorchGqa(torch.nn.Module):
+    """Grouped-query attention, 4 heads of 8, 2 key-value heads; ``head_size`` declares a
+    wrong head size (probing tries it first, then the others)."""
+
+    head_size = 4
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.q_proj = torch.nn.Linear(32, 32, bias=False)
+        self.k_proj = torch.nn.Linear(32, 16, bias=False)
+        self.v_proj = torch.nn.Linear(32, 16, bias=False)
+
+    def forward(self, x):
+        b, t, _ = x.shape
+        q = self.q_proj(x).view(b, t, 4, 8).transpose(1, 2)
+        k = self.k_proj(x).view(b, t, 2, 8).transpose(1, 2).repeat_interleave(2, 1)
+        v = self.v_proj(x).view(b, t, 2, 8).transpose(1, 2).repeat_interleave(2, 1)
+        weights = torch.softmax(q @ k.transpose(-1, -2), -1)
+        return (weights @ v).transpose(1, 2).reshape(b, t, 32)
+
+
+class _PaddleGqa(paddle.nn.Layer):
+    """The same with one ``qkv`` grouped per key-value head: ``[q0 q1 k0 v0 q2 q3 k1 v1]``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.qkv = paddle.nn.Linear(32, 64, bias_attr=False)
+
+    def forward(self, x):
+        b, t, _ = x.shape
+        qkv = self.qkv(x).reshape([b, t, 2, 4, 8])
+        q = qkv[:, :, :, :2].reshape([b, t, 4, 8]).transpose([0, 2, 1, 3])
+        k = paddle.repeat_interleave(qkv[:, :, :, 2].transpose([0, 2, 1, 3]), 2, 1)
+        v = paddle.repeat_interleave(qkv[:, :, :, 3].transpose([0, 2, 1, 3]), 2, 1)
+        weights = paddle.nn.functional.softmax(q @ k.transpose([0, 1, 3, 2]), -1)
+        return (weights @ v).transpose([0, 2, 1, 3]).reshape([b, t, 32])
+
+
+def test_a_wrongly_declared_head_size_falls_back_to_every_candidate():
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model_a = _TorchGqa()
+    model_b = _PaddleGqa()
+    x = np.random.default_rng(0).standard_normal((2, 5, 32)).astype(np.float32)
+    matching = pair_models(model_a, model_b, x, reuse=False)
+    (choice,) = matching.stats["layouts"]
+    assert choice["transform"]["layout"]["name"] == "fused_qkv_grouped"
+    assert choice["transform"]["layout"]["head_dim"] == 8
+    assert len(choice["candidates"]) > 3  # the hinted head size (4) did not explain it
+    padiff_ir.assign_weight(model_b, model_a, matching=matching)
+    with torch.no_grad():
+        expected = model_a(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(model_b(paddle.to_tensor(x)).numpy(), expected, atol=1e-5)
