@@ -193,7 +193,9 @@ class VerdictResult:
                 f"{path}: holds a JSON {type(data).__name__}, not {what}", path=str(path)
             )
         kind = data.get("kind")
-        if (cls.kind and kind != cls.kind) or RESULT_KINDS.get(kind, cls.__name__) != cls.__name__:
+        if (cls.kind and kind != cls.kind) or (
+            isinstance(kind, str) and RESULT_KINDS.get(kind, cls.__name__) != cls.__name__
+        ):
             found = f"a result of kind {kind!r}" if kind else "no result kind"
             raise FileFormatError(
                 f"{path}: holds {found}, not {what}"

@@ -223,7 +223,7 @@ class MatchResult(VerdictResult):
     fallback: dict[str, Any] = field(default_factory=dict)
 
     __eq__ = VerdictResult.__eq__  # dataclass(eq=True) would replace the mixin's
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None
     kind: ClassVar[str] = "match"
 
     def __str__(self) -> str:

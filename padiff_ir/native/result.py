@@ -341,7 +341,7 @@ class DiffResult(VerdictResult):
     timings: dict[str, float] = field(default_factory=dict)
 
     __eq__ = VerdictResult.__eq__  # dataclass(eq=True) would replace the mixin's
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None
 
     def __str__(self) -> str:
         from padiff_ir.native.summary import render_summary

@@ -66,10 +66,10 @@ def _step_row(step: StepResult) -> str:
 def _failures(step: StepResult, limit: int = 8) -> list[str]:
     rows = []
     entries: list[tuple[str, str, Any]] = []
-    for item in step.inputs:
-        entries.append(("input", item.name, item.metrics))
-    for item in [*step.forward, *step.backward]:
-        entries.append((item.kind, item.label(), item.metrics))
+    for given in step.inputs:
+        entries.append(("input", given.name, given.metrics))
+    for layer in [*step.forward, *step.backward]:
+        entries.append((layer.kind, layer.label(), layer.metrics))
     for item in [
         *step.initial_weights,
         *step.buffers,
