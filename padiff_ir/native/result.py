@@ -343,10 +343,16 @@ class DiffResult(VerdictResult):
     __eq__ = VerdictResult.__eq__  # dataclass(eq=True) would replace the mixin's
     __hash__ = None
 
-    def __str__(self) -> str:
+    def summary(self, *, width: int | None = None, color: bool = False) -> str:
+        """The terminal summary, ``width`` columns wide (default: the terminal's, see
+        :func:`padiff_ir._terminal.terminal_width`), with ANSI colours when ``color``;
+        ``str(result)`` is the plain one."""
         from padiff_ir.native.summary import render_summary
 
-        return render_summary(self)
+        return render_summary(self, width=width, color=color)
+
+    def __str__(self) -> str:
+        return self.summary()
 
     def __repr__(self) -> str:
         verdict = "aligned" if self.ok else "diverged"
