@@ -27,7 +27,8 @@ def test_readme_opens_with_the_two_commands():
 
 
 @pytest.mark.parametrize("index", range(len(_blocks("python"))))
-def test_readme_python_example_runs(index, no_temp_leftovers):
+def test_readme_python_example_runs(index, no_temp_leftovers, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the files an example writes (report.html) land there
     code = _blocks("python")[index]
     namespace: dict = {"__name__": f"readme_example_{index}"}
     exec(compile(code, f"README.md[python block {index}]", "exec"), namespace)
