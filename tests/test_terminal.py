@@ -9,13 +9,13 @@ import re
 import select
 import time
 
-import numpy as np
 import pytest
 
 from padiff_ir._console import ProgressDisplay
 from padiff_ir._terminal import Column, render, table, wants_color
 from padiff_ir.compare import MatchResult
 from padiff_ir.compare.summary import render_summary
+from tests.report._results import synthetic_result
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -74,62 +74,8 @@ def test_the_coloured_summary_is_the_plain_one_with_colours(monkeypatch):
 
 
 def _diverged_result() -> MatchResult:
-    """A small diverged result made from data (no model runs)."""
-    from padiff_ir.compare.result import Culprit, ModuleResult, ModuleStatus, PairResult
-    from padiff_ir.metrics import Tolerance, compare_arrays
-
-    tol = Tolerance()
-    bad = compare_arrays(np.zeros(4, np.float32), np.ones(4, np.float32), tol)
-    good = compare_arrays(np.zeros(4, np.float32), np.zeros(4, np.float32), tol)
-
-    def pair(index: int, module: str, op: str, metrics) -> PairResult:
-        return PairResult(
-            index=index,
-            a=(f"a{index}",),
-            b=(f"b{index}",),
-            module_a=module,
-            module_b=module,
-            op_a=op,
-            op_b=op,
-            metrics=metrics,
-        )
-
-    def module(path: str, cls: str, status: ModuleStatus, metrics, depth: int) -> ModuleResult:
-        return ModuleResult(
-            a=path,
-            b=path,
-            class_a=cls,
-            class_b=cls,
-            output=metrics,
-            own=metrics,
-            status=status,
-            depth=depth,
-        )
-
-    return MatchResult(
-        ok=False,
-        tolerance=tol,
-        model_a={"framework": "torch", "class": "Net"},
-        model_b={"framework": "paddle", "class": "Net"},
-        pairs=[pair(0, "fc", "Gemm", bad), pair(1, "act", "Relu", good)],
-        modules=[
-            module("", "Net", ModuleStatus.CONTAINS_CULPRIT, bad, 0),
-            module("fc", "Linear", ModuleStatus.CULPRIT, bad, 1),
-            module("act", "ReLU", ModuleStatus.OK, good, 1),
-        ],
-        culprits=[
-            Culprit(
-                module_a="fc",
-                module_b="fc",
-                class_a="Linear",
-                class_b="Linear",
-                own_error=1.0,
-                inherited_error=0.0,
-                output_error=1.0,
-                explanation="fc differs by itself",
-            )
-        ],
-    )
+    """A small diverged result made from data (no model runs): one culprit, three blocks."""
+    return MatchResult.from_dict(synthetic_result(blocks=3, ops_per_block=4))
 
 
 def test_progress_off_a_terminal_is_plain_lines():

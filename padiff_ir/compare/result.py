@@ -225,17 +225,7 @@ class MatchResult(VerdictResult):
     __eq__ = VerdictResult.__eq__  # dataclass(eq=True) would replace the mixin's
     __hash__ = None
     kind: ClassVar[str] = "match"
-
-    def summary(self, *, width: int | None = None, color: bool = False) -> str:
-        """The terminal summary, ``width`` columns wide (default: the terminal's, see
-        :func:`padiff_ir._terminal.terminal_width`), with ANSI colours when ``color``;
-        ``str(result)`` is the plain one."""
-        from padiff_ir.compare.summary import render_summary
-
-        return render_summary(self, width=width, color=color)
-
-    def __str__(self) -> str:
-        return self.summary()
+    summary_module: ClassVar[str] = "padiff_ir.compare.summary"
 
     def __repr__(self) -> str:
         verdict = Verdict.of(self.ok)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from padiff_ir._result import VerdictResult
 from padiff_ir.matching.types import ModulePair, Unmatched
@@ -342,17 +342,7 @@ class DiffResult(VerdictResult):
 
     __eq__ = VerdictResult.__eq__  # dataclass(eq=True) would replace the mixin's
     __hash__ = None
-
-    def summary(self, *, width: int | None = None, color: bool = False) -> str:
-        """The terminal summary, ``width`` columns wide (default: the terminal's, see
-        :func:`padiff_ir._terminal.terminal_width`), with ANSI colours when ``color``;
-        ``str(result)`` is the plain one."""
-        from padiff_ir.native.summary import render_summary
-
-        return render_summary(self, width=width, color=color)
-
-    def __str__(self) -> str:
-        return self.summary()
+    summary_module: ClassVar[str] = "padiff_ir.native.summary"
 
     def __repr__(self) -> str:
         verdict = "aligned" if self.ok else "diverged"
