@@ -43,27 +43,22 @@ def test_readme_cli_commands_are_real():
                 assert line.split()[1] in _COMMANDS, line
 
 
+def _tool(*command: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """A command's run in ``cwd``, its output captured."""
+    return subprocess.run(list(command), cwd=cwd, capture_output=True, text=True, check=False)
+
+
+def _ruff() -> str:
+    return shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
+
+
 def test_ruff_is_clean():
-    ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
-    result = subprocess.run(
-        [ruff, "check", "padiff_ir", "tests", "benchmarks"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = _tool(_ruff(), "check", "padiff_ir", "tests", "benchmarks")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_ruff_format_is_applied():
-    ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
-    result = subprocess.run(
-        [ruff, "format", "--check", "padiff_ir", "tests", "benchmarks"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = _tool(_ruff(), "format", "--check", "padiff_ir", "tests", "benchmarks")
     assert result.returncode == 0, "run `ruff format padiff_ir tests benchmarks`:\n" + (
         result.stdout + result.stderr
     )
@@ -71,13 +66,7 @@ def test_ruff_format_is_applied():
 
 def test_mypy_is_clean():
     """mypy as configured in pyproject.toml: strict on matching/ and ir/, normal elsewhere."""
-    result = subprocess.run(
-        [sys.executable, "-m", "mypy"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = _tool(sys.executable, "-m", "mypy")
     assert result.returncode == 0, "mypy (configured in pyproject.toml) finds:\n" + (
         result.stdout + result.stderr
     )
@@ -95,8 +84,8 @@ def test_mypy_is_strict_on_the_pure_floors(tmp_path):
     config = str(ROOT / "pyproject.toml")
 
     def mypy(path: str) -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "-m", "mypy", "--config-file", config, "--no-incremental", path]
-        return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, check=False)
+        options = ("--config-file", config, "--no-incremental")
+        return _tool(sys.executable, "-m", "mypy", *options, path, cwd=tmp_path)
 
     strict = mypy("padiff_ir/matching/probe.py")
     assert strict.returncode == 1 and "[no-untyped-def]" in strict.stdout, strict.stdout
