@@ -38,6 +38,7 @@ __all__ = [
     "BatchResults",
     "Batches",
     "export_cache",
+    "ProgressDisplay",
     "auto_diff",
     "DiffResult",
     # layer maps and weights
@@ -81,6 +82,7 @@ _LAZY = {
     "BatchResults": "padiff_ir.compare.batches",
     "Batches": "padiff_ir.compare.batches",
     "export_cache": "padiff_ir.exporters",
+    "ProgressDisplay": "padiff_ir._console",
     "ExportCache": "padiff_ir.exporters",
     "auto_diff": "padiff_ir.native",
     "DiffResult": "padiff_ir.native",
@@ -118,6 +120,7 @@ from padiff_ir.errors import (  # noqa: E402
 )
 
 if TYPE_CHECKING:
+    from padiff_ir._console import ProgressDisplay
     from padiff_ir.compare import MatchResult
     from padiff_ir.compare.batches import Batches, BatchResults
     from padiff_ir.compare.comparison import Comparison
@@ -183,7 +186,8 @@ def match(
         memory_budget: bytes of activations to keep in RAM per model (the rest is spilled).
         opset: ONNX opset to export with (7 to the newest the onnx package knows).
         progress: called with a short message as each stage starts (the CLI prints them),
-            and with ``batch i/N`` per batch.
+            and with ``batch i/N`` per batch; :class:`ProgressDisplay` shows them as the CLI
+            does (rich rows and a batch bar on a terminal, plain lines elsewhere).
         keys: how to pick each model's inputs out of a batch: ``(keys_a, keys_b)``, each a
             dict ``{forward argument: batch key}``, a sequence of batch keys or a function of
             the batch (e.g. ``({"img": "image"}, {"image": "image"})``).

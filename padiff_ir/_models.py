@@ -275,7 +275,7 @@ def random_inputs(
                 if value_range is None
                 else (math.ceil(value_range[0]), math.ceil(value_range[1]))
             )
-            if low >= high:
+            if value_range is not None and low >= high:
                 raise OptionError(
                     f"--input-range {value_range[0]:g},{value_range[1]:g} holds no "
                     f"integer for the {numpy_dtype} input {spec.name!r}; widen it",

@@ -168,6 +168,19 @@ class VerdictResult:
 
     __hash__ = None  # type: ignore[assignment]
 
+    #: the module whose ``render_summary(result, width=, color=)`` writes the terminal summary
+    summary_module: ClassVar[str] = ""
+
+    def summary(self, *, width: int | None = None, color: bool = False) -> str:
+        """The terminal summary, ``width`` columns wide (default: the terminal's), with ANSI
+        colours when ``color``; ``str(result)`` is the plain one."""
+        module = importlib.import_module(self.summary_module)
+        text: str = module.render_summary(self, width=width, color=color)
+        return text
+
+    def __str__(self) -> str:
+        return self.summary()
+
     def to_json(self, path: str | Path | None = None, *, indent: int | None = 1) -> str:
         """The result as strict JSON (NaN and Inf written as ``"nan"``, ``"inf"``, ``"-inf"``);
         also written to ``path`` when given."""
@@ -193,7 +206,9 @@ class VerdictResult:
                 f"{path}: holds a JSON {type(data).__name__}, not {what}", path=str(path)
             )
         kind = data.get("kind")
-        if (cls.kind and kind != cls.kind) or RESULT_KINDS.get(kind, cls.__name__) != cls.__name__:
+        if (cls.kind and kind != cls.kind) or (
+            isinstance(kind, str) and RESULT_KINDS.get(kind, cls.__name__) != cls.__name__
+        ):
             found = f"a result of kind {kind!r}" if kind else "no result kind"
             raise FileFormatError(
                 f"{path}: holds {found}, not {what}"

@@ -13,6 +13,8 @@ import sys
 import time
 from collections.abc import Sequence
 
+from padiff_ir._console import ProgressDisplay, configure_logging
+from padiff_ir._terminal import wants_color
 from padiff_ir.errors import InputError, OptionError, PadiffError
 
 __all__ = ["main"]
@@ -156,32 +158,18 @@ def _version() -> str:
         return __version__
 
 
-def _configure_logging(verbosity: int, quiet: bool = False) -> None:
-    level = (
-        logging.ERROR
-        if quiet
-        else logging.WARNING
-        if verbosity == 0
-        else logging.INFO
-        if verbosity == 1
-        else logging.DEBUG
-    )
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger("padiff_ir")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    root.propagate = False
-
-
-_QUIET = False
+_DISPLAY: ProgressDisplay | None = None  # the running command's progress display
 
 
 def _progress(message: str) -> None:
-    if _QUIET:
-        return
-    sys.stderr.write(f"padiff-ir: {message}\n")
-    sys.stderr.flush()
+    if _DISPLAY is not None:
+        _DISPLAY(message)
+
+
+def _end_progress() -> None:
+    """Close the progress display (on a terminal its rows stay above what is printed next)."""
+    if _DISPLAY is not None:
+        _DISPLAY.close()
 
 
 def _value_range(args: argparse.Namespace) -> tuple[float, float] | None:
@@ -241,6 +229,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     _progress(f"exporting {args.model} ...")
     exported = padiff_ir.export(model, inputs, opset=args.opset)
     exported.save(args.output)
+    _end_progress()
     attributed = sum(1 for path in exported.node_modules.values() if path)
     print(
         f"wrote {args.output}: {exported.framework} {exported.model_class}, "
@@ -250,28 +239,13 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-class _Progress:
-    """Stage messages on stderr, with the time the previous stage took."""
-
-    def __init__(self) -> None:
-        self.start = time.perf_counter()
-        self.last: str | None = None
-
-    def __call__(self, message: str) -> None:
-        now = time.perf_counter()
-        if self.last is not None:
-            _progress(f"  done in {now - self.start:.1f}s")
-        self.start = now
-        self.last = message
-        _progress(message)
-
-
 def _finish(result: object, args: argparse.Namespace, default_html: str | None = None) -> int:
     """Print the summary, write the files asked for; the exit code of the verdict.
 
     Files are written before the summary is printed, so a file that cannot be written makes
     an error (exit 2) rather than a verdict followed by a traceback.
     """
+    _end_progress()
     to_stdout = args.json == "-"
     say = sys.stderr if to_stdout else sys.stdout
     if args.json and not to_stdout:
@@ -279,7 +253,7 @@ def _finish(result: object, args: argparse.Namespace, default_html: str | None =
     html = args.html if getattr(args, "html", None) else default_html
     if html:
         result.to_html(html)  # type: ignore[attr-defined]
-    summary = str(result)
+    summary = result.summary(color=wants_color(say))  # type: ignore[attr-defined]
     print(summary.splitlines()[0] if args.quiet else summary, file=say)
     if to_stdout:
         print(result.to_json())  # type: ignore[attr-defined]
@@ -330,7 +304,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         atol=args.atol,
         rtol=args.rtol,
         compare_mode=args.mode,
-        progress=_Progress(),
+        progress=_DISPLAY,
     )
     return _finish(result, args, default_html=args.output)
 
@@ -358,7 +332,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         compare_mode=args.mode,
         assign_weights=args.assign_weights,
         layer_map=layer_map,
-        progress=_Progress(),
+        progress=_DISPLAY,
     )
     return _finish(result, args)
 
@@ -384,9 +358,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:
         return int(exit_.code or 0) and EXIT_ERROR
-    global _QUIET
-    _configure_logging(args.verbose, args.quiet)
-    _QUIET = args.quiet
+    global _DISPLAY
+    configure_logging(args.verbose, args.quiet)
+    _DISPLAY = ProgressDisplay(sys.stderr, quiet=args.quiet)
     try:
         return _COMMANDS[args.command](args)
     except PadiffError as err:
@@ -401,7 +375,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _report_error(f"{type(err).__name__}: {first}{hint}", args.traceback)
         return EXIT_ERROR
     finally:
-        _QUIET = False
+        _end_progress()
+        _DISPLAY = None
 
 
 def _report_error(message: str, traceback: bool) -> None:

@@ -30,7 +30,7 @@ setup() {
     "$PY" -m pip install --quiet "torch==$TORCH_VERSION" 2>&1 | grep -v "^WARNING: Location" || true
   fi
   "$PY" -m pip install --quiet -e ".[test]" 2>&1 | grep -vE "^WARNING: Location|BuildBackendWarning|^ +|^$" || true
-  "$PY" -c "import torch, paddle, paddle2onnx, onnx, onnxruntime, onnxscript, onnx_ir, networkx, padiff_ir" >/dev/null 2>&1 \
+  "$PY" -c "import torch, paddle, paddle2onnx, onnx, onnxruntime, onnxscript, networkx, rich, padiff_ir" >/dev/null 2>&1 \
     || { echo "[setup] dependencies failed to import" >&2; exit 2; }
   rm -f "$VENV"/.padiff-ir-setup-*
   touch "$stamp"

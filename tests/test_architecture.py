@@ -136,3 +136,14 @@ def test_importing_the_package_imports_no_framework():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=PACKAGE.parent
     )
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_the_terminal_helper_is_on_the_ground_floor():
+    """Every summary (compare, native) renders through padiff_ir._terminal, which imports no
+    floor above the ground; the CLI's console is imported by the public face alone."""
+    above = tuple(
+        f"padiff_ir.{p.name}" for p in PACKAGE.iterdir() if p.is_dir() and p.name != "__pycache__"
+    )
+    assert _offenders([PACKAGE / "_terminal.py"], (*above, "padiff_ir.cli")) == {}
+    users = [p for p in _files() if "padiff_ir._console" in _imports(p)]
+    assert sorted(p.name for p in users) == ["__init__.py", "cli.py"]

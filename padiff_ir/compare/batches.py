@@ -149,26 +149,41 @@ class BatchResults:
     def __iter__(self) -> Iterator[MatchResult]:
         return iter(self.results)
 
-    def summary(self) -> str:
-        """One line for the verdict, one per failing batch (its worst pair)."""
+    def summary(self, *, width: int | None = None, color: bool = False) -> str:
+        """One line for the verdict, then a row per failing batch (its worst pair), ``width``
+        columns wide (default: the terminal's), with ANSI colours when ``color``."""
+        from padiff_ir._terminal import MIN_WIDTH, Column, line, render, table, terminal_width
+
+        width = max(MIN_WIDTH, width) if width is not None else terminal_width()
         failing = [i for i, result in enumerate(self.results) if not result]
+        verdict = "all aligned" if not failing else f"{len(failing)} diverged"
         head = (
-            f"{len(self)} batches: "
-            + (
-                "all aligned"
-                if not failing
-                else f"{len(failing)} diverged, first batch {failing[0]}"
-            )
+            f"{len(self)} batches: {verdict}"
+            + (f", first batch {failing[0]}" if failing else "")
             + f" (prepared in {self.prepare_s:.2f} s, {sum(self.check_s):.2f} s checking)"
         )
-        lines = [head]
-        worst = self.worst
-        for index in failing[:10]:
-            pair = worst[index]
-            where = f"{pair.module_a or '<root>'} ({pair.op_a})" if pair is not None else "outputs"
-            error = f"max abs {pair.metrics.max_abs:.3g}" if pair is not None else ""
-            lines.append(f"  batch {index}: worst at {where} {error}".rstrip())
-        return "\n".join(lines)
+        parts: list[Any] = [line(head, spans=[(verdict, "red" if failing else "green")])]
+        if failing:
+            worst = self.worst
+            rows = []
+            for index in failing[:10]:
+                pair = worst[index]
+                rows.append(
+                    [
+                        str(index),
+                        (pair.module_a or "<root>") if pair is not None else "outputs",
+                        pair.op_a if pair is not None else "",
+                        f"{pair.metrics.max_abs:.3g}" if pair is not None else "",
+                    ]
+                )
+            columns = (
+                Column("batch", width=5, justify="right"),
+                Column("worst at module (A)", width=19, flexible=True),
+                Column("op", width=16),
+                Column("max abs", width=9, justify="right"),
+            )
+            parts.append(table(columns, rows, width - 1))
+        return render(parts, width, color=color)
 
     def __str__(self) -> str:
         return self.summary()

@@ -102,19 +102,20 @@ def measure_module(
     # Own error only matters where the outputs fail: an aligned module needs no rerun.
     measurable = len(pair.inputs_a) == len(pair.inputs_b) and bool(pair.outputs_b)
     if own_error and output is not None and not output.ok and measurable:
-        feeds = {}
+        feeds: dict[str, np.ndarray] = {}
+        complete = True
         for name_a, name_b in zip(pair.inputs_a, pair.inputs_b):
             if name_a not in ctx.store_a or name_b not in ctx.store_b:
-                feeds = None
+                complete = False
                 break
             value = np.asarray(ctx.store_a[name_a])
             target = np.asarray(ctx.store_b[name_b])
             if value.size != target.size:
-                feeds = None
+                complete = False
                 break
             feeds[name_b] = value.reshape(target.shape).astype(target.dtype, copy=False)
         outputs_b = [n for n in pair.outputs_b if n in ctx.store_b]
-        if feeds is not None and outputs_b:
+        if complete and outputs_b:
             try:
                 recomputed = ctx.runner_b.run_subgraph(feeds, outputs_b)
                 own = _compare_lists(

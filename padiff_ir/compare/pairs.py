@@ -57,7 +57,7 @@ def compare_pairs(
     for index, pair in enumerate(ordered):
         tol = next((overrides[n] for n in pair.a if n in overrides), tolerance)
         simple = compared is not None and len(pair.a) == len(pair.b) == 1 and not pair.layout
-        if simple and pair.a[0] in store_a and pair.b[0] in store_b:
+        if compared is not None and simple and pair.a[0] in store_a and pair.b[0] in store_b:
             metrics = compared.compare(pair.a[0], pair.b[0], tol)
         else:
             value_a, value_b = _laid_out_values(pair, matching, store_a, store_b)

@@ -223,13 +223,9 @@ class MatchResult(VerdictResult):
     fallback: dict[str, Any] = field(default_factory=dict)
 
     __eq__ = VerdictResult.__eq__  # dataclass(eq=True) would replace the mixin's
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None
     kind: ClassVar[str] = "match"
-
-    def __str__(self) -> str:
-        from padiff_ir.compare.summary import render_summary
-
-        return render_summary(self)
+    summary_module: ClassVar[str] = "padiff_ir.compare.summary"
 
     def __repr__(self) -> str:
         verdict = Verdict.of(self.ok)

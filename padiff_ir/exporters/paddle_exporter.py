@@ -226,10 +226,10 @@ def _scopes_from_program(
         for out in node.output:
             match = _P2O_NAME.match(out)
             if match:
-                op = by_kind.get((match.group(1), int(match.group(2))))
-                if op is not None:
-                    scope = recorder.layer_path(op.struct_name)
-                    call = recorder.layer_call(op.struct_name)
+                program_op = by_kind.get((match.group(1), int(match.group(2))))
+                if program_op is not None:
+                    scope = recorder.layer_path(program_op.struct_name)
+                    call = recorder.layer_call(program_op.struct_name)
                     if calls is not None and call is not None:
                         calls[node.name] = call
                     break
@@ -412,7 +412,7 @@ def _terminate_as_exit() -> Callable[[], None]:
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, terminate)
-    restored = []
+    restored: list[bool] = []
 
     def restore() -> None:
         if not restored and signal.getsignal(signal.SIGTERM) is terminate:

@@ -50,7 +50,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 def _describe_failure(err: BaseException) -> str:
     """The most telling lines of an exporter failure (its cause chain), without colour codes."""
-    lines = []
+    lines: list[str] = []
     current: BaseException | None = err
     while current is not None and len(lines) < 3:
         text = _ANSI.sub("", str(current)).strip()

@@ -82,7 +82,7 @@ class ModelInputs:
 
     def _split(self, values: list[Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         if self.keyword:
-            return (), {n: v for n, v in zip(self.names, values)}
+            return (), {n: v for n, v in zip(self.names, values) if n is not None}
         return tuple(values), {}
 
 

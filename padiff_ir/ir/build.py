@@ -34,7 +34,9 @@ def _attribute_value(attr: onnx.AttributeProto) -> Any:
     return value
 
 
-def _value_info(vi: onnx.ValueInfoProto) -> tuple[tuple | None, str | None]:
+def _value_info(
+    vi: onnx.ValueInfoProto,
+) -> tuple[tuple[int | str | None, ...] | None, str | None]:
     from onnx import helper
 
     ttype = vi.type.tensor_type

@@ -18,6 +18,7 @@ from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 import networkx as nx
+from networkx import MultiDiGraph
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
@@ -139,11 +140,11 @@ class Graph:
         self.modules = dict(modules or {})
         self.aliases = dict(aliases or {})
         self.meta = dict(meta or {})
-        self._nx: nx.MultiDiGraph | None = None
+        self._nx: MultiDiGraph | None = None
         self._rebuild()
 
     @property
-    def nx(self) -> nx.MultiDiGraph:
+    def nx(self) -> MultiDiGraph:
         """The op graph (see the module docstring), built on first use after each change."""
         if self._nx is None:
             self._nx = self._build_nx()
@@ -175,7 +176,7 @@ class Graph:
                     consumers.append(op.name)
         self._nx = None
 
-    def _build_nx(self) -> nx.MultiDiGraph:
+    def _build_nx(self) -> MultiDiGraph:
         """The networkx view of the producers and consumers :meth:`_rebuild` computed."""
         g = nx.MultiDiGraph()
         order = sorted(self.ops.values(), key=attrgetter("index"))

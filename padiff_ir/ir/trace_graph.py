@@ -98,7 +98,7 @@ class _Builder:
 
     def own(self, path: str) -> dict[str, str]:
         """Role (last name component, aliases resolved) -> parameter name, held by ``path``."""
-        roles = {}
+        roles: dict[str, str] = {}
         for name in self.trace.owners.get(path, ()):
             if name not in self.trace.parameters:
                 continue

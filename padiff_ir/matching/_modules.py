@@ -133,7 +133,7 @@ class ModuleMatcher:
                     -self.tree_b.first_use.get(b, 1 << 30),
                 ),
             )
-            evidence = ("params",) if module_a in self.param_votes else ("ops",)
+            evidence: tuple[str, ...] = ("params",) if module_a in self.param_votes else ("ops",)
             candidates[module_a] = (best, ballot[best] / total, evidence, ballot[best])
         if "" not in pins and "" not in pins.values():
             # both roots compute the model: graph inputs and outputs pair by position
@@ -171,20 +171,21 @@ class ModuleMatcher:
         tree_a, tree_b = self.tree_a, self.tree_b
         voted = dict(candidates)
         below_b: dict[str, int] = defaultdict(int)  # voted partners under each B module
-        for module_b, *_ in voted.values():
-            for node in (module_b, *ancestors(module_b)):
+        for voted_b, *_ in voted.values():
+            for node in (voted_b, *ancestors(voted_b)):
                 below_b[node] += 1
         lca: dict[str, str | None] = {}
         strength: dict[str, float] = {}
         count: dict[str, int] = {}
         for module_a in tree_a.post_order():
-            partners, total, inside = [], 0.0, 0
+            partners: list[str] = []
+            total, inside = 0.0, 0
             for child in tree_a.children.get(module_a, ()):
                 if child in candidates:
                     partners.append(candidates[child][0])
                     total += candidates[child][3]
-                elif lca.get(child) is not None:
-                    partners.append(lca[child])  # type: ignore[arg-type]
+                elif (partner := lca.get(child)) is not None:
+                    partners.append(partner)
                     total += strength[child]
                 inside += count.get(child, 0)
             if module_a in voted:
@@ -250,7 +251,7 @@ class ModuleMatcher:
 
     def _boundary(self, tensors_a: list[str], tensors_b: list[str]) -> list[tuple[str, str]]:
         state = self.state
-        by_root = {}
+        by_root: dict[str, str] = {}
         for tensor in tensors_b:
             by_root.setdefault(paired_root(state.view_b, state.one_b, tensor), tensor)
         found, used = [], set()

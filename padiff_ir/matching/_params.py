@@ -48,6 +48,11 @@ def owner_module(graph_modules: dict[str, str], param_name: str) -> str:
     return next((path for path in ancestors(param_name) if path in graph_modules), "")
 
 
+def _static(shape: tuple[int | str | None, ...] | None) -> tuple[int, ...]:
+    """A parameter's shape as ints (``-1`` for a dimension the graph leaves symbolic)."""
+    return tuple(d if isinstance(d, int) else -1 for d in shape or ())
+
+
 class ParamMatcher:
     """Collects :class:`ParamPair` from unit pairs, each parameter of A at most once."""
 
@@ -187,7 +192,7 @@ class ParamMatcher:
             owner = owner_module(modules, name)
             family = class_family(modules.get(owner, ""), view.graph.framework)
             relative = name[len(prefix) :] if name.startswith(prefix) else name
-            found[relative] = TensorInfo(tensor, relative, tuple(info.shape or ()), family)
+            found[relative] = TensorInfo(tensor, relative, _static(info.shape), family)
         return found
 
     def _by_role(self, op_a: str, op_b: str) -> None:

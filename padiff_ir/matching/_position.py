@@ -152,7 +152,7 @@ def _pair_round(state: PairState) -> int:
                 draft.evidence = (*draft.evidence, "position")
             continue
         shape_a, shape_b = state.view_a.shape(out_a), state.view_b.shape(out_b)
-        evidence = ("structure", "position")
+        evidence: tuple[str, ...] = ("structure", "position")
         if shape_a is not None and shape_a == shape_b:
             evidence = (*evidence, "shape")
         state.pair(out_a, out_b, POSITION_CONFIDENCE, evidence)

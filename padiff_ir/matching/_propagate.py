@@ -105,7 +105,7 @@ def propagate(state: PairState, same: ValueCheck | None = None) -> None:
 
             def score(
                 item: tuple[str, bool, int], position: float = position, name: str = name
-            ) -> tuple:
+            ) -> tuple[bool, bool, bool, int, float]:
                 op_b, exact, depth = item
                 value_ok = _outputs_agree(state, name, op_b, same)
                 return (
@@ -167,7 +167,7 @@ def _candidates(
     if transparent and (relaxed or depth_a):
         return []
     reach = [walker.forward(p, relaxed) for p in partners]
-    found = []
+    found: list[tuple[str, bool, int]] = []
     for op_b in reach[0]:
         facts_b = view_b.facts[op_b]
         if (
@@ -178,13 +178,13 @@ def _candidates(
             or len(facts_b.act_slots) != len(inputs)
         ):
             continue
-        depth = _assign(reach, op_b, facts.family in COMMUTATIVE)
-        if depth is None or (transparent and depth):
+        depth_b = _assign(reach, op_b, facts.family in COMMUTATIVE)
+        if depth_b is None or (transparent and depth_b):
             continue
         if not _compatible(state, name, op_b, inputs, partners):
             continue
-        exact = depth_a == 0 and depth == 0 and not relaxed
-        found.append((op_b, exact, depth_a + depth))
+        exact = depth_a == 0 and depth_b == 0 and not relaxed
+        found.append((op_b, exact, depth_a + depth_b))
     return found
 
 
@@ -206,7 +206,7 @@ def _assign(reach: list[dict[str, dict[int, int]]], op_b: str, commutative: bool
 
 
 def _compatible(
-    state: PairState, op_a: str, op_b: str, inputs: list[str], partners: list[str]
+    state: PairState, op_a: str, op_b: str, inputs: Sequence[str], partners: list[str]
 ) -> bool:
     view_a, view_b = state.view_a, state.view_b
     fa, fb = view_a.facts[op_a], view_b.facts[op_b]
@@ -248,7 +248,7 @@ def _param_shapes(view: SideView, facts: Any) -> list[tuple[Any, ...]]:
 
 
 def _same_layout_op(
-    state: PairState, op_a: str, op_b: str, inputs: list[str], partners: list[str]
+    state: PairState, op_a: str, op_b: str, inputs: Sequence[str], partners: list[str]
 ) -> bool:
     """Layout ops pair only when they do the same thing to the same layout."""
     view_a, view_b = state.view_a, state.view_b

@@ -48,7 +48,7 @@ def tensor_pair(state: PairState, draft: Draft, same: ValueCheck | None) -> Tens
     producer_a, producer_b = view_a.producer(draft.a[0]), view_b.producer(draft.b[0])
     evidence, confidence = draft.evidence, draft.confidence
     if draft.is_group:
-        layout: dict[str, Any] | None = {"concat_axis": draft.concat_axis}
+        group: dict[str, Any] = {"concat_axis": draft.concat_axis}
         shapes_b = [view_b.shape(t) for t in draft.b]
         shapes_a = [view_a.shape(t) for t in draft.a]
         joined_a, joined_b = (
@@ -57,7 +57,8 @@ def tensor_pair(state: PairState, draft: Draft, same: ValueCheck | None) -> Tens
         )
         extra = layout_between(joined_a, joined_b)
         if extra:
-            layout.update(extra)
+            group.update(extra)
+        layout: dict[str, Any] | None = group
     else:
         layout = layout_between(view_a.shape(draft.a[0]), view_b.shape(draft.b[0]))
         if (
@@ -254,11 +255,11 @@ def unmatched_params(
     """Parameters of one side in no parameter pair, with the reason."""
     in_pairs = {u.index for pair in unit_pairs for u in (pair[0] if side == "a" else pair[1])}
     unit_of_param: dict[str, Unit] = {}
-    for unit in units:
-        for op in unit.ops:
+    for each in units:
+        for op in each.ops:
             for tensors in view.facts[op].sources.values():
                 for tensor in tensors:
-                    unit_of_param.setdefault(tensor, unit)
+                    unit_of_param.setdefault(tensor, each)
     found = []
     seen: set[str] = set()
     for tensor, info in view.graph.tensors.items():

@@ -86,7 +86,9 @@ def pair_unit_params(
         role = param_role(ta.relative)
         return layout_transform(owner, role, framework_a, ta.shape, framework_b, tb.shape)
 
-    def take(ta: TensorInfo, tb: TensorInfo, transform: dict, evidence: tuple[str, ...]) -> None:
+    def take(
+        ta: TensorInfo, tb: TensorInfo, transform: dict[str, Any], evidence: tuple[str, ...]
+    ) -> None:
         specs.append(((ta.relative,), (tb.relative,), transform, evidence))
         left_a.pop(ta.relative)
         left_b.pop(tb.relative)
@@ -97,18 +99,18 @@ def pair_unit_params(
         if (
             tb is not None
             and tb.relative in left_b
-            and (transform := transform_of(ta, tb)) is not None
+            and (by_name := transform_of(ta, tb)) is not None
         ):
-            take(ta, tb, transform, ("name", "shape"))
+            take(ta, tb, by_name, ("name", "shape"))
     for same_role in (True, False):
         for ta in list(left_a.values()):
             for tb in list(left_b.values()):
                 if same_role and param_role(ta.relative) != param_role(tb.relative):
                     continue
                 if _canonical(ta.shape) == _canonical(tb.shape):
-                    transform = transform_of(ta, tb)
-                    if transform is not None:
-                        take(ta, tb, transform, ("role", "shape") if same_role else ("shape",))
+                    by_shape = transform_of(ta, tb)
+                    if by_shape is not None:
+                        take(ta, tb, by_shape, ("role", "shape") if same_role else ("shape",))
                         break
     for ta in list(left_a.values()):  # same role, shapes disagree: a conflict to report
         role = param_role(ta.relative)

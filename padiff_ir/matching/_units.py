@@ -40,7 +40,7 @@ def align_tokens(tokens_a: list[Token], tokens_b: list[Token]) -> list[tuple[int
     for side, tokens in ((0, tokens_a), (1, tokens_b)):
         for index, token in enumerate(tokens):
             groups.setdefault(token.key[0], ([], []))[side].append(index)
-    pairs = []
+    pairs: list[tuple[int, int]] = []
     for indices_a, indices_b in groups.values():
         found = align(
             [tokens_a[i].key for i in indices_a],

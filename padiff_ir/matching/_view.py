@@ -124,9 +124,10 @@ _MAX_SOURCE_WALK = 256
 
 def numel(shape: tuple[Any, ...] | None) -> int | None:
     """Number of elements of a static shape; ``None`` when a dimension is unknown."""
-    if shape is None or not all(isinstance(d, int) for d in shape):
+    if shape is None:
         return None
-    return math.prod(shape)
+    dims = [d for d in shape if isinstance(d, int)]
+    return math.prod(dims) if len(dims) == len(shape) else None
 
 
 def compatible_shapes(a: tuple[Any, ...] | None, b: tuple[Any, ...] | None) -> bool:
@@ -246,7 +247,7 @@ class SideView:
         if cached is not None:
             return cached
         found: list[str] = []
-        stack, seen = [tensor], set()
+        stack, seen = [tensor], set[str]()
         while stack and len(seen) < _MAX_SOURCE_WALK:
             name = stack.pop()
             if name in seen:

@@ -73,7 +73,8 @@ def _rope_rows(head_dim: int, convention: str) -> np.ndarray:
 def _roped(size: int, head_dim: int, convention: str) -> np.ndarray:
     heads = size // head_dim
     rows = _rope_rows(head_dim, convention)
-    return (np.arange(heads)[:, None] * head_dim + rows[None, :]).reshape(-1)
+    order: np.ndarray = np.arange(heads)[:, None] * head_dim + rows[None, :]
+    return order.reshape(-1)
 
 
 def permutation(layout: Mapping[str, Any], sections: Sequence[int]) -> np.ndarray:

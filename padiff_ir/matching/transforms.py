@@ -390,7 +390,9 @@ class TensorInfo:
 _PairSpec = tuple[tuple[str, ...], tuple[str, ...], dict[str, Any]]
 
 
-def _mha_pairs(torch_side: Mapping[str, TensorInfo], paddle_side: Mapping[str, TensorInfo]):
+def _mha_pairs(
+    torch_side: Mapping[str, TensorInfo], paddle_side: Mapping[str, TensorInfo]
+) -> list[_PairSpec]:
     """torch MultiheadAttention -> paddle MultiHeadAttention pairs (relative names)."""
     pairs: list[_PairSpec] = []
     projections = ("q_proj", "k_proj", "v_proj")

@@ -70,7 +70,7 @@ class Recorder:
         self.pending = Pending()
         self.calls_a: dict[int, int] = {}
         self.calls_b: dict[int, int] = {}
-        self.times: dict[tuple[int, int], list[float]] = {}  # A's (pre, post) per call
+        self.times: dict[tuple[int, int], list[float | None]] = {}  # A's (pre, post) per call
         self._clock = itertools.count()
         self.forward: list[Draft] = []
         self.backward: list[Draft] = []
@@ -128,9 +128,11 @@ class Recorder:
 
     def _order(self, index: int, call: int, kind: str) -> float:
         times = self.times.get((index, call))
-        if times is None or times[1] is None:
+        if times is None:
             return _LATE
         pre, post = times
+        if pre is None or post is None:
+            return _LATE
         if kind == "output":
             return post
         return -post if kind == "output_grad" else -pre
@@ -235,6 +237,7 @@ class Recorder:
                 def hook(grad: Any) -> None:
                     array_a = self.pending.input_grads.pop(key, None)
                     order = self._order(index, key[1], "input_grad")
+                    metrics: TensorMetrics | Deferred
                     if array_a is None:
                         metrics = failed_metrics(
                             "model A passes no gradient to this input (detached or "
@@ -258,7 +261,7 @@ class Recorder:
             call = self.calls_b[index] - 1
             tensors = flatten_tensors(output, ops)
             arrays = self.pending.outputs.pop((index, call), None)
-            positions = (
+            positions: list[int | None] = (
                 common_positions([a.shape for a in arrays], [tensor_shape(t) for t in tensors])
                 if arrays is not None
                 else list(range(len(tensors)))
@@ -374,6 +377,7 @@ class Recorder:
         positions: list[int | None],
     ) -> None:
         order = self._order(slot.index, call, "output")
+        metrics: TensorMetrics | Deferred
         if arrays is None:
             calls = self.calls_a.get(slot.index, 0)
             metrics = failed_metrics(f"model A called this layer {calls} time(s), model B more")
@@ -414,6 +418,7 @@ class Recorder:
             slot = self.slots[index]
             array_a = self.pending.output_grads.pop(key, None)
             order = self._order(index, call, "output_grad")
+            metrics: TensorMetrics | Deferred | None
             if array_a is None:
                 metrics = failed_metrics(
                     "no gradient reaches model A's layer output (detached or stop_gradient in "

@@ -26,20 +26,20 @@ logger = logging.getLogger(__name__)
 
 
 def _entries(step: StepResult) -> Iterable[tuple[str, Any]]:
-    for item in step.inputs:
-        yield "input", item
-    for item in step.initial_weights:
-        yield "weights", item
-    forward = sorted([*step.forward, *step.buffers], key=lambda e: e.order)
-    for item in forward:
+    for given in step.inputs:
+        yield "input", given
+    for weight in step.initial_weights:
+        yield "weights", weight
+    forward: list[LayerDiff | ParamDiff] = [*step.forward, *step.buffers]
+    for item in sorted(forward, key=lambda e: e.order):
         yield "forward", item
     if step.loss is not None:
         yield "loss", step.loss
-    backward = sorted([*step.backward, *step.grads], key=lambda e: (e.order, _rank(e)))
-    for item in backward:
+    backward: list[LayerDiff | ParamDiff] = [*step.backward, *step.grads]
+    for item in sorted(backward, key=lambda e: (e.order, _rank(e))):
         yield "backward", item
-    for item in [*step.weights, *step.optimizer_state]:
-        yield "optimizer", item
+    for weight in [*step.weights, *step.optimizer_state]:
+        yield "optimizer", weight
 
 
 def _rank(entry: LayerDiff | ParamDiff) -> int:

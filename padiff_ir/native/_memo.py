@@ -77,7 +77,7 @@ def memo_for(
         and entry.ref_b() is model_b
         and (entry.ref_map() is layer_map and entry.signature == signature)
     )
-    if same and (matching is None or matching is entry.memo.matching):
+    if entry is not None and same and (matching is None or matching is entry.memo.matching):
         return entry.memo
     if matching is None:
         resolved = (LayerMap.coerce(layer_map) or LayerMap()).resolve(model_a, model_b)

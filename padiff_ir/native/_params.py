@@ -9,6 +9,7 @@ comparison is :func:`~padiff_ir.metrics.compare_arrays` of A (in B's layout) wit
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -123,8 +124,13 @@ class ParamComparer:
                 pair,
                 name_b,
                 self.workers.run(
-                    lambda i=i: _compare_one(
-                        pair.transform, arrays_a, arrays_b[i], i, self.workers.tolerance
+                    functools.partial(
+                        _compare_one,
+                        pair.transform,
+                        arrays_a,
+                        arrays_b[i],
+                        i,
+                        self.workers.tolerance,
                     )
                 ),
                 order,

@@ -18,13 +18,14 @@ from typing import Any
 
 from padiff_ir.compare.environment import environment
 from padiff_ir.frameworks import (
+    Framework,
     flatten_tensors,
     get_framework,
     skipped_values,
     split_inputs,
     unwrap_model,
 )
-from padiff_ir.matching.types import Matching
+from padiff_ir.matching.types import Matching, ParamPair
 from padiff_ir.metrics import Tolerance, compare_arrays
 from padiff_ir.native._arguments import (
     AutoDiffError,
@@ -38,7 +39,7 @@ from padiff_ir.native._config import config_differences, optimizer_differences, 
 from padiff_ir.native._data import FedInputs, compare_inputs, feed, run_model
 from padiff_ir.native._hooks import Recorder, recording
 from padiff_ir.native._locate import culprits, first_difference
-from padiff_ir.native._memo import memo_for
+from padiff_ir.native._memo import PairMemo, memo_for
 from padiff_ir.native._params import ParamComparer, getter
 from padiff_ir.native._selection import Selector, selection
 from padiff_ir.native._slots import LayerSlot, PassOptions
@@ -56,6 +57,30 @@ DIFF_PHASES = ("forward", "backward", "both")
 
 class TrainingRun:
     """One auto_diff call: resolved arguments, matching, and the step loop."""
+
+    # set by :meth:`prepare`
+    workers: int | None
+    model_a: Any
+    model_b: Any
+    fw_a: str
+    fw_b: str
+    ops_a: Framework
+    ops_b: Framework
+    tolerance: Tolerance
+    auto_init: bool
+    disable_random: bool
+    inputs_a: Any
+    inputs_b: Any
+    loss_a: LossFunction | None
+    loss_b: LossFunction | None
+    optimizer_a: OptimizerStep | None
+    optimizer_b: OptimizerStep | None
+    memo: PairMemo
+    matching: Matching
+    modules_a: dict[str, Any]
+    modules_b: dict[str, Any]
+    slots: list[LayerSlot]
+    param_pairs: list[ParamPair]
 
     def __init__(self) -> None:
         self.notes: list[str] = []
@@ -198,8 +223,9 @@ class TrainingRun:
             self._check_weights = not verified
             if (
                 self.optimizer_a is not None
+                and self.optimizer_b is not None
                 and self.optimizer_a.instance is not None
-                and (self.optimizer_b.instance is not None)
+                and self.optimizer_b.instance is not None
             ):
                 configs += optimizer_differences(
                     self.ops_a.optimizer_config(self.optimizer_a.instance),
@@ -361,9 +387,9 @@ class TrainingRun:
             step.inputs_differ = recorder.inputs_differ()
             self._times = {}
             for slot in self.slots:
-                times = recorder.times.get((slot.index, 0))
-                if times is not None and times[1] is not None:
-                    self._times.setdefault(slot.pair.a, (times[0], times[1]))
+                pre, post = recorder.times.get((slot.index, 0), (None, None))
+                if pre is not None and post is not None:
+                    self._times.setdefault(slot.pair.a, (pre, post))
             step.timings["forward"] = time.perf_counter() - start
             step.buffers = comparer.compare("buffer", getter(buffers_a), getter(buffers_b))
             if loss_a is not None and loss_b is not None:

@@ -118,7 +118,7 @@ class Draft:
 class Pending:
     """A's values waiting for B, by key."""
 
-    outputs: dict[tuple[int, int], list[np.ndarray | None]] = field(default_factory=dict)
+    outputs: dict[tuple[int, int], list[np.ndarray]] = field(default_factory=dict)
     output_grads: dict[tuple[int, int, int], np.ndarray] = field(default_factory=dict)
     input_grads: dict[tuple[int, int, int], np.ndarray] = field(default_factory=dict)
     #: single step: A's floating layer inputs, by (slot, call)

@@ -56,8 +56,9 @@ def rebuild(value: Any, tensors: Iterator[Any], ops: Framework) -> Any:
         return next(tensors)
     if isinstance(value, Mapping):
         rebuilt = {k: rebuild(v, tensors, ops) for k, v in value.items()}
+        mapping_type: Any = type(value)  # a dict subclass or another Mapping
         try:
-            return type(value)(rebuilt)
+            return mapping_type(rebuilt)
         except TypeError:
             return rebuilt
     if isinstance(value, tuple) and hasattr(value, "_fields"):  # namedtuple

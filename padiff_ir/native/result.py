@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from padiff_ir._result import VerdictResult
 from padiff_ir.matching.types import ModulePair, Unmatched
@@ -341,12 +341,8 @@ class DiffResult(VerdictResult):
     timings: dict[str, float] = field(default_factory=dict)
 
     __eq__ = VerdictResult.__eq__  # dataclass(eq=True) would replace the mixin's
-    __hash__ = None  # type: ignore[assignment]
-
-    def __str__(self) -> str:
-        from padiff_ir.native.summary import render_summary
-
-        return render_summary(self)
+    __hash__ = None
+    summary_module: ClassVar[str] = "padiff_ir.native.summary"
 
     def __repr__(self) -> str:
         verdict = "aligned" if self.ok else "diverged"

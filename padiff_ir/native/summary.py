@@ -1,22 +1,46 @@
-"""Terminal summary of a :class:`~padiff_ir.native.result.DiffResult`, readable at 100 columns.
+"""Terminal summary of a :class:`~padiff_ir.native.result.DiffResult`, as wide as the terminal.
 
 The verdict and the first difference, the configuration differences, one row per step (inputs,
 layers, loss values, gradients, weights, optimizer state), then the failing entries of the
-first failing step. Rendered from the result's data alone.
+first failing step. Rendered from the result's data alone, with :mod:`padiff_ir._terminal`
+(rich): plain text unless ``color`` is asked for.
 """
 
 from __future__ import annotations
 
 import math
-import textwrap
 from typing import TYPE_CHECKING, Any
 
+from padiff_ir._terminal import (
+    MIN_WIDTH,
+    Cell,
+    Column,
+    line,
+    render,
+    table,
+    terminal_width,
+    wrapped,
+)
+
 if TYPE_CHECKING:
+    from rich.console import RenderableType
+    from rich.text import Text
+
     from padiff_ir.native.result import DiffResult, StepResult
 
 __all__ = ["render_summary"]
 
-WIDTH = 100
+_STEP_COLUMNS = (
+    Column("step", width=4, justify="right"),
+    Column("inputs", width=8),
+    Column("forward", width=10),
+    Column("loss A", width=12, justify="right"),
+    Column("loss B", width=12, justify="right"),
+    Column("loss", width=4),
+    Column("layer grad", width=10),
+    Column("param grad", width=10),
+    Column("optimizer", width=10),
+)
 
 
 def _num(value: Any) -> str:
@@ -29,22 +53,18 @@ def _num(value: Any) -> str:
     return f"{value:.6g}"
 
 
-def _cut(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 3] + "..."
+def _wrap(text: str, width: int, style: str = "") -> list[Text]:
+    return wrapped(text, width, indent="  ", more="  ", style=style)
 
 
-def _wrap(text: str, indent: str = "  ") -> list[str]:
-    return textwrap.wrap(text, WIDTH, initial_indent=indent, subsequent_indent=indent + "  ")
-
-
-def _ratio(counts: tuple[int, int]) -> str:
+def _ratio(counts: tuple[int, int]) -> Cell:
     ok, total = counts
     if not total:
         return "-"
-    return "ok" if ok == total else f"{total - ok}/{total} bad"
+    return ("ok", "green") if ok == total else (f"{total - ok}/{total} bad", "bold red")
 
 
-def _step_row(step: StepResult) -> str:
+def _step_row(step: StepResult) -> list[Cell]:
     counts = step.counts()
     layers = (
         counts["forward"][0] + counts["buffers"][0],
@@ -55,21 +75,26 @@ def _step_row(step: StepResult) -> str:
         counts["weights"][0] + counts["optimizer_state"][0],
         counts["weights"][1] + counts["optimizer_state"][1],
     )
-    loss = "-" if step.loss is None else ("ok" if step.loss.ok else "BAD")
-    return (
-        f"{step.index:>4}  {_ratio(counts['inputs']):<9}{_ratio(layers):<11}"
-        f"{_num(step.loss_a):>13}{_num(step.loss_b):>13}  {loss:<5}{_ratio(backward):<11}"
-        f"{_ratio(counts['grads']):<11}{_ratio(optimizer):<11}"
-    )
+    loss: Cell = "-" if step.loss is None else ("ok", "green") if step.loss.ok else ("BAD", "red")
+    return [
+        str(step.index),
+        _ratio(counts["inputs"]),
+        _ratio(layers),
+        _num(step.loss_a),
+        _num(step.loss_b),
+        loss,
+        _ratio(backward),
+        _ratio(counts["grads"]),
+        _ratio(optimizer),
+    ]
 
 
-def _failures(step: StepResult, limit: int = 8) -> list[str]:
-    rows = []
+def _failures(step: StepResult, width: int, limit: int = 8) -> list[RenderableType]:
     entries: list[tuple[str, str, Any]] = []
-    for item in step.inputs:
-        entries.append(("input", item.name, item.metrics))
-    for item in [*step.forward, *step.backward]:
-        entries.append((item.kind, item.label(), item.metrics))
+    for given in step.inputs:
+        entries.append(("input", given.name, given.metrics))
+    for layer in [*step.forward, *step.backward]:
+        entries.append((layer.kind, layer.label(), layer.metrics))
     for item in [
         *step.initial_weights,
         *step.buffers,
@@ -79,65 +104,78 @@ def _failures(step: StepResult, limit: int = 8) -> list[str]:
     ]:
         entries.append((item.kind, item.name_a, item.metrics))
     bad = [e for e in entries if not e[2].ok]
-    for kind, name, metrics in bad[:limit]:
-        rows.append(
-            f"  {_cut(kind, 12):<13}{_cut(name, 44):<45}{_num(metrics.max_abs):>11}"
-            f"  {_cut(metrics.reason, 27)}"
-        )
+    columns = (
+        Column("  kind", width=13),
+        Column("name", width=20, flexible=True),
+        Column("max abs", width=11, justify="right"),
+        Column("reason", width=20, flexible=True),
+    )
+    rows: list[list[Cell]] = [
+        [f"  {kind}", name, _num(metrics.max_abs), metrics.reason]
+        for kind, name, metrics in bad[:limit]
+    ]
+    parts: list[RenderableType] = [table(columns, rows, width - 1)]
     if len(bad) > limit:
-        rows.append(f"  ... {len(bad) - limit} more (result.steps[{step.index}])")
-    return rows
+        parts.append(line(f"  ... {len(bad) - limit} more (result.steps[{step.index}])"))
+    return parts
 
 
-def render_summary(result: DiffResult) -> str:
-    """The terminal summary of ``result``."""
+def render_summary(result: DiffResult, *, width: int | None = None, color: bool = False) -> str:
+    """The terminal summary of ``result``, ``width`` columns wide (default: the terminal's);
+    ANSI colours with ``color``."""
+    width = max(MIN_WIDTH, width) if width is not None else terminal_width()
     a, b = result.model_a, result.model_b
     verdict = "ALIGNED" if result.ok else "DIVERGED"
     tol = result.tolerance
     options = result.options
-    lines = [
-        f"auto_diff: {verdict}",
-        f"  model A: {a.get('framework', '?')} {a.get('class', '?')}   model B: "
-        f"{b.get('framework', '?')} {b.get('class', '?')}   ({len(result.layer_map)} layer "
-        "pairs)",
-        f"  {'single_step' if options.get('single_step') else 'normal'} mode, diff_phase "
-        f"{options.get('diff_phase', '?')}, compare {tol.mode} (atol {tol.atol:g}, rtol "
-        f"{tol.rtol:g}), {len(result.steps)} step(s)",
+    parts: list[RenderableType] = [
+        line(
+            f"auto_diff: {verdict}",
+            spans=[(verdict, "bold green" if result.ok else "bold red")],
+        ),
+        *_wrap(
+            f"model A: {a.get('framework', '?')} {a.get('class', '?')}   model B: "
+            f"{b.get('framework', '?')} {b.get('class', '?')}   ({len(result.layer_map)} layer "
+            "pairs)",
+            width,
+        ),
+        *_wrap(
+            f"{'single_step' if options.get('single_step') else 'normal'} mode, diff_phase "
+            f"{options.get('diff_phase', '?')}, compare {tol.mode} (atol {tol.atol:g}, rtol "
+            f"{tol.rtol:g}), {len(result.steps)} step(s)",
+            width,
+        ),
     ]
     first = result.first_difference
     if first is not None:
         where = first.module_a or first.name_a or "-"
-        lines.append(f"First difference: stage {first.stage}, step {first.step}, {where}")
-        lines += _wrap(first.message)
+        parts.append(line(f"First difference: stage {first.stage}, step {first.step}, {where}"))
+        parts += _wrap(first.message, width, style="red")
     if len(result.culprits) > 1 or (
         result.culprits and first is not None and result.culprits[0].module_a != first.module_a
     ):
-        lines.append(f"Culprits ({len(result.culprits)}, in the order the layers ran):")
+        parts.append(line(f"Culprits ({len(result.culprits)}, in the order the layers ran):"))
         for culprit in result.culprits:
-            lines += _wrap(f"- {culprit.message}")
+            parts += _wrap(f"- {culprit.message}", width, style="red")
     if result.config_differences:
-        lines.append("Configuration differences:")
+        parts.append(line("Configuration differences:"))
         for text in result.config_differences:
-            lines += _wrap(f"- {text}")
+            parts += _wrap(f"- {text}", width)
     if result.random_layers:
-        lines.append("Random layers:")
+        parts.append(line("Random layers:"))
         for text in result.random_layers:
-            lines += _wrap(f"- {text}")
+            parts += _wrap(f"- {text}", width)
     if result.steps:
-        lines.append(
-            f"{'step':>4}  {'inputs':<9}{'forward':<11}{'loss A':>13}{'loss B':>13}  "
-            f"{'loss':<5}{'layer grad':<11}{'param grad':<11}{'optimizer':<11}"
-        )
-        for step in result.steps[:20]:
-            lines.append(_step_row(step))
+        rows = [_step_row(step) for step in result.steps[:20]]
+        parts.append(table(_STEP_COLUMNS, rows, sum(c.width + 2 for c in _STEP_COLUMNS) - 2))
         if len(result.steps) > 20:
-            lines.append(f"  ... {len(result.steps) - 20} more steps")
+            parts.append(line(f"  ... {len(result.steps) - 20} more steps"))
         failing = next((s for s in result.steps if not s.ok), None)
         if failing is not None:
-            lines.append(f"Differences in step {failing.index}:")
-            lines += _failures(failing)
+            parts.append(line(f"Differences in step {failing.index}:"))
+            parts += _failures(failing, width)
     if result.notes:
-        lines.append("Notes:")
+        parts.append(line("Notes:"))
         for note in result.notes:
-            lines += _wrap(f"- {note}")
-    return "\n".join(lines)
+            parts += _wrap(f"- {note}", width)
+    return render(parts, width, color=color)

@@ -122,9 +122,10 @@ class _Splitter:
     def split(self, pair: ModulePair) -> list[ModulePair]:
         calls_a = self.calls_a.get(pair.a)
         calls_b = self.calls_b.get(pair.b)
-        if calls_a is None and calls_b is None:
-            return [pair]
-        if calls_a is None:  # B calls a layer several times where A has one module per call
+        if calls_a is None:
+            if calls_b is None:
+                return [pair]
+            # B calls a layer several times where A has one module per call
             return [self._swap(p) for p in self._sites(self._swap(pair), calls_b, swapped=True)]
         return self._sites(pair, calls_a, swapped=False)
 

@@ -364,7 +364,7 @@ class LayerMap:
         from padiff_ir.errors import FileFormatError
 
         what = "a layer map saved with LayerMap.save()"
-        data = read_json_file(path, what)
+        data = read_json_file(os.fspath(path), what)
         problem = _layer_map_problem(data)
         if problem:
             raise FileFormatError(f"{path}: is not {what}: {problem}", path=str(path))

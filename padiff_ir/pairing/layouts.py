@@ -514,8 +514,8 @@ def _decide(
                 for k, m in open_kinds.items()
                 if k not in failed and probe.sites[m[0]][1] <= probe.frontier
             ]
-            for kind in reached:
-                del open_kinds[kind]
+            for done in reached:
+                del open_kinds[done]
             if (probe.complete and probe.frontier >= len(probe.order) - 1) or not fused_open():
                 break
             probe.advance()

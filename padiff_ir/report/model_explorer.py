@@ -52,8 +52,8 @@ def _value(metrics: dict[str, Any] | None, key: str) -> float | None:
     if not metrics:
         return None
     try:
-        value = float(metrics.get(key))
-    except (TypeError, ValueError):
+        value = float(metrics[key])
+    except (KeyError, TypeError, ValueError):
         return None
     if math.isnan(value):
         return None

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import numpy as np
     import onnx
 
 __all__ = ["GraphIndex"]
@@ -64,7 +65,11 @@ def elem_type(type_proto: onnx.TypeProto | None) -> int:
 
 def static_shape(type_proto: onnx.TypeProto | None) -> tuple[int, ...] | None:
     """The shape of a tensor type when every dimension is a number, else ``None``."""
-    if elem_type(type_proto) == 0 or not type_proto.tensor_type.HasField("shape"):
+    if (
+        type_proto is None
+        or elem_type(type_proto) == 0
+        or not type_proto.tensor_type.HasField("shape")
+    ):
         return None
     dims = type_proto.tensor_type.shape.dim
     if not all(d.HasField("dim_value") for d in dims):
@@ -298,7 +303,7 @@ def output_value_info(name: str, type_proto: onnx.TypeProto | None) -> onnx.Valu
     return helper.make_empty_tensor_value_info(name)
 
 
-def input_value_info(name: str, dtype: object, rank: int) -> onnx.ValueInfoProto:
+def input_value_info(name: str, dtype: np.dtype, rank: int) -> onnx.ValueInfoProto:
     """A graph input of ``dtype`` and ``rank`` with free dimensions."""
     from onnx import helper
 

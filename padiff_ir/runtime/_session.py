@@ -157,7 +157,7 @@ def check_value(name: str, value: np.ndarray, type_proto: onnx.TypeProto | None,
     from onnx import helper
 
     element = elem_type(type_proto)
-    if not element:
+    if type_proto is None or not element:
         return
     expected_dtype = np.dtype(helper.tensor_dtype_to_np_dtype(element))
     dims: list[object] | None = None

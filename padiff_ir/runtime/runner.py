@@ -105,7 +105,9 @@ class Runner:
         subgraph_cache_size: int = 16,
         keep_sessions: bool = False,
     ) -> None:
-        self.model: onnx.ModelProto = getattr(model, "model", model)
+        import onnx
+
+        self.model: onnx.ModelProto = model if isinstance(model, onnx.ModelProto) else model.model
         self.node_modules: dict[str, str] = dict(getattr(model, "node_modules", {}))
         self.providers = tuple(providers)
         self.subgraph_cache_size = subgraph_cache_size

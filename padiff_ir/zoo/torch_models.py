@@ -377,7 +377,11 @@ def _perturb_norms(model: nn.Module) -> None:
     """Give norm layers affine parameters and running statistics away from their defaults."""
     with torch.no_grad():
         for module in model.modules():
-            if isinstance(module, nn.BatchNorm2d):
+            if (
+                isinstance(module, nn.BatchNorm2d)
+                and module.running_mean is not None
+                and module.running_var is not None
+            ):
                 module.running_mean.normal_(0.0, 0.1)
                 module.running_var.uniform_(0.5, 1.5)
             if isinstance(module, (nn.BatchNorm2d, nn.LayerNorm)):
@@ -392,7 +396,7 @@ def build(name: str, config: ArchitectureConfig) -> nn.Module:
 
     The caller seeds and restores the RNG (see :func:`padiff_ir.zoo.get_pair`).
     """
-    model = MODELS[name](config)  # type: ignore[arg-type]
+    model = MODELS[name](config)
     _perturb_norms(model)
     logger.debug("built torch %s from %s", type(model).__name__, config)
     return model

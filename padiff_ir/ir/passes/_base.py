@@ -92,7 +92,7 @@ def onnx_dtype_name(elem_type: int) -> str | None:
     from onnx import helper
 
     try:
-        return np.dtype(helper.tensor_dtype_to_np_dtype(int(elem_type))).name
+        return str(np.dtype(helper.tensor_dtype_to_np_dtype(int(elem_type))).name)
     except (KeyError, TypeError, ValueError):
         return None
 

@@ -17,6 +17,7 @@ the module path and class of its conv; op indices are renumbered to stay a topol
 from __future__ import annotations
 
 import logging
+from typing import TypeGuard
 
 from padiff_ir.ir.graph import Graph, OpNode, TensorInfo
 from padiff_ir.ir.passes._base import (
@@ -35,7 +36,7 @@ logger = logging.getLogger(__name__)
 CONV_TYPES = ("Conv", "ConvTranspose")
 
 
-def _is_conv(op: OpNode | None) -> bool:
+def _is_conv(op: OpNode | None) -> TypeGuard[OpNode]:
     return op is not None and op.op_type in CONV_TYPES and op.domain in DEFAULT_DOMAINS
 
 
@@ -78,8 +79,10 @@ def _conv_rank(graph: Graph, conv: OpNode) -> int | None:
 def _reshape_target(graph: Graph, reshape: OpNode, channels: int | None) -> list[int] | None:
     """The shape ``reshape`` makes, from shape inference or its constant shape input."""
     info = graph.tensors.get(reshape.outputs[0])
-    if info is not None and info.shape is not None and all(isinstance(d, int) for d in info.shape):
-        return list(info.shape)
+    if info is not None and info.shape is not None:
+        dims = [d for d in info.shape if isinstance(d, int)]
+        if len(dims) == len(info.shape):
+            return dims
     value = constant_value(graph, reshape.inputs[1]) if len(reshape.inputs) > 1 else None
     if value is None or value.ndim != 1:
         return None
@@ -148,7 +151,7 @@ def conv_bias_split(graph: Graph) -> PassResult:
         for side in (0, 1):
             conv, reshape = result.producer(op.inputs[side]), result.producer(op.inputs[1 - side])
             # a conv split above no longer makes the tensor its stale producer entry names
-            if not _is_conv(conv) or conv.outputs[0] != op.inputs[side]:
+            if reshape is None or not _is_conv(conv) or conv.outputs[0] != op.inputs[side]:
                 continue
             bias = _channel_bias(result, reshape, conv)
             if bias is None:

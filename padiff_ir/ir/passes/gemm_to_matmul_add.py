@@ -24,6 +24,7 @@ the original ops. Op indices are renumbered so that they stay a topological orde
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from padiff_ir.ir.graph import Graph, OpNode, TensorInfo
 from padiff_ir.ir.passes._base import (
@@ -63,7 +64,7 @@ def _split_gemm(graph: Graph, gemm: OpNode, taken_ops: set[str]) -> list[OpNode]
         "fused_from": origins(gemm),
         "weight_transposed": bool(int(gemm.attributes.get("transB", 0))),
     }
-    common = {
+    common: dict[str, Any] = {
         "domain": gemm.domain,
         "module_path": gemm.module_path,
         "module_class": gemm.module_class,
