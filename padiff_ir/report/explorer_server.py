@@ -112,14 +112,22 @@ class ExplorerServer:
     def stop(self, timeout: float = 10.0) -> None:
         """End the child and its process group; no process is left behind."""
         if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
+            self._signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
+                self._signal(signal.SIGKILL)
                 self.process.wait()
         logger.info("Model Explorer server on port %d stopped", self.port)
+
+    def _signal(self, number: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            if hasattr(os, "killpg"):
+                os.killpg(self.process.pid, number)  # the child's session: it and its children
+            elif number == signal.SIGTERM:
+                self.process.terminate()
+            else:
+                self.process.kill()
 
     def __enter__(self) -> ExplorerServer:
         return self

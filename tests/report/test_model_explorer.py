@@ -25,7 +25,9 @@ from typing import Any
 import onnx
 import pytest
 
+from padiff_ir.cli import main as cli_main
 from padiff_ir.compare import MatchResult
+from padiff_ir.errors import FileFormatError
 from padiff_ir.report import ReportError, model_explorer_data, to_model_explorer
 from padiff_ir.report.explorer_server import ExplorerServer, start_server
 from padiff_ir.report.model_explorer import STATUS_COLOURS, THRESHOLDS, ExplorerFiles
@@ -104,7 +106,7 @@ def test_needs_graphs_and_its_files(tiny_data, tmp_path):
         model_explorer_data(tiny_data)
     with pytest.raises(ReportError, match="no graphs"):
         to_model_explorer(tiny_data, tmp_path)
-    with pytest.raises(Exception, match="model_explorer.json"):
+    with pytest.raises(FileFormatError, match="model_explorer.json"):
         ExplorerFiles.read(tmp_path)
 
 
@@ -138,6 +140,12 @@ def test_cli_explore_serves_until_interrupted(tiny_data, tmp_path):
     finally:
         process.kill()
     assert _stopped(port), "the server (a child of the command) is gone with it"
+
+
+@needs_explorer
+def test_cli_explore_reports_a_missing_result(tmp_path, capsys):
+    assert cli_main(["explore", str(tmp_path / "missing.json"), "--no-browser"]) == 2
+    assert "missing.json" in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")
