@@ -19,7 +19,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 from typing import Any
 
 import onnx
@@ -162,11 +161,8 @@ def explorer(tmp_path_factory) -> Any:
 
 
 @pytest.fixture(scope="module")
-def explorer_page(explorer: tuple[ExplorerServer, dict[str, Any]]) -> Any:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed: apt-get install -y chromium")
-    from playwright.sync_api import sync_playwright
-
+def explorer_page(explorer: tuple[ExplorerServer, dict[str, Any]], browser: Any) -> Any:
+    """Model Explorer's page in a Chromium of the session's Playwright, with WebGL."""
     server, data = explorer
     local = f"http://127.0.0.1:{server.port}/"
     seen: dict[str, list[str]] = {"errors": [], "blocked": []}
@@ -183,9 +179,9 @@ def explorer_page(explorer: tuple[ExplorerServer, dict[str, Any]]) -> Any:
         if message.type == "error" and "net::ERR_FAILED" not in message.text:
             seen["errors"].append(message.text)
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
-        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    webgl = browser.browser_type.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+    try:
+        page = webgl.new_page(viewport={"width": 1600, "height": 1000})
         page.route("**/*", route)
         page.on("console", on_console)
         page.on("pageerror", lambda err: seen["errors"].append(str(err)))
@@ -197,7 +193,8 @@ def explorer_page(explorer: tuple[ExplorerServer, dict[str, Any]]) -> Any:
             "!document.body.innerText.includes('Processing graph')", timeout=60_000
         )
         yield page, server, data, seen
-        browser.close()
+    finally:
+        webgl.close()
 
 
 def test_both_graphs_load_with_our_node_data(explorer_page):
