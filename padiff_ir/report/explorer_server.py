@@ -210,8 +210,8 @@ def require_explorer() -> None:
 
 def serve(directory: Path, port: int) -> None:
     """Run Model Explorer's server here until interrupted (the child's main)."""
-    from model_explorer import server  # type: ignore[import-untyped]
-    from model_explorer.config import ModelExplorerConfig  # type: ignore[import-untyped]
+    from model_explorer import server
+    from model_explorer.config import ModelExplorerConfig
 
     # offline: no look-up of a newer release (PyPI, GitHub) from this process
     server._check_new_version = lambda print_msg=True: {
