@@ -141,9 +141,10 @@ def _build_parser() -> argparse.ArgumentParser:
     export.add_argument("--opset", type=int, default=None, help="ONNX opset")
     _add_common(export)
 
-    from padiff_ir.report.cli import add_report_parser
+    from padiff_ir.report.cli import add_explore_parser, add_report_parser
 
     _add_common(add_report_parser(sub))
+    _add_common(add_explore_parser(sub))
     return parser
 
 
@@ -343,11 +344,18 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return report_command(args)
 
 
+def _cmd_explore(args: argparse.Namespace) -> int:
+    from padiff_ir.report.cli import explore_command
+
+    return explore_command(args)
+
+
 _COMMANDS = {
     "demo": _cmd_demo,
     "compare": _cmd_compare,
     "export": _cmd_export,
     "report": _cmd_report,
+    "explore": _cmd_explore,
 }
 
 

@@ -29,8 +29,9 @@ setup() {
   if ! "$PY" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
     "$PY" -m pip install --quiet "torch==$TORCH_VERSION" 2>&1 | grep -v "^WARNING: Location" || true
   fi
-  "$PY" -m pip install --quiet -e ".[test]" 2>&1 | grep -vE "^WARNING: Location|BuildBackendWarning|^ +|^$" || true
-  "$PY" -c "import torch, paddle, paddle2onnx, onnx, onnxruntime, onnxscript, networkx, rich, padiff_ir" >/dev/null 2>&1 \
+  # [explorer]: Model Explorer for its browser test (pure Python wheels, a few seconds)
+  "$PY" -m pip install --quiet -e ".[test,explorer]" 2>&1 | grep -vE "^WARNING: Location|BuildBackendWarning|^ +|^$" || true
+  "$PY" -c "import torch, paddle, paddle2onnx, onnx, onnxruntime, onnxscript, networkx, rich, padiff_ir, model_explorer_onnx" >/dev/null 2>&1 \
     || { echo "[setup] dependencies failed to import" >&2; exit 2; }
   rm -f "$VENV"/.padiff-ir-setup-*
   touch "$stamp"

@@ -289,7 +289,9 @@ class MatchResult(VerdictResult):
         )
 
     def to_model_explorer(self, directory: str | Path) -> dict[str, Path]:
-        """Write Model Explorer node data (error per node) and the A -> B node mapping.
+        """Write what Google's Model Explorer needs into ``directory``: both graphs as ONNX
+        (``a``, ``b``), the error per node as node data, the A -> B mapping for its sync
+        navigation and a manifest (``padiff-ir explore DIRECTORY`` opens them).
 
         Rendered by the report's ``to_model_explorer`` (looked up lazily, see
         :func:`padiff_ir._result.renderer`); returns ``{file kind: path}``.

@@ -1,22 +1,26 @@
-"""Our errors as Model Explorer node data, and the A -> B node mapping of its two-pane view.
+"""A result for Google's Model Explorer: both graphs, our errors as node data, the pairing.
 
-`Model Explorer <https://github.com/google-ai-edge/model-explorer>`_ opens ONNX files (with the
-``model-explorer-onnx`` adapter, where a node's id is its ONNX node name and a graph's id is the
-ONNX graph's name) and overlays *node data*: per graph, ``{"results": {node id: {"value": v}},
-"thresholds": [...]}``. Its split view syncs the selection of the two panes through a mapping
-file ``{"type": "sync_navigation", "mapping": {left node id: right node id}}``.
+`Model Explorer <https://github.com/google-ai-edge/model-explorer>`_ (``pip install
+padiff-ir[explorer]``: ``ai-edge-model-explorer`` and its ONNX adapter ``model-explorer-onnx``)
+draws ONNX files, overlays *node data* (per graph, ``{"results": {node id: {"value": v}},
+"thresholds": [{"value": upper bound, "bgColor": colour}, ...]}``) and, in its split view,
+moves the other pane to the partner of the selected node through a *sync navigation* mapping
+(``{"mappingEntries": [{"leftNodeIds": [...], "rightNodeIds": [...]}]}``).
 
-:func:`to_model_explorer` writes, from a result's JSON alone:
+:func:`to_model_explorer` writes, from a result's JSON alone (no model is run):
 
-* ``a_max_abs.json`` / ``b_max_abs.json``: the max abs error of every compared op, per side;
-* ``a_max_rel.json`` / ``b_max_rel.json``: the same for the max relative error;
-* ``sync_navigation_a_to_b.json``: A's node -> B's node for every matched pair.
+* ``a.onnx`` / ``b.onnx``: both graphs, weight-less, rebuilt from the result's graph views
+  (:mod:`padiff_ir.report.explorer_graph`: node ids are the ops' ids, groups the modules);
+* ``{a,b}_max_abs.json``, ``{a,b}_max_rel.json``: the error of every compared op as run;
+  ``{a,b}_own_max_abs.json``: the own error of the op's module (B's module fed A's inputs);
+  ``{a,b}_status.json``: that module's status as text (culprit, inherited, ok...), coloured;
+* ``sync_navigation_a_to_b.json``: the matched pairs, A's nodes -> B's nodes;
+* ``model_explorer.json``: what goes where (the files, each node data file's model, the
+  graph ids), read by ``padiff-ir explore`` (:mod:`padiff_ir.report.explorer_server`).
 
-Open the two exported ONNX files (``padiff-ir export ...`` or ``ExportedGraph.save``) side by
-side, load each side's node data, and upload the mapping as "sync navigation".
-
-Node ids are the ops' original ONNX node names: an op made by a canonicalising pass (a Gemm split
-into MatMul + Add) gives its data to the ONNX node it came from (``onnx`` in the graph view).
+In Model Explorer, open ``a.onnx`` and ``b.onnx`` side by side (``padiff-ir explore`` does, with
+the node data loaded), then choose *sync navigation* > *Upload mapping from computer* and pick
+``sync_navigation_a_to_b.json``.
 """
 
 from __future__ import annotations
@@ -24,16 +28,25 @@ from __future__ import annotations
 import json
 import logging
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from padiff_ir.report.view import ReportError
+from padiff_ir._paths import ancestors
+from padiff_ir.errors import ReportError
+from padiff_ir.report.explorer_graph import view_model
 
-__all__ = ["THRESHOLDS", "model_explorer_data", "to_model_explorer"]
+__all__ = [
+    "MANIFEST",
+    "THRESHOLDS",
+    "ExplorerFiles",
+    "model_explorer_data",
+    "to_model_explorer",
+]
 
 logger = logging.getLogger(__name__)
 
-#: Colour bands of max abs error (upper bound -> background), green to red on a log scale.
+#: Colour bands of an error (upper bound -> background), green to red on a log scale.
 THRESHOLDS = (
     (1e-7, "#2e7d32"),
     (1e-6, "#66bb6a"),
@@ -44,8 +57,82 @@ THRESHOLDS = (
     (1e-1, "#e53935"),
     (1e300, "#b71c1c"),
 )
-_DEFAULT_GRAPH = "main_graph"
-_METRICS = ("max_abs", "max_rel")
+#: The file naming what :func:`to_model_explorer` wrote, read by ``padiff-ir explore``.
+MANIFEST = "model_explorer.json"
+SIDES = ("a", "b")
+#: node data of a tensor pair's error as run: name -> key of its metrics
+_PAIR_DATA = {"max_abs": "max_abs", "max_rel": "max_rel"}
+#: a module's status (``ModuleStatus`` values) -> its colour in the ``status`` node data
+STATUS_COLOURS = {
+    "culprit": "#b71c1c",
+    "inherited": "#ffb74d",
+    "contains-culprit": "#f8bbd0",
+    "accumulated": "#fff59d",
+    "ok": "#c8e6c9",
+    "unmeasured": "#e0e0e0",
+}
+
+
+@dataclass(frozen=True)
+class ExplorerFiles:
+    """What :func:`to_model_explorer` wrote into ``directory``.
+
+    Attributes:
+        directory: the folder.
+        models: side (``"a"``, ``"b"``) -> its ONNX file.
+        node_data: side -> {node data name (``max_abs``...) -> its JSON file}.
+        mapping: the sync navigation file (A's nodes -> B's nodes).
+        manifest: ``model_explorer.json``, naming all of the above.
+        graph_ids: side -> the id of its graph in Model Explorer.
+    """
+
+    directory: Path
+    models: dict[str, Path]
+    node_data: dict[str, dict[str, Path]]
+    mapping: Path
+    manifest: Path
+    graph_ids: dict[str, str]
+
+    def paths(self) -> list[Path]:
+        """Every file written, models first."""
+        data = [p for side in SIDES for p in self.node_data[side].values()]
+        return [*self.models.values(), *data, self.mapping, self.manifest]
+
+    @classmethod
+    def read(cls, directory: str | Path) -> ExplorerFiles:
+        """The files named by ``directory/model_explorer.json``.
+
+        Raises:
+            FileFormatError: the manifest is missing or not JSON.
+            ReportError: it names a file that is not there.
+        """
+        from padiff_ir._result import read_json_file
+
+        folder = Path(directory)
+        manifest = read_json_file(folder / MANIFEST, "the files result.to_model_explorer wrote")
+        try:
+            files = cls(
+                directory=folder,
+                models={s: folder / manifest["models"][s] for s in SIDES},
+                node_data={
+                    s: {k: folder / v for k, v in manifest["node_data"][s].items()} for s in SIDES
+                },
+                mapping=folder / manifest["mapping"],
+                manifest=folder / MANIFEST,
+                graph_ids={s: str(manifest["graph_ids"][s]) for s in SIDES},
+            )
+        except (KeyError, TypeError, AttributeError) as err:
+            raise ReportError(
+                f"{folder / MANIFEST}: not a Model Explorer manifest (missing {err}); "
+                "write it again with result.to_model_explorer(directory)"
+            ) from err
+        missing = [str(p) for p in files.paths() if not p.is_file()]
+        if missing:
+            raise ReportError(
+                f"{folder}: files named in {MANIFEST} are missing ({', '.join(missing)}); "
+                "write them again with result.to_model_explorer(directory)"
+            )
+        return files
 
 
 def _value(metrics: dict[str, Any] | None, key: str) -> float | None:
@@ -60,16 +147,23 @@ def _value(metrics: dict[str, Any] | None, key: str) -> float | None:
     return value if math.isfinite(value) else 1e300
 
 
-def _onnx_names(node: dict[str, Any]) -> list[str]:
-    return list(node.get("onnx") or [node["id"]])
+def graph_ids(data: dict[str, Any]) -> dict[str, str]:
+    """Each side's graph id in Model Explorer: ``A: torch VitPose`` (side, framework, class)."""
+    ids = {}
+    for side in SIDES:
+        view = data["graphs"][side]
+        words = [side.upper() + ":", str(view.get("framework") or ""), view.get("model_class")]
+        ids[side] = " ".join(str(w) for w in words if w)
+    return ids
 
 
 def model_explorer_data(data: dict[str, Any]) -> dict[str, Any]:
-    """Node data per side and metric, and the A -> B mapping, as dictionaries.
+    """Node data per side and name, and the A -> B mapping, as dictionaries.
 
     ``data`` is a MatchResult's ``to_dict()`` with ``graphs`` (see
     :func:`padiff_ir.report.graph_view`). Returns ``{"a": {"max_abs": node data, ...},
-    "b": {...}, "mapping": sync navigation data}``.
+    "b": {...}, "mapping": sync navigation data, "graph_ids": {"a": ..., "b": ...}}``; node ids
+    are the graph views' op ids, as in the files :func:`to_model_explorer` writes.
 
     Raises:
         ReportError: the result holds no graphs, so its pairs cannot be put on nodes.
@@ -78,76 +172,126 @@ def model_explorer_data(data: dict[str, Any]) -> dict[str, Any]:
     if not graphs.get("a") or not graphs.get("b"):
         raise ReportError(
             "this result holds no graphs (result.graphs), so its errors cannot be "
-            "placed on ONNX nodes; rerun padiff_ir.match to get one"
+            "placed on graph nodes; rerun padiff_ir.match to get one"
         )
-    tensor_node: dict[str, dict[str, dict[str, Any]]] = {}
-    for side in ("a", "b"):
-        tensor_node[side] = {t: n for n in graphs[side]["nodes"] for t in n.get("out", ())}
-    out: dict[str, Any] = {}
-    for side in ("a", "b"):
-        graph_id = graphs[side].get("name") or _DEFAULT_GRAPH
-        per_metric = {}
-        for key in _METRICS:
-            results: dict[str, dict[str, float]] = {}
-            for pair in data.get("pairs", ()):
+    ids = graph_ids(data)
+    producer = {
+        side: {t: n["id"] for n in graphs[side]["nodes"] for t in n.get("out", ())}
+        for side in SIDES
+    }
+    pairs = data.get("pairs", ())
+    out: dict[str, Any] = {"graph_ids": ids}
+    for side in SIDES:
+        per_name = {}
+        for name, key in _PAIR_DATA.items():
+            results: dict[str, dict[str, Any]] = {}
+            for pair in pairs:
                 value = _value(pair.get("metrics"), key)
-                if value is None:
-                    continue
-                for tensor in pair.get(side, ()):
-                    node = tensor_node[side].get(tensor)
-                    if node is None:
-                        continue
-                    for name in _onnx_names(node):
-                        old = results.get(name, {}).get("value")
-                        if old is None or value > old:
-                            results[name] = {"value": value}
-            per_metric[key] = {
-                graph_id: {
-                    "results": results,
-                    "thresholds": [{"value": v, "bgColor": c} for v, c in THRESHOLDS],
-                }
-            }
-        out[side] = per_metric
-    mapping: dict[str, str] = {}
-    for pair in data.get("pairs", ()):
-        nodes_b = [tensor_node["b"].get(t) for t in pair.get("b", ())]
-        names_b = [name for n in nodes_b if n is not None for name in _onnx_names(n)]
-        if not names_b:
-            continue
-        for tensor in pair.get("a", ()):
-            node = tensor_node["a"].get(tensor)
-            if node is not None:
-                for name in _onnx_names(node):
-                    mapping.setdefault(name, names_b[-1])
-    out["mapping"] = {"type": "sync_navigation", "mapping": mapping}
+                for tensor in pair.get(side, ()) if value is not None else ():
+                    node = producer[side].get(tensor)
+                    old = results.get(node, {}).get("value") if node else None
+                    if node is not None and (old is None or value > old):
+                        results[node] = {"value": value}
+            per_name[name] = _node_data(ids[side], name, results)
+        per_name.update(_module_data(data, side, ids[side]))
+        out[side] = per_name
+    entries = []
+    for pair in pairs:
+        left = _unique(producer["a"].get(t) for t in pair.get("a", ()))
+        right = _unique(producer["b"].get(t) for t in pair.get("b", ()))
+        if left and right:
+            entries.append({"leftNodeIds": left, "rightNodeIds": right})
+    out["mapping"] = {"mappingEntries": entries}
     return out
 
 
+def _node_data(graph_id: str, name: str, results: dict[str, Any]) -> dict[str, Any]:
+    return {
+        graph_id: {
+            "name": name,
+            "results": results,
+            "thresholds": [{"value": v, "bgColor": c} for v, c in THRESHOLDS],
+        }
+    }
+
+
+def _module_data(data: dict[str, Any], side: str, graph_id: str) -> dict[str, Any]:
+    """``own_max_abs`` (the own error of each op's module: B's module fed A's inputs) and
+    ``status`` (the module's status as text, coloured) of every op, from its nearest module
+    with a result."""
+    modules = {str(m.get(side, "")): m for m in data.get("modules", ())}
+    own: dict[str, Any] = {}
+    status: dict[str, Any] = {}
+    for node in data["graphs"][side]["nodes"]:
+        path = str(node.get("module", ""))
+        found = next((modules[p] for p in (path, *ancestors(path)) if p in modules), None)
+        if found is None:
+            continue
+        value = _value(found.get("own"), "max_abs")
+        if value is not None:
+            own[node["id"]] = {"value": value}
+        text = str(found.get("status", "ok"))
+        status[node["id"]] = {"value": text, "bgColor": STATUS_COLOURS.get(text, "#e0e0e0")}
+    return {
+        "own_max_abs": _node_data(graph_id, "own_max_abs", own),
+        "status": {graph_id: {"name": "status", "results": status}},
+    }
+
+
+def _unique(names: Any) -> list[str]:
+    return list(dict.fromkeys(n for n in names if n is not None))
+
+
+def _write_json(path: Path, content: Any) -> Path:
+    path.write_text(json.dumps(content, indent=1), encoding="utf-8")
+    return path
+
+
 def to_model_explorer(result: Any, directory: str | Path) -> dict[str, Path]:
-    """Write Model Explorer node data and the A -> B node mapping into ``directory``.
+    """Write both graphs, the node data and the A -> B mapping for Model Explorer.
 
     ``result`` is a MatchResult (with ``graphs``), its ``to_dict()`` or a saved JSON file. See
-    the module docstring for the files and how to open them. Returns ``{file kind: path}``
-    (kinds ``a_max_abs``, ``a_max_rel``, ``b_max_abs``, ``b_max_rel``, ``mapping``).
+    the module docstring for the files and how to open them (``padiff-ir explore``). Returns
+    ``{file kind: path}``: ``a`` and ``b`` (the ONNX files), ``a_max_abs``, ``a_max_rel``,
+    ``a_own_max_abs``, ``a_status`` and the same for ``b`` (node data), ``mapping``, ``manifest``
+    (:meth:`ExplorerFiles.read` reads them back).
+
+    Raises:
+        ReportError: the result holds no graphs.
     """
+    import onnx
+
     from padiff_ir.report.html_report import result_dict
 
     data = result_dict(result)
     built = model_explorer_data(data)
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
-    written = {}
-    for side in ("a", "b"):
-        for key, content in built[side].items():
-            path = folder / f"{side}_{key}.json"
-            path.write_text(json.dumps(content, indent=1), encoding="utf-8")
-            written[f"{side}_{key}"] = path
-    path = folder / "sync_navigation_a_to_b.json"
-    path.write_text(json.dumps(built["mapping"], indent=1), encoding="utf-8")
-    written["mapping"] = path
+    models = {}
+    node_data: dict[str, dict[str, Path]] = {}
+    for side in SIDES:
+        models[side] = folder / f"{side}.onnx"
+        onnx.save_model(view_model(data["graphs"][side], built["graph_ids"][side]), models[side])
+        node_data[side] = {
+            name: _write_json(folder / f"{side}_{name}.json", content)
+            for name, content in built[side].items()
+        }
+    mapping = _write_json(folder / "sync_navigation_a_to_b.json", built["mapping"])
+    manifest = _write_json(
+        folder / MANIFEST,
+        {
+            "models": {side: path.name for side, path in models.items()},
+            "node_data": {s: {k: p.name for k, p in node_data[s].items()} for s in SIDES},
+            "mapping": mapping.name,
+            "graph_ids": built["graph_ids"],
+        },
+    )
     logger.info(
-        "wrote Model Explorer node data and mapping (%d nodes) to %s",
-        len(built["mapping"]["mapping"]),
+        "wrote Model Explorer files (%d mapped pairs) to %s",
+        len(built["mapping"]["mappingEntries"]),
         folder,
     )
+    written = dict(models)
+    written.update({f"{s}_{k}": p for s in SIDES for k, p in node_data[s].items()})
+    written.update(mapping=mapping, manifest=manifest)
     return written

@@ -1,4 +1,4 @@
-"""render_html, the report CLI and the Model Explorer export, without a browser."""
+"""render_html and the report CLI, without a browser (Model Explorer: test_model_explorer.py)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,7 @@ import pytest
 from markupsafe import escape
 
 from padiff_ir.compare import MatchResult
-from padiff_ir.report import (
-    ReportError,
-    model_explorer_data,
-    render_html,
-    render_html_text,
-    to_model_explorer,
-)
+from padiff_ir.report import ReportError, render_html, render_html_text
 from padiff_ir.report.cli import main as report_main
 from padiff_ir.report.cli import report_command
 from tests.report._results import synthetic_result
@@ -137,39 +131,6 @@ def test_cli_report_command(tiny_data, tmp_path, capsys):
     assert "wrote" in capsys.readouterr().out
     assert report_main([str(saved)]) == 0 and saved.with_suffix(".html").exists()
     assert report_main([str(tmp_path / "nothing.json")]) == 2
-
-
-def test_model_explorer_export(tiny_data, tmp_path):
-    written = to_model_explorer(tiny_data, tmp_path)
-    assert set(written) == {"a_max_abs", "a_max_rel", "b_max_abs", "b_max_rel", "mapping"}
-    node_data = json.loads(written["a_max_abs"].read_text())
-    (graph_id,) = node_data
-    assert graph_id == "main_graph"  # torch's ONNX graph; node ids are ONNX node names
-    results = node_data[graph_id]["results"]
-    onnx_names_a = {
-        n.get("onnx", [n["id"]])[0]
-        for n in tiny_data["graphs"]["a"]["nodes"]
-        if n.get("onnx", [n["id"]])
-    }
-    assert results and set(results) <= onnx_names_a | {
-        name for n in tiny_data["graphs"]["a"]["nodes"] for name in n.get("onnx", [])
-    }
-    worst = max(results.values(), key=lambda r: r["value"])["value"]
-    assert worst == pytest.approx(max(float(p["metrics"]["max_abs"]) for p in tiny_data["pairs"]))
-    thresholds = node_data[graph_id]["thresholds"]
-    assert [t["value"] for t in thresholds] == sorted(t["value"] for t in thresholds)
-    mapping = json.loads(written["mapping"].read_text())
-    assert mapping["type"] == "sync_navigation"
-    names_b = {name for n in tiny_data["graphs"]["b"]["nodes"] for name in n.get("onnx", [n["id"]])}
-    assert len(mapping["mapping"]) >= 40 and set(mapping["mapping"].values()) <= names_b
-    b_graph = json.loads(written["b_max_abs"].read_text())
-    assert list(b_graph) == [tiny_data["graphs"]["b"]["name"]]
-
-
-def test_model_explorer_needs_graphs(tiny_data):
-    del tiny_data["graphs"]
-    with pytest.raises(ReportError, match="no graphs"):
-        model_explorer_data(tiny_data)
 
 
 def test_script_never_writes_markup():
