@@ -15,6 +15,7 @@ mapping from computer* in the app and pick ``sync_navigation_a_to_b.json``.
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import json
 import logging
@@ -23,6 +24,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -168,7 +170,16 @@ def start_server(
     require_explorer()
     files = ExplorerFiles.read(directory)
     port = port or free_port()
-    command = [sys.executable, "-m", __name__, str(files.directory), "--port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        __name__,
+        str(files.directory),
+        "--port",
+        str(port),
+        "--parent",
+        str(os.getpid()),
+    ]
     sink: Any = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
     try:
         process = subprocess.Popen(
@@ -178,6 +189,7 @@ def start_server(
         if log:
             sink.close()
     server = ExplorerServer(process, port, _url(port, files), files, Path(log) if log else None)
+    atexit.register(server.stop)  # a caller that forgets stop() leaves nothing running at exit
     deadline = time.monotonic() + timeout
     while not _healthy(port):
         if process.poll() is not None or time.monotonic() > deadline:
@@ -233,13 +245,27 @@ def serve(directory: Path, port: int) -> None:
     )
 
 
+def _exit_with_parent(parent: int, every: float = 1.0) -> None:
+    """End this process when ``parent`` is gone (killed without a chance to stop us)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="padiff-ir-parent-watch", daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m padiff_ir.report.explorer_server DIR --port N``."""
     parser = argparse.ArgumentParser(prog="padiff_ir.report.explorer_server")
     parser.add_argument("directory", help="the folder result.to_model_explorer wrote")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--parent", type=int, default=None, help="exit when this process ends")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    if args.parent:
+        _exit_with_parent(args.parent)
     serve(Path(args.directory), args.port)
     return 0
 

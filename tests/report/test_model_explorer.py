@@ -142,6 +142,36 @@ def test_cli_explore_serves_until_interrupted(tiny_data, tmp_path):
 
 
 @needs_explorer
+def test_a_killed_caller_leaves_no_server(tiny_data, tmp_path):
+    """start_server's caller killed with SIGKILL (no stop(), no atexit): the server follows."""
+    to_model_explorer(tiny_data, tmp_path)
+    script = (
+        "import os, signal, sys\n"
+        "from padiff_ir.report.explorer_server import start_server\n"
+        f"server = start_server({str(tmp_path)!r})\n"
+        "print(server.port, server.process.pid, flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    caller = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=180
+    )
+    assert caller.returncode == -signal.SIGKILL, caller.stderr
+    port, child = (int(v) for v in caller.stdout.split())
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not (_stopped(port) and _gone(child)):
+        time.sleep(0.2)
+    assert _stopped(port) and _gone(child), "the server outlived its caller"
+
+
+def _gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().split(") ")[1].startswith("Z")  # a zombie has ended
+    except FileNotFoundError:
+        return True
+
+
+@needs_explorer
 def test_cli_explore_reports_a_missing_result(tmp_path, capsys):
     assert cli_main(["explore", str(tmp_path / "missing.json"), "--no-browser"]) == 2
     assert "missing.json" in capsys.readouterr().err
