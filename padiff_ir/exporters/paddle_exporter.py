@@ -18,8 +18,6 @@ import logging
 import os
 import re
 import signal
-import subprocess
-import sys
 import tempfile
 import threading
 from collections.abc import Callable, Mapping
@@ -31,6 +29,12 @@ from padiff_ir.exporters._attribution import (
     fill_missing_scopes,
     unique_node_names,
     write_attribution,
+)
+from padiff_ir.exporters._conversion import (
+    Conversion,
+    ConversionFailure,
+    start_conversion,
+    start_worker,
 )
 from padiff_ir.exporters._graph import ExportedGraph, output_key_paths
 from padiff_ir.exporters._paddle_scopes import CallRecorder
@@ -134,44 +138,8 @@ def _ordered_specs(model: Any, inputs: ModelInputs) -> list[Any]:
     return [paddle.static.InputSpec(list(a.shape), a.dtype.name, name) for name, a in ordered]
 
 
-def _start_paddle2onnx(
-    model_file: str, params_file: str, out_file: str, opset: int, tmp: str
-) -> subprocess.Popen[str]:
-    env = dict(os.environ, TMPDIR=tmp, GLOG_minloglevel="2")
-    command = [
-        sys.executable,
-        "-m",
-        "padiff_ir.exporters._paddle2onnx_worker",
-        model_file,
-        params_file,
-        out_file,
-        str(opset),
-    ]
-    return subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-    )
-
-
-def _wait_paddle2onnx(proc: subprocess.Popen[str], out_file: str) -> str:
-    log, _ = proc.communicate()
-    log = log or ""
-    for line in log.splitlines():
-        if line.strip():
-            logger.debug("paddle2onnx: %s", line)
-    if proc.returncode != 0 or not os.path.exists(out_file):
-        raise _ConversionFailure(log, proc.returncode)
-    return log
-
-
-class _ConversionFailure(Exception):
-    def __init__(self, log: str, returncode: int) -> None:
-        super().__init__(log)
-        self.log = log
-        self.returncode = returncode
-
-
 def _explain_failure(
-    failure: _ConversionFailure, ops: list[_ProgramOp], recorder: CallRecorder, model: Any
+    failure: ConversionFailure, ops: list[_ProgramOp], recorder: CallRecorder, model: Any
 ) -> ExportError:
     errors = [
         line.strip()
@@ -303,7 +271,7 @@ class PendingPaddleExport:
         tmp: tempfile.TemporaryDirectory[str],
         ops: list[_ProgramOp],
         recorder: CallRecorder,
-        proc: subprocess.Popen[str],
+        conversion: Conversion,
         out_file: str,
         restore_signal: Callable[[], None] = lambda: None,
     ) -> None:
@@ -312,14 +280,12 @@ class PendingPaddleExport:
         self._tmp = tmp
         self._ops = ops
         self._recorder = recorder
-        self._proc = proc
+        self._conversion = conversion
         self._out_file = out_file
 
     def close(self) -> None:
         try:
-            if self._proc.poll() is None:
-                self._proc.kill()
-                self._proc.communicate()
+            self._conversion.cancel()
             self._tmp.cleanup()
         finally:
             self._restore_signal()
@@ -329,8 +295,10 @@ class PendingPaddleExport:
 
         try:
             try:
-                _wait_paddle2onnx(self._proc, self._out_file)
-            except _ConversionFailure as failure:
+                self._conversion.wait()
+                if not os.path.exists(self._out_file):
+                    raise ConversionFailure("paddle2onnx wrote no ONNX file", 1)
+            except ConversionFailure as failure:
                 raise _explain_failure(failure, self._ops, self._recorder, self.model) from None
             onnx_model = onnx.load(self._out_file)
         finally:
@@ -352,6 +320,7 @@ def start_paddle_export(
     import paddle
 
     specs = _ordered_specs(model, inputs)
+    start_worker()  # paddle2onnx's import overlaps the trace
     recorder = CallRecorder()
     opset = opset or DEFAULT_OPSET
     restore_signal = _terminate_as_exit()
@@ -389,12 +358,12 @@ def start_paddle_export(
             model_file = prefix + ".pdmodel"
         ops = _read_program(model_file) if model_file.endswith(".json") else []
         out_file = os.path.join(tmp.name, "model.onnx")
-        proc = _start_paddle2onnx(model_file, prefix + ".pdiparams", out_file, opset, tmp.name)
+        conversion = start_conversion(model_file, prefix + ".pdiparams", out_file, opset, tmp.name)
     except BaseException:
         tmp.cleanup()
         restore_signal()
         raise
-    return PendingPaddleExport(model, tmp, ops, recorder, proc, out_file, restore_signal)
+    return PendingPaddleExport(model, tmp, ops, recorder, conversion, out_file, restore_signal)
 
 
 def _terminate_as_exit() -> Callable[[], None]:
