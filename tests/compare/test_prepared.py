@@ -3,22 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
 
 from padiff_ir.compare.prepared import _canonical_graph
 from padiff_ir.exporters import export
-from padiff_ir.exporters._cache import export_cache
 from padiff_ir.ir import build_graph, canonicalize
-
-
-@pytest.fixture
-def cache(monkeypatch, tmp_path):
-    monkeypatch.setattr(export_cache, "directory", tmp_path / "cache")
-    monkeypatch.setattr(export_cache, "enabled", True)
-    export_cache.clear(disk=False)
-    yield export_cache
-    export_cache.clear()
 
 
 def _model() -> torch.nn.Module:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
 import sys
 import textwrap
 import time
@@ -14,10 +12,9 @@ import pytest
 
 from padiff_ir.errors import ExportError
 from padiff_ir.exporters import _conversion, export
+from tests.conftest import run_python
 from tests.exporters.models import PaddleUnconvertible
 from tests.reliability.models import PaddleLog, PaddleScaled, inputs
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _idle_pid() -> int | None:
@@ -93,16 +90,7 @@ def test_no_worker_outlives_its_process(code, sent):
         from tests.reliability.models import PaddleLog, inputs
         export(PaddleLog(), inputs())
     """) + textwrap.dedent(code).replace("SIGNAL", str(int(sent or 0)))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([ROOT, *sys.path])}
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=env,
-        cwd=ROOT,
-        timeout=300,
-    )
+    done = run_python(script)
     assert "export finished" not in done.stdout
     assert (done.returncode == 0) == (sent is None), done.stderr[-2000:]
     pid = int(done.stdout.split("worker", 1)[1].split()[0])
