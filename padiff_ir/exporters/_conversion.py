@@ -53,7 +53,8 @@ class _Worker:
             env=env,
         )
         self.owner = os.getpid()
-        _spawned.add(self)
+        with _spawned_lock:
+            _spawned.add(self)
         logger.debug("paddle2onnx worker %d started", self.proc.pid)
 
     def alive(self) -> bool:
@@ -83,7 +84,8 @@ class _Worker:
 
     def stop(self) -> None:
         """Close its stdin (it exits at the end of its current job); killed if it lingers."""
-        _spawned.discard(self)
+        with _spawned_lock:
+            _spawned.discard(self)
         if self.owner != os.getpid():
             return
         try:
@@ -95,7 +97,8 @@ class _Worker:
         self._close_pipes()
 
     def kill(self) -> None:
-        _spawned.discard(self)
+        with _spawned_lock:
+            _spawned.discard(self)
         if self.owner != os.getpid():
             return
         if self.proc.poll() is None:
@@ -110,8 +113,9 @@ class _Worker:
                     pipe.close()
 
 
-_lock = threading.Lock()
+_lock = threading.Lock()  # guards _idle
 _idle: _Worker | None = None
+_spawned_lock = threading.Lock()  # guards _spawned: every live worker of this process
 _spawned: set[_Worker] = set()
 
 
@@ -148,6 +152,7 @@ def stop_workers() -> None:
     global _idle
     with _lock:
         idle, _idle = _idle, None
+    with _spawned_lock:
         busy = [worker for worker in _spawned if worker is not idle]
     if idle is not None:
         idle.stop()
