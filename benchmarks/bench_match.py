@@ -1,6 +1,6 @@
 """match() end to end vs the eager forward and vs PaDiff 0.2.0: first call, later call, batches.
 
-Per zoo pair, three fresh processes:
+Per zoo pair (and a VGG-11 pair, ``benchmarks/_vgg.py``), three fresh processes:
 
 * ``both``: one eager forward of both models (best of 3), then in the same process, taking
   turns: ``padiff_ir.match`` first call, PaDiff 0.2.0 first call, ``padiff_ir.match`` later call
@@ -45,6 +45,7 @@ CASES = [
     ("vit", "base"),
     ("vitpose", "base"),
     ("bert", "base"),
+    ("vgg", "11"),
 ]
 BATCH_CASES = [
     ("cnn", "base", (1, 8, 64)),
@@ -66,6 +67,17 @@ def _new_values(inputs: dict[str, Any], seed: int) -> dict[str, Any]:
         else:
             out[name] = np.roll(value, 1, axis=-1)
     return out
+
+
+def _get_pair(name: str, size: str) -> Any:
+    """A zoo pair, or the VGG-11 pair of ``benchmarks/_vgg.py`` for ``vgg:11``."""
+    if name == "vgg":
+        from benchmarks._vgg import vgg11_pair
+
+        return vgg11_pair()
+    from padiff_ir.zoo import get_pair
+
+    return get_pair(name, size)
 
 
 def _eager_both(pair, inputs) -> None:
@@ -105,9 +117,7 @@ def _guarded(fn, *args) -> dict[str, Any]:
 
 
 def run_case(tool: str, name: str, size: str) -> dict[str, Any]:
-    from padiff_ir.zoo import get_pair
-
-    pair = get_pair(name, size)
+    pair = _get_pair(name, size)
     later = _new_values(pair.inputs, 1)
     row: dict[str, Any] = {"pair": f"{name}-{size}", "tool": tool}
     if tool == "warm":
@@ -117,7 +127,7 @@ def run_case(tool: str, name: str, size: str) -> dict[str, Any]:
     if tool == "both":
         # PaDiff sets attributes on the models it checks (``padiff_path``...), which the export
         # cache rightly takes for a change: it gets models of its own (the same weights)
-        twin = get_pair(name, size)
+        twin = _get_pair(name, size)
         _eager_both(pair, pair.inputs)
         _, row["eager_both_s"] = timed(_eager_both, pair, pair.inputs, repeat=3)
         row["ir_first"] = _ir_call(pair, pair.inputs)
@@ -134,9 +144,8 @@ def run_case(tool: str, name: str, size: str) -> dict[str, Any]:
 
 def run_batches(name: str, size: str, count: int) -> dict[str, Any]:
     import padiff_ir
-    from padiff_ir.zoo import get_pair
 
-    pair = get_pair(name, size)
+    pair = _get_pair(name, size)
     batches = [pair.inputs] + [_new_values(pair.inputs, seed) for seed in range(1, count)]
     _eager_both(pair, pair.inputs)
     _, eager_s = timed(_eager_both, pair, pair.inputs, repeat=3)

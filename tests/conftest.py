@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import subprocess
+import sys
 import tempfile
 
 import pytest
@@ -14,6 +16,23 @@ os.environ.setdefault("PADIFF_IR_CACHE_DIR", "")
 
 # the zoo pairs whose halves share parameter names and both export (all but the LLM port "llama")
 ZOO_NAMES = ("mlp", "cnn", "vit", "vitpose", "bert")
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_python(script: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``python -c script args...`` in a fresh process that imports this checkout's packages."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([ROOT, *sys.path])}
+    return subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        cwd=ROOT,
+        timeout=timeout,
+    )
 
 
 @functools.cache
@@ -45,6 +64,18 @@ def _private_tempdir(tmp_path_factory):
         os.environ.pop("TMPDIR", None)
     else:
         os.environ["TMPDIR"] = saved_env
+
+
+@pytest.fixture
+def cache(monkeypatch, tmp_path):
+    """The process's export cache, emptied, writing to a private directory."""
+    from padiff_ir.exporters._cache import export_cache
+
+    monkeypatch.setattr(export_cache, "directory", tmp_path / "cache")
+    monkeypatch.setattr(export_cache, "enabled", True)
+    export_cache.clear(disk=False)
+    yield export_cache
+    export_cache.clear()
 
 
 @pytest.fixture

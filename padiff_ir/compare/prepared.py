@@ -200,6 +200,27 @@ def _remembered_traces(
     return make
 
 
+#: Canonical graphs of recent exports by fingerprint: the IR holds no weights, so an export
+#: served from the cache (the same structure, code and input signature) has the same graph.
+_GRAPHS: collections.OrderedDict[str, Graph] = collections.OrderedDict()
+_GRAPHS_KEPT = 8
+
+
+def _canonical_graph(exported: ExportedGraph) -> Graph:
+    """``canonicalize(build_graph(exported))``, made once per export fingerprint."""
+    key = exported.fingerprint
+    graph = _GRAPHS.get(key) if key else None
+    if graph is None:
+        graph = canonicalize(build_graph(exported))
+        if key:
+            _GRAPHS[key] = graph
+            while len(_GRAPHS) > _GRAPHS_KEPT:
+                _GRAPHS.popitem(last=False)
+    elif key:
+        _GRAPHS.move_to_end(key)
+    return graph
+
+
 def _known(runner: Runner, names: tuple[str, ...]) -> tuple[str, ...]:
     """The names that are tensors of the runner's ONNX graph (the IR's passes add some)."""
     index = runner.index
@@ -235,8 +256,8 @@ def prepare_pair(
             model_a, raw_a, model_b, raw_b, opset=options.opset, check=False
         )
     with timer.stage(Stage.IR):
-        graph_a = canonicalize(build_graph(exported_a))
-        graph_b = canonicalize(build_graph(exported_b))
+        graph_a = _canonical_graph(exported_a)
+        graph_b = _canonical_graph(exported_b)
     _check_tolerance_names(options.overrides, graph_a, exported_a)
     resolved = options.layer_map
     models = framework_a != "onnx" and framework_b != "onnx"

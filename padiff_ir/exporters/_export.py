@@ -279,9 +279,10 @@ def _start_export(
             return StartedExport(done=cached)
 
     def remember(exported: ExportedGraph) -> None:
-        if key:
+        # an export the cache cannot refresh (a weight folded into a constant) has no
+        # fingerprint: what is remembered by fingerprint may not be reused for it
+        if key and export_cache.store(key, exported, model, framework):
             exported.fingerprint = key
-            export_cache.store(key, exported, model, framework)
 
     if framework == "torch":
         from padiff_ir.exporters.torch_exporter import export_torch

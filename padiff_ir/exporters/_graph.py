@@ -121,7 +121,8 @@ class ExportedGraph:
         output_keys: the key path of each output in the model's returned structure
             (``"logits"``), when it returns a dict; empty otherwise.
         fingerprint: the export cache's key of the model and input signature it was exported
-            from (what the graph depends on, not the weights); empty for an ONNX file.
+            from (what the graph depends on, not the weights); empty for an ONNX file and
+            for an export the cache could not keep (its graph depends on the weights).
     """
 
     model: onnx.ModelProto

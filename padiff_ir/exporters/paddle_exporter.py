@@ -2,28 +2,24 @@
 
 1. ``paddle.jit.save`` traces the layer to a PIR program (``.json``) while
    :class:`~padiff_ir.exporters._paddle_scopes.CallRecorder` hooks record the sublayer calls.
-2. paddle2onnx (``optimize_tool=None``, in a child process, see ``_paddle2onnx_worker``)
+2. paddle2onnx (``optimize_tool=None``, in the process's worker, see ``_conversion``)
    converts the program. It names the final output of the k-th PIR op ``pd_op.X`` as
    ``p2o.pd_op.X.k.i``, so each ONNX node is traced back to its PIR op and the op's
-   ``struct_name`` to the sublayer's attribute path; a node with no op of its own (a helper
-   constant, a piece of a decomposed op) takes its neighbour's module.
+   ``struct_name`` to the sublayer's attribute path (``_paddle_program``); a node with no op
+   of its own (a helper constant, a piece of a decomposed op) takes its neighbour's module.
 3. paddle2onnx writes parameters as ``Constant`` nodes named ``linear_0.w_0``: they become
    initializers named after the parameter's attribute path (``blocks.0.fc.weight``).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
 import signal
-import subprocess
-import sys
 import tempfile
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from padiff_ir.errors import ExportError, InputError
@@ -32,7 +28,14 @@ from padiff_ir.exporters._attribution import (
     unique_node_names,
     write_attribution,
 )
+from padiff_ir.exporters._conversion import (
+    Conversion,
+    ConversionFailure,
+    start_conversion,
+    start_worker,
+)
 from padiff_ir.exporters._graph import ExportedGraph, output_key_paths
+from padiff_ir.exporters._paddle_program import ProgramOp, read_program, scopes_from_program
 from padiff_ir.exporters._paddle_scopes import CallRecorder
 from padiff_ir.frameworks.state import preserved_state
 
@@ -46,50 +49,7 @@ __all__ = ["PendingPaddleExport", "export_paddle", "start_paddle_export"]
 logger = logging.getLogger(__name__)
 
 DEFAULT_OPSET = 17
-_P2O_NAME = re.compile(r"^p2o\.pd_op\.(\w+)\.(\d+)\.\d+$")
 _NATIVE_HINT = "use padiff_ir.auto_diff(...), the native path, which needs no ONNX export"
-
-
-@dataclass(frozen=True)
-class _ProgramOp:
-    name: str
-    struct_name: str
-    inputs: tuple[int, ...]
-    outputs: tuple[int, ...]
-    fetch_name: str | None
-
-
-def _attr(op: dict, key: str) -> Any:
-    for entry in op.get("A", []):
-        if isinstance(entry, dict) and entry.get("N") == key:
-            return entry.get("AT", {}).get("D")
-    return None
-
-
-def _value_ids(entries: Any) -> tuple[int, ...]:
-    if isinstance(entries, dict):
-        entries = [entries]
-    return tuple(e["%"] for e in entries or () if isinstance(e, dict) and "%" in e)
-
-
-def _read_program(path: str) -> list[_ProgramOp]:
-    """Top-level ops of a PIR program saved as JSON, in program order."""
-    with open(path, encoding="utf-8") as handle:
-        program = json.load(handle)
-    ops = []
-    for op in program["program"]["regions"][0]["blocks"][0]["ops"]:
-        kind = op.get("#", "")
-        name = kind.split(".", 1)[1] if "." in kind else kind
-        ops.append(
-            _ProgramOp(
-                name=name,
-                struct_name=_attr(op, "struct_name") or "",
-                inputs=_value_ids(op.get("I")),
-                outputs=_value_ids(op.get("O")),
-                fetch_name=_attr(op, "name") if name == "fetch" else None,
-            )
-        )
-    return ops
 
 
 def _positional_names(model: Any) -> list[str]:
@@ -134,44 +94,8 @@ def _ordered_specs(model: Any, inputs: ModelInputs) -> list[Any]:
     return [paddle.static.InputSpec(list(a.shape), a.dtype.name, name) for name, a in ordered]
 
 
-def _start_paddle2onnx(
-    model_file: str, params_file: str, out_file: str, opset: int, tmp: str
-) -> subprocess.Popen[str]:
-    env = dict(os.environ, TMPDIR=tmp, GLOG_minloglevel="2")
-    command = [
-        sys.executable,
-        "-m",
-        "padiff_ir.exporters._paddle2onnx_worker",
-        model_file,
-        params_file,
-        out_file,
-        str(opset),
-    ]
-    return subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-    )
-
-
-def _wait_paddle2onnx(proc: subprocess.Popen[str], out_file: str) -> str:
-    log, _ = proc.communicate()
-    log = log or ""
-    for line in log.splitlines():
-        if line.strip():
-            logger.debug("paddle2onnx: %s", line)
-    if proc.returncode != 0 or not os.path.exists(out_file):
-        raise _ConversionFailure(log, proc.returncode)
-    return log
-
-
-class _ConversionFailure(Exception):
-    def __init__(self, log: str, returncode: int) -> None:
-        super().__init__(log)
-        self.log = log
-        self.returncode = returncode
-
-
 def _explain_failure(
-    failure: _ConversionFailure, ops: list[_ProgramOp], recorder: CallRecorder, model: Any
+    failure: ConversionFailure, ops: list[ProgramOp], recorder: CallRecorder, model: Any
 ) -> ExportError:
     errors = [
         line.strip()
@@ -197,50 +121,6 @@ def _explain_failure(
         framework="paddle",
         location=location,
     )
-
-
-def _scopes_from_program(
-    onnx_model: onnx.ModelProto,
-    ops: list[_ProgramOp],
-    recorder: CallRecorder,
-    calls: dict[str, int] | None = None,
-) -> dict[str, str | None]:
-    """Node name -> sublayer path (``None`` when unknown); ``calls`` receives node name ->
-    which call of a sublayer called several times made the node."""
-    by_kind: dict[tuple[str, int], _ProgramOp] = {}
-    counters: dict[str, int] = {}
-    producer: dict[int, _ProgramOp] = {}
-    fetch_struct: dict[str, str] = {}
-    for op in ops:
-        k = counters.get(op.name, 0)
-        counters[op.name] = k + 1
-        by_kind[(op.name, k)] = op
-        for value in op.outputs:
-            producer[value] = op
-    for op in ops:
-        if op.fetch_name and op.inputs and op.inputs[0] in producer:
-            fetch_struct[op.fetch_name] = producer[op.inputs[0]].struct_name
-    scopes: dict[str, str | None] = {}
-    for node in onnx_model.graph.node:
-        scope = None
-        for out in node.output:
-            match = _P2O_NAME.match(out)
-            if match:
-                program_op = by_kind.get((match.group(1), int(match.group(2))))
-                if program_op is not None:
-                    scope = recorder.layer_path(program_op.struct_name)
-                    call = recorder.layer_call(program_op.struct_name)
-                    if calls is not None and call is not None:
-                        calls[node.name] = call
-                    break
-            elif out in fetch_struct:
-                scope = recorder.layer_path(fetch_struct[out])
-                call = recorder.layer_call(fetch_struct[out])
-                if calls is not None and call is not None:
-                    calls[node.name] = call
-                break
-        scopes[node.name] = scope
-    return scopes
 
 
 def _parameters_to_initializers(
@@ -301,9 +181,9 @@ class PendingPaddleExport:
         self,
         model: Any,
         tmp: tempfile.TemporaryDirectory[str],
-        ops: list[_ProgramOp],
+        ops: list[ProgramOp],
         recorder: CallRecorder,
-        proc: subprocess.Popen[str],
+        conversion: Conversion,
         out_file: str,
         restore_signal: Callable[[], None] = lambda: None,
     ) -> None:
@@ -312,14 +192,12 @@ class PendingPaddleExport:
         self._tmp = tmp
         self._ops = ops
         self._recorder = recorder
-        self._proc = proc
+        self._conversion = conversion
         self._out_file = out_file
 
     def close(self) -> None:
         try:
-            if self._proc.poll() is None:
-                self._proc.kill()
-                self._proc.communicate()
+            self._conversion.cancel()
             self._tmp.cleanup()
         finally:
             self._restore_signal()
@@ -329,8 +207,10 @@ class PendingPaddleExport:
 
         try:
             try:
-                _wait_paddle2onnx(self._proc, self._out_file)
-            except _ConversionFailure as failure:
+                self._conversion.wait()
+                if not os.path.exists(self._out_file):
+                    raise ConversionFailure("paddle2onnx wrote no ONNX file", 1)
+            except ConversionFailure as failure:
                 raise _explain_failure(failure, self._ops, self._recorder, self.model) from None
             onnx_model = onnx.load(self._out_file)
         finally:
@@ -352,6 +232,7 @@ def start_paddle_export(
     import paddle
 
     specs = _ordered_specs(model, inputs)
+    start_worker()  # paddle2onnx's import overlaps the trace
     recorder = CallRecorder()
     opset = opset or DEFAULT_OPSET
     restore_signal = _terminate_as_exit()
@@ -387,14 +268,14 @@ def start_paddle_export(
         model_file = prefix + ".json"
         if not os.path.exists(model_file):
             model_file = prefix + ".pdmodel"
-        ops = _read_program(model_file) if model_file.endswith(".json") else []
+        ops = read_program(model_file) if model_file.endswith(".json") else []
         out_file = os.path.join(tmp.name, "model.onnx")
-        proc = _start_paddle2onnx(model_file, prefix + ".pdiparams", out_file, opset, tmp.name)
+        conversion = start_conversion(model_file, prefix + ".pdiparams", out_file, opset, tmp.name)
     except BaseException:
         tmp.cleanup()
         restore_signal()
         raise
-    return PendingPaddleExport(model, tmp, ops, recorder, proc, out_file, restore_signal)
+    return PendingPaddleExport(model, tmp, ops, recorder, conversion, out_file, restore_signal)
 
 
 def _terminate_as_exit() -> Callable[[], None]:
@@ -462,7 +343,7 @@ def _contains_mapping(value: Any) -> bool:
 
 
 def _attribute(
-    model: Any, onnx_model: onnx.ModelProto, ops: list[_ProgramOp], recorder: CallRecorder
+    model: Any, onnx_model: onnx.ModelProto, ops: list[ProgramOp], recorder: CallRecorder
 ) -> ExportedGraph:
     """Initializers named after parameters, every node attributed, metadata written."""
     unique_node_names(onnx_model)
@@ -471,7 +352,7 @@ def _attribute(
     param_names.update({b.name: name for name, b in model.named_buffers()})
     parameters = _parameters_to_initializers(onnx_model, param_names)
     node_calls: dict[str, int] = {}
-    scopes = _scopes_from_program(onnx_model, ops, recorder, node_calls)
+    scopes = scopes_from_program(onnx_model, ops, recorder, node_calls)
     node_modules = fill_missing_scopes(onnx_model, scopes)
     modules = {name: type(layer).__name__ for name, layer in model.named_sublayers()}
     modules[""] = type(model).__name__

@@ -19,16 +19,6 @@ from padiff_ir.runtime import Runner
 from tests.exporters.models import PaddleNet, TorchNet
 
 
-@pytest.fixture
-def cache(monkeypatch, tmp_path):
-    """The process's export cache, emptied, writing to a private directory."""
-    monkeypatch.setattr(export_cache, "directory", tmp_path / "cache")
-    monkeypatch.setattr(export_cache, "enabled", True)
-    export_cache.clear(disk=False)
-    yield export_cache
-    export_cache.clear()
-
-
 def _values(exported) -> dict[str, np.ndarray]:
     return {t.name: numpy_helper.to_array(t) for t in exported.model.graph.initializer}
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import textwrap
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests.conftest import run_python
 
 DURING_TRACE = """
     import padiff_ir
@@ -41,16 +40,7 @@ def test_sigterm_during_the_paddle_export_cleans_its_temporary_folder(tmp_path, 
         + textwrap.dedent(code)
         + "print('export finished')\n"
     )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([ROOT, *sys.path])}
-    done = subprocess.run(
-        [sys.executable, "-c", script, str(tmp_path)],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=env,
-        cwd=ROOT,
-        timeout=300,
-    )
+    done = run_python(script, str(tmp_path))
     assert "export finished" not in done.stdout
     # paddle re-raises the SystemExit of the trace with its message: status 1 then
     assert done.returncode == (status if status is not None else 1), done.stderr[-2000:]
