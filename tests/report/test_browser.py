@@ -194,6 +194,9 @@ def test_thousands_of_nodes_open_collapsed(tmp_path, open_report):
     assert cells == [f"blocks.{k}" for k in range(100)]  # one cell per block
     page.click("#culprits [data-reveal-module]")
     assert _units(page, ".selected")[0]["id"] == "blocks.50.norm"
+    page.click("[data-action='Expand all']")  # 4,000 boxes a side: opened as far as fits
+    assert "Too many ops" in page.text_content("#graph-note")
+    assert 100 <= len(_units(page, "[data-side=a]")) <= 1200
     report.assert_clean()
 
 

@@ -1,6 +1,26 @@
 /* padiff-ir report, part 4 of 10: laying a pane out with dagre (vendored, inlined before
  * part 1) and drawing it as SVG: boxes sized to their labels, module frames with horizontal
  * labels, edges along dagre's routes. */
+  const COMPOUND_MAX = 300;
+  function longestPathRanks(g) {  // dagre's "longest-path" ranker without its recursion
+    const pending = new Map(), ready = [];    // (a chain of thousands of ops overflows it)
+    for (const v of g.nodes()) {
+      const n = (g.outEdges(v) || []).length;
+      pending.set(v, n);
+      if (!n) ready.push(v);
+    }
+    while (ready.length) {
+      const v = ready.pop();
+      let rank = Infinity;
+      for (const e of g.outEdges(v) || []) rank = Math.min(rank, g.node(e.w).rank - g.edge(e).minlen);
+      g.node(v).rank = rank === Infinity ? 0 : rank;
+      for (const e of g.inEdges(v) || []) {
+        const left = pending.get(e.v) - 1;
+        pending.set(e.v, left);
+        if (!left) ready.push(e.v);
+      }
+    }
+  }
   Object.assign(Pane.prototype, {
     layout() {
       const units = new Map();
@@ -19,9 +39,12 @@
       const list = Array.from(units.values());
       for (const u of list) this.measure(u);
       this.fitFrameLabels(list);
-      const g = new dagre.graphlib.Graph({ compound: true });
-      g.setGraph({ rankdir: "TB", nodesep: 20, ranksep: 28, edgesep: 8, marginx: 12, marginy: 12,
-        ranker: list.length > 400 ? "longest-path" : "network-simplex" });
+      // dagre keeps each module's boxes together (compound graph) up to COMPOUND_MAX boxes;
+      // past that its cost grows too fast, and frames are drawn around where the boxes land
+      const compound = list.length <= COMPOUND_MAX, big = list.length > 400;
+      const g = new dagre.graphlib.Graph({ compound });
+      g.setGraph({ rankdir: "TB", nodesep: 20, ranksep: compound ? 28 : 44, edgesep: 8, marginx: compound ? 12 : 40,
+        marginy: compound ? 12 : 64, ranker: big ? longestPathRanks : "network-simplex", acyclicer: big ? "greedy" : undefined });
       g.setDefaultEdgeLabel(() => ({}));
       const clusters = new Set();
       for (const u of list) {
@@ -30,11 +53,11 @@
         frames.forEach((p, k) => {
           if (!clusters.has(p)) {
             clusters.add(p);
-            g.setNode("c:" + p, {});
-            if (k) g.setParent("c:" + p, "c:" + frames[k - 1]);
+            if (compound) g.setNode("c:" + p, {});
+            if (compound && k) g.setParent("c:" + p, "c:" + frames[k - 1]);
           }
         });
-        if (frames.length) g.setParent(u.key, "c:" + frames[frames.length - 1]);
+        if (compound && frames.length) g.setParent(u.key, "c:" + frames[frames.length - 1]);
       }
       const edges = new Map();
       for (const [s, t] of this.edges) {
@@ -52,16 +75,35 @@
         u.py = n.y - u.h / 2;
       }
       for (const e of edges.values()) e.points = g.edge(e.U.key, e.V.key).points || [];
-      this.frames = Array.from(clusters).map((p) => {
+      this.frames = (compound ? Array.from(clusters).map((p) => {
         const n = g.node("c:" + p);
         return { path: p, x: n.x - n.width / 2, y: n.y - n.height / 2, w: n.width, h: n.height };
-      }).sort((x, y) => x.path.split(".").length - y.path.split(".").length);
+      }) : this.boundingFrames(list, clusters)).sort((x, y) => x.path.split(".").length - y.path.split(".").length);
       const graph = g.graph();
       this.units = list;
       this.unitMap = units;
       this.unitEdges = Array.from(edges.values());
       this.width = Math.ceil(graph.width || 100);
       this.height = Math.ceil(graph.height || 100);
+    },
+    boundingFrames(list, clusters) {  // frames around their boxes, outer ones padded more
+      const boxes = new Map();
+      for (const u of list) for (const p of this.frameParents(u)) {
+        const b = boxes.get(p) || { x0: Infinity, y0: Infinity, x1: -Infinity, y1: -Infinity };
+        b.x0 = Math.min(b.x0, u.px); b.y0 = Math.min(b.y0, u.py);
+        b.x1 = Math.max(b.x1, u.px + u.w); b.y1 = Math.max(b.y1, u.py + u.h);
+        boxes.set(p, b);
+      }
+      const level = new Map();
+      for (const p of Array.from(clusters).sort((x, y) => y.split(".").length - x.split(".").length)) {
+        const own = level.get(p) || 1, up = p.slice(0, Math.max(0, p.lastIndexOf(".")));
+        level.set(p, own);
+        if (boxes.has(up)) level.set(up, Math.max(level.get(up) || 1, own + 1));
+      }
+      return Array.from(boxes, ([p, b]) => {
+        const lv = Math.min(level.get(p), 4), pad = 4 + 5 * lv, top = 4 + 13 * lv;
+        return { path: p, x: b.x0 - pad, y: b.y0 - top, w: b.x1 - b.x0 + 2 * pad, h: b.y1 - b.y0 + top + pad };
+      });
     },
     frameText(path) {
       return (this.repeats.has(path) ? "⊟ " : "⊖ ") + path.split(".").pop() + " · " + (this.view.modules[path] || "");

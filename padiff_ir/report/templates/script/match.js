@@ -23,14 +23,20 @@ function initMatch() {
       swatch("not-comparable", "not comparable", "paired, but laid out differently (a fused layout)"),
       swatch("group", "N:M group", "several ops on one side pair with one or several on the other"),
     ]);
+    const note = el("span", { cls: "muted", id: "graph-note" });
     const buttons = [
       ["Collapse all", () => { for (const s of SIDES) if (STATE.panes[s]) STATE.panes[s].collapseAll(); renderAll(); }],
-      ["Expand all", () => { for (const s of SIDES) if (STATE.panes[s]) STATE.panes[s].expandAll(); renderAll(); }],
+      ["Expand all", () => {
+        const capped = SIDES.filter((s) => STATE.panes[s] && !STATE.panes[s].expandAll());
+        renderAll();
+        note.textContent = capped.length ? "Too many ops to draw at once: opened as many levels as fit; " +
+          "expand the modules you need one by one." : "";
+      }],
       ["Reset", () => { for (const s of SIDES) if (STATE.panes[s]) STATE.panes[s].autoExpand(LIMIT_UNITS); renderAll(); }],
       ["−", () => zoomAll(1 / 1.25)], ["+", () => zoomAll(1.25)],
       ["SVG", exportSvg], ["PNG", exportPng],
     ].map(([text, fn]) => el("button", { type: "button", text, on: { click: fn }, "data-action": text }));
-    host.appendChild(el("div", { cls: "toolbar" }, [search, results].concat(buttons, [legend])));
+    host.appendChild(el("div", { cls: "toolbar" }, [search, results].concat(buttons, [note, legend])));
     const area = el("div", { cls: "graph-area" });
     host.appendChild(area);
     if (!hasGraphs) {

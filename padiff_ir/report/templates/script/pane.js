@@ -1,6 +1,7 @@
 /* padiff-ir report, part 3 of 10: one graph pane: which boxes one side's graph shows
  * (modules collapsible, identical numbered blocks folded into one box with an error strip,
  * one cell per block), their status, and clicks on them. Drawn by part 4. */
+  const MAX_UNITS = 1200; // "Expand all" opens modules level by level up to this many boxes
   const FOLD_MIN = 2; // a container of at least this many identical numbered blocks folds
   const CHAR_W = 6.3; // px per character of the 11 px labels
   function fitWidth(texts, lo, hi, extra) {
@@ -87,8 +88,8 @@
       for (let i = 0; i < this.nodes.length; i++) keys.add(this.unitKey(i, expanded));
       return keys.size;
     }
-    autoExpand(limit) {
-      this.folded = new Set(this.repeats.keys());
+    autoExpand(limit, unfolded) {
+      this.folded = unfolded ? new Set() : new Set(this.repeats.keys());
       let expanded = new Set();
       let frontier = Array.from(this.children.get("") || []);
       while (frontier.length) {
@@ -105,7 +106,13 @@
       }
       this.expanded = expanded;
     }
-    expandAll() { this.expanded = new Set(this.opCount.keys()); this.folded = new Set(); }
+    expandAll() {  // every module open, unless that is more boxes than a drawing can hold
+      this.folded = new Set();
+      this.expanded = new Set(this.opCount.keys());
+      if (this.countUnits(this.expanded) <= MAX_UNITS) return true;
+      this.autoExpand(MAX_UNITS, true);
+      return false;
+    }
     collapseAll() { this.expanded = new Set(); this.folded = new Set(this.repeats.keys()); }
     hasModule(path) { return path === "" || this.opCount.has(path); }
     isExpanded(path) { return path === "" || this.expanded.has(path); }

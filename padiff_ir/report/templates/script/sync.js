@@ -57,7 +57,7 @@
     }, { passive: false });
     const move = (ev) => {
       const r = pane.mini.getBoundingClientRect();
-      centreOn(pane, (ev.clientX - r.left) / pane.miniScale, (ev.clientY - r.top) / pane.miniScale);
+      centreOn(pane, (ev.clientX - r.left) / pane.miniScale[0], (ev.clientY - r.top) / pane.miniScale[1]);
     };
     pane.mini.addEventListener("mousedown", (ev) => {
       move(ev);
@@ -83,23 +83,24 @@
   const MINI = 150;
   function drawMinimap(pane) {
     const s = Math.min(MINI / pane.width, MINI / pane.height);
-    pane.miniScale = s;
+    const sx = Math.max(s, Math.min(1, 36 / pane.width));  // a tall graph's strip stays wide enough
+    pane.miniScale = [sx, s];
     const base = document.createElement("canvas");
-    base.width = Math.max(8, Math.ceil(pane.width * s));
+    base.width = Math.max(8, Math.ceil(pane.width * sx));
     base.height = Math.max(8, Math.ceil(pane.height * s));
     const ctx = base.getContext("2d");
     ctx.fillStyle = "#ffffff";
     ctx.fillRect(0, 0, base.width, base.height);
     ctx.strokeStyle = "#c3cde0";
-    for (const f of pane.frames) ctx.strokeRect(f.x * s, f.y * s, f.w * s, f.h * s);
+    for (const f of pane.frames) ctx.strokeRect(f.x * sx, f.y * s, f.w * sx, f.h * s);
     for (const u of pane.units) {
       const g = pane.unitEls.get(u.key);
       const box = g ? g.querySelector("rect.box") : null;
       ctx.fillStyle = box ? box.getAttribute("fill") : "#ddd";
-      ctx.fillRect(u.px * s, u.py * s, Math.max(1.5, u.w * s), Math.max(1.5, u.h * s));
+      ctx.fillRect(u.px * sx, u.py * s, Math.max(1.5, u.w * sx), Math.max(1.5, u.h * s));
       if (g && (g.classList.contains("culprit") || g.classList.contains("contains-culprit"))) {
         ctx.strokeStyle = "#c62828";
-        ctx.strokeRect(u.px * s, u.py * s, Math.max(1.5, u.w * s), Math.max(1.5, u.h * s));
+        ctx.strokeRect(u.px * sx, u.py * s, Math.max(1.5, u.w * sx), Math.max(1.5, u.h * s));
       }
     }
     pane.miniBase = base;
@@ -109,12 +110,13 @@
   }
   function drawMinimapView(pane) {
     if (!pane.miniBase) return;
-    const ctx = pane.mini.getContext("2d"), s = pane.miniScale / pane.zoom, box = pane.scroll;
+    const ctx = pane.mini.getContext("2d"), box = pane.scroll;
+    const sx = pane.miniScale[0] / pane.zoom, s = pane.miniScale[1] / pane.zoom;
     ctx.drawImage(pane.miniBase, 0, 0);
     ctx.strokeStyle = "#2f5fd0";
     ctx.lineWidth = 1.5;
     ctx.fillStyle = "rgba(47, 95, 208, 0.12)";
-    const r = [box.scrollLeft * s, box.scrollTop * s, box.clientWidth * s, box.clientHeight * s];
+    const r = [box.scrollLeft * sx, box.scrollTop * s, box.clientWidth * sx, box.clientHeight * s];
     ctx.fillRect(...r);
     ctx.strokeRect(...r);
   }
