@@ -1,7 +1,7 @@
 /* padiff-ir report, part 4 of 10: laying a pane out with dagre (vendored, inlined before
  * part 1) and drawing it as SVG: boxes sized to their labels, module frames with horizontal
  * labels, edges along dagre's routes. */
-  const COMPOUND_MAX = 300;
+  const COMPOUND_MAX = 250; // boxes plus frames
   function longestPathRanks(g) {  // dagre's "longest-path" ranker without its recursion
     const pending = new Map(), ready = [];    // (a chain of thousands of ops overflows it)
     for (const v of g.nodes()) {
@@ -39,9 +39,11 @@
       const list = Array.from(units.values());
       for (const u of list) this.measure(u);
       this.fitFrameLabels(list);
-      // dagre keeps each module's boxes together (compound graph) up to COMPOUND_MAX boxes;
+      // dagre keeps each module's boxes together (compound graph) up to COMPOUND_MAX boxes and frames;
       // past that its cost grows too fast, and frames are drawn around where the boxes land
-      const compound = list.length <= COMPOUND_MAX, big = list.length > 400;
+      const framed = new Set();
+      for (const u of list) for (const p of this.frameParents(u)) framed.add(p);
+      const compound = list.length + framed.size <= COMPOUND_MAX, big = list.length > 400;
       const g = new dagre.graphlib.Graph({ compound });
       g.setGraph({ rankdir: "TB", nodesep: 20, ranksep: compound ? 28 : 44, edgesep: 8, marginx: compound ? 12 : 40,
         marginy: compound ? 12 : 64, ranker: big ? longestPathRanks : "network-simplex", acyclicer: big ? "greedy" : undefined });
