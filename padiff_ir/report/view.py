@@ -19,6 +19,7 @@ from typing import Any
 from padiff_ir._paths import split_call_site
 from padiff_ir._result import Verdict
 from padiff_ir.errors import ReportError
+from padiff_ir.matching.layouts import describe_layout
 from padiff_ir.report.graph_index import graph_index, module_graphs
 
 __all__ = [
@@ -191,6 +192,13 @@ def environment_facts(data: Mapping[str, Any]) -> tuple[Fact, ...]:
     return tuple(facts)
 
 
+def _layout_text(chosen: Mapping[str, Any]) -> str:
+    """A discovered layout in words: ``fused_order(order=[1, 0])``, ``offset 1.0``."""
+    if "layout" in chosen:
+        return describe_layout(chosen["layout"])
+    return f"offset {chosen.get('offset')}"
+
+
 def _match_summary(data: Mapping[str, Any]) -> SummaryView:
     ok = bool(data.get("ok"))
     model_a, model_b = data.get("model_a") or {}, data.get("model_b") or {}
@@ -237,6 +245,8 @@ def _match_summary(data: Mapping[str, Any]) -> SummaryView:
                 else ""
             )
         facts.append(Fact(f"export {side.upper()}", text, "ok" if report.get("ok") else "fail"))
+    for kind, chosen in (data.get("layouts") or {}).items():
+        facts.append(Fact("parameter layout", f"{kind}: {_layout_text(chosen)}"))
     fallback = data.get("fallback") or {}
     if fallback:
         facts.append(

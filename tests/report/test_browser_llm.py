@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from padiff_ir.compare import MatchResult
 from padiff_ir.report import render_html
 
 PLACE = """sel => {
@@ -28,6 +29,8 @@ def _ids(page, selector: str) -> list[str]:
 
 def test_llm_report_shows_the_native_fallback(llama_data, tmp_path, open_report):
     assert llama_data["fallback"]["side"] == "B" and not llama_data["graphs"]
+    assert len(llama_data["layouts"]) == 2  # fused q/k/v and gate/up, found by probing
+    assert MatchResult.from_dict(llama_data).to_dict()["layouts"] == llama_data["layouts"]
     path = render_html(llama_data, tmp_path / "llama.html")
     assert path.stat().st_size < 20e6
     report = open_report(path)
@@ -48,6 +51,14 @@ def test_llm_report_shows_the_native_fallback(llama_data, tmp_path, open_report)
     panel = page.text_content("#panel")
     assert "max_abs" in panel and "shape_b" in panel
     assert page.evaluate(PLACE, ".pane[data-side=b] .unit.partner")
+    page.click(".unit[data-side=a][data-id='model.layers.1.self_attn']")
+    layouts = page.eval_on_selector_all(
+        "#panel li[data-layout]", "els => els.map(e => e.textContent)"
+    )
+    assert len(layouts) == 1 and "fused_qkv_grouped(heads=4, kv_heads=2, head_dim=16" in layouts[0]
+    page.click(".unit[data-side=b][data-id='llama.layers.1.mlp']")
+    assert "fused_order(order=[1, 0])" in page.text_content("#panel li[data-layout]")
+    assert "fused_qkv_grouped" in page.text_content("#summary"), "the layouts found are listed"
     report.assert_clean()
 
 

@@ -164,6 +164,15 @@
       const own = metricsTable(res.own, "own error (B's module fed A's inputs)");
       if (own) out.push(...own);
     }
+    const pattern = path.replace(/(^|\.)\d+(?=\.|$)/g, "$1*") + ".";
+    const layouts = Object.entries(D.layouts || {}).filter(([kind]) =>
+      (side === "a" ? kind.split(" -> ")[0] : kind.split(" -> ")[1] || "").split("+").some((n) => n.startsWith(pattern)));
+    if (layouts.length) {  // fused parameters of this module: the layout the probing found
+      out.push(el("h4", { text: "parameter layouts" }));
+      out.push(el("ul", null, layouts.map(([kind, chosen]) => el("li", { cls: "mono", "data-layout": kind,
+        text: kind + ": " + (chosen.layout ? chosen.layout.name + "(" + Object.entries(chosen.layout)
+          .filter(([k]) => k !== "name").map(([k, v]) => k + "=" + fmtValue(v)).join(", ") + ")" : "offset " + chosen.offset) }))));
+    }
     const calls = (IDX.calls && IDX.calls[side] && IDX.calls[side][path]) || [];
     if (calls.length) {  // a layer called several times: one result per call
       out.push(el("h4", { text: "calls (" + calls.length + ")" }));
