@@ -145,7 +145,7 @@
         const first = kids[0].split(".").pop(), last = kids[kids.length - 1].split(".").pop();
         u.line1 = u.path.split(".").pop() + "." + first + "‥" + last + " · " +
           (this.view.modules[kids[0]] || "") + " ×" + kids.length;
-        u.line2 = "identical blocks folded · click a cell to open";
+        u.line2 = "identical blocks, folded: a cell opens one";
         u.cell = Math.max(3, Math.min(14, Math.floor(360 / kids.length)));
         u.w = Math.max(fitWidth([u.line1, u.line2], 180, 300, 22), kids.length * u.cell + 16);
         u.h = 58;

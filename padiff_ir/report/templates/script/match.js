@@ -18,6 +18,7 @@ function initMatch() {
       swatch("contains-culprit", "holds a culprit", "a module with a culprit inside"),
       swatch("inherited", "inherited", "differs only because its inputs differ"),
       swatch("accumulated", "accumulated", "rounding accumulated over many ops, no culprit"),
+      swatch("failing", "differs", "out of tolerance; its own error (apart from its inputs') was not measured"),
       swatch("agree", "agrees (dimmed)", "within tolerance"),
       swatch("unmatched", "unmatched", "no counterpart on the other side"),
       swatch("not-comparable", "not comparable", "paired, but laid out differently (a fused layout)"),
