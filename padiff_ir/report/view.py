@@ -51,7 +51,9 @@ class Fact:
 class CulpritView:
     """A module whose own computation differs, as the summary shows it.
 
-    ``target`` is the module path of A the page reveals in the graph (``None`` for none).
+    ``target`` is the module path of A the page reveals in the graph (``None`` for none),
+    ``target_b`` its partner in B (the call's own module when A's layer is called several
+    times: ``pool#2`` is ``pool`` in A's graph and ``pool2`` in B's).
     """
 
     title: str
@@ -63,6 +65,7 @@ class CulpritView:
     param_diffs: tuple[str, ...] = ()
     explanation: str = ""
     target: str | None = None
+    target_b: str | None = None
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,7 @@ def _culprit_views(data: Mapping[str, Any]) -> tuple[CulpritView, ...]:
                 param_diffs=tuple(c.get("param_diffs", ())),
                 explanation=c.get("explanation", ""),
                 target=split_call_site(c.get("module_a", ""))[0],
+                target_b=split_call_site(c.get("module_b", ""))[0],
             )
         )
     return tuple(views)

@@ -252,3 +252,28 @@ def test_batches_tab_lists_every_batch(tiny_data, tmp_path, open_report):
     rows = page.locator("#tab-batches tbody tr")
     assert rows.count() == 2 and CULPRIT in rows.nth(1).text_content()
     report.assert_clean()
+
+
+def test_a_call_site_culprit_shows_where_it_belongs(tmp_path, open_report):
+    import padiff_ir
+    from tests.compare.call_site_pairs import example_input, pair
+
+    model_a, model_b = pair(ceil_mode=True)  # A calls one pool three times, B has three pools
+    result = padiff_ir.match(model_a, model_b, example_input())
+    assert [(c.module_a, c.module_b) for c in result.culprits] == [("pool#2", "pool2")]
+    report = open_report(render_html(result, tmp_path / "calls.html"))
+    page = report.page
+    page.click("#culprits [data-reveal-module='pool']")
+    assert page.eval_on_selector_all(
+        ".pane[data-side=a] .selected", "els => els.map(e => e.dataset.id || e.dataset.path)"
+    ) == ["pool"]
+    partner = page.eval_on_selector_all(
+        ".pane[data-side=b] .partner", "els => els.map(e => e.dataset.id || e.dataset.path)"
+    )
+    assert partner == ["pool2"], "the culprit call's own module on B"
+    _assert_in_view(_place(page, ".pane[data-side=b] .partner"))
+    calls = page.eval_on_selector_all(
+        "#panel tr[data-call]", "els => els.map(e => [e.dataset.call, e.children[1].textContent])"
+    )
+    assert calls == [["pool#1", "ok"], ["pool#2", "culprit"], ["pool#3", "inherited"]]
+    report.assert_clean()

@@ -184,8 +184,10 @@ function initMatch() {
   // -- summary buttons -----------------------------------------------------------------------
   for (const b of document.querySelectorAll("[data-reveal-module]")) b.addEventListener("click", () => {
     showTab("graphs");
-    const path = b.getAttribute("data-reveal-module");
-    if (STATE.panes.a) select("a", "module", path);
+    const path = b.getAttribute("data-reveal-module"), partner = b.getAttribute("data-reveal-partner");
+    const other = STATE.panes.b;
+    const partners = partner !== null && other && other.hasModule(partner) ? [["module", partner]] : undefined;
+    if (STATE.panes.a) select("a", "module", path, { partners });
     document.getElementById("tabs").scrollIntoView();
   });
   for (const b of document.querySelectorAll("[data-reveal-first]")) b.addEventListener("click", () => {

@@ -2,6 +2,7 @@
  * details panel. */
   const STATE = { sel: null, panes: {} };
   function partnersOf(sel) {
+    if (sel.partners) return sel.partners; // given by the caller (a culprit's call site)
     const out = [];
     if (sel.kind === "op") {
       const pane = STATE.panes[sel.side];
@@ -45,7 +46,7 @@
   }
   function select(side, kind, id, opts) {
     opts = opts || {};
-    STATE.sel = { side, kind, id };
+    STATE.sel = { side, kind, id, partners: opts.partners };
     const pane = STATE.panes[side];
     let changed = !!opts.render;
     if (pane && opts.reveal !== false)
