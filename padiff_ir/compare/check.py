@@ -30,6 +30,7 @@ from padiff_ir.compare.prepared import PreparedPair
 from padiff_ir.compare.result import Culprit, MatchResult, ModuleResult, PairResult
 from padiff_ir.compare.stages import Stage, StageTimer
 from padiff_ir.compare.values import ComparedTensors
+from padiff_ir.pairing.layouts import found_layouts
 from padiff_ir.runtime import ActivationStore
 
 __all__ = ["EagerPair", "check_inputs"]
@@ -279,6 +280,7 @@ def _result(
         eager_outputs=eager_outputs,
         export_fidelity=fidelity,
         graphs=prepared.views,
+        layouts=found_layouts(prepared.matching),
         overrides={
             k: {"atol": v.atol, "rtol": v.rtol, "mode": v.mode}
             for k, v in options.overrides.items()

@@ -92,6 +92,7 @@ def match_natively(
         with timer.stage(Stage.LOCALIZE):
             fed = _forward(model_a, model_b, inputs, options, single_step=True, init=False)
     as_run, own = _by_pair(run), _by_pair(fed) if fed is not None else {}
+    layouts = _layouts(model_a, model_b, inputs, options)
     pairs: list[PairResult] = []
     for index, diff in enumerate(d for ds in as_run.values() for d in ds):
         suffix = f"#{diff.call}" if diff.call else ""
@@ -141,7 +142,22 @@ def match_natively(
         environment=dict(run.environment),
         notes=notes,
         fallback=dict(fallback),
+        layouts=layouts,
     )
+
+
+def _layouts(model_a: Any, model_b: Any, inputs: Any, options: MatchOptions) -> dict[str, Any]:
+    """The parameter layouts of the matching ``auto_diff`` just used (remembered for the pair,
+    so this asks nothing new of the models)."""
+    from padiff_ir.frameworks.wrapper import unwrap_model
+    from padiff_ir.native._memo import memo_for
+    from padiff_ir.pairing import LayerMap
+    from padiff_ir.pairing.layouts import found_layouts
+
+    memo = memo_for(
+        unwrap_model(model_a), unwrap_model(model_b), inputs, LayerMap.coerce(options.layer_map)
+    )
+    return found_layouts(memo.matching)
 
 
 def _modules(run: Any, as_run: dict, own: dict) -> list[ModuleResult]:

@@ -199,6 +199,9 @@ class MatchResult(VerdictResult):
         graphs: compact views of the two graphs for the HTML report.
         fallback: when a model could not be exported and the models were compared module by
             module instead: ``{"side", "framework", "class", "reason"}`` (empty otherwise).
+        layouts: the parameter layouts the matching discovered (fused q/k/v, gate/up, norm
+            offsets), by kind of parameter group, in :attr:`LayerMap.layouts`' form
+            (``{"a.*.q.weight+... -> b.*.qkv.weight": {"layout": {"name": ..., ...}}}``).
     """
 
     ok: bool
@@ -221,6 +224,7 @@ class MatchResult(VerdictResult):
     export_fidelity: dict[str, dict[str, Any]] = field(default_factory=dict)
     graphs: dict[str, Any] = field(default_factory=dict)
     fallback: dict[str, Any] = field(default_factory=dict)
+    layouts: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     __eq__ = VerdictResult.__eq__  # dataclass(eq=True) would replace the mixin's
     __hash__ = None
@@ -260,6 +264,7 @@ class MatchResult(VerdictResult):
             "export_fidelity": self.export_fidelity,
             "graphs": self.graphs,
             "fallback": self.fallback,
+            "layouts": self.layouts,
         }
 
     @classmethod
@@ -286,6 +291,7 @@ class MatchResult(VerdictResult):
             export_fidelity=dict(data.get("export_fidelity", {})),
             graphs=dict(data.get("graphs", {})),
             fallback=dict(data.get("fallback", {})),
+            layouts=dict(data.get("layouts", {})),
         )
 
     def to_model_explorer(self, directory: str | Path) -> dict[str, Path]:

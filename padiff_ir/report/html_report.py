@@ -1,11 +1,13 @@
 """Render a result as one self-contained HTML file (coverage.py's ``html.py`` is the model).
 
 The page is :file:`templates/report.html` rendered by Jinja2 with autoescaping on; its style
-(:file:`report.css`) and script are read from the installed package and inlined, all written for
-this package, no third-party code. The script is kept in parts, one job each, under
-:file:`templates/script/` (:data:`SCRIPT_PARTS`); :func:`report_script` joins them, in that order,
-into one function body run once, so the parts share its scope and nothing leaks into the page's
-globals. The result goes in as JSON inside a
+(:file:`report.css`) and script are read from the installed package and inlined. The one
+third-party part is the graph layout, `@dagrejs/dagre <https://github.com/dagrejs/dagre>`_
+(MIT), vendored under :file:`templates/vendor/` with its licence (:data:`VENDORED`), inlined
+with its licence text. The script is kept in parts, one job each, under
+:file:`templates/script/` (:data:`SCRIPT_PARTS`); :func:`report_script` joins the vendored code
+and the parts, in that order, into one function body run once, so the parts share its scope and
+nothing leaks into the page's globals. The result goes in as JSON inside a
 ``<script type="application/json">`` block, with ``<``, ``>`` and ``&`` written as JSON
 ``\\u`` escapes so that no string of the result (a module named ``</script>``) can end the
 block; the script builds the page with ``textContent`` only. A Content-Security-Policy
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SCRIPT_PARTS",
+    "VENDORED",
     "dump_json_for_html",
     "render_html",
     "render_html_text",
@@ -41,14 +44,21 @@ logger = logging.getLogger(__name__)
 
 _TEMPLATES = "templates"
 _SCRIPT_DIR = "script"
+_VENDOR_DIR = "vendor"
+#: Third-party scripts inlined before :data:`SCRIPT_PARTS`: (file, licence file) under
+#: ``templates/vendor/`` (see its README for versions and sources).
+VENDORED = (("dagre.min.js", "dagre.LICENSE"),)
 #: The parts of the report's script, in the order they are joined (later parts use earlier ones;
 #: ``main.js``, last, draws the page).
 SCRIPT_PARTS = (
     "base.js",
     "match_state.js",
     "pane.js",
+    "layout.js",
     "selection.js",
     "match.js",
+    "sync.js",
+    "export.js",
     "training.js",
     "main.js",
 )
@@ -144,11 +154,13 @@ def report_script() -> str:
         ReportError: a part contains ``</script`` (it would end the inline ``<script>``).
     """
     chunks = []
-    for name in SCRIPT_PARTS:
-        text = _asset(_SCRIPT_DIR, name)
-        if "</script" in text.lower():  # our own asset; guard against an edit that breaks it
-            raise ReportError(f"{_SCRIPT_DIR}/{name} must not contain '</script'")
-        chunks.append(f"// ---- {name} ----\n{text}")
+    for name, licence in VENDORED:
+        notice = _asset(_VENDOR_DIR, licence).replace("*/", "* /")
+        chunks.append(f"/* ---- {_VENDOR_DIR}/{name} ----\n{notice}*/\n{_asset(_VENDOR_DIR, name)}")
+    chunks.extend(f"// ---- {name} ----\n{_asset(_SCRIPT_DIR, name)}" for name in SCRIPT_PARTS)
+    for chunk in chunks:  # our own assets; guard against an edit that breaks the page
+        if "</script" in chunk.lower():
+            raise ReportError(f"a part of the report script contains '</script': {chunk[:60]!r}")
     return (
         "/* padiff-ir report: draws the graphs, tables and charts from the JSON block of this "
         'page. */\n(function () {\n"use strict";\n' + "\n".join(chunks) + "})();\n"

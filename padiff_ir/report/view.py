@@ -19,6 +19,8 @@ from typing import Any
 from padiff_ir._paths import split_call_site
 from padiff_ir._result import Verdict
 from padiff_ir.errors import ReportError
+from padiff_ir.matching.layouts import describe_layout
+from padiff_ir.report.graph_index import graph_index, module_graphs
 
 __all__ = [
     "CulpritView",
@@ -30,6 +32,7 @@ __all__ = [
     "build_view",
     "environment_facts",
     "format_error",
+    "match_view",
 ]
 
 logger = logging.getLogger(__name__)
@@ -48,7 +51,9 @@ class Fact:
 class CulpritView:
     """A module whose own computation differs, as the summary shows it.
 
-    ``target`` is the module path of A the page reveals in the graph (``None`` for none).
+    ``target`` is the module path of A the page reveals in the graph (``None`` for none),
+    ``target_b`` its partner in B (the call's own module when A's layer is called several
+    times: ``pool#2`` is ``pool`` in A's graph and ``pool2`` in B's).
     """
 
     title: str
@@ -60,6 +65,7 @@ class CulpritView:
     param_diffs: tuple[str, ...] = ()
     explanation: str = ""
     target: str | None = None
+    target_b: str | None = None
 
 
 @dataclass(frozen=True)
@@ -139,78 +145,6 @@ def _model_label(model: Mapping[str, Any], side: str) -> str:
 
 
 # -- match results ------------------------------------------------------------------------------
-def _tensor_nodes(view: Mapping[str, Any] | None) -> dict[str, int]:
-    """Tensor name -> index of the drawn node that makes it."""
-    if not view:
-        return {}
-    out = {}
-    for i, node in enumerate(view.get("nodes", ())):
-        for tensor in node.get("out", ()):
-            out[tensor] = i
-    return out
-
-
-def _node_index(data: Mapping[str, Any]) -> dict[str, Any]:
-    """Which pair and which unmatched entry each drawn node of each side belongs to."""
-    graphs = data.get("graphs") or {}
-    pairs = data.get("pairs", [])
-    index: dict[str, Any] = {"node_pair": {}, "node_unmatched": {}, "groups": []}
-    by_name = {}
-    for side in ("a", "b"):
-        view = graphs.get(side)
-        nodes = view.get("nodes", []) if view else []
-        by_name[side] = {n["id"]: i for i, n in enumerate(nodes)}
-        tensors = _tensor_nodes(view)
-        node_pair = [-1] * len(nodes)
-        for p, pair in enumerate(pairs):
-            for tensor in pair.get(side, ()):
-                node = tensors.get(tensor)
-                if node is not None and node_pair[node] == -1:
-                    node_pair[node] = p
-        index["node_pair"][side] = node_pair
-        unmatched: dict[str, str] = {}
-        for entry in data.get("unmatched", ()):
-            if entry.get("side") != side or entry.get("kind") not in ("op", "tensor"):
-                continue
-            node = (
-                by_name[side].get(entry.get("name"))
-                if entry.get("kind") == "op"
-                else tensors.get(entry.get("name"))
-            )
-            if node is not None:
-                unmatched[str(node)] = entry.get("reason", "")
-        index["node_unmatched"][side] = unmatched
-    for p, pair in enumerate(pairs):
-        if len(pair.get("a", ())) != 1 or len(pair.get("b", ())) != 1:
-            index["groups"].append(p)
-    return index
-
-
-def _module_index(data: Mapping[str, Any]) -> dict[str, Any]:
-    modules = data.get("modules", [])
-    result = {
-        "a": {m["a"]: i for i, m in enumerate(modules)},
-        "b": {m["b"]: i for i, m in enumerate(modules)},
-    }
-    partner: dict[str, dict[str, str]] = {"a": {}, "b": {}}
-    for pair in data.get("layer_map", ()):
-        partner["a"].setdefault(pair["a"], pair["b"])
-        partner["b"].setdefault(pair["b"], pair["a"])
-    return {"module_result": result, "module_partner": partner}
-
-
-def _first_divergence_index(data: Mapping[str, Any]) -> int | None:
-    first = data.get("first_divergence")
-    if not first:
-        return None
-    for i, pair in enumerate(data.get("pairs", ())):
-        if list(pair.get("a", ())) == list(first.get("a", ())) and list(pair.get("b", ())) == list(
-            first.get("b", ())
-        ):
-            return i
-    return None
-
-
 def _culprit_views(data: Mapping[str, Any]) -> tuple[CulpritView, ...]:
     views = []
     for c in data.get("culprits", ()):
@@ -225,6 +159,7 @@ def _culprit_views(data: Mapping[str, Any]) -> tuple[CulpritView, ...]:
                 param_diffs=tuple(c.get("param_diffs", ())),
                 explanation=c.get("explanation", ""),
                 target=split_call_site(c.get("module_a", ""))[0],
+                target_b=split_call_site(c.get("module_b", ""))[0],
             )
         )
     return tuple(views)
@@ -259,6 +194,13 @@ def environment_facts(data: Mapping[str, Any]) -> tuple[Fact, ...]:
         parts = ", ".join(f"{k} {float(v):.2f}s" for k, v in timings.items())
         facts.append(Fact("time", f"{total:.1f}s: {parts}"))
     return tuple(facts)
+
+
+def _layout_text(chosen: Mapping[str, Any]) -> str:
+    """A discovered layout in words: ``fused_order(order=[1, 0])``, ``offset 1.0``."""
+    if "layout" in chosen:
+        return describe_layout(chosen["layout"])
+    return f"offset {chosen.get('offset')}"
 
 
 def _match_summary(data: Mapping[str, Any]) -> SummaryView:
@@ -307,6 +249,20 @@ def _match_summary(data: Mapping[str, Any]) -> SummaryView:
                 else ""
             )
         facts.append(Fact(f"export {side.upper()}", text, "ok" if report.get("ok") else "fail"))
+    for kind, chosen in (data.get("layouts") or {}).items():
+        facts.append(Fact("parameter layout", f"{kind}: {_layout_text(chosen)}"))
+    fallback = data.get("fallback") or {}
+    if fallback:
+        facts.append(
+            Fact(
+                "native fallback",
+                f"model {fallback.get('side', '?')} ({fallback.get('framework', '')} "
+                f"{fallback.get('class', '')}) could not be exported, so the models were compared "
+                f"module by module as they ran (the graphs show module outputs in run order): "
+                f"{fallback.get('reason', '')}",
+                "warn",
+            )
+        )
     first = data.get("first_divergence")
     first_facts: tuple[Fact, ...] = ()
     if first:
@@ -347,15 +303,12 @@ def _match_summary(data: Mapping[str, Any]) -> SummaryView:
     )
 
 
-def _match_view(data: Mapping[str, Any], title: str | None) -> ReportView:
+def match_view(data: Mapping[str, Any], title: str | None = None) -> ReportView:
+    """The report's view of a match result dictionary (``MatchResult.to_dict()``)."""
     payload = dict(data)
-    payload["index"] = {
-        **_node_index(data),
-        **_module_index(data),
-        "first_divergence": _first_divergence_index(data),
-    }
-    has_graphs = bool((data.get("graphs") or {}).get("a") or (data.get("graphs") or {}).get("b"))
-    payload["index"]["has_graphs"] = has_graphs
+    if not (data.get("graphs") or {}).get("a") and not (data.get("graphs") or {}).get("b"):
+        payload["graphs"] = module_graphs(data)  # a native fallback has no op graph
+    payload["index"] = graph_index(payload)
     summary = _match_summary(data)
     model_a = (data.get("model_a") or {}).get("class") or "A"
     model_b = (data.get("model_b") or {}).get("class") or "B"
@@ -397,12 +350,16 @@ def build_view(data: Mapping[str, Any], *, title: str | None = None) -> ReportVi
                 "the result dictionary has no 'ok' key: is it a MatchResult's "
                 "to_dict() (or a file written by result.to_json())?"
             )
-        return _match_view(data, title)
+        return match_view(data, title)
+    if kind == "batches":
+        from padiff_ir.report.batches import batches_view
+
+        return batches_view(data, title)
     if kind == "auto_diff":
         from padiff_ir.report.training import diff_view
 
         return diff_view(data, title)
     raise ReportError(
         f"unknown result kind {kind!r}: the report renders 'match' results "
-        "(MatchResult) and 'auto_diff' results (DiffResult)"
+        "(MatchResult), 'batches' (BatchResults) and 'auto_diff' results (DiffResult)"
     )

@@ -63,6 +63,29 @@ def _diff_result() -> str:
     return result.to_json(indent=None)
 
 
+@functools.cache
+def _llama_result(layers: int) -> str:
+    from padiff_ir import match
+    from padiff_ir.zoo import get_pair
+
+    pair = get_pair("llama", "tiny", overrides={"layers": layers})
+    result = match(pair.torch_model, pair.paddle_model, pair.inputs, assign_weights=True)
+    return result.to_json(indent=None)
+
+
+@pytest.fixture
+def llama_data() -> dict[str, Any]:
+    """``match(..., assign_weights=True)`` of the zoo's decoder-LLM pair (llama tiny, 2 layers):
+    paddle's model cannot export, so the result is the native fallback's; a fresh copy."""
+    return json.loads(_llama_result(2))
+
+
+@pytest.fixture
+def llama24_data() -> dict[str, Any]:
+    """As ``llama_data`` with 24 decoder layers."""
+    return json.loads(_llama_result(24))
+
+
 @pytest.fixture
 def tiny_data() -> dict[str, Any]:
     """``match()`` of the zoo's ViTPose-tiny (the demo's pair) with a culprit LayerNorm in B

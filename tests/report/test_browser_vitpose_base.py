@@ -32,17 +32,30 @@ def test_vitpose_base_report_is_small_and_offline(base_report_path, open_report)
     report.assert_clean()
 
 
-def test_vitpose_base_opens_collapsed_to_blocks_and_expands_on_click(base_report_path, open_report):
+def test_vitpose_base_opens_with_blocks_folded_and_expands_on_click(base_report_path, open_report):
     report = open_report(base_report_path)
     page = report.page
     for side in ("a", "b"):
-        ids = page.eval_on_selector_all(
-            f".unit[data-side={side}][data-kind=module]", "els => els.map(e => e.dataset.id)"
+        folds = page.eval_on_selector_all(
+            f".unit[data-side={side}][data-kind=fold]", "els => els.map(e => e.dataset.id)"
         )
-        blocks = [i for i in ids if re.fullmatch(r"backbone\.blocks\.\d+", i)]
-        assert blocks == [f"backbone.blocks.{k}" for k in range(12)], ids
+        assert folds == ["backbone.blocks"], "12 identical blocks, one box"
+        cells = page.eval_on_selector_all(
+            f".unit[data-side={side}] .strip .cell", "els => els.map(e => e.dataset.path)"
+        )
+        assert cells == [f"backbone.blocks.{k}" for k in range(12)]
         inside = page.locator(f".unit[data-side={side}][data-module^='backbone.blocks.']")
-        assert inside.count() == 12, "nothing inside the blocks is drawn yet"
+        assert inside.count() == 0, "nothing inside the blocks is drawn yet"
+    culprit_cells = page.eval_on_selector_all(
+        ".unit[data-side=a] .strip .cell.contains-culprit", "els => els.map(e => e.dataset.path)"
+    )
+    assert culprit_cells == ["backbone.blocks.5"], "the strip points at the culprit's block"
+    page.click(".unit[data-side=a] .strip .cell[data-path='backbone.blocks.5']")
+    ids = page.eval_on_selector_all(
+        ".unit[data-side=a][data-kind=module]", "els => els.map(e => e.dataset.id)"
+    )
+    blocks = [i for i in ids if re.fullmatch(r"backbone\.blocks\.\d+", i)]
+    assert blocks == [f"backbone.blocks.{k}" for k in range(12)], ids
     page.dblclick(".unit[data-side=a][data-id='backbone.blocks.5']")
     children = page.eval_on_selector_all(
         ".unit[data-side=a][data-module^='backbone.blocks.5']",

@@ -157,3 +157,17 @@ def test_script_never_writes_markup():
         "import(",
     ):
         assert sink not in script, sink
+
+
+def test_layout_library_is_vendored_with_its_licence(tiny_data):
+    from importlib import resources
+
+    from padiff_ir.report.html_report import VENDORED
+
+    folder = resources.files("padiff_ir.report").joinpath("templates", "vendor")
+    text = render_html_text(tiny_data)
+    for script, licence in VENDORED:
+        assert folder.joinpath(script).read_text()[:200] in text  # inlined, unchanged
+        assert "Copyright (c) 2012-2014 Chris Pettitt" in folder.joinpath(licence).read_text()
+    assert "Permission is hereby granted" in text  # the MIT notice travels with the code
+    assert "sourceMappingURL" not in text  # nothing asks for a file beside the report

@@ -56,8 +56,14 @@ def test_every_pair_is_placed_on_its_nodes(tiny_data):
 def test_a_result_without_graphs_still_has_a_view(tiny_data):
     del tiny_data["graphs"]
     view = build_view(tiny_data)
-    assert view.payload["index"]["has_graphs"] is False
     assert view.summary.culprits
+    graphs = view.payload["graphs"]  # drawn as module outputs in run order
+    for side in ("a", "b"):
+        assert graphs[side]["kind"] == "modules"
+        assert len(graphs[side]["nodes"]) == len(tiny_data["pairs"])
+        assert graphs[side]["edges"][0] == [0, 1]
+    assert view.payload["index"]["has_graphs"] is True
+    assert view.payload["index"]["node_pair"]["a"] == list(range(len(tiny_data["pairs"])))
 
 
 def test_auto_diff_view(diff_data):
@@ -107,3 +113,30 @@ def test_eager_outputs_and_export_fidelity_are_summarised(tiny_data):
     assert facts["export A"].status == "ok"
     assert facts["export B"].status == "fail"
     assert "backbone.blocks.0.attn (Attention)" in facts["export B"].value
+
+
+def test_run_shapes_replace_symbolic_dims(tiny_data):
+    index = build_view(tiny_data).payload["index"]
+    nodes = tiny_data["graphs"]["b"]["nodes"]
+    symbolic = [
+        i for i, n in enumerate(nodes) if any(not isinstance(d, int) for d in n["shape"] or [])
+    ]
+    run = index["run_shape"]["b"]
+    assert symbolic and set(run) == {str(i) for i in symbolic}
+    for i, pair in enumerate(index["node_pair"]["b"]):
+        if str(i) in run and pair >= 0 and len(tiny_data["pairs"][pair]["b"]) == 1:
+            assert run[str(i)] == tiny_data["pairs"][pair]["metrics"]["shape_b"]
+    resolved = [shape for shape in run.values() if all(isinstance(d, int) for d in shape)]
+    assert len(resolved) >= len(run) - 1, "bound dims resolve unpaired nodes too"
+
+
+def test_call_sites_are_indexed_under_their_layer(tiny_data):
+    module = dict(tiny_data["modules"][-1])
+    calls = [{**module, "a": "pool#1", "b": "pool#1"}, {**module, "a": "pool#2", "b": "pool#2"}]
+    calls[1]["status"] = "culprit"
+    tiny_data["modules"] += calls
+    index = build_view(tiny_data).payload["index"]
+    first = len(tiny_data["modules"]) - 2
+    assert index["calls"]["a"]["pool"] == [first, first + 1]
+    assert index["module_result"]["a"]["pool"] == first + 1, "the failing call stands for it"
+    assert index["module_partner"]["b"]["pool"] == "pool"

@@ -1,4 +1,4 @@
-/* padiff-ir report, part 1 of 7: the data, small DOM and number helpers, tabs, the
+/* padiff-ir report, part 1 of 10: the data, small DOM and number helpers, tabs, the
  * sortable table and the metrics display (shared by the match and the training views). */
 /* Dependency-free. Every string that comes from the result (module names, op attributes,
  * tensor names) reaches the page through textContent or setAttribute, never as markup. */

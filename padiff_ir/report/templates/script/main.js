@@ -1,4 +1,4 @@
-/* padiff-ir report, part 7 of 7: draw the view of this result, then say it is ready. */
+/* padiff-ir report, part 10 of 10: draw the view of this result, then say it is ready. */
 if (D.kind === "match" || D.kind === undefined) initMatch();
 else initTraining();
 

@@ -1,4 +1,4 @@
-/* padiff-ir report, part 5 of 7: the match view: the graphs tab, the tables of pairs,
+/* padiff-ir report, part 6 of 10: the match view: the graphs tab, the tables of pairs,
  * layers and unmatched ops, and the summary buttons. */
 function initMatch() {
   initMatchState();
@@ -8,19 +8,36 @@ function initMatch() {
     const hasGraphs = !!(graphs.a || graphs.b);
     const search = el("input", { type: "search", id: "search", placeholder: "search module path or op (e.g. blocks.3.attn, Softmax)" });
     const results = el("div", { cls: "search-results", hidden: "hidden" });
-    const legend = el("div", { cls: "legend" }, [
+    const swatch = (cls, text, tip) => el("span", { cls: "key", title: tip }, [
+      sv("svg", { width: 18, height: 12, class: "swatch-svg" }, sv("g", { class: "swatch-unit " + cls },
+        sv("rect", { class: "box", x: 1, y: 1, width: 16, height: 10, rx: 2, fill: cls === "unmatched" ? "#eceff3" : "#fbe3d6" }))),
+      text]);
+    const legend = el("div", { cls: "legend", id: "legend" }, [
       "max |a−b|: 1e-10", el("canvas", { cls: "scale", width: 160, height: 10, id: "scale" }), "1",
-      el("span", null, [el("span", { cls: "swatch", style: "background:#eceff3;border-style:dashed" }), "unmatched"]),
-      el("span", null, [el("span", { cls: "swatch", style: "border:2px solid #c62828" }), "culprit / failing"]),
-      el("span", null, [el("span", { cls: "swatch", style: "border:2px solid #7b3fb3" }), "N:M group"]),
+      swatch("culprit", "culprit", "its own computation differs (B fed A's inputs still differs)"),
+      swatch("contains-culprit", "holds a culprit", "a module with a culprit inside"),
+      swatch("inherited", "inherited", "differs only because its inputs differ"),
+      swatch("accumulated", "accumulated", "rounding accumulated over many ops, no culprit"),
+      swatch("failing", "differs", "out of tolerance; its own error (apart from its inputs') was not measured"),
+      swatch("agree", "agrees (dimmed)", "within tolerance"),
+      swatch("unmatched", "unmatched", "no counterpart on the other side"),
+      swatch("not-comparable", "not comparable", "paired, but laid out differently (a fused layout)"),
+      swatch("group", "N:M group", "several ops on one side pair with one or several on the other"),
     ]);
+    const note = el("span", { cls: "muted", id: "graph-note" });
     const buttons = [
       ["Collapse all", () => { for (const s of SIDES) if (STATE.panes[s]) STATE.panes[s].collapseAll(); renderAll(); }],
-      ["Expand all", () => { for (const s of SIDES) if (STATE.panes[s]) STATE.panes[s].expandAll(); renderAll(); }],
+      ["Expand all", () => {
+        const capped = SIDES.filter((s) => STATE.panes[s] && !STATE.panes[s].expandAll());
+        renderAll();
+        note.textContent = capped.length ? "Too many ops to draw at once: opened as many levels as fit; " +
+          "expand the modules you need one by one." : "";
+      }],
       ["Reset", () => { for (const s of SIDES) if (STATE.panes[s]) STATE.panes[s].autoExpand(LIMIT_UNITS); renderAll(); }],
-      ["−", () => zoom(1 / 1.25)], ["+", () => zoom(1.25)],
+      ["−", () => zoomAll(1 / 1.25)], ["+", () => zoomAll(1.25)],
+      ["SVG", exportSvg], ["PNG", exportPng],
     ].map(([text, fn]) => el("button", { type: "button", text, on: { click: fn }, "data-action": text }));
-    host.appendChild(el("div", { cls: "toolbar" }, [search, results].concat(buttons, [legend])));
+    host.appendChild(el("div", { cls: "toolbar" }, [search, results].concat(buttons, [note, legend])));
     const area = el("div", { cls: "graph-area" });
     host.appendChild(area);
     if (!hasGraphs) {
@@ -31,6 +48,7 @@ function initMatch() {
       const pane = new Pane(side, graphs[side], area);
       pane.autoExpand(LIMIT_UNITS);
       STATE.panes[side] = pane;
+      watchPane(pane);
     }
     area.appendChild(panel);
     renderAll();
@@ -45,15 +63,6 @@ function initMatch() {
       if (ev.key === "Enter") { const first = results.querySelector("div"); if (first) first.click(); }
       if (ev.key === "Escape") { search.value = ""; runSearch("", results); }
     });
-  }
-  function zoom(factor) {
-    for (const side of SIDES) {
-      const pane = STATE.panes[side];
-      if (!pane) continue;
-      pane.zoom = Math.max(0.2, Math.min(3, pane.zoom * factor));
-      pane.svg.setAttribute("width", pane.width * pane.zoom);
-      pane.svg.setAttribute("height", pane.height * pane.zoom);
-    }
   }
   function runSearch(text, box) {
     const q = text.trim().toLowerCase();
@@ -153,6 +162,18 @@ function initMatch() {
       },
     });
   };
+  builders.batches = (host) => {
+    const info = D.batches || { rows: [] };
+    host.appendChild(el("p", { cls: "muted", text: "The graphs and tables show batch " + info.shown +
+      " (the first that diverges, else the first); every batch ran through the same export." }));
+    dataTable(host, [
+      { label: "batch", get: (r) => r.batch, num: true }, { label: "verdict", get: (r) => r.verdict },
+      { label: "worst module A", get: (r) => where(r.worst_module) }, { label: "op", get: (r) => r.worst_op },
+      { label: "max abs", get: (r) => r.max_abs, show: (r) => fmt(r.max_abs), num: true },
+      { label: "culprits", get: (r) => r.culprits.join(", ") },
+      { label: "seconds", get: (r) => r.seconds, show: (r) => fmtValue(r.seconds), num: true },
+    ], info.rows, { placeholder: "filter batches", isFailing: (r) => r.verdict !== "aligned" });
+  };
   builders.graphs = buildGraphs;
   function resultOnly() {
     const copy = Object.assign({}, D);
@@ -163,8 +184,10 @@ function initMatch() {
   // -- summary buttons -----------------------------------------------------------------------
   for (const b of document.querySelectorAll("[data-reveal-module]")) b.addEventListener("click", () => {
     showTab("graphs");
-    const path = b.getAttribute("data-reveal-module");
-    if (STATE.panes.a) select("a", "module", path);
+    const path = b.getAttribute("data-reveal-module"), partner = b.getAttribute("data-reveal-partner");
+    const other = STATE.panes.b;
+    const partners = partner !== null && other && other.hasModule(partner) ? [["module", partner]] : undefined;
+    if (STATE.panes.a) select("a", "module", path, { partners });
     document.getElementById("tabs").scrollIntoView();
   });
   for (const b of document.querySelectorAll("[data-reveal-first]")) b.addEventListener("click", () => {

@@ -1,4 +1,4 @@
-/* padiff-ir report, part 2 of 7: the match result's pairs, modules and graph indices. */
+/* padiff-ir report, part 2 of 10: the match result's pairs, modules and graph indices. */
 // the match result and its indices; set by initMatchState() when the result is a match
 let IDX, pairs, modules, graphs, pairNodes, tensorNode, groupPairs;
 

@@ -1,5 +1,17 @@
-/* padiff-ir report, part 3 of 7: one graph pane (an SVG drawing of one side's graph,
- * modules collapsible). */
+/* padiff-ir report, part 3 of 10: one graph pane: which boxes one side's graph shows
+ * (modules collapsible, identical numbered blocks folded into one box with an error strip,
+ * one cell per block), their status, and clicks on them. Drawn by part 4. */
+  const MAX_UNITS = 1200; // "Expand all" opens modules level by level up to this many boxes
+  const FOLD_MIN = 2; // a container of at least this many identical numbered blocks folds
+  const CHAR_W = 6.3; // px per character of the 11 px labels
+  function fitWidth(texts, lo, hi, extra) {
+    const n = Math.max.apply(null, texts.map((t) => String(t).length));
+    return Math.max(lo, Math.min(hi, Math.round(n * CHAR_W + 16 + (extra || 0))));
+  }
+  function shapeLabel(shape, run) {  // the run's shape where the export's dims are symbolic
+    const dims = run || shape;
+    return dims ? "[" + dims.map((d) => (typeof d === "number" ? d : "?")).join(", ") + "]" : "?";
+  }
   class Pane {
     constructor(side, view, host) {
       this.side = side;
@@ -10,33 +22,65 @@
       this.zoom = 1;
       this.hits = new Set();
       this.unitEls = new Map();
+      this.frameEls = new Map();
+      this.frames = [];
       this.anc = this.nodes.map((n) => prefixes(n.module));
       this.opCount = new Map();
       this.children = new Map([["", new Set()]]);
-      for (const list of this.anc) {
+      const sigs = new Map();
+      this.anc.forEach((list, i) => {
         for (let k = 0; k < list.length; k++) {
           const p = list[k];
           this.opCount.set(p, (this.opCount.get(p) || 0) + 1);
           const parent = k ? list[k - 1] : "";
           if (!this.children.has(parent)) this.children.set(parent, new Set());
           this.children.get(parent).add(p);
+          if (!sigs.has(p)) sigs.set(p, [this.view.modules[p] || ""]);
+          sigs.get(p).push(this.nodes[i].module.slice(p.length) + ":" + this.nodes[i].op);
         }
+      });
+      // containers whose children are numbered blocks of one structure: folded by default
+      this.repeats = new Map();
+      this.foldOf = new Map();
+      for (const [parent, kids] of this.children) {
+        const list = Array.from(kids);
+        if (!parent || list.length < FOLD_MIN) continue;
+        if (!list.every((p) => /^\d+$/.test(p.slice(parent.length + 1)))) continue;
+        const first = sigs.get(list[0]).join("|");
+        if (!list.every((p) => sigs.get(p).join("|") === first)) continue;
+        list.sort((x, y) => Number(x.slice(parent.length + 1)) - Number(y.slice(parent.length + 1)));
+        this.repeats.set(parent, list);
+        for (const p of list) this.foldOf.set(p, parent);
       }
+      this.folded = new Set(this.repeats.keys());
       const nodePair = (IDX.node_pair && IDX.node_pair[side]) || [];
       const unmatched = (IDX.node_unmatched && IDX.node_unmatched[side]) || {};
+      this.runShape = (IDX.run_shape && IDX.run_shape[side]) || {};
       this.pairOf = this.nodes.map((_, i) => (nodePair[i] === undefined ? -1 : nodePair[i]));
       this.err = this.pairOf.map((p) => (p >= 0 ? metricOf(pairs[p].metrics) : null));
       this.failing = this.pairOf.map((p) => p >= 0 && !pairs[p].metrics.ok && !pairs[p].not_comparable);
       this.unmatched = this.nodes.map((_, i) => unmatched[String(i)]);
-      this.title = el("div", { cls: "pane-title", text: sideLabel(side) + " — " + this.nodes.length + " ops" });
-      this.scroll = el("div", { cls: "pane-scroll" });
-      host.appendChild(el("div", { cls: "pane", "data-side": side }, [this.title, this.scroll]));
+      this.pathErr = new Map();
+      this.pathFailing = new Set();
+      this.anc.forEach((list, i) => { for (const p of list) {
+        if (this.err[i] !== null && !(this.pathErr.get(p) >= this.err[i])) this.pathErr.set(p, this.err[i]);
+        if (this.failing[i]) this.pathFailing.add(p);
+      } });
+      const what = view.kind === "modules" ? " module outputs in run order" : " ops";
+      this.title = el("div", { cls: "pane-title", text: sideLabel(side) + " — " + this.nodes.length + what });
+      this.scroll = el("div", { cls: "pane-scroll", "data-side": side });
+      this.mini = el("canvas", { cls: "minimap", "data-side": side, width: 150, height: 150 });
+      host.appendChild(el("div", { cls: "pane", "data-side": side }, [this.title, this.scroll, this.mini]));
       this.scroll.addEventListener("click", (ev) => this.onClick(ev));
       this.scroll.addEventListener("dblclick", (ev) => this.onDblClick(ev));
     }
     unitKey(i, expanded) {
       expanded = expanded || this.expanded;
-      for (const p of this.anc[i]) if (!expanded.has(p)) return "m:" + p;
+      for (const p of this.anc[i]) {
+        const box = this.foldOf.get(p);
+        if (box !== undefined && this.folded.has(box)) return "f:" + box;
+        if (!expanded.has(p)) return "m:" + p;
+      }
       return "n:" + i;
     }
     countUnits(expanded) {
@@ -44,7 +88,8 @@
       for (let i = 0; i < this.nodes.length; i++) keys.add(this.unitKey(i, expanded));
       return keys.size;
     }
-    autoExpand(limit) {
+    autoExpand(limit, unfolded) {
+      this.folded = unfolded ? new Set() : new Set(this.repeats.keys());
       let expanded = new Set();
       let frontier = Array.from(this.children.get("") || []);
       while (frontier.length) {
@@ -55,245 +100,150 @@
         if (count > limit && (this.countUnits(expanded) > 3 || count > 8 * limit)) break;
         expanded = trial;
         const next = [];
-        for (const p of frontier) for (const c of this.children.get(p) || []) next.push(c);
+        for (const p of frontier) for (const c of this.children.get(p) || [])
+          if (!this.folded.has(this.foldOf.get(c))) next.push(c); // folded blocks stay closed
         frontier = next;
       }
       this.expanded = expanded;
     }
-    expandAll() { this.expanded = new Set(this.opCount.keys()); }
-    collapseAll() { this.expanded = new Set(); }
+    expandAll() {  // every module open, unless that is more boxes than a drawing can hold
+      this.folded = new Set();
+      this.expanded = new Set(this.opCount.keys());
+      if (this.countUnits(this.expanded) <= MAX_UNITS) return true;
+      this.autoExpand(MAX_UNITS, true);
+      return false;
+    }
+    collapseAll() { this.expanded = new Set(); this.folded = new Set(this.repeats.keys()); }
     hasModule(path) { return path === "" || this.opCount.has(path); }
     isExpanded(path) { return path === "" || this.expanded.has(path); }
+    unfoldAlong(list) {
+      let changed = false;
+      for (const p of list) {
+        const box = this.foldOf.get(p);
+        if (box !== undefined && this.folded.delete(box)) changed = true;
+      }
+      return changed;
+    }
+    setFolded(path, on) {
+      if (!this.repeats.has(path)) return false;
+      if (on) this.folded.add(path); else this.folded.delete(path);
+      if (!on) this.expanded.add(path);
+      return true;
+    }
     setExpanded(path, on) {
       if (!path) return;
-      if (on) { for (const p of prefixes(path)) this.expanded.add(p); }
+      if (on) { for (const p of prefixes(path)) this.expanded.add(p); this.unfoldAlong(prefixes(path)); }
       else for (const p of Array.from(this.expanded)) if (p === path || p.startsWith(path + ".")) this.expanded.delete(p);
     }
     expandAllOf(list) {
-      let changed = false;
+      let changed = this.unfoldAlong(list);
       for (const p of list) if (!this.expanded.has(p)) { this.expanded.add(p); changed = true; }
       return changed;
     }
     revealNode(i) { return this.expandAllOf(this.anc[i]); }
-    revealModule(path) { const list = prefixes(path); list.pop(); return this.expandAllOf(list); }
-    moduleInfo(path, nodes) {
+    revealModule(path) {
+      const list = prefixes(path);
+      const unfolded = this.unfoldAlong(list);
+      list.pop();
+      return this.expandAllOf(list) || unfolded;
+    }
+    moduleInfo(path) {
       const res = moduleResult(this.side, path);
-      let err = res ? metricOf(res.output) : null;
-      let failing = res ? !!(res.output && !res.output.ok) : false;
-      if (!res) for (const i of nodes) {
-        if (this.err[i] !== null && (err === null || this.err[i] > err)) err = this.err[i];
-        failing = failing || this.failing[i];
-      }
+      const err = res && res.output ? metricOf(res.output) : (this.pathErr.has(path) ? this.pathErr.get(path) : null);
+      const failing = res && res.output ? !res.output.ok : this.pathFailing.has(path);
       return { res, err, failing, status: res ? res.status : "" };
     }
-
-    layout() {
-      const units = new Map();
-      const unitOf = new Array(this.nodes.length);
-      for (let i = 0; i < this.nodes.length; i++) {
-        const key = this.unitKey(i);
-        let u = units.get(key);
-        if (!u) {
-          u = { key, nodes: [], preds: [], order: units.size };
-          if (key.startsWith("m:")) { u.kind = "module"; u.path = key.slice(2); }
-          else { u.kind = "op"; u.index = i; u.path = this.nodes[i].module; }
-          units.set(key, u);
-        }
-        u.nodes.push(i);
-        unitOf[i] = u;
-      }
-      const list = Array.from(units.values());
-      const edges = new Map();
-      for (const [s, t] of this.edges) {
-        const U = unitOf[s], V = unitOf[t];
-        if (!U || !V || U === V) continue;
-        const key = U.order + "," + V.order;
-        if (edges.has(key)) continue;
-        edges.set(key, { U, V, back: U.order > V.order });
-        if (U.order < V.order) V.preds.push(U);
-      }
-      const layers = [];
-      for (const u of list) {
-        u.layer = 0;
-        for (const p of u.preds) u.layer = Math.max(u.layer, p.layer + 1);
-        (layers[u.layer] = layers[u.layer] || []).push(u);
-      }
-      let maxX = 0;
-      for (const layer of layers) {
-        if (!layer) continue;
-        for (const u of layer) {  // under the deepest input: the main chain stays straight
-          let main = null;
-          for (const p of u.preds) if (!main || p.layer > main.layer || (p.layer === main.layer && p.x < main.x)) main = p;
-          u.want = main ? main.x : 0;
-        }
-        layer.sort((x, y) => x.want - y.want || x.order - y.order);
-        let last = -1;
-        for (const u of layer) { u.x = Math.max(Math.round(u.want), last + 1); last = u.x; }
-        maxX = Math.max(maxX, last);
-      }
-      let depth = 0;
-      for (const u of list) {
-        let d = 0;
-        for (const p of prefixes(u.path)) if (this.expanded.has(p)) d++;
-        depth = Math.max(depth, d);
-      }
-      const SW = 206, RH = 80, M = 30 + Math.min(6 + 13 * depth, 84);
-      for (const u of list) {
-        u.w = u.kind === "module" ? 176 : 150;
-        u.h = u.kind === "module" ? 46 : 36;
-        u.px = M + u.x * SW + (SW - u.w) / 2;
-        u.py = 40 + u.layer * RH;
-      }
-      this.units = list;
-      this.unitMap = units;
-      this.unitEdges = Array.from(edges.values());
-      this.width = 2 * M + (maxX + 1) * SW;
-      this.height = 80 + layers.length * RH;
-    }
-
-    render() {
-      this.layout();
-      const W = this.width, H = this.height;
-      const svg = sv("svg", { width: W * this.zoom, height: H * this.zoom, viewBox: "0 0 " + W + " " + H });
-      const gFrames = sv("g"), gEdges = sv("g"), gUnits = sv("g");
-      svg.appendChild(gFrames); svg.appendChild(gEdges); svg.appendChild(gUnits);
-      // frames of expanded modules
-      const boxes = new Map();
-      for (const u of this.units) {
-        const list = prefixes(u.path);
-        if (u.kind === "module") list.pop();
-        for (const p of list) {
-          if (!this.expanded.has(p)) continue;
-          const b = boxes.get(p) || { x0: Infinity, y0: Infinity, x1: -Infinity, y1: -Infinity };
-          b.x0 = Math.min(b.x0, u.px); b.y0 = Math.min(b.y0, u.py);
-          b.x1 = Math.max(b.x1, u.px + u.w); b.y1 = Math.max(b.y1, u.py + u.h);
-          boxes.set(p, b);
-        }
-      }
-      const paths = Array.from(boxes.keys()).sort((x, y) => y.split(".").length - x.split(".").length);
-      const level = new Map();
-      for (const p of paths) {
-        const own = level.get(p) || 1;
-        level.set(p, own);
-        const parent = p.includes(".") ? p.slice(0, p.lastIndexOf(".")) : null;
-        if (parent !== null && boxes.has(parent)) level.set(parent, Math.max(level.get(parent) || 1, own + 1));
-      }
-      for (const p of paths.slice().reverse()) {
-        const b = boxes.get(p), lv = level.get(p);
-        const padX = Math.min(6 + 13 * lv, 84), padY = Math.min(4 + 4 * lv, 28);
-        const res = moduleResult(this.side, p);
-        const frame = sv("g", { class: "frame" + (res && res.status === "culprit" ? " culprit" : ""), "data-path": p });
-        const fx = b.x0 - padX, fy = b.y0 - padY, fh = b.y1 - b.y0 + 2 * padY;
-        frame.appendChild(sv("rect", { x: fx, y: fy, width: b.x1 - b.x0 + 2 * padX, height: fh, rx: 6 }));
-        const name = p.split(".").pop();
-        const label = sv("text", { x: fx + 3, y: fy + 4, class: "frame-label", "data-path": p,
-          transform: "rotate(90 " + (fx + 3) + " " + (fy + 4) + ")" },
-          "⊖ " + cut(name + " · " + (this.view.modules[p] || ""), Math.max(4, Math.floor(fh / 6.3))));
-        label.appendChild(sv("title", null, p + " (" + (this.view.modules[p] || "") + "): click to collapse"));
-        frame.appendChild(label);
-        gFrames.appendChild(frame);
-      }
-      // edges
-      for (const e of this.unitEdges) {
-        const x1 = e.U.px + e.U.w / 2, y1 = e.U.py + e.U.h, x2 = e.V.px + e.V.w / 2, y2 = e.V.py;
-        const dy = Math.max(24, (y2 - y1) / 2);
-        const d = e.back ? "M" + x1 + "," + (e.U.py) + " C" + (x1 + 60) + "," + (y1 - 40) + " " + (x2 + 60) + "," + (y2 + 40) + " " + x2 + "," + (y2 + e.V.h)
-          : "M" + x1 + "," + y1 + " C" + x1 + "," + (y1 + dy) + " " + x2 + "," + (y2 - dy) + " " + x2 + "," + y2;
-        gEdges.appendChild(sv("path", { d, class: "edge" + (e.back ? " back" : "") }));
-      }
-      // N:M groups drawn as one dashed outline
-      for (const p of groupPairs) {
-        const members = (pairNodes[this.side].get(p) || []).map((i) => this.unitMap.get(this.unitKey(i)));
-        const distinct = Array.from(new Set(members));
-        if (distinct.length < 2 || distinct.some((u) => u.kind !== "op")) continue;
-        const x0 = Math.min(...distinct.map((u) => u.px)) - 5, y0 = Math.min(...distinct.map((u) => u.py)) - 5;
-        const x1 = Math.max(...distinct.map((u) => u.px + u.w)) + 5, y1 = Math.max(...distinct.map((u) => u.py + u.h)) + 5;
-        const r = sv("rect", { x: x0, y: y0, width: x1 - x0, height: y1 - y0, rx: 8, class: "group-frame" });
-        r.appendChild(sv("title", null, "N:M group #" + p + ": " + pairs[p].a.length + " tensor(s) of A ↔ " + pairs[p].b.length + " of B"));
-        gFrames.appendChild(r);
-      }
-      // units
-      this.unitEls = new Map();
-      for (const u of this.units) gUnits.appendChild(this.drawUnit(u));
-      this.scroll.replaceChildren(svg);
-      this.svg = svg;
-      this.applyMarks();
-    }
-
-    drawUnit(u) {
-      const g = sv("g", { class: "unit", transform: "translate(" + u.px + "," + u.py + ")",
-        "data-key": u.key, "data-side": this.side, "data-kind": u.kind, "data-module": u.path });
-      let fill, line1, line2, tip;
-      const classes = [];
+    statusOf(u) {  // the style class: culprit, inherited, accumulated, agree, unmatched...
       if (u.kind === "op") {
-        const n = this.nodes[u.index];
-        g.setAttribute("data-id", n.id);
-        fill = errColor(this.err[u.index]);
-        if (this.failing[u.index]) classes.push("failing");
-        if (this.unmatched[u.index] !== undefined) classes.push("unmatched");
-        if (groupPairs.has(this.pairOf[u.index])) classes.push("group");
-        line1 = (n.domain ? n.domain + "::" : "") + n.op;
-        line2 = shapeText(n.shape) + (this.err[u.index] !== null ? "  " + fmt(this.err[u.index]) : "");
-        tip = n.op + " " + n.id + "\n" + where(n.module) + "\nmax abs " + fmt(this.err[u.index]) +
-          (this.unmatched[u.index] !== undefined ? "\nunmatched: " + this.unmatched[u.index] : "");
-      } else {
-        const info = this.moduleInfo(u.path, u.nodes);
-        g.setAttribute("data-id", u.path);
-        fill = errColor(info.err);
-        if (info.failing) classes.push("failing");
-        if (info.status === "culprit") classes.push("culprit");
-        if (info.status === "contains-culprit") classes.push("contains-culprit");
-        if (u.nodes.every((i) => this.unmatched[i] !== undefined)) classes.push("unmatched");
-        line1 = u.path.split(".").pop() + " · " + (this.view.modules[u.path] || "");
-        line2 = u.nodes.length + " ops · " + (info.status || "max") + " " + fmt(info.err);
-        tip = u.path + " (" + (this.view.modules[u.path] || "") + ")\n" + u.nodes.length +
-          " ops; double-click or ⊕ to expand";
+        const i = u.index, p = this.pairOf[i];
+        if (this.unmatched[i] !== undefined) return "unmatched";
+        if (p < 0) return "";
+        const pair = pairs[p];
+        if (pair.not_comparable) return "not-comparable";
+        if (pair.metrics.ok) return "agree";
+        if (pair.own) return pair.own.ok ? "inherited" : "culprit";
+        const res = moduleResult(this.side, this.nodes[i].module);
+        return res && res.status === "culprit" ? "culprit" : "failing";
       }
-      for (const c of classes) g.classList.add(c);
-      g.appendChild(sv("rect", { class: "box", width: u.w, height: u.h, rx: u.kind === "module" ? 7 : 4, fill }));
-      g.appendChild(sv("text", { x: 7, y: 14 }, cut(line1, u.kind === "module" ? 24 : 22)));
-      g.appendChild(sv("text", { x: 7, y: 29, class: "sub" }, cut(line2, 28)));
-      if (u.kind === "module") {
-        const t = sv("g", { class: "toggle", transform: "translate(" + (u.w - 20) + ",4)", "data-path": u.path });
-        t.appendChild(sv("rect", { width: 16, height: 16, rx: 3 }));
-        t.appendChild(sv("text", { x: 4, y: 13 }, "+"));
-        t.appendChild(sv("title", null, "expand " + u.path));
-        g.appendChild(t);
+      if (u.kind === "fold") {
+        const kids = this.repeats.get(u.path).map((c) => this.statusOf({ kind: "module", path: c, nodes: [] }));
+        if (kids.includes("culprit") || kids.includes("contains-culprit")) return "contains-culprit";
+        for (const s of ["inherited", "accumulated", "failing"]) if (kids.includes(s)) return s;
+        return kids.every((s) => s === "agree") ? "agree" : "";
       }
-      g.appendChild(sv("title", null, tip));
-      this.unitEls.set(u.key, g);
-      return g;
+      const info = this.moduleInfo(u.path);
+      if (u.nodes.length && u.nodes.every((i) => this.unmatched[i] !== undefined)) return "unmatched";
+      if (info.status && info.status !== "ok" && info.status !== "unmeasured") return info.status;
+      if (info.failing) return "failing";
+      return info.err !== null || info.status === "ok" ? "agree" : "";
     }
+    frameParents(u) {  // the expanded modules drawn as frames around the unit
+      const list = prefixes(u.path);
+      if (u.kind !== "op") list.pop();
+      return list.filter((p) => this.expanded.has(p));
+    }
+
 
     applyMarks() {
       for (const g of this.unitEls.values()) g.classList.remove("selected", "partner", "hit");
+      for (const g of this.frameEls.values()) g.classList.remove("selected", "partner");
       const sel = STATE.sel;
-      const mark = (key, cls) => { const g = this.unitEls.get(key); if (g) g.classList.add(cls); };
+      const mark = (key, cls) => {
+        const g = key === null ? null : this.unitEls.get(key);
+        if (g) g.classList.add(cls);
+      };
+      const markModule = (path, cls) => {  // an expanded module is marked on its frame
+        const key = this.keyOf("module", path);
+        if (key !== null) mark(key, cls);
+        else if (this.frameEls.has(path)) this.frameEls.get(path).classList.add(cls);
+      };
       if (sel) {
-        if (sel.side === this.side) mark(this.keyOf(sel.kind, sel.id), "selected");
-        else for (const [kind, id] of partnersOf(sel)) mark(this.keyOf(kind, id), "partner");
+        const marks = sel.side === this.side ? [[sel.kind, sel.id, "selected"]]
+          : partnersOf(sel).map(([kind, id]) => [kind, id, "partner"]);
+        for (const [kind, id, cls] of marks) {
+          if (kind === "module") markModule(id, cls); else mark(this.keyOf(kind, id), cls);
+        }
       }
       for (const key of this.hits) mark(key, "hit");
     }
     keyOf(kind, id) {
       if (kind === "op") return this.unitKey(id);
-      for (const p of prefixes(id)) if (!this.expanded.has(p)) return "m:" + p;
+      for (const p of prefixes(id)) {
+        const box = this.foldOf.get(p);
+        if (box !== undefined && this.folded.has(box)) return "f:" + box;
+        if (!this.expanded.has(p)) return "m:" + p;
+      }
       return null; // an expanded module is drawn as a frame
     }
-    scrollTo(kind, id) {
+    unitAt(kind, id) {
       const key = this.keyOf(kind, id);
       let u = key ? this.unitMap.get(key) : null;
       if (!u && kind === "module") u = this.units.find((v) => v.path === id || v.path.startsWith(id + "."));
-      if (!u) return;
-      const z = this.zoom;
-      this.scroll.scrollLeft = Math.max(0, (u.px + u.w / 2) * z - this.scroll.clientWidth / 2);
-      this.scroll.scrollTop = Math.max(0, (u.py + u.h / 2) * z - this.scroll.clientHeight / 2);
+      return u || null;
+    }
+    scrollTo(kind, id) {
+      const f = kind === "module" && this.keyOf(kind, id) === null ? this.frames.find((v) => v.path === id) : null;
+      if (f) { centreOn(this, f.x + f.w / 2, f.y + Math.min(f.h / 2, this.scroll.clientHeight / (3 * this.zoom))); return; }
+      const u = this.unitAt(kind, id);
+      if (u) centreOn(this, u.px + u.w / 2, u.py + u.h / 2);
     }
     onClick(ev) {
+      const cell = ev.target.closest(".strip .cell");
+      if (cell) { unfoldTo(this.side, cell.getAttribute("data-path")); return; }
       const toggle = ev.target.closest(".toggle");
-      if (toggle) { toggleModule(this.side, toggle.getAttribute("data-path"), true); return; }
+      if (toggle) {
+        const path = toggle.getAttribute("data-path");
+        if (toggle.getAttribute("data-fold")) foldModule(this.side, path, false);
+        else toggleModule(this.side, path, true);
+        return;
+      }
       const label = ev.target.closest(".frame-label");
-      if (label) { toggleModule(this.side, label.getAttribute("data-path"), false); return; }
+      if (label) {
+        const path = label.getAttribute("data-path");
+        if (this.repeats.has(path)) foldModule(this.side, path, true);
+        else toggleModule(this.side, path, false);
+        return;
+      }
       const g = ev.target.closest(".unit");
       if (!g) return;
       const key = g.getAttribute("data-key");
@@ -302,6 +252,8 @@
     }
     onDblClick(ev) {
       const g = ev.target.closest(".unit");
-      if (g && g.getAttribute("data-kind") === "module") toggleModule(this.side, g.getAttribute("data-module"), true);
+      if (!g) return;
+      if (g.getAttribute("data-kind") === "module") toggleModule(this.side, g.getAttribute("data-module"), true);
+      if (g.getAttribute("data-kind") === "fold") foldModule(this.side, g.getAttribute("data-module"), false);
     }
   }

@@ -1,7 +1,8 @@
-/* padiff-ir report, part 4 of 7: selecting ops and modules in both panes, and the
+/* padiff-ir report, part 5 of 10: selecting ops and modules in both panes, and the
  * details panel. */
   const STATE = { sel: null, panes: {} };
   function partnersOf(sel) {
+    if (sel.partners) return sel.partners; // given by the caller (a culprit's call site)
     const out = [];
     if (sel.kind === "op") {
       const pane = STATE.panes[sel.side];
@@ -17,15 +18,35 @@
   function toggleModule(side, path, on) {
     const pane = STATE.panes[side];
     pane.setExpanded(path, on);
-    const partner = IDX.module_partner && IDX.module_partner[side] ? IDX.module_partner[side][path] : undefined;
+    const partner = partnerModule(side, path);
     const other = STATE.panes[OTHER[side]];
     if (partner !== undefined && other && other.hasModule(partner)) other.setExpanded(partner, on);
     renderAll();
     if (on) select(side, "module", path, { reveal: false, keepScroll: true });
   }
+  function partnerModule(side, path) {
+    return IDX.module_partner && IDX.module_partner[side] ? IDX.module_partner[side][path] : undefined;
+  }
+  function foldModule(side, path, on) {  // fold (or unfold) a container's blocks, both sides
+    STATE.panes[side].setFolded(path, on);
+    const partner = partnerModule(side, path);
+    const other = STATE.panes[OTHER[side]];
+    if (partner !== undefined && other) other.setFolded(partner, on);
+    renderAll();
+    select(side, "module", path, { reveal: false, keepScroll: on });
+  }
+  function unfoldTo(side, path) {  // a cell of a fold's strip: open the blocks, select that one
+    const pane = STATE.panes[side];
+    const box = pane.foldOf.get(path);
+    if (box !== undefined) pane.setFolded(box, false);
+    const partner = box !== undefined ? partnerModule(side, box) : undefined;
+    const other = STATE.panes[OTHER[side]];
+    if (partner !== undefined && other) other.setFolded(partner, false);
+    select(side, "module", path, { render: true });
+  }
   function select(side, kind, id, opts) {
     opts = opts || {};
-    STATE.sel = { side, kind, id };
+    STATE.sel = { side, kind, id, partners: opts.partners };
     const pane = STATE.panes[side];
     let changed = !!opts.render;
     if (pane && opts.reveal !== false)
@@ -38,8 +59,10 @@
     }
     if (changed) renderAll();
     else for (const s of SIDES) if (STATE.panes[s]) STATE.panes[s].applyMarks();
-    if (pane && !opts.keepScroll) pane.scrollTo(kind, id);
-    if (other && partners.length) other.scrollTo(partners[0][0], partners[0][1]);
+    syncPaused(() => {
+      if (pane && !opts.keepScroll) pane.scrollTo(kind, id);
+      if (other && partners.length) other.scrollTo(partners[0][0], partners[0][1]);
+    });
     showPanel(kind === "op" ? opPanel(side, id) : modulePanel(side, id));
   }
   const panel = el("aside", { cls: "panel", id: "panel" },
@@ -65,7 +88,8 @@
       el("div", { cls: "muted", text: sideLabel(side) })];
     out.push(dl([
       ["module", moduleLink(side, n.module)], ["class", n["class"]],
-      ["outputs", (n.out || []).join(", ")], ["shape", shapeText(n.shape)], ["dtype", n.dtype],
+      ["outputs", (n.out || []).join(", ")], ["shape", shapeText(n.shape)],
+      ["shape as run", pane.runShape[i] ? shapeText(pane.runShape[i]) : null], ["dtype", n.dtype],
       ["parameters", (n.params || []).join(", ")],
       ["source", n.source ? el("code", { text: n.source }) : null],
       ["ONNX nodes", n.onnx ? n.onnx.join(", ") : null],
@@ -94,6 +118,8 @@
         ? el("span", null, partnerNodes.map((i) => nodeLink(other, i))) : null],
       ["confidence", fmtValue(pair.confidence)], ["evidence", (pair.evidence || []).join(", ")],
     ]));
+    if (pair.not_comparable) items.push(el("p", null, [el("span", { cls: "badge", text: "not comparable" }), " ",
+      pair.not_comparable]));
     if (groupPairs.has(p)) items.push(el("span", { cls: "badge group", text: pair.a.length + ":" + pair.b.length + " group" }));
     const m = metricsTable(pair.metrics, "A vs B as run");
     if (m) items.push(...m);
@@ -108,8 +134,14 @@
     const partner = IDX.module_partner && IDX.module_partner[side] ? IDX.module_partner[side][path] : undefined;
     const expanded = pane && pane.isExpanded(path);
     const out = [el("h3", { text: where(path) }), el("div", { cls: "muted", text: cls + " · " + sideLabel(side) })];
-    out.push(el("p", null, el("button", { type: "button", text: expanded ? "Collapse" : "Expand",
-      on: { click: () => toggleModule(side, path, !expanded) } })));
+    const buttons = [el("button", { type: "button", text: expanded ? "Collapse" : "Expand",
+      on: { click: () => toggleModule(side, path, !expanded) } })];
+    if (pane && pane.repeats.has(path)) {
+      const folded = pane.folded.has(path);
+      buttons.push(" ", el("button", { type: "button", text: folded ? "Unfold blocks" : "Fold blocks",
+        on: { click: () => foldModule(side, path, !folded) } }));
+    }
+    out.push(el("p", null, buttons));
     out.push(dl([
       ["ops", pane ? String(pane.opCount.get(path) || (path === "" ? pane.nodes.length : 0)) : null],
       ["partner", partner !== undefined ? moduleLink(OTHER[side], partner) : "no module pair in the layer map"],
@@ -132,6 +164,23 @@
       if (m) out.push(...m);
       const own = metricsTable(res.own, "own error (B's module fed A's inputs)");
       if (own) out.push(...own);
+    }
+    const pattern = path.replace(/(^|\.)\d+(?=\.|$)/g, "$1*") + ".";
+    const layouts = Object.entries(D.layouts || {}).filter(([kind]) =>
+      (side === "a" ? kind.split(" -> ")[0] : kind.split(" -> ")[1] || "").split("+").some((n) => n.startsWith(pattern)));
+    if (layouts.length) {  // fused parameters of this module: the layout the probing found
+      out.push(el("h4", { text: "parameter layouts" }));
+      out.push(el("ul", null, layouts.map(([kind, chosen]) => el("li", { cls: "mono", "data-layout": kind,
+        text: kind + ": " + (chosen.layout ? chosen.layout.name + "(" + Object.entries(chosen.layout)
+          .filter(([k]) => k !== "name").map(([k, v]) => k + "=" + fmtValue(v)).join(", ") + ")" : "offset " + chosen.offset) }))));
+    }
+    const calls = (IDX.calls && IDX.calls[side] && IDX.calls[side][path]) || [];
+    if (calls.length) {  // a layer called several times: one result per call
+      out.push(el("h4", { text: "calls (" + calls.length + ")" }));
+      out.push(el("table", null, el("tbody", null, calls.map((k) => { const m = modules[k];
+        return el("tr", { "data-call": m[side] }, [el("th", { text: m[side] }), el("td", { text: m.status }),
+          el("td", { cls: "num", text: "output " + fmt(metricOf(m.output)) }),
+          el("td", { cls: "num", text: "own " + fmt(metricOf(m.own)) })]); }))));
     }
     const lm = (D.layer_map || []).find((e) => (side === "a" ? e.a : e.b) === path);
     if (lm) {

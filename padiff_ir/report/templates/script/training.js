@@ -1,4 +1,4 @@
-/* padiff-ir report, part 6 of 7: the auto_diff (training) view: steps, losses,
+/* padiff-ir report, part 9 of 10: the auto_diff (training) view: steps, losses,
  * gradients, weights and optimizer states. */
 function initTraining() {
   const T = D.training || {};

@@ -1,0 +1,95 @@
+"""The report's view of a match over several batches, from ``BatchResults.to_dict()``.
+
+The graphs, pairs and culprits shown are those of one batch: the first that diverges (the
+first batch when all agree). A "Batches" tab lists every batch (verdict, worst pair, time),
+and the summary says which batch is shown. Every batch comes from one export, so the graphs
+are the same for all; each batch's own data is in the JSON the report was made from.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from padiff_ir.report.view import Fact, ReportView, TabView, format_error, match_view
+
+__all__ = ["batch_rows", "batches_view"]
+
+logger = logging.getLogger(__name__)
+
+
+def _worst(batch: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    pairs = list(batch.get("pairs", ()))
+    failing = [p for p in pairs if not (p.get("metrics") or {}).get("ok", True)]
+    candidates = failing or pairs
+    if not candidates:
+        return None
+
+    def error(pair: Mapping[str, Any]) -> float:
+        try:
+            return float((pair.get("metrics") or {}).get("max_abs", 0.0))
+        except (TypeError, ValueError):
+            return 0.0
+
+    return max(candidates, key=error)
+
+
+def batch_rows(data: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One row per batch: index, verdict, worst pair's module and error, culprits, seconds.
+
+    Examples:
+        >>> batch = {"ok": True, "pairs": [], "culprits": []}
+        >>> batch_rows({"batches": [batch], "check_s": [0.5]})[0]["verdict"]
+        'aligned'
+    """
+    times = list(data.get("check_s", ()))
+    rows = []
+    for index, batch in enumerate(data.get("batches", ())):
+        worst = _worst(batch)
+        metrics = (worst or {}).get("metrics") or {}
+        rows.append(
+            {
+                "batch": index,
+                "verdict": "aligned" if batch.get("ok") else "diverged",
+                "worst_module": (worst or {}).get("module_a", ""),
+                "worst_op": (worst or {}).get("op_a", ""),
+                "max_abs": metrics.get("max_abs"),
+                "culprits": [c.get("module_a", "") for c in batch.get("culprits", ())],
+                "seconds": times[index] if index < len(times) else None,
+            }
+        )
+    return rows
+
+
+def batches_view(data: Mapping[str, Any], title: str | None = None) -> ReportView:
+    """The view of the batch to show, with the list of every batch added."""
+    batches = list(data.get("batches", ()))
+    if not batches:
+        from padiff_ir.errors import ReportError
+
+        raise ReportError("the BatchResults dictionary holds no batch: nothing to show")
+    first = data.get("first_failing")
+    shown = int(first) if first is not None else 0
+    view = match_view(batches[shown], title)
+    rows = batch_rows(data)
+    failing = [r["batch"] for r in rows if r["verdict"] != "aligned"]
+    fact = Fact(
+        "batches",
+        f"{len(rows)} batches, {len(failing)} diverged"
+        + (f" (first: batch {failing[0]})" if failing else "")
+        + f"; shown here: batch {shown} (worst error {format_error(rows[shown]['max_abs'])}); "
+        "every batch is in the Batches tab",
+        "fail" if failing else "ok",
+    )
+    summary = replace(
+        view.summary,
+        ok=bool(data.get("ok")),
+        facts=(fact, *view.summary.facts),
+    )
+    payload = dict(view.payload)
+    payload["batches"] = {"shown": shown, "rows": rows, "prepare_s": data.get("prepare_s")}
+    tabs = (*view.tabs[:1], TabView("batches", "Batches"), *view.tabs[1:])
+    logger.debug("report of %d batches, showing batch %d", len(rows), shown)
+    return replace(view, summary=summary, tabs=tabs, payload=payload)
