@@ -7,7 +7,8 @@ suffix: ``/blocks.0/act_1/Erf`` is made by module ``blocks.0.act`` on its second
 export in a process costs a fraction of the dynamo exporter's (imports, registry, decomposition
 tables). Constant folding is off and the export runs in eval mode, so every initializer keeps its
 parameter's name (``fc.weight``; folding would turn a Linear weight on 3-D inputs into a
-transposed ``onnx::MatMul_49``).
+transposed ``onnx::MatMul_49``), and the initializers are exported as graph inputs (then taken
+out of the inputs), which keeps the exporter from merging parameters of equal values.
 
 Selected by :data:`BACKEND_VARIABLE` (see :func:`selected_backend`); the default stays dynamo.
 """
@@ -18,6 +19,7 @@ import io
 import logging
 import os
 import re
+import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +49,7 @@ TORCH_BACKENDS = ("dynamo", "torchscript")
 #: The opset of a TorchScript export when none is asked for.
 DEFAULT_OPSET = 17
 
+_VALUE_DEPENDENT = "might cause the trace to be incorrect"
 _CALL_SUFFIX = re.compile(r"^(.*)_(\d+)$")
 
 
@@ -99,7 +102,11 @@ def torchscript_export(
 
     buffer = io.BytesIO()
     traced_args, names = _positional(args, kwargs, arg_names)
-    with installed(get_framework("torch"), [(model, None, catch)]):
+    with (
+        installed(get_framework("torch"), [(model, None, catch)]),
+        warnings.catch_warnings(record=True) as caught,
+    ):
+        warnings.simplefilter("always", torch.jit.TracerWarning)
         torch.onnx.export(
             model,
             traced_args,
@@ -109,13 +116,41 @@ def torchscript_export(
             do_constant_folding=False,
             training=torch.onnx.TrainingMode.EVAL,
             input_names=names,
+            # initializers as inputs: the exporter then keeps parameters of equal values apart
+            # (in eval mode it would merge them, two LayerNorms' ones into one initializer)
+            keep_initializers_as_inputs=True,
             verbose=False,
         )
+    _refuse_value_dependent_traces(caught)
     onnx_model = onnx.load_from_string(buffer.getvalue())
+    initializers = {t.name for t in onnx_model.graph.initializer}
+    graph_inputs = [i for i in onnx_model.graph.input if i.name not in initializers]
+    del onnx_model.graph.input[:]
+    onnx_model.graph.input.extend(graph_inputs)
     output_keys = None
     if structure and has_mapping(structure[-1]):
         output_keys = output_key_paths(structure[-1], lambda v: isinstance(v, torch.Tensor))
     return TorchScriptExport(onnx_model, output_keys)
+
+
+def _refuse_value_dependent_traces(caught: list[warnings.WarningMessage]) -> None:
+    """Raise on the tracer's warning that a tensor's value steered Python code (``if x.sum() >
+    0``, ``int(x.max())``): the trace holds the branch these input values took, and the export
+    cache would give that graph to other values of the same signature (the dynamo exporter
+    refuses such a model outright)."""
+    import torch
+
+    for entry in caught:
+        if issubclass(entry.category, torch.jit.TracerWarning) and _VALUE_DEPENDENT in str(
+            entry.message
+        ):
+            first = str(entry.message).split(". ")[0]
+            raise RuntimeError(
+                f"data-dependent control flow: the trace depends on input values ({first}, at "
+                f"{entry.filename}:"
+                f"{entry.lineno}); the dynamo exporter (unset {BACKEND_VARIABLE}) refuses "
+                "such a model too"
+            )
 
 
 def _positional(
@@ -140,7 +175,9 @@ def scope_attribution(
     (``modules``): a segment that is a child module's name is taken as it is, else a trailing
     ``_N`` marks a later call of that child. The calls of a module are numbered from 0 in the order
     their scope instances (the full scoped prefix, suffixes included) first appear; only modules
-    called several times get call indices, as the dynamo exporter gives them.
+    called several times get call indices, as the dynamo exporter gives them. A segment that is
+    no child's name may name a deeper module (see :func:`_child`); a name whose segments do not
+    all resolve gets the deepest module they reached and no call index.
 
     Returns:
         node name -> module path (None for a name that is not a scope path) and node name -> call.
@@ -149,9 +186,9 @@ def scope_attribution(
     instances: dict[str, dict[str, int]] = {}
     node_instance: dict[str, tuple[str, str]] = {}
     for node in onnx_model.graph.node:
-        path = _resolve(node.name, modules)
+        path, complete = _resolve(node.name, modules)
         scopes[node.name] = path
-        if path is None:
+        if not complete:
             continue
         prefix = node.name.rsplit("/", 1)[0]
         seen = instances.setdefault(path, {})
@@ -165,20 +202,34 @@ def scope_attribution(
     return scopes, calls
 
 
-def _resolve(name: str, modules: Mapping[str, str]) -> str | None:
+def _resolve(name: str, modules: Mapping[str, str]) -> tuple[str | None, bool]:
+    """Module path of a scoped node name, and whether every segment named a module."""
     if not name.startswith("/"):
-        return None
+        return None, False
     path = ""
     for segment in name.split("/")[1:-1]:
-        child = f"{path}.{segment}" if path else segment
-        if child in modules:
-            path = child
-            continue
-        match = _CALL_SUFFIX.match(segment)
-        base = f"{path}.{match.group(1)}" if match and path else (match.group(1) if match else "")
-        if match and base in modules:
-            path = base
-            continue
-        logger.debug("torchscript export: scope %r of node %r is no module", segment, name)
-        return path
-    return path
+        found = _child(path, segment, modules)
+        if found is None:
+            match = _CALL_SUFFIX.match(segment)
+            found = _child(path, match.group(1), modules) if match else None
+        if found is None:
+            logger.debug("torchscript export: scope %r of node %r is no module", segment, name)
+            return path, False
+        path = found
+    return path, True
+
+
+def _child(path: str, segment: str, modules: Mapping[str, str]) -> str | None:
+    """The module ``segment`` names below ``path``: its child, else the nearest descendant of
+    that name when exactly one is nearest (a parent whose ``forward`` was not called through
+    ``__call__``, as ``self.backbone.forward_features(x)``, leaves no scope of its own)."""
+    prefix = f"{path}." if path else ""
+    child = prefix + segment
+    if child in modules:
+        return child
+    nearest = sorted(
+        (m.count("."), m) for m in modules if m.startswith(prefix) and m.endswith(f".{segment}")
+    )
+    if nearest and (len(nearest) == 1 or nearest[0][0] < nearest[1][0]):
+        return nearest[0][1]
+    return None
