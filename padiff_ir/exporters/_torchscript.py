@@ -136,15 +136,24 @@ def torchscript_export(
 
 
 def _refuse_value_dependent_traces(caught: list[warnings.WarningMessage]) -> None:
-    """Raise on the tracer's warning that a tensor's value steered Python code (``if x.sum() >
-    0``, ``int(x.max())``): the trace holds the branch these input values took, and the export
-    cache would give that graph to other values of the same signature (the dynamo exporter
-    refuses such a model outright)."""
+    """Raise on the tracer's warning that a tensor steered Python code in the model's own code
+    (``if x.sum() > 0``, ``int(x.max())``): the trace holds the branch these input values took,
+    and the export cache would give that graph to other values of the same signature (the dynamo
+    exporter refuses such a model outright).
+
+    The tracer cannot tell a value from a shape (``if x.shape[1] != dim`` warns too, and is safe:
+    shapes are in the cache key), so the warnings raised inside torch's own code (its layers'
+    shape checks, as ``MultiheadAttention``'s) pass; one in the model's code is refused, a shape
+    check there included (such a model is compared natively).
+    """
     import torch
 
+    torch_dir = os.path.dirname(torch.__file__) + os.sep
     for entry in caught:
-        if issubclass(entry.category, torch.jit.TracerWarning) and _VALUE_DEPENDENT in str(
-            entry.message
+        if (
+            issubclass(entry.category, torch.jit.TracerWarning)
+            and _VALUE_DEPENDENT in str(entry.message)
+            and not os.path.abspath(entry.filename).startswith(torch_dir)
         ):
             first = str(entry.message).split(". ")[0]
             raise RuntimeError(

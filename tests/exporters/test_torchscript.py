@@ -16,6 +16,7 @@ from padiff_ir.zoo import get_pair, list_pairs
 from tests.compare import bugs
 from tests.compare.call_site_pairs import example_input, pair
 from tests.exporters.models import TorchDataDependent
+from tests.matching.models import TorchMha
 
 
 @pytest.fixture
@@ -69,6 +70,14 @@ def test_zoo_pairs_are_aligned(torchscript, name):
 def test_a_value_dependent_trace_is_refused(torchscript):
     with pytest.raises(ExportError, match="depends on input values"):
         export(TorchDataDependent(), np.ones((2, 3), np.float32))
+
+
+def test_torchs_own_shape_checks_are_traced(torchscript):
+    # MultiheadAttention compares traced shapes in torch's code: the tracer warns, the export
+    # goes on (shapes are in the cache key)
+    exported = export(TorchMha(), np.ones((2, 5, 16), np.float32))
+    assert set(exported.node_modules.values()) == {"attn"}  # out_proj is read, not called
+    assert "attn.out_proj.weight" in exported.parameters
 
 
 def test_an_injected_bug_is_found(torchscript):
