@@ -112,7 +112,7 @@ def torchscript_export(
         torch.onnx.export(
             model,
             traced_args,
-            buffer,
+            buffer,  # type: ignore[arg-type]  # the TorchScript exporter writes to file objects
             dynamo=False,
             opset_version=opset if opset is not None else DEFAULT_OPSET,
             do_constant_folding=False,
@@ -199,7 +199,7 @@ def scope_attribution(
     for node in onnx_model.graph.node:
         path, complete = _resolve(node.name, modules)
         scopes[node.name] = path
-        if not complete:
+        if not complete or path is None:
             continue
         prefix = node.name.rsplit("/", 1)[0]
         seen = instances.setdefault(path, {})
