@@ -21,6 +21,7 @@ import os
 import re
 import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from padiff_ir.errors import OptionError
@@ -71,12 +72,13 @@ def selected_backend() -> str:
     return value
 
 
+@dataclass(frozen=True)
 class TorchScriptExport:
-    """What a TorchScript export gives: the ONNX model and the output key paths (or None)."""
+    """What a TorchScript export gives: the ONNX model and the output key paths (None unless
+    the model returns a dict)."""
 
-    def __init__(self, model: onnx.ModelProto, output_keys: list[str] | None) -> None:
-        self.model = model
-        self.output_keys = output_keys
+    model: onnx.ModelProto
+    output_keys: list[str] | None
 
 
 def torchscript_export(
