@@ -15,6 +15,7 @@ Selected by :data:`BACKEND_VARIABLE` (see :func:`selected_backend`); the default
 
 from __future__ import annotations
 
+import inspect
 import io
 import logging
 import os
@@ -36,6 +37,7 @@ __all__ = [
     "BACKEND_VARIABLE",
     "TORCH_BACKENDS",
     "TorchScriptExport",
+    "leading_arg_names",
     "scope_attribution",
     "selected_backend",
     "torchscript_export",
@@ -129,6 +131,9 @@ def torchscript_export(
     onnx_model = onnx.load_from_string(buffer.getvalue())
     initializers = {t.name for t in onnx_model.graph.initializer}
     graph_inputs = [i for i in onnx_model.graph.input if i.name not in initializers]
+    if names is not None and len(graph_inputs) > len(names):
+        _bake_defaults(onnx_model, graph_inputs[len(names) :], model, len(traced_args))
+        graph_inputs = graph_inputs[: len(names)]
     del onnx_model.graph.input[:]
     onnx_model.graph.input.extend(graph_inputs)
     output_keys = None
@@ -164,6 +169,43 @@ def _refuse_value_dependent_traces(caught: list[warnings.WarningMessage]) -> Non
                 f"{entry.lineno}); the dynamo exporter (unset {BACKEND_VARIABLE}) refuses "
                 "such a model too"
             )
+
+
+def _bake_defaults(onnx_model: onnx.ModelProto, extra: list[Any], model: Any, given: int) -> None:
+    """Turn the graph inputs the exporter made of ``forward``'s default values (it passes every
+    argument after the ``given`` ones that has a default, a ``None`` dropped) into constants."""
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    parameters = list(inspect.signature(model.forward).parameters.values())[given:]
+    defaults = [p.default for p in parameters if p.default is not p.empty and p.default is not None]
+    if len(defaults) != len(extra):
+        raise RuntimeError(
+            f"the exporter made graph inputs {[i.name for i in extra]} of forward's defaults "
+            f"{defaults}; pass these arguments as inputs"
+        )
+    for graph_input, value in zip(extra, defaults):
+        tensor_type = graph_input.type.tensor_type
+        dims = [d.dim_value for d in tensor_type.shape.dim]
+        dtype = helper.tensor_dtype_to_np_dtype(tensor_type.elem_type)
+        array = np.asarray(value.detach().numpy() if hasattr(value, "detach") else value)
+        initializer = numpy_helper.from_array(array.astype(dtype).reshape(dims), graph_input.name)
+        onnx_model.graph.initializer.append(initializer)
+
+
+def leading_arg_names(model: Any) -> list[str] | None:
+    """Names of ``model.forward``'s arguments that can be passed by position (those before a
+    ``*args``; a ``**kwargs`` does not matter); None when the signature is unreadable."""
+    try:
+        parameters = inspect.signature(model.forward).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    names = []
+    for parameter in parameters:
+        if parameter.kind not in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD):
+            break
+        names.append(parameter.name)
+    return names
 
 
 def _positional(

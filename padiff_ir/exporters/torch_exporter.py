@@ -29,9 +29,9 @@ from padiff_ir.exporters._attribution import (
     unique_node_names,
     write_attribution,
 )
-from padiff_ir.exporters._export import forward_arg_names
 from padiff_ir.exporters._graph import ExportedGraph, has_mapping, output_key_paths
 from padiff_ir.exporters._torchscript import (
+    leading_arg_names,
     scope_attribution,
     selected_backend,
     torchscript_export,
@@ -193,7 +193,7 @@ def export_torch(model: Any, inputs: ModelInputs, *, opset: int | None = None) -
         warnings.simplefilter("ignore")
         try:
             if backend == "torchscript":
-                exported = torchscript_export(model, args, kwargs, forward_arg_names(model), opset)
+                exported = torchscript_export(model, args, kwargs, leading_arg_names(model), opset)
             else:
                 program = _dynamo_export(model, args, kwargs, opset)
         except Exception as err:

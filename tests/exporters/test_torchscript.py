@@ -17,6 +17,7 @@ from tests.compare import bugs
 from tests.compare.call_site_pairs import example_input, pair
 from tests.exporters.models import TorchDataDependent
 from tests.matching.models import TorchMha
+from tests.reliability import models as reliability_models
 
 
 @pytest.fixture
@@ -78,6 +79,12 @@ def test_torchs_own_shape_checks_are_traced(torchscript):
     exported = export(TorchMha(), np.ones((2, 5, 16), np.float32))
     assert set(exported.node_modules.values()) == {"attn"}  # out_proj is read, not called
     assert "attn.out_proj.weight" in exported.parameters
+
+
+def test_forward_defaults_stay_constants(torchscript):
+    # forward(self, x, scale=1.0, **kwargs): the exporter passes scale; it is no graph input
+    exported = export(reliability_models.TorchScaled(), {"x": reliability_models.inputs()})
+    assert exported.input_names == ("x",)
 
 
 def test_an_injected_bug_is_found(torchscript):
