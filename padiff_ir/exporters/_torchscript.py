@@ -277,8 +277,9 @@ def _resolve(name: str, modules: Mapping[str, str]) -> tuple[str | None, bool]:
 def _child(path: str, segment: str, modules: Mapping[str, str]) -> str | None:
     """The module ``segment`` names below ``path``: its child, the module of that full path
     (the scope of a ``Sequential``'s child is ``body.0.1`` under ``body.0``), else the nearest
-    descendant of that name when exactly one is nearest (a parent whose ``forward`` was not called through
-    ``__call__``, as ``self.backbone.forward_features(x)``, leaves no scope of its own)."""
+    descendant of that name when exactly one is nearest (a parent whose ``forward`` was not
+    called through ``__call__``, as ``self.backbone.forward_features(x)``, leaves no scope of
+    its own)."""
     prefix = f"{path}." if path else ""
     child = prefix + segment
     if child in modules:
