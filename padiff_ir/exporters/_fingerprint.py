@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from padiff_ir.exporters._torchscript import selected_backend
 from padiff_ir.frameworks import ModelInputs, get_framework
 
 __all__ = ["model_fingerprint", "tool_versions"]
@@ -214,6 +215,8 @@ def model_fingerprint(model: Any, framework: str, inputs: ModelInputs, opset: in
 
     feed(tool_versions())
     feed(f"{framework} opset {opset}")
+    if framework == "torch":  # graphs of the two torch exporters never stand in for each other
+        feed(f"torch exporter {selected_backend()}")
     for name, array in zip(inputs.names, inputs.arrays):
         feed(f"input {name} {array.dtype} {array.shape}")
     classes: dict[type, None] = {}

@@ -35,6 +35,7 @@ __all__ = [
     "OUTPUT_KEYS_KEY",
     "PARAMETERS_KEY",
     "ExportedGraph",
+    "has_mapping",
     "output_key_paths",
 ]
 
@@ -63,6 +64,13 @@ def output_key_paths(
         (['logits', 'extra/0', 'extra/1'], ['extra/0', 'extra/1', 'logits'])
     """
     return list(_walk_paths(value, is_leaf, sort_dicts, ""))
+
+
+def has_mapping(value: Any) -> bool:
+    """Whether a (nested) output holds a dict somewhere (its outputs then have key paths)."""
+    if isinstance(value, Mapping):
+        return True
+    return isinstance(value, (list, tuple)) and any(has_mapping(v) for v in value)
 
 
 def _walk_paths(

@@ -21,7 +21,6 @@ import io
 import logging
 import re
 import warnings
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from padiff_ir.errors import ExportError
@@ -30,7 +29,13 @@ from padiff_ir.exporters._attribution import (
     unique_node_names,
     write_attribution,
 )
-from padiff_ir.exporters._graph import ExportedGraph, output_key_paths
+from padiff_ir.exporters._graph import ExportedGraph, has_mapping, output_key_paths
+from padiff_ir.exporters._torchscript import (
+    leading_arg_names,
+    scope_attribution,
+    selected_backend,
+    torchscript_export,
+)
 from padiff_ir.frameworks.state import preserved_state, quiet_loggers
 
 if TYPE_CHECKING:
@@ -109,18 +114,12 @@ def _output_keys(program: Any) -> list[str] | None:
     except Exception:  # an exporter without an exported program: outputs stay positional
         logger.debug("torch exporter: no output structure", exc_info=True)
         return None
-    if not _has_mapping(structure):
+    if not has_mapping(structure):
         return None
     indices = pytree.tree_leaves(structure)
     paths = output_key_paths(structure, lambda v: isinstance(v, int))
     ordered = [path for _, path in sorted(zip(indices, paths))]
     return ordered
-
-
-def _has_mapping(value: Any) -> bool:
-    if isinstance(value, Mapping):
-        return True
-    return isinstance(value, (list, tuple)) and any(_has_mapping(v) for v in value)
 
 
 @functools.cache
@@ -171,12 +170,18 @@ def _dynamo_export(
 def export_torch(model: Any, inputs: ModelInputs, *, opset: int | None = None) -> ExportedGraph:
     """Export ``model`` on ``inputs``; the model's mode flags and RNG state are left as they were.
 
+    The exporter is torch's dynamo exporter unless ``PADIFF_IR_TORCH_EXPORTER=torchscript``
+    selects the TorchScript one (:mod:`padiff_ir.exporters._torchscript`).
+
     Raises:
         InputError: the inputs do not fit ``model.forward``.
-        ExportError: the dynamo exporter failed (the message says why and what to do).
+        ExportError: the exporter failed (the message says why and what to do).
+        OptionError: ``PADIFF_IR_TORCH_EXPORTER`` names no exporter.
     """
 
+    backend = selected_backend()
     args, kwargs = inputs.to_torch()
+    modules = {name: type(m).__name__ for name, m in model.named_modules()}
     captured = io.StringIO()
     with (
         preserved_state(model),
@@ -187,10 +192,13 @@ def export_torch(model: Any, inputs: ModelInputs, *, opset: int | None = None) -
     ):
         warnings.simplefilter("ignore")
         try:
-            program = _dynamo_export(model, args, kwargs, opset)
+            if backend == "torchscript":
+                exported = torchscript_export(model, args, kwargs, leading_arg_names(model), opset)
+            else:
+                program = _dynamo_export(model, args, kwargs, opset)
         except Exception as err:
             raise ExportError(
-                f"torch could not export {type(model).__name__} to ONNX: "
+                f"torch could not export {type(model).__name__} to ONNX ({backend} exporter): "
                 f"{_describe_failure(err)}. "
                 "Data-dependent control flow or unsupported ops cannot go through ONNX; "
                 "use padiff_ir.auto_diff(...), the native path, for this model.",
@@ -200,11 +208,18 @@ def export_torch(model: Any, inputs: ModelInputs, *, opset: int | None = None) -
             for line in captured.getvalue().splitlines():
                 if line.strip():
                     logger.debug("torch exporter: %s", line)
-    onnx_model = program.model_proto
-    unique_node_names(onnx_model)
-    scopes = {node.name: _node_scope(node) for node in onnx_model.graph.node}
+    if backend == "torchscript":
+        onnx_model = exported.model
+        scopes, node_calls = scope_attribution(onnx_model, modules)
+        unique_node_names(onnx_model)
+        output_keys = exported.output_keys
+    else:
+        onnx_model = program.model_proto
+        unique_node_names(onnx_model)
+        scopes = {node.name: _node_scope(node) for node in onnx_model.graph.node}
+        node_calls = _node_calls(onnx_model, program)
+        output_keys = _output_keys(program)
     node_modules = fill_missing_scopes(onnx_model, scopes)
-    modules = {name: type(m).__name__ for name, m in model.named_modules()}
     known = {name for name, _ in model.named_parameters()} | {
         name for name, _ in model.named_buffers()
     }
@@ -216,8 +231,13 @@ def export_torch(model: Any, inputs: ModelInputs, *, opset: int | None = None) -
         modules=modules,
         parameters=parameters,
         model_class=type(model).__name__,
-        output_keys=_output_keys(program),
-        node_calls=_node_calls(onnx_model, program),
+        output_keys=output_keys,
+        node_calls=node_calls,
     )
-    logger.debug("exported torch %s: %d nodes", type(model).__name__, len(onnx_model.graph.node))
+    logger.debug(
+        "exported torch %s (%s): %d nodes",
+        type(model).__name__,
+        backend,
+        len(onnx_model.graph.node),
+    )
     return ExportedGraph.from_model(onnx_model)
