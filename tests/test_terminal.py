@@ -73,6 +73,20 @@ def test_the_coloured_summary_is_the_plain_one_with_colours(monkeypatch):
     assert "CULPRIT" in plain and plain.splitlines()[0].startswith("padiff-ir: DIVERGED")
 
 
+def test_a_narrow_summary_wraps_the_stage_times_and_keeps_every_stage():
+    from dataclasses import replace
+
+    stages = {"eager": 0.01, "export": 2.17, "ir": 0.0, "match": 0.0, "run": 0.03}
+    stages |= {"compare": 0.0, "localize": 0.0, "fidelity": 0.004}
+    result = replace(_diverged_result(), timings=stages)
+    text = render_summary(result, width=60)
+    timing = text[text.index("time 2.2s:") :]
+    assert all(len(each) <= 60 for each in timing.splitlines()) and timing.count("\n") >= 2
+    assert all(
+        f"{stage} {seconds:.2f}s" in " ".join(timing.split()) for stage, seconds in stages.items()
+    )
+
+
 def _diverged_result() -> MatchResult:
     """A small diverged result made from data (no model runs): one culprit, three blocks."""
     return MatchResult.from_dict(synthetic_result(blocks=3, ops_per_block=4))

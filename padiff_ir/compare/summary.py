@@ -278,7 +278,6 @@ def render_summary(
         total = sum(result.timings.values())
         stages = ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items())
         timing = f"time {total:.1f}s: {stages}"
-        # one line, cut to the width: easy to drop
         parts.append(line(""))
-        parts.append(line(timing if len(timing) <= width else timing[: width - 3] + "...", "dim"))
+        parts.extend(wrapped(timing, width, style="dim"))
     return render(parts, width, color=color)
