@@ -120,6 +120,8 @@ class ExplorerServer:
             except subprocess.TimeoutExpired:
                 self._signal(signal.SIGKILL)
                 self.process.wait()
+        if self.process.stdin is not None:
+            self.process.stdin.close()
         logger.info("Model Explorer server on port %d stopped", self.port)
 
     def _signal(self, number: int) -> None:
@@ -177,13 +179,17 @@ def start_server(
         str(files.directory),
         "--port",
         str(port),
-        "--parent",
-        str(os.getpid()),
+        "--with-parent",
     ]
     sink: Any = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
     try:
+        # stdin: a pipe only this process writes to; its end tells the child we are gone
         process = subprocess.Popen(
-            command, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            stdin=subprocess.PIPE,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     finally:
         if log:
@@ -245,12 +251,12 @@ def serve(directory: Path, port: int) -> None:
     )
 
 
-def _exit_with_parent(parent: int, every: float = 1.0) -> None:
-    """End this process when ``parent`` is gone (killed without a chance to stop us)."""
+def _exit_with_parent() -> None:
+    """End this process when its stdin ends: the parent closed it or died (as the paddle2onnx
+    worker of :mod:`padiff_ir.exporters._conversion` does)."""
 
     def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(every)
+        sys.stdin.buffer.read()
         os._exit(0)
 
     threading.Thread(target=watch, name="padiff-ir-parent-watch", daemon=True).start()
@@ -261,11 +267,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="padiff_ir.report.explorer_server")
     parser.add_argument("directory", help="the folder result.to_model_explorer wrote")
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--parent", type=int, default=None, help="exit when this process ends")
+    parser.add_argument(
+        "--with-parent", action="store_true", help="exit when stdin ends (the parent is gone)"
+    )
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    if args.parent:
-        _exit_with_parent(args.parent)
+    if args.with_parent:
+        _exit_with_parent()
     serve(Path(args.directory), args.port)
     return 0
 
