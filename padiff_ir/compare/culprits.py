@@ -64,6 +64,37 @@ def explain_culprit(
     return ". ".join(parts)
 
 
+def culprit_of(
+    module: ModuleResult,
+    attributes: Sequence[str] = (),
+    structure: Sequence[str] = (),
+    params: Sequence[str] = (),
+    settings: Sequence[str] = (),
+    ops: Sequence[str] = (),
+    *,
+    inherited_error: float | None = None,
+) -> Culprit:
+    """The culprit that ``module`` is, with what differs in it and its explanation;
+    ``inherited_error`` defaults to the error of the module's inputs."""
+    if inherited_error is None:
+        inherited_error = module.inputs.max_abs if module.inputs is not None else 0.0
+    return Culprit(
+        module_a=module.a,
+        module_b=module.b,
+        class_a=module.class_a,
+        class_b=module.class_b,
+        own_error=module.own.max_abs if module.own is not None else float("nan"),
+        inherited_error=inherited_error,
+        output_error=module.output.max_abs if module.output is not None else 0.0,
+        attribute_diffs=tuple(attributes),
+        param_diffs=tuple(params),
+        setting_diffs=tuple(settings),
+        explanation=explain_culprit(
+            module, list(attributes), list(structure), list(params), settings, ops
+        ),
+    )
+
+
 def localise(
     matching: Matching,
     graph_a: Graph,
@@ -103,20 +134,6 @@ def localise(
             settings = [  # without the label: the culprit line names the modules
                 text.split(": ", 1)[-1] for text in (eager.settings(pair) if eager else [])
             ]
-            culprits.append(
-                Culprit(
-                    module_a=module.a,
-                    module_b=module.b,
-                    class_a=module.class_a,
-                    class_b=module.class_b,
-                    own_error=module.own.max_abs if module.own is not None else float("nan"),
-                    inherited_error=module.inputs.max_abs if module.inputs is not None else 0.0,
-                    output_error=module.output.max_abs if module.output is not None else 0.0,
-                    attribute_diffs=tuple(attrs),
-                    param_diffs=tuple(params),
-                    setting_diffs=tuple(settings),
-                    explanation=explain_culprit(module, attrs, structure, params, settings, ops),
-                )
-            )
+            culprits.append(culprit_of(module, attrs, structure, params, settings, ops))
     logger.debug("localise: %d modules, %d culprits", len(explained), len(culprits))
     return explained, culprits

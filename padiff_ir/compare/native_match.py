@@ -19,7 +19,7 @@ import logging
 from typing import Any
 
 from padiff_ir._paths import depth, within
-from padiff_ir.compare.culprits import explain_culprit
+from padiff_ir.compare.culprits import culprit_of
 from padiff_ir.compare.localize import module_result
 from padiff_ir.compare.options import MatchOptions
 from padiff_ir.compare.result import Culprit, MatchResult, ModuleResult, ModuleStatus, PairResult
@@ -195,19 +195,7 @@ def _culprits(modules: list[ModuleResult], run: Any) -> list[Culprit]:
             for d in run.config_differences
             if module.a and (module.a in d or (module.b and module.b in d))
         ]
-        culprits.append(
-            Culprit(
-                module_a=module.a,
-                module_b=module.b,
-                class_a=module.class_a,
-                class_b=module.class_b,
-                own_error=module.own.max_abs if module.own is not None else float("nan"),
-                inherited_error=0.0,
-                output_error=module.output.max_abs if module.output is not None else 0.0,
-                setting_diffs=tuple(settings),
-                explanation=explain_culprit(module, [], [], [], settings),
-            )
-        )
+        culprits.append(culprit_of(module, settings=settings, inherited_error=0.0))
     return culprits
 
 
