@@ -161,8 +161,9 @@ def _layouts(model_a: Any, model_b: Any, inputs: Any, options: MatchOptions) -> 
 
 
 def _modules(run: Any, as_run: dict, own: dict) -> list[ModuleResult]:
-    """Each module pair's outputs as run and, where measured, its own error; a culprit with
-    a culprit inside it contains that one."""
+    """Each module pair's outputs as run and, where measured, its own error; a failing module
+    with a culprit inside contains that one (as in ``localize.measure_modules``: fed A's
+    values, a container's children are too, so its own error says nothing of theirs)."""
     modules = [
         module_result(
             pair,
@@ -176,7 +177,8 @@ def _modules(run: Any, as_run: dict, own: dict) -> list[ModuleResult]:
     culprit_paths = [m.a for m in modules if m.status is ModuleStatus.CULPRIT]
     return [
         dataclasses.replace(m, status=ModuleStatus.CONTAINS_CULPRIT)
-        if m.status is ModuleStatus.CULPRIT
+        if m.output is not None
+        and not m.output.ok
         and any(p != m.a and within(p, m.a) for p in culprit_paths)
         else m
         for m in modules

@@ -92,3 +92,50 @@ def test_24_layer_decoder_folds_to_one_block_and_a_24_cell_strip(
     assert _ids(page, ".unit[data-side=a][data-kind=fold]") == ["model.layers"], "folds back"
     assert _ids(page, ".unit[data-side=b][data-kind=fold]") == ["llama.layers"]
     report.assert_clean()
+
+
+def test_a_real_hugging_face_llama_report_folds_and_marks_the_broken_layer(tmp_path, open_report):
+    """``transformers``' own LlamaForCausalLM (4 layers, tiny config, no download) against the
+    zoo's paddle port with a RMSNorm epsilon bug in layer 2: the folded strip marks that cell,
+    and opening it shows the culprit with its partner in view."""
+    import numpy as np
+    import pytest
+    import torch
+
+    import padiff_ir
+    from padiff_ir.zoo import get_pair
+
+    transformers = pytest.importorskip("transformers")
+    port = get_pair("llama", "tiny", overrides={"layers": 4}, seed=1)
+    config = transformers.LlamaConfig(
+        vocab_size=128,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        rms_norm_eps=1e-6,
+        rope_theta=10000.0,
+    )
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        hf = transformers.LlamaForCausalLM(config).eval()
+    port.paddle_model.llama.layers[2].input_layernorm.variance_epsilon = 1e-1
+    ids = port.inputs["input_ids"]
+    inputs = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+    result = padiff_ir.match(hf, port.paddle_model, inputs, assign_weights=True)
+    assert not result and result.culprits[0].module_a == "model.layers.2.input_layernorm"
+    status = {m.a: m.status.value for m in result.modules}
+    assert status["model.layers.2"] == "contains-culprit" and status["model.layers.1"] == "ok"
+    page = open_report(result.to_html(tmp_path / "hf.html")).page
+    classes = page.eval_on_selector_all(
+        ".unit[data-side=a] .strip .cell",
+        "els => els.map(e => [e.dataset.path, e.getAttribute('class')])",
+    )
+    assert [path for path, _ in classes] == [f"model.layers.{k}" for k in range(4)]
+    assert "contains-culprit" in classes[2][1].split()
+    assert not any("culprit" in c for _, c in classes[:2])
+    page.click(".unit[data-side=a] .strip .cell[data-path='model.layers.2']")
+    assert _ids(page, ".pane[data-side=b] .unit.partner") == ["llama.layers.2"]
+    assert page.evaluate(PLACE, ".pane[data-side=b] .unit.partner")
+    assert "model.layers.2.input_layernorm" in page.text_content("#summary")
