@@ -32,6 +32,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from padiff_ir.compare import kept
 from padiff_ir.compare.check import EagerPair, check_inputs
 from padiff_ir.compare.eager import eager_side, run_eager_pair
 from padiff_ir.compare.options import MatchOptions
@@ -131,7 +132,8 @@ def _match(
             eager = run_eager_pair((side_a, side_b), eager_runs, memory_budget=budget)
         notes = _train_mode_notes((("A", model_a, framework_a), ("B", model_b, framework_b)))
         try:
-            prepared = prepare_pair(side_a, side_b, inputs, options, timer)
+            # a later call on the same models reuses this one's sessions (compare.kept)
+            prepared = prepare_pair(side_a, side_b, inputs, options, timer, reuse=True)
         except ExportError as err:
             if "onnx" in (framework_a, framework_b):
                 raise
@@ -164,4 +166,5 @@ def _match(
                 [*notes, *prepared.notes],
             )
         finally:
-            prepared.close()
+            if not kept.is_kept(prepared):
+                prepared.close()

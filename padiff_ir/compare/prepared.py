@@ -237,13 +237,18 @@ def prepare_pair(
     timer: StageTimer,
     *,
     keep_sessions: bool = False,
+    reuse: bool = False,
 ) -> PreparedPair:
     """Export, build, match (and with ``assign_weights`` copy A's weights into B) once.
 
     ``side_a`` / ``side_b`` are ``(model, framework, raw inputs)``; ``inputs`` is what the user
     passed (the matching is remembered for it, see :mod:`padiff_ir.pairing.memo`). With
-    ``keep_sessions`` the runners keep their sessions from one check to the next.
+    ``keep_sessions`` the runners keep their sessions from one check to the next. With
+    ``reuse`` the pair kept by the previous call for the same models is returned when it fits,
+    and the pair prepared is kept for the next call when it may be (:mod:`.kept`; do not close
+    a pair that :func:`~.kept.is_kept`).
     """
+    from padiff_ir.compare import kept
     from padiff_ir.compare.weights import assign_into_graph
     from padiff_ir.pairing.graphs import pair_graphs, settle_layouts
     from padiff_ir.pairing.memo import remember
@@ -252,9 +257,17 @@ def prepare_pair(
     model_a, framework_a, raw_a = side_a
     model_b, framework_b, raw_b = side_b
     with timer.stage(Stage.EXPORT):
+        # the graphs read the models' weights in place (no copy); not B's when B's graph
+        # alone takes A's weights (A is a file: B's model is left as it is)
+        live = not (options.assign_weights and framework_a == "onnx")
         exported_a, exported_b = export_pair(
-            model_a, raw_a, model_b, raw_b, opset=options.opset, check=False
+            model_a, raw_a, model_b, raw_b, opset=options.opset, check=False, live=live
         )
+    signature = (input_signature(raw_a), input_signature(raw_b))
+    key = kept.key_of(exported_a, exported_b, signature, options) if reuse else None
+    reused = kept.lookup(model_a, model_b, key)
+    if reused is not None:
+        return reused
     with timer.stage(Stage.IR):
         graph_a = _canonical_graph(exported_a)
         graph_b = _canonical_graph(exported_b)
@@ -284,9 +297,10 @@ def prepare_pair(
                 )
             copied = assign_into_graph(matching, exported_a, exported_b)
             notes.append(f"assign_weights: {copied} parameters of A copied into B")
+    keep_sessions = keep_sessions or key is not None
     runner_a = Runner(exported_a, providers=options.providers, keep_sessions=keep_sessions)
     runner_b = Runner(exported_b, providers=options.providers, keep_sessions=keep_sessions)
-    return PreparedPair(
+    prepared = PreparedPair(
         models=(model_a, model_b),
         frameworks=(framework_a, framework_b),
         exported_a=exported_a,
@@ -298,7 +312,10 @@ def prepare_pair(
         runner_b=runner_b,
         tensors_a=_known(runner_a, recorded_tensors(matching, exported_a, "a")),
         tensors_b=_known(runner_b, recorded_tensors(matching, exported_b, "b")),
-        signature=(input_signature(raw_a), input_signature(raw_b)),
+        signature=signature,
         notes=notes,
         views={"a": graph_view(graph_a, exported_a), "b": graph_view(graph_b, exported_b)},
     )
+    if key is not None:
+        kept.keep(prepared, key)
+    return prepared

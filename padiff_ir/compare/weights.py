@@ -20,14 +20,19 @@ logger = logging.getLogger(__name__)
 
 
 def initializers(exported: ExportedGraph) -> dict[str, np.ndarray]:
-    """Framework parameter name -> value, from the exported graph's initializers."""
+    """Framework parameter name -> value, from the exported graph's initializers (a live
+    export's weights as its model holds them now: views, not to be written)."""
     from onnx import numpy_helper
 
+    from padiff_ir.runtime._weights import current_arrays
+
+    live = current_arrays(exported.weights) if exported.weights else {}
     out = {}
     for tensor in exported.model.graph.initializer:
         name = exported.parameters.get(tensor.name)
-        if name is not None:
-            out[name] = numpy_helper.to_array(tensor)
+        if name is None:
+            continue
+        out[name] = live[tensor.name] if tensor.name in live else numpy_helper.to_array(tensor)
     return out
 
 
@@ -37,9 +42,10 @@ def assign_into_graph(
     """Copy A's parameter values into B's ONNX initializers through the parameter map.
 
     Returns the number of initializers of B written; parameter pairs with a side missing from
-    the graphs (folded away by an exporter) are skipped.
+    the graphs (folded away by an exporter) are skipped. The weights a live export of B reads
+    from B's model are not written: the model took A's values already.
     """
-    from onnx import numpy_helper
+    from onnx import helper, numpy_helper
 
     from padiff_ir.matching.transforms import apply_transform
 
@@ -60,8 +66,10 @@ def assign_into_graph(
             target_shapes=[list(t.dims) for t in targets],
         )
         for tensor, value in zip(targets, values):
-            dtype = numpy_helper.to_array(tensor).dtype
-            tensor.CopyFrom(numpy_helper.from_array(value.astype(dtype), tensor.name))
             copied += 1
+            if tensor.name in exported_b.weights:
+                continue  # read from B's model, which took A's weights (assign_weight)
+            dtype = helper.tensor_dtype_to_np_dtype(tensor.data_type)
+            tensor.CopyFrom(numpy_helper.from_array(value.astype(dtype), tensor.name))
     logger.debug("assign_weights: %d initializers of B written from A", copied)
     return copied

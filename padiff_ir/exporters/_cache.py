@@ -29,12 +29,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from padiff_ir.exporters._graph import ExportedGraph
+from padiff_ir.exporters._live import live_export, model_tensors
 from padiff_ir.frameworks import get_framework
 
 if TYPE_CHECKING:
     import onnx
 
-__all__ = ["ExportCache", "default_directory", "export_cache", "stale_parameters"]
+__all__ = [
+    "ExportCache",
+    "default_directory",
+    "export_cache",
+    "refreshable_skeleton",
+    "stale_parameters",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -49,16 +56,6 @@ def default_directory() -> Path | None:
         return Path(value).expanduser() if value.strip() else None
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "padiff_ir" / "exports"
-
-
-def _model_tensors(model: Any, framework: str) -> dict[str, Any]:
-    """Every parameter and buffer (persistent or not) of ``model`` by each of its names."""
-    fw = get_framework(framework)
-    tensors: dict[str, Any] = {}
-    for path, module in fw.all_module_paths(model):
-        for name, tensor in fw.own_tensors(module):
-            tensors.setdefault(f"{path}.{name}" if path else name, tensor)
-    return tensors
 
 
 def _copy_fields(target: Any, source: Any, skipped: str = "") -> None:
@@ -93,25 +90,49 @@ def _skeleton(exported: ExportedGraph) -> onnx.ModelProto:
     return skeleton
 
 
+_CHUNK = 1 << 24  # bytes compared at a time: no temporary the size of a large weight
+
+
+def _holds(tensor: onnx.TensorProto, fw: Any, value: Any) -> bool:
+    """Whether initializer ``tensor`` holds framework tensor ``value`` (shape, dtype, values;
+    NaNs equal). A weight of hundreds of MB is compared in place, chunk by chunk: its bytes
+    are read from the proto once and the model's tensor through a view."""
+    from onnx import helper, numpy_helper
+
+    array = fw.view(value)
+    if array is None or not tensor.HasField("raw_data"):
+        stored, array = numpy_helper.to_array(tensor), fw.to_numpy(value)
+        return (
+            stored.shape == array.shape
+            and stored.dtype == array.dtype
+            and bool(np.array_equal(stored, array, equal_nan=True))
+        )
+    if array.dtype != helper.tensor_dtype_to_np_dtype(tensor.data_type):
+        return False
+    if list(array.shape) != list(tensor.dims):
+        return False
+    ours = array.reshape(-1).view(np.uint8)
+    theirs = np.frombuffer(tensor.raw_data, np.uint8)
+    if ours.size != theirs.size:
+        return False
+    return all(
+        np.array_equal(ours[i : i + _CHUNK], theirs[i : i + _CHUNK])
+        for i in range(0, ours.size, _CHUNK)
+    )
+
+
 def _refreshable(exported: ExportedGraph, model: Any, framework: str) -> bool:
     """Whether writing the model's tensors through the parameter map reproduces the export."""
-    from onnx import numpy_helper
 
     fw = get_framework(framework)
-    tensors = _model_tensors(model, framework)
+    tensors = model_tensors(model, framework)
     sizes: set[int] = set()
     for tensor in exported.model.graph.initializer:
         name = exported.parameters.get(tensor.name)
         if name is None:
             sizes.add(int(np.prod(tensor.dims, dtype=np.int64)))
             continue
-        if name not in tensors:
-            return False
-        value = fw.to_numpy(tensors[name])
-        stored = numpy_helper.to_array(tensor)
-        if stored.shape != value.shape or stored.dtype != value.dtype:
-            return False
-        if not np.array_equal(stored, value, equal_nan=True):
+        if name not in tensors or not _holds(tensor, fw, tensors[name]):
             return False
     for node in exported.model.graph.node:
         if node.op_type == "Constant":
@@ -127,21 +148,29 @@ def _refreshable(exported: ExportedGraph, model: Any, framework: str) -> bool:
     return True
 
 
+def refreshable_skeleton(
+    exported: ExportedGraph, model: Any, framework: str
+) -> onnx.ModelProto | None:
+    """``exported`` without its parameters' values, when writing ``model``'s tensors back
+    through the parameter map reproduces it (else None: the graph depends on the weights)."""
+    if not _refreshable(exported, model, framework):
+        return None
+    return _skeleton(exported)
+
+
 def stale_parameters(exported: ExportedGraph, model: Any, framework: str) -> list[str]:
     """The parameters and buffers of ``model`` whose values differ from ``exported``'s (the
-    model's weights changed since the export or the cache hit that gave it)."""
-    from onnx import numpy_helper
+    model's weights changed since the export or the cache hit that gave it); the weights a
+    live export reads from the model (``exported.weights``) never do."""
 
     fw = get_framework(framework)
-    tensors = _model_tensors(model, framework)
+    tensors = model_tensors(model, framework)
     stale = []
     for tensor in exported.model.graph.initializer:
         name = exported.parameters.get(tensor.name)
-        if name is None or name not in tensors:
+        if name is None or name not in tensors or tensor.name in exported.weights:
             continue
-        value = fw.to_numpy(tensors[name])
-        stored = numpy_helper.to_array(tensor)
-        if stored.shape != value.shape or not np.array_equal(stored, value, equal_nan=True):
+        if not _holds(tensor, fw, tensors[name]):
             stale.append(name)
     return stale
 
@@ -155,7 +184,7 @@ def _filled(skeleton: onnx.ModelProto, model: Any, framework: str) -> ExportedGr
     model_proto = onnx.ModelProto()
     model_proto.CopyFrom(skeleton)
     exported = ExportedGraph.from_model(model_proto)
-    tensors = _model_tensors(model, framework)
+    tensors = model_tensors(model, framework)
     for tensor in model_proto.graph.initializer:
         name = exported.parameters.get(tensor.name)
         if name is None:
@@ -214,12 +243,17 @@ class ExportCache:
             for path in self.directory.glob("*.onnx"):
                 path.unlink(missing_ok=True)
 
-    def lookup(self, key: str, model: Any, framework: str) -> ExportedGraph | None:
-        """The cached export of ``key`` with ``model``'s current weights, or None."""
+    def lookup(
+        self, key: str, model: Any, framework: str, *, live: bool = False
+    ) -> ExportedGraph | None:
+        """The cached export of ``key`` with ``model``'s current weights, or None; ``live``:
+        the weights are read from the model in place (:func:`~._live.live_export`)."""
         if not self.enabled:
             return None
         skeleton = self._memory_entry(key) or self._disk_entry(key)
-        exported = _filled(skeleton, model, framework) if skeleton is not None else None
+        exported = None
+        if skeleton is not None:
+            exported = (live_export if live else _filled)(skeleton, model, framework)
         with self._lock:
             if exported is None:
                 self.misses += 1
@@ -228,18 +262,23 @@ class ExportCache:
         logger.debug("export cache %s for %s", "hit" if exported else "miss", key[:12])
         return exported
 
-    def store(self, key: str, exported: ExportedGraph, model: Any, framework: str) -> bool:
-        """Keep ``exported`` for ``key`` if its weights can be written back; whether it was."""
-        if not self.enabled or not _refreshable(exported, model, framework):
-            return False
-        skeleton = _skeleton(exported)
+    def store(
+        self, key: str, exported: ExportedGraph, model: Any, framework: str
+    ) -> onnx.ModelProto | None:
+        """Keep ``exported`` for ``key`` if its weights can be written back (see
+        :func:`refreshable_skeleton`); the skeleton kept, or None."""
+        if not self.enabled:
+            return None
+        skeleton = refreshable_skeleton(exported, model, framework)
+        if skeleton is None:
+            return None
         with self._lock:
             self._memory[key] = skeleton
             self._memory.move_to_end(key)
             while len(self._memory) > self.max_entries:
                 self._memory.popitem(last=False)
         self._write(key, skeleton)
-        return True
+        return skeleton
 
     def _memory_entry(self, key: str) -> onnx.ModelProto | None:
         with self._lock:

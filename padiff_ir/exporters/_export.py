@@ -240,7 +240,9 @@ class StartedExport:
             self._pending = None
         if self._on_done is not None:
             on_done, self._on_done = self._on_done, None
-            on_done(self._done)
+            replacement = on_done(self._done)
+            if isinstance(replacement, ExportedGraph):
+                self._done = replacement
         return self._done
 
     def close(self) -> None:
@@ -250,22 +252,30 @@ class StartedExport:
 
 
 def start_export(
-    model: Any, example_inputs: Any = None, *, opset: int | None = None, check: bool = True
+    model: Any,
+    example_inputs: Any = None,
+    *,
+    opset: int | None = None,
+    check: bool = True,
+    live: bool = False,
 ) -> StartedExport:
     """Like :func:`export`, but a paddle model's conversion goes on in the background.
 
     A model exported before with the same structure, code and input signature is not exported
     again: the cached graph gets its current weights (:mod:`padiff_ir.exporters._cache`).
+    With ``live`` the graph reads its weights from the model's tensors in place instead of
+    holding a copy (:mod:`padiff_ir.exporters._live`), where the export allows it.
     """
     with FRAMEWORK_LOCK:
-        return _start_export(model, example_inputs, opset=opset, check=check)
+        return _start_export(model, example_inputs, opset=opset, check=check, live=live)
 
 
 def _start_export(
-    model: Any, example_inputs: Any, *, opset: int | None, check: bool
+    model: Any, example_inputs: Any, *, opset: int | None, check: bool, live: bool = False
 ) -> StartedExport:
-    from padiff_ir.exporters._cache import export_cache
+    from padiff_ir.exporters._cache import export_cache, refreshable_skeleton
     from padiff_ir.exporters._fingerprint import model_fingerprint
+    from padiff_ir.exporters._live import live_export
 
     framework = detect_framework(model)
     if framework == "onnx":
@@ -273,16 +283,28 @@ def _start_export(
     inputs = _checked_inputs(model, framework, example_inputs, check)
     key = model_fingerprint(model, framework, inputs, opset) if export_cache.enabled else ""
     if key:
-        cached = export_cache.lookup(key, model, framework)
+        cached = export_cache.lookup(key, model, framework, live=live)
         if cached is not None:
             cached.fingerprint = key
             return StartedExport(done=cached)
 
-    def remember(exported: ExportedGraph) -> None:
+    def remember(exported: ExportedGraph) -> ExportedGraph | None:
         # an export the cache cannot refresh (a weight folded into a constant) has no
         # fingerprint: what is remembered by fingerprint may not be reused for it
-        if key and export_cache.store(key, exported, model, framework):
+        if key:
+            skeleton = export_cache.store(key, exported, model, framework)
+        else:
+            skeleton = refreshable_skeleton(exported, model, framework) if live else None
+        if skeleton is None:
+            return None
+        if key:
             exported.fingerprint = key
+        if not live:
+            return None
+        replacement = live_export(skeleton, model, framework)
+        if replacement is not None:
+            replacement.fingerprint = exported.fingerprint
+        return replacement
 
     if framework == "torch":
         from padiff_ir.exporters.torch_exporter import export_torch
@@ -301,8 +323,10 @@ def export_pair(
     *,
     opset: int | None = None,
     check: bool = True,
+    live: bool = False,
 ) -> tuple[ExportedGraph, ExportedGraph]:
     """Both models of a pair exported; a paddle side converts while the other side exports.
+    ``live``: as for :func:`start_export`.
 
     Raises:
         what :func:`export` raises, for whichever side fails first.
@@ -315,7 +339,7 @@ def export_pair(
     try:
         for side in order:
             model, raw = sides[side]
-            started[side] = start_export(model, raw, opset=opset, check=check)
+            started[side] = start_export(model, raw, opset=opset, check=check, live=live)
         results = []
         for side in range(2):
             results.append(started[side].result())

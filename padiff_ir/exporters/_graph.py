@@ -131,6 +131,9 @@ class ExportedGraph:
         fingerprint: the export cache's key of the model and input signature it was exported
             from (what the graph depends on, not the weights); empty for an ONNX file and
             for an export the cache could not keep (its graph depends on the weights).
+        weights: values of initializers that ``model`` declares as shared external data
+            (name -> array), read from the source model's own tensors (a *live* export, see
+            :mod:`padiff_ir.exporters._live`); empty for a self-contained model.
     """
 
     model: onnx.ModelProto
@@ -145,6 +148,7 @@ class ExportedGraph:
     output_names: tuple[str, ...] = ()
     output_keys: tuple[str, ...] = ()
     fingerprint: str = ""
+    weights: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_model(cls, model: onnx.ModelProto) -> ExportedGraph:
@@ -184,10 +188,12 @@ class ExportedGraph:
         return bool(self.node_modules)
 
     def save(self, path: str) -> None:
-        """Write the ONNX model, attribution included, to ``path``."""
+        """Write the ONNX model, attribution and weights included, to ``path``."""
         import onnx
 
-        onnx.save_model(self.model, path)
+        from padiff_ir.exporters._live import materialized
+
+        onnx.save_model(materialized(self), path)
 
     def __repr__(self) -> str:
         return (

@@ -163,6 +163,12 @@ class Framework:
         """A numpy copy of ``tensor`` (bfloat16 read as float32)."""
         raise NotImplementedError
 
+    def view(self, tensor: Any) -> np.ndarray | None:
+        """A numpy array sharing ``tensor``'s memory (no copy), or None where there is none (a
+        tensor off the CPU, bfloat16, not contiguous). A write to the tensor in place (an
+        optimizer step, ``copy_``, ``set_value``) is seen through it."""
+        return None
+
     def from_numpy(self, array: np.ndarray, like: Any) -> Any:
         """A tensor holding ``array`` with the dtype and device of ``like``, without gradient."""
         raise NotImplementedError

@@ -125,6 +125,15 @@ class PaddleFramework(Framework):
             tensor = tensor.astype("float32")
         return np.asarray(tensor.numpy())  # paddle's numpy() already copies
 
+    def view(self, tensor: Any) -> np.ndarray | None:
+        if "bfloat16" in str(tensor.dtype) or not tensor.place.is_cpu_place():
+            return None
+        try:
+            array = np.from_dlpack(tensor.detach())
+        except (RuntimeError, TypeError, ValueError, BufferError):
+            return None
+        return array if array.flags.c_contiguous else None
+
     def from_numpy(self, array: np.ndarray, like: Any) -> Any:
         tensor = self.paddle.to_tensor(np.ascontiguousarray(array), place=like.place)
         if tensor.dtype != like.dtype:

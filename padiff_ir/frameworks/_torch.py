@@ -109,6 +109,17 @@ class TorchFramework(Framework):
             value = value.float()
         return value.cpu().numpy().copy()
 
+    def view(self, tensor: Any) -> np.ndarray | None:
+        torch = self.torch
+        if tensor.device.type != "cpu" or tensor.dtype == torch.bfloat16:
+            return None
+        if not tensor.is_contiguous() or tensor.is_sparse or tensor.is_quantized:
+            return None
+        try:
+            return tensor.detach().numpy()
+        except (RuntimeError, TypeError):  # a dtype numpy lacks
+            return None
+
     def from_numpy(self, array: np.ndarray, like: Any) -> Any:
         tensor = self.torch.from_numpy(np.ascontiguousarray(array))
         return tensor.to(dtype=like.dtype, device=like.device)

@@ -83,7 +83,8 @@ def _skeleton(model: onnx.ModelProto) -> onnx.ModelProto:
         light.value_info.extend(graph.value_info)
         declared = {vi.name for vi in graph.input}
         for init in graph.initializer:
-            if len(init.raw_data) + 4 * len(init.float_data) > _SMALL_INITIALIZER:
+            external = init.data_location == init.EXTERNAL  # a weight read from elsewhere
+            if external or len(init.raw_data) + 4 * len(init.float_data) > _SMALL_INITIALIZER:
                 if init.name not in declared:
                     light.input.append(
                         helper.make_tensor_value_info(init.name, init.data_type, list(init.dims))

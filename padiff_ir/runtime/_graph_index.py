@@ -203,7 +203,8 @@ class GraphIndex:
             else:
                 light.graph.input.append(value)
         for tensor in graph.initializer:
-            if math.prod(tensor.dims) <= _LIGHT_INITIALIZER_ELEMENTS:
+            external = tensor.data_location == tensor.EXTERNAL  # no data here: its type only
+            if math.prod(tensor.dims) <= _LIGHT_INITIALIZER_ELEMENTS and not external:
                 light.graph.initializer.append(tensor)
             else:
                 light.graph.input.append(

@@ -77,23 +77,25 @@ def create_session(
     external-data file (``model`` is copied first unless ``owned``).
 
     Initializers that ``model`` declares as shared external data
-    (:func:`~padiff_ir.runtime._graph_index.external_stub`) are read from the arrays of
-    ``shared`` in place: the session holds no copy of them (it keeps the arrays alive).
+    (:func:`~padiff_ir.runtime._graph_index.external_stub`) become graph inputs that
+    :func:`run_session` feeds from the arrays of ``shared``: ORT reads them where they are at
+    each run (its ways to take an initializer from memory copy it, so a write made in place
+    after the session was built would not be seen), and the session holds no copy of them.
     """
     import onnxruntime
 
     options = _session_options()
-    kept = _share(options, model, shared or {})
     try:
+        model, weights = _weights_as_inputs(model, shared or {}, owned)
         if model.ByteSize() < _PROTOBUF_LIMIT:
             session = onnxruntime.InferenceSession(
                 model.SerializeToString(), options, providers=list(providers)
             )
-            session._padiff_ir_shared = kept  # the arrays ORT reads must outlive the session
+            session._padiff_ir_weights = weights  # fed by run_session, kept alive with it
             return session
         import onnx
 
-        if not owned:
+        if not owned and not weights:
             copy = onnx.ModelProto()
             copy.CopyFrom(model)
             model = copy
@@ -103,32 +105,46 @@ def create_session(
             path = os.path.join(directory, "model.onnx")
             logger.debug("model of %d bytes goes to ORT through %s", model.ByteSize(), path)
             onnx.save_model(model, path, save_as_external_data=True, location="model.onnx.data")
-            return onnxruntime.InferenceSession(path, options, providers=list(providers))
+            session = onnxruntime.InferenceSession(path, options, providers=list(providers))
+            session._padiff_ir_weights = weights
+            return session
     except Exception as err:
         raise execution_error(err, "build a session", node_modules) from err
 
 
-def _share(
-    options: onnxruntime.SessionOptions, model: onnx.ModelProto, shared: Mapping[str, np.ndarray]
-) -> list[object]:
-    """Hand ORT the arrays of the initializers ``model`` declares as shared; what to keep
-    alive."""
-    import onnxruntime
+def _weights_as_inputs(
+    model: onnx.ModelProto, shared: Mapping[str, np.ndarray], owned: bool
+) -> tuple[onnx.ModelProto, dict[str, np.ndarray]]:
+    """``model`` with the initializers it declares as shared turned into graph inputs (in a
+    copy unless ``owned``), and the arrays to feed them."""
+    import onnx
+    from onnx import helper
 
     from padiff_ir.runtime._graph_index import SHARED_LOCATION
 
-    names = [
-        t.name
+    stubs = [
+        t
         for t in model.graph.initializer
         if t.data_location == t.EXTERNAL
         and any(e.key == "location" and e.value == SHARED_LOCATION for e in t.external_data)
     ]
-    if not names:
-        return []
-    arrays = [shared[name] for name in names]
-    values = [onnxruntime.OrtValue.ortvalue_from_numpy(array) for array in arrays]
-    options.add_external_initializers(names, values)
-    return [arrays, values]
+    if not stubs:
+        return model, {}
+    if not owned:
+        copy = onnx.ModelProto()
+        copy.CopyFrom(model)
+        return _weights_as_inputs(copy, shared, True)
+    names = {t.name for t in stubs}
+    declared = {value.name for value in model.graph.input}
+    kept = [t for t in model.graph.initializer if t.name not in names]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(kept)
+    model.graph.input.extend(
+        helper.make_tensor_value_info(t.name, t.data_type, list(t.dims))
+        for t in stubs
+        if t.name not in declared
+    )
+    return model, {t.name: np.ascontiguousarray(shared[t.name]) for t in stubs}
 
 
 # -- feeds ---------------------------------------------------------------------------------
@@ -141,8 +157,9 @@ def run_session(
     node_modules: Mapping[str, str],
 ) -> list[np.ndarray]:
     """Run ``session`` for ``output_names``; an ORT failure becomes an :class:`ExecutionError`."""
+    weights = getattr(session, "_padiff_ir_weights", None)
     try:
-        return session.run(list(output_names), dict(feeds))
+        return session.run(list(output_names), {**weights, **feeds} if weights else dict(feeds))
     except Exception as err:
         raise execution_error(err, "run the graph", node_modules) from err
 

@@ -1,8 +1,9 @@
 """The large initializers of a model as arrays that onnxruntime sessions read in place.
 
-A session built by :meth:`GraphIndex.build <padiff_ir.runtime._graph_index.GraphIndex.build>`
-with ``shared`` names declares those initializers as external data, and
-:func:`~padiff_ir.runtime._session.create_session` hands ORT the arrays instead of a copy.
+A model built by :meth:`GraphIndex.build <padiff_ir.runtime._graph_index.GraphIndex.build>`
+with ``shared`` names declares those initializers as external data;
+:func:`~padiff_ir.runtime._session.create_session` makes them graph inputs, and each run feeds
+them these arrays (ORT reads an input where it is; an initializer it would copy).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 if TYPE_CHECKING:
     import onnx
 
-__all__ = ["WeightsOnDemand"]
+__all__ = ["WeightsOnDemand", "current_arrays", "same_memory"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,3 +54,25 @@ class WeightsOnDemand(Mapping[str, np.ndarray]):
 
     def __len__(self) -> int:
         return len(self._tensors)
+
+
+def current_arrays(weights: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Every array of ``weights`` as it is now (a live export's views are read again from
+    its model: see :meth:`padiff_ir.exporters._live.LiveWeights.arrays`)."""
+    arrays = getattr(weights, "arrays", None)
+    return dict(arrays()) if callable(arrays) else dict(weights)
+
+
+def same_memory(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]) -> bool:
+    """Whether two sets of views are the same memory, name by name (shape and dtype too)."""
+    if a.keys() != b.keys():
+        return False
+    for name, array in a.items():
+        other = b[name]
+        if (
+            array.ctypes.data != other.ctypes.data
+            or array.shape != other.shape
+            or array.dtype != other.dtype
+        ):
+            return False
+    return True

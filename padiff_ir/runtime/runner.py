@@ -35,7 +35,7 @@ from padiff_ir.errors import InputError
 from padiff_ir.runtime._graph_index import GraphIndex, input_value_info, output_value_info
 from padiff_ir.runtime._segments import run_segments
 from padiff_ir.runtime._session import check_value, create_session, run_session
-from padiff_ir.runtime._weights import WeightsOnDemand
+from padiff_ir.runtime._weights import WeightsOnDemand, current_arrays, same_memory
 from padiff_ir.runtime.store import DEFAULT_STORE_BUDGET, ActivationStore
 
 if TYPE_CHECKING:
@@ -120,6 +120,9 @@ class Runner:
         self._types: dict[tuple[Any, ...], dict[str, onnx.TypeProto]] = {}
         self._segment_sessions: dict[Any, Any] = {}
         self._shared: dict[str, np.ndarray] | None = None
+        # a live export's weights, read from its model in place (exporters._live)
+        self._live: Mapping[str, np.ndarray] = getattr(model, "weights", None) or {}
+        self._bound: dict[str, np.ndarray] | None = None  # the views the sessions read
 
     # -- lifetime --------------------------------------------------------------------------
 
@@ -135,6 +138,16 @@ class Runner:
         self._subgraph_sessions.clear()
         self._segment_sessions.clear()
         self._shared = None
+        self._bound = None
+
+    def _check_bound(self) -> None:
+        """Drop the sessions built on views of tensors the model no longer holds (a
+        parameter replaced rather than written in place): the next run rebuilds them."""
+        if not self._live or self._bound is None:
+            return
+        if not same_memory(current_arrays(self._live), self._bound):
+            logger.debug("the model's tensors moved: sessions rebuilt on the new memory")
+            self.close()
 
     @property
     def index(self) -> GraphIndex:
@@ -162,16 +175,36 @@ class Runner:
         return self._shared
 
     def _sharing(self) -> Mapping[str, np.ndarray]:
-        """The weights sessions read in place: with ``keep_sessions`` the runner's arrays
-        (sessions live together: one array each beats a copy each); else arrays made for each
-        session and dropped with it (one copy of a segment's weights instead of three: the
-        segment model's, its serialised bytes and ORT's)."""
-        return self.shared_weights if self.keep_sessions else WeightsOnDemand(self.model)
+        """The weights sessions read in place: a live export's views of its model's tensors;
+        the rest, with ``keep_sessions``, the runner's arrays (sessions live together: one
+        array each beats a copy each), else arrays made for each session and dropped with it
+        (one copy of a segment's weights instead of three: the segment model's, its serialised
+        bytes and ORT's)."""
+        rest = self.shared_weights if self.keep_sessions else WeightsOnDemand(self.model)
+        if not self._live:
+            return rest
+        if self._bound is None:
+            self._bound = current_arrays(self._live)
+        return collections.ChainMap(self._bound, rest)  # type: ignore[arg-type]
+
+    def _create_session(self, model: onnx.ModelProto, **kwargs: Any) -> Any:
+        return create_session(
+            model, self.providers, self.node_modules, shared=self._sharing(), **kwargs
+        )
 
     def _inference_session(self) -> onnxruntime.InferenceSession:
+        self._check_bound()
         if self._session is None:
-            self._session = create_session(self.model, self.providers, self.node_modules)
+            self._session = self._create_session(self.model)
         return self._session
+
+    def initializer_value(self, name: str) -> np.ndarray:
+        """The value of initializer ``name`` (read from the model for a live export)."""
+        from onnx import numpy_helper
+
+        if name in self._live:
+            return np.array(self._live[name])
+        return numpy_helper.to_array(self.index.initializers[name])
 
     def _run(
         self,
@@ -264,6 +297,7 @@ class Runner:
         if chunk_size is not None and chunk_size < 1:
             raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
         arrays = self.check_feeds(feeds)
+        self._check_bound()
         index = self.index
         wanted = self._wanted(tensors)
         budget = DEFAULT_MEMORY_BUDGET if memory_budget is None else int(memory_budget)
@@ -275,9 +309,7 @@ class Runner:
                 store.put(name, value.copy())  # a snapshot: the caller may reuse its buffers
             for name in wanted:
                 if name in index.initializers and name not in index.producer:
-                    from onnx import numpy_helper
-
-                    store.put(name, numpy_helper.to_array(index.initializers[name]))
+                    store.put(name, self.initializer_value(name))
             computed = [name for name in wanted if name in index.producer]
             if computed:
                 run_segments(
@@ -352,6 +384,7 @@ class Runner:
             tuple((name, arrays[name].dtype.str, arrays[name].ndim) for name in used),
             tuple(computed),
         )
+        self._check_bound()
         session = self._subgraph_sessions.get(key)
         if session is None:
             model = index.build(
@@ -360,9 +393,7 @@ class Runner:
                 [output_value_info(n, types.get(n)) for n in computed],
                 shared=self._sharing(),
             )
-            session = create_session(
-                model, self.providers, self.node_modules, owned=True, shared=self._sharing()
-            )
+            session = self._create_session(model, owned=True)
             self._subgraph_sessions[key] = session
             while len(self._subgraph_sessions) > self.subgraph_cache_size:
                 self._subgraph_sessions.popitem(last=False)
