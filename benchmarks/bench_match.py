@@ -139,7 +139,19 @@ def run_case(tool: str, name: str, size: str) -> dict[str, Any]:
         row["first"] = _guarded(call, pair, pair.inputs)
         row["later"] = _guarded(call, pair, later)
     row["peak_rss_mib"] = peak_rss_mib()
+    if tool == "ir":
+        row["worker_peak_rss_mib"] = _worker_peak_mib()
     return row
+
+
+def _worker_peak_mib() -> float:
+    """Peak RSS of the paddle2onnx worker (a child process: not in this process's VmHWM)."""
+    import resource
+
+    from padiff_ir.exporters._conversion import stop_workers
+
+    stop_workers()  # a child's peak is known once it has been waited for
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
 def run_batches(name: str, size: str, count: int) -> dict[str, Any]:
@@ -184,9 +196,9 @@ def print_tables(rows: list[dict[str, Any]]) -> None:
     print(
         "| pair | eager (both) s | padiff-ir first s | PaDiff first s | ratio first "
         "| padiff-ir later s | PaDiff later s | ratio later | later: export / run / compare+loc s "
-        "| first, disk cache warm s | peak RSS MiB (ir / PaDiff) |"
+        "| first, disk cache warm s | peak RSS MiB (ir / PaDiff) | paddle2onnx worker MiB |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|")
     by_pair: dict[str, dict[str, Any]] = {}
     for row in rows:
         if "batches" not in row:
@@ -200,6 +212,7 @@ def print_tables(rows: list[dict[str, Any]]) -> None:
             continue
         warm = tools.get("warm", {}).get("first", {})
         ir_rss = tools.get("ir", {}).get("peak_rss_mib", 0)
+        worker_rss = tools.get("ir", {}).get("worker_peak_rss_mib", 0)
         pd_rss = tools.get("padiff", {}).get("peak_rss_mib", 0)
         st = both["ir_later"].get("stages", {})
         compare = st.get("compare", 0) + st.get("localize", 0)
@@ -210,7 +223,7 @@ def print_tables(rows: list[dict[str, Any]]) -> None:
             f"| {_ratio(both['ir_later'], both['padiff_later'])} "
             f"| {st.get('export', 0):.2f} / {st.get('run', 0):.2f} / {compare:.2f} "
             f"| {_fmt(warm)} ({_ratio(warm, both['padiff_first'])}) "
-            f"| {ir_rss:.0f} / {pd_rss:.0f} |"
+            f"| {ir_rss:.0f} / {pd_rss:.0f} | {worker_rss:.0f} |"
         )
     print()
     print(
