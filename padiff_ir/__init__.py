@@ -199,7 +199,9 @@ def match(
         failing batch, the worst pair of each.
 
     An export is cached (:data:`export_cache`): a second call on models of the same structure,
-    code and input signature reuses the graphs with the models' current weights.
+    code and input signature reuses the graphs with the models' current weights. The graphs
+    read the weights from the models' tensors (no copy), and a second call on the same two
+    model objects reuses the first call's onnxruntime sessions.
 
     Raises:
         OptionError: an option with a value it cannot take, named in the message with the

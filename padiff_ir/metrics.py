@@ -165,13 +165,18 @@ def same_layout(shape_a: tuple[int, ...], shape_b: tuple[int, ...]) -> bool:
     return a == b or (bool(a) and bool(b) and a[-1] == b[-1])
 
 
-def _histogram(abs_err: np.ndarray) -> tuple[int, ...]:
+def _histogram(abs_err: np.ndarray, *, all_finite: bool = False) -> tuple[int, ...]:
     """Counts of ``log10 |a - b|`` per bin of :data:`_HIST_EDGES` (no sort, no logarithm).
 
     The count at or above each decade edge, from the smallest up (comparisons in the
     array's dtype, stopping at the first empty edge); a bin's count is the difference of two.
+    ``all_finite``: the caller knows every value is finite (one pass fewer).
     """
-    finite = abs_err[np.isfinite(abs_err)] if not np.isfinite(abs_err).all() else abs_err
+    if all_finite:
+        finite = abs_err
+    else:
+        mask = np.isfinite(abs_err)
+        finite = abs_err if mask.all() else abs_err[mask]
     bins = len(_HIST_EDGES)
     # bin 0: below 1e-11 (exact included); bin k: [1e(k-12), 1e(k-11)); last: 1e2 and above
     at_least = [int(finite.size)]
@@ -197,6 +202,137 @@ def _working_dtype(a: np.ndarray, b: np.ndarray) -> np.dtype:
 def _dot(x: np.ndarray, y: np.ndarray) -> float:
     # einsum without BLAS: numpy's BLAS threads fight the frameworks' thread pools
     return float(np.einsum("i,i->", x, y, dtype=np.float64))
+
+
+_CHUNK = 1 << 16  # elements per pass of the chunked metrics: the chunks stay in cache
+
+
+@dataclass
+class _Sums:
+    """Running sums, maxima and counts of one comparison (float64 sums)."""
+
+    sum_x: float = 0.0
+    sum_y: float = 0.0
+    sum_diff: float = 0.0
+    finite_diffs: int = 0  # positions whose difference is finite (the mean's count)
+    dot_xx: float = 0.0
+    dot_yy: float = 0.0
+    dot_xy: float = 0.0
+    abs_x: float = 0.0
+    abs_y: float = 0.0
+    max_abs: float = 0.0
+    max_rel: float = 0.0
+    bad: int = 0
+    any_x: bool = False
+    any_y: bool = False
+    count: int = 0  # positions finite on both sides (the means' count)
+    nan_x: int = 0
+    nan_y: int = 0
+    inf_x: int = 0
+    inf_y: int = 0
+    mismatched: int = 0  # positions where one side is NaN/Inf and the other is not the same
+    first_mismatch: int = -1
+    at_least: list[int] = field(default_factory=lambda: [0] * len(_HIST_EDGES))
+
+    def histogram(self) -> tuple[int, ...]:
+        counts = [*self.at_least, 0]
+        return tuple(counts[k] - counts[k + 1] for k in range(len(_HIST_EDGES)))
+
+
+def _finite_sums(x: np.ndarray, y: np.ndarray, tolerance: Tolerance) -> _Sums | None:
+    """The metrics' sums of two flat arrays of one dtype, a cache-sized chunk at a time (one
+    pass over memory instead of twenty); None as soon as a value, or a difference, is not
+    finite (the general path handles those)."""
+    sums = _Sums()
+    size = int(x.size)
+    if not size:
+        return sums
+    step = min(_CHUNK, size)
+    diff, abs_y, scratch = (np.empty(step, x.dtype) for _ in range(3))
+    edges = [x.dtype.type(10.0**e) for e in _HIST_EDGES[1:]]
+    with np.errstate(invalid="ignore", over="ignore"):
+        for start in range(0, size, step):
+            xs, ys = x[start : start + step], y[start : start + step]
+            n = xs.size
+            d, ay, s = diff[:n], abs_y[:n], scratch[:n]
+            sum_x, sum_y = float(xs.sum(dtype=np.float64)), float(ys.sum(dtype=np.float64))
+            if not (math.isfinite(sum_x) and math.isfinite(sum_y)):
+                return None
+            np.subtract(xs, ys, out=d)
+            np.abs(d, out=d)
+            chunk_max = float(d.max())
+            if not math.isfinite(chunk_max):  # a difference overflowed
+                return None
+            sums.sum_x += sum_x
+            sums.sum_y += sum_y
+            sums.max_abs = max(sums.max_abs, chunk_max)
+            sums.sum_diff += float(d.sum(dtype=np.float64))
+            np.abs(ys, out=ay)
+            np.multiply(ay, tolerance.rtol, out=s)
+            s += tolerance.atol
+            sums.bad += int(np.count_nonzero(d > s))
+            np.maximum(ay, 1e-12, out=s)
+            np.divide(d, s, out=s)
+            sums.max_rel = max(sums.max_rel, float(s.max()))
+            sums.abs_y += float(ay.sum(dtype=np.float64))
+            np.abs(xs, out=s)
+            sums.abs_x += float(s.sum(dtype=np.float64))
+            sums.dot_xx += _dot(xs, xs)
+            sums.dot_yy += _dot(ys, ys)
+            sums.dot_xy += _dot(xs, ys)
+            sums.at_least[0] += n
+            for k, edge in enumerate(edges, start=1):
+                above = int(np.count_nonzero(d >= edge))
+                if not above:
+                    break
+                sums.at_least[k] += above
+    sums.finite_diffs = sums.count = size
+    sums.any_x, sums.any_y = sums.abs_x > 0, sums.abs_y > 0
+    return sums
+
+
+def _sums_with_non_finite(
+    x: np.ndarray, y: np.ndarray, tolerance: Tolerance
+) -> tuple[_Sums, np.ndarray]:
+    """The metrics' sums where a side holds NaN or Inf (or a difference overflows), and the
+    absolute differences: NaN/Inf are compared by position (the same non-finite value on both
+    sides agrees; one that differs is an infinite error), the rest where both are finite."""
+    sums = _Sums()
+    numel = int(x.size)
+    with np.errstate(invalid="ignore", over="ignore"):
+        both = np.isfinite(x) & np.isfinite(y)
+        if both.all():  # a difference overflowed: every position is compared
+            fx, fy = x, y
+            diff = np.abs(x - y)
+            sums.sum_diff, sums.finite_diffs = float(diff.sum(dtype=np.float64)), numel
+            sums.count = numel
+        else:
+            nan_x, nan_y = np.isnan(x), np.isnan(y)
+            sums.nan_x, sums.nan_y = int(np.count_nonzero(nan_x)), int(np.count_nonzero(nan_y))
+            sums.inf_x = int(np.count_nonzero(np.isinf(x)))
+            sums.inf_y = int(np.count_nonzero(np.isinf(y)))
+            differing = ~(both | (nan_x & nan_y) | (np.isinf(x) & (x == y)))
+            sums.mismatched = int(np.count_nonzero(differing))
+            if sums.mismatched:
+                sums.first_mismatch = int(np.flatnonzero(differing)[0])
+            fx, fy = np.where(both, x, 0), np.where(both, y, 0)
+            diff = np.abs(fx - fy)
+            diff[differing] = np.inf
+            finite_diff = ~differing
+            sums.finite_diffs = int(np.count_nonzero(finite_diff))
+            sums.sum_diff = float(diff[finite_diff].sum(dtype=np.float64))
+            sums.count = int(np.count_nonzero(both))
+        abs_y = np.abs(fy)
+        sums.bad = int(np.count_nonzero(~(diff <= tolerance.atol + tolerance.rtol * abs_y)))
+        rel = diff / np.maximum(abs_y, 1e-12)
+        sums.max_rel = float(rel.max()) if numel else 0.0
+        sums.max_abs = float(diff.max()) if numel else 0.0
+        sums.sum_x, sums.sum_y = float(fx.sum(dtype=np.float64)), float(fy.sum(dtype=np.float64))
+        sums.abs_x = float(np.abs(fx).sum(dtype=np.float64))
+        sums.abs_y = float(abs_y.sum(dtype=np.float64))
+        sums.dot_xx, sums.dot_yy, sums.dot_xy = _dot(fx, fx), _dot(fy, fy), _dot(fx, fy)
+        sums.any_x, sums.any_y = bool(fx.any()), bool(fy.any())
+    return sums, diff
 
 
 def compare_arrays(a: Any, b: Any, tolerance: Tolerance | None = None) -> TensorMetrics:
@@ -235,70 +371,30 @@ def compare_arrays(a: Any, b: Any, tolerance: Tolerance | None = None) -> Tensor
     x = a.astype(work, copy=False).ravel()
     y = b.astype(work, copy=False).ravel()
     numel = int(x.size)
-    with np.errstate(invalid="ignore", over="ignore"):  # Inf - Inf in a sum: NaN, no warning
-        sum_x, sum_y = float(x.sum(dtype=np.float64)), float(y.sum(dtype=np.float64))
-    # a finite sum has no NaN or Inf among its terms (either would carry into it)
-    all_finite = (math.isfinite(sum_x) and math.isfinite(sum_y)) or (
-        bool(np.isfinite(x).all()) and bool(np.isfinite(y).all())
-    )
-    mismatched = 0  # positions where one side is NaN/Inf and the other is not the same value
-    first_mismatch = -1
-    with np.errstate(invalid="ignore", over="ignore"):
-        if all_finite:
-            nan_a = nan_b = inf_a = inf_b = 0
-            both = None
-            diff = np.subtract(x, y)
-            np.abs(diff, out=diff)
-            abs_y = np.abs(y)
-            # the bound, then the relative error, in one scratch array
-            scratch = np.multiply(abs_y, tolerance.rtol)
-            scratch += tolerance.atol
-            bad_count = int(np.count_nonzero(diff > scratch))
-            np.maximum(abs_y, 1e-12, out=scratch)
-            np.divide(diff, scratch, out=scratch)
-            max_rel = float(scratch.max()) if numel else 0.0
-            del scratch
-        else:
-            finite_x, finite_y = np.isfinite(x), np.isfinite(y)
-            nan_x, nan_y = np.isnan(x), np.isnan(y)
-            nan_a, nan_b = int(np.count_nonzero(nan_x)), int(np.count_nonzero(nan_y))
-            inf_a = int(np.count_nonzero(np.isinf(x)))
-            inf_b = int(np.count_nonzero(np.isinf(y)))
-            # NaN/Inf are compared by position: the same non-finite value on both sides agrees
-            both = finite_x & finite_y
-            same = (nan_x & nan_y) | (np.isinf(x) & (x == y))
-            differing = ~(both | same)
-            mismatched = int(np.count_nonzero(differing))
-            if mismatched:
-                first_mismatch = int(np.flatnonzero(differing)[0])
-            x_f, y_f = np.where(both, x, 0), np.where(both, y, 0)
-            diff = np.abs(x_f - y_f)
-            diff[differing] = np.inf
-            abs_y = np.abs(y_f)
-            bad_count = int(np.count_nonzero(~(diff <= tolerance.atol + tolerance.rtol * abs_y)))
-            rel = diff / np.maximum(abs_y, 1e-12)
-            max_rel = float(rel.max()) if numel else 0.0
-    max_abs = float(diff.max()) if numel else 0.0
-    if both is None or not mismatched:
-        mean_abs = float(diff.sum(dtype=np.float64)) / numel if numel else 0.0
+    sums = _finite_sums(x, y, tolerance)  # every value finite: cache-sized chunks
+    if sums is not None:
+        histogram = sums.histogram()
     else:
-        finite = ~np.isinf(diff)
-        mean_abs = float(diff[finite].mean(dtype=np.float64)) if finite.any() else math.inf
-    fx = x if both is None else np.where(both, x, 0)
-    fy = y if both is None else np.where(both, y, 0)
-    norms = math.sqrt(_dot(fx, fx) * _dot(fy, fy))
+        sums, diff = _sums_with_non_finite(x, y, tolerance)
+        histogram = _histogram(diff)
+        del diff
+    mismatched, first_mismatch = sums.mismatched, sums.first_mismatch
+    nan_a, nan_b, inf_a, inf_b, count = sums.nan_x, sums.nan_y, sums.inf_x, sums.inf_y, sums.count
+    max_abs, max_rel, bad_count = sums.max_abs, sums.max_rel, sums.bad
+    if not mismatched:
+        mean_abs = sums.sum_diff / numel if numel else 0.0
+    else:
+        mean_abs = sums.sum_diff / sums.finite_diffs if sums.finite_diffs else math.inf
+    norms = math.sqrt(sums.dot_xx * sums.dot_yy)
     if norms > 0:
-        cosine = _dot(fx, fy) / norms
+        cosine = sums.dot_xy / norms
     else:
-        cosine = 1.0 if not fx.any() and not fy.any() else 0.0
+        cosine = 1.0 if not sums.any_x and not sums.any_y else 0.0
     # the means are taken where both sides are finite (the non-finite positions agree or fail)
-    count = numel if both is None else int(np.count_nonzero(both))
-    if both is not None:
-        sum_x, sum_y = float(fx.sum(dtype=np.float64)), float(fy.sum(dtype=np.float64))
-    mean_a = sum_x / count if count else 0.0
-    mean_b = sum_y / count if count else 0.0
-    abs_mean_a = float(np.abs(fx).sum(dtype=np.float64)) / count if count else 0.0
-    abs_mean_b = float(abs_y.sum(dtype=np.float64)) / count if count else 0.0
+    mean_a = sums.sum_x / count if count else 0.0
+    mean_b = sums.sum_y / count if count else 0.0
+    abs_mean_a = sums.abs_x / count if count else 0.0
+    abs_mean_b = sums.abs_y / count if count else 0.0
     if tolerance.mode == "strict":
         ok = not bad_count
     elif tolerance.mode == "mean":
@@ -342,6 +438,6 @@ def compare_arrays(a: Any, b: Any, tolerance: Tolerance | None = None) -> Tensor
         mean_b=mean_b,
         abs_mean_a=abs_mean_a,
         abs_mean_b=abs_mean_b,
-        error_histogram=_histogram(diff),
+        error_histogram=histogram,
         **base,
     )

@@ -156,3 +156,43 @@ def test_metrics_round_trip_through_json_values():
     again = TensorMetrics.from_dict(data)
     assert again == m
     assert not again
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_metrics_over_many_chunks_equal_a_direct_computation(dtype):
+    """compare_arrays reads large arrays chunk by chunk: the metrics are those of the whole."""
+    from padiff_ir.metrics import _CHUNK
+
+    rng = np.random.default_rng(7)
+    size = 3 * _CHUNK + 123
+    a = rng.standard_normal(size).astype(dtype) * 3
+    b = (a + rng.standard_normal(size) * 1e-5).astype(dtype)
+    b[size - 5] += 0.5  # one large error in the last, partial chunk
+    tolerance = Tolerance(atol=1e-4, rtol=1e-4)
+    m = compare_arrays(a, b, tolerance)
+    x, y = a.astype(np.float64), b.astype(np.float64)
+    diff = np.abs(a - b).astype(np.float64)  # differences in the arrays' own dtype
+    assert m.max_abs == pytest.approx(diff.max(), rel=1e-12)
+    assert m.mean_abs == pytest.approx(diff.mean(), rel=1e-9)
+    assert m.max_rel == pytest.approx((diff / np.maximum(np.abs(y), 1e-12)).max(), rel=1e-6)
+    bound = tolerance.atol + tolerance.rtol * np.abs(b)
+    assert m.out_of_tolerance == np.count_nonzero(np.abs(a - b) > bound) / size
+    assert m.cosine == pytest.approx(x @ y / np.sqrt((x @ x) * (y @ y)), rel=1e-12)
+    assert m.mean_a == pytest.approx(x.mean(), rel=1e-9, abs=1e-12)
+    assert m.abs_mean_b == pytest.approx(np.abs(y).mean(), rel=1e-9)
+    edges = [10.0**e for e in range(-11, 3)]
+    at_least = [size] + [int(np.count_nonzero(np.abs(a - b) >= dtype(e))) for e in edges] + [0]
+    assert m.error_histogram == tuple(at_least[k] - at_least[k + 1] for k in range(15))
+    assert not m.ok and m.numel == size
+
+
+def test_a_nan_in_a_late_chunk_is_found():
+    from padiff_ir.metrics import _CHUNK
+
+    a = np.ones(2 * _CHUNK + 10, np.float32)
+    b = a.copy()
+    b[2 * _CHUNK + 3] = np.nan
+    m = compare_arrays(a, b)
+    assert not m.ok and m.nan_b == 1 and m.nan_a == 0
+    assert "NaN/Inf differ at 1 of" in m.reason
+    assert m.mean_abs == 0.0 and m.max_abs == math.inf

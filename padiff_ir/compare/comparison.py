@@ -104,9 +104,12 @@ class Comparison:
         options / match_options: a :class:`~padiff_ir.compare.options.MatchOptions`, or
             :func:`padiff_ir.match`'s keyword options (``atol=1e-4``...).
 
-    The graphs hold the weights the models had when prepared; a check whose graph outputs
-    depart from the models' finds changed weights and prepares the pair again (or call
-    :meth:`refresh` after changing them).
+    The graphs read the models' weights where the models hold them, at each check (see
+    :mod:`padiff_ir.exporters._live`): a weight changed in place (an optimizer step) needs
+    nothing, and a parameter replaced by another tensor is read from its new memory. A graph
+    that holds copies (an export that could not be made live) is checked against the models
+    when its outputs depart from theirs, and the pair is prepared again if they changed (or
+    call :meth:`refresh` after changing them).
     Close the comparison (or use ``with``) to release the sessions.
 
     Raises:

@@ -54,10 +54,23 @@ def compare_pairs(
     results = []
     ordered = sorted(matching.tensor_pairs, key=lambda p: _order_key(graph_a, p.a))
     scopes = LayoutScopes(matching)
+
+    def simple(pair: TensorPair) -> bool:
+        return (
+            len(pair.a) == len(pair.b) == 1
+            and not pair.layout
+            and pair.a[0] in store_a
+            and pair.b[0] in store_b
+        )
+
+    def tolerance_of(pair: TensorPair) -> Tolerance:
+        return next((overrides[n] for n in pair.a if n in overrides), tolerance)
+
+    if compared is not None:
+        compared.prefetch((p.a[0], p.b[0], tolerance_of(p)) for p in ordered if simple(p))
     for index, pair in enumerate(ordered):
-        tol = next((overrides[n] for n in pair.a if n in overrides), tolerance)
-        simple = compared is not None and len(pair.a) == len(pair.b) == 1 and not pair.layout
-        if compared is not None and simple and pair.a[0] in store_a and pair.b[0] in store_b:
+        tol = tolerance_of(pair)
+        if compared is not None and simple(pair):
             metrics = compared.compare(pair.a[0], pair.b[0], tol)
         else:
             value_a, value_b = _laid_out_values(pair, matching, store_a, store_b)

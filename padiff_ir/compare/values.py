@@ -3,7 +3,10 @@ tensors of two stores once per check (:class:`ComparedTensors`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import collections
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -12,6 +15,8 @@ from padiff_ir.matching.types import TensorPair
 from padiff_ir.metrics import TensorMetrics, Tolerance, compare_arrays
 
 __all__ = ["ComparedTensors", "pair_values", "side_value"]
+
+_WORKERS = min(4, os.cpu_count() or 1)  # comparison threads of a prefetch
 
 
 class ComparedTensors:
@@ -39,6 +44,28 @@ class ComparedTensors:
             metrics = compare_arrays(self.store_a[name_a], self.store_b[name_b], tolerance)
             self._done[key] = metrics
         return metrics
+
+    def prefetch(self, requests: Iterable[tuple[str, str, Tolerance]]) -> None:
+        """Compare ``(name of A, name of B, tolerance)`` requests ahead, on threads (numpy
+        releases the GIL in its loops, and the frameworks are idle meanwhile): the values are
+        read from the stores on this thread, a few at a time, so a spilled store is not
+        loaded whole."""
+        todo = [key for key in dict.fromkeys(requests) if key not in self._done]
+        workers = min(_WORKERS, len(todo))
+        if workers < 2:
+            return
+        window = 2 * workers  # pairs whose values are held at once
+        with ThreadPoolExecutor(workers, thread_name_prefix="padiff-compare") as pool:
+            pending: collections.deque[tuple[Any, Future[TensorMetrics]]] = collections.deque()
+            for key in todo:
+                name_a, name_b, tolerance = key
+                values = self.store_a[name_a], self.store_b[name_b]
+                pending.append((key, pool.submit(compare_arrays, *values, tolerance)))
+                while len(pending) >= window:
+                    done, future = pending.popleft()
+                    self._done[done] = future.result()
+            for done, future in pending:
+                self._done[done] = future.result()
 
 
 def side_value(
