@@ -204,7 +204,7 @@ def _dot(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.einsum("i,i->", x, y, dtype=np.float64))
 
 
-_CHUNK = 1 << 16  # elements per pass of the chunked metrics: the chunks stay in cache
+_CHUNK = 1 << 18  # elements per pass of the chunked metrics: the chunks stay in cache
 
 
 @dataclass
