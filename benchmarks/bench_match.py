@@ -3,9 +3,10 @@
 Per zoo pair (and a VGG-11 pair, ``benchmarks/_vgg.py``), three fresh processes:
 
 * ``both``: one eager forward of both models (best of 3), then in the same process, taking
-  turns: ``padiff_ir.match`` first call, PaDiff 0.2.0 first call, ``padiff_ir.match`` later call
-  (the same models, new input values), PaDiff later call. The ratios come from this process
-  (the same load for both tools). PaDiff is ``auto_diff(paddle_model, torch_model, inputs,
+  turns: ``padiff_ir.match`` first call, PaDiff 0.2.0 first call, then three rounds of
+  ``padiff_ir.match`` later call (the same models, new input values) and PaDiff later call,
+  each tool's median reported. The ratios come from this process (the same load for both
+  tools). PaDiff is ``auto_diff(paddle_model, torch_model, inputs,
   options={'diff_phase': 'forward'})`` (``pip install padiff==0.2.0 --no-deps``);
 * ``ir`` and ``padiff``: the same two calls of one tool alone, for its peak RSS;
 * ``warm``: padiff-ir's first call in a new process whose export cache directory the ``ir``
@@ -53,6 +54,7 @@ BATCH_CASES = [
     ("vit", "base", (1, 8)),
 ]
 TOLERANCE = {"atol": 1e-4, "rtol": 1e-4}
+LATER_ROUNDS = 3  # later calls per tool in the "both" process (the median is reported)
 
 
 def _new_values(inputs: dict[str, Any], seed: int) -> dict[str, Any]:
@@ -109,6 +111,14 @@ def _padiff_call(pair, inputs) -> dict[str, Any]:
     return {"s": time.perf_counter() - start, "ok": bool(ok)}
 
 
+def _median_call(calls: list[dict[str, Any]]) -> dict[str, Any]:
+    """The call of median time (an error if any call failed)."""
+    failed = [c for c in calls if "s" not in c]
+    if failed:
+        return failed[0]
+    return sorted(calls, key=lambda c: c["s"])[len(calls) // 2]
+
+
 def _guarded(fn, *args) -> dict[str, Any]:
     try:
         return fn(*args)
@@ -132,8 +142,14 @@ def run_case(tool: str, name: str, size: str) -> dict[str, Any]:
         _, row["eager_both_s"] = timed(_eager_both, pair, pair.inputs, repeat=3)
         row["ir_first"] = _ir_call(pair, pair.inputs)
         row["padiff_first"] = _guarded(_padiff_call, twin, pair.inputs)
-        row["ir_later"] = _ir_call(pair, later)
-        row["padiff_later"] = _guarded(_padiff_call, twin, later)
+        # later calls: LATER_ROUNDS turns, each on new input values; the median of each tool
+        rounds = []
+        for seed in range(1, LATER_ROUNDS + 1):
+            values = _new_values(pair.inputs, seed)
+            rounds.append((_ir_call(pair, values), _guarded(_padiff_call, twin, values)))
+        row["ir_later"] = _median_call([ir for ir, _ in rounds])
+        row["padiff_later"] = _median_call([pd for _, pd in rounds])
+        row["later_rounds"] = [[ir.get("s"), pd.get("s")] for ir, pd in rounds]
     else:
         call = _ir_call if tool == "ir" else _padiff_call
         row["first"] = _guarded(call, pair, pair.inputs)
