@@ -11,9 +11,9 @@ the same two model objects, with the same preparing options, checks with it: no 
 built again (ViT-B: 1.6-2.5 s of a later call).
 
 Not kept: a pair with ``assign_weights`` (each call copies A's weights into B), with an ONNX
-file or an export that is not live (its graph holds copies of the weights), or whose matching
-holds fused parameter groups with discovered layouts (a layout is probed with the weights as
-they are, so each call probes again).
+file or an export that is not wholly live (its graph holds copies of some weights), or whose
+matching holds fused parameter groups with discovered layouts (a layout is probed with the
+weights as they are, so each call probes again).
 
 What is kept holds the models only weakly: it is dropped when either model is collected, when
 another pair is kept, or by :func:`forget`. The sessions of the kept pair hold no weights.
@@ -26,6 +26,9 @@ import json
 import logging
 import weakref
 from typing import TYPE_CHECKING, Any
+
+from padiff_ir.errors import InputError
+from padiff_ir.runtime._weights import current_arrays
 
 if TYPE_CHECKING:
     from padiff_ir.compare.options import MatchOptions
@@ -59,8 +62,11 @@ def key_of(
         return None
     if not (exported_a.fingerprint and exported_b.fingerprint):
         return None
-    if not (exported_a.weights and exported_b.weights):
-        return None
+    for exported in (exported_a, exported_b):
+        # every parameter read from the model: a copied one (bfloat16, a non-contiguous
+        # tensor) would be served stale to a later call
+        if not exported.weights or any(n not in exported.weights for n in exported.parameters):
+            return None
     layer_map = options.layer_map
     pins = json.dumps(layer_map.to_dict(), sort_keys=True, default=str) if layer_map else ""
     return (
@@ -79,6 +85,13 @@ def lookup(model_a: Any, model_b: Any, key: tuple[Any, ...] | None) -> PreparedP
     if key is None or entry is None or entry.key != key:
         return None
     if entry.refs[0]() is not model_a or entry.refs[1]() is not model_b:
+        return None
+    try:  # every weight still readable in place (not replaced by a tensor numpy cannot view)
+        for exported in (entry.prepared.exported_a, entry.prepared.exported_b):
+            current_arrays(exported.weights)
+    except InputError as err:
+        logger.debug("match: the kept pair no longer fits the models (%s)", err)
+        forget()
         return None
     logger.debug("match: the sessions of the previous call are reused")
     return dataclasses.replace(

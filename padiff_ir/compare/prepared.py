@@ -267,6 +267,7 @@ def prepare_pair(
     key = kept.key_of(exported_a, exported_b, signature, options) if reuse else None
     reused = kept.lookup(model_a, model_b, key)
     if reused is not None:
+        _check_tolerance_names(options.overrides, reused.graph_a, reused.exported_a)
         return reused
     with timer.stage(Stage.IR):
         graph_a = _canonical_graph(exported_a)

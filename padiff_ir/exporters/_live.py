@@ -92,9 +92,10 @@ class LiveWeights(Mapping[str, np.ndarray]):
             array = fw.view(tensor) if tensor is not None else None
             if array is None:
                 raise InputError(
-                    f"the {self._framework} model's tensor {name!r} is gone or no longer in "
-                    "CPU memory since it was exported: compare it again (a new match or "
-                    "Comparison)"
+                    f"the {self._framework} model's tensor {name!r} is gone, or no longer a "
+                    "tensor its graph can read in place (moved off the CPU, made bfloat16 or "
+                    "strided), since the graph was exported: compare again (a new match, or "
+                    "Comparison.refresh())"
                 )
             out[initializer] = array
         return out

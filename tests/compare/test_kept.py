@@ -106,3 +106,65 @@ def test_the_kept_pair_is_dropped_with_its_models(cache):
     del torch_model, paddle_model
     gc.collect()
     assert kept._last is None, "what a later call would reuse must not keep the models alive"
+
+
+class TorchStrided(torch.nn.Module):
+    """A weight stored transposed: a tensor numpy cannot view in order, so its graph holds a
+    copy of it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.randn(8, 32).t())  # [32, 8], not contiguous
+        self.bias = torch.nn.Parameter(torch.randn(8))  # read in place
+
+    def forward(self, x):
+        return x @ self.weight + self.bias
+
+
+class PaddleStrided(paddle.nn.Layer):
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = self.create_parameter([32, 8])
+        self.bias = self.create_parameter([8], is_bias=True)
+
+    def forward(self, x):
+        return paddle.matmul(x, self.weight) + self.bias
+
+
+def test_a_graph_holding_a_copied_weight_is_not_kept(cache):
+    torch.manual_seed(0)
+    paddle.seed(0)
+    torch_model, paddle_model = TorchStrided(), PaddleStrided()
+    paddle_model.weight.set_value(torch_model.weight.detach().numpy().copy())
+    paddle_model.bias.set_value(torch_model.bias.detach().numpy().copy())
+    try:
+        assert padiff_ir.match(torch_model, paddle_model, _x(0)).ok
+        assert kept._last is None
+        with torch.no_grad():
+            torch_model.weight.mul_(2.0)  # in place: a kept graph's copy would be stale
+        result = padiff_ir.match(torch_model, paddle_model, _x(1))
+        assert not result.ok, "the weight changed since the first call"
+    finally:
+        kept.forget()
+
+
+def test_a_later_call_still_checks_its_tolerance_names(pair):
+    torch_model, paddle_model = pair
+    padiff_ir.match(torch_model, paddle_model, _x(0))
+    assert kept._last is not None
+    with pytest.raises(padiff_ir.OptionError, match="no_such_tensor"):
+        padiff_ir.match(
+            torch_model, paddle_model, _x(1), tolerances={"no_such_tensor": {"atol": 1.0}}
+        )
+
+
+def test_a_parameter_replaced_by_a_strided_one_prepares_again(pair):
+    """A weight numpy cannot view in place after the first call: the kept pair is dropped and
+    the new graph holds the weight's value."""
+    torch_model, paddle_model = pair
+    assert padiff_ir.match(torch_model, paddle_model, _x(0)).ok
+    transposed = torch_model.fc2.weight.detach().t().contiguous().t()  # same values, strided
+    torch_model.fc2.weight = torch.nn.Parameter(transposed + 0.25)
+    assert not torch_model.fc2.weight.is_contiguous()
+    result = padiff_ir.match(torch_model, paddle_model, _x(1))
+    assert [c.module_a for c in result.culprits] == ["fc2"]
