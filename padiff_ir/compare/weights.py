@@ -32,7 +32,12 @@ def initializers(exported: ExportedGraph) -> dict[str, np.ndarray]:
         name = exported.parameters.get(tensor.name)
         if name is None:
             continue
-        out[name] = live[tensor.name] if tensor.name in live else numpy_helper.to_array(tensor)
+        if tensor.name in live:
+            value = live[tensor.name].view()
+            value.flags.writeable = False  # the model's own memory: never written from here
+        else:
+            value = numpy_helper.to_array(tensor)
+        out[name] = value
     return out
 
 
