@@ -279,6 +279,15 @@ def main() -> None:
             row = run_case(kind, name, size)
         print(json.dumps(row))
         return
+    # the processes import padiff-ir from compiled bytecode, as an installed package is (PaDiff
+    # is: pip compiles it); a machine that sets PYTHONDONTWRITEBYTECODE would otherwise have
+    # every process compile padiff-ir's sources (about 0.1 s of each first call)
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    import compileall
+
+    import padiff_ir
+
+    compileall.compile_dir(str(Path(padiff_ir.__file__).parent), quiet=1)
     cases = CASES
     if args.pairs:
         cases = [tuple(p.split(":")) for p in args.pairs.split(",")]
