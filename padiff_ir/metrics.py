@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -165,18 +166,13 @@ def same_layout(shape_a: tuple[int, ...], shape_b: tuple[int, ...]) -> bool:
     return a == b or (bool(a) and bool(b) and a[-1] == b[-1])
 
 
-def _histogram(abs_err: np.ndarray, *, all_finite: bool = False) -> tuple[int, ...]:
+def _histogram(abs_err: np.ndarray) -> tuple[int, ...]:
     """Counts of ``log10 |a - b|`` per bin of :data:`_HIST_EDGES` (no sort, no logarithm).
 
     The count at or above each decade edge, from the smallest up (comparisons in the
     array's dtype, stopping at the first empty edge); a bin's count is the difference of two.
-    ``all_finite``: the caller knows every value is finite (one pass fewer).
     """
-    if all_finite:
-        finite = abs_err
-    else:
-        mask = np.isfinite(abs_err)
-        finite = abs_err if mask.all() else abs_err[mask]
+    finite = abs_err[np.isfinite(abs_err)] if not np.isfinite(abs_err).all() else abs_err
     bins = len(_HIST_EDGES)
     # bin 0: below 1e-11 (exact included); bin k: [1e(k-12), 1e(k-11)); last: 1e2 and above
     at_least = [int(finite.size)]
@@ -197,6 +193,12 @@ def _working_dtype(a: np.ndarray, b: np.ndarray) -> np.dtype:
     if a.dtype == np.float32 and b.dtype == np.float32:
         return np.dtype(np.float32)
     return np.dtype(np.float64)
+
+
+def default_workers() -> int:
+    """Threads for comparisons (numpy releases the GIL in its loops): the CPU count, at most
+    8."""
+    return max(1, min(8, os.cpu_count() or 1))
 
 
 def _dot(x: np.ndarray, y: np.ndarray) -> float:

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from padiff_ir.compare import kept
 from padiff_ir.compare.options import MatchOptions
 from padiff_ir.compare.stages import Stage, StageTimer
 from padiff_ir.errors import InputError, OptionError
@@ -248,7 +249,6 @@ def prepare_pair(
     and the pair prepared is kept for the next call when it may be (:mod:`.kept`; do not close
     a pair that :func:`~.kept.is_kept`).
     """
-    from padiff_ir.compare import kept
     from padiff_ir.compare.weights import assign_into_graph
     from padiff_ir.pairing.graphs import pair_graphs, settle_layouts
     from padiff_ir.pairing.memo import remember

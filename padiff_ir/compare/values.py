@@ -4,7 +4,6 @@ tensors of two stores once per check (:class:`ComparedTensors`)."""
 from __future__ import annotations
 
 import collections
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -12,11 +11,9 @@ from typing import Any
 import numpy as np
 
 from padiff_ir.matching.types import TensorPair
-from padiff_ir.metrics import TensorMetrics, Tolerance, compare_arrays
+from padiff_ir.metrics import TensorMetrics, Tolerance, compare_arrays, default_workers
 
 __all__ = ["ComparedTensors", "pair_values", "side_value"]
-
-_WORKERS = min(4, os.cpu_count() or 1)  # comparison threads of a prefetch
 
 
 class ComparedTensors:
@@ -51,7 +48,7 @@ class ComparedTensors:
         read from the stores on this thread, a few at a time, so a spilled store is not
         loaded whole."""
         todo = [key for key in dict.fromkeys(requests) if key not in self._done]
-        workers = min(_WORKERS, len(todo))
+        workers = min(default_workers(), len(todo))
         if workers < 2:
             return
         window = 2 * workers  # pairs whose values are held at once

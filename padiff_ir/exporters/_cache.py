@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from padiff_ir.exporters._graph import ExportedGraph
-from padiff_ir.exporters._live import live_export, model_tensors
+from padiff_ir.exporters._live import filled_export, model_tensors
 from padiff_ir.frameworks import get_framework
 
 if TYPE_CHECKING:
@@ -123,7 +123,6 @@ def _holds(tensor: onnx.TensorProto, fw: Any, value: Any) -> bool:
 
 def _refreshable(exported: ExportedGraph, model: Any, framework: str) -> bool:
     """Whether writing the model's tensors through the parameter map reproduces the export."""
-
     fw = get_framework(framework)
     tensors = model_tensors(model, framework)
     sizes: set[int] = set()
@@ -162,7 +161,6 @@ def stale_parameters(exported: ExportedGraph, model: Any, framework: str) -> lis
     """The parameters and buffers of ``model`` whose values differ from ``exported``'s (the
     model's weights changed since the export or the cache hit that gave it); the weights a
     live export reads from the model (``exported.weights``) never do."""
-
     fw = get_framework(framework)
     tensors = model_tensors(model, framework)
     stale = []
@@ -173,30 +171,6 @@ def stale_parameters(exported: ExportedGraph, model: Any, framework: str) -> lis
         if not _holds(tensor, fw, tensors[name]):
             stale.append(name)
     return stale
-
-
-def _filled(skeleton: onnx.ModelProto, model: Any, framework: str) -> ExportedGraph | None:
-    """The skeleton's copy with the model's current tensors; None when one no longer fits."""
-    import onnx
-    from onnx import helper
-
-    fw = get_framework(framework)
-    model_proto = onnx.ModelProto()
-    model_proto.CopyFrom(skeleton)
-    exported = ExportedGraph.from_model(model_proto)
-    tensors = model_tensors(model, framework)
-    for tensor in model_proto.graph.initializer:
-        name = exported.parameters.get(tensor.name)
-        if name is None:
-            continue
-        if name not in tensors:
-            return None
-        value = np.ascontiguousarray(fw.to_numpy(tensors[name]))
-        expected = helper.tensor_dtype_to_np_dtype(tensor.data_type)
-        if value.dtype != expected or list(value.shape) != list(tensor.dims):
-            return None
-        tensor.raw_data = value.tobytes()
-    return exported
 
 
 class ExportCache:
@@ -247,13 +221,13 @@ class ExportCache:
         self, key: str, model: Any, framework: str, *, live: bool = False
     ) -> ExportedGraph | None:
         """The cached export of ``key`` with ``model``'s current weights, or None; ``live``:
-        the weights are read from the model in place (:func:`~._live.live_export`)."""
+        the weights are read from the model in place (:func:`~._live.filled_export`)."""
         if not self.enabled:
             return None
         skeleton = self._memory_entry(key) or self._disk_entry(key)
         exported = None
         if skeleton is not None:
-            exported = (live_export if live else _filled)(skeleton, model, framework)
+            exported = filled_export(skeleton, model, framework, live=live)
         with self._lock:
             if exported is None:
                 self.misses += 1

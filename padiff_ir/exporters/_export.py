@@ -275,7 +275,7 @@ def _start_export(
 ) -> StartedExport:
     from padiff_ir.exporters._cache import export_cache, refreshable_skeleton
     from padiff_ir.exporters._fingerprint import model_fingerprint
-    from padiff_ir.exporters._live import live_export
+    from padiff_ir.exporters._live import filled_export
 
     framework = detect_framework(model)
     if framework == "onnx":
@@ -301,7 +301,7 @@ def _start_export(
             exported.fingerprint = key
         if not live:
             return None
-        replacement = live_export(skeleton, model, framework)
+        replacement = filled_export(skeleton, model, framework, live=True)
         if replacement is not None:
             replacement.fingerprint = exported.fingerprint
         return replacement

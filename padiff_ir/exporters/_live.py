@@ -2,13 +2,14 @@
 
 A graph that ``match`` or a :class:`~padiff_ir.compare.comparison.Comparison` runs needs no
 copy of the weights: the framework tensors are in memory already, and torch's ``numpy()`` and
-paddle's DLPack give arrays that share their memory. :func:`live_export` turns an export
-cache skeleton (:mod:`padiff_ir.exporters._cache`: the exported graph, its parameter
-initializers holding no values) into an :class:`ExportedGraph` whose parameter initializers
-are declared as shared external data (:func:`~padiff_ir.runtime._graph_index.external_stub`)
-and whose :attr:`ExportedGraph.weights` gives, for each, the view of the model's tensor
-(:class:`LiveWeights`). Initializers without a view (integer buffers, bfloat16, tensors off
-the CPU) get a copy of the model's value, as a cache hit writes them.
+paddle's DLPack give arrays that share their memory. :func:`filled_export` with ``live`` turns
+an export cache skeleton (:mod:`padiff_ir.exporters._cache`: the exported graph, its
+parameter initializers holding no values) into an :class:`ExportedGraph` whose parameter
+initializers are declared as shared external data
+(:func:`~padiff_ir.runtime._graph_index.external_stub`) and whose
+:attr:`ExportedGraph.weights` gives, for each, the view of the model's tensor
+(:class:`LiveWeights`). Initializers without a view (bfloat16, strided tensors, tensors off
+the CPU) get a copy of the model's value, as every one does without ``live``.
 
 What this buys: the exported protos no longer hold the weights (BERT-base: 2 x 440 MB), nor do
 onnxruntime's sessions (they read the views), and a later export of the same models writes
@@ -33,7 +34,7 @@ from padiff_ir.frameworks import get_framework
 if TYPE_CHECKING:
     import onnx
 
-__all__ = ["LiveWeights", "live_export", "materialized", "model_tensors"]
+__all__ = ["LiveWeights", "filled_export", "materialized", "model_tensors"]
 
 logger = logging.getLogger(__name__)
 
@@ -123,9 +124,12 @@ class LiveWeights(Mapping[str, np.ndarray]):
         return f"LiveWeights({self._framework}, {len(self)} tensors)"
 
 
-def live_export(skeleton: onnx.ModelProto, model: Any, framework: str) -> ExportedGraph | None:
-    """``skeleton``'s graph reading ``model``'s weights in place; None when a tensor of the
-    model no longer fits the skeleton (shape, dtype, or gone)."""
+def filled_export(
+    skeleton: onnx.ModelProto, model: Any, framework: str, *, live: bool
+) -> ExportedGraph | None:
+    """``skeleton``'s graph with ``model``'s current tensors: with ``live`` read in place
+    where a tensor allows it (else, and without ``live``, copied in); None when a tensor of
+    the model no longer fits the skeleton (shape, dtype, or gone)."""
     import onnx
     from onnx import helper
 
@@ -136,25 +140,26 @@ def live_export(skeleton: onnx.ModelProto, model: Any, framework: str) -> Export
     model_proto.CopyFrom(skeleton)  # a skeleton holds no weights: a small copy
     exported = ExportedGraph.from_model(model_proto)
     tensors = model_tensors(model, framework)
-    live: dict[str, str] = {}
-    for position, tensor in enumerate(model_proto.graph.initializer):
+    read_in_place: dict[str, str] = {}
+    for tensor in model_proto.graph.initializer:
         name = exported.parameters.get(tensor.name)
         if name is None:
             continue
         if name not in tensors:
             return None
         expected = np.dtype(helper.tensor_dtype_to_np_dtype(tensor.data_type))
-        view = fw.view(tensors[name])
+        view = fw.view(tensors[name]) if live else None
         if view is not None and view.dtype == expected and list(view.shape) == list(tensor.dims):
-            model_proto.graph.initializer[position].CopyFrom(external_stub(tensor))
-            live[tensor.name] = name
+            tensor.CopyFrom(external_stub(tensor))
+            read_in_place[tensor.name] = name
             continue
         value = np.ascontiguousarray(fw.to_numpy(tensors[name]))
         if value.dtype != expected or list(value.shape) != list(tensor.dims):
             return None
         tensor.raw_data = value.tobytes()
-    exported.weights = LiveWeights(model, framework, live)
-    logger.debug("live export: %d of %d parameters read in place", len(live), len(tensors))
+    if live:
+        exported.weights = LiveWeights(model, framework, read_in_place)
+        logger.debug("live export: %d parameters read in place", len(read_in_place))
     return exported
 
 

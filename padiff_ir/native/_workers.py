@@ -10,7 +10,6 @@ work is handed over. :class:`Workers` with one worker (or ``workers=0``) runs ev
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -19,16 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from padiff_ir.metrics import TensorMetrics, Tolerance, compare_arrays
+from padiff_ir.metrics import TensorMetrics, Tolerance, compare_arrays, default_workers
 
 __all__ = ["Deferred", "Workers", "default_workers"]
 
 logger = logging.getLogger(__name__)
-
-
-def default_workers() -> int:
-    """Worker threads for comparisons: the CPU count, at most 8."""
-    return max(1, min(8, os.cpu_count() or 1))
 
 
 class Deferred:

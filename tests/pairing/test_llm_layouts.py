@@ -19,6 +19,7 @@ from padiff_ir.pairing import pair_models
 from padiff_ir.pairing.layer_map import LayerMap
 from padiff_ir.zoo import get_pair
 from padiff_ir.zoo.llm_weights import llama_torch_to_paddle
+from tests.hf_models import hf_causal_lm, hf_inputs
 
 VARIANTS = {
     "default": {},
@@ -229,23 +230,10 @@ def test_an_unknown_fused_layout_is_an_error_naming_shapes_and_candidates():
 def test_a_real_hugging_face_decoder_against_the_paddle_port(name, overrides):
     """``transformers``' own classes (tiny configs, no download) on the torch side: keyword
     inputs, a ``ModelOutput`` with a cache, attention returning ``(output, None)``."""
-    transformers = pytest.importorskip("transformers")
+    hf = hf_causal_lm(name, layers=2)
     port = _fresh(overrides, 1)
-    config = getattr(transformers, f"{name}Config")(
-        vocab_size=128,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        rms_norm_eps=1e-6,
-        rope_theta=10000.0,
-    )
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        hf = getattr(transformers, f"{name}ForCausalLM")(config).eval()
     ids = port.inputs["input_ids"]
-    inputs = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+    inputs = hf_inputs(ids)
     result = padiff_ir.match(hf, port.paddle_model, inputs, assign_weights=True)
     assert result, str(result)
     assert result.fallback["side"] == "B"

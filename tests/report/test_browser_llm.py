@@ -98,31 +98,14 @@ def test_a_real_hugging_face_llama_report_folds_and_marks_the_broken_layer(tmp_p
     """``transformers``' own LlamaForCausalLM (4 layers, tiny config, no download) against the
     zoo's paddle port with a RMSNorm epsilon bug in layer 2: the folded strip marks that cell,
     and opening it shows the culprit with its partner in view."""
-    import numpy as np
-    import pytest
-    import torch
-
     import padiff_ir
     from padiff_ir.zoo import get_pair
+    from tests.hf_models import hf_causal_lm, hf_inputs
 
-    transformers = pytest.importorskip("transformers")
+    hf = hf_causal_lm("Llama", layers=4)
     port = get_pair("llama", "tiny", overrides={"layers": 4}, seed=1)
-    config = transformers.LlamaConfig(
-        vocab_size=128,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=4,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        rms_norm_eps=1e-6,
-        rope_theta=10000.0,
-    )
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        hf = transformers.LlamaForCausalLM(config).eval()
     port.paddle_model.llama.layers[2].input_layernorm.variance_epsilon = 1e-1
-    ids = port.inputs["input_ids"]
-    inputs = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+    inputs = hf_inputs(port.inputs["input_ids"])
     result = padiff_ir.match(hf, port.paddle_model, inputs, assign_weights=True)
     assert not result and result.culprits[0].module_a == "model.layers.2.input_layernorm"
     status = {m.a: m.status.value for m in result.modules}
