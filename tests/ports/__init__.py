@@ -1,0 +1,85 @@
+"""The real-ports corpus: models from libraries nobody here wrote, on both sides.
+
+Each family module (``vision``: torchvision vs paddle.vision; ``decoders``: Hugging Face
+transformers vs PaddleFormers) lists :class:`PortPair` rows in a tuple ``PAIRS``. A pair is built
+fresh by ``build()`` from the libraries' own constructors or tiny configs (random init, no
+downloads); its ground truth is written by hand, **independently of the matcher**:
+
+- ``weights``: every torch parameter and persistent buffer -> the paddle one and how its values
+  go across (:class:`Copy`), used by :func:`hand_convert`;
+- ``modules``: every torch module that runs in forward -> the paddle module computing the same
+  thing, parameter-free layers (dropout, pooling, activations) included;
+- ``differences``: the true differences left after a hand conversion (the libraries disagree:
+  a pooling ``ceil_mode``, a dropout convention), each named on both sides.
+
+The tests and ``benchmarks/bench_ports.py`` measure padiff-ir against that truth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+import numpy as np
+
+__all__ = ["BuiltPair", "Copy", "PortPair", "TrueDifference", "hand_convert"]
+
+
+class Copy(Enum):
+    """How a torch tensor's values become the paddle tensor's."""
+
+    SAME = "same"  # the same array
+    TRANSPOSE = "transpose"  # a 2-d Linear weight: torch [out, in], paddle [in, out]
+
+
+@dataclass(frozen=True)
+class TrueDifference:
+    """A difference the two libraries really have, found by hand: where and what."""
+
+    module_a: str  # the torch module path
+    module_b: str  # the paddle module path
+    what: str  # e.g. "MaxPool ceil_mode False vs True"
+
+
+@dataclass
+class BuiltPair:
+    """One freshly built pair: the models, their inputs, and the hand-written truth."""
+
+    torch_model: Any
+    paddle_model: Any
+    inputs: Any  # what padiff_ir.match takes: numpy arrays (a dict by name, or a tuple)
+    weights: Mapping[str, tuple[str, Copy]]  # torch name -> (paddle name, copy)
+    modules: Mapping[str, str]  # torch module path -> paddle module path
+    differences: tuple[TrueDifference, ...] = ()
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PortPair:
+    """A row of the corpus: a name, its family, and how to build it."""
+
+    name: str  # e.g. "torchvision/resnet18"
+    family: str  # "vision" | "decoders"
+    build: Callable[[], BuiltPair]
+    slow: bool = False  # large enough to keep out of the quick tier of the tests
+
+
+def hand_convert(pair: BuiltPair) -> None:
+    """Copy every torch tensor named in ``pair.weights`` into its paddle tensor (in place).
+
+    Raises AssertionError when a name is missing on either side or a shape disagrees: the
+    hand-written map must be complete and right before it can judge the tool.
+    """
+    torch_tensors = dict(pair.torch_model.state_dict())
+    paddle_tensors = dict(pair.paddle_model.state_dict())
+    for name_a, (name_b, how) in pair.weights.items():
+        assert name_a in torch_tensors, f"{name_a} is not a torch tensor"
+        assert name_b in paddle_tensors, f"{name_b} is not a paddle tensor"
+        value = torch_tensors[name_a].detach().cpu().numpy()
+        if how is Copy.TRANSPOSE:
+            value = value.T
+        target = paddle_tensors[name_b]
+        assert tuple(target.shape) == value.shape, f"{name_a} -> {name_b}: {value.shape}"
+        target.set_value(np.ascontiguousarray(value).astype(target.numpy().dtype))
