@@ -27,6 +27,7 @@ from padiff_ir.compare.pipeline import resolve_sides
 from padiff_ir.compare.prepared import PreparedPair, input_signature, prepare_pair
 from padiff_ir.compare.result import MatchResult
 from padiff_ir.compare.stages import Stage, StageTimer
+from padiff_ir.compare.verify import verified
 from padiff_ir.errors import InputError, OptionError
 from padiff_ir.exporters._export import FRAMEWORK_LOCK
 from padiff_ir.frameworks.inputs import split_inputs
@@ -160,13 +161,20 @@ class Comparison:
     def _sides(self, raw_a: Any, raw_b: Any) -> tuple[tuple[Any, str, Any], tuple[Any, str, Any]]:
         return (self.model_a, self.framework_a, raw_a), (self.model_b, self.framework_b, raw_b)
 
-    def _prepare(self, raw_a: Any, raw_b: Any, inputs: Any, timer: StageTimer) -> PreparedPair:
+    def _prepare(
+        self,
+        raw_a: Any,
+        raw_b: Any,
+        inputs: Any,
+        timer: StageTimer,
+        fresh: tuple[bool, bool] = (False, False),
+    ) -> PreparedPair:
         if self._prepared is not None:
             self._prepared.close()
             self._prepared = None
         side_a, side_b = self._sides(raw_a, raw_b)
         self._prepared = prepare_pair(
-            side_a, side_b, inputs, self.options, timer, keep_sessions=True
+            side_a, side_b, inputs, self.options, timer, keep_sessions=True, fresh=fresh
         )
         return self._prepared
 
@@ -192,25 +200,13 @@ class Comparison:
             return result
 
     def _weights_changed(self, result: MatchResult) -> bool:
-        from padiff_ir.exporters._cache import stale_parameters
-
         prepared = self._prepared
         unfaithful = [
             side
             for side, report in result.export_fidelity.items()
             if report.get("checked") and not report.get("ok")
         ]
-        if prepared is None or not unfaithful:
-            return False
-        sides = {
-            "a": (prepared.exported_a, self.model_a, self.framework_a),
-            "b": (prepared.exported_b, self.model_b, self.framework_b),
-        }
-        # with assign_weights either side's graph can hold the other's weights: look at both
-        return any(
-            framework != "onnx" and stale_parameters(exported, model, framework)
-            for exported, model, framework in sides.values()
-        )
+        return prepared is not None and bool(unfaithful) and self._weights_changed_since(prepared)
 
     def _check(self, inputs: Any) -> MatchResult:
         with FRAMEWORK_LOCK:
@@ -230,15 +226,42 @@ class Comparison:
                 def by_module() -> EagerPair:
                     return run_eager_pair(sides, runs, memory_budget=budget, modules=True)
 
-                return check_inputs(
-                    prepared,
-                    prepared.feeds(raw_a, raw_b),
-                    eager,
-                    by_module,
-                    self.options,
-                    timer,
-                    list(prepared.notes),
+                def check(pair: PreparedPair) -> MatchResult:
+                    return check_inputs(
+                        pair,
+                        pair.feeds(raw_a, raw_b),
+                        eager,
+                        by_module,
+                        self.options,
+                        timer,
+                        list(pair.notes),
+                    )
+
+                def prepare_fresh(fresh: tuple[bool, bool]) -> PreparedPair:
+                    return self._prepare(raw_a, raw_b, inputs, timer, fresh)
+
+                # new weights (see check) explain a departing graph: it is not stale
+                prepared, result = verified(
+                    prepared, check, prepare_fresh, _kept_open, self._weights_changed_since
                 )
+                _trust_faithful(prepared, result)
+                return result
+
+    def _weights_changed_since(self, prepared: PreparedPair) -> bool:
+        """Whether either model's weights are no longer those its graph holds (then a graph
+        that departs from its model is explained, see :meth:`check`); with assign_weights
+        either side's graph can hold the other's weights: both are looked at."""
+        from padiff_ir.exporters._cache import stale_parameters
+
+        sides = zip(
+            (prepared.exported_a, prepared.exported_b),
+            (self.model_a, self.model_b),
+            (self.framework_a, self.framework_b),
+        )
+        return any(
+            framework != "onnx" and bool(stale_parameters(exported, model, framework))
+            for exported, model, framework in sides
+        )
 
     def refresh(self) -> None:
         """Forget the prepared graphs: the next check exports (from the cache, with the
@@ -263,6 +286,21 @@ class Comparison:
             f"Comparison({self.framework_a} {type(self.model_a).__name__} vs "
             f"{self.framework_b} {type(self.model_b).__name__}, {state})"
         )
+
+
+def _kept_open(prepared: PreparedPair) -> None:
+    """A comparison's replaced pair is closed by :meth:`Comparison._prepare`."""
+
+
+def _trust_faithful(prepared: PreparedPair, result: MatchResult) -> None:
+    """A side's graph is held from one check to the next: one that reproduced its model is
+    verified again at a later check (the model may change meanwhile); one exported now that
+    still departs is the exporter's doing and is not exported again at every check."""
+    fidelity = result.export_fidelity
+    faithful = [
+        not (fidelity.get(side, {}).get("checked") and not fidelity[side]["ok"]) for side in "ab"
+    ]
+    prepared.cached = (prepared.cached[0] or faithful[0], prepared.cached[1] or faithful[1])
 
 
 def comparison_progress(options: MatchOptions) -> Callable[[int, int | None], None]:

@@ -36,9 +36,10 @@ from padiff_ir.compare import kept
 from padiff_ir.compare.check import EagerPair, check_inputs
 from padiff_ir.compare.eager import eager_side, run_eager_pair
 from padiff_ir.compare.options import MatchOptions
-from padiff_ir.compare.prepared import prepare_pair
+from padiff_ir.compare.prepared import PreparedPair, prepare_pair
 from padiff_ir.compare.result import MatchResult
 from padiff_ir.compare.stages import Stage, StageTimer
+from padiff_ir.compare.verify import verified
 from padiff_ir.errors import ExportError, MatchError
 from padiff_ir.exporters import detect_framework
 from padiff_ir.exporters._export import FRAMEWORK_LOCK
@@ -156,15 +157,28 @@ def _match(
                     (side_a, side_b), eager_runs, memory_budget=budget, modules=True
                 )
 
-            return check_inputs(
-                prepared,
-                prepared.feeds(raw_a, raw_b),
-                eager,
-                by_module,
-                options,
-                timer,
-                [*notes, *prepared.notes],
-            )
+            def check(pair: PreparedPair) -> MatchResult:
+                return check_inputs(
+                    pair,
+                    pair.feeds(raw_a, raw_b),
+                    eager,
+                    by_module,
+                    options,
+                    timer,
+                    [*notes, *pair.notes],
+                )
+
+            def prepare_fresh(fresh: tuple[bool, bool]) -> PreparedPair:
+                return prepare_pair(side_a, side_b, inputs, options, timer, reuse=True, fresh=fresh)
+
+            # a graph served by fingerprint that departs from its model is exported again
+            prepared, result = verified(prepared, check, prepare_fresh, _release)
+            return result
         finally:
-            if not kept.is_kept(prepared):
-                prepared.close()
+            _release(prepared)
+
+
+def _release(prepared: PreparedPair) -> None:
+    """Close ``prepared``'s sessions unless it is kept for a later call."""
+    if not kept.is_kept(prepared):
+        prepared.close()

@@ -71,6 +71,9 @@ class PreparedPair:
         signature: the inputs' names, dtypes and shapes the graphs were exported for.
         notes: remarks from preparing (weights copied).
         views: compact graph views for the report (made once, shared by every result).
+        cached: per side, whether its graph was served by fingerprint (the export cache or
+            the kept pair of an earlier call) rather than exported from the model now: such
+            a graph is verified against the model's eager run (:mod:`.verify`).
     """
 
     models: tuple[Any, Any]
@@ -87,6 +90,7 @@ class PreparedPair:
     signature: tuple[Any, Any]
     notes: list[str] = field(default_factory=list)
     views: dict[str, Any] = field(default_factory=dict)
+    cached: tuple[bool, bool] = (False, False)
 
     def feeds(self, raw_a: Any, raw_b: Any) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """Both graphs' feeds for per-side inputs."""
@@ -183,14 +187,17 @@ def _remembered_traces(
     layer_map: Any,
 ) -> Callable[[], tuple[Graph, Graph]]:
     """``traces`` made once per pair of model structures (the eager trace of a large model
-    takes seconds; a later check of the same models reuses it)."""
+    takes seconds; a later check of the same models reuses it). Reused only for exports the
+    cache served: a model exported now is traced now (its fingerprint may have missed a
+    change)."""
     if not (exported_a.fingerprint and exported_b.fingerprint):
         return traces
+    reuse = exported_a.cached and exported_b.cached
     pins = json.dumps(layer_map.to_dict(), sort_keys=True, default=str) if layer_map else ""
     key = (exported_a.fingerprint, exported_b.fingerprint, pins)
 
     def make() -> tuple[Graph, Graph]:
-        graphs = _TRACES.get(key)
+        graphs = _TRACES.get(key) if reuse else None
         if graphs is None:
             graphs = _TRACES[key] = traces()
             while len(_TRACES) > _TRACES_KEPT:
@@ -208,9 +215,10 @@ _GRAPHS_KEPT = 8
 
 
 def _canonical_graph(exported: ExportedGraph) -> Graph:
-    """``canonicalize(build_graph(exported))``, made once per export fingerprint."""
+    """``canonicalize(build_graph(exported))``, made once per export fingerprint (a graph
+    exported now, not served by the cache, is built again and replaces the one kept)."""
     key = exported.fingerprint
-    graph = _GRAPHS.get(key) if key else None
+    graph = _GRAPHS.get(key) if key and exported.cached else None
     if graph is None:
         graph = canonicalize(build_graph(exported))
         if key:
@@ -239,6 +247,7 @@ def prepare_pair(
     *,
     keep_sessions: bool = False,
     reuse: bool = False,
+    fresh: tuple[bool, bool] = (False, False),
 ) -> PreparedPair:
     """Export, build, match (and with ``assign_weights`` copy A's weights into B) once.
 
@@ -247,7 +256,8 @@ def prepare_pair(
     ``keep_sessions`` the runners keep their sessions from one check to the next. With
     ``reuse`` the pair kept by the previous call for the same models is returned when it fits,
     and the pair prepared is kept for the next call when it may be (:mod:`.kept`; do not close
-    a pair that :func:`~.kept.is_kept`).
+    a pair that :func:`~.kept.is_kept`). ``fresh``: per side, export the model whatever the
+    export cache holds (a cached graph was found stale).
     """
     from padiff_ir.compare.weights import assign_into_graph
     from padiff_ir.pairing.graphs import pair_graphs, settle_layouts
@@ -261,13 +271,22 @@ def prepare_pair(
         # alone takes A's weights (A is a file: B's model is left as it is)
         live = not (options.assign_weights and framework_a == "onnx")
         exported_a, exported_b = export_pair(
-            model_a, raw_a, model_b, raw_b, opset=options.opset, check=False, live=live
+            model_a,
+            raw_a,
+            model_b,
+            raw_b,
+            opset=options.opset,
+            check=False,
+            live=live,
+            fresh=fresh,
         )
     signature = (input_signature(raw_a), input_signature(raw_b))
     key = kept.key_of(exported_a, exported_b, signature, options) if reuse else None
-    reused = kept.lookup(model_a, model_b, key)
+    # a kept pair serves only exports the cache served: a model exported now has its graph
+    reused = kept.lookup(model_a, model_b, key) if exported_a.cached and exported_b.cached else None
     if reused is not None:
         _check_tolerance_names(options.overrides, reused.graph_a, reused.exported_a)
+        reused.cached = (True, True)
         return reused
     with timer.stage(Stage.IR):
         graph_a = _canonical_graph(exported_a)
@@ -316,6 +335,7 @@ def prepare_pair(
         signature=signature,
         notes=notes,
         views={"a": graph_view(graph_a, exported_a), "b": graph_view(graph_b, exported_b)},
+        cached=(exported_a.cached, exported_b.cached),
     )
     if key is not None:
         kept.keep(prepared, key)

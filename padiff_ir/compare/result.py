@@ -14,7 +14,14 @@ from padiff_ir._result import TextEnum, Verdict, VerdictResult, renderer
 from padiff_ir.matching.types import ModulePair, Unmatched
 from padiff_ir.metrics import TensorMetrics, Tolerance
 
-__all__ = ["Culprit", "MatchResult", "ModuleResult", "ModuleStatus", "PairResult"]
+__all__ = [
+    "Culprit",
+    "ExporterFault",
+    "MatchResult",
+    "ModuleResult",
+    "ModuleStatus",
+    "PairResult",
+]
 
 
 class ModuleStatus(TextEnum):
@@ -174,6 +181,43 @@ class Culprit:
         return cls(**data)
 
 
+@dataclass(frozen=True)
+class ExporterFault:
+    """Where an exporter changed what a model computes: a finding about the exporter, not
+    about the models (that module's verdict comes from the eager runs instead).
+
+    Attributes:
+        side: ``"A"`` or ``"B"``, the model whose graph departs from its eager run.
+        exporter: the exporter that wrote the graph (``paddle2onnx``, ``the torch dynamo
+            exporter``...).
+        module / module_class: the innermost module whose graph departs (its call site).
+        max_abs: how far its graph, fed its eager inputs, is from its eager outputs.
+        op / attribute: the op and attribute the exporter got wrong, where it can be read
+            (``LeakyRelu``, ``alpha``); empty otherwise.
+        written / expected: the attribute's value in the graph, and the module setting it
+            stands for (``negative_slope 0.01``), where read.
+        explanation: one sentence for the user.
+    """
+
+    side: str
+    exporter: str
+    module: str
+    module_class: str
+    max_abs: float
+    op: str = ""
+    attribute: str = ""
+    written: str = ""
+    expected: str = ""
+    explanation: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ExporterFault:
+        return cls(**data)
+
+
 @dataclass
 class MatchResult(VerdictResult):
     """The answer of :func:`padiff_ir.match`: do the models agree, and if not, where and why.
@@ -202,6 +246,11 @@ class MatchResult(VerdictResult):
         layouts: the parameter layouts the matching discovered (fused q/k/v, gate/up, norm
             offsets), by kind of parameter group, in :attr:`LayerMap.layouts`' form
             (``{"a.*.q.weight+... -> b.*.qkv.weight": {"layout": {"name": ..., ...}}}``).
+        stale_exports: the sides (``"A"``, ``"B"``) whose graph the export cache served
+            stale: it did not reproduce the model's eager run, so it was dropped and the
+            model exported again for this result (:mod:`padiff_ir.compare.verify`).
+        exporter_faults: where an exporter changed what a model computes; those modules are
+            judged on the eager runs (:mod:`padiff_ir.compare.exporter_faults`).
     """
 
     ok: bool
@@ -225,6 +274,8 @@ class MatchResult(VerdictResult):
     graphs: dict[str, Any] = field(default_factory=dict)
     fallback: dict[str, Any] = field(default_factory=dict)
     layouts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    stale_exports: tuple[str, ...] = ()
+    exporter_faults: list[ExporterFault] = field(default_factory=list)
 
     __eq__ = VerdictResult.__eq__  # dataclass(eq=True) would replace the mixin's
     __hash__ = None
@@ -265,6 +316,8 @@ class MatchResult(VerdictResult):
             "graphs": self.graphs,
             "fallback": self.fallback,
             "layouts": self.layouts,
+            "stale_exports": list(self.stale_exports),
+            "exporter_faults": [f.to_dict() for f in self.exporter_faults],
         }
 
     @classmethod
@@ -292,6 +345,8 @@ class MatchResult(VerdictResult):
             graphs=dict(data.get("graphs", {})),
             fallback=dict(data.get("fallback", {})),
             layouts=dict(data.get("layouts", {})),
+            stale_exports=tuple(data.get("stale_exports", ())),
+            exporter_faults=[ExporterFault.from_dict(f) for f in data.get("exporter_faults", ())],
         )
 
     def to_model_explorer(self, directory: str | Path) -> dict[str, Path]:

@@ -14,13 +14,27 @@ graph has its size (a weight an exporter folded into a constant could not be ref
 
 The directory is ``$PADIFF_IR_CACHE_DIR`` when set (empty: no disk cache), else
 ``$XDG_CACHE_HOME/padiff_ir/exports`` (``~/.cache/padiff_ir/exports``).
+
+A disk entry describes itself: a header (:data:`MAGIC`, the :data:`SCHEMA` version, the
+payload's length and a SHA-256 over the entry's key and the payload) before the serialized
+skeleton. An entry whose header, length or checksum does not fit (a file cut short, an empty
+file, flipped bytes, a file of another key or another tool) is deleted with a warning and the
+model exported again: it is never loaded.
+
+A hit is a fast path, not a promise: the fingerprint cannot see every change (a function held
+in a closure, a ``functools.partial``'s arguments, a class attribute changed at run time, a
+helper in another file). The graph of a hit is marked (``ExportedGraph.cached``), and ``match``
+checks it against the model's eager run; one that does not reproduce it is :meth:`dropped
+<ExportCache.drop>` and the model exported afresh (:mod:`padiff_ir.compare.verify`).
 """
 
 from __future__ import annotations
 
 import collections
+import hashlib
 import logging
 import os
+import struct
 import tempfile
 import threading
 from pathlib import Path
@@ -36,8 +50,11 @@ if TYPE_CHECKING:
     import onnx
 
 __all__ = [
+    "DamagedEntry",
     "ExportCache",
     "default_directory",
+    "entry_bytes",
+    "entry_payload",
     "export_cache",
     "refreshable_skeleton",
     "stale_parameters",
@@ -47,6 +64,47 @@ logger = logging.getLogger(__name__)
 
 #: Environment variable naming the cache directory (empty: memory only).
 CACHE_DIR_VARIABLE = "PADIFF_IR_CACHE_DIR"
+
+#: The first bytes of every disk entry.
+MAGIC = b"PADIFFIR"
+#: The layout of a disk entry; an entry of another schema is dropped.
+SCHEMA = 1
+_HEADER = struct.Struct("<8sIQ32s")  # magic, schema, payload length, SHA-256
+
+
+class DamagedEntry(ValueError):
+    """A disk entry that cannot be trusted (why, in words)."""
+
+
+def _digest(key: str, payload: bytes) -> bytes:
+    return hashlib.sha256(key.encode("ascii", "replace") + b"\x00" + payload).digest()
+
+
+def entry_bytes(key: str, payload: bytes) -> bytes:
+    """A disk entry: its header (magic, schema, length, checksum of key and payload), then
+    ``payload`` (a serialized skeleton)."""
+    return _HEADER.pack(MAGIC, SCHEMA, len(payload), _digest(key, payload)) + payload
+
+
+def entry_payload(key: str, data: bytes) -> bytes:
+    """The payload of disk entry ``data`` written for ``key``.
+
+    Raises:
+        DamagedEntry: empty, cut short, of another schema, another key or altered.
+    """
+    if len(data) < _HEADER.size:
+        raise DamagedEntry(f"{len(data)} bytes, shorter than the entry header")
+    magic, schema, length, digest = _HEADER.unpack_from(data)
+    if magic != MAGIC:
+        raise DamagedEntry("not an entry of the padiff-ir export cache")
+    if schema != SCHEMA:
+        raise DamagedEntry(f"schema {schema}, this padiff-ir reads schema {SCHEMA}")
+    payload = data[_HEADER.size :]
+    if len(payload) != length:
+        raise DamagedEntry(f"{len(payload)} bytes of payload, the header says {length}")
+    if _digest(key, payload) != digest:
+        raise DamagedEntry("checksum mismatch (altered, or written for another key)")
+    return payload
 
 
 def default_directory() -> Path | None:
@@ -217,6 +275,17 @@ class ExportCache:
             for path in self.directory.glob("*.onnx"):
                 path.unlink(missing_ok=True)
 
+    def drop(self, key: str) -> None:
+        """Forget the entry of ``key``, in memory and on disk (a stale or damaged entry)."""
+        with self._lock:
+            self._memory.pop(key, None)
+        path = self._path(key)
+        if path is not None:
+            path.unlink(missing_ok=True)
+
+    def _path(self, key: str) -> Path | None:
+        return self.directory / f"{key}.onnx" if self.directory is not None else None
+
     def lookup(
         self, key: str, model: Any, framework: str, *, live: bool = False
     ) -> ExportedGraph | None:
@@ -234,6 +303,8 @@ class ExportCache:
             else:
                 self.hits += 1
         logger.debug("export cache %s for %s", "hit" if exported else "miss", key[:12])
+        if exported is not None:
+            exported.cached = True
         return exported
 
     def store(
@@ -264,15 +335,18 @@ class ExportCache:
     def _disk_entry(self, key: str) -> onnx.ModelProto | None:
         import onnx
 
-        if self.directory is None:
-            return None
-        path = self.directory / f"{key}.onnx"
-        if not path.is_file():
+        path = self._path(key)
+        if path is None or not path.is_file():
             return None
         try:
-            skeleton = onnx.load(str(path))
-        except Exception as err:  # a truncated or foreign file: ignored, rewritten later
-            logger.debug("export cache: unreadable %s: %s", path, err)
+            payload = entry_payload(key, path.read_bytes())
+            skeleton = onnx.load_from_string(payload)
+        except OSError as err:  # unreadable now (permissions): a miss, the file left alone
+            logger.debug("export cache: cannot read %s: %s", path, err)
+            return None
+        except Exception as err:  # damaged or foreign: never loaded, exported again
+            logger.warning("export cache: dropped the damaged entry %s (%s)", path.name, err)
+            path.unlink(missing_ok=True)
             return None
         with self._lock:
             self._memory[key] = skeleton
@@ -285,7 +359,7 @@ class ExportCache:
             self.directory.mkdir(parents=True, exist_ok=True)
             handle, temporary = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
             with os.fdopen(handle, "wb") as file:
-                file.write(skeleton.SerializeToString())
+                file.write(entry_bytes(key, skeleton.SerializeToString()))
             os.replace(temporary, self.directory / f"{key}.onnx")
             self._trim_disk()
         except OSError as err:  # a read-only or full disk: the memory cache still works

@@ -258,20 +258,31 @@ def start_export(
     opset: int | None = None,
     check: bool = True,
     live: bool = False,
+    fresh: bool = False,
 ) -> StartedExport:
     """Like :func:`export`, but a paddle model's conversion goes on in the background.
 
     A model exported before with the same structure, code and input signature is not exported
     again: the cached graph gets its current weights (:mod:`padiff_ir.exporters._cache`).
     With ``live`` the graph reads its weights from the model's tensors in place instead of
-    holding a copy (:mod:`padiff_ir.exporters._live`), where the export allows it.
+    holding a copy (:mod:`padiff_ir.exporters._live`), where the export allows it. With
+    ``fresh`` the model is exported whatever the cache holds (and the cache keeps the new
+    graph): a cached graph found stale is replaced.
     """
     with FRAMEWORK_LOCK:
-        return _start_export(model, example_inputs, opset=opset, check=check, live=live)
+        return _start_export(
+            model, example_inputs, opset=opset, check=check, live=live, fresh=fresh
+        )
 
 
 def _start_export(
-    model: Any, example_inputs: Any, *, opset: int | None, check: bool, live: bool = False
+    model: Any,
+    example_inputs: Any,
+    *,
+    opset: int | None,
+    check: bool,
+    live: bool = False,
+    fresh: bool = False,
 ) -> StartedExport:
     from padiff_ir.exporters._cache import export_cache, refreshable_skeleton
     from padiff_ir.exporters._fingerprint import model_fingerprint
@@ -282,7 +293,7 @@ def _start_export(
         return StartedExport(done=load_onnx(model))
     inputs = _checked_inputs(model, framework, example_inputs, check)
     key = model_fingerprint(model, framework, inputs, opset) if export_cache.enabled else ""
-    if key:
+    if key and not fresh:
         cached = export_cache.lookup(key, model, framework, live=live)
         if cached is not None:
             cached.fingerprint = key
@@ -324,9 +335,10 @@ def export_pair(
     opset: int | None = None,
     check: bool = True,
     live: bool = False,
+    fresh: tuple[bool, bool] = (False, False),
 ) -> tuple[ExportedGraph, ExportedGraph]:
     """Both models of a pair exported; a paddle side converts while the other side exports.
-    ``live``: as for :func:`start_export`.
+    ``live``: as for :func:`start_export`; ``fresh``: per side, as for :func:`start_export`.
 
     Raises:
         what :func:`export` raises, for whichever side fails first.
@@ -339,7 +351,9 @@ def export_pair(
     try:
         for side in order:
             model, raw = sides[side]
-            started[side] = start_export(model, raw, opset=opset, check=check, live=live)
+            started[side] = start_export(
+                model, raw, opset=opset, check=check, live=live, fresh=fresh[side]
+            )
         results = []
         for side in range(2):
             results.append(started[side].result())

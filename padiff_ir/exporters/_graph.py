@@ -134,6 +134,8 @@ class ExportedGraph:
         weights: values of initializers that ``model`` declares as shared external data
             (name -> array), read from the source model's own tensors (a *live* export, see
             :mod:`padiff_ir.exporters._live`); empty for a self-contained model.
+        cached: the graph was served by the export cache (found by fingerprint, not exported
+            from the model now): a graph to verify against the model's eager run.
     """
 
     model: onnx.ModelProto
@@ -149,6 +151,7 @@ class ExportedGraph:
     output_keys: tuple[str, ...] = ()
     fingerprint: str = ""
     weights: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    cached: bool = False
 
     @classmethod
     def from_model(cls, model: onnx.ModelProto) -> ExportedGraph:

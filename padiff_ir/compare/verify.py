@@ -1,0 +1,118 @@
+"""A graph served by fingerprint is verified against its model, never trusted.
+
+The export cache finds a model's graph by a fingerprint of what ``forward`` reads
+(:mod:`padiff_ir.exporters._cache`), and a later ``match`` on the same models reuses the
+prepared pair of the previous one (:mod:`.kept`). A fingerprint cannot see every change: a
+function held in a closure (``torch.tanh`` made ``torch.relu``), a ``functools.partial``'s
+arguments, a class attribute changed at run time, a helper fixed in another file. Each check
+already compares every graph with its model's eager run (:mod:`.fidelity`); here a side whose
+graph was *served* (not exported from the model now) and does not reproduce its eager run has
+its cache entry dropped (memory and disk) and its model exported afresh, and the check runs
+again before anything is reported. When the fresh graph reproduces the model where the served
+one did not, the served one was stale: the result says so (``MatchResult.stale_exports`` and
+a note). A fresh graph that still departs is the exporter's doing (:mod:`.exporter_faults`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from padiff_ir.compare import kept
+from padiff_ir.compare.prepared import PreparedPair
+from padiff_ir.compare.result import MatchResult
+from padiff_ir.exporters import export_cache
+
+__all__ = ["Sides", "stale_sides", "suspect_sides", "verified"]
+
+logger = logging.getLogger(__name__)
+
+#: One flag per side (A, B).
+Sides = tuple[bool, bool]
+_LABELS = ("A", "B")
+
+
+def _unfaithful(report: Mapping[str, Any] | None) -> bool:
+    return bool(report and report.get("checked") and not report.get("ok"))
+
+
+def suspect_sides(prepared: PreparedPair, result: MatchResult) -> Sides:
+    """Per side: its graph was served by fingerprint and does not reproduce its model's eager
+    run (it may be stale)."""
+    fidelity = result.export_fidelity
+    return (
+        prepared.cached[0] and _unfaithful(fidelity.get("a")),
+        prepared.cached[1] and _unfaithful(fidelity.get("b")),
+    )
+
+
+def stale_sides(served: MatchResult, fresh: MatchResult, suspects: Sides) -> tuple[str, ...]:
+    """The suspect sides whose fresh export reproduces its model where the served graph did
+    not, or departs elsewhere: the served graph was stale."""
+    stale = []
+    for index, side in enumerate("ab"):
+        if not suspects[index]:
+            continue
+        before, after = served.export_fidelity.get(side, {}), fresh.export_fidelity.get(side, {})
+        if not _unfaithful(after) or after.get("module") != before.get("module"):
+            stale.append(_LABELS[index])
+    return tuple(stale)
+
+
+def _drop_served(prepared: PreparedPair, suspects: Sides) -> None:
+    """Forget what served the suspect sides: their cache entries and the kept pair."""
+    for exported, suspect in zip((prepared.exported_a, prepared.exported_b), suspects):
+        if suspect and exported.fingerprint:
+            export_cache.drop(exported.fingerprint)
+    if kept.is_kept(prepared):
+        kept.forget()
+
+
+def _mark_stale(result: MatchResult, stale: tuple[str, ...]) -> MatchResult:
+    if not stale:
+        return result
+    result.stale_exports = stale
+    sides = " and ".join(f"model {side}" for side in stale)
+    result.notes.append(
+        f"the cached export of {sides} was stale (it did not reproduce the model's eager "
+        "run; the model changed in a way its fingerprint cannot see): the cache entry was "
+        "dropped and the model exported again for this result"
+    )
+    return result
+
+
+def verified(
+    prepared: PreparedPair,
+    check: Callable[[PreparedPair], MatchResult],
+    prepare_fresh: Callable[[Sides], PreparedPair],
+    release: Callable[[PreparedPair], None],
+    explained: Callable[[PreparedPair], bool] = lambda prepared: False,
+) -> tuple[PreparedPair, MatchResult]:
+    """``check(prepared)``, and when a served graph does not reproduce its model, the check
+    of a pair prepared with those sides exported afresh.
+
+    Args:
+        prepared: the pair to check first.
+        check: one check of a prepared pair (same inputs, same eager runs each time).
+        prepare_fresh: the pair prepared again, the sides flagged exported from the models.
+        release: what to do with ``prepared`` when it is replaced (close its sessions).
+        explained: whether something else explains why ``prepared``'s graphs depart from
+            the models (their weights changed since): then nothing is exported again.
+
+    Returns:
+        the pair the result came from, and the result.
+    """
+    result = check(prepared)
+    suspects = suspect_sides(prepared, result)
+    if not any(suspects) or explained(prepared):
+        return prepared, result
+    logger.info(
+        "match: the cached graph of %s does not reproduce its model: exporting it again",
+        " and ".join(label for label, s in zip(_LABELS, suspects) if s),
+    )
+    _drop_served(prepared, suspects)
+    release(prepared)
+    fresh = prepare_fresh(suspects)
+    fresh_result = check(fresh)
+    return fresh, _mark_stale(fresh_result, stale_sides(result, fresh_result, suspects))
