@@ -194,3 +194,127 @@ def test_match_after_a_hit_sees_a_changed_weight(cache):
     assert cache.hits == 2  # neither model exported again
     assert not result
     assert [c.module_a for c in result.culprits] == ["fc2"]
+
+
+# -- damaged disk entries: dropped and exported again, never loaded -----------------------------
+
+
+class _Relu(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(6, 6)
+
+    def forward(self, x):
+        return torch.relu(self.fc(x))
+
+
+class _ReluToo(_Relu):
+    """Another class (another cache key), the same computation."""
+
+
+class _Tanh(_Relu):
+    def forward(self, x):
+        return torch.tanh(self.fc(x))
+
+
+def _key(model, x) -> str:
+    from padiff_ir.exporters._fingerprint import model_fingerprint
+    from padiff_ir.frameworks import normalize_inputs
+
+    return model_fingerprint(model, "torch", normalize_inputs(x), None)
+
+
+def _payload_start(key: str, data: bytes) -> int:
+    """Where the serialized skeleton starts in a disk entry (0 before entries had a header)."""
+    try:
+        from padiff_ir.exporters._cache import entry_payload
+    except ImportError:
+        return 0
+    return len(data) - len(entry_payload(key, data))
+
+
+def _end_of_graph(data: bytes, start: int) -> int:
+    """Where the skeleton's graph field ends: what follows (opsets, the parameter map) is
+    lost when the file is cut there, and what is left still parses."""
+    import onnx
+
+    model = onnx.load_from_string(data[start:])
+    for name in ("opset_import", "metadata_props", "functions", "training_info"):
+        model.ClearField(name)
+    assert data[start : start + model.ByteSize()] == model.SerializeToString()
+    return start + model.ByteSize()
+
+
+def _damage(how: str, path, key: str, cache, x) -> None:
+    data = path.read_bytes()
+    if how == "empty":
+        path.write_bytes(b"")
+    elif how == "truncated":
+        path.write_bytes(data[: _end_of_graph(data, _payload_start(key, data))])
+    elif how == "flipped":  # one bit of an op type: Relu becomes Selu, still a valid model
+        assert b'"\x04Relu' in data
+        path.write_bytes(data.replace(b'"\x04Relu', b'"\x04Selu'))
+    elif how == "foreign-onnx":  # a valid ONNX model of another computation under this key
+        path.write_bytes(export(_Tanh(), x).model.SerializeToString())
+    else:  # "other-entry": a valid entry of another model (another key) under this key
+        tanh = _Tanh()
+        export(tanh, x)
+        path.write_bytes((cache.directory / f"{_key(tanh, x)}.onnx").read_bytes())
+
+
+@pytest.mark.parametrize("how", ["empty", "truncated", "flipped", "foreign-onnx", "other-entry"])
+def test_a_damaged_disk_entry_is_dropped_and_exported_again(cache, caplog, how):
+    from padiff_ir.compare import kept
+
+    torch.manual_seed(0)
+    model_a = _Relu()
+    model_b = _ReluToo()
+    model_b.load_state_dict(model_a.state_dict())
+    x = np.random.default_rng(0).standard_normal((3, 6)).astype(np.float32)
+    assert padiff_ir.match(model_a, model_b, x)
+    path = cache.directory / f"{_key(model_a, x)}.onnx"
+    _damage(how, path, _key(model_a, x), cache, x)
+    cache.clear(disk=False)  # as a new process finds it: memory empty, the file on disk
+    kept.forget()
+    misses = cache.misses
+    result = padiff_ir.match(model_a, model_b, x)
+    assert result, str(result)
+    assert cache.misses == misses + 1  # A's damaged entry: exported again; B's: a hit
+    assert any("dropped the damaged entry" in r.getMessage() for r in caplog.records)
+    from padiff_ir.exporters._cache import entry_payload
+
+    entry_payload(_key(model_a, x), path.read_bytes())  # rewritten whole
+    assert not list(cache.directory.glob("*.tmp"))
+
+
+def test_a_truncated_entry_is_exported_again_in_a_fresh_process(cache, monkeypatch):
+    from tests.conftest import run_python
+
+    script = textwrap.dedent(
+        """
+        import logging, sys
+        import numpy as np, torch
+        import padiff_ir
+        from tests.exporters.models import TorchNet
+        logging.basicConfig(level=logging.WARNING)
+        torch.manual_seed(0)
+        a = TorchNet()
+        torch.manual_seed(0)
+        b = TorchNet()
+        rng = np.random.default_rng(0)
+        x = (rng.standard_normal((2, 8)).astype(np.float32),
+             rng.standard_normal((1, 3, 6, 6)).astype(np.float32))
+        print("VERDICT", bool(padiff_ir.match(a, b, x)))
+        """
+    )
+    monkeypatch.setenv("PADIFF_IR_CACHE_DIR", str(cache.directory))
+    first = run_python(script)
+    assert "VERDICT True" in first.stdout, first.stderr[-2000:]
+    (path,) = cache.directory.glob("*.onnx")
+    data = path.read_bytes()  # cut short after the graph: it parses, the parameter map is lost
+    path.write_bytes(data[: _end_of_graph(data, _payload_start(path.stem, data))])
+    second = run_python(script)
+    assert "VERDICT True" in second.stdout, second.stderr[-2000:]
+    assert "dropped the damaged entry" in second.stderr
+    third = run_python(script)  # the entry was rewritten: no warning
+    assert "VERDICT True" in third.stdout and "damaged" not in third.stderr
