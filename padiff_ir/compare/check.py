@@ -21,15 +21,18 @@ import numpy as np
 
 from padiff_ir.compare.culprits import localise
 from padiff_ir.compare.eager import EagerRun
+from padiff_ir.compare.eager_modules import eager_modules
 from padiff_ir.compare.environment import environment
+from padiff_ir.compare.exporter_faults import exporter_faults, fault_verdict, judged_eagerly
 from padiff_ir.compare.fidelity import export_fidelity, fidelity_notes, hidden_divergences
 from padiff_ir.compare.localize import ModuleInputs, worst
 from padiff_ir.compare.options import MatchOptions
 from padiff_ir.compare.pairs import compare_eager_outputs, compare_outputs, compare_pairs
 from padiff_ir.compare.prepared import PreparedPair
-from padiff_ir.compare.result import Culprit, MatchResult, ModuleResult, PairResult
+from padiff_ir.compare.result import Culprit, ExporterFault, MatchResult, ModuleResult, PairResult
 from padiff_ir.compare.stages import Stage, StageTimer
 from padiff_ir.compare.values import ComparedTensors
+from padiff_ir.metrics import Tolerance
 from padiff_ir.pairing.layouts import found_layouts
 from padiff_ir.runtime import ActivationStore
 
@@ -187,12 +190,64 @@ def check_inputs(
                 eager = by_module()
                 fidelity = _fidelity(prepared, eager, (store_a, store_b), options)
             hidden = hidden_divergences(fidelity, matching, eager[0], eager[1], tolerance)
+            faults, modules, culprits = _judge_faults(
+                prepared, fidelity, eager, (modules, culprits), tolerance
+            )
     finally:
         store_a.close()
         store_b.close()
-    return _result(
-        prepared, outputs, pairs, modules, culprits, hidden, fidelity, eager, options, timer, notes
+    result = _result(
+        prepared,
+        outputs,
+        pairs,
+        modules,
+        culprits,
+        hidden,
+        fidelity,
+        eager,
+        options,
+        timer,
+        notes,
+        faults=faults,
     )
+    return _with_faults(result, faults)
+
+
+def _judge_faults(
+    prepared: PreparedPair,
+    fidelity: dict[str, Any],
+    eager: EagerPair,
+    found: tuple[list[ModuleResult], list[Culprit]],
+    tolerance: Tolerance,
+) -> tuple[list[ExporterFault], list[ModuleResult], list[Culprit]]:
+    """The exporter faults the export check found, and the modules and culprits ``found``
+    with each faulty module judged on the eager runs (:mod:`.exporter_faults`)."""
+    faults = exporter_faults(fidelity, prepared.matching, _sources(prepared))
+    if not faults:
+        return faults, *found
+    measure = eager_modules(eager[0], eager[1], prepared.models, prepared.frameworks, tolerance)
+    return faults, *judged_eagerly(faults, prepared.matching, *found, measure)
+
+
+def _sources(prepared: PreparedPair) -> dict[str, tuple[Any, Any, str]]:
+    """Per side, its exported graph, model and framework."""
+    return {
+        "a": (prepared.exported_a, prepared.models[0], prepared.frameworks[0]),
+        "b": (prepared.exported_b, prepared.models[1], prepared.frameworks[1]),
+    }
+
+
+def _with_faults(result: MatchResult, faults: list[ExporterFault]) -> MatchResult:
+    """``result`` judged where an exporter fault leaves the graphs unable to (see
+    :mod:`.exporter_faults`)."""
+    if not faults:
+        return result
+    result.exporter_faults = faults
+    result.ok, result.first_divergence = fault_verdict(
+        result.eager_outputs, result.pairs, result.culprits
+    )
+    result.accumulated = False
+    return result
 
 
 def _result(
@@ -207,6 +262,8 @@ def _result(
     options: MatchOptions,
     timer: StageTimer,
     notes: list[str],
+    *,
+    faults: list[ExporterFault],
 ) -> MatchResult:
     tolerance = options.tolerance
     exported_a, exported_b = prepared.exported_a, prepared.exported_b
@@ -235,6 +292,7 @@ def _result(
         and outputs_ok is False
         and any(m.own is not None for m in modules)
         and not layout_only
+        and not faults  # the graphs cannot judge past an exporter fault
     )
     if accumulated:
         notes.append(

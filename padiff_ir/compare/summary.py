@@ -236,6 +236,12 @@ def render_summary(
         )
     for c in result.culprits:
         parts.extend(_culprit_lines(c, width))
+    for fault in result.exporter_faults:
+        parts.extend(
+            wrapped(
+                f"exporter fault (model {fault.side}): {fault.explanation}", width, style="yellow"
+            )
+        )
     if result.accumulated:
         parts.extend(
             wrapped(

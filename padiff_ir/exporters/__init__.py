@@ -9,7 +9,7 @@ signature gets the cached graph with its current weights.
 from __future__ import annotations
 
 from padiff_ir.exporters._cache import ExportCache, export_cache
-from padiff_ir.exporters._export import export, export_pair, load_onnx
+from padiff_ir.exporters._export import export, export_pair, exporter_name, load_onnx
 from padiff_ir.exporters._graph import (
     FRAMEWORK_KEY,
     MODULE_CLASS_KEY,
@@ -32,5 +32,6 @@ __all__ = [
     "export_cache",
     "export",
     "export_pair",
+    "exporter_name",
     "load_onnx",
 ]

@@ -23,6 +23,7 @@ __all__ = [
     "check_signature",
     "eager_failure",
     "export",
+    "exporter_name",
     "forward_arg_names",
     "load_onnx",
     "start_export",
@@ -131,6 +132,22 @@ def eager_failure(model: Any, framework: str, inputs: ModelInputs, err: Exceptio
         f"({inputs.describe()}): {type(err).__name__}: {detail}. Check the inputs' count, "
         "names, shapes and dtypes against the model's forward."
     )
+
+
+def exporter_name(framework: str) -> str:
+    """The exporter that writes a ``framework`` model's graph, as the reports name it.
+
+    Example:
+        >>> exporter_name("paddle")
+        'paddle2onnx'
+    """
+    if framework == "paddle":
+        return "paddle2onnx"
+    if framework == "torch":
+        from padiff_ir.exporters._torchscript import selected_backend
+
+        return f"the torch {selected_backend()} exporter"
+    return f"the {framework} exporter"
 
 
 #: Held while a model is exported or compared: the frameworks' global state (paddle's program

@@ -22,7 +22,14 @@ from typing import Any
 from padiff_ir.matching.transforms import class_family
 from padiff_ir.matching.types import ModulePair
 
-__all__ = ["config_differences", "differ", "fmt", "layer_differences", "settings_tuple"]
+__all__ = [
+    "config_differences",
+    "differ",
+    "fmt",
+    "layer_differences",
+    "op_setting",
+    "settings_tuple",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -151,6 +158,36 @@ for _family in (
         ("groups", _attr("groups"), _attr("_groups")),
         ("padding_mode", _attr("padding_mode"), _attr("_padding_mode")),
     ]
+
+
+# ONNX op attribute -> (family, setting of :data:`_SETTINGS`) it carries: where an exporter
+# writes a layer's setting into an op, what the op's value should be.
+_OP_ATTRIBUTES: Mapping[tuple[str, str], tuple[str, str]] = {
+    ("LeakyRelu", "alpha"): ("leakyrelu", "negative_slope"),
+    ("Elu", "alpha"): ("elu", "alpha"),
+    ("Celu", "alpha"): ("celu", "alpha"),
+    ("LayerNormalization", "epsilon"): ("layernorm", "epsilon"),
+    ("BatchNormalization", "epsilon"): ("batchnorm", "epsilon"),
+    ("InstanceNormalization", "epsilon"): ("instancenorm", "epsilon"),
+}
+
+
+def op_setting(op_type: str, attribute: str, module: Any, framework: str) -> tuple[str, Any] | None:
+    """The setting of ``module`` that attribute ``attribute`` of an ``op_type`` op carries,
+    and its value in the module; None when the op attribute carries no setting of its family.
+
+    Example:
+        >>> import torch
+        >>> op_setting("LeakyRelu", "alpha", torch.nn.LeakyReLU(0.2), "torch")
+        ('negative_slope', 0.2)
+    """
+    found = _OP_ATTRIBUTES.get((op_type, attribute))
+    if found is None or class_family(type(module).__name__, framework) != found[0]:
+        return None
+    for setting, get_torch, get_paddle in _SETTINGS.get(found[0], ()):
+        if setting == found[1]:
+            return setting, _setting(module, framework, (get_torch, get_paddle))
+    return None
 
 
 def _setting(module: Any, framework: str, getters: tuple[Getter, Getter]) -> Any:

@@ -1,0 +1,93 @@
+"""An exporter fault is a finding about the exporter: paddle2onnx writes a garbage LeakyRelu
+alpha, yet identical models stay aligned, the exporter and the attribute are named, and a real
+bug elsewhere in the model is still the culprit."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import paddle
+import torch
+
+import padiff_ir
+from padiff_ir.compare.result import MatchResult, ModuleStatus
+
+
+class TorchLeaky(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(8, 8)
+        self.act = torch.nn.LeakyReLU()
+        self.out = torch.nn.Linear(8, 4)
+
+    def forward(self, x):
+        return self.out(self.act(self.fc(x)))
+
+
+class PaddleLeaky(paddle.nn.Layer):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = paddle.nn.Linear(8, 8)
+        self.act = paddle.nn.LeakyReLU()
+        self.out = paddle.nn.Linear(8, 4)
+
+    def forward(self, x):
+        return self.out(self.act(self.fc(x)))
+
+
+def _pair() -> tuple[TorchLeaky, PaddleLeaky, np.ndarray]:
+    torch.manual_seed(0)
+    paddle.seed(0)
+    model_a, model_b = TorchLeaky(), PaddleLeaky()
+    padiff_ir.assign_weight(model_b, model_a)
+    x = np.random.default_rng(0).standard_normal((4, 8)).astype(np.float32)
+    return model_a, model_b, x
+
+
+def _assert_leaky_fault(result: MatchResult) -> None:
+    (fault,) = result.exporter_faults
+    assert (fault.side, fault.exporter, fault.module) == ("B", "paddle2onnx", "act")
+    assert (fault.op, fault.attribute, fault.expected) == (
+        "LeakyRelu",
+        "alpha",
+        "negative_slope 0.01",
+    )
+    assert float(fault.written) != 0.01
+    assert (
+        f"paddle2onnx wrote LeakyRelu alpha={fault.written}; the model's negative_slope is 0.01"
+        in (" ".join(str(result).split()))
+    )
+    again = MatchResult.from_dict(json.loads(json.dumps(result.to_dict())))
+    assert again.exporter_faults == result.exporter_faults
+
+
+def test_identical_models_stay_aligned_with_an_exporter_finding():
+    model_a, model_b, x = _pair()
+    result = padiff_ir.match(model_a, model_b, x)
+    assert result, str(result)
+    assert not result.culprits
+    _assert_leaky_fault(result)
+    act = next(m for m in result.modules if m.a == "act")
+    assert act.status is ModuleStatus.OK  # judged on the eager runs
+    assert not result.accumulated
+
+
+def test_a_real_bug_elsewhere_is_still_the_culprit():
+    model_a, model_b, x = _pair()
+    bias = model_b.out.bias
+    bias.set_value(bias.numpy() + 0.5)
+    result = padiff_ir.match(model_a, model_b, x)
+    assert not result
+    assert [c.module_a for c in result.culprits] == ["out"]
+    _assert_leaky_fault(result)
+    assert result.first_divergence is not None and result.first_divergence.module_a == "out"
+
+
+def test_a_real_slope_difference_at_the_faulty_layer_is_found_eagerly():
+    model_a, model_b, x = _pair()
+    model_a.act.negative_slope = 0.2
+    result = padiff_ir.match(model_a, model_b, x)
+    assert not result
+    assert [c.module_a for c in result.culprits] == ["act"]
+    assert result.exporter_faults and result.exporter_faults[0].module == "act"
