@@ -36,7 +36,7 @@ from padiff_ir.metrics import Tolerance
 from padiff_ir.pairing.layouts import found_layouts
 from padiff_ir.runtime import ActivationStore
 
-__all__ = ["EagerPair", "check_inputs"]
+__all__ = ["EagerPair", "check_inputs", "checker"]
 
 logger = logging.getLogger(__name__)
 
@@ -211,6 +211,25 @@ def check_inputs(
         faults=faults,
     )
     return _with_faults(result, faults)
+
+
+def checker(
+    raw: tuple[Any, Any],
+    eager: EagerPair,
+    eager_by_module: Callable[[], EagerPair],
+    options: MatchOptions,
+    timer: StageTimer,
+    notes: list[str],
+) -> Callable[[PreparedPair], MatchResult]:
+    """:func:`check_inputs` of any prepared pair on per-side inputs ``raw`` (``notes`` first,
+    then the pair's own)."""
+
+    def check(prepared: PreparedPair) -> MatchResult:
+        feeds = prepared.feeds(*raw)
+        notes_of = [*notes, *prepared.notes]
+        return check_inputs(prepared, feeds, eager, eager_by_module, options, timer, notes_of)
+
+    return check
 
 
 def _judge_faults(

@@ -20,7 +20,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from padiff_ir.compare.check import EagerPair, check_inputs
+from padiff_ir.compare.check import EagerPair, checker
 from padiff_ir.compare.eager import run_eager_pair
 from padiff_ir.compare.options import MatchOptions
 from padiff_ir.compare.pipeline import resolve_sides
@@ -226,16 +226,7 @@ class Comparison:
                 def by_module() -> EagerPair:
                     return run_eager_pair(sides, runs, memory_budget=budget, modules=True)
 
-                def check(pair: PreparedPair) -> MatchResult:
-                    return check_inputs(
-                        pair,
-                        pair.feeds(raw_a, raw_b),
-                        eager,
-                        by_module,
-                        self.options,
-                        timer,
-                        list(pair.notes),
-                    )
+                check = checker((raw_a, raw_b), eager, by_module, self.options, timer, [])
 
                 def prepare_fresh(fresh: tuple[bool, bool]) -> PreparedPair:
                     return self._prepare(raw_a, raw_b, inputs, timer, fresh)

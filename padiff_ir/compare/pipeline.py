@@ -33,7 +33,7 @@ from collections.abc import Callable
 from typing import Any
 
 from padiff_ir.compare import kept
-from padiff_ir.compare.check import EagerPair, check_inputs
+from padiff_ir.compare.check import EagerPair, checker
 from padiff_ir.compare.eager import eager_side, run_eager_pair
 from padiff_ir.compare.options import MatchOptions
 from padiff_ir.compare.prepared import PreparedPair, prepare_pair
@@ -157,16 +157,7 @@ def _match(
                     (side_a, side_b), eager_runs, memory_budget=budget, modules=True
                 )
 
-            def check(pair: PreparedPair) -> MatchResult:
-                return check_inputs(
-                    pair,
-                    pair.feeds(raw_a, raw_b),
-                    eager,
-                    by_module,
-                    options,
-                    timer,
-                    [*notes, *pair.notes],
-                )
+            check = checker((raw_a, raw_b), eager, by_module, options, timer, notes)
 
             def prepare_fresh(fresh: tuple[bool, bool]) -> PreparedPair:
                 return prepare_pair(side_a, side_b, inputs, options, timer, reuse=True, fresh=fresh)
