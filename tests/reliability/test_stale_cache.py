@@ -191,3 +191,52 @@ def test_a_faithful_hit_is_not_exported_again(cache):
     result = padiff_ir.match(reference, ScaledNet(), _inputs())  # another model, a hit
     assert not result and result.stale_exports == ()
     assert cache.misses == misses
+
+
+def test_a_stale_disk_entry_is_replaced_for_later_processes(cache, tmp_path, monkeypatch):
+    """The user fixes a helper in another file and runs their script again: the disk entry of
+    the previous run is stale, found so, and replaced for the runs after."""
+    from tests.conftest import run_python
+
+    helper = tmp_path / "stale_disk_helper.py"
+    (tmp_path / "stale_disk_model.py").write_text(
+        textwrap.dedent(
+            """
+            import torch
+            import stale_disk_helper
+
+            class DiskNet(torch.nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.fc = torch.nn.Linear(6, 6)
+
+                def forward(self, x):
+                    return stale_disk_helper.activation(self.fc(x))
+            """
+        )
+    )
+    script = textwrap.dedent(
+        f"""
+        import sys
+        sys.path.insert(0, {str(tmp_path)!r})
+        import numpy as np, torch
+        import padiff_ir
+        from stale_disk_model import DiskNet
+        from tests.reliability.test_stale_cache import TorchReference
+        torch.manual_seed(0)
+        reference = TorchReference()
+        model = DiskNet()
+        model.load_state_dict(reference.state_dict())
+        x = np.random.default_rng(0).standard_normal((3, 6)).astype(np.float32)
+        result = padiff_ir.match(reference, model, x)
+        print("VERDICT", bool(result), "STALE", list(result.stale_exports))
+        """
+    )
+    monkeypatch.setenv("PADIFF_IR_CACHE_DIR", str(cache.directory))
+    runs = []
+    for activation in ("tanh", "relu", "relu"):
+        helper.write_text(f"import torch\n\ndef activation(x):\n    return torch.{activation}(x)\n")
+        done = run_python(script)
+        assert "VERDICT" in done.stdout, done.stderr[-2000:]
+        runs.append(done.stdout.split("VERDICT", 1)[1].strip())
+    assert runs == ["False STALE []", "True STALE ['B']", "True STALE []"]
