@@ -24,7 +24,7 @@ from padiff_ir.compare.eager import EagerRun
 from padiff_ir.compare.eager_modules import eager_modules
 from padiff_ir.compare.environment import environment
 from padiff_ir.compare.exporter_faults import exporter_faults, fault_verdict, judged_eagerly
-from padiff_ir.compare.fidelity import export_fidelity, fidelity_notes, hidden_divergences
+from padiff_ir.compare.fidelity import export_fidelity, fidelity_notes
 from padiff_ir.compare.localize import ModuleInputs, worst
 from padiff_ir.compare.options import MatchOptions
 from padiff_ir.compare.pairs import compare_eager_outputs, compare_outputs, compare_pairs
@@ -189,7 +189,6 @@ def check_inputs(
             ):
                 eager = by_module()
                 fidelity = _fidelity(prepared, eager, (store_a, store_b), options)
-            hidden = hidden_divergences(fidelity, matching, eager[0], eager[1], tolerance)
             faults, modules, culprits = _judge_faults(
                 prepared, fidelity, eager, (modules, culprits), tolerance
             )
@@ -202,7 +201,6 @@ def check_inputs(
         pairs,
         modules,
         culprits,
-        hidden,
         fidelity,
         eager,
         options,
@@ -275,7 +273,6 @@ def _result(
     pairs: list[PairResult],
     modules: list[ModuleResult],
     culprits: list[Culprit],
-    hidden: list[Culprit],
     fidelity: dict[str, Any],
     eager: EagerPair,
     options: MatchOptions,
@@ -293,7 +290,6 @@ def _result(
     outputs_ok = all(p.ok for p in outputs) and all(p.ok for p in eager_outputs)
     ok = outputs_ok and not failing
     notes = [*notes, *fidelity_notes(fidelity)]
-    culprits = culprits + [c for c in hidden if c.module_a not in {x.module_a for x in culprits}]
     nonfinite = [p for p in pairs if p.metrics.nan_a or p.metrics.inf_a]
     if nonfinite:
         first = nonfinite[0]

@@ -5,9 +5,9 @@ innermost such module, found by :func:`~.fidelity.export_fidelity`), the exporte
 the model computes: paddle2onnx, for one, writes a garbage ``alpha`` for a ``LeakyReLU``. The
 graphs cannot judge that module, nor what its garbage flows into; so:
 
-* the module is measured on the eager runs instead (:mod:`.eager_modules`) and a culprit the
-  graphs found there is dropped (a real difference there is found by
-  :func:`~.fidelity.hidden_divergences`);
+* the module is measured on the eager runs instead (:mod:`.eager_modules`: B's module fed A's
+  recorded inputs), and a culprit there is what that measure finds, not what the graphs do
+  (a real difference the export hides, such as a dropout mode the exporter drops, is found);
 * the verdict comes from the eager outputs and the culprits left (a real bug elsewhere is still
   found: each module's own error is measured on A's values);
 * the result names the exporter and, where it can be read, the op attribute it got wrong next
@@ -20,8 +20,16 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from padiff_ir.compare.culprits import culprit_of
 from padiff_ir.compare.eager_modules import EagerModules
-from padiff_ir.compare.result import Culprit, ExporterFault, ModuleResult, PairResult
+from padiff_ir.compare.fidelity import departures
+from padiff_ir.compare.result import (
+    Culprit,
+    ExporterFault,
+    ModuleResult,
+    ModuleStatus,
+    PairResult,
+)
 from padiff_ir.exporters import ExportedGraph, exporter_name
 from padiff_ir.frameworks import get_framework
 from padiff_ir.matching.types import Matching, ModulePair
@@ -101,21 +109,22 @@ def exporter_faults(
     matching: Matching,
     sources: Mapping[str, tuple[ExportedGraph, Any, str]],
 ) -> list[ExporterFault]:
-    """One fault per side whose graph departs from its model's eager run at a module.
+    """One fault per module where a side's graph departs from its model's eager run.
 
     Args:
-        fidelity: per side (``"a"``, ``"b"``), the export check's report.
+        fidelity: per side (``"a"``, ``"b"``), the export check's report (its
+            :func:`~.fidelity.departures`).
         matching: the module pairs (the report names a call site of one side).
         sources: per side, ``(exported graph, model, framework)``.
     """
     faults = []
     for side, report in fidelity.items():
-        site = report.get("module")
-        if site is None or side not in sources or sources[side][2] == "onnx":
+        if side not in sources or sources[side][2] == "onnx":
             continue
-        pair = _pair_at(matching, side, site)
-        if pair is not None:
-            faults.append(_fault(side, report, pair, sources[side]))
+        for departure in departures(report):
+            pair = _pair_at(matching, side, departure["module"])
+            if pair is not None:
+                faults.append(_fault(side, departure, pair, sources[side]))
     for fault in faults:
         logger.info("match: %s", fault.explanation)
     return faults
@@ -139,17 +148,22 @@ def judged_eagerly(
     measure: EagerModules | None,
 ) -> tuple[list[ModuleResult], list[Culprit]]:
     """The module results and culprits with each faulty module judged on the eager runs: its
-    result measured eagerly, a culprit the graphs found there dropped."""
+    result measured eagerly (B's module fed A's inputs for its own error), a culprit the
+    graphs found there replaced by what the eager measure finds, in data-flow order."""
     sites = _faulty_sites(faults, matching)
-    if not sites:
+    if not sites or measure is None:
         return modules, culprits
     pairs = {p.site_a: p for p in matching.module_pairs}
-    judged = []
+    judged, found = [], [c for c in culprits if c.module_a not in sites]
     for result in modules:
-        if result.a in sites and measure is not None:
+        if result.a in sites:
             result = measure.measure(pairs[result.a], result.depth)
+            if result.status is ModuleStatus.CULPRIT:
+                settings = [text.split(": ", 1)[-1] for text in measure.settings(pairs[result.a])]
+                found.append(culprit_of(result, settings=settings))
         judged.append(result)
-    return judged, [c for c in culprits if c.module_a not in sites]
+    order = {m.a: index for index, m in enumerate(judged)}
+    return judged, sorted(found, key=lambda c: order.get(c.module_a, len(order)))
 
 
 def fault_verdict(

@@ -3,9 +3,10 @@
 The graphs can only show differences that survive the export. Each side's graph outputs are
 compared with the model's eager outputs; when they differ, the innermost module whose exported
 graph, rerun from the module's eager inputs, does not give its eager outputs is where the
-exporter changed the computation (error accumulated upstream does not count). There the two
-models are compared eagerly instead: a difference the graphs hide becomes a culprit
-(:func:`hidden_divergences`), and :func:`fidelity_notes` tells the user what happened.
+exporter changed the computation (error accumulated upstream does not count). There the
+module is judged on the eager runs instead (:mod:`.exporter_faults`): a difference the graphs
+hide becomes a culprit, an exporter's fault does not; :func:`fidelity_notes` tells the user
+what happened.
 """
 
 from __future__ import annotations
@@ -16,13 +17,11 @@ from typing import Any
 
 from padiff_ir.compare.eager import EagerRun, module_output_metrics
 from padiff_ir.compare.localize import is_inside, worst
-from padiff_ir.compare.result import Culprit
 from padiff_ir.errors import ExecutionError, InputError
 from padiff_ir.exporters import ExportedGraph
-from padiff_ir.matching.types import Matching
 from padiff_ir.metrics import TensorMetrics, Tolerance, compare_arrays
 
-__all__ = ["export_fidelity", "fidelity_notes", "hidden_divergences"]
+__all__ = ["departures", "export_fidelity", "fidelity_notes"]
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +60,9 @@ def export_fidelity(
 
     Returns ``{"checked": False}`` without an eager run (an ONNX file), else ``{"checked",
     "ok", "max_abs"}`` plus, when not ok and found, the innermost ``module`` (with its
-    ``module_class`` and ``module_max_abs``) where the exporter changed the computation.
+    ``module_class`` and ``module_max_abs``) where the exporter changed the computation, and
+    ``modules``: every such innermost module, in data-flow order, each as
+    ``{"module", "module_class", "module_max_abs"}`` (see :func:`departures`).
     """
     if eager is None:
         return {"checked": False}
@@ -94,62 +95,21 @@ def export_fidelity(
     innermost = [
         f for f in failing if not any(o[0] != f[0] and is_inside(o[0], f[0]) for o in failing)
     ]
-    if innermost:
-        path, cls, metrics = innermost[0]
-        report.update(module=path, module_class=cls, module_max_abs=metrics.max_abs)
+    found = [
+        {"module": path, "module_class": cls, "module_max_abs": metrics.max_abs}
+        for path, cls, metrics in innermost
+    ]
+    if found:
+        report.update(found[0], modules=found)
     return report
 
 
-def hidden_divergences(
-    fidelity: Mapping[str, Any],
-    matching: Matching,
-    eager_a: EagerRun | None,
-    eager_b: EagerRun | None,
-    tolerance: Tolerance,
-) -> list[Culprit]:
-    """Culprits the graphs cannot show: where an export lost what the eager model computes.
-
-    At the innermost module where a side's graph departs from its eager run, the two models
-    are compared eagerly (A's eager module outputs vs B's); if they differ, that module is a
-    culprit even though the graphs agree.
-    """
-    culprits = []
-    for side, report in fidelity.items():
-        path = report.get("module")
-        if path is None or eager_a is None or eager_b is None:
-            continue
-        pair = next(
-            (p for p in matching.module_pairs if (p.site_a if side == "a" else p.site_b) == path),
-            None,
-        )
-        if pair is None:
-            continue
-        outputs_a = eager_a.module_outputs(pair.a, pair.call_a)
-        outputs_b = eager_b.module_outputs(pair.b, pair.call_b)
-        if not outputs_a or len(outputs_a) != len(outputs_b):
-            continue
-        metrics = worst([compare_arrays(x, y, tolerance) for x, y in zip(outputs_a, outputs_b)])
-        if metrics is None or metrics.ok:
-            continue
-        culprits.append(
-            Culprit(
-                module_a=pair.site_a,
-                module_b=pair.site_b,
-                class_a=pair.class_a,
-                class_b=pair.class_b,
-                own_error=metrics.max_abs,
-                inherited_error=float("nan"),
-                output_error=metrics.max_abs,
-                explanation=(
-                    f"{pair.site_a or '<root>'} ({pair.class_a}) vs {pair.site_b or '<root>'} "
-                    f"({pair.class_b}) differ when run eagerly (max abs "
-                    f"{metrics.max_abs:.3g}), but the exported graph of "
-                    f"{side.upper()} computes something else there (the exporter dropped "
-                    "or changed an attribute): check this layer's configuration"
-                ),
-            )
-        )
-    return culprits
+def departures(report: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """Every innermost module where a side's graph departs from its eager run (a report of
+    :func:`export_fidelity`; one written before ``modules`` was: its ``module``)."""
+    if "modules" in report:
+        return list(report["modules"])
+    return [report] if report.get("module") is not None else []
 
 
 def fidelity_notes(fidelity: Mapping[str, Mapping[str, Any]]) -> list[str]:
@@ -158,16 +118,18 @@ def fidelity_notes(fidelity: Mapping[str, Mapping[str, Any]]) -> list[str]:
     for side, report in fidelity.items():
         if not report.get("checked") or report["ok"]:
             continue
-        where = report.get("module")
+        where = ", ".join(
+            f"{d['module']!r} ({d.get('module_class', '')})" for d in departures(report)
+        )
         head = (
             f"the exported graph of {side.upper()} does not reproduce its eager outputs "
             f"(max abs {report['max_abs']:.3g})"
         )
-        if where is not None:
+        if where:
             notes.append(
-                f"{head}: at module {where!r} ({report.get('module_class', '')}) "
-                "the exporter changed what the model computes, so the graphs "
-                "cannot show that part; the eager runs were compared there instead"
+                f"{head}: at module {where} the exporter changed what the model "
+                "computes, so the graphs cannot show that part; the eager runs were "
+                "compared there instead"
             )
         else:
             notes.append(

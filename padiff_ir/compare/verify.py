@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from padiff_ir.compare import kept
+from padiff_ir.compare.fidelity import departures
 from padiff_ir.compare.prepared import PreparedPair
 from padiff_ir.compare.result import MatchResult
 from padiff_ir.exporters import export_cache
@@ -47,6 +48,10 @@ def suspect_sides(prepared: PreparedPair, result: MatchResult) -> Sides:
     )
 
 
+def _sites(report: Mapping[str, Any]) -> set[str]:
+    return {d["module"] for d in departures(report)}
+
+
 def stale_sides(served: MatchResult, fresh: MatchResult, suspects: Sides) -> tuple[str, ...]:
     """The suspect sides whose fresh export reproduces its model where the served graph did
     not, or departs elsewhere: the served graph was stale."""
@@ -55,7 +60,7 @@ def stale_sides(served: MatchResult, fresh: MatchResult, suspects: Sides) -> tup
         if not suspects[index]:
             continue
         before, after = served.export_fidelity.get(side, {}), fresh.export_fidelity.get(side, {})
-        if not _unfaithful(after) or after.get("module") != before.get("module"):
+        if not _unfaithful(after) or _sites(after) != _sites(before):
             stale.append(_LABELS[index])
     return tuple(stale)
 
