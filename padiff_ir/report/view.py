@@ -203,6 +203,30 @@ def _layout_text(chosen: Mapping[str, Any]) -> str:
     return f"offset {chosen.get('offset')}"
 
 
+def _export_facts(data: Mapping[str, Any]) -> list[Fact]:
+    """Per side, whether its export reproduces its eager run, whether the cached export was
+    stale, and each exporter fault."""
+    facts = []
+    for side, report in sorted((data.get("export_fidelity") or {}).items()):
+        if not report.get("checked"):
+            continue
+        text = f"export reproduces the eager run (max abs {format_error(report.get('max_abs'))})"
+        if not report.get("ok"):
+            text = f"export departs from the eager run by {format_error(report.get('max_abs'))}" + (
+                f", first in {_where(report['module'])} ({report.get('module_class', '')})"
+                if "module" in report
+                else ""
+            )
+        facts.append(Fact(f"export {side.upper()}", text, "ok" if report.get("ok") else "fail"))
+    for side in data.get("stale_exports", ()):
+        facts.append(Fact(f"cache {side}", "the cached export was stale: exported again", "warn"))
+    for fault in data.get("exporter_faults", ()):
+        facts.append(
+            Fact(f"exporter fault {fault.get('side', '')}", fault.get("explanation", ""), "warn")
+        )
+    return facts
+
+
 def _match_summary(data: Mapping[str, Any]) -> SummaryView:
     ok = bool(data.get("ok"))
     model_a, model_b = data.get("model_a") or {}, data.get("model_b") or {}
@@ -238,17 +262,7 @@ def _match_summary(data: Mapping[str, Any]) -> SummaryView:
                 "ok" if metrics.get("ok") else "fail",
             )
         )
-    for side, report in sorted((data.get("export_fidelity") or {}).items()):
-        if not report.get("checked"):
-            continue
-        text = f"export reproduces the eager run (max abs {format_error(report.get('max_abs'))})"
-        if not report.get("ok"):
-            text = f"export departs from the eager run by {format_error(report.get('max_abs'))}" + (
-                f", first in {_where(report['module'])} ({report.get('module_class', '')})"
-                if "module" in report
-                else ""
-            )
-        facts.append(Fact(f"export {side.upper()}", text, "ok" if report.get("ok") else "fail"))
+    facts.extend(_export_facts(data))
     for kind, chosen in (data.get("layouts") or {}).items():
         facts.append(Fact("parameter layout", f"{kind}: {_layout_text(chosen)}"))
     fallback = data.get("fallback") or {}

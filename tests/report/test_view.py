@@ -115,6 +115,16 @@ def test_eager_outputs_and_export_fidelity_are_summarised(tiny_data):
     assert "backbone.blocks.0.attn (Attention)" in facts["export B"].value
 
 
+def test_stale_exports_and_exporter_faults_are_summarised(tiny_data):
+    tiny_data["stale_exports"] = ["B"]
+    tiny_data["exporter_faults"] = [
+        {"side": "B", "explanation": "paddle2onnx wrote LeakyRelu alpha=0; the model's ..."}
+    ]
+    facts = {f.label: f for f in build_view(tiny_data).summary.facts}
+    assert facts["cache B"].status == "warn" and "stale" in facts["cache B"].value
+    assert facts["exporter fault B"].value.startswith("paddle2onnx wrote LeakyRelu alpha=0")
+
+
 def test_run_shapes_replace_symbolic_dims(tiny_data):
     index = build_view(tiny_data).payload["index"]
     nodes = tiny_data["graphs"]["b"]["nodes"]
