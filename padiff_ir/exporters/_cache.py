@@ -3,10 +3,10 @@
 The key is :func:`~padiff_ir.exporters._fingerprint.model_fingerprint` (structure, code, input
 signature, tool versions). An entry is the exported graph *without* its parameters' values (a
 skeleton: each parameter initializer keeps its name, dtype and dims), in memory and as a small
-``.onnx`` file in the cache directory. On a hit the skeleton is copied and the model's current
-parameter and buffer values are written into it through the exporter's parameter map
-(``ExportedGraph.parameters``: initializer -> parameter name), so a weight change gives new
-values and an entry never holds a stale weight.
+``<key>.onnx`` file in the cache directory (a header, then the serialized skeleton). On a hit
+the skeleton is copied and the model's current parameter and buffer values are written into it
+through the exporter's parameter map (``ExportedGraph.parameters``: initializer -> parameter
+name), so a weight change gives new values and an entry never holds a stale weight.
 
 An export is cached only when that write-back reproduces it: every mapped initializer equals
 the model's tensor, and no tensor of the model is left out of the map while a constant of the
@@ -70,6 +70,7 @@ MAGIC = b"PADIFFIR"
 #: The layout of a disk entry; an entry of another schema is dropped.
 SCHEMA = 1
 _HEADER = struct.Struct("<8sIQ32s")  # magic, schema, payload length, SHA-256
+_SUFFIX = ".onnx"  # as earlier versions named theirs (under other keys: they age out)
 
 
 class DamagedEntry(ValueError):
@@ -272,7 +273,7 @@ class ExportCache:
             self._memory.clear()
             self.hits = self.misses = 0
         if disk and self.directory is not None and self.directory.is_dir():
-            for path in self.directory.glob("*.onnx"):
+            for path in self.directory.glob(f"*{_SUFFIX}"):
                 path.unlink(missing_ok=True)
 
     def drop(self, key: str) -> None:
@@ -284,7 +285,7 @@ class ExportCache:
             path.unlink(missing_ok=True)
 
     def _path(self, key: str) -> Path | None:
-        return self.directory / f"{key}.onnx" if self.directory is not None else None
+        return self.directory / f"{key}{_SUFFIX}" if self.directory is not None else None
 
     def lookup(
         self, key: str, model: Any, framework: str, *, live: bool = False
@@ -360,14 +361,14 @@ class ExportCache:
             handle, temporary = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
             with os.fdopen(handle, "wb") as file:
                 file.write(entry_bytes(key, skeleton.SerializeToString()))
-            os.replace(temporary, self.directory / f"{key}.onnx")
+            os.replace(temporary, self.directory / f"{key}{_SUFFIX}")
             self._trim_disk()
         except OSError as err:  # a read-only or full disk: the memory cache still works
             logger.debug("export cache: cannot write to %s: %s", self.directory, err)
 
     def _trim_disk(self) -> None:
         assert self.directory is not None
-        files = sorted(self.directory.glob("*.onnx"), key=lambda p: p.stat().st_mtime)
+        files = sorted(self.directory.glob(f"*{_SUFFIX}"), key=lambda p: p.stat().st_mtime)
         for path in files[: max(0, len(files) - 10 * self.max_entries)]:
             path.unlink(missing_ok=True)
 
