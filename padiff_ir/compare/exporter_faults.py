@@ -70,7 +70,9 @@ def _wrong_attribute(
     return None
 
 
-def _fault(side: str, report: Mapping[str, Any], pair: ModulePair, source: Any) -> ExporterFault:
+def _fault(
+    side: str, report: Mapping[str, Any], pair: ModulePair, source: tuple[ExportedGraph, Any, str]
+) -> ExporterFault:
     exported, model, framework = source
     path = pair.a if side == "a" else pair.b
     module = dict(get_framework(framework).named_modules(model)).get(path)
