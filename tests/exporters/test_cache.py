@@ -318,3 +318,25 @@ def test_a_truncated_entry_is_exported_again_in_a_fresh_process(cache, monkeypat
     assert "dropped the damaged entry" in second.stderr
     third = run_python(script)  # the entry was rewritten: no warning
     assert "VERDICT True" in third.stdout and "damaged" not in third.stderr
+
+
+def test_an_entry_names_why_it_cannot_be_trusted():
+    import struct
+
+    from padiff_ir.exporters._cache import SCHEMA, DamagedEntry, entry_bytes, entry_payload
+
+    data = entry_bytes("k1", b"payload")
+    assert entry_payload("k1", data) == b"payload"
+    newer = data[:8] + struct.pack("<I", SCHEMA + 1) + data[12:]
+    cases = {
+        b"": "shorter than the entry header",
+        b"\x08\x01" + data: "not an entry",
+        newer: f"schema {SCHEMA + 1}",
+        data[:-2]: "5 bytes of payload, the header says 7",
+        data[:-1] + b"X": "checksum mismatch",
+    }
+    for damaged, reason in cases.items():
+        with pytest.raises(DamagedEntry, match=reason):
+            entry_payload("k1", damaged)
+    with pytest.raises(DamagedEntry, match="another key"):
+        entry_payload("k2", data)
