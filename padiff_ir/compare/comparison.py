@@ -27,7 +27,7 @@ from padiff_ir.compare.pipeline import resolve_sides
 from padiff_ir.compare.prepared import PreparedPair, input_signature, prepare_pair
 from padiff_ir.compare.result import MatchResult
 from padiff_ir.compare.stages import Stage, StageTimer
-from padiff_ir.compare.verify import verified
+from padiff_ir.compare.verify import unfaithful, verified
 from padiff_ir.errors import InputError, OptionError
 from padiff_ir.exporters._export import FRAMEWORK_LOCK
 from padiff_ir.frameworks.inputs import split_inputs
@@ -201,12 +201,8 @@ class Comparison:
 
     def _weights_changed(self, result: MatchResult) -> bool:
         prepared = self._prepared
-        unfaithful = [
-            side
-            for side, report in result.export_fidelity.items()
-            if report.get("checked") and not report.get("ok")
-        ]
-        return prepared is not None and bool(unfaithful) and self._weights_changed_since(prepared)
+        departs = any(unfaithful(report) for report in result.export_fidelity.values())
+        return prepared is not None and departs and self._weights_changed_since(prepared)
 
     def _check(self, inputs: Any) -> MatchResult:
         with FRAMEWORK_LOCK:
@@ -287,10 +283,7 @@ def _trust_faithful(prepared: PreparedPair, result: MatchResult) -> None:
     """A side's graph is held from one check to the next: one that reproduced its model is
     verified again at a later check (the model may change meanwhile); one exported now that
     still departs is the exporter's doing and is not exported again at every check."""
-    fidelity = result.export_fidelity
-    faithful = [
-        not (fidelity.get(side, {}).get("checked") and not fidelity[side]["ok"]) for side in "ab"
-    ]
+    faithful = [not unfaithful(result.export_fidelity.get(side)) for side in "ab"]
     prepared.cached = (prepared.cached[0] or faithful[0], prepared.cached[1] or faithful[1])
 
 

@@ -25,7 +25,7 @@ from padiff_ir.compare.prepared import PreparedPair
 from padiff_ir.compare.result import MatchResult
 from padiff_ir.exporters import export_cache
 
-__all__ = ["Sides", "stale_sides", "suspect_sides", "verified"]
+__all__ = ["Sides", "stale_sides", "suspect_sides", "unfaithful", "verified"]
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,8 @@ Sides = tuple[bool, bool]
 _LABELS = ("A", "B")
 
 
-def _unfaithful(report: Mapping[str, Any] | None) -> bool:
+def unfaithful(report: Mapping[str, Any] | None) -> bool:
+    """Whether an export check's report says the graph departs from its eager run."""
     return bool(report and report.get("checked") and not report.get("ok"))
 
 
@@ -43,8 +44,8 @@ def suspect_sides(prepared: PreparedPair, result: MatchResult) -> Sides:
     run (it may be stale)."""
     fidelity = result.export_fidelity
     return (
-        prepared.cached[0] and _unfaithful(fidelity.get("a")),
-        prepared.cached[1] and _unfaithful(fidelity.get("b")),
+        prepared.cached[0] and unfaithful(fidelity.get("a")),
+        prepared.cached[1] and unfaithful(fidelity.get("b")),
     )
 
 
@@ -60,7 +61,7 @@ def stale_sides(served: MatchResult, fresh: MatchResult, suspects: Sides) -> tup
         if not suspects[index]:
             continue
         before, after = served.export_fidelity.get(side, {}), fresh.export_fidelity.get(side, {})
-        if not _unfaithful(after) or _sites(after) != _sites(before):
+        if not unfaithful(after) or _sites(after) != _sites(before):
             stale.append(_LABELS[index])
     return tuple(stale)
 
