@@ -81,6 +81,7 @@ def test_identical_models_stay_aligned_with_an_exporter_finding():
     for act in (m for m in result.modules if m.a in ("act", "act2")):
         assert act.status is ModuleStatus.OK  # judged on the eager runs
     assert not result.accumulated
+    assert "output #0" in str(result) and "FAIL" not in str(result).split("exporter fault")[0]
 
 
 def test_a_real_bug_elsewhere_is_still_the_culprit():
