@@ -118,16 +118,17 @@ def fidelity_notes(fidelity: Mapping[str, Mapping[str, Any]]) -> list[str]:
     for side, report in fidelity.items():
         if not report.get("checked") or report["ok"]:
             continue
-        where = ", ".join(
-            f"{d['module']!r} ({d.get('module_class', '')})" for d in departures(report)
+        found = departures(report)
+        where = ("modules " if len(found) > 1 else "module ") + ", ".join(
+            f"{d['module']!r} ({d.get('module_class', '')})" for d in found
         )
         head = (
             f"the exported graph of {side.upper()} does not reproduce its eager outputs "
             f"(max abs {report['max_abs']:.3g})"
         )
-        if where:
+        if found:
             notes.append(
-                f"{head}: at module {where} the exporter changed what the model "
+                f"{head}: at {where} the exporter changed what the model "
                 "computes, so the graphs cannot show that part; the eager runs were "
                 "compared there instead"
             )
