@@ -32,6 +32,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from padiff_ir._interrupts import reraise_interruption
 from padiff_ir.compare import kept
 from padiff_ir.compare.check import EagerPair, check_inputs
 from padiff_ir.compare.eager import eager_side, run_eager_pair
@@ -135,6 +136,7 @@ def _match(
             # a later call on the same models reuses this one's sessions (compare.kept)
             prepared = prepare_pair(side_a, side_b, inputs, options, timer, reuse=True)
         except ExportError as err:
+            reraise_interruption(err)
             if "onnx" in (framework_a, framework_b):
                 raise
             # match still answers: module by module, natively

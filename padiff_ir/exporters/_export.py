@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from padiff_ir._interrupts import reraise_interruption
 from padiff_ir.errors import ExportError, InputError, ModelTypeError, OptionError
 from padiff_ir.exporters._graph import ExportedGraph
 from padiff_ir.frameworks.detect import detect_framework
@@ -115,6 +116,7 @@ def check_eager(model: Any, framework: str, inputs: ModelInputs) -> None:
             with preserved_state(model), paddle.no_grad():
                 model(*args, **kwargs)
     except Exception as err:
+        reraise_interruption(err)
         raise eager_failure(model, framework, inputs, err) from err
 
 

@@ -22,6 +22,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from padiff_ir._interrupts import noticing_interrupts, reraise_interruption
 from padiff_ir.errors import ExportError, InputError
 from padiff_ir.exporters._attribution import (
     fill_missing_scopes,
@@ -246,12 +247,13 @@ def start_paddle_export(
                     lambda layer, args, outputs: structure.append(outputs)
                 )
                 try:
-                    with recorder.recording(model):
+                    with noticing_interrupts(), recorder.recording(model):
                         paddle.jit.save(model, prefix, input_spec=specs)
                 finally:
                     hook.remove()
                 recorder.output_structure = structure[0] if structure else None
             except Exception as err:
+                reraise_interruption(err)
                 if "could not get source code" in str(err):
                     raise ExportError(
                         f"paddle cannot read the source of {type(model).__name__}.forward "

@@ -23,6 +23,7 @@ import re
 import warnings
 from typing import TYPE_CHECKING, Any
 
+from padiff_ir._interrupts import noticing_interrupts, reraise_interruption
 from padiff_ir.errors import ExportError
 from padiff_ir.exporters._attribution import (
     fill_missing_scopes,
@@ -192,11 +193,15 @@ def export_torch(model: Any, inputs: ModelInputs, *, opset: int | None = None) -
     ):
         warnings.simplefilter("ignore")
         try:
-            if backend == "torchscript":
-                exported = torchscript_export(model, args, kwargs, leading_arg_names(model), opset)
-            else:
-                program = _dynamo_export(model, args, kwargs, opset)
+            with noticing_interrupts():
+                if backend == "torchscript":
+                    exported = torchscript_export(
+                        model, args, kwargs, leading_arg_names(model), opset
+                    )
+                else:
+                    program = _dynamo_export(model, args, kwargs, opset)
         except Exception as err:
+            reraise_interruption(err)
             raise ExportError(
                 f"torch could not export {type(model).__name__} to ONNX ({backend} exporter): "
                 f"{_describe_failure(err)}. "

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from padiff_ir._interrupts import reraise_interruption
 from padiff_ir.errors import AutoDiffError
 from padiff_ir.frameworks import Framework, framework_of_type, to_numpy
 from padiff_ir.metrics import Tolerance, compare_arrays
@@ -108,6 +109,7 @@ def run_model(fed: FedInputs, model: Any, side: str, framework: str) -> Any:
     try:
         return fed.call(model)
     except Exception as err:
+        reraise_interruption(err)
         raise AutoDiffError(
             f"running model {side} ({framework} {type(model).__name__}) failed: "
             f"{type(err).__name__}: {err}"

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from padiff_ir._interrupts import reraise_interruption
 from padiff_ir.compare.environment import environment
 from padiff_ir.frameworks import (
     Framework,
@@ -446,6 +447,7 @@ class TrainingRun:
             try:
                 ops.backward(loss)
             except Exception as err:
+                reraise_interruption(err)
                 model = self.model_a if side == "A" else self.model_b
                 raise AutoDiffError(
                     f"the backward pass of model {side} ({ops.name} {type(model).__name__}) "

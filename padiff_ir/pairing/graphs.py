@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from padiff_ir._interrupts import reraise_interruption
 from padiff_ir.errors import ExportError, InputError
 from padiff_ir.frameworks import framework_of, split_inputs, unwrap_model
 from padiff_ir.ir import Graph, build_graph, canonicalize
@@ -250,6 +251,7 @@ def _exported_graphs(
         exported_a, exported_b = export_pair(model_a, inputs_a, model_b, inputs_b, check=False)
         return canonicalize(build_graph(exported_a)), canonicalize(build_graph(exported_b))
     except Exception as err:  # any failure to export: the eager traces serve all the same
+        reraise_interruption(err)
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         notes["export_failed"] = f"{type(err).__name__}: {reason}"
         level = logging.INFO if isinstance(err, (ExportError, InputError)) else logging.WARNING

@@ -1,0 +1,130 @@
+"""Models of issue 24's interface cases (defined in a file: paddle's exporter reads the source
+of ``forward``): keyword-only and defaulted arguments, an output returned twice, interrupts
+inside the export."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import paddle
+import torch
+
+from tests.reliability.models import DIM, _paddle_linear, _torch_linear
+
+
+class TorchKeywordOnly(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = _torch_linear(DIM, DIM, 11)
+
+    def forward(self, x, *, scale, shift=0.0):
+        return self.fc(x) * scale + shift
+
+
+class PaddleKeywordOnly(paddle.nn.Layer):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = _paddle_linear(DIM, DIM, 11)
+
+    def forward(self, x, *, scale, shift=0.0):
+        return self.fc(x) * scale + shift
+
+
+class TorchDefaulted(torch.nn.Module):
+    """A defaulted argument between two given ones."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = _torch_linear(DIM, DIM, 12)
+
+    def forward(self, x, scale=2.0, shift=None):
+        return self.fc(x) * scale + shift
+
+
+class PaddleDefaulted(paddle.nn.Layer):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = _paddle_linear(DIM, DIM, 12)
+
+    def forward(self, x, scale=2.0, shift=None):
+        return self.fc(x) * scale + shift
+
+
+class TorchTwice(torch.nn.Module):
+    """Returns the same tensor twice."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = _torch_linear(DIM, DIM, 13)
+
+    def forward(self, x):
+        y = self.fc(x)
+        return y, y
+
+
+class PaddleTwice(paddle.nn.Layer):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = _paddle_linear(DIM, DIM, 13)
+
+    def forward(self, x):
+        y = self.fc(x)
+        return y, y
+
+
+class TorchPlain(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = _torch_linear(DIM, DIM, 14)
+
+    def forward(self, x):
+        return self.fc(x)
+
+
+class PaddleInterruptWrapped(paddle.nn.Layer):
+    """While paddle traces it, a Ctrl-C arrives and framework code wraps it (as paddle's own C++
+    callbacks do) into a RuntimeError; run eagerly it is a plain linear."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = _paddle_linear(DIM, DIM, 14)
+
+    def forward(self, x):
+        if not paddle.in_dynamic_mode():
+            try:
+                raise KeyboardInterrupt
+            except KeyboardInterrupt as err:
+                raise RuntimeError("interrupted inside the framework") from err
+        return self.fc(x)
+
+
+class PaddleInterruptSwallowed(paddle.nn.Layer):
+    """While paddle traces it, SIGINT arrives and framework code swallows the interrupt and
+    fails with an error of its own (as paddle's C++ callbacks do: ``SystemError``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = _paddle_linear(DIM, DIM, 14)
+
+    def forward(self, x):
+        if not paddle.in_dynamic_mode():
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+            except KeyboardInterrupt:
+                pass
+            raise SystemError("a C++ callback returned a result with an exception set")
+        return self.fc(x)
+
+
+class PaddleManyLayers(paddle.nn.Layer):
+    """Forty linears: a trace long enough to be interrupted at many points."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers = paddle.nn.LayerList([_paddle_linear(DIM, DIM, 20 + i) for i in range(40)])
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = paddle.nn.functional.relu(layer(x))
+        return x
