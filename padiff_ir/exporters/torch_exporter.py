@@ -37,6 +37,7 @@ from padiff_ir.exporters._torchscript import (
     selected_backend,
     torchscript_export,
 )
+from padiff_ir.frameworks import get_framework
 from padiff_ir.frameworks.state import preserved_state, quiet_loggers
 
 if TYPE_CHECKING:
@@ -225,9 +226,8 @@ def export_torch(model: Any, inputs: ModelInputs, *, opset: int | None = None) -
         node_calls = _node_calls(onnx_model, program)
         output_keys = _output_keys(program)
     node_modules = fill_missing_scopes(onnx_model, scopes)
-    known = {name for name, _ in model.named_parameters()} | {
-        name for name, _ in model.named_buffers()
-    }
+    known = set(get_framework("torch").named_tensors(model))  # a tied weight by every name
+    known |= {name for name, _ in model.named_buffers()}
     parameters = {t.name: t.name for t in onnx_model.graph.initializer if t.name in known}
     write_attribution(
         onnx_model,

@@ -10,6 +10,7 @@ import signal
 import paddle
 import torch
 
+from padiff_ir.frameworks import get_framework
 from tests.reliability.models import DIM, _paddle_linear, _torch_linear
 
 
@@ -128,3 +129,78 @@ class PaddleManyLayers(paddle.nn.Layer):
         for layer in self.layers:
             x = paddle.nn.functional.relu(layer(x))
         return x
+
+
+class TorchTiedPair(torch.nn.Module):
+    """Two linears sharing one weight (``second.weight = first.weight``), or holding two copies
+    of the same values."""
+
+    def __init__(self, tied: bool = True) -> None:
+        super().__init__()
+        self.first = _torch_linear(DIM, DIM, 30)
+        self.second = _torch_linear(DIM, DIM, 31)
+        if tied:
+            self.second.weight = self.first.weight
+        else:
+            with torch.no_grad():
+                self.second.weight.copy_(self.first.weight)
+
+    def forward(self, x):
+        return self.second(torch.relu(self.first(x)))
+
+
+class PaddleTiedPair(paddle.nn.Layer):
+    def __init__(self, tied: bool = True) -> None:
+        super().__init__()
+        self.first = _paddle_linear(DIM, DIM, 32)
+        self.second = _paddle_linear(DIM, DIM, 33)
+        if tied:
+            self.second.weight = self.first.weight
+        else:
+            self.second.weight.set_value(self.first.weight.numpy())
+
+    def forward(self, x):
+        return self.second(paddle.nn.functional.relu(self.first(x)))
+
+
+VOCAB = 11
+
+
+class TorchTinyLM(torch.nn.Module):
+    """An embedding, a hidden linear and an output projection tied to the embedding (or not)."""
+
+    def __init__(self, tied: bool = True) -> None:
+        super().__init__()
+        with torch.random.fork_rng():
+            torch.manual_seed(40)
+            self.embed = torch.nn.Embedding(VOCAB, DIM)
+            self.head = torch.nn.Linear(DIM, VOCAB, bias=False)
+        self.hidden = _torch_linear(DIM, DIM, 41)
+        if tied:
+            self.head.weight = self.embed.weight
+        else:
+            with torch.no_grad():
+                self.head.weight.copy_(self.embed.weight)
+
+    def forward(self, ids):
+        return self.head(torch.tanh(self.hidden(self.embed(ids))))
+
+
+class PaddleTinyLM(paddle.nn.Layer):
+    """The output projection as paddle LMs tie it: a matmul with the embedding's weight
+    transposed; untied, a Linear of its own holding the same values."""
+
+    def __init__(self, tied: bool = True) -> None:
+        super().__init__()
+        with get_framework("paddle").preserved_rng():
+            self.embed = paddle.nn.Embedding(VOCAB, DIM)
+            self.head = None if tied else paddle.nn.Linear(DIM, VOCAB, bias_attr=False)
+        self.hidden = _paddle_linear(DIM, DIM, 42)
+        if self.head is not None:
+            self.head.weight.set_value(self.embed.weight.numpy().T.copy())
+
+    def forward(self, ids):
+        hidden = paddle.tanh(self.hidden(self.embed(ids)))
+        if self.head is None:
+            return paddle.matmul(hidden, self.embed.weight, transpose_y=True)
+        return self.head(hidden)
