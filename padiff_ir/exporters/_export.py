@@ -68,7 +68,10 @@ def forward_arg_names(model: Any, *, keyword_only: bool = False) -> list[str] | 
     params = list(signature.parameters.values())
     if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params):
         return None
-    kinds = {inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD}
+    kinds: set[inspect._ParameterKind] = {
+        inspect.Parameter.POSITIONAL_ONLY,
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+    }
     if keyword_only:
         kinds.add(inspect.Parameter.KEYWORD_ONLY)
     return [p.name for p in params if p.kind in kinds]

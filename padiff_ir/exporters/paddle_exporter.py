@@ -90,7 +90,7 @@ def _ordered_specs(model: Any, inputs: ModelInputs) -> list[Any]:
         names = [p.name for p in positional] or [f"input_{i}" for i in range(len(inputs))]
         ordered = zip(names, inputs.arrays)
         return [paddle.static.InputSpec(list(a.shape), a.dtype.name, n) for n, a in ordered]
-    by_name = dict(zip(inputs.names, inputs.arrays))
+    by_name = {n: a for n, a in zip(inputs.names, inputs.arrays) if n is not None}
     keyword_only = [
         p.name for p in _forward_parameters(model) if p.kind is p.KEYWORD_ONLY and p.name in by_name
     ]

@@ -37,7 +37,7 @@ from padiff_ir.native._arguments import (
     order_pair,
 )
 from padiff_ir.native._config import config_differences, optimizer_differences, random_layers
-from padiff_ir.native._data import FedInputs, compare_inputs, feed, run_model
+from padiff_ir.native._data import FedInputs, compare_inputs, feed, input_rounding, run_model
 from padiff_ir.native._hooks import Recorder, recording
 from padiff_ir.native._locate import culprits, first_difference
 from padiff_ir.native._memo import PairMemo, memo_for
@@ -240,8 +240,13 @@ class TrainingRun:
                     "cleared before the first backward pass"
                 )
             grad_inputs = self.backward and not params_a and not params_b
-            fed_a = feed(self.inputs_a, self.ops_a, self.model_a, grad_inputs=grad_inputs)
-            fed_b = feed(self.inputs_b, self.ops_b, self.model_b, grad_inputs=grad_inputs)
+            rounding = input_rounding(self.ops_a, self.model_a, self.ops_b, self.model_b)
+            fed_a = feed(
+                self.inputs_a, self.ops_a, self.model_a, grad_inputs=grad_inputs, rounding=rounding
+            )
+            fed_b = feed(
+                self.inputs_b, self.ops_b, self.model_b, grad_inputs=grad_inputs, rounding=rounding
+            )
             input_diffs = compare_inputs(fed_a, fed_b, self.tolerance)
             self._times: dict[str, tuple[float, float]] = {}
             comparer = ParamComparer(

@@ -204,3 +204,30 @@ class PaddleTinyLM(paddle.nn.Layer):
         if self.head is None:
             return paddle.matmul(hidden, self.embed.weight, transpose_y=True)
         return self.head(hidden)
+
+
+class TorchHalfEmbedding(torch.nn.Module):
+    """A 16-bit embedding table (``dtype``: ``"bfloat16"`` or ``"float16"``) read into a
+    float32 linear: runs on every CPU."""
+
+    def __init__(self, dtype: str = "bfloat16") -> None:
+        super().__init__()
+        with torch.random.fork_rng():
+            torch.manual_seed(50)
+            self.embed = torch.nn.Embedding(VOCAB, DIM).to(getattr(torch, dtype))
+        self.fc = _torch_linear(DIM, DIM, 51)
+
+    def forward(self, ids):
+        return self.fc(self.embed(ids).float())
+
+
+class PaddleHalfEmbedding(paddle.nn.Layer):
+    def __init__(self, dtype: str = "bfloat16") -> None:
+        super().__init__()
+        with get_framework("paddle").preserved_rng():
+            self.embed = paddle.nn.Embedding(VOCAB, DIM)
+        self.embed.to(dtype=dtype)
+        self.fc = _paddle_linear(DIM, DIM, 51)
+
+    def forward(self, ids):
+        return self.fc(self.embed(ids).astype("float32"))
