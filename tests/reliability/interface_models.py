@@ -231,3 +231,17 @@ class PaddleHalfEmbedding(paddle.nn.Layer):
 
     def forward(self, ids):
         return self.fc(self.embed(ids).astype("float32"))
+
+
+class PaddleInterruptedWhenRun(paddle.nn.Layer):
+    """Run eagerly, a Ctrl-C arrives inside framework code that wraps it into a RuntimeError."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = _paddle_linear(DIM, DIM, 14)
+
+    def forward(self, x):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as err:
+            raise RuntimeError("interrupted inside the framework") from err

@@ -12,6 +12,7 @@ import pytest
 import padiff_ir
 from tests.conftest import run_python
 from tests.reliability.interface_models import (
+    PaddleInterruptedWhenRun,
     PaddleInterruptSwallowed,
     PaddleInterruptWrapped,
     TorchPlain,
@@ -32,6 +33,14 @@ def test_an_interrupt_inside_the_paddle_trace_is_no_export_error(guard):
     guard.watch(model)
     with pytest.raises(KeyboardInterrupt):
         padiff_ir.export(model, inputs())
+
+
+@pytest.mark.parametrize("entry", ["match", "auto_diff", "auto_layer_map"])
+def test_an_interrupt_wrapped_in_an_eager_run_is_no_input_error(guard, entry):
+    model_a, model_b = TorchPlain(), PaddleInterruptedWhenRun()
+    guard.watch(model_a, model_b)
+    with pytest.raises(KeyboardInterrupt):
+        getattr(padiff_ir, entry)(model_a, model_b, inputs())
 
 
 CTRL_C_AT_RANDOM = """
