@@ -43,7 +43,9 @@ from padiff_ir.compare.stages import Stage, StageTimer
 from padiff_ir.errors import ExportError, MatchError
 from padiff_ir.exporters import detect_framework
 from padiff_ir.exporters._export import FRAMEWORK_LOCK
+from padiff_ir.frameworks import get_framework
 from padiff_ir.frameworks.inputs import split_inputs
+from padiff_ir.frameworks.rounding import rounded_inputs
 
 __all__ = ["match", "resolve_sides"]
 
@@ -126,6 +128,9 @@ def _match(
         model_a, model_b, options, unwrap_model
     )
     raw_a, raw_b = split_inputs(inputs, framework_a, framework_b)
+    if "onnx" not in (framework_a, framework_b):  # a float16 model against a float32 one
+        fw_a, fw_b = get_framework(framework_a), get_framework(framework_b)
+        raw_a, raw_b = rounded_inputs(raw_a, fw_a, model_a, raw_b, fw_b, model_b)
     side_a, side_b = (model_a, framework_a, raw_a), (model_b, framework_b, raw_b)
     budget = options.memory_budget
     with contextlib.ExitStack() as eager_runs:

@@ -21,11 +21,12 @@ import numpy as np
 from padiff_ir._interrupts import reraise_interruption
 from padiff_ir.errors import AutoDiffError
 from padiff_ir.frameworks import Framework, framework_of_type, to_numpy
+from padiff_ir.frameworks.rounding import Rounding, rounded
 from padiff_ir.metrics import Tolerance, compare_arrays
 from padiff_ir.native._slots import failed_metrics
 from padiff_ir.native.result import InputDiff
 
-__all__ = ["FedInputs", "compare_inputs", "feed", "input_rounding", "run_model"]
+__all__ = ["FedInputs", "compare_inputs", "feed", "run_model"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,30 +54,12 @@ def _is_array_like(value: Any) -> bool:
     return framework_of_type(value) is not None and hasattr(value, "shape")
 
 
-#: ``(framework, dtype)`` that every floating input is rounded through, on both sides.
-Rounding = tuple[tuple[Framework, Any], ...]
-
-
-def input_rounding(ops_a: Framework, model_a: Any, ops_b: Framework, model_b: Any) -> Rounding:
-    """The dtypes both sides' floating inputs are rounded through: none when the two models
-    compute in one dtype, else both (a float32 input fed to a float16 model and a float32 one
-    takes float16's values on both sides, so the inputs agree and the models run)."""
-    dtype_a, dtype_b = ops_a.first_float(model_a)[0], ops_b.first_float(model_b)[0]
-    if dtype_a is None or dtype_b is None:
-        return ()
-    if ops_a.dtype_label(dtype_a) == ops_b.dtype_label(dtype_b):
-        return ()
-    return ((ops_a, dtype_a), (ops_b, dtype_b))
-
-
 def _rounded(value: Any, ops: Framework, name: str, rounding: Rounding) -> Any:
     """``value`` rounded through every dtype of ``rounding`` (unchanged when not floating)."""
     array = ops.to_numpy(value) if ops.is_tensor(value) else to_numpy(value, what=name)
-    if not rounding or not np.issubdtype(array.dtype, np.floating):
+    if not np.issubdtype(array.dtype, np.floating):
         return value
-    for framework, dtype in rounding:
-        array = framework.to_numpy(framework.as_input(array, dtype, None))
-    return array
+    return rounded(array, rounding)
 
 
 def feed(

@@ -26,6 +26,7 @@ from padiff_ir.frameworks import (
     split_inputs,
     unwrap_model,
 )
+from padiff_ir.frameworks.rounding import input_rounding
 from padiff_ir.matching.types import Matching, ParamPair
 from padiff_ir.metrics import Tolerance, compare_arrays
 from padiff_ir.native._arguments import (
@@ -37,7 +38,7 @@ from padiff_ir.native._arguments import (
     order_pair,
 )
 from padiff_ir.native._config import config_differences, optimizer_differences, random_layers
-from padiff_ir.native._data import FedInputs, compare_inputs, feed, input_rounding, run_model
+from padiff_ir.native._data import FedInputs, compare_inputs, feed, run_model
 from padiff_ir.native._hooks import Recorder, recording
 from padiff_ir.native._locate import culprits, first_difference
 from padiff_ir.native._memo import PairMemo, memo_for

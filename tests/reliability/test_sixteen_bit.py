@@ -88,3 +88,13 @@ def test_the_native_path_rounds_inputs_for_a_float16_model_on_both_sides(guard):
     assert result.steps[0].forward, "the models were not run"
     loose = padiff_ir.auto_diff(model_a, model_b, inputs(), atol=1e-2, rtol=1e-2)
     assert loose.ok, loose.notes
+
+
+def test_match_feeds_a_float16_model_and_a_float32_one_the_same_values(guard):
+    model_a, model_b = TorchTiedPair(tied=False).half().eval(), PaddleTiedPair(tied=False).eval()
+    guard.watch(model_a)
+    result = padiff_ir.match(model_a, model_b, inputs(), assign_weights=True, atol=1e-2, rtol=1e-2)
+    assert result.ok, [str(c) for c in result.culprits]
+    model_b.second.bias.set_value(model_b.second.bias.numpy() + 0.5)
+    found = padiff_ir.match(model_a, model_b, inputs(), atol=1e-2, rtol=1e-2)
+    assert [c.module_b for c in found.culprits] == ["second"]
