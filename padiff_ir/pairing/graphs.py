@@ -29,6 +29,7 @@ from typing import Any
 from padiff_ir._interrupts import reraise_interruption
 from padiff_ir.errors import ExportError, InputError
 from padiff_ir.frameworks import framework_of, split_inputs, unwrap_model
+from padiff_ir.frameworks.rounding import rounded_inputs
 from padiff_ir.ir import Graph, build_graph, canonicalize
 from padiff_ir.matching import match_graphs
 from padiff_ir.matching.types import Matching, ModulePair
@@ -176,6 +177,9 @@ def pair_models(
         )
     else:
         inputs_a, inputs_b = split_inputs(inputs, notes["framework_a"], notes["framework_b"])
+        inputs_a, inputs_b = rounded_inputs(  # both models see the same values
+            inputs_a, framework_of(model_a), model_a, inputs_b, framework_of(model_b), model_b
+        )
         traces = trace_graphs(model_a, inputs_a, model_b, inputs_b, layer_map)
 
         exported = _exported_graphs(model_a, inputs_a, model_b, inputs_b, notes) if export else None

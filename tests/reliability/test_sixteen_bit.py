@@ -98,3 +98,11 @@ def test_match_feeds_a_float16_model_and_a_float32_one_the_same_values(guard):
     model_b.second.bias.set_value(model_b.second.bias.numpy() + 0.5)
     found = padiff_ir.match(model_a, model_b, inputs(), atol=1e-2, rtol=1e-2)
     assert [c.module_b for c in found.culprits] == ["second"]
+
+
+def test_a_float16_model_and_a_float32_one_are_paired_on_their_exports(guard):
+    model_a, model_b = TorchTiedPair(tied=False).half().eval(), PaddleTiedPair(tied=False).eval()
+    guard.watch(model_a, model_b)
+    matching = pair_models(model_a, model_b, inputs())
+    assert matching.stats["graphs"] == "onnx", matching.stats.get("export_failed")
+    assert len(matching.param_pairs) == 4
