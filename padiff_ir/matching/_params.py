@@ -17,7 +17,10 @@ Parameters pair by *role*, never by name:
   with a transpose, anything else not at all.
 
 A parameter read by several units (a layer called twice) pairs once; a later, different pairing
-is logged and counted in ``conflicts``.
+is logged and counted in ``conflicts``. A tied weight (one tensor read by two layers) pairs once
+per partner on the other side: tied on one side only, each use pairs with its own tensor there
+(``tied`` in the evidence); tied on both, the one pair lists each further layer reading it in
+``also_used_in``. A pair's modules are the layers that read its tensors.
 """
 
 from __future__ import annotations
