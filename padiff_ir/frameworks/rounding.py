@@ -47,14 +47,29 @@ def rounded_inputs(
     raw_a: Any, ops_a: Framework, model_a: Any, raw_b: Any, ops_b: Framework, model_b: Any
 ) -> tuple[Any, Any]:
     """Each side's inputs (as numpy, a dict or a list as given), floating ones rounded through
-    both models' dtypes and held in their own model's; ``raw_a``/``raw_b`` unchanged when the
-    two models compute in one dtype."""
+    both models' dtypes and held in their own model's (as the native path feeds them);
+    ``raw_a``/``raw_b`` unchanged when every floating input already has the dtype the two
+    models compute in."""
     rounding = input_rounding(ops_a, model_a, ops_b, model_b)
-    if not rounding:
+    dtype_a, dtype_b = ops_a.first_float(model_a)[0], ops_b.first_float(model_b)[0]
+    if not rounding and not (
+        _other_floats(raw_a, ops_a, dtype_a) or _other_floats(raw_b, ops_b, dtype_b)
+    ):
         return raw_a, raw_b
     return (
-        _in_dtype(raw_a, ops_a, rounding[0][1], rounding),
-        _in_dtype(raw_b, ops_b, rounding[1][1], rounding),
+        _in_dtype(raw_a, ops_a, dtype_a, rounding),
+        _in_dtype(raw_b, ops_b, dtype_b, rounding),
+    )
+
+
+def _other_floats(raw: Any, ops: Framework, dtype: Any) -> bool:
+    """Whether a floating input of ``raw`` has another dtype than ``dtype`` (None: no)."""
+    if dtype is None:
+        return False
+    label = ops.dtype_label(dtype)
+    return any(
+        np.issubdtype(a.dtype, np.floating) and a.dtype.name != label
+        for a in normalize_inputs(raw).arrays
     )
 
 
@@ -62,7 +77,7 @@ def _in_dtype(raw: Any, ops: Framework, dtype: Any, rounding: Rounding) -> Any:
     given = normalize_inputs(raw)
     arrays = [
         ops.to_numpy(ops.as_input(rounded(a, rounding), dtype, None))
-        if np.issubdtype(a.dtype, np.floating)
+        if dtype is not None and np.issubdtype(a.dtype, np.floating)
         else a
         for a in given.arrays
     ]

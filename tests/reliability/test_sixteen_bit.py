@@ -106,3 +106,10 @@ def test_a_float16_model_and_a_float32_one_are_paired_on_their_exports(guard):
     matching = pair_models(model_a, model_b, inputs())
     assert matching.stats["graphs"] == "onnx", matching.stats.get("export_failed")
     assert len(matching.param_pairs) == 4
+
+
+def test_match_casts_float32_inputs_for_float16_models_on_both_sides(guard):
+    model_a = TorchTiedPair(tied=False).half().eval()
+    model_b = TorchTiedPair(tied=False).half().eval()
+    guard.watch(model_a, model_b)
+    assert padiff_ir.match(model_a, model_b, inputs())
