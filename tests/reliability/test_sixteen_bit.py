@@ -113,3 +113,11 @@ def test_match_casts_float32_inputs_for_float16_models_on_both_sides(guard):
     model_b = TorchTiedPair(tied=False).half().eval()
     guard.watch(model_a, model_b)
     assert padiff_ir.match(model_a, model_b, inputs())
+
+
+def test_a_comparison_feeds_a_float16_model_and_a_float32_one_the_same_values(guard):
+    model_a, model_b = TorchTiedPair(tied=False).half().eval(), PaddleTiedPair(tied=False).eval()
+    guard.watch(model_a)
+    padiff_ir.assign_weight(model_b, model_a, inputs=inputs())
+    with padiff_ir.Comparison(model_a, model_b, inputs(), atol=1e-2, rtol=1e-2) as comparison:
+        assert comparison.check(inputs(seed=1))
