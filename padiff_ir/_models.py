@@ -18,6 +18,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from padiff_ir._interrupts import reraise_interruption
 from padiff_ir.errors import InputError, ModelTypeError, OptionError
 
 __all__ = [
@@ -83,6 +84,7 @@ def load_model_spec(spec: str) -> tuple[Any, dict[str, Any] | None]:
         try:
             target = target()
         except Exception as err:
+            reraise_interruption(err)
             raise ModelTypeError(
                 f"calling {spec} to build the model failed: {type(err).__name__}: {err}"
             ) from err

@@ -23,7 +23,7 @@ from typing import Any
 from padiff_ir.compare.check import EagerPair, checker
 from padiff_ir.compare.eager import run_eager_pair
 from padiff_ir.compare.options import MatchOptions
-from padiff_ir.compare.pipeline import resolve_sides
+from padiff_ir.compare.pipeline import resolve_sides, rounded_sides
 from padiff_ir.compare.prepared import PreparedPair, input_signature, prepare_pair
 from padiff_ir.compare.result import MatchResult
 from padiff_ir.compare.stages import Stage, StageTimer
@@ -154,9 +154,11 @@ class Comparison:
             self.timings = dict(timer.timings)
 
     def _select(self, batch: Any) -> tuple[Any, Any]:
-        return select_inputs(
+        raw_a, raw_b = select_inputs(
             batch, self.keys, self.framework_a, self.framework_b, paired=self.paired
         )
+        side_a, side_b = rounded_sides(*self._sides(raw_a, raw_b))  # float16 vs float32
+        return side_a[2], side_b[2]
 
     def _sides(self, raw_a: Any, raw_b: Any) -> tuple[tuple[Any, str, Any], tuple[Any, str, Any]]:
         return (self.model_a, self.framework_a, raw_a), (self.model_b, self.framework_b, raw_b)

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from padiff_ir._interrupts import reraise_interruption
 from padiff_ir.errors import InputError
 from padiff_ir.frameworks import (
     Framework,
@@ -121,6 +122,7 @@ def run_eager(
         with preserved_state(model), fw.no_grad(), installed(fw, hooks):
             result = fw.run(model, args, kwargs)
     except Exception as err:
+        reraise_interruption(err)
         from padiff_ir.exporters._export import eager_failure
 
         store.close()

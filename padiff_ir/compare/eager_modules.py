@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from padiff_ir._interrupts import reraise_interruption
 from padiff_ir.compare.eager import EagerRun
 from padiff_ir.compare.localize import module_result, worst
 from padiff_ir.compare.result import ModuleResult
@@ -111,6 +112,7 @@ class EagerModules:
             with preserved_state(module), framework.no_grad():
                 result = framework.run(module, args, {})
         except Exception as err:  # a module that takes more than its tensors: not measured
+            reraise_interruption(err)
             logger.debug("eager own error of %s not measured: %s", pair.site_b, err)
             return None
         outputs_b = [framework.to_numpy(t) for t in flatten_tensors(result, framework)]

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from padiff_ir._paths import within
 from padiff_ir.ir.graph import Graph, OpNode
 from padiff_ir.matching.types import Matching, ModulePair
 
@@ -235,10 +236,9 @@ def param_diffs(
     from padiff_ir.matching.transforms import apply_transform, describe_transform
 
     lines = []
-    prefix_a = module.a + "." if module.a else ""
     for pair in matching.param_pairs:
-        if not all(name.startswith(prefix_a) for name in pair.a):
-            continue
+        if not any(within(use, module.a) for use in (pair.module_a, *pair.also_used_in)):
+            continue  # not used in this module (a tied weight: each layer reading it)
         if any(name not in params_a for name in pair.a) or any(
             name not in params_b for name in pair.b
         ):

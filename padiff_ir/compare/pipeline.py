@@ -32,6 +32,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from padiff_ir._interrupts import reraise_interruption
 from padiff_ir.compare import kept
 from padiff_ir.compare.check import EagerPair, checker
 from padiff_ir.compare.eager import eager_side, run_eager_pair
@@ -43,7 +44,9 @@ from padiff_ir.compare.verify import verified
 from padiff_ir.errors import ExportError, MatchError
 from padiff_ir.exporters import detect_framework
 from padiff_ir.exporters._export import FRAMEWORK_LOCK
+from padiff_ir.frameworks import get_framework
 from padiff_ir.frameworks.inputs import split_inputs
+from padiff_ir.frameworks.rounding import rounded_inputs
 
 __all__ = ["match", "resolve_sides"]
 
@@ -100,6 +103,18 @@ def _train_mode_notes(sides: tuple[tuple[str, Any, str], ...]) -> list[str]:
 Side = tuple[Any, str, Any]  # model, framework, raw inputs
 
 
+def rounded_sides(side_a: Side, side_b: Side) -> tuple[Side, Side]:
+    """Both sides with their floating inputs rounded through both models' dtypes and held in
+    their own model's (:func:`~padiff_ir.frameworks.rounding.rounded_inputs`: a float16 model
+    against a float32 one); sides with an ONNX file as given."""
+    (model_a, framework_a, raw_a), (model_b, framework_b, raw_b) = side_a, side_b
+    if "onnx" in (framework_a, framework_b):
+        return side_a, side_b
+    fw_a, fw_b = get_framework(framework_a), get_framework(framework_b)
+    raw_a, raw_b = rounded_inputs(raw_a, fw_a, model_a, raw_b, fw_b, model_b)
+    return (model_a, framework_a, raw_a), (model_b, framework_b, raw_b)
+
+
 def resolve_sides(
     model_a: Any, model_b: Any, options: MatchOptions, unwrap_model: Callable[[Any], Any]
 ) -> tuple[Any, Any, str, str, MatchOptions]:
@@ -126,7 +141,8 @@ def _match(
         model_a, model_b, options, unwrap_model
     )
     raw_a, raw_b = split_inputs(inputs, framework_a, framework_b)
-    side_a, side_b = (model_a, framework_a, raw_a), (model_b, framework_b, raw_b)
+    side_a, side_b = rounded_sides((model_a, framework_a, raw_a), (model_b, framework_b, raw_b))
+    raw_a, raw_b = side_a[2], side_b[2]
     budget = options.memory_budget
     with contextlib.ExitStack() as eager_runs:
         with timer.stage(Stage.EAGER):
@@ -136,6 +152,7 @@ def _match(
             # a later call on the same models reuses this one's sessions (compare.kept)
             prepared = prepare_pair(side_a, side_b, inputs, options, timer, reuse=True)
         except ExportError as err:
+            reraise_interruption(err)
             if "onnx" in (framework_a, framework_b):
                 raise
             # match still answers: module by module, natively

@@ -11,6 +11,7 @@ import logging
 
 import numpy as np
 
+from padiff_ir._onnx_values import onnx_array, onnx_tensor
 from padiff_ir.exporters import ExportedGraph
 from padiff_ir.matching.types import Matching
 
@@ -22,8 +23,6 @@ logger = logging.getLogger(__name__)
 def initializers(exported: ExportedGraph) -> dict[str, np.ndarray]:
     """Framework parameter name -> value, from the exported graph's initializers (a live
     export's weights as its model holds them now: views, not to be written)."""
-    from onnx import numpy_helper
-
     from padiff_ir.runtime._weights import current_arrays
 
     live = current_arrays(exported.weights) if exported.weights else {}
@@ -36,7 +35,7 @@ def initializers(exported: ExportedGraph) -> dict[str, np.ndarray]:
             value = live[tensor.name].view()
             value.flags.writeable = False  # the model's own memory: never written from here
         else:
-            value = numpy_helper.to_array(tensor)
+            value = onnx_array(tensor)
         out[name] = value
     return out
 
@@ -50,8 +49,6 @@ def assign_into_graph(
     the graphs (folded away by an exporter) are skipped. The weights a live export of B reads
     from B's model are not written: the model took A's values already.
     """
-    from onnx import helper, numpy_helper
-
     from padiff_ir.matching.transforms import apply_transform
 
     params_a = initializers(exported_a)
@@ -74,7 +71,6 @@ def assign_into_graph(
             copied += 1
             if tensor.name in exported_b.weights:
                 continue  # read from B's model, which took A's weights (assign_weight)
-            dtype = helper.tensor_dtype_to_np_dtype(tensor.data_type)
-            tensor.CopyFrom(numpy_helper.from_array(value.astype(dtype), tensor.name))
+            tensor.CopyFrom(onnx_tensor(value, tensor.name, tensor.data_type))
     logger.debug("assign_weights: %d initializers of B written from A", copied)
     return copied

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from padiff_ir._interrupts import reraise_interruption
 from padiff_ir.errors import ExportError, InputError, ModelTypeError, OptionError
 from padiff_ir.exporters._graph import ExportedGraph
 from padiff_ir.frameworks.detect import detect_framework
@@ -58,8 +59,9 @@ def load_onnx(model: Any) -> ExportedGraph:
     return exported
 
 
-def forward_arg_names(model: Any) -> list[str] | None:
-    """Names of ``model.forward``'s positional arguments; ``None`` if it takes ``*args``."""
+def forward_arg_names(model: Any, *, keyword_only: bool = False) -> list[str] | None:
+    """Names of ``model.forward``'s positional arguments (and its keyword-only ones with
+    ``keyword_only``); ``None`` if it takes ``*args`` or ``**kwargs``."""
     try:
         signature = inspect.signature(model.forward)
     except (TypeError, ValueError):
@@ -67,16 +69,22 @@ def forward_arg_names(model: Any) -> list[str] | None:
     params = list(signature.parameters.values())
     if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params):
         return None
-    return [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    kinds: set[inspect._ParameterKind] = {
+        inspect.Parameter.POSITIONAL_ONLY,
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+    }
+    if keyword_only:
+        kinds.add(inspect.Parameter.KEYWORD_ONLY)
+    return [p.name for p in params if p.kind in kinds]
 
 
 def check_signature(model: Any, inputs: ModelInputs) -> None:
     """Inputs' names and count against ``model.forward``'s signature.
 
     Raises:
-        InputError: an unknown argument name, or more inputs than arguments.
+        InputError: an unknown argument name, or more inputs than positional arguments.
     """
-    names = forward_arg_names(model)
+    names = forward_arg_names(model, keyword_only=inputs.keyword)
     if names is None:
         return
     if inputs.keyword:
@@ -116,6 +124,7 @@ def check_eager(model: Any, framework: str, inputs: ModelInputs) -> None:
             with preserved_state(model), paddle.no_grad():
                 model(*args, **kwargs)
     except Exception as err:
+        reraise_interruption(err)
         raise eager_failure(model, framework, inputs, err) from err
 
 

@@ -228,4 +228,14 @@ def model_fingerprint(model: Any, framework: str, inputs: ModelInputs, opset: in
     for cls in classes:
         for part in _class_parts(cls):
             feed(part)
+    for names in _tied_names(model, fw):
+        feed(f"tied {' '.join(names)}")  # which names share one tensor shapes the graph
     return digest.hexdigest()
+
+
+def _tied_names(model: Any, framework: Any) -> list[list[str]]:
+    """The names of each tensor reached under several names (tied weights)."""
+    by_tensor: dict[int, list[str]] = {}
+    for name, tensor in framework.named_tensors(model).items():
+        by_tensor.setdefault(id(tensor), []).append(name)
+    return [names for names in by_tensor.values() if len(names) > 1]

@@ -13,15 +13,17 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import re
 import signal
 import tempfile
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from padiff_ir._interrupts import noticing_interrupts, reraise_interruption
 from padiff_ir.errors import ExportError, InputError
 from padiff_ir.exporters._attribution import (
     fill_missing_scopes,
@@ -40,6 +42,7 @@ from padiff_ir.exporters._paddle_scopes import CallRecorder
 from padiff_ir.frameworks.state import preserved_state
 
 if TYPE_CHECKING:
+    import numpy as np
     import onnx
 
     from padiff_ir.frameworks.inputs import ModelInputs
@@ -52,46 +55,81 @@ DEFAULT_OPSET = 17
 _NATIVE_HINT = "use padiff_ir.auto_diff(...), the native path, which needs no ONNX export"
 
 
-def _positional_names(model: Any) -> list[str]:
-    """``forward``'s named positional arguments, also next to ``*args``/``**kwargs``."""
-    import inspect
-
+def _forward_parameters(model: Any) -> list[inspect.Parameter]:
+    """``forward``'s parameters (none where its signature cannot be read)."""
     try:
-        params = inspect.signature(model.forward).parameters.values()
+        return list(inspect.signature(model.forward).parameters.values())
     except (TypeError, ValueError):
         return []
-    names = []
-    for param in params:
+
+
+def _positional_parameters(model: Any) -> list[inspect.Parameter]:
+    """``forward``'s named positional arguments, also next to ``*args``/``**kwargs``."""
+    found = []
+    for param in _forward_parameters(model):
         if param.kind not in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
             break
-        names.append(param.name)
-    return names
+        found.append(param)
+    return found
 
 
 def _ordered_specs(model: Any, inputs: ModelInputs) -> list[Any]:
-    """InputSpecs in ``forward``'s argument order, named after the arguments."""
+    """InputSpecs in ``forward``'s argument order, named after the arguments; a defaulted
+    argument left out between given ones takes its default value.
+
+    Raises:
+        ExportError: a keyword-only argument is given (paddle's static export takes arguments by
+            position only; ``match`` then compares natively).
+        InputError: a keyword input that is no positional argument, or one left out before a
+            given one without a default.
+    """
     import paddle
 
-    from padiff_ir.exporters._export import forward_arg_names
+    positional = _positional_parameters(model)
+    if not inputs.keyword:
+        names = [p.name for p in positional] or [f"input_{i}" for i in range(len(inputs))]
+        ordered = zip(names, inputs.arrays)
+        return [paddle.static.InputSpec(list(a.shape), a.dtype.name, n) for n, a in ordered]
+    by_name = {n: a for n, a in zip(inputs.names, inputs.arrays) if n is not None}
+    keyword_only = [
+        p.name for p in _forward_parameters(model) if p.kind is p.KEYWORD_ONLY and p.name in by_name
+    ]
+    if keyword_only:
+        raise ExportError(
+            f"{type(model).__name__}.forward takes {keyword_only[0]!r} by keyword only, and "
+            "paddle's static export passes arguments by position: this model cannot go "
+            f"through ONNX as is; {_NATIVE_HINT}",
+            framework="paddle",
+        )
+    return _keyword_specs(model, positional, by_name)
 
-    arg_names = forward_arg_names(model) or _positional_names(model)
-    if inputs.keyword:
-        by_name = dict(zip(inputs.names, inputs.arrays))
-        ordered = []
-        for name in arg_names:
-            if name in by_name:
-                ordered.append((name, by_name[name]))
-            else:
-                break
-        if len(ordered) != len(by_name):
+
+def _keyword_specs(
+    model: Any, positional: list[inspect.Parameter], by_name: dict[str, np.ndarray]
+) -> list[Any]:
+    import paddle
+
+    names = [p.name for p in positional]
+    unknown = [n for n in by_name if n not in names]
+    if unknown:
+        raise InputError(
+            f"{type(model).__name__}.forward: keyword input {unknown[0]!r} is none of its "
+            f"positional arguments {names}"
+        )
+    last = max(names.index(n) for n in by_name)
+    specs: list[Any] = []
+    for param in positional[: last + 1]:
+        if param.name in by_name:
+            array = by_name[param.name]
+            specs.append(paddle.static.InputSpec(list(array.shape), array.dtype.name, param.name))
+        elif param.default is not param.empty:
+            specs.append(param.default)
+        else:
             raise InputError(
-                f"{type(model).__name__}.forward: keyword inputs {list(by_name)} must be a prefix "
-                f"of its arguments {arg_names} for a static export"
+                f"{type(model).__name__}.forward: argument {param.name!r} has no default and "
+                "no input was given for it"
             )
-    else:
-        names = arg_names or [f"input_{i}" for i in range(len(inputs))]
-        ordered = list(zip(names, inputs.arrays))
-    return [paddle.static.InputSpec(list(a.shape), a.dtype.name, name) for name, a in ordered]
+    return specs
 
 
 def _explain_failure(
@@ -246,12 +284,13 @@ def start_paddle_export(
                     lambda layer, args, outputs: structure.append(outputs)
                 )
                 try:
-                    with recorder.recording(model):
+                    with noticing_interrupts(), recorder.recording(model):
                         paddle.jit.save(model, prefix, input_spec=specs)
                 finally:
                     hook.remove()
                 recorder.output_structure = structure[0] if structure else None
             except Exception as err:
+                reraise_interruption(err)
                 if "could not get source code" in str(err):
                     raise ExportError(
                         f"paddle cannot read the source of {type(model).__name__}.forward "
@@ -336,6 +375,33 @@ def _order_outputs(onnx_model: onnx.ModelProto, structure: Any) -> list[str] | N
     return eager
 
 
+def _leaves(value: Any) -> Iterator[Any]:
+    """The tensors of a (nested) output in paddle's flattening order (dicts by sorted key)."""
+    if _is_output_leaf(value):
+        yield value
+    elif isinstance(value, Mapping):
+        for key in sorted(value):
+            yield from _leaves(value[key])
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _leaves(item)
+
+
+def _repeat_aliased_outputs(onnx_model: onnx.ModelProto, structure: Any) -> None:
+    """A tensor the model returns several times (``return y, y``) is one output of paddle's
+    graph: it is listed once per return, as torch's exporter does, so that the outputs pair
+    with the eager ones and with the other model's."""
+    leaves = list(_leaves(structure)) if structure is not None else []
+    first: dict[int, int] = {}
+    for leaf in leaves:
+        first.setdefault(id(leaf), len(first))
+    outputs = list(onnx_model.graph.output)
+    if len(first) == len(leaves) or len(outputs) != len(first):
+        return
+    del onnx_model.graph.output[:]
+    onnx_model.graph.output.extend(outputs[first[id(leaf)]] for leaf in leaves)
+
+
 def _contains_mapping(value: Any) -> bool:
     if isinstance(value, Mapping):
         return True
@@ -347,6 +413,7 @@ def _attribute(
 ) -> ExportedGraph:
     """Initializers named after parameters, every node attributed, metadata written."""
     unique_node_names(onnx_model)
+    _repeat_aliased_outputs(onnx_model, recorder.output_structure)
     output_keys = _order_outputs(onnx_model, recorder.output_structure)
     param_names = {p.name: name for name, p in model.named_parameters()}
     param_names.update({b.name: name for name, b in model.named_buffers()})

@@ -23,6 +23,7 @@ import re
 import warnings
 from typing import TYPE_CHECKING, Any
 
+from padiff_ir._interrupts import noticing_interrupts, reraise_interruption
 from padiff_ir.errors import ExportError
 from padiff_ir.exporters._attribution import (
     fill_missing_scopes,
@@ -36,6 +37,7 @@ from padiff_ir.exporters._torchscript import (
     selected_backend,
     torchscript_export,
 )
+from padiff_ir.frameworks import get_framework
 from padiff_ir.frameworks.state import preserved_state, quiet_loggers
 
 if TYPE_CHECKING:
@@ -192,11 +194,15 @@ def export_torch(model: Any, inputs: ModelInputs, *, opset: int | None = None) -
     ):
         warnings.simplefilter("ignore")
         try:
-            if backend == "torchscript":
-                exported = torchscript_export(model, args, kwargs, leading_arg_names(model), opset)
-            else:
-                program = _dynamo_export(model, args, kwargs, opset)
+            with noticing_interrupts():
+                if backend == "torchscript":
+                    exported = torchscript_export(
+                        model, args, kwargs, leading_arg_names(model), opset
+                    )
+                else:
+                    program = _dynamo_export(model, args, kwargs, opset)
         except Exception as err:
+            reraise_interruption(err)
             raise ExportError(
                 f"torch could not export {type(model).__name__} to ONNX ({backend} exporter): "
                 f"{_describe_failure(err)}. "
@@ -220,9 +226,8 @@ def export_torch(model: Any, inputs: ModelInputs, *, opset: int | None = None) -
         node_calls = _node_calls(onnx_model, program)
         output_keys = _output_keys(program)
     node_modules = fill_missing_scopes(onnx_model, scopes)
-    known = {name for name, _ in model.named_parameters()} | {
-        name for name, _ in model.named_buffers()
-    }
+    known = set(get_framework("torch").named_tensors(model))  # a tied weight by every name
+    known |= {name for name, _ in model.named_buffers()}
     parameters = {t.name: t.name for t in onnx_model.graph.initializer if t.name in known}
     write_attribution(
         onnx_model,

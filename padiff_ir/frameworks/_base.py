@@ -153,7 +153,11 @@ class Framework:
         return tuple(int(d) for d in tensor.shape)
 
     def dtype_name(self, tensor: Any) -> str:
-        return str(tensor.dtype).replace("torch.", "").replace("paddle.", "")
+        return self.dtype_label(tensor.dtype)
+
+    def dtype_label(self, dtype: Any) -> str:
+        """A dtype's name without its framework's prefix (``float16``)."""
+        return str(dtype).replace("torch.", "").replace("paddle.", "")
 
     # -- tensors ---------------------------------------------------------------------------
     def is_tensor(self, value: Any) -> bool:

@@ -62,11 +62,12 @@ class PaddleFramework(Framework):
 
     def write(self, tensor: Any, array: np.ndarray) -> None:
         paddle = self.paddle
-        dtype_name = str(tensor.dtype).replace("paddle.", "")
-        try:
-            tensor.set_value(np.asarray(array, order="C").astype(np.dtype(dtype_name)))
-        except TypeError:  # no numpy equivalent (bfloat16): cast in paddle
-            tensor.set_value(paddle.cast(paddle.to_tensor(array), tensor.dtype))
+        dtype_name = self.dtype_name(tensor)
+        if dtype_name == "bfloat16":  # paddle takes no numpy bfloat16 (ml_dtypes'): cast in paddle
+            values = paddle.to_tensor(np.asarray(array, np.float32, order="C"))
+            tensor.set_value(paddle.cast(values, tensor.dtype))
+            return
+        tensor.set_value(np.asarray(array, order="C").astype(np.dtype(dtype_name)))
 
     @contextlib.contextmanager
     def preserved_rng(self) -> Iterator[None]:

@@ -7,7 +7,6 @@ name to array; each array may be a numpy array, a torch tensor or a paddle tenso
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,13 +22,16 @@ _SUPPORTED_DTYPES = {"float16", "float32", "float64", "int32", "int64", "bool", 
 
 
 def to_numpy(value: Any, *, what: str = "input") -> np.ndarray:
-    """Convert a numpy array, torch tensor, paddle tensor or number to a numpy array (a copy)."""
-    torch = sys.modules.get("torch")
-    if torch is not None and isinstance(value, torch.Tensor):
-        return value.detach().cpu().numpy().copy()
-    paddle = sys.modules.get("paddle")
-    if paddle is not None and isinstance(value, paddle.Tensor):
-        return np.array(value.numpy(), copy=True)
+    """Convert a numpy array, framework tensor or number to a numpy array (a copy; a tensor is
+    read by its framework's :meth:`~padiff_ir.frameworks.Framework.to_numpy`, the one reader of
+    every dtype: bfloat16 as float32)."""
+    kind = framework_of_type(value)
+    if kind is not None:
+        from padiff_ir.frameworks import get_framework
+
+        framework = get_framework(kind)
+        if framework.is_tensor(value):
+            return framework.to_numpy(value)
     if isinstance(value, np.ndarray):
         return value.copy()
     if isinstance(value, (int, float, bool, np.generic)):

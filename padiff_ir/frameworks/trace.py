@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from padiff_ir._interrupts import reraise_interruption
 from padiff_ir._paths import owner
 from padiff_ir.errors import InputError
 from padiff_ir.frameworks._base import Framework, flatten_tensors
@@ -408,6 +409,7 @@ def trace_model(model: Any, inputs: Any) -> Trace:
             with installed(fw, hooks):
                 output = fw.run(model, args, kwargs)
         except Exception as err:
+            reraise_interruption(err)
             raise InputError(
                 f"running {fw.name} model {type(model).__name__} on the given inputs failed "
                 f"({type(err).__name__}: {err}); check the inputs' names, shapes and dtypes"

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from padiff_ir._onnx_values import onnx_array
 from padiff_ir.ir.graph import Graph, OpNode, TensorInfo
 
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 
 def _attribute_value(attr: onnx.AttributeProto) -> Any:
-    from onnx import helper, numpy_helper
+    from onnx import helper
 
     value = helper.get_attribute_value(attr)
     if isinstance(value, bytes):
@@ -28,7 +29,7 @@ def _attribute_value(attr: onnx.AttributeProto) -> Any:
     if isinstance(value, list) and value and isinstance(value[0], bytes):
         return [v.decode("utf-8", "replace") for v in value]
     if attr.type == attr.TENSOR:
-        return numpy_helper.to_array(value)
+        return onnx_array(value)
     if attr.type == attr.GRAPH:
         return f"<subgraph {value.name}>"
     return value

@@ -17,15 +17,19 @@ Parameters pair by *role*, never by name:
   with a transpose, anything else not at all.
 
 A parameter read by several units (a layer called twice) pairs once; a later, different pairing
-is logged and counted in ``conflicts``.
+is logged and counted in ``conflicts``. A tied weight (one tensor read by two layers) pairs once
+per partner on the other side: tied on one side only, each use pairs with its own tensor there
+(``tied`` in the evidence); tied on both, the one pair lists each further layer reading it in
+``also_used_in``. A pair's modules are the layers that read its tensors.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from padiff_ir._paths import ancestors, common_ancestor
+from padiff_ir._paths import ancestors, common_ancestor, within
 from padiff_ir.matching._unit_params import pair_unit_params
 from padiff_ir.matching._view import COMMUTATIVE
 from padiff_ir.matching.transforms import TensorInfo, class_family
@@ -76,9 +80,16 @@ class ParamMatcher:
         transform: dict[str, Any],
         evidence: tuple[str, ...],
         modules: tuple[str, str] | None = None,
+        sites: tuple[str, str] | None = None,
     ) -> None:
+        """Pair A's tensors ``a`` with B's ``b``; ``modules`` name the pair's modules, else
+        their owners by name, or ``sites`` (the modules of the ops reading them) where an
+        owner lies outside its site (a tied weight read by a layer that does not own it)."""
         names_a = tuple(self._name(self.view_a, t) for t in a)
         names_b = tuple(self._name(self.view_b, t) for t in b)
+        if modules is None:
+            owners = (_common_owner(self.view_a, names_a), _common_owner(self.view_b, names_b))
+            modules = owners if sites is None else _used_in(owners, sites)
         known = {self.paired_a.get(n) for n in names_a} | {self.paired_b.get(n) for n in names_b}
         tied = len(names_a) == len(names_b) == 1 and (
             (names_a[0] in self.paired_a) != (names_b[0] in self.paired_b)
@@ -90,14 +101,16 @@ class ParamMatcher:
             if index is None or (self.pairs[index].a, self.pairs[index].b) != (names_a, names_b):
                 self.conflicts += 1
                 logger.debug("parameters %s / %s already paired otherwise", names_a, names_b)
+            else:
+                self._another_use(index, modules[0])
             return
         index = len(self.pairs)
         self.pairs.append(
             ParamPair(
                 a=names_a,
                 b=names_b,
-                module_a=modules[0] if modules else _common_owner(self.view_a, names_a),
-                module_b=modules[1] if modules else _common_owner(self.view_b, names_b),
+                module_a=modules[0],
+                module_b=modules[1],
                 transform=transform,
                 evidence=evidence,
             )
@@ -107,12 +120,27 @@ class ParamMatcher:
         for n in names_b:
             self.paired_b.setdefault(n, index)
 
+    def _another_use(self, index: int, module_a: str) -> None:
+        """The pair at ``index`` read again, by A's ``module_a`` (tied on both sides)."""
+        pair = self.pairs[index]
+        if module_a == pair.module_a or module_a in pair.also_used_in:
+            return
+        evidence = pair.evidence if "tied" in pair.evidence else (*pair.evidence, "tied")
+        self.pairs[index] = replace(
+            pair, evidence=evidence, also_used_in=(*pair.also_used_in, module_a)
+        )
+
     def _shape(self, view: SideView, tensor: str) -> tuple[Any, ...]:
         shape = view.shape(tensor)
         return tuple(shape) if shape is not None else ()
 
     def _simple(
-        self, a: str, b: str, evidence: tuple[str, ...], transpose: bool | None = None
+        self,
+        a: str,
+        b: str,
+        evidence: tuple[str, ...],
+        transpose: bool | None = None,
+        sites: tuple[str, str] | None = None,
     ) -> bool:
         shape_a, shape_b = self._shape(self.view_a, a), self._shape(self.view_b, b)
         if transpose is None:
@@ -125,7 +153,8 @@ class ParamMatcher:
         expected = shape_a[::-1] if transpose else shape_a
         if len(shape_a) == 2 and expected != shape_b:
             return False
-        self._add((a,), (b,), {"transpose": [1, 0]} if transpose else {}, evidence)
+        transform = {"transpose": [1, 0]} if transpose else {}
+        self._add((a,), (b,), transform, evidence, sites=sites)
         return True
 
     # -- unit pairs ------------------------------------------------------------------------
@@ -138,22 +167,26 @@ class ParamMatcher:
             self._conv_group(units_a, units_b)
 
     def _one(self, ua: Unit, ub: Unit) -> None:
+        op_a, op_b = self.view_a.op(ua.head), self.view_b.op(ub.head)
+        sites = (op_a.module_path, op_b.module_path)
         if ua.family == "linear" and ua.weight and ub.weight:
             self._simple(
                 ua.weight,
                 ub.weight,
                 ("param-anchor", "linear-weight"),
                 transpose=ua.transposed != ub.transposed,
+                sites=sites,
             )
             if ua.bias and ub.bias:
-                self._simple(ua.bias, ub.bias, ("param-anchor", "linear-bias"))
+                self._simple(ua.bias, ub.bias, ("param-anchor", "linear-bias"), sites=sites)
             return
         if ua.family in ("Conv", "ConvTranspose") and ua.weight and ub.weight:
-            self._simple(ua.weight, ub.weight, ("param-anchor", "conv-weight"), transpose=False)
+            self._simple(
+                ua.weight, ub.weight, ("param-anchor", "conv-weight"), transpose=False, sites=sites
+            )
             if ua.bias and ub.bias:
-                self._simple(ua.bias, ub.bias, ("param-anchor", "conv-bias"))
+                self._simple(ua.bias, ub.bias, ("param-anchor", "conv-bias"), sites=sites)
             return
-        op_a, op_b = self.view_a.op(ua.head), self.view_b.op(ub.head)
         if op_a.meta.get("module_unit") and op_b.meta.get("module_unit"):
             self._whole(op_a, op_b)
             return
@@ -280,3 +313,17 @@ class ParamMatcher:
 
 def _common_owner(view: SideView, names: Sequence[str]) -> str:
     return common_ancestor(owner_module(view.graph.modules, n) for n in names)
+
+
+def _used_in(owners: tuple[str, str], sites: tuple[str, str]) -> tuple[str, str]:
+    """Each side's owner, or the module using the tensor where the owner lies outside it (the
+    second layer of a tied pair owns the weight the first reads).
+
+    Example:
+        >>> _used_in(("second", "embed"), ("first", ""))
+        ('first', 'embed')
+    """
+    return (
+        owners[0] if within(owners[0], sites[0]) else sites[0],
+        owners[1] if within(owners[1], sites[1]) else sites[1],
+    )

@@ -123,9 +123,12 @@ class ParamPair:
     Attributes:
         a / b: framework parameter names (``blocks.0.attn.qkv.weight``); several on one side for
             a split/concat group, in concatenation order.
-        module_a / module_b: the owning module paths.
+        module_a / module_b: the modules using them: their owners, or the layer reading a tied
+            weight that another layer owns.
         transform: as above.
-        evidence: tags as in :class:`TensorPair`.
+        evidence: tags as in :class:`TensorPair` (``tied``: a weight one side shares).
+        also_used_in: A's further modules reading the same tensors through the same pair (a
+            tied weight on both sides pairs once, and is used by each of these layers).
     """
 
     a: tuple[str, ...]
@@ -134,6 +137,7 @@ class ParamPair:
     module_b: str = ""
     transform: dict[str, Any] = field(default_factory=dict)
     evidence: tuple[str, ...] = ()
+    also_used_in: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -141,7 +145,7 @@ class ParamPair:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ParamPair:
         data = dict(data)
-        for key in ("a", "b", "evidence"):
+        for key in ("a", "b", "evidence", "also_used_in"):
             data[key] = tuple(data.get(key, ()))
         return cls(**data)
 

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from padiff_ir._interrupts import reraise_interruption
 from padiff_ir.errors import AutoDiffError
 from padiff_ir.frameworks import Framework, detect_framework, framework_of_value
 
@@ -80,6 +81,7 @@ class LossFunction:
         try:
             loss = self.fn(output)
         except Exception as err:
+            reraise_interruption(err)
             raise AutoDiffError(self._failure(f"{type(err).__name__}: {err}", model_name)) from err
         if not ops.is_tensor(loss):
             raise AutoDiffError(

@@ -18,8 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from padiff_ir._interrupts import reraise_interruption
 from padiff_ir.errors import AutoDiffError
 from padiff_ir.frameworks import Framework, framework_of_type, to_numpy
+from padiff_ir.frameworks.rounding import Rounding, rounded
 from padiff_ir.metrics import Tolerance, compare_arrays
 from padiff_ir.native._slots import failed_metrics
 from padiff_ir.native.result import InputDiff
@@ -52,11 +54,22 @@ def _is_array_like(value: Any) -> bool:
     return framework_of_type(value) is not None and hasattr(value, "shape")
 
 
-def feed(inputs: Any, ops: Framework, model: Any, *, grad_inputs: bool) -> FedInputs:
+def _rounded(value: Any, ops: Framework, name: str, rounding: Rounding) -> Any:
+    """``value`` rounded through every dtype of ``rounding`` (unchanged when not floating)."""
+    array = ops.to_numpy(value) if ops.is_tensor(value) else to_numpy(value, what=name)
+    if not np.issubdtype(array.dtype, np.floating):
+        return value
+    return rounded(array, rounding)
+
+
+def feed(
+    inputs: Any, ops: Framework, model: Any, *, grad_inputs: bool, rounding: Rounding = ()
+) -> FedInputs:
     """Turn one side's inputs into call arguments for ``model`` (see the module docstring).
 
     ``grad_inputs``: floating inputs become gradient-carrying leaves (sharing memory with the
-    given tensors), so a model without parameters still has a backward pass.
+    given tensors), so a model without parameters still has a backward pass. ``rounding``:
+    floating inputs are rounded through these dtypes first (:func:`input_rounding`).
     """
     dtype, device = ops.first_float(model)
     values: list[tuple[str, np.ndarray]] = []
@@ -64,6 +77,8 @@ def feed(inputs: Any, ops: Framework, model: Any, *, grad_inputs: bool) -> FedIn
     def convert(name: str, value: Any) -> Any:
         if not _is_array_like(value):
             return value
+        if rounding:
+            value = _rounded(value, ops, name, rounding)
         tensor = ops.as_input(
             value if ops.is_tensor(value) else to_numpy(value, what=name), dtype, device
         )
@@ -108,6 +123,7 @@ def run_model(fed: FedInputs, model: Any, side: str, framework: str) -> Any:
     try:
         return fed.call(model)
     except Exception as err:
+        reraise_interruption(err)
         raise AutoDiffError(
             f"running model {side} ({framework} {type(model).__name__}) failed: "
             f"{type(err).__name__}: {err}"

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from padiff_ir._interrupts import reraise_interruption
 from padiff_ir.compare.environment import environment
 from padiff_ir.frameworks import (
     Framework,
@@ -25,6 +26,7 @@ from padiff_ir.frameworks import (
     split_inputs,
     unwrap_model,
 )
+from padiff_ir.frameworks.rounding import input_rounding
 from padiff_ir.matching.types import Matching, ParamPair
 from padiff_ir.metrics import Tolerance, compare_arrays
 from padiff_ir.native._arguments import (
@@ -239,8 +241,13 @@ class TrainingRun:
                     "cleared before the first backward pass"
                 )
             grad_inputs = self.backward and not params_a and not params_b
-            fed_a = feed(self.inputs_a, self.ops_a, self.model_a, grad_inputs=grad_inputs)
-            fed_b = feed(self.inputs_b, self.ops_b, self.model_b, grad_inputs=grad_inputs)
+            rounding = input_rounding(self.ops_a, self.model_a, self.ops_b, self.model_b)
+            fed_a = feed(
+                self.inputs_a, self.ops_a, self.model_a, grad_inputs=grad_inputs, rounding=rounding
+            )
+            fed_b = feed(
+                self.inputs_b, self.ops_b, self.model_b, grad_inputs=grad_inputs, rounding=rounding
+            )
             input_diffs = compare_inputs(fed_a, fed_b, self.tolerance)
             self._times: dict[str, tuple[float, float]] = {}
             comparer = ParamComparer(
@@ -446,6 +453,7 @@ class TrainingRun:
             try:
                 ops.backward(loss)
             except Exception as err:
+                reraise_interruption(err)
                 model = self.model_a if side == "A" else self.model_b
                 raise AutoDiffError(
                     f"the backward pass of model {side} ({ops.name} {type(model).__name__}) "

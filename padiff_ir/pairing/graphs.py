@@ -26,8 +26,10 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from padiff_ir._interrupts import reraise_interruption
 from padiff_ir.errors import ExportError, InputError
 from padiff_ir.frameworks import framework_of, split_inputs, unwrap_model
+from padiff_ir.frameworks.rounding import rounded_inputs
 from padiff_ir.ir import Graph, build_graph, canonicalize
 from padiff_ir.matching import match_graphs
 from padiff_ir.matching.types import Matching, ModulePair
@@ -175,6 +177,9 @@ def pair_models(
         )
     else:
         inputs_a, inputs_b = split_inputs(inputs, notes["framework_a"], notes["framework_b"])
+        inputs_a, inputs_b = rounded_inputs(  # both models see the same values
+            inputs_a, framework_of(model_a), model_a, inputs_b, framework_of(model_b), model_b
+        )
         traces = trace_graphs(model_a, inputs_a, model_b, inputs_b, layer_map)
 
         exported = _exported_graphs(model_a, inputs_a, model_b, inputs_b, notes) if export else None
@@ -250,6 +255,7 @@ def _exported_graphs(
         exported_a, exported_b = export_pair(model_a, inputs_a, model_b, inputs_b, check=False)
         return canonicalize(build_graph(exported_a)), canonicalize(build_graph(exported_b))
     except Exception as err:  # any failure to export: the eager traces serve all the same
+        reraise_interruption(err)
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         notes["export_failed"] = f"{type(err).__name__}: {reason}"
         level = logging.INFO if isinstance(err, (ExportError, InputError)) else logging.WARNING

@@ -62,7 +62,13 @@ def execution_error(err: Exception, action: str, node_modules: Mapping[str, str]
             module = node_modules.get(node)
             where = f" at node {node!r}" + (f" (module {module!r})" if module is not None else "")
             break
-    return ExecutionError(f"onnxruntime failed to {action}{where}: {message}")
+    hint = ""
+    if "bfloat16" in message:  # ORT's python binding has no numpy type for it
+        hint = (
+            ". onnxruntime cannot hand bfloat16 tensors to numpy: compare the models in float32 "
+            "(model.float() / model.to(dtype='float32')), or with padiff_ir.auto_diff"
+        )
+    return ExecutionError(f"onnxruntime failed to {action}{where}: {message}{hint}")
 
 
 def create_session(

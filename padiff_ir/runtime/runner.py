@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from padiff_ir._onnx_values import onnx_array
 from padiff_ir.errors import InputError
 from padiff_ir.runtime._graph_index import GraphIndex, input_value_info, output_value_info
 from padiff_ir.runtime._segments import run_segments
@@ -200,11 +201,9 @@ class Runner:
 
     def initializer_value(self, name: str) -> np.ndarray:
         """The value of initializer ``name`` (read from the model for a live export)."""
-        from onnx import numpy_helper
-
         if name in self._live:
             return np.array(self._live[name])
-        return numpy_helper.to_array(self.index.initializers[name])
+        return onnx_array(self.index.initializers[name])
 
     def _run(
         self,

@@ -16,13 +16,16 @@ from tests.conftest import zoo_pair
 
 
 def model_state(model: Any) -> tuple[dict[str, np.ndarray], list[bool]]:
-    """Every parameter and buffer (copied) and every module's train flag."""
+    """Every parameter and buffer (copied, any dtype read as numbers) and every module's train
+    flag."""
     import torch
 
+    from padiff_ir.frameworks import framework_of
+
+    framework = framework_of(model)
+    tensors = {n: framework.to_numpy(t) for n, t in model.state_dict().items()}
     if isinstance(model, torch.nn.Module):
-        tensors = {n: t.detach().cpu().numpy().copy() for n, t in model.state_dict().items()}
         return tensors, [m.training for m in model.modules()]
-    tensors = {n: np.array(t.numpy(), copy=True) for n, t in model.state_dict().items()}
     return tensors, [layer.training for layer in model.sublayers(include_self=True)]
 
 
