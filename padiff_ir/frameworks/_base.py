@@ -105,6 +105,12 @@ class Framework:
         """Like :meth:`named_modules`, but a module reached by several paths once per path."""
         raise NotImplementedError
 
+    def token_vocabulary(self, model: Any) -> int | None:
+        """The number of rows of the model's first embedding table (a subclass of the
+        framework's ``Embedding`` included): token ids below it are valid inputs; ``None``
+        when the model has no embedding."""
+        raise NotImplementedError
+
     def write(self, tensor: Any, array: np.ndarray) -> None:
         """Write ``array`` into ``tensor`` in place, keeping its dtype and device."""
         raise NotImplementedError

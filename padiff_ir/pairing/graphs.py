@@ -26,7 +26,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from padiff_ir.errors import ExportError, InputError
+import numpy as np
+
+from padiff_ir.errors import ExportError, InputError, LayoutError
 from padiff_ir.frameworks import framework_of, split_inputs, unwrap_model
 from padiff_ir.ir import Graph, build_graph, canonicalize
 from padiff_ir.matching import match_graphs
@@ -192,7 +194,7 @@ def pair_models(
         matching = settle_layouts(matching, model_a, inputs_a, model_b, inputs_b, layer_map)
     else:
         matching = apply_layouts(matching, getattr(layer_map, "layouts", None) or {})
-        _warn_unprobed(matching)
+        matching = _probe_open_layouts(matching, model_a, model_b, layer_map, notes)
     matching = replace(
         matching,
         stats={
@@ -229,16 +231,48 @@ def settle_layouts(
     return discover_layouts(model_a, inputs_a, model_b, inputs_b, matching)
 
 
-def _warn_unprobed(matching: Matching) -> None:
+PROBE_TOKENS = (2, 8)
+"""Shape of the token ids generated to probe fused layouts when no inputs are given."""
+
+
+def _probe_open_layouts(
+    matching: Matching, model_a: Any, model_b: Any, layer_map: Any, notes: dict[str, Any]
+) -> Matching:
+    """Layouts of fused parameter groups that no layer map gave are probed on inputs made
+    from the models (token ids within both embeddings' vocabularies), never guessed.
+
+    Raises:
+        LayoutError: the layouts are open and no inputs can be made, or the models do not run
+            on the ones made; the message says how to pass inputs.
+    """
     kinds = open_layouts(matching)
-    if kinds:
-        logger.warning(
-            "without inputs the layouts of %d kind(s) of fused parameter groups (%s) cannot be "
-            "probed and are taken as plain concatenations; pass inputs, or a layer map with "
-            "their layouts (auto_layer_map(..., inputs).save(path))",
-            len(kinds),
-            "; ".join(sorted(kinds)[:3]),
+    if not kinds:
+        return matching
+    vocab = [framework_of(m).token_vocabulary(m) for m in (model_a, model_b)]
+    what = "; ".join(sorted(kinds)[:3])
+    advice = (
+        "pass example inputs (assign_weight(target, source, inputs=...)), or a layer map with "
+        "their layouts (auto_layer_map(model_a, model_b, inputs).save(path))"
+    )
+    if None in vocab:
+        raise LayoutError(
+            f"without inputs the layouts of {len(kinds)} kind(s) of fused parameter groups "
+            f"({what}) cannot be probed, and the models have no embedding to make token ids "
+            f"for: {advice}"
         )
+    ids = np.random.default_rng(0).integers(0, min(vocab), size=PROBE_TOKENS, dtype=np.int64)
+    try:
+        matching = discover_layouts(model_a, ids, model_b, ids, matching)
+    except Exception as err:  # the models do not run on the generated ids, or not so paired
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise LayoutError(
+            f"the layouts of {len(kinds)} kind(s) of fused parameter groups ({what}) could not "
+            f"be probed on generated token ids {PROBE_TOKENS} ({type(err).__name__}: {reason}): "
+            f"{advice}"
+        ) from err
+    notes["probe_inputs"] = f"token ids {PROBE_TOKENS} below {min(vocab)}"
+    logger.info("probed %d kind(s) of fused layouts on generated token ids", len(kinds))
+    return matching
 
 
 def _exported_graphs(
