@@ -194,7 +194,10 @@ def pair_models(
         matching = settle_layouts(matching, model_a, inputs_a, model_b, inputs_b, layer_map)
     else:
         matching = apply_layouts(matching, getattr(layer_map, "layouts", None) or {})
-        matching = _probe_open_layouts(matching, model_a, model_b, layer_map, notes)
+        probed = _probe_open_layouts(matching, model_a, model_b, layer_map)
+        if probed is not None:
+            graphs, matching = "trace", probed
+            notes["probe_inputs"] = f"token ids {PROBE_TOKENS}"
     matching = replace(
         matching,
         stats={
@@ -236,18 +239,19 @@ PROBE_TOKENS = (2, 8)
 
 
 def _probe_open_layouts(
-    matching: Matching, model_a: Any, model_b: Any, layer_map: Any, notes: dict[str, Any]
-) -> Matching:
-    """Layouts of fused parameter groups that no layer map gave are probed on inputs made
-    from the models (token ids within both embeddings' vocabularies), never guessed.
+    matching: Matching, model_a: Any, model_b: Any, layer_map: Any
+) -> Matching | None:
+    """When fused parameter groups are left whose layout no layer map gave, the matching
+    made on inputs generated from the models (token ids within both embeddings'
+    vocabularies) and its layouts probed there, never guessed; ``None`` when nothing is open.
 
     Raises:
-        LayoutError: the layouts are open and no inputs can be made, or the models do not run
-            on the ones made; the message says how to pass inputs.
+        LayoutError: layouts are open and no inputs can be made, or the models do not run on
+            the ones made; the message says how to pass inputs.
     """
     kinds = open_layouts(matching)
     if not kinds:
-        return matching
+        return None
     vocab = [framework_of(m).token_vocabulary(m) for m in (model_a, model_b)]
     what = "; ".join(sorted(kinds)[:3])
     advice = (
@@ -262,17 +266,16 @@ def _probe_open_layouts(
         )
     ids = np.random.default_rng(0).integers(0, min(vocab), size=PROBE_TOKENS, dtype=np.int64)
     try:
-        matching = discover_layouts(model_a, ids, model_b, ids, matching)
-    except Exception as err:  # the models do not run on the generated ids, or not so paired
+        probed = pair_models(model_a, model_b, ids, layer_map=layer_map, export=False, reuse=False)
+    except Exception as err:  # the models do not run on the generated ids
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise LayoutError(
             f"the layouts of {len(kinds)} kind(s) of fused parameter groups ({what}) could not "
             f"be probed on generated token ids {PROBE_TOKENS} ({type(err).__name__}: {reason}): "
             f"{advice}"
         ) from err
-    notes["probe_inputs"] = f"token ids {PROBE_TOKENS} below {min(vocab)}"
     logger.info("probed %d kind(s) of fused layouts on generated token ids", len(kinds))
-    return matching
+    return probed
 
 
 def _exported_graphs(

@@ -25,7 +25,7 @@ import sys
 import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -54,7 +54,7 @@ def _stub_training_only_modules() -> None:
         provider = types.ModuleType(name)
 
         class GPTModelProvider:  # base of the fleet model providers, never built here
-            transform_rules: dict[str, str] = {}
+            transform_rules: ClassVar[dict[str, str]] = {}
 
         provider.GPTModelProvider = GPTModelProvider  # type: ignore[attr-defined]
         sys.modules[name] = provider
@@ -120,7 +120,8 @@ def _fuse_qkv(q: np.ndarray, k: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 
 def _fuse_gate_up(gate: np.ndarray, up: np.ndarray) -> np.ndarray:
-    """torch gate_proj, up_proj ([inter, hidden]) -> up_gate_proj ([hidden, 2 * inter], gate first)."""
+    """torch gate_proj, up_proj ([inter, hidden]) -> up_gate_proj ([hidden, 2 * inter]),
+    gate first."""
     return np.concatenate([gate.T, up.T], axis=1)
 
 
@@ -142,9 +143,13 @@ def _layer_truth(fam: _Family, layer: int, pair: BuiltPair, unpaired: list[str])
     weights[f"{a}.self_attn.o_proj.weight"] = (f"{b}.self_attn.o_proj.weight", Copy.TRANSPOSE)
     proj = [f"{a}.self_attn.{p}_proj" for p in "qkv"]
     if fam.fused_qkv:
-        derived[f"{b}.self_attn.qkv_proj.weight"] = Derive(tuple(f"{p}.weight" for p in proj), _fuse_qkv)
+        derived[f"{b}.self_attn.qkv_proj.weight"] = Derive(
+            tuple(f"{p}.weight" for p in proj), _fuse_qkv
+        )
         if fam.qkv_bias:
-            derived[f"{b}.self_attn.qkv_proj.bias"] = Derive(tuple(f"{p}.bias" for p in proj), _fuse_qkv)
+            derived[f"{b}.self_attn.qkv_proj.bias"] = Derive(
+                tuple(f"{p}.bias" for p in proj), _fuse_qkv
+            )
         unpaired.extend(proj)
     else:
         for p in proj:
@@ -168,7 +173,9 @@ def _mlp_truth(fam: _Family, a: str, b: str, pair: BuiltPair, unpaired: list[str
     modules[f"{a}.down_proj"] = f"{b}.down_proj"
     modules[f"{a}.act_fn"] = f"{b}.act_fn"
     if fam.fused_mlp:
-        derived[f"{b}.up_gate_proj.weight"] = Derive((f"{a}.gate_proj.weight", f"{a}.up_proj.weight"), _fuse_gate_up)
+        derived[f"{b}.up_gate_proj.weight"] = Derive(
+            (f"{a}.gate_proj.weight", f"{a}.up_proj.weight"), _fuse_gate_up
+        )
         unpaired.extend([f"{a}.gate_proj", f"{a}.up_proj"])
     else:
         for p in ("gate_proj", "up_proj"):
@@ -180,15 +187,24 @@ def _moe_truth(fam: _Family, a: str, b: str, pair: BuiltPair, unpaired: list[str
     weights, derived, modules = pair.weights, pair.derived, pair.modules
     assert isinstance(weights, dict) and isinstance(derived, dict) and isinstance(modules, dict)
     weights[f"{a}.gate.weight"] = (f"{b}.gate.weight", Copy.TRANSPOSE)  # router: [experts, hidden]
-    modules[f"{a}.gate"] = f"{b}.gate"  # HF's router returns (logits, scores, indices): logits agree
+    modules[f"{a}.gate"] = (
+        f"{b}.gate"  # HF's router returns (logits, scores, indices): logits agree
+    )
     for e in range(EXPERTS):
-        derived[f"{b}.experts.{e}.up_gate_proj.weight"] = Derive((f"{a}.experts.gate_up_proj",), _expert(e))
-        derived[f"{b}.experts.{e}.down_proj.weight"] = Derive((f"{a}.experts.down_proj",), _expert(e))
+        derived[f"{b}.experts.{e}.up_gate_proj.weight"] = Derive(
+            (f"{a}.experts.gate_up_proj",), _expert(e)
+        )
+        derived[f"{b}.experts.{e}.down_proj.weight"] = Derive(
+            (f"{a}.experts.down_proj",), _expert(e)
+        )
     unpaired.extend([f"{a}.experts", f"{a}.experts.act_fn"])
     if fam.moe == "qwen2":
         _mlp_truth(fam, f"{a}.shared_expert", f"{b}.shared_expert", pair, unpaired)
         modules[f"{a}.shared_expert"] = f"{b}.shared_expert"
-        weights[f"{a}.shared_expert_gate.weight"] = (f"{b}.shared_expert_gate.weight", Copy.TRANSPOSE)
+        weights[f"{a}.shared_expert_gate.weight"] = (
+            f"{b}.shared_expert_gate.weight",
+            Copy.TRANSPOSE,
+        )
         modules[f"{a}.shared_expert_gate"] = f"{b}.shared_expert_gate"
 
 
@@ -259,13 +275,22 @@ def _build(fam: _Family) -> BuiltPair:
     return pair
 
 
-_MOE = dict(num_experts=EXPERTS, num_experts_per_tok=2, moe_intermediate_size=MOE_INTER, norm_topk_prob=True)
+_MOE = dict(
+    num_experts=EXPERTS, num_experts_per_tok=2, moe_intermediate_size=MOE_INTER, norm_topk_prob=True
+)
 
 _FAMILIES = (
     _Family("Llama", "llama", "LlamaForCausalLM", fused_qkv=False, fused_mlp=False),
     _Family("Qwen2", "qwen2", "Qwen2ForCausalLMDeprecated", qkv_bias=True),
     _Family("Qwen3", "qwen3", "Qwen3ForCausalLMDeprecated", qk_norm=True),
-    _Family("Qwen3Moe", "qwen3_moe", "Qwen3MoeForCausalLMDeprecated", dict(_MOE), qk_norm=True, moe="qwen3"),
+    _Family(
+        "Qwen3Moe",
+        "qwen3_moe",
+        "Qwen3MoeForCausalLMDeprecated",
+        dict(_MOE),
+        qk_norm=True,
+        moe="qwen3",
+    ),
     _Family(
         "Qwen2Moe",
         "qwen2_moe",
