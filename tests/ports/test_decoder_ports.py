@@ -85,10 +85,14 @@ def _match(name: str) -> tuple[BuiltPair, Any]:
     return _MATCHES[name]
 
 
-MOE_EXPERTS = "MoE: HF's stacked experts paired with PaddleFormers' whole mlp, named culprit"
+MOE_EXPERTS = "MoE: HF's stacked experts paired with PaddleFormers' whole mlp (module pairs)"
+SHARED_EXPERT = (
+    "Qwen2-MoE: HF's routed experts paired with PaddleFormers' mlp of routed + shared experts, "
+    "named culprit (own error 0.0055)"
+)
 
 
-@pytest.mark.parametrize("name", _all({n: MOE_EXPERTS for n in MOE}))
+@pytest.mark.parametrize("name", _all({"transformers/Qwen2Moe": SHARED_EXPERT}))
 def test_match_calls_the_hand_converted_pair_aligned_with_no_culprit(name):
     _, result = _match(name)
     assert result, str(result)
@@ -149,7 +153,8 @@ def _bug_cases() -> list[Any]:
     cases = []
     for pair in PAIRS:
         for bug in BUGS:
-            xfail = MOE_EXPERTS if bug == "epsilon" and pair.name in MOE else ""
+            moe2 = pair.name == "transformers/Qwen2Moe"
+            xfail = SHARED_EXPERT if moe2 and bug == "epsilon" else ""
             quick = ("transformers/Qwen2",) if bug == "epsilon" else ()
             case = _param(pair.name, xfail=xfail, quick=quick)
             cases.append(pytest.param(pair.name, bug, marks=case.marks, id=f"{case.id}-{bug}"))
