@@ -172,6 +172,9 @@ def test_an_injected_bug_is_named_top_1(name, bug):
         where,
         where,
     ), [(c.module_a, c.module_b) for c in result.culprits]
+    if bug == "epsilon":  # the reason read from the library layers, whatever they call it
+        reasons = " ".join(result.culprits[0].setting_diffs)
+        assert "epsilon 1e-06 in model A (torch) vs 0.01 in model B (paddle)" in reasons
 
 
 @pytest.mark.parametrize("name", _all(quick=("transformers/Qwen2",)))
