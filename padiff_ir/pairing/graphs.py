@@ -34,6 +34,7 @@ from padiff_ir.ir import Graph, build_graph, canonicalize
 from padiff_ir.matching import match_graphs
 from padiff_ir.matching.types import Matching, ModulePair
 from padiff_ir.pairing.call_sites import split_call_sites
+from padiff_ir.pairing.containment import consistent_module_pairs
 from padiff_ir.pairing.layouts import apply_layouts, discover_layouts, open_layouts
 from padiff_ir.pairing.memo import lookup, remember
 from padiff_ir.pairing.model_graphs import (
@@ -190,6 +191,8 @@ def pair_models(
                 traced_a, traced_b, layer_map=unit_ignores(layer_map, traced_a, traced_b)
             )
             matching = split_call_sites(matching, traced_a, traced_b)
+    classes_a = {path: type(m).__name__ for path, m in framework_of(model_a).named_modules(model_a)}
+    matching = consistent_module_pairs(matching, classes_a)
     if inputs is not None:
         matching = settle_layouts(matching, model_a, inputs_a, model_b, inputs_b, layer_map)
     else:
