@@ -255,13 +255,14 @@ def _probe_open_layouts(
     kinds = open_layouts(matching)
     if not kinds:
         return None
-    vocab = [framework_of(m).token_vocabulary(m) for m in (model_a, model_b)]
+    sizes = [framework_of(m).token_vocabulary(m) for m in (model_a, model_b)]
+    vocab = [size for size in sizes if size is not None]
     what = "; ".join(sorted(kinds)[:3])
     advice = (
         "pass example inputs (assign_weight(target, source, inputs=...)), or a layer map with "
         "their layouts (auto_layer_map(model_a, model_b, inputs).save(path))"
     )
-    if None in vocab:
+    if len(vocab) < 2:
         raise LayoutError(
             f"without inputs the layouts of {len(kinds)} kind(s) of fused parameter groups "
             f"({what}) cannot be probed, and the models have no embedding to make token ids "

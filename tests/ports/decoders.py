@@ -1,5 +1,8 @@
 """Decoder family of the real-ports corpus: Hugging Face ``transformers`` against PaddleFormers.
 
+Llama, Qwen2, Qwen3, Phi-3 and two mixture-of-experts families (Qwen3-MoE: routed experts;
+Qwen2-MoE: routed plus a gated shared expert), each in PaddleFormers' eager (non-fleet) class.
+
 Tiny configs (2 layers, hidden 64, 4 heads over 2 KV heads, vocabulary 128), random init, no
 download. The ground truth below is written from the two libraries' sources, not from padiff-ir:
 
@@ -9,6 +12,7 @@ download. The ground truth below is written from the two libraries' sources, not
   (gate first: ``MLP.forward`` chunks it in two);
 - HF stacks MoE experts in 3-d tensors (``gate_up_proj`` [experts, 2 * inter, hidden], gate
   first; ``down_proj`` [experts, hidden, inter]), PaddleFormers keeps one MLP per expert;
+- Phi-3 fuses q/k/v (plain ``[q; k; v]``) and gate/up the same way on both sides;
 - paddle Linear weights are [in, out]; the LM head is [vocab, hidden] on both sides.
 
 Torch modules whose computation is one part of a fused paddle module (``q_proj``, ``gate_proj``,
@@ -105,6 +109,9 @@ class _Family:
     qk_norm: bool = False
     fused_mlp: bool = True
     moe: str = ""  # "" | "qwen3" (routed experts) | "qwen2" (routed + gated shared expert)
+    fused_alike: bool = False  # fused q/k/v and gate/up on both sides, in the same order (Phi-3)
+    dropouts: tuple[str, ...] = ()  # a decoder layer's own Dropout modules (same names)
+    act_a: str = "act_fn"  # the activation module's name on the torch side
 
 
 def _fuse_qkv(q: np.ndarray, k: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -138,11 +145,19 @@ def _layer_truth(fam: _Family, layer: int, pair: BuiltPair, unpaired: list[str])
         weights[f"{a}.{norm}.weight"] = (f"{b}.{norm}.weight", Copy.SAME)
         modules[f"{a}.{norm}"] = f"{b}.{norm}"
     modules[a] = b
+    for dropout in fam.dropouts:
+        modules[f"{a}.{dropout}"] = f"{b}.{dropout}"
     modules[f"{a}.self_attn"] = f"{b}.self_attn"
     modules[f"{a}.self_attn.o_proj"] = f"{b}.self_attn.o_proj"
     weights[f"{a}.self_attn.o_proj.weight"] = (f"{b}.self_attn.o_proj.weight", Copy.TRANSPOSE)
     proj = [f"{a}.self_attn.{p}_proj" for p in "qkv"]
-    if fam.fused_qkv:
+    if fam.fused_alike:
+        weights[f"{a}.self_attn.qkv_proj.weight"] = (
+            f"{b}.self_attn.qkv_proj.weight",
+            Copy.TRANSPOSE,
+        )
+        modules[f"{a}.self_attn.qkv_proj"] = f"{b}.self_attn.qkv_proj"
+    elif fam.fused_qkv:
         derived[f"{b}.self_attn.qkv_proj.weight"] = Derive(
             tuple(f"{p}.weight" for p in proj), _fuse_qkv
         )
@@ -171,8 +186,11 @@ def _mlp_truth(fam: _Family, a: str, b: str, pair: BuiltPair, unpaired: list[str
     assert isinstance(weights, dict) and isinstance(derived, dict) and isinstance(modules, dict)
     weights[f"{a}.down_proj.weight"] = (f"{b}.down_proj.weight", Copy.TRANSPOSE)
     modules[f"{a}.down_proj"] = f"{b}.down_proj"
-    modules[f"{a}.act_fn"] = f"{b}.act_fn"
-    if fam.fused_mlp:
+    modules[f"{a}.{fam.act_a}"] = f"{b}.act_fn"
+    if fam.fused_alike:
+        weights[f"{a}.gate_up_proj.weight"] = (f"{b}.gate_up_proj.weight", Copy.TRANSPOSE)
+        modules[f"{a}.gate_up_proj"] = f"{b}.gate_up_proj"
+    elif fam.fused_mlp:
         derived[f"{b}.up_gate_proj.weight"] = Derive(
             (f"{a}.gate_proj.weight", f"{a}.up_proj.weight"), _fuse_gate_up
         )
@@ -298,6 +316,15 @@ _FAMILIES = (
         dict(_MOE, shared_expert_intermediate_size=INTER),
         qkv_bias=True,
         moe="qwen2",
+    ),
+    _Family(
+        "Phi3",
+        "phi3",
+        "Phi3ForCausalLM",
+        dict(pad_token_id=0, bos_token_id=1, eos_token_id=2),
+        fused_alike=True,
+        dropouts=("resid_attn_dropout", "resid_mlp_dropout"),
+        act_a="activation_fn",
     ),
 )
 
