@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
 import types
 from collections.abc import Callable
@@ -87,6 +88,9 @@ def paddleformers_modeling(family: str) -> Any:
 
     if importlib.util.find_spec("paddleformers") is None:
         pytest.skip("paddleformers is not installed (the [ports] extra)")
+    # PaddleFormers otherwise replaces paddle.to_tensor, Tensor.numpy and Tensor.set_value for
+    # the whole process (bfloat16 helpers): the other tests would run on patched paddle
+    os.environ.setdefault("FLAGS_enable_paddleformers_monkey_patch", "0")
     _stub_training_only_modules()
     return importlib.import_module(f"paddleformers.transformers.{family}.modeling")
 
