@@ -51,12 +51,8 @@ class PaddleFramework(Framework):
     def children(self, module: Any) -> list[tuple[str, Any]]:
         return list(module.named_children())
 
-    def token_vocabulary(self, model: Any) -> int | None:
-        embedding = self.paddle.nn.Embedding
-        for _, module in self.named_modules(model):
-            if isinstance(module, embedding):
-                return int(module.weight.shape[0])
-        return None
+    def is_embedding(self, module: Any) -> bool:
+        return isinstance(module, self.paddle.nn.Embedding)
 
     def own_tensors(self, module: Any) -> list[tuple[str, Any]]:
         return [

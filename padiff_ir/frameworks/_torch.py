@@ -47,12 +47,8 @@ class TorchFramework(Framework):
     def children(self, module: Any) -> list[tuple[str, Any]]:
         return list(module.named_children())
 
-    def token_vocabulary(self, model: Any) -> int | None:
-        embedding = self.torch.nn.Embedding
-        for _, module in self.named_modules(model):
-            if isinstance(module, embedding):
-                return int(module.weight.shape[0])
-        return None
+    def is_embedding(self, module: Any) -> bool:
+        return isinstance(module, self.torch.nn.Embedding)
 
     def own_tensors(self, module: Any) -> list[tuple[str, Any]]:
         return [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)]
