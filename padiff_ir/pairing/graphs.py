@@ -232,9 +232,19 @@ def settle_layouts(
     layer_map: Any = None,
 ) -> Matching:
     """The layer map's parameter layouts applied, the others found by probing the models
-    (:func:`~padiff_ir.pairing.layouts.discover_layouts`)."""
+    (:func:`~padiff_ir.pairing.layouts.discover_layouts`).
+
+    When probing cannot decide (no layout reproduces a module: a true difference inside it,
+    such as a RoPE base; or several do), the matching keeps its plain layouts and says why in
+    ``stats["layouts_unsettled"]``: the models can still be compared as they are, and
+    :func:`~padiff_ir.pairing.assign.assign_weight` refuses to copy through it.
+    """
     matching = apply_layouts(matching, getattr(layer_map, "layouts", None) or {})
-    return discover_layouts(model_a, inputs_a, model_b, inputs_b, matching)
+    try:
+        return discover_layouts(model_a, inputs_a, model_b, inputs_b, matching)
+    except LayoutError as err:
+        logger.warning("parameter layouts left unsettled: %s", str(err).splitlines()[0][:300])
+        return replace(matching, stats={**matching.stats, "layouts_unsettled": str(err)})
 
 
 PROBE_TOKENS = (2, 8)

@@ -182,3 +182,23 @@ def test_auto_diff_in_training_mode_is_aligned_forward_and_backward(name):
         pair.torch_model, pair.paddle_model, pair.inputs, auto_init=False, atol=1e-5, rtol=1e-4
     )
     assert result, str(result)
+
+
+def _rope_base(model: Any, base: float) -> None:
+    """The RoPE frequencies of another base (``rope_theta``): a non-persistent buffer."""
+    rotary = dict(model.named_sublayers())["model.rotary_emb"]
+    dim = 2 * rotary.inv_freq.shape[0]
+    rotary.inv_freq.set_value((1.0 / base ** (np.arange(0, dim, 2) / dim)).astype(np.float32))
+
+
+@pytest.mark.slow
+def test_a_different_rope_base_is_a_divergence_and_no_layout_is_guessed_for_it():
+    pair = _converted("transformers/Qwen2")
+    _rope_base(pair.paddle_model, 1e6)  # torch side: 1e4
+    result = padiff_ir.match(pair.torch_model, pair.paddle_model, pair.inputs)
+    assert not result  # was: LayoutError from probing the fused q/k/v, no verdict
+    assert all(c.module_a.startswith("model.layers.0.") for c in result.culprits[:1])
+    fresh = _converted("transformers/Qwen2")
+    _rope_base(fresh.paddle_model, 1e6)
+    with pytest.raises(padiff_ir.LayoutError):  # no layout reproduces: nothing copied
+        padiff_ir.assign_weight(fresh.paddle_model, fresh.torch_model, inputs=fresh.inputs)
