@@ -10,6 +10,7 @@ ROOT=$(pwd)
 VENV="$ROOT/.venv"
 PY="$VENV/bin/python"
 TORCH_VERSION="2.13.0"
+PADDLEFORMERS_VERSION="1.2.0"
 
 stamp_key() {
   cat pyproject.toml scripts/dev.sh | sha256sum | cut -c1-16
@@ -30,7 +31,10 @@ setup() {
     "$PY" -m pip install --quiet "torch==$TORCH_VERSION" 2>&1 | grep -v "^WARNING: Location" || true
   fi
   # [explorer]: Model Explorer for its browser test (pure Python wheels, a few seconds)
-  "$PY" -m pip install --quiet -e ".[test,explorer]" 2>&1 | grep -vE "^WARNING: Location|BuildBackendWarning|^ +|^$" || true
+  "$PY" -m pip install --quiet -e ".[test,explorer,ports]" 2>&1 | grep -vE "^WARNING: Location|BuildBackendWarning|^ +|^$" || true
+  # [ports]: PaddleFormers for the decoder ports, without its pins (transformers<5.4, paddlefleet...)
+  "$PY" -m pip install --quiet --no-deps "paddleformers==$PADDLEFORMERS_VERSION" "aistudio-sdk==0.3.9" 2>&1 \
+    | grep -v "^WARNING: Location" || true
   "$PY" -c "import torch, paddle, paddle2onnx, onnx, onnxruntime, onnxscript, networkx, rich, padiff_ir, model_explorer_onnx" >/dev/null 2>&1 \
     || { echo "[setup] dependencies failed to import" >&2; exit 2; }
   rm -f "$VENV"/.padiff-ir-setup-*

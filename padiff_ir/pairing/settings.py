@@ -28,6 +28,7 @@ __all__ = [
     "fmt",
     "layer_differences",
     "op_setting",
+    "setting_family",
     "settings_tuple",
 ]
 
@@ -44,6 +45,15 @@ def _attr(*names: str) -> Getter:
         return None
 
     return get
+
+
+_EPSILON = _attr("eps", "epsilon", "variance_epsilon", "_epsilon", "variance_eps")
+"""An epsilon whatever a library calls it: torch ``eps``, paddle ``_epsilon``, Hugging Face's
+and PaddleFormers' RMSNorm ``variance_epsilon``."""
+
+_LIBRARY_SUFFIXES = ("rmsnorm", "layernorm", "groupnorm")
+"""Families a library layer belongs to by its class name's ending (``Qwen2RMSNorm``,
+``LlamaRMSNorm`` and PaddleFormers' ``RMSNorm`` are all ``rmsnorm``)."""
 
 
 def _torch_bn_momentum(module: Any) -> Any:
@@ -71,17 +81,18 @@ def settings_tuple(value: Any) -> Any:
 # family -> [(setting, torch getter, paddle getter)]
 _SETTINGS: Mapping[str, list[tuple[str, Getter, Getter]]] = {
     "batchnorm": [
-        ("epsilon", _attr("eps"), _attr("_epsilon")),
+        ("epsilon", _EPSILON, _EPSILON),
         (
             "track_running_stats",
             _attr("track_running_stats"),
             lambda m: getattr(m, "_use_global_stats", None) is not False,
         ),
     ],
-    "instancenorm": [("epsilon", _attr("eps"), _attr("_epsilon"))],
-    "layernorm": [("epsilon", _attr("eps"), _attr("_epsilon"))],
+    "instancenorm": [("epsilon", _EPSILON, _EPSILON)],
+    "layernorm": [("epsilon", _EPSILON, _EPSILON)],
+    "rmsnorm": [("epsilon", _EPSILON, _EPSILON)],
     "groupnorm": [
-        ("epsilon", _attr("eps"), _attr("_epsilon")),
+        ("epsilon", _EPSILON, _EPSILON),
         ("groups", _attr("num_groups"), _attr("_num_groups")),
     ],
     "dropout": [("p", _attr("p"), _attr("p"))],
@@ -277,6 +288,23 @@ def config_differences(
     return list(dict.fromkeys(found))
 
 
+def setting_family(class_name: str, framework: str = "") -> str:
+    """The family whose settings a layer has: its class family, or for a library's own norm
+    layer the norm its class name ends with.
+
+    Examples:
+        >>> setting_family("Qwen2RMSNorm", "torch"), setting_family("RMSNorm", "paddle")
+        ('rmsnorm', 'rmsnorm')
+        >>> setting_family("LayerNorm", "paddle")
+        'layernorm'
+    """
+    family = class_family(class_name, framework)
+    if family in _SETTINGS:
+        return family
+    key = class_name.lower().replace("_", "")
+    return next((suffix for suffix in _LIBRARY_SUFFIXES if key.endswith(suffix)), family)
+
+
 def layer_differences(
     label: str, module_a: Any, module_b: Any, framework_a: str, framework_b: str
 ) -> list[str]:
@@ -290,8 +318,8 @@ def layer_differences(
         ['pool#2 / pool2: MaxPool2d ceil_mode False in model A (torch) vs True in model B (paddle)']
     """
     name_a, name_b = type(module_a).__name__, type(module_b).__name__
-    family = class_family(name_a, framework_a)
-    if family != class_family(name_b, framework_b):
+    family = setting_family(name_a, framework_a)
+    if family != setting_family(name_b, framework_b):
         return []
     found = []
     if family == "batchnorm":
