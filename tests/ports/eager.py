@@ -12,7 +12,7 @@ import numpy as np
 
 from tests.ports import BuiltPair
 
-__all__ = ["first_array", "module_outputs", "outputs"]
+__all__ = ["call_counts", "first_array", "module_outputs", "outputs", "with_call_sites"]
 
 
 def first_array(value: Any) -> np.ndarray | None:
@@ -85,3 +85,47 @@ def module_outputs(
             if name and index < len(recorded.get(name, [])):
                 result[written] = recorded[name][index]
     return result_a, result_b  # type: ignore[return-value]
+
+
+def call_counts(pair: BuiltPair) -> tuple[dict[str, int], dict[str, int]]:
+    """How often each module of either side runs in one forward."""
+    import paddle
+    import torch
+
+    counts_a: dict[str, int] = {}
+    counts_b: dict[str, int] = {}
+    handles = [
+        module.register_forward_hook(
+            lambda *_a, p=path: counts_a.__setitem__(p, counts_a.get(p, 0) + 1)
+        )
+        for path, module in pair.torch_model.named_modules()
+        if path
+    ]
+    handles += [
+        layer.register_forward_post_hook(
+            lambda *_a, p=path: counts_b.__setitem__(p, counts_b.get(p, 0) + 1)
+        )
+        for path, layer in pair.paddle_model.named_sublayers()
+    ]
+    try:
+        with torch.no_grad():
+            pair.torch_model(*[torch.from_numpy(x) for x in pair.inputs])
+        pair.paddle_model(*[paddle.to_tensor(x) for x in pair.inputs])
+    finally:
+        for handle in handles:
+            handle.remove()
+    return counts_a, counts_b
+
+
+def with_call_sites(pair: BuiltPair) -> dict[str, str]:
+    """The pair's module map with a module run k > 1 times on both sides (a ReLU shared by a
+    residual block) written as k pairs of calls, ``relu#1`` -> ``relu#1``..."""
+    counts_a, counts_b = call_counts(pair)
+    modules: dict[str, str] = {}
+    for a, b in pair.modules.items():
+        k = counts_a.get(a, 1)
+        if "#" not in a and "#" not in b and k > 1 and counts_b.get(b) == k:
+            modules |= {f"{a}#{i}": f"{b}#{i}" for i in range(1, k + 1)}
+        else:
+            modules[a] = b
+    return modules

@@ -14,7 +14,8 @@ Every architecture both libraries ship, each side built from its own library's c
   ``adaptive_avg_pool2d`` in MobileNetV2, ``x.mean`` in ShuffleNetV2), the module of the other
   side has no counterpart and is not in ``modules``.
 - A layer called several times is one pair per call: ``_pool#2`` is the second call of paddle
-  SqueezeNet's one shared ``_pool``.
+  SqueezeNet's one shared ``_pool``; a module run k times on both sides (ResNet's block ReLU) is
+  written ``relu#1``..``relu#k`` on both (``tests.ports.eager.with_call_sites``).
 
 True differences (checked eagerly, ``tests/ports/test_vision_ports.py``): SqueezeNet's torch
 pools round up (``ceil_mode=True``), paddle's down; SqueezeNet 1.1's first conv is unpadded in
@@ -34,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from tests.ports import BuiltPair, Copy, PortPair, TrueDifference
+from tests.ports.eager import with_call_sites
 
 __all__ = ["PAIRS", "import_torchvision", "parameter_free"]
 
@@ -142,7 +144,7 @@ def _built(
     paddle_model.eval()
     _away_from_init(torch_model, SEED)
     inputs = np.random.default_rng(SEED).standard_normal((1, 3, size, size)).astype("float32")
-    return BuiltPair(
+    pair = BuiltPair(
         torch_model,
         paddle_model,
         (inputs,),
@@ -153,6 +155,8 @@ def _built(
         # undo: the paddle model given torch's conventions (the differences, undone by hand)
         notes={"equivalent": tuple(equivalent), "undo": undo},
     )
+    pair.modules = with_call_sites(pair)  # weights were read from the plain paths above
+    return pair
 
 
 def _seeded() -> None:
@@ -234,11 +238,12 @@ def _squeezenet(version: str) -> BuiltPair:
     torch_model = getattr(import_torchvision(), f"squeezenet{version}")()
     paddle_model = getattr(_paddle_models(), f"squeezenet{version}")()
     if version == "1_0":
-        fires, pools, size = (3, 4, 5, 7, 8, 9, 10, 12), (2, 6, 11), 66
+        fires, pools, size = (3, 4, 5, 7, 8, 9, 10, 12), (2, 6, 11), 69
     else:
-        fires, pools, size = (3, 4, 6, 7, 9, 10, 11, 12), (2, 5, 8), 64
+        fires, pools, size = (3, 4, 6, 7, 9, 10, 11, 12), (2, 5, 8), 65
     modules = {"": "", "features.0": "_conv"}
-    calls = ("_pool", "_pool#2", "_pool#3")
+    calls = ("_pool#1", "_pool#2", "_pool#3")
+    # the sizes make every torch pool's input even: ceil and floor rounding differ at each
     modules |= {f"features.{i}": call for i, call in zip(pools, calls, strict=True)}
     equivalent = []
     for number, index in enumerate(fires, start=1):
