@@ -39,7 +39,7 @@ from padiff_ir._paths import (
     within,
     within_any,
 )
-from padiff_ir.ir.families import module_family
+from padiff_ir.ir.families import layer_kind, module_family
 from padiff_ir.matching._seeds import paired_root
 from padiff_ir.matching.types import ModulePair, Unmatched
 
@@ -65,6 +65,10 @@ class ModuleMatcher:
         self.votes: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
         self.param_votes: set[str] = set()
         self.rejected: dict[str, str] = {}
+        #: A modules whose ops' tensors pair only with a B layer of another kind
+        self.other_kind: dict[str, str] = {}
+        #: module pairs with a tensor pair made by ops of one family on both sides
+        self.same_ops: set[tuple[str, str]] = set()
         self.spread: dict[str, str] = {}
         #: fused layers (one projection for several of the other side) -> the other side's
         #: common ancestor of those
@@ -108,6 +112,8 @@ class ModuleMatcher:
                     )
                 ):
                     votes[of_a[producer_a]][of_b[producer_b]] += 1
+                    if view_a.facts[producer_a].family == view_b.facts[producer_b].family:
+                        self.same_ops.add((of_a[producer_a], of_b[producer_b]))
                 continue  # an op a graph made up (``meta["synthetic"]``) is no evidence
             mods_a = [of_a[p] for p in map(view_a.producer, draft.a) if p]
             mods_b = [of_b[p] for p in map(view_b.producer, draft.b) if p]
@@ -121,7 +127,12 @@ class ModuleMatcher:
         for module_a, ballot in self.votes.items():
             if module_a not in self.tree_a.classes:
                 continue
-            ballot = {b: v for b, v in ballot.items() if b in self.tree_b.classes}
+            ballot = {
+                b: v
+                for b, v in ballot.items()
+                if b in self.tree_b.classes
+                and (module_a in self.param_votes or self._same_kind(module_a, b))
+            }
             if not ballot:
                 continue
             total = sum(ballot.values())
@@ -160,6 +171,20 @@ class ModuleMatcher:
             taken_b[module_b] = module_a
             accepted[module_a] = (module_b, round(min(1.0, confidence), 3), evidence)
         return accepted
+
+    def _same_kind(self, module_a: str, module_b: str) -> bool:
+        """Whether two modules may hold one computation: a dropout, a pool or an activation
+        pairs with a layer of another kind only when a tensor pair between them is made by ops
+        of one family (torch's ReLU module and paddle's conv block ending in ``F.relu``). A
+        tensor vote across kinds otherwise comes from a layer one export dropped: torch's eval
+        Dropout, read past by its reader, would pair the Fire block before it with paddle's
+        Dropout."""
+        kind_a = layer_kind(self.tree_a.classes.get(module_a, ""))
+        kind_b = layer_kind(self.tree_b.classes.get(module_b, ""))
+        if kind_a == kind_b or (module_a, module_b) in self.same_ops:
+            return True
+        self.other_kind.setdefault(module_a, module_b)
+        return False
 
     def _ancestry(self, candidates: dict[str, tuple[str, float, tuple[str, ...], float]]) -> None:
         """Containers without votes: the lowest common ancestor of their children's partners.
@@ -338,6 +363,12 @@ class ModuleMatcher:
                         "its ops pair with the same module as "
                         f"{'the root' if rival == '' else repr(rival)}, which pairs "
                         "better (both wrap the same computation)"
+                    )
+                elif side == "a" and module in self.other_kind:
+                    other = self.other_kind[module]
+                    reason = (
+                        f"its output pairs only with {other!r} "
+                        f"({self.tree_b.classes.get(other, '')}), a layer of another kind"
                     )
                 elif any(within(p, module) for p in paired):
                     reason = (

@@ -70,3 +70,40 @@ def test_every_true_difference_is_needed() -> None:
     assert _close(*outputs(built))
     built.paddle_model._drop.mode = "downscale_in_infer"
     assert not _close(*outputs(built))
+
+
+# --- padiff-ir against the truth, on real pairs ----------------------------------------------
+
+
+def _pairs_found(result: object) -> set[tuple[str, str]]:
+    return {(p.site_a, p.site_b) for p in result.layer_map}  # type: ignore[attr-defined]
+
+
+def test_squeezenet_dropout_is_paired_with_dropout_and_every_difference_named() -> None:
+    """Issue 20 a: torch's eval Dropout vanishes from its export; its reader read past it, and
+    the Fire block before it was paired with paddle's Dropout (a culprit on the wrong module,
+    the Dropout left unpaired). Every true difference is now named on both sides, nothing
+    else, by match and by auto_diff(single_step=True)."""
+    import padiff_ir
+
+    built = _built(next(r for r in PAIRS if r.name == "torchvision/squeezenet1_1"))
+    result = padiff_ir.match(built.torch_model, built.paddle_model, built.inputs)
+    found = _pairs_found(result)
+    assert ("classifier.0", "_drop") in found
+    assert ("features.12", "_conv8") in found
+    assert not [p for p in found if p[1] == "_drop" and p[0] != "classifier.0"]
+    truth = [(d.module_a, d.module_b) for d in built.differences]
+    culprits = [(c.module_a, c.module_b) for c in result.culprits]
+    assert not result.ok
+    assert sorted(culprits) == sorted(truth)
+    diff = padiff_ir.auto_diff(
+        built.torch_model,
+        built.paddle_model,
+        built.inputs,
+        single_step=True,
+        auto_init=False,
+        atol=1e-5,
+        rtol=1e-5,
+        compare_mode="strict",
+    )
+    assert sorted((c.module_a, c.module_b) for c in diff.culprits) == sorted(truth)
