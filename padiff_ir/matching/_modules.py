@@ -70,6 +70,8 @@ class ModuleMatcher:
         #: module pairs with a tensor pair made by ops of one family on both sides
         self.same_ops: set[tuple[str, str]] = set()
         self.spread: dict[str, str] = {}
+        #: voted modules -> their children's partners' common ancestor (a second choice)
+        self.second: dict[str, tuple[str, float, tuple[str, ...], float]] = {}
         #: fused layers (one projection for several of the other side) -> the other side's
         #: common ancestor of those
         self.fused_a: dict[str, str] = {}
@@ -170,7 +172,29 @@ class ModuleMatcher:
                 continue
             taken_b[module_b] = module_a
             accepted[module_a] = (module_b, round(min(1.0, confidence), 3), evidence)
+        self._second_choices(accepted, taken_b)
         return accepted
+
+    def _second_choices(
+        self, accepted: dict[str, tuple[str, float, tuple[str, ...]]], taken_b: dict[str, str]
+    ) -> None:
+        """A module whose voted partner went to another module takes its children's partners'
+        common ancestor, when that is free or held by a container below it by ancestry alone
+        (torchvision's ShuffleNet block, whose split votes for paddle's first conv, wraps
+        its ``branch2``: the block pairs with paddle's block, not the branch)."""
+        for module_a in [m for m in self.rejected if m in self.second and m not in accepted]:
+            module_b, confidence, evidence, _ = self.second[module_a]
+            holder = taken_b.get(module_b)
+            if module_b not in self.tree_b.classes or (
+                holder is not None
+                and not (within(holder, module_a) and accepted[holder][2] == ("children",))
+            ):
+                continue
+            if holder is not None:
+                del accepted[holder]
+            taken_b[module_b] = module_a
+            accepted[module_a] = (module_b, confidence, evidence)
+            del self.rejected[module_a]
 
     def _same_kind(self, module_a: str, module_b: str) -> bool:
         """Whether two modules may hold one computation: a dropout, a pool or an activation
@@ -216,11 +240,16 @@ class ModuleMatcher:
             if module_a in voted:
                 inside += 1
             count[module_a] = inside
+            module_b = common_ancestor(partners) if partners else None
             if module_a in candidates:
+                # voted by its own ops: its children's partners are a second choice, taken
+                # when its voted partner goes to another module (a block whose split pairs
+                # with the first layer of the other side's block)
+                if module_b is not None and module_b != candidates[module_a][0]:
+                    self.second[module_a] = (module_b, 0.9, ("children",), total)
                 continue
-            lca[module_a] = common_ancestor(partners) if partners else None
+            lca[module_a] = module_b
             strength[module_a] = total
-            module_b = lca[module_a]
             if module_b is None or module_a not in tree_a.has_ops:
                 continue
             outside = 0  # voted ancestors of module_a whose partner is under module_b

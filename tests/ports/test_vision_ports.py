@@ -9,6 +9,7 @@ differences, undoing exactly those differences by hand makes it agree.
 from __future__ import annotations
 
 import importlib.util
+from typing import Any
 
 import numpy as np
 import pytest
@@ -23,6 +24,8 @@ from tests.ports.vision import PAIRS, import_torchvision
 import_torchvision()
 
 TOLERANCE = 1e-4
+#: auto_diff's tolerance here: match's default (every element within 1e-5 + 1e-5 * |b|)
+STRICT: dict[str, Any] = {"atol": 1e-5, "rtol": 1e-5, "compare_mode": "strict"}
 
 
 def _rows() -> list[object]:
@@ -102,8 +105,31 @@ def test_squeezenet_dropout_is_paired_with_dropout_and_every_difference_named() 
         built.inputs,
         single_step=True,
         auto_init=False,
-        atol=1e-5,
-        rtol=1e-5,
-        compare_mode="strict",
+        **STRICT,
     )
     assert sorted((c.module_a, c.module_b) for c in diff.culprits) == sorted(truth)
+
+
+def test_shufflenet_block_pairs_with_block_and_auto_diff_runs() -> None:
+    """torchvision's ShuffleNet block (split, ``branch2``, concat, shuffle) was left unpaired
+    and its ``branch2`` paired with paddle's whole block: ``auto_diff(single_step=True)`` then
+    fed paddle's block the branch's half of the channels and crashed. The block pairs with the
+    block, every hand-mapped module pair is found, and auto_diff finds the pair aligned."""
+    import padiff_ir
+
+    built = _built(next(r for r in PAIRS if r.name == "torchvision/shufflenet_v2_x0_5"))
+    result = padiff_ir.match(built.torch_model, built.paddle_model, built.inputs)
+    assert result.ok and not result.culprits
+    found = _pairs_found(result)
+    assert {("stage2.1", "2_2"), ("stage4.3", "4_4")} <= found
+    assert not {p for p in found if p[0].endswith(".branch2")}
+    assert {(a, b) for a, b in built.modules.items()} <= found
+    diff = padiff_ir.auto_diff(
+        built.torch_model,
+        built.paddle_model,
+        built.inputs,
+        single_step=True,
+        auto_init=False,
+        **STRICT,
+    )
+    assert diff.ok, diff.first_difference
