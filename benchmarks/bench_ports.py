@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import logging
 import sys
 import time
@@ -41,7 +42,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._bugs import replace, scale, setattr_
-from benchmarks._common import write_results
+from benchmarks._common import run_in_subprocess, write_results
 from tests.ports import BuiltPair, Copy, PortPair, hand_convert
 
 logger = logging.getLogger("bench_ports")
@@ -308,7 +309,6 @@ def measure(row: PortPair, parts: set[str]) -> dict[str, Any]:
         out["auto_diff"] = run_auto_diff(pair)
     if "bugs" in parts:
         out["bugs"] = run_bugs(row)
-    logger.info("%s: %s", row.name, out)
     return out
 
 
@@ -323,13 +323,26 @@ def table(rows: list[dict[str, Any]]) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
+        if "crash" in row:
+            lines.append(
+                f"| {row['pair'].split('/')[-1]} | process killed: {row['crash'][-80:]!r} |"
+            )
+            continue
         m = row.get("match", {})
         mods = m.get("modules", {})
         free, every = mods.get("free", {}), mods.get("all", {})
         bugs = [b for b in row.get("bugs", []) if b.get("effect")]
-        verdict = "error" if "error" in m else ("right" if m.get("right") else "WRONG")
+        verdict = "-" if not m else "error" if "error" in m else "right" if m["right"] else "WRONG"
         auto = row.get("auto_diff", {})
-        auto_text = "error" if "error" in auto else ("right" if auto.get("right") else "WRONG")
+        auto_text = (
+            "-"
+            if not auto
+            else "error"
+            if "error" in auto
+            else "right"
+            if auto["right"]
+            else "WRONG"
+        )
         lines.append(
             f"| {row['pair'].split('/')[-1]} | {verdict} | {m.get('named', '-')} "
             f"| {m.get('n_false', '-')} "
@@ -349,7 +362,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="leave the slow pairs out")
     parser.add_argument("--parts", default="match,assign,auto_diff,bugs")
     parser.add_argument("--output", default="ports", help="results/<output>.json")
+    parser.add_argument("--case", default="", help="one pair and its parts (a child process)")
     args = parser.parse_args(argv)
+    if args.case:  # one pair in this process: its row as the last line of stdout
+        name, _, parts_text = args.case.partition("|")
+        row = next(r for r in corpus() if r.name == name)
+        print(json.dumps(measure(row, set(parts_text.split(","))), default=str))
+        return
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     for noisy in ("padiff_ir", "paddle2onnx"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
@@ -359,8 +378,13 @@ def main(argv: list[str] | None = None) -> None:
         for r in corpus(tuple(args.family or FAMILIES))
         if (not keep or any(k in r.name for k in keep)) and not (args.quick and r.slow)
     ]
-    parts = set(args.parts.split(","))
-    results = [measure(row, parts) for row in rows]
+    results = []
+    for row in rows:  # each pair in a fresh process: a crash costs its row only
+        out = run_in_subprocess(__file__, f"{row.name}|{args.parts}")
+        if "error" in out and "pair" not in out:
+            out = {"pair": row.name, "family": row.family, "slow": row.slow, "crash": out["error"]}
+        logger.info("%s: %s", row.name, json.dumps(out, default=str)[:2000])
+        results.append(out)
     path = write_results(args.output, results)
     logger.info("wrote %s", path)
     print(table(results))

@@ -133,3 +133,40 @@ def test_shufflenet_block_pairs_with_block_and_auto_diff_runs() -> None:
         **STRICT,
     )
     assert diff.ok, diff.first_difference
+
+
+def _upsampling_pool_pair() -> tuple[Any, Any, np.ndarray]:
+    import paddle
+    import torch
+
+    torch_model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(4))
+    paddle_model = paddle.nn.Sequential(paddle.nn.Conv2D(3, 4, 3), paddle.nn.AdaptiveAvgPool2D(4))
+    paddle_model[0].weight.set_value(torch_model[0].weight.detach().numpy())
+    paddle_model[0].bias.set_value(torch_model[0].bias.detach().numpy())
+    x = np.random.default_rng(0).standard_normal((1, 3, 4, 4)).astype("float32")
+    return torch_model.eval(), paddle_model.eval(), x
+
+
+def test_an_upsampling_adaptive_pool_falls_back_instead_of_killing_the_process() -> None:
+    """paddle2onnx writes an AdaptiveAvgPool2D whose output (4x4) is larger than its input
+    (2x2) as an AveragePool of stride 0: ONNX shape inference divided by zero and SIGFPE
+    killed the process (torchvision vs paddle.vision VGG at 64 pixels). The export is refused
+    by name and match answers from the eager runs."""
+    import padiff_ir
+
+    torch_model, paddle_model, x = _upsampling_pool_pair()
+    result = padiff_ir.match(torch_model, paddle_model, x)
+    assert result.ok
+    assert "AveragePool" in result.fallback["reason"] and "'1'" in result.fallback["reason"]
+
+
+@pytest.mark.slow
+def test_vgg_at_64_pixels_is_compared() -> None:
+    """The real pair behind the test above: VGG11-BN's 7x7 adaptive pool on a 2x2 map is
+    compared on the eager runs (paddle's side falls back), and the outputs agree."""
+    import padiff_ir
+
+    built = _built(next(r for r in PAIRS if r.name == "torchvision/vgg11_bn"))
+    result = padiff_ir.match(built.torch_model, built.paddle_model, built.inputs)
+    assert result.fallback["side"] == "B"
+    assert result.outputs and all(p.ok for p in result.outputs)

@@ -86,22 +86,40 @@ def parameter_free(model: Any, path: str) -> bool:
     return not any(True for _ in model.get_submodule(path).parameters())
 
 
-def _away_from_init(model: Any, seed: int) -> None:
-    """BatchNorm statistics, scales and shifts drawn away from their init (seeded)."""
+def _away_from_init(model: Any, inputs: np.ndarray, seed: int) -> None:
+    """BatchNorm scales, shifts and running statistics drawn away from their init (seeded).
+
+    Scaled as in a trained network: as the example input reaches each BatchNorm, its running
+    variance is set to the input's mean square times U(0.5, 1.5) per channel, its running mean
+    to N(0, 0.1) times the input's root mean square, so activations stay of order one through
+    fifty layers (statistics of unit scale make a ResNet-50's logits reach 500, where float32
+    rounding alone exceeds any tolerance). The mean is not the input's own, so normalising
+    cancels no large value against another.
+    """
     import torch
 
     rng = np.random.default_rng(seed)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-                n = module.num_features
-                for name, value in (
-                    ("weight", rng.uniform(0.5, 1.5, n)),
-                    ("bias", rng.normal(0.0, 0.1, n)),
-                    ("running_mean", rng.normal(0.0, 0.1, n)),
-                    ("running_var", rng.uniform(0.5, 1.5, n)),
-                ):
-                    getattr(module, name).copy_(torch.from_numpy(value.astype("float32")))
+
+    def calibrate(module: Any, args: tuple[Any, ...]) -> None:
+        n = module.num_features
+        x = args[0].detach().double()
+        power = float((x * x).mean()) + 1e-3  # the input's mean square, over every channel
+        for name, value in (
+            ("weight", rng.uniform(0.5, 1.5, n)),
+            ("bias", rng.normal(0.0, 0.1, n)),
+            ("running_mean", rng.normal(0.0, 0.1, n) * np.sqrt(power)),
+            ("running_var", rng.uniform(0.5, 1.5, n) * power),
+        ):
+            getattr(module, name).copy_(torch.from_numpy(value.astype("float32")))
+
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    handles = [m.register_forward_pre_hook(calibrate) for m in norms]
+    try:
+        with torch.no_grad():
+            model(torch.from_numpy(inputs))
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 _TENSOR_NAMES = {"running_mean": "_mean", "running_var": "_variance"}
@@ -142,8 +160,8 @@ def _built(
 ) -> BuiltPair:
     torch_model.eval()
     paddle_model.eval()
-    _away_from_init(torch_model, SEED)
     inputs = np.random.default_rng(SEED).standard_normal((1, 3, size, size)).astype("float32")
+    _away_from_init(torch_model, inputs, SEED)
     pair = BuiltPair(
         torch_model,
         paddle_model,
