@@ -67,6 +67,9 @@ class ModuleMatcher:
         self.rejected: dict[str, str] = {}
         #: A modules whose ops' tensors pair only with a B layer of another kind
         self.other_kind: dict[str, str] = {}
+        #: modules that own an op themselves (not only through their submodules)
+        self.own_ops_a = set(tree_a.module_of.values())
+        self.own_ops_b = set(tree_b.module_of.values())
         #: module pairs with a tensor pair made by ops of one family on both sides
         self.same_ops: set[tuple[str, str]] = set()
         self.spread: dict[str, str] = {}
@@ -173,7 +176,32 @@ class ModuleMatcher:
             taken_b[module_b] = module_a
             accepted[module_a] = (module_b, round(min(1.0, confidence), 3), evidence)
         self._second_choices(accepted, taken_b)
+        self._silent_children(accepted, taken_b)
         return accepted
+
+    def _silent_children(
+        self, accepted: dict[str, tuple[str, float, tuple[str, ...]]], taken_b: dict[str, str]
+    ) -> None:
+        """Layers with no op on either side (an eval Dropout both exports drop) under a module
+        pair: the i-th of one kind of A's pairs with the i-th of that kind of B's, when both
+        have as many. MobileNetV2's ``classifier.0`` Dropouts stayed unpaired."""
+        tree_a, tree_b = self.tree_a, self.tree_b
+        for module_a, (module_b, _, _) in list(accepted.items()):
+            silent: dict[str, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
+            for side, tree, parent_path, taken in (
+                (0, tree_a, module_a, accepted),
+                (1, tree_b, module_b, taken_b),
+            ):
+                for child in tree.children.get(parent_path, ()):
+                    kind = layer_kind(tree.classes.get(child, ""))
+                    if kind and child not in tree.has_ops and child not in taken:
+                        silent[kind][side].append(child)
+            for children_a, children_b in silent.values():
+                if len(children_a) != len(children_b):
+                    continue
+                for child_a, child_b in zip(children_a, children_b, strict=True):
+                    taken_b[child_b] = child_a
+                    accepted[child_a] = (child_b, 0.7, ("position",))
 
     def _second_choices(
         self, accepted: dict[str, tuple[str, float, tuple[str, ...]]], taken_b: dict[str, str]
@@ -241,6 +269,8 @@ class ModuleMatcher:
                 inside += 1
             count[module_a] = inside
             module_b = common_ancestor(partners) if partners else None
+            if module_b is not None and len(partners) == 1:
+                module_b = self._same_wrapper(module_a, module_b)
             if module_a in candidates:
                 # voted by its own ops: its children's partners are a second choice, taken
                 # when its voted partner goes to another module (a block whose split pairs
@@ -260,6 +290,23 @@ class ModuleMatcher:
                 candidates[module_a] = (module_b, 0.9, ("children",), total)
             else:
                 self.spread[module_a] = module_b
+
+    def _same_wrapper(self, module_a: str, module_b: str) -> str:
+        """``module_a`` wraps one child with ops and adds none; ``module_b`` is that child's
+        partner. The layer of B wrapping ``module_b`` the same way (adding no op, its other
+        children computing nothing), when there is one; else ``module_b``. MobileNetV2's
+        ``features.1`` (a block) holds only ``conv`` (a Sequential) on both sides: the block
+        pairs with the block and the Sequential with the Sequential, where both claimed the
+        Sequential and the blocks stayed unpaired."""
+        tree_a, tree_b = self.tree_a, self.tree_b
+        with_ops = [c for c in tree_a.children.get(module_a, ()) if c in tree_a.has_ops]
+        if len(with_ops) != 1 or module_a in self.own_ops_a:
+            return module_b
+        up = next((p for p in ancestors(module_b) if p in tree_b.classes), None)
+        if not up or up in self.own_ops_b:
+            return module_b
+        others = [c for c in tree_b.children.get(up, ()) if c != module_b]
+        return module_b if any(c in tree_b.has_ops for c in others) else up
 
     # -- results ---------------------------------------------------------------------------
     def module_pairs(

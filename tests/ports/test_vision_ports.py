@@ -170,3 +170,16 @@ def test_vgg_at_64_pixels_is_compared() -> None:
     result = padiff_ir.match(built.torch_model, built.paddle_model, built.inputs)
     assert result.fallback["side"] == "B"
     assert result.outputs and all(p.ok for p in result.outputs)
+
+
+def test_mobilenet_blocks_and_silent_dropout_are_paired() -> None:
+    """MobileNetV2's blocks wrap one Sequential on both sides: both claimed the Sequential and
+    the blocks stayed unpaired; its eval Dropout has no op in either export and stayed
+    unpaired. Every hand-mapped module pair is now found, nothing else."""
+    import padiff_ir
+
+    built = _built(next(r for r in PAIRS if r.name == "torchvision/mobilenet_v2"))
+    result = padiff_ir.match(built.torch_model, built.paddle_model, built.inputs)
+    assert result.ok and not result.culprits
+    found = {p for p in _pairs_found(result) if p[0]}
+    assert found == {(a, b) for a, b in built.modules.items() if a}
