@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._bugs import replace, scale, setattr_
 from benchmarks._common import run_in_subprocess, write_results
 from tests.ports import BuiltPair, Copy, PortPair, hand_convert
+from tests.ports.eager import call_counts
 
 logger = logging.getLogger("bench_ports")
 
@@ -194,30 +195,9 @@ def run_auto_diff(pair: BuiltPair) -> dict[str, Any]:
 # --- injected bugs -------------------------------------------------------------------------
 
 
-def _calls(pair: BuiltPair) -> dict[str, int]:
-    """How often each torch module runs in one forward (a bug goes in a module run once)."""
-    import torch
-
-    counts: dict[str, int] = {}
-    handles = [
-        module.register_forward_hook(
-            lambda *_a, p=path: counts.__setitem__(p, counts.get(p, 0) + 1)
-        )
-        for path, module in pair.torch_model.named_modules()
-        if path
-    ]
-    try:
-        with torch.no_grad():
-            pair.torch_model(*[torch.from_numpy(x) for x in pair.inputs])
-    finally:
-        for handle in handles:
-            handle.remove()
-    return counts
-
-
 def _sites(pair: BuiltPair, kinds: tuple[str, ...]) -> list[tuple[str, str]]:
     """Hand-mapped module pairs whose torch class is one of ``kinds``, run once on each side."""
-    calls = _calls(pair)
+    calls = call_counts(pair)[0]
     values = list(pair.modules.values())
     return [
         (a, b)
@@ -323,10 +303,8 @@ def table(rows: list[dict[str, Any]]) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
-        if "crash" in row:
-            lines.append(
-                f"| {row['pair'].split('/')[-1]} | process killed: {row['crash'][-80:]!r} |"
-            )
+        if "crash" in row:  # the process died (a signal): nothing measured
+            lines.append(f"| {row['pair'].split('/')[-1]} | process killed |" + " - |" * 7)
             continue
         m = row.get("match", {})
         mods = m.get("modules", {})

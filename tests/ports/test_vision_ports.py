@@ -17,6 +17,7 @@ import pytest
 if importlib.util.find_spec("torchvision") is None:  # the [ports] extra
     pytest.skip("torchvision is not installed (pip install -e .[ports])", allow_module_level=True)
 
+from benchmarks.bench_ports import run_auto_diff
 from tests.ports import BuiltPair, hand_convert
 from tests.ports.eager import module_outputs, outputs
 from tests.ports.vision import PAIRS, import_torchvision
@@ -24,8 +25,6 @@ from tests.ports.vision import PAIRS, import_torchvision
 import_torchvision()
 
 TOLERANCE = 1e-4
-#: auto_diff's tolerance here: match's default (every element within 1e-5 + 1e-5 * |b|)
-STRICT: dict[str, Any] = {"atol": 1e-5, "rtol": 1e-5, "compare_mode": "strict"}
 
 
 def _rows() -> list[object]:
@@ -99,15 +98,8 @@ def test_squeezenet_dropout_is_paired_with_dropout_and_every_difference_named() 
     culprits = [(c.module_a, c.module_b) for c in result.culprits]
     assert not result.ok
     assert sorted(culprits) == sorted(truth)
-    diff = padiff_ir.auto_diff(
-        built.torch_model,
-        built.paddle_model,
-        built.inputs,
-        single_step=True,
-        auto_init=False,
-        **STRICT,
-    )
-    assert sorted((c.module_a, c.module_b) for c in diff.culprits) == sorted(truth)
+    diff = run_auto_diff(built)  # every true difference named on both sides, nothing else
+    assert diff["right"], diff
 
 
 def test_shufflenet_block_pairs_with_block_and_auto_diff_runs() -> None:
@@ -124,15 +116,8 @@ def test_shufflenet_block_pairs_with_block_and_auto_diff_runs() -> None:
     assert {("stage2.1", "2_2"), ("stage4.3", "4_4")} <= found
     assert not {p for p in found if p[0].endswith(".branch2")}
     assert {(a, b) for a, b in built.modules.items()} <= found
-    diff = padiff_ir.auto_diff(
-        built.torch_model,
-        built.paddle_model,
-        built.inputs,
-        single_step=True,
-        auto_init=False,
-        **STRICT,
-    )
-    assert diff.ok, diff.first_difference
+    diff = run_auto_diff(built)
+    assert diff["ok"] and diff["right"], diff
 
 
 def _upsampling_pool_pair() -> tuple[Any, Any, np.ndarray]:
