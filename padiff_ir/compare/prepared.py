@@ -207,7 +207,7 @@ _GRAPHS: collections.OrderedDict[str, Graph] = collections.OrderedDict()
 _GRAPHS_KEPT = 8
 
 
-def _canonical_graph(exported: ExportedGraph, side: str) -> Graph:
+def _canonical_graph(exported: ExportedGraph, side: str = "") -> Graph:
     """``canonicalize(build_graph(exported))``, made once per export fingerprint; an export
     that cannot run raises :class:`ExportError` naming its ``side``."""
     key = exported.fingerprint
