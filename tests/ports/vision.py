@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from padiff_ir._paths import join
 from tests.ports import BuiltPair, Copy, PortPair, TrueDifference
 from tests.ports.eager import with_call_sites
 
@@ -144,8 +145,7 @@ def _weights(torch_model: Any, modules: dict[str, str]) -> dict[str, tuple[str, 
             how = Copy.SAME
             if isinstance(module, torch.nn.Linear) and name == "weight":
                 how = Copy.TRANSPOSE
-            prefix_a, prefix_b = f"{path_a}." if path_a else "", f"{path_b}." if path_b else ""
-            weights[prefix_a + name] = (prefix_b + _TENSOR_NAMES.get(name, name), how)
+            weights[join(path_a, name)] = (join(path_b, _TENSOR_NAMES.get(name, name)), how)
     return weights
 
 
