@@ -26,7 +26,7 @@ import numpy as np
 from padiff_ir.compare import kept
 from padiff_ir.compare.options import MatchOptions
 from padiff_ir.compare.stages import Stage, StageTimer
-from padiff_ir.errors import InputError, OptionError
+from padiff_ir.errors import ExportError, InputError, OptionError
 from padiff_ir.exporters import ExportedGraph, export_pair
 from padiff_ir.frameworks.inputs import normalize_inputs
 from padiff_ir.ir import Graph, build_graph, canonicalize
@@ -214,13 +214,19 @@ _GRAPHS: collections.OrderedDict[str, Graph] = collections.OrderedDict()
 _GRAPHS_KEPT = 8
 
 
-def _canonical_graph(exported: ExportedGraph) -> Graph:
+def _canonical_graph(exported: ExportedGraph, side: str = "") -> Graph:
     """``canonicalize(build_graph(exported))``, made once per export fingerprint (a graph
-    exported now, not served by the cache, is built again and replaces the one kept)."""
+    exported now, not served by the cache, is built again and replaces the one kept); an export
+    that cannot run raises :class:`ExportError` naming its ``side``."""
     key = exported.fingerprint
     graph = _GRAPHS.get(key) if key and exported.cached else None
     if graph is None:
-        graph = canonicalize(build_graph(exported))
+        try:
+            built = build_graph(exported)
+        except ExportError as err:
+            err.side = err.side or side
+            raise
+        graph = canonicalize(built)
         if key:
             _GRAPHS[key] = graph
             while len(_GRAPHS) > _GRAPHS_KEPT:
@@ -289,8 +295,8 @@ def prepare_pair(
         reused.cached = (True, True)
         return reused
     with timer.stage(Stage.IR):
-        graph_a = _canonical_graph(exported_a)
-        graph_b = _canonical_graph(exported_b)
+        graph_a = _canonical_graph(exported_a, "A")
+        graph_b = _canonical_graph(exported_b, "B")
     _check_tolerance_names(options.overrides, graph_a, exported_a)
     resolved = options.layer_map
     models = framework_a != "onnx" and framework_b != "onnx"
