@@ -10,7 +10,9 @@ afresh:
 * ``match`` and ``Comparison`` on their export check (:mod:`padiff_ir.compare.verify`);
 * :func:`~padiff_ir.pairing.graphs.pair_models` (``auto_layer_map``, ``assign_weight``,
   ``auto_diff``), where no eager run exists yet, by the cheap check here: the served graph
-  run once on the inputs against one eager forward of the model (:func:`reproduces`).
+  run once on the inputs against one eager forward of the model (:func:`reproduces`). This
+  check cannot tell an exporter fault from a stale graph, so a model with one is exported
+  again here; what its entry knows of its faults is kept for the entry of the new export.
 
 Also the one mapping of user inputs to a graph's feeds (:func:`graph_feeds`).
 """
@@ -153,5 +155,14 @@ def verified_pair(
         "the cached graph of %s does not reproduce its model: exporting it again",
         " and ".join(label for label, flag in zip("AB", stale) if flag),
     )
+    known = [_known_faults(graph) if flag else frozenset() for graph, flag in zip(exports, stale)]
     drop_served(exports, stale)
-    return export_pair(model_a, inputs_a, model_b, inputs_b, check=False, fresh=stale)
+    fresh = export_pair(model_a, inputs_a, model_b, inputs_b, check=False, fresh=stale)
+    for graph, faults in zip(fresh, known):  # this check cannot localise: keep what was known
+        if faults and graph.fingerprint:
+            export_cache.note_faults(graph.fingerprint, faults)
+    return fresh
+
+
+def _known_faults(graph: ExportedGraph) -> frozenset[str]:
+    return export_cache.known_faults(graph.fingerprint) if graph.fingerprint else frozenset()

@@ -89,3 +89,19 @@ def test_a_stale_change_elsewhere_is_still_exported_again(cache, caplog, monkeyp
     assert fixed, str(fixed)
     assert fixed.stale_exports == ("B",)
     assert [f.module for f in fixed.exporter_faults] == ["act"]
+
+
+def test_a_layer_map_in_between_keeps_what_the_entry_knows(cache, caplog):
+    """auto_layer_map's cheap check cannot localise, so it exports the faulty model again; the
+    new entry keeps the known fault, and the next match does not export again."""
+    model_a, model_b, x = _pair()
+    assert padiff_ir.match(model_a, model_b, x)
+    with caplog.at_level(logging.INFO, logger="padiff_ir.pairing"):
+        layer_map = padiff_ir.auto_layer_map(model_a, PaddleLeaky(), x)  # the cache entry
+    assert layer_map.pairs["act"] == "act"
+    assert _exported_again(caplog)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="padiff_ir"):
+        again = padiff_ir.match(model_a, PaddleLeaky(), x)
+    assert not _exported_again(caplog)
+    assert again.stale_exports == ()
