@@ -11,6 +11,7 @@ import paddle
 import torch
 
 import padiff_ir
+from tests.reliability.test_exporter_faults import seeded_pair
 
 _AGAIN = "does not reproduce its model: exporting it again"
 
@@ -52,12 +53,7 @@ class PaddleLeaky(paddle.nn.Layer):
 
 
 def _pair() -> tuple[TorchLeaky, PaddleLeaky, np.ndarray]:
-    torch.manual_seed(0)
-    paddle.seed(0)
-    model_a, model_b = TorchLeaky(), PaddleLeaky()
-    padiff_ir.assign_weight(model_b, model_a)
-    x = np.random.default_rng(0).standard_normal((4, 8)).astype(np.float32)
-    return model_a, model_b, x
+    return seeded_pair(TorchLeaky, PaddleLeaky)
 
 
 def _exported_again(caplog) -> bool:
