@@ -4,7 +4,8 @@
 learn which module of A is which layer of B and how each parameter maps: always
 :func:`padiff_ir.matching.match_graphs`, on
 
-* the **exported ONNX graphs** when inputs are given and both models export;
+* the **exported ONNX graphs** when inputs are given and both models export (a graph served
+  by the export cache is verified against its model first: :mod:`padiff_ir.pairing.served`);
 * **eager traces** otherwise (:func:`~padiff_ir.pairing.model_graphs.model_graph`): models
   whose ``forward`` cannot go through ``paddle.jit.save`` or the torch exporter are matched the
   same way;
@@ -300,10 +301,10 @@ def _probe_open_layouts(
 def _exported_graphs(
     model_a: Any, inputs_a: Any, model_b: Any, inputs_b: Any, notes: dict[str, Any]
 ) -> tuple[Graph, Graph] | None:
-    from padiff_ir.exporters import export_pair
+    from padiff_ir.pairing.served import verified_pair
 
-    try:
-        exported_a, exported_b = export_pair(model_a, inputs_a, model_b, inputs_b, check=False)
+    try:  # a graph served by fingerprint is verified against its model first
+        exported_a, exported_b = verified_pair(model_a, inputs_a, model_b, inputs_b)
         return canonicalize(build_graph(exported_a)), canonicalize(build_graph(exported_b))
     except Exception as err:  # any failure to export: the eager traces serve all the same
         reraise_interruption(err)
