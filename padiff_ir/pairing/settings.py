@@ -19,6 +19,8 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from padiff_ir.frameworks import get_framework
+from padiff_ir.frameworks.registry import FRAMEWORKS
 from padiff_ir.matching.transforms import class_family
 from padiff_ir.matching.types import ModulePair
 
@@ -172,6 +174,12 @@ _OP_ATTRIBUTES: Mapping[tuple[str, str], tuple[str, str]] = {
 }
 
 
+def _kind_family(module: Any, framework: str) -> str:
+    """The family of what ``module`` is (a subclass of ``nn.Linear`` is a ``linear``)."""
+    kind = get_framework(framework).layer_kind(module) if framework in FRAMEWORKS else ""
+    return class_family(type(module).__name__, framework, kind)
+
+
 def op_setting(op_type: str, attribute: str, module: Any, framework: str) -> tuple[str, Any] | None:
     """The setting of ``module`` that attribute ``attribute`` of an ``op_type`` op carries,
     and its value in the module; None when the op attribute carries no setting of its family.
@@ -182,7 +190,7 @@ def op_setting(op_type: str, attribute: str, module: Any, framework: str) -> tup
         ('negative_slope', 0.2)
     """
     found = _OP_ATTRIBUTES.get((op_type, attribute))
-    if found is None or class_family(type(module).__name__, framework) != found[0]:
+    if found is None or _kind_family(module, framework) != found[0]:
         return None
     for setting, get_torch, get_paddle in _SETTINGS.get(found[0], ()):
         if setting == found[1]:
@@ -289,9 +297,9 @@ def layer_differences(
         >>> layer_differences("pool#2 / pool2", a, b, "torch", "paddle")
         ['pool#2 / pool2: MaxPool2d ceil_mode False in model A (torch) vs True in model B (paddle)']
     """
-    name_a, name_b = type(module_a).__name__, type(module_b).__name__
-    family = class_family(name_a, framework_a)
-    if family != class_family(name_b, framework_b):
+    name_a = type(module_a).__name__
+    family = _kind_family(module_a, framework_a)
+    if family != _kind_family(module_b, framework_b):
         return []
     found = []
     if family == "batchnorm":

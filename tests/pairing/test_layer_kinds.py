@@ -57,8 +57,8 @@ class PaddleAttention(paddle.nn.Layer):
 class LoraReadyConv2D(paddle.nn.Conv2D):
     """A paddle ``nn.Conv2D`` ready for LoRA adapters."""
 
-    def __init__(self, channels_in: int, channels_out: int, kernel: int) -> None:
-        super().__init__(channels_in, channels_out, kernel, padding=kernel // 2)
+    def __init__(self, channels_in: int, channels_out: int, kernel: int, mode: str = "zeros"):
+        super().__init__(channels_in, channels_out, kernel, padding=kernel // 2, padding_mode=mode)
         self.lora_rank = 0
 
 
@@ -144,3 +144,16 @@ def test_bug_beside_subclassed_layers_named_first(name):
     )
     assert not diff
     assert [(c.module_a, c.module_b) for c in diff.culprits][:1] == [("act", "leaky")]
+
+
+def test_setting_of_a_subclassed_convolution_explains_its_bug():
+    model_a, _, x, _ = _case("conv2d")
+    model_b = PaddleConvs()
+    model_b.mix = LoraReadyConv2D(8, 8, 3, mode="reflect")  # the port pads by reflection
+    model_b.eval()
+    matching = pair_models(model_a, model_b, x, export=False, reuse=False)
+    diff = padiff_ir.auto_diff(
+        model_a, model_b, x, matching=matching, single_step=True, atol=1e-5, rtol=1e-5
+    )
+    assert [(c.module_a, c.module_b) for c in diff.culprits][:1] == [("second", "mix")]
+    assert any("padding_mode" in c for c in diff.config_differences), diff.config_differences
