@@ -185,3 +185,37 @@ def test_prescaled_attention_bug_is_named(bug):
     assert not result.ok
     assert [(c.module_a, c.module_b) for c in result.culprits] == [("attn", "attn")]
     assert any(not p.ok for p in result.pairs)
+
+
+class _TorchMasked(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(HIDDEN, HIDDEN)
+        self.scale = torch.nn.LeakyReLU(0.1)
+
+    def forward(self, x):
+        return torch.relu(self.scale(self.fc(x)) - 1e3)  # every value clipped to zero
+
+
+class _PaddleMasked(paddle.nn.Layer):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = paddle.nn.Linear(HIDDEN, HIDDEN)
+        self.scale = paddle.nn.LeakyReLU(0.3)  # the bug
+
+    def forward(self, x):
+        return paddle.nn.functional.relu(self.scale(self.fc(x)) - 1e3)
+
+
+def test_a_failing_module_pair_keeps_the_verdict_diverged_when_outputs_agree():
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model_a = _TorchMasked().eval()
+    model_b = _PaddleMasked()
+    model_b.eval()
+    x = np.random.RandomState(0).randn(2, 5, HIDDEN).astype("float32")
+    padiff_ir.assign_weight(model_b, model_a, inputs=x)
+    result = padiff_ir.match(model_a, model_b, x)
+    assert all(p.ok for p in result.outputs)
+    assert not result.ok
+    assert [(c.module_a, c.module_b) for c in result.culprits] == [("scale", "scale")]
