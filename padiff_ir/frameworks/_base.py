@@ -70,13 +70,13 @@ class Framework:
         """``(name, tensor)`` of the parameters and buffers a module holds itself."""
         raise NotImplementedError
 
-    def layer_kind(self, module: Any) -> str:
+    def base_layer(self, module: Any) -> str:
         """The class of this framework that ``module`` is: a library's subclass of
         ``nn.Linear`` (a LoRA-ready wrapper) is a ``Linear``; a class deriving only from the
         base class or a container is itself.
 
-        The nearest class in ``module``'s class hierarchy that this framework defines names
-        the kind, unless it is one of :attr:`plain_layers`.
+        The nearest class in ``module``'s class hierarchy that this framework defines is the
+        answer, unless it is one of :attr:`plain_layers`.
         """
         own = type(module)
         for cls in own.__mro__:
@@ -84,11 +84,11 @@ class Framework:
                 return own.__name__ if cls.__name__ in self.plain_layers else cls.__name__
         return own.__name__
 
-    def layer_kinds(self, modules: Sequence[tuple[str, Any]]) -> dict[str, str]:
-        """Module path -> :meth:`layer_kind` for the ``(path, module)`` whose kind is not
+    def base_layers(self, modules: Sequence[tuple[str, Any]]) -> dict[str, str]:
+        """Module path -> :meth:`base_layer` for the ``(path, module)`` whose base layer is not
         their own class (the others need no entry)."""
-        kinds = ((path, type(module).__name__, self.layer_kind(module)) for path, module in modules)
-        return {path: kind for path, own, kind in kinds if kind != own}
+        found = ((path, type(module).__name__, self.base_layer(module)) for path, module in modules)
+        return {path: base for path, own, base in found if base != own}
 
     def roles(self, module: Any) -> dict[str, str]:
         """Name of each tensor ``module`` holds -> its role (``weight``, ``bias``,

@@ -167,8 +167,8 @@ class Trace:
         tensors: every named tensor.
         calls: module calls, in the order they started.
         ops: the computation between calls.
-        kinds: module path -> the framework's layer class it is, where that is not its own
-            class (a subclass of ``nn.Linear`` is a ``Linear``: :meth:`Framework.layer_kind`).
+        base_layers: module path -> the framework's layer class it is, where that is not its own
+            class (a subclass of ``nn.Linear`` is a ``Linear``: :meth:`Framework.base_layer`).
     """
 
     framework: str
@@ -181,7 +181,7 @@ class Trace:
     tensors: dict[str, TracedTensor] = field(default_factory=dict)
     calls: tuple[TracedCall, ...] = ()
     ops: tuple[TracedOp, ...] = ()
-    kinds: dict[str, str] = field(default_factory=dict)
+    base_layers: dict[str, str] = field(default_factory=dict)
 
 
 def _node_op(name: str) -> str:
@@ -436,5 +436,5 @@ def trace_model(model: Any, inputs: Any) -> Trace:
         tensors=tensors,
         calls=tuple(TracedCall(**c) for c in recorder.calls),
         ops=tuple(recorder.ops),
-        kinds=fw.layer_kinds(modules),
+        base_layers=fw.base_layers(modules),
     )

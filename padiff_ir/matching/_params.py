@@ -223,8 +223,8 @@ class ParamMatcher:
                 continue
             name = info.param_name
             owner = owner_module(modules, name)
-            kind = view.graph.meta.get("module_kinds", {}).get(owner, "")
-            family = class_family(modules.get(owner, ""), view.graph.framework, kind)
+            base = view.graph.meta.get("base_layers", {}).get(owner, "")
+            family = class_family(modules.get(owner, ""), view.graph.framework, base)
             relative = name[len(prefix) :] if name.startswith(prefix) else name
             found[relative] = TensorInfo(tensor, relative, _static(info.shape), family)
         return found

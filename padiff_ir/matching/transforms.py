@@ -106,11 +106,11 @@ UNIT_FAMILIES = frozenset({"multiheadattention", "lstm", "gru", "simplernn"})
 """Families whose whole subtree is one unit (its parameters are paired together)."""
 
 
-def class_family(class_name: str, framework: str = "", kind: str = "") -> str:
+def class_family(class_name: str, framework: str = "", base: str = "") -> str:
     """The family of a torch or paddle class name: ``Conv2d`` and ``Conv2D`` are ``conv2d``.
 
-    ``kind`` is the framework's layer class the module is (``Linear`` for a subclass of it, see
-    ``Framework.layer_kind``): it gives the family unless a weight transform is registered for
+    ``base`` is the framework's layer class the module is (``Linear`` for a subclass of it, see
+    ``Framework.base_layer``): it gives the family unless a weight transform is registered for
     ``class_name`` itself.
 
     Examples:
@@ -122,7 +122,7 @@ def class_family(class_name: str, framework: str = "", kind: str = "") -> str:
     custom = weight_transform_family(class_name)
     if custom is not None:
         return custom
-    return module_family(kind or class_name, framework)
+    return module_family(base or class_name, framework)
 
 
 # ---------------------------------------------------------------------------------------------

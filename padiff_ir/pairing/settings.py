@@ -174,10 +174,10 @@ _OP_ATTRIBUTES: Mapping[tuple[str, str], tuple[str, str]] = {
 }
 
 
-def _kind_family(module: Any, framework: str) -> str:
+def _base_family(module: Any, framework: str) -> str:
     """The family of what ``module`` is (a subclass of ``nn.Linear`` is a ``linear``)."""
-    kind = get_framework(framework).layer_kind(module) if framework in FRAMEWORKS else ""
-    return class_family(type(module).__name__, framework, kind)
+    base = get_framework(framework).base_layer(module) if framework in FRAMEWORKS else ""
+    return class_family(type(module).__name__, framework, base)
 
 
 def op_setting(op_type: str, attribute: str, module: Any, framework: str) -> tuple[str, Any] | None:
@@ -190,7 +190,7 @@ def op_setting(op_type: str, attribute: str, module: Any, framework: str) -> tup
         ('negative_slope', 0.2)
     """
     found = _OP_ATTRIBUTES.get((op_type, attribute))
-    if found is None or _kind_family(module, framework) != found[0]:
+    if found is None or _base_family(module, framework) != found[0]:
         return None
     for setting, get_torch, get_paddle in _SETTINGS.get(found[0], ()):
         if setting == found[1]:
@@ -298,8 +298,8 @@ def layer_differences(
         ['pool#2 / pool2: MaxPool2d ceil_mode False in model A (torch) vs True in model B (paddle)']
     """
     name_a = type(module_a).__name__
-    family = _kind_family(module_a, framework_a)
-    if family != _kind_family(module_b, framework_b):
+    family = _base_family(module_a, framework_a)
+    if family != _base_family(module_b, framework_b):
         return []
     found = []
     if family == "batchnorm":
