@@ -10,6 +10,8 @@ ROOT=$(pwd)
 VENV="$ROOT/.venv"
 PY="$VENV/bin/python"
 TORCH_VERSION="2.13.0"
+PADDLEFORMERS_VERSION="1.2.0"
+TORCHVISION_VERSION="0.28.0"  # the [ports] extra: torchvision's release for torch 2.13.0
 
 stamp_key() {
   cat pyproject.toml scripts/dev.sh | sha256sum | cut -c1-16
@@ -29,8 +31,15 @@ setup() {
   if ! "$PY" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
     "$PY" -m pip install --quiet "torch==$TORCH_VERSION" 2>&1 | grep -v "^WARNING: Location" || true
   fi
-  # [explorer]: Model Explorer for its browser test (pure Python wheels, a few seconds)
-  "$PY" -m pip install --quiet -e ".[test,explorer]" 2>&1 | grep -vE "^WARNING: Location|BuildBackendWarning|^ +|^$" || true
+  # [ports]: torchvision with --no-deps, so that pip cannot swap the CPU torch for another build
+  if ! "$PY" -m pip show torchvision 2>/dev/null | grep -qx "Version: $TORCHVISION_VERSION"; then
+    "$PY" -m pip install --quiet --no-deps "torchvision==$TORCHVISION_VERSION" 2>&1 | grep -v "^WARNING: Location" || true
+  fi
+  # [test], [explorer] (Model Explorer for its browser test) and [ports] (the real-ports corpus)
+  "$PY" -m pip install --quiet -e ".[test,explorer,ports]" 2>&1 | grep -vE "^WARNING: Location|BuildBackendWarning|^ +|^$" || true
+  # [ports]: PaddleFormers for the decoder ports, without its pins (transformers<5.4, paddlefleet...)
+  "$PY" -m pip install --quiet --no-deps "paddleformers==$PADDLEFORMERS_VERSION" "aistudio-sdk==0.3.9" 2>&1 \
+    | grep -v "^WARNING: Location" || true
   "$PY" -c "import torch, paddle, paddle2onnx, onnx, onnxruntime, onnxscript, networkx, rich, padiff_ir, model_explorer_onnx" >/dev/null 2>&1 \
     || { echo "[setup] dependencies failed to import" >&2; exit 2; }
   rm -f "$VENV"/.padiff-ir-setup-*

@@ -148,20 +148,24 @@ def _match(
         with timer.stage(Stage.EAGER):
             eager = run_eager_pair((side_a, side_b), eager_runs, memory_budget=budget)
         notes = _train_mode_notes((("A", model_a, framework_a), ("B", model_b, framework_b)))
-        try:
-            # a later call on the same models reuses this one's sessions (compare.kept)
-            prepared = prepare_pair(side_a, side_b, inputs, options, timer, reuse=True)
-        except ExportError as err:
+
+        def natively(err: ExportError) -> MatchResult:
+            """match still answers: module by module, natively."""
             reraise_interruption(err)
             if "onnx" in (framework_a, framework_b):
-                raise
-            # match still answers: module by module, natively
+                raise err
             from padiff_ir.compare.native_match import fallback_of, match_natively
 
             side = err.side or "B"
             fallback = fallback_of(model_a if side == "A" else model_b, side, err)
             logger.warning("match: %s", fallback["reason"])
             return match_natively(model_a, model_b, inputs, options, timer, fallback, notes)
+
+        try:
+            # a later call on the same models reuses this one's sessions (compare.kept)
+            prepared = prepare_pair(side_a, side_b, inputs, options, timer, reuse=True)
+        except ExportError as err:
+            return natively(err)
         try:
             if options.assign_weights and eager[1] is not None and framework_a != "onnx":
                 # B's eager run predates its new weights
@@ -180,7 +184,10 @@ def _match(
                 return prepare_pair(side_a, side_b, inputs, options, timer, reuse=True, fresh=fresh)
 
             # a graph served by fingerprint that departs from its model is exported again
-            prepared, result = verified(prepared, check, prepare_fresh, _release)
+            try:
+                prepared, result = verified(prepared, check, prepare_fresh, _release)
+            except ExportError as err:  # the fresh export failed: as a first export failing
+                return natively(err)
             return result
         finally:
             _release(prepared)

@@ -26,12 +26,13 @@ import numpy as np
 from padiff_ir.compare import kept
 from padiff_ir.compare.options import MatchOptions
 from padiff_ir.compare.stages import Stage, StageTimer
-from padiff_ir.errors import InputError, OptionError
+from padiff_ir.errors import ExportError, OptionError
 from padiff_ir.exporters import ExportedGraph, export_pair
 from padiff_ir.frameworks.inputs import normalize_inputs
 from padiff_ir.ir import Graph, build_graph, canonicalize
 from padiff_ir.ir.views import graph_view
 from padiff_ir.matching.types import Matching
+from padiff_ir.pairing.served import graph_feeds
 from padiff_ir.runtime import Runner
 
 __all__ = ["PreparedPair", "input_signature", "prepare_pair", "recorded_tensors"]
@@ -94,50 +95,12 @@ class PreparedPair:
 
     def feeds(self, raw_a: Any, raw_b: Any) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """Both graphs' feeds for per-side inputs."""
-        return _feeds(self.exported_a, raw_a, "A"), _feeds(self.exported_b, raw_b, "B")
+        return graph_feeds(self.exported_a, raw_a, "A"), graph_feeds(self.exported_b, raw_b, "B")
 
     def close(self) -> None:
         """Release both runners' onnxruntime sessions."""
         self.runner_a.close()
         self.runner_b.close()
-
-
-def _feeds(exported: ExportedGraph, raw_inputs: Any, label: str) -> dict[str, np.ndarray]:
-    inputs = normalize_inputs(raw_inputs)
-    names = exported.input_names
-    shapes = _declared_shapes(exported)
-    if inputs.keyword and all(n in names for n in inputs.names):
-        feeds = dict(zip(inputs.names, inputs.arrays))
-    elif len(inputs) == len(names):
-        feeds = dict(zip(names, inputs.arrays))
-    else:
-        raise InputError(
-            f"model {label} takes {len(names)} inputs {list(names)}, got {len(inputs)} "
-            f"({inputs.describe()})"
-        )
-    missing = [n for n in names if n not in feeds]
-    if missing:
-        raise InputError(f"model {label} needs inputs {missing}; got {inputs.describe()}")
-    return {n: _to_declared_shape(feeds[n], shapes.get(n)) for n in names}
-
-
-def _declared_shapes(exported: ExportedGraph) -> dict[str, tuple[int, ...]]:
-    """Graph input -> its shape, for the inputs whose every dimension is fixed."""
-    shapes = {}
-    for value in exported.model.graph.input:
-        dims = value.type.tensor_type.shape.dim
-        if value.type.tensor_type.HasField("shape") and all(d.HasField("dim_value") for d in dims):
-            shapes[value.name] = tuple(int(d.dim_value) for d in dims)
-    return shapes
-
-
-def _to_declared_shape(array: np.ndarray, shape: tuple[int, ...] | None) -> np.ndarray:
-    """A 0-d input that an exporter declared as ``[1]`` (or the reverse) fed as declared."""
-    if shape is None or array.shape == shape or array.size != int(np.prod(shape, dtype=np.int64)):
-        return array
-    if array.ndim <= 1 and len(shape) <= 1:
-        return array.reshape(shape)
-    return array
 
 
 def _check_tolerance_names(
@@ -214,13 +177,19 @@ _GRAPHS: collections.OrderedDict[str, Graph] = collections.OrderedDict()
 _GRAPHS_KEPT = 8
 
 
-def _canonical_graph(exported: ExportedGraph) -> Graph:
+def _canonical_graph(exported: ExportedGraph, side: str = "") -> Graph:
     """``canonicalize(build_graph(exported))``, made once per export fingerprint (a graph
-    exported now, not served by the cache, is built again and replaces the one kept)."""
+    exported now, not served by the cache, is built again and replaces the one kept); an export
+    that cannot run raises :class:`ExportError` naming its ``side``."""
     key = exported.fingerprint
     graph = _GRAPHS.get(key) if key and exported.cached else None
     if graph is None:
-        graph = canonicalize(build_graph(exported))
+        try:
+            built = build_graph(exported)
+        except ExportError as err:
+            err.side = err.side or side
+            raise
+        graph = canonicalize(built)
         if key:
             _GRAPHS[key] = graph
             while len(_GRAPHS) > _GRAPHS_KEPT:
@@ -289,8 +258,8 @@ def prepare_pair(
         reused.cached = (True, True)
         return reused
     with timer.stage(Stage.IR):
-        graph_a = _canonical_graph(exported_a)
-        graph_b = _canonical_graph(exported_b)
+        graph_a = _canonical_graph(exported_a, "A")
+        graph_b = _canonical_graph(exported_b, "B")
     _check_tolerance_names(options.overrides, graph_a, exported_a)
     resolved = options.layer_map
     models = framework_a != "onnx" and framework_b != "onnx"

@@ -11,6 +11,12 @@ its cache entry dropped (memory and disk) and its model exported afresh, and the
 again before anything is reported. When the fresh graph reproduces the model where the served
 one did not, the served one was stale: the result says so (``MatchResult.stale_exports`` and
 a note). A fresh graph that still departs is the exporter's doing (:mod:`.exporter_faults`).
+
+Where a graph exported now departs (an exporter fault) is remembered on its cache entry
+(:meth:`~padiff_ir.exporters.ExportCache.note_faults`): a served graph departing at exactly
+those modules and nowhere else reproduces what a fresh export would give, and is not exported
+again; one departing anywhere else too still is. The same mechanism verifies the graphs the
+layer map is made on (:mod:`padiff_ir.pairing.served`).
 """
 
 from __future__ import annotations
@@ -23,14 +29,13 @@ from padiff_ir.compare import kept
 from padiff_ir.compare.fidelity import departures
 from padiff_ir.compare.prepared import PreparedPair
 from padiff_ir.compare.result import MatchResult
-from padiff_ir.exporters import export_cache
+from padiff_ir.exporters import ExportedGraph, export_cache
+from padiff_ir.pairing.served import Sides, drop_served
 
 __all__ = ["Sides", "stale_sides", "suspect_sides", "unfaithful", "verified"]
 
 logger = logging.getLogger(__name__)
 
-#: One flag per side (A, B).
-Sides = tuple[bool, bool]
 _LABELS = ("A", "B")
 
 
@@ -39,18 +44,37 @@ def unfaithful(report: Mapping[str, Any] | None) -> bool:
     return bool(report and report.get("checked") and not report.get("ok"))
 
 
+def _suspect(exported: ExportedGraph, cached: bool, report: Mapping[str, Any] | None) -> bool:
+    if not cached or not unfaithful(report):
+        return False
+    assert report is not None
+    known = export_cache.known_faults(exported.fingerprint) if exported.fingerprint else None
+    return not known or _sites(report) != known  # an exporter fault alone: as fresh as it gets
+
+
 def suspect_sides(prepared: PreparedPair, result: MatchResult) -> Sides:
     """Per side: its graph was served by fingerprint and does not reproduce its model's eager
-    run (it may be stale)."""
+    run (it may be stale), other than exactly where a fresh export is known to depart."""
     fidelity = result.export_fidelity
     return (
-        prepared.cached[0] and unfaithful(fidelity.get("a")),
-        prepared.cached[1] and unfaithful(fidelity.get("b")),
+        _suspect(prepared.exported_a, prepared.cached[0], fidelity.get("a")),
+        _suspect(prepared.exported_b, prepared.cached[1], fidelity.get("b")),
     )
 
 
-def _sites(report: Mapping[str, Any]) -> set[str]:
-    return {d["module"] for d in departures(report)}
+def remember_faults(prepared: PreparedPair, result: MatchResult) -> None:
+    """Note on the cache entry of each graph exported now where it departs from its model
+    (nothing where it does not), for later checks of served graphs (:func:`suspect_sides`)."""
+    exports = (prepared.exported_a, prepared.exported_b)
+    for exported, cached, side in zip(exports, prepared.cached, "ab"):
+        report = result.export_fidelity.get(side)
+        if cached or not exported.fingerprint or not report or not report.get("checked"):
+            continue
+        export_cache.note_faults(exported.fingerprint, _sites(report))
+
+
+def _sites(report: Mapping[str, Any]) -> frozenset[str]:
+    return frozenset(d["module"] for d in departures(report))
 
 
 def stale_sides(served: MatchResult, fresh: MatchResult, suspects: Sides) -> tuple[str, ...]:
@@ -68,9 +92,7 @@ def stale_sides(served: MatchResult, fresh: MatchResult, suspects: Sides) -> tup
 
 def _drop_served(prepared: PreparedPair, suspects: Sides) -> None:
     """Forget what served the suspect sides: their cache entries and the kept pair."""
-    for exported, suspect in zip((prepared.exported_a, prepared.exported_b), suspects):
-        if suspect and exported.fingerprint:
-            export_cache.drop(exported.fingerprint)
+    drop_served((prepared.exported_a, prepared.exported_b), suspects)
     if kept.is_kept(prepared):
         kept.forget()
 
@@ -110,8 +132,12 @@ def verified(
         the pair the result came from, and the result.
     """
     result = check(prepared)
+    departs = any(unfaithful(report) for report in result.export_fidelity.values())
+    if departs and explained(prepared):
+        return prepared, result
+    remember_faults(prepared, result)
     suspects = suspect_sides(prepared, result)
-    if not any(suspects) or explained(prepared):
+    if not any(suspects):
         return prepared, result
     logger.info(
         "match: the cached graph of %s does not reproduce its model: exporting it again",
@@ -121,4 +147,5 @@ def verified(
     release(prepared)
     fresh = prepare_fresh(suspects)
     fresh_result = check(fresh)
+    remember_faults(fresh, fresh_result)
     return fresh, _mark_stale(fresh_result, stale_sides(result, fresh_result, suspects))

@@ -25,18 +25,23 @@ A hit is a fast path, not a promise: the fingerprint cannot see every change (a 
 in a closure, a ``functools.partial``'s arguments, a class attribute changed at run time, a
 helper in another file). The graph of a hit is marked (``ExportedGraph.cached``), and ``match``
 checks it against the model's eager run; one that does not reproduce it is :meth:`dropped
-<ExportCache.drop>` and the model exported afresh (:mod:`padiff_ir.compare.verify`).
+<ExportCache.drop>` and the model exported afresh (:mod:`padiff_ir.compare.verify`;
+:mod:`padiff_ir.pairing.served` for the layer map and weight copies). An entry remembers where
+its fresh export is known to depart from the model (:meth:`ExportCache.note_faults`, an exporter
+fault): a served graph departing there and nowhere else is not exported again.
 """
 
 from __future__ import annotations
 
 import collections
 import hashlib
+import json
 import logging
 import os
 import struct
 import tempfile
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -70,6 +75,8 @@ MAGIC = b"PADIFFIR"
 #: The layout of a disk entry; an entry of another schema is dropped.
 SCHEMA = 1
 _HEADER = struct.Struct("<8sIQ32s")  # magic, schema, payload length, SHA-256
+#: Metadata key of an entry's skeleton: the modules where its fresh export is known to depart.
+FAULTS_KEY = "padiff_ir.known_faults"
 _SUFFIX = ".onnx"  # as earlier versions named theirs (under other keys: they age out)
 
 
@@ -283,6 +290,31 @@ class ExportCache:
         path = self._path(key)
         if path is not None:
             path.unlink(missing_ok=True)
+
+    def known_faults(self, key: str) -> frozenset[str]:
+        """The modules where a fresh export of ``key`` is known to depart from its model's
+        eager run (an exporter fault, found by ``match``'s export check); empty when none is
+        known or there is no entry."""
+        skeleton = self._memory_entry(key) or self._disk_entry(key)
+        if skeleton is None:
+            return frozenset()
+        found = next((p.value for p in skeleton.metadata_props if p.key == FAULTS_KEY), "")
+        return frozenset(json.loads(found)) if found else frozenset()
+
+    def note_faults(self, key: str, modules: Iterable[str]) -> None:
+        """Remember on ``key``'s entry (memory and disk) where its fresh export departs from
+        its model: a served graph departing exactly there needs no export again."""
+        skeleton = self._memory_entry(key)
+        if skeleton is None:
+            return
+        value = json.dumps(sorted(set(modules)))
+        with self._lock:
+            kept = [p for p in skeleton.metadata_props if p.key != FAULTS_KEY]
+            del skeleton.metadata_props[:]
+            skeleton.metadata_props.extend(kept)
+            if value != "[]":
+                skeleton.metadata_props.add(key=FAULTS_KEY, value=value)
+        self._write(key, skeleton)
 
     def _path(self, key: str) -> Path | None:
         return self.directory / f"{key}{_SUFFIX}" if self.directory is not None else None

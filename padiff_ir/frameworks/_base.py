@@ -129,6 +129,18 @@ class Framework:
         """Like :meth:`named_modules`, but a module reached by several paths once per path."""
         raise NotImplementedError
 
+    def is_embedding(self, module: Any) -> bool:
+        """Whether ``module`` is the framework's ``Embedding`` (or a subclass of it)."""
+        raise NotImplementedError
+
+    def token_vocabulary(self, model: Any) -> int | None:
+        """The number of rows of the model's first embedding table: token ids below it are
+        valid inputs; ``None`` when the model has no embedding."""
+        for _, module in self.named_modules(model):
+            if self.is_embedding(module):
+                return int(module.weight.shape[0])
+        return None
+
     def write(self, tensor: Any, array: np.ndarray) -> None:
         """Write ``array`` into ``tensor`` in place, keeping its dtype and device."""
         raise NotImplementedError

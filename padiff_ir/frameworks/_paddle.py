@@ -53,6 +53,9 @@ class PaddleFramework(Framework):
     def children(self, module: Any) -> list[tuple[str, Any]]:
         return list(module.named_children())
 
+    def is_embedding(self, module: Any) -> bool:
+        return isinstance(module, self.paddle.nn.Embedding)
+
     def own_tensors(self, module: Any) -> list[tuple[str, Any]]:
         return [
             *module.named_parameters(include_sublayers=False),

@@ -49,6 +49,9 @@ class TorchFramework(Framework):
     def children(self, module: Any) -> list[tuple[str, Any]]:
         return list(module.named_children())
 
+    def is_embedding(self, module: Any) -> bool:
+        return isinstance(module, self.torch.nn.Embedding)
+
     def own_tensors(self, module: Any) -> list[tuple[str, Any]]:
         return [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)]
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from padiff_ir._onnx_values import onnx_array
+from padiff_ir.errors import ExportError
 from padiff_ir.ir.graph import Graph, OpNode, TensorInfo
 
 if TYPE_CHECKING:
@@ -99,6 +100,38 @@ def _skeleton(model: onnx.ModelProto) -> onnx.ModelProto:
     return skeleton
 
 
+#: Ops whose ``strides``/``kernel_shape``/``dilations`` ONNX divides by in shape inference and
+#: at run time (a zero there is an integer division by zero: SIGFPE, the process killed).
+_WINDOWED = frozenset({"AveragePool", "MaxPool", "LpPool", "Conv", "ConvTranspose", "MaxUnpool"})
+
+
+def check_windows(exported: ExportedGraph) -> None:
+    """Raise :class:`ExportError` for a windowed op with a zero stride, kernel or dilation.
+
+    paddle2onnx writes an ``AdaptiveAvgPool2D`` that upsamples (a 7x7 output from a 2x2
+    input) as an ``AveragePool`` with stride 0: ONNX shape inference, and onnxruntime, then
+    divide by zero, which kills the process instead of raising. The op cannot run; the export
+    is refused by name, and the callers compare the models on their eager runs instead.
+    """
+    for node in exported.model.graph.node:
+        if node.op_type not in _WINDOWED:
+            continue
+        for attribute in node.attribute:
+            if attribute.name in ("strides", "kernel_shape", "dilations") and 0 in attribute.ints:
+                module = exported.node_modules.get(node.name, "")
+                cls = exported.node_classes.get(node.name, "")
+                raise ExportError(
+                    f"the {exported.framework} export wrote {node.op_type} {node.name!r} of "
+                    f"module {module!r} ({cls}) with {attribute.name} {list(attribute.ints)}: "
+                    "ONNX cannot run a window of size or step 0 (an adaptive pool whose "
+                    "output is larger than its input exports so); use inputs large enough "
+                    "for the pool not to upsample, or compare the models on their eager "
+                    "runs (padiff_ir.auto_diff)",
+                    framework=exported.framework,
+                    location=module,
+                )
+
+
 def _infer_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
     import onnx
 
@@ -130,6 +163,7 @@ def build_graph(exported: ExportedGraph, *, infer_shapes: bool = True) -> Graph:
     """
     from onnx import helper
 
+    check_windows(exported)
     model = exported.model
     inferred = _infer_shapes(model).graph if infer_shapes else model.graph
     g = model.graph

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-__all__ = ["FAMILY_ALIASES", "module_family"]
+__all__ = ["FAMILY_ALIASES", "PARAMETER_FREE_KINDS", "layer_kind", "module_family"]
 
 FAMILY_ALIASES: Mapping[str, str] = {
     "nondynamicallyquantizablelinear": "linear",
@@ -57,3 +57,40 @@ def module_family(class_name: str, framework: str = "") -> str:
     if key == "rnn" and framework == "torch":
         key = "rnn_torch"
     return FAMILY_ALIASES.get(key, key)
+
+
+_ACTIVATIONS = frozenset(
+    {
+        "relu", "relu6", "gelu", "elu", "selu", "celu", "leakyrelu", "prelu", "rrelu",
+        "sigmoid", "hardsigmoid", "logsigmoid", "tanh", "hardtanh", "tanhshrink", "silu",
+        "swish", "hardswish", "mish", "softplus", "softsign", "softshrink", "hardshrink",
+        "softmax", "logsoftmax", "softmax2d", "thresholdedrelu", "threshold", "glu",
+    }
+)  # fmt: skip
+
+#: The kinds :func:`layer_kind` names: layers with no parameters whose one job is known.
+PARAMETER_FREE_KINDS = frozenset({"activation", "dropout", "pool"})
+
+
+def layer_kind(class_name: str, framework: str = "") -> str | None:
+    """What a layer does, coarser than its family: ``"activation"`` (ReLU, GELU...),
+    ``"dropout"``, ``"pool"`` (max, average, adaptive, of any rank), or ``None`` (any other
+    layer: parametric, a container, a class of a library).
+
+    Two layers of different kinds never compute the same thing; two of one kind may (a ReLU
+    ported as a GELU is one layer with a bug).
+
+    Examples:
+        >>> layer_kind("ReLU6"), layer_kind("AdaptiveAvgPool2D"), layer_kind("Dropout2d")
+        ('activation', 'pool', 'dropout')
+        >>> layer_kind("Fire") is None
+        True
+    """
+    family = module_family(class_name, framework)
+    if family in _ACTIVATIONS:
+        return "activation"
+    if family == "dropout":
+        return "dropout"
+    if family.endswith(("pool1d", "pool2d", "pool3d")) or family in ("maxpool", "avgpool"):
+        return "pool"
+    return None

@@ -39,7 +39,7 @@ from padiff_ir._paths import (
     within,
     within_any,
 )
-from padiff_ir.ir.families import module_family
+from padiff_ir.ir.families import layer_kind, module_family
 from padiff_ir.matching._seeds import paired_root
 from padiff_ir.matching.types import ModulePair, Unmatched
 
@@ -65,7 +65,16 @@ class ModuleMatcher:
         self.votes: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
         self.param_votes: set[str] = set()
         self.rejected: dict[str, str] = {}
+        #: A modules whose ops' tensors pair only with a B layer of another kind
+        self.other_kind: dict[str, str] = {}
+        #: modules that own an op themselves (not only through their submodules)
+        self.own_ops_a = set(tree_a.module_of.values())
+        self.own_ops_b = set(tree_b.module_of.values())
+        #: module pairs with a tensor pair made by ops of one family on both sides
+        self.same_ops: set[tuple[str, str]] = set()
         self.spread: dict[str, str] = {}
+        #: voted modules -> their children's partners' common ancestor (a second choice)
+        self.second: dict[str, tuple[str, float, tuple[str, ...], float]] = {}
         #: fused layers (one projection for several of the other side) -> the other side's
         #: common ancestor of those
         self.fused_a: dict[str, str] = {}
@@ -108,6 +117,8 @@ class ModuleMatcher:
                     )
                 ):
                     votes[of_a[producer_a]][of_b[producer_b]] += 1
+                    if view_a.facts[producer_a].family == view_b.facts[producer_b].family:
+                        self.same_ops.add((of_a[producer_a], of_b[producer_b]))
                 continue  # an op a graph made up (``meta["synthetic"]``) is no evidence
             mods_a = [of_a[p] for p in map(view_a.producer, draft.a) if p]
             mods_b = [of_b[p] for p in map(view_b.producer, draft.b) if p]
@@ -121,7 +132,12 @@ class ModuleMatcher:
         for module_a, ballot in self.votes.items():
             if module_a not in self.tree_a.classes:
                 continue
-            ballot = {b: v for b, v in ballot.items() if b in self.tree_b.classes}
+            ballot = {
+                b: v
+                for b, v in ballot.items()
+                if b in self.tree_b.classes
+                and (module_a in self.param_votes or self._same_kind(module_a, b))
+            }
             if not ballot:
                 continue
             total = sum(ballot.values())
@@ -159,7 +175,68 @@ class ModuleMatcher:
                 continue
             taken_b[module_b] = module_a
             accepted[module_a] = (module_b, round(min(1.0, confidence), 3), evidence)
+        self._second_choices(accepted, taken_b)
+        self._silent_children(accepted, taken_b)
         return accepted
+
+    def _silent_children(
+        self, accepted: dict[str, tuple[str, float, tuple[str, ...]]], taken_b: dict[str, str]
+    ) -> None:
+        """Layers with no op on either side (an eval Dropout both exports drop) under a module
+        pair: the i-th of one kind of A's pairs with the i-th of that kind of B's, when both
+        have as many. MobileNetV2's ``classifier.0`` Dropouts stayed unpaired."""
+        tree_a, tree_b = self.tree_a, self.tree_b
+        for module_a, (module_b, _, _) in list(accepted.items()):
+            silent: dict[str, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
+            for side, tree, parent_path, taken in (
+                (0, tree_a, module_a, accepted),
+                (1, tree_b, module_b, taken_b),
+            ):
+                for child in tree.children.get(parent_path, ()):
+                    kind = layer_kind(tree.classes.get(child, ""))
+                    if kind and child not in tree.has_ops and child not in taken:
+                        silent[kind][side].append(child)
+            for children_a, children_b in silent.values():
+                if len(children_a) != len(children_b):
+                    continue
+                for child_a, child_b in zip(children_a, children_b, strict=True):
+                    taken_b[child_b] = child_a
+                    accepted[child_a] = (child_b, 0.7, ("position",))
+
+    def _second_choices(
+        self, accepted: dict[str, tuple[str, float, tuple[str, ...]]], taken_b: dict[str, str]
+    ) -> None:
+        """A module whose voted partner went to another module takes its children's partners'
+        common ancestor, when that is free or held by a container below it by ancestry alone
+        (torchvision's ShuffleNet block, whose split votes for paddle's first conv, wraps
+        its ``branch2``: the block pairs with paddle's block, not the branch)."""
+        for module_a in [m for m in self.rejected if m in self.second and m not in accepted]:
+            module_b, confidence, evidence, _ = self.second[module_a]
+            holder = taken_b.get(module_b)
+            if module_b not in self.tree_b.classes or (
+                holder is not None
+                and not (within(holder, module_a) and accepted[holder][2] == ("children",))
+            ):
+                continue
+            if holder is not None:
+                del accepted[holder]
+            taken_b[module_b] = module_a
+            accepted[module_a] = (module_b, confidence, evidence)
+            del self.rejected[module_a]
+
+    def _same_kind(self, module_a: str, module_b: str) -> bool:
+        """Whether two modules may hold one computation: a dropout, a pool or an activation
+        pairs with a layer of another kind only when a tensor pair between them is made by ops
+        of one family (torch's ReLU module and paddle's conv block ending in ``F.relu``). A
+        tensor vote across kinds otherwise comes from a layer one export dropped: torch's eval
+        Dropout, read past by its reader, would pair the Fire block before it with paddle's
+        Dropout."""
+        kind_a = layer_kind(self.tree_a.classes.get(module_a, ""))
+        kind_b = layer_kind(self.tree_b.classes.get(module_b, ""))
+        if kind_a == kind_b or (module_a, module_b) in self.same_ops:
+            return True
+        self.other_kind.setdefault(module_a, module_b)
+        return False
 
     def _ancestry(self, candidates: dict[str, tuple[str, float, tuple[str, ...], float]]) -> None:
         """Containers without votes: the lowest common ancestor of their children's partners.
@@ -191,11 +268,18 @@ class ModuleMatcher:
             if module_a in voted:
                 inside += 1
             count[module_a] = inside
+            module_b = common_ancestor(partners) if partners else None
+            if module_b is not None and len(partners) == 1:
+                module_b = self._same_wrapper(module_a, module_b)
             if module_a in candidates:
+                # voted by its own ops: its children's partners are a second choice, taken
+                # when its voted partner goes to another module (a block whose split pairs
+                # with the first layer of the other side's block)
+                if module_b is not None and module_b != candidates[module_a][0]:
+                    self.second[module_a] = (module_b, 0.9, ("children",), total)
                 continue
-            lca[module_a] = common_ancestor(partners) if partners else None
+            lca[module_a] = module_b
             strength[module_a] = total
-            module_b = lca[module_a]
             if module_b is None or module_a not in tree_a.has_ops:
                 continue
             outside = 0  # voted ancestors of module_a whose partner is under module_b
@@ -206,6 +290,23 @@ class ModuleMatcher:
                 candidates[module_a] = (module_b, 0.9, ("children",), total)
             else:
                 self.spread[module_a] = module_b
+
+    def _same_wrapper(self, module_a: str, module_b: str) -> str:
+        """``module_a`` wraps one child with ops and adds none; ``module_b`` is that child's
+        partner. The layer of B wrapping ``module_b`` the same way (adding no op, its other
+        children computing nothing), when there is one; else ``module_b``. MobileNetV2's
+        ``features.1`` (a block) holds only ``conv`` (a Sequential) on both sides: the block
+        pairs with the block and the Sequential with the Sequential, where both claimed the
+        Sequential and the blocks stayed unpaired."""
+        tree_a, tree_b = self.tree_a, self.tree_b
+        with_ops = [c for c in tree_a.children.get(module_a, ()) if c in tree_a.has_ops]
+        if len(with_ops) != 1 or module_a in self.own_ops_a:
+            return module_b
+        up = next((p for p in ancestors(module_b) if p in tree_b.classes), None)
+        if not up or up in self.own_ops_b:
+            return module_b
+        others = [c for c in tree_b.children.get(up, ()) if c != module_b]
+        return module_b if any(c in tree_b.has_ops for c in others) else up
 
     # -- results ---------------------------------------------------------------------------
     def module_pairs(
@@ -338,6 +439,12 @@ class ModuleMatcher:
                         "its ops pair with the same module as "
                         f"{'the root' if rival == '' else repr(rival)}, which pairs "
                         "better (both wrap the same computation)"
+                    )
+                elif side == "a" and module in self.other_kind:
+                    other = self.other_kind[module]
+                    reason = (
+                        f"its output pairs only with {other!r} "
+                        f"({self.tree_b.classes.get(other, '')}), a layer of another kind"
                     )
                 elif any(within(p, module) for p in paired):
                     reason = (

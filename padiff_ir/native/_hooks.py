@@ -289,6 +289,8 @@ class Recorder:
                     replaced[position] = self._fed(tensor, arrays[partner], key, carries)
                 if not self.options.backward:
                     continue
+                if partner is None and arrays is not None:
+                    continue  # a value A does not return (attention weights): left out, as noted
                 if carries and key in self._grad_outputs_a:
                     if not fed:  # a fed tensor's gradient is checked by its feed op
                         self._grad_target(

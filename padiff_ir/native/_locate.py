@@ -17,8 +17,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from padiff_ir._paths import split_call_site, strictly_within
-from padiff_ir.ir.families import module_family
 from padiff_ir.native.result import FirstDifference, LayerDiff, ParamDiff, StepResult
+from padiff_ir.pairing.settings import setting_family
 
 __all__ = ["culprits", "first_difference"]
 
@@ -198,7 +198,7 @@ def _layer(
                 f"{layer}: fed model A's inputs, model B's layer computes a different "
                 f"output ({reason}); this layer's own forward differs"
             )
-            if item.class_a and module_family(item.class_a) != module_family(item.class_b):
+            if item.class_a and setting_family(item.class_a) != setting_family(item.class_b):
                 text += f" (different layer classes: {item.class_a} in A vs {item.class_b} in B)"
         else:
             text = (

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from padiff_ir.matching.types import ModulePair
-from padiff_ir.metrics import TensorMetrics
+from padiff_ir.metrics import TensorMetrics, same_layout
 from padiff_ir.native._workers import Deferred
 from padiff_ir.native.result import LayerDiff
 
@@ -36,12 +36,15 @@ def common_positions(
     """For each output of B's layer, the position of A's output it is compared with.
 
     Equal counts pair by position. A layer returning extra values on one side (attention
-    weights, caches, router logits) pairs in order by shape, the extras left out.
+    weights, caches, router logits) pairs in order by shape, the extras left out; a shape with
+    its leading axes merged (tokens flattened: ``[16, 64]`` vs ``[2, 8, 64]``) is the same.
 
     Examples:
         >>> common_positions([(2, 3), (2, 4, 3, 3)], [(2, 3)])
         [0]
         >>> common_positions([(2, 3)], [(2, 3), (5,)])
+        [0, None]
+        >>> common_positions([(16, 64)], [(2, 8, 64), (16, 4)])
         [0, None]
     """
     if len(shapes_a) == len(shapes_b):
@@ -49,11 +52,20 @@ def common_positions(
     positions: list[int | None] = []
     start = 0
     for shape in shapes_b:
-        found = next((i for i in range(start, len(shapes_a)) if shapes_a[i] == shape), None)
+        found = next(
+            (i for i in range(start, len(shapes_a)) if _same_values(shapes_a[i], shape)), None
+        )
         positions.append(found)
         if found is not None:
             start = found + 1
     return positions
+
+
+def _same_values(shape_a: tuple[int, ...], shape_b: tuple[int, ...]) -> bool:
+    """The same shape, or the same elements in the same order (leading axes merged)."""
+    return shape_a == shape_b or (
+        int(np.prod(shape_a)) == int(np.prod(shape_b)) and same_layout(shape_a, shape_b)
+    )
 
 
 def tensor_shape(tensor: Any) -> tuple[int, ...]:

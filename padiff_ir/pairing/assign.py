@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from padiff_ir._paths import join, leaf
-from padiff_ir.errors import MatchError, WeightAssignError
+from padiff_ir.errors import LayoutError, MatchError, WeightAssignError
 from padiff_ir.frameworks import framework_of, unwrap_model
 from padiff_ir.matching.transforms import (
     SKIPPED_TENSORS,
@@ -156,6 +156,8 @@ def assign_weight(
     Raises:
         WeightAssignError: target tensors left without a source (all listed), shape conflicts
             (both sides' names and shapes), or a missing registered weight transform.
+        LayoutError: a fused layout could not be proven by probing (none or several reproduce
+            the modules' outputs), or, without inputs, cannot be probed.
 
     Example:
         >>> import paddle, torch
@@ -182,6 +184,9 @@ def assign_weight(
             target_is_a = not target_is_a
             model_a, model_b = model_b, model_a
         matching = pair_models(model_a, model_b, inputs, layer_map=resolved)
+    unsettled = matching.stats.get("layouts_unsettled")
+    if unsettled:  # a fused layout probing could not prove: never copied in a guessed order
+        raise LayoutError(str(unsettled))
     target_side = "a" if target_is_a else "b"
     tensors_t, tensors_s = fw_t.named_tensors(target), fw_s.named_tensors(source)
     modules_t = dict(named_modules(target))

@@ -4,7 +4,8 @@
 learn which module of A is which layer of B and how each parameter maps: always
 :func:`padiff_ir.matching.match_graphs`, on
 
-* the **exported ONNX graphs** when inputs are given and both models export;
+* the **exported ONNX graphs** when inputs are given and both models export (a graph served
+  by the export cache is verified against its model first: :mod:`padiff_ir.pairing.served`);
 * **eager traces** otherwise (:func:`~padiff_ir.pairing.model_graphs.model_graph`): models
   whose ``forward`` cannot go through ``paddle.jit.save`` or the torch exporter are matched the
   same way;
@@ -26,14 +27,17 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
+
 from padiff_ir._interrupts import reraise_interruption
-from padiff_ir.errors import ExportError, InputError
+from padiff_ir.errors import ExportError, InputError, LayoutError
 from padiff_ir.frameworks import framework_of, split_inputs, unwrap_model
 from padiff_ir.frameworks.rounding import rounded_inputs
 from padiff_ir.ir import Graph, build_graph, canonicalize
 from padiff_ir.matching import match_graphs
 from padiff_ir.matching.types import Matching, ModulePair
 from padiff_ir.pairing.call_sites import split_call_sites
+from padiff_ir.pairing.containment import consistent_module_pairs
 from padiff_ir.pairing.layouts import apply_layouts, discover_layouts, open_layouts
 from padiff_ir.pairing.memo import lookup, remember
 from padiff_ir.pairing.model_graphs import (
@@ -193,11 +197,16 @@ def pair_models(
                 traced_a, traced_b, layer_map=unit_ignores(layer_map, traced_a, traced_b)
             )
             matching = split_call_sites(matching, traced_a, traced_b)
+    classes_a = {path: type(m).__name__ for path, m in framework_of(model_a).named_modules(model_a)}
+    matching = consistent_module_pairs(matching, classes_a)
     if inputs is not None:
         matching = settle_layouts(matching, model_a, inputs_a, model_b, inputs_b, layer_map)
     else:
         matching = apply_layouts(matching, getattr(layer_map, "layouts", None) or {})
-        _warn_unprobed(matching)
+        probed = _probe_open_layouts(matching, model_a, model_b, layer_map)
+        if probed is not None:
+            graphs, matching = "trace", probed
+            notes["probe_inputs"] = f"token ids {PROBE_TOKENS}"
     matching = replace(
         matching,
         stats={
@@ -229,30 +238,73 @@ def settle_layouts(
     layer_map: Any = None,
 ) -> Matching:
     """The layer map's parameter layouts applied, the others found by probing the models
-    (:func:`~padiff_ir.pairing.layouts.discover_layouts`)."""
+    (:func:`~padiff_ir.pairing.layouts.discover_layouts`).
+
+    When probing cannot decide (no layout reproduces a module: a true difference inside it,
+    such as a RoPE base; or several do), the matching keeps its plain layouts and says why in
+    ``stats["layouts_unsettled"]``: the models can still be compared as they are, and
+    :func:`~padiff_ir.pairing.assign.assign_weight` refuses to copy through it.
+    """
     matching = apply_layouts(matching, getattr(layer_map, "layouts", None) or {})
-    return discover_layouts(model_a, inputs_a, model_b, inputs_b, matching)
+    try:
+        return discover_layouts(model_a, inputs_a, model_b, inputs_b, matching)
+    except LayoutError as err:
+        logger.warning("parameter layouts left unsettled: %s", str(err).splitlines()[0][:300])
+        return replace(matching, stats={**matching.stats, "layouts_unsettled": str(err)})
 
 
-def _warn_unprobed(matching: Matching) -> None:
+PROBE_TOKENS = (2, 8)
+"""Shape of the token ids generated to probe fused layouts when no inputs are given."""
+
+
+def _probe_open_layouts(
+    matching: Matching, model_a: Any, model_b: Any, layer_map: Any
+) -> Matching | None:
+    """When fused parameter groups are left whose layout no layer map gave, the matching
+    made on inputs generated from the models (token ids within both embeddings'
+    vocabularies) and its layouts probed there, never guessed; ``None`` when nothing is open.
+
+    Raises:
+        LayoutError: layouts are open and no inputs can be made, or the models do not run on
+            the ones made; the message says how to pass inputs.
+    """
     kinds = open_layouts(matching)
-    if kinds:
-        logger.warning(
-            "without inputs the layouts of %d kind(s) of fused parameter groups (%s) cannot be "
-            "probed and are taken as plain concatenations; pass inputs, or a layer map with "
-            "their layouts (auto_layer_map(..., inputs).save(path))",
-            len(kinds),
-            "; ".join(sorted(kinds)[:3]),
+    if not kinds:
+        return None
+    sizes = [framework_of(m).token_vocabulary(m) for m in (model_a, model_b)]
+    vocab = [size for size in sizes if size is not None]
+    what = "; ".join(sorted(kinds)[:3])
+    advice = (
+        "pass example inputs (assign_weight(target, source, inputs=...)), or a layer map with "
+        "their layouts (auto_layer_map(model_a, model_b, inputs).save(path))"
+    )
+    if len(vocab) < 2:
+        raise LayoutError(
+            f"without inputs the layouts of {len(kinds)} kind(s) of fused parameter groups "
+            f"({what}) cannot be probed, and the models have no embedding to make token ids "
+            f"for: {advice}"
         )
+    ids = np.random.default_rng(0).integers(0, min(vocab), size=PROBE_TOKENS, dtype=np.int64)
+    try:
+        probed = pair_models(model_a, model_b, ids, layer_map=layer_map, export=False, reuse=False)
+    except Exception as err:  # the models do not run on the generated ids
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise LayoutError(
+            f"the layouts of {len(kinds)} kind(s) of fused parameter groups ({what}) could not "
+            f"be probed on generated token ids {PROBE_TOKENS} ({type(err).__name__}: {reason}): "
+            f"{advice}"
+        ) from err
+    logger.info("probed %d kind(s) of fused layouts on generated token ids", len(kinds))
+    return probed
 
 
 def _exported_graphs(
     model_a: Any, inputs_a: Any, model_b: Any, inputs_b: Any, notes: dict[str, Any]
 ) -> tuple[Graph, Graph] | None:
-    from padiff_ir.exporters import export_pair
+    from padiff_ir.pairing.served import verified_pair
 
-    try:
-        exported_a, exported_b = export_pair(model_a, inputs_a, model_b, inputs_b, check=False)
+    try:  # a graph served by fingerprint is verified against its model first
+        exported_a, exported_b = verified_pair(model_a, inputs_a, model_b, inputs_b)
         return canonicalize(build_graph(exported_a)), canonicalize(build_graph(exported_b))
     except Exception as err:  # any failure to export: the eager traces serve all the same
         reraise_interruption(err)

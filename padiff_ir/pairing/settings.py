@@ -30,6 +30,7 @@ __all__ = [
     "fmt",
     "layer_differences",
     "op_setting",
+    "setting_family",
     "settings_tuple",
 ]
 
@@ -46,6 +47,15 @@ def _attr(*names: str) -> Getter:
         return None
 
     return get
+
+
+_EPSILON = _attr("eps", "epsilon", "variance_epsilon", "_epsilon", "variance_eps")
+"""An epsilon whatever a library calls it: torch ``eps``, paddle ``_epsilon``, Hugging Face's
+and PaddleFormers' RMSNorm ``variance_epsilon``."""
+
+_LIBRARY_SUFFIXES = ("rmsnorm", "layernorm", "groupnorm")
+"""Families a library layer belongs to by its class name's ending (``Qwen2RMSNorm``,
+``LlamaRMSNorm`` and PaddleFormers' ``RMSNorm`` are all ``rmsnorm``)."""
 
 
 def _torch_bn_momentum(module: Any) -> Any:
@@ -73,17 +83,18 @@ def settings_tuple(value: Any) -> Any:
 # family -> [(setting, torch getter, paddle getter)]
 _SETTINGS: Mapping[str, list[tuple[str, Getter, Getter]]] = {
     "batchnorm": [
-        ("epsilon", _attr("eps"), _attr("_epsilon")),
+        ("epsilon", _EPSILON, _EPSILON),
         (
             "track_running_stats",
             _attr("track_running_stats"),
             lambda m: getattr(m, "_use_global_stats", None) is not False,
         ),
     ],
-    "instancenorm": [("epsilon", _attr("eps"), _attr("_epsilon"))],
-    "layernorm": [("epsilon", _attr("eps"), _attr("_epsilon"))],
+    "instancenorm": [("epsilon", _EPSILON, _EPSILON)],
+    "layernorm": [("epsilon", _EPSILON, _EPSILON)],
+    "rmsnorm": [("epsilon", _EPSILON, _EPSILON)],
     "groupnorm": [
-        ("epsilon", _attr("eps"), _attr("_epsilon")),
+        ("epsilon", _EPSILON, _EPSILON),
         ("groups", _attr("num_groups"), _attr("_num_groups")),
     ],
     "dropout": [("p", _attr("p"), _attr("p"))],
@@ -177,7 +188,7 @@ _OP_ATTRIBUTES: Mapping[tuple[str, str], tuple[str, str]] = {
 def _base_family(module: Any, framework: str) -> str:
     """The family of what ``module`` is (a subclass of ``nn.Linear`` is a ``linear``)."""
     base = get_framework(framework).base_layer(module) if framework in FRAMEWORKS else ""
-    return class_family(type(module).__name__, framework, base)
+    return setting_family(type(module).__name__, framework, base)
 
 
 def op_setting(op_type: str, attribute: str, module: Any, framework: str) -> tuple[str, Any] | None:
@@ -283,6 +294,24 @@ def config_differences(
         label = site_a if site_a == site_b else f"{site_a} / {site_b}"
         found += layer_differences(label, module_a, module_b, framework_a, framework_b)
     return list(dict.fromkeys(found))
+
+
+def setting_family(class_name: str, framework: str = "", base: str = "") -> str:
+    """The family whose settings a layer has: its class family (that of ``base``, the
+    framework's layer class it derives from, when given), or for a library's own norm layer
+    the norm its class name ends with.
+
+    Examples:
+        >>> setting_family("Qwen2RMSNorm", "torch"), setting_family("RMSNorm", "paddle")
+        ('rmsnorm', 'rmsnorm')
+        >>> setting_family("LayerNorm", "paddle")
+        'layernorm'
+    """
+    family = class_family(class_name, framework, base)
+    if family in _SETTINGS:
+        return family
+    key = class_name.lower().replace("_", "")
+    return next((suffix for suffix in _LIBRARY_SUFFIXES if key.endswith(suffix)), family)
 
 
 def layer_differences(

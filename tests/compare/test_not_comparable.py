@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import padiff_ir
-from tests.library_layers import import_torchvision, import_transformers
+from tests.ports.vision import import_torchvision
 
 HIDDEN, HEADS = 16, 2
 
@@ -65,6 +65,7 @@ class _PaddleConvNeXt(paddle.nn.Layer):
 
 
 def _convnext_pair(eps: float):
+    pytest.importorskip("torchvision")  # the [ports] extra (tests/conftest.py shims it)
     convnext = import_torchvision().convnext
 
     class TorchConvNeXt(torch.nn.Module):
@@ -125,7 +126,7 @@ class _PaddleAttentionNet(paddle.nn.Layer):
 
 
 def _attention_pair(bug: float):
-    bert = import_transformers().models.bert.modeling_bert
+    bert = pytest.importorskip("transformers").models.bert.modeling_bert
 
     class TorchAttentionNet(torch.nn.Module):
         def __init__(self) -> None:

@@ -340,3 +340,20 @@ def test_an_entry_names_why_it_cannot_be_trusted():
             entry_payload("k1", damaged)
     with pytest.raises(DamagedEntry, match="another key"):
         entry_payload("k2", data)
+
+
+def test_an_entry_remembers_where_its_fresh_export_departs(cache):
+    """Kept with the entry, on disk too; a new export of the key starts with none."""
+    torch.manual_seed(0)
+    model = TorchNet()
+    inputs = _torch_inputs()
+    key = export(model, inputs).fingerprint
+    assert key and cache.known_faults(key) == frozenset()
+    cache.note_faults(key, ["act", "fc"])
+    assert cache.known_faults(key) == {"act", "fc"}
+    assert ExportCache(cache.directory).known_faults(key) == {"act", "fc"}  # a later process
+    assert export(model, inputs).cached  # the entry still serves
+    cache.note_faults(key, [])
+    assert ExportCache(cache.directory).known_faults(key) == frozenset()
+    cache.drop(key)
+    assert cache.known_faults(key) == frozenset()

@@ -94,12 +94,37 @@ def test_layouts_are_named_in_the_layer_map_and_reused_without_inputs(tmp_path):
     np.testing.assert_allclose(_logits(target, ids), _logits(other.torch_model, ids), atol=1e-5)
 
 
-def test_without_inputs_or_layer_map_the_layout_stays_plain_and_a_warning_says_so(caplog):
+def test_without_inputs_or_layer_map_the_layouts_are_probed_on_token_ids_never_guessed():
     pair = _fresh({}, 5)
+    ids = pair.inputs["input_ids"]
     target = _fresh({}, 6).paddle_model
-    with caplog.at_level("WARNING"):
-        padiff_ir.assign_weight(target, pair.torch_model)
-    assert "cannot be probed" in caplog.text
+    padiff_ir.assign_weight(target, pair.torch_model)  # token ids made from the embedding
+    np.testing.assert_allclose(_logits(target, ids), _logits(pair.torch_model, ids), atol=1e-5)
+
+
+def test_without_inputs_and_no_embedding_an_open_layout_is_refused_with_how_to_pass_inputs():
+    class Fused(torch.nn.Module):  # q/k/v of one size: a fused [in, 3 * out] has several layouts
+        def __init__(self):
+            super().__init__()
+            self.q, self.k, self.v = (torch.nn.Linear(8, 8, bias=False) for _ in range(3))
+
+        def forward(self, x):
+            return self.q(x) + 2 * self.k(x) + 3 * self.v(x)
+
+    class FusedB(paddle.nn.Layer):
+        def __init__(self):
+            super().__init__()
+            self.qkv = paddle.nn.Linear(8, 24, bias_attr=False)
+
+        def forward(self, x):
+            q, k, v = paddle.split(self.qkv(x), 3, axis=-1)
+            return q + 2 * k + 3 * v
+
+    target = FusedB()
+    before = target.qkv.weight.numpy().copy()
+    with pytest.raises(padiff_ir.LayoutError, match="inputs="):
+        padiff_ir.assign_weight(target, Fused())
+    np.testing.assert_array_equal(target.qkv.weight.numpy(), before)
 
 
 def test_match_answers_natively_and_is_aligned():
@@ -219,11 +244,12 @@ def test_an_unknown_fused_layout_is_an_error_naming_shapes_and_candidates():
     torch.manual_seed(0)
     model_a, model_b = _TorchAttention(), _PaddleAttention()
     inputs = np.random.default_rng(0).standard_normal((2, 5, 16)).astype(np.float32)
-    with pytest.raises(padiff_ir.LayoutError) as info:
-        pair_models(model_a, model_b, inputs, reuse=False)
-    message = str(info.value)
+    matching = pair_models(model_a, model_b, inputs, reuse=False)  # compared as they are
+    message = matching.stats["layouts_unsettled"]
     assert "q_proj.weight [16, 16]" in message and "qkv.weight [16, 32]" in message
     assert "fused_qkv()" in message and "register_transform" in message
+    with pytest.raises(padiff_ir.LayoutError, match="register_transform"):  # never copied
+        padiff_ir.assign_weight(model_b, model_a, inputs=inputs)
 
 
 @pytest.mark.parametrize(("name", "overrides"), [("Llama", {}), ("Qwen2", {"qkv_bias": True})])

@@ -6,7 +6,8 @@ fresh by ``build()`` from the libraries' own constructors or tiny configs (rando
 downloads); its ground truth is written by hand, **independently of the matcher**:
 
 - ``weights``: every torch parameter and persistent buffer -> the paddle one and how its values
-  go across (:class:`Copy`), used by :func:`hand_convert`;
+  go across (:class:`Copy`), used by :func:`hand_convert`; a paddle tensor made from several
+  torch tensors or a slice of one (fused q/k/v, stacked experts) is in ``derived`` instead;
 - ``modules``: every torch module that runs in forward -> the paddle module computing the same
   thing, parameter-free layers (dropout, pooling, activations) included;
 - ``differences``: the true differences left after a hand conversion (the libraries disagree:
@@ -24,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BuiltPair", "Copy", "PortPair", "TrueDifference", "hand_convert"]
+__all__ = ["BuiltPair", "Copy", "Derive", "PortPair", "TrueDifference", "hand_convert"]
 
 
 class Copy(Enum):
@@ -32,6 +33,18 @@ class Copy(Enum):
 
     SAME = "same"  # the same array
     TRANSPOSE = "transpose"  # a 2-d Linear weight: torch [out, in], paddle [in, out]
+
+
+@dataclass(frozen=True)
+class Derive:
+    """A paddle tensor made from several torch tensors, or from a slice of one (a fused q/k/v
+    projection, gate and up in one matrix, a 3-d stack of experts split into one Linear each).
+
+    ``build`` takes the ``sources``' values (numpy, in that order) and returns the paddle value.
+    """
+
+    sources: tuple[str, ...]  # torch tensor names
+    build: Callable[..., np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -54,6 +67,7 @@ class BuiltPair:
     modules: Mapping[str, str]  # torch module path -> paddle module path
     differences: tuple[TrueDifference, ...] = ()
     notes: dict[str, Any] = field(default_factory=dict)
+    derived: Mapping[str, Derive] = field(default_factory=dict)  # paddle name -> how it is made
 
 
 @dataclass(frozen=True)
@@ -67,7 +81,8 @@ class PortPair:
 
 
 def hand_convert(pair: BuiltPair) -> None:
-    """Copy every torch tensor named in ``pair.weights`` into its paddle tensor (in place).
+    """Copy every torch tensor named in ``pair.weights`` into its paddle tensor, and build every
+    paddle tensor named in ``pair.derived`` from its torch sources (in place).
 
     Raises AssertionError when a name is missing on either side or a shape disagrees: the
     hand-written map must be complete and right before it can judge the tool.
@@ -80,6 +95,15 @@ def hand_convert(pair: BuiltPair) -> None:
         value = torch_tensors[name_a].detach().cpu().numpy()
         if how is Copy.TRANSPOSE:
             value = value.T
-        target = paddle_tensors[name_b]
-        assert tuple(target.shape) == value.shape, f"{name_a} -> {name_b}: {value.shape}"
-        target.set_value(np.ascontiguousarray(value).astype(target.numpy().dtype))
+        _write(paddle_tensors[name_b], value, f"{name_a} -> {name_b}")
+    for name_b, derive in pair.derived.items():
+        assert name_b in paddle_tensors, f"{name_b} is not a paddle tensor"
+        missing = [name for name in derive.sources if name not in torch_tensors]
+        assert not missing, f"{missing} are not torch tensors"
+        values = [torch_tensors[name].detach().cpu().numpy() for name in derive.sources]
+        _write(paddle_tensors[name_b], derive.build(*values), f"{derive.sources} -> {name_b}")
+
+
+def _write(target: Any, value: np.ndarray, what: str) -> None:
+    assert tuple(target.shape) == value.shape, f"{what}: {value.shape} vs {tuple(target.shape)}"
+    target.set_value(np.ascontiguousarray(value).astype(target.numpy().dtype))

@@ -5,6 +5,7 @@ bug elsewhere in the model is still the culprit."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import numpy as np
 import paddle
@@ -41,9 +42,14 @@ class PaddleLeaky(paddle.nn.Layer):
 
 
 def _pair() -> tuple[TorchLeaky, PaddleLeaky, np.ndarray]:
+    return seeded_pair(TorchLeaky, PaddleLeaky)
+
+
+def seeded_pair(torch_class: type, paddle_class: type) -> tuple[Any, Any, np.ndarray]:
+    """The two models made from seed 0, A's weights copied into B, and inputs."""
     torch.manual_seed(0)
     paddle.seed(0)
-    model_a, model_b = TorchLeaky(), PaddleLeaky()
+    model_a, model_b = torch_class(), paddle_class()
     padiff_ir.assign_weight(model_b, model_a)
     x = np.random.default_rng(0).standard_normal((4, 8)).astype(np.float32)
     return model_a, model_b, x

@@ -240,3 +240,31 @@ def test_a_stale_disk_entry_is_replaced_for_later_processes(cache, tmp_path, mon
         assert "VERDICT" in done.stdout, done.stderr[-2000:]
         runs.append(done.stdout.split("VERDICT", 1)[1].strip())
     assert runs == ["False STALE []", "True STALE ['B']", "True STALE []"]
+
+
+class SwitchedNet(torch.nn.Module):
+    data_dependent = False  # read by forward; True: a branch on the data no exporter takes
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(6, 6)
+
+    def forward(self, x):
+        y = self.fc(x)
+        if self.data_dependent:
+            return y * 2 if y.sum() > 0 else y - 1
+        return torch.relu(y)
+
+
+def test_a_stale_graph_whose_fresh_export_fails_is_compared_natively(cache, monkeypatch):
+    """The served graph is stale and the model as it is now cannot be exported: match answers
+    module by module, natively, as for a first export failure (was: the ExportError)."""
+    model_a, model_b = _reference(), SwitchedNet()
+    _same_weights(model_b, model_a)
+    x = _inputs()
+    assert padiff_ir.match(model_a, model_b, x)
+    monkeypatch.setattr(SwitchedNet, "data_dependent", True)
+    result = padiff_ir.match(model_a, model_b, x)
+    assert result.fallback["side"] == "B"
+    assert result.fallback["reason"].startswith("ExportError")
+    assert not result and [c.module_b for c in result.culprits] == [""]
