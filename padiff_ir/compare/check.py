@@ -19,12 +19,14 @@ from typing import Any
 
 import numpy as np
 
+from padiff_ir.compare.comparable import judged_by_modules, module_failures
 from padiff_ir.compare.culprits import localise
 from padiff_ir.compare.eager import EagerRun
 from padiff_ir.compare.eager_modules import eager_modules
 from padiff_ir.compare.environment import environment
 from padiff_ir.compare.exporter_faults import exporter_faults, fault_verdict, judged_eagerly
 from padiff_ir.compare.fidelity import export_fidelity, fidelity_notes
+from padiff_ir.compare.layouts import transposed_pairs
 from padiff_ir.compare.localize import ModuleInputs, worst
 from padiff_ir.compare.options import MatchOptions
 from padiff_ir.compare.pairs import compare_eager_outputs, compare_outputs, compare_pairs
@@ -156,7 +158,14 @@ def check_inputs(
         culprits: list[Culprit] = []
         if options.localize:
             with timer.stage(Stage.LOCALIZE):
-                ctx = ModuleInputs(store_a, store_b, prepared.runner_b, tolerance, compared)
+                ctx = ModuleInputs(
+                    store_a,
+                    store_b,
+                    prepared.runner_b,
+                    tolerance,
+                    compared,
+                    transposed_pairs(matching),
+                )
                 # modules no graph can measure are rerun eagerly only when something differs:
                 # when the graphs and the models' outputs agree, no culprit hides there
                 agree = (
@@ -286,9 +295,10 @@ def _result(
     eager_outputs = compare_eager_outputs(
         eager[0], eager[1], tolerance, exported_a.output_keys, exported_b.output_keys
     )
+    pairs = judged_by_modules(pairs, modules, prepared.matching)
     failing = [p for p in pairs if not p.ok]
     outputs_ok = all(p.ok for p in outputs) and all(p.ok for p in eager_outputs)
-    ok = outputs_ok and not failing
+    ok = outputs_ok and not failing and not module_failures(modules)
     notes = [*notes, *fidelity_notes(fidelity)]
     nonfinite = [p for p in pairs if p.metrics.nan_a or p.metrics.inf_a]
     if nonfinite:

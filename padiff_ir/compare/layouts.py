@@ -21,7 +21,7 @@ from padiff_ir.matching.layouts import describe_layout, permutation
 from padiff_ir.matching.types import Matching, ModulePair, ParamPair, TensorPair
 from padiff_ir.pairing.layouts import scope_of
 
-__all__ = ["LayoutScopes", "joined_value", "layout_rows"]
+__all__ = ["LayoutScopes", "joined_value", "layout_rows", "transposed_pairs"]
 
 
 def _laid_out(matching: Matching) -> list[ParamPair]:
@@ -78,3 +78,14 @@ class LayoutScopes:
 def joined_value(values: Sequence[Any], rows: np.ndarray) -> np.ndarray:
     """Pieces joined along the last axis and permuted into the fused side's layout."""
     return np.take(np.concatenate([np.asarray(v) for v in values], axis=-1), rows, axis=-1)
+
+
+def transposed_pairs(matching: Matching) -> dict[tuple[str, str], tuple[int, ...]]:
+    """The tensor pairs whose B side is A's transposed (a LayerNorm run channels-last on one
+    side and channels-first on the other): ``(A's name, B's name)`` to the axes that bring B's
+    value to A's layout, for the module comparisons that meet the same tensors."""
+    return {
+        (pair.a[0], pair.b[0]): tuple(int(axis) for axis in pair.layout["transpose"])
+        for pair in matching.tensor_pairs
+        if not pair.is_group and pair.layout and "transpose" in pair.layout
+    }

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -68,6 +68,7 @@ class ModuleInputs:
     runner_b: Any
     tolerance: Tolerance
     compared: ComparedTensors | None = None
+    layouts: Mapping[tuple[str, str], tuple[int, ...]] = field(default_factory=dict)
 
 
 def _compare_lists(
@@ -77,11 +78,18 @@ def _compare_lists(
     values_b: Mapping[str, Any],
     tolerance: Tolerance,
     compared: ComparedTensors | None = None,
+    layouts: Mapping[tuple[str, str], tuple[int, ...]] | None = None,
 ) -> TensorMetrics | None:
     found = []
     for name_a, name_b in zip(names_a, names_b):
         if name_a in values_a and name_b in values_b:
-            if compared is not None:
+            perm = (layouts or {}).get((name_a, name_b))
+            if perm is not None and len(perm) == np.ndim(
+                values_b[name_b]
+            ):  # B's value brought to A's layout, as the tensor pair says
+                value_b = np.transpose(np.asarray(values_b[name_b]), perm)
+                found.append(compare_arrays(values_a[name_a], value_b, tolerance))
+            elif compared is not None:
                 found.append(compared.compare(name_a, name_b, tolerance))
             else:
                 found.append(compare_arrays(values_a[name_a], values_b[name_b], tolerance))
@@ -95,7 +103,7 @@ def measure_module(
 
     ``own_error=False`` skips the rerun (a container whose culprit is already known inside).
     """
-    stores = (ctx.store_a, ctx.store_b, ctx.tolerance, ctx.compared)
+    stores = (ctx.store_a, ctx.store_b, ctx.tolerance, ctx.compared, ctx.layouts)
     output = _compare_lists(pair.outputs_a, pair.outputs_b, *stores)
     inputs = _compare_lists(pair.inputs_a, pair.inputs_b, *stores)
     own = None
@@ -110,6 +118,9 @@ def measure_module(
                 break
             value = np.asarray(ctx.store_a[name_a])
             target = np.asarray(ctx.store_b[name_b])
+            perm = ctx.layouts.get((name_a, name_b))
+            if perm is not None and len(perm) == value.ndim:  # A's value into B's layout
+                value = np.transpose(value, np.argsort(perm))
             if value.size != target.size:
                 complete = False
                 break
@@ -119,7 +130,12 @@ def measure_module(
             try:
                 recomputed = ctx.runner_b.run_subgraph(feeds, outputs_b)
                 own = _compare_lists(
-                    pair.outputs_a, pair.outputs_b, ctx.store_a, recomputed, ctx.tolerance
+                    pair.outputs_a,
+                    pair.outputs_b,
+                    ctx.store_a,
+                    recomputed,
+                    ctx.tolerance,
+                    layouts=ctx.layouts,
                 )
             except (InputError, ExecutionError) as err:
                 logger.debug("own error of %s <-> %s not measured: %s", pair.a, pair.b, err)

@@ -265,9 +265,9 @@ def render_summary(
     if skipped:
         parts.extend(
             wrapped(
-                f"note: {skipped} tensor pair(s) inside modules whose parameters are laid out "
-                "differently are not comparable (n/c) and left out of the verdict; those "
-                "modules' outputs are compared",
+                f"note: {skipped} tensor pair(s) are not comparable (n/c: laid out or computed "
+                "in another order inside a module pair, as its parameters or its agreeing "
+                "outputs show) and left out of the verdict; those modules' outputs are compared",
                 width,
             )
         )
@@ -275,7 +275,7 @@ def render_summary(
         result.pairs,
         key=lambda p: (
             p.ok,
-            bool(p.not_comparable),
+            not p.not_comparable,  # failing, then not comparable, then agreeing
             -(p.metrics.max_abs if math.isfinite(p.metrics.max_abs) else 1e300),
         ),
     )[:worst]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -47,6 +47,10 @@ class Framework:
     """Models, tensors, hooks, autograd graph, gradients and optimizers of one framework."""
 
     name = ""
+    #: where this framework defines its own layer classes (``__module__`` prefixes)
+    layer_packages: tuple[str, ...] = ()
+    #: its classes that say nothing of what a layer computes (the base class, containers)
+    plain_layers: frozenset[str] = frozenset()
 
     # -- models ----------------------------------------------------------------------------
     def owns(self, model: Any) -> bool:
@@ -65,6 +69,26 @@ class Framework:
     def own_tensors(self, module: Any) -> list[tuple[str, Any]]:
         """``(name, tensor)`` of the parameters and buffers a module holds itself."""
         raise NotImplementedError
+
+    def base_layer(self, module: Any) -> str:
+        """The class of this framework that ``module`` is: a library's subclass of
+        ``nn.Linear`` (a LoRA-ready wrapper) is a ``Linear``; a class deriving only from the
+        base class or a container is itself.
+
+        The nearest class in ``module``'s class hierarchy that this framework defines is the
+        answer, unless it is one of :attr:`plain_layers`.
+        """
+        own = type(module)
+        for cls in own.__mro__:
+            if cls.__module__.startswith(self.layer_packages):
+                return own.__name__ if cls.__name__ in self.plain_layers else cls.__name__
+        return own.__name__
+
+    def base_layers(self, modules: Sequence[tuple[str, Any]]) -> dict[str, str]:
+        """Module path -> :meth:`base_layer` for the ``(path, module)`` whose base layer is not
+        their own class (the others need no entry)."""
+        found = ((path, type(module).__name__, self.base_layer(module)) for path, module in modules)
+        return {path: base for path, own, base in found if base != own}
 
     def roles(self, module: Any) -> dict[str, str]:
         """Name of each tensor ``module`` holds -> its role (``weight``, ``bias``,

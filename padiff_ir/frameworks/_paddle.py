@@ -18,6 +18,8 @@ logger = logging.getLogger(__name__)
 
 class PaddleFramework(Framework):
     name = "paddle"
+    layer_packages = ("paddle.nn.",)
+    plain_layers = frozenset({"Layer", "Sequential", "LayerList", "LayerDict"})
 
     def __init__(self) -> None:
         import paddle

@@ -15,6 +15,8 @@ __all__ = ["TorchFramework"]
 
 class TorchFramework(Framework):
     name = "torch"
+    layer_packages = ("torch.nn.",)
+    plain_layers = frozenset({"Module", "Sequential", "ModuleList", "ModuleDict"})
 
     def __init__(self) -> None:
         import torch

@@ -167,6 +167,8 @@ class Trace:
         tensors: every named tensor.
         calls: module calls, in the order they started.
         ops: the computation between calls.
+        base_layers: module path -> the framework's layer class it is, where that is not its own
+            class (a subclass of ``nn.Linear`` is a ``Linear``: :meth:`Framework.base_layer`).
     """
 
     framework: str
@@ -179,6 +181,7 @@ class Trace:
     tensors: dict[str, TracedTensor] = field(default_factory=dict)
     calls: tuple[TracedCall, ...] = ()
     ops: tuple[TracedOp, ...] = ()
+    base_layers: dict[str, str] = field(default_factory=dict)
 
 
 def _node_op(name: str) -> str:
@@ -433,4 +436,5 @@ def trace_model(model: Any, inputs: Any) -> Trace:
         tensors=tensors,
         calls=tuple(TracedCall(**c) for c in recorder.calls),
         ops=tuple(recorder.ops),
+        base_layers=fw.base_layers(modules),
     )

@@ -78,7 +78,9 @@ class OpNode:
         index: position in the original graph order (a topological order).
         kind: ``"data"``, ``"shape"`` or ``"const"`` (see :data:`OP_KINDS`).
         meta: free-form analysis results (passes record what they did here, e.g.
-            ``meta["fused_from"]``, ``meta["param_transforms"]``).
+            ``meta["fused_from"]``, ``meta["param_transforms"]``; a trace's
+            ``meta["base_layers"]``: module path -> the framework's layer class it is where
+            that is not its own class, a subclass of ``nn.Linear`` being a ``Linear``).
     """
 
     name: str

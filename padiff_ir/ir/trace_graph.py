@@ -151,7 +151,8 @@ class _Builder:
 
     # -- one innermost call --------------------------------------------------------------
     def leaf(self, call: TracedCall, opaque: str | None) -> None:
-        family = module_family(call.class_name, self.trace.framework)
+        base = self.trace.base_layers.get(call.path, call.class_name)  # a Linear's subclass: linear
+        family = module_family(base, self.trace.framework)
         acts, outs, seq = call.inputs, call.outputs, call.done
         if not outs:
             return
@@ -397,7 +398,7 @@ def _assemble(trace: Trace, builder: _Builder) -> Graph:
         trace.outputs,
         framework=trace.framework,
         modules=modules,
-        meta={"source": "trace"},
+        meta={"source": "trace", "base_layers": dict(trace.base_layers)},
     )
     logger.debug(
         "graph of a %s trace: %d calls, %d ops", trace.framework, len(trace.calls), len(ops)

@@ -223,7 +223,8 @@ class ParamMatcher:
                 continue
             name = info.param_name
             owner = owner_module(modules, name)
-            family = class_family(modules.get(owner, ""), view.graph.framework)
+            base = view.graph.meta.get("base_layers", {}).get(owner, "")
+            family = class_family(modules.get(owner, ""), view.graph.framework, base)
             relative = name[len(prefix) :] if name.startswith(prefix) else name
             found[relative] = TensorInfo(tensor, relative, _static(info.shape), family)
         return found

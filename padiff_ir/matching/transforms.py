@@ -106,8 +106,12 @@ UNIT_FAMILIES = frozenset({"multiheadattention", "lstm", "gru", "simplernn"})
 """Families whose whole subtree is one unit (its parameters are paired together)."""
 
 
-def class_family(class_name: str, framework: str = "") -> str:
+def class_family(class_name: str, framework: str = "", base: str = "") -> str:
     """The family of a torch or paddle class name: ``Conv2d`` and ``Conv2D`` are ``conv2d``.
+
+    ``base`` is the framework's layer class the module is (``Linear`` for a subclass of it, see
+    ``Framework.base_layer``): it gives the family unless a weight transform is registered for
+    ``class_name`` itself.
 
     Examples:
         >>> class_family("Conv2DTranspose"), class_family("ConvTranspose2d")
@@ -118,7 +122,7 @@ def class_family(class_name: str, framework: str = "") -> str:
     custom = weight_transform_family(class_name)
     if custom is not None:
         return custom
-    return module_family(class_name, framework)
+    return module_family(base or class_name, framework)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -198,7 +198,8 @@ def _layer(
                 f"{layer}: fed model A's inputs, model B's layer computes a different "
                 f"output ({reason}); this layer's own forward differs"
             )
-            if item.class_a and setting_family(item.class_a) != setting_family(item.class_b):
+            family_a = setting_family(item.class_a, base=item.base_a)
+            if item.class_a and family_a != setting_family(item.class_b, base=item.base_b):
                 text += f" (different layer classes: {item.class_a} in A vs {item.class_b} in B)"
         else:
             text = (

@@ -144,7 +144,15 @@ class TrainingRun:
             if p.a in run.modules_a and p.b in run.modules_b and select(p.a, p.b)
         ]
         run.slots = [
-            LayerSlot(i, p, run.modules_a[p.a], run.modules_b[p.b]) for i, p in enumerate(pairs)
+            LayerSlot(
+                i,
+                p,
+                run.modules_a[p.a],
+                run.modules_b[p.b],
+                run.ops_a.base_layer(run.modules_a[p.a]),
+                run.ops_b.base_layer(run.modules_b[p.b]),
+            )
+            for i, p in enumerate(pairs)
         ]
         run.param_pairs = [p for p in run.matching.param_pairs if select(p.module_a, p.module_b)]
         return run

@@ -81,6 +81,8 @@ class LayerSlot:
     pair: ModulePair
     module_a: Any
     module_b: Any
+    base_a: str = ""  # the framework's layer class each module is (Framework.base_layer)
+    base_b: str = ""
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,8 @@ class Draft:
             self.call,
             self.position,
             self.order,
+            self.slot.base_a,
+            self.slot.base_b,
         )
 
 

@@ -100,6 +100,8 @@ class LayerDiff:
         position: which output (or input) tensor.
         order: place in the step's timeline: forward entries by completion, backward entries in
             the order a backward pass reaches them.
+        base_a / base_b: the framework's layer class each layer is (``Linear`` for a subclass
+            of ``nn.Linear``; see ``Framework.base_layer``).
     """
 
     module_a: str
@@ -111,6 +113,8 @@ class LayerDiff:
     call: int = 0
     position: int = 0
     order: float = 0.0
+    base_a: str = ""
+    base_b: str = ""
 
     @property
     def ok(self) -> bool:

@@ -38,13 +38,17 @@ _BLACK_BOX = "black-box"
 
 
 def unit_paths(
-    modules: Mapping[str, str], framework: str, black_boxes: frozenset[str] | set[str] = frozenset()
+    modules: Mapping[str, str],
+    framework: str,
+    black_boxes: frozenset[str] | set[str] = frozenset(),
+    bases: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """Modules a trace graph keeps whole -> their unit family.
 
     Multi-head attention and recurrent layers (their internals differ between frameworks),
     classes with a registered weight transform, and the layer map's black boxes; the outermost
-    one wins when they nest. ``modules`` maps paths to class names, parents first.
+    one wins when they nest. ``modules`` maps paths to class names, parents first; ``bases``
+    paths to the framework's layer class they are, where that is another (``Framework.base_layer``).
     """
     units: dict[str, str] = {}
     if "" in black_boxes:
@@ -52,7 +56,7 @@ def unit_paths(
     for path, class_name in modules.items():
         if not path or any(strictly_within(path, u) for u in units):
             continue
-        family = class_family(class_name, framework)
+        family = class_family(class_name, framework, (bases or {}).get(path, ""))
         if path in black_boxes:
             units[path] = _BLACK_BOX
         elif family in UNIT_FAMILIES or family.startswith("custom:"):
@@ -99,7 +103,9 @@ def model_graph(model: Any, inputs: Any, *, black_boxes: frozenset[str] = frozen
     if inputs is None:
         return static_graph(model, black_boxes=black_boxes)
     trace = trace_model(model, inputs)
-    return graph_from_trace(trace, unit_paths(trace.modules, trace.framework, black_boxes))
+    return graph_from_trace(
+        trace, unit_paths(trace.modules, trace.framework, black_boxes, trace.base_layers)
+    )
 
 
 def static_graph(
@@ -126,7 +132,8 @@ def static_graph(
     fw = framework_of(model)
     named = fw.named_modules(model)
     modules = {path: type(module).__name__ for path, module in named}
-    units = unit_paths(modules, fw.name, black_boxes)
+    bases = fw.base_layers(named)
+    units = unit_paths(modules, fw.name, black_boxes, bases)
     tensors = fw.named_tensors(model)
     parameters: dict[str, TracedTensor] = {}
     owners: dict[str, list[str]] = {}
@@ -187,8 +194,8 @@ def static_graph(
             continue
         parent = parent_path(path)
         weight = next((parameters[n] for n in own.get(path, ()) if roles.get(n) == "weight"), None)
-        key = _fan_key(modules[path], fw.name, weight)
-        out = _out_size(modules[path], fw.name, weight)
+        key = _fan_key(bases.get(path, modules[path]), fw.name, weight)
+        out = _out_size(bases.get(path, modules[path]), fw.name, weight)
         # join the run only while it can still add up to a fused layer of the other side
         fits = any(k == key and run_out + out <= size and size > out for k, size in fused)
         complete = len(members) > 1 and any(k == run_key and run_out == size for k, size in fused)
@@ -227,6 +234,7 @@ def static_graph(
         tensors=values,
         calls=tuple(calls),
         ops=tuple(joins),
+        base_layers=bases,
     )
     graph = graph_from_trace(trace, units)
     graph.meta["source"] = "static"
@@ -245,9 +253,10 @@ def layer_sizes(model: Any) -> frozenset[tuple[Any, ...]]:
         if weight is None:
             continue
         info = _Shape(fw.shape(weight))
-        key = _fan_key(type(module).__name__, fw.name, info)
+        base = fw.base_layer(module)
+        key = _fan_key(base, fw.name, info)
         if key is not None:
-            found.add((key, _out_size(type(module).__name__, fw.name, info)))
+            found.add((key, _out_size(base, fw.name, info)))
     return frozenset(found)
 
 

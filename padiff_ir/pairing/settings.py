@@ -19,6 +19,8 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from padiff_ir.frameworks import get_framework
+from padiff_ir.frameworks.registry import FRAMEWORKS
 from padiff_ir.matching.transforms import class_family
 from padiff_ir.matching.types import ModulePair
 
@@ -183,6 +185,12 @@ _OP_ATTRIBUTES: Mapping[tuple[str, str], tuple[str, str]] = {
 }
 
 
+def _base_family(module: Any, framework: str) -> str:
+    """The family of what ``module`` is (a subclass of ``nn.Linear`` is a ``linear``)."""
+    base = get_framework(framework).base_layer(module) if framework in FRAMEWORKS else ""
+    return setting_family(type(module).__name__, framework, base)
+
+
 def op_setting(op_type: str, attribute: str, module: Any, framework: str) -> tuple[str, Any] | None:
     """The setting of ``module`` that attribute ``attribute`` of an ``op_type`` op carries,
     and its value in the module; None when the op attribute carries no setting of its family.
@@ -193,7 +201,7 @@ def op_setting(op_type: str, attribute: str, module: Any, framework: str) -> tup
         ('negative_slope', 0.2)
     """
     found = _OP_ATTRIBUTES.get((op_type, attribute))
-    if found is None or class_family(type(module).__name__, framework) != found[0]:
+    if found is None or _base_family(module, framework) != found[0]:
         return None
     for setting, get_torch, get_paddle in _SETTINGS.get(found[0], ()):
         if setting == found[1]:
@@ -288,9 +296,10 @@ def config_differences(
     return list(dict.fromkeys(found))
 
 
-def setting_family(class_name: str, framework: str = "") -> str:
-    """The family whose settings a layer has: its class family, or for a library's own norm
-    layer the norm its class name ends with.
+def setting_family(class_name: str, framework: str = "", base: str = "") -> str:
+    """The family whose settings a layer has: its class family (that of ``base``, the
+    framework's layer class it derives from, when given), or for a library's own norm layer
+    the norm its class name ends with.
 
     Examples:
         >>> setting_family("Qwen2RMSNorm", "torch"), setting_family("RMSNorm", "paddle")
@@ -298,7 +307,7 @@ def setting_family(class_name: str, framework: str = "") -> str:
         >>> setting_family("LayerNorm", "paddle")
         'layernorm'
     """
-    family = class_family(class_name, framework)
+    family = class_family(class_name, framework, base)
     if family in _SETTINGS:
         return family
     key = class_name.lower().replace("_", "")
@@ -317,9 +326,9 @@ def layer_differences(
         >>> layer_differences("pool#2 / pool2", a, b, "torch", "paddle")
         ['pool#2 / pool2: MaxPool2d ceil_mode False in model A (torch) vs True in model B (paddle)']
     """
-    name_a, name_b = type(module_a).__name__, type(module_b).__name__
-    family = setting_family(name_a, framework_a)
-    if family != setting_family(name_b, framework_b):
+    name_a = type(module_a).__name__
+    family = _base_family(module_a, framework_a)
+    if family != _base_family(module_b, framework_b):
         return []
     found = []
     if family == "batchnorm":
