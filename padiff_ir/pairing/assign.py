@@ -223,6 +223,11 @@ def assign_weight(
         )
         unknown = [f"source {n!r}" for n in names_s if n not in tensors_s]
         unknown += [f"target {n!r}" for n in names_t if n not in tensors_t]
+        if len(unknown) == len(names_s) + len(names_t):
+            # no state on either side: non-persistent buffers (RoPE ``inv_freq``), derived from
+            # the config and compared through what they compute, never copied
+            logger.debug("not copied (non-persistent buffers): %s -> %s", names_s, names_t)
+            continue
         if unknown:
             problems.append(f"the matching names tensors the models lack: {', '.join(unknown)}")
             continue
