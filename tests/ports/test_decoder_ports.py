@@ -130,6 +130,18 @@ def test_moe_decoders_fall_back_with_the_true_reason(name):
     assert "Data-dependent" not in reason and "In transformed code" not in reason, reason
 
 
+@pytest.mark.slow
+def test_moe_torch_export_is_refused_with_the_true_reason():
+    """HF's experts run a grouped matmul op with no ONNX function: the error says that, and
+    blames no data-dependent control flow."""
+    pair = BY_NAME["transformers/Qwen3Moe"].build()
+    with pytest.raises(padiff_ir.ExportError) as info:
+        padiff_ir.export(pair.torch_model, pair.inputs)
+    message = str(info.value)
+    assert "grouped_mm" in message and "has no ONNX conversion" in message, message
+    assert "data-dependent" not in message, message
+
+
 @pytest.mark.parametrize("name", _all({"transformers/Qwen2Moe": SHARED_EXPERT}))
 def test_module_pairs_are_the_hand_written_ones(name):
     pair, result = _match(name)
