@@ -37,7 +37,14 @@ import numpy as np
 
 from padiff_ir.errors import OptionError
 
-__all__ = ["COMPARE_MODES", "TensorMetrics", "Tolerance", "check_bound", "compare_arrays"]
+__all__ = [
+    "COMPARE_MODES",
+    "TensorMetrics",
+    "Tolerance",
+    "broadcast_alike",
+    "check_bound",
+    "compare_arrays",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -335,6 +342,27 @@ def _sums_with_non_finite(
         sums.dot_xx, sums.dot_yy, sums.dot_xy = _dot(fx, fx), _dot(fy, fy), _dot(fx, fy)
         sums.any_x, sums.any_y = bool(fx.any()), bool(fy.any())
     return sums, diff
+
+
+def broadcast_alike(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two module outputs in their common shape where they differ only by axes of size 1 (a
+    RoPE table ``[1, seq, dim]`` shared by the batch against one per batch row
+    ``[2, seq, dim]``): what their consumers see, broadcast; as they are otherwise.
+
+    Examples:
+        >>> import numpy as np
+        >>> [x.shape for x in broadcast_alike(np.ones((1, 3)), np.ones((2, 3)))]
+        [(2, 3), (2, 3)]
+        >>> [x.shape for x in broadcast_alike(np.ones(6), np.ones((2, 3)))]
+        [(6,), (2, 3)]
+    """
+    if a.shape == b.shape or a.ndim != b.ndim:
+        return a, b
+    try:
+        shape = np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        return a, b
+    return np.broadcast_to(a, shape), np.broadcast_to(b, shape)
 
 
 def compare_arrays(a: Any, b: Any, tolerance: Tolerance | None = None) -> TensorMetrics:

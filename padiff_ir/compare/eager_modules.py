@@ -29,7 +29,7 @@ from padiff_ir.compare.localize import module_result, worst
 from padiff_ir.compare.result import ModuleResult
 from padiff_ir.frameworks import flatten_tensors, get_framework, preserved_state
 from padiff_ir.matching.types import ModulePair
-from padiff_ir.metrics import TensorMetrics, Tolerance, compare_arrays
+from padiff_ir.metrics import TensorMetrics, Tolerance, broadcast_alike, compare_arrays
 
 __all__ = ["EagerModules", "eager_modules"]
 
@@ -41,7 +41,9 @@ def _compare(
 ) -> TensorMetrics | None:
     if not values_a or len(values_a) != len(values_b):
         return None
-    return worst([compare_arrays(x, y, tolerance) for x, y in zip(values_a, values_b)])
+    return worst(
+        [compare_arrays(*broadcast_alike(x, y), tolerance) for x, y in zip(values_a, values_b)]
+    )
 
 
 @dataclass(frozen=True)

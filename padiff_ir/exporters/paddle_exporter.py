@@ -36,7 +36,9 @@ from padiff_ir.exporters._conversion import (
     start_conversion,
     start_worker,
 )
+from padiff_ir.exporters._failures import paddle_trace_failure
 from padiff_ir.exporters._graph import ExportedGraph, output_key_paths
+from padiff_ir.exporters._library_models import config_code_left_eager
 from padiff_ir.exporters._paddle_program import ProgramOp, read_program, scopes_from_program
 from padiff_ir.exporters._paddle_scopes import CallRecorder
 from padiff_ir.frameworks.state import preserved_state
@@ -284,7 +286,11 @@ def start_paddle_export(
                     lambda layer, args, outputs: structure.append(outputs)
                 )
                 try:
-                    with noticing_interrupts(), recorder.recording(model):
+                    with (
+                        noticing_interrupts(),
+                        recorder.recording(model),
+                        config_code_left_eager(model),
+                    ):
                         paddle.jit.save(model, prefix, input_spec=specs)
                 finally:
                     hook.remove()
@@ -297,11 +303,10 @@ def start_paddle_export(
                         "(defined interactively?): define the layer in a .py file",
                         framework="paddle",
                     ) from err
-                first = str(err).strip().splitlines()[0] if str(err).strip() else ""
                 raise ExportError(
                     f"paddle could not trace {type(model).__name__} to a static program: "
-                    f"{type(err).__name__}: {first}. Data-dependent control flow or Python-side "
-                    f"logic cannot go through ONNX; {_NATIVE_HINT}.",
+                    f"{paddle_trace_failure(err)}. This code cannot run in paddle's static "
+                    f"graph, so the model cannot go through ONNX as is; {_NATIVE_HINT}.",
                     framework="paddle",
                 ) from err
         model_file = prefix + ".json"

@@ -30,7 +30,9 @@ from padiff_ir.exporters._attribution import (
     unique_node_names,
     write_attribution,
 )
+from padiff_ir.exporters._failures import torch_failure
 from padiff_ir.exporters._graph import ExportedGraph, has_mapping, output_key_paths
+from padiff_ir.exporters._library_models import constant_keywords
 from padiff_ir.exporters._torchscript import (
     leading_arg_names,
     scope_attribution,
@@ -52,19 +54,6 @@ logger = logging.getLogger(__name__)
 _SCOPES_KEY = "pkg.torch.onnx.name_scopes"
 _FX_NODE_KEY = "pkg.torch.onnx.fx_node"
 _FX_NAME = re.compile(r"%(\w+)")
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def _describe_failure(err: BaseException) -> str:
-    """The most telling lines of an exporter failure (its cause chain), without colour codes."""
-    lines: list[str] = []
-    current: BaseException | None = err
-    while current is not None and len(lines) < 3:
-        text = _ANSI.sub("", str(current)).strip()
-        first = text.splitlines()[0] if text else ""
-        lines.append(f"{type(current).__name__}: {first}")
-        current = current.__cause__
-    return " <- ".join(lines)
 
 
 def _node_scope(node: onnx.NodeProto) -> str | None:
@@ -200,14 +189,15 @@ def export_torch(model: Any, inputs: ModelInputs, *, opset: int | None = None) -
                         model, args, kwargs, leading_arg_names(model), opset
                     )
                 else:
-                    program = _dynamo_export(model, args, kwargs, opset)
+                    constants = constant_keywords(model, set(kwargs))
+                    program = _dynamo_export(model, args, {**kwargs, **constants}, opset)
         except Exception as err:
             reraise_interruption(err)
+            detail, kind = torch_failure(err)
+            why = f"; {kind}, so this model cannot go through ONNX" if kind else ""
             raise ExportError(
                 f"torch could not export {type(model).__name__} to ONNX ({backend} exporter): "
-                f"{_describe_failure(err)}. "
-                "Data-dependent control flow or unsupported ops cannot go through ONNX; "
-                "use padiff_ir.auto_diff(...), the native path, for this model.",
+                f"{detail}{why}. Use padiff_ir.auto_diff(...), the native path, for this model.",
                 framework="torch",
             ) from err
         finally:

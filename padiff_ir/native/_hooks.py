@@ -31,7 +31,7 @@ import numpy as np
 
 from padiff_ir._paths import layer_pattern
 from padiff_ir.frameworks import Framework, flatten_tensors, installed
-from padiff_ir.metrics import TensorMetrics
+from padiff_ir.metrics import TensorMetrics, broadcast_alike
 from padiff_ir.native._slots import (
     Draft,
     LayerSlot,
@@ -112,7 +112,7 @@ class Recorder:
 
     # -- comparisons -------------------------------------------------------------------------
     def _compare(self, array_a: np.ndarray, tensor_b: Any) -> Deferred:
-        return self.workers.compare(array_a, self.ops_b.to_numpy(tensor_b))
+        return self.workers.compare(*broadcast_alike(array_a, self.ops_b.to_numpy(tensor_b)))
 
     def _entry(
         self,

@@ -31,6 +31,7 @@ import numpy as np
 
 from padiff_ir._paths import join, leaf
 from padiff_ir.errors import LayoutError, MatchError, WeightAssignError
+from padiff_ir.exporters._live import model_tensors
 from padiff_ir.frameworks import framework_of, unwrap_model
 from padiff_ir.matching.transforms import (
     SKIPPED_TENSORS,
@@ -89,11 +90,23 @@ def _orient_by_default(target: Any, source: Any) -> bool:
     return framework_t != framework_s and framework_t == "torch"
 
 
+def _stateless(*models: Any) -> set[str]:
+    """Names of the models' non-persistent buffers (RoPE ``inv_freq``): derived from the
+    config, no part of the state; a pair of them is compared through what it computes and
+    never copied."""
+    names: set[str] = set()
+    for model in models:
+        fw = framework_of(model)
+        names |= set(model_tensors(model, fw.name)) - set(fw.named_tensors(model))
+    return names
+
+
 def _matching_orientation(matching: Matching, target: Any, source: Any) -> bool:
     names_t = set(framework_of(target).named_tensors(target))
     names_s = set(framework_of(source).named_tensors(source))
-    names_a = {n for p in matching.param_pairs for n in p.a}
-    names_b = {n for p in matching.param_pairs for n in p.b}
+    stateless = _stateless(target, source)
+    names_a = {n for p in matching.param_pairs for n in p.a if n not in stateless}
+    names_b = {n for p in matching.param_pairs for n in p.b if n not in stateless}
     target_is_a = names_a <= names_t and names_b <= names_s
     source_is_a = names_a <= names_s and names_b <= names_t
     if target_is_a and source_is_a:
@@ -189,6 +202,7 @@ def assign_weight(
         raise LayoutError(str(unsettled))
     target_side = "a" if target_is_a else "b"
     tensors_t, tensors_s = fw_t.named_tensors(target), fw_s.named_tensors(source)
+    stateless = _stateless(target, source)
     modules_t = dict(named_modules(target))
     modules_s = dict(named_modules(source))
 
@@ -223,6 +237,9 @@ def assign_weight(
         )
         unknown = [f"source {n!r}" for n in names_s if n not in tensors_s]
         unknown += [f"target {n!r}" for n in names_t if n not in tensors_t]
+        if stateless >= {*names_s, *names_t}:
+            logger.debug("not copied (non-persistent buffers): %s -> %s", names_s, names_t)
+            continue
         if unknown:
             problems.append(f"the matching names tensors the models lack: {', '.join(unknown)}")
             continue

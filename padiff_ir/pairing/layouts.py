@@ -240,6 +240,10 @@ class _Probe:
     def write(self, index: int, transform: dict[str, Any]) -> None:
         """Put A's values into B's tensors of pair ``index`` through ``transform`` now."""
         pair = self.matching.param_pairs[index]
+        if not (set(pair.a) <= self.tensors_a.keys() and set(pair.b) <= self.tensors_b.keys()):
+            # a non-persistent buffer (RoPE ``inv_freq``): derived from the config, never copied
+            self.pending.discard(index)
+            return
         arrays = [self.fw_a.to_numpy(self.tensors_a[n]) for n in pair.a]
         shapes = [list(self.fw_b.shape(self.tensors_b[n])) for n in pair.b]
         values = apply_transform(transform, arrays, target_shapes=shapes)
