@@ -237,7 +237,20 @@ def bug_cases(pair: BuiltPair) -> list[tuple[str, Callable[[Any], None], tuple[s
     pool = _middle(_sites(pair, ("MaxPool2d", "AvgPool2d")))
     if pool:
         cases.append(("pooling setting", setattr_(pool[1], ceil_mode=True), pool))
+    # decoders: an RMSNorm epsilon (PaddleFormers' attribute) and a scaled projection weight
+    rms = _middle(_sites(pair, _class_names(pair, "RMSNorm")))
+    if rms:
+        cases.append(("epsilon", setattr_(rms[1], variance_epsilon=1e-2), rms))
+    linear = None if conv else _middle(_sites(pair, ("Linear",)))
+    if linear:
+        cases.append(("scaled weight", scale(linear[1], "weight", 1.5), linear))
     return cases
+
+
+def _class_names(pair: BuiltPair, ending: str) -> tuple[str, ...]:
+    """The torch model's module class names that end with ``ending`` (a library's own norms)."""
+    names = {type(m).__name__ for m in pair.torch_model.modules()}
+    return tuple(sorted(n for n in names if n.endswith(ending)))
 
 
 def run_bugs(row: PortPair) -> list[dict[str, Any]]:

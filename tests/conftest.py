@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import importlib.util
 import logging
 import os
 import subprocess
@@ -15,12 +14,10 @@ import pytest
 # the suite's exports are cached in memory only (tests of the disk cache set a directory)
 os.environ.setdefault("PADIFF_IR_CACHE_DIR", "")
 
-if importlib.util.find_spec("torchvision") is not None:
-    # the [ports] extra's torchvision wheel is built for CUDA torch: it imports beside the CPU
-    # torch only through this shim, and transformers imports it whenever it is installed
-    from tests.ports.vision import import_torchvision
-
-    import_torchvision()
+# the [ports] extra's torchvision wheel is built for CUDA torch: it imports beside the CPU torch
+# only through the corpus's shim, applied when tests.ports is imported (transformers imports
+# torchvision whenever it is installed)
+import tests.ports  # noqa: F401
 
 # the zoo pairs whose halves share parameter names and both export (all but the LLM port "llama")
 ZOO_NAMES = ("mlp", "cnn", "vit", "vitpose", "bert")

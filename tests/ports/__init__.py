@@ -18,6 +18,7 @@ The tests and ``benchmarks/bench_ports.py`` measure padiff-ir against that truth
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -25,7 +26,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BuiltPair", "Copy", "Derive", "PortPair", "TrueDifference", "hand_convert"]
+__all__ = [
+    "BuiltPair",
+    "Copy",
+    "Derive",
+    "PortPair",
+    "TrueDifference",
+    "hand_convert",
+    "import_torchvision",
+]
 
 
 class Copy(Enum):
@@ -107,3 +116,42 @@ def hand_convert(pair: BuiltPair) -> None:
 def _write(target: Any, value: np.ndarray, what: str) -> None:
     assert tuple(target.shape) == value.shape, f"{what}: {value.shape} vs {tuple(target.shape)}"
     target.set_value(np.ascontiguousarray(value).astype(target.numpy().dtype))
+
+
+def import_torchvision() -> Any:
+    """``torchvision.models``, importable beside the CPU build of torch.
+
+    The only torchvision 0.28.0 wheel (PyPI's) is built against CUDA torch: its C++ ops do not
+    load beside torch 2.13.0+cpu, and 0.28.0's ``_meta_registrations`` then registers a fake
+    kernel for ``torchvision::nms``/``qnms`` without checking that the ops exist. Declaring the
+    two schemas first lets the package import; the classification models use none of its ops.
+    """
+    import sys
+
+    import torch
+
+    try:
+        import torchvision.models as models
+
+        return models
+    except RuntimeError as err:
+        if "torchvision::nms" not in str(err):
+            raise
+    library = torch.library.Library("torchvision", "FRAGMENT")
+    for op in ("nms", "qnms"):
+        library.define(f"{op}(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+    _LIBRARIES.append(library)  # the schemas live as long as their Library object
+    for name in [n for n in sys.modules if n == "torchvision" or n.startswith("torchvision.")]:
+        del sys.modules[name]  # the half-imported package, imported again below
+    import torchvision.models as models
+
+    return models
+
+
+_LIBRARIES: list[Any] = []  # the schema fragments must outlive the import
+
+
+if importlib.util.find_spec("torchvision") is not None:
+    # before anything imports torchvision (transformers does, for its image processors): the
+    # test session (tests/conftest.py) and each of bench_ports.py's child processes
+    import_torchvision()

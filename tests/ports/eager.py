@@ -33,6 +33,22 @@ def _call(path: str) -> tuple[str, int]:
     return name, int(number) - 1 if number else 0
 
 
+def run_both(pair: BuiltPair) -> tuple[Any, Any]:
+    """One eval forward of each model on the pair's inputs: positional arrays, or keyword
+    arrays (a decoder's ``input_ids``)."""
+    import paddle
+    import torch
+
+    inputs = pair.inputs
+    if isinstance(inputs, dict):
+        with torch.no_grad():
+            out_a = pair.torch_model(**{k: torch.from_numpy(v) for k, v in inputs.items()})
+        return out_a, pair.paddle_model(**{k: paddle.to_tensor(v) for k, v in inputs.items()})
+    with torch.no_grad():
+        out_a = pair.torch_model(*[torch.from_numpy(x) for x in inputs])
+    return out_a, pair.paddle_model(*[paddle.to_tensor(x) for x in inputs])
+
+
 def outputs(pair: BuiltPair) -> tuple[np.ndarray, np.ndarray]:
     """The two models' outputs on the pair's inputs (eval mode)."""
     a, b = module_outputs(pair, {})
@@ -44,8 +60,6 @@ def module_outputs(
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Outputs of every module of ``modules`` (default: the pair's map) on both sides, keyed by
     the path as written there (call sites included); ``""`` is the model's output."""
-    import paddle
-    import torch
 
     modules = pair.modules if modules is None else modules
     calls_a: dict[str, list[np.ndarray | None]] = {}
@@ -68,9 +82,7 @@ def module_outputs(
                 )
             )
     try:
-        with torch.no_grad():
-            out_a = pair.torch_model(*[torch.from_numpy(x) for x in pair.inputs])
-        out_b = pair.paddle_model(*[paddle.to_tensor(x) for x in pair.inputs])
+        out_a, out_b = run_both(pair)
     finally:
         for handle in handles:
             handle.remove()
@@ -89,8 +101,6 @@ def module_outputs(
 
 def call_counts(pair: BuiltPair) -> tuple[dict[str, int], dict[str, int]]:
     """How often each module of either side runs in one forward."""
-    import paddle
-    import torch
 
     counts_a: dict[str, int] = {}
     counts_b: dict[str, int] = {}
@@ -108,9 +118,7 @@ def call_counts(pair: BuiltPair) -> tuple[dict[str, int], dict[str, int]]:
         for path, layer in pair.paddle_model.named_sublayers()
     ]
     try:
-        with torch.no_grad():
-            pair.torch_model(*[torch.from_numpy(x) for x in pair.inputs])
-        pair.paddle_model(*[paddle.to_tensor(x) for x in pair.inputs])
+        run_both(pair)
     finally:
         for handle in handles:
             handle.remove()

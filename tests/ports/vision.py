@@ -35,45 +35,12 @@ from typing import Any
 import numpy as np
 
 from padiff_ir._paths import join
-from tests.ports import BuiltPair, Copy, PortPair, TrueDifference
+from tests.ports import BuiltPair, Copy, PortPair, TrueDifference, import_torchvision
 from tests.ports.eager import with_call_sites
 
 __all__ = ["PAIRS", "import_torchvision", "parameter_free"]
 
 SEED = 20
-
-
-def import_torchvision() -> Any:
-    """``torchvision.models``, importable beside the CPU build of torch.
-
-    The only torchvision 0.28.0 wheel (PyPI's) is built against CUDA torch: its C++ ops do not
-    load beside torch 2.13.0+cpu, and 0.28.0's ``_meta_registrations`` then registers a fake
-    kernel for ``torchvision::nms``/``qnms`` without checking that the ops exist. Declaring the
-    two schemas first lets the package import; the classification models use none of its ops.
-    """
-    import torch
-
-    try:
-        import torchvision.models as models
-
-        return models
-    except RuntimeError as err:
-        if "torchvision::nms" not in str(err):
-            raise
-    import sys
-
-    library = torch.library.Library("torchvision", "FRAGMENT")
-    for op in ("nms", "qnms"):
-        library.define(f"{op}(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-    _LIBRARIES.append(library)  # the schemas live as long as their Library object
-    for name in [n for n in sys.modules if n == "torchvision" or n.startswith("torchvision.")]:
-        del sys.modules[name]  # the half-imported package, imported again below
-    import torchvision.models as models
-
-    return models
-
-
-_LIBRARIES: list[Any] = []  # the schema fragments must outlive the import
 
 
 def _paddle_models() -> Any:
