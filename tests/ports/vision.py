@@ -7,8 +7,13 @@ Every architecture both libraries ship, each side built from its own library's c
   names (``layer1.0.conv1``, ``features.3``...); BatchNorm's ``running_mean``/``running_var`` are
   paddle's ``_mean``/``_variance``; torch's ``num_batches_tracked`` has no paddle counterpart and
   cannot change an eval output (left out of ``weights``).
-- AlexNet, SqueezeNet and ShuffleNetV2 are written differently (``_conv1._conv``, ``MakeFire``,
-  ``2_1._conv_dw_1``...): their maps below are spelled out.
+- AlexNet, SqueezeNet, ShuffleNetV2, InceptionV3, DenseNet and MobileNetV3 are written
+  differently (``_conv1._conv``, ``MakeFire``, ``2_1._conv_dw_1``, ``inception_block_list.0``,
+  ``db_conv_2.conv2_1.bn_ac_func1``, ``blocks.0.bottleneck_conv``...): their maps below are
+  spelled out.
+- Where paddle fuses an activation into a BatchNorm (DenseNet's ``BatchNorm(act="relu")``),
+  torch's ReLU module pairs with it (the same output); torch's BatchNorm, whose output is
+  taken before the ReLU, has no counterpart: its tensors go to the fused norm (``held``).
 - Where one side applies an activation or pooling functionally (paddle's ``F.relu`` in
   SqueezeNet's ``MakeFireConv`` and AlexNet's ``_conv3``/``_conv4``; torchvision's
   ``adaptive_avg_pool2d`` in MobileNetV2, ``x.mean`` in ShuffleNetV2), the module of the other
@@ -19,12 +24,18 @@ Every architecture both libraries ship, each side built from its own library's c
 
 True differences (checked eagerly, ``tests/ports/test_vision_ports.py``): SqueezeNet's torch
 pools round up (``ceil_mode=True``), paddle's down; SqueezeNet 1.1's first conv is unpadded in
-torchvision, padded by 1 in paddle.vision; AlexNet's and SqueezeNet's paddle Dropout is
-``downscale_in_infer`` (eval output times 1 - p), torch's is the identity at eval.
+torchvision, padded by 1 in paddle.vision; AlexNet's, SqueezeNet's and InceptionV3's paddle
+Dropout is ``downscale_in_infer`` (eval output times 1 - p), torch's is the identity at eval;
+InceptionV3's 94 BatchNorms have eps 0.001 in torchvision (``BasicConv2d``), 1e-5 in
+paddle.vision (``ConvNormActivation``'s default). DenseNet121 and MobileNetV3 (small, large)
+agree after a hand conversion.
 
-Not in the corpus: paddle.vision's MobileNetV1 and LeNet (torchvision ships neither); GoogLeNet,
-InceptionV3, DenseNet and MobileNetV3 (both ship them; not written yet: see the report of the
-session that built this file).
+Not in the corpus: paddle.vision's MobileNetV1 and LeNet (torchvision ships neither). GoogLeNet,
+which both ship, is not a port of the other: torchvision's puts a BatchNorm and a ReLU after
+every conv (``BasicConv2d``), paddle.vision's has no BatchNorm at all and one ReLU after each
+Inception block's concatenation; torchvision's "5x5" branch is a 3x3 conv (its known bug), its
+pools round up (``ceil_mode=True``), its fourth pool is 2x2, and paddle's model returns two
+auxiliary heads' outputs besides: no weight map can make the two compute the same thing.
 """
 
 from __future__ import annotations
@@ -124,7 +135,11 @@ def _built(
     differences: Iterable[TrueDifference] = (),
     equivalent: Iterable[tuple[str, str]] = (),
     undo: Callable[[Any], None] | None = None,
+    held: dict[str, str] | None = None,
 ) -> BuiltPair:
+    """``held``: torch modules whose tensors a paddle module holds that computes more than
+    they do (a BatchNorm whose ReLU paddle fuses, ``BatchNorm(act="relu")``): their weights
+    go across, their outputs have no paddle counterpart (not in ``modules``)."""
     torch_model.eval()
     paddle_model.eval()
     inputs = np.random.default_rng(SEED).standard_normal((1, 3, size, size)).astype("float32")
@@ -133,7 +148,7 @@ def _built(
         torch_model,
         paddle_model,
         (inputs,),
-        _weights(torch_model, modules),
+        _weights(torch_model, modules | (held or {})),
         modules,
         tuple(differences),
         # pairs other than ``modules`` that hold the same computation (not false if found)
@@ -293,6 +308,171 @@ def _shufflenet(width: str) -> BuiltPair:
     return _built(torch_model, paddle_model, modules, 64)
 
 
+# --- InceptionV3 -----------------------------------------------------------------------------
+
+_INCEPTION_STEM = (
+    "Conv2d_1a_3x3",
+    "Conv2d_2a_3x3",
+    "Conv2d_2b_3x3",
+    "Conv2d_3b_1x1",
+    "Conv2d_4a_3x3",
+)
+_INCEPTION_BLOCKS = ("5b", "5c", "5d", "6a", "6b", "6c", "6d", "6e", "7a", "7b", "7c")
+
+
+def _basic_conv(
+    modules: dict[str, str],
+    differences: list[TrueDifference],
+    equivalent: list[tuple[str, str]],
+    a: str,
+    b: str,
+) -> None:
+    """torch's ``BasicConv2d`` (conv, BatchNorm eps 0.001, functional ReLU) as paddle's
+    ConvNormActivation (``.0`` conv, ``.1`` BatchNorm2D eps 1e-5, ``.2`` ReLU module): the
+    block and its conv and norm pair; paddle's ReLU module has no torch module (its output is
+    the block's: equivalent)."""
+    modules |= {a: b, f"{a}.conv": f"{b}.0", f"{a}.bn": f"{b}.1"}
+    equivalent.append((a, f"{b}.2"))
+    differences.append(TrueDifference(f"{a}.bn", f"{b}.1", "BatchNorm eps 0.001 vs 1e-05"))
+
+
+def _inception_v3() -> BuiltPair:
+    """torch: ``Conv2d_1a_3x3``... and ``maxpool1``/``maxpool2`` at the top, ``Mixed_5b``..
+    ``Mixed_7c``; paddle: an ``inception_stem`` (lowercase names, one ``max_pool`` called
+    twice) and ``inception_block_list.0``..``10``. Inside a block the branches keep their names,
+    except torch's ``branch_pool`` (a BasicConv2d after a functional pool) is paddle's
+    ``branch_pool_conv`` (paddle's ``branch_pool`` is the pooling module, functional in torch:
+    no counterpart). ``aux_logits=False``: paddle has no auxiliary head (torch runs it in
+    training only); ``init_weights=False`` skips the truncated-normal init (random either way).
+    The smallest input both run: 75 pixels."""
+    _seeded()
+    torch_model = import_torchvision().inception_v3(aux_logits=False, init_weights=False)
+    paddle_model = _paddle_models().inception_v3()
+    modules: dict[str, str] = {"": ""}
+    differences: list[TrueDifference] = []
+    equivalent: list[tuple[str, str]] = []
+    for name in _INCEPTION_STEM:
+        _basic_conv(modules, differences, equivalent, name, f"inception_stem.conv_{name[7:]}")
+        if name == "Conv2d_2b_3x3":
+            modules["maxpool1"] = "inception_stem.max_pool#1"
+    modules["maxpool2"] = "inception_stem.max_pool#2"
+    for index, block in enumerate(_INCEPTION_BLOCKS):
+        a, b = f"Mixed_{block}", f"inception_block_list.{index}"
+        modules[a] = b
+        for branch, _ in torch_model.get_submodule(a).named_children():
+            own = "branch_pool_conv" if branch == "branch_pool" else branch
+            _basic_conv(modules, differences, equivalent, f"{a}.{branch}", f"{b}.{own}")
+    modules |= {"avgpool": "avg_pool", "dropout": "dropout", "fc": "fc"}
+    differences.append(
+        TrueDifference("dropout", "dropout", "Dropout: paddle downscale_in_infer (x 0.8 at eval)")
+    )
+    return _built(torch_model, paddle_model, modules, 75, differences, equivalent, _inception_undo)
+
+
+def _inception_undo(paddle_model: Any) -> None:
+    import paddle
+
+    _upscale_dropouts(paddle_model)
+    for layer in paddle_model.sublayers():
+        if isinstance(layer, paddle.nn.BatchNorm2D):
+            layer._epsilon = 1e-3
+
+
+# --- DenseNet --------------------------------------------------------------------------------
+
+
+def _norm_relu_conv(modules: dict[str, str], held: dict[str, str], a: str, k: str, b: str) -> None:
+    """torch's ``norm{k}``, ``relu{k}``, ``conv{k}`` modules as paddle's ``BNACConvLayer``
+    (``_batch_norm`` = BatchNorm with ``act="relu"``, then ``_conv``): the ReLU's output is
+    the fused norm's; the norm's tensors go to it (``held``)."""
+    held[f"{a}.norm{k}"] = f"{b}._batch_norm"
+    modules[f"{a}.relu{k}"] = f"{b}._batch_norm"
+    modules[f"{a}.conv{k}"] = f"{b}._conv"
+
+
+def _densenet121() -> BuiltPair:
+    """torch: ``features`` (``conv0``, ``norm0``, ``relu0``, ``pool0``, ``denseblock1..4``
+    of ``denselayer``s, ``transition1..3``, ``norm5``), then functional ReLU and pool, then
+    ``classifier``; paddle: ``conv1_func`` (conv, BatchNorm act=relu), ``pool2d_max``,
+    ``db_conv_2..5`` of ``conv{2..5}_{j}`` DenseLayers, ``tr_conv{2..4}_blk``, ``batch_norm``
+    (act=relu), ``pool2d_avg``, ``out``. A torch dense layer takes the list of earlier
+    features and returns its new ones; paddle's takes their concatenation and returns it with
+    the new ones appended: the torch layer's output is paddle's ``bn_ac_func2``'s, and paddle's
+    DenseLayer has no torch counterpart. torch's ``features`` (its last norm before the ReLU)
+    and paddle's final ``batch_norm`` and ``pool2d_avg`` (functional in torch) have none."""
+    _seeded()
+    torch_model = import_torchvision().densenet121()
+    paddle_model = _paddle_models().densenet121()
+    modules = {"": "", "features.conv0": "conv1_func._conv", "features.pool0": "pool2d_max"}
+    modules |= {"features.relu0": "conv1_func._batch_norm", "classifier": "out"}
+    held = {"features.norm0": "conv1_func._batch_norm", "features.norm5": "batch_norm"}
+    equivalent = []
+    for block, layers in enumerate((6, 12, 24, 16), start=1):
+        a, b = f"features.denseblock{block}", f"db_conv_{block + 1}"
+        modules[a] = b
+        equivalent.append((a, f"{b}.conv{block + 1}_{layers}"))  # the last layer's concat
+        for layer in range(1, layers + 1):
+            layer_a, layer_b = f"{a}.denselayer{layer}", f"{b}.conv{block + 1}_{layer}"
+            modules[layer_a] = f"{layer_b}.bn_ac_func2"
+            equivalent.append((layer_a, f"{layer_b}.bn_ac_func2._conv"))
+            for k in ("1", "2"):
+                _norm_relu_conv(modules, held, layer_a, k, f"{layer_b}.bn_ac_func{k}")
+                equivalent.append((f"{layer_a}.conv{k}", f"{layer_b}.bn_ac_func{k}"))
+        if block < 4:
+            a, b = f"features.transition{block}", f"tr_conv{block + 1}_blk"
+            modules |= {a: b, f"{a}.pool": f"{b}.pool2d_avg"}
+            _norm_relu_conv(modules, held, a, "", f"{b}.conv_ac_func")
+            equivalent.append((f"{a}.conv", f"{b}.conv_ac_func"))
+    return _built(torch_model, paddle_model, modules, 64, (), equivalent, held=held)
+
+
+# --- MobileNetV3 -----------------------------------------------------------------------------
+
+
+def _conv_norm_act(modules: dict[str, str], a: str, b: str, parts: int) -> None:
+    """torchvision's Conv2dNormActivation as paddle's ConvNormActivation: ``.0``, ``.1`` and
+    (with an activation) ``.2`` keep their names."""
+    modules[a] = b
+    modules |= {f"{a}.{i}": f"{b}.{i}" for i in range(parts)}
+
+
+def _mobilenet_v3(size: str) -> BuiltPair:
+    """torch: ``features.0`` (stem), ``features.1..n`` InvertedResidual whose ``block``
+    Sequential holds [expand], depthwise, [SqueezeExcitation], project, ``features.n+1`` (last
+    conv), ``avgpool``, ``classifier``; paddle: ``conv``, ``blocks.0..n-1`` of ``expand_conv``
+    (where the expansion changes the width, as in torch), ``bottleneck_conv``, ``mid_se``,
+    ``linear_conv``, then ``lastconv``, ``avgpool``, ``classifier`` of the same four layers.
+    The SE keeps torch's names (``avgpool``, ``fc1``, ``activation``, ``fc2``,
+    ``scale_activation``). torch's ``block`` Sequential ends at the project conv: it computes
+    what paddle's ``linear_conv`` does, and has no module of its own on paddle's side."""
+    _seeded()
+    torch_model = getattr(import_torchvision(), f"mobilenet_v3_{size}")()
+    paddle_model = getattr(_paddle_models(), f"mobilenet_v3_{size}")()
+    modules: dict[str, str] = {"": ""}
+    _conv_norm_act(modules, "features.0", "conv", 3)
+    blocks = len(torch_model.features) - 2
+    equivalent = []
+    for index in range(blocks):
+        a, b = f"features.{index + 1}.block", f"blocks.{index}"
+        modules[f"features.{index + 1}"] = b
+        block_b = paddle_model.blocks[index]
+        names_b = ["expand_conv"] if block_b.expand else []
+        names_b += ["bottleneck_conv"] + (["mid_se"] if block_b.use_se else []) + ["linear_conv"]
+        layers_a = list(torch_model.get_submodule(a).named_children())
+        for (k, layer), name_b in zip(layers_a, names_b, strict=True):
+            if name_b == "mid_se":
+                modules[f"{a}.{k}"] = f"{b}.{name_b}"
+                for part in ("avgpool", "fc1", "activation", "fc2", "scale_activation"):
+                    modules[f"{a}.{k}.{part}"] = f"{b}.{name_b}.{part}"
+            else:
+                _conv_norm_act(modules, f"{a}.{k}", f"{b}.{name_b}", len(layer))
+        equivalent.append((a, f"{b}.linear_conv"))
+    _conv_norm_act(modules, f"features.{blocks + 1}", "lastconv", 3)
+    modules |= {"avgpool": "avgpool", "classifier": "classifier"}
+    modules |= {f"classifier.{i}": f"classifier.{i}" for i in range(4)}
+    return _built(torch_model, paddle_model, modules, 64, (), equivalent)
+
+
 PAIRS: tuple[PortPair, ...] = (
     PortPair("torchvision/resnet18", "vision", _same("resnet18", "resnet18", 64)),
     PortPair("torchvision/resnet34", "vision", _same("resnet34", "resnet34", 64), slow=True),
@@ -319,4 +499,8 @@ PAIRS: tuple[PortPair, ...] = (
     PortPair("torchvision/squeezenet1_1", "vision", lambda: _squeezenet("1_1")),
     PortPair("torchvision/shufflenet_v2_x0_5", "vision", lambda: _shufflenet("x0_5")),
     PortPair("torchvision/shufflenet_v2_x1_0", "vision", lambda: _shufflenet("x1_0"), slow=True),
+    PortPair("torchvision/inception_v3", "vision", _inception_v3, slow=True),
+    PortPair("torchvision/densenet121", "vision", _densenet121, slow=True),
+    PortPair("torchvision/mobilenet_v3_small", "vision", lambda: _mobilenet_v3("small")),
+    PortPair("torchvision/mobilenet_v3_large", "vision", lambda: _mobilenet_v3("large"), slow=True),
 )
