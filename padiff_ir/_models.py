@@ -43,16 +43,16 @@ def load_model_spec(spec: str) -> tuple[Any, dict[str, Any] | None]:
     if spec.endswith(".onnx"):
         return spec, None
     if spec.startswith("zoo:"):
-        from padiff_ir.zoo import get_pair
+        from padiff_ir.zoo import PAIR_SIDES, get_pair
 
         parts = spec.split(":")[1:]
         name = parts[0]
         side = parts[1] if len(parts) > 1 else "torch"
         size = parts[2] if len(parts) > 2 else "tiny"
-        if side not in ("torch", "paddle"):
+        if side not in PAIR_SIDES:
             raise ModelTypeError(f"zoo side must be 'torch' or 'paddle', got {side!r} in {spec!r}")
         pair = get_pair(name, size)
-        return (pair.torch_model if side == "torch" else pair.paddle_model), dict(pair.inputs)
+        return pair.model_of(side), dict(pair.inputs)
     if ":" not in spec:
         raise ModelTypeError(
             f"cannot read the model specification {spec!r}: use a path ending in .onnx, "

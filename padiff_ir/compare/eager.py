@@ -117,13 +117,13 @@ def run_eager(
         if modules
         else []
     )
-    args, kwargs = inputs.to_torch() if framework == "torch" else inputs.to_paddle()
+    args, kwargs = inputs.arguments_for(fw)
     try:
         with preserved_state(model), fw.no_grad(), installed(fw, hooks):
             result = fw.run(model, args, kwargs)
     except Exception as err:
         reraise_interruption(err)
-        from padiff_ir.exporters._export import eager_failure
+        from padiff_ir.exporters import eager_failure
 
         store.close()
         raise eager_failure(model, framework, inputs, err) from err
@@ -162,7 +162,7 @@ def eager_side(
     """One model run eagerly on its inputs (None for an ONNX file); see :func:`run_eager`."""
     if framework == "onnx":
         return None
-    from padiff_ir.exporters._export import check_signature
+    from padiff_ir.exporters import check_signature
     from padiff_ir.frameworks import normalize_inputs
 
     inputs = normalize_inputs(raw_inputs)

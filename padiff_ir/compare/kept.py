@@ -27,8 +27,8 @@ import logging
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from padiff_ir._shared_weights import current_arrays
 from padiff_ir.errors import InputError
-from padiff_ir.runtime._weights import current_arrays
 
 if TYPE_CHECKING:
     from padiff_ir.compare.options import MatchOptions

@@ -154,7 +154,7 @@ class MatchOptions:
                 f"limit), got {self.memory_budget!r}",
                 option="memory_budget",
             )
-        from padiff_ir.exporters._export import check_opset
+        from padiff_ir.exporters import check_opset
 
         check_opset(self.opset)
         if self.progress is not None and not callable(self.progress):

@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 def initializers(exported: ExportedGraph) -> dict[str, np.ndarray]:
     """Framework parameter name -> value, from the exported graph's initializers (a live
     export's weights as its model holds them now: views, not to be written)."""
-    from padiff_ir.runtime._weights import current_arrays
+    from padiff_ir._shared_weights import current_arrays
 
     live = current_arrays(exported.weights) if exported.weights else {}
     out = {}

@@ -8,8 +8,17 @@ signature gets the cached graph with its current weights.
 
 from __future__ import annotations
 
-from padiff_ir.exporters._cache import ExportCache, export_cache
-from padiff_ir.exporters._export import export, export_pair, exporter_name, load_onnx
+from padiff_ir.exporters._cache import ExportCache, export_cache, stale_parameters
+from padiff_ir.exporters._export import (
+    FRAMEWORK_LOCK,
+    check_opset,
+    check_signature,
+    eager_failure,
+    export,
+    export_pair,
+    exporter_name,
+    load_onnx,
+)
 from padiff_ir.exporters._graph import (
     FRAMEWORK_KEY,
     MODULE_CLASS_KEY,
@@ -18,20 +27,27 @@ from padiff_ir.exporters._graph import (
     PARAMETERS_KEY,
     ExportedGraph,
 )
+from padiff_ir.exporters._live import model_tensors
 from padiff_ir.frameworks.detect import detect_framework
 
 __all__ = [
     "FRAMEWORK_KEY",
+    "FRAMEWORK_LOCK",
     "MODULES_KEY",
     "MODULE_CLASS_KEY",
     "MODULE_PATH_KEY",
     "PARAMETERS_KEY",
     "ExportCache",
     "ExportedGraph",
+    "check_opset",
+    "check_signature",
     "detect_framework",
+    "eager_failure",
     "export_cache",
     "export",
     "export_pair",
     "exporter_name",
     "load_onnx",
+    "model_tensors",
+    "stale_parameters",
 ]

@@ -6,7 +6,7 @@ paddle's DLPack give arrays that share their memory. :func:`filled_export` with 
 an export cache skeleton (:mod:`padiff_ir.exporters._cache`: the exported graph, its
 parameter initializers holding no values) into an :class:`ExportedGraph` whose parameter
 initializers are declared as shared external data
-(:func:`~padiff_ir.runtime._graph_index.external_stub`) and whose
+(:func:`~padiff_ir._shared_weights.external_stub`) and whose
 :attr:`ExportedGraph.weights` gives, for each, the view of the model's tensor
 (:class:`LiveWeights`). Initializers without a view (bfloat16, strided tensors, tensors off
 the CPU) get a copy of the model's value, as every one does without ``live``.
@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from padiff_ir._shared_weights import current_arrays, external_stub
 from padiff_ir.exporters._graph import ExportedGraph
 from padiff_ir.frameworks import get_framework
 
@@ -133,8 +134,6 @@ def filled_export(
     import onnx
     from onnx import helper
 
-    from padiff_ir.runtime._graph_index import external_stub
-
     fw = get_framework(framework)
     model_proto = onnx.ModelProto()
     model_proto.CopyFrom(skeleton)  # a skeleton holds no weights: a small copy
@@ -168,8 +167,6 @@ def materialized(exported: ExportedGraph) -> onnx.ModelProto:
     itself when it has none): a file others can read."""
     import onnx
     from onnx import numpy_helper
-
-    from padiff_ir.runtime._weights import current_arrays
 
     if not exported.weights:
         return exported.model

@@ -3,8 +3,10 @@
 A :class:`Framework` knows its models (modules, parameters and buffers by name, the state an
 analysis must restore), its tensors (to numpy and back, written in place keeping dtype and
 device), its hooks, its autograd graph (for tracing an eager run, :mod:`.trace`), gradients and
-optimizers. :func:`padiff_ir.frameworks.get_framework` returns the torch or paddle one; a third
-framework (JAX/Flax, MindSpore) is one more subclass in one more file.
+optimizers, and its settings vocabulary (the attribute a layer keeps its epsilon, pooling or
+dropout mode in, read by :mod:`padiff_ir.pairing.settings`).
+:func:`padiff_ir.frameworks.get_framework` returns the torch or paddle one; a third framework
+(JAX/Flax, MindSpore) is one more subclass in one more file.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["PADDLE_STATE_NAMES", "Framework", "flatten_tensors"]
+__all__ = ["PADDLE_STATE_NAMES", "Framework", "SettingReader", "flatten_tensors", "read_attribute"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +45,29 @@ _ROLE_ATTRIBUTES = (
 )
 
 
+SettingReader = Callable[[Any], Any]
+"""How a framework reads one setting from a layer (``None``: the layer does not say)."""
+
+
+def read_attribute(*names: str) -> SettingReader:
+    """A reader of the first of ``names`` that a layer has (``None`` when it has none).
+
+    Example:
+        >>> class Norm:
+        ...     _epsilon = 1e-6
+        >>> read_attribute("eps", "_epsilon")(Norm()), read_attribute("eps")(Norm())
+        (1e-06, None)
+    """
+
+    def read(module: Any) -> Any:
+        for name in names:
+            if hasattr(module, name):
+                return getattr(module, name)
+        return None
+
+    return read
+
+
 class Framework:
     """Models, tensors, hooks, autograd graph, gradients and optimizers of one framework."""
 
@@ -51,6 +76,14 @@ class Framework:
     layer_packages: tuple[str, ...] = ()
     #: its classes that say nothing of what a layer computes (the base class, containers)
     plain_layers: frozenset[str] = frozenset()
+    #: whether its model is model A, the reference, of a pair given in no order (PaDiff's
+    #: ``assign_weight(paddle_model, torch_model)`` copies torch's weights into paddle)
+    reference = False
+    #: its settings vocabulary: layer family -> setting (as :mod:`padiff_ir.pairing.settings`
+    #: names it) -> how this framework's layer of that family keeps it
+    settings: Mapping[str, Mapping[str, SettingReader]] = {}
+    #: whether its BatchNorm updates the running variance with the unbiased batch variance
+    batch_norm_unbiased_variance = False
 
     # -- models ----------------------------------------------------------------------------
     def owns(self, model: Any) -> bool:
@@ -160,6 +193,29 @@ class Framework:
 
     def enable_grad(self) -> contextlib.AbstractContextManager[Any]:
         raise NotImplementedError
+
+    # -- settings --------------------------------------------------------------------------
+    def setting(self, module: Any, family: str, setting: str) -> Any:
+        """Setting ``setting`` of ``module``, a layer of ``family``, as the layer keeps it
+        (``None`` when this framework's vocabulary has no reader for it or the layer does not
+        say)."""
+        reader = self.settings.get(family, {}).get(setting)
+        return None if reader is None else reader(module)
+
+    def batch_norm_momentum(self, module: Any) -> float | None:
+        """A BatchNorm's momentum in torch's convention (the weight of the batch statistics:
+        ``running = (1 - m) * running + m * batch``); ``None``: a cumulative moving average."""
+        return getattr(module, "momentum", None)
+
+    def own_momentum(self, momentum: float) -> float:
+        """``momentum`` (torch's convention) written in this framework's convention."""
+        return momentum
+
+    def dropout_mode(self, module: Any) -> str:
+        """How a dropout layer scales, in paddle's words: ``"upscale_in_train"`` (by
+        ``1 / (1 - p)`` in training, the identity in eval mode) or ``"downscale_in_infer"``
+        (by ``1 - p`` in eval mode)."""
+        return "upscale_in_train"
 
     # -- autograd graph (tracing) ----------------------------------------------------------
     def grad_node(self, tensor: Any) -> Any:

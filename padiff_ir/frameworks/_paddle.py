@@ -9,17 +9,90 @@ from typing import Any
 
 import numpy as np
 
-from padiff_ir.frameworks._base import PADDLE_STATE_NAMES, Framework
+from padiff_ir.frameworks._base import (
+    PADDLE_STATE_NAMES,
+    Framework,
+    SettingReader,
+    read_attribute,
+)
 
 __all__ = ["PaddleFramework"]
 
 logger = logging.getLogger(__name__)
+
+#: paddle ``_epsilon``; PaddleFormers' RMSNorm ``variance_epsilon``
+_EPSILON = read_attribute("eps", "epsilon", "variance_epsilon", "_epsilon", "variance_eps")
+
+
+def _gelu_approximation(module: Any) -> str:
+    return "tanh" if getattr(module, "_approximate", False) else "none"
+
+
+def _tracks_running_stats(module: Any) -> bool:
+    return getattr(module, "_use_global_stats", None) is not False
+
+
+def _counts_padding(module: Any) -> bool | None:
+    exclusive = getattr(module, "exclusive", None)
+    return None if exclusive is None else not exclusive  # torch's count_include_pad
+
+
+_POOLING = {
+    "kernel_size": read_attribute("ksize"),
+    **{setting: read_attribute(setting) for setting in ("stride", "padding", "ceil_mode")},
+}
+_CONVOLUTION = {
+    setting: read_attribute(f"_{setting}")
+    for setting in ("stride", "dilation", "groups", "padding_mode")
+}
+
+#: family -> setting -> its paddle attribute (the vocabulary of :mod:`padiff_ir.pairing.settings`)
+_SETTINGS: Mapping[str, Mapping[str, SettingReader]] = {
+    "batchnorm": {"epsilon": _EPSILON, "track_running_stats": _tracks_running_stats},
+    "instancenorm": {"epsilon": _EPSILON},
+    "layernorm": {"epsilon": _EPSILON},
+    "rmsnorm": {"epsilon": _EPSILON},
+    "groupnorm": {"epsilon": _EPSILON, "groups": read_attribute("_num_groups")},
+    "dropout": {"p": read_attribute("p")},
+    "gelu": {"approximate": _gelu_approximation},
+    "leakyrelu": {"negative_slope": read_attribute("_negative_slope")},
+    "softmax": {"axis": read_attribute("_axis")},
+    "logsoftmax": {"axis": read_attribute("_axis")},
+    "embedding": {"padding_idx": read_attribute("_padding_idx")},
+    "upsample": {"mode": read_attribute("mode"), "align_corners": read_attribute("align_corners")},
+    **{f"maxpool{n}d": _POOLING for n in (1, 2, 3)},
+    **{
+        f"avgpool{n}d": {**_POOLING, "count_include_pad (paddle: not exclusive)": _counts_padding}
+        for n in (1, 2, 3)
+    },
+    "elu": {"alpha": read_attribute("_alpha")},
+    "celu": {"alpha": read_attribute("_alpha")},
+    "hardtanh": {"min": read_attribute("_min"), "max": read_attribute("_max")},
+    "softplus": {"beta": read_attribute("_beta"), "threshold": read_attribute("_threshold")},
+    "flatten": {
+        "start_axis": read_attribute("start_axis"),
+        "stop_axis": read_attribute("stop_axis"),
+    },
+    **{f"conv{n}d": _CONVOLUTION for n in (1, 2, 3)},
+    **{f"convtranspose{n}d": _CONVOLUTION for n in (1, 2, 3)},
+}
 
 
 class PaddleFramework(Framework):
     name = "paddle"
     layer_packages = ("paddle.nn.",)
     plain_layers = frozenset({"Layer", "Sequential", "LayerList", "LayerDict"})
+    settings = _SETTINGS
+
+    def batch_norm_momentum(self, module: Any) -> float | None:
+        momentum = getattr(module, "_momentum", None)
+        return None if momentum is None else 1.0 - float(momentum)  # in torch's convention
+
+    def own_momentum(self, momentum: float) -> float:
+        return 1.0 - momentum  # paddle: running = m * running + (1 - m) * batch
+
+    def dropout_mode(self, module: Any) -> str:
+        return str(getattr(module, "mode", "upscale_in_train"))
 
     def __init__(self) -> None:
         import paddle

@@ -8,15 +8,60 @@ from typing import Any
 
 import numpy as np
 
-from padiff_ir.frameworks._base import Framework
+from padiff_ir.frameworks._base import Framework, SettingReader, read_attribute
 
 __all__ = ["TorchFramework"]
+
+#: torch ``eps``; Hugging Face's RMSNorm ``variance_epsilon``
+_EPSILON = read_attribute("eps", "epsilon", "variance_epsilon", "variance_eps")
+
+
+def _same_names(*settings: str) -> dict[str, SettingReader]:
+    return {setting: read_attribute(setting) for setting in settings}
+
+
+_POOLING = _same_names("kernel_size", "stride", "padding", "ceil_mode")
+_CONVOLUTION = _same_names("stride", "dilation", "groups", "padding_mode")
+
+#: family -> setting -> its torch attribute (the vocabulary of :mod:`padiff_ir.pairing.settings`)
+_SETTINGS: Mapping[str, Mapping[str, SettingReader]] = {
+    "batchnorm": {"epsilon": _EPSILON, **_same_names("track_running_stats")},
+    "instancenorm": {"epsilon": _EPSILON},
+    "layernorm": {"epsilon": _EPSILON},
+    "rmsnorm": {"epsilon": _EPSILON},
+    "groupnorm": {"epsilon": _EPSILON, "groups": read_attribute("num_groups")},
+    "dropout": _same_names("p"),
+    "gelu": _same_names("approximate"),
+    "leakyrelu": _same_names("negative_slope"),
+    "softmax": {"axis": read_attribute("dim")},
+    "logsoftmax": {"axis": read_attribute("dim")},
+    "embedding": _same_names("padding_idx"),
+    "upsample": _same_names("mode", "align_corners"),
+    **{f"maxpool{n}d": _POOLING for n in (1, 2, 3)},
+    **{
+        f"avgpool{n}d": {
+            **_POOLING,
+            "count_include_pad (paddle: not exclusive)": read_attribute("count_include_pad"),
+        }
+        for n in (1, 2, 3)
+    },
+    "elu": _same_names("alpha"),
+    "celu": _same_names("alpha"),
+    "hardtanh": {"min": read_attribute("min_val"), "max": read_attribute("max_val")},
+    "softplus": _same_names("beta", "threshold"),
+    "flatten": {"start_axis": read_attribute("start_dim"), "stop_axis": read_attribute("end_dim")},
+    **{f"conv{n}d": _CONVOLUTION for n in (1, 2, 3)},
+    **{f"convtranspose{n}d": _CONVOLUTION for n in (1, 2, 3)},
+}
 
 
 class TorchFramework(Framework):
     name = "torch"
     layer_packages = ("torch.nn.",)
     plain_layers = frozenset({"Module", "Sequential", "ModuleList", "ModuleDict"})
+    reference = True
+    settings = _SETTINGS
+    batch_norm_unbiased_variance = True
 
     def __init__(self) -> None:
         import torch

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from padiff_ir.errors import InputError
 from padiff_ir.frameworks.detect import framework_of_type
+
+if TYPE_CHECKING:
+    from padiff_ir.frameworks._base import Framework
 
 __all__ = ["ModelInputs", "normalize_inputs", "to_numpy"]
 
@@ -81,6 +84,10 @@ class ModelInputs:
 
         tensors = [paddle.to_tensor(np.ascontiguousarray(a)) for a in self.arrays]
         return self._split(tensors)
+
+    def arguments_for(self, framework: Framework) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """``(args, kwargs)`` of ``framework``'s tensors (:meth:`Framework.as_input`)."""
+        return self._split([framework.as_input(a, None, None) for a in self.arrays])
 
     def _split(self, values: list[Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         if self.keyword:

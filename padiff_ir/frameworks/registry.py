@@ -14,7 +14,8 @@ Examples:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 __all__ = ["FRAMEWORKS", "FrameworkSpec", "register_framework"]
 
@@ -27,16 +28,27 @@ class FrameworkSpec:
         name: its name in results and messages (``"torch"``); also its top-level package.
         model_class: ``(module, qualified name)`` of the class its models derive from.
         implementation: ``"module:Class"`` of its :class:`Framework` subclass.
+        class_families: lower-case class names whose family is not their name's (torch's
+            ``RNN`` is a simple RNN; paddle's ``RNN`` runs any cell), read without importing
+            the framework (graphs name their modules' classes).
+        linear_weight_transposed: whether its ``Linear`` holds its weight as ``[out, in]``,
+            the transpose of the ``[in, out]`` a ``MatMul`` reads.
     """
 
     name: str
     model_class: tuple[str, str]
     implementation: str
+    class_families: Mapping[str, str] = field(default_factory=dict, hash=False)
+    linear_weight_transposed: bool = False
 
 
 FRAMEWORKS: dict[str, FrameworkSpec] = {
     "torch": FrameworkSpec(
-        "torch", ("torch.nn", "Module"), "padiff_ir.frameworks._torch:TorchFramework"
+        "torch",
+        ("torch.nn", "Module"),
+        "padiff_ir.frameworks._torch:TorchFramework",
+        class_families={"rnn": "simplernn"},
+        linear_weight_transposed=True,
     ),
     "paddle": FrameworkSpec(
         "paddle", ("paddle.nn", "Layer"), "padiff_ir.frameworks._paddle:PaddleFramework"

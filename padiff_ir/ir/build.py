@@ -14,7 +14,7 @@ from padiff_ir.ir.graph import Graph, OpNode, TensorInfo
 if TYPE_CHECKING:
     import onnx
 
-    from padiff_ir.exporters._graph import ExportedGraph
+    from padiff_ir.exporters import ExportedGraph
 
 __all__ = ["build_graph"]
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from padiff_ir.frameworks.registry import FRAMEWORKS
+
 __all__ = ["FAMILY_ALIASES", "PARAMETER_FREE_KINDS", "layer_kind", "module_family"]
 
 FAMILY_ALIASES: Mapping[str, str] = {
@@ -36,7 +38,6 @@ FAMILY_ALIASES: Mapping[str, str] = {
     "moduledict": "dict",
     "layerdict": "dict",
     "parameterlist": "list",
-    "rnn_torch": "simplernn",
     "silu": "silu",
     "hardswish": "hardswish",
     "upsamplingnearest2d": "upsample",
@@ -54,8 +55,9 @@ def module_family(class_name: str, framework: str = "") -> str:
         ('simplernn', 'rnn')
     """
     key = class_name.lower().replace("_", "")
-    if key == "rnn" and framework == "torch":
-        key = "rnn_torch"
+    spec = FRAMEWORKS.get(framework)
+    if spec is not None:
+        key = spec.class_families.get(key, key)
     return FAMILY_ALIASES.get(key, key)
 
 

@@ -35,6 +35,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from padiff_ir._paths import leaf, strictly_within
+from padiff_ir.frameworks.registry import FRAMEWORKS
 from padiff_ir.ir.families import module_family
 from padiff_ir.ir.graph import Graph, OpNode, TensorInfo
 
@@ -213,7 +214,7 @@ class _Builder:
         if len(weight) != 2 or weight[0] == weight[1]:
             return None
         if not x and not y:  # a module tree without a run: the framework's Linear layout
-            return self.trace.framework == "torch"
+            return FRAMEWORKS[self.trace.framework].linear_weight_transposed
         if not x or not y or x[:-1] != y[:-1]:
             return None
         if "bias" in own and (self.shape(own["bias"]) or ()) != (y[-1],):
@@ -229,7 +230,7 @@ class _Builder:
         bias = own.get("bias")
         raw = self.temp(f"{output}/matmul", self.shape(output)) if bias else output
         if transposed is None:
-            transposed = self.trace.framework == "torch"
+            transposed = FRAMEWORKS[self.trace.framework].linear_weight_transposed
         self.add(
             seq,
             call,

@@ -21,7 +21,7 @@ from typing import Any
 
 from padiff_ir._interrupts import reraise_interruption
 from padiff_ir.errors import AutoDiffError
-from padiff_ir.frameworks import Framework, detect_framework, framework_of_value
+from padiff_ir.frameworks import FRAMEWORKS, Framework, detect_framework, framework_of_value
 
 __all__ = ["AutoDiffError", "LossFunction", "OptimizerStep", "model_framework", "order_pair"]
 
@@ -110,7 +110,7 @@ class LossFunction:
                 "functions refer to those frameworks; if that is wrong, pass loss_fn in the "
                 "order of the models given to auto_diff."
             )
-        other = "paddle" if self.framework == "torch" else "torch"
+        other = next((name for name in FRAMEWORKS if name != self.framework), "other")
         return (
             f"{head} loss_fn was read in model order [loss for model A, loss for model B] "
             "because its functions do not show their framework. If "
@@ -192,7 +192,7 @@ def model_framework(model: Any, side: str) -> str:
         AutoDiffError: the model is an ONNX model.
     """
     framework = detect_framework(model)
-    if framework not in ("torch", "paddle"):
+    if framework not in FRAMEWORKS:
         raise AutoDiffError(
             f"auto_diff trains torch or paddle models; model {side} is {framework} "
             "(use padiff_ir.match to compare an ONNX model's inference)"

@@ -31,7 +31,7 @@ import numpy as np
 
 from padiff_ir._paths import join, leaf
 from padiff_ir.errors import LayoutError, MatchError, WeightAssignError
-from padiff_ir.exporters._live import model_tensors
+from padiff_ir.exporters import model_tensors
 from padiff_ir.frameworks import framework_of, unwrap_model
 from padiff_ir.matching.transforms import (
     SKIPPED_TENSORS,
@@ -86,8 +86,8 @@ def auto_layer_map(
 
 def _orient_by_default(target: Any, source: Any) -> bool:
     """True when the target is model A: A is the torch model, or the source for one framework."""
-    framework_t, framework_s = framework_of(target).name, framework_of(source).name
-    return framework_t != framework_s and framework_t == "torch"
+    framework_t, framework_s = framework_of(target), framework_of(source)
+    return framework_t.name != framework_s.name and framework_t.reference
 
 
 def _stateless(*models: Any) -> set[str]:

@@ -10,13 +10,18 @@ momentum written in the other framework's convention (torch updates
 ``align_corners``, a GELU approximation, a padding mode, a slope. :func:`layer_differences`
 reads those settings from one pair of layers and says in words which disagree;
 :func:`config_differences` does so for every pair of a layer map.
+
+This module names the settings of each layer family; each framework reads them from its own
+layers (:attr:`padiff_ir.frameworks.Framework.settings`: torch's ``eps`` and paddle's
+``_epsilon`` are both the ``epsilon``), with its BatchNorm momentum convention and dropout
+modes, so a third framework brings its vocabulary in its own file.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from padiff_ir.frameworks import get_framework
@@ -36,39 +41,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-Getter = Callable[[Any], Any]
-
-
-def _attr(*names: str) -> Getter:
-    def get(module: Any) -> Any:
-        for name in names:
-            if hasattr(module, name):
-                return getattr(module, name)
-        return None
-
-    return get
-
-
-_EPSILON = _attr("eps", "epsilon", "variance_epsilon", "_epsilon", "variance_eps")
-"""An epsilon whatever a library calls it: torch ``eps``, paddle ``_epsilon``, Hugging Face's
-and PaddleFormers' RMSNorm ``variance_epsilon``."""
-
 _LIBRARY_SUFFIXES = ("rmsnorm", "layernorm", "groupnorm")
 """Families a library layer belongs to by its class name's ending (``Qwen2RMSNorm``,
 ``LlamaRMSNorm`` and PaddleFormers' ``RMSNorm`` are all ``rmsnorm``)."""
-
-
-def _torch_bn_momentum(module: Any) -> Any:
-    return module.momentum  # None: cumulative moving average
-
-
-def _paddle_bn_momentum(module: Any) -> Any:
-    momentum = getattr(module, "_momentum", None)
-    return None if momentum is None else 1.0 - float(momentum)  # in torch's convention
-
-
-def _paddle_gelu(module: Any) -> Any:
-    return "tanh" if getattr(module, "_approximate", False) else "none"
 
 
 def settings_tuple(value: Any) -> Any:
@@ -80,97 +55,35 @@ def settings_tuple(value: Any) -> Any:
     return value
 
 
-# family -> [(setting, torch getter, paddle getter)]
-_SETTINGS: Mapping[str, list[tuple[str, Getter, Getter]]] = {
-    "batchnorm": [
-        ("epsilon", _EPSILON, _EPSILON),
-        (
-            "track_running_stats",
-            _attr("track_running_stats"),
-            lambda m: getattr(m, "_use_global_stats", None) is not False,
-        ),
-    ],
-    "instancenorm": [("epsilon", _EPSILON, _EPSILON)],
-    "layernorm": [("epsilon", _EPSILON, _EPSILON)],
-    "rmsnorm": [("epsilon", _EPSILON, _EPSILON)],
-    "groupnorm": [
-        ("epsilon", _EPSILON, _EPSILON),
-        ("groups", _attr("num_groups"), _attr("_num_groups")),
-    ],
-    "dropout": [("p", _attr("p"), _attr("p"))],
-    "gelu": [("approximate", _attr("approximate"), _paddle_gelu)],
-    "leakyrelu": [("negative_slope", _attr("negative_slope"), _attr("_negative_slope"))],
-    "softmax": [("axis", _attr("dim"), _attr("_axis"))],
-    "logsoftmax": [("axis", _attr("dim"), _attr("_axis"))],
-    "embedding": [("padding_idx", _attr("padding_idx"), _attr("_padding_idx"))],
-    "upsample": [
-        ("mode", _attr("mode"), _attr("mode")),
-        ("align_corners", _attr("align_corners"), _attr("align_corners")),
-    ],
+_POOLING = ("kernel_size", "stride", "padding", "ceil_mode")
+_CONVOLUTION = ("stride", "dilation", "groups", "padding_mode")
+
+#: family -> the settings compared, in the order the sentences name them; each framework reads
+#: them from its own layers (:attr:`padiff_ir.frameworks.Framework.settings`)
+_SETTINGS: Mapping[str, tuple[str, ...]] = {
+    "batchnorm": ("epsilon", "track_running_stats"),
+    "instancenorm": ("epsilon",),
+    "layernorm": ("epsilon",),
+    "rmsnorm": ("epsilon",),
+    "groupnorm": ("epsilon", "groups"),
+    "dropout": ("p",),
+    "gelu": ("approximate",),
+    "leakyrelu": ("negative_slope",),
+    "softmax": ("axis",),
+    "logsoftmax": ("axis",),
+    "embedding": ("padding_idx",),
+    "upsample": ("mode", "align_corners"),
+    **{f"maxpool{n}d": _POOLING for n in (1, 2, 3)},
+    **{f"avgpool{n}d": (*_POOLING, "count_include_pad (paddle: not exclusive)") for n in (1, 2, 3)},
+    "elu": ("alpha",),
+    "celu": ("alpha",),
+    "hardtanh": ("min", "max"),
+    "softplus": ("beta", "threshold"),
+    "prelu": (),
+    "flatten": ("start_axis", "stop_axis"),
+    **{f"conv{n}d": _CONVOLUTION for n in (1, 2, 3)},
+    **{f"convtranspose{n}d": _CONVOLUTION for n in (1, 2, 3)},
 }
-
-
-def _paddle_counts_padding(module: Any) -> Any:
-    exclusive = getattr(module, "exclusive", None)
-    return None if exclusive is None else not exclusive  # torch's count_include_pad
-
-
-def _paddle_pool_padding(module: Any) -> Any:
-    return getattr(module, "padding", None)
-
-
-for _family in ("maxpool1d", "maxpool2d", "maxpool3d"):
-    _SETTINGS[_family] = [  # type: ignore[index]
-        ("kernel_size", _attr("kernel_size"), _attr("ksize")),
-        ("stride", _attr("stride"), _attr("stride")),
-        ("padding", _attr("padding"), _paddle_pool_padding),
-        ("ceil_mode", _attr("ceil_mode"), _attr("ceil_mode")),
-    ]
-for _family in ("avgpool1d", "avgpool2d", "avgpool3d"):
-    _SETTINGS[_family] = [  # type: ignore[index]
-        ("kernel_size", _attr("kernel_size"), _attr("ksize")),
-        ("stride", _attr("stride"), _attr("stride")),
-        ("padding", _attr("padding"), _paddle_pool_padding),
-        ("ceil_mode", _attr("ceil_mode"), _attr("ceil_mode")),
-        (
-            "count_include_pad (paddle: not exclusive)",
-            _attr("count_include_pad"),
-            _paddle_counts_padding,
-        ),
-    ]
-_SETTINGS.update(  # type: ignore[attr-defined]
-    {
-        "elu": [("alpha", _attr("alpha"), _attr("_alpha"))],
-        "celu": [("alpha", _attr("alpha"), _attr("_alpha"))],
-        "hardtanh": [
-            ("min", _attr("min_val"), _attr("_min")),
-            ("max", _attr("max_val"), _attr("_max")),
-        ],
-        "softplus": [
-            ("beta", _attr("beta"), _attr("_beta")),
-            ("threshold", _attr("threshold"), _attr("_threshold")),
-        ],
-        "prelu": [],
-        "flatten": [
-            ("start_axis", _attr("start_dim"), _attr("start_axis")),
-            ("stop_axis", _attr("end_dim"), _attr("stop_axis")),
-        ],
-    }
-)
-for _family in (
-    "conv1d",
-    "conv2d",
-    "conv3d",
-    "convtranspose1d",
-    "convtranspose2d",
-    "convtranspose3d",
-):
-    _SETTINGS[_family] = [  # type: ignore[index]
-        ("stride", _attr("stride"), _attr("_stride")),
-        ("dilation", _attr("dilation"), _attr("_dilation")),
-        ("groups", _attr("groups"), _attr("_groups")),
-        ("padding_mode", _attr("padding_mode"), _attr("_padding_mode")),
-    ]
 
 
 # ONNX op attribute -> (family, setting of :data:`_SETTINGS`) it carries: where an exporter
@@ -203,15 +116,17 @@ def op_setting(op_type: str, attribute: str, module: Any, framework: str) -> tup
     found = _OP_ATTRIBUTES.get((op_type, attribute))
     if found is None or _base_family(module, framework) != found[0]:
         return None
-    for setting, get_torch, get_paddle in _SETTINGS.get(found[0], ()):
-        if setting == found[1]:
-            return setting, _setting(module, framework, (get_torch, get_paddle))
-    return None
+    family, setting = found
+    if setting not in _SETTINGS.get(family, ()):
+        return None
+    return setting, _setting(module, framework, family, setting)
 
 
-def _setting(module: Any, framework: str, getters: tuple[Getter, Getter]) -> Any:
-    value = getters[0 if framework == "torch" else 1](module)
-    return settings_tuple(value)
+def _setting(module: Any, framework: str, family: str, setting: str) -> Any:
+    """``module``'s setting as its framework keeps it (None for a framework not registered)."""
+    if framework not in FRAMEWORKS:
+        return None
+    return settings_tuple(get_framework(framework).setting(module, family, setting))
 
 
 def differ(x: Any, y: Any) -> bool:
@@ -234,20 +149,19 @@ def fmt(value: Any) -> str:
 
 def _batch_norm(path: str, module_a: Any, module_b: Any, fw_a: str, fw_b: str) -> list[str]:
     found = []
-    getters = {"torch": _torch_bn_momentum, "paddle": _paddle_bn_momentum}
-    m_a, m_b = getters[fw_a](module_a), getters[fw_b](module_b)
+    framework_a, framework_b = get_framework(fw_a), get_framework(fw_b)
+    m_a, m_b = framework_a.batch_norm_momentum(module_a), framework_b.batch_norm_momentum(module_b)
     if (m_a is None) != (m_b is None) or (m_a is not None and differ(m_a, m_b)):
 
         def show(value: Any, framework: str) -> str:  # value in torch's convention
             if value is None:
                 return "None (cumulative average)"
-            return f"{1.0 - value:g}" if framework == "paddle" else f"{value:g}"
+            return f"{get_framework(framework).own_momentum(value):g}"
 
         if fw_a != fw_b and m_a is not None:
-            other = "paddle" if fw_a == "torch" else "torch"
             text = (
                 f"{path}: BatchNorm momentum {show(m_a, fw_a)} in model A ({fw_a}) is "
-                f"{show(m_a, other)} in {other}'s convention, but model B ({fw_b}) has "
+                f"{show(m_a, fw_b)} in {fw_b}'s convention, but model B ({fw_b}) has "
                 f"{show(m_b, fw_b)}"
             )
         else:
@@ -260,11 +174,14 @@ def _batch_norm(path: str, module_a: Any, module_b: Any, fw_a: str, fw_b: str) -
             "drift apart from the first training-mode forward"
         )
     training = bool(getattr(module_a, "training", False) or getattr(module_b, "training", False))
-    if fw_a != fw_b and training:
+    unbiased = framework_a.batch_norm_unbiased_variance, framework_b.batch_norm_unbiased_variance
+    if unbiased[0] != unbiased[1] and training:
+        by_unbiased, by_biased = (fw_a, fw_b) if unbiased[0] else (fw_b, fw_a)
         found.append(
-            f"{path}: in training mode torch's BatchNorm updates running_var with the unbiased "
-            "batch variance (x n/(n-1), n values per channel) and paddle's with the biased one; "
-            "the running variances differ by that factor on each update"
+            f"{path}: in training mode {by_unbiased}'s BatchNorm updates running_var with the "
+            "unbiased batch variance (x n/(n-1), n values per channel) and "
+            f"{by_biased}'s with the biased one; the running variances differ by that factor "
+            "on each update"
         )
     return found
 
@@ -333,22 +250,28 @@ def layer_differences(
     found = []
     if family == "batchnorm":
         found += _batch_norm(label, module_a, module_b, framework_a, framework_b)
-    for setting, get_torch, get_paddle in _SETTINGS.get(family, ()):
-        x = _setting(module_a, framework_a, (get_torch, get_paddle))
-        y = _setting(module_b, framework_b, (get_torch, get_paddle))
+    for setting in _SETTINGS.get(family, ()):
+        x = _setting(module_a, framework_a, family, setting)
+        y = _setting(module_b, framework_b, family, setting)
         if differ(x, y):
             found.append(
                 f"{label}: {name_a} {setting} {fmt(x)} in model A ({framework_a}) "
                 f"vs {fmt(y)} in model B ({framework_b})"
             )
-    found += _dropout_mode(label, module_a, module_b, family)
+    if family == "dropout":
+        found += _dropout_mode(label, module_a, module_b, framework_a, framework_b)
     return found
 
 
-def _dropout_mode(label: str, module_a: Any, module_b: Any, family: str) -> list[str]:
-    if family != "dropout":
+def _dropout_mode(
+    label: str, module_a: Any, module_b: Any, framework_a: str, framework_b: str
+) -> list[str]:
+    if framework_a not in FRAMEWORKS or framework_b not in FRAMEWORKS:
         return []
-    modes = [getattr(m, "mode", "upscale_in_train") for m in (module_a, module_b)]
+    modes = [
+        get_framework(framework).dropout_mode(module)
+        for framework, module in ((framework_a, module_a), (framework_b, module_b))
+    ]
     if "downscale_in_infer" in modes and modes[0] != modes[1]:
         side = "A" if modes[0] == "downscale_in_infer" else "B"
         return [

@@ -23,6 +23,8 @@ from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from padiff_ir._shared_weights import external_stub
+
 if TYPE_CHECKING:
     import numpy as np
     import onnx
@@ -268,25 +270,6 @@ class GraphIndex:
         graph.input.extend(inputs)
         graph.output.extend(outputs)
         return built
-
-
-#: The ``location`` of an initializer whose data the session gets from memory.
-SHARED_LOCATION = "padiff_ir.shared_memory"
-
-
-def external_stub(tensor: onnx.TensorProto) -> onnx.TensorProto:
-    """An initializer with ``tensor``'s name, type and dims, its data marked external."""
-    import onnx
-    from onnx import helper
-
-    stub = onnx.TensorProto(name=tensor.name, data_type=tensor.data_type, dims=tensor.dims)
-    stub.data_location = onnx.TensorProto.EXTERNAL
-    itemsize = helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
-    length = str(math.prod(tensor.dims) * itemsize)
-    for key, value in (("location", SHARED_LOCATION), ("offset", "0"), ("length", length)):
-        entry = stub.external_data.add()
-        entry.key, entry.value = key, value
-    return stub
 
 
 def output_value_info(name: str, type_proto: onnx.TypeProto | None) -> onnx.ValueInfoProto:

@@ -83,7 +83,7 @@ def create_session(
     external-data file (``model`` is copied first unless ``owned``).
 
     Initializers that ``model`` declares as shared external data
-    (:func:`~padiff_ir.runtime._graph_index.external_stub`) become graph inputs that
+    (:func:`~padiff_ir._shared_weights.external_stub`) become graph inputs that
     :func:`run_session` feeds from the arrays of ``shared``: ORT reads them where they are at
     each run (its ways to take an initializer from memory copy it, so a write made in place
     after the session was built would not be seen), and the session holds no copy of them.
@@ -126,7 +126,7 @@ def _weights_as_inputs(
     import onnx
     from onnx import helper
 
-    from padiff_ir.runtime._graph_index import SHARED_LOCATION
+    from padiff_ir._shared_weights import SHARED_LOCATION
 
     stubs = [
         t

@@ -18,7 +18,7 @@ import numpy as np
 if TYPE_CHECKING:
     import onnx
 
-__all__ = ["WeightsOnDemand", "current_arrays", "same_memory"]
+__all__ = ["WeightsOnDemand", "same_memory"]
 
 logger = logging.getLogger(__name__)
 
@@ -54,13 +54,6 @@ class WeightsOnDemand(Mapping[str, np.ndarray]):
 
     def __len__(self) -> int:
         return len(self._tensors)
-
-
-def current_arrays(weights: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Every array of ``weights`` as it is now (a live export's views are read again from
-    its model: see :meth:`padiff_ir.exporters._live.LiveWeights.arrays`)."""
-    arrays = getattr(weights, "arrays", None)
-    return dict(arrays()) if callable(arrays) else dict(weights)
 
 
 def same_memory(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]) -> bool:

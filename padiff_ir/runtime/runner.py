@@ -32,11 +32,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from padiff_ir._onnx_values import onnx_array
+from padiff_ir._shared_weights import current_arrays
 from padiff_ir.errors import InputError
 from padiff_ir.runtime._graph_index import GraphIndex, input_value_info, output_value_info
 from padiff_ir.runtime._segments import run_segments
 from padiff_ir.runtime._session import check_value, create_session, run_session
-from padiff_ir.runtime._weights import WeightsOnDemand, current_arrays, same_memory
+from padiff_ir.runtime._weights import WeightsOnDemand, same_memory
 from padiff_ir.runtime.store import DEFAULT_STORE_BUDGET, ActivationStore
 
 if TYPE_CHECKING:

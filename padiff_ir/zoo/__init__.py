@@ -62,6 +62,7 @@ __all__ = [
     "list_pairs",
     # building pairs
     "ModelPair",
+    "PAIR_SIDES",
     "get_pair",
     "InputSpec",
     "LlamaConfig",
@@ -147,6 +148,14 @@ class ModelPair:
     input_specs: tuple[InputSpec, ...]
     config: ArchitectureConfig
     seed: int = 0
+
+    def model_of(self, side: str) -> Any:
+        """The model of framework ``side`` (one of :data:`PAIR_SIDES`)."""
+        return self.torch_model if side == "torch" else self.paddle_model
+
+
+#: The frameworks of a :class:`ModelPair`'s two models, in the order the zoo writes them.
+PAIR_SIDES = ("torch", "paddle")
 
 
 def list_pairs() -> tuple[str, ...]:
