@@ -365,6 +365,52 @@ def broadcast_alike(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return np.broadcast_to(a, shape), np.broadcast_to(b, shape)
 
 
+def _cosine(sums: _Sums) -> float:
+    """The cosine of two arrays' angle (1 for two zero arrays, 0 where NaN/Inf differ)."""
+    norms = math.sqrt(sums.dot_xx * sums.dot_yy)
+    if norms > 0:
+        return sums.dot_xy / norms
+    return 1.0 if not sums.any_x and not sums.any_y and not sums.mismatched else 0.0
+
+
+def _verdict(
+    sums: _Sums,
+    tolerance: Tolerance,
+    arrays: tuple[np.ndarray, np.ndarray],
+    shapes: tuple[tuple[int, ...], tuple[int, ...]],
+    means: tuple[float, ...],
+    abs_means: tuple[float, ...],
+) -> tuple[bool, str]:
+    """Whether two arrays agree under ``tolerance``, and if not, why in words."""
+    (x, y), (shape_a, shape_b) = arrays, shapes
+    if sums.mismatched:
+        first = sums.first_mismatch
+        index = np.unravel_index(first, shape_a) if shape_a else ()
+        return False, (
+            f"non-finite values: NaN/Inf differ at {sums.mismatched} of {int(x.size)} positions "
+            f"(first at {[int(i) for i in index]}: {float(x[first])} vs "
+            f"{float(y[first])}); NaN {sums.nan_x} vs {sums.nan_y}, "
+            f"Inf {sums.inf_x} vs {sums.inf_y}"
+        )
+    if tolerance.mode == "strict":
+        ok = not sums.bad
+    elif tolerance.mode == "mean":
+        ok = bool(abs(means[0] - means[1]) <= tolerance.bound(means[1]))
+    else:
+        ok = bool(abs(abs_means[0] - abs_means[1]) <= tolerance.bound(abs_means[1]))
+    if shape_a != shape_b and not same_layout(shape_a, shape_b):
+        return False, f"shape {list(shape_a)} vs {list(shape_b)} (same element count)"
+    if ok:
+        return True, ""
+    if tolerance.mode == "strict":
+        return (
+            False,
+            f"max abs {sums.max_abs:.3g} > atol {tolerance.atol:g} + rtol {tolerance.rtol:g}",
+        )
+    shown = means if tolerance.mode == "mean" else abs_means
+    return False, f"{tolerance.mode} {shown[0]:.6g} vs {shown[1]:.6g}"
+
+
 def compare_arrays(a: Any, b: Any, tolerance: Tolerance | None = None) -> TensorMetrics:
     """Compare ``a`` (reference side) with ``b``.
 
@@ -408,66 +454,32 @@ def compare_arrays(a: Any, b: Any, tolerance: Tolerance | None = None) -> Tensor
         sums, diff = _sums_with_non_finite(x, y, tolerance)
         histogram = _histogram(diff)
         del diff
-    mismatched, first_mismatch = sums.mismatched, sums.first_mismatch
-    nan_a, nan_b, inf_a, inf_b, count = sums.nan_x, sums.nan_y, sums.inf_x, sums.inf_y, sums.count
-    max_abs, max_rel, bad_count = sums.max_abs, sums.max_rel, sums.bad
-    if not mismatched:
+    count = sums.count
+    if not sums.mismatched:
         mean_abs = sums.sum_diff / numel if numel else 0.0
     else:
         mean_abs = sums.sum_diff / sums.finite_diffs if sums.finite_diffs else math.inf
-    norms = math.sqrt(sums.dot_xx * sums.dot_yy)
-    if norms > 0:
-        cosine = sums.dot_xy / norms
-    else:
-        cosine = 1.0 if not sums.any_x and not sums.any_y else 0.0
     # the means are taken where both sides are finite (the non-finite positions agree or fail)
-    mean_a = sums.sum_x / count if count else 0.0
-    mean_b = sums.sum_y / count if count else 0.0
-    abs_mean_a = sums.abs_x / count if count else 0.0
-    abs_mean_b = sums.abs_y / count if count else 0.0
-    if tolerance.mode == "strict":
-        ok = not bad_count
-    elif tolerance.mode == "mean":
-        ok = bool(abs(mean_a - mean_b) <= tolerance.bound(mean_b))
-    else:
-        ok = bool(abs(abs_mean_a - abs_mean_b) <= tolerance.bound(abs_mean_b))
-    reason = ""
-    if mismatched:
-        ok = False
-        index = np.unravel_index(first_mismatch, shape_a) if shape_a else ()
-        reason = (
-            f"non-finite values: NaN/Inf differ at {mismatched} of {numel} positions "
-            f"(first at {[int(i) for i in index]}: {float(x[first_mismatch])} vs "
-            f"{float(y[first_mismatch])}); NaN {nan_a} vs {nan_b}, Inf {inf_a} vs {inf_b}"
-        )
-        cosine = 0.0 if norms == 0 else cosine
-    elif shape_a != shape_b and not same_layout(shape_a, shape_b):
-        ok = False
-        reason = f"shape {list(shape_a)} vs {list(shape_b)} (same element count)"
-    elif not ok:
-        reason = (
-            f"max abs {max_abs:.3g} > atol {tolerance.atol:g} + rtol {tolerance.rtol:g}"
-            if tolerance.mode == "strict"
-            else f"{tolerance.mode} {mean_a if tolerance.mode == 'mean' else abs_mean_a:.6g} vs "
-            f"{mean_b if tolerance.mode == 'mean' else abs_mean_b:.6g}"
-        )
+    means = tuple(value / count if count else 0.0 for value in (sums.sum_x, sums.sum_y))
+    abs_means = tuple(value / count if count else 0.0 for value in (sums.abs_x, sums.abs_y))
+    ok, reason = _verdict(sums, tolerance, (x, y), (shape_a, shape_b), means, abs_means)
     return TensorMetrics(
         ok=bool(ok),
         reason=reason,
         numel=numel,
-        max_abs=max_abs,
-        max_rel=max_rel,
+        max_abs=sums.max_abs,
+        max_rel=sums.max_rel,
         mean_abs=mean_abs,
-        cosine=cosine,
-        out_of_tolerance=bad_count / numel if numel else 0.0,
-        nan_a=nan_a,
-        nan_b=nan_b,
-        inf_a=inf_a,
-        inf_b=inf_b,
-        mean_a=mean_a,
-        mean_b=mean_b,
-        abs_mean_a=abs_mean_a,
-        abs_mean_b=abs_mean_b,
+        cosine=_cosine(sums),
+        out_of_tolerance=sums.bad / numel if numel else 0.0,
+        nan_a=sums.nan_x,
+        nan_b=sums.nan_y,
+        inf_a=sums.inf_x,
+        inf_b=sums.inf_y,
+        mean_a=means[0],
+        mean_b=means[1],
+        abs_mean_a=abs_means[0],
+        abs_mean_b=abs_means[1],
         error_histogram=histogram,
         **base,
     )

@@ -158,37 +158,14 @@ def check_inputs(
         culprits: list[Culprit] = []
         if options.localize:
             with timer.stage(Stage.LOCALIZE):
-                ctx = ModuleInputs(
-                    store_a,
-                    store_b,
-                    prepared.runner_b,
-                    tolerance,
+                modules, culprits = _localise(
+                    prepared,
+                    (store_a, store_b),
                     compared,
-                    transposed_pairs(matching),
-                )
-                # modules no graph can measure are rerun eagerly only when something differs:
-                # when the graphs and the models' outputs agree, no culprit hides there
-                agree = (
-                    all(p.ok for p in outputs)
-                    and all(p.ok for p in pairs)
-                    and all(
-                        p.ok
-                        for p in compare_eager_outputs(
-                            eager[0],
-                            eager[1],
-                            tolerance,
-                            exported_a.output_keys,
-                            exported_b.output_keys,
-                        )
-                    )
-                )
-                measure = (
-                    _EagerMeasure(prepared, by_module, tolerance)
-                    if all(eager) and not agree
-                    else None
-                )
-                modules, culprits = localise(
-                    matching, graph_a, graph_b, ctx, exported_a, exported_b, measure
+                    (outputs, pairs),
+                    eager,
+                    by_module,
+                    options,
                 )
         with timer.stage(Stage.FIDELITY):
             fidelity = _fidelity(prepared, eager, (store_a, store_b), options)
@@ -218,6 +195,49 @@ def check_inputs(
         faults=faults,
     )
     return _with_faults(result, faults)
+
+
+def _localise(
+    prepared: PreparedPair,
+    stores: tuple[ActivationStore, ActivationStore],
+    compared: ComparedTensors,
+    results: tuple[list[PairResult], list[PairResult]],
+    eager: EagerPair,
+    by_module: Callable[[], EagerPair],
+    options: MatchOptions,
+) -> tuple[list[ModuleResult], list[Culprit]]:
+    """Every module pair's own error and the culprits (:func:`.culprits.localise`), modules
+    no graph can measure measured on the eager runs."""
+    tolerance, (outputs, pairs) = options.tolerance, results
+    matching, exported_a, exported_b = prepared.matching, prepared.exported_a, prepared.exported_b
+    ctx = ModuleInputs(
+        stores[0],
+        stores[1],
+        prepared.runner_b,
+        tolerance,
+        compared,
+        transposed_pairs(matching),
+    )
+    # modules no graph can measure are rerun eagerly only when something differs:
+    # when the graphs and the models' outputs agree, no culprit hides there
+    agree = (
+        all(p.ok for p in outputs)
+        and all(p.ok for p in pairs)
+        and all(
+            p.ok
+            for p in compare_eager_outputs(
+                eager[0],
+                eager[1],
+                tolerance,
+                exported_a.output_keys,
+                exported_b.output_keys,
+            )
+        )
+    )
+    measure = _EagerMeasure(prepared, by_module, tolerance) if all(eager) and not agree else None
+    return localise(
+        matching, prepared.graph_a, prepared.graph_b, ctx, exported_a, exported_b, measure
+    )
 
 
 def checker(
@@ -276,6 +296,34 @@ def _with_faults(result: MatchResult, faults: list[ExporterFault]) -> MatchResul
     return result
 
 
+def _notes(
+    notes: list[str], fidelity: dict[str, Any], pairs: list[PairResult], accumulated: bool
+) -> list[str]:
+    """``notes``, then what the export check, non-finite values and an error accumulated
+    without a culprit add."""
+    notes = [*notes, *fidelity_notes(fidelity)]
+    nonfinite = [p for p in pairs if p.metrics.nan_a or p.metrics.inf_a]
+    if nonfinite:
+        first = nonfinite[0]
+        notes.append(
+            f"non-finite values appear in A at {first.module_a or '<root>'} "
+            f"({first.op_a}, tensor {first.a[0]}) and after"
+        )
+    if accumulated:
+        notes.append(
+            "the outputs drift apart but no module differs by itself beyond tolerance: "
+            "rounding error accumulated over the graph, no single culprit"
+        )
+    return notes
+
+
+def _failing_output(
+    outputs: list[PairResult], eager_outputs: list[PairResult]
+) -> PairResult | None:
+    """The first output pair that differs, of the graphs' then of the eager runs'."""
+    return next((p for p in (*outputs, *eager_outputs) if not p.ok), None)
+
+
 def _result(
     prepared: PreparedPair,
     outputs: list[PairResult],
@@ -299,14 +347,6 @@ def _result(
     failing = [p for p in pairs if not p.ok]
     outputs_ok = all(p.ok for p in outputs) and all(p.ok for p in eager_outputs)
     ok = outputs_ok and not failing and not module_failures(modules)
-    notes = [*notes, *fidelity_notes(fidelity)]
-    nonfinite = [p for p in pairs if p.metrics.nan_a or p.metrics.inf_a]
-    if nonfinite:
-        first = nonfinite[0]
-        notes.append(
-            f"non-finite values appear in A at {first.module_a or '<root>'} "
-            f"({first.op_a}, tensor {first.a[0]}) and after"
-        )
     layout_only = all(
         p.metrics.reason.startswith("shape") for p in (*outputs, *eager_outputs) if not p.ok
     )
@@ -319,11 +359,7 @@ def _result(
         and not layout_only
         and not faults  # the graphs cannot judge past an exporter fault
     )
-    if accumulated:
-        notes.append(
-            "the outputs drift apart but no module differs by itself beyond tolerance: "
-            "rounding error accumulated over the graph, no single culprit"
-        )
+    notes = _notes(notes, fidelity, pairs, accumulated)
     total = worst([p.metrics for p in outputs])
     logger.debug(
         "match: %s, %d pairs, %d failing, outputs max abs %s",
@@ -332,11 +368,7 @@ def _result(
         len(failing),
         f"{total.max_abs:.3g}" if total else "-",
     )
-    first_divergence: PairResult | None = (
-        failing[0]
-        if failing
-        else (None if outputs_ok else next(p for p in (*outputs, *eager_outputs) if not p.ok))
-    )
+    first_divergence = failing[0] if failing else _failing_output(outputs, eager_outputs)
     return MatchResult(
         ok=ok,
         tolerance=tolerance,

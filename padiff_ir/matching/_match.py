@@ -38,7 +38,7 @@ import numpy as np
 
 from padiff_ir._paths import owner, within, within_any
 from padiff_ir.errors import MatchError
-from padiff_ir.matching._anchors import build_tokens, build_units
+from padiff_ir.matching._anchors import Token, Unit, build_tokens, build_units
 from padiff_ir.matching._module_tree import ModuleTree
 from padiff_ir.matching._modules import ModuleMatcher
 from padiff_ir.matching._params import ParamMatcher
@@ -60,13 +60,14 @@ from padiff_ir.matching._seeds import (
 )
 from padiff_ir.matching._state import PairState
 from padiff_ir.matching._units import (
+    UnitPair,
     align_tokens,
     consistent_pairs,
     expand_tokens,
     unique_leftovers,
 )
 from padiff_ir.matching._view import SideView
-from padiff_ir.matching.types import Matching, Unmatched
+from padiff_ir.matching.types import Matching, ModulePair, Unmatched
 
 if TYPE_CHECKING:
     from padiff_ir.ir.graph import Graph
@@ -271,6 +272,120 @@ def _boxed(path: str, boxes: tuple[str, ...]) -> bool:
     return any(path == box or (box != "" and within(path, box)) for box in boxes)
 
 
+class _Laps:
+    """Seconds each step of a matching took, in order (``stats["timings"]``)."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self._mark = time.perf_counter()
+
+    def __call__(self, name: str) -> None:
+        now = time.perf_counter()
+        self.timings[name] = round(now - self._mark, 4)
+        self._mark = now
+
+
+@dataclass
+class _Anchors:
+    """Step 3: the parametric units of each side, their tokens and the unit pairs found."""
+
+    units_a: list[Unit]
+    units_b: list[Unit]
+    tokens_a: list[Token]
+    tokens_b: list[Token]
+    token_pairs: list[tuple[int, int]]
+    unit_pairs: list[UnitPair]
+    rejected: int
+
+    @classmethod
+    def find(
+        cls, view_a: SideView, view_b: SideView, spec: _MapSpec, same: ValueCheck | None
+    ) -> _Anchors:
+        pins_a = list(spec.pairs)
+        pins_b = [spec.pairs[p] for p in pins_a]
+        units_a, units_b = build_units(view_a, pins_a), build_units(view_b, pins_b)
+        tokens_a, tokens_b = build_tokens(view_a, units_a), build_tokens(view_b, units_b)
+        token_pairs = align_tokens(tokens_a, tokens_b)
+        unit_pairs = []
+        for i, j in token_pairs:
+            unit_pairs.extend(expand_tokens(tokens_a[i], tokens_b[j], same))
+        unit_pairs, rejected = consistent_pairs(unit_pairs, units_a, units_b)
+        unit_pairs.extend(unique_leftovers(unit_pairs, units_a, units_b))
+        return cls(units_a, units_b, tokens_a, tokens_b, token_pairs, unit_pairs, rejected)
+
+
+def _pair_tensors(
+    graphs: tuple[Graph, Graph],
+    views: tuple[SideView, SideView],
+    trees: tuple[ModuleTree, ModuleTree],
+    spec: _MapSpec,
+    anchors: _Anchors,
+    same: ValueCheck | None,
+) -> tuple[PairState, int]:
+    """Step 4: tensor pairs seeded from graph inputs, units and pins, then propagated; the
+    state and how many pairs came by position (units found late join ``anchors``)."""
+    (graph_a, graph_b), (tree_a, tree_b) = graphs, trees
+    state = PairState(*views)
+    state.units_a = {u.head: u for u in anchors.units_a}
+    state.units_b = {u.head: u for u in anchors.units_b}
+    seed_positions(state, graph_a.inputs, graph_b.inputs, "graph-input")
+    seed_anchors(state, anchors.unit_pairs)
+    for module_a, module_b in spec.pairs.items():
+        for a, b in zip(tree_a.ordered_outputs(module_a), tree_b.ordered_outputs(module_b)):
+            state.pair(a, b, 1.0, ("pinned", "position"))
+    resolve_groups(state, same)
+    propagate(state, same)
+    seed_positions(state, graph_a.outputs, graph_b.outputs, "graph-output")
+    position_pairs = pair_by_position(state, same)
+    anchors.unit_pairs.extend(state.late_units)
+    return state, position_pairs
+
+
+def _pair_modules(
+    state: PairState,
+    trees: tuple[ModuleTree, ModuleTree],
+    params: ParamMatcher,
+    graph_a: Graph,
+    graph_b: Graph,
+    spec: _MapSpec,
+) -> tuple[list[ModulePair], list[Unmatched]]:
+    """Step 6: module pairs by votes and ancestry, and the modules left alone."""
+    modules = ModuleMatcher(state, *trees)
+    modules.vote_params(params.pairs)
+    modules.vote_tensors()
+    accepted = modules.assign(spec.pairs)
+    module_pairs = modules.module_pairs(accepted, spec.black_box_a, spec.black_box_b)
+    fused_a, fused_b = fused_owners(params.pairs, graph_a.modules, graph_b.modules)
+    fused_a.update(modules.fused_a)
+    fused_b.update(modules.fused_b)
+    return module_pairs, modules.unmatched(accepted, fused_b, fused_a)
+
+
+def _sizes(
+    graphs: tuple[Graph, Graph], views: tuple[SideView, SideView], anchors: _Anchors
+) -> dict[str, Any]:
+    """The sizes a matching's stats report for both sides."""
+    (graph_a, graph_b), (view_a, view_b) = graphs, views
+    return {
+        "ops": [len(graph_a.ops), len(graph_b.ops)],
+        "activation_ops": [len(view_a.order), len(view_b.order)],
+        "context_ops": [len(graph_a.ops) - len(view_a.order), len(graph_b.ops) - len(view_b.order)],
+        "anchors": [len(anchors.units_a), len(anchors.units_b)],
+        "tokens": [len(anchors.tokens_a), len(anchors.tokens_b)],
+        "token_pairs": len(anchors.token_pairs),
+        "unit_pairs_rejected": anchors.rejected,
+    }
+
+
+def _canonical(graph: Graph, canonicalize: bool | None) -> Graph:
+    """Step 1: ``graph`` canonicalised when asked, or (``None``) when it needs it."""
+    if canonicalize is False:
+        return graph
+    from padiff_ir.ir import canonicalize as run_canonicalize
+
+    return run_canonicalize(graph) if canonicalize or needs_canonical_form(graph) else graph
+
+
 def _match(
     graph_a: Graph,
     graph_b: Graph,
@@ -281,55 +396,23 @@ def _match(
 ) -> Matching:
     start = time.perf_counter()
     spec = _MapSpec.of(layer_map)
-    if canonicalize is not False:
-        from padiff_ir.ir import canonicalize as run_canonicalize
-
-        if canonicalize or needs_canonical_form(graph_a):
-            graph_a = run_canonicalize(graph_a)
-        if canonicalize or needs_canonical_form(graph_b):
-            graph_b = run_canonicalize(graph_b)
-    timings: dict[str, float] = {}
-    mark = time.perf_counter()
-
-    def lap(name: str) -> None:
-        nonlocal mark
-        now = time.perf_counter()
-        timings[name] = round(now - mark, 4)
-        mark = now
-
+    lap = _Laps()
+    graph_a, graph_b = _canonical(graph_a, canonicalize), _canonical(graph_b, canonicalize)
     lap("canonicalize")
     same = _value_check(values_a, values_b)
     view_a = SideView(graph_a, spec.ignored_a)
     view_b = SideView(graph_b, spec.ignored_b)
     lap("views")
 
-    pins_a = list(spec.pairs)
-    pins_b = [spec.pairs[p] for p in pins_a]
-    units_a, units_b = build_units(view_a, pins_a), build_units(view_b, pins_b)
-    tokens_a, tokens_b = build_tokens(view_a, units_a), build_tokens(view_b, units_b)
-    token_pairs = align_tokens(tokens_a, tokens_b)
-    unit_pairs = []
-    for i, j in token_pairs:
-        unit_pairs.extend(expand_tokens(tokens_a[i], tokens_b[j], same))
-    unit_pairs, rejected = consistent_pairs(unit_pairs, units_a, units_b)
-    unit_pairs.extend(unique_leftovers(unit_pairs, units_a, units_b))
+    anchors = _Anchors.find(view_a, view_b, spec, same)
+    unit_pairs = anchors.unit_pairs
     lap("anchors")
 
-    state = PairState(view_a, view_b)
-    state.units_a = {u.head: u for u in units_a}
-    state.units_b = {u.head: u for u in units_b}
-    seed_positions(state, graph_a.inputs, graph_b.inputs, "graph-input")
-    seed_anchors(state, unit_pairs)
     tree_a = ModuleTree(view_a, spec.ignored_a, spec.ignored_self_a)
     tree_b = ModuleTree(view_b, spec.ignored_b, spec.ignored_self_b)
-    for module_a, module_b in spec.pairs.items():
-        for a, b in zip(tree_a.ordered_outputs(module_a), tree_b.ordered_outputs(module_b)):
-            state.pair(a, b, 1.0, ("pinned", "position"))
-    resolve_groups(state, same)
-    propagate(state, same)
-    seed_positions(state, graph_a.outputs, graph_b.outputs, "graph-output")
-    position_pairs = pair_by_position(state, same)
-    unit_pairs.extend(state.late_units)
+    state, position_pairs = _pair_tensors(
+        (graph_a, graph_b), (view_a, view_b), (tree_a, tree_b), spec, anchors, same
+    )
     lap("propagate")
 
     params = ParamMatcher(view_a, view_b)
@@ -337,15 +420,7 @@ def _match(
         params.add_units(group_a, group_b)
     lap("params")
 
-    modules = ModuleMatcher(state, tree_a, tree_b)
-    modules.vote_params(params.pairs)
-    modules.vote_tensors()
-    accepted = modules.assign(spec.pairs)
-    module_pairs = modules.module_pairs(accepted, spec.black_box_a, spec.black_box_b)
-    fused_a, fused_b = fused_owners(params.pairs, graph_a.modules, graph_b.modules)
-    fused_a.update(modules.fused_a)
-    fused_b.update(modules.fused_b)
-    unmatched = modules.unmatched(accepted, fused_b, fused_a)
+    module_pairs, unmatched = _pair_modules(state, (tree_a, tree_b), params, graph_a, graph_b, spec)
     lap("modules")
 
     boxed = [
@@ -357,8 +432,8 @@ def _match(
     unmatched = (
         unmatched_ops(state, "a", boxed)
         + unmatched_ops(state, "b", boxed)
-        + unmatched_params(view_a, params.paired_a, units_a, unit_pairs, "a", state.op_a)
-        + unmatched_params(view_b, params.paired_b, units_b, unit_pairs, "b", state.op_b)
+        + unmatched_params(view_a, params.paired_a, anchors.units_a, unit_pairs, "a", state.op_a)
+        + unmatched_params(view_b, params.paired_b, anchors.units_b, unit_pairs, "b", state.op_b)
         + unmatched
         + _ignored(graph_a, spec.ignored_a, spec.ignored_self_a, "a")
         + _ignored(graph_b, spec.ignored_b, spec.ignored_self_b, "b")
@@ -366,14 +441,8 @@ def _match(
     lap("report")
     stats = {
         "seconds": round(time.perf_counter() - start, 4),
-        "timings": timings,
-        "ops": [len(graph_a.ops), len(graph_b.ops)],
-        "activation_ops": [len(view_a.order), len(view_b.order)],
-        "context_ops": [len(graph_a.ops) - len(view_a.order), len(graph_b.ops) - len(view_b.order)],
-        "anchors": [len(units_a), len(units_b)],
-        "tokens": [len(tokens_a), len(tokens_b)],
-        "token_pairs": len(token_pairs),
-        "unit_pairs_rejected": rejected,
+        "timings": lap.timings,
+        **_sizes((graph_a, graph_b), (view_a, view_b), anchors),
         "op_pairs": len(state.op_a),
         "position_pairs": position_pairs,
         "param_conflicts": params.conflicts,

@@ -230,32 +230,10 @@ class Recorder:
             if arrays and len(arrays) == len(tensors):
                 checks = [self._compare(a, t) for a, t in zip(arrays, tensors)]
                 self._input_checks.append((slot, call, checks))
-            if not self.options.backward:
-                return None
-
-            def check(key: tuple[int, int, int]) -> Callable[[Any], None]:
-                def hook(grad: Any) -> None:
-                    array_a = self.pending.input_grads.pop(key, None)
-                    order = self._order(index, key[1], "input_grad")
-                    metrics: TensorMetrics | Deferred
-                    if array_a is None:
-                        metrics = failed_metrics(
-                            "model A passes no gradient to this input (detached or "
-                            "stop_gradient in model A)",
-                            shape_b=tensor_shape(grad),
-                        )
-                    else:
-                        metrics = self._compare(array_a, grad)
-                    self.backward.append(
-                        self._entry(slot, "input_grad", metrics, key[1], key[2], order)
-                    )
-
-                return hook
-
-            if in_place(slot):
+            if not self.options.backward or in_place(slot):
                 return None
             self._gradless_inputs(slot, call, args, kwargs)
-            return alias_inputs(ops, args, kwargs, index, call, check)
+            return alias_inputs(ops, args, kwargs, index, call, self._input_grad_check(slot))
 
         def post(module: Any, args: Any, output: Any) -> Any:
             call = self.calls_b[index] - 1
@@ -303,6 +281,33 @@ class Recorder:
             return rebuild(output, iter(replaced), ops)
 
         return pre, post
+
+    def _input_grad_check(
+        self, slot: LayerSlot
+    ) -> Callable[[tuple[int, int, int]], Callable[[Any], None]]:
+        """For an input of ``slot`` in B (by key), the hook comparing the gradient reaching it
+        with A's."""
+
+        def check(key: tuple[int, int, int]) -> Callable[[Any], None]:
+            def hook(grad: Any) -> None:
+                array_a = self.pending.input_grads.pop(key, None)
+                order = self._order(slot.index, key[1], "input_grad")
+                metrics: TensorMetrics | Deferred
+                if array_a is None:
+                    metrics = failed_metrics(
+                        "model A passes no gradient to this input (detached or "
+                        "stop_gradient in model A)",
+                        shape_b=tensor_shape(grad),
+                    )
+                else:
+                    metrics = self._compare(array_a, grad)
+                self.backward.append(
+                    self._entry(slot, "input_grad", metrics, key[1], key[2], order)
+                )
+
+            return hook
+
+        return check
 
     def _gradless_output(
         self, slot: LayerSlot, key: tuple[int, int, int], tensor: Any, *, missing_in_b: bool

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -32,7 +33,7 @@ import numpy as np
 from padiff_ir._paths import join, leaf
 from padiff_ir.errors import LayoutError, MatchError, WeightAssignError
 from padiff_ir.exporters import model_tensors
-from padiff_ir.frameworks import framework_of, unwrap_model
+from padiff_ir.frameworks import Framework, framework_of, unwrap_model
 from padiff_ir.matching.transforms import (
     SKIPPED_TENSORS,
     apply_inverse,
@@ -40,7 +41,7 @@ from padiff_ir.matching.transforms import (
     get_weight_transform,
     invert_transform,
 )
-from padiff_ir.matching.types import Matching
+from padiff_ir.matching.types import Matching, ParamPair
 from padiff_ir.pairing._coverage import (
     AssignReport,
     CopiedWeight,
@@ -183,8 +184,29 @@ def assign_weight(
         True
     """
     target, source = unwrap_model(target), unwrap_model(source)
-    fw_t, fw_s = framework_of(target), framework_of(source)
-    framework_t, framework_s = fw_t.name, fw_s.name
+    matching, resolved, target_is_a = _oriented_matching(
+        target, source, layer_map, matching, inputs
+    )
+    plan = _plan(target, source, matching, target_is_a)
+    skipped = _check(plan, matching, resolved)
+    for tensor, array in plan.writes:
+        plan.target.write(tensor, array)
+    report = AssignReport(
+        plan.source.name, plan.target.name, tuple(plan.copied), skipped, tuple(plan.unused)
+    )
+    logger.debug("%s", report.summary())
+    return report
+
+
+def _oriented_matching(
+    target: Any, source: Any, layer_map: LayerMap | None, matching: Matching | None, inputs: Any
+) -> tuple[Matching, LayerMap, bool]:
+    """The matching to copy by, the resolved layer map, and whether the target is model A.
+
+    Raises:
+        LayoutError: the matching leaves a fused layout unsettled (never copied in a guessed
+            order).
+    """
     if matching is not None:
         target_is_a = _matching_orientation(matching, target, source)
         model_a, model_b = (target, source) if target_is_a else (source, target)
@@ -200,119 +222,152 @@ def assign_weight(
     unsettled = matching.stats.get("layouts_unsettled")
     if unsettled:  # a fused layout probing could not prove: never copied in a guessed order
         raise LayoutError(str(unsettled))
-    target_side = "a" if target_is_a else "b"
-    tensors_t, tensors_s = fw_t.named_tensors(target), fw_s.named_tensors(source)
-    stateless = _stateless(target, source)
-    modules_t = dict(named_modules(target))
-    modules_s = dict(named_modules(source))
+    return matching, resolved, target_is_a
 
-    problems: list[str] = []
-    writes: list[tuple[Any, np.ndarray]] = []
-    written: dict[int, str] = {}
-    used: set[int] = set()
-    copied: list[CopiedWeight] = []
 
-    def record(name: str, array: np.ndarray, source_names: tuple[str, ...]) -> None:
-        tensor = tensors_t[name]
-        if id(tensor) in written:
-            if any(t is tensor and np.array_equal(a, array) for t, a in writes):
+@dataclass
+class _CopyPlan:
+    """What a copy writes where (planned before anything is written), and what it found wrong."""
+
+    target: Framework
+    source: Framework
+    target_model: Any
+    source_model: Any
+    target_is_a: bool
+    tensors_t: dict[str, Any]
+    tensors_s: dict[str, Any]
+    problems: list[str] = field(default_factory=list)
+    writes: list[tuple[Any, np.ndarray]] = field(default_factory=list)
+    written: dict[int, str] = field(default_factory=dict)  # id(target tensor) -> its sources
+    used: set[int] = field(default_factory=set)  # id(source tensor)
+    copied: list[CopiedWeight] = field(default_factory=list)
+    unused: list[str] = field(default_factory=list)
+
+    def record(self, name: str, array: np.ndarray, source_names: tuple[str, ...]) -> None:
+        """Plan writing ``array`` into target tensor ``name``."""
+        tensor = self.tensors_t[name]
+        if id(tensor) in self.written:
+            if any(t is tensor and np.array_equal(a, array) for t, a in self.writes):
                 return  # a tied tensor, given the same value twice
-            problems.append(
-                f"target {name!r} receives two values (from {written[id(tensor)]} and "
+            self.problems.append(
+                f"target {name!r} receives two values (from {self.written[id(tensor)]} and "
                 f"{', '.join(source_names)}); fix the matching or pin the layers"
             )
             return
-        written[id(tensor)] = ", ".join(source_names)
-        writes.append((tensor, array))
+        self.written[id(tensor)] = ", ".join(source_names)
+        self.writes.append((tensor, array))
 
+
+def _plan(target: Any, source: Any, matching: Matching, target_is_a: bool) -> _CopyPlan:
+    """Every write the matching's parameter pairs ask for, each value made (nothing written)."""
+    fw_t, fw_s = framework_of(target), framework_of(source)
+    plan = _CopyPlan(
+        fw_t,
+        fw_s,
+        target,
+        source,
+        target_is_a,
+        fw_t.named_tensors(target),
+        fw_s.named_tensors(source),
+    )
+    stateless = _stateless(target, source)
+    modules = dict(named_modules(source)), dict(named_modules(target))
     for pair in matching.param_pairs:
         names_s, names_t = (pair.b, pair.a) if target_is_a else (pair.a, pair.b)
-        module_s, module_t = (
-            (pair.module_b, pair.module_a)
-            if target_is_a
-            else (
-                pair.module_a,
-                pair.module_b,
-            )
-        )
-        unknown = [f"source {n!r}" for n in names_s if n not in tensors_s]
-        unknown += [f"target {n!r}" for n in names_t if n not in tensors_t]
         if stateless >= {*names_s, *names_t}:
             logger.debug("not copied (non-persistent buffers): %s -> %s", names_s, names_t)
             continue
-        if unknown:
-            problems.append(f"the matching names tensors the models lack: {', '.join(unknown)}")
-            continue
-        used.update(id(tensors_s[n]) for n in names_s)
-        if "module" in pair.transform:
-            problems += _module_copy(names_t, module_s, module_t, modules_s, modules_t, record)
-            copied.append(CopiedWeight(names_s, names_t, dict(pair.transform)))
-            continue
-        arrays = [fw_s.to_numpy(tensors_s[n]) for n in names_s]
-        shapes_t = [tensor_shape(tensors_t[n]) for n in names_t]
-        transform = pair.transform if not target_is_a else invert_transform(pair.transform)
-        try:
-            if target_is_a:
-                results = apply_inverse(pair.transform, arrays, target_shapes=shapes_t)
-            else:
-                results = apply_transform(pair.transform, arrays, target_shapes=shapes_t)
-        except WeightAssignError as err:
-            problems.append(
-                f"shape conflict: {framework_s} {_describe(names_s, tensors_s)} cannot fill "
-                f"{framework_t} {_describe(names_t, tensors_t)} ({err})"
-            )
-            continue
-        for name, array in zip(names_t, results):
-            record(name, array, names_s)
-        copied.append(CopiedWeight(names_s, names_t, transform))
+        _plan_pair(plan, pair, modules)
+    tensors_t, tensors_s = plan.tensors_t, plan.tensors_s
+    for name_t, name_s in unread_buffers(matching, target_is_a, tensors_t, tensors_s, plan.written):
+        plan.record(name_t, fw_s.to_numpy(tensors_s[name_s]), (name_s,))
+        plan.used.add(id(tensors_s[name_s]))
+        plan.copied.append(CopiedWeight((name_s,), (name_t,), {}))
+    return plan
 
-    for name_t, name_s in unread_buffers(matching, target_is_a, tensors_t, tensors_s, written):
-        record(name_t, fw_s.to_numpy(tensors_s[name_s]), (name_s,))
-        used.add(id(tensors_s[name_s]))
-        copied.append(CopiedWeight((name_s,), (name_t,), {}))
-    skipped, missing = coverage(
-        tensors_t, written, matching, resolved, target_side, framework_s, framework_t
+
+def _plan_pair(
+    plan: _CopyPlan, pair: ParamPair, modules: tuple[dict[str, Any], dict[str, Any]]
+) -> None:
+    """Plan the writes of one parameter pair (through its transform, inverted when the target
+    is A, or a registered weight transform of its modules)."""
+    target_is_a, tensors_t, tensors_s = plan.target_is_a, plan.tensors_t, plan.tensors_s
+    names_s, names_t = (pair.b, pair.a) if target_is_a else (pair.a, pair.b)
+    module_s, module_t = (
+        (pair.module_b, pair.module_a) if target_is_a else (pair.module_a, pair.module_b)
     )
-    problems += missing
-    unused, skipped_source = [], []
+    unknown = [f"source {n!r}" for n in names_s if n not in tensors_s]
+    unknown += [f"target {n!r}" for n in names_t if n not in tensors_t]
+    if unknown:
+        plan.problems.append(f"the matching names tensors the models lack: {', '.join(unknown)}")
+        return
+    plan.used.update(id(tensors_s[n]) for n in names_s)
+    if "module" in pair.transform:
+        plan.problems += _module_copy(names_t, module_s, module_t, *modules, plan.record)
+        plan.copied.append(CopiedWeight(names_s, names_t, dict(pair.transform)))
+        return
+    arrays = [plan.source.to_numpy(tensors_s[n]) for n in names_s]
+    shapes_t = [tensor_shape(tensors_t[n]) for n in names_t]
+    transform = pair.transform if not target_is_a else invert_transform(pair.transform)
+    try:
+        if target_is_a:
+            results = apply_inverse(pair.transform, arrays, target_shapes=shapes_t)
+        else:
+            results = apply_transform(pair.transform, arrays, target_shapes=shapes_t)
+    except WeightAssignError as err:
+        plan.problems.append(
+            f"shape conflict: {plan.source.name} {_describe(names_s, tensors_s)} cannot fill "
+            f"{plan.target.name} {_describe(names_t, tensors_t)} ({err})"
+        )
+        return
+    for name, array in zip(names_t, results):
+        plan.record(name, array, names_s)
+    plan.copied.append(CopiedWeight(names_s, names_t, transform))
+
+
+def _check(plan: _CopyPlan, matching: Matching, resolved: LayerMap) -> tuple[SkippedWeight, ...]:
+    """The documented skips of a plan; the source tensors it copies nowhere go to
+    ``plan.unused``.
+
+    Raises:
+        WeightAssignError: the plan leaves target tensors without a value or found other
+            problems (all listed).
+    """
+    framework_s, framework_t = plan.source.name, plan.target.name
+    target_side = "a" if plan.target_is_a else "b"
+    skipped, missing = coverage(
+        plan.tensors_t, plan.written, matching, resolved, target_side, framework_s, framework_t
+    )
+    problems = plan.problems + missing
+    skipped_source = []
     seen: set[int] = set()
-    for name, tensor in tensors_s.items():
-        if id(tensor) in used or id(tensor) in seen:
+    for name, tensor in plan.tensors_s.items():
+        if id(tensor) in plan.used or id(tensor) in seen:
             continue
         seen.add(id(tensor))
         last = leaf(name)
         if last in SKIPPED_TENSORS and framework_s != framework_t:
             skipped_source.append(SkippedWeight(name, "source", SKIPPED_TENSORS[last]))
         else:
-            unused.append(name)
+            plan.unused.append(name)
     if problems:
-        if missing and unused:
+        if missing and plan.unused:
             problems.append(
                 f"{framework_s} tensors copied nowhere (no layout of them fits the targets "
-                f"above): {_describe(tuple(unused[:12]), tensors_s)}"
+                f"above): {_describe(tuple(plan.unused[:12]), plan.tensors_s)}"
             )
         raise WeightAssignError(
-            f"cannot copy the weights of {framework_s} {type(source).__name__} into "
-            f"{framework_t} {type(target).__name__}; {len(problems)} problem(s):\n  - "
+            f"cannot copy the weights of {framework_s} {type(plan.source_model).__name__} into "
+            f"{framework_t} {type(plan.target_model).__name__}; {len(problems)} problem(s):\n  - "
             + "\n  - ".join(problems)
             + "\nPin the layers with a LayerMap, ignore the ones to leave alone, or register a "
             "weight transform for layers whose parameters differ."
         )
-    if unused:
+    if plan.unused:
         logger.warning(
-            "%d source tensor(s) copied nowhere: %s", len(unused), ", ".join(unused[:10])
+            "%d source tensor(s) copied nowhere: %s", len(plan.unused), ", ".join(plan.unused[:10])
         )
-    for tensor, array in writes:
-        fw_t.write(tensor, array)
-    report = AssignReport(
-        framework_s,
-        framework_t,
-        tuple(copied),
-        tuple(skipped + skipped_source),
-        tuple(unused),
-    )
-    logger.debug("%s", report.summary())
-    return report
+    return tuple(skipped + skipped_source)
 
 
 def _describe(names: tuple[str, ...], tensors: Mapping[str, Any]) -> str:
