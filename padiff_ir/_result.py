@@ -1,7 +1,7 @@
 """What every top-level result shares: a verdict, PaDiff-style ``== False``, JSON, HTML.
 
 Results are data and know nothing of their presentation: the renderers live in
-:mod:`padiff_ir.report` (floor 6), which this ground-floor module never imports at import time.
+:mod:`padiff_ir.report` (floor 7), which this ground-floor module never imports at import time.
 :func:`renderer` looks a renderer up by name when a result is asked to draw itself
 (:meth:`VerdictResult.to_html`, ``MatchResult.to_model_explorer``), so the comparison code that
 builds results imports no report code.
