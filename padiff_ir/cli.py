@@ -141,7 +141,7 @@ def _build_parser() -> argparse.ArgumentParser:
     export.add_argument("--opset", type=int, default=None, help="ONNX opset")
     _add_common(export)
 
-    from padiff_ir.report.cli import add_explore_parser, add_report_parser
+    from padiff_ir.report.commands import add_explore_parser, add_report_parser
 
     _add_common(add_report_parser(sub))
     _add_common(add_explore_parser(sub))
@@ -339,13 +339,13 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from padiff_ir.report.cli import report_command
+    from padiff_ir.report.commands import report_command
 
     return report_command(args)
 
 
 def _cmd_explore(args: argparse.Namespace) -> int:
-    from padiff_ir.report.cli import explore_command
+    from padiff_ir.report.commands import explore_command
 
     return explore_command(args)
 

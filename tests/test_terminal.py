@@ -14,7 +14,7 @@ import pytest
 from padiff_ir._console import ProgressDisplay
 from padiff_ir._terminal import Column, render, table, wants_color
 from padiff_ir.compare import MatchResult
-from padiff_ir.compare.summary import render_summary
+from padiff_ir.compare.match_summary import render_summary
 from tests.report._results import synthetic_result
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")

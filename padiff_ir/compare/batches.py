@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from padiff_ir.compare.comparison import Comparison, comparison_progress
+from padiff_ir.compare.match_result import MatchResult, PairResult
 from padiff_ir.compare.options import MatchOptions
-from padiff_ir.compare.result import MatchResult, PairResult
 from padiff_ir.errors import InputError
 
 __all__ = ["BatchResults", "Batches", "is_batches", "match_batches"]

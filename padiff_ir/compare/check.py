@@ -4,7 +4,7 @@ Stages (timed into ``MatchResult.timings``): **run** both graphs recording the t
 reads (sessions opened once per :class:`~padiff_ir.compare.prepared.PreparedPair`);
 **compare** every matched tensor pair and the outputs (:mod:`.pairs`); **localize** each
 failing module's own error, culprits, explanations (:mod:`.culprits`); **fidelity**: does each
-exported graph reproduce its eager model (:mod:`.fidelity`)?
+exported graph reproduce its eager model (:mod:`.culprits.fidelity`)?
 
 The eager runs given may hold the models' outputs only (a plain forward's cost); only when a
 graph's outputs depart from its model's are both models rerun recording every module, to find
@@ -20,22 +20,32 @@ from typing import Any
 import numpy as np
 
 from padiff_ir.compare.comparable import judged_by_modules, module_failures
-from padiff_ir.compare.culprits import localise
+from padiff_ir.compare.culprits import localize
+from padiff_ir.compare.culprits.eager_modules import eager_modules
+from padiff_ir.compare.culprits.exporter_faults import (
+    exporter_faults,
+    fault_verdict,
+    judged_eagerly,
+)
+from padiff_ir.compare.culprits.fidelity import export_fidelity, fidelity_notes
+from padiff_ir.compare.culprits.own_error import ModuleInputs, worst
 from padiff_ir.compare.eager import EagerRun
-from padiff_ir.compare.eager_modules import eager_modules
 from padiff_ir.compare.environment import environment
-from padiff_ir.compare.exporter_faults import exporter_faults, fault_verdict, judged_eagerly
-from padiff_ir.compare.fidelity import export_fidelity, fidelity_notes
-from padiff_ir.compare.layouts import transposed_pairs
-from padiff_ir.compare.localize import ModuleInputs, worst
+from padiff_ir.compare.laid_out_pairs import transposed_pairs
+from padiff_ir.compare.match_result import (
+    Culprit,
+    ExporterFault,
+    MatchResult,
+    ModuleResult,
+    PairResult,
+)
 from padiff_ir.compare.options import MatchOptions
 from padiff_ir.compare.pairs import compare_eager_outputs, compare_outputs, compare_pairs
 from padiff_ir.compare.prepared import PreparedPair
-from padiff_ir.compare.result import Culprit, ExporterFault, MatchResult, ModuleResult, PairResult
 from padiff_ir.compare.stages import Stage, StageTimer
 from padiff_ir.compare.values import ComparedTensors
 from padiff_ir.metrics import Tolerance
-from padiff_ir.pairing.layouts import found_layouts
+from padiff_ir.pairing.layout_probes import found_layouts
 from padiff_ir.runtime import ActivationStore
 
 __all__ = ["EagerPair", "check_inputs", "checker"]
@@ -75,7 +85,7 @@ def _fidelity(
 
 
 class _EagerMeasure:
-    """Main's eager module measure (:mod:`.eager_modules`) on runs recording every module,
+    """Main's eager module measure (:mod:`.culprits.eager_modules`) on runs recording every module,
     made only when a module the graphs cannot measure asks for it."""
 
     def __init__(
@@ -88,7 +98,7 @@ class _EagerMeasure:
 
     def _get(self) -> Any:
         if self._measure is None:
-            from padiff_ir.compare.eager_modules import eager_modules
+            from padiff_ir.compare.culprits.eager_modules import eager_modules
 
             run_a, run_b = self._by_module()
             self._measure = eager_modules(
@@ -158,7 +168,7 @@ def check_inputs(
         culprits: list[Culprit] = []
         if options.localize:
             with timer.stage(Stage.LOCALIZE):
-                modules, culprits = _localise(
+                modules, culprits = _localize(
                     prepared,
                     (store_a, store_b),
                     compared,
@@ -197,7 +207,7 @@ def check_inputs(
     return _with_faults(result, faults)
 
 
-def _localise(
+def _localize(
     prepared: PreparedPair,
     stores: tuple[ActivationStore, ActivationStore],
     compared: ComparedTensors,
@@ -206,7 +216,7 @@ def _localise(
     by_module: Callable[[], EagerPair],
     options: MatchOptions,
 ) -> tuple[list[ModuleResult], list[Culprit]]:
-    """Every module pair's own error and the culprits (:func:`.culprits.localise`), modules
+    """Every module pair's own error and the culprits (:func:`.culprits.localize`), modules
     no graph can measure measured on the eager runs."""
     tolerance, (outputs, pairs) = options.tolerance, results
     matching, exported_a, exported_b = prepared.matching, prepared.exported_a, prepared.exported_b
@@ -235,7 +245,7 @@ def _localise(
         )
     )
     measure = _EagerMeasure(prepared, by_module, tolerance) if all(eager) and not agree else None
-    return localise(
+    return localize(
         matching, prepared.graph_a, prepared.graph_b, ctx, exported_a, exported_b, measure
     )
 
@@ -267,7 +277,7 @@ def _judge_faults(
     tolerance: Tolerance,
 ) -> tuple[list[ExporterFault], list[ModuleResult], list[Culprit]]:
     """The exporter faults the export check found, and the modules and culprits ``found``
-    with each faulty module judged on the eager runs (:mod:`.exporter_faults`)."""
+    with each faulty module judged on the eager runs (:mod:`.culprits.exporter_faults`)."""
     faults = exporter_faults(fidelity, prepared.matching, _sources(prepared))
     if not faults:
         return faults, *found
@@ -285,7 +295,7 @@ def _sources(prepared: PreparedPair) -> dict[str, tuple[Any, Any, str]]:
 
 def _with_faults(result: MatchResult, faults: list[ExporterFault]) -> MatchResult:
     """``result`` judged where an exporter fault leaves the graphs unable to (see
-    :mod:`.exporter_faults`)."""
+    :mod:`.culprits.exporter_faults`)."""
     if not faults:
         return result
     result.exporter_faults = faults

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from padiff_ir._paths import within
-from padiff_ir.compare.result import ModuleResult, PairResult
+from padiff_ir.compare.match_result import ModuleResult, PairResult
 from padiff_ir.matching.types import Matching
 
 __all__ = ["judged_by_modules", "module_failures"]

@@ -22,10 +22,10 @@ from typing import Any
 
 from padiff_ir.compare.check import EagerPair, checker
 from padiff_ir.compare.eager import run_eager_pair
+from padiff_ir.compare.match_result import MatchResult
 from padiff_ir.compare.options import MatchOptions
 from padiff_ir.compare.pipeline import resolve_sides, rounded_sides
 from padiff_ir.compare.prepared import PreparedPair, input_signature, prepare_pair
-from padiff_ir.compare.result import MatchResult
 from padiff_ir.compare.stages import Stage, StageTimer
 from padiff_ir.compare.verify import unfaithful, verified
 from padiff_ir.errors import InputError, OptionError

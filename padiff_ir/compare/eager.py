@@ -142,7 +142,7 @@ def module_output_metrics(
 ) -> Any:
     """Eager outputs of module ``path`` (its ``call``) vs the graph's tensors ``names``
     (worst metric)."""
-    from padiff_ir.compare.localize import worst
+    from padiff_ir.compare.culprits.own_error import worst
     from padiff_ir.metrics import compare_arrays
 
     eager = run.module_outputs(path, call)

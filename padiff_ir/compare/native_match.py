@@ -20,9 +20,15 @@ from typing import Any
 
 from padiff_ir._paths import depth, within
 from padiff_ir.compare.culprits import culprit_of
-from padiff_ir.compare.localize import module_result
+from padiff_ir.compare.culprits.own_error import module_result
+from padiff_ir.compare.match_result import (
+    Culprit,
+    MatchResult,
+    ModuleResult,
+    ModuleStatus,
+    PairResult,
+)
 from padiff_ir.compare.options import MatchOptions
-from padiff_ir.compare.result import Culprit, MatchResult, ModuleResult, ModuleStatus, PairResult
 from padiff_ir.compare.stages import Stage, StageTimer
 from padiff_ir.frameworks import framework_of, preserved_state
 from padiff_ir.metrics import TensorMetrics
@@ -152,7 +158,7 @@ def _layouts(model_a: Any, model_b: Any, inputs: Any, options: MatchOptions) -> 
     from padiff_ir.frameworks.wrapper import unwrap_model
     from padiff_ir.native._memo import memo_for
     from padiff_ir.pairing import LayerMap
-    from padiff_ir.pairing.layouts import found_layouts
+    from padiff_ir.pairing.layout_probes import found_layouts
 
     memo = memo_for(
         unwrap_model(model_a), unwrap_model(model_b), inputs, LayerMap.coerce(options.layer_map)

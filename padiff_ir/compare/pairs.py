@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from padiff_ir.compare.eager import EagerRun
-from padiff_ir.compare.layouts import LayoutScopes, joined_value, layout_rows
-from padiff_ir.compare.result import PairResult
+from padiff_ir.compare.laid_out_pairs import LayoutScopes, joined_value, layout_rows
+from padiff_ir.compare.match_result import PairResult
 from padiff_ir.compare.values import ComparedTensors, pair_values
 from padiff_ir.errors import MatchError
 from padiff_ir.exporters import ExportedGraph

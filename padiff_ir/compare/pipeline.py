@@ -13,7 +13,7 @@ Stages (each timed in ``MatchResult.timings``, see :class:`~padiff_ir.compare.st
 6. **compare** every matched tensor pair and the outputs (:mod:`.pairs`);
 7. **localize**: each module's own error (B's module fed A's inputs), culprits, explanations
    (:mod:`.culprits`);
-8. **fidelity**: does each exported graph reproduce its eager model? (:mod:`.fidelity`).
+8. **fidelity**: does each exported graph reproduce its eager model? (:mod:`.culprits.fidelity`).
 
 Stages 1-4 depend on the models and the input signature only (:mod:`.prepared`, exports
 cached across calls by :mod:`padiff_ir.exporters._cache`); stages 5-8 on the inputs
@@ -36,9 +36,9 @@ from padiff_ir._interrupts import reraise_interruption
 from padiff_ir.compare import kept
 from padiff_ir.compare.check import EagerPair, checker
 from padiff_ir.compare.eager import eager_side, run_eager_pair
+from padiff_ir.compare.match_result import MatchResult
 from padiff_ir.compare.options import MatchOptions
 from padiff_ir.compare.prepared import PreparedPair, prepare_pair
-from padiff_ir.compare.result import MatchResult
 from padiff_ir.compare.stages import Stage, StageTimer
 from padiff_ir.compare.verify import verified
 from padiff_ir.errors import ExportError, MatchError

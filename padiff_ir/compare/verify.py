@@ -5,12 +5,13 @@ The export cache finds a model's graph by a fingerprint of what ``forward`` read
 prepared pair of the previous one (:mod:`.kept`). A fingerprint cannot see every change: a
 function held in a closure (``torch.tanh`` made ``torch.relu``), a ``functools.partial``'s
 arguments, a class attribute changed at run time, a helper fixed in another file. Each check
-already compares every graph with its model's eager run (:mod:`.fidelity`); here a side whose
-graph was *served* (not exported from the model now) and does not reproduce its eager run has
-its cache entry dropped (memory and disk) and its model exported afresh, and the check runs
-again before anything is reported. When the fresh graph reproduces the model where the served
-one did not, the served one was stale: the result says so (``MatchResult.stale_exports`` and
-a note). A fresh graph that still departs is the exporter's doing (:mod:`.exporter_faults`).
+already compares every graph with its model's eager run (:mod:`.culprits.fidelity`); here a
+side whose graph was *served* (not exported from the model now) and does not reproduce its
+eager run has its cache entry dropped (memory and disk) and its model exported afresh, and the
+check runs again before anything is reported. When the fresh graph reproduces the model where
+the served one did not, the served one was stale: the result says so
+(``MatchResult.stale_exports`` and a note). A fresh graph that still departs is the exporter's
+doing (:mod:`.culprits.exporter_faults`).
 
 Where a graph exported now departs (an exporter fault) is remembered on its cache entry
 (:meth:`~padiff_ir.exporters.ExportCache.note_faults`): a served graph departing at exactly
@@ -26,9 +27,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from padiff_ir.compare import kept
-from padiff_ir.compare.fidelity import departures
+from padiff_ir.compare.culprits.fidelity import departures
+from padiff_ir.compare.match_result import MatchResult
 from padiff_ir.compare.prepared import PreparedPair
-from padiff_ir.compare.result import MatchResult
 from padiff_ir.exporters import ExportedGraph, export_cache
 from padiff_ir.pairing.served import Sides, drop_served
 

@@ -5,7 +5,7 @@ A port to Paddle often fuses projections and lays their rows out for tensor para
 per key-value head; one ``gate_up_fused_proj`` for ``gate_proj`` and ``up_proj``, in either order
 or interleaved; the rows of q and k permuted within each head when the rotary embedding pairs
 neighbours instead of halves. Shapes alone cannot tell these apart: they are *candidates*, and a
-probe that runs the models picks one (:mod:`padiff_ir.pairing.layouts`).
+probe that runs the models picks one (:mod:`padiff_ir.pairing.layout_probes`).
 
 A layout is plain data, kept in a parameter pair's transform under ``"layout"``: a name, its
 parameters and the ``axis`` it permutes (the fused output axis in B's layout). With the pieces

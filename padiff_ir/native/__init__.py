@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from padiff_ir.native._arguments import AutoDiffError
 from padiff_ir.native.auto_diff import auto_diff
-from padiff_ir.native.result import (
+from padiff_ir.native.diff_result import (
     STAGES,
     DiffResult,
     FirstDifference,

@@ -24,7 +24,7 @@ from padiff_ir.frameworks import Framework, framework_of_type, to_numpy
 from padiff_ir.frameworks.rounding import Rounding, rounded
 from padiff_ir.metrics import Tolerance, compare_arrays
 from padiff_ir.native._slots import failed_metrics
-from padiff_ir.native.result import InputDiff
+from padiff_ir.native.diff_result import InputDiff
 
 __all__ = ["FedInputs", "compare_inputs", "feed", "run_model"]
 

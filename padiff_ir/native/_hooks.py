@@ -43,7 +43,7 @@ from padiff_ir.native._slots import (
 )
 from padiff_ir.native._tensors import alias_inputs, in_place, rebuild
 from padiff_ir.native._workers import Deferred, Workers
-from padiff_ir.native.result import LayerDiff
+from padiff_ir.native.diff_result import LayerDiff
 
 __all__ = ["Recorder", "recording"]
 

@@ -1,6 +1,6 @@
 """Find the first difference of a run and say what it suggests.
 
-Stages run in the order of :data:`~padiff_ir.native.result.STAGES`; within the forward stage
+Stages run in the order of :data:`~padiff_ir.native.diff_result.STAGES`; within the forward stage
 entries are ordered by completion (layer outputs, then running statistics of the same layer),
 within the backward stage in the order a backward pass reaches them (a layer's output gradient,
 its parameter gradients, then the gradient it passes to its input). The first failing entry of
@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from padiff_ir._paths import split_call_site, strictly_within
-from padiff_ir.native.result import FirstDifference, LayerDiff, ParamDiff, StepResult
+from padiff_ir.native.diff_result import FirstDifference, LayerDiff, ParamDiff, StepResult
 from padiff_ir.pairing.settings import setting_family
 
 __all__ = ["culprits", "first_difference"]

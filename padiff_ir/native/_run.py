@@ -5,7 +5,7 @@ order), pairs the layers and parameters (the pair's remembered matching, else
 :func:`~padiff_ir.pairing.graphs.pair_models`), copies A's weights into B when asked and lists
 the settings that differ; :meth:`TrainingRun.execute` runs the steps (inputs, forward with the
 layer hooks of :mod:`padiff_ir.native._hooks`, losses, backward, parameter gradients, optimizer
-step, weights) and returns the :class:`~padiff_ir.native.result.DiffResult`.
+step, weights) and returns the :class:`~padiff_ir.native.diff_result.DiffResult`.
 """
 
 from __future__ import annotations
@@ -42,11 +42,11 @@ from padiff_ir.native._data import FedInputs, compare_inputs, feed, run_model
 from padiff_ir.native._hooks import Recorder, recording
 from padiff_ir.native._locate import culprits, first_difference
 from padiff_ir.native._memo import PairMemo, memo_for
-from padiff_ir.native._params import ParamComparer, getter
+from padiff_ir.native._param_checks import ParamComparer, getter
 from padiff_ir.native._selection import Selector, selection
 from padiff_ir.native._slots import LayerSlot, PassOptions
 from padiff_ir.native._workers import Workers
-from padiff_ir.native.result import DiffResult, StepResult
+from padiff_ir.native.diff_result import DiffResult, StepResult
 from padiff_ir.pairing.assign import assign_weight
 from padiff_ir.pairing.layer_map import LayerMap, named_modules
 

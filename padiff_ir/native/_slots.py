@@ -16,7 +16,7 @@ import numpy as np
 from padiff_ir.matching.types import ModulePair
 from padiff_ir.metrics import TensorMetrics, same_layout
 from padiff_ir.native._workers import Deferred
-from padiff_ir.native.result import LayerDiff
+from padiff_ir.native.diff_result import LayerDiff
 
 __all__ = ["Draft", "LayerSlot", "PassOptions", "Pending", "failed_metrics", "tensor_shape"]
 

@@ -39,7 +39,7 @@ from padiff_ir.metrics import Tolerance, check_bound
 from padiff_ir.native._blas import single_threaded_blas
 from padiff_ir.native._run import TrainingRun
 from padiff_ir.native._selection import Selector
-from padiff_ir.native.result import DiffResult
+from padiff_ir.native.diff_result import DiffResult
 from padiff_ir.pairing.layer_map import LayerMap
 
 __all__ = ["auto_diff"]

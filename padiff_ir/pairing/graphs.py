@@ -38,7 +38,7 @@ from padiff_ir.matching import match_graphs
 from padiff_ir.matching.types import Matching, ModulePair
 from padiff_ir.pairing.call_sites import split_call_sites
 from padiff_ir.pairing.containment import consistent_module_pairs
-from padiff_ir.pairing.layouts import apply_layouts, discover_layouts, open_layouts
+from padiff_ir.pairing.layout_probes import apply_layouts, discover_layouts, open_layouts
 from padiff_ir.pairing.memo import lookup, remember
 from padiff_ir.pairing.model_graphs import (
     black_boxes,
@@ -238,7 +238,7 @@ def settle_layouts(
     layer_map: Any = None,
 ) -> Matching:
     """The layer map's parameter layouts applied, the others found by probing the models
-    (:func:`~padiff_ir.pairing.layouts.discover_layouts`).
+    (:func:`~padiff_ir.pairing.layout_probes.discover_layouts`).
 
     When probing cannot decide (no layout reproduces a module: a true difference inside it,
     such as a RoPE base; or several do), the matching keeps its plain layouts and says why in

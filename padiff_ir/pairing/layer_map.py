@@ -83,7 +83,7 @@ class LayerMap:
         black_box_a / black_box_b: paths compared by outputs only.
         layouts: parameter layouts found by probing or set by hand, by kind of parameter
             group (names with layer indices as ``*``, as in
-            :func:`~padiff_ir.pairing.layouts.layout_kind`) -> ``{"layout": {"name": ...,
+            :func:`~padiff_ir.pairing.layout_probes.layout_kind`) -> ``{"layout": {"name": ...,
             parameters}}``, ``{"offset": c}`` or ``{"name": n}`` (an array transform registered
             with :func:`~padiff_ir.matching.transforms.register_transform`); applied to every
             group of that kind instead of probing (:mod:`padiff_ir.matching.layouts` lists the
@@ -380,7 +380,7 @@ class LayerMap:
         A pair the matching compares by its boundary only because the two sides' internals
         differ (fused against split projections) is pinned, not black-boxed: its insides are
         still matched, so a fused group keeps its parameter pairs and layout."""
-        from padiff_ir.pairing.layouts import found_layouts
+        from padiff_ir.pairing.layout_probes import found_layouts
 
         layer_map = cls(layouts=found_layouts(matching))
         for pair in matching.module_pairs:

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from padiff_ir._result import Verdict
-from padiff_ir.native.result import STEP_LISTS
+from padiff_ir.native.diff_result import STEP_LISTS
 from padiff_ir.report.view import (
     Fact,
     ReportView,

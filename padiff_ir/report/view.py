@@ -366,7 +366,7 @@ def build_view(data: Mapping[str, Any], *, title: str | None = None) -> ReportVi
             )
         return match_view(data, title)
     if kind == "batches":
-        from padiff_ir.report.batches import batches_view
+        from padiff_ir.report.batch_view import batches_view
 
         return batches_view(data, title)
     if kind == "auto_diff":

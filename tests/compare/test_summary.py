@@ -8,7 +8,7 @@ import pytest
 
 import padiff_ir
 from padiff_ir.compare import MatchResult
-from padiff_ir.compare.summary import render_summary, terminal_width
+from padiff_ir.compare.match_summary import render_summary, terminal_width
 from padiff_ir.zoo import get_pair
 
 

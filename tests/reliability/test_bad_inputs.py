@@ -493,7 +493,7 @@ def test_json_of_a_result_with_non_finite_values_is_strict(mlp, guard):
     result = padiff_ir.MatchResult(
         ok=False, tolerance=padiff_ir.Tolerance(), timings={"run": INF}, environment={"x": [NAN]}
     )
-    from padiff_ir.compare.result import PairResult
+    from padiff_ir.compare.match_result import PairResult
 
     result.outputs.append(
         PairResult(

@@ -12,7 +12,7 @@ import paddle
 import torch
 
 import padiff_ir
-from padiff_ir.compare.result import MatchResult, ModuleStatus
+from padiff_ir.compare.match_result import MatchResult, ModuleStatus
 
 
 class TorchLeaky(torch.nn.Module):

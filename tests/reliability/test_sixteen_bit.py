@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import padiff_ir
-from padiff_ir.compare.explain import param_diffs
+from padiff_ir.compare.culprits.explain import param_diffs
 from padiff_ir.compare.weights import assign_into_graph, initializers
 from padiff_ir.frameworks import get_framework
 from padiff_ir.pairing.graphs import pair_models

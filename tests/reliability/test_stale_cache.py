@@ -16,7 +16,7 @@ import paddle
 import torch
 
 import padiff_ir
-from padiff_ir.compare.result import MatchResult
+from padiff_ir.compare.match_result import MatchResult
 
 
 class TorchReference(torch.nn.Module):

@@ -11,8 +11,8 @@ from markupsafe import escape
 
 from padiff_ir.compare import MatchResult
 from padiff_ir.report import ReportError, render_html, render_html_text
-from padiff_ir.report.cli import main as report_main
-from padiff_ir.report.cli import report_command
+from padiff_ir.report.commands import main as report_main
+from padiff_ir.report.commands import report_command
 from tests.report._results import synthetic_result
 
 HOSTILE_MODULE = "<script>alert('module')</script>"

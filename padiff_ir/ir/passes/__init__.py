@@ -6,8 +6,8 @@ Each pass is a pure function ``graph -> PassResult(graph, modified)`` in a modul
 
 from __future__ import annotations
 
-from padiff_ir.ir.passes._base import Pass, PassResult
 from padiff_ir.ir.passes._manager import DEFAULT_PASSES, canonicalize, run_passes
+from padiff_ir.ir.passes._pass import Pass, PassResult
 from padiff_ir.ir.passes.conv_bias_split import conv_bias_split
 from padiff_ir.ir.passes.gemm_to_matmul_add import gemm_to_matmul_add
 from padiff_ir.ir.passes.identity_alias import identity_alias

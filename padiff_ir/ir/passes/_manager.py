@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
     from padiff_ir.ir.graph import Graph
-    from padiff_ir.ir.passes._base import Pass
+    from padiff_ir.ir.passes._pass import Pass
 
 __all__ = ["DEFAULT_PASSES", "canonicalize", "run_passes"]
 

@@ -20,7 +20,7 @@ import logging
 from typing import TypeGuard
 
 from padiff_ir.ir.graph import Graph, OpNode, TensorInfo
-from padiff_ir.ir.passes._base import (
+from padiff_ir.ir.passes._pass import (
     DEFAULT_DOMAINS,
     PassResult,
     constant_value,

@@ -27,7 +27,7 @@ import logging
 from typing import Any
 
 from padiff_ir.ir.graph import Graph, OpNode, TensorInfo
-from padiff_ir.ir.passes._base import (
+from padiff_ir.ir.passes._pass import (
     DEFAULT_DOMAINS,
     PassResult,
     is_constant,

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 
 from padiff_ir.ir.graph import Graph, OpNode
-from padiff_ir.ir.passes._base import DEFAULT_DOMAINS, PassResult, onnx_dtype_name
+from padiff_ir.ir.passes._pass import DEFAULT_DOMAINS, PassResult, onnx_dtype_name
 
 __all__ = ["identity_alias"]
 

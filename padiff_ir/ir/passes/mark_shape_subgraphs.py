@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 
 from padiff_ir.ir.graph import Graph, OpNode
-from padiff_ir.ir.passes._base import PassResult
+from padiff_ir.ir.passes._pass import PassResult
 
 __all__ = ["mark_shape_subgraphs"]
 

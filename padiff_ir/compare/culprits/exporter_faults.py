@@ -21,9 +21,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from padiff_ir.compare.culprits import culprit_of
-from padiff_ir.compare.eager_modules import EagerModules
-from padiff_ir.compare.fidelity import departures
-from padiff_ir.compare.result import (
+from padiff_ir.compare.culprits.eager_modules import EagerModules
+from padiff_ir.compare.culprits.fidelity import departures
+from padiff_ir.compare.match_result import (
     Culprit,
     ExporterFault,
     ModuleResult,

@@ -1,4 +1,4 @@
-"""Terminal summary of a :class:`~padiff_ir.native.result.DiffResult`, as wide as the terminal.
+"""Terminal summary of a :class:`~padiff_ir.native.diff_result.DiffResult`, as wide as the terminal.
 
 The verdict and the first difference, the configuration differences, one row per step (inputs,
 layers, loss values, gradients, weights, optimizer state), then the failing entries of the
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from rich.console import RenderableType
     from rich.text import Text
 
-    from padiff_ir.native.result import DiffResult, StepResult
+    from padiff_ir.native.diff_result import DiffResult, StepResult
 
 __all__ = ["render_summary"]
 

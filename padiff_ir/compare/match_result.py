@@ -250,7 +250,7 @@ class MatchResult(VerdictResult):
             stale: it did not reproduce the model's eager run, so it was dropped and the
             model exported again for this result (:mod:`padiff_ir.compare.verify`).
         exporter_faults: where an exporter changed what a model computes; those modules are
-            judged on the eager runs (:mod:`padiff_ir.compare.exporter_faults`).
+            judged on the eager runs (:mod:`padiff_ir.compare.culprits.exporter_faults`).
     """
 
     ok: bool
@@ -280,7 +280,7 @@ class MatchResult(VerdictResult):
     __eq__ = VerdictResult.__eq__  # dataclass(eq=True) would replace the mixin's
     __hash__ = None
     kind: ClassVar[str] = "match"
-    summary_module: ClassVar[str] = "padiff_ir.compare.summary"
+    summary_module: ClassVar[str] = "padiff_ir.compare.match_summary"
 
     def __repr__(self) -> str:
         verdict = Verdict.of(self.ok)

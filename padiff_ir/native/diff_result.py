@@ -346,7 +346,7 @@ class DiffResult(VerdictResult):
 
     __eq__ = VerdictResult.__eq__  # dataclass(eq=True) would replace the mixin's
     __hash__ = None
-    summary_module: ClassVar[str] = "padiff_ir.native.summary"
+    summary_module: ClassVar[str] = "padiff_ir.native.diff_summary"
 
     def __repr__(self) -> str:
         verdict = "aligned" if self.ok else "diverged"

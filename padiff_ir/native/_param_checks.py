@@ -24,7 +24,7 @@ from padiff_ir.matching.types import ParamPair
 from padiff_ir.metrics import TensorMetrics, Tolerance, compare_arrays
 from padiff_ir.native._slots import failed_metrics
 from padiff_ir.native._workers import Deferred, Workers
-from padiff_ir.native.result import ParamDiff
+from padiff_ir.native.diff_result import ParamDiff
 
 __all__ = ["ParamComparer"]
 

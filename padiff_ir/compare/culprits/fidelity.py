@@ -15,8 +15,8 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from padiff_ir.compare.culprits.own_error import is_inside, worst
 from padiff_ir.compare.eager import EagerRun, module_output_metrics
-from padiff_ir.compare.localize import is_inside, worst
 from padiff_ir.errors import ExecutionError, InputError
 from padiff_ir.exporters import ExportedGraph
 from padiff_ir.metrics import TensorMetrics, Tolerance, compare_arrays

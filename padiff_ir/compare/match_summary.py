@@ -1,4 +1,5 @@
-"""Terminal summary of a :class:`~padiff_ir.compare.result.MatchResult`, as wide as the terminal.
+"""Terminal summary of a :class:`~padiff_ir.compare.match_result.MatchResult`, as wide as the
+terminal.
 
 The verdict, each culprit with its explanation (attribute and parameter differences, the note it
 carries), the module tree of A with each module's status (culprit marked), then the worst pairs.
@@ -23,13 +24,13 @@ from padiff_ir._terminal import (
     terminal_width,
     wrapped,
 )
-from padiff_ir.compare.result import ModuleStatus
+from padiff_ir.compare.match_result import ModuleStatus
 from padiff_ir.metrics import TensorMetrics
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-    from padiff_ir.compare.result import Culprit, MatchResult, ModuleResult, PairResult
+    from padiff_ir.compare.match_result import Culprit, MatchResult, ModuleResult, PairResult
 
 __all__ = ["render_summary", "terminal_width"]
 

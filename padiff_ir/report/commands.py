@@ -125,7 +125,8 @@ def explore_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run ``report`` on its own (``python -m padiff_ir.report.cli RESULT.json -o out.html``)."""
+    """Run ``report`` on its own
+    (``python -m padiff_ir.report.commands RESULT.json -o out.html``)."""
     from padiff_ir.errors import PadiffError
 
     parser = argparse.ArgumentParser(prog="padiff-ir")

@@ -19,7 +19,7 @@ import numpy as np
 from padiff_ir._paths import within
 from padiff_ir.matching.layouts import describe_layout, permutation
 from padiff_ir.matching.types import Matching, ModulePair, ParamPair, TensorPair
-from padiff_ir.pairing.layouts import scope_of
+from padiff_ir.pairing.layout_probes import scope_of
 
 __all__ = ["LayoutScopes", "joined_value", "layout_rows", "transposed_pairs"]
 

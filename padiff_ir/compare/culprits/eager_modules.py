@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 
 from padiff_ir._interrupts import reraise_interruption
+from padiff_ir.compare.culprits.own_error import module_result, worst
 from padiff_ir.compare.eager import EagerRun
-from padiff_ir.compare.localize import module_result, worst
-from padiff_ir.compare.result import ModuleResult
+from padiff_ir.compare.match_result import ModuleResult
 from padiff_ir.frameworks import flatten_tensors, get_framework, preserved_state
 from padiff_ir.matching.types import ModulePair
 from padiff_ir.metrics import TensorMetrics, Tolerance, broadcast_alike, compare_arrays

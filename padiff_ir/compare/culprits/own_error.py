@@ -19,8 +19,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from padiff_ir._paths import depth, strictly_within
-from padiff_ir.compare.explain import attribute_diffs, op_structure_diffs
-from padiff_ir.compare.result import ModuleResult, ModuleStatus
+from padiff_ir.compare.culprits.explain import attribute_diffs, op_structure_diffs
+from padiff_ir.compare.match_result import ModuleResult, ModuleStatus
 from padiff_ir.compare.values import ComparedTensors
 from padiff_ir.errors import ExecutionError, InputError
 from padiff_ir.ir.graph import Graph
@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 
 class EagerMeasure(Protocol):
     """Measures a module pair on the eager runs and reads its modules' settings (see
-    :mod:`padiff_ir.compare.eager_modules`)."""
+    :mod:`padiff_ir.compare.culprits.eager_modules`)."""
 
     def measure(self, pair: ModulePair, depth: int, *, own_error: bool = True) -> ModuleResult: ...
 
@@ -174,7 +174,8 @@ def module_result(
 
 
 def is_inside(child: str, parent: str) -> bool:
-    """Whether ``child`` lies below ``parent`` (kept for compare.fidelity; see padiff_ir._paths).
+    """Whether ``child`` lies below ``parent`` (kept for :mod:`.fidelity`; see
+    :mod:`padiff_ir._paths`).
 
     Unlike :func:`padiff_ir._paths.strictly_within`, the root counts as inside itself; every
     caller also asks ``child != parent``.
@@ -219,7 +220,7 @@ def measure_modules(
     its children fails by itself, it is a culprit only if its own ops differ in structure or
     attributes, else its status is ``accumulated``. A pair the graphs cannot measure (no graph
     tensors: an export dropped the module; or inputs of other sizes than B's graph takes) is
-    measured by ``eager`` when given (:class:`~padiff_ir.compare.eager_modules.EagerModules`).
+    measured by ``eager`` when given (:class:`~.eager_modules.EagerModules`).
     Every module is measured, also downstream of a first culprit: each culprit is reported.
     """
     pairs = {p.site_a: p for p in matching.module_pairs}

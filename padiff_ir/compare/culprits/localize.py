@@ -1,10 +1,9 @@
 """Culprits and their explanations: which modules differ by themselves, and how.
 
-:func:`padiff_ir.compare.localize.measure_modules` gives every module pair its own and
-inherited error and a status; here each module that fails is explained (the op attributes, the
-parameters and the op structure that differ, from :mod:`padiff_ir.compare.explain`) and the
-modules whose status is ``culprit`` become :class:`~padiff_ir.compare.result.Culprit` entries
-with a sentence saying what differs.
+:func:`.own_error.measure_modules` gives every module pair its own and inherited error and a
+status; here each module that fails is explained (the op attributes, the parameters and the op
+structure that differ, from :mod:`.explain`) and the modules whose status is ``culprit`` become
+:class:`~padiff_ir.compare.match_result.Culprit` entries with a sentence saying what differs.
 """
 
 from __future__ import annotations
@@ -13,20 +12,20 @@ import logging
 from collections.abc import Sequence
 from dataclasses import replace
 
-from padiff_ir.compare.explain import (
+from padiff_ir.compare.culprits.explain import (
     attribute_diffs,
     op_structure_diffs,
     op_type_diffs,
     param_diffs,
 )
-from padiff_ir.compare.localize import EagerMeasure, ModuleInputs, measure_modules
-from padiff_ir.compare.result import Culprit, ModuleResult, ModuleStatus
+from padiff_ir.compare.culprits.own_error import EagerMeasure, ModuleInputs, measure_modules
+from padiff_ir.compare.match_result import Culprit, ModuleResult, ModuleStatus
 from padiff_ir.compare.weights import initializers
 from padiff_ir.exporters import ExportedGraph
 from padiff_ir.ir import Graph
 from padiff_ir.matching.types import Matching
 
-__all__ = ["explain_culprit", "localise"]
+__all__ = ["culprit_of", "explain_culprit", "localize"]
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +94,7 @@ def culprit_of(
     )
 
 
-def localise(
+def localize(
     matching: Matching,
     graph_a: Graph,
     graph_b: Graph,
@@ -135,5 +134,5 @@ def localise(
                 text.split(": ", 1)[-1] for text in (eager.settings(pair) if eager else [])
             ]
             culprits.append(culprit_of(module, attrs, structure, params, settings, ops))
-    logger.debug("localise: %d modules, %d culprits", len(explained), len(culprits))
+    logger.debug("localize: %d modules, %d culprits", len(explained), len(culprits))
     return explained, culprits
