@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 
 from padiff_ir.compare.comparable import judged_by_modules, module_failures
-from padiff_ir.compare.culprits import localize
+from padiff_ir.compare.culprits import ACCUMULATED_NOTE, localize, rounding_accumulated
 from padiff_ir.compare.culprits.eager_modules import eager_modules
 from padiff_ir.compare.culprits.exporter_faults import (
     exporter_faults,
-    fault_verdict,
     judged_eagerly,
+    with_exporter_faults,
 )
 from padiff_ir.compare.culprits.fidelity import export_fidelity, fidelity_notes
 from padiff_ir.compare.culprits.own_error import ModuleInputs, worst
@@ -204,7 +204,7 @@ def check_inputs(
         notes,
         faults=faults,
     )
-    return _with_faults(result, faults)
+    return with_exporter_faults(result, faults)
 
 
 def _localize(
@@ -293,19 +293,6 @@ def _sources(prepared: PreparedPair) -> dict[str, tuple[Any, Any, str]]:
     }
 
 
-def _with_faults(result: MatchResult, faults: list[ExporterFault]) -> MatchResult:
-    """``result`` judged where an exporter fault leaves the graphs unable to (see
-    :mod:`.culprits.exporter_faults`)."""
-    if not faults:
-        return result
-    result.exporter_faults = faults
-    result.ok, result.first_divergence = fault_verdict(
-        result.eager_outputs, result.pairs, result.culprits
-    )
-    result.accumulated = False
-    return result
-
-
 def _notes(
     notes: list[str], fidelity: dict[str, Any], pairs: list[PairResult], accumulated: bool
 ) -> list[str]:
@@ -320,10 +307,7 @@ def _notes(
             f"({first.op_a}, tensor {first.a[0]}) and after"
         )
     if accumulated:
-        notes.append(
-            "the outputs drift apart but no module differs by itself beyond tolerance: "
-            "rounding error accumulated over the graph, no single culprit"
-        )
+        notes.append(ACCUMULATED_NOTE)
     return notes
 
 
@@ -357,18 +341,7 @@ def _result(
     failing = [p for p in pairs if not p.ok]
     outputs_ok = all(p.ok for p in outputs) and all(p.ok for p in eager_outputs)
     ok = outputs_ok and not failing and not module_failures(modules)
-    layout_only = all(
-        p.metrics.reason.startswith("shape") for p in (*outputs, *eager_outputs) if not p.ok
-    )
-    accumulated = (
-        not ok
-        and not culprits
-        and options.localize
-        and outputs_ok is False
-        and any(m.own is not None for m in modules)
-        and not layout_only
-        and not faults  # the graphs cannot judge past an exporter fault
-    )
+    accumulated = rounding_accumulated((*outputs, *eager_outputs), modules, culprits, faults)
     notes = _notes(notes, fidelity, pairs, accumulated)
     total = worst([p.metrics for p in outputs])
     logger.debug(

@@ -20,8 +20,9 @@ does not compute A's outputs (error inherited from upstream does not count).
    graph departs from its own model's eager run, the exporter changed the computation; that
    module is judged on the eager runs instead, and the result names the exporter.
 6. **No culprit**: outputs that drift apart while no module differs by itself are rounding
-   accumulated over the graph (``MatchResult.accumulated``, decided with the verdict in
-   :mod:`padiff_ir.compare.check`).
+   accumulated over the graph (:func:`rounding_accumulated`, ``MatchResult.accumulated``);
+   an exporter fault sets the verdict from the eager outputs instead
+   (:func:`~.exporter_faults.with_exporter_faults`).
 
 ``match``'s ``localize`` stage (:class:`~padiff_ir.compare.stages.Stage`) runs steps 1 to 4,
 its ``fidelity`` stage step 5. The training-mode path (``auto_diff``) locates its first
@@ -30,6 +31,18 @@ difference in :mod:`padiff_ir.native._locate`.
 
 from __future__ import annotations
 
-from padiff_ir.compare.culprits.localize import culprit_of, explain_culprit, localize
+from padiff_ir.compare.culprits.localize import (
+    ACCUMULATED_NOTE,
+    culprit_of,
+    explain_culprit,
+    localize,
+    rounding_accumulated,
+)
 
-__all__ = ["culprit_of", "explain_culprit", "localize"]
+__all__ = [
+    "ACCUMULATED_NOTE",
+    "culprit_of",
+    "explain_culprit",
+    "localize",
+    "rounding_accumulated",
+]

@@ -26,6 +26,7 @@ from padiff_ir.compare.culprits.fidelity import departures
 from padiff_ir.compare.match_result import (
     Culprit,
     ExporterFault,
+    MatchResult,
     ModuleResult,
     ModuleStatus,
     PairResult,
@@ -35,7 +36,7 @@ from padiff_ir.frameworks import get_framework
 from padiff_ir.matching.types import Matching, ModulePair
 from padiff_ir.pairing.settings import differ, fmt, op_setting
 
-__all__ = ["exporter_faults", "fault_verdict", "judged_eagerly"]
+__all__ = ["exporter_faults", "fault_verdict", "judged_eagerly", "with_exporter_faults"]
 
 logger = logging.getLogger(__name__)
 
@@ -181,3 +182,16 @@ def fault_verdict(
     sites = {c.module_a for c in culprits}
     first = next((p for p in pairs if not p.ok and p.module_a in sites), None)
     return False, first or (failing[0] if failing else None)
+
+
+def with_exporter_faults(result: MatchResult, faults: list[ExporterFault]) -> MatchResult:
+    """``result`` judged where an exporter fault leaves the graphs unable to: the verdict and
+    first divergence of :func:`fault_verdict`, no accumulated rounding."""
+    if not faults:
+        return result
+    result.exporter_faults = faults
+    result.ok, result.first_divergence = fault_verdict(
+        result.eager_outputs, result.pairs, result.culprits
+    )
+    result.accumulated = False
+    return result

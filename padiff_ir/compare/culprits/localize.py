@@ -19,13 +19,19 @@ from padiff_ir.compare.culprits.explain import (
     param_diffs,
 )
 from padiff_ir.compare.culprits.own_error import EagerMeasure, ModuleInputs, measure_modules
-from padiff_ir.compare.match_result import Culprit, ModuleResult, ModuleStatus
+from padiff_ir.compare.match_result import Culprit, ModuleResult, ModuleStatus, PairResult
 from padiff_ir.compare.weights import initializers
 from padiff_ir.exporters import ExportedGraph
 from padiff_ir.ir import Graph
 from padiff_ir.matching.types import Matching
 
-__all__ = ["culprit_of", "explain_culprit", "localize"]
+__all__ = [
+    "ACCUMULATED_NOTE",
+    "culprit_of",
+    "explain_culprit",
+    "localize",
+    "rounding_accumulated",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -136,3 +142,26 @@ def localize(
             culprits.append(culprit_of(module, attrs, structure, params, settings, ops))
     logger.debug("localize: %d modules, %d culprits", len(explained), len(culprits))
     return explained, culprits
+
+
+#: The note of a result whose outputs drift apart with no culprit (:func:`rounding_accumulated`).
+ACCUMULATED_NOTE = (
+    "the outputs drift apart but no module differs by itself beyond tolerance: "
+    "rounding error accumulated over the graph, no single culprit"
+)
+
+
+def rounding_accumulated(
+    outputs: Sequence[PairResult],
+    modules: Sequence[ModuleResult],
+    culprits: Sequence[Culprit],
+    faults: Sequence[object] = (),
+) -> bool:
+    """Whether outputs that differ while no module differs by itself are rounding accumulated
+    over the graph: an output pair (of the graphs or the eager runs) fails by its values, not
+    its shape; modules were measured for their own error and none is a culprit; and no
+    exporter fault leaves the graphs unable to judge."""
+    failing = [p for p in outputs if not p.ok]
+    shape_only = all(p.metrics.reason.startswith("shape") for p in failing)
+    measured = any(m.own is not None for m in modules)
+    return bool(failing) and not shape_only and measured and not culprits and not faults
