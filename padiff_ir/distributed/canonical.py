@@ -83,6 +83,7 @@ class Run:
         self.world = first.world
         self.classes = {p: c for m in self.metas.values() for p, c in m.classes.items()}
         self.styles = {p: s for m in self.metas.values() for p, s in m.styles.items()}
+        self._arrays: dict[tuple[int, str | None], np.ndarray] = {}
 
     def steps(self) -> list[int]:
         return sorted({s for d in self.dirs.values() for s in steps_of(d)})
@@ -113,9 +114,19 @@ class Run:
         return slices[0] if len(slices) == 1 else np.concatenate(slices, axis=0)
 
     def shard_tensor(self, shard: Shard) -> np.ndarray:
-        array = load_tensor(self.dirs[shard.rank], shard.record)
-        assert array is not None
+        """One rank's full block (kept until :meth:`forget`: joining and telling the ranks
+        apart read it once)."""
+        key = (shard.rank, shard.record.file)
+        array = self._arrays.get(key)
+        if array is None:
+            array = load_tensor(self.dirs[shard.rank], shard.record)
+            assert array is not None
+            self._arrays[key] = array
         return array
+
+    def forget(self) -> None:
+        """Drop the blocks read so far."""
+        self._arrays.clear()
 
 
 def _join(arrays: list[np.ndarray], placement: Placement) -> np.ndarray:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from padiff_ir._paths import within_any
-from padiff_ir.distributed.digest import digest_array, projection_weights
+from padiff_ir.distributed.digest import Digest, digest_array, projection_weights
 from padiff_ir.distributed.store import Key, RankMeta, Record
 from padiff_ir.errors import OptionError
 from padiff_ir.frameworks import flatten_tensors, framework_of, installed, unwrap_model
@@ -105,6 +105,9 @@ class RankCapture:
         self._stack: dict[int, list[int]] = {}
         self._order = 0
         self._weights: dict[tuple[Any, ...], np.ndarray] = {}
+        # digests of this step by tensor and placement (a module's input is often the output
+        # of the one before, digested once); the tensors stay alive in ``_seen``
+        self._digests: dict[tuple[int, Placement], Digest] = {}
         self._hooks: Any = None
         named = self.fw.named_modules(self.model)
         self.placements: dict[str, ModulePlacement] = module_placements(self.fw, self.model)
@@ -159,6 +162,7 @@ class RankCapture:
                 handle.write(record.to_json() + "\n")
         self._records.clear()
         self._seen.clear()
+        self._digests.clear()
         self._calls.clear()
         self._order = 0
 
@@ -214,22 +218,32 @@ class RankCapture:
         local = tuple(fw.shape(tensor))
         if not local:
             return  # a scalar (a loss) has no block to place
-        array = fw.view(tensor)
-        if array is None:
-            array = fw.to_numpy(tensor)
+        array = None
+        digest = self._digests.get((id(tensor), place))
+        if digest is None:
+            array = self._array(tensor)
+            digest = self._digest(array, local, place)
+            self._digests[(id(tensor), place)] = digest
+            self._seen.setdefault(id(tensor), (tensor, place))
+        file = None
+        if self.step in self.window.steps and within_any(key[1], self.window.layers):
+            file = f"tensors/{key[0]:05d}_{len(self._records)}.npy"
+            array = self._array(tensor) if array is None else array
+            np.save(self.dir / file, np.ascontiguousarray(array))
+        self._records.append(Record(key, order, local, place, digest, file))
+
+    def _array(self, tensor: Any) -> np.ndarray:
+        array = self.fw.view(tensor)
+        return self.fw.to_numpy(tensor) if array is None else array
+
+    def _digest(self, array: np.ndarray, local: tuple[int, ...], place: Placement) -> Digest:
         logical, offsets = self._logical(local, place)
         cache = (local, logical, offsets)
         weights = self._weights.get(cache)
         if weights is None:
             weights = self._weights[cache] = projection_weights(local, logical, offsets)
         digest = digest_array(array, logical, weights)
-        if place.kind is PlacementKind.PARTIAL:
-            digest = replace(digest, exact=False)
-        file = None
-        if self.step in self.window.steps and within_any(key[1], self.window.layers):
-            file = f"tensors/{key[0]:05d}_{len(self._records)}.npy"
-            np.save(self.dir / file, np.ascontiguousarray(array))
-        self._records.append(Record(key, order, local, place, digest, file))
+        return replace(digest, exact=False) if place.kind is PlacementKind.PARTIAL else digest
 
     def _logical(
         self, local: tuple[int, ...], place: Placement

@@ -28,7 +28,16 @@ from padiff_ir.distributed.digest import Digest
 from padiff_ir.errors import FileFormatError
 from padiff_ir.frameworks.placement import Placement
 
-__all__ = ["Key", "RankMeta", "Record", "rank_dirs", "read_meta", "read_step", "steps_of"]
+__all__ = [
+    "Key",
+    "RankMeta",
+    "Record",
+    "load_tensor",
+    "rank_dirs",
+    "read_meta",
+    "read_step",
+    "steps_of",
+]
 
 #: ``(step, module path, call, "in" | "out", index)``
 Key = tuple[int, str, int, str, int]

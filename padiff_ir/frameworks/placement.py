@@ -32,6 +32,7 @@ from typing import Any
 from padiff_ir.frameworks._base import Framework
 
 __all__ = [
+    "REPLICATED",
     "ModulePlacement",
     "Placement",
     "PlacementKind",

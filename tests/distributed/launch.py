@@ -42,8 +42,14 @@ def _env(framework: str, rank: int, world: int, ports: list[int]) -> dict[str, s
     return env
 
 
-def launch(framework: str, world: int, args: list[str], timeout: float = 300) -> None:
-    """Run ``python -m tests.distributed.worker ARGS`` on ``world`` ranks.
+def launch(
+    framework: str,
+    world: int,
+    args: list[str],
+    timeout: float = 300,
+    module: str = "tests.distributed.worker",
+) -> None:
+    """Run ``python -m MODULE FRAMEWORK ARGS`` on ``world`` ranks.
 
     Raises:
         RuntimeError: a rank failed or timed out (with the tail of its output).
@@ -54,7 +60,7 @@ def launch(framework: str, world: int, args: list[str], timeout: float = 300) ->
         for rank in range(world):
             procs.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "tests.distributed.worker", framework, *args],
+                    [sys.executable, "-m", module, framework, *args],
                     env=_env(framework, rank, world, ports),
                     cwd=ROOT,
                     stdout=subprocess.PIPE,

@@ -30,6 +30,12 @@ class Config:
     seq: int = 8
 
 
+def config_from(text: str) -> Config:
+    """A :class:`Config` with ``name=value,...`` overrides."""
+    fields = dict(item.split("=") for item in text.split(",") if item)
+    return Config(**{k: int(v) for k, v in fields.items()})
+
+
 def master_weights(cfg: Config, seed: int = 0) -> dict[str, np.ndarray]:
     """Logical weights, torch layout ([out, in] for Linear)."""
     rng = np.random.default_rng(seed)

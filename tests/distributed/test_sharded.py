@@ -63,7 +63,10 @@ def runs(tmp_path_factory):
     launch(
         "torch",
         2,
-        [str(root / "tp2"), "--scenarios", ",".join(SCENARIOS), "--window", "layers.0,head"],
+        [
+            str(root / "tp2"),
+            *("--scenarios", ",".join(SCENARIOS), "--window", "layers.0,head", "--dtensor"),
+        ],
     )
     launch("torch", 4, [str(root / "tp2dp2"), "--scenarios", "correct,no_allreduce", "--tp", "2"])
     _torch_reference(root / "reference")
@@ -95,6 +98,51 @@ def test_each_parallel_bug_is_named_at_its_layer_and_ranks(runs, bug):
         assert any(s.module == BUGS[bug] and s.ranks == (1,) for s in result.split_replicas)
     else:
         assert culprit.by == "tensor"
+
+
+def test_placements_of_a_torch_tensor_parallel_plan(runs):
+    found = json.loads((runs / "tp2" / "dtensor_rank0.json").read_text())
+    assert found["0"]["style"] == "column" and found["0"]["output"] == "shard(-1)"
+    assert found["0"]["parameters"] == {"weight": "shard(0)/DTensor", "bias": "shard(0)/DTensor"}
+    assert found["2"]["style"] == "row" and found["2"]["output"] == "replicated"
+    assert found["2"]["parameters"]["weight"] == "shard(1)/DTensor"
+
+
+def test_pipeline_stages_join_by_their_global_layer_paths(runs, tmp_path, monkeypatch):
+    """Two stages of the original (``layers.0`` | ``layers.1``, norm, head) on ranks 0 and 1,
+    as torchrun's environment names them; stage 1's weights off by a bug in its head."""
+    import torch
+    from torch import nn
+
+    from tests.distributed import torch_models
+
+    model = torch_models.unsharded(CFG, master_weights(CFG))
+    stage0, stage1 = nn.Module(), nn.Module()
+    stage0.layers = nn.ModuleList([model.layers[0]])
+    stage1.layers, stage1.norm, stage1.head = (
+        nn.ModuleList([model.layers[1]]),
+        model.norm,
+        model.head,
+    )
+    stage0.forward = lambda x: stage0.layers[0](x)
+    stage1.forward = lambda x: stage1.head(stage1.norm(stage1.layers[0](x)))
+    x = torch.from_numpy(batch(CFG, 0))
+    for run, scale in (("pp2", 1.0), ("pp2_bug", 1.5)):
+        with torch.no_grad():
+            hidden = x
+            for rank, (stage, offset) in enumerate(((stage0, 0), (stage1, 1))):
+                monkeypatch.setenv("RANK", str(rank))
+                monkeypatch.setenv("WORLD_SIZE", "2")
+                if scale != 1.0 and rank == 1:
+                    stage.head.weight.mul_(scale)
+                with capture_ranks(stage, tmp_path / run, layer_offset=("layers", offset)) as cap:
+                    hidden = stage(hidden)
+                    cap.next_step()
+    good = compare_runs(runs / "reference", tmp_path / "pp2")
+    assert good.ok and good.world_b == 2 and good.steps == 1, str(good)
+    assert {k[1] for k in Run(tmp_path / "pp2").step(0)} >= {"layers.0.mlp.up", "layers.1.mlp.up"}
+    bad = compare_runs(runs / "reference", tmp_path / "pp2_bug")
+    assert [(c.module_a, c.ranks) for c in bad.culprits] == [("head", (1,))]
 
 
 def test_world_four_tensor_and_data_parallel(runs):

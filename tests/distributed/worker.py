@@ -6,10 +6,71 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 
 from padiff_ir.distributed import Window, capture_ranks
-from tests.distributed.models import Config, batch, master_weights
+from tests.distributed.models import Config, batch, config_from, master_weights
+
+
+def _timed(model, opt, cfg: Config, x, dp_sync, steps: int, cap=None) -> list[float]:
+    """Seconds of each of ``steps`` training steps (captured when ``cap`` is given)."""
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        loss = model(x).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        dp_sync()
+        opt.step()
+        if cap is not None:
+            cap.next_step()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def _overhead(args, cfg, model, opt, x, dp_sync, rank) -> None:
+    """Plain and captured (digests only) training steps, alternating rounds; rank 0 writes
+    ``OUT/overhead.json``."""
+    _timed(model, opt, cfg, x, dp_sync, 2)
+    plain, captured = [], []
+    for round_ in range(args.rounds):
+        plain += _timed(model, opt, cfg, x, dp_sync, args.steps)
+        with capture_ranks(model, Path(args.out) / f"overhead{round_}") as cap:
+            captured += _timed(model, opt, cfg, x, dp_sync, args.steps, cap)
+    if rank == 0:
+        out = {"plain": plain, "captured": captured}
+        (Path(args.out) / "overhead.json").write_text(json.dumps(out))
+
+
+def _dtensor_placements(out: Path, rank: int, world: int) -> None:
+    """A torch tensor-parallel plan (``parallelize_module``: DTensor parameters) read by
+    ``module_placements``; written to ``OUT/dtensor_rank{rank}.json``."""
+    from torch import nn
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.tensor.parallel import (
+        ColwiseParallel,
+        RowwiseParallel,
+        parallelize_module,
+    )
+
+    from padiff_ir.frameworks import get_framework
+    from padiff_ir.frameworks.placement import module_placements
+
+    mesh = init_device_mesh("cpu", (world,))
+    mlp = nn.Sequential(nn.Linear(8, 16), nn.GELU(), nn.Linear(16, 8))
+    parallelize_module(mlp, mesh, {"0": ColwiseParallel(), "2": RowwiseParallel()})
+    found = module_placements(get_framework("torch"), mlp)
+    summary = {
+        path: {
+            "style": m.style,
+            "output": str(m.output),
+            "parameters": {n: f"{pl}/{pl.source}" for n, pl in m.parameters},
+        }
+        for path, m in found.items()
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"dtensor_rank{rank}.json").write_text(json.dumps(summary))
 
 
 def _torch(args: argparse.Namespace, cfg: Config) -> None:
@@ -28,11 +89,28 @@ def _torch(args: argparse.Namespace, cfg: Config) -> None:
     tp_group, dp_group = tp_groups[rank // tp], dp_groups[rank % tp]
     dp_rank = rank // tp
     weights = master_weights(cfg)
+
+    def dp_sync() -> None:
+        if dp > 1:
+            for p in model.parameters():
+                dist.all_reduce(p.grad, group=dp_group)
+                p.grad /= dp
+
+    if args.dtensor:
+        _dtensor_placements(Path(args.out), rank, world)
+    if args.rounds:
+        model = torch_models.sharded(cfg, weights, tp_group)
+        opt = torch.optim.SGD(model.parameters(), lr=1e-3)
+        x = torch.from_numpy(batch(cfg, 0)).chunk(dp)[dp_rank]
+        _overhead(args, cfg, model, opt, x, dp_sync, rank)
+        dist.destroy_process_group()
+        return
     for scenario in args.scenarios.split(","):
         bug = "" if scenario == "correct" else scenario
         model = torch_models.sharded(cfg, weights, tp_group, bug)
         opt = torch.optim.SGD(model.parameters(), lr=0.1)
-        window = Window(tuple(args.window.split(",")) if args.window else (), (0,))
+        steps = tuple(range(args.steps)) if args.all_steps else (0,)
+        window = Window(tuple(args.window.split(",")) if args.window else (), steps)
         with capture_ranks(
             model, Path(args.out) / scenario, window=window, tensor_parallel=tp, data_parallel=dp
         ) as cap:
@@ -41,10 +119,7 @@ def _torch(args: argparse.Namespace, cfg: Config) -> None:
                 loss = model(x).pow(2).mean()
                 opt.zero_grad()
                 loss.backward()
-                if dp > 1:
-                    for p in model.parameters():
-                        dist.all_reduce(p.grad, group=dp_group)
-                        p.grad /= dp
+                dp_sync()
                 opt.step()
                 cap.next_step()
     dist.destroy_process_group()
@@ -103,8 +178,12 @@ def main() -> None:
     parser.add_argument("--tp", type=int, default=2)
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--window", default="")
+    parser.add_argument("--all-steps", action="store_true", help="full tensors at every step")
+    parser.add_argument("--rounds", type=int, default=0, help="time plain vs captured steps")
+    parser.add_argument("--config", default="", help="Config overrides: hidden=256,ffn=1024")
+    parser.add_argument("--dtensor", action="store_true", help="read a DTensor plan's placements")
     args = parser.parse_args()
-    cfg = Config()
+    cfg = config_from(args.config)
     if args.framework == "torch":
         _torch(args, cfg)
     else:
