@@ -10,6 +10,18 @@ permutation (a split on the wrong axis) changes the projection even where the mo
 
 :func:`disagree` is conservative: it reports a difference only where no pair of tensors within
 the tolerance elementwise could have made the two digests; the full tensors decide the rest.
+
+Example:
+    >>> x = np.arange(12, dtype=np.float32).reshape(3, 4)
+    >>> whole = digest_array(x, (3, 4), projection_weights((3, 4), (3, 4), (0, 0)))
+    >>> left = digest_array(x[:, :2], (3, 4), projection_weights((3, 2), (3, 4), (0, 0)))
+    >>> right = digest_array(x[:, 2:], (3, 4), projection_weights((3, 2), (3, 4), (0, 2)))
+    >>> disagree(combine([left, right]), whole, Tolerance())
+    ''
+    >>> moved = np.ascontiguousarray(x.reshape(4, 3).T.reshape(3, 4))  # same values, moved
+    >>> weights = projection_weights((3, 4), (3, 4), (0, 0))
+    >>> disagree(digest_array(moved, (3, 4), weights), whole, Tolerance()).startswith("projection")
+    True
 """
 
 from __future__ import annotations

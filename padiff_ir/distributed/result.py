@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 from padiff_ir._result import Verdict, VerdictResult
+from padiff_ir.errors import ReportError
 
 __all__ = ["ShardCulprit", "ShardedResult", "SplitReplicas"]
 
@@ -118,6 +120,17 @@ class ShardedResult(VerdictResult):
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, **asdict(self)}
+
+    def to_html(self, path: str | Path, *, title: str | None = None) -> Path:
+        """Not drawn yet: the HTML report renders ``match`` and ``auto_diff`` results.
+
+        Raises:
+            ReportError: always; use :meth:`to_json` or ``str(result)``.
+        """
+        raise ReportError(
+            "the HTML report does not draw sharded-run results yet: use result.to_json(path) "
+            "or str(result)"
+        )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ShardedResult:

@@ -80,29 +80,28 @@ def _departs(block: np.ndarray, expected: np.ndarray, tolerance: Tolerance) -> b
     departs)."""
     if block.shape != expected.shape:
         return True
-    inside = np.abs(block.astype(np.float64) - expected) <= tolerance.bound(expected)
-    return not bool(np.all(inside))
+    return not bool(np.all(np.abs(block - expected) <= tolerance.bound(expected)))
 
 
 def _failing_ranks(
-    run: Run, logical: Logical, other: np.ndarray | None, tolerance: Tolerance
+    logical: Logical, outside: np.ndarray | None, run: Run, other: np.ndarray, tolerance: Tolerance
 ) -> tuple[int, ...]:
-    """The ranks of ``logical`` whose own block departs from ``other`` (the partner's logical
-    tensor); every rank holding it when that cannot be told."""
-    if other is None or not logical.complete or logical.placement.kind is PlacementKind.PARTIAL:
+    """The ranks of ``logical`` whose own block departs (``outside``: where the logical tensors
+    depart, elementwise); every rank holding it when that cannot be told. A replica that
+    departs from its group's first is compared by itself."""
+    if outside is None or not logical.complete or logical.placement.kind is PlacementKind.PARTIAL:
         return logical.ranks
     failing = set()
+    split = set(logical.split_replicas)
     for shard in logical.replicas or logical.shards:
-        if shard.record.file is None:
-            continue
-        try:
-            expected = other[_region(logical, shard)]
-        except IndexError:
+        region = _region(logical, shard)
+        if shard.rank in split:
+            if shard.record.file is None or _departs(
+                run.shard_tensor(shard), other[region], tolerance
+            ):
+                failing.add(shard.rank)
+        elif outside[region].any():
             failing.add(shard.rank)
-            continue
-        if _departs(run.shard_tensor(shard), expected, tolerance):
-            failing.add(shard.rank)
-    failing.update(logical.split_replicas)
     return tuple(sorted(failing)) or logical.ranks
 
 
@@ -161,13 +160,14 @@ def _compare(
     metrics = compare_arrays(tensor_a, tensor_b, tolerance)
     if metrics.ok:
         return Outcome(ok=True, by="tensor", max_abs=metrics.max_abs, bytes_read=read, **common)
+    outside = ~(np.abs(tensor_a - tensor_b) <= tolerance.bound(tensor_b))
     return Outcome(
         ok=False,
         by="tensor",
         reason=metrics.reason or reason,
         max_abs=metrics.max_abs,
-        ranks_a=_failing_ranks(run_a, a, tensor_b, tolerance) if run_a.world > 1 else (),
-        ranks_b=_failing_ranks(run_b, b, tensor_a, tolerance) if run_b.world > 1 else (),
+        ranks_a=_failing_ranks(a, outside, run_a, tensor_b, tolerance) if run_a.world > 1 else (),
+        ranks_b=_failing_ranks(b, outside, run_b, tensor_a, tolerance) if run_b.world > 1 else (),
         bytes_read=read,
         **common,
     )

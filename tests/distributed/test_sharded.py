@@ -20,7 +20,7 @@ from padiff_ir.distributed import (
     compare_runs,
     logical_pairs,
 )
-from padiff_ir.errors import FileFormatError, OptionError
+from padiff_ir.errors import FileFormatError, OptionError, ReportError
 from tests.distributed.launch import launch
 from tests.distributed.models import BUGS, Config, batch, master_weights
 
@@ -210,6 +210,8 @@ def test_results_round_trip_and_bad_input_is_named(runs, tmp_path):
     result.to_json(path)
     assert ShardedResult.load(path) == result
     assert "layers.1.mlp.down" in str(result) and "DIVERGED" in str(result)
+    with pytest.raises(ReportError, match="to_json"):
+        result.to_html(tmp_path / "r.html")
     with pytest.raises(FileFormatError, match="no rank directory"):
         compare_runs(tmp_path, runs / "reference")
     with pytest.raises(OptionError, match="engine"):
