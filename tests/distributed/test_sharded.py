@@ -219,3 +219,19 @@ def test_results_round_trip_and_bad_input_is_named(runs, tmp_path):
     with pytest.raises(OptionError, match="data_parallel"):
         capture_ranks(__import__("torch").nn.Linear(2, 2), tmp_path, data_parallel=3)
     assert os.listdir(tmp_path) == ["r.json"]
+
+
+def test_capture_leaves_the_model_as_it_was_even_when_the_step_fails(tmp_path):
+    import torch
+
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU())
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(RuntimeError, match="shape"), capture_ranks(model, tmp_path / "run") as cap:
+        model(torch.ones(2, 4))
+        cap.next_step()
+        model(torch.ones(2, 3))  # the user's step fails
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    run = Run(tmp_path / "run")  # what was recorded before the failure is kept
+    assert run.steps() == [0] and run.framework == "torch" and run.world == 1
+    assert {k[1] for k in run.step(0)} == {"", "0", "1"}
