@@ -41,6 +41,12 @@ __all__ = [
     "ProgressDisplay",
     "auto_diff",
     "DiffResult",
+    # sharded runs, rank by rank
+    "capture_ranks",
+    "compare_runs",
+    "logical_pairs",
+    "ShardedResult",
+    "Window",
     # layer maps and weights
     "LayerMap",
     "assign_weight",
@@ -86,6 +92,11 @@ _LAZY = {
     "ExportCache": "padiff_ir.exporters",
     "auto_diff": "padiff_ir.native",
     "DiffResult": "padiff_ir.native",
+    "capture_ranks": "padiff_ir.distributed",
+    "compare_runs": "padiff_ir.distributed",
+    "logical_pairs": "padiff_ir.distributed",
+    "ShardedResult": "padiff_ir.distributed",
+    "Window": "padiff_ir.distributed",
     "Tolerance": "padiff_ir.metrics",
     "LayerMap": "padiff_ir.pairing.layer_map",
     "assign_weight": "padiff_ir.pairing.assign",
@@ -124,6 +135,13 @@ if TYPE_CHECKING:
     from padiff_ir.compare import MatchResult
     from padiff_ir.compare.batches import Batches, BatchResults
     from padiff_ir.compare.comparison import Comparison
+    from padiff_ir.distributed import (
+        ShardedResult,
+        Window,
+        capture_ranks,
+        compare_runs,
+        logical_pairs,
+    )
     from padiff_ir.exporters import ExportCache, ExportedGraph, export, export_cache
     from padiff_ir.frameworks import create_model
     from padiff_ir.ir import Graph, build_graph, canonicalize

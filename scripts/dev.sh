@@ -35,8 +35,9 @@ setup() {
   if ! "$PY" -m pip show torchvision 2>/dev/null | grep -qx "Version: $TORCHVISION_VERSION"; then
     "$PY" -m pip install --quiet --no-deps "torchvision==$TORCHVISION_VERSION" 2>&1 | grep -v "^WARNING: Location" || true
   fi
-  # [test], [explorer] (Model Explorer for its browser test) and [ports] (the real-ports corpus)
-  "$PY" -m pip install --quiet -e ".[test,explorer,ports]" 2>&1 | grep -vE "^WARNING: Location|BuildBackendWarning|^ +|^$" || true
+  # [test], [explorer] (Model Explorer for its browser test), [ports] (the real-ports corpus) and
+  # [distributed] (Ray, for the sharded-runs compare stage)
+  "$PY" -m pip install --quiet -e ".[test,explorer,ports,distributed]" 2>&1 | grep -vE "^WARNING: Location|BuildBackendWarning|^ +|^$" || true
   # [ports]: PaddleFormers for the decoder ports, without its pins (transformers<5.4, paddlefleet...)
   "$PY" -m pip install --quiet --no-deps "paddleformers==$PADDLEFORMERS_VERSION" "aistudio-sdk==0.3.9" 2>&1 \
     | grep -v "^WARNING: Location" || true

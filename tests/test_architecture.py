@@ -72,7 +72,7 @@ def test_matching_sees_graphs_not_models():
 
 
 def test_results_know_nothing_of_their_presentation():
-    files = _files("compare") + _files("native") + _files("pairing")
+    files = _files("compare") + _files("native") + _files("pairing") + _files("distributed")
     assert _offenders(files, ("padiff_ir.report",)) == {}
 
 
@@ -246,12 +246,13 @@ def test_nothing_imports_the_public_face():
 def test_importing_the_package_imports_no_framework():
     code = (
         "import sys, padiff_ir, padiff_ir.pairing, padiff_ir.compare, padiff_ir.native, "
-        "padiff_ir.frameworks; print('torch' in sys.modules, 'paddle' in sys.modules)"
+        "padiff_ir.frameworks, padiff_ir.distributed; "
+        "print('torch' in sys.modules, 'paddle' in sys.modules, 'ray' in sys.modules)"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=PACKAGE.parent
     )
-    assert out.stdout.split() == ["False", "False"]
+    assert out.stdout.split() == ["False", "False", "False"]
 
 
 def test_the_terminal_helper_is_on_the_ground_floor():

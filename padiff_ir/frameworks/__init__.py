@@ -11,6 +11,8 @@ Everything that must know which framework a model or tensor belongs to goes thro
   :func:`split_inputs`);
 * the state guard (:func:`preserved_state`) and hook installation (:func:`installed`);
 * tracing an eager run (:func:`trace_model`): every module call and the data flow between them.
+* where a sharded model's parameters and outputs live, from each framework's own metadata
+  (:mod:`padiff_ir.frameworks.placement`: DTensor, Megatron's and paddle fleet's attributes).
 
 Importing this package imports neither framework; each is imported when first needed.
 
