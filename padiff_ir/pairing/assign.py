@@ -33,13 +33,8 @@ from padiff_ir._paths import join, leaf
 from padiff_ir.errors import LayoutError, MatchError, WeightAssignError
 from padiff_ir.exporters._live import model_tensors
 from padiff_ir.frameworks import framework_of, unwrap_model
-from padiff_ir.matching.transforms import (
-    SKIPPED_TENSORS,
-    apply_inverse,
-    apply_transform,
-    get_weight_transform,
-    invert_transform,
-)
+from padiff_ir.matching.transform_types import IDENTITY, ModuleTransform
+from padiff_ir.matching.transforms import SKIPPED_TENSORS, get_weight_transform
 from padiff_ir.matching.types import Matching
 from padiff_ir.pairing._coverage import (
     AssignReport,
@@ -244,18 +239,15 @@ def assign_weight(
             problems.append(f"the matching names tensors the models lack: {', '.join(unknown)}")
             continue
         used.update(id(tensors_s[n]) for n in names_s)
-        if "module" in pair.transform:
+        if isinstance(pair.transform, ModuleTransform):
             problems += _module_copy(names_t, module_s, module_t, modules_s, modules_t, record)
-            copied.append(CopiedWeight(names_s, names_t, dict(pair.transform)))
+            copied.append(CopiedWeight(names_s, names_t, pair.transform))
             continue
         arrays = [fw_s.to_numpy(tensors_s[n]) for n in names_s]
         shapes_t = [tensor_shape(tensors_t[n]) for n in names_t]
-        transform = pair.transform if not target_is_a else invert_transform(pair.transform)
+        transform = pair.transform if not target_is_a else pair.transform.invert()
         try:
-            if target_is_a:
-                results = apply_inverse(pair.transform, arrays, target_shapes=shapes_t)
-            else:
-                results = apply_transform(pair.transform, arrays, target_shapes=shapes_t)
+            results = transform.apply(arrays, target_shapes=shapes_t)
         except WeightAssignError as err:
             problems.append(
                 f"shape conflict: {framework_s} {_describe(names_s, tensors_s)} cannot fill "
@@ -269,7 +261,7 @@ def assign_weight(
     for name_t, name_s in unread_buffers(matching, target_is_a, tensors_t, tensors_s, written):
         record(name_t, fw_s.to_numpy(tensors_s[name_s]), (name_s,))
         used.add(id(tensors_s[name_s]))
-        copied.append(CopiedWeight((name_s,), (name_t,), {}))
+        copied.append(CopiedWeight((name_s,), (name_t,), IDENTITY))
     skipped, missing = coverage(
         tensors_t, written, matching, resolved, target_side, framework_s, framework_t
     )
