@@ -246,10 +246,10 @@ def test_families_and_layouts():
     assert class_family("MultiheadAttention") == class_family("MultiHeadAttention")
     assert class_family("ModuleList") == class_family("LayerList") == "list"
     assert class_family("RNN", "torch") == class_family("SimpleRNN", "paddle")
-    assert layout_transform("linear", "weight", "torch", [3, 3], "torch", [3, 3]) == {}
-    assert layout_transform("linear", "weight", "paddle", [3, 5], "torch", [5, 3]) == {
+    assert layout_transform("linear", "weight", "torch", [3, 3], "torch", [3, 3]).to_dict() == {}
+    assert layout_transform("linear", "weight", "paddle", [3, 5], "torch", [5, 3]).to_dict() == {
         "transpose": [1, 0]
     }
     assert layout_transform("linear", "weight", "torch", [3, 5], "paddle", [3, 5]) is None
     assert layout_transform("convtranspose2d", "weight", "torch", [4, 3, 3, 3], "paddle",
-                            [4, 3, 3, 3]) == {}  # fmt: skip
+                            [4, 3, 3, 3]).to_dict() == {}  # fmt: skip
