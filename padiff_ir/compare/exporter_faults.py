@@ -22,10 +22,11 @@ from typing import Any
 
 from padiff_ir.compare.culprits import culprit_of
 from padiff_ir.compare.eager_modules import EagerModules
-from padiff_ir.compare.fidelity import departures
 from padiff_ir.compare.result import (
     Culprit,
+    Departure,
     ExporterFault,
+    ExportFidelity,
     ModuleResult,
     ModuleStatus,
     PairResult,
@@ -71,15 +72,15 @@ def _wrong_attribute(
 
 
 def _fault(
-    side: str, report: Mapping[str, Any], pair: ModulePair, source: tuple[ExportedGraph, Any, str]
+    side: str, report: Departure, pair: ModulePair, source: tuple[ExportedGraph, Any, str]
 ) -> ExporterFault:
     exported, model, framework = source
     path = pair.a if side == "a" else pair.b
     module = dict(get_framework(framework).named_modules(model)).get(path)
     wrong = _wrong_attribute(exported, path, module, framework) if module is not None else None
     exporter = exporter_name(framework)
-    site = report["module"]
-    where = f"{site or '<root>'} ({report.get('module_class', '')})"
+    site = report.module
+    where = f"{site or '<root>'} ({report.module_class})"
     if wrong is not None:
         op, attribute, written, setting, value = wrong
         expected = f"{setting} {value}"
@@ -89,15 +90,15 @@ def _fault(
         text = f"{exporter} changed what {where} computes"
     explanation = (
         f"{text}: model {_LABELS[side]}'s graph departs from its eager run at {where} "
-        f"(max abs {report.get('module_max_abs', float('nan')):.3g}); an exporter fault, "
+        f"(max abs {report.module_max_abs:.3g}); an exporter fault, "
         "not a model difference: that module was judged on the eager runs"
     )
     return ExporterFault(
         side=_LABELS[side],
         exporter=exporter,
         module=site,
-        module_class=str(report.get("module_class", "")),
-        max_abs=float(report.get("module_max_abs", float("nan"))),
+        module_class=report.module_class,
+        max_abs=report.module_max_abs,
         op=op,
         attribute=attribute,
         written=written,
@@ -107,15 +108,14 @@ def _fault(
 
 
 def exporter_faults(
-    fidelity: Mapping[str, Mapping[str, Any]],
+    fidelity: Mapping[str, ExportFidelity],
     matching: Matching,
     sources: Mapping[str, tuple[ExportedGraph, Any, str]],
 ) -> list[ExporterFault]:
     """One fault per module where a side's graph departs from its model's eager run.
 
     Args:
-        fidelity: per side (``"a"``, ``"b"``), the export check's report (its
-            :func:`~.fidelity.departures`).
+        fidelity: per side (``"a"``, ``"b"``), the export check's report.
         matching: the module pairs (the report names a call site of one side).
         sources: per side, ``(exported graph, model, framework)``.
     """
@@ -123,8 +123,8 @@ def exporter_faults(
     for side, report in fidelity.items():
         if side not in sources or sources[side][2] == "onnx":
             continue
-        for departure in departures(report):
-            pair = _pair_at(matching, side, departure["module"])
+        for departure in report.departures:
+            pair = _pair_at(matching, side, departure.module)
             if pair is not None:
                 faults.append(_fault(side, departure, pair, sources[side]))
     for fault in faults:

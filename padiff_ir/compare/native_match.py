@@ -22,7 +22,15 @@ from padiff_ir._paths import depth, within
 from padiff_ir.compare.culprits import culprit_of
 from padiff_ir.compare.localize import module_result
 from padiff_ir.compare.options import MatchOptions
-from padiff_ir.compare.result import Culprit, MatchResult, ModuleResult, ModuleStatus, PairResult
+from padiff_ir.compare.result import (
+    Culprit,
+    Fallback,
+    MatchResult,
+    ModelInfo,
+    ModuleResult,
+    ModuleStatus,
+    PairResult,
+)
 from padiff_ir.compare.stages import Stage, StageTimer
 from padiff_ir.frameworks import framework_of, preserved_state
 from padiff_ir.metrics import TensorMetrics
@@ -76,7 +84,7 @@ def match_natively(
     inputs: Any,
     options: MatchOptions,
     timer: StageTimer,
-    fallback: dict[str, Any],
+    fallback: Fallback,
     notes: list[str],
 ) -> MatchResult:
     """Compare ``model_a`` and ``model_b`` module by module (see the module docstring).
@@ -136,12 +144,12 @@ def match_natively(
         accumulated=accumulated,
         layer_map=list(run.layer_map),
         unmatched=list(run.unmatched),
-        model_a={**run.model_a, "nodes": 0},
-        model_b={**run.model_b, "nodes": 0},
+        model_a=ModelInfo.from_dict(run.model_a),
+        model_b=ModelInfo.from_dict(run.model_b),
         timings=dict(timer.timings),
         environment=dict(run.environment),
         notes=notes,
-        fallback=dict(fallback),
+        fallback=fallback,
         layouts=layouts,
     )
 
@@ -201,12 +209,9 @@ def _culprits(modules: list[ModuleResult], run: Any) -> list[Culprit]:
     return culprits
 
 
-def fallback_of(model: Any, side: str, err: Exception) -> dict[str, Any]:
+def fallback_of(model: Any, side: str, err: Exception) -> Fallback:
     """Which side fell back and why, for :attr:`MatchResult.fallback`."""
     reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-    return {
-        "side": side,
-        "framework": framework_of(model).name,
-        "class": type(model).__name__,
-        "reason": f"{type(err).__name__}: {reason}",
-    }
+    return Fallback(
+        side, framework_of(model).name, type(model).__name__, f"{type(err).__name__}: {reason}"
+    )

@@ -132,7 +132,7 @@ def test_match_answers_natively_and_is_aligned():
     target = _fresh({}, 1).paddle_model
     result = padiff_ir.match(pair.torch_model, target, pair.inputs, assign_weights=True)
     assert result, str(result)
-    assert result.fallback["side"] == "B" and result.fallback["framework"] == "paddle"
+    assert result.fallback.side == "B" and result.fallback.framework == "paddle"
     assert not result.culprits and not [p for p in result.pairs if not p.ok]
     assert any("returns 2 tensor(s) in model A and 1 in model B" in n for n in result.notes)
 
@@ -262,7 +262,7 @@ def test_a_real_hugging_face_decoder_against_the_paddle_port(name, overrides):
     inputs = hf_inputs(ids)
     result = padiff_ir.match(hf, port.paddle_model, inputs, assign_weights=True)
     assert result, str(result)
-    assert result.fallback["side"] == "B"
+    assert result.fallback.side == "B"
     assert any("not tensors, left out" in note for note in result.notes)  # the cache
     diff = padiff_ir.auto_diff(
         hf, port.paddle_model, inputs, auto_init=False, atol=1e-5, rtol=1e-4, compare_mode="mean"

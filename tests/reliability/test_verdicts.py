@@ -156,7 +156,7 @@ def test_dict_outputs_are_paired_by_name(guard, paddle_class):
     assert [p.evidence for p in result.outputs] == [("output-name",)] * 2
     assert [p.metrics.shape_a for p in result.outputs] == [(2, 3), (2, 8)]
     assert [p.metrics.shape_b for p in result.outputs] == [(2, 3), (2, 8)]
-    assert all(side["ok"] for side in result.export_fidelity.values() if side.get("checked"))
+    assert all(side.ok for side in result.export_fidelity.values() if side.checked)
 
 
 def test_a_bug_in_one_named_output_is_reported_on_that_output(guard):
