@@ -269,7 +269,9 @@ class ParamMatcher:
         out_axis = 0 if transposed_b else 1
         transpose = Transpose((1, 0)) if transposed_a != transposed_b else None
         fused_b = len(units_b) == 1
-        sections = tuple(u.out_dim for u in (units_a if fused_b else units_b))
+        sections = tuple(  # -1: a size the graph leaves symbolic
+            u.out_dim if u.out_dim is not None else -1 for u in (units_a if fused_b else units_b)
+        )
         transform = ArrayTransform(transpose, _regroup(fused_b, out_axis, sections))
         self._add(
             [u.weight for u in units_a if u.weight],

@@ -80,7 +80,10 @@ class RowLayout:
     0], "axis": 1}``).
 
     Example:
-        >>> RowLayout.from_dict({"name": "fused_order", "order": [1, 0]}).to_dict()
+        >>> RowLayout.from_dict({"name": "fused_order", "order": [1, 0], "axis": 1})
+        RowLayout(name='fused_order', axis=1, heads=None, kv_heads=None, head_dim=None, \
+order=(1, 0), rope=None, inverse=False)
+        >>> RowLayout("fused_order", order=(1, 0)).to_dict(axis=False)
         {'name': 'fused_order', 'order': [1, 0]}
     """
 

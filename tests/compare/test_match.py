@@ -50,7 +50,7 @@ def test_models_in_either_order_and_seed_input_pairs():
     result = padiff_ir.match(pair.paddle_model, pair.torch_model, seed_inputs)
     assert result, str(result)
     assert result.model_a.framework == "paddle"
-    assert result.model_b["framework"] == "torch"
+    assert result.model_b.framework == "torch"
     # the pair in the other order gives the same verdict
     assert padiff_ir.match(pair.torch_model, pair.paddle_model, seed_inputs[::-1])
 
@@ -69,7 +69,7 @@ def test_onnx_file_on_one_side_and_torch_vs_torch(tmp_path):
     padiff_ir.export(pair.paddle_model, pair.inputs).save(str(path))
     result = padiff_ir.match(pair.torch_model, str(path), pair.inputs)
     assert result, str(result)
-    assert result.model_b["framework"] == "paddle"
+    assert result.model_b.framework == "paddle"
     assert result.export_fidelity["b"].to_dict() == {"checked": False}
     twin = get_pair("mlp", seed=0).torch_model
     assert padiff_ir.match(pair.torch_model, twin, pair.inputs)
