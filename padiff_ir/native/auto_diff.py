@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from padiff_ir.errors import AutoDiffError
 from padiff_ir.frameworks import preserved_global_rng
 from padiff_ir.matching.types import Matching
 from padiff_ir.metrics import Tolerance, check_bound
@@ -67,6 +68,7 @@ def auto_diff(
     matching: Matching | None = None,
     disable_random_layers: bool = True,
     workers: int | None = None,
+    tolerance: Tolerance | None = None,
 ) -> DiffResult:
     """Compare two models (torch and/or paddle) through forward, loss, backward and updates.
 
@@ -81,6 +83,11 @@ def auto_diff(
         layer_map: corrections to the automatic layer matching.
         atol / rtol / compare_mode: the tolerance of every comparison, in PaDiff's modes
             ``"mean"`` (means within ``atol + rtol * |mean_b|``), ``"abs_mean"``, ``"strict"``.
+            The defaults are PaDiff's (``0``, ``1e-7``, ``mean``), so its flows give PaDiff's
+            verdicts; :func:`~padiff_ir.match` judges every intermediate element by element
+            (``1e-5``, ``1e-5``, ``strict``) and says why in its docstring.
+        tolerance: the three above as one :class:`~padiff_ir.metrics.Tolerance` (pass one
+            or the other).
         single_step: feed each B layer A's layer inputs (forward) and A's output gradients
             (backward) so each layer's own error is measured; no optimizer step, one step.
         diff_phase: ``"forward"``, ``"backward"`` (single step only; ``"both"`` otherwise) or
@@ -123,7 +130,7 @@ def auto_diff(
         (True, True)
     """
     started = time.perf_counter()
-    tolerance = Tolerance(check_bound("atol", atol), check_bound("rtol", rtol), compare_mode)
+    tolerance = _tolerance(tolerance, atol, rtol, compare_mode)
     run = TrainingRun.prepare(
         model_a,
         model_b,
@@ -153,3 +160,31 @@ def auto_diff(
         else (result.first_difference.message if result.first_difference else "diverged"),
     )
     return result
+
+
+_PADIFF_DEFAULTS = (0.0, 1e-7, "mean")
+
+
+def _tolerance(tolerance: Tolerance | None, atol: float, rtol: float, mode: str) -> Tolerance:
+    """The tolerance of every comparison: ``tolerance`` when given (the three separate
+    arguments then left at their defaults or equal to it), else made of those three.
+
+    Raises:
+        AutoDiffError: both forms given and they differ, or a value a tolerance cannot take.
+    """
+    if tolerance is None:
+        return Tolerance(check_bound("atol", atol), check_bound("rtol", rtol), mode)
+    if not isinstance(tolerance, Tolerance):
+        raise AutoDiffError(
+            f"tolerance must be a padiff_ir.Tolerance, got {type(tolerance).__name__}"
+        )
+    given = (tolerance.atol, tolerance.rtol, tolerance.mode)
+    names = ("atol", "rtol", "compare_mode")
+    passed = (atol, rtol, mode)
+    clash = [n for n, v, d, g in zip(names, passed, _PADIFF_DEFAULTS, given) if v not in (d, g)]
+    if clash:
+        raise AutoDiffError(
+            f"pass the tolerance either as tolerance=Tolerance(...) or as atol, rtol and "
+            f"compare_mode, not both: {', '.join(clash)} differ from {tolerance}"
+        )
+    return tolerance
