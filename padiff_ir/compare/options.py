@@ -90,8 +90,8 @@ def _tolerances(tolerances: Any) -> dict[str, dict[str, Any]]:
             tol = asdict(tol)
         if not isinstance(tol, Mapping):
             raise OptionError(
-                f"tolerances[{name!r}] must be a Tolerance or a dict with keys among "
-                f"{', '.join(_TOLERANCE_KEYS)}, got {tol!r}",
+                f"tolerances[{name!r}] must be a dict with keys among "
+                f"{', '.join(_TOLERANCE_KEYS)} (or a padiff_ir.Tolerance), got {tol!r}",
                 option="tolerances",
             )
         unknown = sorted(str(k) for k in tol if k not in _TOLERANCE_KEYS)
