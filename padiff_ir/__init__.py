@@ -26,6 +26,8 @@ import importlib
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from padiff_ir.hints import Inputs, Model
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -136,9 +138,9 @@ if TYPE_CHECKING:
 
 
 def match(
-    model_a: Any,
-    model_b: Any,
-    inputs: Any,
+    model_a: Model,
+    model_b: Model,
+    inputs: Inputs,
     *,
     atol: float = 1e-5,
     rtol: float = 1e-5,

@@ -33,6 +33,7 @@ from padiff_ir.compare.result import (
 )
 from padiff_ir.exporters import ExportedGraph, exporter_name
 from padiff_ir.frameworks import get_framework
+from padiff_ir.hints import Module
 from padiff_ir.matching.types import Matching, ModulePair
 from padiff_ir.pairing.settings import differ, fmt, op_setting
 
@@ -51,7 +52,7 @@ def _pair_at(matching: Matching, side: str, site: str) -> ModulePair | None:
 
 
 def _wrong_attribute(
-    exported: ExportedGraph, path: str, module: Any, framework: str
+    exported: ExportedGraph, path: str, module: Module, framework: str
 ) -> tuple[str, str, str, str, str] | None:
     """``(op, attribute, written, setting, expected)`` for an op of module ``path`` whose
     attribute disagrees with the module's setting it carries."""

@@ -33,6 +33,7 @@ from padiff_ir.compare.result import (
 )
 from padiff_ir.compare.stages import Stage, StageTimer
 from padiff_ir.frameworks import framework_of, preserved_state
+from padiff_ir.hints import Inputs, Model
 from padiff_ir.metrics import TensorMetrics
 
 __all__ = ["fallback_of", "match_natively"]
@@ -41,7 +42,13 @@ logger = logging.getLogger(__name__)
 
 
 def _forward(
-    model_a: Any, model_b: Any, inputs: Any, options: MatchOptions, *, single_step: bool, init: bool
+    model_a: Model,
+    model_b: Model,
+    inputs: Inputs,
+    options: MatchOptions,
+    *,
+    single_step: bool,
+    init: bool,
 ) -> Any:
     from padiff_ir.native import auto_diff
 
@@ -79,9 +86,9 @@ def _worst(diffs: list[Any]) -> TensorMetrics | None:
 
 
 def match_natively(
-    model_a: Any,
-    model_b: Any,
-    inputs: Any,
+    model_a: Model,
+    model_b: Model,
+    inputs: Inputs,
     options: MatchOptions,
     timer: StageTimer,
     fallback: Fallback,
@@ -154,7 +161,9 @@ def match_natively(
     )
 
 
-def _layouts(model_a: Any, model_b: Any, inputs: Any, options: MatchOptions) -> dict[str, Any]:
+def _layouts(
+    model_a: Model, model_b: Model, inputs: Inputs, options: MatchOptions
+) -> dict[str, Any]:
     """The parameter layouts of the matching ``auto_diff`` just used (remembered for the pair,
     so this asks nothing new of the models)."""
     from padiff_ir.frameworks.wrapper import unwrap_model
@@ -209,7 +218,7 @@ def _culprits(modules: list[ModuleResult], run: Any) -> list[Culprit]:
     return culprits
 
 
-def fallback_of(model: Any, side: str, err: Exception) -> Fallback:
+def fallback_of(model: Model, side: str, err: Exception) -> Fallback:
     """Which side fell back and why, for :attr:`MatchResult.fallback`."""
     reason = str(err).splitlines()[0] if str(err) else type(err).__name__
     return Fallback(

@@ -35,6 +35,7 @@ from typing import Any
 
 from padiff_ir.errors import AutoDiffError
 from padiff_ir.frameworks import preserved_global_rng
+from padiff_ir.hints import Inputs, Model
 from padiff_ir.matching.types import Matching
 from padiff_ir.metrics import Tolerance, check_bound
 from padiff_ir.native._blas import single_threaded_blas
@@ -49,9 +50,9 @@ logger = logging.getLogger(__name__)
 
 
 def auto_diff(
-    model_a: Any,
-    model_b: Any,
-    inputs: Any,
+    model_a: Model,
+    model_b: Model,
+    inputs: Inputs,
     *,
     auto_init: bool = True,
     layer_map: LayerMap | None = None,

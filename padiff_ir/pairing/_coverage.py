@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from padiff_ir._paths import join, strictly_within
+from padiff_ir.hints import Tensor
 from padiff_ir.matching.transform_types import IDENTITY, Transform, as_transform
 from padiff_ir.matching.transforms import SKIPPED_TENSORS
 from padiff_ir.matching.types import Matching
@@ -93,7 +94,7 @@ class AssignReport:
         return text
 
 
-def tensor_shape(tensor: Any) -> list[int]:
+def tensor_shape(tensor: Tensor) -> list[int]:
     """A tensor's shape as a list of ints."""
     return [int(d) for d in tensor.shape]
 

@@ -34,6 +34,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from padiff_ir.errors import MatchError
+from padiff_ir.hints import Model, Module
 
 if TYPE_CHECKING:
     from padiff_ir.matching.types import Matching
@@ -53,7 +54,7 @@ _SET_FIELDS = (
 )
 
 
-def named_modules(model: Any) -> list[tuple[str, Any]]:
+def named_modules(model: Model) -> list[tuple[str, Any]]:
     """``(path, module)`` of a torch module or paddle layer and all its submodules, root first.
 
     Raises:
@@ -174,7 +175,7 @@ class LayerMap:
         """Leave a module and everything inside it out of matching and weight copying."""
         self._add_ignore(path_or_module, side, recursive=True)
 
-    def ignore_class(self, model: Any, cls: Any) -> None:
+    def ignore_class(self, model: Model, cls: Any) -> None:
         """Ignore (not recursively) every submodule of ``model`` that is an instance of ``cls``.
 
         ``cls`` is a class, a tuple of classes or a class name.
@@ -229,7 +230,7 @@ class LayerMap:
         """True when every entry is a path (no module objects left to look up)."""
         return not (self._object_pins or self._object_ignores or self._object_black_boxes)
 
-    def resolve(self, model_a: Any, model_b: Any) -> LayerMap:
+    def resolve(self, model_a: Model, model_b: Model) -> LayerMap:
         """A path-only copy for these two models; object entries looked up by identity.
 
         Raises:
@@ -441,7 +442,7 @@ def _layer_map_problem(data: Any) -> str:
     return ""
 
 
-def _is_instance(module: Any, cls: Any) -> bool:
+def _is_instance(module: Module, cls: Any) -> bool:
     if isinstance(cls, str):
         return type(module).__name__ == cls
     if isinstance(cls, (list, tuple)):

@@ -40,6 +40,7 @@ from padiff_ir.frameworks import (
     model_arguments,
     preserved_state,
 )
+from padiff_ir.hints import Inputs, Model, Module
 from padiff_ir.matching.layouts import RowLayout, fused_candidates, offset_candidates
 from padiff_ir.matching.transform_types import (
     ArrayTransform,
@@ -209,16 +210,16 @@ def _candidates(pair: ParamPair, family_b: str) -> list[Transform]:
 class _Probe:
     """One discovery: the two models, A's module outputs and the state of B's weights."""
 
-    model_a: Any
-    model_b: Any
-    inputs_b: Any
+    model_a: Model
+    model_b: Model
+    inputs_b: Inputs
     matching: Matching
     outputs_a: dict[tuple[str, int], np.ndarray]
     order: list[tuple[str, int]]
     partner: dict[str, str]
     transforms: list[Transform]
     complete: bool = True  # A's record went to the end of its run
-    inputs_a: Any = None
+    inputs_a: Inputs = None
     forced: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)
     runs: int = 0
 
@@ -316,7 +317,7 @@ class _Probe:
         partner_a = {b: a for a, b in self.partner.items()}
 
         def hook(path: str) -> Callable[..., Any]:
-            def post(module: Any, args: Any, output: Any) -> Any:
+            def post(module: Module, args: Any, output: Any) -> Any:
                 key = (path, calls.get(path, 0))
                 calls[path] = key[1] + 1
                 tensors = flatten_tensors(output, fw)
@@ -399,7 +400,7 @@ def _replace_first(output: Any, value: Any, fw: Any) -> Any:
 
 
 def _record_a(
-    model: Any, inputs: Any, paths: set[str], until: set[str] | None = None
+    model: Model, inputs: Inputs, paths: set[str], until: set[str] | None = None
 ) -> tuple[dict, list, bool]:
     """A's module outputs (first tensor per call) in order of completion, up to the first
     completion of every module in ``until`` (all of the run without it); and whether the
@@ -411,7 +412,7 @@ def _record_a(
     waiting = set(until) if until else set()
 
     def hook(path: str) -> Callable[..., Any]:
-        def post(module: Any, args: Any, output: Any) -> None:
+        def post(module: Module, args: Any, output: Any) -> None:
             key = (path, calls.get(path, 0))
             calls[path] = key[1] + 1
             tensors = flatten_tensors(output, fw)
@@ -435,7 +436,7 @@ def _record_a(
     return outputs, order, True
 
 
-def _options(model_b: Any, matching: Matching) -> list[list[Transform]]:
+def _options(model_b: Model, matching: Matching) -> list[list[Transform]]:
     fw_b = framework_of(model_b)
     families = {
         p: class_family(type(m).__name__, fw_b.name) for p, m in fw_b.named_modules(model_b)
@@ -449,7 +450,7 @@ def open_layouts(matching: Matching) -> set[str]:
 
 
 def discover_layouts(
-    model_a: Any, inputs_a: Any, model_b: Any, inputs_b: Any, matching: Matching
+    model_a: Model, inputs_a: Inputs, model_b: Model, inputs_b: Inputs, matching: Matching
 ) -> Matching:
     """``matching`` with the layouts of its fused and permuted parameters found by probing
     (see the module docstring); ``stats["layouts"]`` lists each decision.
