@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 
 from padiff_ir.errors import OptionError
-from padiff_ir.metrics import COMPARE_MODES, Tolerance, check_bound
+from padiff_ir.metrics import COMPARE_MODES, Tolerance, check_bound, tolerance_of
 
-__all__ = ["MatchOptions", "tolerance_of"]
+__all__ = ["MatchOptions"]
 
 logger = logging.getLogger(__name__)
 
@@ -34,22 +34,6 @@ _TOLERANCE_KEYS = ("atol", "rtol", "mode")
 
 _UNSET = Tolerance()
 """``MatchOptions.tolerance`` when not passed: ``atol``, ``rtol`` and ``compare_mode`` make it."""
-
-
-def tolerance_of(atol: float, rtol: float, compare_mode: str) -> Tolerance:
-    """The :class:`Tolerance` of ``atol``, ``rtol`` and ``compare_mode``, each checked.
-
-    Raises:
-        OptionError: a bound that is no finite number >= 0, or an unknown compare mode (the
-            message names the option and the values it takes).
-    """
-    if not isinstance(compare_mode, str) or compare_mode not in COMPARE_MODES:
-        raise OptionError(
-            f"compare_mode {compare_mode!r} is not a compare mode: pass "
-            f"one of {', '.join(COMPARE_MODES)}",
-            option="compare_mode",
-        )
-    return Tolerance(check_bound("atol", atol), check_bound("rtol", rtol), compare_mode)
 
 
 def _providers(providers: Any) -> tuple[str, ...]:
@@ -193,28 +177,9 @@ class MatchOptions:
     def _settle_tolerance(self) -> None:
         """One default tolerance: ``tolerance`` when passed (``atol``, ``rtol`` and
         ``compare_mode`` left as they are or equal to it), else made of those three."""
-        if self.tolerance is _UNSET:
-            made = tolerance_of(self.atol, self.rtol, self.compare_mode)
-            object.__setattr__(self, "tolerance", made)
-            return
-        tolerance = self.tolerance
-        if not isinstance(tolerance, Tolerance):
-            raise OptionError(
-                f"tolerance must be a padiff_ir.Tolerance, got {type(tolerance).__name__}",
-                option="tolerance",
-            )
-        passed = (("atol", self.atol), ("rtol", self.rtol), ("compare_mode", self.compare_mode))
-        given = (tolerance.atol, tolerance.rtol, tolerance.mode)
-        defaults = (_UNSET.atol, _UNSET.rtol, _UNSET.mode)
-        clash = [k for (k, v), d, g in zip(passed, defaults, given) if v not in (d, g)]
-        if clash:
-            raise OptionError(
-                f"pass the tolerance either as tolerance=Tolerance(...) or as atol, rtol and "
-                f"compare_mode, not both: {', '.join(clash)} differ from {tolerance}",
-                option="tolerance",
-            )
-        object.__setattr__(self, "atol", tolerance.atol)
-        object.__setattr__(self, "rtol", tolerance.rtol)
+        given = None if self.tolerance is _UNSET else self.tolerance
+        tolerance = tolerance_of(given, self.atol, self.rtol, self.compare_mode, defaults=_UNSET)
+        object.__setattr__(self, "tolerance", tolerance)
         object.__setattr__(self, "compare_mode", tolerance.mode)
 
     @property

@@ -33,11 +33,10 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from padiff_ir.errors import AutoDiffError
 from padiff_ir.frameworks import preserved_global_rng
 from padiff_ir.hints import Inputs, Model
 from padiff_ir.matching.types import Matching
-from padiff_ir.metrics import Tolerance, check_bound
+from padiff_ir.metrics import Tolerance, tolerance_of
 from padiff_ir.native._blas import single_threaded_blas
 from padiff_ir.native._run import TrainingRun
 from padiff_ir.native._selection import Selector
@@ -117,6 +116,8 @@ def auto_diff(
 
     Raises:
         AutoDiffError: unusable arguments (a loss failing on its model's output names the fix).
+        OptionError: a tolerance it cannot take, or ``tolerance`` and ``atol`` / ``rtol`` /
+            ``compare_mode`` both given and different.
         MatchError / WeightAssignError: the models cannot be matched or initialised.
 
     Example:
@@ -131,7 +132,7 @@ def auto_diff(
         (True, True)
     """
     started = time.perf_counter()
-    tolerance = _tolerance(tolerance, atol, rtol, compare_mode)
+    tolerance = tolerance_of(tolerance, atol, rtol, compare_mode, defaults=_PADIFF_DEFAULTS)
     run = TrainingRun.prepare(
         model_a,
         model_b,
@@ -163,29 +164,5 @@ def auto_diff(
     return result
 
 
-_PADIFF_DEFAULTS = (0.0, 1e-7, "mean")
-
-
-def _tolerance(tolerance: Tolerance | None, atol: float, rtol: float, mode: str) -> Tolerance:
-    """The tolerance of every comparison: ``tolerance`` when given (the three separate
-    arguments then left at their defaults or equal to it), else made of those three.
-
-    Raises:
-        AutoDiffError: both forms given and they differ, or a value a tolerance cannot take.
-    """
-    if tolerance is None:
-        return Tolerance(check_bound("atol", atol), check_bound("rtol", rtol), mode)
-    if not isinstance(tolerance, Tolerance):
-        raise AutoDiffError(
-            f"tolerance must be a padiff_ir.Tolerance, got {type(tolerance).__name__}"
-        )
-    given = (tolerance.atol, tolerance.rtol, tolerance.mode)
-    names = ("atol", "rtol", "compare_mode")
-    passed = (atol, rtol, mode)
-    clash = [n for n, v, d, g in zip(names, passed, _PADIFF_DEFAULTS, given) if v not in (d, g)]
-    if clash:
-        raise AutoDiffError(
-            f"pass the tolerance either as tolerance=Tolerance(...) or as atol, rtol and "
-            f"compare_mode, not both: {', '.join(clash)} differ from {tolerance}"
-        )
-    return tolerance
+_PADIFF_DEFAULTS = Tolerance(atol=0.0, rtol=1e-7, mode="mean")
+"""``auto_diff``'s default tolerance: PaDiff's."""

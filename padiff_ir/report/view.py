@@ -34,6 +34,7 @@ __all__ = [
     "build_view",
     "environment_facts",
     "format_error",
+    "match_result",
     "match_view",
 ]
 
@@ -296,7 +297,7 @@ def _match_summary(result: MatchResult) -> SummaryView:
     )
 
 
-def _typed(data: Mapping[str, Any]) -> MatchResult:
+def match_result(data: Mapping[str, Any]) -> MatchResult:
     """The match result a dictionary holds.
 
     Raises:
@@ -317,7 +318,7 @@ def match_view(data: Mapping[str, Any], title: str | None = None) -> ReportView:
     if not (data.get("graphs") or {}).get("a") and not (data.get("graphs") or {}).get("b"):
         payload["graphs"] = module_graphs(data)  # a native fallback has no op graph
     payload["index"] = graph_index(payload)
-    result = _typed(data)
+    result = match_result(data)
     summary = _match_summary(result)
     model_a = result.model_a.class_name or "A"
     model_b = result.model_b.class_name or "B"
