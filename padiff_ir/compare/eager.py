@@ -27,7 +27,7 @@ from padiff_ir.frameworks import (
     installed,
     preserved_state,
 )
-from padiff_ir.hints import Inputs, Model
+from padiff_ir.hints import Inputs, Model, Outputs
 from padiff_ir.runtime import ActivationStore
 
 __all__ = ["EagerRun", "eager_side", "run_eager", "run_eager_pair"]
@@ -83,7 +83,9 @@ def _put_all(run: EagerRun, prefix: str, values: Any, framework: Framework) -> l
     return keys
 
 
-def _record(run: EagerRun, path: str, outputs: Any, inputs: Inputs, framework: Framework) -> None:
+def _record(
+    run: EagerRun, path: str, outputs: Outputs, inputs: Inputs, framework: Framework
+) -> None:
     call = run.calls.get(path, 0)
     run.calls[path] = call + 1
     run.modules[(path, call)] = _put_all(run, f"{path}#{call}#", outputs, framework)

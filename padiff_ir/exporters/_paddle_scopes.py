@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from padiff_ir.frameworks import get_framework, installed
-from padiff_ir.hints import Inputs, Model, Module
+from padiff_ir.hints import Inputs, Model, Module, Outputs
 
 __all__ = ["CallRecorder"]
 
@@ -98,7 +98,7 @@ class CallRecorder:
         return hook
 
     def _post_hook(self):
-        def hook(layer: Module, inputs: Inputs, outputs: Any) -> None:
+        def hook(layer: Module, inputs: Inputs, outputs: Outputs) -> None:
             if len(self._stack) > 1:
                 self._stack.pop()
 

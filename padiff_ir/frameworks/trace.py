@@ -30,7 +30,7 @@ from padiff_ir.frameworks._base import Framework, flatten_tensors
 from padiff_ir.frameworks.hooks import installed
 from padiff_ir.frameworks.inputs import normalize_inputs
 from padiff_ir.frameworks.state import preserved_state
-from padiff_ir.hints import Inputs, Model, Module, Tensor
+from padiff_ir.hints import Inputs, Model, Module, Outputs, Tensor
 
 __all__ = [
     "Trace",
@@ -308,7 +308,7 @@ class _Recorder:
         return hook
 
     def post_hook(self, path: str) -> Any:
-        def hook(module: Module, args: Any, output: Any) -> None:
+        def hook(module: Module, args: Any, output: Outputs) -> None:
             if not self.stack or self.calls[self.stack[-1]]["path"] != path:
                 return  # a call that raised inside: the run fails anyway
             record = self.calls[self.stack[-1]]

@@ -31,7 +31,7 @@ import numpy as np
 
 from padiff_ir._paths import layer_pattern
 from padiff_ir.frameworks import Framework, flatten_tensors, installed
-from padiff_ir.hints import Module, Tensor
+from padiff_ir.hints import Module, Outputs, Tensor
 from padiff_ir.metrics import TensorMetrics, broadcast_alike
 from padiff_ir.native._slots import (
     Draft,
@@ -112,7 +112,7 @@ class Recorder:
         return notes
 
     # -- comparisons -------------------------------------------------------------------------
-    def _compare(self, array_a: np.ndarray, tensor_b: Any) -> Deferred:
+    def _compare(self, array_a: np.ndarray, tensor_b: Tensor) -> Deferred:
         return self.workers.compare(*broadcast_alike(array_a, self.ops_b.to_numpy(tensor_b)))
 
     def _entry(
@@ -166,7 +166,7 @@ class Recorder:
                 return None  # a view would take the in-place write away from the caller's tensor
             return alias_inputs(ops, args, kwargs, index, call, store)
 
-        def post(module: Module, args: Any, output: Any) -> None:
+        def post(module: Module, args: Any, output: Outputs) -> None:
             call = self.calls_a[index] - 1
             self.times[(index, call)][1] = float(next(self._clock))
             tensors = flatten_tensors(output, ops)
@@ -258,7 +258,7 @@ class Recorder:
             self._gradless_inputs(slot, call, args, kwargs)
             return alias_inputs(ops, args, kwargs, index, call, check)
 
-        def post(module: Module, args: Any, output: Any) -> Any:
+        def post(module: Module, args: Any, output: Outputs) -> Any:
             call = self.calls_b[index] - 1
             tensors = flatten_tensors(output, ops)
             arrays = self.pending.outputs.pop((index, call), None)
@@ -554,7 +554,7 @@ def _by_call(module: Module, entries: list[tuple[int | None, _Hooks]]) -> tuple[
         active.append(hooks)
         return hooks[0](layer, args, kwargs) if hooks is not None else None
 
-    def post(layer: Module, args: Any, output: Any) -> Any:
+    def post(layer: Module, args: Any, output: Outputs) -> Any:
         hooks = active.pop() if active else None
         return hooks[1](layer, args, output) if hooks is not None else None
 

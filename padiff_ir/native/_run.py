@@ -27,7 +27,7 @@ from padiff_ir.frameworks import (
     unwrap_model,
 )
 from padiff_ir.frameworks.rounding import input_rounding
-from padiff_ir.hints import Inputs, Model, Optimizer
+from padiff_ir.hints import Inputs, Model, Optimizer, Outputs
 from padiff_ir.matching.types import Matching, ParamPair
 from padiff_ir.metrics import Tolerance, compare_arrays
 from padiff_ir.native._arguments import (
@@ -445,7 +445,7 @@ class TrainingRun:
         for key, value in step.timings.items():
             self.timings[key] = self.timings.get(key, 0.0) + value
 
-    def _loss(self, output: Any, side: str) -> Any:
+    def _loss(self, output: Outputs, side: str) -> Any:
         ops, model = (self.ops_a, self.model_a) if side == "A" else (self.ops_b, self.model_b)
         loss_fn = self.loss_a if side == "A" else self.loss_b
         if loss_fn is not None:

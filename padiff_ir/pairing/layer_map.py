@@ -163,7 +163,7 @@ class LayerMap:
         else:
             self._object_pins.append((a, b, black_box))
 
-    def ignore(self, path_or_module: Any, side: str | None = None) -> None:
+    def ignore(self, path_or_module: Module | str, side: str | None = None) -> None:
         """Leave a module out of matching itself; its sublayers are still matched.
 
         ``path_or_module``: a path (then ``side`` is ``"a"`` or ``"b"``), a module object or a
@@ -171,7 +171,7 @@ class LayerMap:
         """
         self._add_ignore(path_or_module, side, recursive=False)
 
-    def ignore_recursively(self, path_or_module: Any, side: str | None = None) -> None:
+    def ignore_recursively(self, path_or_module: Module | str, side: str | None = None) -> None:
         """Leave a module and everything inside it out of matching and weight copying."""
         self._add_ignore(path_or_module, side, recursive=True)
 

@@ -40,7 +40,7 @@ from padiff_ir.frameworks import (
     model_arguments,
     preserved_state,
 )
-from padiff_ir.hints import Inputs, Model, Module
+from padiff_ir.hints import Inputs, Model, Module, Outputs
 from padiff_ir.matching.layouts import RowLayout, fused_candidates, offset_candidates
 from padiff_ir.matching.transform_types import (
     ArrayTransform,
@@ -317,7 +317,7 @@ class _Probe:
         partner_a = {b: a for a, b in self.partner.items()}
 
         def hook(path: str) -> Callable[..., Any]:
-            def post(module: Module, args: Any, output: Any) -> Any:
+            def post(module: Module, args: Any, output: Outputs) -> Any:
                 key = (path, calls.get(path, 0))
                 calls[path] = key[1] + 1
                 tensors = flatten_tensors(output, fw)
@@ -391,7 +391,7 @@ def scope_of(pair: ParamPair, partner: Mapping[str, str]) -> str:
     return scope
 
 
-def _replace_first(output: Any, value: Any, fw: Any) -> Any:
+def _replace_first(output: Outputs, value: Any, fw: Any) -> Any:
     if fw.is_tensor(output):
         return value
     if isinstance(output, (tuple, list)) and output and fw.is_tensor(output[0]):
@@ -412,7 +412,7 @@ def _record_a(
     waiting = set(until) if until else set()
 
     def hook(path: str) -> Callable[..., Any]:
-        def post(module: Module, args: Any, output: Any) -> None:
+        def post(module: Module, args: Any, output: Outputs) -> None:
             key = (path, calls.get(path, 0))
             calls[path] = key[1] + 1
             tensors = flatten_tensors(output, fw)
