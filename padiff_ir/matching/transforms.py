@@ -58,6 +58,7 @@ import numpy as np
 from padiff_ir._paths import leaf
 from padiff_ir.ir.families import module_family
 from padiff_ir.matching._registry import (
+    ArrayFn,
     WeightTransformFn,
     get_weight_transform,
     register_transform,
@@ -78,6 +79,7 @@ from padiff_ir.matching.transform_types import (
 
 __all__ = [
     "SKIPPED_TENSORS",
+    "ArrayFn",
     "TensorInfo",
     "Transform",
     "WeightTransformFn",

@@ -19,6 +19,8 @@ __all__ = ["Selector", "selection"]
 logger = logging.getLogger(__name__)
 
 Selector = str | type | Any
+"""What ``auto_diff``'s ``blacklist`` / ``whitelist`` name a layer by: a module path of either
+model, a class name, a class or the module object itself."""
 
 
 def selection(
