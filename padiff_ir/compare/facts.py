@@ -15,7 +15,6 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from padiff_ir._result import TextEnum, Verdict
@@ -28,7 +27,7 @@ from padiff_ir.compare.result import (
     ModelInfo,
     PairResult,
 )
-from padiff_ir.matching.transform_types import ArrayTransform, as_transform
+from padiff_ir.matching.transform_types import ArrayTransform, Transform
 from padiff_ir.metrics import Tolerance
 
 __all__ = ["MatchFacts", "NoCulprit", "facts", "layout_text"]
@@ -98,10 +97,9 @@ class MatchFacts:
         return f"{self.model_a.label('A')} vs {self.model_b.label('B')}"
 
 
-def layout_text(entry: Mapping[str, object]) -> str:
+def layout_text(transform: Transform) -> str:
     """A discovered layout (a layer map's entry) in words: ``fused_order(order=[1, 0])``,
     ``offset -1.0``, or a registered transform's name."""
-    transform = as_transform(entry)
     if not isinstance(transform, ArrayTransform):
         return transform.describe()
     if transform.layout is not None:
@@ -141,7 +139,7 @@ def facts(result: MatchResult) -> MatchFacts:
         ),
         stale_exports=tuple(result.stale_exports),
         exporter_faults=tuple(result.exporter_faults),
-        layouts=tuple((kind, layout_text(entry)) for kind, entry in result.layouts.items()),
+        layouts=tuple((kind, layout_text(t)) for kind, t in result.layouts.items()),
         fallback=result.fallback,
         first_divergence=result.first_divergence,
         culprits=tuple(result.culprits),

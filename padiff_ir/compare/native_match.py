@@ -34,6 +34,7 @@ from padiff_ir.compare.result import (
 from padiff_ir.compare.stages import Stage, StageTimer
 from padiff_ir.frameworks import framework_of, preserved_state
 from padiff_ir.hints import Inputs, Model
+from padiff_ir.matching.transform_types import Transform
 from padiff_ir.metrics import TensorMetrics
 
 __all__ = ["fallback_of", "match_natively"]
@@ -163,7 +164,7 @@ def match_natively(
 
 def _layouts(
     model_a: Model, model_b: Model, inputs: Inputs, options: MatchOptions
-) -> dict[str, Any]:
+) -> dict[str, Transform]:
     """The parameter layouts of the matching ``auto_diff`` just used (remembered for the pair,
     so this asks nothing new of the models)."""
     from padiff_ir.frameworks.wrapper import unwrap_model

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from padiff_ir._result import TextEnum, Verdict, VerdictResult, renderer
+from padiff_ir.matching.transform_types import Transform, as_transform, layer_map_entry
 from padiff_ir.matching.types import ModulePair, Unmatched
 from padiff_ir.metrics import TensorMetrics, Tolerance
 
@@ -431,7 +432,7 @@ class MatchResult(VerdictResult):
     export_fidelity: dict[str, ExportFidelity] = field(default_factory=dict)
     graphs: dict[str, Any] = field(default_factory=dict)
     fallback: Fallback | None = None
-    layouts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    layouts: dict[str, Transform] = field(default_factory=dict)
     stale_exports: tuple[str, ...] = ()
     exporter_faults: list[ExporterFault] = field(default_factory=list)
 
@@ -451,6 +452,7 @@ class MatchResult(VerdictResult):
             side: ExportFidelity.from_dict(r) if isinstance(r, Mapping) else r
             for side, r in self.export_fidelity.items()
         }
+        self.layouts = {k: as_transform(v) for k, v in self.layouts.items()}
         self.overrides = {
             key: Tolerance(**t) if isinstance(t, Mapping) else t
             for key, t in self.overrides.items()
@@ -489,7 +491,7 @@ class MatchResult(VerdictResult):
             "export_fidelity": {k: v.to_dict() for k, v in self.export_fidelity.items()},
             "graphs": self.graphs,
             "fallback": self.fallback.to_dict() if self.fallback is not None else {},
-            "layouts": self.layouts,
+            "layouts": {k: layer_map_entry(v) for k, v in self.layouts.items()},
             "stale_exports": list(self.stale_exports),
             "exporter_faults": [f.to_dict() for f in self.exporter_faults],
         }
@@ -521,7 +523,7 @@ class MatchResult(VerdictResult):
             },
             graphs=dict(data.get("graphs", {})),
             fallback=Fallback.from_dict(data["fallback"]) if data.get("fallback") else None,
-            layouts=dict(data.get("layouts", {})),
+            layouts={k: as_transform(v) for k, v in (data.get("layouts") or {}).items()},
             stale_exports=tuple(data.get("stale_exports", ())),
             exporter_faults=[ExporterFault.from_dict(f) for f in data.get("exporter_faults", ())],
         )

@@ -51,6 +51,7 @@ __all__ = [
     "TransformLike",
     "Transpose",
     "as_transform",
+    "layer_map_entry",
     "transform_from_dict",
 ]
 
@@ -354,6 +355,25 @@ def transform_from_dict(data: Mapping[str, object]) -> Transform:
         RowLayout.of(layout) if isinstance(layout, (Mapping, RowLayout)) else None,
         float(offset),
     )
+
+
+def layer_map_entry(transform: Transform) -> dict[str, object]:
+    """``transform`` as a layer map keeps it for a kind of parameter group (the JSON of
+    ``LayerMap.layouts``): its row layout without the axis (each pair has its own), its
+    offset, or a registered transform's name.
+
+    Example:
+        >>> layer_map_entry(ArrayTransform(layout=RowLayout("fused_order", 1, order=(1, 0))))
+        {'layout': {'name': 'fused_order', 'order': [1, 0]}}
+    """
+    if not isinstance(transform, ArrayTransform):
+        return transform.to_dict()
+    entry: dict[str, object] = {}
+    if transform.layout is not None:
+        entry["layout"] = transform.layout.to_dict(axis=False)
+    if transform.offset or transform.layout is None:
+        entry["offset"] = transform.offset
+    return entry
 
 
 def as_transform(value: TransformLike) -> Transform:

@@ -35,6 +35,12 @@ from typing import TYPE_CHECKING, Any
 
 from padiff_ir.errors import MatchError
 from padiff_ir.hints import Model, Module
+from padiff_ir.matching.transform_types import (
+    Transform,
+    TransformLike,
+    as_transform,
+    layer_map_entry,
+)
 
 if TYPE_CHECKING:
     from padiff_ir.matching.types import Matching
@@ -84,11 +90,13 @@ class LayerMap:
         black_box_a / black_box_b: paths compared by outputs only.
         layouts: parameter layouts found by probing or set by hand, by kind of parameter
             group (names with layer indices as ``*``, as in
-            :func:`~padiff_ir.pairing.layouts.layout_kind`) -> ``{"layout": {"name": ...,
-            parameters}}``, ``{"offset": c}`` or ``{"name": n}`` (an array transform registered
-            with :func:`~padiff_ir.matching.transforms.register_transform`); applied to every
-            group of that kind instead of probing (:mod:`padiff_ir.matching.layouts` lists the
-            layout names).
+            :func:`~padiff_ir.pairing.layouts.layout_kind`) -> a transform: an
+            ``ArrayTransform`` with a row layout (its axis set per pair) or an offset, or a
+            ``RegisteredTransform`` (an array transform registered with
+            :func:`~padiff_ir.matching.transforms.register_transform`); their JSON form (also
+            accepted here) is ``{"layout": {"name": ..., parameters}}``, ``{"offset": c}`` or
+            ``{"name": n}``. Applied to every group of that kind instead of probing
+            (:mod:`padiff_ir.matching.layouts` lists the layout names).
     """
 
     def __init__(
@@ -101,10 +109,10 @@ class LayerMap:
         ignored_self_b: Iterable[str] = (),
         black_box_a: Iterable[str] = (),
         black_box_b: Iterable[str] = (),
-        layouts: Mapping[str, Mapping[str, Any]] | None = None,
+        layouts: Mapping[str, TransformLike] | None = None,
     ) -> None:
         self.pairs: dict[str, str] = dict(pairs or {})
-        self.layouts: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (layouts or {}).items()}
+        self.layouts: dict[str, Transform] = _layouts(layouts or {})
         self.ignored_a: set[str] = set(ignored_a)
         self.ignored_b: set[str] = set(ignored_b)
         self.ignored_self_a: set[str] = set(ignored_self_a)
@@ -319,7 +327,7 @@ class LayerMap:
         data: dict[str, Any] = {"version": _FORMAT_VERSION, "pairs": dict(self.pairs)}
         data.update({f: sorted(getattr(self, f)) for f in _SET_FIELDS})
         if self.layouts:
-            data["layouts"] = {k: dict(v) for k, v in self.layouts.items()}
+            data["layouts"] = {k: layer_map_entry(v) for k, v in self.layouts.items()}
         return data
 
     @classmethod
@@ -412,6 +420,24 @@ class LayerMap:
         if not self.is_resolved:
             counts.append("unresolved objects")
         return f"LayerMap({', '.join(counts)})"
+
+
+def _layouts(layouts: Mapping[str, TransformLike]) -> dict[str, Transform]:
+    """A layer map's layouts as transforms (their JSON form, ``{"layout": {...}}``, turned
+    into one).
+
+    Raises:
+        MatchError: an entry that is no layout, offset or registered transform's name.
+    """
+    found = {}
+    for kind, entry in layouts.items():
+        try:
+            found[kind] = as_transform(entry)
+        except (ValueError, TypeError) as err:
+            raise MatchError(
+                f"the layer map's layout for {kind} is not a layout: {err}; fix or remove it"
+            ) from err
+    return found
 
 
 def _layer_map_problem(data: Any) -> str:

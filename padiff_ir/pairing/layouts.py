@@ -46,6 +46,7 @@ from padiff_ir.matching.transform_types import (
     ArrayTransform,
     RegisteredTransform,
     Transform,
+    TransformLike,
     as_transform,
 )
 from padiff_ir.matching.transforms import class_family
@@ -114,21 +115,22 @@ def layout_kind(pair: ParamPair) -> str:
     return f"{pattern(pair.a)} -> {pattern(pair.b)}"
 
 
-def found_layouts(matching: Matching) -> dict[str, dict[str, Any]]:
-    """Kind of parameter group -> the layout or offset its pairs carry (for a layer map)."""
-    found: dict[str, dict[str, Any]] = {}
+def found_layouts(matching: Matching) -> dict[str, Transform]:
+    """Kind of parameter group -> the layout (along axis 0: each pair has its own) or the
+    offset its pairs carry (for a layer map)."""
+    found: dict[str, Transform] = {}
     for pair in matching.param_pairs:
         transform = pair.transform
         if not isinstance(transform, ArrayTransform):
             continue
         if transform.layout is not None:
-            found.setdefault(_coupled_kind(pair), {"layout": transform.layout.to_dict(axis=False)})
+            found.setdefault(_coupled_kind(pair), ArrayTransform(layout=transform.layout.at(0)))
         elif transform.offset:
-            found.setdefault(_coupled_kind(pair), {"offset": transform.offset})
+            found.setdefault(_coupled_kind(pair), ArrayTransform(offset=transform.offset))
     return found
 
 
-def apply_layouts(matching: Matching, layouts: Mapping[str, Mapping[str, Any]]) -> Matching:
+def apply_layouts(matching: Matching, layouts: Mapping[str, TransformLike]) -> Matching:
     """``matching`` with the layouts of a layer map (:func:`found_layouts`' form) applied to
     every parameter pair of their kinds; those pairs are not probed again.
 
@@ -162,13 +164,13 @@ def apply_layouts(matching: Matching, layouts: Mapping[str, Mapping[str, Any]]) 
     return replace(matching, param_pairs=pairs)
 
 
-def _layer_map_entry(kind: str, entry: Mapping[str, Any]) -> Transform:
+def _layer_map_entry(kind: str, entry: TransformLike) -> Transform:
     """A layer map's layout entry as a transform (a registered one by its name alone).
 
     Raises:
         LayoutError: the entry is no layout, offset or registered transform name.
     """
-    if "name" in entry:  # an array transform registered with register_transform
+    if isinstance(entry, Mapping) and "name" in entry:  # one registered by register_transform
         return RegisteredTransform(str(entry["name"]))
     try:
         return as_transform(entry)

@@ -69,7 +69,8 @@ def test_assign_weight_finds_the_layout_in_both_directions(variant):
 def test_layouts_are_named_in_the_layer_map_and_reused_without_inputs(tmp_path):
     pair = _fresh({}, 0)
     layer_map = padiff_ir.auto_layer_map(pair.torch_model, pair.paddle_model, pair.inputs)
-    qkv = layer_map.layouts[
+    layouts = layer_map.to_dict()["layouts"]  # their JSON form
+    qkv = layouts[
         "model.layers.*.self_attn.q_proj.weight+model.layers.*.self_attn.k_proj.weight+"
         "model.layers.*.self_attn.v_proj.weight -> llama.layers.*.self_attn.qkv_proj.weight"
     ]
@@ -82,7 +83,7 @@ def test_layouts_are_named_in_the_layer_map_and_reused_without_inputs(tmp_path):
             "rope": "half->interleaved",
         }
     }
-    assert {"layout": {"name": "fused_order", "order": [1, 0]}} in layer_map.layouts.values()
+    assert {"layout": {"name": "fused_order", "order": [1, 0]}} in layouts.values()
     path = tmp_path / "layer_map.json"
     layer_map.save(path)
     loaded = LayerMap.load(path)
