@@ -125,7 +125,7 @@ class LayerMap:
         self._object_black_boxes: list[Any] = []
 
     @classmethod
-    def coerce(cls, value: Any, *, option: str = "layer_map") -> LayerMap | None:
+    def coerce(cls, value: object, *, option: str = "layer_map") -> LayerMap | None:
         """``value`` as a :class:`LayerMap`: one as it is, a dict ``{path of A: path of B}`` as
         pins, ``None`` as ``None``.
 
@@ -153,7 +153,7 @@ class LayerMap:
 
     # -- editing -----------------------------------------------------------------------------
 
-    def pin(self, a: Any, b: Any, *, black_box: bool = False) -> None:
+    def pin(self, a: Module | str, b: Module | str, *, black_box: bool = False) -> None:
         """Pair module ``a`` of A with layer ``b`` of B (paths, or module objects).
 
         With ``black_box=True`` the pair is compared by its outputs only and matched as one unit.
@@ -183,7 +183,7 @@ class LayerMap:
         """Leave a module and everything inside it out of matching and weight copying."""
         self._add_ignore(path_or_module, side, recursive=True)
 
-    def ignore_class(self, model: Model, cls: Any) -> None:
+    def ignore_class(self, model: Model, cls: type | str) -> None:
         """Ignore (not recursively) every submodule of ``model`` that is an instance of ``cls``.
 
         ``cls`` is a class, a tuple of classes or a class name.
@@ -192,7 +192,7 @@ class LayerMap:
             if path and _is_instance(module, cls):
                 self._object_ignores.append((module, False))
 
-    def black_box(self, a: Any, b: Any = None) -> None:
+    def black_box(self, a: Module | str, b: Module | str | None = None) -> None:
         """Compare ``a`` (a path of A or a module) by its outputs only; with ``b``, pin them too."""
         if b is not None:
             self.pin(a, b, black_box=True)
@@ -201,7 +201,7 @@ class LayerMap:
         else:
             self._object_black_boxes.append(a)
 
-    def _add_ignore(self, target: Any, side: str | None, *, recursive: bool) -> None:
+    def _add_ignore(self, target: Module | str, side: str | None, *, recursive: bool) -> None:
         if isinstance(target, (list, tuple, set)):
             for item in target:
                 self._add_ignore(item, side, recursive=recursive)
@@ -248,7 +248,7 @@ class LayerMap:
         paths_b = {id(m): p for p, m in named_modules(model_b)}
         resolved = self.copy(objects=False)
 
-        def locate(obj: Any) -> tuple[str, str]:
+        def locate(obj: Module) -> tuple[str, str]:
             if id(obj) in paths_a:
                 return "a", paths_a[id(obj)]
             if id(obj) in paths_b:
@@ -440,7 +440,7 @@ def _layouts(layouts: Mapping[str, TransformLike]) -> dict[str, Transform]:
     return found
 
 
-def _layer_map_problem(data: Any) -> str:
+def _layer_map_problem(data: object) -> str:
     """What makes ``data`` no layer map dictionary (``""`` when it is one)."""
     if not isinstance(data, dict):
         return f"it holds a JSON {type(data).__name__}, not an object"
@@ -468,7 +468,7 @@ def _layer_map_problem(data: Any) -> str:
     return ""
 
 
-def _is_instance(module: Module, cls: Any) -> bool:
+def _is_instance(module: Module, cls: type | str) -> bool:
     if isinstance(cls, str):
         return type(module).__name__ == cls
     if isinstance(cls, (list, tuple)):
@@ -476,6 +476,6 @@ def _is_instance(module: Module, cls: Any) -> bool:
     return isinstance(module, cls)
 
 
-def _short_repr(obj: Any) -> str:
+def _short_repr(obj: object) -> str:
     text = repr(obj).splitlines()[0] if repr(obj) else type(obj).__name__
     return text if len(text) <= 60 else text[:57] + "..."
