@@ -180,12 +180,6 @@ def tolerance_of(
         0.001
     """
     if tolerance is None:
-        if not isinstance(compare_mode, str) or compare_mode not in COMPARE_MODES:
-            raise OptionError(
-                f"compare_mode {compare_mode!r} is not a compare mode: pass "
-                f"one of {', '.join(COMPARE_MODES)}",
-                option="compare_mode",
-            )
         return Tolerance(check_bound("atol", atol), check_bound("rtol", rtol), compare_mode)
     if not isinstance(tolerance, Tolerance):
         raise OptionError(

@@ -178,6 +178,13 @@ class MatchOptions:
         """One default tolerance: ``tolerance`` when passed (``atol``, ``rtol`` and
         ``compare_mode`` left as they are or equal to it), else made of those three."""
         given = None if self.tolerance is _UNSET else self.tolerance
+        mode = self.compare_mode
+        if given is None and (not isinstance(mode, str) or mode not in COMPARE_MODES):
+            raise OptionError(
+                f"compare_mode {mode!r} is not a compare mode: pass one of "
+                f"{', '.join(COMPARE_MODES)}",
+                option="compare_mode",
+            )
         tolerance = tolerance_of(given, self.atol, self.rtol, self.compare_mode, defaults=_UNSET)
         object.__setattr__(self, "tolerance", tolerance)
         object.__setattr__(self, "compare_mode", tolerance.mode)
