@@ -284,5 +284,6 @@ def test_assert_match_passes_errors_through(mlp, guard):
 
 
 def test_assert_match_names_an_unknown_option(mlp, guard):
-    with pytest.raises(OptionError, match="unknown options \\['tolerance'\\]"):
-        assert_match(mlp.torch_model, mlp.paddle_model, mlp.inputs, tolerance=1e-3)
+    # (``tolerance`` is an option now: it takes a Tolerance, issue 21)
+    with pytest.raises(OptionError, match="unknown options \\['tol'\\]"):
+        assert_match(mlp.torch_model, mlp.paddle_model, mlp.inputs, tol=1e-3)
