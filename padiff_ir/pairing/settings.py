@@ -21,7 +21,6 @@ from typing import Any
 
 from padiff_ir.frameworks import get_framework
 from padiff_ir.frameworks.registry import FRAMEWORKS
-from padiff_ir.hints import Module
 from padiff_ir.matching.transforms import class_family
 from padiff_ir.matching.types import ModulePair
 
@@ -41,7 +40,7 @@ Getter = Callable[[Any], Any]
 
 
 def _attr(*names: str) -> Getter:
-    def get(module: Module) -> Any:
+    def get(module: Any) -> Any:
         for name in names:
             if hasattr(module, name):
                 return getattr(module, name)
@@ -59,16 +58,16 @@ _LIBRARY_SUFFIXES = ("rmsnorm", "layernorm", "groupnorm")
 ``LlamaRMSNorm`` and PaddleFormers' ``RMSNorm`` are all ``rmsnorm``)."""
 
 
-def _torch_bn_momentum(module: Module) -> Any:
+def _torch_bn_momentum(module: Any) -> Any:
     return module.momentum  # None: cumulative moving average
 
 
-def _paddle_bn_momentum(module: Module) -> Any:
+def _paddle_bn_momentum(module: Any) -> Any:
     momentum = getattr(module, "_momentum", None)
     return None if momentum is None else 1.0 - float(momentum)  # in torch's convention
 
 
-def _paddle_gelu(module: Module) -> Any:
+def _paddle_gelu(module: Any) -> Any:
     return "tanh" if getattr(module, "_approximate", False) else "none"
 
 
@@ -111,12 +110,12 @@ _SETTINGS: Mapping[str, list[tuple[str, Getter, Getter]]] = {
 }
 
 
-def _paddle_counts_padding(module: Module) -> Any:
+def _paddle_counts_padding(module: Any) -> Any:
     exclusive = getattr(module, "exclusive", None)
     return None if exclusive is None else not exclusive  # torch's count_include_pad
 
 
-def _paddle_pool_padding(module: Module) -> Any:
+def _paddle_pool_padding(module: Any) -> Any:
     return getattr(module, "padding", None)
 
 
@@ -186,15 +185,13 @@ _OP_ATTRIBUTES: Mapping[tuple[str, str], tuple[str, str]] = {
 }
 
 
-def _base_family(module: Module, framework: str) -> str:
+def _base_family(module: Any, framework: str) -> str:
     """The family of what ``module`` is (a subclass of ``nn.Linear`` is a ``linear``)."""
     base = get_framework(framework).base_layer(module) if framework in FRAMEWORKS else ""
     return setting_family(type(module).__name__, framework, base)
 
 
-def op_setting(
-    op_type: str, attribute: str, module: Module, framework: str
-) -> tuple[str, Any] | None:
+def op_setting(op_type: str, attribute: str, module: Any, framework: str) -> tuple[str, Any] | None:
     """The setting of ``module`` that attribute ``attribute`` of an ``op_type`` op carries,
     and its value in the module; None when the op attribute carries no setting of its family.
 
@@ -212,7 +209,7 @@ def op_setting(
     return None
 
 
-def _setting(module: Module, framework: str, getters: tuple[Getter, Getter]) -> Any:
+def _setting(module: Any, framework: str, getters: tuple[Getter, Getter]) -> Any:
     value = getters[0 if framework == "torch" else 1](module)
     return settings_tuple(value)
 
@@ -235,7 +232,7 @@ def fmt(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else repr(value)
 
 
-def _batch_norm(path: str, module_a: Module, module_b: Module, fw_a: str, fw_b: str) -> list[str]:
+def _batch_norm(path: str, module_a: Any, module_b: Any, fw_a: str, fw_b: str) -> list[str]:
     found = []
     getters = {"torch": _torch_bn_momentum, "paddle": _paddle_bn_momentum}
     m_a, m_b = getters[fw_a](module_a), getters[fw_b](module_b)
@@ -318,7 +315,7 @@ def setting_family(class_name: str, framework: str = "", base: str = "") -> str:
 
 
 def layer_differences(
-    label: str, module_a: Module, module_b: Module, framework_a: str, framework_b: str
+    label: str, module_a: Any, module_b: Any, framework_a: str, framework_b: str
 ) -> list[str]:
     """Sentences naming each setting that differs between two layers of one family
     (``label: ...``); none for layers of different families.
@@ -348,7 +345,7 @@ def layer_differences(
     return found
 
 
-def _dropout_mode(label: str, module_a: Module, module_b: Module, family: str) -> list[str]:
+def _dropout_mode(label: str, module_a: Any, module_b: Any, family: str) -> list[str]:
     if family != "dropout":
         return []
     modes = [getattr(m, "mode", "upscale_in_train") for m in (module_a, module_b)]
