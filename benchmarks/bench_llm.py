@@ -72,7 +72,7 @@ def _case(size: str, case: str) -> dict[str, Any]:
     elif case == "match":
         result = padiff_ir.match(pair.torch_model, fresh, pair.inputs, assign_weights=True)
         row["ok"] = bool(result)
-        row["fallback"] = result.fallback.get("side")
+        row["fallback"] = result.fallback.side if result.fallback else None
         row["timings"] = {k: round(v, 3) for k, v in result.timings.items()}
     else:
         result = padiff_ir.auto_diff(

@@ -23,8 +23,10 @@ Examples:
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
+
+from padiff_ir.hints import Inputs, Model
 
 __version__ = "0.1.0"
 
@@ -154,22 +156,23 @@ if TYPE_CHECKING:
 
 
 def match(
-    model_a: Any,
-    model_b: Any,
-    inputs: Any,
+    model_a: Model,
+    model_b: Model,
+    inputs: Inputs,
     *,
     atol: float = 1e-5,
     rtol: float = 1e-5,
     compare_mode: str = "strict",
     layer_map: Any = None,
     assign_weights: bool = False,
-    tolerances: dict[str, dict[str, Any]] | None = None,
+    tolerances: Mapping[str, Mapping[str, float | str] | Tolerance] | None = None,
     localize: bool = True,
     providers: tuple[str, ...] = ("CPUExecutionProvider",),
     memory_budget: int | None = None,
     opset: int | None = None,
     progress: Callable[[str], None] | None = None,
     keys: Any = None,
+    tolerance: Tolerance | None = None,
 ) -> MatchResult | BatchResults:
     """Do two models compute the same thing? If not, where do they part, and why?
 
@@ -193,12 +196,17 @@ def match(
             matched once, each batch is checked, and the result is a :class:`BatchResults`.
         atol, rtol: tolerance of the default compare mode (finite numbers >= 0).
         compare_mode: ``strict`` (elementwise), ``mean`` or ``abs_mean`` (PaDiff's modes).
+            The defaults (``1e-5``, ``1e-5``, ``strict``) differ from :func:`auto_diff`'s on
+            purpose: ``match`` judges every intermediate tensor element by element in float32
+            through onnxruntime, where ``rtol=1e-7`` on means (PaDiff's ``auto_diff``
+            defaults, kept so its flows give PaDiff's verdicts) would flag rounding.
+        tolerance: the three above as one :class:`Tolerance` (pass one or the other).
         layer_map: a :class:`LayerMap` (or a dict of pins ``{path_a: path_b}``) honoured by the
             matching: pins, ignored modules, black boxes.
         assign_weights: first copy A's weights into B through the parameter map (changes B).
         tolerances: per-tensor overrides, ``{tensor of A: {"atol": ..., "rtol": ...,
-            "mode": ...}}``; every name must be a tensor of A's exported graph (as in
-            ``result.pairs[i].a``).
+            "mode": ...}}`` or ``{tensor of A: Tolerance(...)}``; every name must be a tensor
+            of A's exported graph (as in ``result.pairs[i].a``).
         localize: measure own errors and find culprits (on by default).
         providers: onnxruntime execution providers.
         memory_budget: bytes of activations to keep in RAM per model (the rest is spilled).
@@ -268,6 +276,7 @@ def match(
         memory_budget=memory_budget,
         opset=opset,
         progress=progress,
+        **({"tolerance": tolerance} if tolerance is not None else {}),
     )
     if is_batches(inputs):
         return match_batches(model_a, model_b, inputs, options, keys=keys)

@@ -44,6 +44,7 @@ __all__ = [
     "broadcast_alike",
     "check_bound",
     "compare_arrays",
+    "tolerance_of",
 ]
 
 logger = logging.getLogger(__name__)
@@ -154,6 +155,48 @@ def check_bound(name: str, value: Any, option: str | None = None) -> float:
             f"{name} must be finite and must be >= 0 (such as 1e-5), got {value}", option=option
         )
     return value
+
+
+def tolerance_of(
+    tolerance: Tolerance | None,
+    atol: float,
+    rtol: float,
+    compare_mode: str,
+    *,
+    defaults: Tolerance,
+) -> Tolerance:
+    """The one tolerance of a call taking both ``tolerance=`` and ``atol`` / ``rtol`` /
+    ``compare_mode``: ``tolerance`` when given (the three left at ``defaults`` or equal to
+    it), else made of the three.
+
+    Raises:
+        OptionError: a value a tolerance cannot take, or both forms given and different
+            (the message names the arguments that differ).
+
+    Examples:
+        >>> tolerance_of(None, 1e-3, 0.0, "mean", defaults=Tolerance())
+        Tolerance(atol=0.001, rtol=0.0, mode='mean')
+        >>> tolerance_of(Tolerance(atol=1e-3), 1e-5, 1e-5, "strict", defaults=Tolerance()).atol
+        0.001
+    """
+    if tolerance is None:
+        return Tolerance(check_bound("atol", atol), check_bound("rtol", rtol), compare_mode)
+    if not isinstance(tolerance, Tolerance):
+        raise OptionError(
+            f"tolerance must be a padiff_ir.Tolerance, got {type(tolerance).__name__}",
+            option="tolerance",
+        )
+    passed = (("atol", atol), ("rtol", rtol), ("compare_mode", compare_mode))
+    given = (tolerance.atol, tolerance.rtol, tolerance.mode)
+    default = (defaults.atol, defaults.rtol, defaults.mode)
+    clash = [name for (name, v), d, g in zip(passed, default, given) if v not in (d, g)]
+    if clash:
+        raise OptionError(
+            f"pass the tolerance either as tolerance=Tolerance(...) or as atol, rtol and "
+            f"compare_mode, not both: {', '.join(clash)} differ from {tolerance}",
+            option="tolerance",
+        )
+    return tolerance
 
 
 def _squeezed(shape: tuple[int, ...]) -> tuple[int, ...]:

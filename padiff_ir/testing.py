@@ -15,12 +15,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from padiff_ir.hints import Inputs, Model
+
 __all__ = ["assert_match"]
 
 logger = logging.getLogger(__name__)
 
 
-def assert_match(model_a: Any, model_b: Any, inputs: Any, **match_kwargs: Any) -> Any:
+def assert_match(model_a: Model, model_b: Model, inputs: Inputs, **match_kwargs: Any) -> Any:
     """Assert that two models compute the same thing (:func:`padiff_ir.match`).
 
     Args:

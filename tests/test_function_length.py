@@ -17,8 +17,6 @@ ALLOWED = {
     "compare/prepared.py::prepare_pair": "owned by the pair-session refactor",
     "native/_run.py::TrainingRun.execute": "owned by the pair-session refactor",
     "native/_run.py::TrainingRun._step": "owned by the pair-session refactor",
-    "compare/match_summary.py::render_summary": "owned by the typed-results refactor",
-    "report/view.py::_match_summary": "owned by the typed-results refactor",
 }
 
 

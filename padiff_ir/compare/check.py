@@ -35,7 +35,9 @@ from padiff_ir.compare.laid_out_pairs import transposed_pairs
 from padiff_ir.compare.match_result import (
     Culprit,
     ExporterFault,
+    ExportFidelity,
     MatchResult,
+    ModelInfo,
     ModuleResult,
     PairResult,
 )
@@ -60,7 +62,7 @@ def _fidelity(
     eager: EagerPair,
     stores: tuple[Mapping[str, Any], Mapping[str, Any]],
     options: MatchOptions,
-) -> dict[str, Any]:
+) -> dict[str, ExportFidelity]:
     pairs = prepared.matching.module_pairs
     return {
         "a": export_fidelity(
@@ -180,9 +182,7 @@ def check_inputs(
         with timer.stage(Stage.FIDELITY):
             fidelity = _fidelity(prepared, eager, (store_a, store_b), options)
             outputs_only = any(run is not None and not run.by_module for run in eager)
-            if recorded or (
-                outputs_only and any(r.get("checked") and not r["ok"] for r in fidelity.values())
-            ):
+            if recorded or (outputs_only and any(r.departs for r in fidelity.values())):
                 eager = by_module()
                 fidelity = _fidelity(prepared, eager, (store_a, store_b), options)
             faults, modules, culprits = _judge_faults(
@@ -271,7 +271,7 @@ def checker(
 
 def _judge_faults(
     prepared: PreparedPair,
-    fidelity: dict[str, Any],
+    fidelity: dict[str, ExportFidelity],
     eager: EagerPair,
     found: tuple[list[ModuleResult], list[Culprit]],
     tolerance: Tolerance,
@@ -324,7 +324,7 @@ def _result(
     pairs: list[PairResult],
     modules: list[ModuleResult],
     culprits: list[Culprit],
-    fidelity: dict[str, Any],
+    fidelity: dict[str, ExportFidelity],
     eager: EagerPair,
     options: MatchOptions,
     timer: StageTimer,
@@ -363,25 +363,18 @@ def _result(
         accumulated=accumulated,
         layer_map=list(prepared.matching.module_pairs),
         unmatched=list(prepared.matching.unmatched),
-        model_a={
-            "framework": exported_a.framework,
-            "class": exported_a.model_class,
-            "nodes": len(exported_a.model.graph.node),
-        },
-        model_b={
-            "framework": exported_b.framework,
-            "class": exported_b.model_class,
-            "nodes": len(exported_b.model.graph.node),
-        },
+        model_a=ModelInfo(
+            exported_a.framework, exported_a.model_class, len(exported_a.model.graph.node)
+        ),
+        model_b=ModelInfo(
+            exported_b.framework, exported_b.model_class, len(exported_b.model.graph.node)
+        ),
         timings=dict(timer.timings),
         environment=environment(prepared.graph_a, prepared.graph_b),
         eager_outputs=eager_outputs,
         export_fidelity=fidelity,
         graphs=prepared.views,
         layouts=found_layouts(prepared.matching),
-        overrides={
-            k: {"atol": v.atol, "rtol": v.rtol, "mode": v.mode}
-            for k, v in options.overrides.items()
-        },
+        overrides=dict(options.overrides),
         notes=notes,
     )

@@ -27,6 +27,7 @@ from padiff_ir.frameworks import (
     installed,
     preserved_state,
 )
+from padiff_ir.hints import Inputs, Model, Outputs
 from padiff_ir.runtime import ActivationStore
 
 __all__ = ["EagerRun", "eager_side", "run_eager", "run_eager_pair"]
@@ -82,7 +83,9 @@ def _put_all(run: EagerRun, prefix: str, values: Any, framework: Framework) -> l
     return keys
 
 
-def _record(run: EagerRun, path: str, outputs: Any, inputs: Any, framework: Framework) -> None:
+def _record(
+    run: EagerRun, path: str, outputs: Outputs, inputs: Inputs, framework: Framework
+) -> None:
     call = run.calls.get(path, 0)
     run.calls[path] = call + 1
     run.modules[(path, call)] = _put_all(run, f"{path}#{call}#", outputs, framework)
@@ -90,7 +93,7 @@ def _record(run: EagerRun, path: str, outputs: Any, inputs: Any, framework: Fram
 
 
 def run_eager(
-    model: Any,
+    model: Model,
     framework: str,
     inputs: ModelInputs,
     *,
@@ -152,7 +155,7 @@ def module_output_metrics(
 
 
 def eager_side(
-    model: Any,
+    model: Model,
     framework: str,
     raw_inputs: Any,
     label: str,

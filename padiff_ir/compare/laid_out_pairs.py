@@ -17,15 +17,21 @@ from typing import Any
 import numpy as np
 
 from padiff_ir._paths import within
-from padiff_ir.matching.layouts import describe_layout, permutation
+from padiff_ir.matching.layouts import RowLayout
+from padiff_ir.matching.transform_types import ArrayTransform
 from padiff_ir.matching.types import Matching, ModulePair, ParamPair, TensorPair
 from padiff_ir.pairing.layout_probes import scope_of
 
 __all__ = ["LayoutScopes", "joined_value", "layout_rows", "transposed_pairs"]
 
 
-def _laid_out(matching: Matching) -> list[ParamPair]:
-    return [p for p in matching.param_pairs if "layout" in p.transform]
+def _laid_out(matching: Matching) -> list[tuple[ParamPair, RowLayout]]:
+    """The parameter pairs with a row layout, and their layout."""
+    return [
+        (p, p.transform.layout)
+        for p in matching.param_pairs
+        if isinstance(p.transform, ArrayTransform) and p.transform.layout is not None
+    ]
 
 
 def layout_rows(
@@ -36,16 +42,20 @@ def layout_rows(
     gives the fused side's layout; ``None`` when no parameter layout concerns the pair."""
     if len(pair.a) > 1 and len(pair.b) == 1:
         joined, sizes = "a", sizes_a
-        found = [p for p in _laid_out(matching) if len(p.b) == 1 and p.module_b == pair.module_b]
+        found = [
+            lay for p, lay in _laid_out(matching) if len(p.b) == 1 and p.module_b == pair.module_b
+        ]
     elif len(pair.b) > 1 and len(pair.a) == 1:
         joined, sizes = "b", sizes_b
-        found = [p for p in _laid_out(matching) if len(p.a) == 1 and p.module_a == pair.module_a]
+        found = [
+            lay for p, lay in _laid_out(matching) if len(p.a) == 1 and p.module_a == pair.module_a
+        ]
     else:
         return None
-    for param in found:
+    for layout in found:
         try:
-            return joined, permutation(param.transform["layout"], sizes)
-        except (KeyError, ValueError):
+            return joined, layout.permutation(sizes)
+        except ValueError:
             continue
     return None
 
@@ -56,11 +66,11 @@ class LayoutScopes:
 
     def __init__(self, matching: Matching) -> None:
         self.scopes: list[tuple[ModulePair, str]] = []
-        for param in _laid_out(matching):
+        for param, layout in _laid_out(matching):
             path = scope_of(param, {p.a: p.b for p in matching.module_pairs})
             scope = next((p for p in matching.module_pairs if p.a == path), None)
             if scope is not None:
-                self.scopes.append((scope, describe_layout(param.transform["layout"])))
+                self.scopes.append((scope, layout.describe()))
 
     def note(self, pair: TensorPair) -> str:
         """Why ``pair`` is not comparable (``""`` when it is not inside a laid-out module)."""

@@ -6,18 +6,24 @@ HTML report render from it alone.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 from padiff_ir._result import TextEnum, Verdict, VerdictResult, renderer
+from padiff_ir.matching.transform_types import Transform, as_transform, layer_map_entry
 from padiff_ir.matching.types import ModulePair, Unmatched
 from padiff_ir.metrics import TensorMetrics, Tolerance
 
 __all__ = [
     "Culprit",
+    "Departure",
+    "ExportFidelity",
     "ExporterFault",
+    "Fallback",
     "MatchResult",
+    "ModelInfo",
     "ModuleResult",
     "ModuleStatus",
     "PairResult",
@@ -215,7 +221,160 @@ class ExporterFault:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ExporterFault:
-        return cls(**data)
+        required = {"side": "", "exporter": "", "module": "", "module_class": "", "max_abs": 0.0}
+        return cls(**{**required, **data})
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One side's model as a result names it (JSON: ``{"framework", "class", "nodes"}``).
+
+    Attributes:
+        framework: ``torch``, ``paddle`` or ``onnx``.
+        class_name: the model's class (``class`` in JSON).
+        nodes: ops in its exported graph (``0`` without one: the native fallback).
+        parameters: its parameter count, where known (the native fallback's).
+    """
+
+    framework: str = "?"
+    class_name: str = ""
+    nodes: int = 0
+    parameters: int | None = None
+
+    def label(self, side: str) -> str:
+        """``torch Net (A)``."""
+        return f"{self.framework} {self.class_name or 'model'} ({side})"
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "framework": self.framework,
+            "class": self.class_name,
+            "nodes": self.nodes,
+        }
+        if self.parameters is not None:
+            data["parameters"] = self.parameters
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelInfo:
+        parameters = data.get("parameters")
+        return cls(
+            framework=str(data.get("framework") or "?"),
+            class_name=str(data.get("class") or ""),
+            nodes=int(data.get("nodes") or 0),
+            parameters=int(parameters) if parameters is not None else None,
+        )
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """Which model could not be exported, so that ``match`` compared the models module by
+    module instead (:mod:`padiff_ir.compare.native_match`).
+
+    Attributes:
+        side: ``"A"`` or ``"B"``.
+        framework / class_name: that model's.
+        reason: the export error, one line (``ExportError: ...``).
+    """
+
+    side: str
+    framework: str
+    class_name: str
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "side": self.side,
+            "framework": self.framework,
+            "class": self.class_name,
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Fallback:
+        return cls(
+            side=str(data.get("side", "?")),
+            framework=str(data.get("framework", "")),
+            class_name=str(data.get("class", "")),
+            reason=str(data.get("reason", "")),
+        )
+
+
+@dataclass(frozen=True)
+class Departure:
+    """An innermost module where a side's exported graph, rerun from the module's eager
+    inputs, does not give its eager outputs: where the exporter changed the computation."""
+
+    module: str
+    module_class: str = ""
+    module_max_abs: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Departure:
+        return cls(
+            str(data["module"]),
+            str(data.get("module_class", "")),
+            float(data.get("module_max_abs", 0.0)),
+        )
+
+
+@dataclass(frozen=True)
+class ExportFidelity:
+    """Whether one side's exported graph reproduces its model's eager outputs.
+
+    Attributes:
+        checked: whether it was checked (not for an ONNX file: no eager run).
+        ok: the graph's outputs match the eager outputs (``True`` when not checked).
+        max_abs: how far they are apart.
+        departures: where the exporter changed the computation, innermost modules in
+            data-flow order (empty when ok, or when only rounding accumulated).
+
+    JSON: ``{"checked": false}``, or ``{"checked", "ok", "max_abs"}`` with, where found, the
+    first departure's ``module``, ``module_class``, ``module_max_abs`` and every departure
+    under ``modules``.
+    """
+
+    checked: bool = False
+    ok: bool = True
+    max_abs: float = 0.0
+    departures: tuple[Departure, ...] = ()
+
+    @property
+    def departs(self) -> bool:
+        """Checked, and the graph departs from its eager run."""
+        return self.checked and not self.ok
+
+    @property
+    def module(self) -> str | None:
+        """The first module where the graph departs (``None``: none found)."""
+        return self.departures[0].module if self.departures else None
+
+    def to_dict(self) -> dict[str, Any]:
+        if not self.checked:
+            return {"checked": False}
+        data: dict[str, Any] = {"checked": True, "ok": self.ok, "max_abs": self.max_abs}
+        if self.departures:
+            data.update(self.departures[0].to_dict())
+            data["modules"] = [d.to_dict() for d in self.departures]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ExportFidelity:
+        """Also one written before ``modules`` was (its one ``module``)."""
+        if not data.get("checked"):
+            return cls()
+        found = data.get("modules")
+        if found is None:
+            found = [data] if data.get("module") is not None else []
+        return cls(
+            checked=True,
+            ok=bool(data.get("ok", True)),
+            max_abs=float(data.get("max_abs", 0.0)),
+            departures=tuple(Departure.from_dict(d) for d in found),
+        )
 
 
 @dataclass
@@ -234,15 +393,15 @@ class MatchResult(VerdictResult):
         culprits: modules whose own error fails (empty when the divergence is accumulated).
         accumulated: outputs diverge but no module's own error fails: rounding accumulated.
         layer_map / unmatched: from the matching.
-        model_a / model_b: ``{"framework", "class", "nodes"}`` per side.
+        model_a / model_b: each side's :class:`ModelInfo`.
         timings: seconds per stage. environment: framework versions, opsets.
         notes: remarks for the user (warnings met on the way).
         eager_outputs: the two models' eager outputs compared (framework models only).
-        export_fidelity: per side, whether the exported graph reproduces the eager outputs,
-            and where it first does not (``{"a": {"checked", "ok", "max_abs", "module"}}``).
+        export_fidelity: per side (``"a"``, ``"b"``), whether the exported graph reproduces
+            the eager outputs, and where not (:class:`ExportFidelity`).
         graphs: compact views of the two graphs for the HTML report.
         fallback: when a model could not be exported and the models were compared module by
-            module instead: ``{"side", "framework", "class", "reason"}`` (empty otherwise).
+            module instead, which and why (:class:`Fallback`; ``None`` otherwise).
         layouts: the parameter layouts the matching discovered (fused q/k/v, gate/up, norm
             offsets), by kind of parameter group, in :attr:`LayerMap.layouts`' form
             (``{"a.*.q.weight+... -> b.*.qkv.weight": {"layout": {"name": ..., ...}}}``).
@@ -263,17 +422,17 @@ class MatchResult(VerdictResult):
     accumulated: bool = False
     layer_map: list[ModulePair] = field(default_factory=list)
     unmatched: list[Unmatched] = field(default_factory=list)
-    model_a: dict[str, Any] = field(default_factory=dict)
-    model_b: dict[str, Any] = field(default_factory=dict)
+    model_a: ModelInfo = field(default_factory=ModelInfo)
+    model_b: ModelInfo = field(default_factory=ModelInfo)
     timings: dict[str, float] = field(default_factory=dict)
     environment: dict[str, Any] = field(default_factory=dict)
-    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    overrides: dict[str, Tolerance] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     eager_outputs: list[PairResult] = field(default_factory=list)
-    export_fidelity: dict[str, dict[str, Any]] = field(default_factory=dict)
+    export_fidelity: dict[str, ExportFidelity] = field(default_factory=dict)
     graphs: dict[str, Any] = field(default_factory=dict)
-    fallback: dict[str, Any] = field(default_factory=dict)
-    layouts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    fallback: Fallback | None = None
+    layouts: dict[str, Transform] = field(default_factory=dict)
     stale_exports: tuple[str, ...] = ()
     exporter_faults: list[ExporterFault] = field(default_factory=list)
 
@@ -281,6 +440,23 @@ class MatchResult(VerdictResult):
     __hash__ = None
     kind: ClassVar[str] = "match"
     summary_module: ClassVar[str] = "padiff_ir.compare.match_summary"
+
+    def __post_init__(self) -> None:  # the JSON forms of the typed parts work too
+        for side in ("model_a", "model_b"):
+            value = getattr(self, side)
+            if isinstance(value, Mapping):
+                setattr(self, side, ModelInfo.from_dict(value))
+        if isinstance(self.fallback, Mapping):
+            self.fallback = Fallback.from_dict(self.fallback) if self.fallback else None
+        self.export_fidelity = {
+            side: ExportFidelity.from_dict(r) if isinstance(r, Mapping) else r
+            for side, r in self.export_fidelity.items()
+        }
+        self.layouts = {k: as_transform(v) for k, v in self.layouts.items()}
+        self.overrides = {
+            key: Tolerance(**t) if isinstance(t, Mapping) else t
+            for key, t in self.overrides.items()
+        }
 
     def __repr__(self) -> str:
         verdict = Verdict.of(self.ok)
@@ -305,17 +481,17 @@ class MatchResult(VerdictResult):
             "accumulated": self.accumulated,
             "layer_map": [p.to_dict() for p in self.layer_map],
             "unmatched": [u.to_dict() for u in self.unmatched],
-            "model_a": self.model_a,
-            "model_b": self.model_b,
+            "model_a": self.model_a.to_dict(),
+            "model_b": self.model_b.to_dict(),
             "timings": self.timings,
             "environment": self.environment,
-            "overrides": self.overrides,
+            "overrides": {k: asdict(v) for k, v in self.overrides.items()},
             "notes": list(self.notes),
             "eager_outputs": [p.to_dict() for p in self.eager_outputs],
-            "export_fidelity": self.export_fidelity,
+            "export_fidelity": {k: v.to_dict() for k, v in self.export_fidelity.items()},
             "graphs": self.graphs,
-            "fallback": self.fallback,
-            "layouts": self.layouts,
+            "fallback": self.fallback.to_dict() if self.fallback is not None else {},
+            "layouts": {k: layer_map_entry(v) for k, v in self.layouts.items()},
             "stale_exports": list(self.stale_exports),
             "exporter_faults": [f.to_dict() for f in self.exporter_faults],
         }
@@ -334,17 +510,20 @@ class MatchResult(VerdictResult):
             accumulated=bool(data.get("accumulated", False)),
             layer_map=[ModulePair.from_dict(p) for p in data.get("layer_map", ())],
             unmatched=[Unmatched.from_dict(u) for u in data.get("unmatched", ())],
-            model_a=dict(data.get("model_a", {})),
-            model_b=dict(data.get("model_b", {})),
+            model_a=ModelInfo.from_dict(data.get("model_a") or {}),
+            model_b=ModelInfo.from_dict(data.get("model_b") or {}),
             timings=dict(data.get("timings", {})),
             environment=dict(data.get("environment", {})),
-            overrides=dict(data.get("overrides", {})),
+            overrides={k: Tolerance(**v) for k, v in (data.get("overrides") or {}).items()},
             notes=list(data.get("notes", ())),
             eager_outputs=[PairResult.from_dict(p) for p in data.get("eager_outputs", ())],
-            export_fidelity=dict(data.get("export_fidelity", {})),
+            export_fidelity={
+                side: ExportFidelity.from_dict(report)
+                for side, report in (data.get("export_fidelity") or {}).items()
+            },
             graphs=dict(data.get("graphs", {})),
-            fallback=dict(data.get("fallback", {})),
-            layouts=dict(data.get("layouts", {})),
+            fallback=Fallback.from_dict(data["fallback"]) if data.get("fallback") else None,
+            layouts={k: as_transform(v) for k, v in (data.get("layouts") or {}).items()},
             stale_exports=tuple(data.get("stale_exports", ())),
             exporter_faults=[ExporterFault.from_dict(f) for f in data.get("exporter_faults", ())],
         )

@@ -24,6 +24,7 @@ from padiff_ir._terminal import (
     terminal_width,
     wrapped,
 )
+from padiff_ir.compare.facts import MatchFacts, NoCulprit, facts
 from padiff_ir.compare.match_result import ModuleStatus
 from padiff_ir.metrics import TensorMetrics
 
@@ -178,97 +179,19 @@ def render_summary(
     """The text of ``str(result)``, ``width`` columns wide (default: the terminal's width,
     see :func:`terminal_width`); ANSI colours with ``color``."""
     width = max(MIN_WIDTH, width) if width is not None else terminal_width()
-    a, b = result.model_a, result.model_b
-    verdict = "ALIGNED" if result.ok else "DIVERGED"
-    tol = result.tolerance
-    parts: list[RenderableType] = [  # the verdict line stays whole: ``padiff-ir -q`` prints it
-        line(
-            f"padiff-ir: {verdict}: {a.get('framework', '?')} {a.get('class', '')} (A) vs "
-            f"{b.get('framework', '?')} {b.get('class', '')} (B)",
-            spans=[(verdict, _VERDICT_STYLE[verdict])],
-        ),
-        *wrapped(
-            f"tolerance: {tol.mode} atol={tol.atol:g} rtol={tol.rtol:g}; {len(result.pairs)} "
-            f"tensor pairs, {len(result.layer_map)} module pairs, "
-            f"{sum(1 for u in result.unmatched if u.kind != 'module')} unmatched ops",
-            width,
-        ),
-    ]
-    if result.fallback:
-        fb = result.fallback
-        parts.extend(
-            wrapped(
-                f"compared natively, module by module: model {fb.get('side', '?')} "
-                f"({fb.get('framework', '?')} {fb.get('class', '')}) did not export to ONNX: "
-                f"{fb.get('reason', '')}",
-                width,
-                style="yellow",
-            )
-        )
-    # past an exporter fault the graphs' outputs differ whatever the models do
-    failed = "differs past an exporter fault" if result.exporter_faults else "FAIL"
-    for p in result.outputs:
-        parts.extend(
-            wrapped(
-                f"output #{p.index}: max abs {_num(p.metrics.max_abs)}, cosine "
-                f"{p.metrics.cosine:.6f} -> {'ok' if p.ok else failed}"
-                + (f" ({p.metrics.reason})" if p.metrics.reason else ""),
-                width,
-                style="" if p.ok else "red",
-            )
-        )
-    for p in result.eager_outputs:
-        if not p.ok:
-            parts.extend(
-                wrapped(
-                    f"eager output #{p.index}: max abs {_num(p.metrics.max_abs)} -> "
-                    "FAIL (the models differ when run by their frameworks)",
-                    width,
-                    style="red",
-                )
-            )
-    first = result.first_divergence
-    if first is not None:
-        parts.extend(
-            wrapped(
-                f"first divergence: {first.module_a or '<root>'} {first.op_a} "
-                f"(tensor {', '.join(first.a)} vs {', '.join(first.b)}): "
-                f"{first.metrics.reason or 'differs'}",
-                width,
-            )
-        )
-    for c in result.culprits:
-        parts.extend(_culprit_lines(c, width))
-    for fault in result.exporter_faults:
-        parts.extend(
-            wrapped(
-                f"exporter fault (model {fault.side}): {fault.explanation}", width, style="yellow"
-            )
-        )
-    if result.accumulated:
-        parts.extend(
-            wrapped(
-                "no culprit: each module's own error is within tolerance; the "
-                "difference is rounding accumulated over the graph (raise atol/rtol "
-                "or compare in float64)",
-                width,
-                more="    ",
-                style="magenta",
-            )
-        )
-    for note in result.notes:
-        parts.extend(wrapped(f"note: {note}", width))
+    found = facts(result)
+    parts = [*_head(found, width), *_findings(found, width)]
     tree = _tree(result, width)
     if tree and not result.ok:
         parts.append(line(""))
         parts.extend(tree)
-    skipped = sum(1 for p in result.pairs if p.not_comparable)
-    if skipped:
+    if found.not_comparable:
         parts.extend(
             wrapped(
-                f"note: {skipped} tensor pair(s) are not comparable (n/c: laid out or computed "
-                "in another order inside a module pair, as its parameters or its agreeing "
-                "outputs show) and left out of the verdict; those modules' outputs are compared",
+                f"note: {found.not_comparable} tensor pair(s) are not comparable (n/c: laid out "
+                "or computed in another order inside a module pair, as its parameters or its "
+                "agreeing outputs show) and left out of the verdict; those modules' outputs "
+                "are compared",
                 width,
             )
         )
@@ -286,7 +209,95 @@ def render_summary(
     if result.timings:
         total = sum(result.timings.values())
         stages = ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items())
-        timing = f"time {total:.1f}s: {stages}"
         parts.append(line(""))
-        parts.extend(wrapped(timing, width, style="dim"))
+        parts.extend(wrapped(f"time {total:.1f}s: {stages}", width, style="dim"))
     return render(parts, width, color=color)
+
+
+def _head(found: MatchFacts, width: int) -> list[RenderableType]:
+    """The verdict line, the tolerance and counts, the fallback and the outputs."""
+    verdict = "ALIGNED" if found.ok else "DIVERGED"
+    tol = found.tolerance
+    parts: list[RenderableType] = [  # the verdict line stays whole: ``padiff-ir -q`` prints it
+        line(
+            f"padiff-ir: {verdict}: {found.models()}",
+            spans=[(verdict, _VERDICT_STYLE[verdict])],
+        ),
+        *wrapped(
+            f"tolerance: {tol.mode} atol={tol.atol:g} rtol={tol.rtol:g}; {found.tensor_pairs} "
+            f"tensor pairs, {found.module_pairs} module pairs, "
+            f"{found.unmatched_ops} unmatched ops",
+            width,
+        ),
+    ]
+    fb = found.fallback
+    if fb is not None:
+        parts.extend(
+            wrapped(
+                f"compared natively, module by module: model {fb.side} ({fb.framework} "
+                f"{fb.class_name}) did not export to ONNX: {fb.reason}",
+                width,
+                style="yellow",
+            )
+        )
+    # past an exporter fault the graphs' outputs differ whatever the models do
+    failed = "differs past an exporter fault" if found.exporter_faults else "FAIL"
+    for p in found.outputs:
+        parts.extend(
+            wrapped(
+                f"output #{p.index}: max abs {_num(p.metrics.max_abs)}, cosine "
+                f"{p.metrics.cosine:.6f} -> {'ok' if p.ok else failed}"
+                + (f" ({p.metrics.reason})" if p.metrics.reason else ""),
+                width,
+                style="" if p.ok else "red",
+            )
+        )
+    for p in found.eager_outputs:
+        if not p.ok:
+            parts.extend(
+                wrapped(
+                    f"eager output #{p.index}: max abs {_num(p.metrics.max_abs)} -> "
+                    "FAIL (the models differ when run by their frameworks)",
+                    width,
+                    style="red",
+                )
+            )
+    return parts
+
+
+def _findings(found: MatchFacts, width: int) -> list[RenderableType]:
+    """Where the models part: the first divergence, the culprits, the exporter faults, why
+    there is no culprit, the notes."""
+    parts: list[RenderableType] = []
+    first = found.first_divergence
+    if first is not None:
+        parts.extend(
+            wrapped(
+                f"first divergence: {first.module_a or '<root>'} {first.op_a} "
+                f"(tensor {', '.join(first.a)} vs {', '.join(first.b)}): "
+                f"{first.metrics.reason or 'differs'}",
+                width,
+            )
+        )
+    for c in found.culprits:
+        parts.extend(_culprit_lines(c, width))
+    for fault in found.exporter_faults:
+        parts.extend(
+            wrapped(
+                f"exporter fault (model {fault.side}): {fault.explanation}", width, style="yellow"
+            )
+        )
+    if found.no_culprit == NoCulprit.ACCUMULATED:
+        parts.extend(
+            wrapped(
+                "no culprit: each module's own error is within tolerance; the "
+                "difference is rounding accumulated over the graph (raise atol/rtol "
+                "or compare in float64)",
+                width,
+                more="    ",
+                style="magenta",
+            )
+        )
+    for note in found.notes:
+        parts.extend(wrapped(f"note: {note}", width))
+    return parts

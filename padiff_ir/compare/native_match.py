@@ -23,7 +23,9 @@ from padiff_ir.compare.culprits import culprit_of
 from padiff_ir.compare.culprits.own_error import module_result
 from padiff_ir.compare.match_result import (
     Culprit,
+    Fallback,
     MatchResult,
+    ModelInfo,
     ModuleResult,
     ModuleStatus,
     PairResult,
@@ -31,6 +33,8 @@ from padiff_ir.compare.match_result import (
 from padiff_ir.compare.options import MatchOptions
 from padiff_ir.compare.stages import Stage, StageTimer
 from padiff_ir.frameworks import framework_of, preserved_state
+from padiff_ir.hints import Inputs, Model
+from padiff_ir.matching.transform_types import Transform
 from padiff_ir.metrics import TensorMetrics
 
 __all__ = ["fallback_of", "match_natively"]
@@ -39,7 +43,13 @@ logger = logging.getLogger(__name__)
 
 
 def _forward(
-    model_a: Any, model_b: Any, inputs: Any, options: MatchOptions, *, single_step: bool, init: bool
+    model_a: Model,
+    model_b: Model,
+    inputs: Inputs,
+    options: MatchOptions,
+    *,
+    single_step: bool,
+    init: bool,
 ) -> Any:
     from padiff_ir.native import auto_diff
 
@@ -77,12 +87,12 @@ def _worst(diffs: list[Any]) -> TensorMetrics | None:
 
 
 def match_natively(
-    model_a: Any,
-    model_b: Any,
-    inputs: Any,
+    model_a: Model,
+    model_b: Model,
+    inputs: Inputs,
     options: MatchOptions,
     timer: StageTimer,
-    fallback: dict[str, Any],
+    fallback: Fallback,
     notes: list[str],
 ) -> MatchResult:
     """Compare ``model_a`` and ``model_b`` module by module (see the module docstring).
@@ -142,17 +152,19 @@ def match_natively(
         accumulated=accumulated,
         layer_map=list(run.layer_map),
         unmatched=list(run.unmatched),
-        model_a={**run.model_a, "nodes": 0},
-        model_b={**run.model_b, "nodes": 0},
+        model_a=ModelInfo.from_dict(run.model_a),
+        model_b=ModelInfo.from_dict(run.model_b),
         timings=dict(timer.timings),
         environment=dict(run.environment),
         notes=notes,
-        fallback=dict(fallback),
+        fallback=fallback,
         layouts=layouts,
     )
 
 
-def _layouts(model_a: Any, model_b: Any, inputs: Any, options: MatchOptions) -> dict[str, Any]:
+def _layouts(
+    model_a: Model, model_b: Model, inputs: Inputs, options: MatchOptions
+) -> dict[str, Transform]:
     """The parameter layouts of the matching ``auto_diff`` just used (remembered for the pair,
     so this asks nothing new of the models)."""
     from padiff_ir.frameworks.wrapper import unwrap_model
@@ -207,12 +219,9 @@ def _culprits(modules: list[ModuleResult], run: Any) -> list[Culprit]:
     return culprits
 
 
-def fallback_of(model: Any, side: str, err: Exception) -> dict[str, Any]:
+def fallback_of(model: Model, side: str, err: Exception) -> Fallback:
     """Which side fell back and why, for :attr:`MatchResult.fallback`."""
     reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-    return {
-        "side": side,
-        "framework": framework_of(model).name,
-        "class": type(model).__name__,
-        "reason": f"{type(err).__name__}: {reason}",
-    }
+    return Fallback(
+        side, framework_of(model).name, type(model).__name__, f"{type(err).__name__}: {reason}"
+    )

@@ -9,26 +9,31 @@ Example:
     Tolerance(atol=0.0001, rtol=1e-05, mode='strict')
     >>> options.overrides["logits"].atol
     0.01
+    >>> MatchOptions(tolerance=Tolerance(atol=1e-3, mode="mean")).compare_mode
+    'mean'
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
 from padiff_ir.errors import OptionError
-from padiff_ir.metrics import COMPARE_MODES, Tolerance, check_bound
+from padiff_ir.metrics import COMPARE_MODES, Tolerance, check_bound, tolerance_of
 
 __all__ = ["MatchOptions"]
 
 logger = logging.getLogger(__name__)
 
 _TOLERANCE_KEYS = ("atol", "rtol", "mode")
+
+_UNSET = Tolerance()
+"""``MatchOptions.tolerance`` when not passed: ``atol``, ``rtol`` and ``compare_mode`` make it."""
 
 
 def _providers(providers: Any) -> tuple[str, ...]:
@@ -48,7 +53,8 @@ def _providers(providers: Any) -> tuple[str, ...]:
 
 
 def _tolerances(tolerances: Any) -> dict[str, dict[str, Any]]:
-    """``tolerances`` checked: tensor name -> ``{"atol", "rtol", "mode"}`` (a subset)."""
+    """``tolerances`` checked: tensor name -> ``{"atol", "rtol", "mode"}`` (a subset; a
+    :class:`Tolerance` gives all three)."""
     if tolerances is None:
         return {}
     if not isinstance(tolerances, Mapping):
@@ -64,10 +70,12 @@ def _tolerances(tolerances: Any) -> dict[str, dict[str, Any]]:
                 f"tolerances: keys must be tensor names of model A, got {name!r}",
                 option="tolerances",
             )
+        if isinstance(tol, Tolerance):
+            tol = asdict(tol)
         if not isinstance(tol, Mapping):
             raise OptionError(
                 f"tolerances[{name!r}] must be a dict with keys among "
-                f"{', '.join(_TOLERANCE_KEYS)}, got {tol!r}",
+                f"{', '.join(_TOLERANCE_KEYS)} (or a padiff_ir.Tolerance), got {tol!r}",
                 option="tolerances",
             )
         unknown = sorted(str(k) for k in tol if k not in _TOLERANCE_KEYS)
@@ -102,12 +110,16 @@ class MatchOptions:
             ``mean`` or ``abs_mean``).
         layer_map: a ``LayerMap`` or a dict of pins ``{path_a: path_b}``, or None.
         assign_weights: first copy A's weights into B through the parameter map.
-        tolerances: per-tensor overrides, ``{tensor of A: {"atol": ..., "rtol": ...}}``.
+        tolerances: per-tensor overrides, ``{tensor of A: {"atol": ..., "rtol": ...}}`` or
+            ``{tensor of A: Tolerance(...)}``.
         localize: measure own errors and find culprits.
         providers: onnxruntime execution providers.
         memory_budget: bytes of activations kept in RAM per model (None: no limit).
         opset: ONNX opset to export with (None: the exporter's default).
         progress: called with a short message as each stage starts (the CLI prints them).
+        tolerance: the default tolerance as one :class:`~padiff_ir.metrics.Tolerance`, instead
+            of ``atol``, ``rtol`` and ``compare_mode`` (which then take its values); after
+            creation always the default tolerance.
 
     Raises:
         OptionError: an option with a value it cannot take (a NaN, negative or non-number
@@ -121,22 +133,18 @@ class MatchOptions:
     compare_mode: str = "strict"
     layer_map: Any = None
     assign_weights: bool = False
-    tolerances: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    tolerances: Mapping[str, Mapping[str, float | str] | Tolerance] = field(default_factory=dict)
     localize: bool = True
     providers: tuple[str, ...] = ("CPUExecutionProvider",)
     memory_budget: int | None = None
     opset: int | None = None
     progress: Callable[[str], None] | None = field(default=None, compare=False)
+    tolerance: Tolerance = _UNSET
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "atol", check_bound("atol", self.atol))
-        object.__setattr__(self, "rtol", check_bound("rtol", self.rtol))
-        if not isinstance(self.compare_mode, str) or self.compare_mode not in COMPARE_MODES:
-            raise OptionError(
-                f"compare_mode {self.compare_mode!r} is not a compare mode: pass "
-                f"one of {', '.join(COMPARE_MODES)}",
-                option="compare_mode",
-            )
+        self._settle_tolerance()
+        object.__setattr__(self, "atol", self.tolerance.atol)
+        object.__setattr__(self, "rtol", self.tolerance.rtol)
         for name in ("assign_weights", "localize"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise OptionError(
@@ -164,15 +172,32 @@ class MatchOptions:
                 option="progress",
             )
         # build the tolerances once now: a bad mode or bound fails here, not mid-run
-        _ = self.tolerance, self.overrides
+        _ = self.overrides
 
-    @property
-    def tolerance(self) -> Tolerance:
-        """The default tolerance of every pair."""
-        return Tolerance(atol=self.atol, rtol=self.rtol, mode=self.compare_mode)
+    def _settle_tolerance(self) -> None:
+        """One default tolerance: ``tolerance`` when passed (``atol``, ``rtol`` and
+        ``compare_mode`` left as they are or equal to it), else made of those three."""
+        given = None if self.tolerance is _UNSET else self.tolerance
+        mode = self.compare_mode
+        if given is None and (not isinstance(mode, str) or mode not in COMPARE_MODES):
+            raise OptionError(
+                f"compare_mode {mode!r} is not a compare mode: pass one of "
+                f"{', '.join(COMPARE_MODES)}",
+                option="compare_mode",
+            )
+        tolerance = tolerance_of(given, self.atol, self.rtol, self.compare_mode, defaults=_UNSET)
+        object.__setattr__(self, "tolerance", tolerance)
+        object.__setattr__(self, "compare_mode", tolerance.mode)
 
     @property
     def overrides(self) -> dict[str, Tolerance]:
         """Tensor of A -> its tolerance, for the tensors named in :attr:`tolerances`."""
-        base = {"atol": self.atol, "rtol": self.rtol, "mode": self.compare_mode}
-        return {name: Tolerance(**{**base, **tol}) for name, tol in self.tolerances.items()}
+        found = {}
+        for name, tol in self.tolerances.items():
+            entry = asdict(tol) if isinstance(tol, Tolerance) else tol
+            found[name] = Tolerance(
+                float(entry.get("atol", self.atol)),
+                float(entry.get("rtol", self.rtol)),
+                str(entry.get("mode", self.compare_mode)),
+            )
+        return found

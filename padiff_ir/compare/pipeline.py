@@ -157,7 +157,7 @@ def _match(
 
             side = err.side or "B"
             fallback = fallback_of(model_a if side == "A" else model_b, side, err)
-            logger.warning("match: %s", fallback["reason"])
+            logger.warning("match: %s", fallback.reason)
             return match_natively(model_a, model_b, inputs, options, timer, fallback, notes)
 
         try:

@@ -23,12 +23,10 @@ layer map is made on (:mod:`padiff_ir.pairing.served`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
 
 from padiff_ir.compare import kept
-from padiff_ir.compare.culprits.fidelity import departures
-from padiff_ir.compare.match_result import MatchResult
+from padiff_ir.compare.match_result import ExportFidelity, MatchResult
 from padiff_ir.compare.prepared import PreparedPair
 from padiff_ir.exporters import ExportedGraph, export_cache
 from padiff_ir.pairing.served import Sides, drop_served
@@ -40,12 +38,12 @@ logger = logging.getLogger(__name__)
 _LABELS = ("A", "B")
 
 
-def unfaithful(report: Mapping[str, Any] | None) -> bool:
+def unfaithful(report: ExportFidelity | None) -> bool:
     """Whether an export check's report says the graph departs from its eager run."""
-    return bool(report and report.get("checked") and not report.get("ok"))
+    return report is not None and report.departs
 
 
-def _suspect(exported: ExportedGraph, cached: bool, report: Mapping[str, Any] | None) -> bool:
+def _suspect(exported: ExportedGraph, cached: bool, report: ExportFidelity | None) -> bool:
     if not cached or not unfaithful(report):
         return False
     assert report is not None
@@ -69,13 +67,13 @@ def remember_faults(prepared: PreparedPair, result: MatchResult) -> None:
     exports = (prepared.exported_a, prepared.exported_b)
     for exported, cached, side in zip(exports, prepared.cached, "ab"):
         report = result.export_fidelity.get(side)
-        if cached or not exported.fingerprint or not report or not report.get("checked"):
+        if cached or not exported.fingerprint or report is None or not report.checked:
             continue
         export_cache.note_faults(exported.fingerprint, _sites(report))
 
 
-def _sites(report: Mapping[str, Any]) -> frozenset[str]:
-    return frozenset(d["module"] for d in departures(report))
+def _sites(report: ExportFidelity) -> frozenset[str]:
+    return frozenset(d.module for d in report.departures)
 
 
 def stale_sides(served: MatchResult, fresh: MatchResult, suspects: Sides) -> tuple[str, ...]:
@@ -85,7 +83,9 @@ def stale_sides(served: MatchResult, fresh: MatchResult, suspects: Sides) -> tup
     for index, side in enumerate("ab"):
         if not suspects[index]:
             continue
-        before, after = served.export_fidelity.get(side, {}), fresh.export_fidelity.get(side, {})
+        no_check = ExportFidelity()
+        before = served.export_fidelity.get(side, no_check)
+        after = fresh.export_fidelity.get(side, no_check)
         if not unfaithful(after) or _sites(after) != _sites(before):
             stale.append(_LABELS[index])
     return tuple(stale)

@@ -49,8 +49,6 @@ def assign_into_graph(
     the graphs (folded away by an exporter) are skipped. The weights a live export of B reads
     from B's model are not written: the model took A's values already.
     """
-    from padiff_ir.matching.transforms import apply_transform
-
     params_a = initializers(exported_a)
     by_param_b = {
         exported_b.parameters[t.name]: t
@@ -62,8 +60,7 @@ def assign_into_graph(
         if any(n not in params_a for n in pair.a) or any(n not in by_param_b for n in pair.b):
             continue
         targets = [by_param_b[n] for n in pair.b]
-        values = apply_transform(
-            pair.transform,
+        values = pair.transform.apply(
             [params_a[n] for n in pair.a],
             target_shapes=[list(t.dims) for t in targets],
         )

@@ -50,6 +50,7 @@ import numpy as np
 from padiff_ir.exporters._graph import ExportedGraph
 from padiff_ir.exporters._live import filled_export, model_tensors
 from padiff_ir.frameworks import get_framework
+from padiff_ir.hints import Model
 
 if TYPE_CHECKING:
     import onnx
@@ -187,7 +188,7 @@ def _holds(tensor: onnx.TensorProto, fw: Any, value: Any) -> bool:
     )
 
 
-def _refreshable(exported: ExportedGraph, model: Any, framework: str) -> bool:
+def _refreshable(exported: ExportedGraph, model: Model, framework: str) -> bool:
     """Whether writing the model's tensors through the parameter map reproduces the export."""
     fw = get_framework(framework)
     tensors = model_tensors(model, framework)
@@ -214,7 +215,7 @@ def _refreshable(exported: ExportedGraph, model: Any, framework: str) -> bool:
 
 
 def refreshable_skeleton(
-    exported: ExportedGraph, model: Any, framework: str
+    exported: ExportedGraph, model: Model, framework: str
 ) -> onnx.ModelProto | None:
     """``exported`` without its parameters' values, when writing ``model``'s tensors back
     through the parameter map reproduces it (else None: the graph depends on the weights)."""
@@ -223,7 +224,7 @@ def refreshable_skeleton(
     return _skeleton(exported)
 
 
-def stale_parameters(exported: ExportedGraph, model: Any, framework: str) -> list[str]:
+def stale_parameters(exported: ExportedGraph, model: Model, framework: str) -> list[str]:
     """The parameters and buffers of ``model`` whose values differ from ``exported``'s (the
     model's weights changed since the export or the cache hit that gave it); the weights a
     live export reads from the model (``exported.weights``) never do."""
@@ -320,7 +321,7 @@ class ExportCache:
         return self.directory / f"{key}{_SUFFIX}" if self.directory is not None else None
 
     def lookup(
-        self, key: str, model: Any, framework: str, *, live: bool = False
+        self, key: str, model: Model, framework: str, *, live: bool = False
     ) -> ExportedGraph | None:
         """The cached export of ``key`` with ``model``'s current weights, or None; ``live``:
         the weights are read from the model in place (:func:`~._live.filled_export`)."""
@@ -341,7 +342,7 @@ class ExportCache:
         return exported
 
     def store(
-        self, key: str, exported: ExportedGraph, model: Any, framework: str
+        self, key: str, exported: ExportedGraph, model: Model, framework: str
     ) -> onnx.ModelProto | None:
         """Keep ``exported`` for ``key`` if its weights can be written back (see
         :func:`refreshable_skeleton`); the skeleton kept, or None."""

@@ -14,6 +14,7 @@ from padiff_ir.errors import ExportError, InputError, ModelTypeError, OptionErro
 from padiff_ir.exporters._graph import ExportedGraph
 from padiff_ir.frameworks.detect import detect_framework
 from padiff_ir.frameworks.inputs import ModelInputs, normalize_inputs
+from padiff_ir.hints import Inputs, Model
 
 __all__ = [
     "FRAMEWORK_LOCK",
@@ -33,7 +34,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-def load_onnx(model: Any) -> ExportedGraph:
+def load_onnx(model: Model) -> ExportedGraph:
     """An :class:`ExportedGraph` from an ``onnx.ModelProto`` or a path to an ``.onnx`` file.
 
     A file written by ``padiff-ir export`` keeps its attribution; a foreign file whose node names
@@ -59,7 +60,7 @@ def load_onnx(model: Any) -> ExportedGraph:
     return exported
 
 
-def forward_arg_names(model: Any, *, keyword_only: bool = False) -> list[str] | None:
+def forward_arg_names(model: Model, *, keyword_only: bool = False) -> list[str] | None:
     """Names of ``model.forward``'s positional arguments (and its keyword-only ones with
     ``keyword_only``); ``None`` if it takes ``*args`` or ``**kwargs``."""
     try:
@@ -78,7 +79,7 @@ def forward_arg_names(model: Any, *, keyword_only: bool = False) -> list[str] | 
     return [p.name for p in params if p.kind in kinds]
 
 
-def check_signature(model: Any, inputs: ModelInputs) -> None:
+def check_signature(model: Model, inputs: ModelInputs) -> None:
     """Inputs' names and count against ``model.forward``'s signature.
 
     Raises:
@@ -100,7 +101,7 @@ def check_signature(model: Any, inputs: ModelInputs) -> None:
         )
 
 
-def check_eager(model: Any, framework: str, inputs: ModelInputs) -> None:
+def check_eager(model: Model, framework: str, inputs: ModelInputs) -> None:
     """Run the model once in eval mode on ``inputs``; a failure is the inputs' fault.
 
     The model's mode flags and RNG state are restored afterwards.
@@ -128,7 +129,7 @@ def check_eager(model: Any, framework: str, inputs: ModelInputs) -> None:
         raise eager_failure(model, framework, inputs, err) from err
 
 
-def eager_failure(model: Any, framework: str, inputs: ModelInputs, err: Exception) -> InputError:
+def eager_failure(model: Model, framework: str, inputs: ModelInputs, err: Exception) -> InputError:
     """The error for a model that does not run on the given inputs, naming its complaint."""
     if "could not get source code" in str(err):
         return InputError(
@@ -190,7 +191,7 @@ def check_opset(opset: Any) -> None:
 
 
 def export(
-    model: Any, example_inputs: Any = None, *, opset: int | None = None, check: bool = True
+    model: Model, example_inputs: Inputs = None, *, opset: int | None = None, check: bool = True
 ) -> ExportedGraph:
     """Export a model to ONNX with every node attributed to the module it came from.
 
@@ -224,13 +225,17 @@ def export(
         return _export(model, example_inputs, opset=opset, check=check)
 
 
-def _export(model: Any, example_inputs: Any, *, opset: int | None, check: bool) -> ExportedGraph:
+def _export(
+    model: Model, example_inputs: Inputs, *, opset: int | None, check: bool
+) -> ExportedGraph:
     if detect_framework(model) == "onnx":
         return load_onnx(model)
     return start_export(model, example_inputs, opset=opset, check=check).result()
 
 
-def _checked_inputs(model: Any, framework: str, example_inputs: Any, check: bool) -> ModelInputs:
+def _checked_inputs(
+    model: Model, framework: str, example_inputs: Inputs, check: bool
+) -> ModelInputs:
     if example_inputs is None:
         raise InputError(
             f"exporting a {framework} model needs example inputs: pass arrays or tensors"
@@ -278,8 +283,8 @@ class StartedExport:
 
 
 def start_export(
-    model: Any,
-    example_inputs: Any = None,
+    model: Model,
+    example_inputs: Inputs = None,
     *,
     opset: int | None = None,
     check: bool = True,
@@ -302,8 +307,8 @@ def start_export(
 
 
 def _start_export(
-    model: Any,
-    example_inputs: Any,
+    model: Model,
+    example_inputs: Inputs,
     *,
     opset: int | None,
     check: bool,
@@ -353,10 +358,10 @@ def _start_export(
 
 
 def export_pair(
-    model_a: Any,
-    inputs_a: Any,
-    model_b: Any,
-    inputs_b: Any,
+    model_a: Model,
+    inputs_a: Inputs,
+    model_b: Model,
+    inputs_b: Inputs,
     *,
     opset: int | None = None,
     check: bool = True,

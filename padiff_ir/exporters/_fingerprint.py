@@ -41,6 +41,7 @@ import numpy as np
 
 from padiff_ir.exporters._torchscript import selected_backend
 from padiff_ir.frameworks import ModelInputs, get_framework
+from padiff_ir.hints import Model, Module
 
 __all__ = ["model_fingerprint", "tool_versions"]
 
@@ -192,7 +193,7 @@ def _value_parts(value: Any, framework: Any, depth: int) -> Iterator[str]:
             yield _ADDRESS.sub("", repr(value))
 
 
-def _module_parts(module: Any, framework: Any) -> Iterator[str]:
+def _module_parts(module: Module, framework: Any) -> Iterator[str]:
     cls = type(module)
     yield f"{cls.__module__}.{cls.__qualname__}"
     for name, tensor in framework.own_tensors(module):
@@ -204,7 +205,7 @@ def _module_parts(module: Any, framework: Any) -> Iterator[str]:
         yield from _value_parts(value, framework, 1)
 
 
-def model_fingerprint(model: Any, framework: str, inputs: ModelInputs, opset: int | None) -> str:
+def model_fingerprint(model: Model, framework: str, inputs: ModelInputs, opset: int | None) -> str:
     """The export cache's key of ``model`` exported on inputs like ``inputs`` (hex SHA-256)."""
     fw = get_framework(framework)
     digest = hashlib.sha256()
@@ -233,7 +234,7 @@ def model_fingerprint(model: Any, framework: str, inputs: ModelInputs, opset: in
     return digest.hexdigest()
 
 
-def _tied_names(model: Any, framework: Any) -> list[list[str]]:
+def _tied_names(model: Model, framework: Any) -> list[list[str]]:
     """The names of each tensor reached under several names (tied weights)."""
     by_tensor: dict[int, list[str]] = {}
     for name, tensor in framework.named_tensors(model).items():

@@ -22,6 +22,8 @@ from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
+from padiff_ir.hints import Model
+
 __all__ = ["config_code_left_eager", "constant_keywords"]
 
 logger = logging.getLogger(__name__)
@@ -29,7 +31,7 @@ logger = logging.getLogger(__name__)
 _CONSTANTS: dict[str, Any] = {"use_cache": False}
 
 
-def constant_keywords(model: Any, given: set[str]) -> dict[str, Any]:
+def constant_keywords(model: Model, given: set[str]) -> dict[str, Any]:
     """Keyword constants for the export of ``model``: those of :data:`_CONSTANTS` that its
     ``forward`` takes and that are not in ``given``."""
     try:
@@ -49,7 +51,7 @@ def _is_helper_object(value: Any, paddle: Any) -> bool:
     return not callable(value) and type(value).__module__ not in ("builtins", "numpy")
 
 
-def _helper_modules(model: Any) -> list[ModuleType]:
+def _helper_modules(model: Model) -> list[ModuleType]:
     """The modules defining the classes of the helper objects the model's layers hold, less
     those that define any of its layers (their code is traced as usual) and paddle's own."""
     import paddle
@@ -76,7 +78,7 @@ def _helper_modules(model: Any) -> list[ModuleType]:
 
 
 @contextlib.contextmanager
-def config_code_left_eager(model: Any) -> Iterator[None]:
+def config_code_left_eager(model: Model) -> Iterator[None]:
     """During the block, dy2static runs the code of the helper objects the model's layers hold
     as Python instead of converting it; its list of such modules is restored after."""
     try:

@@ -31,6 +31,7 @@ import numpy as np
 from padiff_ir._shared_weights import current_arrays, external_stub
 from padiff_ir.exporters._graph import ExportedGraph
 from padiff_ir.frameworks import get_framework
+from padiff_ir.hints import Model
 
 if TYPE_CHECKING:
     import onnx
@@ -40,7 +41,7 @@ __all__ = ["LiveWeights", "filled_export", "materialized", "model_tensors"]
 logger = logging.getLogger(__name__)
 
 
-def model_tensors(model: Any, framework: str) -> dict[str, Any]:
+def model_tensors(model: Model, framework: str) -> dict[str, Any]:
     """Every parameter and buffer (persistent or not) of ``model`` by each of its names."""
     fw = get_framework(framework)
     tensors: dict[str, Any] = {}
@@ -59,7 +60,7 @@ class LiveWeights(Mapping[str, np.ndarray]):
         names: initializer name -> the model's parameter or buffer name.
     """
 
-    def __init__(self, model: Any, framework: str, names: Mapping[str, str]) -> None:
+    def __init__(self, model: Model, framework: str, names: Mapping[str, str]) -> None:
         try:  # weakly: what keeps an export (a later match's sessions) keeps no model alive
             self._model: Callable[[], Any] = weakref.ref(model)
         except TypeError:
@@ -126,7 +127,7 @@ class LiveWeights(Mapping[str, np.ndarray]):
 
 
 def filled_export(
-    skeleton: onnx.ModelProto, model: Any, framework: str, *, live: bool
+    skeleton: onnx.ModelProto, model: Model, framework: str, *, live: bool
 ) -> ExportedGraph | None:
     """``skeleton``'s graph with ``model``'s current tensors: with ``live`` read in place
     where a tensor allows it (else, and without ``live``, copied in); None when a tensor of

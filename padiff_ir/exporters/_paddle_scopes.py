@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from padiff_ir.frameworks import get_framework, installed
+from padiff_ir.hints import Inputs, Model, Module, Outputs
 
 __all__ = ["CallRecorder"]
 
@@ -66,7 +67,7 @@ class CallRecorder:
         self.output_structure: Any = None
 
     @contextlib.contextmanager
-    def recording(self, model: Any) -> Iterator[CallRecorder]:
+    def recording(self, model: Model) -> Iterator[CallRecorder]:
         self._stack = [_Scope("", None, "")]
         # paddle numbers struct names with a process-global counter tree whose root outlives
         # every trace (a second export would see ``ReLU_2``). Trace under a fresh root, so the
@@ -87,7 +88,7 @@ class CallRecorder:
                 framework._name_struct = saved_root
 
     def _pre_hook(self, path: str):
-        def hook(layer: Any, inputs: Any, kwargs: Any = None) -> None:
+        def hook(layer: Module, inputs: Inputs, kwargs: Any = None) -> None:
             scope = self._stack[-1].child(type(layer).__name__, path)
             self.struct_to_path.setdefault(scope.full_name(), path)
             self.struct_to_call.setdefault(scope.full_name(), self.calls.get(path, 0))
@@ -97,7 +98,7 @@ class CallRecorder:
         return hook
 
     def _post_hook(self):
-        def hook(layer: Any, inputs: Any, outputs: Any) -> None:
+        def hook(layer: Module, inputs: Inputs, outputs: Outputs) -> None:
             if len(self._stack) > 1:
                 self._stack.pop()
 

@@ -29,6 +29,7 @@ from padiff_ir.errors import OptionError
 from padiff_ir.exporters._graph import has_mapping, output_key_paths
 from padiff_ir.frameworks import get_framework
 from padiff_ir.frameworks.hooks import installed
+from padiff_ir.hints import Model, Outputs
 
 if TYPE_CHECKING:
     import onnx
@@ -84,7 +85,7 @@ class TorchScriptExport:
 
 
 def torchscript_export(
-    model: Any,
+    model: Model,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     arg_names: list[str] | None,
@@ -103,7 +104,7 @@ def torchscript_export(
 
     structure: list[Any] = []
 
-    def catch(_module: Any, _args: tuple[Any, ...], output: Any) -> None:
+    def catch(_module: Any, _args: tuple[Any, ...], output: Outputs) -> None:
         structure.append(output)
 
     buffer = io.BytesIO()
@@ -171,7 +172,7 @@ def _refuse_value_dependent_traces(caught: list[warnings.WarningMessage]) -> Non
             )
 
 
-def _bake_defaults(onnx_model: onnx.ModelProto, extra: list[Any], model: Any, given: int) -> None:
+def _bake_defaults(onnx_model: onnx.ModelProto, extra: list[Any], model: Model, given: int) -> None:
     """Turn the graph inputs the exporter made of ``forward``'s default values (it passes every
     argument after the ``given`` ones that has a default, a ``None`` dropped) into constants."""
     import numpy as np
@@ -193,7 +194,7 @@ def _bake_defaults(onnx_model: onnx.ModelProto, extra: list[Any], model: Any, gi
         onnx_model.graph.initializer.append(initializer)
 
 
-def leading_arg_names(model: Any) -> list[str] | None:
+def leading_arg_names(model: Model) -> list[str] | None:
     """Names of ``model.forward``'s arguments that can be passed by position (those before a
     ``*args``; a ``**kwargs`` does not matter); None when the signature is unreadable."""
     try:

@@ -42,6 +42,7 @@ from padiff_ir.exporters._library_models import config_code_left_eager
 from padiff_ir.exporters._paddle_program import ProgramOp, read_program, scopes_from_program
 from padiff_ir.exporters._paddle_scopes import CallRecorder
 from padiff_ir.frameworks.state import preserved_state
+from padiff_ir.hints import Model
 
 if TYPE_CHECKING:
     import numpy as np
@@ -57,7 +58,7 @@ DEFAULT_OPSET = 17
 _NATIVE_HINT = "use padiff_ir.auto_diff(...), the native path, which needs no ONNX export"
 
 
-def _forward_parameters(model: Any) -> list[inspect.Parameter]:
+def _forward_parameters(model: Model) -> list[inspect.Parameter]:
     """``forward``'s parameters (none where its signature cannot be read)."""
     try:
         return list(inspect.signature(model.forward).parameters.values())
@@ -65,7 +66,7 @@ def _forward_parameters(model: Any) -> list[inspect.Parameter]:
         return []
 
 
-def _positional_parameters(model: Any) -> list[inspect.Parameter]:
+def _positional_parameters(model: Model) -> list[inspect.Parameter]:
     """``forward``'s named positional arguments, also next to ``*args``/``**kwargs``."""
     found = []
     for param in _forward_parameters(model):
@@ -75,7 +76,7 @@ def _positional_parameters(model: Any) -> list[inspect.Parameter]:
     return found
 
 
-def _ordered_specs(model: Any, inputs: ModelInputs) -> list[Any]:
+def _ordered_specs(model: Model, inputs: ModelInputs) -> list[Any]:
     """InputSpecs in ``forward``'s argument order, named after the arguments; a defaulted
     argument left out between given ones takes its default value.
 
@@ -107,7 +108,7 @@ def _ordered_specs(model: Any, inputs: ModelInputs) -> list[Any]:
 
 
 def _keyword_specs(
-    model: Any, positional: list[inspect.Parameter], by_name: dict[str, np.ndarray]
+    model: Model, positional: list[inspect.Parameter], by_name: dict[str, np.ndarray]
 ) -> list[Any]:
     import paddle
 
@@ -135,7 +136,7 @@ def _keyword_specs(
 
 
 def _explain_failure(
-    failure: ConversionFailure, ops: list[ProgramOp], recorder: CallRecorder, model: Any
+    failure: ConversionFailure, ops: list[ProgramOp], recorder: CallRecorder, model: Model
 ) -> ExportError:
     errors = [
         line.strip()
@@ -219,7 +220,7 @@ class PendingPaddleExport:
 
     def __init__(
         self,
-        model: Any,
+        model: Model,
         tmp: tempfile.TemporaryDirectory[str],
         ops: list[ProgramOp],
         recorder: CallRecorder,
@@ -259,7 +260,7 @@ class PendingPaddleExport:
 
 
 def start_paddle_export(
-    model: Any, inputs: ModelInputs, *, opset: int | None = None
+    model: Model, inputs: ModelInputs, *, opset: int | None = None
 ) -> PendingPaddleExport:
     """Trace ``model`` and start its conversion; see :class:`PendingPaddleExport`.
 
@@ -414,7 +415,7 @@ def _contains_mapping(value: Any) -> bool:
 
 
 def _attribute(
-    model: Any, onnx_model: onnx.ModelProto, ops: list[ProgramOp], recorder: CallRecorder
+    model: Model, onnx_model: onnx.ModelProto, ops: list[ProgramOp], recorder: CallRecorder
 ) -> ExportedGraph:
     """Initializers named after parameters, every node attributed, metadata written."""
     unique_node_names(onnx_model)
@@ -442,7 +443,7 @@ def _attribute(
     return ExportedGraph.from_model(onnx_model)
 
 
-def export_paddle(model: Any, inputs: ModelInputs, *, opset: int | None = None) -> ExportedGraph:
+def export_paddle(model: Model, inputs: ModelInputs, *, opset: int | None = None) -> ExportedGraph:
     """Export ``model`` on ``inputs``; mode flags and RNG state are left as they were.
 
     Raises:

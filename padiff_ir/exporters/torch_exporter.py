@@ -41,6 +41,7 @@ from padiff_ir.exporters._torchscript import (
 )
 from padiff_ir.frameworks import get_framework
 from padiff_ir.frameworks.state import preserved_state, quiet_loggers
+from padiff_ir.hints import Model
 
 if TYPE_CHECKING:
     import onnx
@@ -121,7 +122,7 @@ def _registry(opset: int) -> Any:
 
 
 def _dynamo_export(
-    model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], opset: int | None
+    model: Model, args: tuple[Any, ...], kwargs: dict[str, Any], opset: int | None
 ) -> Any:
     """``torch.onnx.export(model, args, kwargs=kwargs, dynamo=True, optimize=False)`` with a
     registry built once (the public call where torch's internals differ)."""
@@ -158,7 +159,7 @@ def _dynamo_export(
     )
 
 
-def export_torch(model: Any, inputs: ModelInputs, *, opset: int | None = None) -> ExportedGraph:
+def export_torch(model: Model, inputs: ModelInputs, *, opset: int | None = None) -> ExportedGraph:
     """Export ``model`` on ``inputs``; the model's mode flags and RNG state are left as they were.
 
     The exporter is torch's dynamo exporter unless ``PADIFF_IR_TORCH_EXPORTER=torchscript``

@@ -30,7 +30,6 @@ Examples:
 from __future__ import annotations
 
 import importlib
-from typing import Any
 
 from padiff_ir.errors import ModelTypeError
 from padiff_ir.frameworks._base import (
@@ -51,6 +50,7 @@ from padiff_ir.frameworks.registry import FRAMEWORKS, FrameworkSpec, register_fr
 from padiff_ir.frameworks.state import preserved_global_rng, preserved_state, quiet_loggers
 from padiff_ir.frameworks.trace import Trace, model_arguments, trace_model
 from padiff_ir.frameworks.wrapper import PadiffModel, create_model, unwrap_model
+from padiff_ir.hints import Model
 
 __all__ = [
     "PADDLE_STATE_NAMES",
@@ -101,7 +101,7 @@ def get_framework(name: str) -> Framework:
     return framework
 
 
-def framework_of(model: Any) -> Framework:
+def framework_of(model: Model) -> Framework:
     """The :class:`Framework` of a torch module or paddle layer (wrappers unwrapped).
 
     Raises:

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from padiff_ir.hints import Device, DType, GradNode, Model, Module, Optimizer, Outputs, Tensor
+
 __all__ = ["PADDLE_STATE_NAMES", "Framework", "SettingReader", "flatten_tensors", "read_attribute"]
 
 logger = logging.getLogger(__name__)
@@ -86,24 +88,24 @@ class Framework:
     batch_norm_unbiased_variance = False
 
     # -- models ----------------------------------------------------------------------------
-    def owns(self, model: Any) -> bool:
+    def owns(self, model: Model) -> bool:
         """Whether ``model`` is a model (module, layer) of this framework."""
         raise NotImplementedError
 
-    def named_modules(self, model: Any) -> list[tuple[str, Any]]:
+    def named_modules(self, model: Model) -> list[tuple[str, Any]]:
         """``(path, module)`` of the model and every submodule, root (``""``) first, each
         module once (its first path)."""
         raise NotImplementedError
 
-    def children(self, module: Any) -> list[tuple[str, Any]]:
+    def children(self, module: Module) -> list[tuple[str, Any]]:
         """``(name, child)`` of a module's direct submodules."""
         raise NotImplementedError
 
-    def own_tensors(self, module: Any) -> list[tuple[str, Any]]:
+    def own_tensors(self, module: Module) -> list[tuple[str, Any]]:
         """``(name, tensor)`` of the parameters and buffers a module holds itself."""
         raise NotImplementedError
 
-    def base_layer(self, module: Any) -> str:
+    def base_layer(self, module: Module) -> str:
         """The class of this framework that ``module`` is: a library's subclass of
         ``nn.Linear`` (a LoRA-ready wrapper) is a ``Linear``; a class deriving only from the
         base class or a container is itself.
@@ -123,7 +125,7 @@ class Framework:
         found = ((path, type(module).__name__, self.base_layer(module)) for path, module in modules)
         return {path: base for path, own, base in found if base != own}
 
-    def roles(self, module: Any) -> dict[str, str]:
+    def roles(self, module: Module) -> dict[str, str]:
         """Name of each tensor ``module`` holds -> its role (``weight``, ``bias``,
         ``running_mean``, ``running_var``), found by attribute, so a renamed storage still
         says what it is."""
@@ -139,11 +141,11 @@ class Framework:
                 found[name] = role
         return found
 
-    def persistent_names(self, model: Any) -> set[str]:
+    def persistent_names(self, model: Model) -> set[str]:
         """Names of the tensors that make the model's state (parameters, persistent buffers)."""
         raise NotImplementedError
 
-    def named_tensors(self, model: Any) -> dict[str, Any]:
+    def named_tensors(self, model: Model) -> dict[str, Any]:
         """Every parameter and persistent buffer of a model by each of its names.
 
         Tensors reached under several names (shared weights, paddle's RNN aliases such as
@@ -158,15 +160,15 @@ class Framework:
                     tensors.setdefault(full, tensor)
         return tensors
 
-    def all_module_paths(self, model: Any) -> list[tuple[str, Any]]:
+    def all_module_paths(self, model: Model) -> list[tuple[str, Any]]:
         """Like :meth:`named_modules`, but a module reached by several paths once per path."""
         raise NotImplementedError
 
-    def is_embedding(self, module: Any) -> bool:
+    def is_embedding(self, module: Module) -> bool:
         """Whether ``module`` is the framework's ``Embedding`` (or a subclass of it)."""
         raise NotImplementedError
 
-    def token_vocabulary(self, model: Any) -> int | None:
+    def token_vocabulary(self, model: Model) -> int | None:
         """The number of rows of the model's first embedding table: token ids below it are
         valid inputs; ``None`` when the model has no embedding."""
         for _, module in self.named_modules(model):
@@ -174,7 +176,7 @@ class Framework:
                 return int(module.weight.shape[0])
         return None
 
-    def write(self, tensor: Any, array: np.ndarray) -> None:
+    def write(self, tensor: Tensor, array: np.ndarray) -> None:
         """Write ``array`` into ``tensor`` in place, keeping its dtype and device."""
         raise NotImplementedError
 
@@ -182,12 +184,12 @@ class Framework:
         """This framework's random generators restored after the block."""
         raise NotImplementedError
 
-    def preserved(self, model: Any) -> contextlib.AbstractContextManager[None]:
+    def preserved(self, model: Model) -> contextlib.AbstractContextManager[None]:
         """Eval mode for the block; every module's train flag and this framework's RNG
         restored after (see :func:`padiff_ir.frameworks.preserved_state`)."""
         raise NotImplementedError
 
-    def run(self, model: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
+    def run(self, model: Model, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
         """Call the model (autograd on, so a trace sees the data flow)."""
         return model(*args, **kwargs)
 
@@ -218,80 +220,80 @@ class Framework:
         return "upscale_in_train"
 
     # -- autograd graph (tracing) ----------------------------------------------------------
-    def grad_node(self, tensor: Any) -> Any:
+    def grad_node(self, tensor: Tensor) -> Any:
         """The autograd node that made ``tensor`` (``None`` for a leaf or a constant)."""
         raise NotImplementedError
 
-    def node_key(self, node: Any) -> Any:
+    def node_key(self, node: GradNode) -> Any:
         """A hashable identity of an autograd node, stable while its graph lives."""
         raise NotImplementedError
 
-    def node_name(self, node: Any) -> str:
+    def node_name(self, node: GradNode) -> str:
         raise NotImplementedError
 
-    def next_nodes(self, node: Any) -> list[tuple[Any, int]]:
+    def next_nodes(self, node: GradNode) -> list[tuple[Any, int]]:
         """``(node, output index)`` of the nodes ``node`` passes gradients to."""
         raise NotImplementedError
 
-    def output_index(self, tensor: Any) -> int:
+    def output_index(self, tensor: Tensor) -> int:
         """Which output of its autograd node ``tensor`` is (0 where the framework cannot say)."""
         return 0
 
-    def leaf_key(self, tensor: Any) -> Any:
+    def leaf_key(self, tensor: Tensor) -> Any:
         """The key of the accumulation node a gradient-carrying leaf is reached through."""
         raise NotImplementedError
 
-    def shape(self, tensor: Any) -> tuple[int, ...]:
+    def shape(self, tensor: Tensor) -> tuple[int, ...]:
         return tuple(int(d) for d in tensor.shape)
 
-    def dtype_name(self, tensor: Any) -> str:
+    def dtype_name(self, tensor: Tensor) -> str:
         return self.dtype_label(tensor.dtype)
 
-    def dtype_label(self, dtype: Any) -> str:
+    def dtype_label(self, dtype: DType) -> str:
         """A dtype's name without its framework's prefix (``float16``)."""
         return str(dtype).replace("torch.", "").replace("paddle.", "")
 
     # -- tensors ---------------------------------------------------------------------------
-    def is_tensor(self, value: Any) -> bool:
+    def is_tensor(self, value: object) -> bool:
         raise NotImplementedError
 
-    def to_numpy(self, tensor: Any) -> np.ndarray:
+    def to_numpy(self, tensor: Tensor) -> np.ndarray:
         """A numpy copy of ``tensor`` (bfloat16 read as float32)."""
         raise NotImplementedError
 
-    def view(self, tensor: Any) -> np.ndarray | None:
+    def view(self, tensor: Tensor) -> np.ndarray | None:
         """A numpy array sharing ``tensor``'s memory (no copy), or None where there is none (a
         tensor off the CPU, bfloat16, not contiguous). A write to the tensor in place (an
         optimizer step, ``copy_``, ``set_value``) is seen through it."""
         return None
 
-    def from_numpy(self, array: np.ndarray, like: Any) -> Any:
+    def from_numpy(self, array: np.ndarray, like: Tensor) -> Any:
         """A tensor holding ``array`` with the dtype and device of ``like``, without gradient."""
         raise NotImplementedError
 
-    def as_input(self, value: Any, dtype: Any, device: Any) -> Any:
+    def as_input(self, value: Tensor, dtype: DType, device: Device) -> Any:
         """A model input of this framework from a tensor of this framework or a numpy array."""
         raise NotImplementedError
 
-    def is_floating(self, tensor: Any) -> bool:
+    def is_floating(self, tensor: Tensor) -> bool:
         raise NotImplementedError
 
-    def version(self, tensor: Any) -> int:
+    def version(self, tensor: Tensor) -> int:
         """The tensor's in-place modification counter (0 where the framework keeps none)."""
         return 0
 
-    def requires_grad(self, tensor: Any) -> bool:
+    def requires_grad(self, tensor: Tensor) -> bool:
         raise NotImplementedError
 
-    def grad_leaf(self, tensor: Any) -> Any:
+    def grad_leaf(self, tensor: Tensor) -> Any:
         """A leaf sharing ``tensor``'s memory that requires gradient (for inputs)."""
         raise NotImplementedError
 
-    def alias(self, tensor: Any) -> Any:
+    def alias(self, tensor: Tensor) -> Any:
         """A view of ``tensor`` with its own autograd node, so its gradient is one consumer's."""
         raise NotImplementedError
 
-    def feed(self, tensor: Any, value: Any, on_grad: Callable[[Any], Any]) -> Any:
+    def feed(self, tensor: Tensor, value: Any, on_grad: Callable[[Any], Any]) -> Any:
         """``value``'s numbers on ``tensor``'s gradient path: its backward calls
         ``on_grad(grad)`` and passes on the tensor that returns (``grad`` itself for ``None``).
 
@@ -300,10 +302,10 @@ class Framework:
         """
         raise NotImplementedError
 
-    def scalar(self, tensor: Any) -> float:
+    def scalar(self, tensor: Tensor) -> float:
         return float(self.to_numpy(tensor).reshape(-1)[0])
 
-    def numel(self, tensor: Any) -> int:
+    def numel(self, tensor: Tensor) -> int:
         return int(np.prod([int(d) for d in tensor.shape]))
 
     def mean_of(self, tensors: list[Any]) -> Any:
@@ -316,16 +318,16 @@ class Framework:
         return total
 
     # -- hooks -----------------------------------------------------------------------------
-    def register_grad_hook(self, tensor: Any, fn: Callable[[Any], Any]) -> None:
+    def register_grad_hook(self, tensor: Tensor, fn: Callable[[Any], Any]) -> None:
         """Call ``fn(grad)`` when ``tensor``'s gradient is computed; a tensor it returns
         replaces the gradient (anything else is ignored)."""
         raise NotImplementedError
 
-    def register_pre_hook(self, module: Any, fn: Callable[..., Any]) -> Any:
+    def register_pre_hook(self, module: Module, fn: Callable[..., Any]) -> Any:
         """``fn(module, args, kwargs) -> (args, kwargs) | None``; returns a handle."""
         raise NotImplementedError
 
-    def register_post_hook(self, module: Any, fn: Callable[..., Any]) -> Any:
+    def register_post_hook(self, module: Module, fn: Callable[..., Any]) -> Any:
         """``fn(module, args, output) -> output | None``; returns a handle."""
         raise NotImplementedError
 
@@ -333,24 +335,24 @@ class Framework:
         raise NotImplementedError
 
     # -- modules ---------------------------------------------------------------------------
-    def modules(self, model: Any) -> list[Any]:
+    def modules(self, model: Model) -> list[Any]:
         raise NotImplementedError
 
-    def named_parameters(self, model: Any) -> dict[str, Any]:
+    def named_parameters(self, model: Model) -> dict[str, Any]:
         """Trainable parameters by name (first name of shared ones)."""
         raise NotImplementedError
 
-    def named_state(self, model: Any) -> dict[str, Any]:
+    def named_state(self, model: Model) -> dict[str, Any]:
         """Every parameter and persistent buffer by each of its names (frozen ones included:
         paddle keeps BatchNorm statistics as non-trainable parameters)."""
         return self.named_tensors(model)
 
-    def first_float(self, model: Any) -> tuple[Any, Any]:
+    def first_float(self, model: Model) -> tuple[Any, Any]:
         """``(dtype, device)`` of the first floating parameter (``(None, None)`` if none)."""
         raise NotImplementedError
 
     # -- gradients -------------------------------------------------------------------------
-    def grad(self, parameter: Any) -> Any:
+    def grad(self, parameter: Tensor) -> Any:
         raise NotImplementedError
 
     def clear_grads(self, parameters: list[Any]) -> None:
@@ -360,29 +362,29 @@ class Framework:
         loss.backward()
 
     # -- optimizers ------------------------------------------------------------------------
-    def is_optimizer(self, value: Any) -> bool:
+    def is_optimizer(self, value: object) -> bool:
         raise NotImplementedError
 
-    def optimizer_step(self, optimizer: Any) -> None:
+    def optimizer_step(self, optimizer: Optimizer) -> None:
         raise NotImplementedError
 
     def optimizer_state(
-        self, optimizer: Any, parameters: Mapping[str, Any]
+        self, optimizer: Optimizer, parameters: Mapping[str, Any]
     ) -> dict[str, dict[str, Any]]:
         """Parameter name -> {canonical state name: tensor} for the tensors of its state."""
         raise NotImplementedError
 
-    def optimizer_config(self, optimizer: Any) -> dict[str, Any]:
+    def optimizer_config(self, optimizer: Optimizer) -> dict[str, Any]:
         """Hyperparameters by canonical name (``kind``, ``lr``, ``weight_decay``, ...)."""
         raise NotImplementedError
 
 
-def flatten_tensors(value: Any, ops: Framework) -> list[Any]:
+def flatten_tensors(value: Outputs, ops: Framework) -> list[Any]:
     """The tensors of a (nested) output in order: dict values by key order, then sequences."""
     return list(_walk(value, ops))
 
 
-def _walk(value: Any, ops: Framework) -> Iterator[Any]:
+def _walk(value: Outputs, ops: Framework) -> Iterator[Any]:
     if ops.is_tensor(value):
         yield value
     elif isinstance(value, Mapping):
@@ -393,7 +395,7 @@ def _walk(value: Any, ops: Framework) -> Iterator[Any]:
             yield from _walk(item, ops)
 
 
-def skipped_values(value: Any, ops: Framework, path: str = "output") -> list[str]:
+def skipped_values(value: Outputs, ops: Framework, path: str = "output") -> list[str]:
     """Where a (nested) output holds something that is not compared: ``None`` or an object
     that is neither a tensor nor a container (a key-value cache), as ``path (type)``."""
     if ops.is_tensor(value) or isinstance(value, (bool, int, float, str)):

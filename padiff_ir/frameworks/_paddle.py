@@ -15,6 +15,7 @@ from padiff_ir.frameworks._base import (
     SettingReader,
     read_attribute,
 )
+from padiff_ir.hints import Device, DType, GradNode, Model, Module, Optimizer, Tensor
 
 __all__ = ["PaddleFramework"]
 
@@ -102,43 +103,43 @@ class PaddleFramework(Framework):
 
         class _Feed(PyLayer):
             @staticmethod
-            def forward(ctx: Any, tensor: Any, value: Any, on_grad: Any) -> Any:
+            def forward(ctx: Any, tensor: Tensor, value: Any, on_grad: Any) -> Any:
                 ctx.on_grad = on_grad
                 return value.clone()
 
             @staticmethod
-            def backward(ctx: Any, grad: Any) -> Any:
+            def backward(ctx: Any, grad: Tensor) -> Any:
                 replaced = ctx.on_grad(grad)
                 return replaced if isinstance(replaced, paddle.Tensor) else grad
 
         self._feed = _Feed
 
     # -- models ----------------------------------------------------------------------------
-    def owns(self, model: Any) -> bool:
+    def owns(self, model: Model) -> bool:
         return isinstance(model, self.paddle.nn.Layer)
 
-    def named_modules(self, model: Any) -> list[tuple[str, Any]]:
+    def named_modules(self, model: Model) -> list[tuple[str, Any]]:
         return list(model.named_sublayers(include_self=True))
 
-    def all_module_paths(self, model: Any) -> list[tuple[str, Any]]:
+    def all_module_paths(self, model: Model) -> list[tuple[str, Any]]:
         return list(model.named_sublayers(include_self=True, remove_duplicate=False))
 
-    def children(self, module: Any) -> list[tuple[str, Any]]:
+    def children(self, module: Module) -> list[tuple[str, Any]]:
         return list(module.named_children())
 
-    def is_embedding(self, module: Any) -> bool:
+    def is_embedding(self, module: Module) -> bool:
         return isinstance(module, self.paddle.nn.Embedding)
 
-    def own_tensors(self, module: Any) -> list[tuple[str, Any]]:
+    def own_tensors(self, module: Module) -> list[tuple[str, Any]]:
         return [
             *module.named_parameters(include_sublayers=False),
             *module.named_buffers(include_sublayers=False),
         ]
 
-    def persistent_names(self, model: Any) -> set[str]:
+    def persistent_names(self, model: Model) -> set[str]:
         return set(model.state_dict().keys())
 
-    def write(self, tensor: Any, array: np.ndarray) -> None:
+    def write(self, tensor: Tensor, array: np.ndarray) -> None:
         paddle = self.paddle
         dtype_name = self.dtype_name(tensor)
         if dtype_name == "bfloat16":  # paddle takes no numpy bfloat16 (ml_dtypes'): cast in paddle
@@ -159,7 +160,7 @@ class PaddleFramework(Framework):
             paddle.set_rng_state(device_state)
 
     @contextlib.contextmanager
-    def preserved(self, model: Any) -> Iterator[None]:
+    def preserved(self, model: Model) -> Iterator[None]:
         layers = [model, *model.sublayers()]
         flags = [(layer, layer.training) for layer in layers]
         with self.preserved_rng():
@@ -174,37 +175,37 @@ class PaddleFramework(Framework):
         return self.paddle.enable_grad()
 
     # -- autograd graph --------------------------------------------------------------------
-    def grad_node(self, tensor: Any) -> Any:
+    def grad_node(self, tensor: Tensor) -> Any:
         if tensor.stop_gradient:
             return None
         node = tensor.grad_fn
         return None if node is None or node.name() == "GradNodeAccumulation" else node
 
-    def node_key(self, node: Any) -> Any:
+    def node_key(self, node: GradNode) -> Any:
         return node.node_ptr()
 
-    def node_name(self, node: Any) -> str:
+    def node_name(self, node: GradNode) -> str:
         return str(node.name())
 
-    def next_nodes(self, node: Any) -> list[tuple[Any, int]]:
+    def next_nodes(self, node: GradNode) -> list[tuple[Any, int]]:
         return [(n, 0) for n in node.next_functions if n is not None]
 
-    def leaf_key(self, tensor: Any) -> Any:
+    def leaf_key(self, tensor: Tensor) -> Any:
         if tensor.stop_gradient:
             return None
         node = tensor.grad_fn
         return None if node is None else node.node_ptr()
 
     # -- tensors ---------------------------------------------------------------------------
-    def is_tensor(self, value: Any) -> bool:
+    def is_tensor(self, value: object) -> bool:
         return isinstance(value, self.paddle.Tensor)
 
-    def to_numpy(self, tensor: Any) -> np.ndarray:
+    def to_numpy(self, tensor: Tensor) -> np.ndarray:
         if "bfloat16" in str(tensor.dtype):
             tensor = tensor.astype("float32")
         return np.asarray(tensor.numpy())  # paddle's numpy() already copies
 
-    def view(self, tensor: Any) -> np.ndarray | None:
+    def view(self, tensor: Tensor) -> np.ndarray | None:
         if "bfloat16" in str(tensor.dtype) or not tensor.place.is_cpu_place():
             return None
         try:
@@ -213,13 +214,13 @@ class PaddleFramework(Framework):
             return None
         return array if array.flags.c_contiguous else None
 
-    def from_numpy(self, array: np.ndarray, like: Any) -> Any:
+    def from_numpy(self, array: np.ndarray, like: Tensor) -> Any:
         tensor = self.paddle.to_tensor(np.ascontiguousarray(array), place=like.place)
         if tensor.dtype != like.dtype:
             tensor = tensor.astype(like.dtype)
         return tensor
 
-    def as_input(self, value: Any, dtype: Any, device: Any) -> Any:
+    def as_input(self, value: Tensor, dtype: DType, device: Device) -> Any:
         tensor = (
             value if self.is_tensor(value) else self.paddle.to_tensor(np.ascontiguousarray(value))
         )
@@ -227,72 +228,72 @@ class PaddleFramework(Framework):
             tensor = tensor.astype(dtype)
         return tensor
 
-    def is_floating(self, tensor: Any) -> bool:
+    def is_floating(self, tensor: Tensor) -> bool:
         return bool(tensor.is_floating_point() or tensor.is_complex())
 
-    def requires_grad(self, tensor: Any) -> bool:
+    def requires_grad(self, tensor: Tensor) -> bool:
         return not tensor.stop_gradient
 
-    def version(self, tensor: Any) -> int:
+    def version(self, tensor: Tensor) -> int:
         return int(tensor._inplace_version())
 
-    def grad_leaf(self, tensor: Any) -> Any:
+    def grad_leaf(self, tensor: Tensor) -> Any:
         leaf = tensor.detach()
         leaf.stop_gradient = False
         return leaf
 
-    def alias(self, tensor: Any) -> Any:
+    def alias(self, tensor: Tensor) -> Any:
         return tensor.view(tensor.shape)
 
-    def feed(self, tensor: Any, value: Any, on_grad: Callable[[Any], Any]) -> Any:
+    def feed(self, tensor: Tensor, value: Any, on_grad: Callable[[Any], Any]) -> Any:
         return self._feed.apply(tensor, value, on_grad)
 
-    def register_grad_hook(self, tensor: Any, fn: Callable[[Any], Any]) -> None:
+    def register_grad_hook(self, tensor: Tensor, fn: Callable[[Any], Any]) -> None:
         paddle = self.paddle
 
-        def hook(grad: Any) -> Any:
+        def hook(grad: Tensor) -> Any:
             result = fn(grad)  # paddle crashes on a hook returning anything but a tensor/None
             return result if isinstance(result, paddle.Tensor) else None
 
         tensor.register_hook(hook)
 
-    def register_pre_hook(self, module: Any, fn: Callable[..., Any]) -> Any:
+    def register_pre_hook(self, module: Module, fn: Callable[..., Any]) -> Any:
         return module.register_forward_pre_hook(fn, with_kwargs=True)
 
-    def register_post_hook(self, module: Any, fn: Callable[..., Any]) -> Any:
+    def register_post_hook(self, module: Module, fn: Callable[..., Any]) -> Any:
         return module.register_forward_post_hook(fn)
 
     def no_grad(self) -> contextlib.AbstractContextManager[Any]:
         return self.paddle.no_grad()
 
-    def modules(self, model: Any) -> list[Any]:
+    def modules(self, model: Model) -> list[Any]:
         return list(model.sublayers(include_self=True))
 
-    def named_parameters(self, model: Any) -> dict[str, Any]:
+    def named_parameters(self, model: Model) -> dict[str, Any]:
         return {n: p for n, p in model.named_parameters() if not p.stop_gradient}
 
-    def first_float(self, model: Any) -> tuple[Any, Any]:
+    def first_float(self, model: Model) -> tuple[Any, Any]:
         for tensor in model.parameters():
             if tensor.is_floating_point():
                 return tensor.dtype, None
         return None, None
 
-    def grad(self, parameter: Any) -> Any:
+    def grad(self, parameter: Tensor) -> Any:
         return parameter.grad
 
     def clear_grads(self, parameters: list[Any]) -> None:
         for parameter in parameters:
             parameter.clear_gradient(False)
 
-    def is_optimizer(self, value: Any) -> bool:
+    def is_optimizer(self, value: object) -> bool:
         return isinstance(value, self.paddle.optimizer.Optimizer)
 
-    def optimizer_step(self, optimizer: Any) -> None:
+    def optimizer_step(self, optimizer: Optimizer) -> None:
         optimizer.step()
         optimizer.clear_grad(set_to_zero=False)
 
     def optimizer_state(
-        self, optimizer: Any, parameters: Mapping[str, Any]
+        self, optimizer: Optimizer, parameters: Mapping[str, Any]
     ) -> dict[str, dict[str, Any]]:
         accumulators = getattr(optimizer, "_accumulators", {}) or {}
         result: dict[str, dict[str, Any]] = {}
@@ -307,7 +308,7 @@ class PaddleFramework(Framework):
                 result[name] = tensors
         return result
 
-    def optimizer_config(self, optimizer: Any) -> dict[str, Any]:
+    def optimizer_config(self, optimizer: Optimizer) -> dict[str, Any]:
         kind = type(optimizer).__name__.lower()
         config: dict[str, Any] = {"kind": kind, "class": type(optimizer).__name__}
         try:

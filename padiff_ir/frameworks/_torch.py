@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from padiff_ir.frameworks._base import Framework, SettingReader, read_attribute
+from padiff_ir.hints import Device, DType, GradNode, Model, Module, Optimizer, Tensor
 
 __all__ = ["TorchFramework"]
 
@@ -70,40 +71,40 @@ class TorchFramework(Framework):
 
         class _Feed(torch.autograd.Function):
             @staticmethod
-            def forward(ctx: Any, tensor: Any, value: Any, on_grad: Any) -> Any:
+            def forward(ctx: Any, tensor: Tensor, value: Any, on_grad: Any) -> Any:
                 ctx.on_grad = on_grad
                 return value.clone()
 
             @staticmethod
-            def backward(ctx: Any, grad: Any) -> Any:
+            def backward(ctx: Any, grad: Tensor) -> Any:
                 replaced = ctx.on_grad(grad)
                 return (replaced if isinstance(replaced, torch.Tensor) else grad), None, None
 
         self._feed = _Feed
 
     # -- models ----------------------------------------------------------------------------
-    def owns(self, model: Any) -> bool:
+    def owns(self, model: Model) -> bool:
         return isinstance(model, self.torch.nn.Module)
 
-    def named_modules(self, model: Any) -> list[tuple[str, Any]]:
+    def named_modules(self, model: Model) -> list[tuple[str, Any]]:
         return list(model.named_modules())
 
-    def all_module_paths(self, model: Any) -> list[tuple[str, Any]]:
+    def all_module_paths(self, model: Model) -> list[tuple[str, Any]]:
         return list(model.named_modules(remove_duplicate=False))
 
-    def children(self, module: Any) -> list[tuple[str, Any]]:
+    def children(self, module: Module) -> list[tuple[str, Any]]:
         return list(module.named_children())
 
-    def is_embedding(self, module: Any) -> bool:
+    def is_embedding(self, module: Module) -> bool:
         return isinstance(module, self.torch.nn.Embedding)
 
-    def own_tensors(self, module: Any) -> list[tuple[str, Any]]:
+    def own_tensors(self, module: Module) -> list[tuple[str, Any]]:
         return [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)]
 
-    def persistent_names(self, model: Any) -> set[str]:
+    def persistent_names(self, model: Model) -> set[str]:
         return set(model.state_dict(keep_vars=True).keys())
 
-    def write(self, tensor: Any, array: np.ndarray) -> None:
+    def write(self, tensor: Tensor, array: np.ndarray) -> None:
         torch = self.torch
         with torch.no_grad():
             tensor.copy_(torch.from_numpy(np.asarray(array, order="C")))
@@ -116,7 +117,7 @@ class TorchFramework(Framework):
             yield
 
     @contextlib.contextmanager
-    def preserved(self, model: Any) -> Iterator[None]:
+    def preserved(self, model: Model) -> Iterator[None]:
         flags = [(m, m.training) for m in model.modules()]
         with self.preserved_rng():
             try:
@@ -130,36 +131,36 @@ class TorchFramework(Framework):
         return self.torch.enable_grad()
 
     # -- autograd graph --------------------------------------------------------------------
-    def grad_node(self, tensor: Any) -> Any:
+    def grad_node(self, tensor: Tensor) -> Any:
         return tensor.grad_fn
 
-    def node_key(self, node: Any) -> Any:
+    def node_key(self, node: GradNode) -> Any:
         variable = getattr(node, "variable", None)
         return ("leaf", id(variable)) if variable is not None else node
 
-    def node_name(self, node: Any) -> str:
+    def node_name(self, node: GradNode) -> str:
         return str(node.name())
 
-    def next_nodes(self, node: Any) -> list[tuple[Any, int]]:
+    def next_nodes(self, node: GradNode) -> list[tuple[Any, int]]:
         return [(n, int(i)) for n, i in node.next_functions if n is not None]
 
-    def output_index(self, tensor: Any) -> int:
+    def output_index(self, tensor: Tensor) -> int:
         return int(tensor.output_nr)
 
-    def leaf_key(self, tensor: Any) -> Any:
+    def leaf_key(self, tensor: Tensor) -> Any:
         return ("leaf", id(tensor))
 
     # -- tensors ---------------------------------------------------------------------------
-    def is_tensor(self, value: Any) -> bool:
+    def is_tensor(self, value: object) -> bool:
         return isinstance(value, self.torch.Tensor)
 
-    def to_numpy(self, tensor: Any) -> np.ndarray:
+    def to_numpy(self, tensor: Tensor) -> np.ndarray:
         value = tensor.detach()
         if value.dtype == self.torch.bfloat16:
             value = value.float()
         return value.cpu().numpy().copy()
 
-    def view(self, tensor: Any) -> np.ndarray | None:
+    def view(self, tensor: Tensor) -> np.ndarray | None:
         torch = self.torch
         if tensor.device.type != "cpu" or tensor.dtype == torch.bfloat16:
             return None
@@ -170,11 +171,11 @@ class TorchFramework(Framework):
         except (RuntimeError, TypeError):  # a dtype numpy lacks
             return None
 
-    def from_numpy(self, array: np.ndarray, like: Any) -> Any:
+    def from_numpy(self, array: np.ndarray, like: Tensor) -> Any:
         tensor = self.torch.from_numpy(np.ascontiguousarray(array))
         return tensor.to(dtype=like.dtype, device=like.device)
 
-    def as_input(self, value: Any, dtype: Any, device: Any) -> Any:
+    def as_input(self, value: Tensor, dtype: DType, device: Device) -> Any:
         tensor = (
             value if self.is_tensor(value) else self.torch.from_numpy(np.ascontiguousarray(value))
         )
@@ -182,70 +183,70 @@ class TorchFramework(Framework):
             tensor = tensor.to(dtype)
         return tensor.to(device) if device is not None else tensor
 
-    def is_floating(self, tensor: Any) -> bool:
+    def is_floating(self, tensor: Tensor) -> bool:
         return bool(tensor.is_floating_point() or tensor.is_complex())
 
-    def requires_grad(self, tensor: Any) -> bool:
+    def requires_grad(self, tensor: Tensor) -> bool:
         return bool(tensor.requires_grad)
 
-    def version(self, tensor: Any) -> int:
+    def version(self, tensor: Tensor) -> int:
         return int(tensor._version)
 
-    def grad_leaf(self, tensor: Any) -> Any:
+    def grad_leaf(self, tensor: Tensor) -> Any:
         return tensor.detach().requires_grad_(True)
 
-    def alias(self, tensor: Any) -> Any:
+    def alias(self, tensor: Tensor) -> Any:
         return tensor.view_as(tensor)
 
-    def feed(self, tensor: Any, value: Any, on_grad: Callable[[Any], Any]) -> Any:
+    def feed(self, tensor: Tensor, value: Any, on_grad: Callable[[Any], Any]) -> Any:
         return self._feed.apply(tensor, value, on_grad)
 
-    def register_grad_hook(self, tensor: Any, fn: Callable[[Any], Any]) -> None:
+    def register_grad_hook(self, tensor: Tensor, fn: Callable[[Any], Any]) -> None:
         torch = self.torch
 
-        def hook(grad: Any) -> Any:
+        def hook(grad: Tensor) -> Any:
             result = fn(grad)
             return result if isinstance(result, torch.Tensor) else None
 
         tensor.register_hook(hook)
 
-    def register_pre_hook(self, module: Any, fn: Callable[..., Any]) -> Any:
+    def register_pre_hook(self, module: Module, fn: Callable[..., Any]) -> Any:
         return module.register_forward_pre_hook(fn, with_kwargs=True)
 
-    def register_post_hook(self, module: Any, fn: Callable[..., Any]) -> Any:
+    def register_post_hook(self, module: Module, fn: Callable[..., Any]) -> Any:
         return module.register_forward_hook(fn)
 
     def no_grad(self) -> contextlib.AbstractContextManager[Any]:
         return self.torch.no_grad()
 
-    def modules(self, model: Any) -> list[Any]:
+    def modules(self, model: Model) -> list[Any]:
         return list(model.modules())
 
-    def named_parameters(self, model: Any) -> dict[str, Any]:
+    def named_parameters(self, model: Model) -> dict[str, Any]:
         return {n: p for n, p in model.named_parameters() if p.requires_grad}
 
-    def first_float(self, model: Any) -> tuple[Any, Any]:
+    def first_float(self, model: Model) -> tuple[Any, Any]:
         for tensor in model.parameters():
             if tensor.is_floating_point():
                 return tensor.dtype, tensor.device
         return None, None
 
-    def grad(self, parameter: Any) -> Any:
+    def grad(self, parameter: Tensor) -> Any:
         return parameter.grad
 
     def clear_grads(self, parameters: list[Any]) -> None:
         for parameter in parameters:
             parameter.grad = None
 
-    def is_optimizer(self, value: Any) -> bool:
+    def is_optimizer(self, value: object) -> bool:
         return isinstance(value, self.torch.optim.Optimizer)
 
-    def optimizer_step(self, optimizer: Any) -> None:
+    def optimizer_step(self, optimizer: Optimizer) -> None:
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
     def optimizer_state(
-        self, optimizer: Any, parameters: Mapping[str, Any]
+        self, optimizer: Optimizer, parameters: Mapping[str, Any]
     ) -> dict[str, dict[str, Any]]:
         result: dict[str, dict[str, Any]] = {}
         for name, parameter in parameters.items():
@@ -259,7 +260,7 @@ class TorchFramework(Framework):
                 result[name] = tensors
         return result
 
-    def optimizer_config(self, optimizer: Any) -> dict[str, Any]:
+    def optimizer_config(self, optimizer: Optimizer) -> dict[str, Any]:
         group = optimizer.param_groups[0] if optimizer.param_groups else {}
         kind = type(optimizer).__name__.lower()
         if kind == "sgd" and group.get("momentum", 0):

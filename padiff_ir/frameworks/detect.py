@@ -18,13 +18,14 @@ from typing import Any
 
 from padiff_ir.errors import ModelTypeError
 from padiff_ir.frameworks.registry import FRAMEWORKS
+from padiff_ir.hints import Model
 
 __all__ = ["detect_framework", "framework_of_callable", "framework_of_type", "framework_of_value"]
 
 _BASES = ("Module", "Layer", "Optimizer")  # torch.nn.Module, paddle.nn.Layer, both optimizers
 
 
-def _is_instance(obj: Any, module: str, qualname: str) -> bool:
+def _is_instance(obj: object, module: str, qualname: str) -> bool:
     """isinstance check that imports nothing: only true if ``module`` is already imported."""
     mod = sys.modules.get(module)
     if mod is None:
@@ -37,7 +38,7 @@ def _is_instance(obj: Any, module: str, qualname: str) -> bool:
     return isinstance(obj, cls)
 
 
-def detect_framework(model: Any) -> str:
+def detect_framework(model: Model) -> str:
     """``"torch"``, ``"paddle"`` or ``"onnx"`` for a model object or an ``.onnx`` path.
 
     Raises:
@@ -68,7 +69,7 @@ def detect_framework(model: Any) -> str:
     )
 
 
-def framework_of_type(value: Any) -> str | None:
+def framework_of_type(value: object) -> str | None:
     """``"torch"`` or ``"paddle"`` when the type of ``value`` is defined in that package.
 
     Examples:
@@ -80,7 +81,7 @@ def framework_of_type(value: Any) -> str | None:
     return root if root in FRAMEWORKS else None
 
 
-def framework_of_value(value: Any) -> str | None:
+def framework_of_value(value: object) -> str | None:
     """``"torch"`` or ``"paddle"`` when ``value`` shows exactly one of them, else ``None``.
 
     A tensor, module, optimizer or framework module shows its framework; a mapping or sequence
@@ -117,7 +118,7 @@ def _one(found: set[str]) -> str | None:
     return found.pop() if len(found) == 1 else None
 
 
-def _shown_by_value(value: Any, depth: int = 0) -> set[str]:
+def _shown_by_value(value: object, depth: int = 0) -> set[str]:
     kind = framework_of_type(value)
     if kind is not None:
         return {kind}

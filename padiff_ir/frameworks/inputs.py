@@ -15,6 +15,7 @@ import numpy as np
 
 from padiff_ir.errors import InputError
 from padiff_ir.frameworks.detect import framework_of_type
+from padiff_ir.hints import Inputs
 
 if TYPE_CHECKING:
     from padiff_ir.frameworks._base import Framework
@@ -95,7 +96,7 @@ class ModelInputs:
         return tuple(values), {}
 
 
-def normalize_inputs(inputs: Any) -> ModelInputs:
+def normalize_inputs(inputs: Inputs) -> ModelInputs:
     """Turn user inputs into :class:`ModelInputs`.
 
     Examples:
@@ -133,7 +134,7 @@ def normalize_inputs(inputs: Any) -> ModelInputs:
     return ModelInputs(tuple(arrays), tuple(names))
 
 
-def _framework_of_inputs(inputs: Any) -> str | None:
+def _framework_of_inputs(inputs: Inputs) -> str | None:
     values = (
         inputs.values()
         if isinstance(inputs, Mapping)
@@ -147,7 +148,7 @@ def _framework_of_inputs(inputs: Any) -> str | None:
     return kinds.pop() if len(kinds) == 1 else None
 
 
-def split_inputs(inputs: Any, framework_a: str, framework_b: str) -> tuple[Any, Any]:
+def split_inputs(inputs: Inputs, framework_a: str, framework_b: str) -> tuple[Any, Any]:
     """Each model's inputs: the same inputs for both, or a per-model pair put in order.
 
     A pair is two parts of different frameworks (dicts, sequences or single tensors), matched to

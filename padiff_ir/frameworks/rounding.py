@@ -16,6 +16,7 @@ import numpy as np
 
 from padiff_ir.frameworks._base import Framework
 from padiff_ir.frameworks.inputs import normalize_inputs
+from padiff_ir.hints import DType, Inputs, Model
 
 __all__ = ["Rounding", "input_rounding", "rounded", "rounded_inputs"]
 
@@ -23,7 +24,7 @@ __all__ = ["Rounding", "input_rounding", "rounded", "rounded_inputs"]
 Rounding = tuple[tuple[Framework, Any], ...]
 
 
-def input_rounding(ops_a: Framework, model_a: Any, ops_b: Framework, model_b: Any) -> Rounding:
+def input_rounding(ops_a: Framework, model_a: Model, ops_b: Framework, model_b: Model) -> Rounding:
     """The dtypes both sides' floating inputs are rounded through: none when the two models
     compute in one dtype (or one has no floating parameter), else both."""
     dtype_a, dtype_b = ops_a.first_float(model_a)[0], ops_b.first_float(model_b)[0]
@@ -44,7 +45,7 @@ def rounded(array: np.ndarray, rounding: Rounding) -> np.ndarray:
 
 
 def rounded_inputs(
-    raw_a: Any, ops_a: Framework, model_a: Any, raw_b: Any, ops_b: Framework, model_b: Any
+    raw_a: Any, ops_a: Framework, model_a: Model, raw_b: Any, ops_b: Framework, model_b: Model
 ) -> tuple[Any, Any]:
     """Each side's inputs (as numpy, a dict or a list as given), floating ones rounded through
     both models' dtypes and held in their own model's (as the native path feeds them);
@@ -62,7 +63,7 @@ def rounded_inputs(
     )
 
 
-def _other_floats(raw: Any, ops: Framework, dtype: Any) -> bool:
+def _other_floats(raw: Inputs, ops: Framework, dtype: DType) -> bool:
     """Whether a floating input of ``raw`` has another dtype than ``dtype`` (None: no)."""
     if dtype is None:
         return False
@@ -73,7 +74,7 @@ def _other_floats(raw: Any, ops: Framework, dtype: Any) -> bool:
     )
 
 
-def _in_dtype(raw: Any, ops: Framework, dtype: Any, rounding: Rounding) -> Any:
+def _in_dtype(raw: Inputs, ops: Framework, dtype: DType, rounding: Rounding) -> Any:
     given = normalize_inputs(raw)
     arrays = [
         ops.to_numpy(ops.as_input(rounded(a, rounding), dtype, None))

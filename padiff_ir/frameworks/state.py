@@ -12,9 +12,10 @@ import contextlib
 import logging
 import random
 from collections.abc import Iterator
-from typing import Any
 
 import numpy as np
+
+from padiff_ir.hints import Model
 
 __all__ = ["preserved_global_rng", "preserved_state", "quiet_loggers"]
 
@@ -32,7 +33,7 @@ def preserved_global_rng() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def preserved_state(model: Any) -> Iterator[None]:
+def preserved_state(model: Model) -> Iterator[None]:
     """Eval mode for the block; train flags and every random generator restored after.
 
     Examples:

@@ -30,6 +30,7 @@ from padiff_ir.frameworks._base import Framework, flatten_tensors
 from padiff_ir.frameworks.hooks import installed
 from padiff_ir.frameworks.inputs import normalize_inputs
 from padiff_ir.frameworks.state import preserved_state
+from padiff_ir.hints import Inputs, Model, Module, Outputs, Tensor
 
 __all__ = [
     "Trace",
@@ -205,11 +206,11 @@ class _Recorder:
         self.clock = 0
 
     # -- naming ----------------------------------------------------------------------------
-    def _key(self, tensor: Any) -> Any:
+    def _key(self, tensor: Tensor) -> Any:
         node = self.fw.grad_node(tensor)
         return None if node is None else (self.fw.node_key(node), self.fw.output_index(tensor))
 
-    def name(self, tensor: Any, name: str, *, leaf: bool = False) -> str:
+    def name(self, tensor: Tensor, name: str, *, leaf: bool = False) -> str:
         self.tensors[name] = TracedTensor(name, self.fw.shape(tensor), self.fw.dtype_name(tensor))
         key = self.fw.leaf_key(tensor) if leaf else self._key(tensor)
         if key is not None:
@@ -218,7 +219,7 @@ class _Recorder:
         self.keep.append(tensor)
         return name
 
-    def resolve(self, tensor: Any) -> str:
+    def resolve(self, tensor: Tensor) -> str:
         """The name of a tensor a call reads or returns; ops are made for a new one."""
         key = self._key(tensor)
         known = self.by_id.get(id(tensor))
@@ -233,7 +234,7 @@ class _Recorder:
             return self.by_node[key]
         return self._functional(tensor)
 
-    def _functional(self, tensor: Any) -> str:
+    def _functional(self, tensor: Tensor) -> str:
         """Ops for the autograd nodes between ``tensor`` and the tensors named so far."""
         fw = self.fw
         output = self.name(tensor, f"fn:{len(self.tensors)}")
@@ -280,7 +281,7 @@ class _Recorder:
 
     # -- hooks -----------------------------------------------------------------------------
     def pre_hook(self, path: str) -> Any:
-        def hook(module: Any, args: Any, kwargs: Any = None) -> None:
+        def hook(module: Module, args: Any, kwargs: Any = None) -> None:
             tensors = flatten_tensors((args, kwargs or {}), self.fw)
             inputs = tuple(self.resolve(t) for t in tensors)
             index = len(self.calls)
@@ -307,7 +308,7 @@ class _Recorder:
         return hook
 
     def post_hook(self, path: str) -> Any:
-        def hook(module: Any, args: Any, output: Any) -> None:
+        def hook(module: Module, args: Any, output: Outputs) -> None:
             if not self.stack or self.calls[self.stack[-1]]["path"] != path:
                 return  # a call that raised inside: the run fails anyway
             record = self.calls[self.stack[-1]]
@@ -329,7 +330,7 @@ def _is_accumulation(name: str) -> bool:
     return name in ("AccumulateGrad", "GradNodeAccumulation")
 
 
-def model_arguments(framework: Framework, model: Any, inputs: Any) -> tuple[tuple, dict]:
+def model_arguments(framework: Framework, model: Model, inputs: Inputs) -> tuple[tuple, dict]:
     """``(args, kwargs)`` of this framework's tensors, floats cast to the model's dtype."""
     if isinstance(inputs, Mapping):
         values = dict(inputs)
@@ -359,7 +360,7 @@ def module_roles(framework: Framework, modules: list[tuple[str, Any]]) -> dict[s
     return roles
 
 
-def trace_model(model: Any, inputs: Any) -> Trace:
+def trace_model(model: Model, inputs: Inputs) -> Trace:
     """Run ``model`` once on ``inputs`` and record its module calls and the data flow.
 
     Args:

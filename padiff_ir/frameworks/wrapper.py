@@ -20,6 +20,7 @@ import logging
 from typing import Any
 
 from padiff_ir.errors import InputError, ModelTypeError
+from padiff_ir.hints import Model
 
 __all__ = ["PadiffModel", "create_model", "unwrap_model"]
 
@@ -39,7 +40,7 @@ class PadiffModel:
 
     __slots__ = ("framework", "model", "role")
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Model) -> None:
         from padiff_ir.frameworks.detect import detect_framework
 
         model = unwrap_model(model)
@@ -72,7 +73,7 @@ class PadiffModel:
         return f"PadiffModel({self.framework} {type(self.model).__name__}{role})"
 
 
-def create_model(model: Any) -> PadiffModel:
+def create_model(model: Model) -> PadiffModel:
     """Wrap a torch module or paddle layer (a wrapper is returned as it is).
 
     Raises:
@@ -83,7 +84,7 @@ def create_model(model: Any) -> PadiffModel:
     return PadiffModel(model)
 
 
-def unwrap_model(obj: Any) -> Any:
+def unwrap_model(obj: Model) -> Any:
     """The model inside a :class:`PadiffModel`, or ``obj`` itself."""
     while isinstance(obj, PadiffModel):
         obj = obj.model

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from padiff_ir.matching._match import Values, match_graphs
 from padiff_ir.matching.transforms import (
+    ArrayFn,
+    WeightTransformFn,
     apply_transform,
     register_transform,
     register_weight_transform,
@@ -34,6 +36,8 @@ __all__ = [
     "apply_transform",
     "register_transform",
     "register_weight_transform",
+    "ArrayFn",
+    "WeightTransformFn",
     # results
     "Matching",
     "ModulePair",

@@ -234,8 +234,8 @@ def match_graphs(
         >>> matching = match_graphs(mlp(True), mlp(False), canonicalize=False)
         >>> [(p.a, p.b) for p in matching.tensor_pairs]
         [(('x',), ('x',)), (('h',), ('h',)), (('y',), ('y',))]
-        >>> matching.param_pairs[0].transform
-        {'transpose': [1, 0]}
+        >>> matching.param_pairs[0].transform.describe()
+        'transpose[1, 0]'
         >>> matching.module_map()
         {'': '', 'fc': 'fc', 'act': 'act'}
     """

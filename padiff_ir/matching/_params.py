@@ -32,6 +32,14 @@ from typing import TYPE_CHECKING, Any
 from padiff_ir._paths import ancestors, common_ancestor, within
 from padiff_ir.matching._unit_params import pair_unit_params
 from padiff_ir.matching._view import COMMUTATIVE
+from padiff_ir.matching.transform_types import (
+    IDENTITY,
+    ArrayTransform,
+    Concat,
+    Split,
+    Transform,
+    Transpose,
+)
 from padiff_ir.matching.transforms import TensorInfo, class_family
 from padiff_ir.matching.types import ParamPair
 
@@ -77,7 +85,7 @@ class ParamMatcher:
         self,
         a: Sequence[str],
         b: Sequence[str],
-        transform: dict[str, Any],
+        transform: Transform,
         evidence: tuple[str, ...],
         modules: tuple[str, str] | None = None,
         sites: tuple[str, str] | None = None,
@@ -153,7 +161,7 @@ class ParamMatcher:
         expected = shape_a[::-1] if transpose else shape_a
         if len(shape_a) == 2 and expected != shape_b:
             return False
-        transform = {"transpose": [1, 0]} if transpose else {}
+        transform = ArrayTransform(Transpose((1, 0))) if transpose else IDENTITY
         self._add((a,), (b,), transform, evidence, sites=sites)
         return True
 
@@ -259,15 +267,12 @@ class ParamMatcher:
             return
         transposed_a, transposed_b = flags_a.pop(), flags_b.pop()
         out_axis = 0 if transposed_b else 1
-        transform: dict[str, Any] = {"transpose": [1, 0]} if transposed_a != transposed_b else {}
+        transpose = Transpose((1, 0)) if transposed_a != transposed_b else None
         fused_b = len(units_b) == 1
-        if fused_b:
-            transform["concat"] = out_axis
-            sections = [u.out_dim for u in units_a]
-        else:
-            transform["split"] = out_axis
-            sections = [u.out_dim for u in units_b]
-        transform["sections"] = sections
+        sections = tuple(  # -1: a size the graph leaves symbolic
+            u.out_dim if u.out_dim is not None else -1 for u in (units_a if fused_b else units_b)
+        )
+        transform = ArrayTransform(transpose, _regroup(fused_b, out_axis, sections))
         self._add(
             [u.weight for u in units_a if u.weight],
             [u.weight for u in units_b if u.weight],
@@ -275,7 +280,7 @@ class ParamMatcher:
             ("param-anchor", "linear-weight", "split-group"),
         )
         if all(u.bias for u in (*units_a, *units_b)):
-            bias_transform = {"concat" if fused_b else "split": 0, "sections": sections}
+            bias_transform = ArrayTransform(regroup=_regroup(fused_b, 0, sections))
             self._add(
                 [u.bias for u in units_a if u.bias],
                 [u.bias for u in units_b if u.bias],
@@ -291,25 +296,29 @@ class ParamMatcher:
         axis = 0 if units_a[0].family == "Conv" else 1
         fused_b = len(units_b) == 1
         members = units_a if fused_b else units_b
-        sections = [
+        sections = tuple(
             self._shape(self.view_a if fused_b else self.view_b, u.weight)[axis]
             for u in members
             if u.weight
-        ]
-        op = "concat" if fused_b else "split"
+        )
         self._add(
             [u.weight for u in units_a if u.weight],
             [u.weight for u in units_b if u.weight],
-            {op: axis, "sections": sections},
+            ArrayTransform(regroup=_regroup(fused_b, axis, sections)),
             ("param-anchor", "conv-weight", "split-group"),
         )
         if all(u.bias for u in (*units_a, *units_b)):
             self._add(
                 [u.bias for u in units_a if u.bias],
                 [u.bias for u in units_b if u.bias],
-                {op: 0, "sections": sections},
+                ArrayTransform(regroup=_regroup(fused_b, 0, sections)),
                 ("param-anchor", "conv-bias", "split-group"),
             )
+
+
+def _regroup(fused_b: bool, axis: int, sections: tuple[int, ...]) -> Split | Concat:
+    """A's pieces joined into B's fused tensor, or A's fused tensor cut into B's pieces."""
+    return Concat(axis, sections) if fused_b else Split(axis, sections)
 
 
 def _common_owner(view: SideView, names: Sequence[str]) -> str:

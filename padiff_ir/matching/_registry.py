@@ -35,6 +35,8 @@ WeightTransformFn = Callable[[Any, Any], "Mapping[str, Any] | None"]
 set the target's values itself); names are relative to ``target_module``."""
 
 ArrayFn = Callable[[list[np.ndarray]], list[np.ndarray]]
+"""``fn(arrays) -> arrays``: a registered array transform (or its inverse), A's arrays in order
+to B's."""
 
 
 @dataclass(frozen=True)

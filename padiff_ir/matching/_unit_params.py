@@ -19,9 +19,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeAlias
 
 from padiff_ir._paths import join, leaf, owner
+from padiff_ir.matching.transform_types import IDENTITY, ModuleTransform, Transform
 from padiff_ir.matching.transforms import (
     SKIPPED_TENSORS,
     TensorInfo,
@@ -32,13 +33,15 @@ from padiff_ir.matching.transforms import (
 
 __all__ = ["UnitParams", "pair_unit_params"]
 
+Spec: TypeAlias = tuple[tuple[str, ...], tuple[str, ...], Transform, tuple[str, ...]]
+
 
 @dataclass(frozen=True)
 class UnitParams:
     """The outcome: ``(names_a, names_b, transform, evidence)`` specs (names relative to the
     units) and what stayed without a partner on each side."""
 
-    specs: tuple[tuple[tuple[str, ...], tuple[str, ...], dict[str, Any], tuple[str, ...]], ...]
+    specs: tuple[Spec, ...]
     left_a: tuple[TensorInfo, ...]
     left_b: tuple[TensorInfo, ...]
 
@@ -63,14 +66,15 @@ def pair_unit_params(
     Examples:
         >>> a = {"weight": TensorInfo("fc.weight", "weight", (3, 2), "linear")}
         >>> b = {"weight": TensorInfo("fc.weight", "weight", (2, 3), "linear")}
-        >>> pair_unit_params("linear", "torch", a, "paddle", b).specs
-        ((('weight',), ('weight',), {'transpose': [1, 0]}, ('name', 'shape')),)
+        >>> [(x, y, t.describe(), e) for x, y, t, e in
+        ...  pair_unit_params("linear", "torch", a, "paddle", b).specs]
+        [(('weight',), ('weight',), 'transpose[1, 0]', ('name', 'shape'))]
     """
     left_a, left_b = dict(params_a), dict(params_b)
-    specs: list[tuple[tuple[str, ...], tuple[str, ...], dict[str, Any], tuple[str, ...]]] = []
+    specs: list[Spec] = []
     if family.startswith("custom:"):
         if left_a or left_b:
-            specs.append((tuple(left_a), tuple(left_b), {"module": family}, ("registered",)))
+            specs.append((tuple(left_a), tuple(left_b), ModuleTransform(family), ("registered",)))
         return UnitParams(tuple(specs), (), ())
     for names_a, names_b, transform in (
         builtin_param_pairs(family, framework_a, left_a, framework_b, left_b) or []
@@ -81,13 +85,13 @@ def pair_unit_params(
         for name in names_b:
             left_b.pop(name)
 
-    def transform_of(ta: TensorInfo, tb: TensorInfo) -> dict[str, Any] | None:
+    def transform_of(ta: TensorInfo, tb: TensorInfo) -> Transform | None:
         owner = "linear" if "linear" in (ta.family, tb.family) else ta.family
         role = param_role(ta.relative)
         return layout_transform(owner, role, framework_a, ta.shape, framework_b, tb.shape)
 
     def take(
-        ta: TensorInfo, tb: TensorInfo, transform: dict[str, Any], evidence: tuple[str, ...]
+        ta: TensorInfo, tb: TensorInfo, transform: Transform, evidence: tuple[str, ...]
     ) -> None:
         specs.append(((ta.relative,), (tb.relative,), transform, evidence))
         left_a.pop(ta.relative)
@@ -116,7 +120,7 @@ def pair_unit_params(
         role = param_role(ta.relative)
         tb = next((t for t in left_b.values() if param_role(t.relative) == role), None)
         if tb is not None:
-            take(ta, tb, {}, ("role", "shape-conflict"))
+            take(ta, tb, IDENTITY, ("role", "shape-conflict"))
     return UnitParams(tuple(specs), tuple(left_a.values()), tuple(left_b.values()))
 
 

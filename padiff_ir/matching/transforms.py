@@ -1,8 +1,11 @@
 """Parameter layout transforms: how a weight of model A becomes the weight of model B.
 
-A :class:`~padiff_ir.matching.types.ParamPair` carries a ``transform`` dict that turns the values
-of its ``a`` tensors (in order) into the values of its ``b`` tensors. The dict is plain data; its
-keys are applied in a fixed order, so one dict describes a transpose with a split or a concat:
+A :class:`~padiff_ir.matching.types.ParamPair` carries a ``transform`` that turns the values
+of its ``a`` tensors (in order) into the values of its ``b`` tensors: a typed
+:data:`~padiff_ir.matching.transform_types.Transform` (see
+:mod:`padiff_ir.matching.transform_types`). Its JSON form, which the functions here also
+accept, is a dict whose keys are applied in a fixed order, so one dict describes a transpose
+with a split or a concat:
 
 1. ``{"transpose": perm}``: every A array is permuted into B's layout
    (``numpy.transpose(x, perm)``);
@@ -25,7 +28,7 @@ works on the two modules rather than on arrays.
 The two registries live in :mod:`padiff_ir.matching._registry`; their functions are
 re-exported here.
 
-:func:`invert_transform` gives the dict that maps B back to A, so a transform written for
+:func:`invert_transform` gives the transform that maps B back to A, so a transform written for
 torch -> paddle also copies paddle -> torch.
 
 Layout facts (each verified numerically in ``tests/matching``):
@@ -49,28 +52,36 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from padiff_ir._paths import leaf
-from padiff_ir.errors import WeightAssignError
 from padiff_ir.ir.families import module_family
 from padiff_ir.matching._registry import (
+    ArrayFn,
     WeightTransformFn,
     get_weight_transform,
-    named_transform,
     register_transform,
     register_weight_transform,
     unregister_transform,
     unregister_weight_transform,
     weight_transform_family,
 )
-from padiff_ir.matching.layouts import describe_layout, permutation
+from padiff_ir.matching.transform_types import (
+    IDENTITY,
+    ArrayTransform,
+    Split,
+    Transform,
+    TransformLike,
+    Transpose,
+    as_transform,
+)
 
 __all__ = [
     "SKIPPED_TENSORS",
+    "ArrayFn",
     "TensorInfo",
+    "Transform",
     "WeightTransformFn",
     "apply_inverse",
     "apply_transform",
@@ -130,63 +141,27 @@ def class_family(class_name: str, framework: str = "", base: str = "") -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def invert_transform(transform: Mapping[str, Any]) -> dict[str, Any]:
+def invert_transform(transform: TransformLike) -> Transform:
     """The transform that maps B's values back to A's.
 
     A split along axis ``k`` of B's layout becomes a concat along axis ``perm[k]`` of A's.
 
     Examples:
-        >>> invert_transform({"transpose": [1, 0], "split": 1, "sections": [2, 2]})
+        >>> invert_transform({"transpose": [1, 0], "split": 1, "sections": [2, 2]}).to_dict()
         {'transpose': [1, 0], 'concat': 0, 'sections': [2, 2]}
-        >>> invert_transform({"transpose": [1, 2, 0]})
+        >>> invert_transform({"transpose": [1, 2, 0]}).to_dict()
         {'transpose': [2, 0, 1]}
     """
-    if "module" in transform:
-        return dict(transform)
-    if "name" in transform:
-        return {"name": transform["name"], "inverse": not transform.get("inverse", False)}
-    inverse: dict[str, Any] = {}
-    perm = transform.get("transpose")
-    if perm is not None:
-        inverse["transpose"] = [int(i) for i in np.argsort(perm)]
-
-    def axis_in_a(axis: int) -> int:
-        return int(perm[axis]) if perm is not None else axis
-
-    if "split" in transform:
-        inverse["concat"] = axis_in_a(transform["split"])
-        inverse["sections"] = list(transform["sections"])
-    if "concat" in transform:
-        inverse["split"] = axis_in_a(transform["concat"])
-        inverse["sections"] = list(transform["sections"])
-    if "layout" in transform:
-        layout = dict(transform["layout"])
-        layout["axis"] = axis_in_a(layout["axis"])
-        if "split" not in transform and "concat" not in transform:
-            layout["inverse"] = not layout.get("inverse", False)
-        inverse["layout"] = layout
-    if transform.get("offset"):
-        inverse["offset"] = -float(transform["offset"])
-    return inverse
-
-
-def _rows(transform: Mapping[str, Any], sections: Sequence[int]) -> tuple[int, np.ndarray]:
-    layout = transform["layout"]
-    try:
-        return int(layout["axis"]), permutation(layout, sections)
-    except (KeyError, ValueError) as err:
-        raise WeightAssignError(
-            f"layout {describe_layout(layout)} does not fit pieces of {list(sections)}: {err}"
-        ) from err
+    return as_transform(transform).invert()
 
 
 def apply_transform(
-    transform: Mapping[str, Any],
+    transform: TransformLike,
     arrays: Sequence[np.ndarray],
     *,
     target_shapes: Sequence[Sequence[int]] | None = None,
 ) -> list[np.ndarray]:
-    """Turn A's arrays into B's layout (see the module docstring for the dict's keys).
+    """Turn A's arrays into B's layout (see :mod:`padiff_ir.matching.transform_types`).
 
     Raises:
         WeightAssignError: the arrays do not fit the transform, or (with ``target_shapes``) the
@@ -200,123 +175,22 @@ def apply_transform(
         >>> [p.shape for p in pieces], bool((pieces[1] == fused[2:4].T).all())
         ([(2, 2), (2, 2), (2, 2)], True)
     """
-    if "module" in transform:
-        raise WeightAssignError(
-            f"transform {describe_transform(transform)} works on modules, not arrays; use "
-            "padiff_ir.pairing.assign.assign_weight"
-        )
-    pieces = [np.asarray(a) for a in arrays]
-    if "name" in transform:
-        fn = named_transform(transform["name"], inverse=transform.get("inverse", False))
-        if fn is None:
-            raise WeightAssignError(
-                f"no transform named {transform['name']!r} is registered; register it with "
-                "register_transform(name, forward, inverse)"
-            )
-        pieces = [np.asarray(p) for p in fn(pieces)]
-    else:
-        perm = transform.get("transpose")
-        if perm is not None:
-            perm = [int(i) for i in perm]
-            bad = [list(p.shape) for p in pieces if p.ndim != len(perm)]
-            if bad:
-                raise WeightAssignError(f"cannot transpose shape(s) {bad} by {perm}")
-            # regroup in A's layout (rows stay contiguous, so permuting them is a fast copy),
-            # then transpose once: cutting or joining along B's axis k is along A's perm[k]
-            pieces = [np.transpose(p, perm) for p in _regroup(_axes_in_a(transform), pieces)]
-        else:
-            pieces = _regroup(transform, pieces)
-        if transform.get("offset"):
-            pieces = [p + np.asarray(transform["offset"], dtype=p.dtype) for p in pieces]
-    pieces = [np.asarray(p, order="C") for p in pieces]
-    if target_shapes is not None:
-        got = [list(p.shape) for p in pieces]
-        want = [list(s) for s in target_shapes]
-        if got != want:
-            raise WeightAssignError(
-                f"transform {describe_transform(transform)} gives shape(s) {got}, expected {want}"
-            )
-    return pieces
-
-
-def _axes_in_a(transform: Mapping[str, Any]) -> dict[str, Any]:
-    """``transform``'s split, concat and layout axes, given in B's layout, in A's."""
-    perm = transform["transpose"]
-    moved = dict(transform)
-    for key in ("split", "concat"):
-        if key in moved:
-            moved[key] = int(perm[moved[key]])
-    if "layout" in moved:
-        moved["layout"] = {**moved["layout"], "axis": int(perm[moved["layout"]["axis"]])}
-    return moved
-
-
-def _regroup(transform: Mapping[str, Any], pieces: list[np.ndarray]) -> list[np.ndarray]:
-    """The split, concat and row layout steps of :func:`apply_transform`."""
-    if "split" in transform:
-        if len(pieces) != 1:
-            raise WeightAssignError(f"a split takes one array, got {len(pieces)}")
-        sections = list(transform["sections"])
-        axis = transform["split"]
-        if sum(sections) != pieces[0].shape[axis]:
-            raise WeightAssignError(
-                f"cannot split shape {list(pieces[0].shape)} along axis {axis} into {sections}"
-            )
-        fused = pieces[0]
-        if "layout" in transform:
-            rows_axis, rows = _rows(transform, sections)
-            fused = np.take(fused, np.argsort(rows), axis=rows_axis)
-        return np.split(fused, np.cumsum(sections)[:-1].tolist(), axis=axis)
-    if "concat" in transform:
-        joined = np.concatenate(pieces, axis=transform["concat"])
-        if "layout" in transform:
-            rows_axis, rows = _rows(transform, list(transform["sections"]))
-            joined = np.take(joined, rows, axis=rows_axis)
-        return [joined]
-    if "layout" in transform:
-        layout = transform["layout"]
-        out = []
-        for piece in pieces:
-            axis = int(layout["axis"])
-            rows_axis, rows = _rows(transform, [piece.shape[axis]])
-            out.append(
-                np.take(piece, np.argsort(rows) if layout.get("inverse") else rows, axis=rows_axis)
-            )
-        return out
-    return pieces
+    return as_transform(transform).apply(arrays, target_shapes=target_shapes)
 
 
 def apply_inverse(
-    transform: Mapping[str, Any],
+    transform: TransformLike,
     arrays: Sequence[np.ndarray],
     *,
     target_shapes: Sequence[Sequence[int]] | None = None,
 ) -> list[np.ndarray]:
     """Turn B's arrays into A's layout: :func:`apply_transform` of :func:`invert_transform`."""
-    return apply_transform(invert_transform(transform), arrays, target_shapes=target_shapes)
+    return invert_transform(transform).apply(arrays, target_shapes=target_shapes)
 
 
-def describe_transform(transform: Mapping[str, Any]) -> str:
+def describe_transform(transform: TransformLike) -> str:
     """A short form: ``identity``, ``transpose[1, 0]``, ``transpose[1, 0]+split(axis=1)``."""
-    if not transform:
-        return "identity"
-    if "module" in transform:
-        return f"module transform {transform['module']}"
-    if "name" in transform:
-        suffix = " (inverse)" if transform.get("inverse") else ""
-        return f"{transform['name']}{suffix}"
-    parts = []
-    if "transpose" in transform:
-        parts.append(f"transpose{list(transform['transpose'])}")
-    if "split" in transform:
-        parts.append(f"split(axis={transform['split']})")
-    if "concat" in transform:
-        parts.append(f"concat(axis={transform['concat']})")
-    if "layout" in transform:
-        parts.append(describe_layout(transform["layout"]))
-    if transform.get("offset"):
-        parts.append(f"offset({float(transform['offset']):+g})")
-    return "+".join(parts)
+    return as_transform(transform).describe()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -350,7 +224,7 @@ def layout_transform(
     shape_a: Sequence[int],
     framework_b: str,
     shape_b: Sequence[int],
-) -> dict[str, Any] | None:
+) -> Transform | None:
     """The transform between two 1:1 parameters, or ``None`` if their shapes cannot agree.
 
     ``family`` is the owning module's class family (of either side). Linear weights transpose
@@ -358,20 +232,23 @@ def layout_transform(
     the sole way the shapes fit.
 
     Examples:
-        >>> layout_transform("linear", "weight", "torch", [4, 4], "paddle", [4, 4])
-        {'transpose': [1, 0]}
+        >>> layout_transform("linear", "weight", "torch", [4, 4], "paddle", [4, 4]).describe()
+        'transpose[1, 0]'
         >>> layout_transform("conv2d", "weight", "torch", [8, 3, 3, 3], "paddle", [8, 3, 3, 3])
-        {}
+        ArrayTransform(transpose=None, regroup=None, layout=None, offset=0.0)
     """
     shape_a, shape_b = list(shape_a), list(shape_b)
     cross = {framework_a, framework_b} == {"torch", "paddle"}
     if cross and family == "linear" and role == "weight" and len(shape_a) == 2:
-        return {"transpose": [1, 0]} if shape_b == shape_a[::-1] else None
+        return _TRANSPOSED if shape_b == shape_a[::-1] else None
     if shape_a == shape_b:
-        return {}
+        return IDENTITY
     if len(shape_a) == 2 and shape_b == shape_a[::-1]:
-        return {"transpose": [1, 0]}
+        return _TRANSPOSED
     return None
+
+
+_TRANSPOSED = ArrayTransform(Transpose((1, 0)))
 
 
 @dataclass(frozen=True)
@@ -391,7 +268,7 @@ class TensorInfo:
     family: str
 
 
-_PairSpec = tuple[tuple[str, ...], tuple[str, ...], dict[str, Any]]
+_PairSpec = tuple[tuple[str, ...], tuple[str, ...], Transform]
 
 
 def _mha_pairs(
@@ -406,18 +283,17 @@ def _mha_pairs(
         if fused is not None and all(split):
             axis = 1 if kind == "weight" else 0  # paddle's output axis
             sections = [s.shape[axis] for s in split if s is not None]
-            transform: dict[str, Any] = {"split": axis, "sections": sections}
-            if kind == "weight":
-                transform = {"transpose": [1, 0], **transform}
+            transpose = Transpose((1, 0)) if kind == "weight" else None
+            transform = ArrayTransform(transpose, Split(axis, tuple(sections)))
             pairs.append(((fused.relative,), tuple(f"{p}.{kind}" for p in projections), transform))
     for proj in projections:  # kdim/vdim != embed_dim: separate torch projection weights
         single = torch_side.get(f"{proj}_weight")
         if single is not None and f"{proj}.weight" in paddle_side:
-            pairs.append(((single.relative,), (f"{proj}.weight",), {"transpose": [1, 0]}))
-    for kind, transform in (("weight", {"transpose": [1, 0]}), ("bias", {})):
+            pairs.append(((single.relative,), (f"{proj}.weight",), _TRANSPOSED))
+    for kind, plain in (("weight", _TRANSPOSED), ("bias", IDENTITY)):
         name = f"out_proj.{kind}"
         if name in torch_side and name in paddle_side:
-            pairs.append(((name,), (name,), dict(transform)))
+            pairs.append(((name,), (name,), plain))
     return pairs
 
 

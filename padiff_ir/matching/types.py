@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from padiff_ir._paths import call_site
+from padiff_ir.matching.transform_types import IDENTITY, Transform, as_transform
 
 __all__ = ["Matching", "ModulePair", "ParamPair", "TensorPair", "Unmatched"]
 
@@ -115,10 +116,11 @@ class ModulePair:
 class ParamPair:
     """Parameters (or buffers) of A and of B that hold the same values, up to a transform.
 
-    ``transform`` says how to turn A's values into B's layout (the inverse gives A from B):
-    ``{}`` identity; ``{"transpose": [1, 0]}``; ``{"concat": 0}`` / ``{"split": 0}`` for
-    N:1 / 1:N groups along an axis (fused qkv vs separate q/k/v); ``{"name": ...}`` for a
-    registered custom transform.
+    ``transform`` says how to turn A's values into B's layout (its ``invert()`` gives A from B):
+    a :data:`~padiff_ir.matching.transform_types.Transform`, the identity by default; a
+    transpose, a concat / split for N:1 / 1:N groups along an axis (fused qkv vs separate
+    q/k/v), a row layout, an offset, or a registered custom transform. Its JSON form (and what
+    the constructor also accepts) is the dict ``{"transpose": [1, 0], "split": 1, ...}``.
 
     Attributes:
         a / b: framework parameter names (``blocks.0.attn.qkv.weight``); several on one side for
@@ -135,18 +137,30 @@ class ParamPair:
     b: tuple[str, ...]
     module_a: str = ""
     module_b: str = ""
-    transform: dict[str, Any] = field(default_factory=dict)
+    transform: Transform = IDENTITY
     evidence: tuple[str, ...] = ()
     also_used_in: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "transform", as_transform(self.transform))  # JSON form works
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            "a": self.a,
+            "b": self.b,
+            "module_a": self.module_a,
+            "module_b": self.module_b,
+            "transform": self.transform.to_dict(),
+            "evidence": self.evidence,
+            "also_used_in": self.also_used_in,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ParamPair:
         data = dict(data)
         for key in ("a", "b", "evidence", "also_used_in"):
             data[key] = tuple(data.get(key, ()))
+        data["transform"] = as_transform(data.get("transform", {}))
         return cls(**data)
 
 

@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 from padiff_ir.native._arguments import AutoDiffError
+from padiff_ir.native._selection import Selector
 from padiff_ir.native.auto_diff import auto_diff
 from padiff_ir.native.diff_result import (
     STAGES,
@@ -36,6 +37,7 @@ from padiff_ir.native.diff_result import (
 __all__ = [
     # comparison
     "auto_diff",
+    "Selector",
     # results
     "DiffResult",
     "FirstDifference",

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from padiff_ir.hints import Model
 from padiff_ir.matching.transforms import class_family
 from padiff_ir.pairing.settings import config_differences, differ, fmt, settings_tuple
 
@@ -27,7 +28,7 @@ RANDOM_FAMILIES = frozenset(
 """Class families whose output is random in training mode."""
 
 
-def random_layers(model: Any, framework: str, side: str) -> list[tuple[str, Any, str]]:
+def random_layers(model: Model, framework: str, side: str) -> list[tuple[str, Any, str]]:
     """``(path, module, description)`` of each layer whose output is random in training mode."""
     from padiff_ir.pairing.layer_map import named_modules
 

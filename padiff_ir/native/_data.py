@@ -22,6 +22,7 @@ from padiff_ir._interrupts import reraise_interruption
 from padiff_ir.errors import AutoDiffError
 from padiff_ir.frameworks import Framework, framework_of_type, to_numpy
 from padiff_ir.frameworks.rounding import Rounding, rounded
+from padiff_ir.hints import Inputs, Model
 from padiff_ir.metrics import Tolerance, compare_arrays
 from padiff_ir.native._slots import failed_metrics
 from padiff_ir.native.diff_result import InputDiff
@@ -44,7 +45,7 @@ class FedInputs:
     kwargs: dict[str, Any]
     values: tuple[tuple[str, np.ndarray], ...]
 
-    def call(self, model: Any) -> Any:
+    def call(self, model: Model) -> Any:
         return model(*self.args, **self.kwargs)
 
 
@@ -63,7 +64,7 @@ def _rounded(value: Any, ops: Framework, name: str, rounding: Rounding) -> Any:
 
 
 def feed(
-    inputs: Any, ops: Framework, model: Any, *, grad_inputs: bool, rounding: Rounding = ()
+    inputs: Inputs, ops: Framework, model: Model, *, grad_inputs: bool, rounding: Rounding = ()
 ) -> FedInputs:
     """Turn one side's inputs into call arguments for ``model`` (see the module docstring).
 
@@ -118,7 +119,7 @@ def compare_inputs(fed_a: FedInputs, fed_b: FedInputs, tolerance: Tolerance) -> 
     return results
 
 
-def run_model(fed: FedInputs, model: Any, side: str, framework: str) -> Any:
+def run_model(fed: FedInputs, model: Model, side: str, framework: str) -> Any:
     """``model`` called on its fed inputs; a failure raised as an AutoDiffError naming the side."""
     try:
         return fed.call(model)

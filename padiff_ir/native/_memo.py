@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from padiff_ir.errors import InputError
+from padiff_ir.hints import Inputs, Model
 from padiff_ir.matching.types import Matching
 from padiff_ir.pairing.graphs import pair_models
 from padiff_ir.pairing.layer_map import LayerMap, named_modules
@@ -53,14 +54,14 @@ class _Entry:
 _ENTRIES: dict[tuple[int, int, int], _Entry] = {}
 
 
-def _signature(model: Any) -> tuple[Any, ...]:
+def _signature(model: Model) -> tuple[Any, ...]:
     return tuple((path, type(module).__name__) for path, module in named_modules(model))
 
 
 def memo_for(
-    model_a: Any,
-    model_b: Any,
-    inputs: Any,
+    model_a: Model,
+    model_b: Model,
+    inputs: Inputs,
     layer_map: LayerMap | None,
     matching: Matching | None = None,
 ) -> PairMemo:

@@ -19,7 +19,7 @@ import numpy as np
 
 from padiff_ir.errors import WeightAssignError
 from padiff_ir.frameworks import Framework
-from padiff_ir.matching.transforms import apply_transform
+from padiff_ir.matching.transform_types import ModuleTransform, Transform
 from padiff_ir.matching.types import ParamPair
 from padiff_ir.metrics import TensorMetrics, Tolerance, compare_arrays
 from padiff_ir.native._slots import failed_metrics
@@ -69,7 +69,7 @@ class ParamComparer:
         wanted = set(names) if names is not None else None
         drafts: list[tuple[ParamPair, str, Deferred, float]] = []
         for pair in self.pairs:
-            if "module" in pair.transform:  # copied by a module function: no array layout
+            if isinstance(pair.transform, ModuleTransform):  # copied by a module function
                 continue
             if wanted is not None and not set(pair.a) <= wanted:
                 continue
@@ -140,7 +140,7 @@ class ParamComparer:
 
 
 def _compare_one(
-    transform: dict[str, Any],
+    transform: Transform,
     arrays_a: list[np.ndarray],
     array_b: np.ndarray,
     index: int,
@@ -148,7 +148,7 @@ def _compare_one(
 ) -> TensorMetrics:
     """A's arrays in B's layout (piece ``index``) compared with ``array_b``."""
     try:
-        pieces = apply_transform(transform, arrays_a)
+        pieces = transform.apply(arrays_a)
     except WeightAssignError as err:
         return failed_metrics(f"cannot bring A's tensor to B's layout: {err}")
     if index >= len(pieces):

@@ -27,6 +27,7 @@ from padiff_ir.frameworks import (
     unwrap_model,
 )
 from padiff_ir.frameworks.rounding import input_rounding
+from padiff_ir.hints import Inputs, Model, Optimizer, Outputs
 from padiff_ir.matching.types import Matching, ParamPair
 from padiff_ir.metrics import Tolerance, compare_arrays
 from padiff_ir.native._arguments import (
@@ -62,8 +63,8 @@ class TrainingRun:
 
     # set by :meth:`prepare`
     workers: int | None
-    model_a: Any
-    model_b: Any
+    model_a: Model
+    model_b: Model
     fw_a: str
     fw_b: str
     ops_a: Framework
@@ -71,8 +72,8 @@ class TrainingRun:
     tolerance: Tolerance
     auto_init: bool
     disable_random: bool
-    inputs_a: Any
-    inputs_b: Any
+    inputs_a: Inputs
+    inputs_b: Inputs
     loss_a: LossFunction | None
     loss_b: LossFunction | None
     optimizer_a: OptimizerStep | None
@@ -92,9 +93,9 @@ class TrainingRun:
     @classmethod
     def prepare(
         cls,
-        model_a: Any,
-        model_b: Any,
-        inputs: Any,
+        model_a: Model,
+        model_b: Model,
+        inputs: Inputs,
         *,
         auto_init: bool,
         layer_map: LayerMap | None,
@@ -102,7 +103,7 @@ class TrainingRun:
         single_step: bool,
         diff_phase: str,
         loss_fn: Any,
-        optimizer: Any,
+        optimizer: Optimizer,
         steps: int,
         blacklist: Iterable[Selector],
         whitelist: Iterable[Selector],
@@ -157,7 +158,9 @@ class TrainingRun:
         run.param_pairs = [p for p in run.matching.param_pairs if select(p.module_a, p.module_b)]
         return run
 
-    def _options(self, single_step: bool, diff_phase: str, steps: int, optimizer: Any) -> None:
+    def _options(
+        self, single_step: bool, diff_phase: str, steps: int, optimizer: Optimizer
+    ) -> None:
         if diff_phase not in DIFF_PHASES:
             raise AutoDiffError(f"diff_phase must be one of {DIFF_PHASES}, got {diff_phase!r}")
         if not isinstance(steps, int) or steps < 1:
@@ -327,7 +330,7 @@ class TrainingRun:
             )
         return texts
 
-    def _describe(self, model: Any, framework: str, params: dict[str, Any]) -> dict[str, Any]:
+    def _describe(self, model: Model, framework: str, params: dict[str, Any]) -> dict[str, Any]:
         ops = self.ops_a if framework == self.fw_a else self.ops_b
         return {
             "framework": framework,
@@ -442,7 +445,7 @@ class TrainingRun:
         for key, value in step.timings.items():
             self.timings[key] = self.timings.get(key, 0.0) + value
 
-    def _loss(self, output: Any, side: str) -> Any:
+    def _loss(self, output: Outputs, side: str) -> Any:
         ops, model = (self.ops_a, self.model_a) if side == "A" else (self.ops_b, self.model_b)
         loss_fn = self.loss_a if side == "A" else self.loss_b
         if loss_fn is not None:

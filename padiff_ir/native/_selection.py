@@ -12,12 +12,15 @@ from collections.abc import Callable
 from typing import Any
 
 from padiff_ir._paths import ancestors
+from padiff_ir.hints import Module
 
 __all__ = ["Selector", "selection"]
 
 logger = logging.getLogger(__name__)
 
 Selector = str | type | Any
+"""What ``auto_diff``'s ``blacklist`` / ``whitelist`` name a layer by: a module path of either
+model, a class name, a class or the module object itself."""
 
 
 def selection(
@@ -28,7 +31,7 @@ def selection(
 ) -> Callable[[str, str], bool]:
     """``select(path_a, path_b)``: whether a pair is compared under the black/white lists."""
 
-    def matches(selector: Selector, path: str, module: Any) -> bool:
+    def matches(selector: Selector, path: str, module: Module) -> bool:
         if isinstance(selector, str):
             return selector == path or selector == type(module).__name__
         if isinstance(selector, type):

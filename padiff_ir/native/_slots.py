@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
+from padiff_ir.hints import Module, Tensor
 from padiff_ir.matching.types import ModulePair
 from padiff_ir.metrics import TensorMetrics, same_layout
 from padiff_ir.native._workers import Deferred
@@ -68,7 +68,7 @@ def _same_values(shape_a: tuple[int, ...], shape_b: tuple[int, ...]) -> bool:
     )
 
 
-def tensor_shape(tensor: Any) -> tuple[int, ...]:
+def tensor_shape(tensor: Tensor) -> tuple[int, ...]:
     """A tensor's shape as a tuple of ints."""
     return tuple(int(d) for d in tensor.shape)
 
@@ -79,8 +79,8 @@ class LayerSlot:
 
     index: int
     pair: ModulePair
-    module_a: Any
-    module_b: Any
+    module_a: Module
+    module_b: Module
     base_a: str = ""  # the framework's layer class each module is (Framework.base_layer)
     base_b: str = ""
 

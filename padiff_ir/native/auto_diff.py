@@ -34,8 +34,9 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from padiff_ir.frameworks import preserved_global_rng
+from padiff_ir.hints import Inputs, Model
 from padiff_ir.matching.types import Matching
-from padiff_ir.metrics import Tolerance, check_bound
+from padiff_ir.metrics import Tolerance, tolerance_of
 from padiff_ir.native._blas import single_threaded_blas
 from padiff_ir.native._run import TrainingRun
 from padiff_ir.native._selection import Selector
@@ -48,9 +49,9 @@ logger = logging.getLogger(__name__)
 
 
 def auto_diff(
-    model_a: Any,
-    model_b: Any,
-    inputs: Any,
+    model_a: Model,
+    model_b: Model,
+    inputs: Inputs,
     *,
     auto_init: bool = True,
     layer_map: LayerMap | None = None,
@@ -67,6 +68,7 @@ def auto_diff(
     matching: Matching | None = None,
     disable_random_layers: bool = True,
     workers: int | None = None,
+    tolerance: Tolerance | None = None,
 ) -> DiffResult:
     """Compare two models (torch and/or paddle) through forward, loss, backward and updates.
 
@@ -81,6 +83,11 @@ def auto_diff(
         layer_map: corrections to the automatic layer matching.
         atol / rtol / compare_mode: the tolerance of every comparison, in PaDiff's modes
             ``"mean"`` (means within ``atol + rtol * |mean_b|``), ``"abs_mean"``, ``"strict"``.
+            The defaults are PaDiff's (``0``, ``1e-7``, ``mean``), so its flows give PaDiff's
+            verdicts; :func:`~padiff_ir.match` judges every intermediate element by element
+            (``1e-5``, ``1e-5``, ``strict``) and says why in its docstring.
+        tolerance: the three above as one :class:`~padiff_ir.metrics.Tolerance` (pass one
+            or the other).
         single_step: feed each B layer A's layer inputs (forward) and A's output gradients
             (backward) so each layer's own error is measured; no optimizer step, one step.
         diff_phase: ``"forward"``, ``"backward"`` (single step only; ``"both"`` otherwise) or
@@ -109,6 +116,8 @@ def auto_diff(
 
     Raises:
         AutoDiffError: unusable arguments (a loss failing on its model's output names the fix).
+        OptionError: a tolerance it cannot take, or ``tolerance`` and ``atol`` / ``rtol`` /
+            ``compare_mode`` both given and different.
         MatchError / WeightAssignError: the models cannot be matched or initialised.
 
     Example:
@@ -123,7 +132,7 @@ def auto_diff(
         (True, True)
     """
     started = time.perf_counter()
-    tolerance = Tolerance(check_bound("atol", atol), check_bound("rtol", rtol), compare_mode)
+    tolerance = tolerance_of(tolerance, atol, rtol, compare_mode, defaults=_PADIFF_DEFAULTS)
     run = TrainingRun.prepare(
         model_a,
         model_b,
@@ -153,3 +162,7 @@ def auto_diff(
         else (result.first_difference.message if result.first_difference else "diverged"),
     )
     return result
+
+
+_PADIFF_DEFAULTS = Tolerance(atol=0.0, rtol=1e-7, mode="mean")
+"""``auto_diff``'s default tolerance: PaDiff's."""

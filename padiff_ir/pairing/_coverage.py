@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from padiff_ir._paths import join, strictly_within
+from padiff_ir.hints import Tensor
+from padiff_ir.matching.transform_types import IDENTITY, Transform, as_transform
 from padiff_ir.matching.transforms import SKIPPED_TENSORS
 from padiff_ir.matching.types import Matching
 from padiff_ir.pairing.layer_map import LayerMap
@@ -42,7 +44,10 @@ class CopiedWeight:
 
     source: tuple[str, ...]
     target: tuple[str, ...]
-    transform: dict[str, Any]
+    transform: Transform = IDENTITY
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "transform", as_transform(self.transform))  # JSON form works
 
 
 @dataclass(frozen=True)
@@ -89,7 +94,7 @@ class AssignReport:
         return text
 
 
-def tensor_shape(tensor: Any) -> list[int]:
+def tensor_shape(tensor: Tensor) -> list[int]:
     """A tensor's shape as a list of ints."""
     return [int(d) for d in tensor.shape]
 

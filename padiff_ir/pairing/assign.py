@@ -34,13 +34,8 @@ from padiff_ir._paths import join, leaf
 from padiff_ir.errors import LayoutError, MatchError, WeightAssignError
 from padiff_ir.exporters import model_tensors
 from padiff_ir.frameworks import Framework, framework_of, unwrap_model
-from padiff_ir.matching.transforms import (
-    SKIPPED_TENSORS,
-    apply_inverse,
-    apply_transform,
-    get_weight_transform,
-    invert_transform,
-)
+from padiff_ir.matching.transform_types import IDENTITY, ModuleTransform
+from padiff_ir.matching.transforms import SKIPPED_TENSORS, get_weight_transform
 from padiff_ir.matching.types import Matching, ParamPair
 from padiff_ir.pairing._coverage import (
     AssignReport,
@@ -282,7 +277,7 @@ def _plan(target: Any, source: Any, matching: Matching, target_is_a: bool) -> _C
     for name_t, name_s in unread_buffers(matching, target_is_a, tensors_t, tensors_s, plan.written):
         plan.record(name_t, fw_s.to_numpy(tensors_s[name_s]), (name_s,))
         plan.used.add(id(tensors_s[name_s]))
-        plan.copied.append(CopiedWeight((name_s,), (name_t,), {}))
+        plan.copied.append(CopiedWeight((name_s,), (name_t,), IDENTITY))
     return plan
 
 
@@ -302,18 +297,15 @@ def _plan_pair(
         plan.problems.append(f"the matching names tensors the models lack: {', '.join(unknown)}")
         return
     plan.used.update(id(tensors_s[n]) for n in names_s)
-    if "module" in pair.transform:
+    if isinstance(pair.transform, ModuleTransform):
         plan.problems += _module_copy(names_t, module_s, module_t, *modules, plan.record)
-        plan.copied.append(CopiedWeight(names_s, names_t, dict(pair.transform)))
+        plan.copied.append(CopiedWeight(names_s, names_t, pair.transform))
         return
     arrays = [plan.source.to_numpy(tensors_s[n]) for n in names_s]
     shapes_t = [tensor_shape(tensors_t[n]) for n in names_t]
-    transform = pair.transform if not target_is_a else invert_transform(pair.transform)
+    transform = pair.transform if not target_is_a else pair.transform.invert()
     try:
-        if target_is_a:
-            results = apply_inverse(pair.transform, arrays, target_shapes=shapes_t)
-        else:
-            results = apply_transform(pair.transform, arrays, target_shapes=shapes_t)
+        results = transform.apply(arrays, target_shapes=shapes_t)
     except WeightAssignError as err:
         plan.problems.append(
             f"shape conflict: {plan.source.name} {_describe(names_s, tensors_s)} cannot fill "

@@ -34,6 +34,13 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from padiff_ir.errors import MatchError
+from padiff_ir.hints import Model, Module
+from padiff_ir.matching.transform_types import (
+    Transform,
+    TransformLike,
+    as_transform,
+    layer_map_entry,
+)
 
 if TYPE_CHECKING:
     from padiff_ir.matching.types import Matching
@@ -53,7 +60,7 @@ _SET_FIELDS = (
 )
 
 
-def named_modules(model: Any) -> list[tuple[str, Any]]:
+def named_modules(model: Model) -> list[tuple[str, Any]]:
     """``(path, module)`` of a torch module or paddle layer and all its submodules, root first.
 
     Raises:
@@ -83,11 +90,13 @@ class LayerMap:
         black_box_a / black_box_b: paths compared by outputs only.
         layouts: parameter layouts found by probing or set by hand, by kind of parameter
             group (names with layer indices as ``*``, as in
-            :func:`~padiff_ir.pairing.layout_probes.layout_kind`) -> ``{"layout": {"name": ...,
-            parameters}}``, ``{"offset": c}`` or ``{"name": n}`` (an array transform registered
-            with :func:`~padiff_ir.matching.transforms.register_transform`); applied to every
-            group of that kind instead of probing (:mod:`padiff_ir.matching.layouts` lists the
-            layout names).
+            :func:`~padiff_ir.pairing.layout_probes.layout_kind`) -> a transform: an
+            ``ArrayTransform`` with a row layout (its axis set per pair) or an offset, or a
+            ``RegisteredTransform`` (an array transform registered with
+            :func:`~padiff_ir.matching.transforms.register_transform`); their JSON form (also
+            accepted here) is ``{"layout": {"name": ..., parameters}}``, ``{"offset": c}`` or
+            ``{"name": n}``. Applied to every group of that kind instead of probing
+            (:mod:`padiff_ir.matching.layouts` lists the layout names).
     """
 
     def __init__(
@@ -100,10 +109,10 @@ class LayerMap:
         ignored_self_b: Iterable[str] = (),
         black_box_a: Iterable[str] = (),
         black_box_b: Iterable[str] = (),
-        layouts: Mapping[str, Mapping[str, Any]] | None = None,
+        layouts: Mapping[str, TransformLike] | None = None,
     ) -> None:
         self.pairs: dict[str, str] = dict(pairs or {})
-        self.layouts: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (layouts or {}).items()}
+        self.layouts: dict[str, Transform] = _layouts(layouts or {})
         self.ignored_a: set[str] = set(ignored_a)
         self.ignored_b: set[str] = set(ignored_b)
         self.ignored_self_a: set[str] = set(ignored_self_a)
@@ -116,7 +125,7 @@ class LayerMap:
         self._object_black_boxes: list[Any] = []
 
     @classmethod
-    def coerce(cls, value: Any, *, option: str = "layer_map") -> LayerMap | None:
+    def coerce(cls, value: object, *, option: str = "layer_map") -> LayerMap | None:
         """``value`` as a :class:`LayerMap`: one as it is, a dict ``{path of A: path of B}`` as
         pins, ``None`` as ``None``.
 
@@ -144,7 +153,7 @@ class LayerMap:
 
     # -- editing -----------------------------------------------------------------------------
 
-    def pin(self, a: Any, b: Any, *, black_box: bool = False) -> None:
+    def pin(self, a: Module | str, b: Module | str, *, black_box: bool = False) -> None:
         """Pair module ``a`` of A with layer ``b`` of B (paths, or module objects).
 
         With ``black_box=True`` the pair is compared by its outputs only and matched as one unit.
@@ -162,7 +171,7 @@ class LayerMap:
         else:
             self._object_pins.append((a, b, black_box))
 
-    def ignore(self, path_or_module: Any, side: str | None = None) -> None:
+    def ignore(self, path_or_module: Module | str, side: str | None = None) -> None:
         """Leave a module out of matching itself; its sublayers are still matched.
 
         ``path_or_module``: a path (then ``side`` is ``"a"`` or ``"b"``), a module object or a
@@ -170,11 +179,11 @@ class LayerMap:
         """
         self._add_ignore(path_or_module, side, recursive=False)
 
-    def ignore_recursively(self, path_or_module: Any, side: str | None = None) -> None:
+    def ignore_recursively(self, path_or_module: Module | str, side: str | None = None) -> None:
         """Leave a module and everything inside it out of matching and weight copying."""
         self._add_ignore(path_or_module, side, recursive=True)
 
-    def ignore_class(self, model: Any, cls: Any) -> None:
+    def ignore_class(self, model: Model, cls: type | str) -> None:
         """Ignore (not recursively) every submodule of ``model`` that is an instance of ``cls``.
 
         ``cls`` is a class, a tuple of classes or a class name.
@@ -183,7 +192,7 @@ class LayerMap:
             if path and _is_instance(module, cls):
                 self._object_ignores.append((module, False))
 
-    def black_box(self, a: Any, b: Any = None) -> None:
+    def black_box(self, a: Module | str, b: Module | str | None = None) -> None:
         """Compare ``a`` (a path of A or a module) by its outputs only; with ``b``, pin them too."""
         if b is not None:
             self.pin(a, b, black_box=True)
@@ -192,7 +201,7 @@ class LayerMap:
         else:
             self._object_black_boxes.append(a)
 
-    def _add_ignore(self, target: Any, side: str | None, *, recursive: bool) -> None:
+    def _add_ignore(self, target: Module | str, side: str | None, *, recursive: bool) -> None:
         if isinstance(target, (list, tuple, set)):
             for item in target:
                 self._add_ignore(item, side, recursive=recursive)
@@ -229,7 +238,7 @@ class LayerMap:
         """True when every entry is a path (no module objects left to look up)."""
         return not (self._object_pins or self._object_ignores or self._object_black_boxes)
 
-    def resolve(self, model_a: Any, model_b: Any) -> LayerMap:
+    def resolve(self, model_a: Model, model_b: Model) -> LayerMap:
         """A path-only copy for these two models; object entries looked up by identity.
 
         Raises:
@@ -239,7 +248,7 @@ class LayerMap:
         paths_b = {id(m): p for p, m in named_modules(model_b)}
         resolved = self.copy(objects=False)
 
-        def locate(obj: Any) -> tuple[str, str]:
+        def locate(obj: Module) -> tuple[str, str]:
             if id(obj) in paths_a:
                 return "a", paths_a[id(obj)]
             if id(obj) in paths_b:
@@ -318,7 +327,7 @@ class LayerMap:
         data: dict[str, Any] = {"version": _FORMAT_VERSION, "pairs": dict(self.pairs)}
         data.update({f: sorted(getattr(self, f)) for f in _SET_FIELDS})
         if self.layouts:
-            data["layouts"] = {k: dict(v) for k, v in self.layouts.items()}
+            data["layouts"] = {k: layer_map_entry(v) for k, v in self.layouts.items()}
         return data
 
     @classmethod
@@ -413,7 +422,25 @@ class LayerMap:
         return f"LayerMap({', '.join(counts)})"
 
 
-def _layer_map_problem(data: Any) -> str:
+def _layouts(layouts: Mapping[str, TransformLike]) -> dict[str, Transform]:
+    """A layer map's layouts as transforms (their JSON form, ``{"layout": {...}}``, turned
+    into one).
+
+    Raises:
+        MatchError: an entry that is no layout, offset or registered transform's name.
+    """
+    found = {}
+    for kind, entry in layouts.items():
+        try:
+            found[kind] = as_transform(entry)
+        except (ValueError, TypeError) as err:
+            raise MatchError(
+                f"the layer map's layout for {kind} is not a layout: {err}; fix or remove it"
+            ) from err
+    return found
+
+
+def _layer_map_problem(data: object) -> str:
     """What makes ``data`` no layer map dictionary (``""`` when it is one)."""
     if not isinstance(data, dict):
         return f"it holds a JSON {type(data).__name__}, not an object"
@@ -441,7 +468,7 @@ def _layer_map_problem(data: Any) -> str:
     return ""
 
 
-def _is_instance(module: Any, cls: Any) -> bool:
+def _is_instance(module: Module, cls: type | str) -> bool:
     if isinstance(cls, str):
         return type(module).__name__ == cls
     if isinstance(cls, (list, tuple)):
@@ -449,6 +476,6 @@ def _is_instance(module: Any, cls: Any) -> bool:
     return isinstance(module, cls)
 
 
-def _short_repr(obj: Any) -> str:
+def _short_repr(obj: object) -> str:
     text = repr(obj).splitlines()[0] if repr(obj) else type(obj).__name__
     return text if len(text) <= 60 else text[:57] + "..."

@@ -40,13 +40,16 @@ from padiff_ir.frameworks import (
     model_arguments,
     preserved_state,
 )
-from padiff_ir.matching.layouts import (
-    describe_layout,
-    fused_candidates,
-    offset_candidates,
-    permutation,
+from padiff_ir.hints import Inputs, Model, Module, Outputs
+from padiff_ir.matching.layouts import RowLayout, fused_candidates, offset_candidates
+from padiff_ir.matching.transform_types import (
+    ArrayTransform,
+    RegisteredTransform,
+    Transform,
+    TransformLike,
+    as_transform,
 )
-from padiff_ir.matching.transforms import apply_transform, class_family, describe_transform
+from padiff_ir.matching.transforms import class_family
 from padiff_ir.matching.types import Matching, ParamPair
 
 __all__ = [
@@ -83,7 +86,7 @@ class LayoutChoice:
 
     kind: str
     site: tuple[str, str]
-    transform: dict[str, Any] | None
+    transform: Transform | None
     candidates: tuple[str, ...]
     errors: tuple[float, ...]
 
@@ -91,7 +94,7 @@ class LayoutChoice:
         return {
             "kind": self.kind,
             "site": list(self.site),
-            "transform": self.transform,
+            "transform": self.transform.to_dict() if self.transform is not None else None,
             "candidates": list(self.candidates),
             "errors": [float(f"{e:.3g}") for e in self.errors],
         }
@@ -112,19 +115,22 @@ def layout_kind(pair: ParamPair) -> str:
     return f"{pattern(pair.a)} -> {pattern(pair.b)}"
 
 
-def found_layouts(matching: Matching) -> dict[str, dict[str, Any]]:
-    """Kind of parameter group -> the layout or offset its pairs carry (for a layer map)."""
-    found: dict[str, dict[str, Any]] = {}
+def found_layouts(matching: Matching) -> dict[str, Transform]:
+    """Kind of parameter group -> the layout (along axis 0: each pair has its own) or the
+    offset its pairs carry (for a layer map)."""
+    found: dict[str, Transform] = {}
     for pair in matching.param_pairs:
-        if "layout" in pair.transform:
-            layout = {k: v for k, v in pair.transform["layout"].items() if k != "axis"}
-            found.setdefault(_coupled_kind(pair), {"layout": layout})
-        elif pair.transform.get("offset"):
-            found.setdefault(_coupled_kind(pair), {"offset": pair.transform["offset"]})
+        transform = pair.transform
+        if not isinstance(transform, ArrayTransform):
+            continue
+        if transform.layout is not None:
+            found.setdefault(_coupled_kind(pair), ArrayTransform(layout=transform.layout.at(0)))
+        elif transform.offset:
+            found.setdefault(_coupled_kind(pair), ArrayTransform(offset=transform.offset))
     return found
 
 
-def apply_layouts(matching: Matching, layouts: Mapping[str, Mapping[str, Any]]) -> Matching:
+def apply_layouts(matching: Matching, layouts: Mapping[str, TransformLike]) -> Matching:
     """``matching`` with the layouts of a layer map (:func:`found_layouts`' form) applied to
     every parameter pair of their kinds; those pairs are not probed again.
 
@@ -135,32 +141,43 @@ def apply_layouts(matching: Matching, layouts: Mapping[str, Mapping[str, Any]]) 
         return matching
     pairs = []
     for pair in matching.param_pairs:
-        chosen = layouts.get(_coupled_kind(pair))
-        if chosen is None:
+        entry = layouts.get(_coupled_kind(pair))
+        if entry is None:
             pairs.append(pair)
             continue
-        if "name" in chosen:  # an array transform registered with register_transform
-            pairs.append(
-                replace(
-                    pair, transform={"name": chosen["name"]}, evidence=(*pair.evidence, "layer-map")
-                )
-            )
-            continue
-        transform = {k: v for k, v in pair.transform.items() if k not in ("layout", "offset")}
-        if "offset" in chosen:
-            transform["offset"] = float(chosen["offset"])
-        if "layout" in chosen:
-            transform["layout"] = {**chosen["layout"], "axis": _rows_axis(pair)}
-            try:
-                permutation(transform["layout"], transform.get("sections", []))
-            except (KeyError, ValueError) as err:
-                raise LayoutError(
-                    f"the layer map's layout {describe_layout(transform['layout'])} for "
-                    f"{_coupled_kind(pair)} does not fit {', '.join(pair.b)} (pieces "
-                    f"{transform.get('sections')}): {err}; fix or remove it"
-                ) from err
+        chosen = _layer_map_entry(_coupled_kind(pair), entry)
+        transform: Transform = chosen
+        if isinstance(chosen, ArrayTransform):  # the pair's own steps, the entry's layout
+            own = pair.transform if isinstance(pair.transform, ArrayTransform) else ArrayTransform()
+            layout = chosen.layout.at(_rows_axis(pair)) if chosen.layout is not None else None
+            transform = replace(own, layout=layout, offset=chosen.offset)
+            if layout is not None:
+                try:
+                    layout.permutation(own.sections)
+                except ValueError as err:
+                    raise LayoutError(
+                        f"the layer map's layout {layout.describe()} for "
+                        f"{_coupled_kind(pair)} does not fit {', '.join(pair.b)} (pieces "
+                        f"{list(own.sections)}): {err}; fix or remove it"
+                    ) from err
         pairs.append(replace(pair, transform=transform, evidence=(*pair.evidence, "layer-map")))
     return replace(matching, param_pairs=pairs)
+
+
+def _layer_map_entry(kind: str, entry: TransformLike) -> Transform:
+    """A layer map's layout entry as a transform (a registered one by its name alone).
+
+    Raises:
+        LayoutError: the entry is no layout, offset or registered transform name.
+    """
+    if isinstance(entry, Mapping) and "name" in entry:  # one registered by register_transform
+        return RegisteredTransform(str(entry["name"]))
+    try:
+        return as_transform(entry)
+    except ValueError as err:
+        raise LayoutError(
+            f"the layer map's layout for {kind} is not a layout: {err}; fix or remove it"
+        ) from err
 
 
 def _rows_axis(pair: ParamPair) -> int:
@@ -168,22 +185,26 @@ def _rows_axis(pair: ParamPair) -> int:
     axis its transform splits or joins along."""
     if "linear-bias" in pair.evidence or "conv-bias" in pair.evidence:
         return 0
-    return int(pair.transform.get("split", pair.transform.get("concat", 0)))
+    transform = pair.transform
+    if isinstance(transform, ArrayTransform) and transform.regroup is not None:
+        return transform.regroup.axis
+    return 0
 
 
-def _candidates(pair: ParamPair, family_b: str) -> list[dict[str, Any]]:
+def _candidates(pair: ParamPair, family_b: str) -> list[Transform]:
     """Transforms the pair may need, its own first; one candidate means nothing to decide."""
     transform = pair.transform
-    if "layer-map" in pair.evidence or {"layout", "name", "module"} & set(transform):
+    if (
+        "layer-map" in pair.evidence
+        or not isinstance(transform, ArrayTransform)
+        or transform.layout is not None
+    ):
         return [transform]  # chosen already (a layer map, a registered transform)
-    if ("split" in transform or "concat" in transform) and "split-group" in pair.evidence:
-        layouts = fused_candidates(transform["sections"], _rows_axis(pair))
-        return [{**transform, "layout": layout} for layout in layouts] or [transform]
+    if transform.regroup is not None and "split-group" in pair.evidence:
+        layouts = fused_candidates(transform.sections, _rows_axis(pair))
+        return [replace(transform, layout=layout) for layout in layouts] or [transform]
     if "rmsnorm" in family_b and pair.b and pair.b[0].endswith("weight") and len(pair.a) == 1:
-        return [
-            {**transform, "offset": offset} if offset else transform
-            for offset in offset_candidates()
-        ]
+        return [replace(transform, offset=offset) for offset in offset_candidates()]
     return [transform]
 
 
@@ -191,16 +212,16 @@ def _candidates(pair: ParamPair, family_b: str) -> list[dict[str, Any]]:
 class _Probe:
     """One discovery: the two models, A's module outputs and the state of B's weights."""
 
-    model_a: Any
-    model_b: Any
-    inputs_b: Any
+    model_a: Model
+    model_b: Model
+    inputs_b: Inputs
     matching: Matching
     outputs_a: dict[tuple[str, int], np.ndarray]
     order: list[tuple[str, int]]
     partner: dict[str, str]
-    transforms: list[dict[str, Any]]
+    transforms: list[Transform]
     complete: bool = True  # A's record went to the end of its run
-    inputs_a: Any = None
+    inputs_a: Inputs = None
     forced: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)
     runs: int = 0
 
@@ -237,7 +258,7 @@ class _Probe:
         index = {key: i for i, key in reversed(list(enumerate(self.order)))}
         self.sites = [self._site_of(p, index) for p in self.matching.param_pairs]
 
-    def write(self, index: int, transform: dict[str, Any]) -> None:
+    def write(self, index: int, transform: Transform) -> None:
         """Put A's values into B's tensors of pair ``index`` through ``transform`` now."""
         pair = self.matching.param_pairs[index]
         if not (set(pair.a) <= self.tensors_a.keys() and set(pair.b) <= self.tensors_b.keys()):
@@ -246,7 +267,7 @@ class _Probe:
             return
         arrays = [self.fw_a.to_numpy(self.tensors_a[n]) for n in pair.a]
         shapes = [list(self.fw_b.shape(self.tensors_b[n])) for n in pair.b]
-        values = apply_transform(transform, arrays, target_shapes=shapes)
+        values = transform.apply(arrays, target_shapes=shapes)
         for name, array in zip(pair.b, values):
             if name not in self.saved:
                 self.saved[name] = self.fw_b.to_numpy(self.tensors_b[name])
@@ -254,7 +275,7 @@ class _Probe:
         self.transforms[index] = transform
         self.pending.discard(index)
 
-    def choose(self, index: int, transform: dict[str, Any]) -> None:
+    def choose(self, index: int, transform: Transform) -> None:
         """The transform of pair ``index``: written now when a run can reach its parameters,
         else when the frontier gets there (or never, when no run needs them)."""
         self.transforms[index] = transform
@@ -298,7 +319,7 @@ class _Probe:
         partner_a = {b: a for a, b in self.partner.items()}
 
         def hook(path: str) -> Callable[..., Any]:
-            def post(module: Any, args: Any, output: Any) -> Any:
+            def post(module: Module, args: Any, output: Outputs) -> Any:
                 key = (path, calls.get(path, 0))
                 calls[path] = key[1] + 1
                 tensors = flatten_tensors(output, fw)
@@ -372,7 +393,7 @@ def scope_of(pair: ParamPair, partner: Mapping[str, str]) -> str:
     return scope
 
 
-def _replace_first(output: Any, value: Any, fw: Any) -> Any:
+def _replace_first(output: Outputs, value: Any, fw: Any) -> Any:
     if fw.is_tensor(output):
         return value
     if isinstance(output, (tuple, list)) and output and fw.is_tensor(output[0]):
@@ -381,7 +402,7 @@ def _replace_first(output: Any, value: Any, fw: Any) -> Any:
 
 
 def _record_a(
-    model: Any, inputs: Any, paths: set[str], until: set[str] | None = None
+    model: Model, inputs: Inputs, paths: set[str], until: set[str] | None = None
 ) -> tuple[dict, list, bool]:
     """A's module outputs (first tensor per call) in order of completion, up to the first
     completion of every module in ``until`` (all of the run without it); and whether the
@@ -393,7 +414,7 @@ def _record_a(
     waiting = set(until) if until else set()
 
     def hook(path: str) -> Callable[..., Any]:
-        def post(module: Any, args: Any, output: Any) -> None:
+        def post(module: Module, args: Any, output: Outputs) -> None:
             key = (path, calls.get(path, 0))
             calls[path] = key[1] + 1
             tensors = flatten_tensors(output, fw)
@@ -417,7 +438,7 @@ def _record_a(
     return outputs, order, True
 
 
-def _options(model_b: Any, matching: Matching) -> list[list[dict[str, Any]]]:
+def _options(model_b: Model, matching: Matching) -> list[list[Transform]]:
     fw_b = framework_of(model_b)
     families = {
         p: class_family(type(m).__name__, fw_b.name) for p, m in fw_b.named_modules(model_b)
@@ -431,7 +452,7 @@ def open_layouts(matching: Matching) -> set[str]:
 
 
 def discover_layouts(
-    model_a: Any, inputs_a: Any, model_b: Any, inputs_b: Any, matching: Matching
+    model_a: Model, inputs_a: Inputs, model_b: Model, inputs_b: Inputs, matching: Matching
 ) -> Matching:
     """``matching`` with the layouts of its fused and permuted parameters found by probing
     (see the module docstring); ``stats["layouts"]`` lists each decision.
@@ -460,7 +481,7 @@ def discover_layouts(
         outputs_a,
         order,
         partner,
-        [dict(p.transform) for p in matching.param_pairs],
+        [p.transform for p in matching.param_pairs],
         complete,
         inputs_a,
     )
@@ -497,7 +518,7 @@ ATTEMPTS = 3
 def _decide(
     probe: _Probe,
     kinds: dict[str, list[int]],
-    options: list[list[dict[str, Any]]],
+    options: list[list[Transform]],
     choices: list[LayoutChoice],
 ) -> None:
     open_kinds = dict(kinds)
@@ -554,7 +575,7 @@ def _decide(
 def _settle_norms(
     probe: _Probe,
     open_kinds: Mapping[str, list[int]],
-    options: list[list[dict[str, Any]]],
+    options: list[list[Transform]],
     choices: list[LayoutChoice],
 ) -> None:
     """Norm weights no run reached (the final norm after the last layer probed) take the
@@ -563,9 +584,9 @@ def _settle_norms(
     classes = {p.b: p.class_b for p in probe.matching.module_pairs}
     found: dict[str, set[float]] = {}
     for choice in choices:
-        if choice.transform is not None and "layout" not in choice.transform:
+        if isinstance(choice.transform, ArrayTransform) and choice.transform.layout is None:
             cls = classes.get(choice.site[1], "")
-            found.setdefault(cls, set()).add(float(choice.transform.get("offset", 0.0)))
+            found.setdefault(cls, set()).add(choice.transform.offset)
     for members in open_kinds.values():
         cls = classes.get(pairs[members[0]].module_b, "")
         offsets = found.get(cls, set())
@@ -574,7 +595,7 @@ def _settle_norms(
             for i in members:
                 probe.choose(
                     i,
-                    next((o for o in options[i] if o.get("offset", 0.0) == offset), options[i][0]),
+                    next((o for o in options[i] if _offset(o) == offset), options[i][0]),
                 )
 
 
@@ -583,20 +604,16 @@ def _probe_site(
     site: tuple[str, int],
     kind: str,
     here: list[int],
-    options: list[list[dict[str, Any]]],
-) -> tuple[LayoutChoice, dict[str, Any] | None]:
+    options: list[list[Transform]],
+) -> tuple[LayoutChoice, Transform | None]:
     """Try every candidate of the pairs ``here`` at ``site``; the choice and the chosen
     transform of the lead pair (``None`` when no candidate reproduces the site)."""
     errors: list[float] = []
     everything = _joint(options, here)
     stop = (probe.partner[site[0]], site[1])
     hints = _head_dims(probe, site)
-    tried = [
-        c
-        for c in everything
-        if not hints or c[0].get("layout", {}).get("head_dim", next(iter(hints))) in hints
-    ]
-    done: list[tuple[dict, ...]] = []
+    tried = [c for c in everything if not hints or _head_dim(c[0], next(iter(hints))) in hints]
+    done: list[tuple[Transform, ...]] = []
     for batch in (tried, [c for c in everything if c not in tried]):
         for candidate in batch:
             for i, transform in zip(here, candidate):
@@ -609,7 +626,7 @@ def _probe_site(
     good = sorted(
         (c for c, e in zip(tried, errors) if e <= TOLERANCE), key=lambda c: _complexity(c[0])
     )
-    described = tuple(" | ".join(describe_transform(t) for t in c) for c in tried)
+    described = tuple(" | ".join(t.describe() for t in c) for c in tried)
     if len(good) > 1 and _complexity(good[0][0]) == _complexity(good[1][0]):
         raise LayoutError(
             f"{len(good)} layouts of {kind} reproduce the outputs of {site[0]!r} "
@@ -622,7 +639,7 @@ def _probe_site(
         "layout of %s at %r: %s (%d candidates)",
         kind,
         site[0],
-        describe_transform(chosen) if chosen is not None else "none reproduces",
+        chosen.describe() if chosen is not None else "none reproduces",
         len(tried),
     )
     choice = LayoutChoice(kind, (site[0], probe.partner[site[0]]), chosen, described, tuple(errors))
@@ -654,7 +671,7 @@ def _give_up(
     probe: _Probe,
     kind: str,
     members: list[int],
-    options: list[list[dict[str, Any]]],
+    options: list[list[Transform]],
     attempts: list[LayoutChoice],
 ) -> None:
     """No candidate reproduced any probed occurrence: a norm keeps its plain weights (its
@@ -678,18 +695,36 @@ def _give_up(
     )
 
 
-def _complexity(transform: Mapping[str, Any]) -> int:
+def _complexity(transform: Transform) -> int:
     """How much a candidate departs from the plain layout: layouts that reproduce a module
     equally (q and k rows permuted alike leave attention unchanged without a rotary
     embedding) resolve to the one that departs least."""
-    layout = transform.get("layout") or {}
-    order = layout.get("order")
+    if not isinstance(transform, ArrayTransform):
+        return 0
+    layout = transform.layout
+    if layout is None:
+        return int(bool(transform.offset))
+    order = layout.order
     return (
-        int(bool(layout.get("rope")))
-        + int(layout.get("name") in ("fused_qkv_grouped", "fused_interleaved"))
-        + int(order is not None and order != sorted(order))
-        + int(bool(transform.get("offset")))
+        int(bool(layout.rope))
+        + int(layout.name in ("fused_qkv_grouped", "fused_interleaved"))
+        + int(order is not None and list(order) != sorted(order))
+        + int(bool(transform.offset))
     )
+
+
+def _offset(transform: Transform) -> float:
+    return transform.offset if isinstance(transform, ArrayTransform) else 0.0
+
+
+def _row_layout(transform: Transform) -> RowLayout | None:
+    return transform.layout if isinstance(transform, ArrayTransform) else None
+
+
+def _head_dim(transform: Transform, default: int) -> int:
+    """The head size a candidate's layout assumes (``default`` when it assumes none)."""
+    layout = _row_layout(transform)
+    return layout.head_dim if layout is not None and layout.head_dim is not None else default
 
 
 def _inside(pair: ParamPair, path_a: str, path_b: str) -> bool:
@@ -719,22 +754,21 @@ def _site(
     return None, None
 
 
-def _joint(options: list[list[dict[str, Any]]], here: list[int]) -> list[tuple[dict, ...]]:
+def _joint(options: list[list[Transform]], here: list[int]) -> list[tuple[Transform, ...]]:
     """Candidates for the pairs ``here`` together: a weight and its bias take the same layout."""
     return [tuple(_like(options[i], candidate) for i in here) for candidate in options[here[0]]]
 
 
-def _like(options: list[dict[str, Any]], chosen: dict[str, Any]) -> dict[str, Any]:
+def _like(options: list[Transform], chosen: Transform) -> Transform:
     """The option of another pair of the same kind that makes the same choice as ``chosen``."""
     for option in options:
-        if option.get("offset") == chosen.get("offset") and _same_layout(option, chosen):
+        if _offset(option) == _offset(chosen) and _same_layout(option, chosen):
             return option
     return options[0]
 
 
-def _same_layout(x: Mapping[str, Any], y: Mapping[str, Any]) -> bool:
-    lx, ly = x.get("layout"), y.get("layout")
+def _same_layout(x: Transform, y: Transform) -> bool:
+    lx, ly = _row_layout(x), _row_layout(y)
     if lx is None or ly is None:
         return lx is ly
-    strip = lambda d: {k: v for k, v in d.items() if k != "axis"}  # noqa: E731
-    return strip(lx) == strip(ly)
+    return lx.at(0) == ly.at(0)

@@ -18,6 +18,7 @@ from padiff_ir._paths import owner, strictly_within
 from padiff_ir._paths import parent as parent_path
 from padiff_ir.frameworks import framework_of, trace_model, unwrap_model
 from padiff_ir.frameworks.trace import Trace, TracedCall, TracedOp
+from padiff_ir.hints import Inputs, Model
 from padiff_ir.ir import Graph
 from padiff_ir.ir.trace_graph import graph_from_trace
 from padiff_ir.matching.transforms import UNIT_FAMILIES, class_family
@@ -97,7 +98,9 @@ def unit_ignores(layer_map: Any, graph_a: Graph, graph_b: Graph) -> Any:
     return adjusted
 
 
-def model_graph(model: Any, inputs: Any, *, black_boxes: frozenset[str] = frozenset()) -> Graph:
+def model_graph(
+    model: Model, inputs: Inputs, *, black_boxes: frozenset[str] = frozenset()
+) -> Graph:
     """The graph of one eager run of ``model`` (a eager trace), or of its module tree when
     ``inputs`` is ``None``."""
     if inputs is None:
@@ -109,7 +112,7 @@ def model_graph(model: Any, inputs: Any, *, black_boxes: frozenset[str] = frozen
 
 
 def static_graph(
-    model: Any,
+    model: Model,
     *,
     black_boxes: frozenset[str] = frozenset(),
     fused: frozenset[tuple[Any, ...]] = frozenset(),
@@ -241,7 +244,7 @@ def static_graph(
     return graph
 
 
-def layer_sizes(model: Any) -> frozenset[tuple[Any, ...]]:
+def layer_sizes(model: Model) -> frozenset[tuple[Any, ...]]:
     """``(input key, output size)`` of every Linear and convolution of ``model`` (see
     :func:`static_graph`)."""
     model = unwrap_model(model)
@@ -286,7 +289,7 @@ def _fan_key(class_name: str, framework: str, weight: Any) -> tuple[Any, ...] | 
 
 
 def trace_graphs(
-    model_a: Any, inputs_a: Any, model_b: Any, inputs_b: Any, layer_map: Any = None
+    model_a: Model, inputs_a: Inputs, model_b: Model, inputs_b: Inputs, layer_map: Any = None
 ) -> Callable[[], tuple[Graph, Graph]]:
     """A function making the eager-trace graphs of both models (for :func:`pair_graphs`)."""
     black_a, black_b = black_boxes(layer_map)

@@ -13,50 +13,54 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from padiff_ir.report.view import Fact, ReportView, TabView, format_error, match_view
+from padiff_ir._result import Verdict
+from padiff_ir.compare.batches import BatchResults
+from padiff_ir.report.view import (
+    Fact,
+    ReportView,
+    TabView,
+    format_error,
+    match_result,
+    match_view,
+)
 
 __all__ = ["batch_rows", "batches_view"]
 
 logger = logging.getLogger(__name__)
 
 
-def _worst(batch: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    pairs = list(batch.get("pairs", ()))
-    failing = [p for p in pairs if not (p.get("metrics") or {}).get("ok", True)]
-    candidates = failing or pairs
-    if not candidates:
-        return None
+def _typed(data: Mapping[str, Any]) -> BatchResults:
+    """The batch results a ``BatchResults.to_dict()`` holds.
 
-    def error(pair: Mapping[str, Any]) -> float:
-        try:
-            return float((pair.get("metrics") or {}).get("max_abs", 0.0))
-        except (TypeError, ValueError):
-            return 0.0
-
-    return max(candidates, key=error)
+    Raises:
+        ReportError: a batch is no match result's dictionary.
+    """
+    batches = tuple(match_result(batch) for batch in data.get("batches", ()))
+    return BatchResults(
+        batches, float(data.get("prepare_s") or 0.0), tuple(data.get("check_s", ()))
+    )
 
 
 def batch_rows(data: Mapping[str, Any]) -> list[dict[str, Any]]:
     """One row per batch: index, verdict, worst pair's module and error, culprits, seconds.
 
     Examples:
-        >>> batch = {"ok": True, "pairs": [], "culprits": []}
+        >>> batch = {"ok": True, "pairs": [], "culprits": [], "tolerance": {}}
         >>> batch_rows({"batches": [batch], "check_s": [0.5]})[0]["verdict"]
         'aligned'
     """
-    times = list(data.get("check_s", ()))
+    results = _typed(data)
+    times = results.check_s
     rows = []
-    for index, batch in enumerate(data.get("batches", ())):
-        worst = _worst(batch)
-        metrics = (worst or {}).get("metrics") or {}
+    for index, (batch, worst) in enumerate(zip(results.results, results.worst)):
         rows.append(
             {
                 "batch": index,
-                "verdict": "aligned" if batch.get("ok") else "diverged",
-                "worst_module": (worst or {}).get("module_a", ""),
-                "worst_op": (worst or {}).get("op_a", ""),
-                "max_abs": metrics.get("max_abs"),
-                "culprits": [c.get("module_a", "") for c in batch.get("culprits", ())],
+                "verdict": str(Verdict.of(batch.ok)),
+                "worst_module": worst.module_a if worst is not None else "",
+                "worst_op": worst.op_a if worst is not None else "",
+                "max_abs": worst.metrics.max_abs if worst is not None else None,
+                "culprits": [c.module_a for c in batch.culprits],
                 "seconds": times[index] if index < len(times) else None,
             }
         )

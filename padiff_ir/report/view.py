@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from padiff_ir._paths import split_call_site
 from padiff_ir._result import Verdict
+from padiff_ir.compare.facts import MatchFacts, NoCulprit, facts
+from padiff_ir.compare.match_result import Culprit, MatchResult
 from padiff_ir.errors import ReportError
-from padiff_ir.matching.layouts import describe_layout
+from padiff_ir.metrics import Tolerance
 from padiff_ir.report.graph_index import graph_index, module_graphs
 
 __all__ = [
@@ -32,6 +34,7 @@ __all__ = [
     "build_view",
     "environment_facts",
     "format_error",
+    "match_result",
     "match_view",
 ]
 
@@ -138,34 +141,28 @@ def _where(module: str) -> str:
     return module or "<root>"
 
 
-def _model_label(model: Mapping[str, Any], side: str) -> str:
-    framework = model.get("framework") or "?"
-    cls = model.get("class") or "model"
-    return f"{framework} {cls} ({side})"
-
-
 # -- match results ------------------------------------------------------------------------------
-def _culprit_views(data: Mapping[str, Any]) -> tuple[CulpritView, ...]:
-    views = []
-    for c in data.get("culprits", ()):
-        views.append(
-            CulpritView(
-                title=f"{_where(c.get('module_a', ''))} ↔ {_where(c.get('module_b', ''))}",
-                classes=f"{c.get('class_a', '')} ↔ {c.get('class_b', '')}",
-                own_error=format_error(c.get("own_error")),
-                inherited_error=format_error(c.get("inherited_error")),
-                output_error=format_error(c.get("output_error")),
-                attribute_diffs=tuple(c.get("attribute_diffs", ())),
-                param_diffs=tuple(c.get("param_diffs", ())),
-                explanation=c.get("explanation", ""),
-                target=split_call_site(c.get("module_a", ""))[0],
-                target_b=split_call_site(c.get("module_b", ""))[0],
-            )
+def _culprit_views(culprits: Sequence[Culprit]) -> tuple[CulpritView, ...]:
+    return tuple(
+        CulpritView(
+            title=f"{_where(c.module_a)} ↔ {_where(c.module_b)}",
+            classes=f"{c.class_a} ↔ {c.class_b}",
+            own_error=format_error(c.own_error),
+            inherited_error=format_error(c.inherited_error),
+            output_error=format_error(c.output_error),
+            attribute_diffs=c.attribute_diffs,
+            param_diffs=c.param_diffs,
+            explanation=c.explanation,
+            target=split_call_site(c.module_a)[0],
+            target_b=split_call_site(c.module_b)[0],
         )
-    return tuple(views)
+        for c in culprits
+    )
 
 
-def _tolerance_text(tolerance: Mapping[str, Any]) -> str:
+def _tolerance_text(tolerance: Mapping[str, Any] | Tolerance) -> str:
+    if isinstance(tolerance, Tolerance):
+        return f"{tolerance.mode} atol={tolerance.atol} rtol={tolerance.rtol}"
     return (
         f"{tolerance.get('mode', 'strict')} atol={tolerance.get('atol', '?')} "
         f"rtol={tolerance.get('rtol', '?')}"
@@ -196,125 +193,123 @@ def environment_facts(data: Mapping[str, Any]) -> tuple[Fact, ...]:
     return tuple(facts)
 
 
-def _layout_text(chosen: Mapping[str, Any]) -> str:
-    """A discovered layout in words: ``fused_order(order=[1, 0])``, ``offset 1.0``."""
-    if "layout" in chosen:
-        return describe_layout(chosen["layout"])
-    return f"offset {chosen.get('offset')}"
-
-
-def _export_facts(data: Mapping[str, Any]) -> list[Fact]:
+def _export_facts(found: MatchFacts) -> list[Fact]:
     """Per side, whether its export reproduces its eager run, whether the cached export was
     stale, and each exporter fault."""
     facts = []
-    for side, report in sorted((data.get("export_fidelity") or {}).items()):
-        if not report.get("checked"):
-            continue
-        text = f"export reproduces the eager run (max abs {format_error(report.get('max_abs'))})"
-        if not report.get("ok"):
-            text = f"export departs from the eager run by {format_error(report.get('max_abs'))}" + (
-                f", first in {_where(report['module'])} ({report.get('module_class', '')})"
-                if "module" in report
-                else ""
+    for side, report in found.exports:
+        text = f"export reproduces the eager run (max abs {format_error(report.max_abs)})"
+        if not report.ok:
+            first = report.departures[0] if report.departures else None
+            text = f"export departs from the eager run by {format_error(report.max_abs)}" + (
+                f", first in {_where(first.module)} ({first.module_class})" if first else ""
             )
-        facts.append(Fact(f"export {side.upper()}", text, "ok" if report.get("ok") else "fail"))
-    for side in data.get("stale_exports", ()):
+        facts.append(Fact(f"export {side.upper()}", text, "ok" if report.ok else "fail"))
+    for side in found.stale_exports:
         facts.append(Fact(f"cache {side}", "the cached export was stale: exported again", "warn"))
-    for fault in data.get("exporter_faults", ()):
+    for fault in found.exporter_faults:
+        facts.append(Fact(f"exporter fault {fault.side}", fault.explanation, "warn"))
+    return facts
+
+
+def _output_facts(found: MatchFacts) -> list[Fact]:
+    facts = []
+    for output in found.outputs:
+        metrics = output.metrics
         facts.append(
-            Fact(f"exporter fault {fault.get('side', '')}", fault.get("explanation", ""), "warn")
+            Fact(
+                f"output #{output.index}",
+                f"max abs {format_error(metrics.max_abs)}, cosine "
+                f"{_float(metrics.cosine) or 0:.6f}"
+                + ("" if metrics.ok else f" ({metrics.reason})"),
+                "ok" if metrics.ok else "fail",
+            )
+        )
+    for output in found.eager_outputs:
+        facts.append(
+            Fact(
+                f"eager output #{output.index}",
+                f"max abs {format_error(output.metrics.max_abs)}",
+                "ok" if output.metrics.ok else "fail",
+            )
         )
     return facts
 
 
-def _match_summary(data: Mapping[str, Any]) -> SummaryView:
-    ok = bool(data.get("ok"))
-    model_a, model_b = data.get("model_a") or {}, data.get("model_b") or {}
-    pairs = data.get("pairs", [])
-    failing = sum(1 for p in pairs if not (p.get("metrics") or {}).get("ok", True))
-    facts = [
-        Fact("models", f"{_model_label(model_a, 'A')} vs {_model_label(model_b, 'B')}"),
-        Fact("tolerance", _tolerance_text(data.get("tolerance") or {})),
+_NO_CULPRIT = {
+    NoCulprit.ACCUMULATED: (
+        "No culprit: no module differs by itself beyond tolerance; the difference is "
+        "rounding accumulated over the graph."
+    ),
+    NoCulprit.AGREE: "No culprit: the models agree.",
+    NoCulprit.UNMEASURED: "No culprit found (module own errors were not measured or none fails).",
+}
+
+
+def _match_summary(result: MatchResult) -> SummaryView:
+    found = facts(result)
+    failing = found.failing_pairs
+    summary = [
+        Fact("models", found.models()),
+        Fact("tolerance", _tolerance_text(found.tolerance)),
         Fact(
-            "tensor pairs", f"{len(pairs)} compared, {failing} failing", "fail" if failing else "ok"
+            "tensor pairs",
+            f"{found.tensor_pairs} compared, {failing} failing",
+            "fail" if failing else "ok",
         ),
-        Fact("module pairs", str(len(data.get("layer_map", ())))),
-        Fact("unmatched", str(len(data.get("unmatched", ())))),
+        Fact("module pairs", str(found.module_pairs)),
+        Fact("unmatched", str(found.unmatched)),
+        *_output_facts(found),
+        *_export_facts(found),
+        *(Fact("parameter layout", f"{kind}: {text}") for kind, text in found.layouts),
     ]
-    for output in data.get("outputs", ()):
-        metrics = output.get("metrics") or {}
-        good = bool(metrics.get("ok"))
-        facts.append(
-            Fact(
-                f"output #{output.get('index', 0)}",
-                f"max abs {format_error(metrics.get('max_abs'))}, cosine "
-                f"{_float(metrics.get('cosine')) or 0:.6f}"
-                + ("" if good else f" ({metrics.get('reason', '')})"),
-                "ok" if good else "fail",
-            )
-        )
-    for output in data.get("eager_outputs", ()):
-        metrics = output.get("metrics") or {}
-        facts.append(
-            Fact(
-                f"eager output #{output.get('index', 0)}",
-                f"max abs {format_error(metrics.get('max_abs'))}",
-                "ok" if metrics.get("ok") else "fail",
-            )
-        )
-    facts.extend(_export_facts(data))
-    for kind, chosen in (data.get("layouts") or {}).items():
-        facts.append(Fact("parameter layout", f"{kind}: {_layout_text(chosen)}"))
-    fallback = data.get("fallback") or {}
-    if fallback:
-        facts.append(
+    fb = found.fallback
+    if fb is not None:
+        summary.append(
             Fact(
                 "native fallback",
-                f"model {fallback.get('side', '?')} ({fallback.get('framework', '')} "
-                f"{fallback.get('class', '')}) could not be exported, so the models were compared "
-                f"module by module as they ran (the graphs show module outputs in run order): "
-                f"{fallback.get('reason', '')}",
+                f"model {fb.side} ({fb.framework} {fb.class_name}) could not be exported, so "
+                "the models were compared module by module as they ran (the graphs show "
+                f"module outputs in run order): {fb.reason}",
                 "warn",
             )
         )
-    first = data.get("first_divergence")
+    first = found.first_divergence
     first_facts: tuple[Fact, ...] = ()
-    if first:
-        metrics = first.get("metrics") or {}
+    if first is not None:
         first_facts = (
-            Fact(
-                "module",
-                f"{_where(first.get('module_a', ''))} ↔ {_where(first.get('module_b', ''))}",
-            ),
-            Fact("op", f"{first.get('op_a', '')} ↔ {first.get('op_b', '')}"),
-            Fact("tensors", f"{', '.join(first.get('a', ()))} ↔ {', '.join(first.get('b', ()))}"),
-            Fact("max abs", format_error(metrics.get("max_abs")), "fail"),
-            Fact("reason", str(metrics.get("reason", ""))),
+            Fact("module", f"{_where(first.module_a)} ↔ {_where(first.module_b)}"),
+            Fact("op", f"{first.op_a} ↔ {first.op_b}"),
+            Fact("tensors", f"{', '.join(first.a)} ↔ {', '.join(first.b)}"),
+            Fact("max abs", format_error(first.metrics.max_abs), "fail"),
+            Fact("reason", first.metrics.reason),
         )
-    culprits = _culprit_views(data)
-    if culprits:
-        note = ""
-    elif data.get("accumulated"):
-        note = (
-            "No culprit: no module differs by itself beyond tolerance; the difference is "
-            "rounding accumulated over the graph."
-        )
-    elif ok:
-        note = "No culprit: the models agree."
-    else:
-        note = "No culprit found (module own errors were not measured or none fails)."
-    verdict = Verdict.of(ok)
     return SummaryView(
-        ok=ok,
-        verdict=verdict,
-        headline=f"{verdict.upper()}: {_model_label(model_a, 'A')} vs {_model_label(model_b, 'B')}",
-        facts=tuple(facts),
+        ok=found.ok,
+        verdict=found.verdict,
+        headline=f"{found.verdict.upper()}: {found.models()}",
+        facts=tuple(summary),
         first_divergence=first_facts,
-        first_divergence_target=_where(first.get("module_a", "")) if first else None,
-        culprits=culprits,
-        culprit_note=note,
-        notes=tuple(data.get("notes", ())),
+        first_divergence_target=_where(first.module_a) if first is not None else None,
+        culprits=_culprit_views(found.culprits),
+        culprit_note=_NO_CULPRIT[found.no_culprit] if found.no_culprit is not None else "",
+        notes=found.notes,
     )
+
+
+def match_result(data: Mapping[str, Any]) -> MatchResult:
+    """The match result a dictionary holds.
+
+    Raises:
+        ReportError: it is no match result's dictionary.
+    """
+    try:
+        return MatchResult.from_dict(dict(data))
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise ReportError(
+            f"the result dictionary is no MatchResult's to_dict() ({type(err).__name__}: "
+            f"{err}); write it with result.to_json()"
+        ) from err
 
 
 def match_view(data: Mapping[str, Any], title: str | None = None) -> ReportView:
@@ -323,9 +318,10 @@ def match_view(data: Mapping[str, Any], title: str | None = None) -> ReportView:
     if not (data.get("graphs") or {}).get("a") and not (data.get("graphs") or {}).get("b"):
         payload["graphs"] = module_graphs(data)  # a native fallback has no op graph
     payload["index"] = graph_index(payload)
-    summary = _match_summary(data)
-    model_a = (data.get("model_a") or {}).get("class") or "A"
-    model_b = (data.get("model_b") or {}).get("class") or "B"
+    result = match_result(data)
+    summary = _match_summary(result)
+    model_a = result.model_a.class_name or "A"
+    model_b = result.model_b.class_name or "B"
     tabs = (
         TabView("graphs", "Graphs"),
         TabView("pairs", "Tensor pairs"),

@@ -44,9 +44,9 @@ def test_gelu_tanh_vs_exact_found_although_the_exporter_hides_it():
     pair.paddle_model.blocks[0].mlp.act = paddle.nn.GELU(approximate=True)
     result = padiff_ir.match(pair.torch_model, pair.paddle_model, pair.inputs)
     _check(result, "blocks.0.mlp.act")
-    assert result.export_fidelity["b"]["ok"] is False
-    assert result.export_fidelity["b"]["module"] == "blocks.0.mlp.act"
-    assert result.export_fidelity["a"]["ok"] is True
+    assert result.export_fidelity["b"].ok is False
+    assert result.export_fidelity["b"].module == "blocks.0.mlp.act"
+    assert result.export_fidelity["a"].ok is True
     assert not result.eager_outputs[0].ok
 
 

@@ -35,7 +35,7 @@ def test_zoo_pair_with_copied_weights_is_aligned(name):
     assert len(result.pairs) >= 5
     assert all(p.ok for p in result.outputs)
     assert all(p.ok for p in result.eager_outputs)
-    assert result.export_fidelity["a"]["ok"] and result.export_fidelity["b"]["ok"]
+    assert result.export_fidelity["a"].ok and result.export_fidelity["b"].ok
     modules_with_params = {m.a for m in result.layer_map}
     assert {
         "",
@@ -49,8 +49,8 @@ def test_models_in_either_order_and_seed_input_pairs():
     seed_inputs = ({"x": paddle.to_tensor(x)}, {"x": torch.from_numpy(x)})
     result = padiff_ir.match(pair.paddle_model, pair.torch_model, seed_inputs)
     assert result, str(result)
-    assert result.model_a["framework"] == "paddle"
-    assert result.model_b["framework"] == "torch"
+    assert result.model_a.framework == "paddle"
+    assert result.model_b.framework == "torch"
     # the pair in the other order gives the same verdict
     assert padiff_ir.match(pair.torch_model, pair.paddle_model, seed_inputs[::-1])
 
@@ -69,8 +69,8 @@ def test_onnx_file_on_one_side_and_torch_vs_torch(tmp_path):
     padiff_ir.export(pair.paddle_model, pair.inputs).save(str(path))
     result = padiff_ir.match(pair.torch_model, str(path), pair.inputs)
     assert result, str(result)
-    assert result.model_b["framework"] == "paddle"
-    assert result.export_fidelity["b"] == {"checked": False}
+    assert result.model_b.framework == "paddle"
+    assert result.export_fidelity["b"].to_dict() == {"checked": False}
     twin = get_pair("mlp", seed=0).torch_model
     assert padiff_ir.match(pair.torch_model, twin, pair.inputs)
     other = get_pair("mlp", seed=1).torch_model
@@ -199,14 +199,14 @@ def test_unexportable_models_are_compared_natively():
     with pytest.raises(ExportError, match="auto_diff"):
         padiff_ir.export(TorchDataDependent(), np.ones(3, np.float32))
     result = padiff_ir.match(TorchDataDependent(), TorchDataDependent(), np.ones(3, np.float32))
-    assert result and result.fallback["side"] == "A"
-    assert result.fallback["reason"].startswith("ExportError")
+    assert result and result.fallback.side == "A"
+    assert result.fallback.reason.startswith("ExportError")
     assert "compared natively" in str(result)
     paddle.seed(0)
     model_a = PaddleUnconvertible()
     model_b = PaddleUnconvertible()
     result = padiff_ir.match(model_a, model_b, np.ones((2, 3), np.float32))
-    assert not result and result.fallback["framework"] == "paddle"
+    assert not result and result.fallback.framework == "paddle"
     assert [(c.module_a, c.module_b) for c in result.culprits] == [("fc", "fc")]
     result = padiff_ir.match(model_a, model_b, np.ones((2, 3), np.float32), assign_weights=True)
     assert result, str(result)

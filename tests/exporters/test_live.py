@@ -152,7 +152,7 @@ def test_a_comparison_follows_training_without_preparing_again(cache):
         optimizer.step()  # A changes, B does not: the next check must see it
         result = comparison.check(x)
         assert not result.ok
-        assert result.export_fidelity["a"]["ok"], "A's graph reads A's new weights"
+        assert result.export_fidelity["a"].ok, "A's graph reads A's new weights"
         assert comparison.prepared is prepared, "nothing was exported or matched again"
 
 

@@ -159,7 +159,7 @@ def copy_through_pairs(
     state_a = {k: v.detach().numpy() for k, v in torch_model.state_dict().items()}
     written = set()
     for pair in matching.param_pairs:
-        arrays = _apply(pair.transform, [state_a[n] for n in pair.a], len(pair.b))
+        arrays = _apply(pair.transform.to_dict(), [state_a[n] for n in pair.a], len(pair.b))
         for name, array in zip(pair.b, arrays):
             target = state_b[name]
             assert tuple(target.shape) == array.shape, (pair, target.shape, array.shape)

@@ -66,7 +66,7 @@ def test_gate_up_orders_and_interleaving():
 
 def test_candidates_are_distinct_and_start_with_the_plain_concatenation():
     candidates = fused_candidates([64, 32, 32], axis=1)
-    assert candidates[0] == {"name": "fused_qkv", "axis": 1}
+    assert candidates[0].to_dict() == {"name": "fused_qkv", "axis": 1}
     keys = [permutation(c, [64, 32, 32]).tobytes() for c in candidates]
     assert len(set(keys)) == len(keys)
     names = {describe_layout(c) for c in candidates}
@@ -98,7 +98,7 @@ def test_every_candidate_round_trips_through_transform_and_inverse(torch_to_padd
 
 def test_one_to_one_permutation_and_offset_invert():
     weight = RNG.standard_normal((8, 3))
-    (layout,) = [c for c in rope_candidates(8, axis=0) if c["head_dim"] == 8][:1]
+    (layout,) = [c for c in rope_candidates(8, axis=0) if c.head_dim == 8][:1]
     transform = {"layout": layout, "offset": -1.0}
     (moved,) = apply_transform(transform, [weight])
     assert not np.allclose(moved, weight)

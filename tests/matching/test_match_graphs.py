@@ -220,9 +220,9 @@ def test_mha_fused_in_proj_vs_three_projections():
     matching = _special_matching("mha")
     weight = next(p for p in matching.param_pairs if p.a == ("attn.in_proj_weight",))
     assert weight.b == ("attn.q_proj.weight", "attn.k_proj.weight", "attn.v_proj.weight")
-    assert weight.transform == {"transpose": [1, 0], "split": 1, "sections": [16, 16, 16]}
+    assert weight.transform.to_dict() == {"transpose": [1, 0], "split": 1, "sections": [16, 16, 16]}
     bias = next(p for p in matching.param_pairs if p.a == ("attn.in_proj_bias",))
-    assert bias.transform == {"split": 0, "sections": [16, 16, 16]}
+    assert bias.transform.to_dict() == {"split": 0, "sections": [16, 16, 16]}
     attn = next(p for p in matching.module_pairs if p.a == "attn")
     assert attn.b == "attn" and attn.black_box
     assert attn.outputs_a and attn.inputs_a == attn.inputs_b == ("x",)
@@ -250,7 +250,7 @@ def test_lstm_pairs_gates_by_role():
         (n, n)
         for n in ("lstm.weight_ih_l0", "lstm.weight_hh_l0", "lstm.bias_ih_l0", "lstm.bias_hh_l0")
     }
-    assert all(p.transform == {} for p in lstm)
+    assert all(p.transform.to_dict() == {} for p in lstm)
     assert any(p.op_a == "LSTM" and p.op_b == "LSTM" for p in matching.tensor_pairs)
 
 

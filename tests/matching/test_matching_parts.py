@@ -187,7 +187,7 @@ def test_matching_is_name_free():
     matching = match_graphs(torch_graph, paddle_graph, canonicalize=False)
     assert matching.module_map()["blocks.1.fc1"] == "blocks.1.dense_in"
     assert matching.module_map()["blocks.2.fc2"] == "blocks.2.dense_out"
-    transforms = {p.a[0]: p.transform for p in matching.param_pairs}
+    transforms = {p.a[0]: p.transform.to_dict() for p in matching.param_pairs}
     assert transforms["blocks.0.fc1.weight"] == {"transpose": [1, 0]}
     assert transforms["blocks.0.fc1.bias"] == {}
     residuals = [
@@ -213,7 +213,7 @@ def test_fused_projection_pairs_as_a_group():
     matching = match_graphs(torch_side.graph(), paddle_side.graph(), canonicalize=False)
     weight = next(p for p in matching.param_pairs if p.a == ("attn.qkv.weight",))
     assert weight.b == ("attn.q.weight", "attn.k.weight", "attn.v.weight")
-    assert weight.transform == {"transpose": [1, 0], "split": 1, "sections": [8, 8, 8]}
+    assert weight.transform.to_dict() == {"transpose": [1, 0], "split": 1, "sections": [8, 8, 8]}
     group = next(p for p in matching.tensor_pairs if p.is_group)
     assert group.layout == {"concat_axis": -1}
     assert matching.module_map()["attn"] == "attn"

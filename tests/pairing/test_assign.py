@@ -211,7 +211,9 @@ def test_registered_weight_transform(monkeypatch):
     paddle_model = paddle.nn.Sequential(paddle.nn.Linear(4, 6), PaddleSplit())
     randomize(torch_model, 0)
     report = assign_weight(paddle_model, torch_model)
-    assert {"module": "custom:PaddleSplit|TorchFused"} in [c.transform for c in report.copied]
+    assert {"module": "custom:PaddleSplit|TorchFused"} in [
+        c.transform.to_dict() for c in report.copied
+    ]
     x = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
     with torch.no_grad():
         expected = torch_model(torch.from_numpy(x)).numpy()

@@ -69,7 +69,8 @@ def test_assign_weight_finds_the_layout_in_both_directions(variant):
 def test_layouts_are_named_in_the_layer_map_and_reused_without_inputs(tmp_path):
     pair = _fresh({}, 0)
     layer_map = padiff_ir.auto_layer_map(pair.torch_model, pair.paddle_model, pair.inputs)
-    qkv = layer_map.layouts[
+    layouts = layer_map.to_dict()["layouts"]  # their JSON form
+    qkv = layouts[
         "model.layers.*.self_attn.q_proj.weight+model.layers.*.self_attn.k_proj.weight+"
         "model.layers.*.self_attn.v_proj.weight -> llama.layers.*.self_attn.qkv_proj.weight"
     ]
@@ -82,7 +83,7 @@ def test_layouts_are_named_in_the_layer_map_and_reused_without_inputs(tmp_path):
             "rope": "half->interleaved",
         }
     }
-    assert {"layout": {"name": "fused_order", "order": [1, 0]}} in layer_map.layouts.values()
+    assert {"layout": {"name": "fused_order", "order": [1, 0]}} in layouts.values()
     path = tmp_path / "layer_map.json"
     layer_map.save(path)
     loaded = LayerMap.load(path)
@@ -132,7 +133,7 @@ def test_match_answers_natively_and_is_aligned():
     target = _fresh({}, 1).paddle_model
     result = padiff_ir.match(pair.torch_model, target, pair.inputs, assign_weights=True)
     assert result, str(result)
-    assert result.fallback["side"] == "B" and result.fallback["framework"] == "paddle"
+    assert result.fallback.side == "B" and result.fallback.framework == "paddle"
     assert not result.culprits and not [p for p in result.pairs if not p.ok]
     assert any("returns 2 tensor(s) in model A and 1 in model B" in n for n in result.notes)
 
@@ -262,7 +263,7 @@ def test_a_real_hugging_face_decoder_against_the_paddle_port(name, overrides):
     inputs = hf_inputs(ids)
     result = padiff_ir.match(hf, port.paddle_model, inputs, assign_weights=True)
     assert result, str(result)
-    assert result.fallback["side"] == "B"
+    assert result.fallback.side == "B"
     assert any("not tensors, left out" in note for note in result.notes)  # the cache
     diff = padiff_ir.auto_diff(
         hf, port.paddle_model, inputs, auto_init=False, atol=1e-5, rtol=1e-4, compare_mode="mean"
@@ -301,7 +302,9 @@ def test_gpt2_conv1d_is_a_linear_with_the_paddle_layout():
     model_b = PaddleMlp()
     x = np.random.default_rng(0).standard_normal((2, 5, 16)).astype(np.float32)
     report = padiff_ir.assign_weight(model_b, model_a, inputs=x)
-    assert all(c.transform == {} for c in report.copied)  # same layout: copied as they are
+    assert all(
+        c.transform.to_dict() == {} for c in report.copied
+    )  # same layout: copied as they are
     with torch.no_grad():
         expected = model_a(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(model_b(paddle.to_tensor(x)).numpy(), expected, atol=1e-6)

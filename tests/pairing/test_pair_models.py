@@ -107,13 +107,13 @@ def test_param_pairs_and_transforms(pairs):
     by_a = {p.a: p for p in matching.param_pairs}
     fused = by_a[("attn.in_proj_weight",)]
     assert fused.b == ("attn.q_proj.weight", "attn.k_proj.weight", "attn.v_proj.weight")
-    assert fused.transform == {"transpose": [1, 0], "split": 1, "sections": [16, 16, 16]}
-    assert by_a[("attn.out_proj.weight",)].transform == {"transpose": [1, 0]}
+    assert fused.transform.to_dict() == {"transpose": [1, 0], "split": 1, "sections": [16, 16, 16]}
+    assert by_a[("attn.out_proj.weight",)].transform.to_dict() == {"transpose": [1, 0]}
     cnn = match_modules(pairs["cnn"].torch_model, pairs["cnn"].paddle_model)
     by_a = {p.a[0]: p for p in cnn.param_pairs}
     assert by_a["bn1.running_var"].b == ("bn1._variance",)
-    assert by_a["conv1.weight"].transform == {}
-    assert by_a["fc.weight"].transform == {"transpose": [1, 0]}
+    assert by_a["conv1.weight"].transform.to_dict() == {}
+    assert by_a["fc.weight"].transform.to_dict() == {"transpose": [1, 0]}
     [counter, _] = [u for u in cnn.unmatched if u.kind == "tensor"]
     assert counter.name == "bn1.num_batches_tracked"
     assert "no paddle counterpart" in counter.reason
@@ -126,7 +126,7 @@ def test_paddle_first_reverses_the_transforms(pairs):
     by_b = {p.b: p for p in matching.param_pairs}
     fused = by_b[("attn.in_proj_weight",)]
     assert fused.a == ("attn.q_proj.weight", "attn.k_proj.weight", "attn.v_proj.weight")
-    assert fused.transform == {"transpose": [1, 0], "concat": 0, "sections": [16, 16, 16]}
+    assert fused.transform.to_dict() == {"transpose": [1, 0], "concat": 0, "sections": [16, 16, 16]}
 
 
 def test_per_framework_input_pair_in_either_order(pairs):
@@ -225,13 +225,14 @@ def test_transform_round_trips():
     np.testing.assert_array_equal(pieces[1], fused[4:8].T)
     [back] = apply_inverse(transform, pieces, target_shapes=[[12, 4]])
     np.testing.assert_array_equal(back, fused)
-    assert invert_transform(invert_transform(transform)) == transform
+    assert invert_transform(invert_transform(transform)).to_dict() == transform
     # A split along B's axis 2 of a permuted 3-D array is undone by a concat along A's axis.
     cube = rng.standard_normal((2, 6, 4))
     split = {"transpose": [2, 0, 1], "split": 2, "sections": [2, 4]}
     halves = apply_transform(split, [cube], target_shapes=[[4, 2, 2], [4, 2, 4]])
     np.testing.assert_array_equal(halves[0], cube[:, :2].transpose(2, 0, 1))
-    assert invert_transform(split) == {"transpose": [1, 2, 0], "concat": 1, "sections": [2, 4]}
+    inverse = {"transpose": [1, 2, 0], "concat": 1, "sections": [2, 4]}
+    assert invert_transform(split).to_dict() == inverse
     np.testing.assert_array_equal(apply_inverse(split, halves)[0], cube)
     [moved] = apply_transform({"transpose": [2, 0, 1]}, [cube])
     np.testing.assert_array_equal(apply_inverse({"transpose": [2, 0, 1]}, [moved])[0], cube)
@@ -245,10 +246,10 @@ def test_families_and_layouts():
     assert class_family("MultiheadAttention") == class_family("MultiHeadAttention")
     assert class_family("ModuleList") == class_family("LayerList") == "list"
     assert class_family("RNN", "torch") == class_family("SimpleRNN", "paddle")
-    assert layout_transform("linear", "weight", "torch", [3, 3], "torch", [3, 3]) == {}
-    assert layout_transform("linear", "weight", "paddle", [3, 5], "torch", [5, 3]) == {
+    assert layout_transform("linear", "weight", "torch", [3, 3], "torch", [3, 3]).to_dict() == {}
+    assert layout_transform("linear", "weight", "paddle", [3, 5], "torch", [5, 3]).to_dict() == {
         "transpose": [1, 0]
     }
     assert layout_transform("linear", "weight", "torch", [3, 5], "paddle", [3, 5]) is None
     assert layout_transform("convtranspose2d", "weight", "torch", [4, 3, 3, 3], "paddle",
-                            [4, 3, 3, 3]) == {}  # fmt: skip
+                            [4, 3, 3, 3]).to_dict() == {}  # fmt: skip

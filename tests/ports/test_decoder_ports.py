@@ -109,7 +109,7 @@ def test_dense_decoders_are_compared_op_by_op(name):
 
     skipped = list(convert_call_func.BUILTIN_LIKELY_MODULES)
     pair, result = _match(name)
-    assert not result.fallback, result.fallback["reason"]
+    assert not result.fallback, result.fallback.reason
     op_pairs = [p for p in result.pairs if p.op_a and p.op_b]
     assert len(op_pairs) >= 50, len(op_pairs)
     attention = {p.module_a for p in op_pairs if ".self_attn" in p.module_a}
@@ -124,8 +124,8 @@ def test_moe_decoders_fall_back_with_the_true_reason(name):
     fallback says so and where, and blames no data-dependent control flow."""
     _, result = _match(name)
     assert result, str(result)
-    reason = result.fallback["reason"]
-    assert result.fallback["side"] == "B", reason
+    reason = result.fallback.reason
+    assert result.fallback.side == "B", reason
     assert "view()" in reason and "modeling.py:" in reason and "in forward" in reason, reason
     assert "Data-dependent" not in reason and "In transformed code" not in reason, reason
 

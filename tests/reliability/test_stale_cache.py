@@ -265,6 +265,6 @@ def test_a_stale_graph_whose_fresh_export_fails_is_compared_natively(cache, monk
     assert padiff_ir.match(model_a, model_b, x)
     monkeypatch.setattr(SwitchedNet, "data_dependent", True)
     result = padiff_ir.match(model_a, model_b, x)
-    assert result.fallback["side"] == "B"
-    assert result.fallback["reason"].startswith("ExportError")
+    assert result.fallback.side == "B"
+    assert result.fallback.reason.startswith("ExportError")
     assert not result and [c.module_b for c in result.culprits] == [""]

@@ -28,6 +28,7 @@ from padiff_ir.compare.culprits.own_error import module_result, worst
 from padiff_ir.compare.eager import EagerRun
 from padiff_ir.compare.match_result import ModuleResult
 from padiff_ir.frameworks import flatten_tensors, get_framework, preserved_state
+from padiff_ir.hints import Model
 from padiff_ir.matching.types import ModulePair
 from padiff_ir.metrics import TensorMetrics, Tolerance, broadcast_alike, compare_arrays
 
@@ -60,8 +61,8 @@ class EagerModules:
 
     run_a: EagerRun
     run_b: EagerRun
-    model_a: Any
-    model_b: Any
+    model_a: Model
+    model_b: Model
     framework_a: str
     framework_b: str
     tolerance: Tolerance

@@ -233,7 +233,6 @@ def param_diffs(
         params_a / params_b: framework parameter name -> value, per side.
     """
     from padiff_ir.errors import WeightAssignError
-    from padiff_ir.matching.transforms import apply_transform, describe_transform
 
     lines = []
     for pair in matching.param_pairs:
@@ -244,8 +243,7 @@ def param_diffs(
         ):
             continue
         try:
-            expected = apply_transform(
-                pair.transform,
+            expected = pair.transform.apply(
                 [params_a[n] for n in pair.a],
                 target_shapes=[params_b[n].shape for n in pair.b],
             )
@@ -261,7 +259,7 @@ def param_diffs(
             )
             bound = atol + rtol * float(np.max(np.abs(got))) if got.size else atol
             if diff > bound:
-                how = describe_transform(pair.transform)
+                how = pair.transform.describe()
                 via = f" ({how})" if how != "identity" else ""
                 lines.append(
                     f"parameter {', '.join(pair.a)} vs {name_b}{via} differs: max abs {diff:.3g}"

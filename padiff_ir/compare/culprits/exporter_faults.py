@@ -22,10 +22,11 @@ from typing import Any
 
 from padiff_ir.compare.culprits import culprit_of
 from padiff_ir.compare.culprits.eager_modules import EagerModules
-from padiff_ir.compare.culprits.fidelity import departures
 from padiff_ir.compare.match_result import (
     Culprit,
+    Departure,
     ExporterFault,
+    ExportFidelity,
     MatchResult,
     ModuleResult,
     ModuleStatus,
@@ -33,6 +34,7 @@ from padiff_ir.compare.match_result import (
 )
 from padiff_ir.exporters import ExportedGraph, exporter_name
 from padiff_ir.frameworks import get_framework
+from padiff_ir.hints import Module
 from padiff_ir.matching.types import Matching, ModulePair
 from padiff_ir.pairing.settings import differ, fmt, op_setting
 
@@ -51,7 +53,7 @@ def _pair_at(matching: Matching, side: str, site: str) -> ModulePair | None:
 
 
 def _wrong_attribute(
-    exported: ExportedGraph, path: str, module: Any, framework: str
+    exported: ExportedGraph, path: str, module: Module, framework: str
 ) -> tuple[str, str, str, str, str] | None:
     """``(op, attribute, written, setting, expected)`` for an op of module ``path`` whose
     attribute disagrees with the module's setting it carries."""
@@ -72,15 +74,15 @@ def _wrong_attribute(
 
 
 def _fault(
-    side: str, report: Mapping[str, Any], pair: ModulePair, source: tuple[ExportedGraph, Any, str]
+    side: str, report: Departure, pair: ModulePair, source: tuple[ExportedGraph, Any, str]
 ) -> ExporterFault:
     exported, model, framework = source
     path = pair.a if side == "a" else pair.b
     module = dict(get_framework(framework).named_modules(model)).get(path)
     wrong = _wrong_attribute(exported, path, module, framework) if module is not None else None
     exporter = exporter_name(framework)
-    site = report["module"]
-    where = f"{site or '<root>'} ({report.get('module_class', '')})"
+    site = report.module
+    where = f"{site or '<root>'} ({report.module_class})"
     if wrong is not None:
         op, attribute, written, setting, value = wrong
         expected = f"{setting} {value}"
@@ -90,15 +92,15 @@ def _fault(
         text = f"{exporter} changed what {where} computes"
     explanation = (
         f"{text}: model {_LABELS[side]}'s graph departs from its eager run at {where} "
-        f"(max abs {report.get('module_max_abs', float('nan')):.3g}); an exporter fault, "
+        f"(max abs {report.module_max_abs:.3g}); an exporter fault, "
         "not a model difference: that module was judged on the eager runs"
     )
     return ExporterFault(
         side=_LABELS[side],
         exporter=exporter,
         module=site,
-        module_class=str(report.get("module_class", "")),
-        max_abs=float(report.get("module_max_abs", float("nan"))),
+        module_class=report.module_class,
+        max_abs=report.module_max_abs,
         op=op,
         attribute=attribute,
         written=written,
@@ -108,15 +110,14 @@ def _fault(
 
 
 def exporter_faults(
-    fidelity: Mapping[str, Mapping[str, Any]],
+    fidelity: Mapping[str, ExportFidelity],
     matching: Matching,
     sources: Mapping[str, tuple[ExportedGraph, Any, str]],
 ) -> list[ExporterFault]:
     """One fault per module where a side's graph departs from its model's eager run.
 
     Args:
-        fidelity: per side (``"a"``, ``"b"``), the export check's report (its
-            :func:`~.fidelity.departures`).
+        fidelity: per side (``"a"``, ``"b"``), the export check's report.
         matching: the module pairs (the report names a call site of one side).
         sources: per side, ``(exported graph, model, framework)``.
     """
@@ -124,8 +125,8 @@ def exporter_faults(
     for side, report in fidelity.items():
         if side not in sources or sources[side][2] == "onnx":
             continue
-        for departure in departures(report):
-            pair = _pair_at(matching, side, departure["module"])
+        for departure in report.departures:
+            pair = _pair_at(matching, side, departure.module)
             if pair is not None:
                 faults.append(_fault(side, departure, pair, sources[side]))
     for fault in faults:

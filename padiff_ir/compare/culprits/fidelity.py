@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from padiff_ir.compare.culprits.own_error import is_inside, worst
 from padiff_ir.compare.eager import EagerRun, module_output_metrics
+from padiff_ir.compare.match_result import Departure, ExportFidelity
 from padiff_ir.errors import ExecutionError, InputError
 from padiff_ir.exporters import ExportedGraph
 from padiff_ir.metrics import TensorMetrics, Tolerance, compare_arrays
 
-__all__ = ["departures", "export_fidelity", "fidelity_notes"]
+__all__ = ["export_fidelity", "fidelity_notes"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,29 +57,26 @@ def export_fidelity(
     runner: Any,
     module_pairs: Sequence[Any],
     tolerance: Tolerance,
-) -> dict[str, Any]:
+) -> ExportFidelity:
     """Whether side ``side``'s exported graph reproduces the model's eager outputs.
 
-    Returns ``{"checked": False}`` without an eager run (an ONNX file), else ``{"checked",
-    "ok", "max_abs"}`` plus, when not ok and found, the innermost ``module`` (with its
-    ``module_class`` and ``module_max_abs``) where the exporter changed the computation, and
-    ``modules``: every such innermost module, in data-flow order, each as
-    ``{"module", "module_class", "module_max_abs"}`` (see :func:`departures`).
+    Not checked without an eager run (an ONNX file); when not ok, the innermost modules where
+    the exporter changed the computation, in data-flow order (:class:`ExportFidelity`).
     """
     if eager is None:
-        return {"checked": False}
+        return ExportFidelity()
     outputs = [
         compare_arrays(store[name], value, tolerance)
         for name, value in zip(exported.output_names, eager.outputs)
         if name in store
     ]
     total = worst(outputs)
-    report: dict[str, Any] = {
-        "checked": True,
-        "ok": total is None or total.ok,
-        "max_abs": total.max_abs if total is not None else 0.0,
-    }
-    if report["ok"]:
+    report = ExportFidelity(
+        checked=True,
+        ok=total is None or total.ok,
+        max_abs=total.max_abs if total is not None else 0.0,
+    )
+    if report.ok:
         return report
     failing = []
     for pair in module_pairs:
@@ -95,36 +94,23 @@ def export_fidelity(
     innermost = [
         f for f in failing if not any(o[0] != f[0] and is_inside(o[0], f[0]) for o in failing)
     ]
-    found = [
-        {"module": path, "module_class": cls, "module_max_abs": metrics.max_abs}
-        for path, cls, metrics in innermost
-    ]
-    if found:
-        report.update(found[0], modules=found)
-    return report
+    found = tuple(Departure(path, cls, metrics.max_abs) for path, cls, metrics in innermost)
+    return replace(report, departures=found)
 
 
-def departures(report: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """Every innermost module where a side's graph departs from its eager run (a report of
-    :func:`export_fidelity`; one written before ``modules`` was: its ``module``)."""
-    if "modules" in report:
-        return list(report["modules"])
-    return [report] if report.get("module") is not None else []
-
-
-def fidelity_notes(fidelity: Mapping[str, Mapping[str, Any]]) -> list[str]:
+def fidelity_notes(fidelity: Mapping[str, ExportFidelity]) -> list[str]:
     """One remark for the user per side whose exported graph departs from its eager run."""
     notes = []
     for side, report in fidelity.items():
-        if not report.get("checked") or report["ok"]:
+        if not report.departs:
             continue
-        found = departures(report)
+        found = report.departures
         where = ("modules " if len(found) > 1 else "module ") + ", ".join(
-            f"{d['module']!r} ({d.get('module_class', '')})" for d in found
+            f"{d.module!r} ({d.module_class})" for d in found
         )
         head = (
             f"the exported graph of {side.upper()} does not reproduce its eager outputs "
-            f"(max abs {report['max_abs']:.3g})"
+            f"(max abs {report.max_abs:.3g})"
         )
         if found:
             notes.append(
