@@ -38,6 +38,7 @@ FAMILY_ALIASES: Mapping[str, str] = {
     "parameterlist": "list",
     "rnn_torch": "simplernn",
     "silu": "silu",
+    "siluactivation": "silu",  # Hugging Face's activations.SiLUActivation (an nn.Module)
     "hardswish": "hardswish",
     "upsamplingnearest2d": "upsample",
     "upsamplingbilinear2d": "upsample",
