@@ -28,7 +28,7 @@ torch = pytest.importorskip("torch")
 
 BY_NAME = {pair.name: pair for pair in PAIRS}
 QUICK = ("transformers/Qwen2",)
-MOE = ("transformers/Qwen3Moe", "transformers/Qwen2Moe")
+MOE = ("transformers/Qwen3Moe", "transformers/Qwen2Moe", "transformers/DeepseekV3")
 CONTAINERS = ("model.layers",)  # a ModuleList/LayerList: no forward of its own
 
 
@@ -193,7 +193,7 @@ def _scaled(model: Any, path: str) -> None:
 BUGS = {
     "epsilon": (_epsilon, "model.layers.1.post_attention_layernorm"),
     "scaled-weight": (_scaled, "model.layers.0.self_attn.o_proj"),
-    "scaled-router": (_scaled, "model.layers.0.mlp.gate"),
+    "scaled-router": (_scaled, "model.layers.1.mlp.gate"),  # DeepSeek-V3: layer 0 is dense
     "scaled-shared-expert-gate": (_scaled, "model.layers.0.mlp.shared_expert_gate"),
 }
 #: the bugs in layers some families have, and those families
