@@ -264,9 +264,7 @@ def _moe_truth(fam: _Family, a: str, b: str, pair: BuiltPair, unpaired: list[str
         modules[f"{a}.shared_expert_gate"] = f"{b}.shared_expert_gate"
 
 
-def _deepseek_experts(
-    fam: _Family, a: str, b: str, pair: BuiltPair, unpaired: list[str]
-) -> None:
+def _deepseek_experts(fam: _Family, a: str, b: str, pair: BuiltPair, unpaired: list[str]) -> None:
     """DeepSeek-V3's routed experts (gate and up apart on the paddle side) and shared one."""
     weights, derived, modules = pair.weights, pair.derived, pair.modules
     assert isinstance(weights, dict) and isinstance(derived, dict) and isinstance(modules, dict)
