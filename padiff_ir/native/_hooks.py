@@ -370,10 +370,7 @@ class Recorder:
         backward checks B's incoming gradient against A's and passes A's on."""
         if array is None or not self.ops_b.is_floating(tensor):
             return tensor
-        array = _in_shape_of(array, tensor_shape(tensor))
-        if array is None:
-            return tensor  # no value of B's shape: B's own is kept
-        value = self.ops_b.from_numpy(array, like=tensor)
+        value = self.ops_b.from_numpy(_in_shape_of(array, tensor_shape(tensor)), like=tensor)
         if self.options.backward and carries and key in self._grad_outputs_a:
             return self.ops_b.feed(tensor, value, lambda grad: self._check_output_grad([key], grad))
         return value
@@ -601,15 +598,15 @@ def recording(recorder: Recorder) -> Iterator[Recorder]:
         recorder.release()
 
 
-def _in_shape_of(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:
+def _in_shape_of(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """A's value in the shape of B's output it replaces: the same elements in B's shape (a
-    single-head axis on one side only: ``[2, 1, 8, 128]`` for ``[2, 8, 128]``), or broadcast to it
-    (RoPE's cos/sin of batch 1); ``None`` when neither fits (the elements in another order)."""
+    single-head axis on one side only: ``[2, 1, 8, 128]`` for ``[2, 8, 128]``), or broadcast to
+    it (RoPE's cos/sin of batch 1 for one per sample); as it is otherwise (a pooling of another
+    size: B's next layers see A's value)."""
     if array.shape == shape:
         return array
     if array.size == int(np.prod(shape)):
-        return array.reshape(shape) if same_layout(array.shape, shape) else None
-    try:
+        return array.reshape(shape) if same_layout(array.shape, shape) else array
+    if len(array.shape) == len(shape) and all(a in (1, b) for a, b in zip(array.shape, shape)):
         return np.ascontiguousarray(np.broadcast_to(array, shape))
-    except ValueError:
-        return None
+    return array
