@@ -39,6 +39,7 @@ FAMILY_ALIASES: Mapping[str, str] = {
     "layerdict": "dict",
     "parameterlist": "list",
     "silu": "silu",
+    "siluactivation": "silu",  # Hugging Face's activations.SiLUActivation (an nn.Module)
     "hardswish": "hardswish",
     "upsamplingnearest2d": "upsample",
     "upsamplingbilinear2d": "upsample",

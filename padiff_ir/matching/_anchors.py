@@ -10,7 +10,8 @@ gate reordering, an expand) heads a *unit*:
 * ``Conv``/``ConvTranspose``: with the bias ``Add`` the canonical pass marks ``bias_of``;
   signature ``(kernel shape, has_bias, group)``;
 * anything else (norms, embeddings, LSTM, ``Add(x, pos_embed)``...): the op alone; signature its
-  family and the shapes of the parameters each operand comes from (sorted for commutative ops);
+  family and the shapes of the parameters each operand comes from (sorted for commutative ops;
+  a matrix and its transpose alike for a library layer a eager trace keeps opaque);
   a layer a eager trace keeps whole (``meta["module_unit"]``: attention, recurrent layers) is
   signed by its family alone, as its parameters differ in layout between frameworks.
 
@@ -102,6 +103,11 @@ def transparent_root(view: SideView, tensor: str) -> str:
 def _param_shape(view: SideView, tensor: str) -> tuple[Any, ...]:
     shape = view.shape(tensor)
     return tuple(shape) if shape is not None else ()
+
+
+def _unordered_matrix(shape: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A 2-D shape with its dimensions in one order (a matrix and its transpose alike)."""
+    return tuple(sorted(shape, key=str)) if len(shape) == 2 else shape
 
 
 def _direct_param(view: SideView, tensor: str) -> str | None:
@@ -225,6 +231,10 @@ def _generic(view: SideView, name: str, index: int, pin: Any) -> Unit:
         for s in facts.const_slots
         if s in facts.sources
     ]
+    if facts.family == "Module":
+        # a library layer an eager trace keeps opaque (a MoE router): torch stores its
+        # matrices [out, in], paddle [in, out]
+        slots = [tuple(_unordered_matrix(shape) for shape in slot) for slot in slots]
     if facts.family in COMMUTATIVE:
         slots.sort()
     root = transparent_root(view, op.inputs[facts.act_slots[0]]) if facts.act_slots else None

@@ -54,6 +54,7 @@ from padiff_ir.matching._report import (
 )
 from padiff_ir.matching._seeds import (
     ValueCheck,
+    resolve_chunks,
     resolve_groups,
     seed_anchors,
     seed_positions,
@@ -334,6 +335,7 @@ def _pair_tensors(
         for a, b in zip(tree_a.ordered_outputs(module_a), tree_b.ordered_outputs(module_b)):
             state.pair(a, b, 1.0, ("pinned", "position"))
     resolve_groups(state, same)
+    resolve_chunks(state, same)
     propagate(state, same)
     seed_positions(state, graph_a.outputs, graph_b.outputs, "graph-output")
     position_pairs = pair_by_position(state, same)

@@ -104,8 +104,10 @@ class ModuleMatcher:
         of_a, of_b = self.tree_a.module_of, self.tree_b.module_of
         votes = self.votes
         for draft in self.state.drafts:
-            if "split-group" in draft.evidence:
-                continue  # pieces of a fused layer against whole layers: no module pair
+            if "split-group" in draft.evidence or "chunk" in draft.evidence:
+                # pieces of a fused layer against whole layers, or chunks whose split an
+                # exporter puts in the module reading one of them: no module pair
+                continue
             if len(draft.a) == 1 and len(draft.b) == 1:
                 producer_a, producer_b = view_a.producer(draft.a[0]), view_b.producer(draft.b[0])
                 if (

@@ -231,10 +231,20 @@ def _compatible(
         return False
     outs_a, outs_b = view_a.act_outputs(op_a), view_b.act_outputs(op_b)
     if outs_a and outs_b:
-        size_a, size_b = numel(view_a.shape(outs_a[0])), numel(view_b.shape(outs_b[0]))
+        shape_a, shape_b = view_a.shape(outs_a[0]), view_b.shape(outs_b[0])
+        size_a, size_b = numel(shape_a), numel(shape_b)
         if size_a is not None and size_b is not None and size_a != size_b:
-            return False
+            # one value for the whole batch on one side, per sample on the other (RoPE's
+            # cos/sin from positions of batch 1): what their consumers see is the same
+            return _broadcast_alike(shape_a, shape_b)
     return True
+
+
+def _broadcast_alike(shape_a: tuple[Any, ...] | None, shape_b: tuple[Any, ...] | None) -> bool:
+    """Same rank, every dimension equal or 1 on one side."""
+    if shape_a is None or shape_b is None or len(shape_a) != len(shape_b):
+        return False
+    return all(x == y or x == 1 or y == 1 for x, y in zip(shape_a, shape_b))
 
 
 def _param_shapes(view: SideView, facts: Any) -> list[tuple[Any, ...]]:

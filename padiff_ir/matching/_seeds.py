@@ -7,7 +7,9 @@ fused/split units, then graph outputs by position.
 
 A group whose fused side is sliced (``Gather``/``Slice``/``Split`` through layout ops: torch's
 ``qkv[0], qkv[1], qkv[2]``) is *resolved*: the ``i``-th slice, in index order, pairs 1:1 with the
-``i``-th member of the other side.
+``i``-th member of the other side. Two paired tensors cut into chunks on both sides (a fused
+gate/up projection ``chunk``-ed in two: ``Split`` from paddle, ``SplitToSequence`` and
+``SequenceAt`` from torch) pair chunk by chunk, in index order.
 
 :mod:`padiff_ir.matching._propagate` pairs the remaining parameter-free ops from there.
 """
@@ -20,6 +22,8 @@ from collections.abc import Callable, Sequence
 from itertools import permutations
 from typing import TYPE_CHECKING, Any
 
+from padiff_ir.matching._view import compatible_shapes
+
 if TYPE_CHECKING:
     from padiff_ir.matching._anchors import Unit
     from padiff_ir.matching._state import PairState
@@ -29,6 +33,7 @@ __all__ = [
     "MAX_WALK",
     "ValueCheck",
     "paired_root",
+    "resolve_chunks",
     "resolve_groups",
     "seed_anchors",
     "seed_positions",
@@ -140,6 +145,34 @@ def resolve_groups(state: PairState, same: ValueCheck | None = None) -> None:
                     state.pair(member, part, 0.9, ("split-group", "slice-order"))
 
 
+def resolve_chunks(state: PairState, same: ValueCheck | None = None) -> None:
+    """Pair the chunks of two paired tensors that both sides cut with a split (docstring)."""
+    view_a, view_b = state.view_a, state.view_b
+    for a, b in list(state.one_a.items()):
+        if not (_is_split(view_a, a) and _is_split(view_b, b)):
+            continue
+        chunks_a, chunks_b = _slices(view_a, a), _slices(view_b, b)
+        if len(chunks_a) < 2 or len(chunks_a) != len(chunks_b):
+            continue
+        if not all(
+            compatible_shapes(view_a.shape(x), view_b.shape(y))
+            and (same is None or same(x, y) is not False)
+            for x, y in zip(chunks_a, chunks_b)
+        ):
+            continue
+        for x, y in zip(chunks_a, chunks_b):
+            state.pair(x, y, 0.9, ("chunk", "slice-order"))
+
+
+#: Families of the ops that cut a tensor into chunks (ONNX op types kept as families).
+_SPLITS = frozenset({"Split", "SplitToSequence"})
+
+
+def _is_split(view: SideView, tensor: str) -> bool:
+    """``tensor`` is read by a split into chunks (``Split`` or ``SplitToSequence``)."""
+    return any(view.facts[reader].family in _SPLITS for reader, _ in view.consumers.get(tensor, []))
+
+
 def _slices(view: SideView, tensor: str) -> list[str]:
     """Outputs of the ops slicing ``tensor`` (through layout ops), in slice order."""
     found: list[tuple[Any, str]] = []
@@ -148,9 +181,11 @@ def _slices(view: SideView, tensor: str) -> list[str]:
         current, depth = queue.popleft()
         for reader, _ in view.consumers.get(current, []):
             facts = view.facts[reader]
-            if facts.family == "split":
+            if facts.family == "Split":  # ONNX op types are the families of these two
                 outs = view.act_outputs(reader)
                 found.extend(((i, view.rank[reader]), t) for i, t in enumerate(outs))
+            elif facts.family == "SplitToSequence":
+                found.extend(_sequence_items(view, reader))
             elif facts.family == "select":
                 start = facts.select[1] if facts.select is not None else None
                 found.append(
@@ -163,6 +198,20 @@ def _slices(view: SideView, tensor: str) -> list[str]:
                 queue.extend((t, depth + 1) for t in view.act_outputs(reader))
     found.sort()
     return [t for _, t in found]
+
+
+def _sequence_items(view: SideView, split: str) -> list[tuple[Any, str]]:
+    """``((index, rank), output)`` of each ``SequenceAt`` with a constant index reading the
+    sequence a ``SplitToSequence`` makes."""
+    items = []
+    for reader, _ in view.consumers.get(view.act_outputs(split)[0], []):
+        op = view.op(reader)
+        if op.op_type != "SequenceAt" or len(op.inputs) < 2:
+            continue
+        index = view.folder.value(op.inputs[1])
+        if index is not None and index.size == 1 and int(index.reshape(())) >= 0:
+            items.append(((int(index.reshape(())), view.rank[split]), view.act_outputs(reader)[0]))
+    return items
 
 
 def _order_by_values(

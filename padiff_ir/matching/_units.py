@@ -76,6 +76,9 @@ def expand_tokens(token_a: Token, token_b: Token, same: ValueCheck | None) -> li
             return [((a,), (b,)) for a, b in pairs]
     if len(units_a) == 1 or len(units_b) == 1:
         return [(units_a, units_b)]
+    partial = _unique_members_and_one_group(units_a, units_b)
+    if partial:
+        return partial
     logger.debug(
         "tokens %s and %s: %d vs %d members, left unpaired",
         token_a.key,
@@ -84,6 +87,31 @@ def expand_tokens(token_a: Token, token_b: Token, same: ValueCheck | None) -> li
         len(units_b),
     )
     return []
+
+
+def _unique_members_and_one_group(
+    units_a: tuple[Unit, ...], units_b: tuple[Unit, ...]
+) -> list[UnitPair]:
+    """Two tokens of several members each, not alike member by member (a router, a fused
+    gate/up and a shared-expert gate read one input on one side; a router, gate, up and
+    shared-expert gate on the other): members whose signature is unique in both tokens pair
+    1:1, and the rest make one N:1 group when one side has a single member left. Nothing
+    (``[]``) when that does not account for every member."""
+    count_a = Counter(_unit_signature(u) for u in units_a)
+    count_b = Counter(_unit_signature(u) for u in units_b)
+    by_key_b = {_unit_signature(u): u for u in units_b}
+    pairs: list[UnitPair] = []
+    for unit in units_a:
+        key = _unit_signature(unit)
+        if count_a[key] == 1 and count_b.get(key) == 1:
+            pairs.append(((unit,), (by_key_b[key],)))
+    paired_a = {u.index for group, _ in pairs for u in group}
+    paired_b = {u.index for _, group in pairs for u in group}
+    rest_a = tuple(u for u in units_a if u.index not in paired_a)
+    rest_b = tuple(u for u in units_b if u.index not in paired_b)
+    if not pairs or not rest_a or not rest_b or min(len(rest_a), len(rest_b)) != 1:
+        return []
+    return [*pairs, (rest_a, rest_b)]
 
 
 def consistent_pairs(

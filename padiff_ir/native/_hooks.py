@@ -31,7 +31,7 @@ import numpy as np
 
 from padiff_ir._paths import layer_pattern
 from padiff_ir.frameworks import Framework, flatten_tensors, installed
-from padiff_ir.metrics import TensorMetrics, broadcast_alike
+from padiff_ir.metrics import TensorMetrics, broadcast_alike, same_layout
 from padiff_ir.native._slots import (
     Draft,
     LayerSlot,
@@ -240,7 +240,12 @@ class Recorder:
             tensors = flatten_tensors(output, ops)
             arrays = self.pending.outputs.pop((index, call), None)
             positions: list[int | None] = (
-                common_positions([a.shape for a in arrays], [tensor_shape(t) for t in tensors])
+                common_positions(
+                    [a.shape for a in arrays],
+                    [tensor_shape(t) for t in tensors],
+                    [a.dtype.kind in "biu" for a in arrays],
+                    [not ops.is_floating(t) for t in tensors],
+                )
                 if arrays is not None
                 else list(range(len(tensors)))
             )
@@ -370,7 +375,7 @@ class Recorder:
         backward checks B's incoming gradient against A's and passes A's on."""
         if array is None or not self.ops_b.is_floating(tensor):
             return tensor
-        value = self.ops_b.from_numpy(array, like=tensor)
+        value = self.ops_b.from_numpy(_in_shape_of(array, tensor_shape(tensor)), like=tensor)
         if self.options.backward and carries and key in self._grad_outputs_a:
             return self.ops_b.feed(tensor, value, lambda grad: self._check_output_grad([key], grad))
         return value
@@ -596,3 +601,17 @@ def recording(recorder: Recorder) -> Iterator[Recorder]:
             yield recorder
     finally:
         recorder.release()
+
+
+def _in_shape_of(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A's value in the shape of B's output it replaces: the same elements in B's shape (a
+    single-head axis on one side only: ``[2, 1, 8, 128]`` for ``[2, 8, 128]``), or broadcast to
+    it (RoPE's cos/sin of batch 1 for one per sample); as it is otherwise (a pooling of another
+    size: B's next layers see A's value)."""
+    if array.shape == shape:
+        return array
+    if array.size == int(np.prod(shape)):
+        return array.reshape(shape) if same_layout(array.shape, shape) else array
+    if len(array.shape) == len(shape) and all(a in (1, b) for a, b in zip(array.shape, shape)):
+        return np.ascontiguousarray(np.broadcast_to(array, shape))
+    return array

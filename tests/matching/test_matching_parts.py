@@ -219,6 +219,74 @@ def test_fused_projection_pairs_as_a_group():
     assert matching.module_map()["attn"] == "attn"
 
 
+def _gated_mlp(framework: str) -> Graph:
+    """A fused gate/up projection cut in two chunks, ``act(gate) * up``: torch's ``chunk``
+    exports ``SplitToSequence`` and one ``SequenceAt`` per chunk, paddle's one ``Split``."""
+    side = _Builder(framework)
+    side.modules.update({"mlp": "MLP", "mlp.act": "SiLU"})
+    fused = side.linear("mlp.gate_up", "x", 8, 16)
+    if framework == "torch":
+        sequence = side.op("SplitToSequence", (fused,), None, "mlp")
+        chunks = []
+        for index in range(2):
+            const = side._tensor(f"index{index}", ())
+            side.ops.append(
+                OpNode(
+                    f"c{index}",
+                    "Constant",
+                    outputs=(const,),
+                    attributes={"value_int": index},
+                    index=len(side.ops),
+                )
+            )
+            chunks.append(side.op("SequenceAt", (sequence, const), (2, 8), "mlp"))
+    else:
+        chunks = [side._tensor(f"chunk{i}", (2, 8)) for i in range(2)]
+        side.ops.append(
+            OpNode(
+                "split",
+                "Split",
+                inputs=(fused,),
+                outputs=tuple(chunks),
+                module_path="mlp.act",
+                index=len(side.ops),
+            )
+        )
+    gate = side.op("Sigmoid", (chunks[0],), (2, 8), "mlp.act")
+    gate = side.op("Mul", (chunks[0], gate), (2, 8), "mlp.act")
+    side.op("Mul", (gate, chunks[1]), (2, 8), "mlp")
+    return side.graph()
+
+
+def test_chunks_of_paired_tensors_pair_in_order_whatever_op_cuts_them():
+    matching = match_graphs(_gated_mlp("torch"), _gated_mlp("paddle"), canonicalize=False)
+    assert matching.module_map()["mlp.act"] == "mlp.act"  # found between the chunks
+    sigmoid = next(p for p in matching.tensor_pairs if p.op_a == "Sigmoid")
+    assert (sigmoid.op_b, sigmoid.module_b) == ("Sigmoid", "mlp.act")
+
+
+def _router_and_experts(fused: bool) -> Graph:
+    """A router beside a gate/up projection (fused on one side) and a shared-expert gate, all
+    reading one input: one token of several members on each side."""
+    side = _Builder("paddle" if fused else "torch")
+    side.linear("router", "x", 8, 4)
+    if fused:
+        side.linear("shared.gate_up", "x", 8, 12)
+    else:
+        side.linear("shared.gate", "x", 8, 6)
+        side.linear("shared.up", "x", 8, 6)
+    side.linear("shared_gate", "x", 8, 1)
+    return side.graph()
+
+
+def test_a_token_of_other_members_pairs_the_unique_ones_and_groups_the_rest():
+    matching = match_graphs(_router_and_experts(False), _router_and_experts(True))
+    weights = {p.a: p.b for p in matching.param_pairs}
+    assert weights[("router.weight",)] == ("router.weight",)
+    assert weights[("shared_gate.weight",)] == ("shared_gate.weight",)
+    assert weights[("shared.gate.weight", "shared.up.weight")] == ("shared.gate_up.weight",)
+
+
 def _layer_map(**fields) -> SimpleNamespace:
     """A duck-typed layer map (the matcher reads attributes only)."""
     empty = dict(

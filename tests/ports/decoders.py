@@ -1,7 +1,9 @@
 """Decoder family of the real-ports corpus: Hugging Face ``transformers`` against PaddleFormers.
 
-Llama, Qwen2, Qwen3, Phi-3 and two mixture-of-experts families (Qwen3-MoE: routed experts;
-Qwen2-MoE: routed plus a gated shared expert), each in PaddleFormers' eager (non-fleet) class.
+Llama, Qwen2, Qwen3, Phi-3 and three mixture-of-experts families (Qwen3-MoE: routed experts;
+Qwen2-MoE: routed plus a gated shared expert; DeepSeek-V3: multi-head latent attention, a
+dense first layer, then routed experts with a sigmoid router and its correction bias beside a
+shared expert), each in PaddleFormers' eager (non-fleet) class.
 
 Tiny configs (2 layers, hidden 64, 4 heads over 2 KV heads, vocabulary 128), random init, no
 download. The ground truth below is written from the two libraries' sources, not from padiff-ir:
@@ -13,6 +15,16 @@ download. The ground truth below is written from the two libraries' sources, not
 - HF stacks MoE experts in 3-d tensors (``gate_up_proj`` [experts, 2 * inter, hidden], gate
   first; ``down_proj`` [experts, hidden, inter]), PaddleFormers keeps one MLP per expert;
 - Phi-3 fuses q/k/v (plain ``[q; k; v]``) and gate/up the same way on both sides;
+- DeepSeek-V3 keeps every projection apart on both sides (``q_a_proj``, ``q_a_layernorm``,
+  ``q_b_proj``, ``kv_a_proj_with_mqa``, ``kv_a_layernorm``, ``kv_b_proj``), PaddleFormers
+  defining the norms after the projections; its experts are one MLP each with ``gate_proj``
+  and ``up_proj`` apart, HF's a 3-d ``gate_up_proj`` (gate rows first) and ``down_proj``;
+  the router's ``e_score_correction_bias`` (a buffer on both sides) only chooses experts;
+  its router returns ``(logits, weights, indices)`` in HF, ``(indices, weights)`` in
+  PaddleFormers. PaddleFormers reads a YaRN ``factor`` whatever the RoPE type (given 1.0).
+  Read by hand, the two differ only where this config cannot show it (experts of unchosen
+  groups masked with 0 in PaddleFormers, ``-inf`` in HF: ``n_group`` is 1), so no true
+  difference is left after the hand conversion, as for the other families;
 - paddle Linear weights are [in, out]; the LM head is [vocab, hidden] on both sides.
 
 Torch modules whose computation is one part of a fused paddle module (``q_proj``, ``gate_proj``,
@@ -43,6 +55,8 @@ KV_HEADS = 2
 HEAD_DIM = HIDDEN // HEADS
 INTER = 96
 MOE_INTER = 24
+#: DeepSeek-V3's multi-head latent attention: LoRA-style ranks and head parts
+Q_LORA, KV_LORA, ROPE_DIM, NOPE_DIM = 32, 16, 8, 16
 EXPERTS = 4
 LAYERS = 2
 SEED = 0
@@ -112,7 +126,9 @@ class _Family:
     qkv_bias: bool = False
     qk_norm: bool = False
     fused_mlp: bool = True
-    moe: str = ""  # "" | "qwen3" (routed experts) | "qwen2" (routed + gated shared expert)
+    moe: str = ""  # "" | "qwen3" (routed) | "qwen2" (+ gated shared expert) | "deepseek"
+    dense_layers: int = 0  # the first layers with a dense MLP in an MoE family (DeepSeek-V3)
+    mla: bool = False  # multi-head latent attention (DeepSeek-V3)
     fused_alike: bool = False  # fused q/k/v and gate/up on both sides, in the same order (Phi-3)
     dropouts: tuple[str, ...] = ()  # a decoder layer's own Dropout modules (same names)
     act_a: str = "act_fn"  # the activation module's name on the torch side
@@ -136,9 +152,10 @@ def _fuse_gate_up(gate: np.ndarray, up: np.ndarray) -> np.ndarray:
     return np.concatenate([gate.T, up.T], axis=1)
 
 
-def _expert(index: int, transpose: bool = True) -> Callable[[np.ndarray], np.ndarray]:
-    """One expert's matrix out of HF's 3-d stack, as a paddle Linear weight."""
-    return lambda stack: stack[index].T if transpose else stack[index]
+def _expert(index: int, rows: slice = slice(None)) -> Callable[[np.ndarray], np.ndarray]:
+    """One expert's matrix out of HF's 3-d stack (its ``rows`` of it: the gate or the up half
+    of ``gate_up_proj``), as a paddle Linear weight."""
+    return lambda stack: stack[index, rows].T
 
 
 def _layer_truth(fam: _Family, layer: int, pair: BuiltPair, unpaired: list[str]) -> None:
@@ -155,7 +172,9 @@ def _layer_truth(fam: _Family, layer: int, pair: BuiltPair, unpaired: list[str])
     modules[f"{a}.self_attn.o_proj"] = f"{b}.self_attn.o_proj"
     weights[f"{a}.self_attn.o_proj.weight"] = (f"{b}.self_attn.o_proj.weight", Copy.TRANSPOSE)
     proj = [f"{a}.self_attn.{p}_proj" for p in "qkv"]
-    if fam.fused_alike:
+    if fam.mla:
+        _mla_truth(f"{a}.self_attn", pair)
+    elif fam.fused_alike:
         weights[f"{a}.self_attn.qkv_proj.weight"] = (
             f"{b}.self_attn.qkv_proj.weight",
             Copy.TRANSPOSE,
@@ -179,10 +198,22 @@ def _layer_truth(fam: _Family, layer: int, pair: BuiltPair, unpaired: list[str])
             weights[f"{a}.self_attn.{norm}.weight"] = (f"{b}.self_attn.{norm}.weight", Copy.SAME)
             modules[f"{a}.self_attn.{norm}"] = f"{b}.self_attn.{norm}"
     modules[f"{a}.mlp"] = f"{b}.mlp"
-    if fam.moe:
+    if fam.moe and layer >= fam.dense_layers:
         _moe_truth(fam, f"{a}.mlp", f"{b}.mlp", pair, unpaired)
     else:
         _mlp_truth(fam, f"{a}.mlp", f"{b}.mlp", pair, unpaired)
+
+
+def _mla_truth(attention: str, pair: BuiltPair) -> None:
+    """Multi-head latent attention: the same names on both sides, Linear weights transposed."""
+    weights, modules = pair.weights, pair.modules
+    assert isinstance(weights, dict) and isinstance(modules, dict)
+    for proj in ("q_a_proj", "q_b_proj", "kv_a_proj_with_mqa", "kv_b_proj"):
+        weights[f"{attention}.{proj}.weight"] = (f"{attention}.{proj}.weight", Copy.TRANSPOSE)
+        modules[f"{attention}.{proj}"] = f"{attention}.{proj}"
+    for norm in ("q_a_layernorm", "kv_a_layernorm"):
+        weights[f"{attention}.{norm}.weight"] = (f"{attention}.{norm}.weight", Copy.SAME)
+        modules[f"{attention}.{norm}"] = f"{attention}.{norm}"
 
 
 def _mlp_truth(fam: _Family, a: str, b: str, pair: BuiltPair, unpaired: list[str]) -> None:
@@ -212,6 +243,9 @@ def _moe_truth(fam: _Family, a: str, b: str, pair: BuiltPair, unpaired: list[str
     modules[f"{a}.gate"] = (
         f"{b}.gate"  # HF's router returns (logits, scores, indices): logits agree
     )
+    if fam.moe == "deepseek":
+        _deepseek_experts(fam, a, b, pair, unpaired)
+        return
     for e in range(EXPERTS):
         derived[f"{b}.experts.{e}.up_gate_proj.weight"] = Derive(
             (f"{a}.experts.gate_up_proj",), _expert(e)
@@ -230,6 +264,26 @@ def _moe_truth(fam: _Family, a: str, b: str, pair: BuiltPair, unpaired: list[str
         modules[f"{a}.shared_expert_gate"] = f"{b}.shared_expert_gate"
 
 
+def _deepseek_experts(fam: _Family, a: str, b: str, pair: BuiltPair, unpaired: list[str]) -> None:
+    """DeepSeek-V3's routed experts (gate and up apart on the paddle side) and shared one."""
+    weights, derived, modules = pair.weights, pair.derived, pair.modules
+    assert isinstance(weights, dict) and isinstance(derived, dict) and isinstance(modules, dict)
+    bias = "gate.e_score_correction_bias"
+    weights[f"{a}.{bias}"] = (f"{b}.{bias}", Copy.SAME)
+    halves = {"gate_proj": slice(0, MOE_INTER), "up_proj": slice(MOE_INTER, 2 * MOE_INTER)}
+    for e in range(EXPERTS):
+        for proj, rows in halves.items():
+            derived[f"{b}.experts.{e}.{proj}.weight"] = Derive(
+                (f"{a}.experts.gate_up_proj",), _expert(e, rows)
+            )
+        derived[f"{b}.experts.{e}.down_proj.weight"] = Derive(
+            (f"{a}.experts.down_proj",), _expert(e)
+        )
+    unpaired.extend([f"{a}.experts", f"{a}.experts.act_fn"])
+    _mlp_truth(fam, f"{a}.shared_experts", f"{b}.shared_experts", pair, unpaired)
+    modules[f"{a}.shared_experts"] = f"{b}.shared_experts"
+
+
 def _configs(fam: _Family) -> tuple[Any, Any]:
     import transformers
 
@@ -244,25 +298,28 @@ def _configs(fam: _Family) -> tuple[Any, Any]:
         rms_norm_eps=1e-6,
         rope_theta=10000.0,
         tie_word_embeddings=False,
-        **fam.config,
     )
+    common.update(fam.config)
     modeling = paddleformers_modeling(fam.pf)
     configuration = importlib.import_module(f"paddleformers.transformers.{fam.pf}.configuration")
     pf_config = getattr(configuration, f"{fam.hf}Config")(**common, fuse_rms_norm=False)
+    if fam.mla:  # PaddleFormers' MLA reads a YaRN factor whatever the RoPE type (1: none)
+        pf_config.rope_parameters = dict(pf_config.rope_parameters, factor=1.0)
     del modeling
     return getattr(transformers, f"{fam.hf}Config")(**common), pf_config
 
 
 def _draw_away(torch_model: Any) -> None:
-    """Norm weights away from 1 and biases away from 0, so that a wrong mapping shows."""
+    """Norm weights away from 1 and biases away from 0 (the router's correction bias, a
+    buffer, too), so that a wrong mapping shows."""
     import torch
 
     generator = torch.Generator().manual_seed(SEED + 1)
     with torch.no_grad():
-        for name, param in torch_model.named_parameters():
+        for name, param in torch_model.state_dict().items():
             if name.endswith("norm.weight"):
                 param.copy_(1.0 + 0.5 * torch.rand(param.shape, generator=generator) - 0.25)
-            elif name.endswith(".bias"):
+            elif name.endswith((".bias", "correction_bias")):
                 param.copy_(0.1 * torch.randn(param.shape, generator=generator))
 
 
@@ -320,6 +377,31 @@ _FAMILIES = (
         dict(_MOE, shared_expert_intermediate_size=INTER),
         qkv_bias=True,
         moe="qwen2",
+    ),
+    _Family(
+        "DeepseekV3",
+        "deepseek_v3",
+        "DeepseekV3ForCausalLM",
+        dict(
+            _MOE,
+            num_key_value_heads=HEADS,
+            head_dim=ROPE_DIM,
+            n_routed_experts=EXPERTS,
+            n_shared_experts=1,
+            n_group=1,
+            topk_group=1,
+            first_k_dense_replace=1,
+            routed_scaling_factor=2.5,
+            q_lora_rank=Q_LORA,
+            kv_lora_rank=KV_LORA,
+            qk_nope_head_dim=NOPE_DIM,
+            qk_rope_head_dim=ROPE_DIM,
+            v_head_dim=HEAD_DIM,
+        ),
+        fused_mlp=False,
+        moe="deepseek",
+        dense_layers=1,
+        mla=True,
     ),
     _Family(
         "Phi3",
