@@ -1,7 +1,7 @@
 """One check of a prepared pair: run both graphs on some inputs, compare, localise, explain.
 
 Stages (timed into ``MatchResult.timings``): **run** both graphs recording the tensors a check
-reads (sessions opened once per :class:`~padiff_ir.compare.prepared.PreparedPair`);
+reads (sessions opened once per :class:`~padiff_ir.pairing.pair.ModelPair`);
 **compare** every matched tensor pair and the outputs (:mod:`.pairs`); **localize** each
 failing module's own error, culprits, explanations (:mod:`.culprits`); **fidelity**: does each
 exported graph reproduce its eager model (:mod:`.fidelity`)?
@@ -23,19 +23,19 @@ from padiff_ir.compare.comparable import judged_by_modules, module_failures
 from padiff_ir.compare.culprits import localise
 from padiff_ir.compare.eager import EagerRun
 from padiff_ir.compare.eager_modules import eager_modules
-from padiff_ir.compare.environment import environment
 from padiff_ir.compare.exporter_faults import exporter_faults, fault_verdict, judged_eagerly
 from padiff_ir.compare.fidelity import export_fidelity, fidelity_notes
 from padiff_ir.compare.layouts import transposed_pairs
 from padiff_ir.compare.localize import ModuleInputs, worst
 from padiff_ir.compare.options import MatchOptions
 from padiff_ir.compare.pairs import compare_eager_outputs, compare_outputs, compare_pairs
-from padiff_ir.compare.prepared import PreparedPair
 from padiff_ir.compare.result import Culprit, ExporterFault, MatchResult, ModuleResult, PairResult
-from padiff_ir.compare.stages import Stage, StageTimer
 from padiff_ir.compare.values import ComparedTensors
 from padiff_ir.metrics import Tolerance
+from padiff_ir.pairing.environment import environment
 from padiff_ir.pairing.layouts import found_layouts
+from padiff_ir.pairing.pair import ModelPair
+from padiff_ir.pairing.stages import Stage, StageTimer
 from padiff_ir.runtime import ActivationStore
 
 __all__ = ["EagerPair", "check_inputs", "checker"]
@@ -46,7 +46,7 @@ EagerPair = tuple["EagerRun | None", "EagerRun | None"]
 
 
 def _fidelity(
-    prepared: PreparedPair,
+    prepared: ModelPair,
     eager: EagerPair,
     stores: tuple[Mapping[str, Any], Mapping[str, Any]],
     options: MatchOptions,
@@ -79,7 +79,7 @@ class _EagerMeasure:
     made only when a module the graphs cannot measure asks for it."""
 
     def __init__(
-        self, prepared: PreparedPair, by_module: Callable[[], EagerPair], tolerance: Any
+        self, prepared: ModelPair, by_module: Callable[[], EagerPair], tolerance: Any
     ) -> None:
         self._prepared = prepared
         self._by_module = by_module
@@ -104,7 +104,7 @@ class _EagerMeasure:
 
 
 def _run_both(
-    prepared: PreparedPair,
+    prepared: ModelPair,
     feeds: tuple[dict[str, np.ndarray], dict[str, np.ndarray]],
     options: MatchOptions,
 ) -> tuple[ActivationStore, ActivationStore]:
@@ -121,7 +121,7 @@ def _run_both(
 
 
 def check_inputs(
-    prepared: PreparedPair,
+    prepared: ModelPair,
     feeds: tuple[dict[str, np.ndarray], dict[str, np.ndarray]],
     eager: EagerPair,
     eager_by_module: Callable[[], EagerPair],
@@ -227,11 +227,11 @@ def checker(
     options: MatchOptions,
     timer: StageTimer,
     notes: list[str],
-) -> Callable[[PreparedPair], MatchResult]:
+) -> Callable[[ModelPair], MatchResult]:
     """:func:`check_inputs` of any prepared pair on per-side inputs ``raw`` (``notes`` first,
     then the pair's own)."""
 
-    def check(prepared: PreparedPair) -> MatchResult:
+    def check(prepared: ModelPair) -> MatchResult:
         feeds = prepared.feeds(*raw)
         notes_of = [*notes, *prepared.notes]
         return check_inputs(prepared, feeds, eager, eager_by_module, options, timer, notes_of)
@@ -240,7 +240,7 @@ def checker(
 
 
 def _judge_faults(
-    prepared: PreparedPair,
+    prepared: ModelPair,
     fidelity: dict[str, Any],
     eager: EagerPair,
     found: tuple[list[ModuleResult], list[Culprit]],
@@ -255,7 +255,7 @@ def _judge_faults(
     return faults, *judged_eagerly(faults, prepared.matching, *found, measure)
 
 
-def _sources(prepared: PreparedPair) -> dict[str, tuple[Any, Any, str]]:
+def _sources(prepared: ModelPair) -> dict[str, tuple[Any, Any, str]]:
     """Per side, its exported graph, model and framework."""
     return {
         "a": (prepared.exported_a, prepared.models[0], prepared.frameworks[0]),
@@ -277,7 +277,7 @@ def _with_faults(result: MatchResult, faults: list[ExporterFault]) -> MatchResul
 
 
 def _result(
-    prepared: PreparedPair,
+    prepared: ModelPair,
     outputs: list[PairResult],
     pairs: list[PairResult],
     modules: list[ModuleResult],

@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+from padiff_ir.runtime._weights import current_arrays
 from padiff_ir.runtime.calls import run_all, run_subgraph
 from padiff_ir.runtime.runner import DEFAULT_MEMORY_BUDGET, DEFAULT_PROVIDERS, Runner
 from padiff_ir.runtime.store import DEFAULT_STORE_BUDGET, ActivationStore, TensorSummary
@@ -31,6 +32,7 @@ __all__ = [
     "run_subgraph",
     "DEFAULT_PROVIDERS",
     "DEFAULT_MEMORY_BUDGET",
+    "current_arrays",
     # storing
     "ActivationStore",
     "TensorSummary",
