@@ -12,6 +12,7 @@ from padiff_ir.zoo import get_pair
 def test_every_entry_point_shares_the_pair_entry_and_clear_forgets_it(cache):
     pair = get_pair("mlp")
     a, b = pair.torch_model, pair.paddle_model
+    padiff_ir.clear()  # what earlier tests left
     assert padiff_ir.match(a, b, pair.inputs)
     entry = pair_cache.entry(a, b)
     assert entry is not None and entry.matching is not None and entry.kept is not None
