@@ -20,6 +20,12 @@ order, as the IR runs its passes:
    when it may be.
 
 What a pair keeps between calls lives in the one cache (:mod:`.cache`).
+
+Example:
+    >>> [stage.name for stage in PREPARATION]
+    ['export', 'kept', 'ir', 'match', 'assign', 'open']
+    >>> [stage.name for stage in MATCHING]
+    ['export', 'ir', 'match']
 """
 
 from __future__ import annotations
@@ -211,14 +217,20 @@ class _Preparing:
         return "onnx" not in (self.side_a[1], self.side_b[1])
 
 
+def _always(settings: PairSettings) -> bool:
+    return True
+
+
 @dataclass(frozen=True)
 class PairStage:
     """One stage of :data:`PREPARATION`: ``run`` fills in its part of the pair (or sets
-    ``done`` to end the preparation early), timed as ``timed``."""
+    ``done`` to end the preparation early), timed as ``timed``, for the settings ``applies``
+    says it runs with."""
 
     name: str
     timed: Stage | None
     run: Callable[[_Preparing], None]
+    applies: Callable[[PairSettings], bool] = _always
 
 
 def _unexported(state: _Preparing, err: Exception) -> None:
@@ -405,8 +417,6 @@ def _traced_matching(traced: tuple[Graph, Graph], layer_map: Any) -> Matching:
 
 def _assign(state: _Preparing) -> None:
     settings = state.settings
-    if not settings.assign_weights:
-        return
     assert state.matching is not None and state.exported is not None
     (model_a, _, _), (model_b, framework_b, _) = state.side_a, state.side_b
     if state.models:
@@ -469,7 +479,7 @@ PREPARATION: tuple[PairStage, ...] = (
     PairStage("kept", None, _serve_kept),
     PairStage("ir", Stage.IR, _build),
     PairStage("match", Stage.MATCH, _match),
-    PairStage("assign", Stage.ASSIGN, _assign),
+    PairStage("assign", Stage.ASSIGN, _assign, lambda settings: settings.assign_weights),
     PairStage("open", None, _open),
 )
 
@@ -478,7 +488,7 @@ def _run(state: _Preparing, stages: tuple[PairStage, ...], timer: StageTimer | N
     """``stages`` run in order on ``state`` (until one says the pair is done)."""
     timer = timer or StageTimer()
     for stage in stages:
-        if stage.name == "assign" and not state.settings.assign_weights:
+        if not stage.applies(state.settings):
             continue
         with timer.stage(stage.timed) if stage.timed is not None else contextlib.nullcontext():
             stage.run(state)

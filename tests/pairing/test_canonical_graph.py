@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from padiff_ir.pairing.pair import canonical_graph
 from padiff_ir.exporters import export
 from padiff_ir.ir import build_graph, canonicalize
+from padiff_ir.pairing.pair import canonical_graph
 
 
 def _model() -> torch.nn.Module:
