@@ -31,7 +31,7 @@ from padiff_ir.compare.prepared import prepare_pair
 from padiff_ir.compare.result import MatchResult
 from padiff_ir.compare.verify import unfaithful, verified
 from padiff_ir.errors import ExportError, InputError, OptionError
-from padiff_ir.exporters._export import FRAMEWORK_LOCK
+from padiff_ir.exporters import FRAMEWORK_LOCK
 from padiff_ir.frameworks.inputs import split_inputs
 from padiff_ir.pairing.pair import ModelPair, input_signature
 from padiff_ir.pairing.stages import Stage, StageTimer
@@ -278,7 +278,7 @@ class Comparison:
         """Whether either model's weights are no longer those its graph holds (then a graph
         that departs from its model is explained, see :meth:`check`); with assign_weights
         either side's graph can hold the other's weights: both are looked at."""
-        from padiff_ir.exporters._cache import stale_parameters
+        from padiff_ir.exporters import stale_parameters
 
         sides = zip(
             (prepared.exported_a, prepared.exported_b),

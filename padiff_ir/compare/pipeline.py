@@ -43,8 +43,7 @@ from padiff_ir.compare.prepared import prepare_pair
 from padiff_ir.compare.result import MatchResult
 from padiff_ir.compare.verify import verified
 from padiff_ir.errors import ExportError, MatchError
-from padiff_ir.exporters import detect_framework
-from padiff_ir.exporters._export import FRAMEWORK_LOCK
+from padiff_ir.exporters import FRAMEWORK_LOCK, detect_framework
 from padiff_ir.frameworks import get_framework
 from padiff_ir.frameworks.inputs import split_inputs
 from padiff_ir.frameworks.rounding import rounded_inputs

@@ -8,8 +8,14 @@ signature gets the cached graph with its current weights.
 
 from __future__ import annotations
 
-from padiff_ir.exporters._cache import ExportCache, export_cache
-from padiff_ir.exporters._export import export, export_pair, exporter_name, load_onnx
+from padiff_ir.exporters._cache import ExportCache, export_cache, stale_parameters
+from padiff_ir.exporters._export import (
+    FRAMEWORK_LOCK,
+    export,
+    export_pair,
+    exporter_name,
+    load_onnx,
+)
 from padiff_ir.exporters._graph import (
     FRAMEWORK_KEY,
     MODULE_CLASS_KEY,
@@ -22,6 +28,7 @@ from padiff_ir.frameworks.detect import detect_framework
 
 __all__ = [
     "FRAMEWORK_KEY",
+    "FRAMEWORK_LOCK",
     "MODULES_KEY",
     "MODULE_CLASS_KEY",
     "MODULE_PATH_KEY",
@@ -34,4 +41,5 @@ __all__ = [
     "export_pair",
     "exporter_name",
     "load_onnx",
+    "stale_parameters",
 ]

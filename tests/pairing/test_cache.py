@@ -58,3 +58,35 @@ def test_the_table_keeps_the_newest_pairs():
         pairs.entry(a, b, create=True)
     assert len(pairs) == 8
     assert pairs.entry(*held[0]) is None and pairs.entry(*held[-1]) is not None
+
+
+def test_the_cache_is_the_only_state_of_the_pair_paths():
+    """The seven process-wide caches that were (export cache aside, now the one cache's
+    export part) are gone: what they held lives in ``pair_cache``."""
+    import importlib
+
+    from padiff_ir.exporters import export_cache
+
+    gone = {
+        "padiff_ir.compare.prepared": ("_GRAPHS", "_TRACES"),
+        "padiff_ir.pairing.kept": ("_last",),
+        "padiff_ir.pairing.memo": ("_MEMO",),
+        "padiff_ir.native._memo": ("_ENTRIES",),
+        "padiff_ir.runtime.calls": ("_SUBGRAPH_RUNNERS",),
+    }
+    for name, attributes in gone.items():
+        module = importlib.import_module(name)
+        assert not [a for a in attributes if hasattr(module, a)], name
+    assert pair_cache.exports is export_cache
+
+
+def test_compare_and_native_do_not_import_each_other_privately():
+    """What both need lives in ``pairing/`` or below: ``native`` imports nothing of
+    ``compare``, and ``compare`` only ``native``'s public face."""
+    from tests.test_architecture import _files, _imports
+
+    native = {m for path in _files("native") for m in _imports(path)}
+    assert not [m for m in native if m.startswith("padiff_ir.compare")]
+    compare = {m for path in _files("compare") for m in _imports(path)}
+    private = [m for m in compare if m.startswith("padiff_ir.native._")]
+    assert not private, private
