@@ -40,6 +40,7 @@ __all__ = [
     "BatchResults",
     "Batches",
     "export_cache",
+    "clear",
     "ProgressDisplay",
     "auto_diff",
     "DiffResult",
@@ -227,7 +228,7 @@ def match(
     An export is cached (:data:`export_cache`): a second call on models of the same structure,
     code and input signature reuses the graphs with the models' current weights. The graphs
     read the weights from the models' tensors (no copy), and a second call on the same two
-    model objects reuses the first call's onnxruntime sessions.
+    model objects reuses the first call's onnxruntime sessions; :func:`clear` forgets all that.
 
     Raises:
         OptionError: an option with a value it cannot take, named in the message with the
@@ -288,6 +289,26 @@ def match(
         frameworks = (detect_framework(unwrap_model(m)) for m in (model_a, model_b))
         inputs = select_inputs(inputs, keys, *frameworks)
     return run_match(model_a, model_b, inputs, options)
+
+
+def clear(*, disk: bool = False) -> None:
+    """Forget everything padiff-ir keeps from one call to the next.
+
+    That is the one cache (:mod:`padiff_ir.pairing.cache`): the exports held in memory
+    (:data:`export_cache`), the graph IR and eager traces of recent exports, and per pair of
+    models the matching every entry point reuses, what ``auto_diff`` left for its next call and
+    the onnxruntime sessions a ``match`` kept (released now). The next call exports and matches
+    afresh. With ``disk`` the export cache's files are removed too.
+
+    Example:
+        >>> import padiff_ir
+        >>> padiff_ir.clear()
+        >>> len(padiff_ir.export_cache), padiff_ir.export_cache.hits
+        (0, 0)
+    """
+    from padiff_ir.pairing.cache import pair_cache
+
+    pair_cache.clear(disk=disk)
 
 
 def __getattr__(name: str) -> Any:

@@ -114,11 +114,6 @@ def _unit_of(path: Path) -> str:
 
 UNITS = sorted({_unit_of(p) for p in _files()})
 
-# compare/native_match.py (the match fallback through auto_diff's hooks) and native/_run.py
-# (compare.environment) make compare and native import each other, and native_match reads
-# native's private memo; both go when native_match moves out of compare/.
-_NATIVE_MATCH_IN_COMPARE = (PACKAGE / "compare" / "native_match.py").exists()
-
 
 def test_every_part_of_the_package_is_on_the_floor_table():
     assert len(FLOORS) > 15
@@ -152,8 +147,6 @@ def test_no_two_parts_import_each_other():
         for a, b in edges
         if b not in (None, a) and a in FLOORS and (b, a) in edges
     }
-    if _NATIVE_MATCH_IN_COMPARE:
-        both_ways.discard(("compare", "native"))
     assert both_ways == set()
 
 
@@ -167,8 +160,6 @@ def test_no_package_imports_another_packages_private_module():
             if _unit(m) not in (None, unit)
             and any(p.startswith("_") and not p.startswith("__") for p in m.split(".")[2:])
         )
-        if _NATIVE_MATCH_IN_COMPARE and path == PACKAGE / "compare" / "native_match.py":
-            private = [m for m in private if not m.startswith("padiff_ir.native._memo")]
         if private:
             found[str(path.relative_to(PACKAGE.parent))] = private
     assert found == {}

@@ -1,7 +1,7 @@
 """One check of a prepared pair: run both graphs on some inputs, compare, localise, explain.
 
 Stages (timed into ``MatchResult.timings``): **run** both graphs recording the tensors a check
-reads (sessions opened once per :class:`~padiff_ir.compare.prepared.PreparedPair`);
+reads (sessions opened once per :class:`~padiff_ir.pairing.pair.ModelPair`);
 **compare** every matched tensor pair and the outputs (:mod:`.pairs`); **localize** each
 failing module's own error, culprits, explanations (:mod:`.culprits`); **fidelity**: does each
 exported graph reproduce its eager model (:mod:`.culprits.fidelity`)?
@@ -30,7 +30,6 @@ from padiff_ir.compare.culprits.exporter_faults import (
 from padiff_ir.compare.culprits.fidelity import export_fidelity, fidelity_notes
 from padiff_ir.compare.culprits.own_error import ModuleInputs, worst
 from padiff_ir.compare.eager import EagerRun
-from padiff_ir.compare.environment import environment
 from padiff_ir.compare.laid_out_pairs import transposed_pairs
 from padiff_ir.compare.match_result import (
     Culprit,
@@ -43,11 +42,12 @@ from padiff_ir.compare.match_result import (
 )
 from padiff_ir.compare.options import MatchOptions
 from padiff_ir.compare.pairs import compare_eager_outputs, compare_outputs, compare_pairs
-from padiff_ir.compare.prepared import PreparedPair
-from padiff_ir.compare.stages import Stage, StageTimer
 from padiff_ir.compare.values import ComparedTensors
 from padiff_ir.metrics import Tolerance
+from padiff_ir.pairing.environment import environment
 from padiff_ir.pairing.layout_probes import found_layouts
+from padiff_ir.pairing.pair import ModelPair
+from padiff_ir.pairing.stages import Stage, StageTimer
 from padiff_ir.runtime import ActivationStore
 
 __all__ = ["EagerPair", "check_inputs", "checker"]
@@ -58,7 +58,7 @@ EagerPair = tuple["EagerRun | None", "EagerRun | None"]
 
 
 def _fidelity(
-    prepared: PreparedPair,
+    prepared: ModelPair,
     eager: EagerPair,
     stores: tuple[Mapping[str, Any], Mapping[str, Any]],
     options: MatchOptions,
@@ -91,7 +91,7 @@ class _EagerMeasure:
     made only when a module the graphs cannot measure asks for it."""
 
     def __init__(
-        self, prepared: PreparedPair, by_module: Callable[[], EagerPair], tolerance: Any
+        self, prepared: ModelPair, by_module: Callable[[], EagerPair], tolerance: Any
     ) -> None:
         self._prepared = prepared
         self._by_module = by_module
@@ -116,7 +116,7 @@ class _EagerMeasure:
 
 
 def _run_both(
-    prepared: PreparedPair,
+    prepared: ModelPair,
     feeds: tuple[dict[str, np.ndarray], dict[str, np.ndarray]],
     options: MatchOptions,
 ) -> tuple[ActivationStore, ActivationStore]:
@@ -133,7 +133,7 @@ def _run_both(
 
 
 def check_inputs(
-    prepared: PreparedPair,
+    prepared: ModelPair,
     feeds: tuple[dict[str, np.ndarray], dict[str, np.ndarray]],
     eager: EagerPair,
     eager_by_module: Callable[[], EagerPair],
@@ -208,7 +208,7 @@ def check_inputs(
 
 
 def _localize(
-    prepared: PreparedPair,
+    prepared: ModelPair,
     stores: tuple[ActivationStore, ActivationStore],
     compared: ComparedTensors,
     results: tuple[list[PairResult], list[PairResult]],
@@ -257,11 +257,11 @@ def checker(
     options: MatchOptions,
     timer: StageTimer,
     notes: list[str],
-) -> Callable[[PreparedPair], MatchResult]:
+) -> Callable[[ModelPair], MatchResult]:
     """:func:`check_inputs` of any prepared pair on per-side inputs ``raw`` (``notes`` first,
     then the pair's own)."""
 
-    def check(prepared: PreparedPair) -> MatchResult:
+    def check(prepared: ModelPair) -> MatchResult:
         feeds = prepared.feeds(*raw)
         notes_of = [*notes, *prepared.notes]
         return check_inputs(prepared, feeds, eager, eager_by_module, options, timer, notes_of)
@@ -270,7 +270,7 @@ def checker(
 
 
 def _judge_faults(
-    prepared: PreparedPair,
+    prepared: ModelPair,
     fidelity: dict[str, ExportFidelity],
     eager: EagerPair,
     found: tuple[list[ModuleResult], list[Culprit]],
@@ -285,7 +285,7 @@ def _judge_faults(
     return faults, *judged_eagerly(faults, prepared.matching, *found, measure)
 
 
-def _sources(prepared: PreparedPair) -> dict[str, tuple[Any, Any, str]]:
+def _sources(prepared: ModelPair) -> dict[str, tuple[Any, Any, str]]:
     """Per side, its exported graph, model and framework."""
     return {
         "a": (prepared.exported_a, prepared.models[0], prepared.frameworks[0]),
@@ -319,7 +319,7 @@ def _failing_output(
 
 
 def _result(
-    prepared: PreparedPair,
+    prepared: ModelPair,
     outputs: list[PairResult],
     pairs: list[PairResult],
     modules: list[ModuleResult],

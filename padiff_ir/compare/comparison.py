@@ -1,11 +1,13 @@
 """Many inputs for the price of one export: a comparison prepared once, checked per batch.
 
 :class:`Comparison` exports, matches and opens the onnxruntime sessions of two models once
-(:func:`~padiff_ir.compare.prepared.prepare_pair`); each :meth:`Comparison.check` runs both
-models eagerly (their outputs only, a plain forward), both graphs, and compares them
-(:func:`~padiff_ir.compare.check.check_inputs`), giving the :class:`MatchResult` that
-:func:`padiff_ir.match` gives for those inputs. Inputs of another signature (a last batch of
-another size) prepare the pair again, from the export cache.
+(a :class:`~padiff_ir.pairing.pair.ModelPair`, :func:`~padiff_ir.compare.prepared.prepare_pair`);
+each :meth:`Comparison.check` runs both models eagerly (their outputs only, a plain forward),
+both graphs, and compares them (:func:`~padiff_ir.compare.check.check_inputs`), giving the
+:class:`MatchResult` that :func:`padiff_ir.match` gives for those inputs. Inputs of another
+signature (a last batch of another size) prepare the pair again, from the export cache. When a
+model cannot be exported, each check compares the models module by module, as ``match`` does
+(:func:`~padiff_ir.compare.native_match.answer_natively`).
 
 ``keys`` picks each model's inputs out of a batch: ``(keys_a, keys_b)``, each a dict
 ``{forward argument: batch key}``, a sequence of batch keys (positional inputs) or a function
@@ -23,14 +25,16 @@ from typing import Any
 from padiff_ir.compare.check import EagerPair, checker
 from padiff_ir.compare.eager import run_eager_pair
 from padiff_ir.compare.match_result import MatchResult
+from padiff_ir.compare.native_match import answer_natively
 from padiff_ir.compare.options import MatchOptions
 from padiff_ir.compare.pipeline import resolve_sides, rounded_sides
-from padiff_ir.compare.prepared import PreparedPair, input_signature, prepare_pair
-from padiff_ir.compare.stages import Stage, StageTimer
+from padiff_ir.compare.prepared import prepare_pair
 from padiff_ir.compare.verify import unfaithful, verified
-from padiff_ir.errors import InputError, OptionError
+from padiff_ir.errors import ExportError, InputError, OptionError
 from padiff_ir.exporters import FRAMEWORK_LOCK
 from padiff_ir.frameworks.inputs import split_inputs
+from padiff_ir.pairing.pair import ModelPair, input_signature
+from padiff_ir.pairing.stages import Stage, StageTimer
 
 __all__ = ["Comparison", "select_inputs"]
 
@@ -142,7 +146,8 @@ class Comparison:
         self.model_a, self.model_b, self.framework_a, self.framework_b, self.options = (
             resolve_sides(model_a, model_b, options, unwrap_model)
         )
-        self._prepared: PreparedPair | None = None
+        self._prepared: ModelPair | None = None
+        self._unexported: ExportError | None = None  # then every check answers natively
         self.timings: dict[str, float] = {}
         with FRAMEWORK_LOCK:
             timer = StageTimer(options.progress)
@@ -150,7 +155,10 @@ class Comparison:
             with contextlib.ExitStack() as runs, timer.stage(Stage.EAGER):
                 # the inputs must fit the models before the slow export
                 run_eager_pair(self._sides(raw_a, raw_b), runs, memory_budget=options.memory_budget)
-            self._prepare(raw_a, raw_b, example_inputs, timer)
+            try:
+                self._prepare(raw_a, raw_b, example_inputs, timer)
+            except ExportError as err:
+                self._fall_back(err)
             self.timings = dict(timer.timings)
 
     def _select(self, batch: Any) -> tuple[Any, Any]:
@@ -170,7 +178,7 @@ class Comparison:
         inputs: Any,
         timer: StageTimer,
         fresh: tuple[bool, bool] = (False, False),
-    ) -> PreparedPair:
+    ) -> ModelPair:
         if self._prepared is not None:
             self._prepared.close()
             self._prepared = None
@@ -180,9 +188,29 @@ class Comparison:
         )
         return self._prepared
 
+    def _fall_back(self, err: ExportError) -> None:
+        """A model cannot be exported: every check compares the models natively (an ONNX file
+        side has nothing to run natively: ``err`` is raised)."""
+        if "onnx" in (self.framework_a, self.framework_b):
+            raise err
+        logger.info("comparison: a model cannot be exported, checks compare natively: %s", err)
+        self.close()
+        self._unexported = err
+
+    def _natively(self, batch: Any, timer: StageTimer) -> MatchResult:
+        """``match``'s answer for ``batch`` when a model cannot be exported."""
+        assert self._unexported is not None
+        raw_a, raw_b = select_inputs(
+            batch, self.keys, self.framework_a, self.framework_b, paired=self.paired
+        )
+        # what match would be given: the batch itself, else each model's inputs as a pair
+        inputs = batch if self.keys is None and not self.paired else (raw_a, raw_b)
+        sides = self._sides(raw_a, raw_b)
+        return answer_natively(self._unexported, sides, inputs, self.options, timer, [])
+
     @property
-    def prepared(self) -> PreparedPair | None:
-        """The exported, matched pair (None once closed)."""
+    def prepared(self) -> ModelPair | None:
+        """The exported, matched pair (None once closed, or when a model cannot be exported)."""
         return self._prepared
 
     def check(self, inputs: Any) -> MatchResult:
@@ -209,34 +237,44 @@ class Comparison:
     def _check(self, inputs: Any) -> MatchResult:
         with FRAMEWORK_LOCK:
             timer = StageTimer()
-            raw_a, raw_b = self._select(inputs)
-            sides = self._sides(raw_a, raw_b)
-            budget = self.options.memory_budget
-            with contextlib.ExitStack() as runs:
-                with timer.stage(Stage.EAGER):
-                    eager = run_eager_pair(sides, runs, memory_budget=budget)
-                prepared = self._prepared
-                signature = (input_signature(raw_a), input_signature(raw_b))
-                if prepared is None or prepared.signature != signature:
-                    logger.debug("inputs of another signature: preparing the pair again")
-                    prepared = self._prepare(raw_a, raw_b, inputs, timer)
+            if self._unexported is not None:
+                return self._natively(inputs, timer)
+            try:
+                return self._check_graphs(inputs, timer)
+            except ExportError as err:  # a new signature or a fresh export fails to export
+                self._fall_back(err)
+                return self._natively(inputs, timer)
 
-                def by_module() -> EagerPair:
-                    return run_eager_pair(sides, runs, memory_budget=budget, modules=True)
+    def _check_graphs(self, inputs: Any, timer: StageTimer) -> MatchResult:
+        """:meth:`check` on the graphs of the prepared pair."""
+        raw_a, raw_b = self._select(inputs)
+        sides = self._sides(raw_a, raw_b)
+        budget = self.options.memory_budget
+        with contextlib.ExitStack() as runs:
+            with timer.stage(Stage.EAGER):
+                eager = run_eager_pair(sides, runs, memory_budget=budget)
+            prepared = self._prepared
+            signature = (input_signature(raw_a), input_signature(raw_b))
+            if prepared is None or prepared.signature != signature:
+                logger.debug("inputs of another signature: preparing the pair again")
+                prepared = self._prepare(raw_a, raw_b, inputs, timer)
 
-                check = checker((raw_a, raw_b), eager, by_module, self.options, timer, [])
+            def by_module() -> EagerPair:
+                return run_eager_pair(sides, runs, memory_budget=budget, modules=True)
 
-                def prepare_fresh(fresh: tuple[bool, bool]) -> PreparedPair:
-                    return self._prepare(raw_a, raw_b, inputs, timer, fresh)
+            check = checker((raw_a, raw_b), eager, by_module, self.options, timer, [])
 
-                # new weights (see check) explain a departing graph: it is not stale
-                prepared, result = verified(
-                    prepared, check, prepare_fresh, _kept_open, self._weights_changed_since
-                )
-                _trust_faithful(prepared, result)
-                return result
+            def prepare_fresh(fresh: tuple[bool, bool]) -> ModelPair:
+                return self._prepare(raw_a, raw_b, inputs, timer, fresh)
 
-    def _weights_changed_since(self, prepared: PreparedPair) -> bool:
+            # new weights (see check) explain a departing graph: it is not stale
+            prepared, result = verified(
+                prepared, check, prepare_fresh, _kept_open, self._weights_changed_since
+            )
+            _trust_faithful(prepared, result)
+            return result
+
+    def _weights_changed_since(self, prepared: ModelPair) -> bool:
         """Whether either model's weights are no longer those its graph holds (then a graph
         that departs from its model is explained, see :meth:`check`); with assign_weights
         either side's graph can hold the other's weights: both are looked at."""
@@ -271,17 +309,19 @@ class Comparison:
 
     def __repr__(self) -> str:
         state = "prepared" if self._prepared is not None else "closed"
+        if self._unexported is not None:
+            state = "compared natively"
         return (
             f"Comparison({self.framework_a} {type(self.model_a).__name__} vs "
             f"{self.framework_b} {type(self.model_b).__name__}, {state})"
         )
 
 
-def _kept_open(prepared: PreparedPair) -> None:
+def _kept_open(prepared: ModelPair) -> None:
     """A comparison's replaced pair is closed by :meth:`Comparison._prepare`."""
 
 
-def _trust_faithful(prepared: PreparedPair, result: MatchResult) -> None:
+def _trust_faithful(prepared: ModelPair, result: MatchResult) -> None:
     """A side's graph is held from one check to the next: one that reproduced its model is
     verified again at a later check (the model may change meanwhile); one exported now that
     still departs is the exporter's doing and is not exported again at every check."""

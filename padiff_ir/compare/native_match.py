@@ -8,7 +8,8 @@ compared as run (error inherited from upstream included), and, where a pair fail
 is fed A's module inputs to measure its own error (``auto_diff(single_step=True)``'s
 mechanism). A module pair whose own error fails is a culprit; the pairs are the module outputs
 (no op-level pairs: there is no graph to run). The result says which side fell back and why
-(``MatchResult.fallback``).
+(``MatchResult.fallback``). Every entry point of ``match`` answers so
+(:func:`answer_natively`): one call and batches alike.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import dataclasses
 import logging
 from typing import Any
 
+from padiff_ir._interrupts import reraise_interruption
 from padiff_ir._paths import depth, within
 from padiff_ir.compare.culprits import culprit_of
 from padiff_ir.compare.culprits.own_error import module_result
@@ -31,13 +33,15 @@ from padiff_ir.compare.match_result import (
     PairResult,
 )
 from padiff_ir.compare.options import MatchOptions
-from padiff_ir.compare.stages import Stage, StageTimer
+from padiff_ir.errors import ExportError, InputError
 from padiff_ir.frameworks import framework_of, preserved_state
 from padiff_ir.hints import Inputs, Model
 from padiff_ir.matching.transform_types import Transform
 from padiff_ir.metrics import TensorMetrics
+from padiff_ir.pairing.pair import Side
+from padiff_ir.pairing.stages import Stage, StageTimer
 
-__all__ = ["fallback_of", "match_natively"]
+__all__ = ["answer_natively", "fallback_of", "match_natively"]
 
 logger = logging.getLogger(__name__)
 
@@ -168,14 +172,16 @@ def _layouts(
     """The parameter layouts of the matching ``auto_diff`` just used (remembered for the pair,
     so this asks nothing new of the models)."""
     from padiff_ir.frameworks.wrapper import unwrap_model
-    from padiff_ir.native._memo import memo_for
-    from padiff_ir.pairing import LayerMap
+    from padiff_ir.pairing import LayerMap, pair_models
     from padiff_ir.pairing.layout_probes import found_layouts
 
-    memo = memo_for(
-        unwrap_model(model_a), unwrap_model(model_b), inputs, LayerMap.coerce(options.layer_map)
-    )
-    return found_layouts(memo.matching)
+    model_a, model_b = unwrap_model(model_a), unwrap_model(model_b)
+    layer_map = (LayerMap.coerce(options.layer_map) or LayerMap()).resolve(model_a, model_b)
+    try:
+        matching = pair_models(model_a, model_b, inputs, layer_map=layer_map)
+    except InputError:  # as auto_diff did: the module trees
+        matching = pair_models(model_a, model_b, None, layer_map=layer_map)
+    return found_layouts(matching)
 
 
 def _modules(run: Any, as_run: dict, own: dict) -> list[ModuleResult]:
@@ -217,6 +223,32 @@ def _culprits(modules: list[ModuleResult], run: Any) -> list[Culprit]:
         ]
         culprits.append(culprit_of(module, settings=settings, inherited_error=0.0))
     return culprits
+
+
+def answer_natively(
+    err: ExportError,
+    sides: tuple[Side, Side],
+    inputs: Inputs,
+    options: MatchOptions,
+    timer: StageTimer,
+    notes: list[str],
+) -> MatchResult:
+    """The answer of every ``match`` entry point (one call, batches) when a model cannot be
+    exported: the models compared module by module on ``inputs`` (:func:`match_natively`),
+    the result saying which side fell back and why.
+
+    Raises:
+        ``err`` when a side is an ONNX file (nothing to run natively); the interrupt inside
+        ``err`` as itself.
+    """
+    reraise_interruption(err)
+    (model_a, framework_a, _), (model_b, framework_b, _) = sides
+    if "onnx" in (framework_a, framework_b):
+        raise err
+    side = err.side or "B"
+    fallback = fallback_of(model_a if side == "A" else model_b, side, err)
+    logger.warning("match: %s", fallback.reason)
+    return match_natively(model_a, model_b, inputs, options, timer, fallback, notes)
 
 
 def fallback_of(model: Model, side: str, err: Exception) -> Fallback:

@@ -1,6 +1,6 @@
 """The ``match`` pipeline: export, match, run and compare two models node by node.
 
-Stages (each timed in ``MatchResult.timings``, see :class:`~padiff_ir.compare.stages.Stage`):
+Stages (each timed in ``MatchResult.timings``, see :class:`~padiff_ir.pairing.stages.Stage`):
 
 0. **eager**: both framework models run once (their outputs, and each module's inputs and
    outputs, for the export-fidelity check);
@@ -15,10 +15,13 @@ Stages (each timed in ``MatchResult.timings``, see :class:`~padiff_ir.compare.st
    (:mod:`.culprits`);
 8. **fidelity**: does each exported graph reproduce its eager model? (:mod:`.culprits.fidelity`).
 
-Stages 1-4 depend on the models and the input signature only (:mod:`.prepared`, exports
-cached across calls by :mod:`padiff_ir.exporters._cache`); stages 5-8 on the inputs
-(:mod:`.check`). The eager runs of stage 0 record the models' outputs only; every module is
-recorded only when an export's outputs depart from its model's.
+Stages 1-4 depend on the models and the input signature only: they prepare a
+:class:`~padiff_ir.pairing.pair.ModelPair` (:data:`~padiff_ir.pairing.pair.PREPARATION`,
+:mod:`.prepared`; what is kept across calls lives in the one cache,
+:mod:`padiff_ir.pairing.cache`); stages 5-8 check it on the inputs (:mod:`.check`). A model
+that cannot be exported is compared natively (:func:`.native_match.answer_natively`), as in
+:class:`~.comparison.Comparison`. The eager runs of stage 0 record the models' outputs only;
+every module is recorded only when an export's outputs depart from its model's.
 
 :func:`padiff_ir.match` is the public entry; it builds a
 :class:`~padiff_ir.compare.options.MatchOptions` and calls :func:`match` here.
@@ -32,20 +35,20 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from padiff_ir._interrupts import reraise_interruption
-from padiff_ir.compare import kept
 from padiff_ir.compare.check import EagerPair, checker
 from padiff_ir.compare.eager import eager_side, run_eager_pair
 from padiff_ir.compare.match_result import MatchResult
+from padiff_ir.compare.native_match import answer_natively
 from padiff_ir.compare.options import MatchOptions
-from padiff_ir.compare.prepared import PreparedPair, prepare_pair
-from padiff_ir.compare.stages import Stage, StageTimer
+from padiff_ir.compare.prepared import prepare_pair
 from padiff_ir.compare.verify import verified
 from padiff_ir.errors import ExportError, MatchError
 from padiff_ir.exporters import FRAMEWORK_LOCK, detect_framework
 from padiff_ir.frameworks import get_framework
 from padiff_ir.frameworks.inputs import split_inputs
 from padiff_ir.frameworks.rounding import rounded_inputs
+from padiff_ir.pairing.pair import ModelPair
+from padiff_ir.pairing.stages import Stage, StageTimer
 
 __all__ = ["match", "resolve_sides"]
 
@@ -147,24 +150,11 @@ def _match(
         with timer.stage(Stage.EAGER):
             eager = run_eager_pair((side_a, side_b), eager_runs, memory_budget=budget)
         notes = _train_mode_notes((("A", model_a, framework_a), ("B", model_b, framework_b)))
-
-        def natively(err: ExportError) -> MatchResult:
-            """match still answers: module by module, natively."""
-            reraise_interruption(err)
-            if "onnx" in (framework_a, framework_b):
-                raise err
-            from padiff_ir.compare.native_match import fallback_of, match_natively
-
-            side = err.side or "B"
-            fallback = fallback_of(model_a if side == "A" else model_b, side, err)
-            logger.warning("match: %s", fallback.reason)
-            return match_natively(model_a, model_b, inputs, options, timer, fallback, notes)
-
         try:
-            # a later call on the same models reuses this one's sessions (compare.kept)
+            # a later call on the same models reuses this one's sessions (pairing.kept)
             prepared = prepare_pair(side_a, side_b, inputs, options, timer, reuse=True)
-        except ExportError as err:
-            return natively(err)
+        except ExportError as err:  # match still answers: module by module, natively
+            return answer_natively(err, (side_a, side_b), inputs, options, timer, notes)
         try:
             if options.assign_weights and eager[1] is not None and framework_a != "onnx":
                 # B's eager run predates its new weights
@@ -179,20 +169,14 @@ def _match(
 
             check = checker((raw_a, raw_b), eager, by_module, options, timer, notes)
 
-            def prepare_fresh(fresh: tuple[bool, bool]) -> PreparedPair:
+            def prepare_fresh(fresh: tuple[bool, bool]) -> ModelPair:
                 return prepare_pair(side_a, side_b, inputs, options, timer, reuse=True, fresh=fresh)
 
             # a graph served by fingerprint that departs from its model is exported again
             try:
-                prepared, result = verified(prepared, check, prepare_fresh, _release)
+                prepared, result = verified(prepared, check, prepare_fresh, ModelPair.release)
             except ExportError as err:  # the fresh export failed: as a first export failing
-                return natively(err)
+                return answer_natively(err, (side_a, side_b), inputs, options, timer, notes)
             return result
         finally:
-            _release(prepared)
-
-
-def _release(prepared: PreparedPair) -> None:
-    """Close ``prepared``'s sessions unless it is kept for a later call."""
-    if not kept.is_kept(prepared):
-        prepared.close()
+            prepared.release()

@@ -2,16 +2,16 @@
 
 The export cache finds a model's graph by a fingerprint of what ``forward`` reads
 (:mod:`padiff_ir.exporters._cache`), and a later ``match`` on the same models reuses the
-prepared pair of the previous one (:mod:`.kept`). A fingerprint cannot see every change: a
-function held in a closure (``torch.tanh`` made ``torch.relu``), a ``functools.partial``'s
-arguments, a class attribute changed at run time, a helper fixed in another file. Each check
-already compares every graph with its model's eager run (:mod:`.culprits.fidelity`); here a
-side whose graph was *served* (not exported from the model now) and does not reproduce its
-eager run has its cache entry dropped (memory and disk) and its model exported afresh, and the
-check runs again before anything is reported. When the fresh graph reproduces the model where
-the served one did not, the served one was stale: the result says so
-(``MatchResult.stale_exports`` and a note). A fresh graph that still departs is the exporter's
-doing (:mod:`.culprits.exporter_faults`).
+prepared pair of the previous one (:mod:`padiff_ir.pairing.kept`). A fingerprint cannot see
+every change: a function held in a closure (``torch.tanh`` made ``torch.relu``), a
+``functools.partial``'s arguments, a class attribute changed at run time, a helper fixed in
+another file. Each check already compares every graph with its model's eager run
+(:mod:`.culprits.fidelity`); here a side whose graph was *served* (not exported from the model
+now) and does not reproduce its eager run has its cache entry dropped (memory and disk) and its
+model exported afresh, and the check runs again before anything is reported. When the fresh
+graph reproduces the model where the served one did not, the served one was stale: the result
+says so (``MatchResult.stale_exports`` and a note). A fresh graph that still departs is the
+exporter's doing (:mod:`.culprits.exporter_faults`).
 
 Where a graph exported now departs (an exporter fault) is remembered on its cache entry
 (:meth:`~padiff_ir.exporters.ExportCache.note_faults`): a served graph departing at exactly
@@ -25,10 +25,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from padiff_ir.compare import kept
 from padiff_ir.compare.match_result import ExportFidelity, MatchResult
-from padiff_ir.compare.prepared import PreparedPair
 from padiff_ir.exporters import ExportedGraph, export_cache
+from padiff_ir.pairing import kept
+from padiff_ir.pairing.pair import ModelPair
 from padiff_ir.pairing.served import Sides, drop_served
 
 __all__ = ["Sides", "stale_sides", "suspect_sides", "unfaithful", "verified"]
@@ -51,7 +51,7 @@ def _suspect(exported: ExportedGraph, cached: bool, report: ExportFidelity | Non
     return not known or _sites(report) != known  # an exporter fault alone: as fresh as it gets
 
 
-def suspect_sides(prepared: PreparedPair, result: MatchResult) -> Sides:
+def suspect_sides(prepared: ModelPair, result: MatchResult) -> Sides:
     """Per side: its graph was served by fingerprint and does not reproduce its model's eager
     run (it may be stale), other than exactly where a fresh export is known to depart."""
     fidelity = result.export_fidelity
@@ -61,7 +61,7 @@ def suspect_sides(prepared: PreparedPair, result: MatchResult) -> Sides:
     )
 
 
-def remember_faults(prepared: PreparedPair, result: MatchResult) -> None:
+def remember_faults(prepared: ModelPair, result: MatchResult) -> None:
     """Note on the cache entry of each graph exported now where it departs from its model
     (nothing where it does not), for later checks of served graphs (:func:`suspect_sides`)."""
     exports = (prepared.exported_a, prepared.exported_b)
@@ -91,7 +91,7 @@ def stale_sides(served: MatchResult, fresh: MatchResult, suspects: Sides) -> tup
     return tuple(stale)
 
 
-def _drop_served(prepared: PreparedPair, suspects: Sides) -> None:
+def _drop_served(prepared: ModelPair, suspects: Sides) -> None:
     """Forget what served the suspect sides: their cache entries and the kept pair."""
     drop_served((prepared.exported_a, prepared.exported_b), suspects)
     if kept.is_kept(prepared):
@@ -112,12 +112,12 @@ def _mark_stale(result: MatchResult, stale: tuple[str, ...]) -> MatchResult:
 
 
 def verified(
-    prepared: PreparedPair,
-    check: Callable[[PreparedPair], MatchResult],
-    prepare_fresh: Callable[[Sides], PreparedPair],
-    release: Callable[[PreparedPair], None],
-    explained: Callable[[PreparedPair], bool] = lambda prepared: False,
-) -> tuple[PreparedPair, MatchResult]:
+    prepared: ModelPair,
+    check: Callable[[ModelPair], MatchResult],
+    prepare_fresh: Callable[[Sides], ModelPair],
+    release: Callable[[ModelPair], None],
+    explained: Callable[[ModelPair], bool] = lambda prepared: False,
+) -> tuple[ModelPair, MatchResult]:
     """``check(prepared)``, and when a served graph does not reproduce its model, the check
     of a pair prepared with those sides exported afresh.
 

@@ -136,6 +136,8 @@ class ExportedGraph:
             :mod:`padiff_ir.exporters._live`); empty for a self-contained model.
         cached: the graph was served by the export cache (found by fingerprint, not exported
             from the model now): a graph to verify against the model's eager run.
+        subgraph_runner: the runner :func:`padiff_ir.runtime.run_subgraph` keeps for this
+            graph, its sessions living as long as the graph (not part of what the graph is).
     """
 
     model: onnx.ModelProto
@@ -152,6 +154,7 @@ class ExportedGraph:
     fingerprint: str = ""
     weights: Mapping[str, Any] = field(default_factory=dict, repr=False)
     cached: bool = False
+    subgraph_runner: Any = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_model(cls, model: onnx.ModelProto) -> ExportedGraph:

@@ -17,7 +17,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from padiff_ir._interrupts import reraise_interruption
-from padiff_ir.compare.environment import environment
 from padiff_ir.frameworks import (
     Framework,
     flatten_tensors,
@@ -42,13 +41,15 @@ from padiff_ir.native._config import config_differences, optimizer_differences, 
 from padiff_ir.native._data import FedInputs, compare_inputs, feed, run_model
 from padiff_ir.native._hooks import Recorder, recording
 from padiff_ir.native._locate import culprits, first_difference
-from padiff_ir.native._memo import PairMemo, memo_for
+from padiff_ir.native._memo import memo_for
 from padiff_ir.native._param_checks import ParamComparer, getter
 from padiff_ir.native._selection import Selector, selection
 from padiff_ir.native._slots import LayerSlot, PassOptions
 from padiff_ir.native._workers import Workers
 from padiff_ir.native.diff_result import DiffResult, StepResult
 from padiff_ir.pairing.assign import assign_weight
+from padiff_ir.pairing.cache import NativeMemo
+from padiff_ir.pairing.environment import environment
 from padiff_ir.pairing.layer_map import LayerMap, named_modules
 
 __all__ = ["DIFF_PHASES", "TrainingRun"]
@@ -78,7 +79,7 @@ class TrainingRun:
     loss_b: LossFunction | None
     optimizer_a: OptimizerStep | None
     optimizer_b: OptimizerStep | None
-    memo: PairMemo
+    memo: NativeMemo
     matching: Matching
     modules_a: dict[str, Any]
     modules_b: dict[str, Any]

@@ -29,11 +29,10 @@ from typing import Any
 
 import numpy as np
 
-from padiff_ir._interrupts import reraise_interruption
-from padiff_ir.errors import ExportError, InputError, LayoutError
+from padiff_ir.errors import LayoutError
 from padiff_ir.frameworks import framework_of, split_inputs, unwrap_model
 from padiff_ir.frameworks.rounding import rounded_inputs
-from padiff_ir.ir import Graph, build_graph, canonicalize
+from padiff_ir.ir import Graph
 from padiff_ir.matching import match_graphs
 from padiff_ir.matching.types import Matching, ModulePair
 from padiff_ir.pairing.call_sites import split_call_sites
@@ -44,7 +43,6 @@ from padiff_ir.pairing.model_graphs import (
     black_boxes,
     layer_sizes,
     static_graph,
-    trace_graphs,
     unit_ignores,
 )
 
@@ -179,34 +177,18 @@ def pair_models(
         matching = match_graphs(
             static_a, static_b, layer_map=unit_ignores(layer_map, static_a, static_b)
         )
-    else:
-        inputs_a, inputs_b = split_inputs(inputs, notes["framework_a"], notes["framework_b"])
-        inputs_a, inputs_b = rounded_inputs(  # both models see the same values
-            inputs_a, framework_of(model_a), model_a, inputs_b, framework_of(model_b), model_b
-        )
-        traces = trace_graphs(model_a, inputs_a, model_b, inputs_b, layer_map)
-
-        exported = _exported_graphs(model_a, inputs_a, model_b, inputs_b, notes) if export else None
-        if exported is not None:
-            graphs = "onnx"
-            matching = pair_graphs(*exported, layer_map=layer_map, traces=traces)
-        else:
-            graphs = "trace"
-            traced_a, traced_b = traces()
-            matching = match_graphs(
-                traced_a, traced_b, layer_map=unit_ignores(layer_map, traced_a, traced_b)
-            )
-            matching = split_call_sites(matching, traced_a, traced_b)
-    classes_a = {path: type(m).__name__ for path, m in framework_of(model_a).named_modules(model_a)}
-    matching = consistent_module_pairs(matching, classes_a)
-    if inputs is not None:
-        matching = settle_layouts(matching, model_a, inputs_a, model_b, inputs_b, layer_map)
-    else:
+        classes_a = {p: type(m).__name__ for p, m in framework_of(model_a).named_modules(model_a)}
+        matching = consistent_module_pairs(matching, classes_a)
         matching = apply_layouts(matching, getattr(layer_map, "layouts", None) or {})
         probed = _probe_open_layouts(matching, model_a, model_b, layer_map)
         if probed is not None:
             graphs, matching = "trace", probed
             notes["probe_inputs"] = f"token ids {PROBE_TOKENS}"
+    else:
+        matching, failed = _paired_on_inputs(model_a, model_b, inputs, layer_map, export)
+        graphs = "onnx" if export and not failed else "trace"
+        if failed:
+            notes["export_failed"] = failed
     matching = replace(
         matching,
         stats={
@@ -298,18 +280,25 @@ def _probe_open_layouts(
     return probed
 
 
-def _exported_graphs(
-    model_a: Any, inputs_a: Any, model_b: Any, inputs_b: Any, notes: dict[str, Any]
-) -> tuple[Graph, Graph] | None:
-    from padiff_ir.pairing.served import verified_pair
+def _paired_on_inputs(
+    model_a: Any, model_b: Any, inputs: Any, layer_map: Any, export: bool
+) -> tuple[Matching, str]:
+    """The pair's matching on ``inputs`` (:func:`~padiff_ir.pairing.pair.matching_of`: the
+    exported graphs, a served one verified by one run, else the eager traces), and why the
+    export failed if it did."""
+    from padiff_ir.pairing.pair import PairSettings, matching_of
 
-    try:  # a graph served by fingerprint is verified against its model first
-        exported_a, exported_b = verified_pair(model_a, inputs_a, model_b, inputs_b)
-        return canonicalize(build_graph(exported_a)), canonicalize(build_graph(exported_b))
-    except Exception as err:  # any failure to export: the eager traces serve all the same
-        reraise_interruption(err)
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        notes["export_failed"] = f"{type(err).__name__}: {reason}"
-        level = logging.INFO if isinstance(err, (ExportError, InputError)) else logging.WARNING
-        logger.log(level, "matching on eager traces, the export failed: %s", notes["export_failed"])
-        return None
+    fw_a, fw_b = framework_of(model_a), framework_of(model_b)
+    inputs_a, inputs_b = split_inputs(inputs, fw_a.name, fw_b.name)
+    inputs_a, inputs_b = rounded_inputs(  # both models see the same values
+        inputs_a, fw_a, model_a, inputs_b, fw_b, model_b
+    )
+    settings = PairSettings(
+        layer_map=layer_map,
+        verify_served=True,
+        runners=False,
+        remember=False,
+        trace_unexported=True,
+    )
+    side_a, side_b = (model_a, fw_a.name, inputs_a), (model_b, fw_b.name, inputs_b)
+    return matching_of(side_a, side_b, inputs, settings, export=export)

@@ -1,6 +1,7 @@
 """The matching of each pair of models, remembered for the other entry points.
 
-Weakly (a remembered matching never keeps a model alive), for the same two model objects while
+Kept on the pair's entry of the one cache (:mod:`padiff_ir.pairing.cache`: weakly, a
+remembered matching never keeps a model alive), for the same two model objects while
 their module trees and parameter shapes, the layer map and the export choice are unchanged; a
 matching made with inputs is given for the same inputs' shapes, or when no inputs are given.
 """
@@ -8,30 +9,14 @@ matching made with inputs is given for the same inputs' shapes, or when no input
 from __future__ import annotations
 
 import json
-import weakref
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from padiff_ir.frameworks import framework_of
 from padiff_ir.matching.types import Matching
+from padiff_ir.pairing.cache import RememberedMatching, pair_cache
 
 __all__ = ["lookup", "remember"]
-
-
-@dataclass
-class _Entry:
-    ref_a: Any
-    ref_b: Any
-    layer_map: str
-    structure: tuple[Any, ...]
-    inputs: tuple[Any, ...] | None
-    export: bool
-    matching: Matching
-
-
-_MEMO: dict[tuple[int, int], _Entry] = {}
-_MAX_ENTRIES = 8
 
 
 def _structure(model: Any) -> tuple[Any, ...]:
@@ -71,8 +56,10 @@ def _map_signature(layer_map: Any) -> str:
 def lookup(
     model_a: Any, model_b: Any, layer_map: Any, inputs: Any, export: bool
 ) -> Matching | None:
-    entry = _MEMO.get((id(model_a), id(model_b)))
-    if entry is None or entry.ref_a() is not model_a or entry.ref_b() is not model_b:
+    """The matching remembered for these models when it fits the call; else None."""
+    pair = pair_cache.entry(model_a, model_b)
+    entry = pair.matching if pair is not None else None
+    if entry is None:
         return None
     if entry.layer_map != _map_signature(layer_map) or entry.export != export:
         return None
@@ -96,16 +83,13 @@ def remember(
 ) -> None:
     """Keep ``matching`` as the one of these models (what :func:`padiff_ir.match` made on the
     exported graphs), for the other entry points to reuse."""
-    key = (id(model_a), id(model_b))
-    _MEMO.pop(key, None)
-    if len(_MEMO) >= _MAX_ENTRIES:
-        _MEMO.pop(next(iter(_MEMO)))
-    _MEMO[key] = _Entry(
-        weakref.ref(model_a),
-        weakref.ref(model_b),
-        _map_signature(layer_map),
-        (_structure(model_a), _structure(model_b)),
-        _input_signature(inputs) if inputs is not None else None,
-        export,
-        matching,
+    pair = pair_cache.entry(model_a, model_b, create=True)
+    if pair is None:  # models that take no weak reference: nothing is remembered
+        return
+    pair.matching = RememberedMatching(
+        matching=matching,
+        layer_map=_map_signature(layer_map),
+        structure=(_structure(model_a), _structure(model_b)),
+        inputs=_input_signature(inputs) if inputs is not None else None,
+        export=export,
     )

@@ -24,7 +24,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from padiff_ir.compare.environment import padiff_ir_version
+from padiff_ir.pairing.environment import padiff_ir_version
 from padiff_ir.report.view import ReportError, build_view
 
 if TYPE_CHECKING:

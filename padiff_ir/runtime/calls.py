@@ -1,14 +1,14 @@
 """One-call forms of the runner: :func:`run_all` and :func:`run_subgraph` without a :class:`Runner`.
 
-:func:`run_subgraph` caches its sessions per :class:`~padiff_ir.exporters.ExportedGraph` object
-(dropped when the graph is garbage collected); a bare ``ModelProto`` cannot be tracked that way,
-so use a :class:`~padiff_ir.runtime.Runner` to reuse sessions for one.
+:func:`run_subgraph` keeps its runner on the :class:`~padiff_ir.exporters.ExportedGraph`
+(``subgraph_runner``: its sessions go with the graph, no state is kept here); a bare
+``ModelProto`` has no place for one, so use a :class:`~padiff_ir.runtime.Runner` to reuse
+sessions for one.
 """
 
 from __future__ import annotations
 
 import logging
-import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -48,15 +48,6 @@ def run_all(
         runner.close()
 
 
-_SUBGRAPH_RUNNERS: dict[int, Runner] = {}
-
-
-def _forget_runner(key: int) -> None:
-    runner = _SUBGRAPH_RUNNERS.pop(key, None)
-    if runner is not None:
-        runner.close()
-
-
 def run_subgraph(
     exported: ModelLike,
     feeds: Mapping[str, np.ndarray],
@@ -66,20 +57,21 @@ def run_subgraph(
 ) -> dict[str, np.ndarray]:
     """Compute ``outputs`` of a graph from values given for any of its tensors.
 
-    See :meth:`Runner.run_subgraph`. Sessions are cached per ``exported`` object and providers,
-    and dropped when that object is garbage collected; a bare ``ModelProto`` is not cached.
+    See :meth:`Runner.run_subgraph`. Sessions are kept on an exported graph
+    (``exported.subgraph_runner``) for its providers, and go when the graph does; a bare
+    ``ModelProto`` keeps none.
     """
-    try:
-        key = id(exported)
-        runner = _SUBGRAPH_RUNNERS.get(key)
-        if runner is None or runner.model is not getattr(exported, "model", exported):
-            runner = Runner(exported, providers=providers)
-            weakref.finalize(exported, _forget_runner, key)
-            _SUBGRAPH_RUNNERS[key] = runner
-        elif runner.providers != tuple(providers):
+    if not hasattr(exported, "subgraph_runner"):  # a ModelProto: nowhere to keep sessions
+        logger.debug("run_subgraph sessions are not kept for %s", type(exported).__name__)
+        runner = Runner(exported, providers=providers)
+        try:
+            return runner.run_subgraph(feeds, outputs)
+        finally:
             runner.close()
-            runner.providers = tuple(providers)
-    except TypeError:  # not weak-referenceable (a ModelProto): no cache
-        logger.debug("run_subgraph sessions are not cached for %s", type(exported).__name__)
-        return Runner(exported, providers=providers).run_subgraph(feeds, outputs)
+    runner = exported.subgraph_runner
+    if runner is None or runner.model is not exported.model:
+        runner = exported.subgraph_runner = Runner(exported, providers=providers)
+    elif runner.providers != tuple(providers):
+        runner.close()
+        runner.providers = tuple(providers)
     return runner.run_subgraph(feeds, outputs)

@@ -213,6 +213,28 @@ def test_unexportable_models_are_compared_natively():
     assert type(result).from_dict(result.to_dict()).fallback == result.fallback
 
 
+def test_unexportable_models_over_batches_are_compared_natively():
+    """``match`` over a DataLoader (or any batches) answers as ``match`` on one batch does: a
+    model that cannot be exported is compared module by module, on every batch."""
+    values = [np.full(3, v, np.float32) for v in (1.0, -1.0, 2.0)]
+    loader = torch.utils.data.DataLoader(values, batch_size=1)
+    results = padiff_ir.match(TorchDataDependent(), TorchDataDependent(), loader)
+    assert results and len(results) == 3
+    assert all(r.fallback["side"] == "A" for r in results)
+    assert all(r.fallback["reason"].startswith("ExportError") for r in results)
+    paddle.seed(0)
+    model_a, model_b = PaddleUnconvertible(), PaddleUnconvertible()
+    x = np.ones((2, 3), np.float32)
+    results = padiff_ir.match(model_a, model_b, padiff_ir.Batches([x, x * 2]))
+    assert not results and results.first_failing == 0
+    for result in results:
+        assert result.fallback["framework"] == "paddle"
+        assert [(c.module_a, c.module_b) for c in result.culprits] == [("fc", "fc")]
+    with padiff_ir.Comparison(model_a, model_b, x) as comparison:
+        assert comparison.prepared is None and "natively" in repr(comparison)
+        assert comparison.check(x).fallback == results[0].fallback
+
+
 def test_paddle_vs_paddle():
     model_a = get_pair("cnn", seed=0).paddle_model
     model_b = get_pair("cnn", seed=0).paddle_model

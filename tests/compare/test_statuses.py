@@ -10,7 +10,7 @@ import pytest
 from padiff_ir._result import Verdict
 from padiff_ir.compare import MatchOptions, MatchResult, ModuleResult, Tolerance, compare_arrays
 from padiff_ir.compare.match_result import ModuleStatus
-from padiff_ir.compare.stages import Stage, StageTimer
+from padiff_ir.pairing.stages import Stage, StageTimer
 
 
 def _module(status: ModuleStatus | str) -> ModuleResult:

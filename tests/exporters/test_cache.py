@@ -264,7 +264,7 @@ def _damage(how: str, path, key: str, cache, x) -> None:
 
 @pytest.mark.parametrize("how", ["empty", "truncated", "flipped", "foreign-onnx", "other-entry"])
 def test_a_damaged_disk_entry_is_dropped_and_exported_again(cache, caplog, how):
-    from padiff_ir.compare import kept
+    from padiff_ir.pairing import kept
 
     torch.manual_seed(0)
     model_a = _Relu()

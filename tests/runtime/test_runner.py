@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import weakref
 
 import numpy as np
 import onnx
@@ -14,7 +15,6 @@ from padiff_ir.errors import ExecutionError, InputError
 from padiff_ir.exporters import ExportedGraph
 from padiff_ir.runtime import ActivationStore, Runner, run_all, run_subgraph
 from padiff_ir.runtime import _session as session_module
-from padiff_ir.runtime import calls as calls_module
 
 from .conftest import TorchCase
 
@@ -201,15 +201,15 @@ def test_run_subgraph_caches_sessions(torch_case: TorchCase) -> None:
 
     exported = ExportedGraph.from_model(model)
     run_subgraph(exported, torch_case.feeds, [relu])
-    key = id(exported)
-    assert key in calls_module._SUBGRAPH_RUNNERS
-    cached = calls_module._SUBGRAPH_RUNNERS[key]
+    cached = exported.subgraph_runner
+    assert cached is not None
     run_subgraph(exported, torch_case.feeds, [relu])
-    assert calls_module._SUBGRAPH_RUNNERS[key] is cached
+    assert exported.subgraph_runner is cached
     assert len(cached._subgraph_sessions) == 1
-    del exported
+    runner = weakref.ref(cached)
+    del exported, cached
     gc.collect()
-    assert key not in calls_module._SUBGRAPH_RUNNERS
+    assert runner() is None, "the sessions go with their graph"
 
 
 def test_run_subgraph_errors_name_the_tensor(torch_case: TorchCase) -> None:

@@ -24,7 +24,7 @@ does not compute A's outputs (error inherited from upstream does not count).
    an exporter fault sets the verdict from the eager outputs instead
    (:func:`~.exporter_faults.with_exporter_faults`).
 
-``match``'s ``localize`` stage (:class:`~padiff_ir.compare.stages.Stage`) runs steps 1 to 4,
+``match``'s ``localize`` stage (:class:`~padiff_ir.pairing.stages.Stage`) runs steps 1 to 4,
 its ``fidelity`` stage step 5. The training-mode path (``auto_diff``) locates its first
 difference in :mod:`padiff_ir.native._locate`.
 """

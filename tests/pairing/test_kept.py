@@ -10,7 +10,8 @@ import pytest
 import torch
 
 import padiff_ir
-from padiff_ir.compare import kept
+from padiff_ir.pairing import kept
+from padiff_ir.pairing.cache import pair_cache
 
 
 class TorchNet(torch.nn.Module):
@@ -51,7 +52,8 @@ def _x(seed: int, rows: int = 4) -> np.ndarray:
 
 
 def _kept_runner():
-    return kept._last.prepared.runner_a if kept._last is not None else None
+    entry = pair_cache.kept()
+    return entry.kept.pair.runner_a if entry is not None and entry.kept is not None else None
 
 
 def test_a_later_call_reuses_the_sessions_and_sees_new_weights(pair):
@@ -102,10 +104,10 @@ def test_the_kept_pair_is_dropped_with_its_models(cache):
     paddle_model.eval()
     padiff_ir.match(torch_model, paddle_model, _x(0), assign_weights=True)
     padiff_ir.match(torch_model, paddle_model, _x(0))
-    assert kept._last is not None
+    assert pair_cache.kept() is not None
     del torch_model, paddle_model
     gc.collect()
-    assert kept._last is None, "what a later call would reuse must not keep the models alive"
+    assert pair_cache.kept() is None, "what a later call would reuse must not keep the models alive"
 
 
 class TorchStrided(torch.nn.Module):
@@ -139,7 +141,7 @@ def test_a_graph_holding_a_copied_weight_is_not_kept(cache):
     paddle_model.bias.set_value(torch_model.bias.detach().numpy().copy())
     try:
         assert padiff_ir.match(torch_model, paddle_model, _x(0)).ok
-        assert kept._last is None
+        assert pair_cache.kept() is None
         with torch.no_grad():
             torch_model.weight.mul_(2.0)  # in place: a kept graph's copy would be stale
         result = padiff_ir.match(torch_model, paddle_model, _x(1))
@@ -151,7 +153,7 @@ def test_a_graph_holding_a_copied_weight_is_not_kept(cache):
 def test_a_later_call_still_checks_its_tolerance_names(pair):
     torch_model, paddle_model = pair
     padiff_ir.match(torch_model, paddle_model, _x(0))
-    assert kept._last is not None
+    assert pair_cache.kept() is not None
     with pytest.raises(padiff_ir.OptionError, match="no_such_tensor"):
         padiff_ir.match(
             torch_model, paddle_model, _x(1), tolerances={"no_such_tensor": {"atol": 1.0}}

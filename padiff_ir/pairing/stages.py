@@ -1,6 +1,9 @@
-"""The stages of ``match``, their progress messages and their timer.
+"""The stages of a pair's life, their progress messages and their timer.
 
-Each stage's seconds go to ``MatchResult.timings`` under the stage's name (the :class:`Stage`
+A :class:`~padiff_ir.pairing.pair.ModelPair` is prepared once (``export``, ``ir``, ``match``,
+``assign``: :data:`~padiff_ir.pairing.pair.PREPARATION`) and checked many times (``eager``,
+``run``, ``compare``, ``localize``, ``fidelity``: :mod:`padiff_ir.compare.check`). Each stage's
+seconds go to ``MatchResult.timings`` under the stage's name (the :class:`Stage`
 value, a plain string in JSON); the CLI shows the message as the stage starts.
 
 Example:
@@ -26,7 +29,8 @@ logger = logging.getLogger(__name__)
 
 
 class Stage(TextEnum):
-    """A stage of ``match``, in the order they run; its value is its key in ``timings``."""
+    """A stage of ``match`` (preparing a pair, then checking it), in the order they run; its
+    value is its key in ``timings``."""
 
     EAGER = "eager"
     EXPORT = "export"

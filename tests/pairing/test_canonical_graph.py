@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from padiff_ir.compare.prepared import _canonical_graph
 from padiff_ir.exporters import export
 from padiff_ir.ir import build_graph, canonicalize
+from padiff_ir.pairing.pair import canonical_graph
 
 
 def _model() -> torch.nn.Module:
@@ -24,8 +24,8 @@ def test_a_cached_export_is_built_into_a_graph_once(cache):
         model[0].weight.add_(1.0)  # weights are not part of the graph
     second = export(model, x)
     assert cache.hits == 1 and first.fingerprint == second.fingerprint != ""
-    graph = _canonical_graph(first)
-    assert _canonical_graph(second) is graph
+    graph = canonical_graph(first)
+    assert canonical_graph(second) is graph
     fresh = canonicalize(build_graph(second))
     assert sorted(fresh.ops) == sorted(graph.ops)
     assert {n: op.op_type for n, op in fresh.ops.items()} == {
@@ -38,8 +38,8 @@ def test_another_input_signature_gets_its_own_graph(cache):
     small = export(model, np.ones((2, 4), np.float32))
     large = export(model, np.ones((5, 4), np.float32))
     assert small.fingerprint != large.fingerprint
-    assert _canonical_graph(small) is not _canonical_graph(large)
-    shapes = {t.shape for t in _canonical_graph(large).tensors.values() if t.is_input}
+    assert canonical_graph(small) is not canonical_graph(large)
+    shapes = {t.shape for t in canonical_graph(large).tensors.values() if t.is_input}
     assert (5, 4) in shapes
 
 
@@ -47,4 +47,4 @@ def test_an_export_without_fingerprint_is_built_each_time(cache, monkeypatch):
     monkeypatch.setattr(cache, "enabled", False)
     exported = export(_model(), np.ones((2, 4), np.float32))
     assert exported.fingerprint == ""
-    assert _canonical_graph(exported) is not _canonical_graph(exported)
+    assert canonical_graph(exported) is not canonical_graph(exported)
