@@ -220,15 +220,15 @@ def test_unexportable_models_over_batches_are_compared_natively():
     loader = torch.utils.data.DataLoader(values, batch_size=1)
     results = padiff_ir.match(TorchDataDependent(), TorchDataDependent(), loader)
     assert results and len(results) == 3
-    assert all(r.fallback["side"] == "A" for r in results)
-    assert all(r.fallback["reason"].startswith("ExportError") for r in results)
+    assert all(r.fallback.side == "A" for r in results)
+    assert all(r.fallback.reason.startswith("ExportError") for r in results)
     paddle.seed(0)
     model_a, model_b = PaddleUnconvertible(), PaddleUnconvertible()
     x = np.ones((2, 3), np.float32)
     results = padiff_ir.match(model_a, model_b, padiff_ir.Batches([x, x * 2]))
     assert not results and results.first_failing == 0
     for result in results:
-        assert result.fallback["framework"] == "paddle"
+        assert result.fallback.framework == "paddle"
         assert [(c.module_a, c.module_b) for c in result.culprits] == [("fc", "fc")]
     with padiff_ir.Comparison(model_a, model_b, x) as comparison:
         assert comparison.prepared is None and "natively" in repr(comparison)
