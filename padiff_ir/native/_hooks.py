@@ -39,6 +39,7 @@ from padiff_ir.native._slots import (
     Pending,
     common_positions,
     failed_metrics,
+    same_values,
     tensor_shape,
 )
 from padiff_ir.native._tensors import alias_inputs, in_place, rebuild
@@ -362,9 +363,14 @@ class Recorder:
         self, tensor: Any, array: np.ndarray | None, key: tuple[int, int, int], carries: bool
     ) -> Any:
         """Single step: A's value in place of B's output; with gradients, a feed op whose
-        backward checks B's incoming gradient against A's and passes A's on."""
+        backward checks B's incoming gradient against A's and passes A's on. A's value takes
+        B's shape where the two hold the same elements in the same order (InceptionV3's
+        Dropout: ``[1, 2048, 1, 1]`` in torch, ``[1, 2048]`` after paddle's reshape)."""
         if array is None or not self.ops_b.is_floating(tensor):
             return tensor
+        shape_b = tensor_shape(tensor)
+        if array.shape != shape_b and same_values(array.shape, shape_b):
+            array = array.reshape(shape_b)
         value = self.ops_b.from_numpy(array, like=tensor)
         if self.options.backward and carries and key in self._grad_outputs_a:
             return self.ops_b.feed(tensor, value, lambda grad: self._check_output_grad([key], grad))

@@ -18,7 +18,15 @@ from padiff_ir.metrics import TensorMetrics, same_layout
 from padiff_ir.native._workers import Deferred
 from padiff_ir.native.result import LayerDiff
 
-__all__ = ["Draft", "LayerSlot", "PassOptions", "Pending", "failed_metrics", "tensor_shape"]
+__all__ = [
+    "Draft",
+    "LayerSlot",
+    "PassOptions",
+    "Pending",
+    "failed_metrics",
+    "same_values",
+    "tensor_shape",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +61,7 @@ def common_positions(
     start = 0
     for shape in shapes_b:
         found = next(
-            (i for i in range(start, len(shapes_a)) if _same_values(shapes_a[i], shape)), None
+            (i for i in range(start, len(shapes_a)) if same_values(shapes_a[i], shape)), None
         )
         positions.append(found)
         if found is not None:
@@ -61,7 +69,7 @@ def common_positions(
     return positions
 
 
-def _same_values(shape_a: tuple[int, ...], shape_b: tuple[int, ...]) -> bool:
+def same_values(shape_a: tuple[int, ...], shape_b: tuple[int, ...]) -> bool:
     """The same shape, or the same elements in the same order (leading axes merged)."""
     return shape_a == shape_b or (
         int(np.prod(shape_a)) == int(np.prod(shape_b)) and same_layout(shape_a, shape_b)
