@@ -79,6 +79,11 @@ class ModuleMatcher:
         #: common ancestor of those
         self.fused_a: dict[str, str] = {}
         self.fused_b: dict[str, str] = {}
+        #: A modules whose output pairs only inside their voted B module (a BatchNorm before
+        #: a ReLU against a fused ``BatchNorm(act="relu")``) -> that module
+        self.fused_inside: dict[str, str] = {}
+        #: B modules by their outputs' paired tensors (built on first use)
+        self._holders: dict[frozenset[str], list[str]] | None = None
 
     # -- votes -----------------------------------------------------------------------------
     def vote_params(self, pairs: Iterable[ParamPair]) -> None:
@@ -150,7 +155,14 @@ class ModuleMatcher:
                 ),
             )
             evidence: tuple[str, ...] = ("params",) if module_a in self.param_votes else ("ops",)
-            candidates[module_a] = (best, ballot[best] / total, evidence, ballot[best])
+            strength = ballot[best]
+            if module_a and self._outputs_disagree(module_a, best):
+                holder = self._output_holder(module_a)
+                if holder is None:
+                    self.fused_inside[module_a] = best
+                    continue
+                best, evidence = holder, (*evidence, "outputs")
+            candidates[module_a] = (best, strength / total, evidence, strength)
         if "" not in pins and "" not in pins.values():
             # both roots compute the model: graph inputs and outputs pair by position
             pins = {"": "", **pins}
@@ -178,6 +190,64 @@ class ModuleMatcher:
         self._second_choices(accepted, taken_b)
         self._silent_children(accepted, taken_b)
         return accepted
+
+    def _output_partners(self, module_a: str) -> frozenset[str] | None:
+        """The B tensors ``module_a``'s outputs pair with (through layout ops); ``None`` when
+        it has no output or one of them pairs with nothing."""
+        state = self.state
+        partners = [
+            state.one_a.get(paired_root(state.view_a, state.one_a, t))
+            for t in self.tree_a.ordered_outputs(module_a)
+        ]
+        if not partners or None in partners:
+            return None
+        return frozenset(p for p in partners if p is not None)
+
+    def _output_roots_b(self, module_b: str, paired: bool = True) -> frozenset[str] | None:
+        """``module_b``'s outputs traced back to paired tensors; ``None`` when it has none, or
+        (``paired``) when one of them is unpaired."""
+        state = self.state
+        roots = [
+            paired_root(state.view_b, state.one_b, t) for t in self.tree_b.ordered_outputs(module_b)
+        ]
+        if not roots or (paired and any(r not in state.one_b for r in roots)):
+            return None
+        return frozenset(roots)
+
+    def _outputs_disagree(self, module_a: str, module_b: str) -> bool:
+        """Whether ``module_a``'s outputs pair with tensors of the other side, none of them
+        one of ``module_b``'s outputs, while ``module_b``'s outputs pair with other tensors or
+        ``module_a``'s partners are made inside ``module_b``: the two compute different
+        tensors. A BatchNorm before a ReLU module against paddle's ``BatchNorm(act="relu")``
+        (its parameters vote for the fused layer, whose output is the ReLU's)."""
+        partners = self._output_partners(module_a)
+        roots = self._output_roots_b(module_b, paired=False) if partners is not None else None
+        if partners is None or roots is None or partners & roots:
+            return False
+        if all(r in self.state.one_b for r in roots):
+            return True
+        view_b, of_b = self.state.view_b, self.tree_b.module_of
+        producers = [view_b.producer(p) for p in partners]
+        return all(p is not None and within(of_b[p], module_b) for p in producers)
+
+    def _output_holder(self, module_a: str) -> str | None:
+        """The outermost B module (not the root) whose outputs are exactly the partners of
+        ``module_a``'s outputs, if any. torchvision DenseNet's dense layer (its concatenation
+        of earlier features pairs with paddle's previous DenseLayer's) returns what paddle's
+        ``bn_ac_func2`` returns."""
+        partners = self._output_partners(module_a)
+        if partners is None:
+            return None
+        if self._holders is None:
+            self._holders = defaultdict(list)
+            for module_b in self.tree_b.classes:
+                roots = self._output_roots_b(module_b) if module_b else None
+                if roots is not None:
+                    self._holders[roots].append(module_b)
+        found = self._holders.get(partners, [])
+        return min(
+            found, key=lambda m: (depth(m), self.tree_b.first_use.get(m, 1 << 30)), default=None
+        )
 
     def _silent_children(
         self, accepted: dict[str, tuple[str, float, tuple[str, ...]]], taken_b: dict[str, str]
@@ -252,7 +322,7 @@ class ModuleMatcher:
         their total strength and how many voted modules lie below it; a container is accepted
         when every voted module whose partner lies under that ancestor lies under it too.
         """
-        tree_a, tree_b = self.tree_a, self.tree_b
+        tree_a = self.tree_a
         voted = dict(candidates)
         below_b: dict[str, int] = defaultdict(int)  # voted partners under each B module
         for voted_b, *_ in voted.values():
@@ -284,8 +354,10 @@ class ModuleMatcher:
                 # with the first layer of the other side's block)
                 if module_b is not None and module_b != candidates[module_a][0]:
                     self.second[module_a] = (module_b, 0.9, ("children",), total)
-                    if self._holds_own_ops(module_a, module_b, voted, below_b, inside):
-                        best, confidence, evidence, votes = candidates[module_a]
+                    if not self._outputs_disagree(module_a, module_b) and self._holds_own_ops(
+                        module_a, module_b, voted, below_b, inside
+                    ):
+                        _, confidence, evidence, votes = candidates[module_a]
                         candidates[module_a] = (module_b, confidence, evidence, votes + total)
                 continue
             lca[module_a] = module_b
@@ -293,7 +365,15 @@ class ModuleMatcher:
             if module_b is None or module_a not in tree_a.has_ops:
                 continue
             if self._encloses(module_a, module_b, voted, below_b, inside):
-                candidates[module_a] = (module_b, 0.9, ("children",), total)
+                evidence: tuple[str, ...] = ("children",)
+                if self._outputs_disagree(module_a, module_b):
+                    # the block its children pair in returns another tensor (DenseNet's
+                    # first dense layer: paddle's DenseLayer returns the concatenation)
+                    holder = self._output_holder(module_a)
+                    if holder is None:
+                        continue
+                    module_b, evidence = holder, ("children", "outputs")
+                candidates[module_a] = (module_b, 0.9, evidence, total)
             else:
                 self.spread[module_a] = module_b
 
@@ -484,6 +564,13 @@ class ModuleMatcher:
                         "its ops pair with the same module as "
                         f"{'the root' if rival == '' else repr(rival)}, which pairs "
                         "better (both wrap the same computation)"
+                    )
+                elif side == "a" and module in self.fused_inside:
+                    other = self.fused_inside[module]
+                    reason = (
+                        f"its output pairs with a tensor inside {other!r} "
+                        f"({self.tree_b.classes.get(other, '')}), which outputs another: the "
+                        "other side computes it fused with the next layer"
                     )
                 elif side == "a" and module in self.other_kind:
                     other = self.other_kind[module]
