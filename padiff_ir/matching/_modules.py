@@ -214,21 +214,36 @@ class ModuleMatcher:
             return None
         return frozenset(roots)
 
-    def _outputs_disagree(self, module_a: str, module_b: str) -> bool:
+    def _outputs_disagree(self, module_a: str, module_b: str, made_inside: bool = True) -> bool:
         """Whether ``module_a``'s outputs pair with tensors of the other side, none of them
         one of ``module_b``'s outputs, while ``module_b``'s outputs pair with other tensors or
         ``module_a``'s partners are made inside ``module_b``: the two compute different
         tensors. A BatchNorm before a ReLU module against paddle's ``BatchNorm(act="relu")``
-        (its parameters vote for the fused layer, whose output is the ReLU's)."""
+        (its parameters vote for the fused layer, whose output is the ReLU's). Without
+        ``made_inside``, only outputs paired on both sides count (a container's children pair
+        inside a block whose unpaired output its parent makes: ShuffleNet's ``branch2``)."""
         partners = self._output_partners(module_a)
         roots = self._output_roots_b(module_b, paired=False) if partners is not None else None
         if partners is None or roots is None or partners & roots:
             return False
         if all(r in self.state.one_b for r in roots):
             return True
+        if not made_inside:
+            return False
         view_b, of_b = self.state.view_b, self.tree_b.module_of
         producers = [view_b.producer(p) for p in partners]
         return all(p is not None and within(of_b[p], module_b) for p in producers)
+
+    def _returned_above(self, module_a: str, module_b: str) -> bool:
+        """Whether ``module_b``'s outputs pair with tensors made by the own ops of a module
+        enclosing ``module_a``."""
+        state = self.state
+        enclosing = set(ancestors(module_a))
+        for root in self._output_roots_b(module_b) or ():
+            producer = state.view_a.producer(state.one_b[root])
+            if producer is not None and self.tree_a.module_of[producer] in enclosing:
+                return True
+        return False
 
     def _output_holder(self, module_a: str) -> str | None:
         """The outermost B module (not the root) whose outputs are exactly the partners of
@@ -366,11 +381,13 @@ class ModuleMatcher:
                 continue
             if self._encloses(module_a, module_b, voted, below_b, inside):
                 evidence: tuple[str, ...] = ("children",)
-                if self._outputs_disagree(module_a, module_b):
+                if self._outputs_disagree(module_a, module_b, made_inside=False):
                     # the block its children pair in returns another tensor (DenseNet's
                     # first dense layer: paddle's DenseLayer returns the concatenation)
+                    # ... unless an enclosing module's own ops make that tensor (ShuffleNet's
+                    # ``branch2``: a wrapper paddle's block does not have)
                     holder = self._output_holder(module_a)
-                    if holder is None:
+                    if holder is None or self._returned_above(module_a, module_b):
                         continue
                     module_b, evidence = holder, ("children", "outputs")
                 candidates[module_a] = (module_b, 0.9, evidence, total)
