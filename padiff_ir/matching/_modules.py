@@ -40,6 +40,7 @@ from padiff_ir._paths import (
     within_any,
 )
 from padiff_ir.ir.families import layer_kind, module_family
+from padiff_ir.matching._outputs import OutputCheck
 from padiff_ir.matching._seeds import paired_root
 from padiff_ir.matching.types import ModulePair, Unmatched
 
@@ -82,8 +83,7 @@ class ModuleMatcher:
         #: A modules whose output pairs only inside their voted B module (a BatchNorm before
         #: a ReLU against a fused ``BatchNorm(act="relu")``) -> that module
         self.fused_inside: dict[str, str] = {}
-        #: B modules by their outputs' paired tensors (built on first use)
-        self._holders: dict[frozenset[str], list[str]] | None = None
+        self.outputs = OutputCheck(state, tree_a, tree_b)
 
     # -- votes -----------------------------------------------------------------------------
     def vote_params(self, pairs: Iterable[ParamPair]) -> None:
@@ -156,8 +156,8 @@ class ModuleMatcher:
             )
             evidence: tuple[str, ...] = ("params",) if module_a in self.param_votes else ("ops",)
             strength = ballot[best]
-            if module_a and self._outputs_disagree(module_a, best):
-                holder = self._output_holder(module_a)
+            if module_a and self.outputs.disagree(module_a, best):
+                holder = self.outputs.holder(module_a)
                 if holder is None:
                     self.fused_inside[module_a] = best
                     continue
@@ -190,79 +190,6 @@ class ModuleMatcher:
         self._second_choices(accepted, taken_b)
         self._silent_children(accepted, taken_b)
         return accepted
-
-    def _output_partners(self, module_a: str) -> frozenset[str] | None:
-        """The B tensors ``module_a``'s outputs pair with (through layout ops); ``None`` when
-        it has no output or one of them pairs with nothing."""
-        state = self.state
-        partners = [
-            state.one_a.get(paired_root(state.view_a, state.one_a, t))
-            for t in self.tree_a.ordered_outputs(module_a)
-        ]
-        if not partners or None in partners:
-            return None
-        return frozenset(p for p in partners if p is not None)
-
-    def _output_roots_b(self, module_b: str, paired: bool = True) -> frozenset[str] | None:
-        """``module_b``'s outputs traced back to paired tensors; ``None`` when it has none, or
-        (``paired``) when one of them is unpaired."""
-        state = self.state
-        roots = [
-            paired_root(state.view_b, state.one_b, t) for t in self.tree_b.ordered_outputs(module_b)
-        ]
-        if not roots or (paired and any(r not in state.one_b for r in roots)):
-            return None
-        return frozenset(roots)
-
-    def _outputs_disagree(self, module_a: str, module_b: str, made_inside: bool = True) -> bool:
-        """Whether ``module_a``'s outputs pair with tensors of the other side, none of them
-        one of ``module_b``'s outputs, while ``module_b``'s outputs pair with other tensors or
-        ``module_a``'s partners are made inside ``module_b``: the two compute different
-        tensors. A BatchNorm before a ReLU module against paddle's ``BatchNorm(act="relu")``
-        (its parameters vote for the fused layer, whose output is the ReLU's). Without
-        ``made_inside``, only outputs paired on both sides count (a container's children pair
-        inside a block whose unpaired output its parent makes: ShuffleNet's ``branch2``)."""
-        partners = self._output_partners(module_a)
-        roots = self._output_roots_b(module_b, paired=False) if partners is not None else None
-        if partners is None or roots is None or partners & roots:
-            return False
-        if all(r in self.state.one_b for r in roots):
-            return True
-        if not made_inside:
-            return False
-        view_b, of_b = self.state.view_b, self.tree_b.module_of
-        producers = [view_b.producer(p) for p in partners]
-        return all(p is not None and within(of_b[p], module_b) for p in producers)
-
-    def _returned_above(self, module_a: str, module_b: str) -> bool:
-        """Whether ``module_b``'s outputs pair with tensors made by the own ops of a module
-        enclosing ``module_a``."""
-        state = self.state
-        enclosing = set(ancestors(module_a))
-        for root in self._output_roots_b(module_b) or ():
-            producer = state.view_a.producer(state.one_b[root])
-            if producer is not None and self.tree_a.module_of[producer] in enclosing:
-                return True
-        return False
-
-    def _output_holder(self, module_a: str) -> str | None:
-        """The outermost B module (not the root) whose outputs are exactly the partners of
-        ``module_a``'s outputs, if any. torchvision DenseNet's dense layer (its concatenation
-        of earlier features pairs with paddle's previous DenseLayer's) returns what paddle's
-        ``bn_ac_func2`` returns."""
-        partners = self._output_partners(module_a)
-        if partners is None:
-            return None
-        if self._holders is None:
-            self._holders = defaultdict(list)
-            for module_b in self.tree_b.classes:
-                roots = self._output_roots_b(module_b) if module_b else None
-                if roots is not None:
-                    self._holders[roots].append(module_b)
-        found = self._holders.get(partners, [])
-        return min(
-            found, key=lambda m: (depth(m), self.tree_b.first_use.get(m, 1 << 30)), default=None
-        )
 
     def _silent_children(
         self, accepted: dict[str, tuple[str, float, tuple[str, ...]]], taken_b: dict[str, str]
@@ -369,11 +296,11 @@ class ModuleMatcher:
                 # with the first layer of the other side's block)
                 if module_b is not None and module_b != candidates[module_a][0]:
                     self.second[module_a] = (module_b, 0.9, ("children",), total)
-                    if not self._outputs_disagree(module_a, module_b) and self._holds_own_ops(
+                    if not self.outputs.disagree(module_a, module_b) and self._holds_own_ops(
                         module_a, module_b, voted, below_b, inside
                     ):
-                        _, confidence, evidence, votes = candidates[module_a]
-                        candidates[module_a] = (module_b, confidence, evidence, votes + total)
+                        _, confidence, voted_by, votes = candidates[module_a]
+                        candidates[module_a] = (module_b, confidence, voted_by, votes + total)
                 continue
             lca[module_a] = module_b
             strength[module_a] = total
@@ -381,13 +308,13 @@ class ModuleMatcher:
                 continue
             if self._encloses(module_a, module_b, voted, below_b, inside):
                 evidence: tuple[str, ...] = ("children",)
-                if self._outputs_disagree(module_a, module_b, made_inside=False):
+                if self.outputs.disagree(module_a, module_b, made_inside=False):
                     # the block its children pair in returns another tensor (DenseNet's
                     # first dense layer: paddle's DenseLayer returns the concatenation)
                     # ... unless an enclosing module's own ops make that tensor (ShuffleNet's
                     # ``branch2``: a wrapper paddle's block does not have)
-                    holder = self._output_holder(module_a)
-                    if holder is None or self._returned_above(module_a, module_b):
+                    holder = self.outputs.holder(module_a)
+                    if holder is None or self.outputs.returned_above(module_a, module_b):
                         continue
                     module_b, evidence = holder, ("children", "outputs")
                 candidates[module_a] = (module_b, 0.9, evidence, total)
