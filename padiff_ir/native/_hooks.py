@@ -84,6 +84,8 @@ class Recorder:
         # which of A's layer outputs / inputs carry a gradient, by (index, call, position)
         self._grad_outputs_a: set[tuple[int, int, int]] = set()
         self._grad_inputs_a: set[tuple[int, int, int]] = set()
+        # how many tensors each call of A's layers takes as its own arguments, by (index, call)
+        self._input_counts_a: dict[tuple[int, int], int] = {}
         # keys already reported as gradient-less on one side (A's late values are dropped)
         self._flagged_outputs: set[tuple[int, int, int]] = set()
         self._flagged_inputs: set[tuple[int, int, int]] = set()
@@ -152,6 +154,7 @@ class Recorder:
                 ]
             if not self.options.backward:
                 return None
+            self._input_counts_a[(index, call)] = _tensor_count(ops, args, kwargs)
 
             def store(key: tuple[int, int, int]) -> Callable[[Any], None]:
                 self._grad_inputs_a.add(key)
@@ -253,7 +256,11 @@ class Recorder:
 
                 return hook
 
-            if in_place(slot):
+            count_a = self._input_counts_a.get((index, call))
+            if in_place(slot) or count_a not in (None, _tensor_count(ops, args, kwargs)):
+                # A's layer takes its inputs otherwise (torchvision's dense layer a list of
+                # earlier features, paddle's layer paired with it one tensor): their
+                # gradients do not correspond
                 return None
             self._gradless_inputs(slot, call, args, kwargs)
             return alias_inputs(ops, args, kwargs, index, call, check)
@@ -535,6 +542,11 @@ class Recorder:
 
 
 _Hooks = tuple[Callable[..., Any], Callable[..., Any]]
+
+
+def _tensor_count(ops: Framework, args: Any, kwargs: Any) -> int:
+    """How many of a call's own arguments are tensors (not those inside lists)."""
+    return sum(1 for v in (*args, *kwargs.values()) if ops.is_tensor(v))
 
 
 def _float_tensors(ops: Framework, args: Any, kwargs: Any) -> list[Any]:
