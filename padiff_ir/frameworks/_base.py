@@ -125,6 +125,11 @@ class Framework:
         found = ((path, type(module).__name__, self.base_layer(module)) for path, module in modules)
         return {path: base for path, own, base in found if base != own}
 
+    def fused_activation(self, module: Module) -> str | None:
+        """The activation ``module`` applies after its own computation, by name (paddle's
+        ``BatchNorm(act="relu")``: ``"relu"``); ``None`` for a layer that applies none."""
+        return None
+
     def roles(self, module: Module) -> dict[str, str]:
         """Name of each tensor ``module`` holds -> its role (``weight``, ``bias``,
         ``running_mean``, ``running_var``), found by attribute, so a renamed storage still

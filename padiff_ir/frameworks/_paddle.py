@@ -130,6 +130,11 @@ class PaddleFramework(Framework):
     def is_embedding(self, module: Module) -> bool:
         return isinstance(module, self.paddle.nn.Embedding)
 
+    def fused_activation(self, module: Module) -> str | None:
+        # paddle's legacy layers (``paddle.nn.BatchNorm``) keep their ``act`` as ``_act``
+        act = getattr(module, "_act", None)
+        return act if isinstance(act, str) and act else None
+
     def own_tensors(self, module: Module) -> list[tuple[str, Any]]:
         return [
             *module.named_parameters(include_sublayers=False),

@@ -170,6 +170,8 @@ class Trace:
         ops: the computation between calls.
         base_layers: module path -> the framework's layer class it is, where that is not its own
             class (a subclass of ``nn.Linear`` is a ``Linear``: :meth:`Framework.base_layer`).
+        activations: module path -> the activation the layer applies after its own computation
+            (:meth:`Framework.fused_activation`), for the layers that apply one.
     """
 
     framework: str
@@ -183,6 +185,7 @@ class Trace:
     calls: tuple[TracedCall, ...] = ()
     ops: tuple[TracedOp, ...] = ()
     base_layers: dict[str, str] = field(default_factory=dict)
+    activations: dict[str, str] = field(default_factory=dict)
 
 
 def _node_op(name: str) -> str:
@@ -438,4 +441,5 @@ def trace_model(model: Model, inputs: Inputs) -> Trace:
         calls=tuple(TracedCall(**c) for c in recorder.calls),
         ops=tuple(recorder.ops),
         base_layers=fw.base_layers(modules),
+        activations={p: a for p, m in modules if (a := fw.fused_activation(m)) is not None},
     )

@@ -181,8 +181,7 @@ class _Builder:
         ):
             self.conv(call, family, own, seq)
         elif family in _NORMS and acts:
-            params = tuple(own[r] for r in _NORM_ROLES if r in own)
-            self.add(seq, call, "", _NORMS[family], (acts[0], *params), outs[:1])
+            self.norm(call, family, own, seq)
         elif family == "embedding" and "weight" in own and acts:
             self.add(seq, call, "", "Gather", (own["weight"], acts[0]), outs[:1])
         elif family in _SIMPLE and acts and not own:
@@ -202,6 +201,17 @@ class _Builder:
             self.linear(call, own, seq, transposed=layout)
         else:
             self.add(seq, call, "", "Module", acts + self.ordered(own), outs, module_family=family)
+
+    def norm(self, call: TracedCall, family: str, own: dict[str, str], seq: int) -> None:
+        """The norm's op, then the activation it applies itself (paddle's
+        ``BatchNorm(act="relu")``: ``BatchNormalization`` then ``Relu``, as its export)."""
+        output = call.outputs[0]
+        params = tuple(own[r] for r in _NORM_ROLES if r in own)
+        activation = _SIMPLE.get(self.trace.activations.get(call.path, ""))
+        raw = self.temp(f"{output}/norm", self.shape(output)) if activation else output
+        self.add(seq, call, "", _NORMS[family], (call.inputs[0], *params), (raw,))
+        if activation:
+            self.add(seq, call, "/act", activation, (raw,), (output,))
 
     def projection(self, call: TracedCall, own: dict[str, str]) -> bool | None:
         """Whether a layer of another class is a projection by its shapes (an LLM's output

@@ -40,6 +40,7 @@ from padiff_ir._paths import (
     within_any,
 )
 from padiff_ir.ir.families import layer_kind, module_family
+from padiff_ir.matching._outputs import OutputCheck
 from padiff_ir.matching._seeds import paired_root
 from padiff_ir.matching.types import ModulePair, Unmatched
 
@@ -79,6 +80,10 @@ class ModuleMatcher:
         #: common ancestor of those
         self.fused_a: dict[str, str] = {}
         self.fused_b: dict[str, str] = {}
+        #: A modules whose output pairs only inside their voted B module (a BatchNorm before
+        #: a ReLU against a fused ``BatchNorm(act="relu")``) -> that module
+        self.fused_inside: dict[str, str] = {}
+        self.outputs = OutputCheck(state, tree_a, tree_b)
 
     # -- votes -----------------------------------------------------------------------------
     def vote_params(self, pairs: Iterable[ParamPair]) -> None:
@@ -152,7 +157,14 @@ class ModuleMatcher:
                 ),
             )
             evidence: tuple[str, ...] = ("params",) if module_a in self.param_votes else ("ops",)
-            candidates[module_a] = (best, ballot[best] / total, evidence, ballot[best])
+            strength = ballot[best]
+            if module_a and self.outputs.disagree(module_a, best):
+                holder = self.outputs.holder(module_a)
+                if holder is None:
+                    self.fused_inside[module_a] = best
+                    continue
+                best, evidence = holder, (*evidence, "outputs")
+            candidates[module_a] = (best, strength / total, evidence, strength)
         if "" not in pins and "" not in pins.values():
             # both roots compute the model: graph inputs and outputs pair by position
             pins = {"": "", **pins}
@@ -184,19 +196,26 @@ class ModuleMatcher:
     def _silent_children(
         self, accepted: dict[str, tuple[str, float, tuple[str, ...]]], taken_b: dict[str, str]
     ) -> None:
-        """Layers with no op on either side (an eval Dropout both exports drop) under a module
+        """Parameter-free layers whose computation found no counterpart on either side (no op
+        at all, as an eval Dropout an export drops, or no op in an op pair) under a module
         pair: the i-th of one kind of A's pairs with the i-th of that kind of B's, when both
-        have as many. MobileNetV2's ``classifier.0`` Dropouts stayed unpaired."""
+        have as many. MobileNetV2's ``classifier.0`` Dropouts (no op on either side) stayed
+        unpaired; so did InceptionV3's ``dropout``, dropped from torch's export and run after
+        a reshape in paddle's (its ``Mul`` by 0.8 pairs with nothing)."""
         tree_a, tree_b = self.tree_a, self.tree_b
         for module_a, (module_b, _, _) in list(accepted.items()):
             silent: dict[str, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
-            for side, tree, parent_path, taken in (
-                (0, tree_a, module_a, accepted),
-                (1, tree_b, module_b, taken_b),
+            for side, tree, parent_path, taken, op_pairs in (
+                (0, tree_a, module_a, accepted, self.state.op_a),
+                (1, tree_b, module_b, taken_b, self.state.op_b),
             ):
                 for child in tree.children.get(parent_path, ()):
                     kind = layer_kind(tree.classes.get(child, ""))
-                    if kind and child not in tree.has_ops and child not in taken:
+                    if (
+                        kind
+                        and child not in taken
+                        and not any(op in op_pairs for op in tree.own_ops(child, set()))
+                    ):
                         silent[kind][side].append(child)
             for children_a, children_b in silent.values():
                 if len(children_a) != len(children_b):
@@ -247,7 +266,7 @@ class ModuleMatcher:
         their total strength and how many voted modules lie below it; a container is accepted
         when every voted module whose partner lies under that ancestor lies under it too.
         """
-        tree_a, tree_b = self.tree_a, self.tree_b
+        tree_a = self.tree_a
         voted = dict(candidates)
         below_b: dict[str, int] = defaultdict(int)  # voted partners under each B module
         for voted_b, *_ in voted.values():
@@ -279,19 +298,69 @@ class ModuleMatcher:
                 # with the first layer of the other side's block)
                 if module_b is not None and module_b != candidates[module_a][0]:
                     self.second[module_a] = (module_b, 0.9, ("children",), total)
+                    if not self.outputs.disagree(module_a, module_b) and self._holds_own_ops(
+                        module_a, module_b, voted, below_b, inside
+                    ):
+                        _, confidence, voted_by, votes = candidates[module_a]
+                        candidates[module_a] = (module_b, confidence, voted_by, votes + total)
                 continue
             lca[module_a] = module_b
             strength[module_a] = total
             if module_b is None or module_a not in tree_a.has_ops:
                 continue
-            outside = 0  # voted ancestors of module_a whose partner is under module_b
-            for node in ancestors(module_a):
-                if node in voted and within(voted[node][0], module_b):
-                    outside += 1
-            if below_b.get(module_b, 0) - outside == inside and module_b in tree_b.classes:
-                candidates[module_a] = (module_b, 0.9, ("children",), total)
+            if self._encloses(module_a, module_b, voted, below_b, inside):
+                evidence: tuple[str, ...] = ("children",)
+                if self.outputs.disagree(module_a, module_b, made_inside=False):
+                    # the block its children pair in returns another tensor (DenseNet's
+                    # first dense layer: paddle's DenseLayer returns the concatenation)
+                    # ... unless an enclosing module's own ops make that tensor (ShuffleNet's
+                    # ``branch2``: a wrapper paddle's block does not have)
+                    holder = self.outputs.holder(module_a)
+                    if holder is None or self.outputs.returned_above(module_a, module_b):
+                        continue
+                    module_b, evidence = holder, ("children", "outputs")
+                candidates[module_a] = (module_b, 0.9, evidence, total)
             else:
                 self.spread[module_a] = module_b
+
+    def _holds_own_ops(
+        self,
+        module_a: str,
+        module_b: str,
+        voted: dict[str, tuple[str, float, tuple[str, ...], float]],
+        below_b: dict[str, int],
+        inside: int,
+    ) -> bool:
+        """Whether ``module_b``, the common ancestor of ``module_a``'s children's partners,
+        holds ``module_a``'s own computation in one of its submodules: ``module_a``'s voted
+        partner lies strictly inside ``module_b``, and the voted modules paired inside
+        ``module_b`` are exactly those inside ``module_a``. torchvision InceptionV3's
+        ``BasicConv2d`` (conv, norm, functional ReLU) against paddle's ConvNormActivation
+        (``.0``, ``.1``, a ReLU module ``.2``): its ReLU votes for ``.2`` (the same output
+        tensor), its conv and norm pair inside the block; the block is its pair."""
+        partner = voted[module_a][0]
+        return (
+            partner != module_b
+            and within(partner, module_b)
+            and self._encloses(module_a, module_b, voted, below_b, inside)
+        )
+
+    def _encloses(
+        self,
+        module_a: str,
+        module_b: str,
+        voted: dict[str, tuple[str, float, tuple[str, ...], float]],
+        below_b: dict[str, int],
+        inside: int,
+    ) -> bool:
+        """Whether the voted modules whose partners lie under ``module_b`` (``below_b``) are
+        the ``inside`` ones under ``module_a``, not counting ``module_a``'s voted ancestors."""
+        if module_b not in self.tree_b.classes:
+            return False
+        outside = sum(
+            1 for node in ancestors(module_a) if node in voted and within(voted[node][0], module_b)
+        )
+        return below_b.get(module_b, 0) - outside == inside
 
     def _same_wrapper(self, module_a: str, module_b: str) -> str:
         """``module_a`` wraps one child with ops and adds none; ``module_b`` is that child's
@@ -441,6 +510,13 @@ class ModuleMatcher:
                         "its ops pair with the same module as "
                         f"{'the root' if rival == '' else repr(rival)}, which pairs "
                         "better (both wrap the same computation)"
+                    )
+                elif side == "a" and module in self.fused_inside:
+                    other = self.fused_inside[module]
+                    reason = (
+                        f"its output pairs with a tensor inside {other!r} "
+                        f"({self.tree_b.classes.get(other, '')}), which outputs another: the "
+                        "other side computes it fused with the next layer"
                     )
                 elif side == "a" and module in self.other_kind:
                     other = self.other_kind[module]

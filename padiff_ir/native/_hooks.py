@@ -83,6 +83,8 @@ class Recorder:
         # which of A's layer outputs / inputs carry a gradient, by (index, call, position)
         self._grad_outputs_a: set[tuple[int, int, int]] = set()
         self._grad_inputs_a: set[tuple[int, int, int]] = set()
+        # how many tensors each call of A's layers takes as its own arguments, by (index, call)
+        self._input_counts_a: dict[tuple[int, int], int] = {}
         # keys already reported as gradient-less on one side (A's late values are dropped)
         self._flagged_outputs: set[tuple[int, int, int]] = set()
         self._flagged_inputs: set[tuple[int, int, int]] = set()
@@ -151,6 +153,7 @@ class Recorder:
                 ]
             if not self.options.backward:
                 return None
+            self._input_counts_a[(index, call)] = _tensor_count(ops, args, kwargs)
 
             def store(key: tuple[int, int, int]) -> Callable[[Any], None]:
                 self._grad_inputs_a.add(key)
@@ -230,7 +233,13 @@ class Recorder:
             if arrays and len(arrays) == len(tensors):
                 checks = [self._compare(a, t) for a, t in zip(arrays, tensors)]
                 self._input_checks.append((slot, call, checks))
-            if not self.options.backward or in_place(slot):
+            if not self.options.backward:
+                return None
+            count_a = self._input_counts_a.get((index, call))
+            if in_place(slot) or count_a not in (None, _tensor_count(ops, args, kwargs)):
+                # A's layer takes its inputs otherwise (torchvision's dense layer a list of
+                # earlier features, paddle's layer paired with it one tensor): their
+                # gradients do not correspond
                 return None
             self._gradless_inputs(slot, call, args, kwargs)
             return alias_inputs(ops, args, kwargs, index, call, self._input_grad_check(slot))
@@ -372,7 +381,9 @@ class Recorder:
         self, tensor: Any, array: np.ndarray | None, key: tuple[int, int, int], carries: bool
     ) -> Any:
         """Single step: A's value in place of B's output; with gradients, a feed op whose
-        backward checks B's incoming gradient against A's and passes A's on."""
+        backward checks B's incoming gradient against A's and passes A's on. A's value takes
+        B's shape where the two hold the same elements in the same order (InceptionV3's
+        Dropout: ``[1, 2048, 1, 1]`` in torch, ``[1, 2048]`` after paddle's reshape)."""
         if array is None or not self.ops_b.is_floating(tensor):
             return tensor
         value = self.ops_b.from_numpy(_in_shape_of(array, tensor_shape(tensor)), like=tensor)
@@ -539,6 +550,11 @@ class Recorder:
 
 
 _Hooks = tuple[Callable[..., Any], Callable[..., Any]]
+
+
+def _tensor_count(ops: Framework, args: Any, kwargs: Any) -> int:
+    """How many of a call's own arguments are tensors (not those inside lists)."""
+    return sum(1 for v in (*args, *kwargs.values()) if ops.is_tensor(v))
 
 
 def _float_tensors(ops: Framework, args: Any, kwargs: Any) -> list[Any]:

@@ -18,7 +18,15 @@ from padiff_ir.metrics import TensorMetrics, same_layout
 from padiff_ir.native._workers import Deferred
 from padiff_ir.native.diff_result import LayerDiff
 
-__all__ = ["Draft", "LayerSlot", "PassOptions", "Pending", "failed_metrics", "tensor_shape"]
+__all__ = [
+    "Draft",
+    "LayerSlot",
+    "PassOptions",
+    "Pending",
+    "failed_metrics",
+    "same_values",
+    "tensor_shape",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +74,7 @@ def common_positions(
         fits = [
             i
             for i in range(len(shapes_a))
-            if i not in positions and kinds_a[i] == kind and _same_values(shapes_a[i], shape)
+            if i not in positions and kinds_a[i] == kind and same_values(shapes_a[i], shape)
         ]
         later = [i for i in fits if i >= start]
         found = later[0] if later else (fits[0] if fits and integral_a is not None else None)
@@ -76,7 +84,7 @@ def common_positions(
     return positions
 
 
-def _same_values(shape_a: tuple[int, ...], shape_b: tuple[int, ...]) -> bool:
+def same_values(shape_a: tuple[int, ...], shape_b: tuple[int, ...]) -> bool:
     """The same shape, or the same elements in the same order (leading axes merged)."""
     return shape_a == shape_b or (
         int(np.prod(shape_a)) == int(np.prod(shape_b)) and same_layout(shape_a, shape_b)

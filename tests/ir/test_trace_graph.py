@@ -55,6 +55,22 @@ def test_layers_become_their_onnx_ops():
     assert paddle_graph.topological_order()[0].meta["weight_transposed"] is False
 
 
+def test_a_norm_applying_its_own_activation_becomes_the_norm_and_the_activation():
+    """paddle's legacy ``BatchNorm(act="relu")`` returns the ReLU of its norm, as its export
+    shows (``BatchNormalization`` then ``Relu``): its trace must say so, or torch's
+    BatchNorm (before its ReLU module) pairs with it as one computation (DenseNet)."""
+    model = paddle.nn.Sequential(paddle.nn.Conv2D(3, 4, 1), paddle.nn.BatchNorm(4, act="relu"))
+    graph = graph_from_trace(trace_model(model, np.zeros((1, 3, 4, 4), np.float32)))
+    lint(graph)
+    assert _ops(graph)[-2:] == [("BatchNormalization", "1"), ("Relu", "1")]
+    norm, relu = graph.topological_order()[-2:]
+    assert relu.inputs == norm.outputs and relu.outputs == tuple(graph.outputs)
+    plain = paddle.nn.Sequential(paddle.nn.BatchNorm(4))
+    assert _ops(graph_from_trace(trace_model(plain, np.zeros((1, 4, 2, 2), np.float32)))) == [
+        ("BatchNormalization", "0")
+    ]
+
+
 def test_attention_is_kept_whole():
     model = torch.nn.Sequential(torch.nn.MultiheadAttention(8, 2, batch_first=True))
 
