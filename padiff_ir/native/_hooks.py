@@ -85,6 +85,8 @@ class Recorder:
         self._grad_inputs_a: set[tuple[int, int, int]] = set()
         # how many tensors each call of A's layers takes as its own arguments, by (index, call)
         self._input_counts_a: dict[tuple[int, int], int] = {}
+        # (layer, call) whose inputs the two models take otherwise: no input gradient compared
+        self._inputs_unlike: set[tuple[int, int]] = set()
         # keys already reported as gradient-less on one side (A's late values are dropped)
         self._flagged_outputs: set[tuple[int, int, int]] = set()
         self._flagged_inputs: set[tuple[int, int, int]] = set()
@@ -240,6 +242,8 @@ class Recorder:
                 # A's layer takes its inputs otherwise (torchvision's dense layer a list of
                 # earlier features, paddle's layer paired with it one tensor): their
                 # gradients do not correspond
+                if not in_place(slot):
+                    self._inputs_unlike.add((index, call))
                 return None
             self._gradless_inputs(slot, call, args, kwargs)
             return alias_inputs(ops, args, kwargs, index, call, self._input_grad_check(slot))
@@ -515,7 +519,10 @@ class Recorder:
                 )
             )
         for (index, call, position), array in sorted(self.pending.input_grads.items()):
-            if (index, call, position) in self._flagged_inputs:
+            if (index, call, position) in self._flagged_inputs or (
+                index,
+                call,
+            ) in self._inputs_unlike:
                 continue
             metrics = failed_metrics(
                 "model B passes no gradient to this input (detached or stop_gradient in model B)",

@@ -85,12 +85,6 @@ def _match(name: str) -> tuple[BuiltPair, Any]:
     return _MATCHES[name]
 
 
-SHARED_EXPERT_ACT = (
-    "Qwen2-MoE (eager traces): the shared expert's act_fn unpaired, paddle's autograd graph "
-    "gives both chunks of the fused gate/up one name"
-)
-
-
 @pytest.mark.parametrize("name", _all())
 def test_match_calls_the_hand_converted_pair_aligned_with_no_culprit(name):
     _, result = _match(name)
@@ -143,7 +137,7 @@ def test_moe_torch_export_is_refused_with_the_true_reason():
     assert "data-dependent" not in message, message
 
 
-@pytest.mark.parametrize("name", _all({"transformers/Qwen2Moe": SHARED_EXPERT_ACT}))
+@pytest.mark.parametrize("name", _all())
 def test_module_pairs_are_the_hand_written_ones(name):
     """Every one, parameter-free ones included: the RoPE module (batch-1 cos/sin against
     per-sample ones in the eager traces), the activation between the two chunks of a fused

@@ -205,8 +205,8 @@ def test_densenet_norm_before_relu_is_not_paired_with_the_fused_norm() -> None:
     ``BatchNorm(act="relu")`` and the ReLU left unpaired; torch's dense layer j+1 with paddle's
     DenseLayer j (both hold the same concatenation); auto_diff named 125 false culprits. The
     ReLU pairs with the fused norm (the same output), the torch norm stays unpaired and says
-    why, each dense layer pairs with the paddle layer returning its output, and match and
-    auto_diff (after match, and on fresh models) find the pair aligned."""
+    why, a dense layer is not paired with a paddle layer that runs only its second half, and
+    match and auto_diff (after match, and on fresh models) find the pair aligned."""
     import padiff_ir
 
     built = _built(next(r for r in PAIRS if r.name == "torchvision/densenet121"))

@@ -397,8 +397,9 @@ def _densenet121() -> BuiltPair:
     ``db_conv_2..5`` of ``conv{2..5}_{j}`` DenseLayers, ``tr_conv{2..4}_blk``, ``batch_norm``
     (act=relu), ``pool2d_avg``, ``out``. A torch dense layer takes the list of earlier
     features and returns its new ones; paddle's takes their concatenation and returns it with
-    the new ones appended: the torch layer's output is paddle's ``bn_ac_func2``'s, and paddle's
-    DenseLayer has no torch counterpart. torch's ``features`` (its last norm before the ReLU)
+    the new ones appended: the torch layer's output is paddle's ``bn_ac_func2``'s, but its
+    first norm, ReLU and conv lie outside that layer, so the two are not one computation (a
+    pair of them is accepted, not required), and paddle's DenseLayer has no torch counterpart. torch's ``features`` (its last norm before the ReLU)
     and paddle's final ``batch_norm`` and ``pool2d_avg`` (functional in torch) have none."""
     _seeded()
     torch_model = import_torchvision().densenet121()
@@ -413,7 +414,7 @@ def _densenet121() -> BuiltPair:
         equivalent.append((a, f"{b}.conv{block + 1}_{layers}"))  # the last layer's concat
         for layer in range(1, layers + 1):
             layer_a, layer_b = f"{a}.denselayer{layer}", f"{b}.conv{block + 1}_{layer}"
-            modules[layer_a] = f"{layer_b}.bn_ac_func2"
+            equivalent.append((layer_a, f"{layer_b}.bn_ac_func2"))
             equivalent.append((layer_a, f"{layer_b}.bn_ac_func2._conv"))
             for k in ("1", "2"):
                 _norm_relu_conv(modules, held, layer_a, k, f"{layer_b}.bn_ac_func{k}")
