@@ -178,7 +178,6 @@ def test_the_zoo_stands_beside_the_floors():
 # transforms.py's rule for torch's and paddle's MultiheadAttention).
 _FRAMEWORK_BRANCHES_ALLOWED = {
     "matching/transforms.py": "owned by the typed-transforms refactor",
-    "pairing/model_graphs.py": "owned by the pair-session refactor",
 }
 
 
