@@ -21,6 +21,7 @@ from padiff_ir.compare.comparison import Comparison, comparison_progress
 from padiff_ir.compare.match_result import MatchResult, PairResult
 from padiff_ir.compare.options import MatchOptions
 from padiff_ir.errors import InputError
+from padiff_ir.hints import Inputs, Model
 
 __all__ = ["BatchResults", "Batches", "is_batches", "match_batches"]
 
@@ -56,16 +57,16 @@ def _loader_framework(stream: Any) -> str | None:
     return root if cls.__name__ == "DataLoader" and root in _LOADER_PACKAGES else None
 
 
-def _is_stream(inputs: Any) -> bool:
+def _is_stream(inputs: Inputs) -> bool:
     return isinstance(inputs, (Batches, Iterator)) or _loader_framework(inputs) is not None
 
 
-def is_paired_streams(inputs: Any) -> bool:
+def is_paired_streams(inputs: Inputs) -> bool:
     """Whether ``inputs`` is two streams of batches, one per model."""
     return isinstance(inputs, (tuple, list)) and len(inputs) == 2 and all(map(_is_stream, inputs))
 
 
-def is_batches(inputs: Any) -> bool:
+def is_batches(inputs: Inputs) -> bool:
     """Whether ``inputs`` is a stream of batches (or two) rather than the inputs of one run.
 
     Example:
@@ -200,7 +201,7 @@ class BatchResults:
 
 
 def match_batches(
-    model_a: Any, model_b: Any, batches: Iterable[Any], options: MatchOptions, keys: Any = None
+    model_a: Model, model_b: Model, batches: Iterable[Any], options: MatchOptions, keys: Any = None
 ) -> BatchResults:
     """Compare two models on every batch of ``batches`` (or of two streams, one per model),
     exporting and matching once.

@@ -157,7 +157,7 @@ def module_output_metrics(
 def eager_side(
     model: Model,
     framework: str,
-    raw_inputs: Any,
+    raw_inputs: Inputs,
     label: str,
     memory_budget: int | None,
     modules: bool,

@@ -29,7 +29,7 @@ from padiff_ir.errors import OptionError
 from padiff_ir.exporters._graph import has_mapping, output_key_paths
 from padiff_ir.frameworks import get_framework
 from padiff_ir.frameworks.hooks import installed
-from padiff_ir.hints import Model, Outputs
+from padiff_ir.hints import Model, Module, Outputs
 
 if TYPE_CHECKING:
     import onnx
@@ -104,7 +104,7 @@ def torchscript_export(
 
     structure: list[Any] = []
 
-    def catch(_module: Any, _args: tuple[Any, ...], output: Outputs) -> None:
+    def catch(_module: Module, _args: tuple[Any, ...], output: Outputs) -> None:
         structure.append(output)
 
     buffer = io.BytesIO()

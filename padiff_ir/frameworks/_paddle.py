@@ -25,15 +25,15 @@ logger = logging.getLogger(__name__)
 _EPSILON = read_attribute("eps", "epsilon", "variance_epsilon", "_epsilon", "variance_eps")
 
 
-def _gelu_approximation(module: Any) -> str:
+def _gelu_approximation(module: Module) -> str:
     return "tanh" if getattr(module, "_approximate", False) else "none"
 
 
-def _tracks_running_stats(module: Any) -> bool:
+def _tracks_running_stats(module: Module) -> bool:
     return getattr(module, "_use_global_stats", None) is not False
 
 
-def _counts_padding(module: Any) -> bool | None:
+def _counts_padding(module: Module) -> bool | None:
     exclusive = getattr(module, "exclusive", None)
     return None if exclusive is None else not exclusive  # torch's count_include_pad
 
@@ -85,14 +85,14 @@ class PaddleFramework(Framework):
     plain_layers = frozenset({"Layer", "Sequential", "LayerList", "LayerDict"})
     settings = _SETTINGS
 
-    def batch_norm_momentum(self, module: Any) -> float | None:
+    def batch_norm_momentum(self, module: Module) -> float | None:
         momentum = getattr(module, "_momentum", None)
         return None if momentum is None else 1.0 - float(momentum)  # in torch's convention
 
     def own_momentum(self, momentum: float) -> float:
         return 1.0 - momentum  # paddle: running = m * running + (1 - m) * batch
 
-    def dropout_mode(self, module: Any) -> str:
+    def dropout_mode(self, module: Module) -> str:
         return str(getattr(module, "mode", "upscale_in_train"))
 
     def __init__(self) -> None:
@@ -281,7 +281,7 @@ class PaddleFramework(Framework):
     def grad(self, parameter: Tensor) -> Any:
         return parameter.grad
 
-    def clear_grads(self, parameters: list[Any]) -> None:
+    def clear_grads(self, parameters: list[Tensor]) -> None:
         for parameter in parameters:
             parameter.clear_gradient(False)
 
@@ -293,7 +293,7 @@ class PaddleFramework(Framework):
         optimizer.clear_grad(set_to_zero=False)
 
     def optimizer_state(
-        self, optimizer: Optimizer, parameters: Mapping[str, Any]
+        self, optimizer: Optimizer, parameters: Mapping[str, Tensor]
     ) -> dict[str, dict[str, Any]]:
         accumulators = getattr(optimizer, "_accumulators", {}) or {}
         result: dict[str, dict[str, Any]] = {}

@@ -234,7 +234,7 @@ class TorchFramework(Framework):
     def grad(self, parameter: Tensor) -> Any:
         return parameter.grad
 
-    def clear_grads(self, parameters: list[Any]) -> None:
+    def clear_grads(self, parameters: list[Tensor]) -> None:
         for parameter in parameters:
             parameter.grad = None
 
@@ -246,7 +246,7 @@ class TorchFramework(Framework):
         optimizer.zero_grad(set_to_none=True)
 
     def optimizer_state(
-        self, optimizer: Optimizer, parameters: Mapping[str, Any]
+        self, optimizer: Optimizer, parameters: Mapping[str, Tensor]
     ) -> dict[str, dict[str, Any]]:
         result: dict[str, dict[str, Any]] = {}
         for name, parameter in parameters.items():

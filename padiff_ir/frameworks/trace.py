@@ -351,7 +351,7 @@ def model_arguments(framework: Framework, model: Model, inputs: Inputs) -> tuple
     return (), converted
 
 
-def module_roles(framework: Framework, modules: list[tuple[str, Any]]) -> dict[str, str]:
+def module_roles(framework: Framework, modules: list[tuple[str, Module]]) -> dict[str, str]:
     """Full tensor name -> role, for every module (see :attr:`Trace.roles`)."""
     roles = {}
     for path, module in modules:

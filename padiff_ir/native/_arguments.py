@@ -22,6 +22,7 @@ from typing import Any
 from padiff_ir._interrupts import reraise_interruption
 from padiff_ir.errors import AutoDiffError
 from padiff_ir.frameworks import FRAMEWORKS, Framework, detect_framework, framework_of_value
+from padiff_ir.hints import Model, Outputs
 
 __all__ = ["AutoDiffError", "LossFunction", "OptimizerStep", "model_framework", "order_pair"]
 
@@ -77,7 +78,7 @@ class LossFunction:
     framework: str
     swapped: bool
 
-    def __call__(self, output: Any, ops: Framework, model_name: str) -> Any:
+    def __call__(self, output: Outputs, ops: Framework, model_name: str) -> Any:
         try:
             loss = self.fn(output)
         except Exception as err:
@@ -185,7 +186,7 @@ def check_one_argument(fn: Any, what: str) -> None:
         return
 
 
-def model_framework(model: Any, side: str) -> str:
+def model_framework(model: Model, side: str) -> str:
     """``"torch"`` or ``"paddle"``: the framework of model ``side`` (``"A"`` or ``"B"``).
 
     Raises:

@@ -31,6 +31,7 @@ import numpy as np
 
 from padiff_ir._paths import layer_pattern
 from padiff_ir.frameworks import Framework, flatten_tensors, installed
+from padiff_ir.hints import Module, Outputs, Tensor
 from padiff_ir.metrics import TensorMetrics, broadcast_alike, same_layout
 from padiff_ir.native._slots import (
     Draft,
@@ -111,7 +112,7 @@ class Recorder:
         return notes
 
     # -- comparisons -------------------------------------------------------------------------
-    def _compare(self, array_a: np.ndarray, tensor_b: Any) -> Deferred:
+    def _compare(self, array_a: np.ndarray, tensor_b: Tensor) -> Deferred:
         return self.workers.compare(*broadcast_alike(array_a, self.ops_b.to_numpy(tensor_b)))
 
     def _entry(
@@ -141,7 +142,7 @@ class Recorder:
     def hooks_a(self, slot: LayerSlot) -> tuple[Callable[..., Any], Callable[..., Any]]:
         ops, index = self.ops_a, slot.index
 
-        def pre(module: Any, args: Any, kwargs: Any) -> Any:
+        def pre(module: Module, args: Any, kwargs: Any) -> Any:
             call = self.calls_a.get(index, 0)
             self.calls_a[index] = call + 1
             self.times[(index, call)] = [float(next(self._clock)), None]
@@ -155,7 +156,7 @@ class Recorder:
             def store(key: tuple[int, int, int]) -> Callable[[Any], None]:
                 self._grad_inputs_a.add(key)
 
-                def hook(grad: Any) -> None:
+                def hook(grad: Tensor) -> None:
                     if key not in self._flagged_inputs:
                         self.pending.input_grads[key] = ops.to_numpy(grad)
 
@@ -165,7 +166,7 @@ class Recorder:
                 return None  # a view would take the in-place write away from the caller's tensor
             return alias_inputs(ops, args, kwargs, index, call, store)
 
-        def post(module: Any, args: Any, output: Any) -> None:
+        def post(module: Module, args: Any, output: Outputs) -> None:
             call = self.calls_a[index] - 1
             self.times[(index, call)][1] = float(next(self._clock))
             tensors = flatten_tensors(output, ops)
@@ -193,7 +194,7 @@ class Recorder:
 
         return pre, post
 
-    def _store_output_grad(self, keys: list[tuple[int, int, int]], grad: Any) -> None:
+    def _store_output_grad(self, keys: list[tuple[int, int, int]], grad: Tensor) -> None:
         wanted = [key for key in keys if key not in self._flagged_outputs]
         if wanted:
             array = self.ops_a.to_numpy(grad)
@@ -204,7 +205,7 @@ class Recorder:
         self,
         targets: dict[tuple[int, int], Any],
         ops: Framework,
-        tensor: Any,
+        tensor: Tensor,
         key: tuple[int, int, int],
         action: Callable[..., Any],
     ) -> None:
@@ -222,7 +223,7 @@ class Recorder:
     def hooks_b(self, slot: LayerSlot) -> tuple[Callable[..., Any], Callable[..., Any]]:
         ops, index = self.ops_b, slot.index
 
-        def pre(module: Any, args: Any, kwargs: Any) -> Any:
+        def pre(module: Module, args: Any, kwargs: Any) -> Any:
             call = self.calls_b.get(index, 0)
             self.calls_b[index] = call + 1
             arrays = self.pending.inputs.pop((index, call), None)
@@ -235,7 +236,7 @@ class Recorder:
             self._gradless_inputs(slot, call, args, kwargs)
             return alias_inputs(ops, args, kwargs, index, call, self._input_grad_check(slot))
 
-        def post(module: Any, args: Any, output: Any) -> Any:
+        def post(module: Module, args: Any, output: Outputs) -> Any:
             call = self.calls_b[index] - 1
             tensors = flatten_tensors(output, ops)
             arrays = self.pending.outputs.pop((index, call), None)
@@ -294,7 +295,7 @@ class Recorder:
         with A's."""
 
         def check(key: tuple[int, int, int]) -> Callable[[Any], None]:
-            def hook(grad: Any) -> None:
+            def hook(grad: Tensor) -> None:
                 array_a = self.pending.input_grads.pop(key, None)
                 order = self._order(slot.index, key[1], "input_grad")
                 metrics: TensorMetrics | Deferred
@@ -315,7 +316,7 @@ class Recorder:
         return check
 
     def _gradless_output(
-        self, slot: LayerSlot, key: tuple[int, int, int], tensor: Any, *, missing_in_b: bool
+        self, slot: LayerSlot, key: tuple[int, int, int], tensor: Tensor, *, missing_in_b: bool
     ) -> None:
         """Report now a layer output that carries a gradient on one side only."""
         side, other = ("B", "A") if missing_in_b else ("A", "B")
@@ -369,7 +370,7 @@ class Recorder:
             )
 
     def _fed(
-        self, tensor: Any, array: np.ndarray | None, key: tuple[int, int, int], carries: bool
+        self, tensor: Tensor, array: np.ndarray | None, key: tuple[int, int, int], carries: bool
     ) -> Any:
         """Single step: A's value in place of B's output; with gradients, a feed op whose
         backward checks B's incoming gradient against A's and passes A's on."""
@@ -385,7 +386,7 @@ class Recorder:
         slot: LayerSlot,
         call: int,
         arrays: list[Any] | None,
-        tensors: list[Any],
+        tensors: list[Tensor],
         positions: list[int | None],
     ) -> None:
         order = self._order(slot.index, call, "output")
@@ -422,7 +423,7 @@ class Recorder:
                 self._metrics_cache[cache_key] = (tensor, metrics)
             self.forward.append(self._entry(slot, "output", metrics, call, position, order))
 
-    def _check_output_grad(self, keys: list[tuple[int, int, int]], grad: Any) -> Any:
+    def _check_output_grad(self, keys: list[tuple[int, int, int]], grad: Tensor) -> Any:
         replacement = None
         metrics_by_array: dict[int, Deferred] = {}
         for key in keys:
@@ -545,7 +546,7 @@ def _float_tensors(ops: Framework, args: Any, kwargs: Any) -> list[Any]:
     return [v for v in (*args, *(kwargs or {}).values()) if ops.is_tensor(v) and ops.is_floating(v)]
 
 
-def _by_call(module: Any, entries: list[tuple[int | None, _Hooks]]) -> tuple[Any, Any, Any]:
+def _by_call(module: Module, entries: list[tuple[int | None, _Hooks]]) -> tuple[Any, Any, Any]:
     """One pre- and post-hook on ``module`` handing each call to the slot of that call.
 
     A layer called several times may pair call by call (``pool#2`` with ``pool2``): each of
@@ -555,7 +556,7 @@ def _by_call(module: Any, entries: list[tuple[int | None, _Hooks]]) -> tuple[Any
     count = itertools.count()
     active: list[_Hooks | None] = []
 
-    def pre(layer: Any, args: Any, kwargs: Any) -> Any:
+    def pre(layer: Module, args: Any, kwargs: Any) -> Any:
         call = next(count)
         hooks = next((h for c, h in entries if c == call), None)
         if hooks is None:
@@ -563,7 +564,7 @@ def _by_call(module: Any, entries: list[tuple[int | None, _Hooks]]) -> tuple[Any
         active.append(hooks)
         return hooks[0](layer, args, kwargs) if hooks is not None else None
 
-    def post(layer: Any, args: Any, output: Any) -> Any:
+    def post(layer: Module, args: Any, output: Outputs) -> Any:
         hooks = active.pop() if active else None
         return hooks[1](layer, args, output) if hooks is not None else None
 

@@ -26,7 +26,7 @@ from padiff_ir.frameworks import (
     unwrap_model,
 )
 from padiff_ir.frameworks.rounding import input_rounding
-from padiff_ir.hints import Inputs, Model, Optimizer, Outputs
+from padiff_ir.hints import Inputs, Model, Optimizer, Outputs, Tensor
 from padiff_ir.matching.types import Matching, ParamPair
 from padiff_ir.metrics import Tolerance, compare_arrays
 from padiff_ir.native._arguments import (
@@ -278,8 +278,8 @@ class TrainingRun:
         self,
         steps: list[StepResult],
         workers: Workers,
-        params_a: dict[str, Any],
-        params_b: dict[str, Any],
+        params_a: dict[str, Tensor],
+        params_b: dict[str, Tensor],
     ) -> None:
         """Feed the inputs and run the steps, appending each one's result to ``steps``."""
         grad_inputs = self.backward and not params_a and not params_b
@@ -310,8 +310,8 @@ class TrainingRun:
         steps: list[StepResult],
         configs: list[str],
         randoms: list[str],
-        params_a: dict[str, Any],
-        params_b: dict[str, Any],
+        params_a: dict[str, Tensor],
+        params_b: dict[str, Tensor],
     ) -> DiffResult:
         """The call's result: the first difference and its culprits over ``steps``."""
         first = first_difference(steps, single_step=self.single_step, config_differences=configs)
@@ -362,7 +362,7 @@ class TrainingRun:
             )
         return texts
 
-    def _describe(self, model: Model, framework: str, params: dict[str, Any]) -> dict[str, Any]:
+    def _describe(self, model: Model, framework: str, params: dict[str, Tensor]) -> dict[str, Any]:
         ops = self.ops_a if framework == self.fw_a else self.ops_b
         return {
             "framework": framework,
@@ -389,8 +389,8 @@ class TrainingRun:
         fed_a: FedInputs,
         fed_b: FedInputs,
         comparer: ParamComparer,
-        params_a: dict[str, Any],
-        params_b: dict[str, Any],
+        params_a: dict[str, Tensor],
+        params_b: dict[str, Tensor],
     ) -> None:
         state_a = self.ops_a.named_state(self.model_a)
         state_b = self.ops_b.named_state(self.model_b)
@@ -489,8 +489,8 @@ class TrainingRun:
         self,
         step: StepResult,
         comparer: ParamComparer,
-        params_a: dict[str, Any],
-        params_b: dict[str, Any],
+        params_a: dict[str, Tensor],
+        params_b: dict[str, Tensor],
     ) -> None:
         """Both optimizers' step, then the weights and optimizer states compared."""
         assert self.optimizer_a is not None and self.optimizer_b is not None
@@ -510,7 +510,7 @@ class TrainingRun:
             return loss_fn(output, ops, type(model).__name__)
         return ops.mean_of(flatten_tensors(output, ops))  # PaDiff's default loss
 
-    def _backward(self, loss_a: Any, loss_b: Any) -> None:
+    def _backward(self, loss_a: Tensor, loss_b: Tensor) -> None:
         for loss, ops, side in ((loss_a, self.ops_a, "A"), (loss_b, self.ops_b, "B")):
             if loss is None or not ops.requires_grad(loss):
                 self.notes.append(
@@ -530,7 +530,7 @@ class TrainingRun:
                 ) from err
 
     def _optimizer_state(
-        self, comparer: ParamComparer, params_a: dict[str, Any], params_b: dict[str, Any]
+        self, comparer: ParamComparer, params_a: dict[str, Tensor], params_b: dict[str, Tensor]
     ) -> list[Any]:
         opt_a = self.optimizer_a.instance if self.optimizer_a else None
         opt_b = self.optimizer_b.instance if self.optimizer_b else None

@@ -23,6 +23,7 @@ from padiff_ir.hints import Inputs, Model, Tensor
 from padiff_ir.ir import Graph
 from padiff_ir.ir.trace_graph import graph_from_trace
 from padiff_ir.matching.transforms import UNIT_FAMILIES, class_family
+from padiff_ir.pairing.layer_map import LayerMap
 
 __all__ = [
     "black_boxes",
@@ -66,7 +67,7 @@ def unit_paths(
     return units
 
 
-def black_boxes(layer_map: Any) -> tuple[frozenset[str], frozenset[str]]:
+def black_boxes(layer_map: LayerMap | None) -> tuple[frozenset[str], frozenset[str]]:
     """Modules kept whole on each side: the layer map's black boxes and their pinned partners
     (a model black-boxed on one side is whole on both)."""
     if layer_map is None:
@@ -82,7 +83,7 @@ def black_boxes(layer_map: Any) -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(boxes_a), frozenset(boxes_b)
 
 
-def unit_ignores(layer_map: Any, graph_a: Graph, graph_b: Graph) -> Any:
+def unit_ignores(layer_map: LayerMap | None, graph_a: Graph, graph_b: Graph) -> Any:
     """The layer map, with units ignored "themselves" ignored whole (nothing inside is left)."""
     if layer_map is None:
         return None
@@ -332,7 +333,11 @@ def _fan_key(
 
 
 def trace_graphs(
-    model_a: Model, inputs_a: Inputs, model_b: Model, inputs_b: Inputs, layer_map: Any = None
+    model_a: Model,
+    inputs_a: Inputs,
+    model_b: Model,
+    inputs_b: Inputs,
+    layer_map: LayerMap | None = None,
 ) -> Callable[[], tuple[Graph, Graph]]:
     """A function making the eager-trace graphs of both models (for :func:`pair_graphs`)."""
     black_a, black_b = black_boxes(layer_map)
