@@ -189,7 +189,7 @@ class Framework:
         restored after (see :func:`padiff_ir.frameworks.preserved_state`)."""
         raise NotImplementedError
 
-    def run(self, model: Model, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
+    def run(self, model: Model, args: tuple[object, ...], kwargs: Mapping[str, object]) -> Any:
         """Call the model (autograd on, so a trace sees the data flow)."""
         return model(*args, **kwargs)
 
@@ -293,7 +293,7 @@ class Framework:
         """A view of ``tensor`` with its own autograd node, so its gradient is one consumer's."""
         raise NotImplementedError
 
-    def feed(self, tensor: Tensor, value: Any, on_grad: Callable[[Any], Any]) -> Any:
+    def feed(self, tensor: Tensor, value: Tensor, on_grad: Callable[[Tensor], object]) -> Any:
         """``value``'s numbers on ``tensor``'s gradient path: its backward calls
         ``on_grad(grad)`` and passes on the tensor that returns (``grad`` itself for ``None``).
 
@@ -318,16 +318,16 @@ class Framework:
         return total
 
     # -- hooks -----------------------------------------------------------------------------
-    def register_grad_hook(self, tensor: Tensor, fn: Callable[[Any], Any]) -> None:
+    def register_grad_hook(self, tensor: Tensor, fn: Callable[[Tensor], object]) -> None:
         """Call ``fn(grad)`` when ``tensor``'s gradient is computed; a tensor it returns
         replaces the gradient (anything else is ignored)."""
         raise NotImplementedError
 
-    def register_pre_hook(self, module: Module, fn: Callable[..., Any]) -> Any:
+    def register_pre_hook(self, module: Module, fn: Callable[..., object]) -> Any:
         """``fn(module, args, kwargs) -> (args, kwargs) | None``; returns a handle."""
         raise NotImplementedError
 
-    def register_post_hook(self, module: Module, fn: Callable[..., Any]) -> Any:
+    def register_post_hook(self, module: Module, fn: Callable[..., object]) -> Any:
         """``fn(module, args, output) -> output | None``; returns a handle."""
         raise NotImplementedError
 

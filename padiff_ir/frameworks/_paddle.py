@@ -103,7 +103,9 @@ class PaddleFramework(Framework):
 
         class _Feed(PyLayer):
             @staticmethod
-            def forward(ctx: Any, tensor: Tensor, value: Any, on_grad: Any) -> Any:
+            def forward(
+                ctx: Any, tensor: Tensor, value: Tensor, on_grad: Callable[[Tensor], object]
+            ) -> Any:
                 ctx.on_grad = on_grad
                 return value.clone()
 
@@ -245,10 +247,10 @@ class PaddleFramework(Framework):
     def alias(self, tensor: Tensor) -> Any:
         return tensor.view(tensor.shape)
 
-    def feed(self, tensor: Tensor, value: Any, on_grad: Callable[[Any], Any]) -> Any:
+    def feed(self, tensor: Tensor, value: Tensor, on_grad: Callable[[Tensor], object]) -> Any:
         return self._feed.apply(tensor, value, on_grad)
 
-    def register_grad_hook(self, tensor: Tensor, fn: Callable[[Any], Any]) -> None:
+    def register_grad_hook(self, tensor: Tensor, fn: Callable[[Tensor], object]) -> None:
         paddle = self.paddle
 
         def hook(grad: Tensor) -> Any:
@@ -257,10 +259,10 @@ class PaddleFramework(Framework):
 
         tensor.register_hook(hook)
 
-    def register_pre_hook(self, module: Module, fn: Callable[..., Any]) -> Any:
+    def register_pre_hook(self, module: Module, fn: Callable[..., object]) -> Any:
         return module.register_forward_pre_hook(fn, with_kwargs=True)
 
-    def register_post_hook(self, module: Module, fn: Callable[..., Any]) -> Any:
+    def register_post_hook(self, module: Module, fn: Callable[..., object]) -> Any:
         return module.register_forward_post_hook(fn)
 
     def no_grad(self) -> contextlib.AbstractContextManager[Any]:

@@ -281,7 +281,9 @@ class _Recorder:
 
     # -- hooks -----------------------------------------------------------------------------
     def pre_hook(self, path: str) -> Any:
-        def hook(module: Module, args: Any, kwargs: Any = None) -> None:
+        def hook(
+            module: Module, args: tuple[object, ...], kwargs: Mapping[str, object] | None = None
+        ) -> None:
             tensors = flatten_tensors((args, kwargs or {}), self.fw)
             inputs = tuple(self.resolve(t) for t in tensors)
             index = len(self.calls)
@@ -308,7 +310,7 @@ class _Recorder:
         return hook
 
     def post_hook(self, path: str) -> Any:
-        def hook(module: Module, args: Any, output: Outputs) -> None:
+        def hook(module: Module, args: tuple[object, ...], output: Outputs) -> None:
             if not self.stack or self.calls[self.stack[-1]]["path"] != path:
                 return  # a call that raised inside: the run fails anyway
             record = self.calls[self.stack[-1]]

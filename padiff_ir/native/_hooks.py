@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -142,7 +142,7 @@ class Recorder:
     def hooks_a(self, slot: LayerSlot) -> tuple[Callable[..., Any], Callable[..., Any]]:
         ops, index = self.ops_a, slot.index
 
-        def pre(module: Module, args: Any, kwargs: Any) -> Any:
+        def pre(module: Module, args: tuple[object, ...], kwargs: Mapping[str, object]) -> Any:
             call = self.calls_a.get(index, 0)
             self.calls_a[index] = call + 1
             self.times[(index, call)] = [float(next(self._clock)), None]
@@ -166,7 +166,7 @@ class Recorder:
                 return None  # a view would take the in-place write away from the caller's tensor
             return alias_inputs(ops, args, kwargs, index, call, store)
 
-        def post(module: Module, args: Any, output: Outputs) -> None:
+        def post(module: Module, args: tuple[object, ...], output: Outputs) -> None:
             call = self.calls_a[index] - 1
             self.times[(index, call)][1] = float(next(self._clock))
             tensors = flatten_tensors(output, ops)
@@ -207,7 +207,7 @@ class Recorder:
         ops: Framework,
         tensor: Tensor,
         key: tuple[int, int, int],
-        action: Callable[..., Any],
+        action: Callable[..., object],
     ) -> None:
         """One hook per tensor value: a tensor modified in place gets a hook of its own."""
         identity = (id(tensor), ops.version(tensor))
@@ -223,7 +223,7 @@ class Recorder:
     def hooks_b(self, slot: LayerSlot) -> tuple[Callable[..., Any], Callable[..., Any]]:
         ops, index = self.ops_b, slot.index
 
-        def pre(module: Module, args: Any, kwargs: Any) -> Any:
+        def pre(module: Module, args: tuple[object, ...], kwargs: Mapping[str, object]) -> Any:
             call = self.calls_b.get(index, 0)
             self.calls_b[index] = call + 1
             arrays = self.pending.inputs.pop((index, call), None)
@@ -236,7 +236,7 @@ class Recorder:
             self._gradless_inputs(slot, call, args, kwargs)
             return alias_inputs(ops, args, kwargs, index, call, self._input_grad_check(slot))
 
-        def post(module: Module, args: Any, output: Outputs) -> Any:
+        def post(module: Module, args: tuple[object, ...], output: Outputs) -> Any:
             call = self.calls_b[index] - 1
             tensors = flatten_tensors(output, ops)
             arrays = self.pending.outputs.pop((index, call), None)
@@ -340,7 +340,13 @@ class Recorder:
             )
         )
 
-    def _gradless_inputs(self, slot: LayerSlot, call: int, args: Any, kwargs: Any) -> None:
+    def _gradless_inputs(
+        self,
+        slot: LayerSlot,
+        call: int,
+        args: tuple[object, ...],
+        kwargs: Mapping[str, object],
+    ) -> None:
         """Report inputs that carry a gradient in A and none in B (not already reported)."""
         ops = self.ops_b
         tensors = [v for v in (*args, *kwargs.values()) if ops.is_tensor(v)]
@@ -385,7 +391,7 @@ class Recorder:
         self,
         slot: LayerSlot,
         call: int,
-        arrays: list[Any] | None,
+        arrays: list[np.ndarray] | None,
         tensors: list[Tensor],
         positions: list[int | None],
     ) -> None:
@@ -542,7 +548,9 @@ class Recorder:
 _Hooks = tuple[Callable[..., Any], Callable[..., Any]]
 
 
-def _float_tensors(ops: Framework, args: Any, kwargs: Any) -> list[Any]:
+def _float_tensors(
+    ops: Framework, args: tuple[object, ...], kwargs: Mapping[str, object]
+) -> list[Any]:
     return [v for v in (*args, *(kwargs or {}).values()) if ops.is_tensor(v) and ops.is_floating(v)]
 
 
@@ -556,7 +564,7 @@ def _by_call(module: Module, entries: list[tuple[int | None, _Hooks]]) -> tuple[
     count = itertools.count()
     active: list[_Hooks | None] = []
 
-    def pre(layer: Module, args: Any, kwargs: Any) -> Any:
+    def pre(layer: Module, args: tuple[object, ...], kwargs: Mapping[str, object]) -> Any:
         call = next(count)
         hooks = next((h for c, h in entries if c == call), None)
         if hooks is None:
@@ -564,7 +572,7 @@ def _by_call(module: Module, entries: list[tuple[int | None, _Hooks]]) -> tuple[
         active.append(hooks)
         return hooks[0](layer, args, kwargs) if hooks is not None else None
 
-    def post(layer: Module, args: Any, output: Outputs) -> Any:
+    def post(layer: Module, args: tuple[object, ...], output: Outputs) -> Any:
         hooks = active.pop() if active else None
         return hooks[1](layer, args, output) if hooks is not None else None
 

@@ -162,7 +162,9 @@ def _compare_one(
     return compare_arrays(pieces[index], array_b, tolerance)
 
 
-def getter(tensors: Mapping[str, Tensor], transform: Callable[[Any], Any] | None = None) -> Getter:
+def getter(
+    tensors: Mapping[str, Tensor], transform: Callable[[Tensor], Tensor] | None = None
+) -> Getter:
     """A getter over ``tensors`` (``KeyError`` for unknown names), optionally mapped."""
 
     def get(name: str) -> Any:

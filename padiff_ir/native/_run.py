@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from padiff_ir._interrupts import reraise_interruption
@@ -103,7 +103,7 @@ class TrainingRun:
         tolerance: Tolerance,
         single_step: bool,
         diff_phase: str,
-        loss_fn: Any,
+        loss_fn: Sequence[Callable[[Outputs], Tensor]] | None,
         optimizer: Optimizer,
         steps: int,
         blacklist: Iterable[Selector],
@@ -196,7 +196,7 @@ class TrainingRun:
         self.backward = diff_phase in ("backward", "both")
         self.steps = steps
 
-    def _losses(self, loss_fn: Any) -> None:
+    def _losses(self, loss_fn: Sequence[Callable[[Outputs], Tensor]]) -> None:
         first, second, note = order_pair(loss_fn, self.fw_a, self.fw_b, "loss_fn")
         swapped = bool(note)
         self.notes += [note] if note else []
