@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 from padiff_ir.compare.check import EagerPair, checker
 from padiff_ir.compare.eager import run_eager_pair
@@ -37,12 +37,16 @@ from padiff_ir.hints import Inputs, Model
 from padiff_ir.pairing.pair import ModelPair, input_signature
 from padiff_ir.pairing.stages import Stage, StageTimer
 
-__all__ = ["Comparison", "select_inputs"]
+__all__ = ["Comparison", "KeySpec", "select_inputs"]
+
+KeySpec: TypeAlias = Mapping[str, object] | Sequence[object] | Callable[[Inputs], Inputs]
+"""How one model's inputs are picked out of a batch: ``{forward argument: batch key}``, batch
+keys in positional order, or a function of the batch."""
 
 logger = logging.getLogger(__name__)
 
 
-def _pick(batch: Inputs, spec: Any, label: str) -> Any:
+def _pick(batch: Inputs, spec: KeySpec, label: str) -> Any:
     try:
         if callable(spec):
             return spec(batch)
@@ -57,7 +61,7 @@ def _pick(batch: Inputs, spec: Any, label: str) -> Any:
         ) from err
 
 
-def _check_keys(keys: Any) -> None:
+def _check_keys(keys: object) -> None:
     if keys is None:
         return
     if not isinstance(keys, (tuple, list)) or len(keys) != 2:
@@ -75,7 +79,12 @@ def _check_keys(keys: Any) -> None:
 
 
 def select_inputs(
-    batch: Inputs, keys: Any, framework_a: str, framework_b: str, *, paired: bool = False
+    batch: Inputs,
+    keys: Sequence[KeySpec] | None,
+    framework_a: str,
+    framework_b: str,
+    *,
+    paired: bool = False,
 ) -> tuple[Any, Any]:
     """Each model's inputs from a batch: through ``keys``, else as :func:`padiff_ir.match`
     splits its ``inputs``. A ``paired`` batch is ``(batch of A, batch of B)``.
@@ -128,7 +137,7 @@ class Comparison:
         model_b: Model,
         example_inputs: Inputs,
         *,
-        keys: Any = None,
+        keys: Sequence[KeySpec] | None = None,
         paired: bool = False,
         options: MatchOptions | None = None,
         **match_options: Any,

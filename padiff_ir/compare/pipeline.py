@@ -90,7 +90,7 @@ def match(model_a: Model, model_b: Model, inputs: Inputs, options: MatchOptions)
         return _match(model_a, model_b, inputs, options, unwrap_model)
 
 
-def _train_mode_notes(sides: tuple[tuple[str, Any, str], ...]) -> list[str]:
+def _train_mode_notes(sides: tuple[tuple[str, Model, str], ...]) -> list[str]:
     notes = []
     for label, model, framework in sides:
         if framework != "onnx" and getattr(model, "training", False):
