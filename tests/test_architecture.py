@@ -173,15 +173,6 @@ def test_the_zoo_stands_beside_the_floors():
     assert {FLOORS[u] for u in users - {"zoo"}} == {max(FLOORS.values())}
 
 
-# Files whose framework branches belong to work under way elsewhere (the pair session moves
-# model_graphs.py's Linear layout to the frameworks floor; the typed transforms own
-# transforms.py's rule for torch's and paddle's MultiheadAttention).
-_FRAMEWORK_BRANCHES_ALLOWED = {
-    "matching/transforms.py": "owned by the typed-transforms refactor",
-    "pairing/model_graphs.py": "owned by the pair-session refactor",
-}
-
-
 def _framework_branches(path: Path) -> list[int]:
     """Lines comparing a value with the name ``"torch"`` or ``"paddle"`` (``==``, ``!=``,
     ``in``, a literal set or tuple of the names included)."""
@@ -208,9 +199,8 @@ def test_only_the_framework_floor_branches_on_a_framework_name():
     allowed = ("frameworks", "exporters", "zoo")
     found = {}
     for path in [p for p in _files() if _unit_of(p) not in allowed]:
-        name = str(path.relative_to(PACKAGE))
-        if name not in _FRAMEWORK_BRANCHES_ALLOWED and _framework_branches(path):
-            found[name] = _framework_branches(path)
+        if _framework_branches(path):
+            found[str(path.relative_to(PACKAGE))] = _framework_branches(path)
     assert found == {}
     assert _framework_branches(PACKAGE / "exporters" / "_export.py"), "the check sees nothing"
 

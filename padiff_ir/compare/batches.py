@@ -13,14 +13,15 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from padiff_ir.compare.comparison import Comparison, comparison_progress
+from padiff_ir.compare.comparison import Comparison, KeySpec, comparison_progress
 from padiff_ir.compare.match_result import MatchResult, PairResult
 from padiff_ir.compare.options import MatchOptions
 from padiff_ir.errors import InputError
+from padiff_ir.hints import Inputs, Model
 
 __all__ = ["BatchResults", "Batches", "is_batches", "match_batches"]
 
@@ -40,7 +41,7 @@ class Batches:
         [1, 2]
     """
 
-    def __init__(self, batches: Iterable[Any]) -> None:
+    def __init__(self, batches: Iterable[Inputs]) -> None:
         self.batches = batches
 
     def __iter__(self) -> Iterator[Any]:
@@ -50,22 +51,22 @@ class Batches:
         return len(self.batches)  # type: ignore[arg-type]
 
 
-def _loader_framework(stream: Any) -> str | None:
+def _loader_framework(stream: object) -> str | None:
     cls = type(stream)
     root = cls.__module__.split(".")[0]
     return root if cls.__name__ == "DataLoader" and root in _LOADER_PACKAGES else None
 
 
-def _is_stream(inputs: Any) -> bool:
+def _is_stream(inputs: Inputs) -> bool:
     return isinstance(inputs, (Batches, Iterator)) or _loader_framework(inputs) is not None
 
 
-def is_paired_streams(inputs: Any) -> bool:
+def is_paired_streams(inputs: Inputs) -> bool:
     """Whether ``inputs`` is two streams of batches, one per model."""
     return isinstance(inputs, (tuple, list)) and len(inputs) == 2 and all(map(_is_stream, inputs))
 
 
-def is_batches(inputs: Any) -> bool:
+def is_batches(inputs: Inputs) -> bool:
     """Whether ``inputs`` is a stream of batches (or two) rather than the inputs of one run.
 
     Example:
@@ -76,7 +77,9 @@ def is_batches(inputs: Any) -> bool:
     return _is_stream(inputs) or is_paired_streams(inputs)
 
 
-def _zip_streams(streams: Any, frameworks: tuple[str, str]) -> tuple[Iterable[Any], int | None]:
+def _zip_streams(
+    streams: Iterable[Iterable[Inputs]], frameworks: tuple[str, str]
+) -> tuple[Iterable[Any], int | None]:
     """Two streams zipped as ``(batch of A, batch of B)``: a DataLoader goes to the model of
     its framework, else they are taken in order (A's, then B's)."""
     first, second = streams
@@ -200,7 +203,11 @@ class BatchResults:
 
 
 def match_batches(
-    model_a: Any, model_b: Any, batches: Iterable[Any], options: MatchOptions, keys: Any = None
+    model_a: Model,
+    model_b: Model,
+    batches: Iterable[Inputs],
+    options: MatchOptions,
+    keys: Sequence[KeySpec] | None = None,
 ) -> BatchResults:
     """Compare two models on every batch of ``batches`` (or of two streams, one per model),
     exporting and matching once.
@@ -241,6 +248,6 @@ def match_batches(
     return BatchResults(results=tuple(results), prepare_s=prepare_s, check_s=tuple(seconds))
 
 
-def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
+def _chain(first: Inputs, rest: Iterator[Inputs]) -> Iterator[Inputs]:
     yield first
     yield from rest

@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 from padiff_ir.compare.check import EagerPair, checker
 from padiff_ir.compare.eager import run_eager_pair
@@ -33,15 +33,20 @@ from padiff_ir.compare.verify import unfaithful, verified
 from padiff_ir.errors import ExportError, InputError, OptionError
 from padiff_ir.exporters import FRAMEWORK_LOCK
 from padiff_ir.frameworks.inputs import split_inputs
+from padiff_ir.hints import Inputs, Model
 from padiff_ir.pairing.pair import ModelPair, input_signature
 from padiff_ir.pairing.stages import Stage, StageTimer
 
-__all__ = ["Comparison", "select_inputs"]
+__all__ = ["Comparison", "KeySpec", "select_inputs"]
+
+KeySpec: TypeAlias = Mapping[str, object] | Sequence[object] | Callable[[Inputs], Inputs]
+"""How one model's inputs are picked out of a batch: ``{forward argument: batch key}``, batch
+keys in positional order, or a function of the batch."""
 
 logger = logging.getLogger(__name__)
 
 
-def _pick(batch: Any, spec: Any, label: str) -> Any:
+def _pick(batch: Inputs, spec: KeySpec, label: str) -> Any:
     try:
         if callable(spec):
             return spec(batch)
@@ -56,7 +61,7 @@ def _pick(batch: Any, spec: Any, label: str) -> Any:
         ) from err
 
 
-def _check_keys(keys: Any) -> None:
+def _check_keys(keys: object) -> None:
     if keys is None:
         return
     if not isinstance(keys, (tuple, list)) or len(keys) != 2:
@@ -74,7 +79,12 @@ def _check_keys(keys: Any) -> None:
 
 
 def select_inputs(
-    batch: Any, keys: Any, framework_a: str, framework_b: str, *, paired: bool = False
+    batch: Inputs,
+    keys: Sequence[KeySpec] | None,
+    framework_a: str,
+    framework_b: str,
+    *,
+    paired: bool = False,
 ) -> tuple[Any, Any]:
     """Each model's inputs from a batch: through ``keys``, else as :func:`padiff_ir.match`
     splits its ``inputs``. A ``paired`` batch is ``(batch of A, batch of B)``.
@@ -123,11 +133,11 @@ class Comparison:
 
     def __init__(
         self,
-        model_a: Any,
-        model_b: Any,
-        example_inputs: Any,
+        model_a: Model,
+        model_b: Model,
+        example_inputs: Inputs,
         *,
-        keys: Any = None,
+        keys: Sequence[KeySpec] | None = None,
         paired: bool = False,
         options: MatchOptions | None = None,
         **match_options: Any,
@@ -161,21 +171,23 @@ class Comparison:
                 self._fall_back(err)
             self.timings = dict(timer.timings)
 
-    def _select(self, batch: Any) -> tuple[Any, Any]:
+    def _select(self, batch: Inputs) -> tuple[Any, Any]:
         raw_a, raw_b = select_inputs(
             batch, self.keys, self.framework_a, self.framework_b, paired=self.paired
         )
         side_a, side_b = rounded_sides(*self._sides(raw_a, raw_b))  # float16 vs float32
         return side_a[2], side_b[2]
 
-    def _sides(self, raw_a: Any, raw_b: Any) -> tuple[tuple[Any, str, Any], tuple[Any, str, Any]]:
+    def _sides(
+        self, raw_a: Inputs, raw_b: Inputs
+    ) -> tuple[tuple[Any, str, Any], tuple[Any, str, Any]]:
         return (self.model_a, self.framework_a, raw_a), (self.model_b, self.framework_b, raw_b)
 
     def _prepare(
         self,
-        raw_a: Any,
-        raw_b: Any,
-        inputs: Any,
+        raw_a: Inputs,
+        raw_b: Inputs,
+        inputs: Inputs,
         timer: StageTimer,
         fresh: tuple[bool, bool] = (False, False),
     ) -> ModelPair:
@@ -197,7 +209,7 @@ class Comparison:
         self.close()
         self._unexported = err
 
-    def _natively(self, batch: Any, timer: StageTimer) -> MatchResult:
+    def _natively(self, batch: Inputs, timer: StageTimer) -> MatchResult:
         """``match``'s answer for ``batch`` when a model cannot be exported."""
         assert self._unexported is not None
         raw_a, raw_b = select_inputs(
@@ -213,7 +225,7 @@ class Comparison:
         """The exported, matched pair (None once closed, or when a model cannot be exported)."""
         return self._prepared
 
-    def check(self, inputs: Any) -> MatchResult:
+    def check(self, inputs: Inputs) -> MatchResult:
         """Compare the two models on ``inputs`` (a batch, with ``keys``): the result
         :func:`padiff_ir.match` gives, without exporting or matching again.
 
@@ -234,7 +246,7 @@ class Comparison:
         departs = any(unfaithful(report) for report in result.export_fidelity.values())
         return prepared is not None and departs and self._weights_changed_since(prepared)
 
-    def _check(self, inputs: Any) -> MatchResult:
+    def _check(self, inputs: Inputs) -> MatchResult:
         with FRAMEWORK_LOCK:
             timer = StageTimer()
             if self._unexported is not None:
@@ -245,7 +257,7 @@ class Comparison:
                 self._fall_back(err)
                 return self._natively(inputs, timer)
 
-    def _check_graphs(self, inputs: Any, timer: StageTimer) -> MatchResult:
+    def _check_graphs(self, inputs: Inputs, timer: StageTimer) -> MatchResult:
         """:meth:`check` on the graphs of the prepared pair."""
         raw_a, raw_b = self._select(inputs)
         sides = self._sides(raw_a, raw_b)

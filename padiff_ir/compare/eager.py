@@ -28,6 +28,7 @@ from padiff_ir.frameworks import (
     preserved_state,
 )
 from padiff_ir.hints import Inputs, Model, Outputs
+from padiff_ir.metrics import Tolerance
 from padiff_ir.runtime import ActivationStore
 
 __all__ = ["EagerRun", "eager_side", "run_eager", "run_eager_pair"]
@@ -74,7 +75,7 @@ class EagerRun:
         self.close()
 
 
-def _put_all(run: EagerRun, prefix: str, values: Any, framework: Framework) -> list[str]:
+def _put_all(run: EagerRun, prefix: str, values: Outputs, framework: Framework) -> list[str]:
     keys = []
     for index, tensor in enumerate(flatten_tensors(values, framework)):
         key = f"{prefix}{index}"
@@ -139,8 +140,8 @@ def module_output_metrics(
     run: EagerRun,
     path: str,
     names: Sequence[str],
-    values: Mapping[str, Any],
-    tolerance: Any,
+    values: Mapping[str, np.ndarray],
+    tolerance: Tolerance,
     call: int | None = None,
 ) -> Any:
     """Eager outputs of module ``path`` (its ``call``) vs the graph's tensors ``names``
@@ -157,7 +158,7 @@ def module_output_metrics(
 def eager_side(
     model: Model,
     framework: str,
-    raw_inputs: Any,
+    raw_inputs: Inputs,
     label: str,
     memory_budget: int | None,
     modules: bool,
@@ -177,7 +178,7 @@ def eager_side(
 
 
 def run_eager_pair(
-    sides: Sequence[tuple[Any, str, Any]],
+    sides: Sequence[tuple[Model, str, Inputs]],
     stack: contextlib.ExitStack,
     *,
     memory_budget: int | None = None,

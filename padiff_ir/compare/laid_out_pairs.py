@@ -12,7 +12,6 @@ kept out of the verdict (the module's outputs still count).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
@@ -85,7 +84,7 @@ class LayoutScopes:
         return ""
 
 
-def joined_value(values: Sequence[Any], rows: np.ndarray) -> np.ndarray:
+def joined_value(values: Sequence[np.ndarray], rows: np.ndarray) -> np.ndarray:
     """Pieces joined along the last axis and permuted into the fused side's layout."""
     return np.take(np.concatenate([np.asarray(v) for v in values], axis=-1), rows, axis=-1)
 

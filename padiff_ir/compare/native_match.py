@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from padiff_ir._interrupts import reraise_interruption
 from padiff_ir._paths import depth, within
@@ -40,6 +40,9 @@ from padiff_ir.matching.transform_types import Transform
 from padiff_ir.metrics import TensorMetrics
 from padiff_ir.pairing.pair import Side
 from padiff_ir.pairing.stages import Stage, StageTimer
+
+if TYPE_CHECKING:
+    from padiff_ir.native.diff_result import DiffResult, LayerDiff
 
 __all__ = ["answer_natively", "fallback_of", "match_natively"]
 
@@ -76,14 +79,14 @@ def _forward(
         )
 
 
-def _by_pair(result: Any) -> dict[tuple[str, str], list[Any]]:
-    found: dict[tuple[str, str], list[Any]] = {}
+def _by_pair(result: DiffResult) -> dict[tuple[str, str], list[LayerDiff]]:
+    found: dict[tuple[str, str], list[LayerDiff]] = {}
     for diff in result.steps[0].forward if result.steps else ():
         found.setdefault((diff.module_a, diff.module_b), []).append(diff)
     return found
 
 
-def _worst(diffs: list[Any]) -> TensorMetrics | None:
+def _worst(diffs: list[LayerDiff]) -> TensorMetrics | None:
     if not diffs:
         return None
     failing = [d.metrics for d in diffs if not d.ok]
@@ -184,7 +187,7 @@ def _layouts(
     return found_layouts(matching)
 
 
-def _modules(run: Any, as_run: dict, own: dict) -> list[ModuleResult]:
+def _modules(run: DiffResult, as_run: dict, own: dict) -> list[ModuleResult]:
     """Each module pair's outputs as run and, where measured, its own error; a failing module
     with a culprit inside contains that one (as in ``localize.measure_modules``: fed A's
     values, a container's children are too, so its own error says nothing of theirs)."""
@@ -209,7 +212,7 @@ def _modules(run: Any, as_run: dict, own: dict) -> list[ModuleResult]:
     ]
 
 
-def _culprits(modules: list[ModuleResult], run: Any) -> list[Culprit]:
+def _culprits(modules: list[ModuleResult], run: DiffResult) -> list[Culprit]:
     """The culprits, explained in the words ``match`` uses, from the settings that
     ``auto_diff`` found different in each."""
     culprits = []

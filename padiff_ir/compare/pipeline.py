@@ -47,6 +47,7 @@ from padiff_ir.exporters import FRAMEWORK_LOCK, detect_framework
 from padiff_ir.frameworks import get_framework
 from padiff_ir.frameworks.inputs import split_inputs
 from padiff_ir.frameworks.rounding import rounded_inputs
+from padiff_ir.hints import Inputs, Model
 from padiff_ir.pairing.pair import ModelPair
 from padiff_ir.pairing.stages import Stage, StageTimer
 
@@ -55,7 +56,7 @@ __all__ = ["match", "resolve_sides"]
 logger = logging.getLogger(__name__)
 
 
-def _resolve_layer_map(layer_map: Any, model_a: Any, model_b: Any, files: bool) -> Any:
+def _resolve_layer_map(layer_map: Any, model_a: Model, model_b: Model, files: bool) -> Any:
     """``layer_map`` as a :class:`LayerMap` of paths (None stays None).
 
     Raises:
@@ -77,7 +78,7 @@ def _resolve_layer_map(layer_map: Any, model_a: Any, model_b: Any, files: bool) 
     return layer_map
 
 
-def match(model_a: Any, model_b: Any, inputs: Any, options: MatchOptions) -> MatchResult:
+def match(model_a: Model, model_b: Model, inputs: Inputs, options: MatchOptions) -> MatchResult:
     """Compare two models node by node; find the first divergence and its cause.
 
     See :func:`padiff_ir.match` for the arguments and the result; ``options`` holds its
@@ -89,7 +90,7 @@ def match(model_a: Any, model_b: Any, inputs: Any, options: MatchOptions) -> Mat
         return _match(model_a, model_b, inputs, options, unwrap_model)
 
 
-def _train_mode_notes(sides: tuple[tuple[str, Any, str], ...]) -> list[str]:
+def _train_mode_notes(sides: tuple[tuple[str, Model, str], ...]) -> list[str]:
     notes = []
     for label, model, framework in sides:
         if framework != "onnx" and getattr(model, "training", False):
@@ -118,7 +119,7 @@ def rounded_sides(side_a: Side, side_b: Side) -> tuple[Side, Side]:
 
 
 def resolve_sides(
-    model_a: Any, model_b: Any, options: MatchOptions, unwrap_model: Callable[[Any], Any]
+    model_a: Model, model_b: Model, options: MatchOptions, unwrap_model: Callable[[Model], Model]
 ) -> tuple[Any, Any, str, str, MatchOptions]:
     """Both models unwrapped, their frameworks, and ``options`` with its layer map resolved
     (a bad layer map fails before the slow export)."""
@@ -132,11 +133,11 @@ def resolve_sides(
 
 
 def _match(
-    model_a: Any,
-    model_b: Any,
-    inputs: Any,
+    model_a: Model,
+    model_b: Model,
+    inputs: Inputs,
     options: MatchOptions,
-    unwrap_model: Callable[[Any], Any],
+    unwrap_model: Callable[[Model], Model],
 ) -> MatchResult:
     timer = StageTimer(options.progress)
     model_a, model_b, framework_a, framework_b, options = resolve_sides(

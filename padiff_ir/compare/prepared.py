@@ -11,9 +11,9 @@ prepares once and checks every batch.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from padiff_ir.compare.options import MatchOptions
+from padiff_ir.hints import Inputs
 from padiff_ir.pairing.pair import ModelPair, PairSettings, Side, prepare
 from padiff_ir.pairing.served import Sides
 from padiff_ir.pairing.stages import StageTimer
@@ -49,7 +49,7 @@ def pair_settings(
 def prepare_pair(
     side_a: Side,
     side_b: Side,
-    inputs: Any,
+    inputs: Inputs,
     options: MatchOptions,
     timer: StageTimer,
     *,

@@ -35,6 +35,7 @@ from padiff_ir.frameworks.placement import (
     module_placements,
     process_rank,
 )
+from padiff_ir.hints import Model, Module, Outputs, Tensor
 
 __all__ = ["RankCapture", "Window", "capture_ranks"]
 
@@ -83,7 +84,7 @@ class RankCapture:
 
     def __init__(
         self,
-        model: Any,
+        model: Model,
         directory: str | Path,
         *,
         window: Window,
@@ -183,11 +184,11 @@ class RankCapture:
         )
         (self.dir / "meta.json").write_text(json.dumps(meta.to_dict()), encoding="utf-8")
 
-    def _pre(self, module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    def _pre(self, module: Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         self._stack.setdefault(id(module), []).append(self._order)
         self._order += 1
 
-    def _post(self, module: Any, args: tuple[Any, ...], output: Any) -> None:
+    def _post(self, module: Module, args: tuple[Any, ...], output: Outputs) -> None:
         order = self._stack[id(module)].pop()
         path = self.paths[id(module)]
         if self.layer_offset is not None and not path:
@@ -207,13 +208,13 @@ class RankCapture:
             self._seen[id(tensor)] = (tensor, place)
             self._record((self.step, path, call, "out", index), order, tensor, place)
 
-    def _follow(self, inputs: list[Any], tensor: Any, in_place: Placement) -> Placement:
+    def _follow(self, inputs: list[Tensor], tensor: Tensor, in_place: Placement) -> Placement:
         follows = inputs and in_place.kind is not PlacementKind.REPLICATED
         if follows and self.fw.shape(inputs[0]) == self.fw.shape(tensor):
             return in_place
         return REPLICATED
 
-    def _record(self, key: Key, order: int, tensor: Any, place: Placement) -> None:
+    def _record(self, key: Key, order: int, tensor: Tensor, place: Placement) -> None:
         fw = self.fw
         local = tuple(fw.shape(tensor))
         if not local:
@@ -232,7 +233,7 @@ class RankCapture:
             np.save(self.dir / file, np.ascontiguousarray(array))
         self._records.append(Record(key, order, local, place, digest, file))
 
-    def _array(self, tensor: Any) -> np.ndarray:
+    def _array(self, tensor: Tensor) -> np.ndarray:
         array = self.fw.view(tensor)
         return self.fw.to_numpy(tensor) if array is None else array
 
@@ -262,7 +263,7 @@ class RankCapture:
 
 
 def capture_ranks(
-    model: Any,
+    model: Model,
     directory: str | Path,
     *,
     window: Window | None = None,

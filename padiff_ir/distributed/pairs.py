@@ -8,14 +8,13 @@ models (small configurations will do: the matcher reads structure, not weights).
 
 from __future__ import annotations
 
-from typing import Any
-
+from padiff_ir.hints import Inputs, Model
 from padiff_ir.pairing import pair_models
 
 __all__ = ["logical_pairs"]
 
 
-def logical_pairs(model_a: Any, model_b: Any, inputs: Any = None) -> dict[str, str]:
+def logical_pairs(model_a: Model, model_b: Model, inputs: Inputs = None) -> dict[str, str]:
     """Module paths of ``model_a`` -> their partners in ``model_b`` (the matcher's module
     pairs; on eager traces when ``inputs`` are given, on the module trees otherwise), to pass
     as ``compare_runs(..., pairs=)``."""

@@ -49,8 +49,8 @@ import numpy as np
 
 from padiff_ir.exporters._graph import ExportedGraph
 from padiff_ir.exporters._live import filled_export, model_tensors
-from padiff_ir.frameworks import get_framework
-from padiff_ir.hints import Model
+from padiff_ir.frameworks import Framework, get_framework
+from padiff_ir.hints import Model, Tensor
 
 if TYPE_CHECKING:
     import onnx
@@ -160,7 +160,7 @@ def _skeleton(exported: ExportedGraph) -> onnx.ModelProto:
 _CHUNK = 1 << 24  # bytes compared at a time: no temporary the size of a large weight
 
 
-def _holds(tensor: onnx.TensorProto, fw: Any, value: Any) -> bool:
+def _holds(tensor: onnx.TensorProto, fw: Framework, value: Tensor) -> bool:
     """Whether initializer ``tensor`` holds framework tensor ``value`` (shape, dtype, values;
     NaNs equal). A weight of hundreds of MB is compared in place, chunk by chunk: its bytes
     are read from the proto once and the model's tensor through a view."""

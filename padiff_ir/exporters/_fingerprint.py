@@ -35,12 +35,11 @@ import sys
 import types
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from padiff_ir.exporters._torchscript import selected_backend
-from padiff_ir.frameworks import ModelInputs, get_framework
+from padiff_ir.frameworks import Framework, ModelInputs, get_framework
 from padiff_ir.hints import Model, Module
 
 __all__ = ["model_fingerprint", "tool_versions"]
@@ -116,7 +115,7 @@ def _code_parts(code: types.CodeType) -> Iterator[str]:
             yield repr(const)
 
 
-def _function_parts(fn: Any) -> Iterator[str]:
+def _function_parts(fn: object) -> Iterator[str]:
     fn = getattr(fn, "__func__", fn)
     fn = inspect.unwrap(fn) if callable(fn) else fn
     code = getattr(fn, "__code__", None)
@@ -152,7 +151,7 @@ def _class_parts(cls: type) -> Iterator[str]:
                 yield from _function_parts(value)
 
 
-def _value_parts(value: Any, framework: Any, depth: int) -> Iterator[str]:
+def _value_parts(value: object, framework: Framework, depth: int) -> Iterator[str]:
     """A description of an attribute's value that changes when the value does."""
     if isinstance(value, (bool, int, float, complex, str, bytes, type(None), enum.Enum)):
         yield repr(value)
@@ -193,7 +192,7 @@ def _value_parts(value: Any, framework: Any, depth: int) -> Iterator[str]:
             yield _ADDRESS.sub("", repr(value))
 
 
-def _module_parts(module: Module, framework: Any) -> Iterator[str]:
+def _module_parts(module: Module, framework: Framework) -> Iterator[str]:
     cls = type(module)
     yield f"{cls.__module__}.{cls.__qualname__}"
     for name, tensor in framework.own_tensors(module):
@@ -234,7 +233,7 @@ def model_fingerprint(model: Model, framework: str, inputs: ModelInputs, opset: 
     return digest.hexdigest()
 
 
-def _tied_names(model: Model, framework: Any) -> list[list[str]]:
+def _tied_names(model: Model, framework: Framework) -> list[list[str]]:
     """The names of each tensor reached under several names (tied weights)."""
     by_tensor: dict[int, list[str]] = {}
     for name, tensor in framework.named_tensors(model).items():

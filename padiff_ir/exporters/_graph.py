@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from padiff_ir.hints import Outputs
+
 if TYPE_CHECKING:
     import onnx
 
@@ -50,7 +52,7 @@ OUTPUT_KEYS_KEY = "padiff_ir.output_keys"
 
 
 def output_key_paths(
-    value: Any, is_leaf: Callable[[Any], bool], *, sort_dicts: bool = False
+    value: Outputs, is_leaf: Callable[[object], bool], *, sort_dicts: bool = False
 ) -> list[str]:
     """The key path of each tensor of a (nested) output, in flattening order.
 
@@ -66,7 +68,7 @@ def output_key_paths(
     return list(_walk_paths(value, is_leaf, sort_dicts, ""))
 
 
-def has_mapping(value: Any) -> bool:
+def has_mapping(value: object) -> bool:
     """Whether a (nested) output holds a dict somewhere (its outputs then have key paths)."""
     if isinstance(value, Mapping):
         return True
@@ -74,9 +76,9 @@ def has_mapping(value: Any) -> bool:
 
 
 def _walk_paths(
-    value: Any, is_leaf: Callable[[Any], bool], sort_dicts: bool, prefix: str
+    value: Outputs, is_leaf: Callable[[object], bool], sort_dicts: bool, prefix: str
 ) -> Iterator[str]:
-    def join(key: Any) -> str:
+    def join(key: object) -> str:
         return f"{prefix}/{key}" if prefix else str(key)
 
     if is_leaf(value):

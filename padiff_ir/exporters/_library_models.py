@@ -18,6 +18,7 @@ import contextlib
 import inspect
 import logging
 import sys
+import types
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
@@ -41,7 +42,7 @@ def constant_keywords(model: Model, given: set[str]) -> dict[str, Any]:
     return {k: v for k, v in _CONSTANTS.items() if k in parameters and k not in given}
 
 
-def _is_helper_object(value: Any, paddle: Any) -> bool:
+def _is_helper_object(value: object, paddle: types.ModuleType) -> bool:
     """A plain-Python object a layer holds (a configuration): no layer, tensor, container,
     number, function, class or module."""
     if isinstance(value, (paddle.nn.Layer, paddle.Tensor, type, ModuleType)):

@@ -29,7 +29,7 @@ from padiff_ir.errors import OptionError
 from padiff_ir.exporters._graph import has_mapping, output_key_paths
 from padiff_ir.frameworks import get_framework
 from padiff_ir.frameworks.hooks import installed
-from padiff_ir.hints import Model, Outputs
+from padiff_ir.hints import Model, Module, Outputs
 
 if TYPE_CHECKING:
     import onnx
@@ -86,8 +86,8 @@ class TorchScriptExport:
 
 def torchscript_export(
     model: Model,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
+    args: tuple[object, ...],
+    kwargs: dict[str, object],
     arg_names: list[str] | None,
     opset: int | None,
 ) -> TorchScriptExport:
@@ -104,7 +104,7 @@ def torchscript_export(
 
     structure: list[Any] = []
 
-    def catch(_module: Any, _args: tuple[Any, ...], output: Outputs) -> None:
+    def catch(_module: Module, _args: tuple[object, ...], output: Outputs) -> None:
         structure.append(output)
 
     buffer = io.BytesIO()
@@ -210,7 +210,7 @@ def leading_arg_names(model: Model) -> list[str] | None:
 
 
 def _positional(
-    args: tuple[Any, ...], kwargs: dict[str, Any], arg_names: list[str] | None
+    args: tuple[object, ...], kwargs: dict[str, object], arg_names: list[str] | None
 ) -> tuple[tuple[Any, ...], list[str] | None]:
     """The exporter's ``args`` and graph input names for ``args`` and ``kwargs``."""
     if arg_names is None:

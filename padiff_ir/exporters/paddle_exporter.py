@@ -20,6 +20,7 @@ import re
 import signal
 import tempfile
 import threading
+import types
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -42,7 +43,7 @@ from padiff_ir.exporters._library_models import config_code_left_eager
 from padiff_ir.exporters._paddle_program import ProgramOp, read_program, scopes_from_program
 from padiff_ir.exporters._paddle_scopes import CallRecorder
 from padiff_ir.frameworks.state import preserved_state
-from padiff_ir.hints import Model
+from padiff_ir.hints import Model, Outputs
 
 if TYPE_CHECKING:
     import numpy as np
@@ -334,7 +335,7 @@ def _terminate_as_exit() -> Callable[[], None]:
     ):
         return lambda: None
 
-    def terminate(signum: int, frame: Any) -> None:
+    def terminate(signum: int, frame: types.FrameType | None) -> None:
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, terminate)
@@ -348,11 +349,11 @@ def _terminate_as_exit() -> Callable[[], None]:
     return restore
 
 
-def _is_output_leaf(value: Any) -> bool:
+def _is_output_leaf(value: object) -> bool:
     return not isinstance(value, (Mapping, list, tuple, str, bytes, int, float, bool, type(None)))
 
 
-def _order_outputs(onnx_model: onnx.ModelProto, structure: Any) -> list[str] | None:
+def _order_outputs(onnx_model: onnx.ModelProto, structure: Outputs) -> list[str] | None:
     """Put the graph outputs of a model that returns a dict in its eager order; their key paths.
 
     paddle's exporter flattens a returned dict by sorted key, its eager run (and torch) by
@@ -381,7 +382,7 @@ def _order_outputs(onnx_model: onnx.ModelProto, structure: Any) -> list[str] | N
     return eager
 
 
-def _leaves(value: Any) -> Iterator[Any]:
+def _leaves(value: Outputs) -> Iterator[Any]:
     """The tensors of a (nested) output in paddle's flattening order (dicts by sorted key)."""
     if _is_output_leaf(value):
         yield value
@@ -393,7 +394,7 @@ def _leaves(value: Any) -> Iterator[Any]:
             yield from _leaves(item)
 
 
-def _repeat_aliased_outputs(onnx_model: onnx.ModelProto, structure: Any) -> None:
+def _repeat_aliased_outputs(onnx_model: onnx.ModelProto, structure: Outputs) -> None:
     """A tensor the model returns several times (``return y, y``) is one output of paddle's
     graph: it is listed once per return, as torch's exporter does, so that the outputs pair
     with the eager ones and with the other model's."""
@@ -408,7 +409,7 @@ def _repeat_aliased_outputs(onnx_model: onnx.ModelProto, structure: Any) -> None
     onnx_model.graph.output.extend(outputs[first[id(leaf)]] for leaf in leaves)
 
 
-def _contains_mapping(value: Any) -> bool:
+def _contains_mapping(value: object) -> bool:
     if isinstance(value, Mapping):
         return True
     return isinstance(value, (list, tuple)) and any(_contains_mapping(v) for v in value)

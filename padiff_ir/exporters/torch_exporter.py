@@ -122,7 +122,7 @@ def _registry(opset: int) -> Any:
 
 
 def _dynamo_export(
-    model: Model, args: tuple[Any, ...], kwargs: dict[str, Any], opset: int | None
+    model: Model, args: tuple[object, ...], kwargs: dict[str, object], opset: int | None
 ) -> Any:
     """``torch.onnx.export(model, args, kwargs=kwargs, dynamo=True, optimize=False)`` with a
     registry built once (the public call where torch's internals differ)."""

@@ -61,7 +61,7 @@ def read_attribute(*names: str) -> SettingReader:
         (1e-06, None)
     """
 
-    def read(module: Any) -> Any:
+    def read(module: Module) -> Any:
         for name in names:
             if hasattr(module, name):
                 return getattr(module, name)
@@ -119,7 +119,7 @@ class Framework:
                 return own.__name__ if cls.__name__ in self.plain_layers else cls.__name__
         return own.__name__
 
-    def base_layers(self, modules: Sequence[tuple[str, Any]]) -> dict[str, str]:
+    def base_layers(self, modules: Sequence[tuple[str, Module]]) -> dict[str, str]:
         """Module path -> :meth:`base_layer` for the ``(path, module)`` whose base layer is not
         their own class (the others need no entry)."""
         found = ((path, type(module).__name__, self.base_layer(module)) for path, module in modules)
@@ -194,7 +194,7 @@ class Framework:
         restored after (see :func:`padiff_ir.frameworks.preserved_state`)."""
         raise NotImplementedError
 
-    def run(self, model: Model, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
+    def run(self, model: Model, args: tuple[object, ...], kwargs: Mapping[str, object]) -> Any:
         """Call the model (autograd on, so a trace sees the data flow)."""
         return model(*args, **kwargs)
 
@@ -202,14 +202,14 @@ class Framework:
         raise NotImplementedError
 
     # -- settings --------------------------------------------------------------------------
-    def setting(self, module: Any, family: str, setting: str) -> Any:
+    def setting(self, module: Module, family: str, setting: str) -> Any:
         """Setting ``setting`` of ``module``, a layer of ``family``, as the layer keeps it
         (``None`` when this framework's vocabulary has no reader for it or the layer does not
         say)."""
         reader = self.settings.get(family, {}).get(setting)
         return None if reader is None else reader(module)
 
-    def batch_norm_momentum(self, module: Any) -> float | None:
+    def batch_norm_momentum(self, module: Module) -> float | None:
         """A BatchNorm's momentum in torch's convention (the weight of the batch statistics:
         ``running = (1 - m) * running + m * batch``); ``None``: a cumulative moving average."""
         return getattr(module, "momentum", None)
@@ -218,7 +218,7 @@ class Framework:
         """``momentum`` (torch's convention) written in this framework's convention."""
         return momentum
 
-    def dropout_mode(self, module: Any) -> str:
+    def dropout_mode(self, module: Module) -> str:
         """How a dropout layer scales, in paddle's words: ``"upscale_in_train"`` (by
         ``1 / (1 - p)`` in training, the identity in eval mode) or ``"downscale_in_infer"``
         (by ``1 - p`` in eval mode)."""
@@ -298,7 +298,7 @@ class Framework:
         """A view of ``tensor`` with its own autograd node, so its gradient is one consumer's."""
         raise NotImplementedError
 
-    def feed(self, tensor: Tensor, value: Any, on_grad: Callable[[Any], Any]) -> Any:
+    def feed(self, tensor: Tensor, value: Tensor, on_grad: Callable[[Tensor], object]) -> Any:
         """``value``'s numbers on ``tensor``'s gradient path: its backward calls
         ``on_grad(grad)`` and passes on the tensor that returns (``grad`` itself for ``None``).
 
@@ -313,7 +313,7 @@ class Framework:
     def numel(self, tensor: Tensor) -> int:
         return int(np.prod([int(d) for d in tensor.shape]))
 
-    def mean_of(self, tensors: list[Any]) -> Any:
+    def mean_of(self, tensors: list[Tensor]) -> Any:
         """Sum of the means of floating tensors (PaDiff's default loss)."""
         total = None
         for tensor in tensors:
@@ -323,16 +323,16 @@ class Framework:
         return total
 
     # -- hooks -----------------------------------------------------------------------------
-    def register_grad_hook(self, tensor: Tensor, fn: Callable[[Any], Any]) -> None:
+    def register_grad_hook(self, tensor: Tensor, fn: Callable[[Tensor], object]) -> None:
         """Call ``fn(grad)`` when ``tensor``'s gradient is computed; a tensor it returns
         replaces the gradient (anything else is ignored)."""
         raise NotImplementedError
 
-    def register_pre_hook(self, module: Module, fn: Callable[..., Any]) -> Any:
+    def register_pre_hook(self, module: Module, fn: Callable[..., object]) -> Any:
         """``fn(module, args, kwargs) -> (args, kwargs) | None``; returns a handle."""
         raise NotImplementedError
 
-    def register_post_hook(self, module: Module, fn: Callable[..., Any]) -> Any:
+    def register_post_hook(self, module: Module, fn: Callable[..., object]) -> Any:
         """``fn(module, args, output) -> output | None``; returns a handle."""
         raise NotImplementedError
 
@@ -360,10 +360,10 @@ class Framework:
     def grad(self, parameter: Tensor) -> Any:
         raise NotImplementedError
 
-    def clear_grads(self, parameters: list[Any]) -> None:
+    def clear_grads(self, parameters: list[Tensor]) -> None:
         raise NotImplementedError
 
-    def backward(self, loss: Any) -> None:
+    def backward(self, loss: Tensor) -> None:
         loss.backward()
 
     # -- optimizers ------------------------------------------------------------------------
@@ -374,7 +374,7 @@ class Framework:
         raise NotImplementedError
 
     def optimizer_state(
-        self, optimizer: Optimizer, parameters: Mapping[str, Any]
+        self, optimizer: Optimizer, parameters: Mapping[str, Tensor]
     ) -> dict[str, dict[str, Any]]:
         """Parameter name -> {canonical state name: tensor} for the tensors of its state."""
         raise NotImplementedError

@@ -25,15 +25,15 @@ logger = logging.getLogger(__name__)
 _EPSILON = read_attribute("eps", "epsilon", "variance_epsilon", "_epsilon", "variance_eps")
 
 
-def _gelu_approximation(module: Any) -> str:
+def _gelu_approximation(module: Module) -> str:
     return "tanh" if getattr(module, "_approximate", False) else "none"
 
 
-def _tracks_running_stats(module: Any) -> bool:
+def _tracks_running_stats(module: Module) -> bool:
     return getattr(module, "_use_global_stats", None) is not False
 
 
-def _counts_padding(module: Any) -> bool | None:
+def _counts_padding(module: Module) -> bool | None:
     exclusive = getattr(module, "exclusive", None)
     return None if exclusive is None else not exclusive  # torch's count_include_pad
 
@@ -85,14 +85,14 @@ class PaddleFramework(Framework):
     plain_layers = frozenset({"Layer", "Sequential", "LayerList", "LayerDict"})
     settings = _SETTINGS
 
-    def batch_norm_momentum(self, module: Any) -> float | None:
+    def batch_norm_momentum(self, module: Module) -> float | None:
         momentum = getattr(module, "_momentum", None)
         return None if momentum is None else 1.0 - float(momentum)  # in torch's convention
 
     def own_momentum(self, momentum: float) -> float:
         return 1.0 - momentum  # paddle: running = m * running + (1 - m) * batch
 
-    def dropout_mode(self, module: Any) -> str:
+    def dropout_mode(self, module: Module) -> str:
         return str(getattr(module, "mode", "upscale_in_train"))
 
     def __init__(self) -> None:
@@ -103,7 +103,9 @@ class PaddleFramework(Framework):
 
         class _Feed(PyLayer):
             @staticmethod
-            def forward(ctx: Any, tensor: Tensor, value: Any, on_grad: Any) -> Any:
+            def forward(
+                ctx: Any, tensor: Tensor, value: Tensor, on_grad: Callable[[Tensor], object]
+            ) -> Any:
                 ctx.on_grad = on_grad
                 return value.clone()
 
@@ -250,10 +252,10 @@ class PaddleFramework(Framework):
     def alias(self, tensor: Tensor) -> Any:
         return tensor.view(tensor.shape)
 
-    def feed(self, tensor: Tensor, value: Any, on_grad: Callable[[Any], Any]) -> Any:
+    def feed(self, tensor: Tensor, value: Tensor, on_grad: Callable[[Tensor], object]) -> Any:
         return self._feed.apply(tensor, value, on_grad)
 
-    def register_grad_hook(self, tensor: Tensor, fn: Callable[[Any], Any]) -> None:
+    def register_grad_hook(self, tensor: Tensor, fn: Callable[[Tensor], object]) -> None:
         paddle = self.paddle
 
         def hook(grad: Tensor) -> Any:
@@ -262,10 +264,10 @@ class PaddleFramework(Framework):
 
         tensor.register_hook(hook)
 
-    def register_pre_hook(self, module: Module, fn: Callable[..., Any]) -> Any:
+    def register_pre_hook(self, module: Module, fn: Callable[..., object]) -> Any:
         return module.register_forward_pre_hook(fn, with_kwargs=True)
 
-    def register_post_hook(self, module: Module, fn: Callable[..., Any]) -> Any:
+    def register_post_hook(self, module: Module, fn: Callable[..., object]) -> Any:
         return module.register_forward_post_hook(fn)
 
     def no_grad(self) -> contextlib.AbstractContextManager[Any]:
@@ -286,7 +288,7 @@ class PaddleFramework(Framework):
     def grad(self, parameter: Tensor) -> Any:
         return parameter.grad
 
-    def clear_grads(self, parameters: list[Any]) -> None:
+    def clear_grads(self, parameters: list[Tensor]) -> None:
         for parameter in parameters:
             parameter.clear_gradient(False)
 
@@ -298,7 +300,7 @@ class PaddleFramework(Framework):
         optimizer.clear_grad(set_to_zero=False)
 
     def optimizer_state(
-        self, optimizer: Optimizer, parameters: Mapping[str, Any]
+        self, optimizer: Optimizer, parameters: Mapping[str, Tensor]
     ) -> dict[str, dict[str, Any]]:
         accumulators = getattr(optimizer, "_accumulators", {}) or {}
         result: dict[str, dict[str, Any]] = {}

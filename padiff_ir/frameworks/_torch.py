@@ -71,7 +71,9 @@ class TorchFramework(Framework):
 
         class _Feed(torch.autograd.Function):
             @staticmethod
-            def forward(ctx: Any, tensor: Tensor, value: Any, on_grad: Any) -> Any:
+            def forward(
+                ctx: Any, tensor: Tensor, value: Tensor, on_grad: Callable[[Tensor], object]
+            ) -> Any:
                 ctx.on_grad = on_grad
                 return value.clone()
 
@@ -198,10 +200,10 @@ class TorchFramework(Framework):
     def alias(self, tensor: Tensor) -> Any:
         return tensor.view_as(tensor)
 
-    def feed(self, tensor: Tensor, value: Any, on_grad: Callable[[Any], Any]) -> Any:
+    def feed(self, tensor: Tensor, value: Tensor, on_grad: Callable[[Tensor], object]) -> Any:
         return self._feed.apply(tensor, value, on_grad)
 
-    def register_grad_hook(self, tensor: Tensor, fn: Callable[[Any], Any]) -> None:
+    def register_grad_hook(self, tensor: Tensor, fn: Callable[[Tensor], object]) -> None:
         torch = self.torch
 
         def hook(grad: Tensor) -> Any:
@@ -210,10 +212,10 @@ class TorchFramework(Framework):
 
         tensor.register_hook(hook)
 
-    def register_pre_hook(self, module: Module, fn: Callable[..., Any]) -> Any:
+    def register_pre_hook(self, module: Module, fn: Callable[..., object]) -> Any:
         return module.register_forward_pre_hook(fn, with_kwargs=True)
 
-    def register_post_hook(self, module: Module, fn: Callable[..., Any]) -> Any:
+    def register_post_hook(self, module: Module, fn: Callable[..., object]) -> Any:
         return module.register_forward_hook(fn)
 
     def no_grad(self) -> contextlib.AbstractContextManager[Any]:
@@ -234,7 +236,7 @@ class TorchFramework(Framework):
     def grad(self, parameter: Tensor) -> Any:
         return parameter.grad
 
-    def clear_grads(self, parameters: list[Any]) -> None:
+    def clear_grads(self, parameters: list[Tensor]) -> None:
         for parameter in parameters:
             parameter.grad = None
 
@@ -246,7 +248,7 @@ class TorchFramework(Framework):
         optimizer.zero_grad(set_to_none=True)
 
     def optimizer_state(
-        self, optimizer: Optimizer, parameters: Mapping[str, Any]
+        self, optimizer: Optimizer, parameters: Mapping[str, Tensor]
     ) -> dict[str, dict[str, Any]]:
         result: dict[str, dict[str, Any]] = {}
         for name, parameter in parameters.items():

@@ -98,7 +98,7 @@ def framework_of_value(value: object) -> str | None:
     return _one(_shown_by_value(value))
 
 
-def framework_of_callable(fn: Any) -> str | None:
+def framework_of_callable(fn: object) -> str | None:
     """``"torch"`` or ``"paddle"`` when a function shows exactly one of them, else ``None``.
 
     A function shows what it is bound to (a loss module, an optimizer), what its closure holds
@@ -140,7 +140,7 @@ def _shown_by_value(value: object, depth: int = 0) -> set[str]:
     return set()
 
 
-def _shown_by_callable(fn: Any, depth: int = 0) -> set[str]:
+def _shown_by_callable(fn: object, depth: int = 0) -> set[str]:
     found: set[str] = set()
     bound = getattr(fn, "__self__", None)
     if bound is not None and not isinstance(bound, types.ModuleType):

@@ -15,7 +15,7 @@ import numpy as np
 
 from padiff_ir.errors import InputError
 from padiff_ir.frameworks.detect import framework_of_type
-from padiff_ir.hints import Inputs
+from padiff_ir.hints import Inputs, Tensor
 
 if TYPE_CHECKING:
     from padiff_ir.frameworks._base import Framework
@@ -25,7 +25,7 @@ __all__ = ["ModelInputs", "normalize_inputs", "to_numpy"]
 _SUPPORTED_DTYPES = {"float16", "float32", "float64", "int32", "int64", "bool", "uint8", "int8"}
 
 
-def to_numpy(value: Any, *, what: str = "input") -> np.ndarray:
+def to_numpy(value: object, *, what: str = "input") -> np.ndarray:
     """Convert a numpy array, framework tensor or number to a numpy array (a copy; a tensor is
     read by its framework's :meth:`~padiff_ir.frameworks.Framework.to_numpy`, the one reader of
     every dtype: bfloat16 as float32)."""
@@ -90,7 +90,7 @@ class ModelInputs:
         """``(args, kwargs)`` of ``framework``'s tensors (:meth:`Framework.as_input`)."""
         return self._split([framework.as_input(a, None, None) for a in self.arrays])
 
-    def _split(self, values: list[Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    def _split(self, values: Sequence[Tensor]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         if self.keyword:
             return (), {n: v for n, v in zip(self.names, values) if n is not None}
         return tuple(values), {}

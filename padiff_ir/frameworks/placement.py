@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from padiff_ir.frameworks._base import Framework
+from padiff_ir.hints import Model, Module, Tensor
 
 __all__ = [
     "REPLICATED",
@@ -88,7 +89,7 @@ class ModulePlacement:
     output: Placement
 
 
-def _torch_placement(tensor: Any) -> Placement | None:
+def _torch_placement(tensor: Tensor) -> Placement | None:
     """A torch parameter's placement: DTensor placements, then Megatron's attributes."""
     placements = getattr(tensor, "placements", None)
     if placements is not None and type(tensor).__name__ == "DTensor":
@@ -105,7 +106,7 @@ def _torch_placement(tensor: Any) -> Placement | None:
     return None
 
 
-def _paddle_placement(tensor: Any) -> Placement | None:
+def _paddle_placement(tensor: Tensor) -> Placement | None:
     """A paddle parameter's placement from fleet's ``is_distributed``/``split_axis``."""
     if getattr(tensor, "is_distributed", False) and hasattr(tensor, "split_axis"):
         return Placement(PlacementKind.SHARD, int(tensor.split_axis), "is_distributed")
@@ -116,7 +117,7 @@ def _paddle_placement(tensor: Any) -> Placement | None:
 _OUT_AXIS = {"torch": 0, "paddle": 1}
 
 
-def _style(fw: Framework, module: Any, weight: Placement | None, ndim: int) -> str:
+def _style(fw: Framework, module: Module, weight: Placement | None, ndim: int) -> str:
     if weight is None or weight.kind is not PlacementKind.SHARD or weight.axis is None:
         return ""
     axis = weight.axis % max(ndim, 1)
@@ -127,7 +128,7 @@ def _style(fw: Framework, module: Any, weight: Placement | None, ndim: int) -> s
     return "column" if axis == _OUT_AXIS.get(fw.name, 0) else "row"
 
 
-def _io(style: str, module: Any) -> tuple[Placement, Placement]:
+def _io(style: str, module: Module) -> tuple[Placement, Placement]:
     """The placements of a module's first input and of its outputs, from its style."""
     last = Placement(PlacementKind.SHARD, -1, f"{style}-parallel")
     if style == "column":
@@ -139,7 +140,7 @@ def _io(style: str, module: Any) -> tuple[Placement, Placement]:
     return REPLICATED, REPLICATED
 
 
-def module_placements(fw: Framework, model: Any) -> dict[str, ModulePlacement]:
+def module_placements(fw: Framework, model: Model) -> dict[str, ModulePlacement]:
     """Every module of ``model`` that holds a sharded or placed parameter -> its placement.
 
     Modules absent from the answer hold no placement metadata (their parameters are

@@ -45,7 +45,7 @@ def rounded(array: np.ndarray, rounding: Rounding) -> np.ndarray:
 
 
 def rounded_inputs(
-    raw_a: Any, ops_a: Framework, model_a: Model, raw_b: Any, ops_b: Framework, model_b: Model
+    raw_a: Inputs, ops_a: Framework, model_a: Model, raw_b: Inputs, ops_b: Framework, model_b: Model
 ) -> tuple[Any, Any]:
     """Each side's inputs (as numpy, a dict or a list as given), floating ones rounded through
     both models' dtypes and held in their own model's (as the native path feeds them);

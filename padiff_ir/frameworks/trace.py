@@ -284,7 +284,9 @@ class _Recorder:
 
     # -- hooks -----------------------------------------------------------------------------
     def pre_hook(self, path: str) -> Any:
-        def hook(module: Module, args: Any, kwargs: Any = None) -> None:
+        def hook(
+            module: Module, args: tuple[object, ...], kwargs: Mapping[str, object] | None = None
+        ) -> None:
             tensors = flatten_tensors((args, kwargs or {}), self.fw)
             inputs = tuple(self.resolve(t) for t in tensors)
             index = len(self.calls)
@@ -311,7 +313,7 @@ class _Recorder:
         return hook
 
     def post_hook(self, path: str) -> Any:
-        def hook(module: Module, args: Any, output: Outputs) -> None:
+        def hook(module: Module, args: tuple[object, ...], output: Outputs) -> None:
             if not self.stack or self.calls[self.stack[-1]]["path"] != path:
                 return  # a call that raised inside: the run fails anyway
             record = self.calls[self.stack[-1]]
@@ -354,7 +356,7 @@ def model_arguments(framework: Framework, model: Model, inputs: Inputs) -> tuple
     return (), converted
 
 
-def module_roles(framework: Framework, modules: list[tuple[str, Any]]) -> dict[str, str]:
+def module_roles(framework: Framework, modules: list[tuple[str, Module]]) -> dict[str, str]:
     """Full tensor name -> role, for every module (see :attr:`Trace.roles`)."""
     roles = {}
     for path, module in modules:

@@ -65,7 +65,7 @@ class PadiffModel:
         self.role = role
         return self
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, *args: object, **kwargs: object) -> Any:
         return self.model(*args, **kwargs)
 
     def __repr__(self) -> str:

@@ -11,7 +11,13 @@ from collections.abc import Mapping
 
 from padiff_ir.frameworks.registry import FRAMEWORKS
 
-__all__ = ["FAMILY_ALIASES", "PARAMETER_FREE_KINDS", "layer_kind", "module_family"]
+__all__ = [
+    "FAMILY_ALIASES",
+    "PARAMETER_FREE_KINDS",
+    "layer_kind",
+    "linear_layouts_differ",
+    "module_family",
+]
 
 FAMILY_ALIASES: Mapping[str, str] = {
     "nondynamicallyquantizablelinear": "linear",
@@ -60,6 +66,23 @@ def module_family(class_name: str, framework: str = "") -> str:
     if spec is not None:
         key = spec.class_families.get(key, key)
     return FAMILY_ALIASES.get(key, key)
+
+
+def linear_layouts_differ(framework_a: str, framework_b: str) -> bool:
+    """Whether the two frameworks hold a ``Linear`` weight transposed to each other
+    (:attr:`~padiff_ir.frameworks.registry.FrameworkSpec.linear_weight_transposed`); ``False``
+    when either is not a registered framework.
+
+    Examples:
+        >>> linear_layouts_differ("torch", "paddle"), linear_layouts_differ("paddle", "paddle")
+        (True, False)
+        >>> linear_layouts_differ("torch", "onnx")
+        False
+    """
+    spec_a, spec_b = FRAMEWORKS.get(framework_a), FRAMEWORKS.get(framework_b)
+    if spec_a is None or spec_b is None:
+        return False
+    return spec_a.linear_weight_transposed != spec_b.linear_weight_transposed
 
 
 _ACTIVATIONS = frozenset(

@@ -56,7 +56,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from padiff_ir._paths import leaf
-from padiff_ir.ir.families import module_family
+from padiff_ir.ir.families import linear_layouts_differ, module_family
 from padiff_ir.matching._registry import (
     ArrayFn,
     WeightTransformFn,
@@ -238,7 +238,7 @@ def layout_transform(
         ArrayTransform(transpose=None, regroup=None, layout=None, offset=0.0)
     """
     shape_a, shape_b = list(shape_a), list(shape_b)
-    cross = {framework_a, framework_b} == {"torch", "paddle"}
+    cross = linear_layouts_differ(framework_a, framework_b)
     if cross and family == "linear" and role == "weight" and len(shape_a) == 2:
         return _TRANSPOSED if shape_b == shape_a[::-1] else None
     if shape_a == shape_b:
@@ -297,6 +297,13 @@ def _mha_pairs(
     return pairs
 
 
+def _fused_attention(params: Mapping[str, TensorInfo]) -> bool:
+    """Whether an attention layer holds its projections as torch's ``MultiheadAttention``
+    does (one ``in_proj_weight``, or ``q_proj_weight``... when the key and value sizes
+    differ) rather than as ``q_proj``/``k_proj``/``v_proj`` layers."""
+    return "in_proj_weight" in params or "q_proj_weight" in params
+
+
 def builtin_param_pairs(
     family: str,
     framework_a: str,
@@ -309,11 +316,15 @@ def builtin_param_pairs(
     ``params_a`` / ``params_b`` map names relative to each unit to their :class:`TensorInfo`.
     Returns ``(names_a, names_b, transform)`` triples (relative names, A -> B); parameters left
     out have no counterpart. Only torch ``MultiheadAttention`` vs paddle ``MultiHeadAttention``
-    needs a rule; every other built-in layer pair goes by name, role and shape.
+    needs a rule (the side holding fused projections, :func:`_fused_attention`, against the
+    side of separate layers, between frameworks whose ``Linear`` layouts differ); every other
+    built-in layer pair goes by name, role and shape.
     """
-    if family != "multiheadattention" or {framework_a, framework_b} != {"torch", "paddle"}:
+    if family != "multiheadattention" or not linear_layouts_differ(framework_a, framework_b):
         return None
-    if framework_a == "torch":
+    if _fused_attention(params_a) == _fused_attention(params_b):
+        return None
+    if _fused_attention(params_a):
         return _mha_pairs(params_a, params_b)
     return [
         (paddle_names, torch_names, invert_transform(transform))

@@ -17,20 +17,23 @@ import logging
 import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from padiff_ir._interrupts import reraise_interruption
 from padiff_ir.errors import AutoDiffError
 from padiff_ir.frameworks import FRAMEWORKS, Framework, detect_framework, framework_of_value
+from padiff_ir.hints import Model, Outputs
 
 __all__ = ["AutoDiffError", "LossFunction", "OptimizerStep", "model_framework", "order_pair"]
 
 logger = logging.getLogger(__name__)
 
+_T = TypeVar("_T")
+
 
 def order_pair(
-    pair: Sequence[Any], framework_a: str, framework_b: str, what: str
-) -> tuple[Any, Any, str]:
+    pair: Sequence[_T], framework_a: str, framework_b: str, what: str
+) -> tuple[_T, _T, str]:
     """``(item for A, item for B, note)``: the pair swapped when its items show the other order.
 
     Raises:
@@ -58,7 +61,7 @@ def order_pair(
     return first, second, ""
 
 
-def describe_callable(fn: Any) -> str:
+def describe_callable(fn: object) -> str:
     """``name (file:line)`` of a function, or its type for other callables."""
     name = getattr(fn, "__qualname__", None) or type(fn).__qualname__
     code = getattr(fn, "__code__", None)
@@ -77,7 +80,7 @@ class LossFunction:
     framework: str
     swapped: bool
 
-    def __call__(self, output: Any, ops: Framework, model_name: str) -> Any:
+    def __call__(self, output: Outputs, ops: Framework, model_name: str) -> Any:
         try:
             loss = self.fn(output)
         except Exception as err:
@@ -150,7 +153,7 @@ class OptimizerStep:
             self.ops.optimizer_step(result)
 
 
-def _optimizer_in_closure(fn: Any, ops: Framework) -> Any:
+def _optimizer_in_closure(fn: object, ops: Framework) -> Any:
     """The optimizer a step function closes over or is bound to (for state comparison)."""
     bound = getattr(fn, "__self__", None)
     if bound is not None and ops.is_optimizer(bound):
@@ -170,7 +173,7 @@ def _optimizer_in_closure(fn: Any, ops: Framework) -> Any:
     return None
 
 
-def check_one_argument(fn: Any, what: str) -> None:
+def check_one_argument(fn: object, what: str) -> None:
     """Raise unless ``fn`` is callable with one positional argument."""
     if not callable(fn):
         raise AutoDiffError(f"{what} must be callable, got {type(fn).__qualname__}")
@@ -185,7 +188,7 @@ def check_one_argument(fn: Any, what: str) -> None:
         return
 
 
-def model_framework(model: Any, side: str) -> str:
+def model_framework(model: Model, side: str) -> str:
     """``"torch"`` or ``"paddle"``: the framework of model ``side`` (``"A"`` or ``"B"``).
 
     Raises:

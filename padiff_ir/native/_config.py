@@ -55,7 +55,7 @@ _OPTIMIZER_SETTINGS = ("lr", "weight_decay", "momentum", "betas", "eps", "nester
 
 
 def optimizer_differences(
-    config_a: Mapping[str, Any], config_b: Mapping[str, Any], fw_a: str, fw_b: str
+    config_a: Mapping[str, object], config_b: Mapping[str, object], fw_a: str, fw_b: str
 ) -> list[str]:
     """Sentences naming the optimizer settings that differ (class kinds and hyperparameters).
 

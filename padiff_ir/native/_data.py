@@ -22,7 +22,7 @@ from padiff_ir._interrupts import reraise_interruption
 from padiff_ir.errors import AutoDiffError
 from padiff_ir.frameworks import Framework, framework_of_type, to_numpy
 from padiff_ir.frameworks.rounding import Rounding, rounded
-from padiff_ir.hints import Inputs, Model
+from padiff_ir.hints import Inputs, Model, Tensor
 from padiff_ir.metrics import Tolerance, compare_arrays
 from padiff_ir.native._slots import failed_metrics
 from padiff_ir.native.diff_result import InputDiff
@@ -49,13 +49,13 @@ class FedInputs:
         return model(*self.args, **self.kwargs)
 
 
-def _is_array_like(value: Any) -> bool:
+def _is_array_like(value: object) -> bool:
     if isinstance(value, np.ndarray):
         return True
     return framework_of_type(value) is not None and hasattr(value, "shape")
 
 
-def _rounded(value: Any, ops: Framework, name: str, rounding: Rounding) -> Any:
+def _rounded(value: Tensor | np.ndarray, ops: Framework, name: str, rounding: Rounding) -> Any:
     """``value`` rounded through every dtype of ``rounding`` (unchanged when not floating)."""
     array = ops.to_numpy(value) if ops.is_tensor(value) else to_numpy(value, what=name)
     if not np.issubdtype(array.dtype, np.floating):
@@ -75,7 +75,7 @@ def feed(
     dtype, device = ops.first_float(model)
     values: list[tuple[str, np.ndarray]] = []
 
-    def convert(name: str, value: Any) -> Any:
+    def convert(name: str, value: object) -> Any:
         if not _is_array_like(value):
             return value
         if rounding:

@@ -24,13 +24,14 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
 from padiff_ir._paths import layer_pattern
 from padiff_ir.frameworks import Framework, flatten_tensors, installed
+from padiff_ir.hints import Module, Outputs, Tensor
 from padiff_ir.metrics import TensorMetrics, broadcast_alike, same_layout
 from padiff_ir.native._slots import (
     Draft,
@@ -115,7 +116,7 @@ class Recorder:
         return notes
 
     # -- comparisons -------------------------------------------------------------------------
-    def _compare(self, array_a: np.ndarray, tensor_b: Any) -> Deferred:
+    def _compare(self, array_a: np.ndarray, tensor_b: Tensor) -> Deferred:
         return self.workers.compare(*broadcast_alike(array_a, self.ops_b.to_numpy(tensor_b)))
 
     def _entry(
@@ -145,7 +146,7 @@ class Recorder:
     def hooks_a(self, slot: LayerSlot) -> tuple[Callable[..., Any], Callable[..., Any]]:
         ops, index = self.ops_a, slot.index
 
-        def pre(module: Any, args: Any, kwargs: Any) -> Any:
+        def pre(module: Module, args: tuple[object, ...], kwargs: Mapping[str, object]) -> Any:
             call = self.calls_a.get(index, 0)
             self.calls_a[index] = call + 1
             self.times[(index, call)] = [float(next(self._clock)), None]
@@ -160,7 +161,7 @@ class Recorder:
             def store(key: tuple[int, int, int]) -> Callable[[Any], None]:
                 self._grad_inputs_a.add(key)
 
-                def hook(grad: Any) -> None:
+                def hook(grad: Tensor) -> None:
                     if key not in self._flagged_inputs:
                         self.pending.input_grads[key] = ops.to_numpy(grad)
 
@@ -170,7 +171,7 @@ class Recorder:
                 return None  # a view would take the in-place write away from the caller's tensor
             return alias_inputs(ops, args, kwargs, index, call, store)
 
-        def post(module: Any, args: Any, output: Any) -> None:
+        def post(module: Module, args: tuple[object, ...], output: Outputs) -> None:
             call = self.calls_a[index] - 1
             self.times[(index, call)][1] = float(next(self._clock))
             tensors = flatten_tensors(output, ops)
@@ -198,7 +199,7 @@ class Recorder:
 
         return pre, post
 
-    def _store_output_grad(self, keys: list[tuple[int, int, int]], grad: Any) -> None:
+    def _store_output_grad(self, keys: list[tuple[int, int, int]], grad: Tensor) -> None:
         wanted = [key for key in keys if key not in self._flagged_outputs]
         if wanted:
             array = self.ops_a.to_numpy(grad)
@@ -209,9 +210,9 @@ class Recorder:
         self,
         targets: dict[tuple[int, int], Any],
         ops: Framework,
-        tensor: Any,
+        tensor: Tensor,
         key: tuple[int, int, int],
-        action: Callable[..., Any],
+        action: Callable[..., object],
     ) -> None:
         """One hook per tensor value: a tensor modified in place gets a hook of its own."""
         identity = (id(tensor), ops.version(tensor))
@@ -227,7 +228,7 @@ class Recorder:
     def hooks_b(self, slot: LayerSlot) -> tuple[Callable[..., Any], Callable[..., Any]]:
         ops, index = self.ops_b, slot.index
 
-        def pre(module: Any, args: Any, kwargs: Any) -> Any:
+        def pre(module: Module, args: tuple[object, ...], kwargs: Mapping[str, object]) -> Any:
             call = self.calls_b.get(index, 0)
             self.calls_b[index] = call + 1
             arrays = self.pending.inputs.pop((index, call), None)
@@ -248,7 +249,7 @@ class Recorder:
             self._gradless_inputs(slot, call, args, kwargs)
             return alias_inputs(ops, args, kwargs, index, call, self._input_grad_check(slot))
 
-        def post(module: Any, args: Any, output: Any) -> Any:
+        def post(module: Module, args: tuple[object, ...], output: Outputs) -> Any:
             call = self.calls_b[index] - 1
             tensors = flatten_tensors(output, ops)
             arrays = self.pending.outputs.pop((index, call), None)
@@ -307,7 +308,7 @@ class Recorder:
         with A's."""
 
         def check(key: tuple[int, int, int]) -> Callable[[Any], None]:
-            def hook(grad: Any) -> None:
+            def hook(grad: Tensor) -> None:
                 array_a = self.pending.input_grads.pop(key, None)
                 order = self._order(slot.index, key[1], "input_grad")
                 metrics: TensorMetrics | Deferred
@@ -328,7 +329,7 @@ class Recorder:
         return check
 
     def _gradless_output(
-        self, slot: LayerSlot, key: tuple[int, int, int], tensor: Any, *, missing_in_b: bool
+        self, slot: LayerSlot, key: tuple[int, int, int], tensor: Tensor, *, missing_in_b: bool
     ) -> None:
         """Report now a layer output that carries a gradient on one side only."""
         side, other = ("B", "A") if missing_in_b else ("A", "B")
@@ -352,7 +353,13 @@ class Recorder:
             )
         )
 
-    def _gradless_inputs(self, slot: LayerSlot, call: int, args: Any, kwargs: Any) -> None:
+    def _gradless_inputs(
+        self,
+        slot: LayerSlot,
+        call: int,
+        args: tuple[object, ...],
+        kwargs: Mapping[str, object],
+    ) -> None:
         """Report inputs that carry a gradient in A and none in B (not already reported)."""
         ops = self.ops_b
         tensors = [v for v in (*args, *kwargs.values()) if ops.is_tensor(v)]
@@ -382,7 +389,7 @@ class Recorder:
             )
 
     def _fed(
-        self, tensor: Any, array: np.ndarray | None, key: tuple[int, int, int], carries: bool
+        self, tensor: Tensor, array: np.ndarray | None, key: tuple[int, int, int], carries: bool
     ) -> Any:
         """Single step: A's value in place of B's output; with gradients, a feed op whose
         backward checks B's incoming gradient against A's and passes A's on. A's value takes
@@ -399,8 +406,8 @@ class Recorder:
         self,
         slot: LayerSlot,
         call: int,
-        arrays: list[Any] | None,
-        tensors: list[Any],
+        arrays: list[np.ndarray] | None,
+        tensors: list[Tensor],
         positions: list[int | None],
     ) -> None:
         order = self._order(slot.index, call, "output")
@@ -437,7 +444,7 @@ class Recorder:
                 self._metrics_cache[cache_key] = (tensor, metrics)
             self.forward.append(self._entry(slot, "output", metrics, call, position, order))
 
-    def _check_output_grad(self, keys: list[tuple[int, int, int]], grad: Any) -> Any:
+    def _check_output_grad(self, keys: list[tuple[int, int, int]], grad: Tensor) -> Any:
         replacement = None
         metrics_by_array: dict[int, Deferred] = {}
         for key in keys:
@@ -559,16 +566,18 @@ class Recorder:
 _Hooks = tuple[Callable[..., Any], Callable[..., Any]]
 
 
-def _tensor_count(ops: Framework, args: Any, kwargs: Any) -> int:
+def _tensor_count(ops: Framework, args: tuple[object, ...], kwargs: Mapping[str, object]) -> int:
     """How many of a call's own arguments are tensors (not those inside lists)."""
     return sum(1 for v in (*args, *kwargs.values()) if ops.is_tensor(v))
 
 
-def _float_tensors(ops: Framework, args: Any, kwargs: Any) -> list[Any]:
+def _float_tensors(
+    ops: Framework, args: tuple[object, ...], kwargs: Mapping[str, object]
+) -> list[Any]:
     return [v for v in (*args, *(kwargs or {}).values()) if ops.is_tensor(v) and ops.is_floating(v)]
 
 
-def _by_call(module: Any, entries: list[tuple[int | None, _Hooks]]) -> tuple[Any, Any, Any]:
+def _by_call(module: Module, entries: list[tuple[int | None, _Hooks]]) -> tuple[Any, Any, Any]:
     """One pre- and post-hook on ``module`` handing each call to the slot of that call.
 
     A layer called several times may pair call by call (``pool#2`` with ``pool2``): each of
@@ -578,7 +587,7 @@ def _by_call(module: Any, entries: list[tuple[int | None, _Hooks]]) -> tuple[Any
     count = itertools.count()
     active: list[_Hooks | None] = []
 
-    def pre(layer: Any, args: Any, kwargs: Any) -> Any:
+    def pre(layer: Module, args: tuple[object, ...], kwargs: Mapping[str, object]) -> Any:
         call = next(count)
         hooks = next((h for c, h in entries if c == call), None)
         if hooks is None:
@@ -586,7 +595,7 @@ def _by_call(module: Any, entries: list[tuple[int | None, _Hooks]]) -> tuple[Any
         active.append(hooks)
         return hooks[0](layer, args, kwargs) if hooks is not None else None
 
-    def post(layer: Any, args: Any, output: Any) -> Any:
+    def post(layer: Module, args: tuple[object, ...], output: Outputs) -> Any:
         hooks = active.pop() if active else None
         return hooks[1](layer, args, output) if hooks is not None else None
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from padiff_ir.errors import WeightAssignError
 from padiff_ir.frameworks import Framework
+from padiff_ir.hints import Tensor
 from padiff_ir.matching.transform_types import ModuleTransform, Transform
 from padiff_ir.matching.types import ParamPair
 from padiff_ir.metrics import TensorMetrics, Tolerance, compare_arrays
@@ -93,7 +94,12 @@ class ParamComparer:
         ]
 
     def _submit(
-        self, pair: ParamPair, kind: str, tensors_a: list[Any], tensors_b: list[Any], missing: str
+        self,
+        pair: ParamPair,
+        kind: str,
+        tensors_a: list[Tensor],
+        tensors_b: list[Tensor],
+        missing: str,
     ) -> list[tuple[ParamPair, str, Deferred, float]]:
         order = self.order_of(pair.module_a, kind)
         none_a = [t is None for t in tensors_a]
@@ -156,7 +162,9 @@ def _compare_one(
     return compare_arrays(pieces[index], array_b, tolerance)
 
 
-def getter(tensors: Mapping[str, Any], transform: Callable[[Any], Any] | None = None) -> Getter:
+def getter(
+    tensors: Mapping[str, Tensor], transform: Callable[[Tensor], Tensor] | None = None
+) -> Getter:
     """A getter over ``tensors`` (``KeyError`` for unknown names), optionally mapped."""
 
     def get(name: str) -> Any:

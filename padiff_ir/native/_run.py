@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from padiff_ir._interrupts import reraise_interruption
@@ -26,7 +26,7 @@ from padiff_ir.frameworks import (
     unwrap_model,
 )
 from padiff_ir.frameworks.rounding import input_rounding
-from padiff_ir.hints import Inputs, Model, Optimizer, Outputs
+from padiff_ir.hints import Inputs, Model, Optimizer, Outputs, Tensor
 from padiff_ir.matching.types import Matching, ParamPair
 from padiff_ir.metrics import Tolerance, compare_arrays
 from padiff_ir.native._arguments import (
@@ -46,7 +46,7 @@ from padiff_ir.native._param_checks import ParamComparer, getter
 from padiff_ir.native._selection import Selector, selection
 from padiff_ir.native._slots import LayerSlot, PassOptions
 from padiff_ir.native._workers import Workers
-from padiff_ir.native.diff_result import DiffResult, StepResult
+from padiff_ir.native.diff_result import DiffResult, ParamDiff, StepResult
 from padiff_ir.pairing.assign import assign_weight
 from padiff_ir.pairing.cache import NativeMemo
 from padiff_ir.pairing.environment import environment
@@ -103,7 +103,7 @@ class TrainingRun:
         tolerance: Tolerance,
         single_step: bool,
         diff_phase: str,
-        loss_fn: Any,
+        loss_fn: Sequence[Callable[[Outputs], Tensor]] | None,
         optimizer: Optimizer,
         steps: int,
         blacklist: Iterable[Selector],
@@ -196,7 +196,7 @@ class TrainingRun:
         self.backward = diff_phase in ("backward", "both")
         self.steps = steps
 
-    def _losses(self, loss_fn: Any) -> None:
+    def _losses(self, loss_fn: Sequence[Callable[[Outputs], Tensor]]) -> None:
         first, second, note = order_pair(loss_fn, self.fw_a, self.fw_b, "loss_fn")
         swapped = bool(note)
         self.notes += [note] if note else []
@@ -224,56 +224,14 @@ class TrainingRun:
         self.memo.weights_verified = False  # until this call ends with equal weights
         workers = Workers(self.tolerance, self.workers)
         try:
-            if self.auto_init:
-                start = time.perf_counter()
-                assign_weight(self.model_b, self.model_a, matching=self.matching)
-                self.timings["init"] = time.perf_counter() - start
-                verified = True
-            elif verified:
-                self.notes.append(
-                    "the weights were compared equal at the end of the previous "
-                    "call on these models; not compared again before step 0"
-                )
-            self._check_weights = not verified
-            if (
-                self.optimizer_a is not None
-                and self.optimizer_b is not None
-                and self.optimizer_a.instance is not None
-                and self.optimizer_b.instance is not None
-            ):
-                configs += optimizer_differences(
-                    self.ops_a.optimizer_config(self.optimizer_a.instance),
-                    self.ops_b.optimizer_config(self.optimizer_b.instance),
-                    self.fw_a,
-                    self.fw_b,
-                )
+            verified = self._start_weights(verified)
+            configs += self._optimizer_differences()
             if had_grads and self.backward:
                 self.notes.append(
                     "the models held gradients before the call; they were "
                     "cleared before the first backward pass"
                 )
-            grad_inputs = self.backward and not params_a and not params_b
-            rounding = input_rounding(self.ops_a, self.model_a, self.ops_b, self.model_b)
-            fed_a = feed(
-                self.inputs_a, self.ops_a, self.model_a, grad_inputs=grad_inputs, rounding=rounding
-            )
-            fed_b = feed(
-                self.inputs_b, self.ops_b, self.model_b, grad_inputs=grad_inputs, rounding=rounding
-            )
-            input_diffs = compare_inputs(fed_a, fed_b, self.tolerance)
-            self._times: dict[str, tuple[float, float]] = {}
-            comparer = ParamComparer(
-                self.param_pairs, self.ops_a, self.ops_b, workers, self._param_order
-            )
-            for index in range(self.steps):
-                step = StepResult(
-                    index, "single_step" if self.single_step else "normal", inputs=list(input_diffs)
-                )
-                steps.append(step)
-                if not all(d.ok for d in input_diffs):
-                    self.notes.append("the inputs differ: the models were not run")
-                    break
-                self._step(step, fed_a, fed_b, comparer, params_a, params_b)
+            self._run_steps(steps, workers, params_a, params_b)
             self.memo.weights_verified = _weights_equal_after(steps, verified)
         finally:
             workers.close()
@@ -283,6 +241,79 @@ class TrainingRun:
             if not had_grads:
                 self.ops_a.clear_grads(list(params_a.values()))
                 self.ops_b.clear_grads(list(params_b.values()))
+        return self._result(steps, configs, randoms, params_a, params_b)
+
+    def _start_weights(self, verified: bool) -> bool:
+        """Copy A's weights into B when asked; whether step 0 may skip comparing them."""
+        if self.auto_init:
+            start = time.perf_counter()
+            assign_weight(self.model_b, self.model_a, matching=self.matching)
+            self.timings["init"] = time.perf_counter() - start
+            verified = True
+        elif verified:
+            self.notes.append(
+                "the weights were compared equal at the end of the previous "
+                "call on these models; not compared again before step 0"
+            )
+        self._check_weights = not verified
+        return verified
+
+    def _optimizer_differences(self) -> list[str]:
+        """The settings in which the two optimizers differ (none without both instances)."""
+        if (
+            self.optimizer_a is None
+            or self.optimizer_b is None
+            or self.optimizer_a.instance is None
+            or self.optimizer_b.instance is None
+        ):
+            return []
+        return optimizer_differences(
+            self.ops_a.optimizer_config(self.optimizer_a.instance),
+            self.ops_b.optimizer_config(self.optimizer_b.instance),
+            self.fw_a,
+            self.fw_b,
+        )
+
+    def _run_steps(
+        self,
+        steps: list[StepResult],
+        workers: Workers,
+        params_a: dict[str, Tensor],
+        params_b: dict[str, Tensor],
+    ) -> None:
+        """Feed the inputs and run the steps, appending each one's result to ``steps``."""
+        grad_inputs = self.backward and not params_a and not params_b
+        rounding = input_rounding(self.ops_a, self.model_a, self.ops_b, self.model_b)
+        fed_a = feed(
+            self.inputs_a, self.ops_a, self.model_a, grad_inputs=grad_inputs, rounding=rounding
+        )
+        fed_b = feed(
+            self.inputs_b, self.ops_b, self.model_b, grad_inputs=grad_inputs, rounding=rounding
+        )
+        input_diffs = compare_inputs(fed_a, fed_b, self.tolerance)
+        self._times: dict[str, tuple[float, float]] = {}
+        comparer = ParamComparer(
+            self.param_pairs, self.ops_a, self.ops_b, workers, self._param_order
+        )
+        for index in range(self.steps):
+            step = StepResult(
+                index, "single_step" if self.single_step else "normal", inputs=list(input_diffs)
+            )
+            steps.append(step)
+            if not all(d.ok for d in input_diffs):
+                self.notes.append("the inputs differ: the models were not run")
+                break
+            self._step(step, fed_a, fed_b, comparer, params_a, params_b)
+
+    def _result(
+        self,
+        steps: list[StepResult],
+        configs: list[str],
+        randoms: list[str],
+        params_a: dict[str, Tensor],
+        params_b: dict[str, Tensor],
+    ) -> DiffResult:
+        """The call's result: the first difference and its culprits over ``steps``."""
         first = first_difference(steps, single_step=self.single_step, config_differences=configs)
         found = culprits(steps, first, single_step=self.single_step, config_differences=configs)
         for config in configs:
@@ -331,7 +362,7 @@ class TrainingRun:
             )
         return texts
 
-    def _describe(self, model: Model, framework: str, params: dict[str, Any]) -> dict[str, Any]:
+    def _describe(self, model: Model, framework: str, params: dict[str, Tensor]) -> dict[str, Any]:
         ops = self.ops_a if framework == self.fw_a else self.ops_b
         return {
             "framework": framework,
@@ -358,10 +389,9 @@ class TrainingRun:
         fed_a: FedInputs,
         fed_b: FedInputs,
         comparer: ParamComparer,
-        params_a: dict[str, Any],
-        params_b: dict[str, Any],
+        params_a: dict[str, Tensor],
+        params_b: dict[str, Tensor],
     ) -> None:
-        workers = comparer.workers
         state_a = self.ops_a.named_state(self.model_a)
         state_b = self.ops_b.named_state(self.model_b)
         buffers_a = {n: t for n, t in state_a.items() if n not in params_a}
@@ -379,51 +409,14 @@ class TrainingRun:
             feed_forward=self.single_step,
             feed_backward=self.single_step and self.backward,
         )
-        recorder = Recorder(self.slots, self.ops_a, self.ops_b, workers, options)
+        recorder = Recorder(self.slots, self.ops_a, self.ops_b, comparer.workers, options)
         with recording(recorder):
-            start = time.perf_counter()
-            context_a = self.ops_a.no_grad() if not self.backward else contextlib.nullcontext()
-            context_b = self.ops_b.no_grad() if not self.backward else contextlib.nullcontext()
-            with context_a:
-                output_a = run_model(fed_a, self.model_a, "A", self.fw_a)
-                loss_a = self._loss(output_a, "A")
-            with context_b:
-                output_b = run_model(fed_b, self.model_b, "B", self.fw_b)
-                loss_b = self._loss(output_b, "B")
-            step.forward = recorder.finish_forward()
-            if step.index == 0:
-                for label, output, ops in (
-                    ("A", output_a, self.ops_a),
-                    ("B", output_b, self.ops_b),
-                ):
-                    skipped = skipped_values(output, ops)
-                    if skipped:
-                        self.notes.append(
-                            f"model {label}'s output holds values that are not tensors, left out "
-                            f"of the comparison: {', '.join(skipped[:5])}"
-                        )
-            self.notes += [n for n in recorder.extra_output_notes() if n not in self.notes]
-            step.inputs_differ = recorder.inputs_differ()
-            self._times = {}
-            for slot in self.slots:
-                pre, post = recorder.times.get((slot.index, 0), (None, None))
-                if pre is not None and post is not None:
-                    self._times.setdefault(slot.pair.a, (pre, post))
-            step.timings["forward"] = time.perf_counter() - start
-            step.buffers = comparer.compare("buffer", getter(buffers_a), getter(buffers_b))
-            if loss_a is not None and loss_b is not None:
-                step.loss_a, step.loss_b = self.ops_a.scalar(loss_a), self.ops_b.scalar(loss_b)
-                step.loss = compare_arrays(
-                    self.ops_a.to_numpy(loss_a).reshape(()),
-                    self.ops_b.to_numpy(loss_b).reshape(()),
-                    self.tolerance,
-                )
-            if self.backward:
-                start = time.perf_counter()
-                self._backward(loss_a, loss_b)
-                step.backward = recorder.finish_backward()
-                step.timings["backward"] = time.perf_counter() - start
-        del output_a, output_b, loss_a, loss_b
+            self._pass(
+                step,
+                recorder,
+                (fed_a, fed_b),
+                lambda: comparer.compare("buffer", getter(buffers_a), getter(buffers_b)),
+            )
         if self.backward:
             start = time.perf_counter()
             missing = " (unused by the loss, detached, or frozen)"
@@ -435,16 +428,80 @@ class TrainingRun:
             )
             step.timings["grads"] = time.perf_counter() - start
         if self.optimizer_a is not None and self.optimizer_b is not None and self.backward:
-            start = time.perf_counter()
-            self.optimizer_a.step()
-            self.optimizer_b.step()
-            step.timings["optimizer"] = time.perf_counter() - start
-            start = time.perf_counter()
-            step.weights = comparer.compare("weight", getter(params_a), getter(params_b))
-            step.optimizer_state = self._optimizer_state(comparer, params_a, params_b)
-            step.timings["weights"] = time.perf_counter() - start
+            self._optimize(step, comparer, params_a, params_b)
         for key, value in step.timings.items():
             self.timings[key] = self.timings.get(key, 0.0) + value
+
+    def _pass(
+        self,
+        step: StepResult,
+        recorder: Recorder,
+        fed: tuple[FedInputs, FedInputs],
+        compare_buffers: Callable[[], list[ParamDiff]],
+    ) -> None:
+        """Forward, buffers, loss and backward of both models under ``recorder``; their
+        outputs and losses are dropped when it returns, before the gradients are compared."""
+        fed_a, fed_b = fed
+        start = time.perf_counter()
+        context_a = self.ops_a.no_grad() if not self.backward else contextlib.nullcontext()
+        context_b = self.ops_b.no_grad() if not self.backward else contextlib.nullcontext()
+        with context_a:
+            output_a = run_model(fed_a, self.model_a, "A", self.fw_a)
+            loss_a = self._loss(output_a, "A")
+        with context_b:
+            output_b = run_model(fed_b, self.model_b, "B", self.fw_b)
+            loss_b = self._loss(output_b, "B")
+        step.forward = recorder.finish_forward()
+        if step.index == 0:
+            self._note_skipped("A", output_a, self.ops_a)
+            self._note_skipped("B", output_b, self.ops_b)
+        self.notes += [n for n in recorder.extra_output_notes() if n not in self.notes]
+        step.inputs_differ = recorder.inputs_differ()
+        self._times = {}
+        for slot in self.slots:
+            pre, post = recorder.times.get((slot.index, 0), (None, None))
+            if pre is not None and post is not None:
+                self._times.setdefault(slot.pair.a, (pre, post))
+        step.timings["forward"] = time.perf_counter() - start
+        step.buffers = compare_buffers()
+        if loss_a is not None and loss_b is not None:
+            step.loss_a, step.loss_b = self.ops_a.scalar(loss_a), self.ops_b.scalar(loss_b)
+            step.loss = compare_arrays(
+                self.ops_a.to_numpy(loss_a).reshape(()),
+                self.ops_b.to_numpy(loss_b).reshape(()),
+                self.tolerance,
+            )
+        if self.backward:
+            start = time.perf_counter()
+            self._backward(loss_a, loss_b)
+            step.backward = recorder.finish_backward()
+            step.timings["backward"] = time.perf_counter() - start
+
+    def _note_skipped(self, label: str, output: Outputs, ops: Framework) -> None:
+        skipped = skipped_values(output, ops)
+        if skipped:
+            self.notes.append(
+                f"model {label}'s output holds values that are not tensors, left out "
+                f"of the comparison: {', '.join(skipped[:5])}"
+            )
+
+    def _optimize(
+        self,
+        step: StepResult,
+        comparer: ParamComparer,
+        params_a: dict[str, Tensor],
+        params_b: dict[str, Tensor],
+    ) -> None:
+        """Both optimizers' step, then the weights and optimizer states compared."""
+        assert self.optimizer_a is not None and self.optimizer_b is not None
+        start = time.perf_counter()
+        self.optimizer_a.step()
+        self.optimizer_b.step()
+        step.timings["optimizer"] = time.perf_counter() - start
+        start = time.perf_counter()
+        step.weights = comparer.compare("weight", getter(params_a), getter(params_b))
+        step.optimizer_state = self._optimizer_state(comparer, params_a, params_b)
+        step.timings["weights"] = time.perf_counter() - start
 
     def _loss(self, output: Outputs, side: str) -> Any:
         ops, model = (self.ops_a, self.model_a) if side == "A" else (self.ops_b, self.model_b)
@@ -453,7 +510,7 @@ class TrainingRun:
             return loss_fn(output, ops, type(model).__name__)
         return ops.mean_of(flatten_tensors(output, ops))  # PaDiff's default loss
 
-    def _backward(self, loss_a: Any, loss_b: Any) -> None:
+    def _backward(self, loss_a: Tensor, loss_b: Tensor) -> None:
         for loss, ops, side in ((loss_a, self.ops_a, "A"), (loss_b, self.ops_b, "B")):
             if loss is None or not ops.requires_grad(loss):
                 self.notes.append(
@@ -473,7 +530,7 @@ class TrainingRun:
                 ) from err
 
     def _optimizer_state(
-        self, comparer: ParamComparer, params_a: dict[str, Any], params_b: dict[str, Any]
+        self, comparer: ParamComparer, params_a: dict[str, Tensor], params_b: dict[str, Tensor]
     ) -> list[Any]:
         opt_a = self.optimizer_a.instance if self.optimizer_a else None
         opt_b = self.optimizer_b.instance if self.optimizer_b else None

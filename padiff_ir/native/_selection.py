@@ -26,8 +26,8 @@ model, a class name, a class or the module object itself."""
 def selection(
     blacklist: list[Selector],
     whitelist: list[Selector],
-    modules_a: dict[str, Any],
-    modules_b: dict[str, Any],
+    modules_a: dict[str, Module],
+    modules_b: dict[str, Module],
 ) -> Callable[[str, str], bool]:
     """``select(path_a, path_b)``: whether a pair is compared under the black/white lists."""
 
@@ -38,7 +38,7 @@ def selection(
             return isinstance(module, selector)
         return selector is module
 
-    def chain(path: str, modules: dict[str, Any]) -> list[tuple[str, Any]]:
+    def chain(path: str, modules: dict[str, Module]) -> list[tuple[str, Any]]:
         return [(p, modules[p]) for p in (path, *ancestors(path)) if p and p in modules]
 
     def hit(selectors: list[Selector], path_a: str, path_b: str) -> bool:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from padiff_ir.frameworks import Framework
+from padiff_ir.hints import Outputs, Tensor
 from padiff_ir.native._slots import LayerSlot
 
 __all__ = ["alias_inputs", "in_place", "rebuild"]
@@ -24,17 +25,17 @@ def in_place(slot: LayerSlot) -> bool:
 
 def alias_inputs(
     ops: Framework,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
+    args: tuple[object, ...],
+    kwargs: Mapping[str, object],
     index: int,
     call: int,
-    make_hook: Callable[[tuple[int, int, int]], Callable[[Any], Any]],
+    make_hook: Callable[[tuple[int, int, int]], Callable[[Tensor], object]],
 ) -> Any:
     """Views of the gradient-carrying inputs, each with a hook; ``None`` when there are none."""
     position = itertools.count()
     changed = False
 
-    def alias(value: Any) -> Any:
+    def alias(value: object) -> Any:
         nonlocal changed
         if ops.is_tensor(value):
             slot = next(position)
@@ -50,7 +51,7 @@ def alias_inputs(
     return (new_args, new_kwargs) if changed else None
 
 
-def rebuild(value: Any, tensors: Iterator[Any], ops: Framework) -> Any:
+def rebuild(value: Outputs, tensors: Iterator[Tensor], ops: Framework) -> Any:
     """``value`` with its tensors replaced, in :func:`flatten_tensors` order."""
     if ops.is_tensor(value):
         return next(tensors)

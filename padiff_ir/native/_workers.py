@@ -14,7 +14,6 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
 
 import numpy as np
 
@@ -31,7 +30,7 @@ class Deferred:
     __slots__ = ("_future", "_value")
 
     def __init__(
-        self, value: TensorMetrics | None = None, future: Future[Any] | None = None
+        self, value: TensorMetrics | None = None, future: Future[TensorMetrics] | None = None
     ) -> None:
         self._value = value
         self._future = future

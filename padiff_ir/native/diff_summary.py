@@ -43,7 +43,7 @@ _STEP_COLUMNS = (
 )
 
 
-def _num(value: Any) -> str:
+def _num(value: object) -> str:
     if value is None:
         return "-"
     if isinstance(value, float) and math.isnan(value):

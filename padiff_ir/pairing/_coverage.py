@@ -110,7 +110,7 @@ def _is_ignored(name: str, owner: str, recursive: set[str], itself: set[str]) ->
 
 
 def coverage(
-    tensors_t: Mapping[str, Any],
+    tensors_t: Mapping[str, Tensor],
     written: Mapping[int, str],
     matching: Matching,
     layer_map: LayerMap,
@@ -145,8 +145,8 @@ def coverage(
 def unread_buffers(
     matching: Matching,
     target_is_a: bool,
-    tensors_t: Mapping[str, Any],
-    tensors_s: Mapping[str, Any],
+    tensors_t: Mapping[str, Tensor],
+    tensors_s: Mapping[str, Tensor],
     written: Mapping[int, str],
 ) -> list[tuple[str, str]]:
     """Target tensors no op reads (a BatchNorm's ``num_batches_tracked``) and the source tensor

@@ -34,6 +34,7 @@ from padiff_ir._paths import join, leaf
 from padiff_ir.errors import LayoutError, MatchError, WeightAssignError
 from padiff_ir.exporters import model_tensors
 from padiff_ir.frameworks import Framework, framework_of, unwrap_model
+from padiff_ir.hints import Inputs, Model, Module, Tensor
 from padiff_ir.matching.transform_types import IDENTITY, ModuleTransform
 from padiff_ir.matching.transforms import SKIPPED_TENSORS, get_weight_transform
 from padiff_ir.matching.types import Matching, ParamPair
@@ -54,7 +55,7 @@ logger = logging.getLogger(__name__)
 
 
 def auto_layer_map(
-    model_a: Any, model_b: Any, inputs: Any = None, *, layer_map: LayerMap | None = None
+    model_a: Model, model_b: Model, inputs: Inputs = None, *, layer_map: LayerMap | None = None
 ) -> LayerMap:
     """A layer map pinning every module pair the matching finds (to inspect and edit).
 
@@ -80,13 +81,13 @@ def auto_layer_map(
     return result
 
 
-def _orient_by_default(target: Any, source: Any) -> bool:
+def _orient_by_default(target: Model, source: Model) -> bool:
     """True when the target is model A: A is the torch model, or the source for one framework."""
     framework_t, framework_s = framework_of(target), framework_of(source)
     return framework_t.name != framework_s.name and framework_t.reference
 
 
-def _stateless(*models: Any) -> set[str]:
+def _stateless(*models: Model) -> set[str]:
     """Names of the models' non-persistent buffers (RoPE ``inv_freq``): derived from the
     config, no part of the state; a pair of them is compared through what it computes and
     never copied."""
@@ -97,7 +98,7 @@ def _stateless(*models: Any) -> set[str]:
     return names
 
 
-def _matching_orientation(matching: Matching, target: Any, source: Any) -> bool:
+def _matching_orientation(matching: Matching, target: Model, source: Model) -> bool:
     names_t = set(framework_of(target).named_tensors(target))
     names_s = set(framework_of(source).named_tensors(source))
     stateless = _stateless(target, source)
@@ -122,7 +123,7 @@ def _matching_orientation(matching: Matching, target: Any, source: Any) -> bool:
 
 
 def _resolve_layer_map(
-    layer_map: LayerMap | None, model_a: Any, model_b: Any
+    layer_map: LayerMap | None, model_a: Model, model_b: Model
 ) -> tuple[LayerMap, bool]:
     """The resolved layer map, and whether A/B had to be swapped for its paths to fit."""
     layer_map = LayerMap.coerce(layer_map) or LayerMap()
@@ -138,12 +139,12 @@ def _resolve_layer_map(
 
 
 def assign_weight(
-    target: Any,
-    source: Any,
+    target: Model,
+    source: Model,
     layer_map: LayerMap | None = None,
     *,
     matching: Matching | None = None,
-    inputs: Any = None,
+    inputs: Inputs = None,
 ) -> AssignReport:
     """Copy the weights of ``source`` into ``target`` (PaDiff order: target first).
 
@@ -194,7 +195,11 @@ def assign_weight(
 
 
 def _oriented_matching(
-    target: Any, source: Any, layer_map: LayerMap | None, matching: Matching | None, inputs: Any
+    target: Model,
+    source: Model,
+    layer_map: LayerMap | None,
+    matching: Matching | None,
+    inputs: Inputs,
 ) -> tuple[Matching, LayerMap, bool]:
     """The matching to copy by, the resolved layer map, and whether the target is model A.
 
@@ -253,7 +258,7 @@ class _CopyPlan:
         self.writes.append((tensor, array))
 
 
-def _plan(target: Any, source: Any, matching: Matching, target_is_a: bool) -> _CopyPlan:
+def _plan(target: Model, source: Model, matching: Matching, target_is_a: bool) -> _CopyPlan:
     """Every write the matching's parameter pairs ask for, each value made (nothing written)."""
     fw_t, fw_s = framework_of(target), framework_of(source)
     plan = _CopyPlan(
@@ -282,7 +287,7 @@ def _plan(target: Any, source: Any, matching: Matching, target_is_a: bool) -> _C
 
 
 def _plan_pair(
-    plan: _CopyPlan, pair: ParamPair, modules: tuple[dict[str, Any], dict[str, Any]]
+    plan: _CopyPlan, pair: ParamPair, modules: tuple[dict[str, Module], dict[str, Module]]
 ) -> None:
     """Plan the writes of one parameter pair (through its transform, inverted when the target
     is A, or a registered weight transform of its modules)."""
@@ -362,7 +367,7 @@ def _check(plan: _CopyPlan, matching: Matching, resolved: LayerMap) -> tuple[Ski
     return tuple(skipped + skipped_source)
 
 
-def _describe(names: tuple[str, ...], tensors: Mapping[str, Any]) -> str:
+def _describe(names: tuple[str, ...], tensors: Mapping[str, Tensor]) -> str:
     return ", ".join(f"{n!r} {tensor_shape(tensors[n])}" for n in names)
 
 
@@ -370,8 +375,8 @@ def _module_copy(
     names_t: tuple[str, ...],
     module_s: str,
     module_t: str,
-    modules_s: Mapping[str, Any],
-    modules_t: Mapping[str, Any],
+    modules_s: Mapping[str, Module],
+    modules_t: Mapping[str, Module],
     record: Any,
 ) -> list[str]:
     """Run a registered weight transform; return problems."""

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from padiff_ir.exporters import ExportCache, export_cache
+from padiff_ir.hints import Model
 from padiff_ir.ir import Graph
 from padiff_ir.matching.types import Matching
 
@@ -147,7 +148,7 @@ class PairEntry:
     native: NativeMemo | None = None
     kept: KeptPair | None = None
 
-    def holds(self, model_a: Any, model_b: Any) -> bool:
+    def holds(self, model_a: Model, model_b: Model) -> bool:
         """Whether this is the entry of these two model objects (not of others that reuse the
         ids of collected ones)."""
         return self.refs[0]() is model_a and self.refs[1]() is model_b
@@ -173,7 +174,7 @@ class PairCache:
         self._pairs: dict[tuple[int, int], PairEntry] = {}
         self._lock = threading.RLock()
 
-    def entry(self, model_a: Any, model_b: Any, *, create: bool = False) -> PairEntry | None:
+    def entry(self, model_a: Model, model_b: Model, *, create: bool = False) -> PairEntry | None:
         """The entry of these two model objects (a new one with ``create``; None for models
         that take no weak reference)."""
         key = (id(model_a), id(model_b))

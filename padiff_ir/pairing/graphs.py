@@ -32,11 +32,13 @@ import numpy as np
 from padiff_ir.errors import LayoutError
 from padiff_ir.frameworks import framework_of, split_inputs, unwrap_model
 from padiff_ir.frameworks.rounding import rounded_inputs
+from padiff_ir.hints import Inputs, Model
 from padiff_ir.ir import Graph
 from padiff_ir.matching import match_graphs
 from padiff_ir.matching.types import Matching, ModulePair
 from padiff_ir.pairing.call_sites import split_call_sites
 from padiff_ir.pairing.containment import consistent_module_pairs
+from padiff_ir.pairing.layer_map import LayerMap
 from padiff_ir.pairing.layout_probes import apply_layouts, discover_layouts, open_layouts
 from padiff_ir.pairing.memo import lookup, remember
 from padiff_ir.pairing.model_graphs import (
@@ -57,7 +59,7 @@ def pair_graphs(
     graph_a: Graph,
     graph_b: Graph,
     *,
-    layer_map: Any = None,
+    layer_map: LayerMap | None = None,
     traces: Callable[[], tuple[Graph, Graph]] | None = None,
 ) -> Matching:
     """:func:`~padiff_ir.matching.match_graphs` on two exported graphs, completed from the
@@ -133,11 +135,11 @@ def complete_from_traces(matching: Matching, traced: Matching) -> Matching:
 
 
 def pair_models(
-    model_a: Any,
-    model_b: Any,
-    inputs: Any = None,
+    model_a: Model,
+    model_b: Model,
+    inputs: Inputs = None,
     *,
-    layer_map: Any = None,
+    layer_map: LayerMap | None = None,
     export: bool = True,
     reuse: bool = True,
 ) -> Matching:
@@ -213,11 +215,11 @@ def pair_models(
 
 def settle_layouts(
     matching: Matching,
-    model_a: Any,
-    inputs_a: Any,
-    model_b: Any,
-    inputs_b: Any,
-    layer_map: Any = None,
+    model_a: Model,
+    inputs_a: Inputs,
+    model_b: Model,
+    inputs_b: Inputs,
+    layer_map: LayerMap | None = None,
 ) -> Matching:
     """The layer map's parameter layouts applied, the others found by probing the models
     (:func:`~padiff_ir.pairing.layout_probes.discover_layouts`).
@@ -240,7 +242,7 @@ PROBE_TOKENS = (2, 8)
 
 
 def _probe_open_layouts(
-    matching: Matching, model_a: Any, model_b: Any, layer_map: Any
+    matching: Matching, model_a: Model, model_b: Model, layer_map: LayerMap | None
 ) -> Matching | None:
     """When fused parameter groups are left whose layout no layer map gave, the matching
     made on inputs generated from the models (token ids within both embeddings'
@@ -281,7 +283,7 @@ def _probe_open_layouts(
 
 
 def _paired_on_inputs(
-    model_a: Any, model_b: Any, inputs: Any, layer_map: Any, export: bool
+    model_a: Model, model_b: Model, inputs: Inputs, layer_map: LayerMap | None, export: bool
 ) -> tuple[Matching, str]:
     """The pair's matching on ``inputs`` (:func:`~padiff_ir.pairing.pair.matching_of`: the
     exported graphs, a served one verified by one run, else the eager traces), and why the

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from padiff_ir._shared_weights import current_arrays
 from padiff_ir.errors import InputError
+from padiff_ir.hints import Model
 from padiff_ir.pairing.cache import KeptPair, pair_cache
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ def key_of(
     )
 
 
-def lookup(model_a: Any, model_b: Any, key: tuple[Any, ...] | None) -> ModelPair | None:
+def lookup(model_a: Model, model_b: Model, key: tuple[Any, ...] | None) -> ModelPair | None:
     """The kept pair for these models and ``key``, with the models attached; else None."""
     entry = pair_cache.entry(model_a, model_b) if key is not None else None
     kept = entry.kept if entry is not None else None

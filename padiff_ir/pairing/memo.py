@@ -13,13 +13,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from padiff_ir.frameworks import framework_of
+from padiff_ir.hints import Inputs, Model
 from padiff_ir.matching.types import Matching
 from padiff_ir.pairing.cache import RememberedMatching, pair_cache
+from padiff_ir.pairing.layer_map import LayerMap
 
 __all__ = ["lookup", "remember"]
 
 
-def _structure(model: Any) -> tuple[Any, ...]:
+def _structure(model: Model) -> tuple[Any, ...]:
     fw = framework_of(model)
     return (
         tuple((p, type(m).__name__) for p, m in fw.named_modules(model)),
@@ -27,7 +29,7 @@ def _structure(model: Any) -> tuple[Any, ...]:
     )
 
 
-def _input_signature(inputs: Any) -> tuple[Any, ...]:
+def _input_signature(inputs: Inputs) -> tuple[Any, ...]:
     def describe(value: Any) -> Any:
         if isinstance(value, Mapping):
             return tuple((k, describe(v)) for k, v in value.items())
@@ -43,7 +45,7 @@ def _input_signature(inputs: Any) -> tuple[Any, ...]:
     return (describe(inputs),)
 
 
-def _map_signature(layer_map: Any) -> str:
+def _map_signature(layer_map: LayerMap | None) -> str:
     if layer_map is None:
         return ""
     to_dict = getattr(layer_map, "to_dict", None)
@@ -54,7 +56,7 @@ def _map_signature(layer_map: Any) -> str:
 
 
 def lookup(
-    model_a: Any, model_b: Any, layer_map: Any, inputs: Any, export: bool
+    model_a: Model, model_b: Model, layer_map: LayerMap | None, inputs: Inputs, export: bool
 ) -> Matching | None:
     """The matching remembered for these models when it fits the call; else None."""
     pair = pair_cache.entry(model_a, model_b)
@@ -73,10 +75,10 @@ def lookup(
 
 
 def remember(
-    model_a: Any,
-    model_b: Any,
-    layer_map: Any,
-    inputs: Any,
+    model_a: Model,
+    model_b: Model,
+    layer_map: LayerMap | None,
+    inputs: Inputs,
     matching: Matching,
     *,
     export: bool = True,

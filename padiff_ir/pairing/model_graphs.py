@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from padiff_ir._paths import owner, strictly_within
 from padiff_ir._paths import parent as parent_path
-from padiff_ir.frameworks import framework_of, trace_model, unwrap_model
-from padiff_ir.frameworks.trace import Trace, TracedCall, TracedOp
-from padiff_ir.hints import Inputs, Model
+from padiff_ir.frameworks import Framework, framework_of, trace_model, unwrap_model
+from padiff_ir.frameworks.registry import FRAMEWORKS
+from padiff_ir.frameworks.trace import Trace, TracedCall, TracedOp, TracedTensor
+from padiff_ir.hints import Inputs, Model, Tensor
 from padiff_ir.ir import Graph
 from padiff_ir.ir.trace_graph import graph_from_trace
 from padiff_ir.matching.transforms import UNIT_FAMILIES, class_family
+from padiff_ir.pairing.layer_map import LayerMap
 
 __all__ = [
     "black_boxes",
@@ -65,7 +67,7 @@ def unit_paths(
     return units
 
 
-def black_boxes(layer_map: Any) -> tuple[frozenset[str], frozenset[str]]:
+def black_boxes(layer_map: LayerMap | None) -> tuple[frozenset[str], frozenset[str]]:
     """Modules kept whole on each side: the layer map's black boxes and their pinned partners
     (a model black-boxed on one side is whole on both)."""
     if layer_map is None:
@@ -81,7 +83,7 @@ def black_boxes(layer_map: Any) -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(boxes_a), frozenset(boxes_b)
 
 
-def unit_ignores(layer_map: Any, graph_a: Graph, graph_b: Graph) -> Any:
+def unit_ignores(layer_map: LayerMap | None, graph_a: Graph, graph_b: Graph) -> Any:
     """The layer map, with units ignored "themselves" ignored whole (nothing inside is left)."""
     if layer_map is None:
         return None
@@ -129,7 +131,7 @@ def static_graph(
     container holding parameters itself (a class token, position embeddings) adds one op for
     them before its submodules.
     """
-    from padiff_ir.frameworks.trace import TracedTensor, module_roles
+    from padiff_ir.frameworks.trace import module_roles
 
     model = unwrap_model(model)
     fw = framework_of(model)
@@ -137,93 +139,37 @@ def static_graph(
     modules = {path: type(module).__name__ for path, module in named}
     bases = fw.base_layers(named)
     units = unit_paths(modules, fw.name, black_boxes, bases)
-    tensors = fw.named_tensors(model)
-    parameters: dict[str, TracedTensor] = {}
-    owners: dict[str, list[str]] = {}
-    seen: set[int] = set()
-    for name, tensor in tensors.items():
-        owners.setdefault(owner(name), []).append(name)
-        if id(tensor) not in seen:
-            seen.add(id(tensor))
-            parameters[name] = TracedTensor(name, fw.shape(tensor), fw.dtype_name(tensor))
+    parameters, owners = _static_parameters(fw.named_tensors(model), fw)
     own = {p: [n for n in names if n in parameters] for p, names in owners.items()}
     roles = module_roles(fw, named)
-    values: dict[str, TracedTensor] = {"input:0": TracedTensor("input:0", None, "float32")}
     whole = not fw.children(model) or "" in units
-    calls: list[TracedCall] = [
-        TracedCall(0, "", modules.get("", ""), 0, None, ("input:0",), (), not whole)
-    ]
+    chain = _Chain([TracedCall(0, "", modules.get("", ""), 0, None, ("input:0",), (), not whole)])
     if whole:  # the model is one layer, or kept whole
         named = []
-        calls[0] = replace(calls[0], outputs=("#0:out0",))
-        values["#0:out0"] = TracedTensor("#0:out0", None, "float32")
-    current, run_input, run_key, run_parent, run_out = "input:0", "input:0", None, None, 0
-    members: list[str] = []  # outputs of the current run of siblings reading one input
-    joins: list[TracedOp] = []
-
-    def join() -> str:
-        """The run's outputs joined (what a fused layer of the other side makes), or the
-        last output when the run is one layer."""
-        if len(members) < 2:
-            return current
-        output = f"join:{len(joins)}"
-        values[output] = TracedTensor(output, None, "float32")
-        joins.append(
-            TracedOp(
-                f"join{len(joins)}",
-                "Concat",
-                (),
-                tuple(members),
-                output,
-                0,
-                len(calls),  # before the next call, which reads it (the graph orders by data)
-            )
-        )
-        return output
-
+        chain.calls[0] = replace(chain.calls[0], outputs=("#0:out0",))
+        chain.value("#0:out0")
     if not whole and own.get(""):  # the model's own parameters (a class token...)
-        values["#0:own"] = TracedTensor("#0:own", None, "float32")
-        calls.append(
-            TracedCall(
-                len(calls), "", modules[""], 0, 0, (current,), ("#0:own",), False, len(calls)
-            )
-        )
-        current = "#0:own"
+        chain.call("", modules[""], "#0:own", chain.current)
+        chain.current = "#0:own"
     for path, module in named:
         if not path or any(strictly_within(path, u) for u in units):
             continue
         leaf = path in units or not fw.children(module)
         if not leaf and not own.get(path):
             continue
-        parent = parent_path(path)
         weight = next((parameters[n] for n in own.get(path, ()) if roles.get(n) == "weight"), None)
-        key = _fan_key(bases.get(path, modules[path]), fw.name, weight)
-        out = _out_size(bases.get(path, modules[path]), fw.name, weight)
-        # join the run only while it can still add up to a fused layer of the other side
-        fits = any(k == key and run_out + out <= size and size > out for k, size in fused)
-        complete = len(members) > 1 and any(k == run_key and run_out == size for k, size in fused)
-        if leaf and key is not None and key == run_key and parent == run_parent and fits:
-            fits = not complete
-        if leaf and key is not None and key == run_key and parent == run_parent and fits:
-            source = run_input
-            run_out += out
-        else:
-            current = join()
-            source = current
-            members = []
-            run_input, run_key, run_parent, run_out = current, key, parent, out
-        output = f"{path}#0:out0"
-        values[output] = TracedTensor(output, None, "float32")
-        calls.append(
-            TracedCall(
-                len(calls), path, modules[path], 0, 0, (source,), (output,), False, len(calls)
-            )
+        base = bases.get(path, modules[path])
+        chain.add(
+            path,
+            modules[path],
+            leaf,
+            _fan_key(base, fw.name, weight),
+            _out_size(base, fw.name, weight),
+            fused,
         )
-        members.append(output)
-        current = output
-    current = join()
-    if calls[0].children:
-        calls[0] = replace(calls[0], outputs=(current,), done=len(calls))
+    current = chain.join()
+    if chain.calls[0].children:
+        chain.calls[0] = replace(chain.calls[0], outputs=(current,), done=len(chain.calls))
     else:
         current = "#0:out0"
     trace = Trace(
@@ -234,14 +180,108 @@ def static_graph(
         roles=module_roles(fw, named),
         inputs=("input:0",),
         outputs=(current,),
-        tensors=values,
-        calls=tuple(calls),
-        ops=tuple(joins),
+        tensors=chain.values,
+        calls=tuple(chain.calls),
+        ops=tuple(chain.joins),
         base_layers=bases,
     )
     graph = graph_from_trace(trace, units)
     graph.meta["source"] = "static"
     return graph
+
+
+def _static_parameters(
+    tensors: Mapping[str, Tensor], fw: Framework
+) -> tuple[dict[str, TracedTensor], dict[str, list[str]]]:
+    """The model's tensors by name, each shared one once, and their names by owning module."""
+    parameters: dict[str, TracedTensor] = {}
+    owners: dict[str, list[str]] = {}
+    seen: set[int] = set()
+    for name, tensor in tensors.items():
+        owners.setdefault(owner(name), []).append(name)
+        if id(tensor) not in seen:
+            seen.add(id(tensor))
+            parameters[name] = TracedTensor(name, fw.shape(tensor), fw.dtype_name(tensor))
+    return parameters, owners
+
+
+@dataclass
+class _Chain:
+    """The calls of a static graph as :func:`static_graph` lays them out, one after the other,
+    and the run of siblings reading one input that it is growing."""
+
+    calls: list[TracedCall]
+    values: dict[str, TracedTensor] = field(
+        default_factory=lambda: {"input:0": TracedTensor("input:0", None, "float32")}
+    )
+    joins: list[TracedOp] = field(default_factory=list)
+    current: str = "input:0"
+    members: list[str] = field(default_factory=list)  # outputs of the current run
+    run_input: str = "input:0"
+    run_key: tuple[Any, ...] | None = None
+    run_parent: str | None = None
+    run_out: int = 0
+
+    def value(self, name: str) -> None:
+        self.values[name] = TracedTensor(name, None, "float32")
+
+    def call(self, path: str, class_name: str, output: str, source: str) -> None:
+        self.value(output)
+        index = len(self.calls)
+        self.calls.append(
+            TracedCall(index, path, class_name, 0, 0, (source,), (output,), False, index)
+        )
+
+    def join(self) -> str:
+        """The run's outputs joined (what a fused layer of the other side makes), or the
+        last output when the run is one layer."""
+        if len(self.members) < 2:
+            return self.current
+        output = f"join:{len(self.joins)}"
+        self.value(output)
+        # before the next call, which reads it (the graph orders by data)
+        seq = len(self.calls)
+        self.joins.append(
+            TracedOp(f"join{len(self.joins)}", "Concat", (), tuple(self.members), output, 0, seq)
+        )
+        return output
+
+    def add(
+        self,
+        path: str,
+        class_name: str,
+        leaf: bool,
+        key: tuple[Any, ...] | None,
+        out: int,
+        fused: frozenset[tuple[Any, ...]],
+    ) -> None:
+        """The call of the module at ``path``: in the current run when it can still add up to
+        a fused layer of the other side (``fused``), else reading the run's joined outputs."""
+        parent = parent_path(path)
+        fits = any(k == key and self.run_out + out <= size and size > out for k, size in fused)
+        complete = len(self.members) > 1 and any(
+            k == self.run_key and self.run_out == size for k, size in fused
+        )
+        same_run = leaf and key is not None and key == self.run_key and parent == self.run_parent
+        if same_run and fits:
+            fits = not complete
+        if same_run and fits:
+            source = self.run_input
+            self.run_out += out
+        else:
+            self.current = self.join()
+            source = self.current
+            self.members = []
+            self.run_input, self.run_key, self.run_parent, self.run_out = (
+                self.current,
+                key,
+                parent,
+                out,
+            )
+        output = f"{path}#0:out0"
+        self.call(path, class_name, output, source)
+        self.members.append(output)
+        self.current = output
 
 
 def layer_sizes(model: Model) -> frozenset[tuple[Any, ...]]:
@@ -268,28 +308,36 @@ class _Shape:
     shape: tuple[int, ...] | None
 
 
-def _out_size(class_name: str, framework: str, weight: Any) -> int:
+def _out_size(class_name: str, framework: str, weight: _Shape | TracedTensor | None) -> int:
     if weight is None or weight.shape is None or len(weight.shape) < 2:
         return 0
-    if class_family(class_name, framework) == "linear" and framework == "paddle":
+    linear = class_family(class_name, framework) == "linear"
+    if linear and not FRAMEWORKS[framework].linear_weight_transposed:  # [in, out]
         return int(weight.shape[1])
     return int(weight.shape[0])
 
 
-def _fan_key(class_name: str, framework: str, weight: Any) -> tuple[Any, ...] | None:
+def _fan_key(
+    class_name: str, framework: str, weight: _Shape | TracedTensor | None
+) -> tuple[Any, ...] | None:
     """What siblings reading one input share: a Linear's input size, a conv's input channels."""
     family = class_family(class_name, framework)
     if weight is None or weight.shape is None or len(weight.shape) < 2:
         return None
     if family == "linear":
-        return ("linear", weight.shape[1] if framework == "torch" else weight.shape[0])
+        transposed = FRAMEWORKS[framework].linear_weight_transposed  # [out, in]
+        return ("linear", weight.shape[1] if transposed else weight.shape[0])
     if family.startswith("conv") and not family.startswith("convtranspose"):
         return ("conv", weight.shape[1], tuple(weight.shape[2:]))
     return None
 
 
 def trace_graphs(
-    model_a: Model, inputs_a: Inputs, model_b: Model, inputs_b: Inputs, layer_map: Any = None
+    model_a: Model,
+    inputs_a: Inputs,
+    model_b: Model,
+    inputs_b: Inputs,
+    layer_map: LayerMap | None = None,
 ) -> Callable[[], tuple[Graph, Graph]]:
     """A function making the eager-trace graphs of both models (for :func:`pair_graphs`)."""
     black_a, black_b = black_boxes(layer_map)

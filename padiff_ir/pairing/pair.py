@@ -44,12 +44,14 @@ from padiff_ir._interrupts import reraise_interruption
 from padiff_ir.errors import ExportError, InputError, OptionError
 from padiff_ir.exporters import ExportedGraph, export_pair
 from padiff_ir.frameworks import framework_of, normalize_inputs
+from padiff_ir.hints import Inputs
 from padiff_ir.ir import Graph, build_graph, canonicalize
 from padiff_ir.ir.views import graph_view
 from padiff_ir.matching.types import Matching
 from padiff_ir.pairing import kept
 from padiff_ir.pairing.cache import pair_cache
 from padiff_ir.pairing.containment import consistent_module_pairs
+from padiff_ir.pairing.layer_map import LayerMap
 from padiff_ir.pairing.served import Sides, graph_feeds, verified_pair
 from padiff_ir.pairing.stages import Stage, StageTimer
 from padiff_ir.runtime import DEFAULT_PROVIDERS, Runner
@@ -74,7 +76,7 @@ Side = tuple[Any, str, Any]
 GraphAssigner = Callable[[Matching, ExportedGraph, ExportedGraph], int]
 
 
-def input_signature(raw: Any) -> tuple[tuple[str | None, str, tuple[int, ...]], ...]:
+def input_signature(raw: Inputs) -> tuple[tuple[str | None, str, tuple[int, ...]], ...]:
     """Names, dtypes and shapes of some inputs: what an export depends on.
 
     Example:
@@ -127,7 +129,7 @@ class PairSettings:
             before any weight is copied).
     """
 
-    layer_map: Any = None
+    layer_map: LayerMap | None = None
     opset: int | None = None
     providers: tuple[str, ...] = DEFAULT_PROVIDERS
     assign_weights: bool = False
@@ -178,7 +180,9 @@ class ModelPair:
     views: dict[str, Any] = field(default_factory=dict)
     cached: Sides = (False, False)
 
-    def feeds(self, raw_a: Any, raw_b: Any) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    def feeds(
+        self, raw_a: Inputs, raw_b: Inputs
+    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """Both graphs' feeds for per-side inputs."""
         return graph_feeds(self.exported_a, raw_a, "A"), graph_feeds(self.exported_b, raw_b, "B")
 
@@ -353,7 +357,7 @@ def _check_tolerance_names(names: frozenset[str], graph: Graph, exported: Export
 def _remembered_traces(
     traces: Callable[[], tuple[Graph, Graph]],
     exported: tuple[ExportedGraph, ExportedGraph],
-    layer_map: Any,
+    layer_map: LayerMap | None,
 ) -> Callable[[], tuple[Graph, Graph]]:
     """``traces`` made once per pair of model structures (the one cache's ``traces``: the eager
     trace of a large model takes seconds; a later check of the same models reuses it). Reused
@@ -402,7 +406,7 @@ def _match(state: _Preparing) -> None:
     state.matching = matching
 
 
-def _traced_matching(traced: tuple[Graph, Graph], layer_map: Any) -> Matching:
+def _traced_matching(traced: tuple[Graph, Graph], layer_map: LayerMap | None) -> Matching:
     """:func:`~padiff_ir.matching.match_graphs` on both models' eager-trace graphs."""
     from padiff_ir.matching import match_graphs
     from padiff_ir.pairing.call_sites import split_call_sites
@@ -500,7 +504,7 @@ def _run(state: _Preparing, stages: tuple[PairStage, ...], timer: StageTimer | N
 def prepare(
     side_a: Side,
     side_b: Side,
-    inputs: Any,
+    inputs: Inputs,
     settings: PairSettings,
     timer: StageTimer | None = None,
 ) -> ModelPair:
@@ -526,7 +530,7 @@ MATCHING: tuple[PairStage, ...] = tuple(
 
 
 def matching_of(
-    side_a: Side, side_b: Side, inputs: Any, settings: PairSettings, *, export: bool = True
+    side_a: Side, side_b: Side, inputs: Inputs, settings: PairSettings, *, export: bool = True
 ) -> tuple[Matching, str]:
     """The matching of two models on inputs (the stages of :data:`MATCHING`; without
     ``export``, on their eager traces), and why the export failed when it was made on the

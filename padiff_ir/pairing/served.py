@@ -35,6 +35,7 @@ from padiff_ir.frameworks import (
     normalize_inputs,
     preserved_state,
 )
+from padiff_ir.hints import Inputs, Model
 from padiff_ir.metrics import Tolerance, compare_arrays
 from padiff_ir.runtime import Runner
 
@@ -46,7 +47,7 @@ logger = logging.getLogger(__name__)
 Sides = tuple[bool, bool]
 
 
-def graph_feeds(exported: ExportedGraph, raw_inputs: Any, label: str) -> dict[str, np.ndarray]:
+def graph_feeds(exported: ExportedGraph, raw_inputs: Inputs, label: str) -> dict[str, np.ndarray]:
     """The feeds of ``exported`` for a model's inputs (by name, else in order).
 
     Raises:
@@ -89,7 +90,7 @@ def _to_declared_shape(array: np.ndarray, shape: tuple[int, ...] | None) -> np.n
     return array
 
 
-def eager_outputs(model: Any, inputs: Any) -> list[np.ndarray]:
+def eager_outputs(model: Model, inputs: Inputs) -> list[np.ndarray]:
     """One eager forward of ``model`` in eval mode without gradients, its outputs flattened
     (the model's mode flags and random state restored)."""
     fw = framework_of(model)
@@ -100,7 +101,7 @@ def eager_outputs(model: Any, inputs: Any) -> list[np.ndarray]:
 
 
 def reproduces(
-    exported: ExportedGraph, model: Any, inputs: Any, tolerance: Tolerance | None = None
+    exported: ExportedGraph, model: Model, inputs: Inputs, tolerance: Tolerance | None = None
 ) -> bool:
     """Whether ``exported`` run once on ``inputs`` gives ``model``'s eager outputs (a graph
     that cannot be run on them, or gives other outputs, does not)."""
@@ -140,7 +141,7 @@ def _departing(exports: Sequence[ExportedGraph], sides: Sequence[tuple[Any, Any]
 
 
 def verified_pair(
-    model_a: Any, inputs_a: Any, model_b: Any, inputs_b: Any
+    model_a: Model, inputs_a: Inputs, model_b: Model, inputs_b: Inputs
 ) -> tuple[ExportedGraph, ExportedGraph]:
     """Both models exported (:func:`~padiff_ir.exporters.export_pair`), a served graph that
     does not reproduce its model exported again from the model.

@@ -26,6 +26,7 @@ from typing import Any
 
 from padiff_ir.frameworks import get_framework
 from padiff_ir.frameworks.registry import FRAMEWORKS
+from padiff_ir.hints import Module
 from padiff_ir.matching.transforms import class_family
 from padiff_ir.matching.types import ModulePair
 
@@ -98,13 +99,15 @@ _OP_ATTRIBUTES: Mapping[tuple[str, str], tuple[str, str]] = {
 }
 
 
-def _base_family(module: Any, framework: str) -> str:
+def _base_family(module: Module, framework: str) -> str:
     """The family of what ``module`` is (a subclass of ``nn.Linear`` is a ``linear``)."""
     base = get_framework(framework).base_layer(module) if framework in FRAMEWORKS else ""
     return setting_family(type(module).__name__, framework, base)
 
 
-def op_setting(op_type: str, attribute: str, module: Any, framework: str) -> tuple[str, Any] | None:
+def op_setting(
+    op_type: str, attribute: str, module: Module, framework: str
+) -> tuple[str, Any] | None:
     """The setting of ``module`` that attribute ``attribute`` of an ``op_type`` op carries,
     and its value in the module; None when the op attribute carries no setting of its family.
 
@@ -122,7 +125,7 @@ def op_setting(op_type: str, attribute: str, module: Any, framework: str) -> tup
     return setting, _setting(module, framework, family, setting)
 
 
-def _setting(module: Any, framework: str, family: str, setting: str) -> Any:
+def _setting(module: Module, framework: str, family: str, setting: str) -> Any:
     """``module``'s setting as its framework keeps it (None for a framework not registered)."""
     if framework not in FRAMEWORKS:
         return None
@@ -147,7 +150,7 @@ def fmt(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else repr(value)
 
 
-def _batch_norm(path: str, module_a: Any, module_b: Any, fw_a: str, fw_b: str) -> list[str]:
+def _batch_norm(path: str, module_a: Module, module_b: Module, fw_a: str, fw_b: str) -> list[str]:
     found = []
     framework_a, framework_b = get_framework(fw_a), get_framework(fw_b)
     m_a, m_b = framework_a.batch_norm_momentum(module_a), framework_b.batch_norm_momentum(module_b)
@@ -188,8 +191,8 @@ def _batch_norm(path: str, module_a: Any, module_b: Any, fw_a: str, fw_b: str) -
 
 def config_differences(
     pairs: Iterable[ModulePair],
-    modules_a: Mapping[str, Any],
-    modules_b: Mapping[str, Any],
+    modules_a: Mapping[str, Module],
+    modules_b: Mapping[str, Module],
     framework_a: str,
     framework_b: str,
 ) -> list[str]:
@@ -232,7 +235,7 @@ def setting_family(class_name: str, framework: str = "", base: str = "") -> str:
 
 
 def layer_differences(
-    label: str, module_a: Any, module_b: Any, framework_a: str, framework_b: str
+    label: str, module_a: Module, module_b: Module, framework_a: str, framework_b: str
 ) -> list[str]:
     """Sentences naming each setting that differs between two layers of one family
     (``label: ...``); none for layers of different families.
@@ -264,7 +267,7 @@ def layer_differences(
 
 
 def _dropout_mode(
-    label: str, module_a: Any, module_b: Any, framework_a: str, framework_b: str
+    label: str, module_a: Module, module_b: Module, framework_a: str, framework_b: str
 ) -> list[str]:
     if framework_a not in FRAMEWORKS or framework_b not in FRAMEWORKS:
         return []

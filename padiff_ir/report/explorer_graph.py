@@ -22,6 +22,7 @@ report.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ def namespace(module_path: str) -> str:
     return "/".join(part for part in module_path.split(".") if part)
 
 
-def _value_info(name: str, shape: Any, dtype: Any) -> onnx.ValueInfoProto:
+def _value_info(name: str, shape: Sequence[object] | None, dtype: object) -> onnx.ValueInfoProto:
     import numpy as np
     from onnx import TensorProto, helper
 

@@ -71,7 +71,7 @@ _JSON_ESCAPES = {
 }
 
 
-def _finite(value: Any) -> Any:
+def _finite(value: object) -> Any:
     """``value`` with every non-finite float written as TensorMetrics does (``"nan"``...)."""
     if isinstance(value, float):
         if math.isfinite(value):
@@ -84,7 +84,7 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def dump_json_for_html(data: Any) -> str:
+def dump_json_for_html(data: object) -> str:
     """Compact JSON that is safe inside an HTML ``<script>`` element.
 
     Examples:
@@ -95,7 +95,7 @@ def dump_json_for_html(data: Any) -> str:
     return text.translate(_JSON_ESCAPES)
 
 
-def result_dict(result: Any) -> dict[str, Any]:
+def result_dict(result: object) -> dict[str, Any]:
     """The JSON dictionary of ``result``: a result object, a dict, or a path to a JSON file.
 
     Graphs stored on the object as ``result.graphs`` are included when ``to_dict()`` leaves them
@@ -167,7 +167,7 @@ def report_script() -> str:
     )
 
 
-def render_html_text(result: Any, *, title: str | None = None) -> str:
+def render_html_text(result: object, *, title: str | None = None) -> str:
     """The report of ``result`` (see :func:`render_html`) as a string."""
     from markupsafe import Markup
 
@@ -193,7 +193,7 @@ def render_html_text(result: Any, *, title: str | None = None) -> str:
     )
 
 
-def render_html(result: Any, path: str | Path, *, title: str | None = None) -> Path:
+def render_html(result: object, path: str | Path, *, title: str | None = None) -> Path:
     """Write the HTML report of ``result`` to ``path``; returns the path.
 
     ``result`` is a :class:`~padiff_ir.compare.MatchResult`, an auto_diff ``DiffResult``, the

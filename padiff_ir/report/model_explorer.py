@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -238,16 +239,16 @@ def _module_data(data: dict[str, Any], side: str, graph_id: str) -> dict[str, An
     }
 
 
-def _unique(names: Any) -> list[str]:
+def _unique(names: Iterable[str | None]) -> list[str]:
     return list(dict.fromkeys(n for n in names if n is not None))
 
 
-def _write_json(path: Path, content: Any) -> Path:
+def _write_json(path: Path, content: object) -> Path:
     path.write_text(json.dumps(content, indent=1), encoding="utf-8")
     return path
 
 
-def to_model_explorer(result: Any, directory: str | Path) -> dict[str, Path]:
+def to_model_explorer(result: object, directory: str | Path) -> dict[str, Path]:
     """Write both graphs, the node data and the A -> B mapping for Model Explorer.
 
     ``result`` is a MatchResult (with ``graphs``), its ``to_dict()`` or a saved JSON file. See
