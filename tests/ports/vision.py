@@ -399,8 +399,9 @@ def _densenet121() -> BuiltPair:
     features and returns its new ones; paddle's takes their concatenation and returns it with
     the new ones appended: the torch layer's output is paddle's ``bn_ac_func2``'s, but its
     first norm, ReLU and conv lie outside that layer, so the two are not one computation (a
-    pair of them is accepted, not required), and paddle's DenseLayer has no torch counterpart. torch's ``features`` (its last norm before the ReLU)
-    and paddle's final ``batch_norm`` and ``pool2d_avg`` (functional in torch) have none."""
+    pair of them is accepted, not required), and paddle's DenseLayer has no torch counterpart.
+    torch's ``features`` (its last norm before the ReLU) and paddle's final ``batch_norm`` and
+    ``pool2d_avg`` (functional in torch) have none."""
     _seeded()
     torch_model = import_torchvision().densenet121()
     paddle_model = _paddle_models().densenet121()
