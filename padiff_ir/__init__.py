@@ -135,6 +135,18 @@ if TYPE_CHECKING:
     from padiff_ir.runtime import ActivationStore, run_all
 
 
+def _auto_tolerance(tolerance: str | None) -> bool:
+    """Whether ``tolerance`` asks for measured noise (``"auto"``; None: the fixed one)."""
+    if tolerance not in (None, "auto"):
+        from padiff_ir.errors import OptionError
+
+        raise OptionError(
+            f"tolerance must be 'auto' (measured noise) or None (atol/rtol), got {tolerance!r}",
+            option="tolerance",
+        )
+    return tolerance == "auto"
+
+
 def match(
     model_a: Any,
     model_b: Any,
@@ -152,6 +164,7 @@ def match(
     opset: int | None = None,
     progress: Callable[[str], None] | None = None,
     keys: Any = None,
+    tolerance: str | None = None,
 ) -> MatchResult | BatchResults:
     """Do two models compute the same thing? If not, where do they part, and why?
 
@@ -191,6 +204,12 @@ def match(
         keys: how to pick each model's inputs out of a batch: ``(keys_a, keys_b)``, each a
             dict ``{forward argument: batch key}``, a sequence of batch keys or a function of
             the batch (e.g. ``({"img": "image"}, {"image": "image"})``).
+        tolerance: ``"auto"``: judge each module against its numerical noise, measured on
+            the models (a float64 shadow of A gives each tensor's float32 rounding error; B
+            passes where ``RMSE(B, A64) <= 2 * RMSE(A32, A64)`` plus a dtype floor), so a
+            culprit is a layer whose own error is many times its own noise, whatever the
+            scale of its activations; ``result.noise`` holds the floors. None: ``atol`` and
+            ``rtol`` alone.
 
     Returns:
         a :class:`MatchResult`: ``bool(result)`` is the verdict, ``str(result)`` a summary,
@@ -250,6 +269,7 @@ def match(
         memory_budget=memory_budget,
         opset=opset,
         progress=progress,
+        auto_tolerance=_auto_tolerance(tolerance),
     )
     if is_batches(inputs):
         return match_batches(model_a, model_b, inputs, options, keys=keys)

@@ -199,6 +199,12 @@ class Comparison:
                 logger.info("the models' weights changed: preparing the comparison again")
                 self.refresh()
                 result = self._check(inputs)
+            if self.options.auto_tolerance:  # judged in units of measured noise
+                from padiff_ir.compare.noise_verdict import judged_by_noise
+
+                result = judged_by_noise(
+                    result, *self._sides(*self._select(inputs)), self.options.memory_budget
+                )
             return result
 
     def _weights_changed(self, result: MatchResult) -> bool:

@@ -108,6 +108,9 @@ class MatchOptions:
         memory_budget: bytes of activations kept in RAM per model (None: no limit).
         opset: ONNX opset to export with (None: the exporter's default).
         progress: called with a short message as each stage starts (the CLI prints them).
+        auto_tolerance: judge the result against each tensor's measured numerical noise
+            (``tolerance="auto"``, :mod:`padiff_ir.compare.noise_verdict`) instead of
+            ``atol``/``rtol`` alone.
 
     Raises:
         OptionError: an option with a value it cannot take (a NaN, negative or non-number
@@ -127,6 +130,7 @@ class MatchOptions:
     memory_budget: int | None = None
     opset: int | None = None
     progress: Callable[[str], None] | None = field(default=None, compare=False)
+    auto_tolerance: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "atol", check_bound("atol", self.atol))
@@ -137,7 +141,7 @@ class MatchOptions:
                 f"one of {', '.join(COMPARE_MODES)}",
                 option="compare_mode",
             )
-        for name in ("assign_weights", "localize"):
+        for name in ("assign_weights", "localize", "auto_tolerance"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise OptionError(
                     f"{name} must be True or False, got {getattr(self, name)!r}", option=name

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from padiff_ir._result import TextEnum, Verdict, VerdictResult, renderer
+from padiff_ir.compare.noise_result import NoiseVerdict
 from padiff_ir.matching.types import ModulePair, Unmatched
 from padiff_ir.metrics import TensorMetrics, Tolerance
 
@@ -251,6 +252,8 @@ class MatchResult(VerdictResult):
             model exported again for this result (:mod:`padiff_ir.compare.verify`).
         exporter_faults: where an exporter changed what a model computes; those modules are
             judged on the eager runs (:mod:`padiff_ir.compare.exporter_faults`).
+        noise: with ``tolerance="auto"``, each module's measured noise and the verdict in
+            units of it (:mod:`padiff_ir.compare.noise_verdict`); None otherwise.
     """
 
     ok: bool
@@ -276,6 +279,7 @@ class MatchResult(VerdictResult):
     layouts: dict[str, dict[str, Any]] = field(default_factory=dict)
     stale_exports: tuple[str, ...] = ()
     exporter_faults: list[ExporterFault] = field(default_factory=list)
+    noise: NoiseVerdict | None = None
 
     __eq__ = VerdictResult.__eq__  # dataclass(eq=True) would replace the mixin's
     __hash__ = None
@@ -318,6 +322,7 @@ class MatchResult(VerdictResult):
             "layouts": self.layouts,
             "stale_exports": list(self.stale_exports),
             "exporter_faults": [f.to_dict() for f in self.exporter_faults],
+            "noise": self.noise.to_dict() if self.noise is not None else None,
         }
 
     @classmethod
@@ -347,6 +352,7 @@ class MatchResult(VerdictResult):
             layouts=dict(data.get("layouts", {})),
             stale_exports=tuple(data.get("stale_exports", ())),
             exporter_faults=[ExporterFault.from_dict(f) for f in data.get("exporter_faults", ())],
+            noise=NoiseVerdict.from_dict(data["noise"]) if data.get("noise") else None,
         )
 
     def to_model_explorer(self, directory: str | Path) -> dict[str, Path]:

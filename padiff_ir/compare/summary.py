@@ -171,6 +171,21 @@ def _culprit_lines(c: Culprit, width: int) -> list[RenderableType]:
     return lines
 
 
+def _noise_lines(result: MatchResult, width: int) -> list[RenderableType]:
+    """The verdict in units of noise and how the noise was measured."""
+    noise = result.noise
+    assert noise is not None
+    floors = ", ".join(
+        f"#{i} {f.ratio:.2g}x (noise {f.noise:.2g})" for i, f in enumerate(noise.outputs)
+    )
+    return wrapped(
+        f"tolerance auto: {noise.sentence}; outputs {floors}; noise measured by "
+        f"{noise.method} ({noise.dtype}), bound {noise.multiplier:g}x noise + dtype floor",
+        width,
+        style="green" if result.ok else "red",
+    )
+
+
 def render_summary(
     result: MatchResult, *, worst: int = 10, width: int | None = None, color: bool = False
 ) -> str:
@@ -193,6 +208,8 @@ def render_summary(
             width,
         ),
     ]
+    if result.noise is not None:  # tolerance="auto": the verdict in units of measured noise
+        parts.extend(_noise_lines(result, width))
     if result.fallback:
         fb = result.fallback
         parts.extend(
@@ -207,11 +224,12 @@ def render_summary(
     # past an exporter fault the graphs' outputs differ whatever the models do
     failed = "differs past an exporter fault" if result.exporter_faults else "FAIL"
     for p in result.outputs:
+        ok = p.ok if result.noise is None else result.ok or p.ok
         parts.extend(
             wrapped(
                 f"output #{p.index}: max abs {_num(p.metrics.max_abs)}, cosine "
-                f"{p.metrics.cosine:.6f} -> {'ok' if p.ok else failed}"
-                + (f" ({p.metrics.reason})" if p.metrics.reason else ""),
+                f"{p.metrics.cosine:.6f} -> {'ok' if ok else failed}"
+                + (f" ({p.metrics.reason})" if p.metrics.reason and not ok else ""),
                 width,
                 style="" if p.ok else "red",
             )

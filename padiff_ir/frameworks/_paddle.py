@@ -204,6 +204,13 @@ class PaddleFramework(Framework):
                 return tensor.dtype, None
         return None, None
 
+    def cast_copy(self, model: Any, dtype: str) -> Any:
+        import copy
+
+        copied = copy.deepcopy(model)
+        copied.to(dtype=dtype)  # floating parameters and buffers only
+        return copied
+
     def grad(self, parameter: Any) -> Any:
         return parameter.grad
 

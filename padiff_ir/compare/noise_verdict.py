@@ -1,0 +1,205 @@
+"""A ``match`` result judged in units of measured noise (``tolerance="auto"``).
+
+The comparison runs as with a fixed tolerance; then :func:`judged_by_noise` measures each
+module's noise (:mod:`padiff_ir.compare.noise`) and judges the result again:
+
+* the verdict: the model's outputs within their noise and no module's own error out of its
+  own noise (a failure that is no number, a shape or a NaN where the other side has a value,
+  stays a failure);
+* the culprits: the innermost modules whose own error leaves their own noise
+  (``diverged: `blocks.1.norm1` own error 2400x its noise``), explained by the settings that
+  differ and by what the fixed-tolerance comparison found in their ops;
+* accumulated drift: outputs out of their noise while no module's own error leaves its own.
+
+The fixed-tolerance metrics stay in the result as measured; :attr:`MatchResult.noise` holds
+the floors.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+from typing import Any
+
+from padiff_ir._interrupts import reraise_interruption
+from padiff_ir._paths import strictly_within
+from padiff_ir.compare.noise import NoiseMeasurement, Side, measure_noise
+from padiff_ir.compare.noise_result import ModuleNoise, NoiseVerdict
+from padiff_ir.compare.result import Culprit, MatchResult, ModuleStatus
+from padiff_ir.errors import PadiffError
+from padiff_ir.frameworks import get_framework
+
+__all__ = ["judge", "judged_by_noise", "sentence"]
+
+logger = logging.getLogger(__name__)
+
+
+def judged_by_noise(
+    result: MatchResult,
+    side_a: tuple[Any, str, Any],
+    side_b: tuple[Any, str, Any],
+    memory_budget: int | None = None,
+) -> MatchResult:
+    """``result`` judged against the noise measured on the two models (each side ``(model,
+    framework name, inputs)``, the inputs as the comparison fed them); ``result`` with a note
+    saying why where the noise cannot be measured (an ONNX file, a bfloat16 model)."""
+    start = time.perf_counter()
+    side_a, side_b = Side(*side_a), Side(*side_b)
+    try:
+        measurement = measure_noise(side_a, side_b, result.layer_map, memory_budget=memory_budget)
+    except PadiffError as err:
+        reraise_interruption(err)
+        note = (
+            f"tolerance='auto' could not measure the noise ({err}): judged with the fixed tolerance"
+        )
+        logger.warning("%s", note)
+        return replace(result, notes=[*result.notes, note])
+    judged = judge(result, measurement, lambda pair: _settings(pair, side_a, side_b))
+    judged.timings = {**judged.timings, "noise": time.perf_counter() - start}
+    return judged
+
+
+def _hard_failure(result: MatchResult) -> bool:
+    """A failure no noise explains: shapes, NaN/Inf where the other side has a value."""
+    return any(
+        not pair.ok and pair.metrics.reason.startswith(("shape", "non-finite"))
+        for pair in result.outputs
+    )
+
+
+def _statuses(
+    modules: tuple[ModuleNoise, ...],
+) -> tuple[dict[str, ModuleStatus], tuple[str, ...]]:
+    """Each module's status in units of noise, and the culprits (innermost)."""
+    leaving = {m.module_a for m in modules if m.own is not None and not m.own.ok}
+    culprits = tuple(
+        m.module_a
+        for m in modules
+        if m.module_a in leaving and not any(strictly_within(o, m.module_a) for o in leaving)
+    )
+    statuses = {}
+    for module in modules:
+        site = module.module_a
+        if module.output is None:
+            statuses[site] = ModuleStatus.UNMEASURED
+        elif module.output.ok:
+            statuses[site] = ModuleStatus.OK
+        elif site in culprits:
+            statuses[site] = ModuleStatus.CULPRIT
+        elif any(strictly_within(c, site) for c in culprits):
+            statuses[site] = ModuleStatus.CONTAINS_CULPRIT
+        elif module.own is None:
+            statuses[site] = ModuleStatus.UNMEASURED
+        else:
+            statuses[site] = ModuleStatus.INHERITED
+    return statuses, culprits
+
+
+def sentence(verdict_ok: bool, measurement: NoiseMeasurement, culprits: tuple[str, ...]) -> str:
+    """The verdict in units of noise, in words."""
+    worst_output = max((f.ratio for f in measurement.outputs), default=0.0)
+    worst_site, worst_ratio = "", 0.0
+    for module in measurement.modules:
+        if module.module_a and module.output is not None and module.output.ratio > worst_ratio:
+            worst_site, worst_ratio = module.module_a, module.output.ratio
+    if verdict_ok:
+        if worst_output >= worst_ratio or not worst_site:
+            return (
+                f"aligned within numerical noise (worst {worst_output:.1f}x noise at the outputs)"
+            )
+        return f"aligned within numerical noise (worst {worst_ratio:.1f}x noise at `{worst_site}`)"
+    if culprits:
+        own = {m.module_a: m.own for m in measurement.modules}
+        parts = [f"`{c}` own error {_times(own[c].ratio)} its noise" for c in culprits if own[c]]
+        return "diverged: " + "; ".join(parts)
+    return (
+        f"diverged by accumulated drift: every module within its own noise, the outputs at "
+        f"{_times(worst_output)} their noise"
+    )
+
+
+def _times(ratio: float) -> str:
+    return f"{ratio:.1f}x" if ratio < 10 else f"{ratio:.0f}x"
+
+
+def judge(result: MatchResult, measurement: NoiseMeasurement, settings: Any) -> MatchResult:
+    """``result`` judged by ``measurement``; ``settings(ModulePair) -> list[str]`` names the
+    settings that differ in a culprit."""
+    statuses, culprit_sites = _statuses(measurement.modules)
+    hard = _hard_failure(result)
+    ok = all(f.ok for f in measurement.outputs) and not culprit_sites and not hard
+    verdict = NoiseVerdict(
+        method=measurement.method,
+        dtype=measurement.dtype,
+        multiplier=measurement.multiplier,
+        outputs=measurement.outputs,
+        modules=measurement.modules,
+        culprits=culprit_sites,
+        sentence=sentence(ok, measurement, culprit_sites) if not hard else "",
+        seconds=measurement.seconds,
+    )
+    modules = [
+        replace(m, status=statuses[m.a]) if m.a in statuses and not ok else m
+        for m in result.modules
+    ]
+    if ok:
+        modules = [replace(m, status=ModuleStatus.OK) if m.a in statuses else m for m in modules]
+    culprits = [_culprit(site, result, verdict, settings) for site in culprit_sites]
+    first = result.first_divergence
+    if ok:
+        first = None
+    return replace(
+        result,
+        ok=ok,
+        modules=modules,
+        culprits=culprits if not hard else result.culprits,
+        accumulated=not ok and not hard and not culprits,
+        first_divergence=first,
+        noise=verdict,
+    )
+
+
+def _culprit(site: str, result: MatchResult, verdict: NoiseVerdict, settings: Any) -> Culprit:
+    """The culprit at ``site``: the fixed-tolerance comparison's, where it named it, with its
+    error in units of noise first."""
+    module = verdict.module(site)
+    assert module is not None and module.own is not None  # culprits are measured modules
+    own = module.own
+    pair = next(p for p in result.layer_map if p.site_a == site)
+    measured = next((m for m in result.modules if m.a == site), None)
+    known = next((c for c in result.culprits if c.module_a == site), None)
+    noise_words = (
+        f"{site or '<root>'} ({pair.class_a}) differs by itself: own error {_times(own.ratio)} "
+        f"its noise (RMSE {own.error:.3g} where A's own rounding is {own.noise:.3g})"
+    )
+    if known is not None:
+        rest = known.explanation.split(". ", 1)
+        explanation = noise_words + (". " + rest[1] if len(rest) > 1 else "")
+        return replace(known, explanation=explanation)
+    differ = list(settings(pair))
+    explanation = noise_words + ("; settings differ: " + "; ".join(differ) if differ else "")
+    return Culprit(
+        module_a=site,
+        module_b=pair.site_b,
+        class_a=pair.class_a,
+        class_b=pair.class_b,
+        own_error=own.error,
+        inherited_error=measured.inputs.max_abs if measured and measured.inputs else 0.0,
+        output_error=module.output.error if module.output is not None else 0.0,
+        attribute_diffs=measured.attribute_diffs if measured else (),
+        param_diffs=measured.param_diffs if measured else (),
+        setting_diffs=tuple(differ),
+        explanation=explanation,
+    )
+
+
+def _settings(pair: Any, side_a: Side, side_b: Side) -> list[str]:
+    from padiff_ir.pairing.settings import layer_differences
+
+    module_a = dict(get_framework(side_a.framework).named_modules(side_a.model)).get(pair.a)
+    module_b = dict(get_framework(side_b.framework).named_modules(side_b.model)).get(pair.b)
+    if module_a is None or module_b is None:
+        return []
+    label = pair.site_a if pair.site_a == pair.site_b else f"{pair.site_a} / {pair.site_b}"
+    return layer_differences(label, module_a, module_b, side_a.framework, side_b.framework)
