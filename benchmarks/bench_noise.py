@@ -348,7 +348,7 @@ def main(argv: list[str] | None = None) -> None:
         out.setdefault("case", case)
         logger.info("%s (%.0f s): %s", case, time.perf_counter() - start, json.dumps(out)[:1500])
         rows.append(out)
-    path = write_results("noise", rows)
+        path = write_results("noise", rows)  # after each case: a long run keeps what it has
     logger.info("wrote %s", path)
     print(tables(rows))
 

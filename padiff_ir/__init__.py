@@ -135,18 +135,6 @@ if TYPE_CHECKING:
     from padiff_ir.runtime import ActivationStore, run_all
 
 
-def _auto_tolerance(tolerance: str | None) -> bool:
-    """Whether ``tolerance`` asks for measured noise (``"auto"``; None: the fixed one)."""
-    if tolerance not in (None, "auto"):
-        from padiff_ir.errors import OptionError
-
-        raise OptionError(
-            f"tolerance must be 'auto' (measured noise) or None (atol/rtol), got {tolerance!r}",
-            option="tolerance",
-        )
-    return tolerance == "auto"
-
-
 def match(
     model_a: Any,
     model_b: Any,
@@ -254,7 +242,7 @@ def match(
         (True, 2, None)
     """
     from padiff_ir.compare.batches import is_batches, match_batches
-    from padiff_ir.compare.options import MatchOptions
+    from padiff_ir.compare.options import MatchOptions, auto_tolerance
     from padiff_ir.compare.pipeline import match as run_match
 
     options = MatchOptions(
@@ -269,7 +257,7 @@ def match(
         memory_budget=memory_budget,
         opset=opset,
         progress=progress,
-        auto_tolerance=_auto_tolerance(tolerance),
+        auto_tolerance=auto_tolerance(tolerance),
     )
     if is_batches(inputs):
         return match_batches(model_a, model_b, inputs, options, keys=keys)

@@ -22,7 +22,7 @@ from typing import Any
 
 from padiff_ir.compare.check import EagerPair, checker
 from padiff_ir.compare.eager import run_eager_pair
-from padiff_ir.compare.options import MatchOptions
+from padiff_ir.compare.options import MatchOptions, auto_tolerance
 from padiff_ir.compare.pipeline import resolve_sides, rounded_sides
 from padiff_ir.compare.prepared import PreparedPair, input_signature, prepare_pair
 from padiff_ir.compare.result import MatchResult
@@ -136,6 +136,8 @@ class Comparison:
                 "pass either options=MatchOptions(...) or match's keyword options, not both",
                 option="options",
             )
+        if "tolerance" in match_options:  # match's tolerance="auto"
+            match_options["auto_tolerance"] = auto_tolerance(match_options.pop("tolerance"))
         options = options or MatchOptions(**match_options)
         self.keys = keys
         self.paired = paired

@@ -24,11 +24,30 @@ import numpy as np
 from padiff_ir.errors import OptionError
 from padiff_ir.metrics import COMPARE_MODES, Tolerance, check_bound
 
-__all__ = ["MatchOptions"]
+__all__ = ["MatchOptions", "auto_tolerance"]
 
 logger = logging.getLogger(__name__)
 
 _TOLERANCE_KEYS = ("atol", "rtol", "mode")
+
+
+def auto_tolerance(tolerance: str | None) -> bool:
+    """Whether ``match``'s ``tolerance`` asks for measured noise (``"auto"``; None: ``atol``
+    and ``rtol`` alone).
+
+    Raises:
+        OptionError: any other value.
+
+    Example:
+        >>> auto_tolerance("auto"), auto_tolerance(None)
+        (True, False)
+    """
+    if tolerance is not None and tolerance != "auto":
+        raise OptionError(
+            f"tolerance must be 'auto' (measured noise) or None (atol/rtol), got {tolerance!r}",
+            option="tolerance",
+        )
+    return tolerance == "auto"
 
 
 def _providers(providers: Any) -> tuple[str, ...]:

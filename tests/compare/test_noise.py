@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import paddle
 import pytest
@@ -9,6 +11,7 @@ import torch
 
 import padiff_ir
 from padiff_ir.compare import MatchResult
+from padiff_ir.compare.comparison import Comparison
 from padiff_ir.compare.noise import Side, measure_noise
 from padiff_ir.compare.noise_result import NoiseFloor
 from padiff_ir.errors import OptionError
@@ -126,3 +129,23 @@ def test_a_tolerance_other_than_auto_is_refused():
     model_a, model_b = _pair()
     with pytest.raises(OptionError, match="tolerance must be 'auto'"):
         padiff_ir.match(model_a, model_b, _inputs(), tolerance="loose")
+
+
+def test_a_float16_port_of_a_float32_model_is_judged_without_hand_tuned_tolerances():
+    model_a, _ = _pair()
+    port = copy.deepcopy(model_a).half()
+    assert not padiff_ir.match(model_a, port, _inputs()).ok  # atol 1e-5 is below float16's
+    result = padiff_ir.match(model_a, port, _inputs(), tolerance="auto")
+    assert result.ok and result.noise.dtype == "float16" and result.noise.multiplier == 3.0
+    buggy = copy.deepcopy(model_a)
+    buggy[1].eps = 1e-1
+    result = padiff_ir.match(model_a, buggy.half(), _inputs(), tolerance="auto")
+    assert [c.module_a for c in result.culprits] == ["1"]
+
+
+def test_a_comparison_checks_in_units_of_noise():
+    model_a, model_b = _pair(eps_b=1e-6, weight_scale=0.1, norm_weight=5e-4)
+    with Comparison(model_a, model_b, _inputs(), tolerance="auto") as comparison:
+        assert comparison.options.auto_tolerance
+        result = comparison.check(_inputs())
+    assert result.noise is not None and [c.module_a for c in result.culprits] == ["1"]
