@@ -97,16 +97,17 @@ def multiplier_of(dtype: str, numel: int, base: float = 2.0) -> float:
 
 def _sums(reference: list[np.ndarray], values: list[np.ndarray]) -> tuple[float, float, int] | None:
     """Sum of squared differences, sum of squared reference values and the element count of
-    two lists of tensors (None where they cannot be paired)."""
+    two lists of tensors (None where they cannot be paired; an infinite difference where a
+    tensor has another number of elements: a shape slip is no rounding)."""
     if not reference or len(reference) != len(values):
         return None
     squared = scale = 0.0
     count = 0
     for ref, value in zip(reference, values):
         ref, value = broadcast_alike(np.asarray(ref), np.asarray(value))
-        if ref.size != value.size or not np.issubdtype(ref.dtype, np.floating):
-            if ref.size != value.size:
-                return None
+        if ref.size != value.size:
+            return (math.inf, 0.0, 1)
+        if not np.issubdtype(ref.dtype, np.floating):
             continue
         ref64 = ref.astype(np.float64).ravel()
         diff = value.astype(np.float64).ravel() - ref64

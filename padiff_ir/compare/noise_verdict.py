@@ -18,6 +18,7 @@ the floors.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import replace
 from typing import Any
@@ -69,10 +70,18 @@ def _hard_failure(result: MatchResult) -> bool:
 
 
 def _statuses(
-    modules: tuple[ModuleNoise, ...],
+    modules: tuple[ModuleNoise, ...], fixed_culprits: frozenset[str] = frozenset()
 ) -> tuple[dict[str, ModuleStatus], tuple[str, ...]]:
-    """Each module's status in units of noise, and the culprits (innermost)."""
+    """Each module's status in units of noise, and the culprits (innermost). A module whose
+    own noise could not be measured (B's module does not take the shadow's inputs alone) is
+    a culprit where the fixed-tolerance comparison named it and its outputs leave their
+    noise."""
     leaving = {m.module_a for m in modules if m.own is not None and not m.own.ok}
+    leaving |= {
+        m.module_a
+        for m in modules
+        if m.own is None and m.module_a in fixed_culprits and (m.output is None or not m.output.ok)
+    }
     culprits = tuple(
         m.module_a
         for m in modules
@@ -111,22 +120,32 @@ def sentence(verdict_ok: bool, measurement: NoiseMeasurement, culprits: tuple[st
         return f"aligned within numerical noise (worst {worst_ratio:.1f}x noise at `{worst_site}`)"
     if culprits:
         own = {m.module_a: m.own for m in measurement.modules}
-        parts = [f"`{c}` own error {_times(own[c].ratio)} its noise" for c in culprits if own[c]]
+        parts = [
+            f"`{c}` own error {_times(own[c].ratio)}"
+            if own[c] is not None
+            else f"`{c}` differs by itself (its own noise not measured)"
+            for c in culprits
+        ]
         return "diverged: " + "; ".join(parts)
     return (
         f"diverged by accumulated drift: every module within its own noise, the outputs at "
-        f"{_times(worst_output)} their noise"
+        f"{_times(worst_output, 'their noise')}"
     )
 
 
-def _times(ratio: float) -> str:
-    return f"{ratio:.1f}x" if ratio < 10 else f"{ratio:.0f}x"
+def _times(ratio: float, what: str = "its noise") -> str:
+    """``1.8x its noise``, ``2400x its noise``; an infinite ratio (a shape or a NaN slip) in
+    words."""
+    if math.isinf(ratio):
+        return "beyond any noise (shapes or NaN differ)"
+    return f"{ratio:.1f}x {what}" if ratio < 10 else f"{ratio:.0f}x {what}"
 
 
 def judge(result: MatchResult, measurement: NoiseMeasurement, settings: Any) -> MatchResult:
     """``result`` judged by ``measurement``; ``settings(ModulePair) -> list[str]`` names the
     settings that differ in a culprit."""
-    statuses, culprit_sites = _statuses(measurement.modules)
+    fixed_culprits = frozenset(c.module_a for c in result.culprits)
+    statuses, culprit_sites = _statuses(measurement.modules, fixed_culprits)
     hard = _hard_failure(result)
     ok = all(f.ok for f in measurement.outputs) and not culprit_sites and not hard
     verdict = NoiseVerdict(
@@ -164,14 +183,17 @@ def _culprit(site: str, result: MatchResult, verdict: NoiseVerdict, settings: An
     """The culprit at ``site``: the fixed-tolerance comparison's, where it named it, with its
     error in units of noise first."""
     module = verdict.module(site)
-    assert module is not None and module.own is not None  # culprits are measured modules
+    assert module is not None  # culprits are measured modules
     own = module.own
     pair = next(p for p in result.layer_map if p.site_a == site)
     measured = next((m for m in result.modules if m.a == site), None)
     known = next((c for c in result.culprits if c.module_a == site), None)
+    if own is None and known is not None:  # its own noise not measured: as the fixed one says
+        return known
+    assert own is not None
     noise_words = (
         f"{site or '<root>'} ({pair.class_a}) differs by itself: own error {_times(own.ratio)} "
-        f"its noise (RMSE {own.error:.3g} where A's own rounding is {own.noise:.3g})"
+        f"(RMSE {own.error:.3g} where A's own rounding is {own.noise:.3g})"
     )
     if known is not None:
         rest = known.explanation.split(". ", 1)
