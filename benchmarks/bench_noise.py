@@ -54,6 +54,7 @@ def _judged(model_a: Any, model_b: Any, inputs: Any, **options: Any) -> dict[str
     out: dict[str, Any] = {
         "ok": bool(result),
         "culprits": [[c.module_a, c.module_b] for c in result.culprits][:6],
+        "exporter_faults": [f.module for f in result.exporter_faults][:6],
         "seconds": round(time.perf_counter() - start, 2),
     }
     if result.noise is not None:

@@ -48,7 +48,7 @@ from padiff_ir.frameworks import (
 from padiff_ir.matching.types import ModulePair
 from padiff_ir.metrics import broadcast_alike
 
-__all__ = ["NoiseMeasurement", "Side", "measure_noise", "multiplier_of"]
+__all__ = ["NoiseMeasurement", "Side", "epsilon_of", "measure_noise", "multiplier_of"]
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +83,16 @@ class NoiseMeasurement:
     seconds: tuple[tuple[str, float], ...]
 
 
+def epsilon_of(dtype: str) -> float:
+    """The machine epsilon of a floating dtype by name (float32's for an unknown name).
+
+    Example:
+        >>> epsilon_of("float16")
+        0.0009765625
+    """
+    return _EPSILON.get(dtype, _EPSILON["float32"])
+
+
 def multiplier_of(dtype: str, numel: int, base: float = 2.0) -> float:
     """``m`` of the bound: ``base`` (2), 3 for a 16-bit dtype or a small tensor.
 
@@ -95,18 +105,21 @@ def multiplier_of(dtype: str, numel: int, base: float = 2.0) -> float:
     return 3.0 if dtype in _SIXTEEN_BIT or numel < _SMALL else base
 
 
-def _sums(reference: list[np.ndarray], values: list[np.ndarray]) -> tuple[float, float, int] | None:
-    """Sum of squared differences, sum of squared reference values and the element count of
-    two lists of tensors (None where they cannot be paired; an infinite difference where a
-    tensor has another number of elements: a shape slip is no rounding)."""
+def _sums(
+    reference: list[np.ndarray], values: list[np.ndarray]
+) -> tuple[float, float, int, float, float] | None:
+    """Sum of squared differences, sum of squared reference values, the element count, the
+    largest difference and the largest reference value of two lists of tensors (None where
+    they cannot be paired; an infinite difference where a tensor has another number of
+    elements: a shape slip is no rounding)."""
     if not reference or len(reference) != len(values):
         return None
-    squared = scale = 0.0
+    squared = scale = peak_diff = peak = 0.0
     count = 0
     for ref, value in zip(reference, values):
         ref, value = broadcast_alike(np.asarray(ref), np.asarray(value))
         if ref.size != value.size:
-            return (math.inf, 0.0, 1)
+            return (math.inf, 0.0, 1, math.inf, 0.0)
         if not np.issubdtype(ref.dtype, np.floating):
             continue
         ref64 = ref.astype(np.float64).ravel()
@@ -114,12 +127,15 @@ def _sums(reference: list[np.ndarray], values: list[np.ndarray]) -> tuple[float,
         finite = np.isfinite(diff) & np.isfinite(ref64)
         if not finite.all():
             if not np.array_equal(np.isnan(ref64), np.isnan(value.astype(np.float64).ravel())):
-                return (math.inf, 0.0, 1)
+                return (math.inf, 0.0, 1, math.inf, 0.0)
             diff, ref64 = diff[finite], ref64[finite]
         squared += float(np.dot(diff, diff))
         scale += float(np.dot(ref64, ref64))
         count += int(diff.size)
-    return squared, scale, count
+        if diff.size:
+            peak_diff = max(peak_diff, float(np.abs(diff).max()))
+            peak = max(peak, float(np.abs(ref64).max()))
+    return squared, scale, count, peak_diff, peak
 
 
 def floor_of(
@@ -134,9 +150,17 @@ def floor_of(
     noise = math.sqrt(noise_sums[0] / count)
     error = math.sqrt(error_sums[0] / max(error_sums[2], 1))
     scale = math.sqrt(noise_sums[1] / count)
-    floor = _FLOOR_ULPS * _EPSILON.get(dtype, _EPSILON["float32"]) * scale
+    floor = _FLOOR_ULPS * epsilon_of(dtype) * scale
     bound = multiplier_of(dtype, count) * noise + floor
-    return NoiseFloor(noise=noise, error=error, bound=bound, scale=scale, numel=count)
+    return NoiseFloor(
+        noise=noise,
+        error=error,
+        bound=bound,
+        scale=scale,
+        numel=count,
+        peak_noise=noise_sums[3],
+        peak=noise_sums[4],
+    )
 
 
 def _cast_inputs(inputs: ModelInputs, dtype: str) -> ModelInputs:
@@ -149,7 +173,7 @@ def _cast_inputs(inputs: ModelInputs, dtype: str) -> ModelInputs:
 def _perturbed(inputs: ModelInputs, dtype: str) -> ModelInputs:
     """Floating inputs moved by one epsilon of ``dtype`` up or down (a private RNG)."""
     rng = np.random.default_rng(0)
-    epsilon = _EPSILON.get(dtype, _EPSILON["float32"])
+    epsilon = epsilon_of(dtype)
     arrays = tuple(
         (a * (1 + epsilon * rng.choice((-1.0, 1.0), size=a.shape))).astype(a.dtype)
         if np.issubdtype(a.dtype, np.floating)

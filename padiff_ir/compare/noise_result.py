@@ -33,6 +33,8 @@ class NoiseFloor:
         bound: what ``error`` must stay within: ``multiplier * noise`` plus the dtype floor.
         scale: root mean square of the shadow's values (the tensor's size of numbers).
         numel: elements measured.
+        peak_noise: the largest elementwise rounding error of A (``max |A - A64|``).
+        peak: the largest magnitude of the shadow's values.
     """
 
     noise: float
@@ -40,6 +42,8 @@ class NoiseFloor:
     bound: float
     scale: float
     numel: int
+    peak_noise: float = 0.0
+    peak: float = 0.0
 
     @property
     def ratio(self) -> float:
@@ -52,6 +56,12 @@ class NoiseFloor:
     @property
     def ok(self) -> bool:
         return self.ratio <= 1.0
+
+    def within_peak(self, max_abs: float, multiplier: float, epsilon: float) -> bool:
+        """Whether an elementwise difference ``max_abs`` of one module's two runs stays within
+        ``multiplier`` times A's largest rounding error plus a few units in the last place of
+        the largest value (an exporter's rounding, not a fault)."""
+        return max_abs <= multiplier * self.peak_noise + 4 * epsilon * self.peak
 
     def to_dict(self) -> dict[str, Any]:
         return {key: _finite(value) for key, value in asdict(self).items()}

@@ -25,9 +25,9 @@ from typing import Any
 
 from padiff_ir._interrupts import reraise_interruption
 from padiff_ir._paths import strictly_within
-from padiff_ir.compare.noise import NoiseMeasurement, Side, measure_noise
+from padiff_ir.compare.noise import NoiseMeasurement, Side, epsilon_of, measure_noise
 from padiff_ir.compare.noise_result import ModuleNoise, NoiseVerdict
-from padiff_ir.compare.result import Culprit, MatchResult, ModuleStatus
+from padiff_ir.compare.result import Culprit, ExporterFault, MatchResult, ModuleStatus
 from padiff_ir.errors import PadiffError
 from padiff_ir.frameworks import get_framework
 
@@ -168,8 +168,17 @@ def judge(result: MatchResult, measurement: NoiseMeasurement, settings: Any) -> 
     first = result.first_divergence
     if ok:
         first = None
+    faults, rounding = _exporter_faults(result, verdict)
+    notes = list(result.notes)
+    if rounding:
+        notes.append(
+            f"tolerance='auto': {len(rounding)} exporter departure(s) within numerical noise "
+            f"are no exporter fault ({', '.join(f.module or '<root>' for f in rounding[:6])})"
+        )
     return replace(
         result,
+        exporter_faults=faults,
+        notes=notes,
         ok=ok,
         modules=modules,
         culprits=culprits if not hard else result.culprits,
@@ -177,6 +186,30 @@ def judge(result: MatchResult, measurement: NoiseMeasurement, settings: Any) -> 
         first_divergence=first,
         noise=verdict,
     )
+
+
+def _exporter_faults(
+    result: MatchResult, verdict: NoiseVerdict
+) -> tuple[list[ExporterFault], list[ExporterFault]]:
+    """The exporter faults that stay, and those that are rounding: a graph departing from its
+    eager run by no more than its module's float rounding (an attribute the exporter wrote
+    wrong always stays)."""
+    kept, rounding = [], []
+    epsilon = epsilon_of(verdict.dtype)
+    for fault in result.exporter_faults:
+        pair = next(
+            (
+                p
+                for p in result.layer_map
+                if (p.site_a if fault.side == "A" else p.site_b) == fault.module
+            ),
+            None,
+        )
+        module = verdict.module(pair.site_a) if pair is not None else None
+        floor = module.output if module is not None else None
+        within = floor is not None and floor.within_peak(fault.max_abs, verdict.multiplier, epsilon)
+        (rounding if within and not fault.attribute else kept).append(fault)
+    return kept, rounding
 
 
 def _culprit(site: str, result: MatchResult, verdict: NoiseVerdict, settings: Any) -> Culprit:

@@ -149,3 +149,12 @@ def test_a_comparison_checks_in_units_of_noise():
         assert comparison.options.auto_tolerance
         result = comparison.check(_inputs())
     assert result.noise is not None and [c.module_a for c in result.culprits] == ["1"]
+
+
+def test_an_exporter_fault_stays_a_finding_under_auto():
+    from tests.reliability.test_exporter_faults import _pair as leaky_pair
+
+    model_a, model_b, x = leaky_pair()
+    result = padiff_ir.match(model_a, model_b, x, tolerance="auto")
+    assert result.ok and result.noise is not None
+    assert result.exporter_faults and {f.op for f in result.exporter_faults} == {"LeakyRelu"}
