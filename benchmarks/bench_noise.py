@@ -328,12 +328,22 @@ def _verdict(judged: dict[str, Any]) -> str:
     return f"{'ALIGNED' if judged['ok'] else 'DIVERGED'}, {len(judged['culprits'])} culprits"
 
 
+def _previous_rows() -> list[dict[str, Any]]:
+    from benchmarks._common import RESULTS
+
+    path = RESULTS / "noise.json"
+    return json.loads(path.read_text())["rows"] if path.exists() else []
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="leave the slow port pairs out")
     parser.add_argument("--family", action="append", choices=("vision", "decoders"))
     parser.add_argument("--cases", default="", help="comma-separated cases (zoo:mlp,...)")
     parser.add_argument("--case", default="", help="one case in this process")
+    parser.add_argument(
+        "--merge", action="store_true", help="replace these cases' rows in results/noise.json"
+    )
     args = parser.parse_args(argv)
     if args.case:
         print(json.dumps(run_case(args.case), default=str))
@@ -343,6 +353,8 @@ def main(argv: list[str] | None = None) -> None:
         args.quick, tuple(args.family or ("vision", "decoders"))
     )
     rows = []
+    if args.merge:  # the rows of other cases kept, in their order
+        rows = [r for r in _previous_rows() if r.get("case") not in chosen]
     for case in chosen:
         start = time.perf_counter()
         out = run_in_subprocess(__file__, case)
