@@ -328,10 +328,10 @@ def _verdict(judged: dict[str, Any]) -> str:
     return f"{'ALIGNED' if judged['ok'] else 'DIVERGED'}, {len(judged['culprits'])} culprits"
 
 
-def _previous_rows() -> list[dict[str, Any]]:
+def _previous_rows(output: str) -> list[dict[str, Any]]:
     from benchmarks._common import RESULTS
 
-    path = RESULTS / "noise.json"
+    path = RESULTS / f"{output}.json"
     return json.loads(path.read_text())["rows"] if path.exists() else []
 
 
@@ -344,6 +344,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--merge", action="store_true", help="replace these cases' rows in results/noise.json"
     )
+    parser.add_argument("--output", default="noise", help="results/<output>.json")
     args = parser.parse_args(argv)
     if args.case:
         print(json.dumps(run_case(args.case), default=str))
@@ -354,14 +355,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     rows = []
     if args.merge:  # the rows of other cases kept, in their order
-        rows = [r for r in _previous_rows() if r.get("case") not in chosen]
+        rows = [r for r in _previous_rows(args.output) if r.get("case") not in chosen]
     for case in chosen:
         start = time.perf_counter()
         out = run_in_subprocess(__file__, case)
         out.setdefault("case", case)
         logger.info("%s (%.0f s): %s", case, time.perf_counter() - start, json.dumps(out)[:1500])
         rows.append(out)
-        path = write_results("noise", rows)  # after each case: a long run keeps what it has
+        path = write_results(args.output, rows)  # after each case: a long run keeps what it has
     logger.info("wrote %s", path)
     print(tables(rows))
 
