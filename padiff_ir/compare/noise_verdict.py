@@ -69,13 +69,31 @@ def _hard_failure(result: MatchResult) -> bool:
     )
 
 
+def _graph_agrees(result: MatchResult, measurement: NoiseMeasurement) -> frozenset[str]:
+    """The module pairs whose paired graph tensors agree within the modules' elementwise
+    rounding: there the eager module calls (whose outputs the hooks see) are not what the
+    matching paired (a BatchNorm whose ReLU the other side fuses), and the graph is believed."""
+    epsilon = epsilon_of(measurement.dtype)
+    floors = {m.module_a: m.output for m in measurement.modules if m.output is not None}
+    return frozenset(
+        m.a
+        for m in result.modules
+        if m.output is not None
+        and m.a in floors
+        and not m.output.reason.startswith(("shape", "non-finite"))
+        and floors[m.a].within_peak(m.output.max_abs, measurement.multiplier, epsilon)
+    )
+
+
 def _statuses(
-    modules: tuple[ModuleNoise, ...], fixed_culprits: frozenset[str] = frozenset()
+    modules: tuple[ModuleNoise, ...],
+    fixed_culprits: frozenset[str] = frozenset(),
+    agreeing: frozenset[str] = frozenset(),
 ) -> tuple[dict[str, ModuleStatus], tuple[str, ...]]:
     """Each module's status in units of noise, and the culprits (innermost). A module whose
     own noise could not be measured (B's module does not take the shadow's inputs alone) is
     a culprit where the fixed-tolerance comparison named it and its outputs leave their
-    noise."""
+    noise; a module whose graph tensors agree within rounding (``agreeing``) is ok."""
     leaving = {m.module_a for m in modules if m.own is not None and not m.own.ok}
     leaving |= {
         m.module_a
@@ -90,7 +108,9 @@ def _statuses(
     statuses = {}
     for module in modules:
         site = module.module_a
-        if module.output is None:
+        if site in agreeing:
+            statuses[site] = ModuleStatus.OK
+        elif module.output is None:
             statuses[site] = ModuleStatus.UNMEASURED
         elif module.output.ok:
             statuses[site] = ModuleStatus.OK
@@ -145,7 +165,20 @@ def judge(result: MatchResult, measurement: NoiseMeasurement, settings: Any) -> 
     """``result`` judged by ``measurement``; ``settings(ModulePair) -> list[str]`` names the
     settings that differ in a culprit."""
     fixed_culprits = frozenset(c.module_a for c in result.culprits)
-    statuses, culprit_sites = _statuses(measurement.modules, fixed_culprits)
+    agreeing = _graph_agrees(result, measurement)
+    departing = {  # eager calls out of noise whose graph tensors agree: not what was paired
+        m.module_a
+        for m in measurement.modules
+        if m.module_a in agreeing and m.output is not None and not m.output.ok
+    }
+    measurement = replace(
+        measurement,
+        modules=tuple(
+            ModuleNoise(m.module_a, m.module_b) if m.module_a in departing else m
+            for m in measurement.modules
+        ),
+    )
+    statuses, culprit_sites = _statuses(measurement.modules, fixed_culprits, frozenset(departing))
     hard = _hard_failure(result)
     ok = all(f.ok for f in measurement.outputs) and not culprit_sites and not hard
     verdict = NoiseVerdict(
@@ -170,6 +203,12 @@ def judge(result: MatchResult, measurement: NoiseMeasurement, settings: Any) -> 
         first = None
     faults, rounding = _exporter_faults(result, verdict)
     notes = list(result.notes)
+    if departing:
+        notes.append(
+            f"tolerance='auto': the eager calls of {len(departing)} module pair(s) are not what "
+            f"the graphs paired (their graph tensors agree within rounding): judged on the "
+            f"graphs ({', '.join(sorted(departing)[:6])})"
+        )
     if rounding:
         notes.append(
             f"tolerance='auto': {len(rounding)} exporter departure(s) within numerical noise "
