@@ -144,9 +144,10 @@ def sentence(verdict_ok: bool, measurement: NoiseMeasurement, culprits: tuple[st
             f"`{c}` own error {_times(own[c].ratio)}"
             if own[c] is not None
             else f"`{c}` differs by itself (its own noise not measured)"
-            for c in culprits
+            for c in culprits[:3]
         ]
-        return "diverged: " + "; ".join(parts)
+        more = f" and {len(culprits) - 3} more" if len(culprits) > 3 else ""
+        return "diverged: " + "; ".join(parts) + more
     return (
         f"diverged by accumulated drift: every module within its own noise, the outputs at "
         f"{_times(worst_output, 'their noise')}"
@@ -171,10 +172,13 @@ def judge(result: MatchResult, measurement: NoiseMeasurement, settings: Any) -> 
         for m in measurement.modules
         if m.module_a in agreeing and m.output is not None and not m.output.ok
     }
+    # pairs the comparison could not measure (no graph tensors, eager calls it did not pair)
+    # are not judged eagerly either: a pairing of calls that differ in meaning is no culprit
+    unmeasured = {m.a for m in result.modules if m.output is None}
     measurement = replace(
         measurement,
         modules=tuple(
-            ModuleNoise(m.module_a, m.module_b) if m.module_a in departing else m
+            ModuleNoise(m.module_a, m.module_b) if m.module_a in departing | unmeasured else m
             for m in measurement.modules
         ),
     )
