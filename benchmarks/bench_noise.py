@@ -77,6 +77,7 @@ def _forward_seconds(model: Any, inputs: Any, dtype: Any, repeat: int = 3) -> fl
     kwargs = {k: v.to(dtype) if v.is_floating_point() else v for k, v in kwargs.items()}
     times = []
     with torch.no_grad():
+        model(*args, **kwargs)  # a first call pays the framework's lazy set-up
         for _ in range(repeat):
             start = time.perf_counter()
             model(*args, **kwargs)
@@ -256,8 +257,21 @@ def epsilon_case() -> dict[str, Any]:
     return out
 
 
+def cost_case(name: str) -> dict[str, Any]:
+    """The shadow's cost alone (``cost:zoo/NAME`` or ``cost:NAME`` of the ports corpus)."""
+    if name.startswith("zoo/"):
+        from padiff_ir.zoo import get_pair
+
+        pair = get_pair(name[4:])
+    else:
+        pair = _converted(_port_row(name))
+    return {"case": f"cost:{name}", "cost": shadow_cost(pair.torch_model, pair.inputs)}
+
+
 def run_case(case: str) -> dict[str, Any]:
     kind, _, name = case.partition(":")
+    if kind == "cost":
+        return cost_case(name)
     if kind == "zoo":
         return zoo_case(name)
     if kind == "port":
@@ -288,9 +302,9 @@ def cases(quick: bool, families: tuple[str, ...]) -> list[str]:
 
 def tables(rows: list[dict[str, Any]]) -> str:
     lines = [
-        "| pair | fixed atol | auto | auto's words | shadow fwd / fp32 fwd "
-        "| auto's runs: shadow / A |",
-        "|---|---|---|---|---|---|",
+        "| pair | fixed atol | auto | auto's words | fwd64 / fwd32 | cast (s) | auto's runs: "
+        "shadow / A |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         if "fixed" not in row or row.get("case") == "epsilon":
@@ -299,10 +313,20 @@ def tables(rows: list[dict[str, Any]]) -> str:
         words = auto.get("sentence") or auto.get("note") or auto.get("error", "")
         runs = auto.get("noise_seconds", {})
         hooked = f"{runs['shadow'] / runs['reference']:.2f}" if runs.get("reference") else "-"
+        forward = f"{cost['float64_s'] / cost['float32_s']:.2f}" if cost.get("float32_s") else "-"
         lines.append(
             f"| {row['case']} | {_verdict(fixed)} | {_verdict(auto)} | {words[:90]} "
-            f"| {cost.get('ratio', '-')} | {hooked} |"
+            f"| {forward} | {cost.get('cast_s', '-')} | {hooked} |"
         )
+    lines += ["", "| model A | float32 forward (s) | float64 forward (s) | ratio | cast (s) |"]
+    lines += ["|---|---|---|---|---|"]
+    for row in rows:
+        if row.get("case", "").startswith("cost:") and "float32_s" in row.get("cost", {}):
+            cost = row["cost"]
+            lines.append(
+                f"| {row['case'][5:]} | {cost['float32_s']} | {cost['float64_s']} "
+                f"| {cost['float64_s'] / cost['float32_s']:.2f} | {cost['cast_s']} |"
+            )
     lines += ["", "| pair | bugs top-1 under auto | missed |", "|---|---|---|"]
     for row in rows:
         if "bugs" not in row:
