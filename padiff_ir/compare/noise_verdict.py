@@ -26,7 +26,7 @@ from typing import Any
 from padiff_ir._interrupts import reraise_interruption
 from padiff_ir._paths import strictly_within
 from padiff_ir.compare.noise import NoiseMeasurement, Side, epsilon_of, measure_noise
-from padiff_ir.compare.noise_result import ModuleNoise, NoiseVerdict
+from padiff_ir.compare.noise_result import ModuleNoise, NoiseFloor, NoiseVerdict
 from padiff_ir.compare.result import Culprit, ExporterFault, MatchResult, ModuleStatus
 from padiff_ir.errors import PadiffError
 from padiff_ir.frameworks import get_framework
@@ -46,9 +46,9 @@ def judged_by_noise(
     framework name, inputs)``, the inputs as the comparison fed them); ``result`` with a note
     saying why where the noise cannot be measured (an ONNX file, a bfloat16 model)."""
     start = time.perf_counter()
-    side_a, side_b = Side(*side_a), Side(*side_b)
+    a, b = Side(*side_a), Side(*side_b)
     try:
-        measurement = measure_noise(side_a, side_b, result.layer_map, memory_budget=memory_budget)
+        measurement = measure_noise(a, b, result.layer_map, memory_budget=memory_budget)
     except PadiffError as err:
         reraise_interruption(err)
         note = (
@@ -56,7 +56,7 @@ def judged_by_noise(
         )
         logger.warning("%s", note)
         return replace(result, notes=[*result.notes, note])
-    judged = judge(result, measurement, lambda pair: _settings(pair, side_a, side_b))
+    judged = judge(result, measurement, lambda pair: _settings(pair, a, b))
     judged.timings = {**judged.timings, "noise": time.perf_counter() - start}
     return judged
 
@@ -140,18 +140,19 @@ def sentence(verdict_ok: bool, measurement: NoiseMeasurement, culprits: tuple[st
         return f"aligned within numerical noise (worst {worst_ratio:.1f}x noise at `{worst_site}`)"
     if culprits:
         own = {m.module_a: m.own for m in measurement.modules}
-        parts = [
-            f"`{c}` own error {_times(own[c].ratio)}"
-            if own[c] is not None
-            else f"`{c}` differs by itself (its own noise not measured)"
-            for c in culprits[:3]
-        ]
+        parts = [_culprit_words(c, own[c]) for c in culprits[:3]]
         more = f" and {len(culprits) - 3} more" if len(culprits) > 3 else ""
         return "diverged: " + "; ".join(parts) + more
     return (
         f"diverged by accumulated drift: every module within its own noise, the outputs at "
         f"{_times(worst_output, 'their noise')}"
     )
+
+
+def _culprit_words(site: str, own: NoiseFloor | None) -> str:
+    if own is None:
+        return f"`{site}` differs by itself (its own noise not measured)"
+    return f"`{site}` own error {_times(own.ratio)}"
 
 
 def _times(ratio: float, what: str = "its noise") -> str:
@@ -237,7 +238,8 @@ def _exporter_faults(
     """The exporter faults that stay, and those that are rounding: a graph departing from its
     eager run by no more than its module's float rounding (an attribute the exporter wrote
     wrong always stays)."""
-    kept, rounding = [], []
+    kept: list[ExporterFault] = []
+    rounding: list[ExporterFault] = []
     epsilon = epsilon_of(verdict.dtype)
     for fault in result.exporter_faults:
         pair = next(

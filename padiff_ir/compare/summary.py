@@ -178,11 +178,13 @@ def _noise_lines(result: MatchResult, width: int) -> list[RenderableType]:
     floors = ", ".join(
         f"#{i} {f.ratio:.2g}x (noise {f.noise:.2g})" for i, f in enumerate(noise.outputs)
     )
-    return wrapped(
-        f"tolerance auto: {noise.sentence}; outputs {floors}; noise measured by "
-        f"{noise.method} ({noise.dtype}), bound {noise.multiplier:g}x noise + dtype floor",
-        width,
-        style="green" if result.ok else "red",
+    return list(
+        wrapped(
+            f"tolerance auto: {noise.sentence}; outputs {floors}; noise measured by "
+            f"{noise.method} ({noise.dtype}), bound {noise.multiplier:g}x noise + dtype floor",
+            width,
+            style="green" if result.ok else "red",
+        )
     )
 
 
