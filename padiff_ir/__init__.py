@@ -173,7 +173,7 @@ def match(
     opset: int | None = None,
     progress: Callable[[str], None] | None = None,
     keys: Any = None,
-    tolerance: Tolerance | None = None,
+    tolerance: Tolerance | str | None = None,
 ) -> MatchResult | BatchResults:
     """Do two models compute the same thing? If not, where do they part, and why?
 
@@ -218,6 +218,13 @@ def match(
         keys: how to pick each model's inputs out of a batch: ``(keys_a, keys_b)``, each a
             dict ``{forward argument: batch key}``, a sequence of batch keys or a function of
             the batch (e.g. ``({"img": "image"}, {"image": "image"})``).
+        tolerance: ``"auto"``: judge each module against its numerical noise, measured on
+            the models (a float64 shadow of A gives each tensor's float32 rounding error; B
+            passes where ``RMSE(B, A64) <= 2 * RMSE(A32, A64)`` plus a dtype floor), so a
+            culprit is a layer whose own error is many times its own noise, whatever the
+            scale of its activations; ``result.noise`` holds the floors. A
+            :class:`Tolerance`: the fixed bounds as one object, instead of ``atol``, ``rtol``
+            and ``compare_mode``. None: ``atol`` and ``rtol`` alone.
 
     Returns:
         a :class:`MatchResult`: ``bool(result)`` is the verdict, ``str(result)`` a summary,
@@ -262,8 +269,9 @@ def match(
         (True, 2, None)
     """
     from padiff_ir.compare.batches import is_batches, match_batches
-    from padiff_ir.compare.options import MatchOptions
+    from padiff_ir.compare.options import MatchOptions, auto_tolerance
     from padiff_ir.compare.pipeline import match as run_match
+    from padiff_ir.metrics import Tolerance
 
     options = MatchOptions(
         atol=atol,
@@ -277,7 +285,8 @@ def match(
         memory_budget=memory_budget,
         opset=opset,
         progress=progress,
-        **({"tolerance": tolerance} if tolerance is not None else {}),
+        **({"tolerance": tolerance} if isinstance(tolerance, Tolerance) else {}),
+        auto_tolerance=auto_tolerance(tolerance),
     )
     if is_batches(inputs):
         return match_batches(model_a, model_b, inputs, options, keys=keys)

@@ -26,7 +26,7 @@ from padiff_ir.compare.check import EagerPair, checker
 from padiff_ir.compare.eager import run_eager_pair
 from padiff_ir.compare.match_result import MatchResult
 from padiff_ir.compare.native_match import answer_natively
-from padiff_ir.compare.options import MatchOptions
+from padiff_ir.compare.options import MatchOptions, auto_tolerance
 from padiff_ir.compare.pipeline import resolve_sides, rounded_sides
 from padiff_ir.compare.prepared import prepare_pair
 from padiff_ir.compare.verify import unfaithful, verified
@@ -34,6 +34,7 @@ from padiff_ir.errors import ExportError, InputError, OptionError
 from padiff_ir.exporters import FRAMEWORK_LOCK
 from padiff_ir.frameworks.inputs import split_inputs
 from padiff_ir.hints import Inputs, Model
+from padiff_ir.metrics import Tolerance
 from padiff_ir.pairing.pair import ModelPair, input_signature
 from padiff_ir.pairing.stages import Stage, StageTimer
 
@@ -150,6 +151,8 @@ class Comparison:
                 "pass either options=MatchOptions(...) or match's keyword options, not both",
                 option="options",
             )
+        if "tolerance" in match_options and not isinstance(match_options["tolerance"], Tolerance):
+            match_options["auto_tolerance"] = auto_tolerance(match_options.pop("tolerance"))
         options = options or MatchOptions(**match_options)
         self.keys = keys
         self.paired = paired
@@ -239,6 +242,12 @@ class Comparison:
                 logger.info("the models' weights changed: preparing the comparison again")
                 self.refresh()
                 result = self._check(inputs)
+            if self.options.auto_tolerance:  # judged in units of measured noise
+                from padiff_ir.compare.noise_verdict import judged_by_noise
+
+                result = judged_by_noise(
+                    result, *self._sides(*self._select(inputs)), self.options.memory_budget
+                )
             return result
 
     def _weights_changed(self, result: MatchResult) -> bool:

@@ -85,12 +85,26 @@ def _put_all(run: EagerRun, prefix: str, values: Outputs, framework: Framework) 
 
 
 def _record(
-    run: EagerRun, path: str, outputs: Outputs, inputs: Inputs, framework: Framework
+    run: EagerRun,
+    path: str,
+    outputs: Outputs,
+    inputs: Inputs,
+    framework: Framework,
+    arrays: list[np.ndarray] | None = None,
 ) -> None:
+    """One module call recorded; its inputs as ``arrays`` (read before the call: an in-place
+    module overwrites them) where given."""
     call = run.calls.get(path, 0)
     run.calls[path] = call + 1
     run.modules[(path, call)] = _put_all(run, f"{path}#{call}#", outputs, framework)
-    run.inputs[(path, call)] = _put_all(run, f"{path}#{call}<", inputs, framework)
+    if arrays is None:
+        run.inputs[(path, call)] = _put_all(run, f"{path}#{call}<", inputs, framework)
+        return
+    keys = []
+    for index, array in enumerate(arrays):
+        run.store.put(f"{path}#{call}<{index}", array)
+        keys.append(f"{path}#{call}<{index}")
+    run.inputs[(path, call)] = keys
 
 
 def run_eager(
@@ -113,11 +127,28 @@ def run_eager(
     store = ActivationStore(memory_budget) if memory_budget else ActivationStore()
     run = EagerRun(outputs=[], store=store, by_module=modules)
 
+    # inputs are read as a module is called: an in-place activation (ReLU(inplace=True))
+    # overwrites its input before the post-hook sees it
+    pending: dict[str, list[list[np.ndarray]]] = {}
+
+    def pre_hook(path: str) -> Any:
+        def read(module: Any, args: Any, kwargs: Any) -> None:
+            inputs = [fw.to_numpy(t) for t in flatten_tensors(args, fw)]
+            pending.setdefault(path, []).append(inputs)
+
+        return read
+
     def post_hook(path: str) -> Any:
-        return lambda module, args, output: _record(run, path, output, args, fw)
+        return lambda module, args, output: _record(
+            run, path, output, args, fw, pending[path].pop() if pending.get(path) else None
+        )
 
     hooks = (
-        [(module, None, post_hook(path)) for path, module in fw.named_modules(model) if path]
+        [
+            (module, pre_hook(path), post_hook(path))
+            for path, module in fw.named_modules(model)
+            if path
+        ]
         if modules
         else []
     )

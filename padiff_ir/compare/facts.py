@@ -27,6 +27,7 @@ from padiff_ir.compare.match_result import (
     ModelInfo,
     PairResult,
 )
+from padiff_ir.compare.noise_result import NoiseVerdict
 from padiff_ir.matching.transform_types import ArrayTransform, Transform
 from padiff_ir.metrics import Tolerance
 
@@ -91,6 +92,7 @@ class MatchFacts:
     culprits: tuple[Culprit, ...]
     no_culprit: NoCulprit | None
     notes: tuple[str, ...]
+    noise: NoiseVerdict | None = None
 
     def models(self) -> str:
         """``torch Net (A) vs paddle Net (B)``."""
@@ -145,4 +147,5 @@ def facts(result: MatchResult) -> MatchFacts:
         culprits=tuple(result.culprits),
         no_culprit=_no_culprit(result),
         notes=tuple(result.notes),
+        noise=result.noise,
     )

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from padiff_ir._result import TextEnum, Verdict, VerdictResult, renderer
+from padiff_ir.compare.noise_result import NoiseVerdict
 from padiff_ir.matching.transform_types import Transform, as_transform, layer_map_entry
 from padiff_ir.matching.types import ModulePair, Unmatched
 from padiff_ir.metrics import TensorMetrics, Tolerance
@@ -410,6 +411,8 @@ class MatchResult(VerdictResult):
             model exported again for this result (:mod:`padiff_ir.compare.verify`).
         exporter_faults: where an exporter changed what a model computes; those modules are
             judged on the eager runs (:mod:`padiff_ir.compare.culprits.exporter_faults`).
+        noise: with ``tolerance="auto"``, each module's measured noise and the verdict in
+            units of it (:mod:`padiff_ir.compare.noise_verdict`); None otherwise.
     """
 
     ok: bool
@@ -435,6 +438,7 @@ class MatchResult(VerdictResult):
     layouts: dict[str, Transform] = field(default_factory=dict)
     stale_exports: tuple[str, ...] = ()
     exporter_faults: list[ExporterFault] = field(default_factory=list)
+    noise: NoiseVerdict | None = None
 
     __eq__ = VerdictResult.__eq__  # dataclass(eq=True) would replace the mixin's
     __hash__ = None
@@ -494,6 +498,7 @@ class MatchResult(VerdictResult):
             "layouts": {k: layer_map_entry(v) for k, v in self.layouts.items()},
             "stale_exports": list(self.stale_exports),
             "exporter_faults": [f.to_dict() for f in self.exporter_faults],
+            "noise": self.noise.to_dict() if self.noise is not None else None,
         }
 
     @classmethod
@@ -526,6 +531,7 @@ class MatchResult(VerdictResult):
             layouts={k: as_transform(v) for k, v in (data.get("layouts") or {}).items()},
             stale_exports=tuple(data.get("stale_exports", ())),
             exporter_faults=[ExporterFault.from_dict(f) for f in data.get("exporter_faults", ())],
+            noise=NoiseVerdict.from_dict(data["noise"]) if data.get("noise") else None,
         )
 
     def to_model_explorer(self, directory: str | Path) -> dict[str, Path]:

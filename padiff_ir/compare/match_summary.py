@@ -173,6 +173,23 @@ def _culprit_lines(c: Culprit, width: int) -> list[RenderableType]:
     return lines
 
 
+def _noise_lines(found: MatchFacts, width: int) -> list[RenderableType]:
+    """The verdict in units of noise and how the noise was measured."""
+    noise = found.noise
+    assert noise is not None
+    floors = ", ".join(
+        f"#{i} {f.ratio:.2g}x (noise {f.noise:.2g})" for i, f in enumerate(noise.outputs)
+    )
+    return list(
+        wrapped(
+            f"tolerance auto: {noise.sentence}; outputs {floors}; noise measured by "
+            f"{noise.method} ({noise.dtype}), bound {noise.multiplier:g}x noise + dtype floor",
+            width,
+            style="green" if found.ok else "red",
+        )
+    )
+
+
 def render_summary(
     result: MatchResult, *, worst: int = 10, width: int | None = None, color: bool = False
 ) -> str:
@@ -230,6 +247,8 @@ def _head(found: MatchFacts, width: int) -> list[RenderableType]:
             width,
         ),
     ]
+    if found.noise is not None:  # tolerance="auto": the verdict in units of measured noise
+        parts.extend(_noise_lines(found, width))
     fb = found.fallback
     if fb is not None:
         parts.extend(
@@ -243,11 +262,12 @@ def _head(found: MatchFacts, width: int) -> list[RenderableType]:
     # past an exporter fault the graphs' outputs differ whatever the models do
     failed = "differs past an exporter fault" if found.exporter_faults else "FAIL"
     for p in found.outputs:
+        ok = p.ok if found.noise is None else found.ok or p.ok  # auto: within measured noise
         parts.extend(
             wrapped(
                 f"output #{p.index}: max abs {_num(p.metrics.max_abs)}, cosine "
-                f"{p.metrics.cosine:.6f} -> {'ok' if p.ok else failed}"
-                + (f" ({p.metrics.reason})" if p.metrics.reason else ""),
+                f"{p.metrics.cosine:.6f} -> {'ok' if ok else failed}"
+                + (f" ({p.metrics.reason})" if p.metrics.reason and not ok else ""),
                 width,
                 style="" if p.ok else "red",
             )

@@ -26,7 +26,7 @@ import numpy as np
 from padiff_ir.errors import OptionError
 from padiff_ir.metrics import COMPARE_MODES, Tolerance, check_bound, tolerance_of
 
-__all__ = ["MatchOptions"]
+__all__ = ["MatchOptions", "auto_tolerance"]
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +34,26 @@ _TOLERANCE_KEYS = ("atol", "rtol", "mode")
 
 _UNSET = Tolerance()
 """``MatchOptions.tolerance`` when not passed: ``atol``, ``rtol`` and ``compare_mode`` make it."""
+
+
+def auto_tolerance(tolerance: Tolerance | str | None) -> bool:
+    """Whether ``match``'s ``tolerance`` asks for measured noise (``"auto"``; None or a
+    :class:`~padiff_ir.metrics.Tolerance`: fixed bounds).
+
+    Raises:
+        OptionError: any other value.
+
+    Example:
+        >>> auto_tolerance("auto"), auto_tolerance(None)
+        (True, False)
+    """
+    if tolerance is not None and not isinstance(tolerance, Tolerance) and tolerance != "auto":
+        raise OptionError(
+            "tolerance must be 'auto' (measured noise), a Tolerance or None (atol/rtol), got "
+            f"{tolerance!r}",
+            option="tolerance",
+        )
+    return tolerance == "auto"
 
 
 def _providers(providers: Any) -> tuple[str, ...]:
@@ -120,6 +140,9 @@ class MatchOptions:
         tolerance: the default tolerance as one :class:`~padiff_ir.metrics.Tolerance`, instead
             of ``atol``, ``rtol`` and ``compare_mode`` (which then take its values); after
             creation always the default tolerance.
+        auto_tolerance: judge the result against each tensor's measured numerical noise
+            (``tolerance="auto"``, :mod:`padiff_ir.compare.noise_verdict`) instead of
+            ``atol``/``rtol`` alone.
 
     Raises:
         OptionError: an option with a value it cannot take (a NaN, negative or non-number
@@ -140,12 +163,13 @@ class MatchOptions:
     opset: int | None = None
     progress: Callable[[str], None] | None = field(default=None, compare=False)
     tolerance: Tolerance = _UNSET
+    auto_tolerance: bool = False
 
     def __post_init__(self) -> None:
         self._settle_tolerance()
         object.__setattr__(self, "atol", self.tolerance.atol)
         object.__setattr__(self, "rtol", self.tolerance.rtol)
-        for name in ("assign_weights", "localize"):
+        for name in ("assign_weights", "localize", "auto_tolerance"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise OptionError(
                     f"{name} must be True or False, got {getattr(self, name)!r}", option=name

@@ -87,7 +87,28 @@ def match(model_a: Model, model_b: Model, inputs: Inputs, options: MatchOptions)
     from padiff_ir.frameworks.wrapper import unwrap_model
 
     with FRAMEWORK_LOCK:  # one comparison at a time: the frameworks' global state is shared
-        return _match(model_a, model_b, inputs, options, unwrap_model)
+        result = _match(model_a, model_b, inputs, options, unwrap_model)
+        if options.auto_tolerance:  # judged in units of measured noise
+            result = _noise_judged(result, model_a, model_b, inputs, options, unwrap_model)
+        return result
+
+
+def _noise_judged(
+    result: MatchResult,
+    model_a: Any,
+    model_b: Any,
+    inputs: Any,
+    options: MatchOptions,
+    unwrap_model: Callable[[Any], Any],
+) -> MatchResult:
+    from padiff_ir.compare.noise_verdict import judged_by_noise
+
+    model_a, model_b, framework_a, framework_b, _ = resolve_sides(
+        model_a, model_b, options, unwrap_model
+    )
+    raw_a, raw_b = split_inputs(inputs, framework_a, framework_b)
+    side_a, side_b = rounded_sides((model_a, framework_a, raw_a), (model_b, framework_b, raw_b))
+    return judged_by_noise(result, side_a, side_b, options.memory_budget)
 
 
 def _train_mode_notes(sides: tuple[tuple[str, Model, str], ...]) -> list[str]:

@@ -356,6 +356,12 @@ class Framework:
         """``(dtype, device)`` of the first floating parameter (``(None, None)`` if none)."""
         raise NotImplementedError
 
+    def cast_copy(self, model: Any, dtype: str) -> Any:
+        """A copy of ``model`` whose floating parameters and buffers are cast to ``dtype``
+        (``"float64"``, ``"bfloat16"``...); ``model`` is left as it was. The copy's tensors
+        are made in ``dtype`` directly (no second copy in the model's own dtype)."""
+        raise NotImplementedError
+
     # -- gradients -------------------------------------------------------------------------
     def grad(self, parameter: Tensor) -> Any:
         raise NotImplementedError

@@ -285,6 +285,13 @@ class PaddleFramework(Framework):
                 return tensor.dtype, None
         return None, None
 
+    def cast_copy(self, model: Model, dtype: str) -> Model:
+        import copy
+
+        copied = copy.deepcopy(model)
+        copied.to(dtype=dtype)  # floating parameters and buffers only
+        return copied
+
     def grad(self, parameter: Tensor) -> Any:
         return parameter.grad
 

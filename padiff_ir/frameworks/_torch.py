@@ -233,6 +233,22 @@ class TorchFramework(Framework):
                 return tensor.dtype, tensor.device
         return None, None
 
+    def cast_copy(self, model: Model, dtype: str) -> Model:
+        import copy
+
+        torch = self.torch
+        target = getattr(torch, dtype)
+        memo: dict[int, Any] = {}
+        with torch.no_grad():
+            for tensor in [*model.parameters(), *model.buffers()]:
+                if id(tensor) in memo:
+                    continue
+                cast = tensor.detach().to(target) if tensor.is_floating_point() else tensor.clone()
+                if isinstance(tensor, torch.nn.Parameter):
+                    cast = torch.nn.Parameter(cast, requires_grad=tensor.requires_grad)
+                memo[id(tensor)] = cast
+        return copy.deepcopy(model, memo)
+
     def grad(self, parameter: Tensor) -> Any:
         return parameter.grad
 

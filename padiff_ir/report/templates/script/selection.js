@@ -164,6 +164,14 @@
       if (m) out.push(...m);
       const own = metricsTable(res.own, "own error (B's module fed A's inputs)");
       if (own) out.push(...own);
+      const noise = D.noise && (D.noise.modules || []).find((n) => n.module_a === res.a);
+      if (noise) {  // tolerance="auto": the errors in units of the module's measured noise
+        out.push(el("h4", { text: "numerical noise (" + D.noise.method + ", " + D.noise.dtype + ")" }));
+        const band = (label, f) => el("tr", { "data-noise": label }, [el("th", { text: label }),
+          el("td", { cls: "num", text: f ? "RMSE " + fmt(f.error) + ", noise " + fmt(f.noise) : "-" }),
+          el("td", { text: f ? (f.bound > 0 ? (f.error / f.bound).toFixed(1) + "x noise" : f.error ? "inf" : "0x") : "-" })]);
+        out.push(el("table", null, el("tbody", null, [band("output", noise.output), band("own", noise.own)])));
+      }
     }
     const pattern = path.replace(/(^|\.)\d+(?=\.|$)/g, "$1*") + ".";
     const layouts = Object.entries(D.layouts || {}).filter(([kind]) =>

@@ -1,0 +1,395 @@
+"""``tolerance="auto"`` measured: false alarms, injected bugs, the cost of the float64 shadow.
+
+Cases, each in a fresh process:
+
+* **aligned**: every zoo pair (``padiff_ir.zoo``) and every pair of the real-ports corpus
+  (``tests/ports``, hand-converted, its true differences undone so the pair computes the same
+  thing), plus a ResNet-50 whose BatchNorm statistics are of unit scale (scales in 0.5-1.5,
+  activations in the thousands): ``match`` with the fixed default tolerance and with
+  ``tolerance="auto"``; a false alarm is a diverged verdict or any culprit (goal under auto: 0);
+* **bugs**: the injected bugs of ``bench_ports.bug_cases`` (a BatchNorm epsilon, a conv weight
+  x1.5, ReLU -> GELU, a pool's ``ceil_mode``; an RMSNorm epsilon, a projection x1.5 in the
+  decoders) under ``auto``: top-1 is the injected module pair named first;
+* **epsilon**: a LayerNorm epsilon 1e-5 vs 1e-6 on small-variance inputs, its outputs scaled
+  small (a norm weight of 1e-3): the fixed tolerance passes it, ``auto`` must name the norm;
+* **cost**: per aligned pair, A's float64 shadow forward (cast copy, no hooks) over its
+  float32 forward, and the measurement's runs as timed in ``result.noise.seconds``.
+
+Writes ``benchmarks/results/noise.json`` and prints the tables of ``benchmarks/README.md``
+("Measured noise"). Run: ``PADIFF_IR_CACHE_DIR= .venv/bin/python benchmarks/bench_noise.py
+[--quick] [--cases zoo:mlp,port:resnet18]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._common import run_in_subprocess, write_results
+
+logger = logging.getLogger("bench_noise")
+
+ZOO = ("mlp", "cnn", "vit", "vitpose", "bert", "llama")
+
+
+def _error(err: BaseException) -> str:
+    return f"{type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''}"
+
+
+def _judged(model_a: Any, model_b: Any, inputs: Any, **options: Any) -> dict[str, Any]:
+    import padiff_ir
+
+    start = time.perf_counter()
+    result = padiff_ir.match(model_a, model_b, inputs, **options)
+    out: dict[str, Any] = {
+        "ok": bool(result),
+        "culprits": [[c.module_a, c.module_b] for c in result.culprits][:6],
+        "exporter_faults": [f.module for f in result.exporter_faults][:6],
+        "seconds": round(time.perf_counter() - start, 2),
+    }
+    if result.noise is not None:
+        out["sentence"] = result.noise.sentence
+        out["method"] = result.noise.method
+        out["noise_seconds"] = {k: round(v, 3) for k, v in result.noise.seconds}
+    elif options.get("tolerance") == "auto":
+        out["note"] = result.notes[-1] if result.notes else ""
+    return out
+
+
+def _forward_seconds(model: Any, inputs: Any, dtype: Any, repeat: int = 3) -> float:
+    """Median seconds of a plain forward of a torch model, floating inputs in ``dtype``."""
+    import torch
+
+    from padiff_ir.frameworks import normalize_inputs
+
+    args, kwargs = normalize_inputs(inputs).to_torch()
+    args = tuple(a.to(dtype) if a.is_floating_point() else a for a in args)
+    kwargs = {k: v.to(dtype) if v.is_floating_point() else v for k, v in kwargs.items()}
+    times = []
+    with torch.no_grad():
+        model(*args, **kwargs)  # a first call pays the framework's lazy set-up
+        for _ in range(repeat):
+            start = time.perf_counter()
+            model(*args, **kwargs)
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def shadow_cost(model: Any, inputs: Any) -> dict[str, float]:
+    """A torch model's float64 shadow (the cast copy and its forward) over its float32
+    forward (medians of 3)."""
+    import torch
+
+    from padiff_ir.frameworks import get_framework
+
+    model.eval()
+    float32 = _forward_seconds(model, inputs, torch.float32)
+    start = time.perf_counter()
+    shadow = get_framework("torch").cast_copy(model, "float64")
+    cast = time.perf_counter() - start
+    float64 = _forward_seconds(shadow, inputs, torch.float64)
+    del shadow
+    return {
+        "float32_s": round(float32, 4),
+        "float64_s": round(float64, 4),
+        "cast_s": round(cast, 4),
+        "ratio": round((float64 + cast) / float32, 2) if float32 else float("nan"),
+    }
+
+
+def aligned(model_a: Any, model_b: Any, inputs: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for label, options in (("fixed", {}), ("auto", {"tolerance": "auto"})):
+        try:
+            out[label] = _judged(model_a, model_b, inputs, **options)
+        except Exception as err:
+            out[label] = {"error": _error(err)}
+    out["false_alarm"] = {
+        label: "error" in out[label] or not out[label]["ok"] or bool(out[label]["culprits"])
+        for label in ("fixed", "auto")
+    }
+    try:
+        out["cost"] = shadow_cost(model_a, inputs)
+    except Exception as err:
+        out["cost"] = {"error": _error(err)}
+    return out
+
+
+# --- cases ---------------------------------------------------------------------------------
+
+
+def zoo_case(name: str) -> dict[str, Any]:
+    from padiff_ir.zoo import get_pair
+
+    pair = get_pair(name)
+    return {"case": f"zoo:{name}", **aligned(pair.torch_model, pair.paddle_model, pair.inputs)}
+
+
+def _port_row(name: str) -> Any:
+    from benchmarks.bench_ports import corpus
+
+    return next(r for r in corpus() if r.name.split("/")[-1] == name)
+
+
+def _converted(row: Any) -> Any:
+    from tests.ports import hand_convert
+
+    pair = row.build()
+    hand_convert(pair)
+    if pair.notes.get("undo"):  # the true differences undone: the pair computes one thing
+        pair.notes["undo"](pair.paddle_model)
+    return pair
+
+
+def port_case(name: str) -> dict[str, Any]:
+    pair = _converted(_port_row(name))
+    return {"case": f"port:{name}", **aligned(pair.torch_model, pair.paddle_model, pair.inputs)}
+
+
+def _unit_scale_norms(model: Any, seed: int = 0) -> None:
+    """BatchNorm statistics of unit scale (scales U(0.5, 1.5)): activations in the
+    thousands through fifty layers, as in the issue's ResNet-50."""
+    import torch
+
+    rng = np.random.default_rng(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                n = module.num_features
+                for key, value in (
+                    ("weight", rng.uniform(0.5, 1.5, n)),
+                    ("bias", rng.normal(0.0, 0.1, n)),
+                    ("running_mean", rng.normal(0.0, 0.1, n)),
+                    ("running_var", rng.uniform(0.5, 1.5, n)),
+                ):
+                    getattr(module, key).copy_(torch.from_numpy(value.astype("float32")))
+
+
+def hot_case(name: str) -> dict[str, Any]:
+    from tests.ports import hand_convert
+
+    pair = _port_row(name).build()
+    _unit_scale_norms(pair.torch_model)
+    hand_convert(pair)
+    import torch
+
+    with torch.no_grad():
+        logits = pair.torch_model(*[torch.from_numpy(x) for x in _arrays(pair.inputs)])
+    out = aligned(pair.torch_model, pair.paddle_model, pair.inputs)
+    return {"case": f"hot:{name}", "max_abs_logit": float(logits.abs().max()), **out}
+
+
+def _arrays(inputs: Any) -> list[np.ndarray]:
+    from padiff_ir.frameworks import normalize_inputs
+
+    return list(normalize_inputs(inputs).arrays)
+
+
+def bugs_case(name: str) -> dict[str, Any]:
+    import padiff_ir
+    from benchmarks.bench_ports import bug_cases
+    from tests.ports.eager import module_outputs
+
+    row = _port_row(name)
+    results = []
+    for bug, apply, culprit in bug_cases(row.build()):
+        pair = _converted(row)
+        apply(pair.paddle_model)
+        outs_a, outs_b = module_outputs(pair, {culprit[0]: culprit[1]})
+        a, b = outs_a[culprit[0]], outs_b[culprit[1]]
+        if a.shape == b.shape and np.allclose(a, b, atol=1e-5, rtol=1e-5):
+            results.append({"bug": bug, "site": list(culprit), "effect": False})
+            continue
+        try:
+            result = padiff_ir.match(
+                pair.torch_model, pair.paddle_model, pair.inputs, tolerance="auto"
+            )
+            named = [(c.module_a, c.module_b) for c in result.culprits]
+            entry: dict[str, Any] = {"culprits": [list(c) for c in named[:4]]}
+            entry["top1"] = bool(named) and named[0] == culprit
+            entry["sentence"] = result.noise.sentence if result.noise else ""
+        except Exception as err:
+            entry = {"error": _error(err), "top1": False}
+        results.append({"bug": bug, "site": list(culprit), "effect": True, **entry})
+    return {"case": f"bugs:{name}", "bugs": results}
+
+
+def _norm_pair(eps_b: float) -> tuple[Any, Any, np.ndarray]:
+    import paddle
+    import torch
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    model_a = torch.nn.Sequential(torch.nn.Linear(16, 64), torch.nn.LayerNorm(64, eps=1e-5))
+    with torch.no_grad():
+        model_a[0].weight.mul_(0.1)  # small-variance inputs of the norm (about 1e-3)
+        model_a[0].bias.zero_()
+        model_a[1].weight.fill_(5e-4)  # and small outputs: the fixed atol cannot see them
+    model_b = paddle.nn.Sequential(paddle.nn.Linear(16, 64), paddle.nn.LayerNorm(64, epsilon=eps_b))
+    model_b[0].weight.set_value(model_a[0].weight.detach().numpy().T.copy())
+    model_b[0].bias.set_value(model_a[0].bias.detach().numpy())
+    model_b[1].weight.set_value(model_a[1].weight.detach().numpy())
+    model_b[1].bias.set_value(model_a[1].bias.detach().numpy())
+    return model_a, model_b, rng.standard_normal((4, 16)).astype("float32")
+
+
+def epsilon_case() -> dict[str, Any]:
+    model_a, model_b, inputs = _norm_pair(1e-6)
+    out: dict[str, Any] = {"case": "epsilon"}
+    for label, options in (("fixed", {}), ("auto", {"tolerance": "auto"})):
+        out[label] = _judged(model_a, model_b, inputs, **options)
+    out["found"] = {
+        label: not out[label]["ok"] and out[label]["culprits"][:1] == [["1", "1"]]
+        for label in ("fixed", "auto")
+    }
+    same_a, same_b, inputs = _norm_pair(1e-5)  # the same pair without the bug: no alarm
+    out["aligned_auto"] = _judged(same_a, same_b, inputs, tolerance="auto")
+    return out
+
+
+def cost_case(name: str) -> dict[str, Any]:
+    """The shadow's cost alone (``cost:zoo/NAME`` or ``cost:NAME`` of the ports corpus)."""
+    if name.startswith("zoo/"):
+        from padiff_ir.zoo import get_pair
+
+        pair = get_pair(name[4:])
+    else:
+        pair = _converted(_port_row(name))
+    return {"case": f"cost:{name}", "cost": shadow_cost(pair.torch_model, pair.inputs)}
+
+
+def run_case(case: str) -> dict[str, Any]:
+    kind, _, name = case.partition(":")
+    if kind == "cost":
+        return cost_case(name)
+    if kind == "zoo":
+        return zoo_case(name)
+    if kind == "port":
+        return port_case(name)
+    if kind == "hot":
+        return hot_case(name)
+    if kind == "bugs":
+        return bugs_case(name)
+    return epsilon_case()
+
+
+# --- the run and the tables ----------------------------------------------------------------
+
+
+def cases(quick: bool, families: tuple[str, ...]) -> list[str]:
+    from benchmarks.bench_ports import corpus
+
+    ports = [r for r in corpus(families) if not (quick and r.slow)]
+    names = [r.name.split("/")[-1] for r in ports]
+    return [
+        *(f"zoo:{n}" for n in ZOO),
+        *(f"port:{n}" for n in names),
+        "hot:resnet50",
+        *(f"bugs:{n}" for n in names),
+        "epsilon",
+    ]
+
+
+def tables(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| pair | fixed atol | auto | auto's words | fwd64 / fwd32 | cast (s) | auto's runs: "
+        "shadow / A |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        if "fixed" not in row or row.get("case") == "epsilon":
+            continue
+        fixed, auto, cost = row["fixed"], row["auto"], row.get("cost", {})
+        words = auto.get("sentence") or auto.get("note") or auto.get("error", "")
+        runs = auto.get("noise_seconds", {})
+        hooked = f"{runs['shadow'] / runs['reference']:.2f}" if runs.get("reference") else "-"
+        forward = f"{cost['float64_s'] / cost['float32_s']:.2f}" if cost.get("float32_s") else "-"
+        lines.append(
+            f"| {row['case']} | {_verdict(fixed)} | {_verdict(auto)} | {words[:90]} "
+            f"| {forward} | {cost.get('cast_s', '-')} | {hooked} |"
+        )
+    lines += ["", "| model A | float32 forward (s) | float64 forward (s) | ratio | cast (s) |"]
+    lines += ["|---|---|---|---|---|"]
+    for row in rows:
+        if row.get("case", "").startswith("cost:") and "float32_s" in row.get("cost", {}):
+            cost = row["cost"]
+            lines.append(
+                f"| {row['case'][5:]} | {cost['float32_s']} | {cost['float64_s']} "
+                f"| {cost['float64_s'] / cost['float32_s']:.2f} | {cost['cast_s']} |"
+            )
+    lines += ["", "| pair | bugs top-1 under auto | missed |", "|---|---|---|"]
+    for row in rows:
+        if "bugs" not in row:
+            continue
+        bugs = [b for b in row["bugs"] if b.get("effect")]
+        missed = [
+            f"{b['bug']} ({(b.get('culprits') or [['none']])[0][0]})"
+            for b in bugs
+            if not b.get("top1")
+        ]
+        top1 = sum(b.get("top1", False) for b in bugs)
+        lines.append(
+            f"| {row['case'].split(':')[1]} | {top1}/{len(bugs)} | {', '.join(missed) or '-'} |"
+        )
+    return "\n".join(lines)
+
+
+def _verdict(judged: dict[str, Any]) -> str:
+    if "error" in judged:
+        return "error"
+    if judged["ok"] and not judged["culprits"]:
+        return "aligned"
+    return f"{'ALIGNED' if judged['ok'] else 'DIVERGED'}, {len(judged['culprits'])} culprits"
+
+
+def _previous_rows(output: str) -> list[dict[str, Any]]:
+    from benchmarks._common import RESULTS
+
+    path = RESULTS / f"{output}.json"
+    return json.loads(path.read_text())["rows"] if path.exists() else []
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="leave the slow port pairs out")
+    parser.add_argument("--family", action="append", choices=("vision", "decoders"))
+    parser.add_argument("--cases", default="", help="comma-separated cases (zoo:mlp,...)")
+    parser.add_argument("--case", default="", help="one case in this process")
+    parser.add_argument(
+        "--merge", action="store_true", help="replace these cases' rows in results/noise.json"
+    )
+    parser.add_argument("--output", default="noise", help="results/<output>.json")
+    args = parser.parse_args(argv)
+    if args.case:
+        print(json.dumps(run_case(args.case), default=str))
+        return
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    chosen = [c for c in args.cases.split(",") if c] or cases(
+        args.quick, tuple(args.family or ("vision", "decoders"))
+    )
+    rows = []
+    if args.merge:  # the rows of other cases kept, in their order
+        rows = [r for r in _previous_rows(args.output) if r.get("case") not in chosen]
+    for case in chosen:
+        start = time.perf_counter()
+        out = run_in_subprocess(__file__, case)
+        out.setdefault("case", case)
+        logger.info("%s (%.0f s): %s", case, time.perf_counter() - start, json.dumps(out)[:1500])
+        rows.append(out)
+        path = write_results(args.output, rows)  # after each case: a long run keeps what it has
+    logger.info("wrote %s", path)
+    print(tables(rows))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,182 @@
+"""The numerical noise of a comparison, as data: what ``tolerance="auto"`` measured.
+
+Each compared tensor (a module's outputs, the model's outputs) has a :class:`NoiseFloor`: how
+far A, run in the working dtype, is from A's float64 shadow (its rounding error, the
+*noise*), how far B is from that shadow (the *error*), and the bound the error must stay
+within (``multiplier * noise`` plus a floor of a few units in the last place of the working
+dtype, for values near zero). ``ratio`` is the error in units of that bound: at most 1 passes.
+
+Example:
+    >>> floor = NoiseFloor(noise=1e-6, error=3e-6, bound=2.1e-6, scale=1.0, numel=64)
+    >>> floor.ok, round(floor.ratio, 2)
+    (False, 1.43)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+__all__ = ["ModuleNoise", "NoiseFloor", "NoiseVerdict"]
+
+
+@dataclass(frozen=True)
+class NoiseFloor:
+    """One tensor (or the tensors of one module call together) measured against its noise.
+
+    Attributes:
+        noise: RMSE of A in the working dtype against A's float64 shadow (with the
+            perturbation method: the RMSE spread of A under inputs perturbed at the dtype's
+            epsilon).
+        error: RMSE of B against the shadow (perturbation: against A as run).
+        bound: what ``error`` must stay within: ``multiplier * noise`` plus the dtype floor.
+        scale: root mean square of the shadow's values (the tensor's size of numbers).
+        numel: elements measured.
+        peak_noise: the largest elementwise rounding error of A (``max |A - A64|``).
+        peak: the largest magnitude of the shadow's values.
+    """
+
+    noise: float
+    error: float
+    bound: float
+    scale: float
+    numel: int
+    peak_noise: float = 0.0
+    peak: float = 0.0
+
+    @property
+    def ratio(self) -> float:
+        """The error in units of its bound (0 for no error, ``inf`` for an error where the
+        bound is 0)."""
+        if self.error == 0:
+            return 0.0
+        return self.error / self.bound if self.bound > 0 else math.inf
+
+    @property
+    def ok(self) -> bool:
+        return self.ratio <= 1.0
+
+    def within_peak(self, max_abs: float, multiplier: float, epsilon: float) -> bool:
+        """Whether an elementwise difference ``max_abs`` of one module's two runs stays within
+        ``multiplier`` times A's largest rounding error plus a few units in the last place of
+        the largest value (an exporter's rounding, not a fault)."""
+        return max_abs <= multiplier * self.peak_noise + 4 * epsilon * self.peak
+
+    def to_dict(self) -> dict[str, Any]:
+        return {key: _finite(value) for key, value in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> NoiseFloor:
+        return cls(**{key: _number(value) for key, value in data.items()})
+
+
+@dataclass(frozen=True)
+class ModuleNoise:
+    """A module pair's outputs and own error, each against its noise.
+
+    Attributes:
+        module_a / module_b: the module pair (call sites, ``pool#2``).
+        output: B's module outputs as run vs the shadow's (None when not measured).
+        own: B's module fed the shadow's inputs vs the shadow's outputs, against A's module
+            alone in the working dtype on the same inputs (its own noise); measured for the
+            modules whose outputs leave their noise (None otherwise).
+    """
+
+    module_a: str
+    module_b: str
+    output: NoiseFloor | None = None
+    own: NoiseFloor | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "module_a": self.module_a,
+            "module_b": self.module_b,
+            "output": self.output.to_dict() if self.output is not None else None,
+            "own": self.own.to_dict() if self.own is not None else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModuleNoise:
+        output, own = data.get("output"), data.get("own")
+        return cls(
+            module_a=data["module_a"],
+            module_b=data["module_b"],
+            output=NoiseFloor.from_dict(output) if output else None,
+            own=NoiseFloor.from_dict(own) if own else None,
+        )
+
+
+@dataclass(frozen=True)
+class NoiseVerdict:
+    """What ``tolerance="auto"`` measured and concluded.
+
+    Attributes:
+        method: ``"float64 shadow"`` or ``"perturbation"`` (where A cannot run in float64).
+        dtype: the working dtype (the lower precision of the two models').
+        multiplier: ``m`` of the bound (2; 3 for a 16-bit working dtype).
+        outputs: the model's outputs, each against its noise.
+        modules: every measured module pair, in A's order.
+        culprits: the modules whose own error leaves their own noise (innermost first).
+        sentence: the verdict in words (``aligned within numerical noise (worst 1.8x noise
+            at `layer3.1.bn2`)``).
+        seconds: time of each run (``reference``, ``shadow``, ``b``, ``own``).
+    """
+
+    method: str
+    dtype: str
+    multiplier: float
+    outputs: tuple[NoiseFloor, ...] = ()
+    modules: tuple[ModuleNoise, ...] = ()
+    culprits: tuple[str, ...] = ()
+    sentence: str = ""
+    seconds: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return all(floor.ok for floor in self.outputs)
+
+    def module(self, site: str) -> ModuleNoise | None:
+        """The measurement of module ``site`` of A (None if not measured)."""
+        return next((m for m in self.modules if m.module_a == site), None)
+
+    def worst(self) -> tuple[str, float]:
+        """The module whose outputs are furthest from the shadow, in units of noise."""
+        best = ("", 0.0)
+        for module in self.modules:
+            if module.output is not None and module.output.ratio > best[1]:
+                best = (module.module_a, module.output.ratio)
+        return best
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "dtype": self.dtype,
+            "multiplier": self.multiplier,
+            "outputs": [floor.to_dict() for floor in self.outputs],
+            "modules": [module.to_dict() for module in self.modules],
+            "culprits": list(self.culprits),
+            "sentence": self.sentence,
+            "seconds": dict(self.seconds),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> NoiseVerdict:
+        return cls(
+            method=data["method"],
+            dtype=data["dtype"],
+            multiplier=float(data["multiplier"]),
+            outputs=tuple(NoiseFloor.from_dict(f) for f in data.get("outputs", ())),
+            modules=tuple(ModuleNoise.from_dict(m) for m in data.get("modules", ())),
+            culprits=tuple(data.get("culprits", ())),
+            sentence=data.get("sentence", ""),
+            seconds=tuple((str(k), float(v)) for k, v in data.get("seconds", {}).items()),
+        )
+
+
+def _finite(value: Any) -> Any:
+    return repr(value) if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def _number(value: Any) -> Any:
+    return float(value) if isinstance(value, str) else value
