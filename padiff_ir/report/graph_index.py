@@ -16,6 +16,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from padiff_ir._paths import ancestors, split_call_site
+from padiff_ir.report.result_json import (
+    SIDES,
+    GraphJson,
+    MatchJson,
+    ModuleJson,
+    Side,
+    match_json,
+)
 
 __all__ = ["graph_index", "module_graphs"]
 
@@ -24,11 +32,11 @@ logger = logging.getLogger(__name__)
 _STATUS_RANK = {"culprit": 5, "contains-culprit": 4, "inherited": 3, "accumulated": 2, "ok": 1}
 
 
-def _rank(module: Mapping[str, Any]) -> int:
+def _rank(module: ModuleJson) -> int:
     return _STATUS_RANK.get(module.get("status", ""), 0)
 
 
-def _tensor_nodes(view: Mapping[str, Any] | None) -> dict[str, int]:
+def _tensor_nodes(view: GraphJson | None) -> dict[str, int]:
     """Tensor name -> index of the drawn node that makes it."""
     if not view:
         return {}
@@ -39,13 +47,13 @@ def _tensor_nodes(view: Mapping[str, Any] | None) -> dict[str, int]:
     return out
 
 
-def _node_index(data: Mapping[str, Any]) -> dict[str, Any]:
+def _node_index(data: MatchJson) -> dict[str, Any]:
     """Which pair and which unmatched entry each drawn node of each side belongs to."""
     graphs = data.get("graphs") or {}
     pairs = data.get("pairs", [])
     index: dict[str, Any] = {"node_pair": {}, "node_unmatched": {}, "groups": []}
     by_name = {}
-    for side in ("a", "b"):
+    for side in SIDES:
         view = graphs.get(side)
         nodes = view.get("nodes", []) if view else []
         by_name[side] = {n["id"]: i for i, n in enumerate(nodes)}
@@ -61,10 +69,13 @@ def _node_index(data: Mapping[str, Any]) -> dict[str, Any]:
         for entry in data.get("unmatched", ()):
             if entry.get("side") != side or entry.get("kind") not in ("op", "tensor"):
                 continue
+            name = entry.get("name")
             node = (
-                by_name[side].get(entry.get("name"))
+                None
+                if name is None
+                else by_name[side].get(name)
                 if entry.get("kind") == "op"
-                else tensors.get(entry.get("name"))
+                else tensors.get(name)
             )
             if node is not None:
                 unmatched[str(node)] = entry.get("reason", "")
@@ -75,13 +86,13 @@ def _node_index(data: Mapping[str, Any]) -> dict[str, Any]:
     return index
 
 
-def _module_index(data: Mapping[str, Any]) -> dict[str, Any]:
+def _module_index(data: MatchJson) -> dict[str, Any]:
     """Module path -> its module result, per side; a layer called several times (``pool#2``)
     also under its path (the call that fails first) and in ``calls`` (every call)."""
     modules = data.get("modules", [])
     result: dict[str, dict[str, int]] = {"a": {}, "b": {}}
     calls: dict[str, dict[str, list[int]]] = {"a": {}, "b": {}}
-    for side in ("a", "b"):
+    for side in SIDES:
         for i, m in enumerate(modules):
             result[side][m[side]] = i
         for i, m in enumerate(modules):
@@ -96,14 +107,14 @@ def _module_index(data: Mapping[str, Any]) -> dict[str, Any]:
     for pair in data.get("layer_map", ()):
         partner["a"].setdefault(pair["a"], pair["b"])
         partner["b"].setdefault(pair["b"], pair["a"])
-    for side in ("a", "b"):
-        other = "b" if side == "a" else "a"
+    for side in SIDES:
+        other: Side = "b" if side == "a" else "a"
         for path, indices in calls[side].items():
             partner[side].setdefault(path, split_call_site(modules[indices[0]][other])[0])
     return {"module_result": result, "module_partner": partner, "calls": calls}
 
 
-def _first_divergence_index(data: Mapping[str, Any]) -> int | None:
+def _first_divergence_index(data: MatchJson) -> int | None:
     first = data.get("first_divergence")
     if not first:
         return None
@@ -115,7 +126,7 @@ def _first_divergence_index(data: Mapping[str, Any]) -> int | None:
     return None
 
 
-def _run_shapes(data: Mapping[str, Any]) -> dict[str, dict[str, list[Any]]]:
+def _run_shapes(data: MatchJson) -> dict[str, dict[str, list[Any]]]:
     """Node index -> its shape as run, for nodes whose exported shape is symbolic.
 
     A paired node's shape is the one its pair's metrics recorded; the symbolic dims these
@@ -124,7 +135,7 @@ def _run_shapes(data: Mapping[str, Any]) -> dict[str, dict[str, list[Any]]]:
     """
     graphs = data.get("graphs") or {}
     out: dict[str, dict[str, list[Any]]] = {"a": {}, "b": {}}
-    for side in ("a", "b"):
+    for side in SIDES:
         view = graphs.get(side)
         if not view or view.get("kind") == "modules":
             continue
@@ -133,7 +144,8 @@ def _run_shapes(data: Mapping[str, Any]) -> dict[str, dict[str, list[Any]]]:
         bound: dict[str, int] = {}
         for pair in data.get("pairs", ()):
             names = pair.get(side, ())
-            shape = (pair.get("metrics") or {}).get(f"shape_{side}")
+            metrics = pair.get("metrics") or {}
+            shape = metrics.get("shape_a") if side == "a" else metrics.get("shape_b")
             node = tensors.get(names[0]) if len(names) == 1 else None
             static = nodes[node].get("shape") if node is not None else None
             if (
@@ -148,27 +160,28 @@ def _run_shapes(data: Mapping[str, Any]) -> dict[str, dict[str, list[Any]]]:
                 for dim, value in zip(static, shape):
                     if isinstance(dim, str):
                         bound.setdefault(dim, int(value))
-        for i, node in enumerate(nodes):
-            static = node.get("shape")
+        for i, drawn in enumerate(nodes):
+            static = drawn.get("shape")
             if str(i) in out[side] or not static or all(isinstance(d, int) for d in static):
                 continue
             out[side][str(i)] = [bound.get(d, d) if isinstance(d, str) else d for d in static]
     return out
 
 
-def graph_index(data: Mapping[str, Any]) -> dict[str, Any]:
+def graph_index(data: Mapping[str, object]) -> dict[str, Any]:
     """Everything the report's script looks up about the drawn graphs of ``data``."""
-    graphs = data.get("graphs") or {}
+    result = match_json(data)
+    graphs = result.get("graphs") or {}
     return {
-        **_node_index(data),
-        **_module_index(data),
-        "run_shape": _run_shapes(data),
-        "first_divergence": _first_divergence_index(data),
+        **_node_index(result),
+        **_module_index(result),
+        "run_shape": _run_shapes(result),
+        "first_divergence": _first_divergence_index(result),
         "has_graphs": bool(graphs.get("a") or graphs.get("b")),
     }
 
 
-def module_graphs(data: Mapping[str, Any]) -> dict[str, Any]:
+def module_graphs(data: Mapping[str, object]) -> dict[str, Any]:
     """Graphs of a result compared module by module: a node per module output pair, in run
     order, each edge from the output before it; ``{}`` when the result has no pairs.
 
@@ -179,19 +192,21 @@ def module_graphs(data: Mapping[str, Any]) -> dict[str, Any]:
         >>> [(n["id"], n["op"], n["shape"]) for n in view["nodes"]], view["kind"]
         ([('f', 'Linear', [2, 3])], 'modules')
     """
-    pairs = sorted(data.get("pairs", ()), key=lambda p: p.get("index", 0))
+    result = match_json(data)
+    pairs = sorted(result.get("pairs", ()), key=lambda p: p.get("index", 0))
     if not pairs:
         return {}
-    graphs = {}
-    for side in ("a", "b"):
-        model = data.get(f"model_{side}") or {}
+    graphs: dict[str, object] = {}
+    for side in SIDES:
+        model = (result.get("model_a") if side == "a" else result.get("model_b")) or {}
         classes: dict[str, str] = {"": str(model.get("class", ""))}
-        for entry in (*data.get("modules", ()), *data.get("layer_map", ())):
+        for entry in (*result.get("modules", ()), *result.get("layer_map", ())):
             path = split_call_site(entry.get(side, ""))[0]
             classes.setdefault(path, str(entry.get(f"class_{side}", "")))
-        nodes = []
+        nodes: list[dict[str, object]] = []
+        paths: list[str] = []
         for pair in pairs:
-            module = pair.get(f"module_{side}", "")
+            module = str(pair.get(f"module_{side}", ""))
             metrics = pair.get("metrics") or {}
             nodes.append(
                 {
@@ -204,8 +219,9 @@ def module_graphs(data: Mapping[str, Any]) -> dict[str, Any]:
                     "dtype": metrics.get(f"dtype_{side}"),
                 }
             )
-        for node in nodes:
-            for path in (node["module"], *ancestors(node["module"])):
+            paths.append(split_call_site(module)[0])
+        for module_path in paths:
+            for path in (module_path, *ancestors(module_path)):
                 classes.setdefault(path, "")
         graphs[side] = {
             "kind": "modules",

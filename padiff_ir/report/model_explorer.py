@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,8 @@ from typing import Any
 from padiff_ir._paths import ancestors
 from padiff_ir.errors import ReportError
 from padiff_ir.report.explorer_graph import view_model
+from padiff_ir.report.result_json import SIDES, MatchJson, MetricsJson, Side, match_json
+from padiff_ir.report.view import to_float
 
 __all__ = [
     "MANIFEST",
@@ -60,7 +62,6 @@ THRESHOLDS = (
 )
 #: The file naming what :func:`to_model_explorer` wrote, read by ``padiff-ir explore``.
 MANIFEST = "model_explorer.json"
-SIDES = ("a", "b")
 #: node data of a tensor pair's error as run: name -> key of its metrics
 _PAIR_DATA = {"max_abs": "max_abs", "max_rel": "max_rel"}
 #: a module's status (``ModuleStatus`` values) -> its colour in the ``status`` node data
@@ -136,29 +137,25 @@ class ExplorerFiles:
         return files
 
 
-def _value(metrics: dict[str, Any] | None, key: str) -> float | None:
-    if not metrics:
-        return None
-    try:
-        value = float(metrics[key])
-    except (KeyError, TypeError, ValueError):
-        return None
-    if math.isnan(value):
+def _value(metrics: MetricsJson | None, key: str) -> float | None:
+    value = to_float(metrics.get(key)) if metrics else None
+    if value is None or math.isnan(value):
         return None
     return value if math.isfinite(value) else 1e300
 
 
-def graph_ids(data: dict[str, Any]) -> dict[str, str]:
+def graph_ids(data: Mapping[str, object]) -> dict[str, str]:
     """Each side's graph id in Model Explorer: ``A: torch VitPose`` (side, framework, class)."""
-    ids = {}
+    graphs = match_json(data)["graphs"]
+    ids: dict[str, str] = {}
     for side in SIDES:
-        view = data["graphs"][side]
+        view = graphs[side]
         words = [side.upper() + ":", str(view.get("framework") or ""), view.get("model_class")]
         ids[side] = " ".join(str(w) for w in words if w)
     return ids
 
 
-def model_explorer_data(data: dict[str, Any]) -> dict[str, Any]:
+def model_explorer_data(data: Mapping[str, object]) -> dict[str, Any]:
     """Node data per side and name, and the A -> B mapping, as dictionaries.
 
     ``data`` is a MatchResult's ``to_dict()`` with ``graphs`` (see
@@ -169,7 +166,8 @@ def model_explorer_data(data: dict[str, Any]) -> dict[str, Any]:
     Raises:
         ReportError: the result holds no graphs, so its pairs cannot be put on nodes.
     """
-    graphs = data.get("graphs") or {}
+    result = match_json(data)
+    graphs = result.get("graphs") or {}
     if not graphs.get("a") or not graphs.get("b"):
         raise ReportError(
             "this result holds no graphs (result.graphs), so its errors cannot be "
@@ -180,7 +178,7 @@ def model_explorer_data(data: dict[str, Any]) -> dict[str, Any]:
         side: {t: n["id"] for n in graphs[side]["nodes"] for t in n.get("out", ())}
         for side in SIDES
     }
-    pairs = data.get("pairs", ())
+    pairs = result.get("pairs", ())
     out: dict[str, Any] = {"graph_ids": ids}
     for side in SIDES:
         per_name = {}
@@ -194,7 +192,7 @@ def model_explorer_data(data: dict[str, Any]) -> dict[str, Any]:
                     if node is not None and (old is None or value > old):
                         results[node] = {"value": value}
             per_name[name] = _node_data(ids[side], name, results)
-        per_name.update(_module_data(data, side, ids[side]))
+        per_name.update(_module_data(result, side, ids[side]))
         out[side] = per_name
     entries = []
     for pair in pairs:
@@ -206,7 +204,7 @@ def model_explorer_data(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _node_data(graph_id: str, name: str, results: dict[str, Any]) -> dict[str, Any]:
+def _node_data(graph_id: str, name: str, results: Mapping[str, object]) -> dict[str, Any]:
     return {
         graph_id: {
             "name": name,
@@ -216,7 +214,7 @@ def _node_data(graph_id: str, name: str, results: dict[str, Any]) -> dict[str, A
     }
 
 
-def _module_data(data: dict[str, Any], side: str, graph_id: str) -> dict[str, Any]:
+def _module_data(data: MatchJson, side: Side, graph_id: str) -> dict[str, Any]:
     """``own_max_abs`` (the own error of each op's module: B's module fed A's inputs) and
     ``status`` (the module's status as text, coloured) of every op, from its nearest module
     with a result."""
@@ -268,7 +266,7 @@ def to_model_explorer(result: object, directory: str | Path) -> dict[str, Path]:
     built = model_explorer_data(data)
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
-    models = {}
+    models: dict[str, Path] = {}
     node_data: dict[str, dict[str, Path]] = {}
     for side in SIDES:
         models[side] = folder / f"{side}.onnx"

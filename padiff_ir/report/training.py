@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, cast
 
 from padiff_ir._result import Verdict
 from padiff_ir.native.diff_result import STEP_LISTS
+from padiff_ir.report.result_json import DiffJson, EntryJson, StepJson, diff_json
 from padiff_ir.report.view import (
     Fact,
     ReportView,
@@ -29,6 +30,7 @@ from padiff_ir.report.view import (
     TabView,
     environment_facts,
     format_error,
+    to_float,
 )
 
 __all__ = ["diff_view", "training_data"]
@@ -46,19 +48,21 @@ _SECTIONS = (
 )
 
 
-def _number(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(number) else number
+def _number(value: object) -> float | None:
+    number = to_float(value)
+    return None if number is None or math.isnan(number) else number
 
 
 def _where(module: str) -> str:
     return module or "<root>"
 
 
-def _row_label(entry: Mapping[str, Any]) -> str:
+def _entries(step: StepJson, key: str) -> list[EntryJson]:
+    """The entries of one of a step's lists (``forward``, ``grads``...); none when absent."""
+    return list(cast("Iterable[EntryJson]", step.get(key, ())))
+
+
+def _row_label(entry: EntryJson) -> str:
     if "name_a" in entry:  # a parameter
         label = entry.get("name_a", "")
         if entry.get("name_b") and entry.get("name_b") != label:
@@ -77,12 +81,12 @@ def _row_label(entry: Mapping[str, Any]) -> str:
 
 
 def _section(
-    title: str, key: str, kinds: tuple[str, ...] | None, steps: list[Mapping[str, Any]]
+    title: str, key: str, kinds: tuple[str, ...] | None, steps: list[StepJson]
 ) -> dict[str, Any] | None:
     rows: dict[str, int] = {}
     order: dict[str, float] = {}
     for step in steps:
-        for entry in step.get(key, ()):
+        for entry in _entries(step, key):
             if kinds is not None and entry.get("kind") not in kinds:
                 continue
             label = _row_label(entry)
@@ -94,7 +98,7 @@ def _section(
     values: list[list[float | None]] = [[None] * len(steps) for _ in rows]
     metrics: list[list[Any]] = [[None] * len(steps) for _ in rows]
     for j, step in enumerate(steps):
-        for entry in step.get(key, ()):
+        for entry in _entries(step, key):
             if kinds is not None and entry.get("kind") not in kinds:
                 continue
             i = rows[_row_label(entry)]
@@ -104,7 +108,7 @@ def _section(
     return {"title": title, "key": key, "rows": list(rows), "values": values, "metrics": metrics}
 
 
-def _worst(entries: list[Mapping[str, Any]]) -> str:
+def _worst(entries: list[EntryJson]) -> str:
     failing = [e for e in entries if not (e.get("metrics") or {}).get("ok", True)]
     pool = failing or entries
     if not pool:
@@ -114,19 +118,19 @@ def _worst(entries: list[Mapping[str, Any]]) -> str:
     return f"{_row_label(entry)} {error}" + (" FAIL" if failing else "")
 
 
-def _step_ok(step: Mapping[str, Any]) -> bool:
+def _step_ok(step: StepJson) -> bool:
     for key in STEP_LISTS:
-        if any(not (e.get("metrics") or {}).get("ok", True) for e in step.get(key, ())):
+        if any(not (e.get("metrics") or {}).get("ok", True) for e in _entries(step, key)):
             return False
     loss = step.get("loss")
     return loss is None or bool(loss.get("ok", True))
 
 
-def _layers(steps: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def _layers(steps: list[StepJson]) -> list[dict[str, Any]]:
     table: dict[tuple[str, str], dict[str, Any]] = {}
     for step in steps:
         for key, column in (("forward", "forward"), ("backward", "grad")):
-            for entry in step.get(key, ()):
+            for entry in _entries(step, key):
                 row = table.setdefault(
                     (entry.get("module_a", ""), entry.get("module_b", "")),
                     {
@@ -147,9 +151,9 @@ def _layers(steps: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return list(table.values())
 
 
-def training_data(data: Mapping[str, Any]) -> dict[str, Any]:
+def training_data(data: Mapping[str, object]) -> dict[str, Any]:
     """What the page's script draws for a DiffResult dictionary: steps, grids, layers."""
-    steps = list(data.get("steps", ()))
+    steps = list(diff_json(data).get("steps", ()))
     rows = []
     for step in steps:
         loss = step.get("loss") or {}
@@ -174,7 +178,7 @@ def training_data(data: Mapping[str, Any]) -> dict[str, Any]:
     return {"steps": rows, "sections": sections, "layers": _layers(steps)}
 
 
-def _summary(data: Mapping[str, Any]) -> SummaryView:
+def _summary(data: DiffJson) -> SummaryView:
     ok = bool(data.get("ok"))
     model_a, model_b = data.get("model_a") or {}, data.get("model_b") or {}
     label_a = f"{model_a.get('framework', '?')} {model_a.get('class', 'model')} (A)"
@@ -252,14 +256,15 @@ def _summary(data: Mapping[str, Any]) -> SummaryView:
     )
 
 
-def diff_view(data: Mapping[str, Any], title: str | None = None) -> ReportView:
+def diff_view(data: Mapping[str, object], title: str | None = None) -> ReportView:
     """The :class:`~padiff_ir.report.view.ReportView` of a DiffResult dictionary."""
     payload = {k: v for k, v in data.items() if k != "steps"}
     payload["kind"] = "auto_diff"
     payload["training"] = training_data(data)
-    summary = _summary(data)
-    model_a = (data.get("model_a") or {}).get("class") or "A"
-    model_b = (data.get("model_b") or {}).get("class") or "B"
+    result = diff_json(data)
+    summary = _summary(result)
+    model_a = (result.get("model_a") or {}).get("class") or "A"
+    model_b = (result.get("model_b") or {}).get("class") or "B"
     tabs = (
         TabView("training", "Training steps"),
         TabView("steps", "Steps"),

@@ -14,7 +14,7 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, SupportsFloat, SupportsIndex
 
 from padiff_ir._paths import split_call_site
 from padiff_ir._result import Verdict
@@ -36,6 +36,7 @@ __all__ = [
     "format_error",
     "match_result",
     "match_view",
+    "to_float",
 ]
 
 logger = logging.getLogger(__name__)
@@ -113,23 +114,30 @@ class ReportView:
 
 
 # -- formatting ---------------------------------------------------------------------------------
-def _float(value: Any) -> float | None:
-    if value is None:
-        return None
+def to_float(value: object) -> float | None:
+    """``value`` as a float (``"nan"`` / ``"inf"`` text as TensorMetrics.to_dict writes them),
+    or None when it is none (absent, or no number).
+
+    Examples:
+        >>> to_float(0.5), to_float("inf"), to_float(None), to_float("x"), to_float([1])
+        (0.5, inf, None, None, None)
+    """
+    if not isinstance(value, (SupportsFloat, SupportsIndex, str, bytes)):
+        return None  # what float() refuses with a TypeError
     try:
-        return float(value)  # "nan" / "inf" strings as TensorMetrics.to_dict writes them
+        return float(value)
     except (TypeError, ValueError):
         return None
 
 
-def format_error(value: Any) -> str:
+def format_error(value: object) -> str:
     """An error value for people: ``7.78e-03``, ``0``, ``inf``, ``-`` when absent.
 
     Examples:
         >>> format_error(0.0077848), format_error(0.0), format_error("inf"), format_error(None)
         ('7.78e-03', '0', 'inf', '-')
     """
-    number = _float(value)
+    number = to_float(value)
     if number is None or math.isnan(number):
         return "-" if number is None else "nan"
     if math.isinf(number):
@@ -220,7 +228,7 @@ def _output_facts(found: MatchFacts) -> list[Fact]:
             Fact(
                 f"output #{output.index}",
                 f"max abs {format_error(metrics.max_abs)}, cosine "
-                f"{_float(metrics.cosine) or 0:.6f}"
+                f"{to_float(metrics.cosine) or 0:.6f}"
                 + ("" if metrics.ok else f" ({metrics.reason})"),
                 "ok" if metrics.ok else "fail",
             )
