@@ -23,6 +23,7 @@ from padiff_ir.compare.match_result import Culprit, MatchResult
 from padiff_ir.errors import ReportError
 from padiff_ir.metrics import Tolerance
 from padiff_ir.report.graph_index import graph_index, module_graphs
+from padiff_ir.report.result_json import match_json
 
 __all__ = [
     "CulpritView",
@@ -305,7 +306,7 @@ def _match_summary(result: MatchResult) -> SummaryView:
     )
 
 
-def match_result(data: Mapping[str, Any]) -> MatchResult:
+def match_result(data: Mapping[str, object]) -> MatchResult:
     """The match result a dictionary holds.
 
     Raises:
@@ -320,10 +321,11 @@ def match_result(data: Mapping[str, Any]) -> MatchResult:
         ) from err
 
 
-def match_view(data: Mapping[str, Any], title: str | None = None) -> ReportView:
+def match_view(data: Mapping[str, object], title: str | None = None) -> ReportView:
     """The report's view of a match result dictionary (``MatchResult.to_dict()``)."""
     payload = dict(data)
-    if not (data.get("graphs") or {}).get("a") and not (data.get("graphs") or {}).get("b"):
+    graphs = match_json(data).get("graphs") or {}
+    if not graphs.get("a") and not graphs.get("b"):
         payload["graphs"] = module_graphs(data)  # a native fallback has no op graph
     payload["index"] = graph_index(payload)
     result = match_result(data)
@@ -347,7 +349,7 @@ def match_view(data: Mapping[str, Any], title: str | None = None) -> ReportView:
     )
 
 
-def build_view(data: Mapping[str, Any], *, title: str | None = None) -> ReportView:
+def build_view(data: Mapping[str, object], *, title: str | None = None) -> ReportView:
     """The report's view of a result dictionary (``MatchResult.to_dict()`` or a DiffResult's).
 
     Raises:

@@ -89,6 +89,32 @@ def test_auto_diff_view(diff_data):
     assert {row["a"] for row in training["layers"]} >= {"fc1", "fc2", "fc3"}
 
 
+def test_auto_diff_view_of_older_and_newer_json(diff_data):
+    """A DiffResult JSON written before some keys existed (no ``buffers``, ``mode``, ``order``,
+    ``random_layers``, ``first_difference``) or after new ones were added still renders: a missing
+    key renders as absent, an unknown one is ignored."""
+    fresh = build_view(diff_data).payload["training"]
+    for step in diff_data["steps"]:
+        for key in ("buffers", "mode"):
+            step.pop(key, None)
+        step["a_later_list"] = [{"kind": "new"}]
+        for entry in step["forward"]:
+            entry.pop("order", None)
+            entry["a_later_field"] = 1.5
+    for key in ("random_layers", "first_difference", "options"):
+        diff_data.pop(key)
+    diff_data["a_later_section"] = {"x": 1}
+    view = build_view(diff_data)
+    training = view.payload["training"]
+    assert view.summary.verdict == "diverged" and view.summary.first_divergence == ()
+    assert view.summary.culprit_note == "No first difference recorded."
+    assert [s["mode"] for s in training["steps"]] == ["normal"] * 4
+    assert [s["loss_diff"] for s in training["steps"]] == [s["loss_diff"] for s in fresh["steps"]]
+    titles = [s["title"] for s in training["sections"]]
+    assert "running statistics after the forward" not in titles
+    assert titles[0] == "layer outputs (forward)" and training["layers"] == fresh["layers"]
+
+
 @pytest.mark.parametrize("bad", [[1, 2], {"kind": "histogram"}, {"kind": "match"}])
 def test_unreadable_results_raise_report_error(bad):
     with pytest.raises(ReportError):
