@@ -33,6 +33,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from padiff_ir._interrupts import reraise_interruption
 from padiff_ir.compare.eager import EagerRun, run_eager
@@ -45,6 +46,7 @@ from padiff_ir.frameworks import (
     normalize_inputs,
     preserved_state,
 )
+from padiff_ir.hints import Model, Module
 from padiff_ir.matching.types import ModulePair
 from padiff_ir.metrics import broadcast_alike
 
@@ -217,7 +219,7 @@ def _timed(seconds: dict[str, float], name: str) -> Iterator[None]:
         seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - start
 
 
-def _run(model: Any, framework: str, inputs: ModelInputs, budget: int | None) -> EagerRun:
+def _run(model: Model, framework: str, inputs: ModelInputs, budget: int | None) -> EagerRun:
     return run_eager(model, framework, inputs, memory_budget=budget, modules=True)
 
 
@@ -397,12 +399,12 @@ def _own_floor(
     return floor_of(exact_outputs, outputs_working, outputs_b, dtype, outputs_b_exact)
 
 
-def _module(framework: str, model: Any, path: str) -> Any:
+def _module(framework: str, model: Model, path: str) -> Module | None:
     return dict(get_framework(framework).named_modules(model)).get(path)
 
 
 def _call(
-    framework_name: str, module: Any, inputs: list[np.ndarray], dtypes: list[Any]
+    framework_name: str, module: Module, inputs: list[np.ndarray], dtypes: Sequence[DTypeLike]
 ) -> list[np.ndarray] | None:
     """``module`` called on ``inputs`` cast to ``dtypes`` (None where it does not take them:
     a module that needs more than its tensors)."""

@@ -20,8 +20,8 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import replace
-from typing import Any
 
 from padiff_ir._interrupts import reraise_interruption
 from padiff_ir._paths import strictly_within
@@ -30,16 +30,22 @@ from padiff_ir.compare.noise import NoiseMeasurement, Side, epsilon_of, measure_
 from padiff_ir.compare.noise_result import ModuleNoise, NoiseFloor, NoiseVerdict
 from padiff_ir.errors import PadiffError
 from padiff_ir.frameworks import get_framework
+from padiff_ir.frameworks.inputs import ModelInputs
+from padiff_ir.hints import Model
+from padiff_ir.matching.types import ModulePair
 
 __all__ = ["judge", "judged_by_noise", "sentence"]
 
 logger = logging.getLogger(__name__)
 
+SettingsOf = Callable[[ModulePair], Iterable[str]]
+"""The settings that differ between the two modules of a pair, in words."""
+
 
 def judged_by_noise(
     result: MatchResult,
-    side_a: tuple[Any, str, Any],
-    side_b: tuple[Any, str, Any],
+    side_a: tuple[Model, str, ModelInputs],
+    side_b: tuple[Model, str, ModelInputs],
     memory_budget: int | None = None,
 ) -> MatchResult:
     """``result`` judged against the noise measured on the two models (each side ``(model,
@@ -163,7 +169,7 @@ def _times(ratio: float, what: str = "its noise") -> str:
     return f"{ratio:.1f}x {what}" if ratio < 10 else f"{ratio:.0f}x {what}"
 
 
-def judge(result: MatchResult, measurement: NoiseMeasurement, settings: Any) -> MatchResult:
+def judge(result: MatchResult, measurement: NoiseMeasurement, settings: SettingsOf) -> MatchResult:
     """``result`` judged by ``measurement``; ``settings(ModulePair) -> list[str]`` names the
     settings that differ in a culprit."""
     fixed_culprits = frozenset(c.module_a for c in result.culprits)
@@ -257,7 +263,9 @@ def _exporter_faults(
     return kept, rounding
 
 
-def _culprit(site: str, result: MatchResult, verdict: NoiseVerdict, settings: Any) -> Culprit:
+def _culprit(
+    site: str, result: MatchResult, verdict: NoiseVerdict, settings: SettingsOf
+) -> Culprit:
     """The culprit at ``site``: the fixed-tolerance comparison's, where it named it, with its
     error in units of noise first."""
     module = verdict.module(site)
@@ -294,7 +302,7 @@ def _culprit(site: str, result: MatchResult, verdict: NoiseVerdict, settings: An
     )
 
 
-def _settings(pair: Any, side_a: Side, side_b: Side) -> list[str]:
+def _settings(pair: ModulePair, side_a: Side, side_b: Side) -> list[str]:
     from padiff_ir.pairing.settings import layer_differences
 
     module_a = dict(get_framework(side_a.framework).named_modules(side_a.model)).get(pair.a)

@@ -95,11 +95,11 @@ def match(model_a: Model, model_b: Model, inputs: Inputs, options: MatchOptions)
 
 def _noise_judged(
     result: MatchResult,
-    model_a: Any,
-    model_b: Any,
-    inputs: Any,
+    model_a: Model,
+    model_b: Model,
+    inputs: Inputs,
     options: MatchOptions,
-    unwrap_model: Callable[[Any], Any],
+    unwrap_model: Callable[[Model], Model],
 ) -> MatchResult:
     from padiff_ir.compare.noise_verdict import judged_by_noise
 
