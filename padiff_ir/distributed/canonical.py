@@ -3,8 +3,11 @@
 Within a data-parallel replica the tensor-parallel ranks hold a tensor as shards (joined on
 the split axis, by tensor-parallel rank), replicas (one stands for all; ranks that disagree
 with it are remembered) or partial sums (added). The replicas then hold slices of the batch,
-joined on axis 0. A pipeline stage records its modules under their global paths, so the union
-of the stages' records is the model's. The digests are joined the same way
+joined on axis 0, except a parameter's gradient (``param_grad``), which every replica holds
+whole after the data-parallel all-reduce: the first replica stands for all and replicas whose
+digest departs from it are remembered. A pipeline stage records its modules under their
+global paths, so the union of the stages' records is the model's. The digests are joined the
+same way
 (:func:`~padiff_ir.distributed.digest.combine`): each rank digested its block with the indices
 the block has in the logical tensor.
 """
@@ -142,7 +145,10 @@ def _logical(key: Key, parts: list[Shard]) -> Logical:
     for shard in parts:
         groups[shard.dp_rank].append(shard)
     placement = parts[0].record.placement
-    digests, used, split, replicas = [], [], [], []
+    digests: list[Digest] = []
+    used: list[Shard] = []
+    split: list[int] = []
+    replicas: list[Shard] = []
     for dp_rank in sorted(groups):
         members = sorted(groups[dp_rank], key=lambda s: (s.tp_rank, s.rank))
         if placement.kind is PlacementKind.REPLICATED:
@@ -165,6 +171,29 @@ def _logical(key: Key, parts: list[Shard]) -> Logical:
         )
         used += unique.values()
     order = min(s.record.order for s in parts)
+    if key[3] == "param_grad" and len(groups) > 1:
+        return _replicated_grad(key, order, placement, groups, digests, split)
     return Logical(
         key, order, combine(digests), placement, tuple(used), tuple(split), tuple(replicas)
     )
+
+
+def _replicated_grad(
+    key: Key,
+    order: int,
+    placement: Placement,
+    groups: dict[int, list[Shard]],
+    digests: list[Digest],
+    split: list[int],
+) -> Logical:
+    """A parameter's gradient on data-parallel replicas: the first replica group stands for
+    all; the ranks of groups whose digest departs from it are remembered."""
+    first = min(groups)
+    for dp_rank, digest in zip(sorted(groups), digests, strict=True):
+        if dp_rank != first and disagree(digest, digests[0], _EXACT):
+            split += [s.rank for s in groups[dp_rank]]
+    shards = tuple(sorted(groups[first], key=lambda s: s.tp_rank))
+    if placement.kind is PlacementKind.REPLICATED:
+        shards = shards[:1]
+    every = tuple(s for dp_rank in sorted(groups) for s in groups[dp_rank])
+    return Logical(key, order, digests[0], placement, shards, tuple(sorted(set(split))), every)

@@ -8,6 +8,14 @@ layers and steps, its full value. Placements come from the framework's metadata
 (:func:`padiff_ir.frameworks.placement.module_placements`); a module without any takes its
 first input's placement when its output has that input's shape (an activation between a
 column- and a row-parallel layer), else it is replicated.
+
+Backward is recorded too (unless ``backward=False``): the gradient reaching each module's
+output (``output_grad``), the gradient each module passes to its first input (``input_grad``:
+the module gets a view of that input, an autograd node of its own, so a tensor read by several
+modules yields each module's share) and, at :meth:`RankCapture.next_step`, each parameter's
+gradient (``param_grad``, after the user's all-reduce). A gradient lives where its tensor
+lives: a column-parallel weight's gradient is sharded like the weight, and a data-parallel
+replica's parameter gradient is a replica of the other replicas' (not a batch slice).
 """
 
 from __future__ import annotations
@@ -91,12 +99,14 @@ class RankCapture:
         tensor_parallel: int | None,
         data_parallel: int,
         layer_offset: tuple[str, int] | None,
+        backward: bool = True,
     ) -> None:
         self.model = unwrap_model(model)
         self.fw = framework_of(self.model)
         rank, world = process_rank(self.fw)
         self.mesh = _mesh(rank, world, tensor_parallel, data_parallel)
         self.window = window
+        self.backward = backward
         self.layer_offset = layer_offset
         self.dir = Path(directory) / f"rank{rank:05d}"
         self.step = 0
@@ -110,6 +120,8 @@ class RankCapture:
         # of the one before, digested once); the tensors stay alive in ``_seen``
         self._digests: dict[tuple[int, Placement], Digest] = {}
         self._hooks: Any = None
+        # the views handed to modules as their first input, by id: (view, original)
+        self._aliases: dict[int, tuple[Any, Any]] = {}
         named = self.fw.named_modules(self.model)
         self.placements: dict[str, ModulePlacement] = module_placements(self.fw, self.model)
         self.local_paths = {id(module): path for path, module in named}
@@ -152,7 +164,10 @@ class RankCapture:
         self._write_meta()
 
     def next_step(self) -> None:
-        """End the current training step: write its records, count the next one."""
+        """End the current training step: record the parameters' gradients, write the step's
+        records, count the next one."""
+        if self.backward:
+            self._param_grads()
         self._flush()
         self.step += 1
 
@@ -164,6 +179,7 @@ class RankCapture:
         self._records.clear()
         self._seen.clear()
         self._digests.clear()
+        self._aliases.clear()
         self._calls.clear()
         self._order = 0
 
@@ -184,9 +200,23 @@ class RankCapture:
         )
         (self.dir / "meta.json").write_text(json.dumps(meta.to_dict()), encoding="utf-8")
 
-    def _pre(self, module: Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    def _pre(
+        self, module: Module, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[tuple[Any, ...], dict[str, Any]] | None:
         self._stack.setdefault(id(module), []).append(self._order)
         self._order += 1
+        if not self.backward:
+            return None
+        fw = self.fw
+        for index, arg in enumerate(args):
+            if fw.is_tensor(arg) and fw.is_floating(arg):
+                if not fw.requires_grad(arg):
+                    return None
+                original = self._aliases.get(id(arg), (arg, arg))[1]
+                view = fw.alias(arg)
+                self._aliases[id(view)] = (view, original)
+                return (*args[:index], view, *args[index + 1 :]), kwargs
+        return None
 
     def _post(self, module: Module, args: tuple[Any, ...], output: Outputs) -> None:
         order = self._stack[id(module)].pop()
@@ -196,7 +226,8 @@ class RankCapture:
         call = self._calls.get(path, 0)
         self._calls[path] = call + 1
         fw = self.fw
-        inputs = [t for t in flatten_tensors(args, fw) if fw.is_floating(t)][:1]
+        given = [t for t in flatten_tensors(args, fw) if fw.is_floating(t)][:1]
+        inputs = [self._aliases.get(id(t), (t, t))[1] for t in given]
         known = self.placements.get(self.local_paths[id(module)])
         seen = self._seen.get(id(inputs[0])) if inputs else None
         in_place = known.input if known else (seen[1] if seen else REPLICATED)
@@ -207,6 +238,40 @@ class RankCapture:
             place = known.output if known else self._follow(inputs, tensor, in_place)
             self._seen[id(tensor)] = (tensor, place)
             self._record((self.step, path, call, "out", index), order, tensor, place)
+            self._on_grad(tensor, (self.step, path, call, "output_grad", index), order, place)
+        for tensor in given:
+            if id(tensor) in self._aliases:
+                self._on_grad(tensor, (self.step, path, call, "input_grad", 0), order, in_place)
+
+    def _on_grad(self, tensor: Tensor, key: Key, order: int, place: Placement) -> None:
+        """Record ``tensor``'s gradient when backward computes it (a partial sum's gradient
+        is the same on every rank)."""
+        if not self.backward or not self.fw.requires_grad(tensor):
+            return
+        if place.kind is PlacementKind.PARTIAL:
+            place = REPLICATED
+
+        def hook(grad: Tensor) -> None:
+            if key[0] == self.step:  # a backward after next_step belongs to no step
+                self._record(key, order, grad, place, cached=False)
+
+        self.fw.register_grad_hook(tensor, hook)
+
+    def _param_grads(self) -> None:
+        """Each parameter's gradient as it stands now (after the user's all-reduce), under
+        its module's first call of the step."""
+        for module in self.modules:
+            local = self.local_paths[id(module)]
+            path = self.paths[id(module)]
+            known = self.placements.get(local)
+            where = dict(known.parameters) if known else {}
+            for index, (name, tensor) in enumerate(self.fw.own_tensors(module)):
+                grad = self.fw.grad(tensor) if self.fw.requires_grad(tensor) else None
+                if grad is None:
+                    continue
+                place = where.get(name, REPLICATED)
+                key = (self.step, path, 0, "param_grad", index)
+                self._record(key, self._order, grad, place, cached=False)
 
     def _follow(self, inputs: list[Tensor], tensor: Tensor, in_place: Placement) -> Placement:
         follows = inputs and in_place.kind is not PlacementKind.REPLICATED
@@ -214,18 +279,23 @@ class RankCapture:
             return in_place
         return REPLICATED
 
-    def _record(self, key: Key, order: int, tensor: Tensor, place: Placement) -> None:
+    def _record(
+        self, key: Key, order: int, tensor: Tensor, place: Placement, *, cached: bool = True
+    ) -> None:
+        """Digest ``tensor`` (and keep it in the window); ``cached``: a forward tensor, alive
+        for the step (a gradient's id may be reused once it is freed)."""
         fw = self.fw
         local = tuple(fw.shape(tensor))
         if not local:
             return  # a scalar (a loss) has no block to place
         array = None
-        digest = self._digests.get((id(tensor), place))
+        digest = self._digests.get((id(tensor), place)) if cached else None
         if digest is None:
             array = self._array(tensor)
-            digest = self._digest(array, local, place)
-            self._digests[(id(tensor), place)] = digest
-            self._seen.setdefault(id(tensor), (tensor, place))
+            digest = self._digest(array, local, place, batch=key[3] != "param_grad")
+            if cached:
+                self._digests[(id(tensor), place)] = digest
+                self._seen.setdefault(id(tensor), (tensor, place))
         file = None
         if self.step in self.window.steps and within_any(key[1], self.window.layers):
             file = f"tensors/{key[0]:05d}_{len(self._records)}.npy"
@@ -237,8 +307,10 @@ class RankCapture:
         array = self.fw.view(tensor)
         return self.fw.to_numpy(tensor) if array is None else array
 
-    def _digest(self, array: np.ndarray, local: tuple[int, ...], place: Placement) -> Digest:
-        logical, offsets = self._logical(local, place)
+    def _digest(
+        self, array: np.ndarray, local: tuple[int, ...], place: Placement, *, batch: bool
+    ) -> Digest:
+        logical, offsets = self._logical(local, place, batch=batch)
         cache = (local, logical, offsets)
         weights = self._weights.get(cache)
         if weights is None:
@@ -247,16 +319,17 @@ class RankCapture:
         return replace(digest, exact=False) if place.kind is PlacementKind.PARTIAL else digest
 
     def _logical(
-        self, local: tuple[int, ...], place: Placement
+        self, local: tuple[int, ...], place: Placement, *, batch: bool = True
     ) -> tuple[tuple[int, ...], tuple[int, ...]]:
-        """The logical shape of a local block and the block's offsets in it."""
+        """The logical shape of a local block and the block's offsets in it (``batch``: a
+        data-parallel replica holds a slice of axis 0; a parameter's gradient it holds whole)."""
         m = self.mesh
         shape, offsets = list(local), [0] * len(local)
         if place.kind is PlacementKind.SHARD and place.axis is not None and m.tp_size > 1:
             axis = place.axis % len(local)
             offsets[axis] = m.tp_rank * local[axis]
             shape[axis] = local[axis] * m.tp_size
-        if m.dp_size > 1:
+        if m.dp_size > 1 and batch:
             offsets[0] += m.dp_rank * local[0]
             shape[0] = local[0] * m.dp_size
         return tuple(shape), tuple(offsets)
@@ -270,6 +343,7 @@ def capture_ranks(
     tensor_parallel: int | None = None,
     data_parallel: int = 1,
     layer_offset: tuple[str, int] | None = None,
+    backward: bool = True,
 ) -> RankCapture:
     """Record every module call of this rank into ``directory/rankNNNNN`` (call it on every rank).
 
@@ -292,6 +366,12 @@ def capture_ranks(
         data_parallel: data-parallel replicas; each holds its slice of the batch (axis 0).
         layer_offset: ``(prefix, first)`` for a pipeline stage whose ``prefix.0`` is the
             model's layer ``first`` (its modules are recorded under their global paths).
+        backward: record gradients too: each module call's output and input gradient and,
+            at ``next_step()``, each parameter's gradient. A data-parallel replica's
+            activation gradients are compared as they are, so each replica backpropagates its
+            share of the global loss (its batch mean divided by the replicas) and the
+            gradients are summed, as Megatron does (the parameter gradients are the same
+            either way).
 
     Raises:
         OptionError: the parallel sizes do not divide the world size.
@@ -304,4 +384,5 @@ def capture_ranks(
         tensor_parallel=tensor_parallel,
         data_parallel=data_parallel,
         layer_offset=layer_offset,
+        backward=backward,
     )

@@ -3,8 +3,11 @@
 The paired modules are cut into windows of (modules, step), one task each
 (:func:`~padiff_ir.distributed.tasks.run_window`); the tasks run in this process, in local
 processes, or as Ray tasks, the same function on the same data. A culprit is a module call
-whose output departs while its input agrees (its own error), the innermost of such calls; it
-names the step, the modules on both sides, the placements and the ranks whose block departs.
+whose output departs while its input agrees (its own error in forward), or whose input or
+parameter gradient departs while its input, output and output gradient agree (its own error in
+backward: a missing all-reduce of a gradient, a wrong scaling), the innermost of such calls; it
+names the step, the modules on both sides, what departs (``kind``), the placements and the
+ranks whose block departs.
 """
 
 from __future__ import annotations
@@ -93,11 +96,11 @@ def _culprits(outcomes: Sequence[Outcome], run_a: Run, run_b: Run) -> list[Shard
         calls.setdefault((step, path, call), {}).setdefault(io, []).append(o)
     own = []
     for (step, path, call), found in calls.items():
-        failing = [o for o in found.get("out", []) if not o.ok]
-        if failing and all(o.ok for o in found.get("in", [])):
-            own.append((step, path, call, failing[0]))
+        departs = _own_error(found)
+        if departs is not None:
+            own.append((step, path, call, departs))
     culprits = []
-    for step, path, call, o in own:
+    for step, path, call, (kind, o) in own:
         inner = any(s == step and strictly_within(p, path) for s, p, _, _ in own)
         if inner:
             continue
@@ -117,9 +120,28 @@ def _culprits(outcomes: Sequence[Outcome], run_a: Run, run_b: Run) -> list[Shard
                 max_abs=o.max_abs,
                 by=o.by,
                 order=o.order,
+                kind=kind,
             )
         )
     return sorted(culprits, key=lambda c: (c.step, c.order))
+
+
+_KINDS = {"out": "output", "input_grad": "input_grad", "param_grad": "param_grad"}
+
+
+def _own_error(found: Mapping[str, list[Outcome]]) -> tuple[str, Outcome] | None:
+    """``(kind, first departing outcome)`` when a call's own computation departs: its output
+    while its input agrees, else its input or parameter gradient while its input, output and
+    output gradient agree."""
+
+    def agree(io: str) -> bool:
+        return all(o.ok for o in found.get(io, []))
+
+    for io in ("out", "input_grad", "param_grad"):
+        failing = [o for o in found.get(io, []) if not o.ok]
+        if failing and agree("in") and (io == "out" or (agree("out") and agree("output_grad"))):
+            return _KINDS[io], failing[0]
+    return None
 
 
 def _split(outcomes: Sequence[Outcome]) -> list[SplitReplicas]:

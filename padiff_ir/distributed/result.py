@@ -14,7 +14,9 @@ __all__ = ["ShardCulprit", "ShardedResult", "SplitReplicas"]
 
 @dataclass(frozen=True)
 class ShardCulprit:
-    """A module call whose output departs while its input agrees.
+    """A module call whose own computation departs: its output while its input agrees, or
+    (in backward) its input or parameter gradient while its input, output and output gradient
+    agree.
 
     Attributes:
         step: the training step (from 0).
@@ -30,6 +32,9 @@ class ShardCulprit:
         max_abs: the largest elementwise difference, when full tensors were compared.
         by: ``digest`` or ``tensor``: what decided.
         order: where the call entered in its step (data-flow order).
+        kind: what departs: ``output``, ``input_grad`` (the gradient it passes to its input)
+            or ``param_grad`` (a gradient of one of its own parameters after backward and the
+            data-parallel all-reduce).
     """
 
     step: int
@@ -46,6 +51,7 @@ class ShardCulprit:
     max_abs: float | None
     by: str
     order: int
+    kind: str = "output"
 
     @property
     def ranks(self) -> tuple[int, ...]:
@@ -61,7 +67,7 @@ class ShardCulprit:
         ranks = ",".join(str(r) for r in self.ranks) or "-"
         style = f" {self.style}-parallel" if self.style else ""
         return (
-            f"step {self.step} {self.module_a or '<root>'} ({self.class_a}{style}, "
+            f"step {self.step} {self.module_a or '<root>'} {self.kind} ({self.class_a}{style}, "
             f"{self.placement}) ranks {ranks}: {self.reason}"
         )
 
@@ -69,7 +75,9 @@ class ShardCulprit:
 @dataclass(frozen=True)
 class SplitReplicas:
     """Ranks holding a replica that departs from their group's first replica (a missing or
-    wrong collective): ``side`` ``a`` or ``b``, the module and ``in``/``out``."""
+    wrong collective): ``side`` ``a`` or ``b``, the module and ``in``, ``out``,
+    ``output_grad``, ``input_grad`` or ``param_grad`` (data-parallel replicas whose parameter
+    gradients differ after the all-reduce)."""
 
     step: int
     side: str

@@ -8,8 +8,9 @@
         step00000.jsonl      one record per tensor of each module call (digest, placement)
         tensors/00000_17.npy the full tensors of the chosen window
 
-A record is the key of a tensor (step, module path, call of that module in the step, ``in`` or
-``out``, index among the module's tensors), where the module was entered in the step (``order``),
+A record is the key of a tensor (step, module path, call of that module in the step, ``in``,
+``out``, ``output_grad``, ``input_grad`` or ``param_grad``, index among the module's tensors
+of that kind), where the module was entered in the step (``order``),
 its local shape, its placement in the tensor-parallel group and its digest (of the logical
 tensor's block this rank holds). Readers read one step of every rank at a time.
 """
@@ -39,7 +40,8 @@ __all__ = [
     "steps_of",
 ]
 
-#: ``(step, module path, call, "in" | "out", index)``
+#: ``(step, module path, call, "in" | "out" | "output_grad" | "input_grad" | "param_grad",
+#: index)``
 Key = tuple[int, str, int, str, int]
 
 

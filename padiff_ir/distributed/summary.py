@@ -14,6 +14,7 @@ __all__ = ["render_summary"]
 _COLUMNS = (
     Column("step", width=4, justify="right"),
     Column("module", width=20, flexible=True),
+    Column("kind", width=10),
     Column("style", width=6),
     Column("placement", width=10),
     Column("ranks", width=7),
@@ -48,6 +49,7 @@ def render_summary(result: ShardedResult, *, width: int | None = None, color: bo
             (
                 str(c.step),
                 c.module_a if c.module_a == c.module_b else f"{c.module_a} ~ {c.module_b}",
+                c.kind,
                 c.style or "-",
                 c.placement,
                 ",".join(str(r) for r in c.ranks) or "-",

@@ -6,7 +6,10 @@ Paths are the same in all four: ``layers.{i}.norm1``, ``layers.{i}.attn.{q,k,v,o
 bugs (``BUGS``): ``wrong_axis`` (``layers.0.attn.q``'s shard taken on the input axis of its
 square weight and transposed into place, as a converter confusing [in, out] with [out, in]
 does), ``no_allreduce`` (``layers.1.mlp.down`` leaves out its all-reduce), ``gather_dim``
-(``head`` gathers on the sequence axis).
+(``head`` gathers on the sequence axis). Backward-only bugs (``BACKWARD_BUGS``, forward is
+right): ``scale_grad`` (``layers.0.mlp.down``'s backward scales its output's gradient by the
+tensor-parallel size), ``no_grad_allreduce`` (a data-parallel run leaves
+``layers.0.mlp.up``'s parameter gradients out of the gradient all-reduce).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 BUGS = {"wrong_axis": "layers.0.attn.q", "no_allreduce": "layers.1.mlp.down", "gather_dim": "head"}
+BACKWARD_BUGS = {"scale_grad": "layers.0.mlp.down", "no_grad_allreduce": "layers.0.mlp.up"}
 
 
 @dataclass(frozen=True)

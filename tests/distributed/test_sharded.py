@@ -1,6 +1,6 @@
 """Sharded runs on gloo (world 2 and 4) compared with the one-process original and the paddle
-port; injected parallel bugs named at their layer and ranks; Ray gives what local processes
-give."""
+port; injected parallel bugs, forward and backward-only, named at their layer, kind and ranks;
+Ray gives what local processes give."""
 
 from __future__ import annotations
 
@@ -22,10 +22,10 @@ from padiff_ir.distributed import (
 )
 from padiff_ir.errors import FileFormatError, OptionError, ReportError
 from tests.distributed.launch import launch
-from tests.distributed.models import BUGS, Config, batch, master_weights
+from tests.distributed.models import BACKWARD_BUGS, BUGS, Config, batch, master_weights
 
 CFG = Config()
-SCENARIOS = ("correct", *BUGS)
+SCENARIOS = ("correct", *BUGS, "scale_grad")
 
 
 def _torch_reference(out: Path, steps: int = 2) -> Path:
@@ -68,7 +68,8 @@ def runs(tmp_path_factory):
             *("--scenarios", ",".join(SCENARIOS), "--window", "layers.0,head", "--dtensor"),
         ],
     )
-    launch("torch", 4, [str(root / "tp2dp2"), "--scenarios", "correct,no_allreduce", "--tp", "2"])
+    scenarios = "correct,no_allreduce,no_grad_allreduce"
+    launch("torch", 4, [str(root / "tp2dp2"), "--scenarios", scenarios, "--tp", "2"])
     _torch_reference(root / "reference")
     return root
 
@@ -88,7 +89,7 @@ def test_each_parallel_bug_is_named_at_its_layer_and_ranks(runs, bug):
     assert not result.ok
     assert [c.module_a for c in result.culprits] == [BUGS[bug]], str(result)
     culprit = result.culprits[0]
-    assert culprit.step == 0 and culprit.ranks == (0, 1)
+    assert culprit.step == 0 and culprit.ranks == (0, 1) and culprit.kind == "output"
     assert culprit.style == ("row" if bug == "no_allreduce" else "column")
     assert BUGS[bug] in culprit.describe()
     if bug == "gather_dim":
@@ -98,6 +99,42 @@ def test_each_parallel_bug_is_named_at_its_layer_and_ranks(runs, bug):
         assert any(s.module == BUGS[bug] and s.ranks == (1,) for s in result.split_replicas)
     else:
         assert culprit.by == "tensor"
+
+
+def test_gradients_are_captured_placed_and_joined_like_forward_tensors(runs):
+    ref, sharded = Run(runs / "reference"), Run(runs / "tp2" / "correct")
+    a, b = ref.step(0), sharded.step(0)
+    kinds = {k[3] for k in b if k[1] == "layers.0.mlp.up"}
+    assert kinds == {"in", "out", "output_grad", "input_grad", "param_grad"}
+    weight = (0, "layers.0.mlp.up", 0, "param_grad", 0)  # column-parallel: sharded like it
+    assert str(b[weight].placement) == "shard(0)" and b[weight].ranks == (0, 1)
+    assert b[weight].digest.shape == (CFG.ffn, CFG.hidden)
+    np.testing.assert_allclose(sharded.tensor(b[weight]), ref.tensor(a[weight]), atol=1e-6)
+    down_in = (0, "layers.0.mlp.down", 0, "input_grad", 0)  # row-parallel input: its shard
+    assert str(b[down_in].placement) == "shard(-1)"
+    np.testing.assert_allclose(sharded.tensor(b[down_in]), ref.tensor(a[down_in]), atol=1e-6)
+    # q, k and v read one tensor: each input gradient is that module's own share
+    q_in, k_in = (ref.tensor(a[(0, f"layers.0.attn.{m}", 0, "input_grad", 0)]) for m in "qk")
+    assert not np.allclose(q_in, k_in)
+    result = compare_runs(runs / "reference", runs / "tp2" / "correct")
+    assert result.ok and result.culprits == ()
+    assert result.compared == len(ref.step(0)) + len(ref.step(1))
+
+
+def test_backward_only_bugs_are_named_at_their_layer_kind_and_ranks(runs):
+    scaled = compare_runs(runs / "reference", runs / "tp2" / "scale_grad")
+    assert not scaled.ok and scaled.departing_steps[0] == 0
+    found = [(c.step, c.module_a, c.kind, c.ranks) for c in scaled.culprits]
+    assert found == [(0, BACKWARD_BUGS["scale_grad"], "input_grad", (0, 1))], str(scaled)
+    culprit = scaled.culprits[0]
+    assert culprit.by == "tensor" and culprit.style == "row"
+    assert culprit.placement == "shard(-1)" and "input_grad" in culprit.describe()
+    skipped = compare_runs(runs / "reference", runs / "tp2dp2" / "no_grad_allreduce")
+    found = [(c.module_a, c.kind, c.ranks) for c in skipped.culprits]
+    assert found == [(BACKWARD_BUGS["no_grad_allreduce"], "param_grad", (0, 1, 2, 3))]
+    split = {(s.module, s.io, s.ranks) for s in skipped.split_replicas}
+    assert (BACKWARD_BUGS["no_grad_allreduce"], "param_grad", (2, 3)) in split, str(skipped)
+    assert "param_grad" in str(skipped)
 
 
 def test_placements_of_a_torch_tensor_parallel_plan(runs):

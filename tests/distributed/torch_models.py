@@ -43,6 +43,19 @@ class _Reduce(torch.autograd.Function):
         return grad, None
 
 
+class _ReduceScaled(_Reduce):
+    """A row-parallel backward bug: the output's gradient scaled by the group's size."""
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * dist.get_world_size(ctx.group), None
+
+    @staticmethod
+    def forward(ctx, x, group):
+        ctx.group = group
+        return _Reduce.forward(ctx, x, group)
+
+
 class _Gather(torch.autograd.Function):
     """All-gather on ``dim`` forward, this rank's slice backward."""
 
@@ -85,7 +98,9 @@ class RowParallelLinear(nn.Module):
 
     def forward(self, x):
         y = F.linear(x, self.weight)
-        if self.reduce:
+        if self.reduce == "scale_grad":
+            y = _ReduceScaled.apply(y, self.group)
+        elif self.reduce:
             y = _Reduce.apply(y, self.group)
         return y + self.bias
 
@@ -134,8 +149,7 @@ class Stack(nn.Module):
     def __init__(self, cfg: Config, linear, bug: str = ""):
         super().__init__()
         self.layers = nn.ModuleList(
-            Block(cfg, linear, reduce=not (bug == "no_allreduce" and i == 1))
-            for i in range(cfg.layers)
+            Block(cfg, linear, reduce=_reduce_of(bug, i)) for i in range(cfg.layers)
         )
         self.norm = nn.LayerNorm(cfg.hidden)
         self.head = linear("column", cfg.hidden, cfg.vocab, head=True)
@@ -144,6 +158,15 @@ class Stack(nn.Module):
         for layer in self.layers:
             x = layer(x)
         return self.head(self.norm(x))
+
+
+def _reduce_of(bug: str, layer: int) -> bool | str:
+    """How layer ``layer``'s ``mlp.down`` reduces (``BUGS`` and ``BACKWARD_BUGS``)."""
+    if bug == "no_allreduce" and layer == 1:
+        return False
+    if bug == "scale_grad" and layer == 0:
+        return "scale_grad"
+    return True
 
 
 def unsharded(cfg: Config, weights: dict[str, np.ndarray]) -> Stack:

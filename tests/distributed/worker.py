@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from padiff_ir.distributed import Window, capture_ranks
-from tests.distributed.models import Config, batch, config_from, master_weights
+from tests.distributed.models import BACKWARD_BUGS, Config, batch, config_from, master_weights
 
 
 def _timed(model, opt, cfg: Config, x, dp_sync, steps: int, cap=None) -> list[list[float]]:
@@ -20,7 +20,7 @@ def _timed(model, opt, cfg: Config, x, dp_sync, steps: int, cap=None) -> list[li
     times = []
     for _ in range(steps):
         start, cpu = time.perf_counter(), time.thread_time()
-        loss = model(x).pow(2).mean()
+        loss = model(x).pow(2).mean() / dp_sync.replicas
         opt.zero_grad()
         loss.backward()
         dp_sync()
@@ -93,10 +93,14 @@ def _torch(args: argparse.Namespace, cfg: Config) -> None:
     weights = master_weights(cfg)
 
     def dp_sync() -> None:
+        """Sum the replicas' gradients (each backpropagated its batch mean / dp)."""
         if dp > 1:
-            for p in model.parameters():
-                dist.all_reduce(p.grad, group=dp_group)
-                p.grad /= dp
+            for name, p in model.named_parameters():
+                if not (bug == "no_grad_allreduce" and name.startswith(BACKWARD_BUGS[bug])):
+                    dist.all_reduce(p.grad, group=dp_group)
+
+    dp_sync.replicas = dp
+    bug = ""
 
     if args.dtensor:
         _dtensor_placements(Path(args.out), rank, world)
@@ -109,7 +113,8 @@ def _torch(args: argparse.Namespace, cfg: Config) -> None:
         return
     for scenario in args.scenarios.split(","):
         bug = "" if scenario == "correct" else scenario
-        model = torch_models.sharded(cfg, weights, tp_group, bug)
+        model_bug = "" if bug == "no_grad_allreduce" else bug
+        model = torch_models.sharded(cfg, weights, tp_group, model_bug)
         opt = torch.optim.SGD(model.parameters(), lr=0.1)
         steps = tuple(range(args.steps)) if args.all_steps else (0,)
         window = Window(tuple(args.window.split(",")) if args.window else (), steps)
@@ -118,7 +123,7 @@ def _torch(args: argparse.Namespace, cfg: Config) -> None:
         ) as cap:
             for step in range(args.steps):
                 x = torch.from_numpy(batch(cfg, step)).chunk(dp)[dp_rank]
-                loss = model(x).pow(2).mean()
+                loss = model(x).pow(2).mean() / dp
                 opt.zero_grad()
                 loss.backward()
                 dp_sync()
