@@ -6,7 +6,8 @@ paddle port sharded with paddle's own collectives), started as torchrun and padd
 would start them.
 
 * **overhead**: a tensor-parallel training step (world 2) with ``capture_ranks`` recording a
-  digest of every module input and output, against the plain step; alternating rounds of
+  digest of every module input and output, of the gradients of every module output and input
+  and of every parameter's gradient (and of the forward tensors only), against the plain step; alternating rounds of
   ``--steps`` steps, the median step of each, in wall time and in CPU time of the thread that
   runs the step and the capture (what other processes on a shared machine do not inflate;
   goal: at most 1.5x).
@@ -22,9 +23,10 @@ would start them.
 
 Usage::
 
-    python benchmarks/bench_sharded.py [--rounds 3] [--steps 5] [--skip-ray]
+    python benchmarks/bench_sharded.py [--rounds 3] [--steps 5] [--skip-ray] [--only overhead]
 
-writes ``benchmarks/results/sharded.json`` and prints markdown tables.
+writes ``benchmarks/results/sharded.json`` and prints markdown tables (``--only``: that part
+measured again, the others kept from the committed results).
 """
 
 from __future__ import annotations
@@ -76,9 +78,11 @@ def _overhead(work: Path, rounds: int, steps: int) -> list[dict[str, Any]]:
         for column, clock in (("wall", 0), ("cpu", 1)):
             plain = statistics.median(t[clock] for t in data["plain"])
             captured = statistics.median(t[clock] for t in data["captured"])
+            forward = statistics.median(t[clock] for t in data["forward"])
             row[f"plain_{column}_s"] = round(plain, 4)
             row[f"captured_{column}_s"] = round(captured, 4)
             row[f"{column}_ratio"] = round(captured / plain, 2)
+            row[f"forward_only_{column}_ratio"] = round(forward / plain, 2)
         rows.append(row)
         shutil.rmtree(out)
     return rows
@@ -230,12 +234,13 @@ def _bugs(work: Path) -> list[dict[str, Any]]:
 def _tables(results: dict[str, Any]) -> str:
     lines = [
         "| model (world 2) | plain step, wall s | captured, wall s | wall ratio | plain step, "
-        "CPU s | captured, CPU s | CPU ratio |",
-        "|---|---|---|---|---|---|---|",
+        "CPU s | captured, CPU s | CPU ratio | forward only: wall, CPU ratio |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     lines += [
         f"| {r['model']} | {r['plain_wall_s']} | {r['captured_wall_s']} | {r['wall_ratio']}x | "
-        f"{r['plain_cpu_s']} | {r['captured_cpu_s']} | {r['cpu_ratio']}x |"
+        f"{r['plain_cpu_s']} | {r['captured_cpu_s']} | {r['cpu_ratio']}x | "
+        f"{r.get('forward_only_wall_ratio', '-')}x, {r.get('forward_only_cpu_ratio', '-')}x |"
         for r in results["overhead"]
     ]
     lines += [
@@ -266,16 +271,22 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--skip-ray", action="store_true")
+    parser.add_argument("--only", choices=("bugs", "overhead", "throughput"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     work = Path(tempfile.mkdtemp(prefix="bench_sharded-"))
+    parts = {
+        "bugs": lambda: _bugs(work),
+        "overhead": lambda: _overhead(work, args.rounds, args.steps),
+        "throughput": lambda: _throughput(work, args.skip_ray),
+    }
     try:
-        results = {
-            "environment": environment(),
-            "bugs": _bugs(work),
-            "overhead": _overhead(work, args.rounds, args.steps),
-            "throughput": _throughput(work, args.skip_ray),
-        }
+        if args.only:
+            results = json.loads(RESULTS.read_text())
+            results[args.only] = parts[args.only]()
+            results[f"environment_{args.only}"] = environment()
+        else:
+            results = {"environment": environment(), **{k: run() for k, run in parts.items()}}
     finally:
         shutil.rmtree(work, ignore_errors=True)
     RESULTS.write_text(json.dumps(results, indent=1) + "\n")

@@ -7,9 +7,8 @@ joined on axis 0, except a parameter's gradient (``param_grad``), which every re
 whole after the data-parallel all-reduce: the first replica stands for all and replicas whose
 digest departs from it are remembered. A pipeline stage records its modules under their
 global paths, so the union of the stages' records is the model's. The digests are joined the
-same way
-(:func:`~padiff_ir.distributed.digest.combine`): each rank digested its block with the indices
-the block has in the logical tensor.
+same way (:func:`~padiff_ir.distributed.digest.combine`): each rank digested its block with
+the indices the block has in the logical tensor.
 """
 
 from __future__ import annotations

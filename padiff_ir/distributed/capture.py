@@ -122,6 +122,9 @@ class RankCapture:
         self._hooks: Any = None
         # the views handed to modules as their first input, by id: (view, original)
         self._aliases: dict[int, tuple[Any, Any]] = {}
+        # the gradient records waiting on each tensor (a parent's output is often its last
+        # child's: one hook digests the gradient once for both)
+        self._grad_keys: dict[int, list[tuple[Key, int, Placement]]] = {}
         named = self.fw.named_modules(self.model)
         self.placements: dict[str, ModulePlacement] = module_placements(self.fw, self.model)
         self.local_paths = {id(module): path for path, module in named}
@@ -180,6 +183,7 @@ class RankCapture:
         self._seen.clear()
         self._digests.clear()
         self._aliases.clear()
+        self._grad_keys.clear()
         self._calls.clear()
         self._order = 0
 
@@ -250,10 +254,18 @@ class RankCapture:
             return
         if place.kind is PlacementKind.PARTIAL:
             place = REPLICATED
+        waiting = self._grad_keys.get(id(tensor))
+        if waiting is not None:
+            waiting.append((key, order, place))
+            return
+        waiting = self._grad_keys[id(tensor)] = [(key, order, place)]
 
         def hook(grad: Tensor) -> None:
-            if key[0] == self.step:  # a backward after next_step belongs to no step
-                self._record(key, order, grad, place, cached=False)
+            if key[0] != self.step:
+                return  # a backward after next_step belongs to no step
+            digests: dict[Placement, Digest | None] = {}
+            for each, at, where in waiting:
+                digests[where] = self._record(each, at, grad, where, digest=digests.get(where))
 
         self.fw.register_grad_hook(tensor, hook)
 
@@ -280,16 +292,24 @@ class RankCapture:
         return REPLICATED
 
     def _record(
-        self, key: Key, order: int, tensor: Tensor, place: Placement, *, cached: bool = True
-    ) -> None:
-        """Digest ``tensor`` (and keep it in the window); ``cached``: a forward tensor, alive
-        for the step (a gradient's id may be reused once it is freed)."""
+        self,
+        key: Key,
+        order: int,
+        tensor: Tensor,
+        place: Placement,
+        *,
+        cached: bool = True,
+        digest: Digest | None = None,
+    ) -> Digest | None:
+        """Digest ``tensor`` (unless ``digest`` is given) and keep it in the window; ``cached``:
+        a forward tensor, alive for the step (a gradient's id may be reused once freed)."""
         fw = self.fw
         local = tuple(fw.shape(tensor))
         if not local:
-            return  # a scalar (a loss) has no block to place
+            return None  # a scalar (a loss) has no block to place
         array = None
-        digest = self._digests.get((id(tensor), place)) if cached else None
+        if digest is None and cached:
+            digest = self._digests.get((id(tensor), place))
         if digest is None:
             array = self._array(tensor)
             digest = self._digest(array, local, place, batch=key[3] != "param_grad")
@@ -302,6 +322,7 @@ class RankCapture:
             array = self._array(tensor) if array is None else array
             np.save(self.dir / file, np.ascontiguousarray(array))
         self._records.append(Record(key, order, local, place, digest, file))
+        return digest
 
     def _array(self, tensor: Tensor) -> np.ndarray:
         array = self.fw.view(tensor)

@@ -32,16 +32,18 @@ def _timed(model, opt, cfg: Config, x, dp_sync, steps: int, cap=None) -> list[li
 
 
 def _overhead(args, cfg, model, opt, x, dp_sync, rank) -> None:
-    """Plain and captured (digests only) training steps, alternating rounds; rank 0 writes
-    ``OUT/overhead.json``."""
+    """Plain and captured (digests only: forward and backward, and forward only) training
+    steps, alternating rounds; rank 0 writes ``OUT/overhead.json``."""
     _timed(model, opt, cfg, x, dp_sync, 2)
-    plain, captured = [], []
+    plain, captured, forward = [], [], []
     for round_ in range(args.rounds):
         plain += _timed(model, opt, cfg, x, dp_sync, args.steps)
-        with capture_ranks(model, Path(args.out) / f"overhead{round_}") as cap:
-            captured += _timed(model, opt, cfg, x, dp_sync, args.steps, cap)
+        for backward, into in ((True, captured), (False, forward)):
+            out = Path(args.out) / f"overhead{round_}{backward}"
+            with capture_ranks(model, out, backward=backward) as cap:
+                into += _timed(model, opt, cfg, x, dp_sync, args.steps, cap)
     if rank == 0:
-        out = {"plain": plain, "captured": captured}
+        out = {"plain": plain, "captured": captured, "forward": forward}
         (Path(args.out) / "overhead.json").write_text(json.dumps(out))
 
 
