@@ -7,10 +7,10 @@ would start them.
 
 * **overhead**: a tensor-parallel training step (world 2) with ``capture_ranks`` recording a
   digest of every module input and output, of the gradients of every module output and input
-  and of every parameter's gradient (and of the forward tensors only), against the plain step; alternating rounds of
-  ``--steps`` steps, the median step of each, in wall time and in CPU time of the thread that
-  runs the step and the capture (what other processes on a shared machine do not inflate;
-  goal: at most 1.5x).
+  and of every parameter's gradient (and of the forward tensors only), against the plain step;
+  alternating rounds of ``--steps`` steps, the median step of each, in wall time and in CPU
+  time of the thread that runs the step and the capture (what other processes on a shared
+  machine do not inflate; goal: at most 1.5x).
 * **throughput**: two runs captured with full tensors for every module at every step; their
   dump (GB of ``.npy`` files, both runs) over the seconds ``compare_runs`` takes, in this
   process, 2 local processes, and Ray with 1 and 2 workers (Ray started before the clock). The
