@@ -167,8 +167,8 @@ class RankCapture:
         self._write_meta()
 
     def next_step(self) -> None:
-        """End the current training step: record the parameters' gradients, write the step's
-        records, count the next one."""
+        """End the current training step: record the parameters' gradients (call it before
+        they are cleared), write the step's records, count the next one."""
         if self.backward:
             self._param_grads()
         self._flush()

@@ -4,7 +4,10 @@ A task reads the records of its step from every rank of both runs, joins them in
 tensors (:class:`~padiff_ir.distributed.canonical.Run`), compares the digests of each paired
 tensor and reads the full tensors only where the digests disagree (and both runs kept them). A
 failing tensor is traced to the ranks whose own block fails. Tasks are plain picklable data
-in and out, so a local process pool and Ray run the same function.
+in and out, so a local process pool and Ray run the same function. Parameter gradients are
+compared between runs of one framework only (torch and paddle lay some weights out
+differently, ``[out, in]`` vs ``[in, out]``, and the matcher's parameter transforms are not
+applied here); activation gradients are compared across frameworks too.
 """
 
 from __future__ import annotations
@@ -185,7 +188,7 @@ def run_window(task: WindowTask) -> tuple[Outcome, ...]:
         step, path, call, io, index = key
         path_b = partner[path]
         b = logical_b.get((step, path_b, call, io, index))
-        if b is None:
+        if b is None or (io == "param_grad" and run_a.framework != run_b.framework):
             continue
         outcomes.append(_compare(run_a, a, run_b, b, path_b, tolerance))
         run_a.forget()
