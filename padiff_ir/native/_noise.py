@@ -1,0 +1,239 @@
+"""``auto_diff(..., tolerance="auto")``: every compared tensor judged against its own noise.
+
+A fixed tolerance judges a loss in the thousands and a gradient near 1e-6 alike. Here, before
+the call runs, two copies of A are made (:meth:`Framework.cast_copy`): a float64 *shadow* and
+a copy in A's working dtype. The copy is compared with the shadow through the same step (same
+inputs, same loss, the same layer pairs on both: A's) by the training run itself, so every
+layer output, output and input gradient, parameter gradient, running statistic and the loss
+gets its *noise*: the mean absolute rounding error ``mean |A - A64|`` of that tensor.
+
+The call's own comparisons give each tensor's *error*, ``mean |A - B|`` (B against A as run),
+and an entry passes where
+
+    error <= noise_bound(noise, scale, dtype, numel) + noise
+
+``noise_bound`` being the bound ``match``'s measured noise uses (``m * noise`` plus a few units
+in the last place times the tensor's size, :mod:`padiff_ir.pairing.noise_floor`); the extra
+``noise`` is A's own rounding, since B is measured against A as run, not the shadow (triangle
+inequality: ``|B - A| <= |B - A64| + |A64 - A|``). Post-step weights, optimizer states and the
+inputs have no floor (the copies take no optimizer step) and keep the fixed tolerance. Steps
+after the first take the first step's floors. The copies are released after the measurement.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+from typing import Any
+
+from padiff_ir.hints import Model
+from padiff_ir.matching.transform_types import IDENTITY
+from padiff_ir.matching.types import Matching
+from padiff_ir.metrics import TensorMetrics, Tolerance
+from padiff_ir.native._locate import culprits, first_difference
+from padiff_ir.native._run import TrainingRun
+from padiff_ir.native.diff_result import DiffResult, FirstDifference, LayerDiff, ParamDiff
+from padiff_ir.native.noise_result import NoiseEntry, TrainingNoise
+from padiff_ir.pairing.noise_floor import NoiseFloor, noise_bound, times_noise
+
+__all__ = ["floor_from", "judge_against_noise", "measured_call", "shadow_copies", "shadow_run"]
+
+logger = logging.getLogger(__name__)
+
+_MEASURED = ("forward", "buffers", "backward", "grads")
+_WORKING = ("float32", "float16")
+_LOOSE = Tolerance(atol=1e30, rtol=0.0, mode="strict")  # the shadow run only measures
+
+
+def shadow_copies(run: TrainingRun) -> tuple[Model, Model, str] | None:
+    """A's float64 shadow and a copy in its working dtype, made before the call changes A
+    (None, with a note on ``run``, where A's dtype has no float64 comparison here)."""
+    dtype, _ = run.ops_a.first_float(run.model_a)
+    label = run.ops_a.dtype_label(dtype) if dtype is not None else "float32"
+    if label not in _WORKING:
+        run.notes.append(f"tolerance='auto': a {label} model's noise is not measured here")
+        return None
+    try:
+        return (
+            run.ops_a.cast_copy(run.model_a, "float64"),
+            run.ops_a.cast_copy(run.model_a, label),
+            label,
+        )
+    except Exception as err:
+        run.notes.append(f"tolerance='auto': A could not be copied in float64 ({err})")
+        return None
+
+
+def shadow_run(run: TrainingRun, copies: tuple[Model, Model, str]) -> DiffResult | None:
+    """The working-dtype copy compared with the float64 shadow through one step, as ``run``
+    compares A with B (its metrics are the noise; None, with a note, where it fails)."""
+    shadow, working, _ = copies
+    loss = run.loss_a.fn if run.loss_a is not None else None
+    try:
+        noise = TrainingRun.prepare(
+            shadow,
+            working,
+            run.inputs_a,
+            auto_init=False,
+            layer_map=None,
+            tolerance=_LOOSE,
+            single_step=run.single_step,
+            diff_phase=run.diff_phase,
+            loss_fn=[loss, loss] if loss is not None else None,
+            optimizer=None,
+            steps=1,
+            blacklist=(),
+            whitelist=(),
+            matching=_onto_itself(run.matching),
+            disable_random_layers=run.disable_random,
+            workers=run.workers,
+        )
+        return noise.execute()
+    except Exception as err:
+        logger.info("the float64 shadow of A did not run: %s", err)
+        run.notes.append(f"tolerance='auto': A did not run in float64 ({err}); fixed tolerance")
+        return None
+
+
+def _onto_itself(matching: Matching) -> Matching:
+    """A's side of ``matching`` paired with itself (the shadow and the copy share A's names)."""
+    return Matching(
+        module_pairs=[
+            replace(
+                p,
+                b=p.a,
+                class_b=p.class_a,
+                call_b=p.call_a,
+                inputs_b=p.inputs_a,
+                outputs_b=p.outputs_a,
+            )
+            for p in matching.module_pairs
+        ],
+        param_pairs=[
+            replace(p, b=p.a, module_b=p.module_a, transform=IDENTITY) for p in matching.param_pairs
+        ],
+        stats=dict(matching.stats),
+    )
+
+
+def _key(stage: str, item: LayerDiff | ParamDiff) -> tuple[Any, ...]:
+    if isinstance(item, LayerDiff):
+        return (stage, item.kind, item.module_a, item.call, item.position)
+    return (stage, item.kind, item.name_a)
+
+
+def _label(item: LayerDiff | ParamDiff) -> str:
+    return item.label() if isinstance(item, LayerDiff) else item.name_a
+
+
+def floor_from(metrics: TensorMetrics, noise: TensorMetrics, dtype: str) -> NoiseFloor | None:
+    """B's entry (``metrics``: A vs B) against the shadow run's same entry (``noise``: A64
+    vs A); None where a verdict is not about rounding (shapes, non-finite values)."""
+    if metrics.shape_a != metrics.shape_b or metrics.numel != noise.numel or not metrics.numel:
+        return None
+    if metrics.nan_a or metrics.nan_b or metrics.inf_a or metrics.inf_b:
+        return None
+    bound = noise_bound(noise.mean_abs, noise.abs_mean_a, dtype, metrics.numel) + noise.mean_abs
+    return NoiseFloor(
+        noise=noise.mean_abs,
+        error=metrics.mean_abs,
+        bound=bound,
+        scale=noise.abs_mean_a,
+        numel=metrics.numel,
+        peak_noise=noise.max_abs,
+        peak=max(abs(noise.mean_a), noise.abs_mean_a),
+    )
+
+
+def _judged(metrics: TensorMetrics, floor: NoiseFloor) -> TensorMetrics:
+    if floor.ok:
+        return replace(metrics, ok=True, reason="")
+    return replace(
+        metrics,
+        ok=False,
+        reason=f"mean error {floor.error:.3g} is {floor.ratio:.1f}x its measured noise bound "
+        f"{floor.bound:.3g}",
+    )
+
+
+def judge_against_noise(
+    result: DiffResult, noise: DiffResult, dtype: str, seconds: float
+) -> DiffResult:
+    """``result`` judged again: each entry the shadow run measured passes or fails by its
+    floor; the first difference, culprits and verdict follow (``result.noise`` holds the
+    floors)."""
+    reference: dict[tuple[Any, ...], TensorMetrics] = {}
+    if noise.steps:
+        for stage in _MEASURED:
+            for item in getattr(noise.steps[0], stage):
+                reference[_key(stage, item)] = item.metrics
+    entries: list[NoiseEntry] = []
+    unmeasured = 0
+    for step in result.steps:
+        for stage in _MEASURED:
+            judged = []
+            for item in getattr(step, stage):
+                ref = reference.get(_key(stage, item))
+                floor = floor_from(item.metrics, ref, dtype) if ref is not None else None
+                if floor is None:
+                    unmeasured += 1
+                    judged.append(item)
+                    continue
+                entries.append(NoiseEntry(stage, _label(item), item.kind, floor, step.index))
+                judged.append(replace(item, metrics=_judged(item.metrics, floor)))
+            setattr(step, stage, judged)
+        unmeasured += len(step.weights) + len(step.optimizer_state) + len(step.initial_weights)
+        if step.loss is not None and noise.steps and noise.steps[0].loss is not None:
+            floor = floor_from(step.loss, noise.steps[0].loss, dtype)
+            if floor is not None:
+                entries.append(NoiseEntry("loss", "loss", "loss", floor, step.index))
+                step.loss = _judged(step.loss, floor)
+    single = bool(result.options.get("single_step"))
+    configs = result.config_differences
+    first = first_difference(result.steps, single_step=single, config_differences=configs)
+    result.first_difference = first
+    result.culprits = culprits(result.steps, first, single_step=single, config_differences=configs)
+    result.ok = first is None
+    result.options["tolerance"] = "auto"
+    words = _sentence(entries, result.first_difference, single)
+    result.noise = TrainingNoise(
+        "float64 shadow", dtype, tuple(entries), unmeasured, seconds, words
+    )
+    return result
+
+
+def _sentence(entries: list[NoiseEntry], first: FirstDifference | None, single_step: bool) -> str:
+    """The verdict in units of noise: the worst entry when aligned, else the first
+    difference's entry (a layer's own error in single-step mode)."""
+    if first is None:
+        worst = max(entries, key=lambda e: e.floor.ratio, default=None)
+        if worst is None:
+            return "aligned (no entry measured against its noise)"
+        return (
+            f"aligned within numerical noise (worst {worst.floor.ratio:.1f}x noise at "
+            f"`{worst.label}` {worst.kind})"
+        )
+    where = first.module_a or first.name_a
+    failing = [e for e in entries if not e.floor.ok and e.step == first.step]
+    match = next((e for e in failing if e.kind == first.kind and where in e.label), None)
+    if match is None:
+        return f"diverged at `{where or first.stage}` (beyond the fixed tolerance; no floor)"
+    what = "own error" if single_step and match.kind == "output" else f"{match.kind} error"
+    return f"diverged: `{match.label}` {what} {times_noise(match.floor.ratio)}"
+
+
+def measured_call(run: TrainingRun) -> DiffResult:
+    """``run`` executed and judged against A's measured noise (the fixed verdict where the
+    noise cannot be measured)."""
+    copies = shadow_copies(run)
+    result = run.execute()
+    if copies is None:
+        return result
+    start = time.perf_counter()
+    dtype = copies[2]
+    noise = shadow_run(run, copies)
+    del copies
+    if noise is None:
+        return result
+    return judge_against_noise(result, noise, dtype, time.perf_counter() - start)

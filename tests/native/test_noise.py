@@ -1,0 +1,80 @@
+"""``auto_diff(..., tolerance="auto")``: outputs, gradients and the loss judged against the
+noise of a float64 shadow of A run through the same step."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from benchmarks._bugs import BUGS
+from padiff_ir.errors import OptionError
+from padiff_ir.native import DiffResult, auto_diff
+from tests.native.helpers import fresh_pair
+
+_TIGHT = {"atol": 1e-6, "rtol": 1e-6, "compare_mode": "strict"}
+
+
+def _hot_cnn():
+    """The zoo's cnn with its first convolution scaled: activations in the thousands before
+    the BatchNorm, gradients of their own sizes (B gets A's weights through auto_init)."""
+    torch_model, paddle_model, inputs = fresh_pair("cnn")
+    with torch.no_grad():
+        torch_model.conv1.weight.mul_(1000.0)
+    return torch_model, paddle_model, inputs
+
+
+def test_rounding_in_the_thousands_fails_a_tight_tolerance_and_passes_auto():
+    torch_model, paddle_model, inputs = _hot_cnn()
+    fixed = auto_diff(torch_model, paddle_model, inputs, **_TIGHT)
+    assert not fixed.ok  # float32 rounding of numbers in the thousands is above 1e-6
+    result = auto_diff(torch_model, paddle_model, inputs, tolerance="auto", auto_init=False)
+    assert result.ok and result.first_difference is None, result.noise.sentence
+    noise = result.noise
+    assert noise is not None and noise.method == "float64 shadow" and noise.dtype == "float32"
+    assert noise.sentence.startswith("aligned within numerical noise (worst ")
+    stages = {e.stage for e in noise.entries}
+    assert {"forward", "backward", "grads", "loss"} <= stages
+    conv1 = next(e for e in noise.entries if e.label == "conv1" and e.kind == "output")
+    assert conv1.floor.scale > 100 and conv1.floor.noise > 1e-6  # noise grows with the values
+    assert all(e.floor.ratio <= 1.0 for e in noise.entries)
+    assert "tolerance auto (float64 shadow, float32): aligned within numerical noise" in str(
+        result
+    ).replace("\n   ", "")
+
+
+@pytest.mark.parametrize("bug", ["cnn-relu-as-elu", "cnn-bn-epsilon", "cnn-maxpool-as-avgpool"])
+def test_an_injected_bug_is_still_named_first(bug):
+    injected = next(b for b in BUGS if b.name == bug)
+    torch_model, paddle_model, inputs = _hot_cnn()
+    injected.apply(paddle_model)
+    result = auto_diff(torch_model, paddle_model, inputs, tolerance="auto")
+    assert not result.ok
+    first = result.first_difference
+    assert (first.stage, first.module_a, first.module_b) == ("forward", *injected.culprit)
+    assert result.noise.sentence.startswith(f"diverged: `{injected.culprit[0]}` output error ")
+    assert "x its measured noise bound" in first.message
+
+
+def test_the_floors_round_trip_through_json(tmp_path):
+    torch_model, paddle_model, inputs = fresh_pair("mlp")
+    result = auto_diff(torch_model, paddle_model, inputs, tolerance="auto")
+    path = tmp_path / "diff.json"
+    result.to_json(path)
+    loaded = DiffResult.load(path)
+    assert loaded.noise == result.noise and loaded.options["tolerance"] == "auto"
+
+
+def test_explicit_tolerances_keep_todays_behaviour_and_bad_values_are_refused():
+    torch_model, paddle_model, inputs = fresh_pair("mlp")
+    result = auto_diff(torch_model, paddle_model, inputs, atol=1e-6, rtol=1e-5)
+    assert result.noise is None and "tolerance" not in result.options
+    with pytest.raises(OptionError, match="'auto'"):
+        auto_diff(torch_model, paddle_model, inputs, tolerance="measured")
+
+
+def test_the_user_model_is_left_as_it_was():
+    torch_model, paddle_model, inputs = fresh_pair("mlp")
+    before = {k: v.clone() for k, v in torch_model.state_dict().items()}
+    auto_diff(torch_model, paddle_model, inputs, tolerance="auto")
+    after = torch_model.state_dict()
+    assert all(after[k].dtype == v.dtype and torch.equal(after[k], v) for k, v in before.items())
