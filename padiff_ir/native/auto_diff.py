@@ -139,9 +139,8 @@ def auto_diff(
     """
     started = time.perf_counter()
     measured = auto_tolerance(tolerance)
-    tolerance = tolerance_of(
-        None if measured else tolerance, atol, rtol, compare_mode, defaults=_PADIFF_DEFAULTS
-    )
+    fixed = tolerance if isinstance(tolerance, Tolerance) else None
+    tolerance = tolerance_of(fixed, atol, rtol, compare_mode, defaults=_PADIFF_DEFAULTS)
     run = TrainingRun.prepare(
         model_a,
         model_b,
