@@ -110,8 +110,10 @@ def _onto_itself(matching: Matching) -> Matching:
             )
             for p in matching.module_pairs
         ],
-        param_pairs=[
-            replace(p, b=p.a, module_b=p.module_a, transform=IDENTITY) for p in matching.param_pairs
+        param_pairs=[  # a fused group's parts one by one: the copy has A's layout
+            replace(p, a=(name,), b=(name,), module_b=p.module_a, transform=IDENTITY)
+            for p in matching.param_pairs
+            for name in p.a
         ],
         stats=dict(matching.stats),
     )
@@ -121,6 +123,29 @@ def _key(stage: str, item: LayerDiff | ParamDiff) -> tuple[Any, ...]:
     if isinstance(item, LayerDiff):
         return (stage, item.kind, item.module_a, item.call, item.position)
     return (stage, item.kind, item.name_a)
+
+
+def _reference(
+    reference: dict[tuple[Any, ...], TensorMetrics], stage: str, item: LayerDiff | ParamDiff
+) -> TensorMetrics | None:
+    """The shadow run's metrics for ``item``; a fused group's (``q+k+v``) pooled from its
+    parts, measured one by one (a layout moves elements, the means over them stay)."""
+    found = reference.get(_key(stage, item))
+    if found is not None or not isinstance(item, ParamDiff) or "+" not in item.name_a:
+        return found
+    parts = [reference.get((stage, item.kind, name)) for name in item.name_a.split("+")]
+    known = [p for p in parts if p is not None and p.numel]
+    if len(known) != len(parts):
+        return None
+    numel = sum(p.numel for p in known)
+    return replace(
+        known[0],
+        numel=numel,
+        mean_abs=sum(p.mean_abs * p.numel for p in known) / numel,
+        abs_mean_a=sum(p.abs_mean_a * p.numel for p in known) / numel,
+        mean_a=sum(p.mean_a * p.numel for p in known) / numel,
+        max_abs=max(p.max_abs for p in known),
+    )
 
 
 def _label(item: LayerDiff | ParamDiff) -> str:
@@ -174,7 +199,7 @@ def judge_against_noise(
         for stage in _MEASURED:
             judged = []
             for item in getattr(step, stage):
-                ref = reference.get(_key(stage, item))
+                ref = _reference(reference, stage, item)
                 floor = floor_from(item.metrics, ref, dtype) if ref is not None else None
                 if floor is None:
                     unmeasured += 1

@@ -78,3 +78,15 @@ def test_the_user_model_is_left_as_it_was():
     auto_diff(torch_model, paddle_model, inputs, tolerance="auto")
     after = torch_model.state_dict()
     assert all(after[k].dtype == v.dtype and torch.equal(after[k], v) for k, v in before.items())
+
+
+def test_a_fused_qkv_gradient_is_judged_against_its_parts_noise():
+    from padiff_ir.zoo import get_pair
+
+    pair = get_pair("llama", "tiny")  # q/k/v in torch, one fused qkv_proj in paddle
+    result = auto_diff(
+        pair.torch_model, pair.paddle_model, pair.inputs, tolerance="auto", auto_init=False
+    )
+    assert result.ok, result.noise.sentence
+    fused = [e for e in result.noise.entries if e.kind == "grad" and "+" in e.label]
+    assert fused and all(e.floor.numel > 0 and e.floor.ok for e in fused)
