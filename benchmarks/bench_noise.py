@@ -292,6 +292,16 @@ def auto_diff_case(name: str) -> dict[str, Any]:
                 pair.torch_model, pair.paddle_model, pair.inputs, tolerance="auto"
             ),
         }
+    for kind in ("SGD", "Adam"):  # three training steps: weights and optimizer states
+        pair = get_pair(name, "tiny")
+        out[f"steps_{kind.lower()}"] = _auto_diff_judged(
+            pair.torch_model,
+            pair.paddle_model,
+            pair.inputs,
+            tolerance="auto",
+            optimizer=_optimizers(kind, pair.torch_model, pair.paddle_model),
+            steps=3,
+        )
     bugs = []
     for bug in (b for b in BUGS if b.arch == name):
         pair = get_pair(name, "tiny")
@@ -321,6 +331,17 @@ def auto_diff_case(name: str) -> dict[str, Any]:
         )
     out["bugs"] = bugs
     return out
+
+
+def _optimizers(kind: str, model_a: Any, model_b: Any) -> list[Any]:
+    import paddle
+    import torch
+
+    lr = 0.01 if kind == "SGD" else 0.001
+    return [
+        getattr(torch.optim, kind)(model_a.parameters(), lr=lr),
+        getattr(paddle.optimizer, kind)(lr, parameters=model_b.parameters()),
+    ]
 
 
 def _hot(model_a: Any, model_b: Any) -> None:
@@ -428,9 +449,9 @@ def _auto_diff_table(rows: list[dict[str, Any]]) -> list[str]:
     lines = [
         "",
         "| auto_diff on zoo pair | aligned: tight fixed / auto | x1000 weights: tight fixed / "
-        "auto | bugs first under auto (inside the culprit) | single_step culprit top-1 under auto "
-        "| missed |",
-        "|---|---|---|---|---|---|",
+        "auto | 3 steps SGD / Adam, auto | bugs first under auto (inside the culprit) | "
+        "single_step culprit top-1 under auto | missed |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         if not row.get("case", "").startswith("autodiff:") or "aligned" not in row:
@@ -446,11 +467,22 @@ def _auto_diff_table(rows: list[dict[str, Any]]) -> list[str]:
         inside = sum(b["top1"] or b.get("within", False) for b in bugs)
         single = sum(b.get("single_step_top1", False) for b in bugs)
         lines.append(
-            f"| {row['case'][9:]} | {cells[0]} | {cells[1]} | {sum(b['top1'] for b in bugs)}/"
+            f"| {row['case'][9:]} | {cells[0]} | {cells[1]} | {_steps(row)} | "
+            f"{sum(b['top1'] for b in bugs)}/"
             f"{len(bugs)} ({inside}/{len(bugs)}) | {single}/{len(bugs)} | "
             f"{', '.join(missed) or '-'} |"
         )
     return lines
+
+
+def _steps(row: dict[str, Any]) -> str:
+    cells = []
+    for kind in ("sgd", "adam"):
+        judged = row.get(f"steps_{kind}", {})
+        words = judged.get("sentence", "")
+        worst = words.split("worst ")[1].split("x")[0] + "x" if "worst " in words else ""
+        cells.append(("ok " + worst if judged.get("ok") else "FAIL").strip())
+    return " / ".join(cells)
 
 
 def _verdict(judged: dict[str, Any]) -> str:

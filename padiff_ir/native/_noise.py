@@ -23,30 +23,50 @@ after the first take the first step's floors. The copies are released after the 
 from __future__ import annotations
 
 import logging
+import math
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
-from padiff_ir.hints import Model
+from padiff_ir._interrupts import reraise_interruption
+from padiff_ir.hints import Model, Optimizer
 from padiff_ir.matching.transform_types import IDENTITY
 from padiff_ir.matching.types import Matching
 from padiff_ir.metrics import TensorMetrics, Tolerance
 from padiff_ir.native._locate import culprits, first_difference
 from padiff_ir.native._run import TrainingRun
-from padiff_ir.native.diff_result import DiffResult, FirstDifference, LayerDiff, ParamDiff
+from padiff_ir.native.diff_result import (
+    DiffResult,
+    FirstDifference,
+    LayerDiff,
+    ParamDiff,
+    StepResult,
+)
 from padiff_ir.native.noise_result import NoiseEntry, TrainingNoise
-from padiff_ir.pairing.noise_floor import NoiseFloor, noise_bound, times_noise
+from padiff_ir.pairing.noise_floor import SMALL, NoiseFloor, epsilon_of, noise_bound, times_noise
 
 __all__ = ["floor_from", "judge_against_noise", "measured_call", "shadow_copies", "shadow_run"]
 
 logger = logging.getLogger(__name__)
 
-_MEASURED = ("forward", "buffers", "backward", "grads")
+_MEASURED = ("forward", "buffers", "backward", "grads", "weights", "optimizer_state")
 _WORKING = ("float32", "float16")
+_SMALL_FACTOR = 4.0  # m + 1 times the typical level, as a measured noise is bounded
 _LOOSE = Tolerance(atol=1e30, rtol=0.0, mode="strict")  # the shadow run only measures
 
 
-def shadow_copies(run: TrainingRun) -> tuple[Model, Model, str] | None:
+@dataclass(frozen=True)
+class _Copies:
+    """A's float64 shadow and its copy in the working dtype, with their optimizers (copies
+    of A's, stepping the copies) where A's optimizer can be copied so."""
+
+    shadow: Model
+    working: Model
+    dtype: str
+    optimizers: tuple[Optimizer, Optimizer] | None = None
+
+
+def shadow_copies(run: TrainingRun) -> _Copies | None:
     """A's float64 shadow and a copy in its working dtype, made before the call changes A
     (None, with a note on ``run``, where A's dtype has no float64 comparison here)."""
     dtype, _ = run.ops_a.first_float(run.model_a)
@@ -54,26 +74,38 @@ def shadow_copies(run: TrainingRun) -> tuple[Model, Model, str] | None:
     if label not in _WORKING:
         run.notes.append(f"tolerance='auto': a {label} model's noise is not measured here")
         return None
+    optimizer = run.optimizer_a.instance if run.optimizer_a is not None else None
     try:
-        return (
+        if optimizer is not None and run.backward:
+            try:
+                shadow, shadow_opt = run.ops_a.cast_copy_trained(run.model_a, optimizer, "float64")
+                working, working_opt = run.ops_a.cast_copy_trained(run.model_a, optimizer, label)
+                return _Copies(shadow, working, label, (shadow_opt, working_opt))
+            except NotImplementedError:
+                run.notes.append(
+                    f"tolerance='auto': {run.fw_a}'s optimizer is not copied: post-step "
+                    "weights and optimizer states keep the fixed tolerance"
+                )
+        return _Copies(
             run.ops_a.cast_copy(run.model_a, "float64"),
             run.ops_a.cast_copy(run.model_a, label),
             label,
         )
     except Exception as err:
+        reraise_interruption(err)
         run.notes.append(f"tolerance='auto': A could not be copied in float64 ({err})")
         return None
 
 
-def shadow_run(run: TrainingRun, copies: tuple[Model, Model, str]) -> DiffResult | None:
-    """The working-dtype copy compared with the float64 shadow through one step, as ``run``
-    compares A with B (its metrics are the noise; None, with a note, where it fails)."""
-    shadow, working, _ = copies
+def shadow_run(run: TrainingRun, copies: _Copies) -> DiffResult | None:
+    """The working-dtype copy compared with the float64 shadow through the same steps, as
+    ``run`` compares A with B (its metrics are the noise; None, with a note, where it
+    fails). Without copied optimizers, one step without an update."""
     loss = run.loss_a.fn if run.loss_a is not None else None
     try:
         noise = TrainingRun.prepare(
-            shadow,
-            working,
+            copies.shadow,
+            copies.working,
             run.inputs_a,
             auto_init=False,
             layer_map=None,
@@ -81,8 +113,8 @@ def shadow_run(run: TrainingRun, copies: tuple[Model, Model, str]) -> DiffResult
             single_step=run.single_step,
             diff_phase=run.diff_phase,
             loss_fn=[loss, loss] if loss is not None else None,
-            optimizer=None,
-            steps=1,
+            optimizer=list(copies.optimizers) if copies.optimizers else None,
+            steps=run.steps if copies.optimizers else 1,
             blacklist=(),
             whitelist=(),
             matching=_onto_itself(run.matching),
@@ -91,6 +123,7 @@ def shadow_run(run: TrainingRun, copies: tuple[Model, Model, str]) -> DiffResult
         )
         return noise.execute()
     except Exception as err:
+        reraise_interruption(err)
         logger.info("the float64 shadow of A did not run: %s", err)
         run.notes.append(f"tolerance='auto': A did not run in float64 ({err}); fixed tolerance")
         return None
@@ -152,14 +185,22 @@ def _label(item: LayerDiff | ParamDiff) -> str:
     return item.label() if isinstance(item, LayerDiff) else item.name_a
 
 
-def floor_from(metrics: TensorMetrics, noise: TensorMetrics, dtype: str) -> NoiseFloor | None:
+def floor_from(
+    metrics: TensorMetrics,
+    noise: TensorMetrics,
+    dtype: str,
+    relative: float = 0.0,
+    base: float = 2.0,
+) -> NoiseFloor | None:
     """B's entry (``metrics``: A vs B) against the shadow run's same entry (``noise``: A64
     vs A); None where a verdict is not about rounding (shapes, non-finite values)."""
     if metrics.shape_a != metrics.shape_b or metrics.numel != noise.numel or not metrics.numel:
         return None
     if metrics.nan_a or metrics.nan_b or metrics.inf_a or metrics.inf_b:
         return None
-    bound = noise_bound(noise.mean_abs, noise.abs_mean_a, dtype, metrics.numel) + noise.mean_abs
+    bound = noise_bound(noise.mean_abs, noise.abs_mean_a, dtype, metrics.numel, base)
+    bound += noise.mean_abs
+    bound += relative * noise.abs_mean_a
     return NoiseFloor(
         noise=noise.mean_abs,
         error=metrics.mean_abs,
@@ -182,25 +223,65 @@ def _judged(metrics: TensorMetrics, floor: NoiseFloor) -> TensorMetrics:
     )
 
 
+def _references(step: StepResult) -> dict[tuple[Any, ...], TensorMetrics]:
+    """One step of the shadow run: each entry's metrics (its noise) by key."""
+    return {_key(stage, item): item.metrics for stage in _MEASURED for item in getattr(step, stage)}
+
+
+def hyperparameter_rounding(config: dict[str, Any], dtype: str) -> float:
+    """How far an optimizer state may move, relative to its size, when a port holds the
+    optimizer's decay rates in the working dtype (paddle's Adam: ``beta2 = 0.999`` in float32
+    makes ``1 - beta2`` 4.7e-5 relatively off): ``epsilon / min(1 - beta)`` (0 without one).
+
+    Example:
+        >>> round(hyperparameter_rounding({"betas": (0.9, 0.999)}, "float32") * 1e4, 2)
+        1.19
+    """
+    rates = [float(b) for b in config.get("betas", ())]
+    if config.get("momentum"):
+        rates.append(float(config["momentum"]))
+    gaps = [1.0 - r for r in rates if 0.0 <= r < 1.0]
+    return epsilon_of(dtype) / min(gaps) if gaps else 0.0
+
+
+def _typical_noise(reference: dict[tuple[Any, ...], TensorMetrics]) -> float:
+    """The median relative rounding (noise over mean magnitude) of a step's tensors of at
+    least :data:`SMALL` elements: the level a small tensor's noise, measured on a few
+    numbers (the loss: on one), is taken to reach at least."""
+    levels = sorted(
+        m.mean_abs / m.abs_mean_a
+        for m in reference.values()
+        if m.numel >= SMALL and m.abs_mean_a > 0 and math.isfinite(m.mean_abs)
+    )
+    return levels[len(levels) // 2] if levels else 0.0
+
+
 def judge_against_noise(
-    result: DiffResult, noise: DiffResult, dtype: str, seconds: float
+    result: DiffResult, noise: DiffResult, dtype: str, seconds: float, hyper: float = 0.0
 ) -> DiffResult:
     """``result`` judged again: each entry the shadow run measured passes or fails by its
-    floor; the first difference, culprits and verdict follow (``result.noise`` holds the
-    floors)."""
-    reference: dict[tuple[Any, ...], TensorMetrics] = {}
-    if noise.steps:
-        for stage in _MEASURED:
-            for item in getattr(noise.steps[0], stage):
-                reference[_key(stage, item)] = item.metrics
+    floor (optimizer states also within ``hyper`` of their size, see
+    :func:`hyperparameter_rounding`); the first difference, culprits and verdict follow
+    (``result.noise`` holds the floors)."""
+    references = [_references(step) for step in noise.steps]
     entries: list[NoiseEntry] = []
     unmeasured = 0
     for step in result.steps:
+        if not noise.steps:
+            break
+        # steps the shadow run did not take (no optimizer copied) take its last step's noise
+        shadow_step = noise.steps[min(step.index, len(noise.steps) - 1)]
+        reference = references[min(step.index, len(noise.steps) - 1)]
+        base = 3.0 if step.index else 2.0  # after an update: rounding carried through it
+        typical = _typical_noise(reference)
         for stage in _MEASURED:
             judged = []
             for item in getattr(step, stage):
                 ref = _reference(reference, stage, item)
-                floor = floor_from(item.metrics, ref, dtype) if ref is not None else None
+                relative = hyper if stage == "optimizer_state" else 0.0
+                if item.metrics.numel < SMALL:  # one draw of a few numbers: the step's level
+                    relative += _SMALL_FACTOR * typical
+                floor = floor_from(item.metrics, ref, dtype, relative, base) if ref else None
                 if floor is None:
                     unmeasured += 1
                     judged.append(item)
@@ -208,9 +289,9 @@ def judge_against_noise(
                 entries.append(NoiseEntry(stage, _label(item), item.kind, floor, step.index))
                 judged.append(replace(item, metrics=_judged(item.metrics, floor)))
             setattr(step, stage, judged)
-        unmeasured += len(step.weights) + len(step.optimizer_state) + len(step.initial_weights)
-        if step.loss is not None and noise.steps and noise.steps[0].loss is not None:
-            floor = floor_from(step.loss, noise.steps[0].loss, dtype)
+        unmeasured += len(step.inputs) + len(step.initial_weights)
+        if step.loss is not None and shadow_step.loss is not None:
+            floor = floor_from(step.loss, shadow_step.loss, dtype, _SMALL_FACTOR * typical, base)
             if floor is not None:
                 entries.append(NoiseEntry("loss", "loss", "loss", floor, step.index))
                 step.loss = _judged(step.loss, floor)
@@ -256,9 +337,12 @@ def measured_call(run: TrainingRun) -> DiffResult:
     if copies is None:
         return result
     start = time.perf_counter()
-    dtype = copies[2]
+    dtype = copies.dtype
     noise = shadow_run(run, copies)
     del copies
     if noise is None:
         return result
-    return judge_against_noise(result, noise, dtype, time.perf_counter() - start)
+    hyper = 0.0
+    if run.optimizer_a is not None and run.optimizer_a.instance is not None:
+        hyper = hyperparameter_rounding(run.ops_a.optimizer_config(run.optimizer_a.instance), dtype)
+    return judge_against_noise(result, noise, dtype, time.perf_counter() - start, hyper)

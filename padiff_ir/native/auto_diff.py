@@ -90,10 +90,11 @@ def auto_diff(
             (``1e-5``, ``1e-5``, ``strict``) and says why in its docstring.
         tolerance: the three above as one :class:`~padiff_ir.metrics.Tolerance` (pass one
             or the other), or ``"auto"``: every layer output, gradient, parameter gradient,
-            running statistic and the loss judged against its own measured noise (A's
-            float32 rounding against a float64 shadow of A run through the same step,
-            :mod:`padiff_ir.native._noise`); post-step weights and optimizer states keep
-            the fixed tolerance of ``atol`` / ``rtol`` / ``compare_mode``.
+            running statistic, post-step weight, optimizer state and the loss judged against
+            its own measured noise (A's float32 rounding against a float64 shadow of A run
+            through the same steps, :mod:`padiff_ir.native._noise`); what has no floor (the
+            inputs; weights and states where A's optimizer cannot be copied) keeps the fixed
+            tolerance of ``atol`` / ``rtol`` / ``compare_mode``.
         single_step: feed each B layer A's layer inputs (forward) and A's output gradients
             (backward) so each layer's own error is measured; no optimizer step, one step.
         diff_phase: ``"forward"``, ``"backward"`` (single step only; ``"both"`` otherwise) or

@@ -94,15 +94,15 @@ def times_noise(ratio: float, what: str = "its noise") -> str:
     return f"{ratio:.1f}x {what}" if ratio < 10 else f"{ratio:.0f}x {what}"
 
 
-def noise_bound(noise: float, scale: float, dtype: str, numel: int) -> float:
+def noise_bound(noise: float, scale: float, dtype: str, numel: int, base: float = 2.0) -> float:
     """What a tensor's error must stay within: ``m * noise`` plus the dtype floor
-    (``4 * epsilon * scale``).
+    (``4 * epsilon * scale``); ``base`` is ``m`` for a large tensor in a 32-bit dtype.
 
     Example:
         >>> noise_bound(1e-6, 1.0, "float32", 4096) > 2e-6
         True
     """
-    return multiplier_of(dtype, numel) * noise + _FLOOR_ULPS * epsilon_of(dtype) * scale
+    return multiplier_of(dtype, numel, base) * noise + _FLOOR_ULPS * epsilon_of(dtype) * scale
 
 
 @dataclass(frozen=True)

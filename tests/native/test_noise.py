@@ -3,6 +3,7 @@ noise of a float64 shadow of A run through the same step."""
 
 from __future__ import annotations
 
+import paddle
 import pytest
 import torch
 
@@ -90,3 +91,33 @@ def test_a_fused_qkv_gradient_is_judged_against_its_parts_noise():
     assert result.ok, result.noise.sentence
     fused = [e for e in result.noise.entries if e.kind == "grad" and "+" in e.label]
     assert fused and all(e.floor.numel > 0 and e.floor.ok for e in fused)
+
+
+def _adam(torch_model, paddle_model, lr_b: float = 0.001):
+    return [
+        torch.optim.Adam(torch_model.parameters(), lr=0.001),
+        paddle.optimizer.Adam(lr_b, parameters=paddle_model.parameters()),
+    ]
+
+
+def test_post_step_weights_and_adam_states_have_their_own_floors():
+    torch_model, paddle_model, inputs = _hot_cnn()
+    optimizer = _adam(torch_model, paddle_model)
+    result = auto_diff(
+        torch_model, paddle_model, inputs, tolerance="auto", optimizer=optimizer, steps=2
+    )
+    assert result.ok, result.noise.sentence
+    judged = {(e.stage, e.step) for e in result.noise.entries}
+    assert {("weights", 0), ("optimizer_state", 0), ("weights", 1), ("grads", 1)} <= judged
+    kinds = {e.kind for e in result.noise.entries if e.stage == "optimizer_state"}
+    assert {"exp_avg", "exp_avg_sq"} <= kinds
+
+
+def test_a_learning_rate_difference_is_still_an_optimizer_difference_under_auto():
+    torch_model, paddle_model, inputs = _hot_cnn()
+    optimizer = _adam(torch_model, paddle_model, lr_b=0.002)
+    result = auto_diff(torch_model, paddle_model, inputs, tolerance="auto", optimizer=optimizer)
+    first = result.first_difference
+    assert not result.ok and (first.stage, first.step, first.kind) == ("optimizer", 0, "weight")
+    assert all(e.floor.ok for e in result.noise.entries if e.stage in ("forward", "grads"))
+    assert "its noise" in result.noise.sentence
