@@ -2,7 +2,7 @@
 
 A fixed tolerance judges a loss in the thousands and a gradient near 1e-6 alike. Here, before
 the call runs, two copies of A are made (:meth:`Framework.cast_copy`): a float64 *shadow* and
-a copy in A's working dtype. The copy is compared with the shadow through the same step (same
+a copy in A's working dtype. The copy is compared with the shadow through the same steps (same
 inputs, same loss, the same layer pairs on both: A's) by the training run itself, so every
 layer output, output and input gradient, parameter gradient, running statistic and the loss
 gets its *noise*: the mean absolute rounding error ``mean |A - A64|`` of that tensor.
@@ -15,9 +15,14 @@ and an entry passes where
 ``noise_bound`` being the bound ``match``'s measured noise uses (``m * noise`` plus a few units
 in the last place times the tensor's size, :mod:`padiff_ir.pairing.noise_floor`); the extra
 ``noise`` is A's own rounding, since B is measured against A as run, not the shadow (triangle
-inequality: ``|B - A| <= |B - A64| + |A64 - A|``). Post-step weights, optimizer states and the
-inputs have no floor (the copies take no optimizer step) and keep the fixed tolerance. Steps
-after the first take the first step's floors. The copies are released after the measurement.
+inequality: ``|B - A| <= |B - A64| + |A64 - A|``). ``m`` is 3 after an optimizer update and for
+tensors under 1000 elements, whose noise (one draw of a few numbers; the loss: one) is taken to
+reach at least the step's median relative noise; optimizer states may also move by
+``epsilon / (1 - beta)`` of their size (a port holding its decay rates in float32). Where A's
+optimizer is copied with its model (:meth:`Framework.cast_copy_trained`), the copies step too
+and post-step weights and optimizer states have floors, step by step; otherwise the copies run
+one step without an update, later steps take its floors, and weights, states and the inputs
+keep the fixed tolerance. The copies are released after the measurement.
 """
 
 from __future__ import annotations
