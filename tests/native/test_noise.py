@@ -121,3 +121,20 @@ def test_a_learning_rate_difference_is_still_an_optimizer_difference_under_auto(
     assert not result.ok and (first.stage, first.step, first.kind) == ("optimizer", 0, "weight")
     assert all(e.floor.ok for e in result.noise.entries if e.stage in ("forward", "grads"))
     assert "its noise" in result.noise.sentence
+
+
+def test_the_report_header_gives_the_verdict_in_units_of_noise(tmp_path):
+    from padiff_ir.report.training import diff_view
+
+    torch_model, paddle_model, inputs = _hot_cnn()
+    aligned = auto_diff(torch_model, paddle_model, inputs, tolerance="auto")
+    injected = next(b for b in BUGS if b.name == "cnn-relu-as-elu")
+    injected.apply(paddle_model)
+    diverged = auto_diff(torch_model, paddle_model, inputs, tolerance="auto")
+    for result, status in ((aligned, "ok"), (diverged, "fail")):
+        facts = diff_view(result.to_dict()).summary.facts
+        noise = next(f for f in facts if f.label.startswith("numerical noise"))
+        assert noise.status == status and noise.value == result.noise.sentence
+    page = tmp_path / "report.html"
+    aligned.to_html(page)
+    assert "numerical noise (float64 shadow, float32)" in page.read_text()
