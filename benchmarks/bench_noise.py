@@ -257,6 +257,105 @@ def epsilon_case() -> dict[str, Any]:
     return out
 
 
+def _auto_diff_judged(model_a: Any, model_b: Any, inputs: Any, **options: Any) -> dict[str, Any]:
+    from padiff_ir.native import auto_diff
+
+    start = time.perf_counter()
+    result = auto_diff(model_a, model_b, inputs, auto_init=False, **options)
+    first = result.first_difference
+    return {
+        "ok": result.ok,
+        "culprits": [c.module_a for c in result.culprits],
+        "first": [first.stage, first.module_a, first.module_b] if first else None,
+        "sentence": result.noise.sentence if result.noise else "",
+        "seconds": round(time.perf_counter() - start, 3),
+    }
+
+
+def auto_diff_case(name: str) -> dict[str, Any]:
+    """``auto_diff`` under ``tolerance="auto"`` on one zoo pair: aligned as built (and with
+    its first layer's weights times 1000: activations in the thousands), then each injected
+    bug of ``benchmarks/_bugs.py`` for it (weights already equal: no ``auto_init``)."""
+    from benchmarks._bugs import BUGS
+    from padiff_ir._paths import within as within_module
+    from padiff_ir.zoo import get_pair
+
+    tight = {"atol": 1e-6, "rtol": 1e-6, "compare_mode": "strict"}
+    out: dict[str, Any] = {"case": f"autodiff:{name}"}
+    for label, hot in (("aligned", False), ("hot", True)):
+        pair = get_pair(name, "tiny")
+        if hot:
+            _hot(pair.torch_model, pair.paddle_model)
+        out[label] = {
+            "fixed": _auto_diff_judged(pair.torch_model, pair.paddle_model, pair.inputs, **tight),
+            "auto": _auto_diff_judged(
+                pair.torch_model, pair.paddle_model, pair.inputs, tolerance="auto"
+            ),
+        }
+    for kind in ("SGD", "Adam"):  # three training steps: weights and optimizer states
+        pair = get_pair(name, "tiny")
+        out[f"steps_{kind.lower()}"] = _auto_diff_judged(
+            pair.torch_model,
+            pair.paddle_model,
+            pair.inputs,
+            tolerance="auto",
+            optimizer=_optimizers(kind, pair.torch_model, pair.paddle_model),
+            steps=3,
+        )
+    bugs = []
+    for bug in (b for b in BUGS if b.arch == name):
+        pair = get_pair(name, "tiny")
+        bug.apply(pair.paddle_model)
+        try:
+            judged = _auto_diff_judged(
+                pair.torch_model, pair.paddle_model, pair.inputs, tolerance="auto"
+            )
+        except Exception as err:
+            judged = {"error": _error(err), "ok": False, "first": None}
+        top1 = judged["first"] is not None and tuple(judged["first"][1:]) == bug.culprit
+        within = judged["first"] is not None and within_module(judged["first"][1], bug.culprit[0])
+        pair = get_pair(name, "tiny")
+        bug.apply(pair.paddle_model)
+        single = _auto_diff_judged(
+            pair.torch_model, pair.paddle_model, pair.inputs, tolerance="auto", single_step=True
+        )
+        bugs.append(
+            {
+                "bug": bug.name,
+                "site": list(bug.culprit),
+                "top1": top1,
+                "within": within,
+                "single_step_top1": single["culprits"][:1] == [bug.culprit[0]],
+                **judged,
+            }
+        )
+    out["bugs"] = bugs
+    return out
+
+
+def _optimizers(kind: str, model_a: Any, model_b: Any) -> list[Any]:
+    import paddle
+    import torch
+
+    lr = 0.01 if kind == "SGD" else 0.001
+    return [
+        getattr(torch.optim, kind)(model_a.parameters(), lr=lr),
+        getattr(paddle.optimizer, kind)(lr, parameters=model_b.parameters()),
+    ]
+
+
+def _hot(model_a: Any, model_b: Any) -> None:
+    """The first weight of both models times 1000 (the same values on both sides)."""
+    import torch
+
+    from padiff_ir.pairing import assign_weight
+
+    with torch.no_grad():
+        first = next(p for p in model_a.parameters() if p.dim() > 1)
+        first.mul_(1000.0)
+    assign_weight(model_b, model_a)
+
+
 def cost_case(name: str) -> dict[str, Any]:
     """The shadow's cost alone (``cost:zoo/NAME`` or ``cost:NAME`` of the ports corpus)."""
     if name.startswith("zoo/"):
@@ -280,6 +379,8 @@ def run_case(case: str) -> dict[str, Any]:
         return hot_case(name)
     if kind == "bugs":
         return bugs_case(name)
+    if kind == "autodiff":
+        return auto_diff_case(name)
     return epsilon_case()
 
 
@@ -329,7 +430,7 @@ def tables(rows: list[dict[str, Any]]) -> str:
             )
     lines += ["", "| pair | bugs top-1 under auto | missed |", "|---|---|---|"]
     for row in rows:
-        if "bugs" not in row:
+        if "bugs" not in row or row["case"].startswith("autodiff:"):
             continue
         bugs = [b for b in row["bugs"] if b.get("effect")]
         missed = [
@@ -341,7 +442,47 @@ def tables(rows: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {row['case'].split(':')[1]} | {top1}/{len(bugs)} | {', '.join(missed) or '-'} |"
         )
-    return "\n".join(lines)
+    return "\n".join(lines + _auto_diff_table(rows))
+
+
+def _auto_diff_table(rows: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "",
+        "| auto_diff on zoo pair | aligned: tight fixed / auto | x1000 weights: tight fixed / "
+        "auto | 3 steps SGD / Adam, auto | bugs first under auto (inside the culprit) | "
+        "single_step culprit top-1 under auto | missed |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        if not row.get("case", "").startswith("autodiff:") or "aligned" not in row:
+            continue
+        cells = [
+            " / ".join("ok" if row[k][t]["ok"] else "FAIL" for t in ("fixed", "auto"))
+            for k in ("aligned", "hot")
+        ]
+        bugs = row["bugs"]
+        missed = [
+            f"{b['bug']} ({(b.get('first') or ['', 'none'])[1]})" for b in bugs if not b["top1"]
+        ]
+        inside = sum(b["top1"] or b.get("within", False) for b in bugs)
+        single = sum(b.get("single_step_top1", False) for b in bugs)
+        lines.append(
+            f"| {row['case'][9:]} | {cells[0]} | {cells[1]} | {_steps(row)} | "
+            f"{sum(b['top1'] for b in bugs)}/"
+            f"{len(bugs)} ({inside}/{len(bugs)}) | {single}/{len(bugs)} | "
+            f"{', '.join(missed) or '-'} |"
+        )
+    return lines
+
+
+def _steps(row: dict[str, Any]) -> str:
+    cells = []
+    for kind in ("sgd", "adam"):
+        judged = row.get(f"steps_{kind}", {})
+        words = judged.get("sentence", "")
+        worst = words.split("worst ")[1].split("x")[0] + "x" if "worst " in words else ""
+        cells.append(("ok " + worst if judged.get("ok") else "FAIL").strip())
+    return " / ".join(cells)
 
 
 def _verdict(judged: dict[str, Any]) -> str:

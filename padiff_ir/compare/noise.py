@@ -49,15 +49,12 @@ from padiff_ir.frameworks import (
 from padiff_ir.hints import Model, Module
 from padiff_ir.matching.types import ModulePair
 from padiff_ir.metrics import broadcast_alike
+from padiff_ir.pairing.noise_floor import SMALL as _SMALL
+from padiff_ir.pairing.noise_floor import epsilon_of, multiplier_of, noise_bound
 
 __all__ = ["NoiseMeasurement", "Side", "epsilon_of", "measure_noise", "multiplier_of"]
 
 logger = logging.getLogger(__name__)
-
-_SMALL = 1000  # a tensor under this many elements takes the 16-bit multiplier
-_FLOOR_ULPS = 4.0  # the floor: this many units in the last place times the tensor's RMS
-_EPSILON = {"float64": 2.0**-52, "float32": 2.0**-23, "float16": 2.0**-10, "bfloat16": 2.0**-7}
-_SIXTEEN_BIT = ("float16", "bfloat16")
 
 
 class NoiseUnmeasured(PadiffError):
@@ -83,28 +80,6 @@ class NoiseMeasurement:
     outputs: tuple[NoiseFloor, ...]
     modules: tuple[ModuleNoise, ...]
     seconds: tuple[tuple[str, float], ...]
-
-
-def epsilon_of(dtype: str) -> float:
-    """The machine epsilon of a floating dtype by name (float32's for an unknown name).
-
-    Example:
-        >>> epsilon_of("float16")
-        0.0009765625
-    """
-    return _EPSILON.get(dtype, _EPSILON["float32"])
-
-
-def multiplier_of(dtype: str, numel: int, base: float = 2.0) -> float:
-    """``m`` of the bound: ``base`` (2), 3 for a 16-bit dtype or a small tensor.
-
-    Examples:
-        >>> multiplier_of("float32", 4096), multiplier_of("bfloat16", 4096)
-        (2.0, 3.0)
-        >>> multiplier_of("float32", 10)
-        3.0
-    """
-    return 3.0 if dtype in _SIXTEEN_BIT or numel < _SMALL else base
 
 
 def _sums(
@@ -163,8 +138,7 @@ def floor_of(
         peak_noise = max(peak_noise, own_sums[3])
     error = math.sqrt(error_sums[0] / max(error_sums[2], 1))
     scale = math.sqrt(noise_sums[1] / count)
-    floor = _FLOOR_ULPS * epsilon_of(dtype) * scale
-    bound = multiplier_of(dtype, count) * noise + floor
+    bound = noise_bound(noise, scale, dtype, count)
     return NoiseFloor(
         noise=noise,
         error=error,

@@ -15,60 +15,12 @@ Example:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
+from padiff_ir.pairing.noise_floor import NoiseFloor
+
 __all__ = ["ModuleNoise", "NoiseFloor", "NoiseVerdict"]
-
-
-@dataclass(frozen=True)
-class NoiseFloor:
-    """One tensor (or the tensors of one module call together) measured against its noise.
-
-    Attributes:
-        noise: RMSE of A in the working dtype against A's float64 shadow (with the
-            perturbation method: the RMSE spread of A under inputs perturbed at the dtype's
-            epsilon).
-        error: RMSE of B against the shadow (perturbation: against A as run).
-        bound: what ``error`` must stay within: ``multiplier * noise`` plus the dtype floor.
-        scale: root mean square of the shadow's values (the tensor's size of numbers).
-        numel: elements measured.
-        peak_noise: the largest elementwise rounding error of A (``max |A - A64|``).
-        peak: the largest magnitude of the shadow's values.
-    """
-
-    noise: float
-    error: float
-    bound: float
-    scale: float
-    numel: int
-    peak_noise: float = 0.0
-    peak: float = 0.0
-
-    @property
-    def ratio(self) -> float:
-        """The error in units of its bound (0 for no error, ``inf`` for an error where the
-        bound is 0)."""
-        if self.error == 0:
-            return 0.0
-        return self.error / self.bound if self.bound > 0 else math.inf
-
-    @property
-    def ok(self) -> bool:
-        return self.ratio <= 1.0
-
-    def within_peak(self, max_abs: float, multiplier: float, epsilon: float) -> bool:
-        """Whether an elementwise difference ``max_abs`` of one module's two runs stays within
-        ``multiplier`` times A's largest rounding error plus a few units in the last place of
-        the largest value (an exporter's rounding, not a fault)."""
-        return max_abs <= multiplier * self.peak_noise + 4 * epsilon * self.peak
-
-    def to_dict(self) -> dict[str, Any]:
-        return {key: _finite(value) for key, value in asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> NoiseFloor:
-        return cls(**{key: _number(value) for key, value in data.items()})
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ the floors.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -33,6 +32,7 @@ from padiff_ir.frameworks import get_framework
 from padiff_ir.frameworks.inputs import ModelInputs
 from padiff_ir.hints import Model
 from padiff_ir.matching.types import ModulePair
+from padiff_ir.pairing.noise_floor import times_noise
 
 __all__ = ["judge", "judged_by_noise", "sentence"]
 
@@ -161,12 +161,7 @@ def _culprit_words(site: str, own: NoiseFloor | None) -> str:
     return f"`{site}` own error {_times(own.ratio)}"
 
 
-def _times(ratio: float, what: str = "its noise") -> str:
-    """``1.8x its noise``, ``2400x its noise``; an infinite ratio (a shape or a NaN slip) in
-    words."""
-    if math.isinf(ratio):
-        return "beyond any noise (shapes or NaN differ)"
-    return f"{ratio:.1f}x {what}" if ratio < 10 else f"{ratio:.0f}x {what}"
+_times = times_noise
 
 
 def judge(result: MatchResult, measurement: NoiseMeasurement, settings: SettingsOf) -> MatchResult:

@@ -25,6 +25,7 @@ import numpy as np
 
 from padiff_ir.errors import OptionError
 from padiff_ir.metrics import COMPARE_MODES, Tolerance, check_bound, tolerance_of
+from padiff_ir.pairing.noise_floor import auto_tolerance
 
 __all__ = ["MatchOptions", "auto_tolerance"]
 
@@ -34,26 +35,6 @@ _TOLERANCE_KEYS = ("atol", "rtol", "mode")
 
 _UNSET = Tolerance()
 """``MatchOptions.tolerance`` when not passed: ``atol``, ``rtol`` and ``compare_mode`` make it."""
-
-
-def auto_tolerance(tolerance: Tolerance | str | None) -> bool:
-    """Whether ``match``'s ``tolerance`` asks for measured noise (``"auto"``; None or a
-    :class:`~padiff_ir.metrics.Tolerance`: fixed bounds).
-
-    Raises:
-        OptionError: any other value.
-
-    Example:
-        >>> auto_tolerance("auto"), auto_tolerance(None)
-        (True, False)
-    """
-    if tolerance is not None and not isinstance(tolerance, Tolerance) and tolerance != "auto":
-        raise OptionError(
-            "tolerance must be 'auto' (measured noise), a Tolerance or None (atol/rtol), got "
-            f"{tolerance!r}",
-            option="tolerance",
-        )
-    return tolerance == "auto"
 
 
 def _providers(providers: Any) -> tuple[str, ...]:

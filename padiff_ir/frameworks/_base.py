@@ -362,6 +362,14 @@ class Framework:
         are made in ``dtype`` directly (no second copy in the model's own dtype)."""
         raise NotImplementedError
 
+    def cast_copy_trained(
+        self, model: Any, optimizer: Optimizer, dtype: str
+    ) -> tuple[Any, Optimizer]:
+        """:meth:`cast_copy` of ``model`` with a copy of ``optimizer`` stepping the copy's
+        parameters (its settings and state alike); ``NotImplementedError`` where the
+        framework's optimizers cannot be copied so."""
+        raise NotImplementedError
+
     # -- gradients -------------------------------------------------------------------------
     def grad(self, parameter: Tensor) -> Any:
         raise NotImplementedError

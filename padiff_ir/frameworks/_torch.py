@@ -236,6 +236,21 @@ class TorchFramework(Framework):
     def cast_copy(self, model: Model, dtype: str) -> Model:
         import copy
 
+        return copy.deepcopy(model, self._cast_memo(model, dtype))
+
+    def cast_copy_trained(
+        self, model: Model, optimizer: Optimizer, dtype: str
+    ) -> tuple[Model, Optimizer]:
+        import copy
+
+        # one memo: the optimizer's copy refers to the copy's parameters
+        copied: tuple[Model, Optimizer] = copy.deepcopy(
+            (model, optimizer), self._cast_memo(model, dtype)
+        )
+        return copied
+
+    def _cast_memo(self, model: Model, dtype: str) -> dict[int, Any]:
+        """``deepcopy``'s memo: each floating parameter and buffer cast to ``dtype``."""
         torch = self.torch
         target = getattr(torch, dtype)
         memo: dict[int, Any] = {}
@@ -243,11 +258,15 @@ class TorchFramework(Framework):
             for tensor in [*model.parameters(), *model.buffers()]:
                 if id(tensor) in memo:
                     continue
-                cast = tensor.detach().to(target) if tensor.is_floating_point() else tensor.clone()
+                cast = (
+                    tensor.detach().to(target, copy=True)  # a copy also in the same dtype
+                    if tensor.is_floating_point()
+                    else tensor.clone()
+                )
                 if isinstance(tensor, torch.nn.Parameter):
                     cast = torch.nn.Parameter(cast, requires_grad=tensor.requires_grad)
                 memo[id(tensor)] = cast
-        return copy.deepcopy(model, memo)
+        return memo
 
     def grad(self, parameter: Tensor) -> Any:
         return parameter.grad

@@ -38,10 +38,12 @@ from padiff_ir.hints import Inputs, Model
 from padiff_ir.matching.types import Matching
 from padiff_ir.metrics import Tolerance, tolerance_of
 from padiff_ir.native._blas import single_threaded_blas
+from padiff_ir.native._noise import measured_call
 from padiff_ir.native._run import TrainingRun
 from padiff_ir.native._selection import Selector
 from padiff_ir.native.diff_result import DiffResult
 from padiff_ir.pairing.layer_map import LayerMap
+from padiff_ir.pairing.noise_floor import auto_tolerance
 
 __all__ = ["auto_diff"]
 
@@ -68,7 +70,7 @@ def auto_diff(
     matching: Matching | None = None,
     disable_random_layers: bool = True,
     workers: int | None = None,
-    tolerance: Tolerance | None = None,
+    tolerance: Tolerance | str | None = None,
 ) -> DiffResult:
     """Compare two models (torch and/or paddle) through forward, loss, backward and updates.
 
@@ -87,7 +89,12 @@ def auto_diff(
             verdicts; :func:`~padiff_ir.match` judges every intermediate element by element
             (``1e-5``, ``1e-5``, ``strict``) and says why in its docstring.
         tolerance: the three above as one :class:`~padiff_ir.metrics.Tolerance` (pass one
-            or the other).
+            or the other), or ``"auto"``: every layer output, gradient, parameter gradient,
+            running statistic, post-step weight, optimizer state and the loss judged against
+            its own measured noise (A's float32 rounding against a float64 shadow of A run
+            through the same steps, :mod:`padiff_ir.native._noise`); what has no floor (the
+            inputs; weights and states where A's optimizer cannot be copied) keeps the fixed
+            tolerance of ``atol`` / ``rtol`` / ``compare_mode``.
         single_step: feed each B layer A's layer inputs (forward) and A's output gradients
             (backward) so each layer's own error is measured; no optimizer step, one step.
         diff_phase: ``"forward"``, ``"backward"`` (single step only; ``"both"`` otherwise) or
@@ -132,7 +139,9 @@ def auto_diff(
         (True, True)
     """
     started = time.perf_counter()
-    tolerance = tolerance_of(tolerance, atol, rtol, compare_mode, defaults=_PADIFF_DEFAULTS)
+    measured = auto_tolerance(tolerance)
+    fixed = tolerance if isinstance(tolerance, Tolerance) else None
+    tolerance = tolerance_of(fixed, atol, rtol, compare_mode, defaults=_PADIFF_DEFAULTS)
     run = TrainingRun.prepare(
         model_a,
         model_b,
@@ -152,7 +161,7 @@ def auto_diff(
         workers=workers,
     )
     with single_threaded_blas(), preserved_global_rng():  # the user's forward may draw from them
-        result = run.execute()
+        result = measured_call(run) if measured else run.execute()
     result.timings["total"] = time.perf_counter() - started
     log = logger.info if result.ok else logger.warning
     log(

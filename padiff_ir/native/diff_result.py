@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 from padiff_ir._result import VerdictResult
 from padiff_ir.matching.types import ModulePair, Unmatched
 from padiff_ir.metrics import TensorMetrics, Tolerance
+from padiff_ir.native.noise_result import TrainingNoise
 
 __all__ = [
     "STAGES",
@@ -326,6 +327,7 @@ class DiffResult(VerdictResult):
         random_layers: layers with random outputs in training mode, and what was done.
         notes: remarks (arguments reordered, options adjusted, hooks that could not be used).
         environment: framework versions. timings: seconds per stage over the call.
+        noise: with ``tolerance="auto"``, every judged entry's measured noise floor.
     """
 
     ok: bool
@@ -343,6 +345,7 @@ class DiffResult(VerdictResult):
     notes: list[str] = field(default_factory=list)
     environment: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    noise: TrainingNoise | None = None
 
     __eq__ = VerdictResult.__eq__  # dataclass(eq=True) would replace the mixin's
     __hash__ = None
@@ -382,6 +385,7 @@ class DiffResult(VerdictResult):
             "notes": list(self.notes),
             "environment": dict(self.environment),
             "timings": dict(self.timings),
+            "noise": self.noise.to_dict() if self.noise is not None else None,
         }
 
     @classmethod
@@ -403,4 +407,5 @@ class DiffResult(VerdictResult):
             notes=list(data.get("notes", ())),
             environment=dict(data.get("environment", {})),
             timings=dict(data.get("timings", {})),
+            noise=TrainingNoise.from_dict(data["noise"]) if data.get("noise") else None,
         )

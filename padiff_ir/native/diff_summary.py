@@ -146,6 +146,13 @@ def render_summary(result: DiffResult, *, width: int | None = None, color: bool 
             width,
         ),
     ]
+    if result.noise is not None:
+        parts += _wrap(
+            f"tolerance auto ({result.noise.method}, {result.noise.dtype}): "
+            f"{result.noise.sentence}",
+            width,
+            style="green" if result.ok else "red",
+        )
     first = result.first_difference
     if first is not None:
         where = first.module_a or first.name_a or "-"

@@ -16,6 +16,7 @@ from typing import Literal, TypedDict, cast
 __all__ = [
     "SIDES",
     "DiffJson",
+    "TrainingNoiseJson",
     "EntryJson",
     "GraphJson",
     "MatchJson",
@@ -100,6 +101,16 @@ class ToleranceJson(TypedDict, total=False):
     rtol: float
 
 
+class TrainingNoiseJson(TypedDict, total=False):
+    """``TrainingNoise.to_dict()``: ``auto_diff``'s measured floors (``tolerance="auto"``)."""
+
+    method: str
+    dtype: str
+    sentence: str
+    entries: list[dict[str, object]]
+    unmeasured: int
+
+
 class DiffJson(TypedDict, total=False):
     """``DiffResult.to_dict()``: what the training report reads."""
 
@@ -115,6 +126,7 @@ class DiffJson(TypedDict, total=False):
     config_differences: list[str]
     random_layers: list[str]
     notes: list[str]
+    noise: TrainingNoiseJson | None
 
 
 class NodeJson(TypedDict, total=False):

@@ -178,6 +178,27 @@ def training_data(data: Mapping[str, object]) -> dict[str, Any]:
     return {"steps": rows, "sections": sections, "layers": _layers(steps)}
 
 
+def _ratio(floor: object) -> float:
+    """A floor's error in units of its bound (``NoiseFloor.ratio`` from its JSON form)."""
+    if not isinstance(floor, Mapping):
+        return 0.0
+    error, bound = _number(floor.get("error")) or 0.0, _number(floor.get("bound")) or 0.0
+    if error == 0:
+        return 0.0
+    return error / bound if bound > 0 else float("inf")
+
+
+def _noise_facts(data: DiffJson) -> list[Fact]:
+    """With ``tolerance="auto"``: the verdict in units of measured noise, coloured by the
+    worst entry's ratio to its bound."""
+    noise = data.get("noise")
+    if not noise:
+        return []
+    worst = max((_ratio(e.get("floor")) for e in noise.get("entries", ())), default=0.0)
+    label = f"numerical noise ({noise.get('method', '?')}, {noise.get('dtype', '?')})"
+    return [Fact(label, str(noise.get("sentence", "")), "ok" if worst <= 1.0 else "fail")]
+
+
 def _summary(data: DiffJson) -> SummaryView:
     ok = bool(data.get("ok"))
     model_a, model_b = data.get("model_a") or {}, data.get("model_b") or {}
@@ -199,6 +220,7 @@ def _summary(data: DiffJson) -> SummaryView:
         ),
         Fact("layer pairs", str(len(data.get("layer_map", ())))),
     ]
+    facts += _noise_facts(data)
     for key, value in (data.get("options") or {}).items():
         facts.append(Fact(f"option {key}", str(value)))
     if steps:
