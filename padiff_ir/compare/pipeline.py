@@ -87,28 +87,17 @@ def match(model_a: Model, model_b: Model, inputs: Inputs, options: MatchOptions)
     from padiff_ir.frameworks.wrapper import unwrap_model
 
     with FRAMEWORK_LOCK:  # one comparison at a time: the frameworks' global state is shared
-        result = _match(model_a, model_b, inputs, options, unwrap_model)
-        if options.auto_tolerance:  # judged in units of measured noise
-            result = _noise_judged(result, model_a, model_b, inputs, options, unwrap_model)
+        model_a, model_b, framework_a, framework_b, options = resolve_sides(
+            model_a, model_b, options, unwrap_model
+        )
+        raw_a, raw_b = split_inputs(inputs, framework_a, framework_b)
+        sides = rounded_sides((model_a, framework_a, raw_a), (model_b, framework_b, raw_b))
+        result = _match(sides, inputs, options)
+        if options.auto_tolerance:  # judged in units of measured noise, on the same sides
+            from padiff_ir.compare.noise_verdict import judged_by_noise
+
+            result = judged_by_noise(result, *sides, options.memory_budget)
         return result
-
-
-def _noise_judged(
-    result: MatchResult,
-    model_a: Model,
-    model_b: Model,
-    inputs: Inputs,
-    options: MatchOptions,
-    unwrap_model: Callable[[Model], Model],
-) -> MatchResult:
-    from padiff_ir.compare.noise_verdict import judged_by_noise
-
-    model_a, model_b, framework_a, framework_b, _ = resolve_sides(
-        model_a, model_b, options, unwrap_model
-    )
-    raw_a, raw_b = split_inputs(inputs, framework_a, framework_b)
-    side_a, side_b = rounded_sides((model_a, framework_a, raw_a), (model_b, framework_b, raw_b))
-    return judged_by_noise(result, side_a, side_b, options.memory_budget)
 
 
 def _train_mode_notes(sides: tuple[tuple[str, Model, str], ...]) -> list[str]:
@@ -153,20 +142,12 @@ def resolve_sides(
     return model_a, model_b, framework_a, framework_b, options
 
 
-def _match(
-    model_a: Model,
-    model_b: Model,
-    inputs: Inputs,
-    options: MatchOptions,
-    unwrap_model: Callable[[Model], Model],
-) -> MatchResult:
+def _match(sides: tuple[Side, Side], inputs: Inputs, options: MatchOptions) -> MatchResult:
+    """One ``match`` on resolved sides (models unwrapped, inputs split and rounded) and
+    ``options`` with its layer map resolved."""
     timer = StageTimer(options.progress)
-    model_a, model_b, framework_a, framework_b, options = resolve_sides(
-        model_a, model_b, options, unwrap_model
-    )
-    raw_a, raw_b = split_inputs(inputs, framework_a, framework_b)
-    side_a, side_b = rounded_sides((model_a, framework_a, raw_a), (model_b, framework_b, raw_b))
-    raw_a, raw_b = side_a[2], side_b[2]
+    side_a, side_b = sides
+    (model_a, framework_a, raw_a), (model_b, framework_b, raw_b) = side_a, side_b
     budget = options.memory_budget
     with contextlib.ExitStack() as eager_runs:
         with timer.stage(Stage.EAGER):

@@ -138,8 +138,9 @@ class ExportedGraph:
             :mod:`padiff_ir.exporters._live`); empty for a self-contained model.
         cached: the graph was served by the export cache (found by fingerprint, not exported
             from the model now): a graph to verify against the model's eager run.
-        subgraph_runner: the runner :func:`padiff_ir.runtime.run_subgraph` keeps for this
-            graph, its sessions living as long as the graph (not part of what the graph is).
+        subgraph_runner: a slot for the session runner of this graph's subgraphs, set by
+            the floor that runs graphs, so its sessions live as long as the graph (not part of
+            what the graph is; exporters never fill or read it).
     """
 
     model: onnx.ModelProto

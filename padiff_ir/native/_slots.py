@@ -24,7 +24,6 @@ __all__ = [
     "PassOptions",
     "Pending",
     "failed_metrics",
-    "same_values",
     "tensor_shape",
 ]
 
@@ -74,7 +73,7 @@ def common_positions(
         fits = [
             i
             for i in range(len(shapes_a))
-            if i not in positions and kinds_a[i] == kind and same_values(shapes_a[i], shape)
+            if i not in positions and kinds_a[i] == kind and _same_values(shapes_a[i], shape)
         ]
         later = [i for i in fits if i >= start]
         found = later[0] if later else (fits[0] if fits and integral_a is not None else None)
@@ -84,7 +83,7 @@ def common_positions(
     return positions
 
 
-def same_values(shape_a: tuple[int, ...], shape_b: tuple[int, ...]) -> bool:
+def _same_values(shape_a: tuple[int, ...], shape_b: tuple[int, ...]) -> bool:
     """The same shape, or the same elements in the same order (leading axes merged)."""
     return shape_a == shape_b or (
         int(np.prod(shape_a)) == int(np.prod(shape_b)) and same_layout(shape_a, shape_b)

@@ -26,7 +26,7 @@ does not compute A's outputs (error inherited from upstream does not count).
 
 ``match``'s ``localize`` stage (:class:`~padiff_ir.pairing.stages.Stage`) runs steps 1 to 4,
 its ``fidelity`` stage step 5. The training-mode path (``auto_diff``) locates its first
-difference in :mod:`padiff_ir.native._locate`.
+difference on its own, from its hooks.
 """
 
 from __future__ import annotations
