@@ -14,7 +14,6 @@ Example:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,11 +123,3 @@ class NoiseVerdict:
             sentence=data.get("sentence", ""),
             seconds=tuple((str(k), float(v)) for k, v in data.get("seconds", {}).items()),
         )
-
-
-def _finite(value: Any) -> Any:
-    return repr(value) if isinstance(value, float) and not math.isfinite(value) else value
-
-
-def _number(value: Any) -> Any:
-    return float(value) if isinstance(value, str) else value
