@@ -109,7 +109,7 @@ def shadow_cost(model: Any, inputs: Any) -> dict[str, float]:
 
 def aligned(model_a: Any, model_b: Any, inputs: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for label, options in (("fixed", {}), ("auto", {"tolerance": "auto"})):
+    for label, options in (("fixed", {"tolerance": "fixed"}), ("auto", {"tolerance": "auto"})):
         try:
             out[label] = _judged(model_a, model_b, inputs, **options)
         except Exception as err:
@@ -246,7 +246,7 @@ def _norm_pair(eps_b: float) -> tuple[Any, Any, np.ndarray]:
 def epsilon_case() -> dict[str, Any]:
     model_a, model_b, inputs = _norm_pair(1e-6)
     out: dict[str, Any] = {"case": "epsilon"}
-    for label, options in (("fixed", {}), ("auto", {"tolerance": "auto"})):
+    for label, options in (("fixed", {"tolerance": "fixed"}), ("auto", {"tolerance": "auto"})):
         out[label] = _judged(model_a, model_b, inputs, **options)
     out["found"] = {
         label: not out[label]["ok"] and out[label]["culprits"][:1] == [["1", "1"]]

@@ -156,7 +156,9 @@ def run_match(pair: BuiltPair) -> dict[str, Any]:
 
     start = time.perf_counter()
     try:
-        result = padiff_ir.match(pair.torch_model, pair.paddle_model, pair.inputs)
+        result = padiff_ir.match(  # auto is measured by bench_noise.py on the same pairs
+            pair.torch_model, pair.paddle_model, pair.inputs, tolerance="fixed"
+        )
     except Exception as err:
         return {"error": _error(err), "right": False, "seconds": time.perf_counter() - start}
     culprits = [(c.module_a, c.module_b) for c in result.culprits]
@@ -272,7 +274,9 @@ def run_bugs(row: PortPair) -> list[dict[str, Any]]:
             continue
         start = time.perf_counter()
         try:
-            result = padiff_ir.match(pair.torch_model, pair.paddle_model, pair.inputs)
+            result = padiff_ir.match(
+                pair.torch_model, pair.paddle_model, pair.inputs, tolerance="fixed"
+            )
             named = [(c.module_a, c.module_b) for c in result.culprits]
             entry: dict[str, Any] = {"culprits": [list(c) for c in named[:4]]}
             entry["top1"] = bool(named) and named[0] == culprit

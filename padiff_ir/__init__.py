@@ -161,9 +161,9 @@ def match(
     model_b: Model,
     inputs: Inputs,
     *,
-    atol: float = 1e-5,
-    rtol: float = 1e-5,
-    compare_mode: str = "strict",
+    atol: float | None = None,
+    rtol: float | None = None,
+    compare_mode: str | None = None,
     layer_map: Any = None,
     assign_weights: bool = False,
     tolerances: Mapping[str, Mapping[str, float | str] | Tolerance] | None = None,
@@ -195,13 +195,24 @@ def match(
             ``Batches(list_of_batches)``, or two of them, one per model (``(torch_loader,
             paddle_loader)``, put in order by framework); the models are exported and
             matched once, each batch is checked, and the result is a :class:`BatchResults`.
-        atol, rtol: tolerance of the default compare mode (finite numbers >= 0).
-        compare_mode: ``strict`` (elementwise), ``mean`` or ``abs_mean`` (PaDiff's modes).
-            The defaults (``1e-5``, ``1e-5``, ``strict``) differ from :func:`auto_diff`'s on
-            purpose: ``match`` judges every intermediate tensor element by element in float32
-            through onnxruntime, where ``rtol=1e-7`` on means (PaDiff's ``auto_diff``
-            defaults, kept so its flows give PaDiff's verdicts) would flag rounding.
-        tolerance: the three above as one :class:`Tolerance` (pass one or the other).
+        tolerance: how close is close enough. By default (``"auto"``) each module is judged
+            against its own numerical noise, measured on the models: a float64 shadow of A
+            gives each tensor's float32 rounding error, and B passes where ``RMSE(B, A64) <=
+            2 * RMSE(A32, A64)`` plus a dtype floor; a culprit is a layer whose own error is
+            many times its own noise, whatever the scale of its activations, and
+            ``result.noise`` holds the floors (cost: one more eager forward of A, in
+            float64). ``"fixed"``, a :class:`Tolerance` (the three below as one object),
+            or any of ``atol`` / ``rtol`` / ``compare_mode``: fixed bounds instead, as
+            PaDiff judges.
+        atol, rtol: the fixed bounds (finite numbers >= 0; ``1e-5`` each when not passed);
+            passing one (without ``tolerance="auto"``) means a fixed tolerance.
+        compare_mode: ``strict`` (elementwise, the default), ``mean`` or ``abs_mean``
+            (PaDiff's modes). The fixed defaults (``1e-5``, ``1e-5``, ``strict``) differ
+            from :func:`auto_diff`'s on purpose: ``match`` judges every intermediate tensor
+            element by element in float32 through onnxruntime, where ``rtol=1e-7`` on means
+            (PaDiff's ``auto_diff`` defaults, kept so its flows give PaDiff's verdicts)
+            would flag rounding. Under ``"auto"`` the fixed bounds still measure each pair
+            (``result.pairs``) and judge what has no measured noise (an ONNX file's model).
         layer_map: a :class:`LayerMap` (or a dict of pins ``{path_a: path_b}``) honoured by the
             matching: pins, ignored modules, black boxes.
         assign_weights: first copy A's weights into B through the parameter map (changes B).
@@ -218,13 +229,6 @@ def match(
         keys: how to pick each model's inputs out of a batch: ``(keys_a, keys_b)``, each a
             dict ``{forward argument: batch key}``, a sequence of batch keys or a function of
             the batch (e.g. ``({"img": "image"}, {"image": "image"})``).
-        tolerance: ``"auto"``: judge each module against its numerical noise, measured on
-            the models (a float64 shadow of A gives each tensor's float32 rounding error; B
-            passes where ``RMSE(B, A64) <= 2 * RMSE(A32, A64)`` plus a dtype floor), so a
-            culprit is a layer whose own error is many times its own noise, whatever the
-            scale of its activations; ``result.noise`` holds the floors. A
-            :class:`Tolerance`: the fixed bounds as one object, instead of ``atol``, ``rtol``
-            and ``compare_mode``. None: ``atol`` and ``rtol`` alone.
 
     Returns:
         a :class:`MatchResult`: ``bool(result)`` is the verdict, ``str(result)`` a summary,
@@ -286,7 +290,7 @@ def match(
         opset=opset,
         progress=progress,
         **({"tolerance": tolerance} if isinstance(tolerance, Tolerance) else {}),
-        auto_tolerance=auto_tolerance(tolerance),
+        auto_tolerance=auto_tolerance(tolerance, atol, rtol, compare_mode),
     )
     if is_batches(inputs):
         return match_batches(model_a, model_b, inputs, options, keys=keys)

@@ -12,6 +12,7 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from padiff_ir._console import ProgressDisplay, configure_logging
 from padiff_ir._terminal import wants_color
@@ -42,13 +43,18 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_tolerances(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--atol", type=float, default=1e-5, help="absolute tolerance (1e-5)")
-    parser.add_argument("--rtol", type=float, default=1e-5, help="relative tolerance (1e-5)")
+    parser.add_argument(
+        "--tolerance",
+        choices=("auto", "fixed"),
+        help="auto (the default): each module judged against its measured numerical noise; "
+        "fixed: --atol/--rtol/--mode (passing any of them means fixed too)",
+    )
+    parser.add_argument("--atol", type=float, help="fixed absolute tolerance (1e-5)")
+    parser.add_argument("--rtol", type=float, help="fixed relative tolerance (1e-5)")
     parser.add_argument(
         "--mode",
-        default="strict",
         choices=("strict", "mean", "abs_mean"),
-        help="compare mode (strict: elementwise)",
+        help="fixed compare mode (strict, the default: elementwise)",
     )
     parser.add_argument(
         "--json",
@@ -287,11 +293,28 @@ def _check_outputs(args: argparse.Namespace, *paths: tuple[str, str | None]) -> 
             raise OptionError(f"{option} {path} is a folder; pass a file path", option=option)
 
 
+def _tolerance_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``match``'s tolerance keywords from the command line (those not given left out)."""
+    given = {
+        "tolerance": args.tolerance,
+        "atol": args.atol,
+        "rtol": args.rtol,
+        "compare_mode": args.mode,
+    }
+    return {name: value for name, value in given.items() if value is not None}
+
+
+def _check_tolerance(args: argparse.Namespace) -> None:
+    from padiff_ir.metrics import Tolerance, tolerance_of
+
+    tolerance_of(None, args.atol, args.rtol, args.mode, defaults=Tolerance())
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     import padiff_ir
     from padiff_ir.zoo import get_pair
 
-    padiff_ir.Tolerance(atol=args.atol, rtol=args.rtol, mode=args.mode)  # fail before the build
+    _check_tolerance(args)  # fail before the build
     _check_outputs(args, ("--json", args.json), ("--html", args.html), ("--output", args.output))
     _progress(f"building the zoo's ViTPose pair ({args.size}): torch and paddle, equal weights")
     pair = get_pair("vitpose", args.size)
@@ -302,9 +325,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         pair.torch_model,
         pair.paddle_model,
         pair.inputs,
-        atol=args.atol,
-        rtol=args.rtol,
-        compare_mode=args.mode,
+        **_tolerance_options(args),
         progress=_DISPLAY,
     )
     return _finish(result, args, default_html=args.output)
@@ -314,7 +335,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     import padiff_ir
     from padiff_ir._models import load_model_spec
 
-    padiff_ir.Tolerance(atol=args.atol, rtol=args.rtol, mode=args.mode)  # fail before loading
+    _check_tolerance(args)  # fail before loading
     _value_range(args)
     _check_outputs(args, ("--json", args.json), ("--html", args.html))
     model_a, inputs_a = load_model_spec(args.model_a)
@@ -328,9 +349,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         model_a,
         model_b,
         inputs,
-        atol=args.atol,
-        rtol=args.rtol,
-        compare_mode=args.mode,
+        **_tolerance_options(args),
         assign_weights=args.assign_weights,
         layer_map=layer_map,
         progress=_DISPLAY,

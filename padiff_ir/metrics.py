@@ -43,6 +43,7 @@ __all__ = [
     "Tolerance",
     "broadcast_alike",
     "check_bound",
+    "common_positions",
     "compare_arrays",
     "tolerance_of",
 ]
@@ -159,15 +160,15 @@ def check_bound(name: str, value: Any, option: str | None = None) -> float:
 
 def tolerance_of(
     tolerance: Tolerance | None,
-    atol: float,
-    rtol: float,
-    compare_mode: str,
+    atol: float | None,
+    rtol: float | None,
+    compare_mode: str | None,
     *,
     defaults: Tolerance,
 ) -> Tolerance:
     """The one tolerance of a call taking both ``tolerance=`` and ``atol`` / ``rtol`` /
-    ``compare_mode``: ``tolerance`` when given (the three left at ``defaults`` or equal to
-    it), else made of the three.
+    ``compare_mode``: ``tolerance`` when given (the three not passed, None, or equal to it),
+    else made of the three, each one not passed (None) taken from ``defaults``.
 
     Raises:
         OptionError: a value a tolerance cannot take, or both forms given and different
@@ -176,11 +177,17 @@ def tolerance_of(
     Examples:
         >>> tolerance_of(None, 1e-3, 0.0, "mean", defaults=Tolerance())
         Tolerance(atol=0.001, rtol=0.0, mode='mean')
-        >>> tolerance_of(Tolerance(atol=1e-3), 1e-5, 1e-5, "strict", defaults=Tolerance()).atol
+        >>> tolerance_of(None, None, 1e-3, None, defaults=Tolerance(atol=0.0, mode="mean"))
+        Tolerance(atol=0.0, rtol=0.001, mode='mean')
+        >>> tolerance_of(Tolerance(atol=1e-3), None, None, None, defaults=Tolerance()).atol
         0.001
     """
     if tolerance is None:
-        return Tolerance(check_bound("atol", atol), check_bound("rtol", rtol), compare_mode)
+        return Tolerance(
+            check_bound("atol", defaults.atol if atol is None else atol),
+            check_bound("rtol", defaults.rtol if rtol is None else rtol),
+            defaults.mode if compare_mode is None else compare_mode,
+        )
     if not isinstance(tolerance, Tolerance):
         raise OptionError(
             f"tolerance must be a padiff_ir.Tolerance, got {type(tolerance).__name__}",
@@ -189,7 +196,9 @@ def tolerance_of(
     passed = (("atol", atol), ("rtol", rtol), ("compare_mode", compare_mode))
     given = (tolerance.atol, tolerance.rtol, tolerance.mode)
     default = (defaults.atol, defaults.rtol, defaults.mode)
-    clash = [name for (name, v), d, g in zip(passed, default, given) if v not in (d, g)]
+    clash = [
+        name for (name, v), d, g in zip(passed, default, given) if v is not None and v not in (d, g)
+    ]
     if clash:
         raise OptionError(
             f"pass the tolerance either as tolerance=Tolerance(...) or as atol, rtol and "
@@ -525,4 +534,57 @@ def compare_arrays(a: Any, b: Any, tolerance: Tolerance | None = None) -> Tensor
         abs_mean_b=abs_means[1],
         error_histogram=histogram,
         **base,
+    )
+
+
+def common_positions(
+    shapes_a: list[tuple[int, ...]],
+    shapes_b: list[tuple[int, ...]],
+    integral_a: list[bool] | None = None,
+    integral_b: list[bool] | None = None,
+) -> list[int | None]:
+    """For each output of B's layer, the position of A's output it is compared with.
+
+    Equal counts pair by position. A layer returning extra values on one side (attention
+    weights, caches, router logits) pairs in order by shape, the extras left out; a shape with
+    its leading axes merged (tokens flattened: ``[16, 64]`` vs ``[2, 8, 64]``) is the same.
+    With ``integral_a``/``integral_b`` (whether each value holds integers), integers pair only
+    with integers, in another order when no later one fits (a router returning ``(logits,
+    weights, indices)`` on one side, ``(indices, weights)`` on the other).
+
+    Examples:
+        >>> common_positions([(2, 3), (2, 4, 3, 3)], [(2, 3)])
+        [0]
+        >>> common_positions([(2, 3)], [(2, 3), (5,)])
+        [0, None]
+        >>> common_positions([(16, 64)], [(2, 8, 64), (16, 4)])
+        [0, None]
+        >>> common_positions([(16, 4), (16, 2), (16, 2)], [(16, 2), (16, 2)],
+        ...                  [False, False, True], [True, False])
+        [2, 1]
+    """
+    if len(shapes_a) == len(shapes_b):
+        return list(range(len(shapes_b)))
+    kinds_a = integral_a or [False] * len(shapes_a)
+    kinds_b = integral_b or [False] * len(shapes_b)
+    positions: list[int | None] = []
+    start = 0
+    for shape, kind in zip(shapes_b, kinds_b):
+        fits = [
+            i
+            for i in range(len(shapes_a))
+            if i not in positions and kinds_a[i] == kind and _same_values(shapes_a[i], shape)
+        ]
+        later = [i for i in fits if i >= start]
+        found = later[0] if later else (fits[0] if fits and integral_a is not None else None)
+        positions.append(found)
+        if found is not None:
+            start = found + 1
+    return positions
+
+
+def _same_values(shape_a: tuple[int, ...], shape_b: tuple[int, ...]) -> bool:
+    """The same shape, or the same elements in the same order (leading axes merged)."""
+    return shape_a == shape_b or (
+        int(np.prod(shape_a)) == int(np.prod(shape_b)) and same_layout(shape_a, shape_b)
     )

@@ -48,6 +48,21 @@ def test_compare_two_onnx_files_aligned(onnx_pair, tmp_path, capsys):
     assert json.loads(out.read_text())["ok"] is True
 
 
+def test_compare_takes_the_tolerance_measured_or_fixed(tmp_path, capsys):
+    for extra, measured in (
+        ([], True),
+        (["--tolerance", "fixed"], False),
+        (["--atol", "1e-4"], False),
+    ):
+        out = tmp_path / "result.json"
+        code = main(["compare", "zoo:mlp:torch", "zoo:mlp:paddle", "--json", str(out), *extra])
+        captured = capsys.readouterr()
+        assert code == EXIT_OK, captured.out
+        data = json.loads(out.read_text())
+        assert (data.get("noise") is not None) is measured, extra
+        assert ("tolerance: auto, measured noise" in captured.out) is measured
+
+
 def test_compare_unknown_model_spec_exits_2(capsys):
     code = main(["compare", "zoo:mlp:torch", "mypkg_missing:factory"])
     assert code == EXIT_ERROR

@@ -152,7 +152,10 @@ class Comparison:
                 option="options",
             )
         if "tolerance" in match_options and not isinstance(match_options["tolerance"], Tolerance):
-            match_options["auto_tolerance"] = auto_tolerance(match_options.pop("tolerance"))
+            match_options["auto_tolerance"] = auto_tolerance(
+                match_options.pop("tolerance"),
+                *(match_options.get(name) for name in ("atol", "rtol", "compare_mode")),
+            )
         options = options or MatchOptions(**match_options)
         self.keys = keys
         self.paired = paired

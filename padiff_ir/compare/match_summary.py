@@ -182,7 +182,7 @@ def _noise_lines(found: MatchFacts, width: int) -> list[RenderableType]:
     )
     return list(
         wrapped(
-            f"tolerance auto: {noise.sentence}; outputs {floors}; noise measured by "
+            f"noise: {noise.sentence}; outputs {floors}; measured by "
             f"{noise.method} ({noise.dtype}), bound {noise.multiplier:g}x noise + dtype floor",
             width,
             style="green" if found.ok else "red",
@@ -235,14 +235,17 @@ def _head(found: MatchFacts, width: int) -> list[RenderableType]:
     """The verdict line, the tolerance and counts, the fallback and the outputs."""
     verdict = "ALIGNED" if found.ok else "DIVERGED"
     tol = found.tolerance
+    fixed = f"{tol.mode} atol={tol.atol:g} rtol={tol.rtol:g}"
+    if found.noise is not None:  # the fixed bounds still measure each pair
+        fixed = f"auto, measured noise; fixed {fixed} per pair"
     parts: list[RenderableType] = [  # the verdict line stays whole: ``padiff-ir -q`` prints it
         line(
             f"padiff-ir: {verdict}: {found.models()}",
             spans=[(verdict, _VERDICT_STYLE[verdict])],
         ),
         *wrapped(
-            f"tolerance: {tol.mode} atol={tol.atol:g} rtol={tol.rtol:g}; {found.tensor_pairs} "
-            f"tensor pairs, {found.module_pairs} module pairs, "
+            f"tolerance: {fixed}; "
+            f"{found.tensor_pairs} tensor pairs, {found.module_pairs} module pairs, "
             f"{found.unmatched_ops} unmatched ops",
             width,
         ),

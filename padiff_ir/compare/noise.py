@@ -48,7 +48,7 @@ from padiff_ir.frameworks import (
 )
 from padiff_ir.hints import Model, Module
 from padiff_ir.matching.types import ModulePair
-from padiff_ir.metrics import broadcast_alike
+from padiff_ir.metrics import broadcast_alike, common_positions
 from padiff_ir.pairing.noise_floor import SMALL as _SMALL
 from padiff_ir.pairing.noise_floor import epsilon_of, multiplier_of, noise_bound
 
@@ -205,14 +205,22 @@ class _Runs:
     working: EagerRun
     b: EagerRun
     models: tuple[Any, Any]  # A in the working dtype, A's float64 shadow (None: perturbation)
+    output_order: tuple[int, ...] = ()  # B's output paired with each of A's (by key)
     b_exact: EagerRun | None = None
     b_shadow: Any = None
 
 
 def measure_noise(
-    side_a: Side, side_b: Side, pairs: Sequence[ModulePair], *, memory_budget: int | None = None
+    side_a: Side,
+    side_b: Side,
+    pairs: Sequence[ModulePair],
+    *,
+    memory_budget: int | None = None,
+    output_order: Sequence[int] = (),
 ) -> NoiseMeasurement:
-    """Every module pair of ``pairs`` and the model outputs measured against their noise.
+    """Every module pair of ``pairs`` and the model outputs measured against their noise
+    (A's output ``i`` against B's ``output_order[i]``: outputs returned as a dict pair by
+    key, as the comparison paired them; by position where not given).
 
     Where B leaves A's noise, B's own float64 shadow is run too, and each tensor's noise is
     the larger of A's rounding and B's (a faithful port that rounds more passes; a bug, whose
@@ -245,7 +253,7 @@ def measure_noise(
             )
         if method == "perturbation":  # B is measured against A as run; A's spread is the noise
             exact, working = working, exact
-        runs = _Runs(exact, working, run_b, (working_model, shadow_model))
+        runs = _Runs(exact, working, run_b, (working_model, shadow_model), tuple(output_order))
         with _timed(seconds, "judge"):
             outputs, modules = _floors(runs, pairs, side_a, side_b, dtype)
         beyond = not all(f.ok for f in outputs) or any(
@@ -276,18 +284,49 @@ def _floors(
     outputs = _output_floors(runs, dtype)
     modules = []
     for pair in pairs:
+        exact = runs.exact.module_outputs(pair.a, pair.call_a)
+        values_b = runs.b.module_outputs(pair.b, pair.call_b)
+        take_a, take_b = common_outputs(exact, values_b)
         output = floor_of(
-            runs.exact.module_outputs(pair.a, pair.call_a),
-            runs.working.module_outputs(pair.a, pair.call_a),
-            runs.b.module_outputs(pair.b, pair.call_b),
+            _taken(exact, take_a),
+            _taken(runs.working.module_outputs(pair.a, pair.call_a), take_a),
+            _taken(values_b, take_b),
             dtype,
-            runs.b_exact.module_outputs(pair.b, pair.call_b) if runs.b_exact else None,
+            _taken(runs.b_exact.module_outputs(pair.b, pair.call_b), take_b)
+            if runs.b_exact
+            else None,
         )
         own = None
         if output is not None and not output.ok and runs.models[1] is not None:
             own = _own_floor(pair, runs, side_a, side_b, dtype)
         modules.append(ModuleNoise(pair.site_a, pair.site_b, output, own))
     return outputs, modules
+
+
+def common_outputs(
+    outputs_a: Sequence[np.ndarray], outputs_b: Sequence[np.ndarray]
+) -> tuple[list[int], list[int]]:
+    """The positions of A's and of B's module outputs compared with each other: all, by
+    position, for equal counts; where one side returns extras (attention weights, caches)
+    the outputs both return, in order by shape, as the comparison pairs them
+    (:func:`~padiff_ir.metrics.common_positions`).
+
+    Example:
+        >>> common_outputs([np.zeros((2, 3)), np.zeros((2, 4, 3, 3))], [np.zeros((2, 3))])
+        ([0], [0])
+    """
+    positions = common_positions(
+        [tuple(np.shape(a)) for a in outputs_a], [tuple(np.shape(b)) for b in outputs_b]
+    )
+    taken = [(a, b) for b, a in enumerate(positions) if a is not None]
+    return [a for a, _ in taken], [b for _, b in taken]
+
+
+def _taken(values: list[np.ndarray], positions: list[int]) -> list[np.ndarray]:
+    """``values`` at ``positions`` (none where a position is missing: another run's count)."""
+    if any(p >= len(values) for p in positions):
+        return []
+    return [values[p] for p in positions]
 
 
 def _b_shadow_run(
@@ -332,11 +371,12 @@ def _exact_run(
 def _output_floors(runs: _Runs, dtype: str) -> tuple[NoiseFloor, ...]:
     floors = []
     for index, reference in enumerate(runs.exact.outputs):
-        if index >= len(runs.working.outputs) or index >= len(runs.b.outputs):
+        other = runs.output_order[index] if index < len(runs.output_order) else index
+        if index >= len(runs.working.outputs) or other >= len(runs.b.outputs):
             break
-        b_exact = runs.b_exact.outputs[index : index + 1] if runs.b_exact else None
+        b_exact = runs.b_exact.outputs[other : other + 1] if runs.b_exact else None
         floor = floor_of(
-            [reference], [runs.working.outputs[index]], [runs.b.outputs[index]], dtype, b_exact
+            [reference], [runs.working.outputs[index]], [runs.b.outputs[other]], dtype, b_exact
         )
         if floor is not None:
             floors.append(floor)
@@ -370,7 +410,14 @@ def _own_floor(
         ]
         outputs_b_exact = _call(side_b.framework, shadow_b, inputs_exact, exact_dtypes)
     exact_outputs = runs.exact.module_outputs(pair.a, pair.call_a)
-    return floor_of(exact_outputs, outputs_working, outputs_b, dtype, outputs_b_exact)
+    take_a, take_b = common_outputs(exact_outputs, outputs_b)
+    return floor_of(
+        _taken(exact_outputs, take_a),
+        _taken(outputs_working, take_a),
+        _taken(outputs_b, take_b),
+        dtype,
+        _taken(outputs_b_exact, take_b) if outputs_b_exact is not None else None,
+    )
 
 
 def _module(framework: str, model: Model, path: str) -> Module | None:

@@ -54,17 +54,31 @@ def judged_by_noise(
     start = time.perf_counter()
     a, b = Side(*side_a), Side(*side_b)
     try:
-        measurement = measure_noise(a, b, result.layer_map, memory_budget=memory_budget)
+        measurement = measure_noise(
+            a, b, result.layer_map, memory_budget=memory_budget, output_order=_order(result)
+        )
     except PadiffError as err:
         reraise_interruption(err)
         note = (
             f"tolerance='auto' could not measure the noise ({err}): judged with the fixed tolerance"
         )
-        logger.warning("%s", note)
+        logger.info("%s", note)  # the default: a file's model is judged as before, noted
         return replace(result, notes=[*result.notes, note])
     judged = judge(result, measurement, lambda pair: _settings(pair, a, b))
     judged.timings = {**judged.timings, "noise": time.perf_counter() - start}
     return judged
+
+
+def _order(result: MatchResult) -> tuple[int, ...]:
+    """B's eager output paired with each of A's, as the comparison paired them (by key for
+    outputs returned as a dict; ``eager#i`` names output ``i``)."""
+    order = []
+    for pair in result.eager_outputs:
+        name = pair.b[0] if pair.b else ""
+        if not name.startswith("eager#") or not name[len("eager#") :].isdigit():
+            return ()
+        order.append(int(name[len("eager#") :]))
+    return tuple(order)
 
 
 def _hard_failure(result: MatchResult) -> bool:

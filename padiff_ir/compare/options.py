@@ -4,9 +4,11 @@
 pipeline (:func:`padiff_ir.compare.pipeline.match`) and its stages read them from there.
 
 Example:
+    >>> MatchOptions().auto_tolerance  # nothing said of the tolerance: measured noise
+    True
     >>> options = MatchOptions(atol=1e-4, tolerances={"logits": {"atol": 1e-2}})
-    >>> options.tolerance
-    Tolerance(atol=0.0001, rtol=1e-05, mode='strict')
+    >>> options.tolerance, options.auto_tolerance
+    (Tolerance(atol=0.0001, rtol=1e-05, mode='strict'), False)
     >>> options.overrides["logits"].atol
     0.01
     >>> MatchOptions(tolerance=Tolerance(atol=1e-3, mode="mean")).compare_mode
@@ -107,8 +109,9 @@ class MatchOptions:
     """How to compare two models (see :func:`padiff_ir.match` for each option).
 
     Attributes:
-        atol, rtol, compare_mode: the default tolerance (``compare_mode`` is ``strict``,
-            ``mean`` or ``abs_mean``).
+        atol, rtol, compare_mode: the fixed tolerance (``compare_mode`` is ``strict``,
+            ``mean`` or ``abs_mean``); None: not passed (``1e-5``, ``1e-5``, ``strict``).
+            After creation always numbers and a mode.
         layer_map: a ``LayerMap`` or a dict of pins ``{path_a: path_b}``, or None.
         assign_weights: first copy A's weights into B through the parameter map.
         tolerances: per-tensor overrides, ``{tensor of A: {"atol": ..., "rtol": ...}}`` or
@@ -123,7 +126,9 @@ class MatchOptions:
             creation always the default tolerance.
         auto_tolerance: judge the result against each tensor's measured numerical noise
             (``tolerance="auto"``, :mod:`padiff_ir.compare.noise_verdict`) instead of
-            ``atol``/``rtol`` alone.
+            ``atol``/``rtol`` alone. None (not passed): measured noise unless a fixed
+            tolerance was passed (``atol``, ``rtol``, ``compare_mode`` or ``tolerance``), as
+            :func:`padiff_ir.match` decides.
 
     Raises:
         OptionError: an option with a value it cannot take (a NaN, negative or non-number
@@ -132,9 +137,9 @@ class MatchOptions:
             the option and the values it accepts.
     """
 
-    atol: float = 1e-5
-    rtol: float = 1e-5
-    compare_mode: str = "strict"
+    atol: float | None = None
+    rtol: float | None = None
+    compare_mode: str | None = None
     layer_map: Any = None
     assign_weights: bool = False
     tolerances: Mapping[str, Mapping[str, float | str] | Tolerance] = field(default_factory=dict)
@@ -144,9 +149,13 @@ class MatchOptions:
     opset: int | None = None
     progress: Callable[[str], None] | None = field(default=None, compare=False)
     tolerance: Tolerance = _UNSET
-    auto_tolerance: bool = False
+    auto_tolerance: bool | None = None
 
     def __post_init__(self) -> None:
+        if self.auto_tolerance is None:  # nothing said of the tolerance: measured noise
+            given = None if self.tolerance is _UNSET else self.tolerance
+            measured = auto_tolerance(given, self.atol, self.rtol, self.compare_mode)
+            object.__setattr__(self, "auto_tolerance", measured)
         self._settle_tolerance()
         object.__setattr__(self, "atol", self.tolerance.atol)
         object.__setattr__(self, "rtol", self.tolerance.rtol)
@@ -184,7 +193,11 @@ class MatchOptions:
         ``compare_mode`` left as they are or equal to it), else made of those three."""
         given = None if self.tolerance is _UNSET else self.tolerance
         mode = self.compare_mode
-        if given is None and (not isinstance(mode, str) or mode not in COMPARE_MODES):
+        if (
+            given is None
+            and mode is not None
+            and (not isinstance(mode, str) or mode not in COMPARE_MODES)
+        ):
             raise OptionError(
                 f"compare_mode {mode!r} is not a compare mode: pass one of "
                 f"{', '.join(COMPARE_MODES)}",
@@ -200,9 +213,10 @@ class MatchOptions:
         found = {}
         for name, tol in self.tolerances.items():
             entry = asdict(tol) if isinstance(tol, Tolerance) else tol
+            default = self.tolerance
             found[name] = Tolerance(
-                float(entry.get("atol", self.atol)),
-                float(entry.get("rtol", self.rtol)),
-                str(entry.get("mode", self.compare_mode)),
+                float(entry.get("atol", default.atol)),
+                float(entry.get("rtol", default.rtol)),
+                str(entry.get("mode", default.mode)),
             )
         return found

@@ -32,13 +32,12 @@ import numpy as np
 from padiff_ir._paths import layer_pattern
 from padiff_ir.frameworks import Framework, flatten_tensors, installed
 from padiff_ir.hints import Module, Outputs, Tensor
-from padiff_ir.metrics import TensorMetrics, broadcast_alike, same_layout
+from padiff_ir.metrics import TensorMetrics, broadcast_alike, common_positions, same_layout
 from padiff_ir.native._slots import (
     Draft,
     LayerSlot,
     PassOptions,
     Pending,
-    common_positions,
     failed_metrics,
     tensor_shape,
 )

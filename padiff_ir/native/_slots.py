@@ -14,7 +14,7 @@ import numpy as np
 
 from padiff_ir.hints import Module, Tensor
 from padiff_ir.matching.types import ModulePair
-from padiff_ir.metrics import TensorMetrics, same_layout
+from padiff_ir.metrics import TensorMetrics
 from padiff_ir.native._workers import Deferred
 from padiff_ir.native.diff_result import LayerDiff
 
@@ -35,59 +35,6 @@ def failed_metrics(
 ) -> TensorMetrics:
     """A failing :class:`TensorMetrics` for a tensor present on one side only."""
     return TensorMetrics(ok=False, reason=reason, shape_a=shape_a, shape_b=shape_b)
-
-
-def common_positions(
-    shapes_a: list[tuple[int, ...]],
-    shapes_b: list[tuple[int, ...]],
-    integral_a: list[bool] | None = None,
-    integral_b: list[bool] | None = None,
-) -> list[int | None]:
-    """For each output of B's layer, the position of A's output it is compared with.
-
-    Equal counts pair by position. A layer returning extra values on one side (attention
-    weights, caches, router logits) pairs in order by shape, the extras left out; a shape with
-    its leading axes merged (tokens flattened: ``[16, 64]`` vs ``[2, 8, 64]``) is the same.
-    With ``integral_a``/``integral_b`` (whether each value holds integers), integers pair only
-    with integers, in another order when no later one fits (a router returning ``(logits,
-    weights, indices)`` on one side, ``(indices, weights)`` on the other).
-
-    Examples:
-        >>> common_positions([(2, 3), (2, 4, 3, 3)], [(2, 3)])
-        [0]
-        >>> common_positions([(2, 3)], [(2, 3), (5,)])
-        [0, None]
-        >>> common_positions([(16, 64)], [(2, 8, 64), (16, 4)])
-        [0, None]
-        >>> common_positions([(16, 4), (16, 2), (16, 2)], [(16, 2), (16, 2)],
-        ...                  [False, False, True], [True, False])
-        [2, 1]
-    """
-    if len(shapes_a) == len(shapes_b):
-        return list(range(len(shapes_b)))
-    kinds_a = integral_a or [False] * len(shapes_a)
-    kinds_b = integral_b or [False] * len(shapes_b)
-    positions: list[int | None] = []
-    start = 0
-    for shape, kind in zip(shapes_b, kinds_b):
-        fits = [
-            i
-            for i in range(len(shapes_a))
-            if i not in positions and kinds_a[i] == kind and _same_values(shapes_a[i], shape)
-        ]
-        later = [i for i in fits if i >= start]
-        found = later[0] if later else (fits[0] if fits and integral_a is not None else None)
-        positions.append(found)
-        if found is not None:
-            start = found + 1
-    return positions
-
-
-def _same_values(shape_a: tuple[int, ...], shape_b: tuple[int, ...]) -> bool:
-    """The same shape, or the same elements in the same order (leading axes merged)."""
-    return shape_a == shape_b or (
-        int(np.prod(shape_a)) == int(np.prod(shape_b)) and same_layout(shape_a, shape_b)
-    )
 
 
 def tensor_shape(tensor: Tensor) -> tuple[int, ...]:

@@ -57,9 +57,9 @@ def auto_diff(
     *,
     auto_init: bool = True,
     layer_map: LayerMap | None = None,
-    atol: float = 0.0,
-    rtol: float = 1e-7,
-    compare_mode: str = "mean",
+    atol: float | None = None,
+    rtol: float | None = None,
+    compare_mode: str | None = None,
     single_step: bool = False,
     diff_phase: str = "both",
     loss_fn: Sequence[Callable[[Any], Any]] | None = None,
@@ -83,18 +83,20 @@ def auto_diff(
             Pass ``False`` when the weights are already aligned (every call after the first
             one in a dataloader loop); step 0 then checks that they are.
         layer_map: corrections to the automatic layer matching.
-        atol / rtol / compare_mode: the tolerance of every comparison, in PaDiff's modes
-            ``"mean"`` (means within ``atol + rtol * |mean_b|``), ``"abs_mean"``, ``"strict"``.
-            The defaults are PaDiff's (``0``, ``1e-7``, ``mean``), so its flows give PaDiff's
-            verdicts; :func:`~padiff_ir.match` judges every intermediate element by element
-            (``1e-5``, ``1e-5``, ``strict``) and says why in its docstring.
-        tolerance: the three above as one :class:`~padiff_ir.metrics.Tolerance` (pass one
-            or the other), or ``"auto"``: every layer output, gradient, parameter gradient,
-            running statistic, post-step weight, optimizer state and the loss judged against
-            its own measured noise (A's float32 rounding against a float64 shadow of A run
-            through the same steps, :mod:`padiff_ir.native._noise`); what has no floor (the
-            inputs; weights and states where A's optimizer cannot be copied) keeps the fixed
-            tolerance of ``atol`` / ``rtol`` / ``compare_mode``.
+        tolerance: how close is close enough. By default (``"auto"``) every layer output,
+            gradient, parameter gradient, running statistic, post-step weight, optimizer
+            state and the loss is judged against its own measured noise (A's float32
+            rounding against a float64 shadow of A run through the same steps,
+            :mod:`padiff_ir.native._noise`); what has no floor (the inputs; weights and
+            states where A's optimizer cannot be copied) keeps the fixed tolerance below.
+            ``"fixed"``, a :class:`~padiff_ir.metrics.Tolerance` (the three below as one
+            object), or any of ``atol`` / ``rtol`` / ``compare_mode`` passed: fixed bounds
+            instead, as PaDiff judges (PaDiff's flows pass them, and get PaDiff's verdicts).
+        atol / rtol / compare_mode: the fixed tolerance, in PaDiff's modes ``"mean"`` (means
+            within ``atol + rtol * |mean_b|``), ``"abs_mean"``, ``"strict"``. Each one not
+            passed is PaDiff's default (``0``, ``1e-7``, ``mean``); :func:`~padiff_ir.match`
+            judges every intermediate element by element (``1e-5``, ``1e-5``, ``strict``)
+            and says why in its docstring.
         single_step: feed each B layer A's layer inputs (forward) and A's output gradients
             (backward) so each layer's own error is measured; no optimizer step, one step.
         diff_phase: ``"forward"``, ``"backward"`` (single step only; ``"both"`` otherwise) or
@@ -139,7 +141,7 @@ def auto_diff(
         (True, True)
     """
     started = time.perf_counter()
-    measured = auto_tolerance(tolerance)
+    measured = auto_tolerance(tolerance, atol, rtol, compare_mode)
     fixed = tolerance if isinstance(tolerance, Tolerance) else None
     tolerance = tolerance_of(fixed, atol, rtol, compare_mode, defaults=_PADIFF_DEFAULTS)
     run = TrainingRun.prepare(

@@ -24,6 +24,7 @@ from padiff_ir.metrics import Tolerance
 
 __all__ = [
     "SMALL",
+    "TOLERANCE_CHOICES",
     "NoiseFloor",
     "auto_tolerance",
     "epsilon_of",
@@ -39,23 +40,40 @@ _EPSILON = {"float64": 2.0**-52, "float32": 2.0**-23, "float16": 2.0**-10, "bflo
 _SIXTEEN_BIT = ("float16", "bfloat16")
 
 
-def auto_tolerance(tolerance: Tolerance | str | None) -> bool:
-    """Whether ``match``'s ``tolerance`` asks for measured noise (``"auto"``; None or a
-    :class:`~padiff_ir.metrics.Tolerance`: fixed bounds).
+TOLERANCE_CHOICES = ("auto", "fixed")
+"""The words ``tolerance=`` takes besides a :class:`~padiff_ir.metrics.Tolerance`."""
+
+
+def auto_tolerance(
+    tolerance: Tolerance | str | None,
+    atol: float | None = None,
+    rtol: float | None = None,
+    compare_mode: str | None = None,
+) -> bool:
+    """Whether a call judges against measured noise: ``tolerance="auto"``, or nothing said
+    about the tolerance at all (the default). ``"fixed"``, a
+    :class:`~padiff_ir.metrics.Tolerance`, or any of ``atol`` / ``rtol`` / ``compare_mode``
+    passed (not None) without ``"auto"``: fixed bounds, as before ``"auto"`` existed.
 
     Raises:
-        OptionError: any other value.
+        OptionError: ``tolerance`` is none of those.
 
-    Example:
-        >>> auto_tolerance("auto"), auto_tolerance(None)
-        (True, False)
+    Examples:
+        >>> auto_tolerance(None), auto_tolerance("auto"), auto_tolerance("fixed")
+        (True, True, False)
+        >>> auto_tolerance(None, atol=1e-4), auto_tolerance("auto", atol=1e-4)
+        (False, True)
     """
-    if tolerance is not None and not isinstance(tolerance, Tolerance) and tolerance != "auto":
+    if isinstance(tolerance, Tolerance):
+        return False
+    if tolerance is not None and tolerance not in TOLERANCE_CHOICES:
         raise OptionError(
-            "tolerance must be 'auto' (measured noise), a Tolerance or None (atol/rtol), got "
-            f"{tolerance!r}",
+            "tolerance must be 'auto' (measured noise, the default), 'fixed' (atol/rtol), a "
+            f"Tolerance or None, got {tolerance!r}",
             option="tolerance",
         )
+    if tolerance is None:
+        return atol is None and rtol is None and compare_mode is None
     return tolerance == "auto"
 
 

@@ -74,7 +74,7 @@ def test_an_epsilon_below_the_fixed_atol_is_named_in_units_of_noise():
         model_a[2].weight.fill_(0.0)
         model_a[2].weight[:, 0] = 1.0
         model_b[2].weight.set_value(model_a[2].weight.detach().numpy().T.copy())
-    assert padiff_ir.match(model_a, model_b, _inputs()).ok  # the fixed atol misses it
+    assert padiff_ir.match(model_a, model_b, _inputs(), tolerance="fixed").ok  # atol misses it
     result = padiff_ir.match(model_a, model_b, _inputs(), tolerance="auto")
     assert not result.ok
     assert [(c.module_a, c.module_b) for c in result.culprits] == [("1", "1")]
@@ -134,7 +134,8 @@ def test_a_tolerance_other_than_auto_is_refused():
 def test_a_float16_port_of_a_float32_model_is_judged_without_hand_tuned_tolerances():
     model_a, _ = _pair()
     port = copy.deepcopy(model_a).half()
-    assert not padiff_ir.match(model_a, port, _inputs()).ok  # atol 1e-5 is below float16's
+    fixed = padiff_ir.match(model_a, port, _inputs(), tolerance="fixed")
+    assert not fixed.ok  # atol 1e-5 is below float16's
     result = padiff_ir.match(model_a, port, _inputs(), tolerance="auto")
     assert result.ok and result.noise.dtype == "float16" and result.noise.multiplier == 3.0
     buggy = copy.deepcopy(model_a)

@@ -51,3 +51,32 @@ def test_auto_diff_takes_a_tolerance(mlp):
     tight = Tolerance(atol=1e-6, rtol=1e-5, mode="strict")
     result = padiff_ir.auto_diff(mlp.torch_model, mlp.paddle_model, mlp.inputs, tolerance=tight)
     assert result and result.tolerance == tight
+
+
+def test_the_tolerance_is_measured_unless_a_fixed_one_is_passed(mlp):
+    """The default is ``tolerance="auto"`` (issue 22); ``atol``, ``rtol``, ``compare_mode``, a
+    ``Tolerance`` or ``"fixed"`` give the fixed bounds, as PaDiff's flows expect."""
+    models = (mlp.torch_model, mlp.paddle_model, mlp.inputs)
+    measured = padiff_ir.match(*models)
+    assert measured and measured.noise is not None and measured.noise.method == "float64 shadow"
+    assert "tolerance: auto, measured noise" in str(measured)
+    for fixed in ({"atol": 1e-4}, {"compare_mode": "strict"}, {"tolerance": "fixed"}):
+        result = padiff_ir.match(*models, **fixed)
+        assert result and result.noise is None, fixed
+        assert result.tolerance.atol == fixed.get("atol", 1e-5)
+    auto_with_bounds = padiff_ir.match(*models, tolerance="auto", atol=1e-3)
+    assert auto_with_bounds.noise is not None and auto_with_bounds.tolerance.atol == 1e-3
+    assert MatchOptions().auto_tolerance and not MatchOptions(rtol=1e-3).auto_tolerance
+    with Comparison(*models) as comparison:
+        assert comparison.check(mlp.inputs).noise is not None
+    with Comparison(*models, tolerance="fixed") as comparison:
+        assert comparison.check(mlp.inputs).noise is None
+
+
+def test_auto_diff_measures_by_default_and_keeps_padiff_defaults_when_asked(mlp):
+    models = (mlp.torch_model, mlp.paddle_model, mlp.inputs)
+    measured = padiff_ir.auto_diff(*models)
+    assert measured and measured.noise is not None
+    assert measured.tolerance == Tolerance(atol=0.0, rtol=1e-7, mode="mean")  # what has no floor
+    fixed = padiff_ir.auto_diff(*models, rtol=1e-5)
+    assert fixed.noise is None and fixed.tolerance == Tolerance(atol=0.0, rtol=1e-5, mode="mean")
