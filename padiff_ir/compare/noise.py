@@ -18,8 +18,9 @@ for a compiled graph:
    own noise, whatever the scale of its activations.
 
 Where A cannot run in float64 (an op without a float64 kernel), the noise is the spread of A
-under inputs perturbed at the working dtype's epsilon (a private RNG) and B is measured
-against A as run. The shadow is released when the measurement is done.
+under inputs and weights perturbed at the working dtype's epsilon (a private RNG; a copy of A,
+so that token-id inputs, which cannot move, still give a spread) and B is measured against A
+as run. The shadow is released when the measurement is done.
 """
 
 from __future__ import annotations
@@ -361,11 +362,34 @@ def _exact_run(
                 "A does not run in float64 (%s): the noise is measured by perturbation", err
             )
             del shadow
-        model = side_a.model
-        if _dtype_of(side_a) != dtype:
-            model = framework.cast_copy(side_a.model, dtype)
-        run = _run(model, side_a.framework, _perturbed(_cast_inputs(inputs, dtype), dtype), budget)
+        model = _perturbed_copy(side_a, dtype)
+        try:
+            run = _run(
+                model, side_a.framework, _perturbed(_cast_inputs(inputs, dtype), dtype), budget
+            )
+        finally:
+            del model  # the perturbed weights are released with the run's values kept
         return "perturbation", run, None
+
+
+def _perturbed_copy(side: Side, dtype: str) -> Model:
+    """A copy of the side's model in ``dtype`` with every floating parameter and buffer
+    moved by one epsilon of ``dtype`` up or down (a private RNG): the rounding a model's
+    weights carry, felt also where the inputs are integers (token ids) and moving them
+    perturbs nothing."""
+    framework = get_framework(side.framework)
+    copy = framework.cast_copy(side.model, dtype)
+    rng = np.random.default_rng(1)
+    epsilon = epsilon_of(dtype)
+    tensors = {id(t): t for t in framework.named_state(copy).values()}  # tied ones once
+    with framework.no_grad():
+        for tensor in tensors.values():
+            if not framework.is_floating(tensor) or not framework.numel(tensor):
+                continue
+            values = framework.to_numpy(tensor)
+            moved = values * (1 + epsilon * rng.choice((-1.0, 1.0), size=values.shape))
+            framework.write(tensor, moved.astype(values.dtype))
+    return copy
 
 
 def _output_floors(runs: _Runs, dtype: str) -> tuple[NoiseFloor, ...]:

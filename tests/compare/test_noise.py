@@ -125,6 +125,32 @@ def test_where_float64_cannot_run_the_noise_comes_from_perturbation():
     assert measured.outputs and all(f.error == 0.0 and f.noise > 0 for f in measured.outputs)
 
 
+class _TokenModel(torch.nn.Module):
+    """Token ids in (nothing to perturb in the inputs) and a float32 tensor fixed in the
+    code (no float64 run): the perturbation moves the weights."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = torch.nn.Embedding(32, 16)
+        self.linear = torch.nn.Linear(16, 8)
+        self.mix = torch.ones(8, 8) / 8
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.linear(self.embed(ids)) @ self.mix
+
+
+def test_integer_inputs_get_a_perturbation_noise_from_the_weights():
+    model = _TokenModel()
+    ids = np.random.default_rng(0).integers(0, 32, (2, 6)).astype("int64")
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    measured = measure_noise(Side(model, "torch", ids), Side(model, "torch", ids), [])
+    assert measured.method == "perturbation"
+    assert measured.outputs and all(f.noise > 0 and f.error == 0.0 for f in measured.outputs)
+    # float32 rounding of the weights: a relative spread of about one epsilon
+    assert all(f.noise < 1e-5 * max(f.scale, 1e-3) for f in measured.outputs)
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())  # a copy moved
+
+
 def test_a_tolerance_other_than_auto_is_refused():
     model_a, model_b = _pair()
     with pytest.raises(OptionError, match="tolerance must be 'auto'"):
