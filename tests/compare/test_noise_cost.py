@@ -128,3 +128,17 @@ def test_the_floor_counts_finite_positions_and_refuses_moved_nans_and_shape_slip
     slipped = floor_of([exact], [working], [np.ones(3, np.float32)], "float32")
     assert slipped is not None and slipped.error == math.inf and not slipped.ok
     assert floor_of([exact], [working], [other, other], "float32") is None  # not paired
+
+
+def test_with_assign_weights_the_noise_is_measured_on_b_with_a_s_weights():
+    model_a, _ = _pair()
+    _, model_b = _pair()
+    for index in (0, 2):  # B's own weights, which assign_weights replaces with A's
+        weight = model_b[index].weight
+        weight.set_value(weight.numpy() + 0.5)
+    with _counted(model_a, model_b) as calls:
+        result = padiff_ir.match(model_a, model_b, _inputs(), tolerance="auto", assign_weights=True)
+    assert result.ok and result.noise is not None
+    # judged on B's run after its new weights (the one before them is off by far more)
+    assert max(f.ratio for f in result.noise.outputs) <= 1.0
+    assert calls["a float64"] == 1
