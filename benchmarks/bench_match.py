@@ -23,7 +23,8 @@ Batches: ``padiff_ir.match(a, b, Batches([...N batches]))`` in a fresh process p
 preparation (export, match, sessions) once, and per batch the eager forward of both models
 (outputs), both graphs and the comparison, against a plain eager forward of both models.
 
-Writes ``benchmarks/results/match.json`` and prints three markdown tables (the second: ``tolerance="auto"``).
+Writes ``benchmarks/results/match.json`` and prints three markdown tables (the second:
+``tolerance="auto"``).
 Run: ``.venv/bin/python benchmarks/bench_match.py [--pairs cnn:tiny,...] [--tools both,auto]
 [--skip-batches]``.
 """

@@ -218,7 +218,8 @@ def floor_of(
     ``other_exact`` (B's own float64 shadow) the noise is the larger of A's rounding and B's:
     a port may round more than its reference (another BLAS, another summation order)."""
     own_sums = _sums(other_exact, other) if other_exact is not None else None
-    return _floor(*_sums_many(exact, (working, other)), own_sums, dtype)
+    noise_sums, error_sums = _sums_many(exact, (working, other))
+    return _floor(noise_sums, error_sums, own_sums, dtype)
 
 
 def _floor(
