@@ -10,7 +10,11 @@ Per zoo pair (and a VGG-11 pair, ``benchmarks/_vgg.py``), three fresh processes:
   options={'diff_phase': 'forward'})`` (``pip install padiff==0.2.0 --no-deps``);
 * ``ir`` and ``padiff``: the same two calls of one tool alone, for its peak RSS;
 * ``warm``: padiff-ir's first call in a new process whose export cache directory the ``ir``
-  process filled (a model checked before, in an earlier session).
+  process filled (a model checked before, in an earlier session);
+* ``auto``: ``match(..., tolerance="auto")`` alone, first call (export cache in memory only)
+  and later call, for its peak RSS (the float64 shadow of A). Its later calls are also
+  measured in the ``both`` process: each round takes turns between ``match`` at the fixed
+  tolerance, ``match(tolerance="auto")`` and PaDiff.
 
 The ``both`` process keeps the export cache in memory only (``PADIFF_IR_CACHE_DIR=""``): its
 first call exports.
@@ -19,8 +23,10 @@ Batches: ``padiff_ir.match(a, b, Batches([...N batches]))`` in a fresh process p
 preparation (export, match, sessions) once, and per batch the eager forward of both models
 (outputs), both graphs and the comparison, against a plain eager forward of both models.
 
-Writes ``benchmarks/results/match.json`` and prints two markdown tables.
-Run: ``.venv/bin/python benchmarks/bench_match.py [--pairs cnn:tiny,...] [--batches]``.
+Writes ``benchmarks/results/match.json`` and prints three markdown tables (the second:
+``tolerance="auto"``).
+Run: ``.venv/bin/python benchmarks/bench_match.py [--pairs cnn:tiny,...] [--tools both,auto]
+[--skip-batches]``.
 """
 
 from __future__ import annotations
@@ -55,6 +61,7 @@ BATCH_CASES = [
 ]
 TOLERANCE = {"atol": 1e-4, "rtol": 1e-4}
 LATER_ROUNDS = 3  # later calls per tool in the "both" process (the median is reported)
+TOOLS = ("both", "ir", "warm", "padiff", "auto")  # one fresh process each, per pair
 
 
 def _new_values(inputs: dict[str, Any], seed: int) -> dict[str, Any]:
@@ -93,6 +100,17 @@ def _ir_call(pair, inputs) -> dict[str, Any]:
     start = time.perf_counter()
     result = padiff_ir.match(pair.torch_model, pair.paddle_model, inputs, **TOLERANCE)
     return {"s": time.perf_counter() - start, "ok": bool(result), "stages": result.timings}
+
+
+def _auto_call(pair, inputs) -> dict[str, Any]:
+    """``match(..., tolerance="auto")``: the tolerance measured (a float64 shadow of A)."""
+    import padiff_ir
+
+    start = time.perf_counter()
+    result = padiff_ir.match(pair.torch_model, pair.paddle_model, inputs, tolerance="auto")
+    seconds = time.perf_counter() - start
+    noise = dict(result.noise.seconds) if result.noise is not None else {}
+    return {"s": seconds, "ok": bool(result), "stages": result.timings, "noise": noise}
 
 
 def _padiff_call(pair, inputs) -> dict[str, Any]:
@@ -146,12 +164,20 @@ def run_case(tool: str, name: str, size: str) -> dict[str, Any]:
         rounds = []
         for seed in range(1, LATER_ROUNDS + 1):
             values = _new_values(pair.inputs, seed)
-            rounds.append((_ir_call(pair, values), _guarded(_padiff_call, twin, values)))
-        row["ir_later"] = _median_call([ir for ir, _ in rounds])
-        row["padiff_later"] = _median_call([pd for _, pd in rounds])
-        row["later_rounds"] = [[ir.get("s"), pd.get("s")] for ir, pd in rounds]
+            rounds.append(
+                (
+                    _ir_call(pair, values),
+                    _guarded(_padiff_call, twin, values),
+                    _guarded(_auto_call, pair, values),
+                )
+            )
+        row["ir_later"] = _median_call([ir for ir, _, _ in rounds])
+        row["padiff_later"] = _median_call([pd for _, pd, _ in rounds])
+        row["auto_later"] = _median_call([auto for _, _, auto in rounds])
+        row["later_rounds"] = [[ir.get("s"), pd.get("s")] for ir, pd, _ in rounds]
+        row["auto_rounds"] = [[auto.get("s"), pd.get("s")] for _, pd, auto in rounds]
     else:
-        call = _ir_call if tool == "ir" else _padiff_call
+        call = {"ir": _ir_call, "auto": _auto_call, "padiff": _padiff_call}[tool]
         row["first"] = _guarded(call, pair, pair.inputs)
         row["later"] = _guarded(call, pair, later)
     row["peak_rss_mib"] = peak_rss_mib()
@@ -208,6 +234,32 @@ def _ratio(ir: dict[str, Any], pd: dict[str, Any]) -> str:
     return f"{ir['s'] / pd['s']:.2f}x" if "s" in ir and "s" in pd else "-"
 
 
+def _print_auto_table(by_pair: dict[str, dict[str, Any]]) -> None:
+    """``tolerance="auto"`` next to the fixed tolerance: later calls from the ``both`` process
+    (taking turns with PaDiff), the first call and peak RSS from the ``auto`` process."""
+    print(
+        "| pair | auto first s | ratio first (vs PaDiff first) | auto later s | PaDiff later s "
+        "| ratio later | fixed later s | auto / fixed later | later: noise s (shadow / judge) "
+        "| peak RSS MiB (auto) |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|---:|")
+    for pair, tools in by_pair.items():
+        both, alone = tools.get("both", {}), tools.get("auto", {})
+        if "auto_later" not in both:
+            continue
+        first = alone.get("first", {})
+        later = both["auto_later"]
+        noise = later.get("noise", {})
+        print(
+            f"| {pair} | {_fmt(first)} | {_ratio(first, both['padiff_first'])} "
+            f"| {_fmt(later)} | {_fmt(both['padiff_later'])} "
+            f"| {_ratio(later, both['padiff_later'])} | {_fmt(both['ir_later'])} "
+            f"| {_ratio(later, both['ir_later'])} "
+            f"| {later.get('stages', {}).get('noise', 0):.3f} ({noise.get('shadow', 0):.3f} "
+            f"/ {noise.get('judge', 0):.3f}) | {alone.get('peak_rss_mib', 0):.0f} |"
+        )
+
+
 def print_tables(rows: list[dict[str, Any]]) -> None:
     print(
         "| pair | eager (both) s | padiff-ir first s | PaDiff first s | ratio first "
@@ -242,6 +294,8 @@ def print_tables(rows: list[dict[str, Any]]) -> None:
             f"| {ir_rss:.0f} / {pd_rss:.0f} | {worker_rss:.0f} |"
         )
     print()
+    _print_auto_table(by_pair)
+    print()
     print(
         "| pair | N | prepare s | per batch s | eager (both) s | per batch / eager "
         "| (eager + run) / eager | compare+loc per batch s | total s | peak RSS MiB |"
@@ -270,6 +324,7 @@ def main() -> None:
     parser.add_argument("--pairs", help="comma-separated name:size (default: all)")
     parser.add_argument("--skip-batches", action="store_true")
     parser.add_argument("--only-batches", action="store_true")
+    parser.add_argument("--tools", help=f"comma-separated processes per pair (default: {TOOLS})")
     args = parser.parse_args()
     if args.case:
         kind, name, size = args.case.split(":")[:3]
@@ -295,7 +350,7 @@ def main() -> None:
     if not args.only_batches:
         for name, size in cases:
             with tempfile.TemporaryDirectory(prefix="bench_match_cache_") as cache:
-                for tool in ("both", "ir", "warm", "padiff"):
+                for tool in args.tools.split(",") if args.tools else TOOLS:
                     # memory only (cold) but for the ir process filling the warm one's cache
                     os.environ["PADIFF_IR_CACHE_DIR"] = cache if tool in ("ir", "warm") else ""
                     row = run_in_subprocess(__file__, f"{tool}:{name}:{size}")

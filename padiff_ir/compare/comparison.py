@@ -239,17 +239,20 @@ class Comparison:
         those of its graph (changed since the comparison was prepared), the pair is prepared
         again with the current weights (from the export cache) and the check rerun.
         """
-        with FRAMEWORK_LOCK:
-            result = self._check(inputs)
+        with FRAMEWORK_LOCK, contextlib.ExitStack() as runs:
+            result, eager = self._check(inputs, runs)
             if self._weights_changed(result):
                 logger.info("the models' weights changed: preparing the comparison again")
                 self.refresh()
-                result = self._check(inputs)
+                for run in eager:  # runs of the models as they were
+                    if run is not None:
+                        run.close()
+                result, eager = self._check(inputs, runs)
             if self.options.auto_tolerance:  # judged in units of measured noise
                 from padiff_ir.compare.noise_verdict import judged_by_noise
 
                 result = judged_by_noise(
-                    result, *self._sides(*self._select(inputs)), self.options.memory_budget
+                    result, *self._sides(*self._select(inputs)), self.options.memory_budget, eager
                 )
             return result
 
@@ -258,45 +261,51 @@ class Comparison:
         departs = any(unfaithful(report) for report in result.export_fidelity.values())
         return prepared is not None and departs and self._weights_changed_since(prepared)
 
-    def _check(self, inputs: Inputs) -> MatchResult:
+    def _check(self, inputs: Inputs, runs: contextlib.ExitStack) -> tuple[MatchResult, EagerPair]:
+        """:meth:`check`'s result at the fixed tolerance and the eager runs it made (closed
+        with ``runs``; none where the models are compared natively)."""
         with FRAMEWORK_LOCK:
             timer = StageTimer()
             if self._unexported is not None:
-                return self._natively(inputs, timer)
+                return self._natively(inputs, timer), (None, None)
             try:
-                return self._check_graphs(inputs, timer)
+                return self._check_graphs(inputs, timer, runs)
             except ExportError as err:  # a new signature or a fresh export fails to export
                 self._fall_back(err)
-                return self._natively(inputs, timer)
+                return self._natively(inputs, timer), (None, None)
 
-    def _check_graphs(self, inputs: Inputs, timer: StageTimer) -> MatchResult:
-        """:meth:`check` on the graphs of the prepared pair."""
+    def _check_graphs(
+        self, inputs: Inputs, timer: StageTimer, runs: contextlib.ExitStack
+    ) -> tuple[MatchResult, EagerPair]:
+        """:meth:`check` on the graphs of the prepared pair, and both models' eager runs (every
+        module recorded with ``tolerance="auto"``: the noise measurement judges with them)."""
         raw_a, raw_b = self._select(inputs)
         sides = self._sides(raw_a, raw_b)
-        budget = self.options.memory_budget
-        with contextlib.ExitStack() as runs:
-            with timer.stage(Stage.EAGER):
-                eager = run_eager_pair(sides, runs, memory_budget=budget)
-            prepared = self._prepared
-            signature = (input_signature(raw_a), input_signature(raw_b))
-            if prepared is None or prepared.signature != signature:
-                logger.debug("inputs of another signature: preparing the pair again")
-                prepared = self._prepare(raw_a, raw_b, inputs, timer)
+        budget, recorded = self.options.memory_budget, self.options.auto_tolerance
+        with timer.stage(Stage.EAGER):
+            eager = run_eager_pair(sides, runs, memory_budget=budget, modules=recorded)
+        prepared = self._prepared
+        signature = (input_signature(raw_a), input_signature(raw_b))
+        if prepared is None or prepared.signature != signature:
+            logger.debug("inputs of another signature: preparing the pair again")
+            prepared = self._prepare(raw_a, raw_b, inputs, timer)
 
-            def by_module() -> EagerPair:
-                return run_eager_pair(sides, runs, memory_budget=budget, modules=True)
+        def by_module() -> EagerPair:
+            if all(run is None or run.by_module for run in eager):
+                return eager
+            return run_eager_pair(sides, runs, memory_budget=budget, modules=True)
 
-            check = checker((raw_a, raw_b), eager, by_module, self.options, timer, [])
+        check = checker((raw_a, raw_b), eager, by_module, self.options, timer, [])
 
-            def prepare_fresh(fresh: tuple[bool, bool]) -> ModelPair:
-                return self._prepare(raw_a, raw_b, inputs, timer, fresh)
+        def prepare_fresh(fresh: tuple[bool, bool]) -> ModelPair:
+            return self._prepare(raw_a, raw_b, inputs, timer, fresh)
 
-            # new weights (see check) explain a departing graph: it is not stale
-            prepared, result = verified(
-                prepared, check, prepare_fresh, _kept_open, self._weights_changed_since
-            )
-            _trust_faithful(prepared, result)
-            return result
+        # new weights (see check) explain a departing graph: it is not stale
+        prepared, result = verified(
+            prepared, check, prepare_fresh, _kept_open, self._weights_changed_since
+        )
+        _trust_faithful(prepared, result)
+        return result, eager
 
     def _weights_changed_since(self, prepared: ModelPair) -> bool:
         """Whether either model's weights are no longer those its graph holds (then a graph

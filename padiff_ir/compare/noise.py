@@ -6,12 +6,14 @@ for a compiled graph:
 
 1. A runs eagerly in the *working dtype* (the lower precision of the two models': float32 for
    two float32 models, float16 for a float16 port of a float32 model), every module call
-   recorded (:func:`~padiff_ir.compare.eager.run_eager`);
+   recorded (:func:`~padiff_ir.compare.eager.run_eager`); where ``match`` already ran A so
+   (its eager stage, with ``tolerance="auto"``), that run is the one judged with;
 2. a float64 *shadow* of A (a copy with its weights cast, :meth:`Framework.cast_copy`) runs on
    the same inputs; ``RMSE(A_working, A64)`` is each tensor's rounding error, its noise;
-3. B runs eagerly; B passes a tensor when ``RMSE(B, A64) <= m * noise + floor`` (``m = 2``; 3
-   for a 16-bit working dtype or a tensor under 1000 elements; the floor a few units in the
-   last place of the working dtype times the tensor's root mean square, for exact values);
+3. B runs eagerly (``match``'s own run of B, likewise); B passes a tensor when
+   ``RMSE(B, A64) <= m * noise + floor`` (``m = 2``; 3 for a 16-bit working dtype or a tensor
+   under 1000 elements; the floor a few units in the last place of the working dtype times
+   the tensor's root mean square, for exact values);
 4. for each module whose outputs leave their noise, its *own* error: B's module fed the
    shadow's inputs (in B's dtype) against the shadow's outputs, judged against A's module
    alone on the same inputs, its own noise. A layer is a culprit when its own error leaves its
@@ -30,7 +32,7 @@ import logging
 import math
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -83,37 +85,126 @@ class NoiseMeasurement:
     seconds: tuple[tuple[str, float], ...]
 
 
-def _sums(
-    reference: list[np.ndarray], values: list[np.ndarray]
-) -> tuple[float, float, int, float, float] | None:
-    """Sum of squared differences, sum of squared reference values, the element count, the
-    largest difference and the largest reference value of two lists of tensors (None where
-    they cannot be paired; an infinite difference where a tensor has another number of
-    elements: a shape slip is no rounding)."""
-    if not reference or len(reference) != len(values):
-        return None
-    squared = scale = peak_diff = peak = 0.0
-    count = 0
-    for ref, value in zip(reference, values):
-        ref, value = broadcast_alike(np.asarray(ref), np.asarray(value))
-        if ref.size != value.size:
-            return (math.inf, 0.0, 1, math.inf, 0.0)
-        if not np.issubdtype(ref.dtype, np.floating):
+Sums = tuple[float, float, int, float, float]
+"""Sum of squared differences, sum of squared reference values, element count, largest
+difference, largest reference value."""
+
+_CHUNK = 1 << 18  # elements per pass: a chunk stays in cache through its sums
+_SLIPPED: Sums = (math.inf, 0.0, 1, math.inf, 0.0)  # a shape slip or NaN moved: no rounding
+
+
+def _sums(reference: list[np.ndarray], values: list[np.ndarray]) -> Sums | None:
+    """The :data:`Sums` of two lists of tensors (None where they cannot be paired; an
+    infinite difference where a tensor has another number of elements: a shape slip is no
+    rounding)."""
+    return _sums_many(reference, (values,))[0]
+
+
+def _sums_many(reference: list[np.ndarray], lists: Sequence[list[np.ndarray]]) -> list[Sums | None]:
+    """:func:`_sums` of each list of ``lists`` against ``reference``, each reference tensor
+    read once for all of them."""
+    totals = {
+        k: [0.0, 0.0, 0.0, 0.0, 0.0]
+        for k, values in enumerate(lists)
+        if reference and len(values) == len(reference)
+    }
+    slipped: set[int] = set()
+    for index, ref in enumerate(reference):
+        ref = np.asarray(ref)
+        floating = np.issubdtype(ref.dtype, np.floating)
+        shared: dict[int, np.ndarray] = {}  # the values whose tensor pairs with ``ref`` as is
+        for k in sorted(totals.keys() - slipped):
+            ref_k, value = broadcast_alike(ref, np.asarray(lists[k][index]))
+            if ref_k.size != value.size:
+                slipped.add(k)
+            elif floating and ref_k.shape == ref.shape:
+                shared[k] = value.ravel()
+            elif floating:  # broadcast against this value only
+                _add(totals, slipped, k, _one_sums(ref_k.ravel(), value.ravel()))
+        if not shared:
             continue
-        ref64 = ref.astype(np.float64).ravel()
-        diff = value.astype(np.float64).ravel() - ref64
-        finite = np.isfinite(diff) & np.isfinite(ref64)
-        if not finite.all():
-            if not np.array_equal(np.isnan(ref64), np.isnan(value.astype(np.float64).ravel())):
-                return (math.inf, 0.0, 1, math.inf, 0.0)
-            diff, ref64 = diff[finite], ref64[finite]
-        squared += float(np.dot(diff, diff))
-        scale += float(np.dot(ref64, ref64))
-        count += int(diff.size)
-        if diff.size:
-            peak_diff = max(peak_diff, float(np.abs(diff).max()))
-            peak = max(peak, float(np.abs(ref64).max()))
-    return squared, scale, count, peak_diff, peak
+        many = _finite_sums(ref.ravel(), list(shared.values()))
+        for position, (k, value) in enumerate(shared.items()):
+            found = many[position] if many is not None else _one_sums(ref.ravel(), value)
+            _add(totals, slipped, k, found)
+    return [
+        None if k not in totals else _SLIPPED if k in slipped else _as_sums(totals[k])
+        for k in range(len(lists))
+    ]
+
+
+def _add(totals: dict[int, list[float]], slipped: set[int], k: int, sums: Sums | None) -> None:
+    """``sums`` added to the running total ``k`` (None: it slipped)."""
+    if sums is None:
+        slipped.add(k)
+        return
+    total = totals[k]
+    total[0] += sums[0]
+    total[1] += sums[1]
+    total[2] += sums[2]
+    total[3], total[4] = max(total[3], sums[3]), max(total[4], sums[4])
+
+
+def _as_sums(total: list[float]) -> Sums:
+    return total[0], total[1], int(total[2]), total[3], total[4]
+
+
+def _one_sums(ref: np.ndarray, value: np.ndarray) -> Sums | None:
+    """:data:`Sums` of two flat arrays (None: NaNs at other places)."""
+    found = _finite_sums(ref, [value])
+    return found[0] if found is not None else _sums_with_non_finite(ref, value)
+
+
+def _dot(x: np.ndarray) -> float:
+    # einsum without BLAS: numpy's BLAS threads fight the frameworks' thread pools
+    return float(np.einsum("i,i->", x, x))
+
+
+def _finite_sums(ref: np.ndarray, values: list[np.ndarray]) -> list[Sums] | None:
+    """:data:`Sums` of each flat array of ``values`` against the flat ``ref``, in float64, a
+    cache-sized chunk at a time (one pass over memory, ``ref`` read once); None where a
+    value is not finite."""
+    size = int(ref.size)
+    step = max(min(_CHUNK, size), 1)
+    diff, exact = np.empty(step), np.empty(step)
+    scale = peak = 0.0
+    found = [[0.0, 0.0] for _ in values]  # squared differences, largest difference
+    with np.errstate(invalid="ignore", over="ignore"):
+        for start in range(0, size, step):
+            chunk, n = slice(start, start + step), min(step, size - start)
+            r = exact[:n]
+            np.copyto(r, ref[chunk])  # in float64
+            for value, sums in zip(values, found):
+                d = diff[:n]
+                np.subtract(value[chunk], r, out=d)
+                sums[0] += _dot(d)
+                sums[1] = max(sums[1], float(np.abs(d, out=d).max()))
+            scale += _dot(r)
+            peak = max(peak, float(np.abs(r, out=r).max()))
+    every = (scale, peak, *(x for sums in found for x in sums))
+    if not all(math.isfinite(x) for x in every):
+        return None
+    return [(squared, scale, size, largest, peak) for squared, largest in found]
+
+
+def _sums_with_non_finite(ref: np.ndarray, value: np.ndarray) -> Sums | None:
+    """:data:`Sums` where a side holds NaN or Inf: over the positions finite on both sides
+    (None where the NaNs are not at the same places)."""
+    ref64, value64 = ref.astype(np.float64), value.astype(np.float64)
+    if not np.array_equal(np.isnan(ref64), np.isnan(value64)):
+        return None
+    diff = value64 - ref64
+    finite = np.isfinite(diff) & np.isfinite(ref64)
+    diff, ref64 = diff[finite], ref64[finite]
+    if not diff.size:
+        return 0.0, 0.0, 0, 0.0, 0.0
+    return (
+        float(np.dot(diff, diff)),
+        float(np.dot(ref64, ref64)),
+        int(diff.size),
+        float(np.abs(diff).max()),
+        float(np.abs(ref64).max()),
+    )
 
 
 def floor_of(
@@ -127,13 +218,20 @@ def floor_of(
     as one :class:`NoiseFloor` (None where the tensors cannot be paired). With
     ``other_exact`` (B's own float64 shadow) the noise is the larger of A's rounding and B's:
     a port may round more than its reference (another BLAS, another summation order)."""
-    noise_sums, error_sums = _sums(exact, working), _sums(exact, other)
+    own_sums = _sums(other_exact, other) if other_exact is not None else None
+    noise_sums, error_sums = _sums_many(exact, (working, other))
+    return _floor(noise_sums, error_sums, own_sums, dtype)
+
+
+def _floor(
+    noise_sums: Sums | None, error_sums: Sums | None, own_sums: Sums | None, dtype: str
+) -> NoiseFloor | None:
+    """:func:`floor_of` from the sums of A's rounding, of B's error and of B's own rounding."""
     if noise_sums is None or error_sums is None or not noise_sums[2]:
         return None
     count = noise_sums[2]
     noise = math.sqrt(noise_sums[0] / count)
     peak_noise = noise_sums[3]
-    own_sums = _sums(other_exact, other) if other_exact is not None else None
     if own_sums is not None and own_sums[2] and math.isfinite(own_sums[0]):
         noise = max(noise, math.sqrt(own_sums[0] / own_sums[2]))
         peak_noise = max(peak_noise, own_sums[3])
@@ -209,6 +307,29 @@ class _Runs:
     output_order: tuple[int, ...] = ()  # B's output paired with each of A's (by key)
     b_exact: EagerRun | None = None
     b_shadow: Any = None
+    # what a second judgment (with B's shadow) reuses of the first: per pair or output, the
+    # sums of A's rounding and of B's error; per pair, its modules' outputs on the shadow's
+    # inputs; per model, its modules by path
+    sums: dict[Any, tuple[Sums | None, Sums | None]] = field(default_factory=dict)
+    called: dict[Any, tuple[list[np.ndarray] | None, list[np.ndarray] | None]] = field(
+        default_factory=dict
+    )
+    modules: dict[int, dict[str, Module]] = field(default_factory=dict)
+
+    def floor(
+        self, key: Any, exact: list[np.ndarray], working: list[np.ndarray], other: list[np.ndarray]
+    ) -> tuple[Sums | None, Sums | None]:
+        """The sums of A's rounding and of B's error of ``key`` (a pair or an output), once."""
+        if key not in self.sums:
+            noise_sums, error_sums = _sums_many(exact, (working, other))
+            self.sums[key] = (noise_sums, error_sums)
+        return self.sums[key]
+
+    def module(self, framework: str, model: Model, path: str) -> Module | None:
+        """``model``'s module at ``path`` (the model's modules listed once)."""
+        if id(model) not in self.modules:
+            self.modules[id(model)] = dict(get_framework(framework).named_modules(model))
+        return self.modules[id(model)].get(path)
 
 
 def measure_noise(
@@ -217,11 +338,17 @@ def measure_noise(
     pairs: Sequence[ModulePair],
     *,
     memory_budget: int | None = None,
+    recorded: tuple[EagerRun | None, EagerRun | None] = (None, None),
     output_order: Sequence[int] = (),
 ) -> NoiseMeasurement:
     """Every module pair of ``pairs`` and the model outputs measured against their noise
     (A's output ``i`` against B's ``output_order[i]``: outputs returned as a dict pair by
     key, as the comparison paired them; by position where not given).
+
+    ``recorded``: the eager runs of A and B the caller already made on these sides' inputs
+    (:func:`~padiff_ir.compare.eager.run_eager`), reused where they recorded every module
+    (A's only where it ran in the working dtype): then only A's float64 shadow runs here.
+    The caller closes them.
 
     Where B leaves A's noise, B's own float64 shadow is run too, and each tensor's noise is
     the larger of A's rounding and B's (a faithful port that rounds more passes; a bug, whose
@@ -242,16 +369,25 @@ def measure_noise(
         working_model = side_a.model
         if _dtype_of(side_a) != dtype:
             working_model = framework_a.cast_copy(side_a.model, dtype)
-        with _timed(seconds, "reference"):
-            working = stack.enter_context(
-                _run(working_model, side_a.framework, _cast_inputs(inputs_a, dtype), memory_budget)
-            )
+        working = _reusable(recorded[0], inputs_a, dtype, working_model is side_a.model)
+        if working is None:
+            with _timed(seconds, "reference"):
+                working = stack.enter_context(
+                    _run(
+                        working_model,
+                        side_a.framework,
+                        _cast_inputs(inputs_a, dtype),
+                        memory_budget,
+                    )
+                )
         method, exact, shadow_model = _exact_run(side_a, inputs_a, dtype, seconds, memory_budget)
         stack.enter_context(exact)
-        with _timed(seconds, "b"):
-            run_b = stack.enter_context(
-                _run(side_b.model, side_b.framework, inputs_b, memory_budget)
-            )
+        run_b = _reusable(recorded[1], inputs_b, None, True)
+        if run_b is None:
+            with _timed(seconds, "b"):
+                run_b = stack.enter_context(
+                    _run(side_b.model, side_b.framework, inputs_b, memory_budget)
+                )
         if method == "perturbation":  # B is measured against A as run; A's spread is the noise
             exact, working = working, exact
         runs = _Runs(exact, working, run_b, (working_model, shadow_model), tuple(output_order))
@@ -278,6 +414,19 @@ def measure_noise(
     )
 
 
+def _reusable(
+    run: EagerRun | None, inputs: ModelInputs, dtype: str | None, as_given: bool
+) -> EagerRun | None:
+    """``run`` where it is the one the measurement would make: every module recorded, the
+    model as given (``as_given``) on inputs already in ``dtype`` (None: any)."""
+    if run is None or not run.by_module or not as_given:
+        return None
+    floating = [a for a in inputs.arrays if np.issubdtype(a.dtype, np.floating)]
+    if dtype is not None and any(a.dtype != np.dtype(dtype) for a in floating):
+        return None
+    return run
+
+
 def _floors(
     runs: _Runs, pairs: Sequence[ModulePair], side_a: Side, side_b: Side, dtype: str
 ) -> tuple[tuple[NoiseFloor, ...], list[ModuleNoise]]:
@@ -287,16 +436,19 @@ def _floors(
     for pair in pairs:
         exact = runs.exact.module_outputs(pair.a, pair.call_a)
         values_b = runs.b.module_outputs(pair.b, pair.call_b)
-        take_a, take_b = common_outputs(exact, values_b)
-        output = floor_of(
+        take_a, take_b = common_outputs(exact, values_b)  # extras (attention weights) left out
+        other = _taken(values_b, take_b)
+        noise_sums, error_sums = runs.floor(
+            (pair.a, pair.call_a, pair.b, pair.call_b),
             _taken(exact, take_a),
             _taken(runs.working.module_outputs(pair.a, pair.call_a), take_a),
-            _taken(values_b, take_b),
-            dtype,
-            _taken(runs.b_exact.module_outputs(pair.b, pair.call_b), take_b)
-            if runs.b_exact
-            else None,
+            other,
         )
+        own_sums = None
+        if runs.b_exact is not None:
+            exact_b = runs.b_exact.module_outputs(pair.b, pair.call_b)
+            own_sums = _sums(_taken(exact_b, take_b), other)
+        output = _floor(noise_sums, error_sums, own_sums, dtype)
         own = None
         if output is not None and not output.ok and runs.models[1] is not None:
             own = _own_floor(pair, runs, side_a, side_b, dtype)
@@ -395,13 +547,15 @@ def _perturbed_copy(side: Side, dtype: str) -> Model:
 def _output_floors(runs: _Runs, dtype: str) -> tuple[NoiseFloor, ...]:
     floors = []
     for index, reference in enumerate(runs.exact.outputs):
-        other = runs.output_order[index] if index < len(runs.output_order) else index
-        if index >= len(runs.working.outputs) or other >= len(runs.b.outputs):
+        at = runs.output_order[index] if index < len(runs.output_order) else index  # by key
+        if index >= len(runs.working.outputs) or at >= len(runs.b.outputs):
             break
-        b_exact = runs.b_exact.outputs[other : other + 1] if runs.b_exact else None
-        floor = floor_of(
-            [reference], [runs.working.outputs[index]], [runs.b.outputs[other]], dtype, b_exact
+        other = [runs.b.outputs[at]]
+        noise_sums, error_sums = runs.floor(
+            index, [reference], [runs.working.outputs[index]], other
         )
+        own_sums = _sums(runs.b_exact.outputs[at : at + 1], other) if runs.b_exact else None
+        floor = _floor(noise_sums, error_sums, own_sums, dtype)
         if floor is not None:
             floors.append(floor)
     return tuple(floors)
@@ -417,17 +571,22 @@ def _own_floor(
     inputs_b = runs.b.module_inputs(pair.b, pair.call_b)
     if not pair.a or not pair.b or not inputs_exact or len(inputs_exact) != len(inputs_b):
         return None
-    working_module = _module(side_a.framework, runs.models[0], pair.a)
-    module_b = _module(side_b.framework, side_b.model, pair.b)
-    if working_module is None or module_b is None:
-        return None
-    dtypes_a = [dtype if np.issubdtype(x.dtype, np.floating) else x.dtype for x in inputs_exact]
-    outputs_working = _call(side_a.framework, working_module, inputs_exact, dtypes_a)
-    outputs_b = _call(side_b.framework, module_b, inputs_exact, [y.dtype for y in inputs_b])
+    key = (pair.a, pair.call_a, pair.b, pair.call_b)
+    if key not in runs.called:  # the first judgment's calls serve the second
+        working_module = runs.module(side_a.framework, runs.models[0], pair.a)
+        module_b = runs.module(side_b.framework, side_b.model, pair.b)
+        if working_module is None or module_b is None:
+            return None
+        dtypes_a = [dtype if np.issubdtype(x.dtype, np.floating) else x.dtype for x in inputs_exact]
+        runs.called[key] = (
+            _call(side_a.framework, working_module, inputs_exact, dtypes_a),
+            _call(side_b.framework, module_b, inputs_exact, [y.dtype for y in inputs_b]),
+        )
+    outputs_working, outputs_b = runs.called[key]
     if outputs_working is None or outputs_b is None:
         return None
     outputs_b_exact = None
-    shadow_b = _module(side_b.framework, runs.b_shadow, pair.b) if runs.b_shadow else None
+    shadow_b = runs.module(side_b.framework, runs.b_shadow, pair.b) if runs.b_shadow else None
     if shadow_b is not None:
         exact_dtypes = [
             np.float64 if np.issubdtype(y.dtype, np.floating) else y.dtype for y in inputs_b
@@ -442,10 +601,6 @@ def _own_floor(
         dtype,
         _taken(outputs_b_exact, take_b) if outputs_b_exact is not None else None,
     )
-
-
-def _module(framework: str, model: Model, path: str) -> Module | None:
-    return dict(get_framework(framework).named_modules(model)).get(path)
 
 
 def _call(

@@ -24,6 +24,7 @@ from dataclasses import replace
 
 from padiff_ir._interrupts import reraise_interruption
 from padiff_ir._paths import strictly_within
+from padiff_ir.compare.eager import EagerRun
 from padiff_ir.compare.match_result import Culprit, ExporterFault, MatchResult, ModuleStatus
 from padiff_ir.compare.noise import NoiseMeasurement, Side, epsilon_of, measure_noise
 from padiff_ir.compare.noise_result import ModuleNoise, NoiseFloor, NoiseVerdict
@@ -47,15 +48,23 @@ def judged_by_noise(
     side_a: tuple[Model, str, ModelInputs],
     side_b: tuple[Model, str, ModelInputs],
     memory_budget: int | None = None,
+    recorded: tuple[EagerRun | None, EagerRun | None] = (None, None),
 ) -> MatchResult:
     """``result`` judged against the noise measured on the two models (each side ``(model,
     framework name, inputs)``, the inputs as the comparison fed them); ``result`` with a note
-    saying why where the noise cannot be measured (an ONNX file, a bfloat16 model)."""
+    saying why where the noise cannot be measured (an ONNX file, a bfloat16 model).
+    ``recorded``: the comparison's eager runs of A and B on those inputs, reused by the
+    measurement where they recorded every module (:func:`measure_noise`)."""
     start = time.perf_counter()
     a, b = Side(*side_a), Side(*side_b)
     try:
         measurement = measure_noise(
-            a, b, result.layer_map, memory_budget=memory_budget, output_order=_order(result)
+            a,
+            b,
+            result.layer_map,
+            memory_budget=memory_budget,
+            recorded=recorded,
+            output_order=_order(result),
         )
     except PadiffError as err:
         reraise_interruption(err)

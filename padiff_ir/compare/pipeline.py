@@ -86,17 +86,18 @@ def match(model_a: Model, model_b: Model, inputs: Inputs, options: MatchOptions)
     """
     from padiff_ir.frameworks.wrapper import unwrap_model
 
-    with FRAMEWORK_LOCK:  # one comparison at a time: the frameworks' global state is shared
+    # one comparison at a time: the frameworks' global state is shared
+    with FRAMEWORK_LOCK, contextlib.ExitStack() as eager_runs:
         model_a, model_b, framework_a, framework_b, options = resolve_sides(
             model_a, model_b, options, unwrap_model
         )
         raw_a, raw_b = split_inputs(inputs, framework_a, framework_b)
         sides = rounded_sides((model_a, framework_a, raw_a), (model_b, framework_b, raw_b))
-        result = _match(sides, inputs, options)
+        result, eager = _match(sides, inputs, options, eager_runs)
         if options.auto_tolerance:  # judged in units of measured noise, on the same sides
             from padiff_ir.compare.noise_verdict import judged_by_noise
 
-            result = judged_by_noise(result, *sides, options.memory_budget)
+            result = judged_by_noise(result, *sides, options.memory_budget, eager)
         return result
 
 
@@ -142,44 +143,58 @@ def resolve_sides(
     return model_a, model_b, framework_a, framework_b, options
 
 
-def _match(sides: tuple[Side, Side], inputs: Inputs, options: MatchOptions) -> MatchResult:
+def _match(
+    sides: tuple[Side, Side],
+    inputs: Inputs,
+    options: MatchOptions,
+    eager_runs: contextlib.ExitStack,
+) -> tuple[MatchResult, EagerPair]:
     """One ``match`` on resolved sides (models unwrapped, inputs split and rounded) and
-    ``options`` with its layer map resolved."""
+    ``options`` with its layer map resolved; with the eager runs of both models on those
+    inputs as the models now are (closed with ``eager_runs``). With ``tolerance="auto"``
+    they record every module: the noise measurement judges with them."""
     timer = StageTimer(options.progress)
     side_a, side_b = sides
     (model_a, framework_a, raw_a), (model_b, framework_b, raw_b) = side_a, side_b
-    budget = options.memory_budget
-    with contextlib.ExitStack() as eager_runs:
-        with timer.stage(Stage.EAGER):
-            eager = run_eager_pair((side_a, side_b), eager_runs, memory_budget=budget)
-        notes = _train_mode_notes((("A", model_a, framework_a), ("B", model_b, framework_b)))
+    budget, recorded = options.memory_budget, options.auto_tolerance
+    with timer.stage(Stage.EAGER):
+        eager = run_eager_pair((side_a, side_b), eager_runs, memory_budget=budget, modules=recorded)
+    notes = _train_mode_notes((("A", model_a, framework_a), ("B", model_b, framework_b)))
+    try:
+        # a later call on the same models reuses this one's sessions (pairing.kept)
+        prepared = prepare_pair(side_a, side_b, inputs, options, timer, reuse=True)
+    except ExportError as err:  # match still answers: module by module, natively
+        native = answer_natively(err, (side_a, side_b), inputs, options, timer, notes)
+        return native, _current(eager, options)
+    try:
+        if options.assign_weights and eager[1] is not None and framework_a != "onnx":
+            # B's eager run predates its new weights
+            eager[1].close()
+            rerun = eager_side(*side_b, "B", budget, modules=recorded)
+            eager = (eager[0], eager_runs.enter_context(rerun) if rerun else None)
+
+        def by_module() -> EagerPair:
+            if all(run is None or run.by_module for run in eager):
+                return eager
+            return run_eager_pair((side_a, side_b), eager_runs, memory_budget=budget, modules=True)
+
+        check = checker((raw_a, raw_b), eager, by_module, options, timer, notes)
+
+        def prepare_fresh(fresh: tuple[bool, bool]) -> ModelPair:
+            return prepare_pair(side_a, side_b, inputs, options, timer, reuse=True, fresh=fresh)
+
+        # a graph served by fingerprint that departs from its model is exported again
         try:
-            # a later call on the same models reuses this one's sessions (pairing.kept)
-            prepared = prepare_pair(side_a, side_b, inputs, options, timer, reuse=True)
-        except ExportError as err:  # match still answers: module by module, natively
-            return answer_natively(err, (side_a, side_b), inputs, options, timer, notes)
-        try:
-            if options.assign_weights and eager[1] is not None and framework_a != "onnx":
-                # B's eager run predates its new weights
-                eager[1].close()
-                rerun = eager_side(*side_b, "B", budget, modules=False)
-                eager = (eager[0], eager_runs.enter_context(rerun) if rerun else None)
+            prepared, result = verified(prepared, check, prepare_fresh, ModelPair.release)
+        except ExportError as err:  # the fresh export failed: as a first export failing
+            native = answer_natively(err, (side_a, side_b), inputs, options, timer, notes)
+            return native, _current(eager, options)
+        return result, eager
+    finally:
+        prepared.release()
 
-            def by_module() -> EagerPair:
-                return run_eager_pair(
-                    (side_a, side_b), eager_runs, memory_budget=budget, modules=True
-                )
 
-            check = checker((raw_a, raw_b), eager, by_module, options, timer, notes)
-
-            def prepare_fresh(fresh: tuple[bool, bool]) -> ModelPair:
-                return prepare_pair(side_a, side_b, inputs, options, timer, reuse=True, fresh=fresh)
-
-            # a graph served by fingerprint that departs from its model is exported again
-            try:
-                prepared, result = verified(prepared, check, prepare_fresh, ModelPair.release)
-            except ExportError as err:  # the fresh export failed: as a first export failing
-                return answer_natively(err, (side_a, side_b), inputs, options, timer, notes)
-            return result
-        finally:
-            prepared.release()
+def _current(eager: EagerPair, options: MatchOptions) -> EagerPair:
+    """The eager runs still true of the models after a native answer (which with
+    ``assign_weights`` gives B A's weights: B's run predates them)."""
+    return (eager[0], None) if options.assign_weights else eager
