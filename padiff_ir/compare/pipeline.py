@@ -97,7 +97,8 @@ def match(model_a: Model, model_b: Model, inputs: Inputs, options: MatchOptions)
         if options.auto_tolerance:  # judged in units of measured noise, on the same sides
             from padiff_ir.compare.noise_verdict import judged_by_noise
 
-            result = judged_by_noise(result, *sides, options.memory_budget, eager)
+            with StageTimer(options.progress).stage(Stage.NOISE):  # timed in the result
+                result = judged_by_noise(result, *sides, options.memory_budget, eager)
         return result
 
 

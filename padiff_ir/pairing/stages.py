@@ -41,6 +41,7 @@ class Stage(TextEnum):
     COMPARE = "compare"
     LOCALIZE = "localize"
     FIDELITY = "fidelity"
+    NOISE = "noise"
 
     @property
     def message(self) -> str:
@@ -58,6 +59,7 @@ _MESSAGES = {
     Stage.COMPARE: "comparing matched tensors",
     Stage.LOCALIZE: "measuring each diverging module's own error",
     Stage.FIDELITY: "checking the exports against the eager runs",
+    Stage.NOISE: "measuring each module's numerical noise (a float64 shadow of A)",
 }
 
 
