@@ -46,6 +46,7 @@ from padiff_ir.frameworks import (
     normalize_inputs,
     preserved_state,
 )
+from padiff_ir.frameworks.half import BFLOAT16, held_in, is_floating, widened
 from padiff_ir.hints import Model, Module
 from padiff_ir.matching.types import ModulePair
 from padiff_ir.metrics import broadcast_alike
@@ -151,10 +152,7 @@ def floor_of(
 
 
 def _cast_inputs(inputs: ModelInputs, dtype: str) -> ModelInputs:
-    arrays = tuple(
-        a.astype(dtype) if np.issubdtype(a.dtype, np.floating) else a for a in inputs.arrays
-    )
-    return replace(inputs, arrays=arrays)
+    return replace(inputs, arrays=tuple(held_in(a, dtype) for a in inputs.arrays))
 
 
 def _perturbed(inputs: ModelInputs, dtype: str) -> ModelInputs:
@@ -162,8 +160,8 @@ def _perturbed(inputs: ModelInputs, dtype: str) -> ModelInputs:
     rng = np.random.default_rng(0)
     epsilon = epsilon_of(dtype)
     arrays = tuple(
-        (a * (1 + epsilon * rng.choice((-1.0, 1.0), size=a.shape))).astype(a.dtype)
-        if np.issubdtype(a.dtype, np.floating)
+        held_in(widened(a) * (1 + epsilon * rng.choice((-1.0, 1.0), size=a.shape)), a.dtype.name)
+        if is_floating(a.dtype)
         else a
         for a in inputs.arrays
     )
@@ -224,8 +222,6 @@ def measure_noise(
     if "onnx" in (side_a.framework, side_b.framework):
         raise NoiseUnmeasured("the noise is measured on framework models, not ONNX files")
     dtype = working_dtype(side_a, side_b)
-    if dtype == "bfloat16":
-        raise NoiseUnmeasured("a bfloat16 model's inputs cannot be held in numpy")
     framework_a = get_framework(side_a.framework)
     inputs_a, inputs_b = normalize_inputs(side_a.inputs), normalize_inputs(side_b.inputs)
     seconds: dict[str, float] = {}
@@ -357,20 +353,25 @@ def _own_floor(
     module_b = _module(side_b.framework, side_b.model, pair.b)
     if working_module is None or module_b is None:
         return None
-    dtypes_a = [dtype if np.issubdtype(x.dtype, np.floating) else x.dtype for x in inputs_exact]
+    dtypes_a = [dtype if is_floating(x.dtype) else x.dtype for x in inputs_exact]
     outputs_working = _call(side_a.framework, working_module, inputs_exact, dtypes_a)
-    outputs_b = _call(side_b.framework, module_b, inputs_exact, [y.dtype for y in inputs_b])
+    outputs_b = _call(side_b.framework, module_b, inputs_exact, _fed_dtypes(inputs_b, side_b))
     if outputs_working is None or outputs_b is None:
         return None
     outputs_b_exact = None
     shadow_b = _module(side_b.framework, runs.b_shadow, pair.b) if runs.b_shadow else None
     if shadow_b is not None:
-        exact_dtypes = [
-            np.float64 if np.issubdtype(y.dtype, np.floating) else y.dtype for y in inputs_b
-        ]
+        exact_dtypes = [np.float64 if is_floating(y.dtype) else y.dtype for y in inputs_b]
         outputs_b_exact = _call(side_b.framework, shadow_b, inputs_exact, exact_dtypes)
     exact_outputs = runs.exact.module_outputs(pair.a, pair.call_a)
     return floor_of(exact_outputs, outputs_working, outputs_b, dtype, outputs_b_exact)
+
+
+def _fed_dtypes(inputs: list[np.ndarray], side: Side) -> list[DTypeLike]:
+    """The dtypes a module of ``side``'s model takes its recorded ``inputs`` in: a bfloat16
+    model's floating ones were recorded widened to float32 (a framework reads bfloat16 so)."""
+    bfloat16 = _dtype_of(side) == BFLOAT16
+    return [BFLOAT16 if bfloat16 and is_floating(x.dtype) else x.dtype for x in inputs]
 
 
 def _module(framework: str, model: Model, path: str) -> Module | None:
@@ -384,7 +385,9 @@ def _call(
     a module that needs more than its tensors)."""
     framework = get_framework(framework_name)
     args = tuple(
-        framework.as_input(np.asarray(x).astype(d, copy=False), None, None)
+        framework.as_input(
+            held_in(x, d) if is_floating(d) else np.asarray(x).astype(d, copy=False), None, None
+        )
         for x, d in zip(inputs, dtypes)
     )
     try:
