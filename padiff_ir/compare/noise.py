@@ -5,8 +5,9 @@ Here the noise of every module call is measured instead, as torch's dynamo accur
 for a compiled graph:
 
 1. A runs eagerly in the *working dtype* (the lower precision of the two models': float32 for
-   two float32 models, float16 for a float16 port of a float32 model), every module call
-   recorded (:func:`~padiff_ir.compare.eager.run_eager`);
+   two float32 models, float16 for a float16 port of a float32 model, bfloat16 for a bfloat16
+   one, its inputs held in ``ml_dtypes``' bfloat16: :mod:`padiff_ir.frameworks.half`), every
+   module call recorded (:func:`~padiff_ir.compare.eager.run_eager`);
 2. a float64 *shadow* of A (a copy with its weights cast, :meth:`Framework.cast_copy`) runs on
    the same inputs; ``RMSE(A_working, A64)`` is each tensor's rounding error, its noise;
 3. B runs eagerly; B passes a tensor when ``RMSE(B, A64) <= m * noise + floor`` (``m = 2``; 3

@@ -50,7 +50,7 @@ def judged_by_noise(
 ) -> MatchResult:
     """``result`` judged against the noise measured on the two models (each side ``(model,
     framework name, inputs)``, the inputs as the comparison fed them); ``result`` with a note
-    saying why where the noise cannot be measured (an ONNX file, a bfloat16 model)."""
+    saying why where the noise cannot be measured (an ONNX file)."""
     start = time.perf_counter()
     a, b = Side(*side_a), Side(*side_b)
     try:
@@ -167,8 +167,9 @@ _times = times_noise
 def judge(result: MatchResult, measurement: NoiseMeasurement, settings: SettingsOf) -> MatchResult:
     """``result`` judged by ``measurement``; ``settings(ModulePair) -> list[str]`` names the
     settings that differ in a culprit."""
-    fixed_culprits = frozenset(c.module_a for c in result.culprits)
-    agreeing = _graph_agrees(result, measurement)
+    fixed_culprits = _fixed_evidence(result, measurement.dtype)
+    # a native fallback's module outputs are the eager calls themselves: no graph to believe
+    agreeing = _graph_agrees(result, measurement) if result.fallback is None else frozenset()
     departing = {  # eager calls out of noise whose graph tensors agree: not what was paired
         m.module_a
         for m in measurement.modules
@@ -231,6 +232,16 @@ def judge(result: MatchResult, measurement: NoiseMeasurement, settings: Settings
         first_divergence=first,
         noise=verdict,
     )
+
+
+def _fixed_evidence(result: MatchResult, dtype: str) -> frozenset[str]:
+    """The fixed-tolerance culprits that are evidence where a module's own noise could not be
+    measured: none where the fixed bounds lie below the working dtype's rounding (atol 1e-5
+    on a bfloat16 model names every module that computes anything)."""
+    tolerance = result.tolerance
+    if max(tolerance.atol, tolerance.rtol) < epsilon_of(dtype):
+        return frozenset()
+    return frozenset(c.module_a for c in result.culprits)
 
 
 def _exporter_faults(

@@ -71,7 +71,7 @@ def _module_entries(verdict: NoiseVerdict) -> dict[str, dict[str, dict[str, Any]
         if module.output is None:
             continue
         own = module.own.ratio if module.own is not None else None
-        entry = _entry(module.output.ratio, own)
+        entry: dict[str, Any] = {**(_entry(module.output.ratio, own) or {})}
         for side, site in (("a", module.module_a), ("b", module.module_b)):
             out[side][site] = entry
             path = split_call_site(site)[0]
