@@ -50,7 +50,9 @@ def _error(err: BaseException) -> str:
     return f"{type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''}"
 
 
-def _judged(model_a: Any, model_b: Any, inputs: Any, **options: Any) -> dict[str, Any]:
+def _judged(
+    model_a: Any, model_b: Any, inputs: Any, site: str = "", **options: Any
+) -> dict[str, Any]:
     import padiff_ir
 
     start = time.perf_counter()
@@ -66,6 +68,9 @@ def _judged(model_a: Any, model_b: Any, inputs: Any, **options: Any) -> dict[str
         out["sentence"] = result.noise.sentence
         out["method"] = result.noise.method
         out["noise_seconds"] = {k: round(v, 3) for k, v in result.noise.seconds}
+        module = result.noise.module(site) if site else None
+        if module is not None:  # an injected bug's site: its outputs' and own error / bound
+            out["site_ratios"] = [f.ratio if f else None for f in (module.output, module.own)]
     elif options.get("tolerance") == "auto":
         out["note"] = result.notes[-1] if result.notes else ""
     return out
@@ -400,7 +405,7 @@ def _half_pair(name: str, mode: str, bug: str = "") -> tuple[Any, Any, Any]:
         if bug == "scaled weight":
             modules[scaled].weight.mul_(1.5)
         elif bug == "epsilon":
-            setattr(modules[norm], "variance_epsilon" if name == "llama" else "eps", 0.1)
+            modules[norm].eps = 0.1
     return model_a, model_b, pair.inputs
 
 
@@ -413,7 +418,7 @@ def half_case(name: str, mode: str) -> dict[str, Any]:
     for bug, site in (("scaled weight", scaled), ("epsilon", norm)):
         if not site or mode.startswith("paddle"):
             continue
-        judged = _half_judged(*_half_pair(name, mode, bug), fixed=False)["auto"]
+        judged = _half_judged(*_half_pair(name, mode, bug), fixed=False, site=site)["auto"]
         culprits = judged.get("culprits", [])
         top1 = bool(culprits) and culprits[0][0] == site
         bugs.append({"bug": bug, "site": [site, site], "effect": True, "top1": top1, **judged})
@@ -421,13 +426,15 @@ def half_case(name: str, mode: str) -> dict[str, Any]:
     return out
 
 
-def _half_judged(model_a: Any, model_b: Any, inputs: Any, fixed: bool = True) -> dict[str, Any]:
+def _half_judged(
+    model_a: Any, model_b: Any, inputs: Any, fixed: bool = True, site: str = ""
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for label, options in (("fixed", {}), ("auto", {"tolerance": "auto"})):
         if label == "fixed" and not fixed:
             continue
         try:
-            out[label] = _judged(model_a, model_b, inputs, **options)
+            out[label] = _judged(model_a, model_b, inputs, site=site, **options)
         except Exception as err:
             out[label] = {"error": _error(err)}
     return out
@@ -528,6 +535,13 @@ def _missed(bugs: list[dict[str, Any]]) -> list[str]:
     ]
 
 
+def _ratios(bug: dict[str, Any]) -> str:
+    """The injected module's outputs' error over their noise bound (and its own's)."""
+    ratios = bug.get("site_ratios") or [None, None]
+    words = [f"{r:.2f}x" if isinstance(r, (int, float)) else "-" for r in ratios]
+    return f"the site: outputs {words[0]}, own {words[1]}"
+
+
 def _half_table(rows: list[dict[str, Any]]) -> list[str]:
     lines = [
         "",
@@ -535,14 +549,17 @@ def _half_table(rows: list[dict[str, Any]]) -> list[str]:
         "missed |",
         "|---|---|---|---|---|---|---|",
     ]
-    for row in rows:
-        if not row.get("case", "").startswith("half:") or "auto" not in row:
-            continue
+    half = [r for r in rows if r.get("case", "").startswith("half:") and "auto" in r]
+    order = [f"half:{n}:{m}" for n in HALF_BUGS for m in HALF_MODES]
+    for row in sorted(half, key=lambda r: order.index(r["case"]) if r["case"] in order else 99):
         fixed, auto = row["fixed"], row["auto"]
         words = auto.get("sentence") or auto.get("note") or auto.get("error", "")
         bugs = row.get("half_bugs", [])
         top1 = f"{sum(b['top1'] for b in bugs)}/{len(bugs)}" if bugs else "-"
-        missed = _missed(bugs)
+        missed = [
+            f"{m} at {_ratios(b)}"
+            for m, b in zip(_missed(bugs), (b for b in bugs if not b["top1"]))
+        ]
         lines.append(
             f"| {row['case'][5:]} | {auto.get('path', '-')} | {_verdict(fixed)} | "
             f"{_verdict(auto)} | {words[:110]} | {top1} | {', '.join(missed) or '-'} |"

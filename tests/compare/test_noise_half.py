@@ -101,3 +101,13 @@ def test_a_16_bit_paddle_model_the_cpu_cannot_run_is_a_typed_error(dtype):
     with pytest.raises(DtypeKernelError, match=f"no {dtype} kernel for `matmul`") as caught:
         padiff_ir.match(model, port, _inputs(), tolerance="auto")
     assert caught.value.framework == "paddle" and "float32" in str(caught.value)
+
+
+def test_a_comparison_checks_a_bfloat16_port_batch_by_batch():
+    from padiff_ir.compare.comparison import Comparison
+
+    model = _model()
+    port = copy.deepcopy(model).to(torch.bfloat16)
+    with Comparison(model, port, _inputs(), tolerance="auto") as comparison:
+        results = [comparison.check(_inputs() * scale) for scale in (1.0, 100.0)]
+    assert all(r.ok and r.fallback is not None and r.noise.dtype == "bfloat16" for r in results)
