@@ -24,7 +24,13 @@ from dataclasses import replace
 
 from padiff_ir._interrupts import reraise_interruption
 from padiff_ir._paths import strictly_within
-from padiff_ir.compare.match_result import Culprit, ExporterFault, MatchResult, ModuleStatus
+from padiff_ir.compare.match_result import (
+    Culprit,
+    ExporterFault,
+    MatchResult,
+    ModuleStatus,
+    PairResult,
+)
 from padiff_ir.compare.noise import NoiseMeasurement, Side, epsilon_of, measure_noise
 from padiff_ir.compare.noise_result import ModuleNoise, NoiseFloor, NoiseVerdict
 from padiff_ir.errors import PadiffError
@@ -205,9 +211,7 @@ def judge(result: MatchResult, measurement: NoiseMeasurement, settings: Settings
     if ok:
         modules = [replace(m, status=ModuleStatus.OK) if m.a in statuses else m for m in modules]
     culprits = [_culprit(site, result, verdict, settings) for site in culprit_sites]
-    first = result.first_divergence
-    if ok:
-        first = None
+    first = None if ok else _first_out_of_noise(result, measurement)
     faults, rounding = _exporter_faults(result, verdict)
     notes = list(result.notes)
     if departing:
@@ -234,14 +238,32 @@ def judge(result: MatchResult, measurement: NoiseMeasurement, settings: Settings
     )
 
 
+def _first_out_of_noise(result: MatchResult, measurement: NoiseMeasurement) -> PairResult | None:
+    """The first divergence under noise: the fixed tolerance's, where its bounds lie above the
+    working dtype's rounding; else the first pair whose module's outputs leave their noise
+    (atol 1e-5 on a bfloat16 model fails at the first op)."""
+    if _fixed_meaningful(result, measurement.dtype):
+        return result.first_divergence
+    leaving = {m.module_a for m in measurement.modules if m.output is not None and not m.output.ok}
+    for pair in result.pairs:
+        if not pair.ok and pair.module_a in leaving:
+            return pair
+    return result.first_divergence
+
+
 def _fixed_evidence(result: MatchResult, dtype: str) -> frozenset[str]:
     """The fixed-tolerance culprits that are evidence where a module's own noise could not be
     measured: none where the fixed bounds lie below the working dtype's rounding (atol 1e-5
     on a bfloat16 model names every module that computes anything)."""
-    tolerance = result.tolerance
-    if max(tolerance.atol, tolerance.rtol) < epsilon_of(dtype):
+    if not _fixed_meaningful(result, dtype):
         return frozenset()
     return frozenset(c.module_a for c in result.culprits)
+
+
+def _fixed_meaningful(result: MatchResult, dtype: str) -> bool:
+    """Whether the fixed bounds lie above the working dtype's rounding (atol 1e-5 on float32:
+    yes; on bfloat16: no)."""
+    return max(result.tolerance.atol, result.tolerance.rtol) >= epsilon_of(dtype)
 
 
 def _exporter_faults(

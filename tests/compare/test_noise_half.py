@@ -53,6 +53,8 @@ def test_a_bug_in_a_bfloat16_port_is_named_in_units_of_noise():
     assert not result.ok
     assert [c.module_a for c in result.culprits][:1] == ["3"]
     assert result.noise.sentence.startswith("diverged: `3` own error ")
+    # the first divergence is the first pair out of its noise, not atol's first op
+    assert result.first_divergence is not None and result.first_divergence.module_a == "3"
 
 
 def test_two_bfloat16_models_fed_bfloat16_tensors():
