@@ -71,10 +71,10 @@ def prepare_pair(
 
     Raises:
         OptionError: ``tolerances`` names tensors A's graph does not have.
-        ExportError: a graph cannot run on ``options.providers`` (a bfloat16 model on the CPU:
+        ExportError: a graph cannot run (a bfloat16 model:
             :func:`~padiff_ir.compare.half_graphs.graphless_side`).
     """
-    refusal = graphless_side(side_a, side_b, options.providers)
+    refusal = graphless_side(side_a, side_b)
     if refusal is not None:
         raise refusal
     settings = pair_settings(options, keep_sessions=keep_sessions, reuse=reuse, fresh=fresh)
