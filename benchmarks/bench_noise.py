@@ -430,7 +430,8 @@ def _half_judged(
     model_a: Any, model_b: Any, inputs: Any, fixed: bool = True, site: str = ""
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for label, options in (("fixed", {}), ("auto", {"tolerance": "auto"})):
+    fixed_bounds = {"atol": 1e-5, "rtol": 1e-5}  # explicit bounds: fixed, whatever the default
+    for label, options in (("fixed", fixed_bounds), ("auto", {"tolerance": "auto"})):
         if label == "fixed" and not fixed:
             continue
         try:
