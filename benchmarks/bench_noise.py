@@ -15,7 +15,7 @@ Cases, each in a fresh process:
 * **half**: 16-bit models (``half:NAME:MODE``): a bfloat16 or float16 copy of a zoo pair's
   torch model against the float32 one, both in bfloat16 (AMP), the zoo's paddle port in a
   16-bit dtype against the float32 torch model; aligned, then a weight x1.5 and a norm's
-  epsilon 0.1 injected into B (top-1 under ``auto``);
+  epsilon 0.1 injected into B (top-1 under ``auto``); written with ``--output noise_half``;
 * **cost**: per aligned pair, A's float64 shadow forward (cast copy, no hooks) over its
   float32 forward, and the measurement's runs as timed in ``result.noise.seconds``.
 
