@@ -12,6 +12,10 @@ Cases, each in a fresh process:
   decoders) under ``auto``: top-1 is the injected module pair named first;
 * **epsilon**: a LayerNorm epsilon 1e-5 vs 1e-6 on small-variance inputs, its outputs scaled
   small (a norm weight of 1e-3): the fixed tolerance passes it, ``auto`` must name the norm;
+* **half**: 16-bit models (``half:NAME:MODE``): a bfloat16 or float16 copy of a zoo pair's
+  torch model against the float32 one, both in bfloat16 (AMP), the zoo's paddle port in a
+  16-bit dtype against the float32 torch model; aligned, then a weight x1.5 and a norm's
+  epsilon 0.1 injected into B (top-1 under ``auto``); written with ``--output noise_half``;
 * **cost**: per aligned pair, A's float64 shadow forward (cast copy, no hooks) over its
   float32 forward, and the measurement's runs as timed in ``result.noise.seconds`` (the
   shadow over A's hooked run; where the measurement reuses ``match``'s own eager runs, over
@@ -48,13 +52,16 @@ def _error(err: BaseException) -> str:
     return f"{type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''}"
 
 
-def _judged(model_a: Any, model_b: Any, inputs: Any, **options: Any) -> dict[str, Any]:
+def _judged(
+    model_a: Any, model_b: Any, inputs: Any, site: str = "", **options: Any
+) -> dict[str, Any]:
     import padiff_ir
 
     start = time.perf_counter()
     result = padiff_ir.match(model_a, model_b, inputs, **options)
     out: dict[str, Any] = {
         "ok": bool(result),
+        "path": "module by module" if result.fallback is not None else "graphs",
         "culprits": [[c.module_a, c.module_b] for c in result.culprits][:6],
         "exporter_faults": [f.module for f in result.exporter_faults][:6],
         "seconds": round(time.perf_counter() - start, 2),
@@ -64,6 +71,9 @@ def _judged(model_a: Any, model_b: Any, inputs: Any, **options: Any) -> dict[str
         out["method"] = result.noise.method
         out["noise_seconds"] = {k: round(v, 3) for k, v in result.noise.seconds}
         out["eager_seconds"] = round(result.timings.get("eager", 0.0), 3)
+        module = result.noise.module(site) if site else None
+        if module is not None:  # an injected bug's site: its outputs' and own error / bound
+            out["site_ratios"] = [f.ratio if f else None for f in (module.output, module.own)]
     elif options.get("tolerance") == "auto":
         out["note"] = result.notes[-1] if result.notes else ""
     return out
@@ -359,6 +369,81 @@ def _hot(model_a: Any, model_b: Any) -> None:
     assign_weight(model_b, model_a)
 
 
+# 16-bit cases: ``half:NAME:MODE``, MODE one of torch-bf16 / torch-fp16 (a port of the zoo's
+# float32 torch model in that dtype), amp-bf16 (both models in bfloat16) and paddle-bf16 /
+# paddle-fp16 (the zoo's paddle port in that dtype against the float32 torch model)
+HALF_MODES = ("torch-bf16", "torch-fp16", "amp-bf16", "paddle-bf16", "paddle-fp16")
+HALF_BUGS = {  # (module scaled x1.5, norm given epsilon 0.1) in the torch model
+    "mlp": ("fc2", ""),
+    "cnn": ("conv2", "bn2"),
+    "vit": ("blocks.1.mlp.fc1", "blocks.1.norm1"),
+    "vitpose": ("backbone.blocks.1.mlp.fc1", "backbone.blocks.1.norm1"),
+    "bert": ("encoder.layer.1.intermediate.dense", "encoder.layer.1.attention.output.LayerNorm"),
+    "llama": ("model.layers.1.mlp.up_proj", "model.layers.1.input_layernorm"),
+}
+
+
+def _half_pair(name: str, mode: str, bug: str = "") -> tuple[Any, Any, Any]:
+    """Model A, model B and the inputs of one 16-bit case, ``bug`` (``scaled weight`` or
+    ``epsilon``) injected into B."""
+    import copy
+
+    import torch
+
+    from padiff_ir.zoo import get_pair
+
+    pair = get_pair(name)
+    dtype = torch.bfloat16 if mode.endswith("bf16") else torch.float16
+    model_a = pair.torch_model.eval()
+    if mode.startswith("paddle"):
+        model_b = pair.paddle_model
+        model_b.to(dtype="bfloat16" if dtype is torch.bfloat16 else "float16")
+        return model_a, model_b, pair.inputs
+    if mode.startswith("amp"):
+        model_a = copy.deepcopy(model_a).to(dtype)
+    model_b = copy.deepcopy(model_a).to(dtype)
+    scaled, norm = HALF_BUGS[name]
+    modules = dict(model_b.named_modules())
+    with torch.no_grad():
+        if bug == "scaled weight":
+            modules[scaled].weight.mul_(1.5)
+        elif bug == "epsilon":
+            modules[norm].eps = 0.1
+    return model_a, model_b, pair.inputs
+
+
+def half_case(name: str, mode: str) -> dict[str, Any]:
+    """A 16-bit pair aligned under the fixed tolerance and ``auto``, then each injected bug
+    under ``auto`` (top-1: the injected module named first)."""
+    out: dict[str, Any] = {"case": f"half:{name}:{mode}", **_half_judged(*_half_pair(name, mode))}
+    scaled, norm = HALF_BUGS[name]
+    bugs = []
+    for bug, site in (("scaled weight", scaled), ("epsilon", norm)):
+        if not site or mode.startswith("paddle"):
+            continue
+        judged = _half_judged(*_half_pair(name, mode, bug), fixed=False, site=site)["auto"]
+        culprits = judged.get("culprits", [])
+        top1 = bool(culprits) and culprits[0][0] == site
+        bugs.append({"bug": bug, "site": [site, site], "effect": True, "top1": top1, **judged})
+    out["half_bugs"] = bugs
+    return out
+
+
+def _half_judged(
+    model_a: Any, model_b: Any, inputs: Any, fixed: bool = True, site: str = ""
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    fixed_bounds = {"atol": 1e-5, "rtol": 1e-5}  # explicit bounds: fixed, whatever the default
+    for label, options in (("fixed", fixed_bounds), ("auto", {"tolerance": "auto"})):
+        if label == "fixed" and not fixed:
+            continue
+        try:
+            out[label] = _judged(model_a, model_b, inputs, site=site, **options)
+        except Exception as err:
+            out[label] = {"error": _error(err)}
+    return out
+
+
 def cost_case(name: str) -> dict[str, Any]:
     """The shadow's cost alone (``cost:zoo/NAME`` or ``cost:NAME`` of the ports corpus)."""
     if name.startswith("zoo/"):
@@ -384,6 +469,8 @@ def run_case(case: str) -> dict[str, Any]:
         return bugs_case(name)
     if kind == "autodiff":
         return auto_diff_case(name)
+    if kind == "half":
+        return half_case(*name.split(":"))
     return epsilon_case()
 
 
@@ -404,6 +491,11 @@ def cases(quick: bool, families: tuple[str, ...]) -> list[str]:
     ]
 
 
+def half_cases() -> list[str]:
+    """The 16-bit cases (``--output noise_half --cases`` them: results/noise_half.json)."""
+    return [f"half:{n}:{m}" for n in HALF_BUGS if n != "vitpose" for m in HALF_MODES]
+
+
 def tables(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| pair | fixed atol | auto | auto's words | fwd64 / fwd32 | cast (s) | auto's runs: "
@@ -411,7 +503,7 @@ def tables(rows: list[dict[str, Any]]) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for row in rows:
-        if "fixed" not in row or row.get("case") == "epsilon":
+        if "fixed" not in row or row.get("case") == "epsilon" or row["case"].startswith("half:"):
             continue
         fixed, auto, cost = row["fixed"], row["auto"], row.get("cost", {})
         words = auto.get("sentence") or auto.get("note") or auto.get("error", "")
@@ -440,16 +532,51 @@ def tables(rows: list[dict[str, Any]]) -> str:
         if "bugs" not in row or row["case"].startswith("autodiff:"):
             continue
         bugs = [b for b in row["bugs"] if b.get("effect")]
-        missed = [
-            f"{b['bug']} ({(b.get('culprits') or [['none']])[0][0]})"
-            for b in bugs
-            if not b.get("top1")
-        ]
+        missed = _missed(bugs)
         top1 = sum(b.get("top1", False) for b in bugs)
         lines.append(
             f"| {row['case'].split(':')[1]} | {top1}/{len(bugs)} | {', '.join(missed) or '-'} |"
         )
-    return "\n".join(lines + _auto_diff_table(rows))
+    return "\n".join(lines + _auto_diff_table(rows) + _half_table(rows))
+
+
+def _missed(bugs: list[dict[str, Any]]) -> list[str]:
+    """The bugs not named top-1, each with the module named first instead."""
+    return [
+        f"{b['bug']} ({(b.get('culprits') or [['none']])[0][0]})" for b in bugs if not b.get("top1")
+    ]
+
+
+def _ratios(bug: dict[str, Any]) -> str:
+    """The injected module's outputs' error over their noise bound (and its own's)."""
+    ratios = bug.get("site_ratios") or [None, None]
+    words = [f"{r:.2f}x" if isinstance(r, (int, float)) else "-" for r in ratios]
+    return f"the site: outputs {words[0]}, own {words[1]}"
+
+
+def _half_table(rows: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "",
+        "| 16-bit pair | path | fixed atol | auto | auto's words | bugs top-1 under auto | "
+        "missed |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    half = [r for r in rows if r.get("case", "").startswith("half:") and "auto" in r]
+    order = [f"half:{n}:{m}" for n in HALF_BUGS for m in HALF_MODES]
+    for row in sorted(half, key=lambda r: order.index(r["case"]) if r["case"] in order else 99):
+        fixed, auto = row["fixed"], row["auto"]
+        words = auto.get("sentence") or auto.get("note") or auto.get("error", "")
+        bugs = row.get("half_bugs", [])
+        top1 = f"{sum(b['top1'] for b in bugs)}/{len(bugs)}" if bugs else "-"
+        missed = [
+            f"{m} at {_ratios(b)}"
+            for m, b in zip(_missed(bugs), (b for b in bugs if not b["top1"]))
+        ]
+        lines.append(
+            f"| {row['case'][5:]} | {auto.get('path', '-')} | {_verdict(fixed)} | "
+            f"{_verdict(auto)} | {words[:110]} | {top1} | {', '.join(missed) or '-'} |"
+        )
+    return lines
 
 
 def _auto_diff_table(rows: list[dict[str, Any]]) -> list[str]:
@@ -511,7 +638,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="leave the slow port pairs out")
     parser.add_argument("--family", action="append", choices=("vision", "decoders"))
-    parser.add_argument("--cases", default="", help="comma-separated cases (zoo:mlp,...)")
+    parser.add_argument(
+        "--cases", default="", help="comma-separated cases (zoo:mlp,...; half: the 16-bit ones)"
+    )
     parser.add_argument("--case", default="", help="one case in this process")
     parser.add_argument(
         "--merge", action="store_true", help="replace these cases' rows in results/noise.json"
@@ -522,9 +651,8 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(run_case(args.case), default=str))
         return
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
-    chosen = [c for c in args.cases.split(",") if c] or cases(
-        args.quick, tuple(args.family or ("vision", "decoders"))
-    )
+    chosen = [n for c in args.cases.split(",") if c for n in (half_cases() if c == "half" else [c])]
+    chosen = chosen or cases(args.quick, tuple(args.family or ("vision", "decoders")))
     rows = []
     if args.merge:  # the rows of other cases kept, in their order
         rows = [r for r in _previous_rows(args.output) if r.get("case") not in chosen]

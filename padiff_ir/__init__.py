@@ -70,6 +70,7 @@ __all__ = [
     "run_all",
     # errors
     "AutoDiffError",
+    "DtypeKernelError",
     "ExecutionError",
     "ExportError",
     "FileFormatError",
@@ -118,6 +119,7 @@ _LAZY = {
 
 from padiff_ir.errors import (  # noqa: E402
     AutoDiffError,
+    DtypeKernelError,
     ExecutionError,
     ExportError,
     FileFormatError,

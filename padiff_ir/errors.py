@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = [
     "AutoDiffError",
+    "DtypeKernelError",
     "ExecutionError",
     "ExportError",
     "FileFormatError",
@@ -34,6 +35,24 @@ class ModelTypeError(PadiffError, TypeError):
 
 class InputError(PadiffError, ValueError):
     """Inputs that do not fit a model (count, names, shape, dtype)."""
+
+
+class DtypeKernelError(InputError):
+    """A framework has no kernel for the model's dtype on its device (paddle's float16 and
+    bfloat16 ``matmul`` and ``conv2d`` on the CPU): the message names the op, the dtype and
+    what to do (another device, or the model in float32).
+
+    Attributes:
+        framework: ``"torch"`` or ``"paddle"``.
+        op: the kernel the framework lacks (``matmul``).
+        dtype: the dtype it lacks it for (``float16``).
+    """
+
+    def __init__(self, message: str, *, framework: str = "", op: str = "", dtype: str = "") -> None:
+        super().__init__(message)
+        self.framework = framework
+        self.op = op
+        self.dtype = dtype
 
 
 class OptionError(PadiffError, ValueError):

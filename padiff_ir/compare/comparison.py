@@ -281,7 +281,7 @@ class Comparison:
         module recorded with ``tolerance="auto"``: the noise measurement judges with them)."""
         raw_a, raw_b = self._select(inputs)
         sides = self._sides(raw_a, raw_b)
-        budget, recorded = self.options.memory_budget, self.options.auto_tolerance
+        budget, recorded = self.options.memory_budget, bool(self.options.auto_tolerance)
         with timer.stage(Stage.EAGER):
             eager = run_eager_pair(sides, runs, memory_budget=budget, modules=recorded)
         prepared = self._prepared

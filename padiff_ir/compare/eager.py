@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from padiff_ir._interrupts import reraise_interruption
-from padiff_ir.errors import InputError
+from padiff_ir.errors import DtypeKernelError, InputError
 from padiff_ir.frameworks import (
     Framework,
     ModelInputs,
@@ -204,6 +204,13 @@ def eager_side(
     check_signature(model, inputs)
     try:
         return run_eager(model, framework, inputs, memory_budget=memory_budget, modules=modules)
+    except DtypeKernelError as err:  # the model cannot run here at all, whatever its inputs
+        raise DtypeKernelError(
+            f"model {label} ({framework}): {err}",
+            framework=err.framework,
+            op=err.op,
+            dtype=err.dtype,
+        ) from err
     except InputError as err:
         raise InputError(f"model {label} ({framework}) does not run on the inputs: {err}") from err
 

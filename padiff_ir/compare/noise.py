@@ -5,9 +5,10 @@ Here the noise of every module call is measured instead, as torch's dynamo accur
 for a compiled graph:
 
 1. A runs eagerly in the *working dtype* (the lower precision of the two models': float32 for
-   two float32 models, float16 for a float16 port of a float32 model), every module call
-   recorded (:func:`~padiff_ir.compare.eager.run_eager`); where ``match`` already ran A so
-   (its eager stage, with ``tolerance="auto"``), that run is the one judged with;
+   two float32 models, float16 for a float16 port of a float32 model, bfloat16 for a bfloat16
+   one, its inputs held in ``ml_dtypes``' bfloat16: :mod:`padiff_ir.frameworks.half`), every
+   module call recorded (:func:`~padiff_ir.compare.eager.run_eager`); where ``match`` already
+   ran A so (its eager stage, with ``tolerance="auto"``), that run is the one judged with;
 2. a float64 *shadow* of A (a copy with its weights cast, :meth:`Framework.cast_copy`) runs on
    the same inputs; ``RMSE(A_working, A64)`` is each tensor's rounding error, its noise;
 3. B runs eagerly (``match``'s own run of B, likewise); B passes a tensor when
@@ -49,6 +50,7 @@ from padiff_ir.frameworks import (
     normalize_inputs,
     preserved_state,
 )
+from padiff_ir.frameworks.half import BFLOAT16, held_in, is_floating, numpy_dtype, widened
 from padiff_ir.hints import Model, Module
 from padiff_ir.matching.types import ModulePair
 from padiff_ir.metrics import broadcast_alike, common_positions
@@ -250,10 +252,7 @@ def _floor(
 
 
 def _cast_inputs(inputs: ModelInputs, dtype: str) -> ModelInputs:
-    arrays = tuple(
-        a.astype(dtype) if np.issubdtype(a.dtype, np.floating) else a for a in inputs.arrays
-    )
-    return replace(inputs, arrays=arrays)
+    return replace(inputs, arrays=tuple(held_in(a, dtype) for a in inputs.arrays))
 
 
 def _perturbed(inputs: ModelInputs, dtype: str) -> ModelInputs:
@@ -261,8 +260,8 @@ def _perturbed(inputs: ModelInputs, dtype: str) -> ModelInputs:
     rng = np.random.default_rng(0)
     epsilon = epsilon_of(dtype)
     arrays = tuple(
-        (a * (1 + epsilon * rng.choice((-1.0, 1.0), size=a.shape))).astype(a.dtype)
-        if np.issubdtype(a.dtype, np.floating)
+        held_in(widened(a) * (1 + epsilon * rng.choice((-1.0, 1.0), size=a.shape)), a.dtype.name)
+        if is_floating(a.dtype)
         else a
         for a in inputs.arrays
     )
@@ -360,8 +359,6 @@ def measure_noise(
     if "onnx" in (side_a.framework, side_b.framework):
         raise NoiseUnmeasured("the noise is measured on framework models, not ONNX files")
     dtype = working_dtype(side_a, side_b)
-    if dtype == "bfloat16":
-        raise NoiseUnmeasured("a bfloat16 model's inputs cannot be held in numpy")
     framework_a = get_framework(side_a.framework)
     inputs_a, inputs_b = normalize_inputs(side_a.inputs), normalize_inputs(side_b.inputs)
     seconds: dict[str, float] = {}
@@ -421,8 +418,8 @@ def _reusable(
     model as given (``as_given``) on inputs already in ``dtype`` (None: any)."""
     if run is None or not run.by_module or not as_given:
         return None
-    floating = [a for a in inputs.arrays if np.issubdtype(a.dtype, np.floating)]
-    if dtype is not None and any(a.dtype != np.dtype(dtype) for a in floating):
+    floating = [a for a in inputs.arrays if is_floating(a.dtype)]
+    if dtype is not None and any(a.dtype != numpy_dtype(dtype) for a in floating):
         return None
     return run
 
@@ -577,10 +574,10 @@ def _own_floor(
         module_b = runs.module(side_b.framework, side_b.model, pair.b)
         if working_module is None or module_b is None:
             return None
-        dtypes_a = [dtype if np.issubdtype(x.dtype, np.floating) else x.dtype for x in inputs_exact]
+        dtypes_a = [dtype if is_floating(x.dtype) else x.dtype for x in inputs_exact]
         runs.called[key] = (
             _call(side_a.framework, working_module, inputs_exact, dtypes_a),
-            _call(side_b.framework, module_b, inputs_exact, [y.dtype for y in inputs_b]),
+            _call(side_b.framework, module_b, inputs_exact, _fed_dtypes(inputs_b, side_b)),
         )
     outputs_working, outputs_b = runs.called[key]
     if outputs_working is None or outputs_b is None:
@@ -588,9 +585,7 @@ def _own_floor(
     outputs_b_exact = None
     shadow_b = runs.module(side_b.framework, runs.b_shadow, pair.b) if runs.b_shadow else None
     if shadow_b is not None:
-        exact_dtypes = [
-            np.float64 if np.issubdtype(y.dtype, np.floating) else y.dtype for y in inputs_b
-        ]
+        exact_dtypes = [np.float64 if is_floating(y.dtype) else y.dtype for y in inputs_b]
         outputs_b_exact = _call(side_b.framework, shadow_b, inputs_exact, exact_dtypes)
     exact_outputs = runs.exact.module_outputs(pair.a, pair.call_a)
     take_a, take_b = common_outputs(exact_outputs, outputs_b)
@@ -603,6 +598,13 @@ def _own_floor(
     )
 
 
+def _fed_dtypes(inputs: list[np.ndarray], side: Side) -> list[DTypeLike]:
+    """The dtypes a module of ``side``'s model takes its recorded ``inputs`` in: a bfloat16
+    model's floating ones were recorded widened to float32 (a framework reads bfloat16 so)."""
+    bfloat16 = _dtype_of(side) == BFLOAT16
+    return [BFLOAT16 if bfloat16 and is_floating(x.dtype) else x.dtype for x in inputs]
+
+
 def _call(
     framework_name: str, module: Module, inputs: list[np.ndarray], dtypes: Sequence[DTypeLike]
 ) -> list[np.ndarray] | None:
@@ -610,7 +612,9 @@ def _call(
     a module that needs more than its tensors)."""
     framework = get_framework(framework_name)
     args = tuple(
-        framework.as_input(np.asarray(x).astype(d, copy=False), None, None)
+        framework.as_input(
+            held_in(x, d) if is_floating(d) else np.asarray(x).astype(d, copy=False), None, None
+        )
         for x, d in zip(inputs, dtypes)
     )
     try:

@@ -25,7 +25,13 @@ from dataclasses import replace
 from padiff_ir._interrupts import reraise_interruption
 from padiff_ir._paths import strictly_within
 from padiff_ir.compare.eager import EagerRun
-from padiff_ir.compare.match_result import Culprit, ExporterFault, MatchResult, ModuleStatus
+from padiff_ir.compare.match_result import (
+    Culprit,
+    ExporterFault,
+    MatchResult,
+    ModuleStatus,
+    PairResult,
+)
 from padiff_ir.compare.noise import NoiseMeasurement, Side, epsilon_of, measure_noise
 from padiff_ir.compare.noise_result import ModuleNoise, NoiseFloor, NoiseVerdict
 from padiff_ir.errors import PadiffError
@@ -52,7 +58,7 @@ def judged_by_noise(
 ) -> MatchResult:
     """``result`` judged against the noise measured on the two models (each side ``(model,
     framework name, inputs)``, the inputs as the comparison fed them); ``result`` with a note
-    saying why where the noise cannot be measured (an ONNX file, a bfloat16 model).
+    saying why where the noise cannot be measured (an ONNX file).
     ``recorded``: the comparison's eager runs of A and B on those inputs, reused by the
     measurement where they recorded every module (:func:`measure_noise`)."""
     start = time.perf_counter()
@@ -190,8 +196,9 @@ _times = times_noise
 def judge(result: MatchResult, measurement: NoiseMeasurement, settings: SettingsOf) -> MatchResult:
     """``result`` judged by ``measurement``; ``settings(ModulePair) -> list[str]`` names the
     settings that differ in a culprit."""
-    fixed_culprits = frozenset(c.module_a for c in result.culprits)
-    agreeing = _graph_agrees(result, measurement)
+    fixed_culprits = _fixed_evidence(result, measurement.dtype)
+    # a native fallback's module outputs are the eager calls themselves: no graph to believe
+    agreeing = _graph_agrees(result, measurement) if result.fallback is None else frozenset()
     departing = {  # eager calls out of noise whose graph tensors agree: not what was paired
         m.module_a
         for m in measurement.modules
@@ -227,9 +234,7 @@ def judge(result: MatchResult, measurement: NoiseMeasurement, settings: Settings
     if ok:
         modules = [replace(m, status=ModuleStatus.OK) if m.a in statuses else m for m in modules]
     culprits = [_culprit(site, result, verdict, settings) for site in culprit_sites]
-    first = result.first_divergence
-    if ok:
-        first = None
+    first = None if ok else _first_out_of_noise(result, measurement)
     faults, rounding = _exporter_faults(result, verdict)
     notes = list(result.notes)
     if departing:
@@ -254,6 +259,34 @@ def judge(result: MatchResult, measurement: NoiseMeasurement, settings: Settings
         first_divergence=first,
         noise=verdict,
     )
+
+
+def _first_out_of_noise(result: MatchResult, measurement: NoiseMeasurement) -> PairResult | None:
+    """The first divergence under noise: the fixed tolerance's, where its bounds lie above the
+    working dtype's rounding; else the first pair whose module's outputs leave their noise
+    (atol 1e-5 on a bfloat16 model fails at the first op)."""
+    if _fixed_meaningful(result, measurement.dtype):
+        return result.first_divergence
+    leaving = {m.module_a for m in measurement.modules if m.output is not None and not m.output.ok}
+    for pair in result.pairs:
+        if not pair.ok and pair.module_a in leaving:
+            return pair
+    return result.first_divergence
+
+
+def _fixed_evidence(result: MatchResult, dtype: str) -> frozenset[str]:
+    """The fixed-tolerance culprits that are evidence where a module's own noise could not be
+    measured: none where the fixed bounds lie below the working dtype's rounding (atol 1e-5
+    on a bfloat16 model names every module that computes anything)."""
+    if not _fixed_meaningful(result, dtype):
+        return frozenset()
+    return frozenset(c.module_a for c in result.culprits)
+
+
+def _fixed_meaningful(result: MatchResult, dtype: str) -> bool:
+    """Whether the fixed bounds lie above the working dtype's rounding (atol 1e-5 on float32:
+    yes; on bfloat16: no)."""
+    return max(result.tolerance.atol, result.tolerance.rtol) >= epsilon_of(dtype)
 
 
 def _exporter_faults(

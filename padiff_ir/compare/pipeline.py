@@ -157,7 +157,7 @@ def _match(
     timer = StageTimer(options.progress)
     side_a, side_b = sides
     (model_a, framework_a, raw_a), (model_b, framework_b, raw_b) = side_a, side_b
-    budget, recorded = options.memory_budget, options.auto_tolerance
+    budget, recorded = options.memory_budget, bool(options.auto_tolerance)
     with timer.stage(Stage.EAGER):
         eager = run_eager_pair((side_a, side_b), eager_runs, memory_budget=budget, modules=recorded)
     notes = _train_mode_notes((("A", model_a, framework_a), ("B", model_b, framework_b)))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 
+from padiff_ir.compare.half_graphs import graphless_side
 from padiff_ir.compare.options import MatchOptions
 from padiff_ir.hints import Inputs
 from padiff_ir.pairing.pair import ModelPair, PairSettings, Side, prepare
@@ -70,6 +71,11 @@ def prepare_pair(
 
     Raises:
         OptionError: ``tolerances`` names tensors A's graph does not have.
+        ExportError: a graph cannot run (a bfloat16 model:
+            :func:`~padiff_ir.compare.half_graphs.graphless_side`).
     """
+    refusal = graphless_side(side_a, side_b)
+    if refusal is not None:
+        raise refusal
     settings = pair_settings(options, keep_sessions=keep_sessions, reuse=reuse, fresh=fresh)
     return prepare(side_a, side_b, inputs, settings, timer)

@@ -5,12 +5,19 @@ from __future__ import annotations
 import inspect
 import logging
 import os
+import re
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from padiff_ir._interrupts import reraise_interruption
-from padiff_ir.errors import ExportError, InputError, ModelTypeError, OptionError
+from padiff_ir.errors import (
+    DtypeKernelError,
+    ExportError,
+    InputError,
+    ModelTypeError,
+    OptionError,
+)
 from padiff_ir.exporters._graph import ExportedGraph
 from padiff_ir.frameworks.detect import detect_framework
 from padiff_ir.frameworks.inputs import ModelInputs, normalize_inputs
@@ -136,12 +143,60 @@ def eager_failure(model: Model, framework: str, inputs: ModelInputs, err: Except
             f"paddle cannot read the source of {type(model).__name__}.forward (defined "
             "interactively?): define the layer in a .py file"
         )
+    missing = missing_kernel(framework, str(err))
+    if missing is not None:
+        return missing
     detail = next((line.strip() for line in str(err).splitlines() if line.strip()), "")[:400]
     return InputError(
         f"{framework} model {type(model).__name__} fails on the given inputs "
         f"({inputs.describe()}): {type(err).__name__}: {detail}. Check the inputs' count, "
         "names, shapes and dtypes against the model's forward."
     )
+
+
+_MISSING_KERNEL = (
+    # paddle: "The kernel with key (CPU, Undefined(AnyLayout), float16) of kernel `matmul` is
+    # not registered"
+    re.compile(
+        r"kernel with key \((?P<device>\w+), [^,]+, (?P<dtype>\w+)\) of kernel `(?P<op>\w+)`"
+    ),
+    # torch: "\"addmm_impl_cpu_\" not implemented for 'Half'"
+    re.compile(r"\"(?P<op>\w+)\" not implemented for '(?P<dtype>Half|BFloat16)'"),
+)
+_TORCH_DTYPES = {"Half": "float16", "BFloat16": "bfloat16"}
+
+
+def missing_kernel(framework: str, message: str) -> DtypeKernelError | None:
+    """The :class:`DtypeKernelError` for a framework's complaint that it has no kernel for a
+    16-bit dtype on its device (None for any other complaint).
+
+    Example:
+        >>> complaint = '"addmm_impl_cpu_" not implemented for ' + "'Half'"
+        >>> error = missing_kernel("torch", complaint)
+        >>> error.op, error.dtype
+        ('addmm_impl_cpu_', 'float16')
+    """
+    for pattern in _MISSING_KERNEL:
+        found = pattern.search(message)
+        if found is None:
+            continue
+        dtype = _TORCH_DTYPES.get(found["dtype"], found["dtype"])
+        device = found.groupdict().get("device") or "this device"
+        what_to_do = (
+            "run it on a GPU (paddle.set_device('gpu')), or compare it in float32 "
+            "(model.to(dtype='float32'))"
+            if framework == "paddle"
+            else "run it on a GPU (model.cuda()), or compare it in float32 (model.float())"
+        )
+        return DtypeKernelError(
+            f"{framework} has no {dtype} kernel for `{found['op']}` on {device}: the {dtype} "
+            f"model cannot run here; {what_to_do}. padiff-ir compares a 16-bit model wherever "
+            "its framework runs it (tolerance='auto' measures its noise)",
+            framework=framework,
+            op=found["op"],
+            dtype=dtype,
+        )
+    return None
 
 
 def exporter_name(framework: str) -> str:

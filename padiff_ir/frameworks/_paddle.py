@@ -15,6 +15,7 @@ from padiff_ir.frameworks._base import (
     SettingReader,
     read_attribute,
 )
+from padiff_ir.frameworks.half import is_bfloat16, widened
 from padiff_ir.hints import Device, DType, GradNode, Model, Module, Optimizer, Tensor
 
 __all__ = ["PaddleFramework"]
@@ -228,9 +229,12 @@ class PaddleFramework(Framework):
         return tensor
 
     def as_input(self, value: Tensor, dtype: DType, device: Device) -> Any:
-        tensor = (
-            value if self.is_tensor(value) else self.paddle.to_tensor(np.ascontiguousarray(value))
-        )
+        if self.is_tensor(value):
+            tensor = value
+        elif is_bfloat16(value.dtype):  # paddle takes no ml_dtypes bfloat16: cast in paddle
+            tensor = self.paddle.to_tensor(np.ascontiguousarray(widened(value))).astype("bfloat16")
+        else:
+            tensor = self.paddle.to_tensor(np.ascontiguousarray(value))
         if dtype is not None and tensor.is_floating_point() and tensor.dtype != dtype:
             tensor = tensor.astype(dtype)
         return tensor

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from padiff_ir.frameworks._base import Framework, SettingReader, read_attribute
+from padiff_ir.frameworks.half import is_bfloat16
 from padiff_ir.hints import Device, DType, GradNode, Model, Module, Optimizer, Tensor
 
 __all__ = ["TorchFramework"]
@@ -178,9 +179,13 @@ class TorchFramework(Framework):
         return tensor.to(dtype=like.dtype, device=like.device)
 
     def as_input(self, value: Tensor, dtype: DType, device: Device) -> Any:
-        tensor = (
-            value if self.is_tensor(value) else self.torch.from_numpy(np.ascontiguousarray(value))
-        )
+        if self.is_tensor(value):
+            tensor = value
+        elif is_bfloat16(value.dtype):  # ml_dtypes' bfloat16: torch reads its bit patterns
+            bits = np.ascontiguousarray(value).view(np.int16)
+            tensor = self.torch.from_numpy(bits).view(self.torch.bfloat16)
+        else:
+            tensor = self.torch.from_numpy(np.ascontiguousarray(value))
         if dtype is not None and tensor.is_floating_point() and tensor.dtype != dtype:
             tensor = tensor.to(dtype)
         return tensor.to(device) if device is not None else tensor

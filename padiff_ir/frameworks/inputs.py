@@ -22,7 +22,10 @@ if TYPE_CHECKING:
 
 __all__ = ["ModelInputs", "normalize_inputs", "to_numpy"]
 
-_SUPPORTED_DTYPES = {"float16", "float32", "float64", "int32", "int64", "bool", "uint8", "int8"}
+_SUPPORTED_DTYPES = {
+    *("bfloat16", "float16", "float32", "float64"),
+    *("int32", "int64", "bool", "uint8", "int8"),
+}
 
 
 def to_numpy(value: object, *, what: str = "input") -> np.ndarray:
@@ -74,17 +77,15 @@ class ModelInputs:
 
     def to_torch(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """``(args, kwargs)`` of torch tensors."""
-        import torch
+        from padiff_ir.frameworks import get_framework
 
-        tensors = [torch.from_numpy(np.ascontiguousarray(a)) for a in self.arrays]
-        return self._split(tensors)
+        return self.arguments_for(get_framework("torch"))
 
     def to_paddle(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """``(args, kwargs)`` of paddle tensors."""
-        import paddle
+        from padiff_ir.frameworks import get_framework
 
-        tensors = [paddle.to_tensor(np.ascontiguousarray(a)) for a in self.arrays]
-        return self._split(tensors)
+        return self.arguments_for(get_framework("paddle"))
 
     def arguments_for(self, framework: Framework) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """``(args, kwargs)`` of ``framework``'s tensors (:meth:`Framework.as_input`)."""

@@ -4,7 +4,8 @@ A float32 input fed to a float16 model takes float16's values; fed as is to a fl
 on the other side, the two models would not see the same numbers (the native path's input
 check then says that the data pipelines disagree, and no layer runs). Where the two models
 compute in different dtypes, every floating input is rounded through both dtypes first, so
-each side holds the same values, in its own model's dtype.
+each side holds the same values, in its own model's dtype (a bfloat16 model's in ``ml_dtypes``'
+bfloat16, :mod:`padiff_ir.frameworks.half`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from padiff_ir.frameworks._base import Framework
+from padiff_ir.frameworks.half import held_in, is_floating, widened
 from padiff_ir.frameworks.inputs import normalize_inputs
 from padiff_ir.hints import DType, Inputs, Model
 
@@ -37,8 +39,9 @@ def input_rounding(ops_a: Framework, model_a: Model, ops_b: Framework, model_b: 
 
 def rounded(array: np.ndarray, rounding: Rounding) -> np.ndarray:
     """``array`` rounded through every dtype of ``rounding`` (unchanged when not floating)."""
-    if not np.issubdtype(array.dtype, np.floating):
+    if not is_floating(array.dtype):
         return array
+    array = widened(array)
     for framework, dtype in rounding:
         array = framework.to_numpy(framework.as_input(array, dtype, None))
     return array
@@ -68,17 +71,16 @@ def _other_floats(raw: Inputs, ops: Framework, dtype: DType) -> bool:
     if dtype is None:
         return False
     label = ops.dtype_label(dtype)
-    return any(
-        np.issubdtype(a.dtype, np.floating) and a.dtype.name != label
-        for a in normalize_inputs(raw).arrays
-    )
+    return any(is_floating(a.dtype) and a.dtype.name != label for a in normalize_inputs(raw).arrays)
 
 
 def _in_dtype(raw: Inputs, ops: Framework, dtype: DType, rounding: Rounding) -> Any:
     given = normalize_inputs(raw)
     arrays = [
-        ops.to_numpy(ops.as_input(rounded(a, rounding), dtype, None))
-        if dtype is not None and np.issubdtype(a.dtype, np.floating)
+        held_in(
+            ops.to_numpy(ops.as_input(rounded(a, rounding), dtype, None)), ops.dtype_label(dtype)
+        )
+        if dtype is not None and is_floating(a.dtype)
         else a
         for a in given.arrays
     ]

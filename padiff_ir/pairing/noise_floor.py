@@ -163,7 +163,13 @@ class NoiseFloor:
         """Whether an elementwise difference ``max_abs`` of one module's two runs stays within
         ``multiplier`` times A's largest rounding error plus a few units in the last place of
         the largest value (an exporter's rounding, not a fault)."""
-        return max_abs <= multiplier * self.peak_noise + 4 * epsilon * self.peak
+        return max_abs <= self.peak_bound(multiplier, epsilon)
+
+    def peak_bound(self, multiplier: float, epsilon: float) -> float:
+        """What an elementwise difference inside this tensor's module stays within when it
+        is rounding: ``multiplier`` times A's largest rounding error plus a few units in the
+        last place of the largest value (:meth:`within_peak`; the report's scale for ops)."""
+        return multiplier * self.peak_noise + _FLOOR_ULPS * epsilon * self.peak
 
     def to_dict(self) -> dict[str, Any]:
         return {key: _finite(value) for key, value in asdict(self).items()}

@@ -3,7 +3,9 @@
 :func:`graph_index` says which tensor pair and which unmatched entry each drawn node belongs
 to, which module result each module path has (a layer called several times, ``pool#2``,
 under its path too), each module's partner, the concrete shapes the run recorded for nodes
-whose exported shape is symbolic (paddle2onnx's ``unk__16``), and the first divergence.
+whose exported shape is symbolic (paddle2onnx's ``unk__16``), the first divergence, and under
+``tolerance="auto"`` each module's and op's error in units of its noise
+(:func:`~padiff_ir.report.noise_index.noise_index`).
 :func:`module_graphs` draws a result without op graphs (the native fallback of
 :func:`padiff_ir.match`, ``MatchResult.fallback``) as one node per compared module output, in
 run order. Nothing here runs a model.
@@ -16,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from padiff_ir._paths import ancestors, split_call_site
+from padiff_ir.report.noise_index import noise_index
 from padiff_ir.report.result_json import (
     SIDES,
     GraphJson,
@@ -178,6 +181,7 @@ def graph_index(data: Mapping[str, object]) -> dict[str, Any]:
         "run_shape": _run_shapes(result),
         "first_divergence": _first_divergence_index(result),
         "has_graphs": bool(graphs.get("a") or graphs.get("b")),
+        "noise": noise_index(result),
     }
 
 

@@ -22,6 +22,7 @@ from padiff_ir.compare.facts import MatchFacts, NoCulprit, facts
 from padiff_ir.compare.match_result import Culprit, MatchResult
 from padiff_ir.errors import ReportError
 from padiff_ir.metrics import Tolerance
+from padiff_ir.pairing.noise_floor import times_noise
 from padiff_ir.report.graph_index import graph_index, module_graphs
 from padiff_ir.report.result_json import match_json
 
@@ -221,19 +222,43 @@ def _export_facts(found: MatchFacts) -> list[Fact]:
     return facts
 
 
+def _pairs_fact(found: MatchFacts) -> Fact:
+    failing = found.failing_pairs
+    if found.noise is None:
+        text = f"{found.tensor_pairs} compared, {failing} failing"
+        return Fact("tensor pairs", text, "fail" if failing else "ok")
+    # tolerance="auto": the fixed bounds' count is a fact, the verdict is the noise's
+    text = f"{found.tensor_pairs} compared, {failing} out of the fixed atol/rtol"
+    return Fact("tensor pairs", text, "ok" if found.ok or not failing else "fail")
+
+
+def _noise_facts(found: MatchFacts) -> list[Fact]:
+    """With ``tolerance="auto"``: the verdict in units of measured noise, how it was measured."""
+    noise = found.noise
+    if noise is None:
+        return []
+    label = f"numerical noise ({noise.method}, {noise.dtype})"
+    how = f"bound {noise.multiplier:g}x noise + dtype floor"
+    sentence = noise.sentence or "not judged in units of noise (shapes or NaN differ)"
+    return [Fact(label, f"{sentence}; {how}", "ok" if found.ok else "fail")]
+
+
 def _output_facts(found: MatchFacts) -> list[Fact]:
     facts = []
+    floors = found.noise.outputs if found.noise is not None else ()
     for output in found.outputs:
         metrics = output.metrics
-        facts.append(
-            Fact(
-                f"output #{output.index}",
-                f"max abs {format_error(metrics.max_abs)}, cosine "
-                f"{to_float(metrics.cosine) or 0:.6f}"
-                + ("" if metrics.ok else f" ({metrics.reason})"),
-                "ok" if metrics.ok else "fail",
-            )
+        ok = metrics.ok
+        words = (
+            f"max abs {format_error(metrics.max_abs)}, cosine {to_float(metrics.cosine) or 0:.6f}"
         )
+        if output.index < len(floors):  # tolerance="auto": judged against its noise
+            floor = floors[output.index]
+            ok = floor.ok and not metrics.reason.startswith(("shape", "non-finite"))
+            words += f", {times_noise(floor.ratio, 'its noise')}"
+        elif not metrics.ok:
+            words += f" ({metrics.reason})"
+        facts.append(Fact(f"output #{output.index}", words, "ok" if ok else "fail"))
     for output in found.eager_outputs:
         facts.append(
             Fact(
@@ -257,17 +282,13 @@ _NO_CULPRIT = {
 
 def _match_summary(result: MatchResult) -> SummaryView:
     found = facts(result)
-    failing = found.failing_pairs
     summary = [
         Fact("models", found.models()),
         Fact("tolerance", _tolerance_text(found.tolerance)),
-        Fact(
-            "tensor pairs",
-            f"{found.tensor_pairs} compared, {failing} failing",
-            "fail" if failing else "ok",
-        ),
+        _pairs_fact(found),
         Fact("module pairs", str(found.module_pairs)),
         Fact("unmatched", str(found.unmatched)),
+        *_noise_facts(found),
         *_output_facts(found),
         *_export_facts(found),
         *(Fact("parameter layout", f"{kind}: {text}") for kind, text in found.layouts),

@@ -113,6 +113,8 @@ class LlamaAttention(nn.Module):
         v = self.v_proj(hidden_states).view(batch, seq, self.kv_heads, self.head_dim)
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
         cos, sin = self.rotary_emb(torch.arange(seq, device=hidden_states.device))
+        if cos.dtype != q.dtype:  # a 16-bit model: the angles in its dtype, as HF's Llama
+            cos, sin = cos.to(q.dtype), sin.to(q.dtype)
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
         k, v = repeat_kv(k, self.groups), repeat_kv(v, self.groups)

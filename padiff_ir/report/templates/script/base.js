@@ -85,6 +85,20 @@ function errColor(err) {
   const t = Math.max(0, Math.min(1, (Math.log10(err) + 10) / 10));
   return "hsl(" + Math.round((1 - t) * 120) + ", 72%, " + Math.round(84 - 12 * t) + "%)";
 }
+// tolerance="auto": an error in units of its noise bound; within it green, out of it by up
+// to `far` times amber, beyond that red (each darker as the ratio grows)
+function noiseColor(ratio, far) {
+  if (ratio === null || ratio === undefined) return "#ffffff";
+  const r = ratio === "inf" ? Infinity : ratio;
+  if (r <= 1) return "hsl(130, 45%, " + Math.round(90 - 8 * Math.max(0, Math.min(1, (Math.log10(Math.max(r, 1e-3)) + 3) / 3))) + "%)";
+  if (r <= far) return "hsl(38, 90%, " + Math.round(78 - 10 * Math.log10(r) / Math.log10(far)) + "%)";
+  return "hsl(4, 75%, " + Math.round(74 - 10 * Math.max(0, Math.min(1, Math.log10(r / far) / 3))) + "%)";
+}
+function noiseText(entry) {  // "0.4x noise", "2400x noise"
+  if (!entry) return "-";
+  const r = entry.ratio === "inf" ? Infinity : entry.ratio;
+  return !Number.isFinite(r) ? "beyond noise" : (r < 10 ? r.toFixed(1) : r.toFixed(0)) + "x noise";
+}
 function prefixes(path) {
   if (!path) return [];
   const parts = path.split(".");

@@ -130,14 +130,16 @@
       if (u.kind === "op") {
         const n = this.nodes[u.index];
         u.line1 = (n.domain ? n.domain + "::" : "") + n.op;
-        u.line2 = shapeLabel(n.shape, this.runShape[u.index]) + (this.err[u.index] !== null ? "  " + fmt(this.err[u.index]) : "");
+        const noise = this.noiseOf(u);
+        u.line2 = shapeLabel(n.shape, this.runShape[u.index]) + (noise ? "  " + noiseText(noise) :
+          this.err[u.index] !== null ? "  " + fmt(this.err[u.index]) : "");
         u.w = fitWidth([u.line1, u.line2], 96, 230);
         u.h = 36;
       } else if (u.kind === "module") {
         const info = this.moduleInfo(u.path);
         u.line1 = u.path.split(".").pop() + " · " + (this.view.modules[u.path] || "");
         u.line2 = u.nodes.length + (this.view.kind === "modules" ? " outputs · " : " ops · ") +
-          (info.status || "max") + " " + fmt(info.err);
+          (info.status || "max") + " " + (info.noise ? noiseText(info.noise) : fmt(info.err));
         u.w = fitWidth([u.line1, u.line2], 130, 250, 22);
         u.h = 40;
       } else {
@@ -210,17 +212,21 @@
       let fill, tip;
       const status = this.statusOf(u);
       if (status) g.classList.add(status);
+      const noise = this.noiseOf(u);
+      if (noise) { g.classList.add("noise-" + noise.level); g.setAttribute("data-noise", noise.level); }
       if (u.kind === "op") {
         const n = this.nodes[u.index];
         g.setAttribute("data-id", n.id);
-        fill = errColor(this.err[u.index]);
+        fill = noise ? noiseColor(noise.ratio, NOISE.far) : errColor(this.err[u.index]);
         if (groupPairs.has(this.pairOf[u.index])) g.classList.add("group");
         tip = n.op + " " + n.id + "\n" + where(n.module) + "\nmax abs " + fmt(this.err[u.index]) +
-          (status ? "\n" + status : "") + (this.unmatched[u.index] !== undefined ? "\nunmatched: " + this.unmatched[u.index] : "");
+          (noise ? " (" + noiseText(noise) + ")" : "") + (status ? "\n" + status : "") + (this.unmatched[u.index] !== undefined ? "\nunmatched: " + this.unmatched[u.index] : "");
       } else if (u.kind === "module") {
         g.setAttribute("data-id", u.path);
-        fill = errColor(this.moduleInfo(u.path).err);
-        tip = u.path + " (" + (this.view.modules[u.path] || "") + ")\n" + (status || "") + "\n" + u.nodes.length +
+        fill = noise ? noiseColor(noise.ratio, NOISE.far) : errColor(this.moduleInfo(u.path).err);
+        tip = u.path + " (" + (this.view.modules[u.path] || "") + ")\n" + (status || "") +
+          (noise ? " · outputs " + noiseText(noise) + (noise.own !== undefined ? ", own " + noiseText({ ratio: noise.own }) : "") : "") +
+          "\n" + u.nodes.length +
           " ops; double-click or ⊕ to expand";
       } else {
         g.setAttribute("data-id", u.path);
@@ -244,9 +250,11 @@
         const strip = sv("g", { class: "strip", transform: "translate(8,36)" });
         this.repeats.get(u.path).forEach((child, k) => {
           const info = this.moduleInfo(child);
-          const cell = sv("rect", { class: "cell " + this.statusOf({ kind: "module", path: child, nodes: [] }),
-            x: k * u.cell, width: u.cell - 1, height: 14, fill: errColor(info.err), "data-path": child });
-          cell.appendChild(sv("title", null, child + ": " + (info.status || "max") + " " + fmt(info.err)));
+          const cell = sv("rect", { class: "cell " + this.statusOf({ kind: "module", path: child, nodes: [] }) +
+            (info.noise ? " noise-" + info.noise.level : ""), x: k * u.cell, width: u.cell - 1, height: 14,
+            fill: info.noise ? noiseColor(info.noise.ratio, NOISE.far) : errColor(info.err), "data-path": child });
+          cell.appendChild(sv("title", null, child + ": " + (info.status || "max") + " " +
+            (info.noise ? noiseText(info.noise) : fmt(info.err))));
           strip.appendChild(cell);
         });
         g.appendChild(strip);

@@ -12,8 +12,12 @@ function initMatch() {
       sv("svg", { width: 18, height: 12, class: "swatch-svg" }, sv("g", { class: "swatch-unit " + cls },
         sv("rect", { class: "box", x: 1, y: 1, width: 16, height: 10, rx: 2, fill: cls === "unmatched" ? "#eceff3" : "#fbe3d6" }))),
       text]);
-    const legend = el("div", { cls: "legend", id: "legend" }, [
-      "max |a−b|: 1e-10", el("canvas", { cls: "scale", width: 160, height: 10, id: "scale" }), "1",
+    const scale = NOISE ? ["error / noise bound: 0.01", "×" + NOISE.far + " and more"] : ["max |a−b|: 1e-10", "1"];
+    const legend = el("div", { cls: "legend", id: "legend", "data-scale": NOISE ? "noise" : "error" }, [
+      scale[0], el("canvas", { cls: "scale", width: 160, height: 10, id: "scale",
+        title: NOISE ? "tolerance='auto': modules by their outputs' RMSE over their measured noise bound; ops by " +
+          "their largest difference over their module's largest rounding error; green within the noise, amber " +
+          "out of it, red more than " + NOISE.far + "x out" : "" }), scale[1],
       swatch("culprit", "culprit", "its own computation differs (B fed A's inputs still differs)"),
       swatch("contains-culprit", "holds a culprit", "a module with a culprit inside"),
       swatch("inherited", "inherited", "differs only because its inputs differ"),
@@ -55,7 +59,11 @@ function initMatch() {
     const canvas = document.getElementById("scale");
     if (canvas) {
       const ctx = canvas.getContext("2d");
-      for (let x = 0; x < 160; x++) { ctx.fillStyle = errColor(Math.pow(10, -10 + (10 * x) / 159)); ctx.fillRect(x, 0, 1, 10); }
+      for (let x = 0; x < 160; x++) {
+        ctx.fillStyle = NOISE ? noiseColor(Math.pow(10, -2 + (2 + Math.log10(NOISE.far) + 1) * x / 159), NOISE.far)
+          : errColor(Math.pow(10, -10 + (10 * x) / 159));
+        ctx.fillRect(x, 0, 1, 10);
+      }
     }
     let timer = null;
     search.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(() => runSearch(search.value, results), 150); });
@@ -107,9 +115,12 @@ function initMatch() {
   builders.pairs = (host) => {
     const rows = pairs.map((p, i) => Object.assign({ _i: i }, p));
     const m = (r) => r.metrics || {};
+    const noise = (r) => (NOISE ? NOISE.pairs[r._i] || null : null);
+    const status = (r) => (noise(r) ? { ok: "ok", warn: "warn", fail: "FAIL" }[noise(r).level] : m(r).ok ? "ok" : "FAIL");
     dataTable(host, [
       { label: "#", get: (r) => r._i, num: true },
-      { label: "status", get: (r) => (m(r).ok ? "ok" : "FAIL") },
+      { label: "status", get: status },
+      ...(NOISE ? [{ label: "× noise", get: (r) => (noise(r) ? noise(r).ratio : null), show: (r) => noiseText(noise(r)), num: true }] : []),
       { label: "module A", get: (r) => where(r.module_a) },
       { label: "op A", get: (r) => r.op_a },
       { label: "module B", get: (r) => where(r.module_b) },
@@ -124,17 +135,23 @@ function initMatch() {
       { label: "confidence", get: (r) => r.confidence, show: (r) => fmtValue(r.confidence), num: true },
       { label: "A tensors", get: (r) => r.a.join(", ") },
       { label: "B tensors", get: (r) => r.b.join(", ") },
-    ], rows, { placeholder: "filter pairs (module, op, tensor)", isFailing: (r) => !m(r).ok, onClick: (r) => selectPair(r._i) });
+    ], rows, { placeholder: "filter pairs (module, op, tensor)", isFailing: (r) => status(r) !== "ok", onClick: (r) => selectPair(r._i) });
   };
   builders.layers = (host) => {
     const rows = (D.layer_map || []).map((e) => Object.assign({ _res: moduleResult("a", e.a) }, e));
     const res = (r) => r._res || {};
+    const noiseOfA = (r) => (NOISE ? NOISE.modules.a[r.a] || null : null);
     dataTable(host, [
       { label: "module A", get: (r) => where(r.a) }, { label: "class A", get: (r) => r.class_a },
       { label: "module B", get: (r) => where(r.b) }, { label: "class B", get: (r) => r.class_b },
       { label: "status", get: (r) => res(r).status || "-" },
       { label: "output", get: (r) => metricOf(res(r).output), show: (r) => fmt(metricOf(res(r).output)), num: true },
       { label: "own", get: (r) => metricOf(res(r).own), show: (r) => fmt(metricOf(res(r).own)), num: true },
+      ...(NOISE ? [
+        { label: "output × noise", get: (r) => (noiseOfA(r) ? noiseOfA(r).ratio : null), show: (r) => noiseText(noiseOfA(r)), num: true },
+        { label: "own × noise", get: (r) => (noiseOfA(r) && noiseOfA(r).own !== undefined ? noiseOfA(r).own : null),
+          show: (r) => (noiseOfA(r) && noiseOfA(r).own !== undefined ? noiseText({ ratio: noiseOfA(r).own }) : "-"), num: true },
+      ] : []),
       { label: "inputs", get: (r) => metricOf(res(r).inputs), show: (r) => fmt(metricOf(res(r).inputs)), num: true },
       { label: "confidence", get: (r) => r.confidence, show: (r) => fmtValue(r.confidence), num: true },
       { label: "black box", get: (r) => (r.black_box ? "yes" : "") },

@@ -1,9 +1,12 @@
 /* padiff-ir report, part 2 of 10: the match result's pairs, modules and graph indices. */
 // the match result and its indices; set by initMatchState() when the result is a match
 let IDX, pairs, modules, graphs, pairNodes, tensorNode, groupPairs;
+// tolerance="auto": each module's and op's error in units of its noise (report/noise_index.py)
+let NOISE;
 
 function initMatchState() {
   IDX = D.index || {};
+  NOISE = IDX.noise || null;
   pairs = D.pairs || [];
   modules = D.modules || [];
   graphs = D.graphs || {};

@@ -151,7 +151,19 @@
       const res = moduleResult(this.side, path);
       const err = res && res.output ? metricOf(res.output) : (this.pathErr.has(path) ? this.pathErr.get(path) : null);
       const failing = res && res.output ? !res.output.ok : this.pathFailing.has(path);
-      return { res, err, failing, status: res ? res.status : "" };
+      const noise = NOISE ? NOISE.modules[this.side][path] || null : null;
+      return { res, err, failing, status: res ? res.status : "", noise };
+    }
+    noiseOf(u) {  // tolerance="auto": the unit's error in units of its noise (null: none)
+      if (!NOISE) return null;
+      if (u.kind === "op") { const p = this.pairOf[u.index]; return p >= 0 ? NOISE.pairs[p] || null : null; }
+      if (u.kind === "module") return this.moduleInfo(u.path).noise;
+      let worst = null;  // a folded group: its worst block
+      for (const c of this.repeats.get(u.path)) {
+        const n = this.moduleInfo(c).noise;
+        if (n && (!worst || (n.ratio === "inf" ? Infinity : n.ratio) > (worst.ratio === "inf" ? Infinity : worst.ratio))) worst = n;
+      }
+      return worst;
     }
     statusOf(u) {  // the style class: culprit, inherited, accumulated, agree, unmatched...
       if (u.kind === "op") {
@@ -160,6 +172,12 @@
         if (p < 0) return "";
         const pair = pairs[p];
         if (pair.not_comparable) return "not-comparable";
+        const noise = NOISE ? NOISE.pairs[p] : null;
+        if (noise) {  // tolerance="auto": within its noise it agrees, else its module's judgment
+          if (noise.level === "ok") return "agree";
+          const res = moduleResult(this.side, this.nodes[i].module);
+          return res && res.status && !["ok", "unmeasured"].includes(res.status) ? res.status : "failing";
+        }
         if (pair.metrics.ok) return "agree";
         if (pair.own) return pair.own.ok ? "inherited" : "culprit";
         const res = moduleResult(this.side, this.nodes[i].module);
@@ -174,6 +192,7 @@
       const info = this.moduleInfo(u.path);
       if (u.nodes.length && u.nodes.every((i) => this.unmatched[i] !== undefined)) return "unmatched";
       if (info.status && info.status !== "ok" && info.status !== "unmeasured") return info.status;
+      if (info.noise) return info.noise.level === "ok" ? "agree" : "failing";  // tolerance="auto"
       if (info.failing) return "failing";
       return info.err !== null || info.status === "ok" ? "agree" : "";
     }
