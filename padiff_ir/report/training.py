@@ -31,6 +31,7 @@ from padiff_ir.report.view import (
     environment_facts,
     format_error,
     to_float,
+    tolerance_text,
 )
 
 __all__ = ["diff_view", "training_data"]
@@ -208,11 +209,7 @@ def _summary(data: DiffJson) -> SummaryView:
     tolerance = data.get("tolerance") or {}
     facts = [
         Fact("models", f"{label_a} vs {label_b}"),
-        Fact(
-            "tolerance",
-            f"{tolerance.get('mode', '?')} atol={tolerance.get('atol', '?')} "
-            f"rtol={tolerance.get('rtol', '?')}",
-        ),
+        Fact("tolerance", tolerance_text(tolerance, bool(data.get("noise")))),
         Fact(
             "steps",
             f"{len(steps)} ({sum(1 for s in steps if not _step_ok(s))} failing)",

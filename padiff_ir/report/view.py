@@ -39,6 +39,7 @@ __all__ = [
     "match_result",
     "match_view",
     "to_float",
+    "tolerance_text",
 ]
 
 logger = logging.getLogger(__name__)
@@ -170,21 +171,31 @@ def _culprit_views(culprits: Sequence[Culprit]) -> tuple[CulpritView, ...]:
     )
 
 
-def _tolerance_text(tolerance: Mapping[str, Any] | Tolerance) -> str:
+def tolerance_text(tolerance: Mapping[str, Any] | Tolerance, measured: bool = False) -> str:
+    """The tolerance of a result in words; ``measured``: under ``tolerance="auto"``, where the
+    fixed bounds only measure each pair.
+
+    Example:
+        >>> tolerance_text({"mode": "strict", "atol": 1e-05, "rtol": 1e-05}, measured=True)
+        'auto, measured noise; fixed strict atol=1e-05 rtol=1e-05 per pair'
+    """
     if isinstance(tolerance, Tolerance):
-        return f"{tolerance.mode} atol={tolerance.atol} rtol={tolerance.rtol}"
-    return (
-        f"{tolerance.get('mode', 'strict')} atol={tolerance.get('atol', '?')} "
-        f"rtol={tolerance.get('rtol', '?')}"
-    )
+        text = f"{tolerance.mode} atol={tolerance.atol} rtol={tolerance.rtol}"
+    else:
+        text = (
+            f"{tolerance.get('mode', 'strict')} atol={tolerance.get('atol', '?')} "
+            f"rtol={tolerance.get('rtol', '?')}"
+        )
+    return f"auto, measured noise; fixed {text} per pair" if measured else text
 
 
 def environment_facts(data: Mapping[str, Any]) -> tuple[Fact, ...]:
     """Versions, opsets, tolerances and timings of a result, as summary facts."""
     env = data.get("environment") or {}
-    facts = [Fact("tolerance", _tolerance_text(data.get("tolerance") or {}))]
+    measured = bool(data.get("noise"))
+    facts = [Fact("tolerance", tolerance_text(data.get("tolerance") or {}, measured))]
     for key, tol in (data.get("overrides") or {}).items():
-        facts.append(Fact(f"tolerance for {key}", _tolerance_text(tol)))
+        facts.append(Fact(f"tolerance for {key}", tolerance_text(tol)))
     for name, version in (env.get("versions") or {}).items():
         facts.append(Fact(str(name), str(version)))
     for side in ("a", "b"):
@@ -284,7 +295,7 @@ def _match_summary(result: MatchResult) -> SummaryView:
     found = facts(result)
     summary = [
         Fact("models", found.models()),
-        Fact("tolerance", _tolerance_text(found.tolerance)),
+        Fact("tolerance", tolerance_text(found.tolerance, found.noise is not None)),
         _pairs_fact(found),
         Fact("module pairs", str(found.module_pairs)),
         Fact("unmatched", str(found.unmatched)),
