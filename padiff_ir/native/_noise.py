@@ -1,28 +1,42 @@
 """``auto_diff(..., tolerance="auto")``: every compared tensor judged against its own noise.
 
 A fixed tolerance judges a loss in the thousands and a gradient near 1e-6 alike. Here, before
-the call runs, two copies of A are made (:meth:`Framework.cast_copy`): a float64 *shadow* and
-a copy in A's working dtype. The copy is compared with the shadow through the same steps (same
-inputs, same loss, the same layer pairs on both: A's) by the training run itself, so every
-layer output, output and input gradient, parameter gradient, running statistic and the loss
-gets its *noise*: the mean absolute rounding error ``mean |A - A64|`` of that tensor.
+the call runs, A is copied twice (:mod:`padiff_ir.native._shadow`): a float64 *shadow* and a
+copy in the *working dtype*, the lower precision of the two models (a bfloat16 port of a
+float32 model is judged by bfloat16's rounding). The copy is compared with the shadow through
+the same steps (same inputs, same loss, the same layer pairs on both: A's) by the training run
+itself, so every layer output, output and input gradient, parameter gradient, running
+statistic and the loss gets its *noise*: the mean absolute rounding error ``mean |A - A64|``
+of that tensor.
 
 The call's own comparisons give each tensor's *error*, ``mean |A - B|`` (B against A as run),
 and an entry passes where
 
-    error <= noise_bound(noise, scale, dtype, numel) + noise
+    error <= noise_bound(noise, scale, dtype, numel) + noise_A
 
 ``noise_bound`` being the bound ``match``'s measured noise uses (``m * noise`` plus a few units
 in the last place times the tensor's size, :mod:`padiff_ir.pairing.noise_floor`); the extra
-``noise`` is A's own rounding, since B is measured against A as run, not the shadow (triangle
+``noise_A`` is A's own rounding, since B is measured against A as run, not the shadow (triangle
 inequality: ``|B - A| <= |B - A64| + |A64 - A|``). ``m`` is 3 after an optimizer update and for
 tensors under 1000 elements, whose noise (one draw of a few numbers; the loss: one) is taken to
 reach at least the step's median relative noise; optimizer states may also move by
-``epsilon / (1 - beta)`` of their size (a port holding its decay rates in float32). Where A's
-optimizer is copied with its model (:meth:`Framework.cast_copy_trained`), the copies step too
-and post-step weights and optimizer states have floors, step by step; otherwise the copies run
-one step without an update, later steps take its floors, and weights, states and the inputs
-keep the fixed tolerance. The copies are released after the measurement.
+``epsilon / (1 - beta)`` of their size (a port holding its decay rates in float32).
+
+Where B leaves A's noise, B's own float64 shadow (B cast with its optimizer, from the weights B
+started the call with) runs through the same steps too, and each tensor's noise is the larger
+of A's rounding and B's: a port that rounds more than its reference (another kernel, another
+summation order, Adam's first update turning a gradient's rounding into a sign) passes; a bug,
+which B's float64 run keeps, does not. Where A's copy cannot run in the working dtype (paddle
+has no 16-bit CPU kernels for matmul or convolution), B's own rounding is the noise (B in its
+16-bit dtype against its float64 shadow). Where the two models hold their weights in different
+dtypes, the starting weights are judged by the rounding of that cast.
+
+Where A's optimizer is copied with its model (:meth:`Framework.cast_copy_trained`: torch's and
+paddle's), the copies step too and post-step weights and optimizer states have floors, step by
+step; otherwise the copies run one step without an update, later steps take its floors, and
+weights, states and the inputs keep the fixed tolerance. The copies are released after the
+measurement. Cost: the call, plus A's shadow and A's copy through the same steps (and B's two
+where B leaves A's noise).
 """
 
 from __future__ import annotations
