@@ -443,7 +443,7 @@ def tables(rows: list[dict[str, Any]]) -> str:
             )
     lines += ["", "| pair | bugs top-1 under auto | missed |", "|---|---|---|"]
     for row in rows:
-        if "bugs" not in row or row["case"].startswith("autodiff:"):
+        if "bugs" not in row or row["case"].startswith("autodiff"):
             continue
         bugs = [b for b in row["bugs"] if b.get("effect")]
         missed = [
