@@ -345,12 +345,17 @@ def measured_call(run: TrainingRun) -> DiffResult:
     has no 16-bit CPU kernels), against B's own (the fixed verdict where no noise can be
     measured)."""
     copies = shadow_copies(run)
-    result = run.execute()
+    run.keep_a = copies is not None and copies.a.working is None  # A's values replayed
+    try:
+        result = run.execute()
+    finally:
+        records, run.records, run.keep_a = run.records, [], False
     if copies is None:
         return result
     start = time.perf_counter()
     dtype, side, b = copies.dtype, "a", copies.b
-    noise = shadow_run(run, copies.a)
+    noise = shadow_run(run, copies.a, records=records)
+    del records
     if noise is None and b is not None and dtype == copies.dtype_b:  # B rounds as the call
         side, noise, b = "b", _b_run(run, b, copies.dtype_b), None
     dtype_b, cast = copies.dtype_b, copies.dtype_a != copies.dtype_b

@@ -22,6 +22,7 @@ from padiff_ir.hints import Model, Optimizer
 from padiff_ir.matching.transform_types import IDENTITY
 from padiff_ir.matching.types import Matching, ParamPair
 from padiff_ir.metrics import Tolerance
+from padiff_ir.native._replay import StepRecord
 from padiff_ir.native._run import TrainingRun
 from padiff_ir.native.diff_result import DiffResult
 from padiff_ir.pairing.assign import assign_weight
@@ -37,18 +38,27 @@ _LOOSE = Tolerance(atol=1e30, rtol=0.0, mode="strict")  # the shadow runs only m
 
 @dataclass(frozen=True)
 class Shadow:
-    """One model's copy and its shadow to compare it with, with their optimizers (copies of
-    the model's, stepping the copies) where the model's optimizer can be copied so."""
+    """One model's float64 shadow and the copy to compare it with, with their optimizers
+    (copies of the model's, stepping the copies; None where it cannot be copied so). Without
+    a copy (``working`` None) the model as the call ran it is replayed against the shadow."""
 
     shadow: Model
-    working: Model | None
-    optimizers: tuple[Optimizer, Optimizer] | None = None
+    working: Model | None = None
+    shadow_optimizer: Optimizer | None = None
+    working_optimizer: Optimizer | None = None
+
+    @property
+    def trained(self) -> bool:
+        """Whether the shadow (and the copy) step with the call's optimizer."""
+        if self.shadow_optimizer is None:
+            return False
+        return self.working is None or self.working_optimizer is not None
 
 
 @dataclass(frozen=True)
 class Copies:
-    """A's shadow and copy in the working dtype ``dtype``; B's float64 shadow (None where B
-    cannot be copied); each model's own dtype."""
+    """A's shadow (and copy in the working dtype ``dtype``, where that is not A's own);
+    B's float64 shadow (None where B cannot be copied); each model's own dtype."""
 
     a: Shadow
     dtype: str
@@ -75,8 +85,9 @@ def _copy(
 
 
 def shadow_copies(run: TrainingRun) -> Copies | None:
-    """The shadows and copies, made before the call changes A and B (None, with a note on
-    ``run``, where the working dtype has no float64 comparison here or A cannot be copied)."""
+    """The shadows (and A's copy in the working dtype where A computes in another), made
+    before the call changes A and B (None, with a note on ``run``, where the working dtype
+    has no float64 comparison here or A cannot be copied)."""
     dtype_a, dtype_b = _label(run.ops_a, run.model_a), _label(run.ops_b, run.model_b)
     dtype = lower_precision(dtype_a, dtype_b)
     if dtype not in _WORKING:
@@ -86,20 +97,20 @@ def shadow_copies(run: TrainingRun) -> Copies | None:
     optimizer = run.optimizer_a.instance if trained and run.optimizer_a else None
     try:
         shadow, shadow_opt = _copy(run.ops_a, run.model_a, optimizer, "float64")
-        working, working_opt = _copy(run.ops_a, run.model_a, optimizer, dtype)
+        working, working_opt = None, None
+        if dtype != dtype_a:  # A as run is not in the working dtype: a copy in it is
+            working, working_opt = _copy(run.ops_a, run.model_a, optimizer, dtype)
     except Exception as err:
         reraise_interruption(err)
         run.notes.append(f"tolerance='auto': A could not be copied in float64 ({err})")
         return None
-    optimizers = (shadow_opt, working_opt) if shadow_opt and working_opt else None
-    if trained and optimizers is None:
+    a = Shadow(shadow, working, shadow_opt, working_opt)
+    if trained and not a.trained:
         run.notes.append(
             f"tolerance='auto': {run.fw_a}'s optimizer is not copied: post-step "
             "weights and optimizer states keep the fixed tolerance"
         )
-    a = Shadow(shadow, working, optimizers)
-    b = _b_shadow(run, trained and optimizers is not None)
-    return Copies(a, dtype, b, dtype_a, dtype_b)
+    return Copies(a, dtype, _b_shadow(run, a.trained), dtype_a, dtype_b)
 
 
 def _b_shadow(run: TrainingRun, trained: bool) -> Shadow | None:
@@ -116,35 +127,45 @@ def _b_shadow(run: TrainingRun, trained: bool) -> Shadow | None:
         return None
     if trained and shadow_opt is None:
         return None  # B's steps could not be followed: A's noise alone, as before
-    return Shadow(shadow, None, (shadow_opt, None) if shadow_opt is not None else None)
+    return Shadow(shadow, None, shadow_opt)
 
 
 def b_working(run: TrainingRun, b: Shadow, dtype: str) -> Shadow | None:
     """B's shadow with its copy in B's dtype, cast back from the shadow (None, with a note,
     where the cast fails)."""
-    optimizer = b.optimizers[0] if b.optimizers else None
     try:
-        working, working_opt = _copy(run.ops_b, b.shadow, optimizer, dtype)
+        working, working_opt = _copy(run.ops_b, b.shadow, b.shadow_optimizer, dtype)
     except Exception as err:
         reraise_interruption(err)
         run.notes.append(f"tolerance='auto': B's own noise is not measured ({err})")
         return None
-    optimizers = (optimizer, working_opt) if optimizer is not None and working_opt else None
-    return Shadow(b.shadow, working, optimizers)
+    return Shadow(b.shadow, working, b.shadow_optimizer, working_opt)
 
 
-def shadow_run(run: TrainingRun, copies: Shadow, side: str = "a") -> DiffResult | None:
+def shadow_run(
+    run: TrainingRun, copies: Shadow, side: str = "a", records: list[StepRecord] | None = None
+) -> DiffResult | None:
     """``copies.working`` compared with ``copies.shadow`` through the call's steps, as ``run``
     compares A with B (``side``: whose model they copy; the metrics are its rounding; None,
-    with a note, where it fails: an op without a float64 or 16-bit kernel). Without copied
-    optimizers, one step without an update."""
-    assert copies.working is not None
+    with a note, where it fails: an op without a float64 or 16-bit kernel). Without a copy,
+    A's ``records`` (the call's own run of A) are replayed against the shadow: only the
+    shadow runs. Without copied optimizers, one step without an update."""
     loss_step = run.loss_a if side == "a" else run.loss_b
     loss = loss_step.fn if loss_step is not None else None
+    steps = run.steps if copies.trained else 1
+    if copies.working is None:
+        if not records:
+            return None
+        steps = min(steps, len(records))
+        models = (run.model_a, copies.shadow)
+        own = run.optimizer_a.value if run.optimizer_a is not None else None
+        optimizers = [own, copies.shadow_optimizer]
+    else:
+        models = (copies.shadow, copies.working)
+        optimizers = [copies.shadow_optimizer, copies.working_optimizer]
     try:
         noise = TrainingRun.prepare(
-            copies.shadow,
-            copies.working,
+            *models,
             run.inputs_a if side == "a" else run.inputs_b,
             auto_init=False,
             layer_map=None,
@@ -152,14 +173,16 @@ def shadow_run(run: TrainingRun, copies: Shadow, side: str = "a") -> DiffResult 
             single_step=run.single_step,
             diff_phase=run.diff_phase,
             loss_fn=[loss, loss] if loss is not None else None,
-            optimizer=list(copies.optimizers) if copies.optimizers else None,
-            steps=run.steps if copies.optimizers else 1,
+            optimizer=optimizers if copies.trained else None,
+            steps=steps,
             blacklist=(),
             whitelist=(),
             matching=_onto_itself(run.matching, side),
             disable_random_layers=run.disable_random,
             workers=run.workers,
         )
+        if copies.working is None:
+            noise.replayed = list(records[:steps]) if records else []
         return noise.execute()
     except Exception as err:
         reraise_interruption(err)

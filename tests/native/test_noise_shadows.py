@@ -171,3 +171,59 @@ def test_two_bfloat16_models_are_judged_by_bfloat16_rounding():
         assert result.noise.dtype == "bfloat16" and result.ok != bug, result.noise.sentence
         if bug:
             assert result.first_difference.module_a == _TORCH_BUGS["vit"][0]
+
+
+# -- cost: A's own run is replayed against its float64 shadow ----------------------------------
+
+
+def test_only_the_float64_shadow_of_a_runs_besides_the_call(monkeypatch):
+    from padiff_ir.frameworks import get_framework
+
+    ops = get_framework("torch")
+    made: list[str] = []
+    for method in ("cast_copy", "cast_copy_trained"):
+        original = getattr(ops, method)
+
+        def spy(*args, _original=original):
+            made.append(args[-1])  # the dtype of the copy
+            return _original(*args)
+
+        monkeypatch.setattr(ops, method, spy)
+    pair = get_pair("cnn", "tiny")
+    optimizer = [
+        torch.optim.Adam(pair.torch_model.parameters(), lr=0.001),
+        paddle.optimizer.Adam(0.001, parameters=pair.paddle_model.parameters()),
+    ]
+    result = auto_diff(
+        pair.torch_model,
+        pair.paddle_model,
+        pair.inputs,
+        tolerance="auto",
+        optimizer=optimizer,
+        steps=2,
+    )
+    assert result.ok, result.noise.sentence
+    assert made == ["float64"]  # no float32 copy of A: the call's own A is replayed
+    judged = {(e.stage, e.step) for e in result.noise.entries}
+    stages = ("forward", "backward", "grads", "buffers", "loss", "weights", "optimizer_state")
+    assert {(stage, step) for stage in stages for step in (0, 1)} <= judged
+
+
+def test_single_step_own_errors_are_judged_against_the_replayed_noise():
+    bug = next(b for b in BUGS if b.name == "cnn-relu-as-elu")
+    for injected in (False, True):
+        pair = get_pair("cnn", "tiny")
+        if injected:
+            bug.apply(pair.paddle_model)
+        result = auto_diff(
+            pair.torch_model,
+            pair.paddle_model,
+            pair.inputs,
+            tolerance="auto",
+            single_step=True,
+            auto_init=False,
+        )
+        assert result.ok != injected, result.noise.sentence
+        assert {e.stage for e in result.noise.entries} >= {"forward", "backward", "grads"}
+        if injected:
+            assert [c.module_a for c in result.culprits][:1] == [bug.culprit[0]]
