@@ -1,13 +1,14 @@
 """``auto_diff(..., tolerance="auto")``: every compared tensor judged against its own noise.
 
 A fixed tolerance judges a loss in the thousands and a gradient near 1e-6 alike. Here, before
-the call runs, A is copied twice (:mod:`padiff_ir.native._shadow`): a float64 *shadow* and a
-copy in the *working dtype*, the lower precision of the two models (a bfloat16 port of a
-float32 model is judged by bfloat16's rounding). The copy is compared with the shadow through
-the same steps (same inputs, same loss, the same layer pairs on both: A's) by the training run
-itself, so every layer output, output and input gradient, parameter gradient, running
-statistic and the loss gets its *noise*: the mean absolute rounding error ``mean |A - A64|``
-of that tensor.
+the call runs, A is copied into a float64 *shadow* (:mod:`padiff_ir.native._shadow`). The call
+keeps A's values as it compares them, step by step (:mod:`padiff_ir.native._replay`); then the
+shadow runs through the same steps (same inputs, same loss, the same layer pairs on both: A's)
+and is compared with A's kept values, A not run again, so every layer output, output and input
+gradient, parameter gradient, running statistic and the loss gets its *noise*: the mean
+absolute rounding error ``mean |A - A64|`` of that tensor, at one extra run of A in float64.
+The working dtype is the lower precision of the two models: where it is not A's own (a
+bfloat16 port of a float32 model), a copy of A in it is compared with the shadow instead.
 
 The call's own comparisons give each tensor's *error*, ``mean |A - B|`` (B against A as run),
 and an entry passes where
@@ -35,8 +36,8 @@ Where A's optimizer is copied with its model (:meth:`Framework.cast_copy_trained
 paddle's), the copies step too and post-step weights and optimizer states have floors, step by
 step; otherwise the copies run one step without an update, later steps take its floors, and
 weights, states and the inputs keep the fixed tolerance. The copies are released after the
-measurement. Cost: the call, plus A's shadow and A's copy through the same steps (and B's two
-where B leaves A's noise).
+measurement. Cost: the call plus A's shadow through the same steps (A's copy too where the
+working dtype is not A's; B's shadow and copy where B leaves A's noise).
 """
 
 from __future__ import annotations
@@ -357,7 +358,7 @@ def measured_call(run: TrainingRun) -> DiffResult:
     noise = shadow_run(run, copies.a, records=records)
     del records
     if noise is None and b is not None and dtype == copies.dtype_b:  # B rounds as the call
-        side, noise, b = "b", _b_run(run, b, copies.dtype_b), None
+        side, noise, b = "b", _b_run(run, b(), copies.dtype_b), None
     dtype_b, cast = copies.dtype_b, copies.dtype_a != copies.dtype_b
     del copies  # A's copies released before B's run
     if noise is None:
@@ -367,7 +368,7 @@ def measured_call(run: TrainingRun) -> DiffResult:
     seconds = time.perf_counter() - start
     result = judge_against_noise(result, noise, dtype, seconds, hyper, side=side, cast=cast)
     failing = result.noise is not None and any(not e.floor.ok for e in result.noise.entries)
-    own = _b_run(run, b, dtype_b) if b is not None and failing else None
+    own = _b_run(run, b(), dtype_b) if b is not None and failing else None
     del b
     if own is None:
         return result
@@ -375,9 +376,11 @@ def measured_call(run: TrainingRun) -> DiffResult:
     return judge_against_noise(result, noise, dtype, seconds, hyper, own, cast=cast)
 
 
-def _b_run(run: TrainingRun, b: Shadow, dtype: str) -> DiffResult | None:
+def _b_run(run: TrainingRun, b: Shadow | None, dtype: str) -> DiffResult | None:
     """B's copy in ``dtype`` (cast from its shadow) against its shadow (None where either
     step fails)."""
+    if b is None:
+        return None
     copies = b_working(run, b, dtype)
     return shadow_run(run, copies, "b") if copies is not None else None
 

@@ -6,7 +6,10 @@ call keeps, per step, every value of A its comparisons took (layer outputs and g
 hook key, parameter gradients, weights, running statistics and optimizer states by name, the
 loss) in a :class:`StepRecord`. A later run with ``TrainingRun.replayed`` set does not run A:
 each step's record stands for A's pass, and only the other model (A's float64 shadow) runs and
-is compared with it, so the measurement costs one extra run of A in float64.
+is compared with it, so the measurement costs one extra run of A in float64. The price is
+memory: the kept values of every step (A's compared layer outputs and gradients, parameter
+gradients, weights and states, in A's dtype) are held until the shadow has replayed that step;
+the numpy copies are the ones the comparisons made, kept instead of dropped.
 """
 
 from __future__ import annotations

@@ -1,20 +1,24 @@
 """The float64 shadows ``auto_diff(..., tolerance="auto")`` measures noise with.
 
-Before the call changes the models, :func:`shadow_copies` makes A's float64 shadow and A's
-copy in the *working dtype* (the lower precision of the two models': a bfloat16 port of a
-float32 model is judged by bfloat16's rounding), each with a copy of A's optimizer where the
-framework can make one (:meth:`Framework.cast_copy_trained`), and B's float64 shadow with its
-optimizer (after ``auto_init``, so it holds the weights B starts from). :func:`shadow_run`
-compares a copy with its shadow through the call's steps, as the call compares A with B: its
-metrics are that model's rounding, entry by entry. B's shadow only runs where B leaves A's
-noise (:func:`padiff_ir.native._noise.measured_call`); its copy in B's own dtype is cast back
-from the shadow (a float32 or 16-bit value survives float64 exactly).
+Before the call changes the models, :func:`shadow_copies` makes A's float64 shadow (and, where
+the *working dtype*, the lower precision of the two models, is not A's own, A's copy in it),
+each with a copy of A's optimizer where the framework can make one
+(:meth:`Framework.cast_copy_trained`), and B's float64 shadow with its optimizer (after
+``auto_init``, so it holds the weights B starts from). :func:`shadow_run` compares a copy with
+its shadow through the call's steps, as the call compares A with B: its metrics are that
+model's rounding, entry by entry. Without a copy, A's values as the call computed them (kept
+by the call, :mod:`padiff_ir.native._replay`) stand for the copy and only the shadow runs.
+B's shadow only runs where B leaves A's noise (:func:`padiff_ir.native._noise.measured_call`);
+its copy in B's own dtype is cast back from the shadow (a float32 or 16-bit value survives
+float64 exactly).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from padiff_ir._interrupts import reraise_interruption
 from padiff_ir.frameworks import Framework
@@ -62,7 +66,7 @@ class Copies:
 
     a: Shadow
     dtype: str
-    b: Shadow | None = None
+    b: Callable[[], Shadow | None] | None = None  # made before the call or after, see _b_shadow
     dtype_a: str = "float32"
     dtype_b: str = "float32"
 
@@ -113,13 +117,24 @@ def shadow_copies(run: TrainingRun) -> Copies | None:
     return Copies(a, dtype, _b_shadow(run, a.trained), dtype_a, dtype_b)
 
 
-def _b_shadow(run: TrainingRun, trained: bool) -> Shadow | None:
+def _b_shadow(run: TrainingRun, trained: bool) -> Callable[[], Shadow | None] | None:
     """B's float64 shadow with its optimizer, holding the weights B starts the call from
-    (A's, where ``auto_init`` copies them: done here first, the call's copy repeats it)."""
+    (A's, where ``auto_init`` copies them: done here first, the call's copy repeats it). Made
+    now where the call's optimizer steps B; otherwise later, only if needed (B's weights do
+    not change; its buffers, which a forward may update, are kept now and written back)."""
     optimizer = run.optimizer_b.instance if trained and run.optimizer_b else None
+    stepped = run.backward and run.optimizer_b is not None
     try:
         if run.auto_init:
             assign_weight(run.model_b, run.model_a, matching=run.matching)
+        if not stepped:
+            trainable = run.ops_b.named_parameters(run.model_b)
+            buffers = {
+                name: run.ops_b.to_numpy(tensor)
+                for name, tensor in run.ops_b.named_state(run.model_b).items()
+                if name not in trainable and run.ops_b.is_floating(tensor)
+            }
+            return lambda: _later_b_shadow(run, buffers)
         shadow, shadow_opt = _copy(run.ops_b, run.model_b, optimizer, "float64")
     except Exception as err:
         reraise_interruption(err)
@@ -127,7 +142,22 @@ def _b_shadow(run: TrainingRun, trained: bool) -> Shadow | None:
         return None
     if trained and shadow_opt is None:
         return None  # B's steps could not be followed: A's noise alone, as before
-    return Shadow(shadow, None, shadow_opt)
+    made = Shadow(shadow, None, shadow_opt)
+    return lambda: made
+
+
+def _later_b_shadow(run: TrainingRun, buffers: dict[str, Any]) -> Shadow | None:
+    """B's float64 shadow made after the call: B's weights, the buffers it started with."""
+    try:
+        shadow = run.ops_b.cast_copy(run.model_b, "float64")
+        state = run.ops_b.named_state(shadow)
+        for name, array in buffers.items():
+            run.ops_b.write(state[name], array)
+    except Exception as err:
+        reraise_interruption(err)
+        logger.info("B could not be copied in float64 (%s): its noise is A's", err)
+        return None
+    return Shadow(shadow)
 
 
 def b_working(run: TrainingRun, b: Shadow, dtype: str) -> Shadow | None:
