@@ -91,8 +91,9 @@ def auto_diff(
         tolerance: the three above as one :class:`~padiff_ir.metrics.Tolerance` (pass one
             or the other), or ``"auto"``: every layer output, gradient, parameter gradient,
             running statistic, post-step weight, optimizer state and the loss judged against
-            its own measured noise (A's float32 rounding against a float64 shadow of A run
-            through the same steps, :mod:`padiff_ir.native._noise`); what has no floor (the
+            its own measured noise (A's rounding in the lower precision of the two models,
+            and B's where B rounds more, against float64 shadows run through the same steps,
+            :mod:`padiff_ir.native._noise`); what has no floor (the
             inputs; weights and states where A's optimizer cannot be copied) keeps the fixed
             tolerance of ``atol`` / ``rtol`` / ``compare_mode``.
         single_step: feed each B layer A's layer inputs (forward) and A's output gradients
