@@ -17,7 +17,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import statistics
+import tempfile
 import time
 from typing import Any
 
@@ -155,17 +157,19 @@ def _padiff_020(pair: Any, optimizers: list[Any]) -> bool:
     paddle_inputs = {k: paddle.to_tensor(v) for k, v in inputs.items()}
     torch_inputs = {k: torch.from_numpy(v) for k, v in inputs.items()}
     options = {"atol": 0.0, "rtol": 1e-7, "compare_mode": "mean", "diff_phase": "both"}
-    return bool(
-        auto_diff(
-            pair.paddle_model,
-            pair.torch_model,
-            (paddle_inputs, torch_inputs),
-            auto_weights=True,
-            options=options,
-            optimizer=[optimizers[1], optimizers[0]],
-            steps=1,
+    # PaDiff writes its logs into ./diff_log: a directory of its own, removed after
+    with tempfile.TemporaryDirectory() as folder, contextlib.chdir(folder):
+        return bool(
+            auto_diff(
+                pair.paddle_model,
+                pair.torch_model,
+                (paddle_inputs, torch_inputs),
+                auto_weights=True,
+                options=options,
+                optimizer=[optimizers[1], optimizers[0]],
+                steps=1,
+            )
         )
-    )
 
 
 def cost_case(name: str, repeat: int = 7) -> dict[str, Any]:
