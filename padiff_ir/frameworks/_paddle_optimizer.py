@@ -118,7 +118,7 @@ def _copy_accumulators(
     accumulators = getattr(original, "_accumulators", None) or {}
     if not accumulators:
         return
-    made = getattr(original, "_already_create_accumulator", set())
+    made: set[str] = getattr(original, "_already_create_accumulator", set())
     params = {p.name: p for p in _flat(original._parameter_list) if id(p) in mapping}
     by_name = {name: mapping[id(p)] for name, p in params.items()}
     for kind, tensors in accumulators.items():
