@@ -19,7 +19,11 @@ Cases, each in a fresh process:
 * **cost**: per aligned pair, A's float64 shadow forward (cast copy, no hooks) over its
   float32 forward, and the measurement's runs as timed in ``result.noise.seconds`` (the
   shadow over A's hooked run; where the measurement reuses ``match``'s own eager runs, over
-  that stage, which runs A and B).
+  that stage, which runs A and B);
+* **autodiff**: ``auto_diff(..., tolerance="auto")`` on the zoo pairs (aligned, x1000 weights,
+  3 steps of SGD and Adam, the injected bugs); with a paddle A, with 16-bit models, and its
+  cost against a fixed tolerance and PaDiff 0.2.0 (``autodiff-paddle:``, ``autodiff-16:``,
+  ``autodiff-cost:`` cases, :mod:`benchmarks._noise_autodiff`).
 
 Writes ``benchmarks/results/noise.json`` and prints the tables of ``benchmarks/README.md``
 ("Measured noise"). Run: ``PADIFF_IR_CACHE_DIR= .venv/bin/python benchmarks/bench_noise.py
@@ -471,6 +475,15 @@ def run_case(case: str) -> dict[str, Any]:
         return auto_diff_case(name)
     if kind == "half":
         return half_case(*name.split(":"))
+    if kind.startswith("autodiff-"):
+        from benchmarks import _noise_autodiff
+
+        run = {
+            "autodiff-paddle": _noise_autodiff.paddle_a_case,
+            "autodiff-16": _noise_autodiff.sixteen_bit_case,
+            "autodiff-cost": _noise_autodiff.cost_case,
+        }[kind]
+        return run(name)
     return epsilon_case()
 
 
@@ -529,7 +542,7 @@ def tables(rows: list[dict[str, Any]]) -> str:
             )
     lines += ["", "| pair | bugs top-1 under auto | missed |", "|---|---|---|"]
     for row in rows:
-        if "bugs" not in row or row["case"].startswith("autodiff:"):
+        if "bugs" not in row or row["case"].startswith("autodiff"):
             continue
         bugs = [b for b in row["bugs"] if b.get("effect")]
         missed = _missed(bugs)
@@ -537,7 +550,9 @@ def tables(rows: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {row['case'].split(':')[1]} | {top1}/{len(bugs)} | {', '.join(missed) or '-'} |"
         )
-    return "\n".join(lines + _auto_diff_table(rows) + _half_table(rows))
+    from benchmarks._noise_autodiff import tables as auto_diff_tables
+
+    return "\n".join(lines + _auto_diff_table(rows) + auto_diff_tables(rows) + _half_table(rows))
 
 
 def _missed(bugs: list[dict[str, Any]]) -> list[str]:

@@ -55,7 +55,7 @@ from padiff_ir.hints import Model, Module
 from padiff_ir.matching.types import ModulePair
 from padiff_ir.metrics import broadcast_alike, common_positions
 from padiff_ir.pairing.noise_floor import SMALL as _SMALL
-from padiff_ir.pairing.noise_floor import epsilon_of, multiplier_of, noise_bound
+from padiff_ir.pairing.noise_floor import epsilon_of, lower_precision, multiplier_of, noise_bound
 
 __all__ = ["NoiseMeasurement", "Side", "epsilon_of", "measure_noise", "multiplier_of"]
 
@@ -276,10 +276,7 @@ def _dtype_of(side: Side) -> str:
 
 def working_dtype(side_a: Side, side_b: Side) -> str:
     """The lower precision of the two models' dtypes (float32 when neither has weights)."""
-    order = ("bfloat16", "float16", "float32", "float64")
-    dtypes = [_dtype_of(side_a), _dtype_of(side_b)]
-    known = [d for d in dtypes if d in order] or ["float32"]
-    return min(known, key=order.index)
+    return lower_precision(_dtype_of(side_a), _dtype_of(side_b))
 
 
 @contextlib.contextmanager

@@ -15,6 +15,7 @@ from padiff_ir.frameworks._base import (
     SettingReader,
     read_attribute,
 )
+from padiff_ir.frameworks._paddle_optimizer import copied_optimizer
 from padiff_ir.frameworks.half import is_bfloat16, widened
 from padiff_ir.hints import Device, DType, GradNode, Model, Module, Optimizer, Tensor
 
@@ -295,6 +296,14 @@ class PaddleFramework(Framework):
         copied = copy.deepcopy(model)
         copied.to(dtype=dtype)  # floating parameters and buffers only
         return copied
+
+    def cast_copy_trained(
+        self, model: Model, optimizer: Optimizer, dtype: str
+    ) -> tuple[Model, Optimizer]:
+        copied = self.cast_copy(model, dtype)
+        # deepcopy keeps the order of the parameters (their names get a ``_deepcopy_N`` suffix)
+        mapping = {id(p): c for p, c in zip(model.parameters(), copied.parameters(), strict=True)}
+        return copied, copied_optimizer(optimizer, mapping, dtype)
 
     def grad(self, parameter: Tensor) -> Any:
         return parameter.grad

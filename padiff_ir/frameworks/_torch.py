@@ -252,6 +252,11 @@ class TorchFramework(Framework):
         copied: tuple[Model, Optimizer] = copy.deepcopy(
             (model, optimizer), self._cast_memo(model, dtype)
         )
+        with self.torch.no_grad():  # moments made mid-training follow their parameter's dtype
+            for parameter, state in copied[1].state.items():
+                for key, value in state.items():
+                    if self.is_tensor(value) and value.is_floating_point() and value.dim():
+                        state[key] = value.to(parameter.dtype)
         return copied
 
     def _cast_memo(self, model: Model, dtype: str) -> dict[int, Any]:

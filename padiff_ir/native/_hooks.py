@@ -34,6 +34,7 @@ from padiff_ir.frameworks import Framework, flatten_tensors, installed
 from padiff_ir.hints import Module, Outputs, Tensor
 from padiff_ir.metrics import TensorMetrics, broadcast_alike, common_positions, same_layout
 from padiff_ir.native._slots import (
+    ASide,
     Draft,
     LayerSlot,
     PassOptions,
@@ -97,6 +98,45 @@ class Recorder:
         # single step: B's layer inputs vs A's (fed values upstream, so a difference comes
         # from the code between layers): (slot, call, metrics)
         self._input_checks: list[tuple[LayerSlot, int, list[Deferred]]] = []
+        #: A's values B took, kept for a replay (None: dropped once compared)
+        self.kept: Pending | None = None
+
+    # -- replay ------------------------------------------------------------------------------
+    def _take(self, kind: str, key: Any) -> Any:
+        """A's value waiting under ``key`` in ``pending.<kind>``, handed to B (and kept where
+        :attr:`kept` is set)."""
+        value = getattr(self.pending, kind).pop(key, None)
+        if value is not None and self.kept is not None:
+            getattr(self.kept, kind)[key] = value
+        return value
+
+    def a_side(self) -> ASide:
+        """A's side of the pass just run: the values B took (:attr:`kept`) and what B's hooks
+        read of A's calls, to replay them against another model (:meth:`replay`)."""
+        return ASide(
+            self.kept if self.kept is not None else Pending(),
+            dict(self.calls_a),
+            {key: list(times) for key, times in self.times.items()},
+            set(self._grad_outputs_a),
+            set(self._grad_inputs_a),
+            dict(self._input_counts_a),
+            set(self._flagged_outputs),
+            set(self._flagged_inputs),
+        )
+
+    def replay(self, side: ASide) -> None:
+        """Take ``side`` as model A's pass (A is not run): B's hooks compare with its values."""
+        kept = side.pending
+        self.pending = Pending(
+            dict(kept.outputs), dict(kept.output_grads), dict(kept.input_grads), dict(kept.inputs)
+        )
+        self.calls_a = dict(side.calls)
+        self.times = {key: list(times) for key, times in side.times.items()}
+        self._grad_outputs_a = set(side.grad_outputs)
+        self._grad_inputs_a = set(side.grad_inputs)
+        self._input_counts_a = dict(side.input_counts)
+        self._flagged_outputs = set(side.flagged_outputs)
+        self._flagged_inputs = set(side.flagged_inputs)
 
     def extra_output_notes(self) -> list[str]:
         """One note per kind of layer that returns extra values on one side."""
@@ -230,7 +270,7 @@ class Recorder:
         def pre(module: Module, args: tuple[object, ...], kwargs: Mapping[str, object]) -> Any:
             call = self.calls_b.get(index, 0)
             self.calls_b[index] = call + 1
-            arrays = self.pending.inputs.pop((index, call), None)
+            arrays = self._take("inputs", (index, call))
             tensors = _float_tensors(ops, args, kwargs) if arrays is not None else []
             if arrays and len(arrays) == len(tensors):
                 checks = [self._compare(a, t) for a, t in zip(arrays, tensors)]
@@ -251,7 +291,7 @@ class Recorder:
         def post(module: Module, args: tuple[object, ...], output: Outputs) -> Any:
             call = self.calls_b[index] - 1
             tensors = flatten_tensors(output, ops)
-            arrays = self.pending.outputs.pop((index, call), None)
+            arrays = self._take("outputs", (index, call))
             positions: list[int | None] = (
                 common_positions(
                     [a.shape for a in arrays],
@@ -308,7 +348,7 @@ class Recorder:
 
         def check(key: tuple[int, int, int]) -> Callable[[Any], None]:
             def hook(grad: Tensor) -> None:
-                array_a = self.pending.input_grads.pop(key, None)
+                array_a = self._take("input_grads", key)
                 order = self._order(slot.index, key[1], "input_grad")
                 metrics: TensorMetrics | Deferred
                 if array_a is None:
@@ -449,7 +489,7 @@ class Recorder:
         for key in keys:
             index, call, position = key
             slot = self.slots[index]
-            array_a = self.pending.output_grads.pop(key, None)
+            array_a = self._take("output_grads", key)
             order = self._order(index, call, "output_grad")
             metrics: TensorMetrics | Deferred | None
             if array_a is None:

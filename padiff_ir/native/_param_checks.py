@@ -50,6 +50,8 @@ class ParamComparer:
     ops_b: Framework
     workers: Workers
     order_of: Callable[[str, str], float]
+    #: A's arrays by ``(kind, name)`` as compared, kept for a replay (None: not kept)
+    kept: dict[tuple[str, str], np.ndarray] | None = None
 
     def compare(
         self,
@@ -110,7 +112,10 @@ class ParamComparer:
             side = "A" if any(none_a) else "B"
             metrics = failed_metrics(f"no {kind} in model {side}{missing}")
             return [(pair, "+".join(pair.b), Deferred(metrics), order)]
-        arrays_a = [self.ops_a.to_numpy(t) for t in tensors_a]
+        # a replayed A hands numpy arrays already (see ``kept``)
+        arrays_a = [t if isinstance(t, np.ndarray) else self.ops_a.to_numpy(t) for t in tensors_a]
+        if self.kept is not None:
+            self.kept.update(((kind, name), a) for name, a in zip(pair.a, arrays_a))
         arrays_b = [self.ops_b.to_numpy(t) for t in tensors_b]
         if len(arrays_b) == 1:
             return [

@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+import numpy as np
+
 from padiff_ir._interrupts import reraise_interruption
 from padiff_ir.frameworks import (
     Framework,
@@ -43,8 +45,9 @@ from padiff_ir.native._hooks import Recorder, recording
 from padiff_ir.native._locate import culprits, first_difference
 from padiff_ir.native._memo import memo_for
 from padiff_ir.native._param_checks import ParamComparer, getter
+from padiff_ir.native._replay import StepRecord
 from padiff_ir.native._selection import Selector, selection
-from padiff_ir.native._slots import LayerSlot, PassOptions
+from padiff_ir.native._slots import LayerSlot, PassOptions, Pending
 from padiff_ir.native._workers import Workers
 from padiff_ir.native.diff_result import DiffResult, ParamDiff, StepResult
 from padiff_ir.pairing.assign import assign_weight
@@ -89,6 +92,11 @@ class TrainingRun:
     def __init__(self) -> None:
         self.notes: list[str] = []
         self.timings: dict[str, float] = {}
+        #: keep A's compared values step by step in :attr:`records` (see ``_replay``)
+        self.keep_a = False
+        self.records: list[StepRecord] = []
+        #: A's steps as another call ran them: A is not run, each step replays its record
+        self.replayed: list[StepRecord | None] | None = None
 
     # -- preparation ---------------------------------------------------------------------------
     @classmethod
@@ -392,16 +400,19 @@ class TrainingRun:
         params_a: dict[str, Tensor],
         params_b: dict[str, Tensor],
     ) -> None:
+        replay = self.replayed[step.index] if self.replayed is not None else None
+        comparer.kept = {} if self.keep_a else None
         state_a = self.ops_a.named_state(self.model_a)
         state_b = self.ops_b.named_state(self.model_b)
         buffers_a = {n: t for n, t in state_a.items() if n not in params_a}
         buffers_b = {n: t for n, t in state_b.items() if n not in params_b}
-        if step.index == 0 and self._check_weights:
+        if step.index == 0 and self._check_weights and replay is None:
             start = time.perf_counter()
             step.initial_weights = comparer.compare("weight", getter(state_a), getter(state_b))
             step.timings["initial_weights"] = time.perf_counter() - start
         if self.backward:
-            self.ops_a.clear_grads(list(params_a.values()))
+            if replay is None:  # a replayed A is not run: its gradients stay as they are
+                self.ops_a.clear_grads(list(params_a.values()))
             self.ops_b.clear_grads(list(params_b.values()))
         options = PassOptions(
             compare_forward=not (self.single_step and self.diff_phase == "backward"),
@@ -410,25 +421,35 @@ class TrainingRun:
             feed_backward=self.single_step and self.backward,
         )
         recorder = Recorder(self.slots, self.ops_a, self.ops_b, comparer.workers, options)
+        if self.keep_a:
+            recorder.kept = Pending()
+        if replay is not None:
+            recorder.replay(replay.a_side)
+        buffers = replay.getter("buffer") if replay else getter(buffers_a)
         with recording(recorder):
-            self._pass(
+            loss_a = self._pass(
                 step,
                 recorder,
                 (fed_a, fed_b),
-                lambda: comparer.compare("buffer", getter(buffers_a), getter(buffers_b)),
+                lambda: comparer.compare("buffer", buffers, getter(buffers_b)),
+                replay,
             )
         if self.backward:
             start = time.perf_counter()
             missing = " (unused by the loss, detached, or frozen)"
             step.grads = comparer.compare(
                 "grad",
-                getter(params_a, self.ops_a.grad),
+                replay.getter("grad") if replay else getter(params_a, self.ops_a.grad),
                 getter(params_b, self.ops_b.grad),
                 missing=missing,
             )
             step.timings["grads"] = time.perf_counter() - start
         if self.optimizer_a is not None and self.optimizer_b is not None and self.backward:
-            self._optimize(step, comparer, params_a, params_b)
+            self._optimize(step, comparer, params_a, params_b, replay)
+        if self.keep_a:
+            self.records.append(StepRecord(recorder.a_side(), comparer.kept or {}, loss_a))
+        if self.replayed is not None:
+            self.replayed[step.index] = None  # its arrays released once replayed
         for key, value in step.timings.items():
             self.timings[key] = self.timings.get(key, 0.0) + value
 
@@ -438,22 +459,27 @@ class TrainingRun:
         recorder: Recorder,
         fed: tuple[FedInputs, FedInputs],
         compare_buffers: Callable[[], list[ParamDiff]],
-    ) -> None:
-        """Forward, buffers, loss and backward of both models under ``recorder``; their
-        outputs and losses are dropped when it returns, before the gradients are compared."""
+        replay: StepRecord | None = None,
+    ) -> np.ndarray | None:
+        """Forward, buffers, loss and backward of both models under ``recorder`` (A's taken
+        from ``replay`` where given); their outputs and losses are dropped when it returns,
+        before the gradients are compared. Returns A's loss as an array (None without one)."""
         fed_a, fed_b = fed
         start = time.perf_counter()
         context_a = self.ops_a.no_grad() if not self.backward else contextlib.nullcontext()
         context_b = self.ops_b.no_grad() if not self.backward else contextlib.nullcontext()
-        with context_a:
-            output_a = run_model(fed_a, self.model_a, "A", self.fw_a)
-            loss_a = self._loss(output_a, "A")
+        output_a = loss_a = None
+        if replay is None:
+            with context_a:
+                output_a = run_model(fed_a, self.model_a, "A", self.fw_a)
+                loss_a = self._loss(output_a, "A")
         with context_b:
             output_b = run_model(fed_b, self.model_b, "B", self.fw_b)
             loss_b = self._loss(output_b, "B")
         step.forward = recorder.finish_forward()
         if step.index == 0:
-            self._note_skipped("A", output_a, self.ops_a)
+            if replay is None:
+                self._note_skipped("A", output_a, self.ops_a)
             self._note_skipped("B", output_b, self.ops_b)
         self.notes += [n for n in recorder.extra_output_notes() if n not in self.notes]
         step.inputs_differ = recorder.inputs_differ()
@@ -464,18 +490,20 @@ class TrainingRun:
                 self._times.setdefault(slot.pair.a, (pre, post))
         step.timings["forward"] = time.perf_counter() - start
         step.buffers = compare_buffers()
-        if loss_a is not None and loss_b is not None:
-            step.loss_a, step.loss_b = self.ops_a.scalar(loss_a), self.ops_b.scalar(loss_b)
+        array_a = replay.loss if replay else None
+        if loss_a is not None:
+            array_a = self.ops_a.to_numpy(loss_a).reshape(())
+        if array_a is not None and loss_b is not None:
+            step.loss_a, step.loss_b = float(array_a), self.ops_b.scalar(loss_b)
             step.loss = compare_arrays(
-                self.ops_a.to_numpy(loss_a).reshape(()),
-                self.ops_b.to_numpy(loss_b).reshape(()),
-                self.tolerance,
+                array_a, self.ops_b.to_numpy(loss_b).reshape(()), self.tolerance
             )
         if self.backward:
             start = time.perf_counter()
-            self._backward(loss_a, loss_b)
+            self._backward(loss_a, loss_b, replayed=replay is not None)
             step.backward = recorder.finish_backward()
             step.timings["backward"] = time.perf_counter() - start
+        return array_a
 
     def _note_skipped(self, label: str, output: Outputs, ops: Framework) -> None:
         skipped = skipped_values(output, ops)
@@ -491,16 +519,20 @@ class TrainingRun:
         comparer: ParamComparer,
         params_a: dict[str, Tensor],
         params_b: dict[str, Tensor],
+        replay: StepRecord | None = None,
     ) -> None:
-        """Both optimizers' step, then the weights and optimizer states compared."""
+        """Both optimizers' step (B's alone where A is replayed), then the weights and
+        optimizer states compared."""
         assert self.optimizer_a is not None and self.optimizer_b is not None
         start = time.perf_counter()
-        self.optimizer_a.step()
+        if replay is None:
+            self.optimizer_a.step()
         self.optimizer_b.step()
         step.timings["optimizer"] = time.perf_counter() - start
         start = time.perf_counter()
-        step.weights = comparer.compare("weight", getter(params_a), getter(params_b))
-        step.optimizer_state = self._optimizer_state(comparer, params_a, params_b)
+        weights = replay.getter("weight") if replay else getter(params_a)
+        step.weights = comparer.compare("weight", weights, getter(params_b))
+        step.optimizer_state = self._optimizer_state(comparer, params_a, params_b, replay)
         step.timings["weights"] = time.perf_counter() - start
 
     def _loss(self, output: Outputs, side: str) -> Any:
@@ -510,8 +542,9 @@ class TrainingRun:
             return loss_fn(output, ops, type(model).__name__)
         return ops.mean_of(flatten_tensors(output, ops))  # PaDiff's default loss
 
-    def _backward(self, loss_a: Tensor, loss_b: Tensor) -> None:
-        for loss, ops, side in ((loss_a, self.ops_a, "A"), (loss_b, self.ops_b, "B")):
+    def _backward(self, loss_a: Tensor, loss_b: Tensor, replayed: bool = False) -> None:
+        sides = [(loss_a, self.ops_a, "A")] if not replayed else []
+        for loss, ops, side in [*sides, (loss_b, self.ops_b, "B")]:
             if loss is None or not ops.requires_grad(loss):
                 self.notes.append(
                     f"model {side}'s loss does not require a gradient (no "
@@ -530,21 +563,26 @@ class TrainingRun:
                 ) from err
 
     def _optimizer_state(
-        self, comparer: ParamComparer, params_a: dict[str, Tensor], params_b: dict[str, Tensor]
+        self,
+        comparer: ParamComparer,
+        params_a: dict[str, Tensor],
+        params_b: dict[str, Tensor],
+        replay: StepRecord | None = None,
     ) -> list[Any]:
         opt_a = self.optimizer_a.instance if self.optimizer_a else None
         opt_b = self.optimizer_b.instance if self.optimizer_b else None
         if opt_a is None or opt_b is None:
             return []
-        state_a = self.ops_a.optimizer_state(opt_a, params_a)
+        state_a = self.ops_a.optimizer_state(opt_a, params_a) if replay is None else {}
         state_b = self.ops_b.optimizer_state(opt_b, params_b)
         names_a = {k for states in state_a.values() for k in states}
+        names_a |= replay.state_kinds() if replay else set()
         names_b = {k for states in state_b.values() for k in states}
         results = []
         for name in sorted(names_a & names_b):
 
             def get_a(param: str, name: str = name) -> Any:
-                return state_a[param][name]
+                return replay.arrays[(name, param)] if replay else state_a[param][name]
 
             def get_b(param: str, name: str = name) -> Any:
                 return state_b[param][name]

@@ -19,6 +19,7 @@ from padiff_ir.native._workers import Deferred
 from padiff_ir.native.diff_result import LayerDiff
 
 __all__ = [
+    "ASide",
     "Draft",
     "LayerSlot",
     "PassOptions",
@@ -108,3 +109,18 @@ class Pending:
     input_grads: dict[tuple[int, int, int], np.ndarray] = field(default_factory=dict)
     #: single step: A's floating layer inputs, by (slot, call)
     inputs: dict[tuple[int, int], list[np.ndarray]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ASide:
+    """Model A's side of one pass, kept to replay it against another model: the values B's
+    hooks took (by key, as in :class:`Pending`) and what they read of A's calls."""
+
+    pending: Pending
+    calls: dict[int, int]
+    times: dict[tuple[int, int], list[float | None]]
+    grad_outputs: set[tuple[int, int, int]]
+    grad_inputs: set[tuple[int, int, int]]
+    input_counts: dict[tuple[int, int], int]
+    flagged_outputs: set[tuple[int, int, int]]
+    flagged_inputs: set[tuple[int, int, int]]

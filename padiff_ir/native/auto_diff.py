@@ -85,10 +85,11 @@ def auto_diff(
         layer_map: corrections to the automatic layer matching.
         tolerance: how close is close enough. By default (``"auto"``) every layer output,
             gradient, parameter gradient, running statistic, post-step weight, optimizer
-            state and the loss is judged against its own measured noise (A's float32
-            rounding against a float64 shadow of A run through the same steps,
-            :mod:`padiff_ir.native._noise`); what has no floor (the inputs; weights and
-            states where A's optimizer cannot be copied) keeps the fixed tolerance below.
+            state and the loss is judged against its own measured noise (A's rounding in the
+            lower precision of the two models, and B's where B rounds more, against float64
+            shadows run through the same steps, :mod:`padiff_ir.native._noise`); what has
+            no floor (the inputs; weights and states where A's optimizer cannot be copied)
+            keeps the fixed tolerance below.
             ``"fixed"``, a :class:`~padiff_ir.metrics.Tolerance` (the three below as one
             object), or any of ``atol`` / ``rtol`` / ``compare_mode`` passed: fixed bounds
             instead, as PaDiff judges (PaDiff's flows pass them, and get PaDiff's verdicts).

@@ -28,6 +28,7 @@ __all__ = [
     "NoiseFloor",
     "auto_tolerance",
     "epsilon_of",
+    "lower_precision",
     "multiplier_of",
     "noise_bound",
     "times_noise",
@@ -85,6 +86,18 @@ def epsilon_of(dtype: str) -> float:
         0.0009765625
     """
     return _EPSILON.get(dtype, _EPSILON["float32"])
+
+
+def lower_precision(*dtypes: str) -> str:
+    """The lowest precision of floating dtypes by name (a bfloat16 model against a float32
+    one computes in bfloat16; float32 where none is a floating dtype).
+
+    Example:
+        >>> lower_precision("float32", "bfloat16"), lower_precision("int64")
+        ('bfloat16', 'float32')
+    """
+    known = [d for d in dtypes if d in _EPSILON] or ["float32"]
+    return max(known, key=epsilon_of)
 
 
 def multiplier_of(dtype: str, numel: int, base: float = 2.0) -> float:
