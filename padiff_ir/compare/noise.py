@@ -458,12 +458,18 @@ def common_outputs(
     the outputs both return, in order by shape, as the comparison pairs them
     (:func:`~padiff_ir.metrics.common_positions`).
 
-    Example:
+    Examples:
         >>> common_outputs([np.zeros((2, 3)), np.zeros((2, 4, 3, 3))], [np.zeros((2, 3))])
         ([0], [0])
+        >>> logits, weights, indices = np.zeros((16, 4)), np.zeros((16, 2)), np.zeros((16, 2), int)
+        >>> common_outputs([logits, weights, indices], [indices, weights])  # a router
+        ([2, 1], [0, 1])
     """
-    positions = common_positions(
-        [tuple(np.shape(a)) for a in outputs_a], [tuple(np.shape(b)) for b in outputs_b]
+    positions = common_positions(  # integers (a router's indices) pair only with integers
+        [tuple(np.shape(a)) for a in outputs_a],
+        [tuple(np.shape(b)) for b in outputs_b],
+        [np.asarray(a).dtype.kind in "biu" for a in outputs_a],
+        [np.asarray(b).dtype.kind in "biu" for b in outputs_b],
     )
     taken = [(a, b) for b, a in enumerate(positions) if a is not None]
     return [a for a, _ in taken], [b for _, b in taken]

@@ -90,6 +90,11 @@ def test_match_calls_the_hand_converted_pair_aligned_with_no_culprit(name):
     _, result = _match(name)
     assert result, str(result)
     assert not result.culprits
+    # measured noise (the default): every module within it, routers' indices and weights
+    # paired as the comparison pairs them, whatever order each library returns them in
+    assert result.noise is not None
+    worst = max(m.output.ratio for m in result.noise.modules if m.output is not None)
+    assert worst <= 1.0, result.noise.sentence
 
 
 DENSE = tuple(name for name in BY_NAME if name not in MOE)
