@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,9 +114,10 @@ def run_eager(
     *,
     memory_budget: int | None = None,
     modules: bool = True,
+    paths: Collection[str] | None = None,
 ) -> EagerRun:
     """Run ``model`` once in eval mode without gradients, recording every module call's
-    inputs and outputs.
+    inputs and outputs (with ``paths``: only those modules').
 
     The model's mode flags and RNG state are restored; the hooks are always removed.
 
@@ -125,7 +126,7 @@ def run_eager(
     """
     fw = get_framework(framework)
     store = ActivationStore(memory_budget) if memory_budget else ActivationStore()
-    run = EagerRun(outputs=[], store=store, by_module=modules)
+    run = EagerRun(outputs=[], store=store, by_module=modules and paths is None)
 
     # inputs are read as a module is called: an in-place activation (ReLU(inplace=True))
     # overwrites its input before the post-hook sees it
@@ -147,7 +148,7 @@ def run_eager(
         [
             (module, pre_hook(path), post_hook(path))
             for path, module in fw.named_modules(model)
-            if path
+            if path and (paths is None or path in paths)
         ]
         if modules
         else []

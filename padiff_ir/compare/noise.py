@@ -32,7 +32,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -392,7 +392,14 @@ def measure_noise(
         )
         if beyond and method == "float64 shadow":
             with _timed(seconds, "b_shadow"):
-                runs.b_shadow, runs.b_exact = _b_shadow_run(side_b, inputs_b, memory_budget)
+                beyond_b = {  # B's modules out of A's noise: the only ones B's noise can change
+                    pair.b
+                    for pair, module in zip(pairs, modules)
+                    if module.output is not None and not module.output.ok
+                }
+                runs.b_shadow, runs.b_exact = _b_shadow_run(
+                    side_b, inputs_b, memory_budget, beyond_b
+                )
             if runs.b_exact is not None:
                 stack.enter_context(runs.b_exact)
                 with _timed(seconds, "judge"):
@@ -483,13 +490,22 @@ def _taken(values: list[np.ndarray], positions: list[int]) -> list[np.ndarray]:
 
 
 def _b_shadow_run(
-    side_b: Side, inputs: ModelInputs, budget: int | None
+    side_b: Side, inputs: ModelInputs, budget: int | None, paths: Collection[str]
 ) -> tuple[Any, EagerRun | None]:
-    """B's float64 shadow and its run (``(None, None)`` where B cannot run in float64)."""
+    """B's float64 shadow and its run recording the modules at ``paths`` (those out of A's
+    noise: within it, a larger noise changes nothing), ``(None, None)`` where B cannot run
+    in float64."""
     shadow = None
     try:
         shadow = get_framework(side_b.framework).cast_copy(side_b.model, "float64")
-        return shadow, _run(shadow, side_b.framework, _cast_inputs(inputs, "float64"), budget)
+        run = run_eager(
+            shadow,
+            side_b.framework,
+            _cast_inputs(inputs, "float64"),
+            memory_budget=budget,
+            paths=frozenset(paths),
+        )
+        return shadow, run
     except Exception as err:
         reraise_interruption(err)
         logger.info("B does not run in float64 (%s): its noise is A's", err)

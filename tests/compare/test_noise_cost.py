@@ -142,3 +142,26 @@ def test_with_assign_weights_the_noise_is_measured_on_b_with_a_s_weights():
     # judged on B's run after its new weights (the one before them is off by far more)
     assert max(f.ratio for f in result.noise.outputs) <= 1.0
     assert calls["a float64"] == 1
+
+
+def test_b_shadow_records_only_the_modules_out_of_a_noise():
+    """B's float64 shadow runs where B leaves A's noise; only those modules (and B's outputs)
+    are recorded: within A's noise a larger noise changes nothing."""
+    from padiff_ir.compare.eager import run_eager
+    from padiff_ir.frameworks import normalize_inputs
+
+    _, model_b = _pair()
+    inputs = normalize_inputs(_inputs())
+    every = run_eager(model_b, "paddle", inputs)
+    some = run_eager(model_b, "paddle", inputs, paths={"1"})
+    with every, some:
+        assert every.by_module and not some.by_module
+        assert {path for path, _ in some.modules} == {"", "1"}
+        assert len({path for path, _ in every.modules}) > 2
+        np.testing.assert_array_equal(some.module_outputs("1")[0], every.module_outputs("1")[0])
+        np.testing.assert_array_equal(some.outputs[0], every.outputs[0])
+    # a bug at the norm: B's shadow runs, and the verdict names the norm as before
+    model_a, buggy = _pair(eps_b=1e-3)
+    result = padiff_ir.match(model_a, buggy, _inputs())
+    assert [c.module_b for c in result.culprits] == ["1"]
+    assert "b_shadow" in dict(result.noise.seconds)
