@@ -100,7 +100,8 @@ def paddle_a_case(name: str) -> dict[str, Any]:
     return out
 
 
-def _torch_in(name: str, dtype: str, bug: bool = False) -> Any:
+def torch_in(name: str, dtype: str, bug: bool = False) -> Any:
+    """The zoo pair's tiny torch model in ``dtype``, with the bug of :data:`TORCH_BUGS`."""
     import torch
 
     from padiff_ir.zoo import get_pair
@@ -119,7 +120,7 @@ def _sixteen_bit_pairs(name: str, bug: bool) -> dict[str, dict[str, Any]]:
     pair = get_pair(name, "tiny")
     out = {}
     for label, dtype, kind in (("bf16_adam", "bfloat16", "Adam"), ("fp16_sgd", "float16", "SGD")):
-        model_a, model_b = get_pair(name, "tiny").torch_model, _torch_in(name, dtype, bug)
+        model_a, model_b = get_pair(name, "tiny").torch_model, torch_in(name, dtype, bug)
         optimizer = [
             getattr(torch.optim, kind)(m.parameters(), lr=1e-3) for m in (model_a, model_b)
         ]
@@ -128,12 +129,12 @@ def _sixteen_bit_pairs(name: str, bug: bool) -> dict[str, dict[str, Any]]:
         )
     out["paddle32_vs_torch_bf16"] = _judged(
         get_pair(name, "tiny").paddle_model,
-        _torch_in(name, "bfloat16", bug),
+        torch_in(name, "bfloat16", bug),
         pair.inputs,
         auto_init=False,
     )
     out["both_bf16"] = _judged(
-        _torch_in(name, "bfloat16"), _torch_in(name, "bfloat16", bug), pair.inputs, auto_init=False
+        torch_in(name, "bfloat16"), torch_in(name, "bfloat16", bug), pair.inputs, auto_init=False
     )
     return out
 

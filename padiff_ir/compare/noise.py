@@ -255,14 +255,16 @@ def _cast_inputs(inputs: ModelInputs, dtype: str) -> ModelInputs:
     return replace(inputs, arrays=tuple(held_in(a, dtype) for a in inputs.arrays))
 
 
+def _moved(values: np.ndarray, dtype: str, rng: np.random.Generator) -> np.ndarray:
+    """``values`` each moved by one epsilon of ``dtype``, up or down at random."""
+    return values * (1 + epsilon_of(dtype) * rng.choice((-1.0, 1.0), size=values.shape))
+
+
 def _perturbed(inputs: ModelInputs, dtype: str) -> ModelInputs:
     """Floating inputs moved by one epsilon of ``dtype`` up or down (a private RNG)."""
     rng = np.random.default_rng(0)
-    epsilon = epsilon_of(dtype)
     arrays = tuple(
-        held_in(widened(a) * (1 + epsilon * rng.choice((-1.0, 1.0), size=a.shape)), a.dtype.name)
-        if is_floating(a.dtype)
-        else a
+        held_in(_moved(widened(a), dtype, rng), a.dtype.name) if is_floating(a.dtype) else a
         for a in inputs.arrays
     )
     return replace(inputs, arrays=arrays)
@@ -548,15 +550,13 @@ def _perturbed_copy(side: Side, dtype: str) -> Model:
     framework = get_framework(side.framework)
     copy = framework.cast_copy(side.model, dtype)
     rng = np.random.default_rng(1)
-    epsilon = epsilon_of(dtype)
     tensors = {id(t): t for t in framework.named_state(copy).values()}  # tied ones once
     with framework.no_grad():
         for tensor in tensors.values():
             if not framework.is_floating(tensor) or not framework.numel(tensor):
                 continue
             values = framework.to_numpy(tensor)
-            moved = values * (1 + epsilon * rng.choice((-1.0, 1.0), size=values.shape))
-            framework.write(tensor, moved.astype(values.dtype))
+            framework.write(tensor, _moved(values, dtype, rng).astype(values.dtype))
     return copy
 
 

@@ -34,6 +34,7 @@ from padiff_ir.compare.match_result import (
 )
 from padiff_ir.compare.noise import NoiseMeasurement, Side, epsilon_of, measure_noise
 from padiff_ir.compare.noise_result import ModuleNoise, NoiseFloor, NoiseVerdict
+from padiff_ir.compare.pairs import eager_output_index
 from padiff_ir.errors import PadiffError
 from padiff_ir.frameworks import get_framework
 from padiff_ir.frameworks.inputs import ModelInputs
@@ -86,14 +87,9 @@ def judged_by_noise(
 
 def _order(result: MatchResult) -> tuple[int, ...]:
     """B's eager output paired with each of A's, as the comparison paired them (by key for
-    outputs returned as a dict; ``eager#i`` names output ``i``)."""
-    order = []
-    for pair in result.eager_outputs:
-        name = pair.b[0] if pair.b else ""
-        if not name.startswith("eager#") or not name[len("eager#") :].isdigit():
-            return ()
-        order.append(int(name[len("eager#") :]))
-    return tuple(order)
+    outputs returned as a dict)."""
+    order = [eager_output_index(pair.b[0]) if pair.b else None for pair in result.eager_outputs]
+    return () if None in order else tuple(i for i in order if i is not None)
 
 
 def _hard_failure(result: MatchResult) -> bool:

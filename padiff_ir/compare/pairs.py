@@ -21,9 +21,30 @@ from padiff_ir.ir import Graph
 from padiff_ir.matching.types import Matching, TensorPair
 from padiff_ir.metrics import Tolerance, compare_arrays
 
-__all__ = ["compare_eager_outputs", "compare_outputs", "compare_pairs", "output_order"]
+__all__ = [
+    "compare_eager_outputs",
+    "compare_outputs",
+    "compare_pairs",
+    "eager_output_index",
+    "output_order",
+]
 
 logger = logging.getLogger(__name__)
+
+
+_EAGER = "eager#"
+"""The name of a model's eager output ``i`` in a pair: ``eager#i``."""
+
+
+def eager_output_index(name: str) -> int | None:
+    """The model output an eager pair's tensor name stands for (None for a graph tensor).
+
+    Example:
+        >>> eager_output_index("eager#2"), eager_output_index("logits")
+        (2, None)
+    """
+    rest = name[len(_EAGER) :] if name.startswith(_EAGER) else ""
+    return int(rest) if rest.isdigit() else None
 
 
 def _order_key(graph: Graph, names: Sequence[str]) -> int:
@@ -207,8 +228,8 @@ def compare_eager_outputs(
     return [
         PairResult(
             index=i,
-            a=(f"eager#{i}",),
-            b=(f"eager#{order[i]}",),
+            a=(f"{_EAGER}{i}",),
+            b=(f"{_EAGER}{order[i]}",),
             module_a="",
             module_b="",
             op_a="eager output",

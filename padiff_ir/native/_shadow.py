@@ -221,32 +221,17 @@ def shadow_run(
         return None
 
 
+_SIDE_FIELDS = ("{}", "class_{}", "call_{}", "outputs_{}", "inputs_{}")
+"""A module pair's fields of one side (``a``, ``class_a``...), ``{}`` the side."""
+
+
 def _onto_itself(matching: Matching, side: str) -> Matching:
     """One side of ``matching`` paired with itself (a shadow and its copy share the names)."""
-    if side == "a":
-        pairs = [
-            replace(
-                p,
-                b=p.a,
-                class_b=p.class_a,
-                call_b=p.call_a,
-                outputs_b=p.outputs_a,
-                inputs_b=p.inputs_a,
-            )
-            for p in matching.module_pairs
-        ]
-    else:
-        pairs = [
-            replace(
-                p,
-                a=p.b,
-                class_a=p.class_b,
-                call_a=p.call_b,
-                outputs_a=p.outputs_b,
-                inputs_a=p.inputs_b,
-            )
-            for p in matching.module_pairs
-        ]
+    other = "b" if side == "a" else "a"
+    pairs = [  # the other side's fields made this side's: a pair of one module with itself
+        replace(p, **{f.format(other): getattr(p, f.format(side)) for f in _SIDE_FIELDS})
+        for p in matching.module_pairs
+    ]
     params: dict[str, ParamPair] = {}
     for p in matching.param_pairs:  # a fused group's parts one by one: the copy's own layout
         module = p.module_a if side == "a" else p.module_b

@@ -66,14 +66,19 @@ def test_activations_in_the_thousands_are_aligned_under_auto():
     assert norm is not None and norm.output.scale > 1000 and norm.output.noise > 1e-5
 
 
-def test_an_epsilon_below_the_fixed_atol_is_named_in_units_of_noise():
-    # small-variance inputs of the norm (var about 1e-3) and small outputs: an epsilon
-    # 1e-5 vs 1e-6 moves the outputs by a few 1e-6, inside atol 1e-5
+def _epsilon_pair() -> tuple[torch.nn.Module, paddle.nn.Layer]:
+    """A norm's epsilon 1e-5 vs 1e-6 on small-variance inputs (var about 1e-3) with small
+    outputs, read through one feature: the outputs move by a few 1e-6, inside atol 1e-5."""
     model_a, model_b = _pair(eps_b=1e-6, weight_scale=0.1, norm_weight=5e-4)
     with torch.no_grad():
         model_a[2].weight.fill_(0.0)
         model_a[2].weight[:, 0] = 1.0
         model_b[2].weight.set_value(model_a[2].weight.detach().numpy().T.copy())
+    return model_a, model_b
+
+
+def test_an_epsilon_below_the_fixed_atol_is_named_in_units_of_noise():
+    model_a, model_b = _epsilon_pair()
     assert padiff_ir.match(model_a, model_b, _inputs(), tolerance="fixed").ok  # atol misses it
     result = padiff_ir.match(model_a, model_b, _inputs(), tolerance="auto")
     assert not result.ok

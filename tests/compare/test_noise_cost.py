@@ -18,7 +18,7 @@ import torch
 import padiff_ir
 from padiff_ir.compare.comparison import Comparison
 from padiff_ir.compare.noise import Side, floor_of, measure_noise
-from tests.compare.test_noise import _inputs, _pair
+from tests.compare.test_noise import _epsilon_pair, _inputs, _pair
 
 
 @contextmanager
@@ -57,11 +57,7 @@ def test_a_later_auto_match_runs_a_once_in_float32_and_once_in_float64():
 
 
 def test_the_reused_runs_give_the_measurement_a_fresh_run_gives():
-    model_a, model_b = _pair(eps_b=1e-6, weight_scale=0.1, norm_weight=5e-4)
-    with torch.no_grad():
-        model_a[2].weight.fill_(0.0)
-        model_a[2].weight[:, 0] = 1.0
-        model_b[2].weight.set_value(model_a[2].weight.detach().numpy().T.copy())
+    model_a, model_b = _epsilon_pair()
     result = padiff_ir.match(model_a, model_b, _inputs(), tolerance="auto")
     assert result.noise is not None and [c.module_a for c in result.culprits] == ["1"]
     fresh = measure_noise(

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from benchmarks._bugs import BUGS
+from benchmarks._noise_autodiff import TORCH_BUGS, torch_in
 from padiff_ir.native import auto_diff
 from padiff_ir.zoo import get_pair
 
@@ -18,6 +19,21 @@ _KINDS = {  # paddle optimizer -> the torch optimizer with the same update
     "Adam": lambda p: torch.optim.Adam(p, lr=0.001),
     "AdamW": lambda p: torch.optim.AdamW(p, lr=0.001, weight_decay=0.01),
 }
+
+
+def _adam(pair) -> list:
+    """Adam for both models of a zoo pair, in model order (torch first)."""
+    return [
+        torch.optim.Adam(pair.torch_model.parameters(), lr=0.001),
+        paddle.optimizer.Adam(0.001, parameters=pair.paddle_model.parameters()),
+    ]
+
+
+def _trained(model_a, model_b, inputs, optimizer, steps: int, **options):
+    """``auto_diff`` under ``tolerance="auto"`` through ``steps`` steps of ``optimizer``."""
+    return auto_diff(
+        model_a, model_b, inputs, tolerance="auto", optimizer=optimizer, steps=steps, **options
+    )
 
 
 def _paddle_optimizer(kind: str, model):
@@ -30,18 +46,7 @@ def test_b_rounding_more_than_a_is_measured_on_b_own_shadow():
     # (B's own rounding of small gradients through Adam's first update); B's float64 shadow
     # explains it, no false alarm
     pair = get_pair("vitpose", "tiny")
-    optimizer = [
-        torch.optim.Adam(pair.torch_model.parameters(), lr=0.001),
-        paddle.optimizer.Adam(0.001, parameters=pair.paddle_model.parameters()),
-    ]
-    result = auto_diff(
-        pair.torch_model,
-        pair.paddle_model,
-        pair.inputs,
-        tolerance="auto",
-        optimizer=optimizer,
-        steps=3,
-    )
+    result = _trained(pair.torch_model, pair.paddle_model, pair.inputs, _adam(pair), steps=3)
     assert result.ok, result.noise.sentence
     assert result.noise.method == "float64 shadows of A and B"
     assert {e.step for e in result.noise.entries} == {0, 1, 2}
@@ -54,14 +59,7 @@ def test_a_paddle_a_gets_floors_for_weights_and_optimizer_states(kind):
         _paddle_optimizer(kind, pair.paddle_model),
         _KINDS[kind](pair.torch_model.parameters()),
     ]
-    result = auto_diff(
-        pair.paddle_model,
-        pair.torch_model,
-        pair.inputs,
-        tolerance="auto",
-        optimizer=optimizer,
-        steps=2,
-    )
+    result = _trained(pair.paddle_model, pair.torch_model, pair.inputs, optimizer, steps=2)
     assert result.ok, result.noise.sentence
     assert not [n for n in result.notes if "not copied" in n or "did not run" in n]
     judged = {(e.stage, e.step) for e in result.noise.entries}
@@ -80,14 +78,8 @@ def test_a_bug_in_a_paddle_a_is_named_under_auto():
         _paddle_optimizer("Adam", pair.paddle_model),
         _KINDS["Adam"](pair.torch_model.parameters()),
     ]
-    result = auto_diff(
-        pair.paddle_model,
-        pair.torch_model,
-        pair.inputs,
-        tolerance="auto",
-        optimizer=optimizer,
-        steps=2,
-        auto_init=False,
+    result = _trained(
+        pair.paddle_model, pair.torch_model, pair.inputs, optimizer, steps=2, auto_init=False
     )
     first = result.first_difference
     assert not result.ok and (first.stage, first.step, first.module_a) == (
@@ -100,26 +92,16 @@ def test_a_bug_in_a_paddle_a_is_named_under_auto():
 
 # -- 16-bit ------------------------------------------------------------------------------------
 
-_TORCH_BUGS = {  # zoo pair -> (module, what changes it) on the torch model B
-    "mlp": ("act1", lambda m: setattr(m, "act1", torch.nn.ELU())),
-    "vit": ("blocks.0.mlp.act", lambda m: setattr(m.blocks[0].mlp, "act", torch.nn.ReLU())),
-}
-
-
-def _in(dtype: str, name: str, bug: bool = False):
-    model = get_pair(name, "tiny").torch_model.to(getattr(torch, dtype))
-    if bug:
-        _TORCH_BUGS[name][1](model)
-    return model
-
 
 @pytest.mark.parametrize("name", ["mlp", "vit"])
 def test_a_bfloat16_port_of_a_float32_model_is_judged_by_bfloat16_rounding(name):
     pair = get_pair(name, "tiny")
-    fixed = auto_diff(pair.torch_model, _in("bfloat16", name), pair.inputs, atol=1e-5, rtol=1e-5)
+    fixed = auto_diff(
+        pair.torch_model, torch_in(name, "bfloat16"), pair.inputs, atol=1e-5, rtol=1e-5
+    )
     assert not fixed.ok  # bfloat16 is 2**-8 relative: any float32-sized tolerance fails it
     for bug in (False, True):
-        model_a, model_b = get_pair(name, "tiny").torch_model, _in("bfloat16", name, bug)
+        model_a, model_b = get_pair(name, "tiny").torch_model, torch_in(name, "bfloat16", bug)
         optimizer = [
             torch.optim.Adam(model_a.parameters(), lr=0.001),
             torch.optim.Adam(model_b.parameters(), lr=0.001),
@@ -135,7 +117,7 @@ def test_a_bfloat16_port_of_a_float32_model_is_judged_by_bfloat16_rounding(name)
             first = result.first_difference
             assert not result.ok and (first.stage, first.module_a) == (
                 "forward",
-                _TORCH_BUGS[name][0],
+                TORCH_BUGS[name][0],
             ), result.noise.sentence
 
 
@@ -147,7 +129,7 @@ def test_a_16_bit_torch_port_of_a_paddle_model_is_judged_by_its_own_rounding(dty
         pair = get_pair("mlp", "tiny")
         result = auto_diff(
             pair.paddle_model,
-            _in(dtype, "mlp", bug),
+            torch_in("mlp", dtype, bug),
             pair.inputs,
             tolerance="auto",
             auto_init=False,
@@ -162,15 +144,15 @@ def test_two_bfloat16_models_are_judged_by_bfloat16_rounding():
     pair = get_pair("vit", "tiny")
     for bug in (False, True):
         result = auto_diff(
-            _in("bfloat16", "vit"),
-            _in("bfloat16", "vit", bug),
+            torch_in("vit", "bfloat16"),
+            torch_in("vit", "bfloat16", bug),
             pair.inputs,
             tolerance="auto",
             auto_init=False,
         )
         assert result.noise.dtype == "bfloat16" and result.ok != bug, result.noise.sentence
         if bug:
-            assert result.first_difference.module_a == _TORCH_BUGS["vit"][0]
+            assert result.first_difference.module_a == TORCH_BUGS["vit"][0]
 
 
 # -- cost: A's own run is replayed against its float64 shadow ----------------------------------
@@ -190,18 +172,7 @@ def test_only_the_float64_shadow_of_a_runs_besides_the_call(monkeypatch):
 
         monkeypatch.setattr(ops, method, spy)
     pair = get_pair("cnn", "tiny")
-    optimizer = [
-        torch.optim.Adam(pair.torch_model.parameters(), lr=0.001),
-        paddle.optimizer.Adam(0.001, parameters=pair.paddle_model.parameters()),
-    ]
-    result = auto_diff(
-        pair.torch_model,
-        pair.paddle_model,
-        pair.inputs,
-        tolerance="auto",
-        optimizer=optimizer,
-        steps=2,
-    )
+    result = _trained(pair.torch_model, pair.paddle_model, pair.inputs, _adam(pair), steps=2)
     assert result.ok, result.noise.sentence
     assert made == ["float64"]  # no float32 copy of A: the call's own A is replayed
     judged = {(e.stage, e.step) for e in result.noise.entries}

@@ -7,12 +7,10 @@ from __future__ import annotations
 import functools
 import json
 
-import torch
-
 import padiff_ir
 from padiff_ir.report import render_html
 from padiff_ir.report.noise_index import noise_index
-from tests.compare.test_noise import _inputs, _pair
+from tests.compare.test_noise import _epsilon_pair, _inputs, _pair
 
 NORM = "1"  # the LayerNorm of tests.compare.test_noise._pair
 
@@ -25,11 +23,7 @@ def _result(buggy: bool) -> str:
     if not buggy:
         model_a, model_b = _pair()
     else:
-        model_a, model_b = _pair(eps_b=1e-6, weight_scale=0.1, norm_weight=5e-4)
-        with torch.no_grad():
-            model_a[2].weight.fill_(0.0)
-            model_a[2].weight[:, 0] = 1.0
-            model_b[2].weight.set_value(model_a[2].weight.detach().numpy().T.copy())
+        model_a, model_b = _epsilon_pair()
     result = padiff_ir.match(model_a, model_b, _inputs(), tolerance="auto")
     assert result.ok is not buggy and result.noise is not None
     return result.to_json(indent=None)
